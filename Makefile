@@ -1,0 +1,24 @@
+# Two commands a new user needs (README "Quick start"):
+#   make demo   run the main job (creates .venv with Python 3.10 if it is missing)
+#   make test   run the whole test suite (creates .venv if it is missing)
+PY := .venv/bin/python
+
+.PHONY: env demo test lint format bench clean
+
+env:
+	@scripts/bootstrap.sh
+
+demo: env
+	$(PY) -m lava_nt.cli smoke
+
+test: env
+	$(PY) -m pytest
+
+lint: env
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: env
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+clean:
+	rm -rf .venv build dist *.egg-info .pytest_cache

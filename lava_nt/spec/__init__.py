@@ -1,0 +1,60 @@
+"""The one definition of lava-nt's neuron dynamics (no torch, no Lava imports).
+
+- :mod:`lava_nt.spec.ntlif`: NTLIF floating-point parameters, state and reference step.
+- :mod:`lava_nt.spec.spiking_bias`: spiking bias / volumetric groups (floating point).
+- :mod:`lava_nt.spec.fixed`: Loihi-compatible integer versions of both, with the bit widths.
+- :mod:`lava_nt.spec.validation`: the boundary checks every engine uses.
+
+Every engine (Norse/torch cells, the torch fixed-point emulator, the Lava ProcessModels) calls these
+step functions; tests prove the engines equal.
+"""
+
+from lava_nt.spec.fixed import (
+    FixedNTLIFParameters,
+    FixedNTLIFState,
+    FixedSpikingBiasParameters,
+    FixedSpikingBiasState,
+    fixed_ntlif_parameters,
+    fixed_ntlif_step,
+    fixed_spiking_bias_parameters,
+    fixed_spiking_bias_step,
+)
+from lava_nt.spec.ntlif import (
+    RESET_MODES,
+    NTLIFParameters,
+    NTLIFState,
+    heaviside,
+    ntlif_parameters,
+    ntlif_step,
+)
+from lava_nt.spec.spiking_bias import (
+    SpikingBiasParameters,
+    SpikingBiasState,
+    contiguous_groups,
+    spiking_bias_parameters,
+    spiking_bias_step,
+)
+from lava_nt.spec.validation import ParameterError
+
+__all__ = [
+    "RESET_MODES",
+    "FixedNTLIFParameters",
+    "FixedNTLIFState",
+    "FixedSpikingBiasParameters",
+    "FixedSpikingBiasState",
+    "NTLIFParameters",
+    "NTLIFState",
+    "ParameterError",
+    "SpikingBiasParameters",
+    "SpikingBiasState",
+    "contiguous_groups",
+    "fixed_ntlif_parameters",
+    "fixed_ntlif_step",
+    "fixed_spiking_bias_parameters",
+    "fixed_spiking_bias_step",
+    "heaviside",
+    "ntlif_parameters",
+    "ntlif_step",
+    "spiking_bias_parameters",
+    "spiking_bias_step",
+]
