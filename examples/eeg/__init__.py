@@ -1,0 +1,1 @@
+"""EEG emotion (valence) personalisation on DEAP-format data (thesis chapter 4)."""
