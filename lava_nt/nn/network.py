@@ -1,0 +1,285 @@
+"""NTNetwork: a feed-forward stack of :class:`~lava_nt.nn.layer.NTLayer` s, and its conversion
+to and from the engine-neutral :class:`lava_nt.network.NetworkSpec`.
+
+``NTNetwork(x [T, B, n_in]) -> spikes [T, B, n_out]`` runs layer by layer (each layer processes all
+``T`` steps before the next starts; for a feed-forward network this is the same computation as a
+step loop over the whole stack, and the matmuls cover all steps at once). Every sample starts from
+a fresh state unless a state is passed, so nothing leaks between calls.
+
+With batched parameters (``expand_parameters(k)``: bias / gain / ``w_b`` / ``alpha`` shaped
+``[K, 1, n]``) the input is laid out ``[T, K, B, n_in]`` and the output ``[T, K, B, n_out]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
+from lava_nt.nn._util import is_trainable, to_numpy
+from lava_nt.nn.layer import NTLayer, NTLayerState
+from lava_nt.nn.spiking_bias import SpikingBias
+from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
+from lava_nt.spec.ntlif import NTLIFParameters
+from lava_nt.spec.validation import ParameterError
+
+__all__ = ["NTNetwork"]
+
+
+class NTNetwork(torch.nn.Module):
+    """A feed-forward stack of :class:`NTLayer` s.
+
+    Args:
+        layers: the layers, input size of each equal to the output size of the previous one.
+    """
+
+    def __init__(self, layers: Iterable[NTLayer]):
+        super().__init__()
+        layers = list(layers)
+        if not layers:
+            raise ParameterError("NTNetwork: at least one layer is required")
+        for k, layer in enumerate(layers):
+            if not isinstance(layer, NTLayer):
+                raise ParameterError(f"NTNetwork: layer {k} is not an NTLayer")
+            if k and layer.n_in != layers[k - 1].n:
+                raise ParameterError(
+                    f"NTNetwork: layer {k} expects {layer.n_in} inputs, layer {k - 1} has "
+                    f"{layers[k - 1].n} neurons"
+                )
+        self.layers = torch.nn.ModuleList(layers)
+
+    @classmethod
+    def from_sizes(cls, sizes: Sequence[int], **layer_kwargs) -> NTNetwork:
+        """``NTNetwork([NTLayer(sizes[0], sizes[1], **kw), ...])`` (no spiking biases)."""
+        if len(sizes) < 2:
+            raise ParameterError("NTNetwork.from_sizes: need at least [n_in, n_out]")
+        return cls(
+            NTLayer(a, b, **layer_kwargs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.n_in] + [layer.n for layer in self.layers]
+
+    # ---- running --------------------------------------------------------------------------
+    def forward(
+        self,
+        x: torch.Tensor,
+        state: list[NTLayerState] | None = None,
+        record: bool = False,
+        return_state: bool = False,
+    ):
+        """Run ``x [T, ..., n_in]`` and return the output spikes ``[T, ..., n_out]``.
+
+        With ``record=True`` also a list of per-layer dicts (``spikes``, ``bias_current``,
+        ``bias_spikes``, as :func:`lava_nt.network.reference_run`); with ``return_state=True``
+        also the list of final :class:`NTLayerState` s. Order: ``(spikes[, records][, states])``.
+        ``state`` (a list of per-layer states) continues a previous run; None starts fresh.
+        """
+        if x.shape[-1] != self.n_in:
+            raise ParameterError(
+                f"NTNetwork: input must be [T, ..., {self.n_in}], got {tuple(x.shape)}"
+            )
+        s = x
+        recs, states = [], []
+        for k, layer in enumerate(self.layers):
+            s, st, rec = layer.run(s, None if state is None else state[k], record=record)
+            recs.append(rec)
+            states.append(st)
+        out: tuple[Any, ...] = (s,)
+        if record:
+            out += (recs,)
+        if return_state:
+            out += (states,)
+        return out[0] if len(out) == 1 else out
+
+    def step(self, s_in: torch.Tensor, state: list[NTLayerState] | None = None):
+        """One tick through all layers: ``(s_out [..., n_out], list of layer states)``."""
+        states = []
+        s = s_in
+        for k, layer in enumerate(self.layers):
+            s, st = layer(s, None if state is None else state[k])
+            states.append(st)
+        return s, states
+
+    # ---- tuning helpers -------------------------------------------------------------------
+    def set_trainable(
+        self,
+        weight: bool | None = None,
+        bias: bool | None = None,
+        gain: bool | None = None,
+        w_in: bool | None = None,
+        w_b: bool | None = None,
+        alpha: bool | None = None,
+    ) -> NTNetwork:
+        """Freeze / unfreeze tensors of every layer (None leaves a kind unchanged). Re-create
+        optimizers afterwards."""
+        for layer in self.layers:
+            if weight is not None:
+                layer.linear.weight.requires_grad_(bool(weight))
+            layer.neuron.set_trainable(bias=bias, gain=gain)
+            if layer.spiking_bias is not None:
+                layer.spiking_bias.set_trainable(w_in=w_in, w_b=w_b, alpha=alpha)
+        return self
+
+    def expand_parameters(self, k: int) -> NTNetwork:
+        """Copy every layer's bias / gain (and ``w_b`` / ``alpha``) into ``k`` independent sets
+        for batched personalisation (inputs then laid out ``[T, K, B, n_in]``)."""
+        for layer in self.layers:
+            layer.neuron.expand_parameters(k)
+            if layer.spiking_bias is not None:
+                layer.spiking_bias.expand_parameters(k)
+        return self
+
+    # ---- spec conversion ------------------------------------------------------------------
+    @classmethod
+    def from_spec(
+        cls,
+        spec: NetworkSpec,
+        dtype: torch.dtype = torch.float64,
+        *,
+        train_weight: bool = True,
+        train_bias: bool = True,
+        train_gain: bool = False,
+        train_w_in: bool = False,
+        train_w_b: bool = True,
+        train_alpha: bool = False,
+        surrogate: Any = DEFAULT_SURROGATE,
+        alpha: float = DEFAULT_ALPHA,
+        detach_reset: bool = True,
+        device: Any = None,
+    ) -> NTNetwork:
+        """Build the torch network of a floating-point :class:`~lava_nt.network.NetworkSpec`.
+
+        Values are copied exactly (in ``dtype``; use float64 for bit-equality with
+        :func:`lava_nt.network.reference_run`). ``train_*`` choose which tensors are
+        ``nn.Parameter`` s; ``surrogate`` / ``alpha`` set the spike surrogate of all neurons.
+        """
+        if not isinstance(spec, NetworkSpec):
+            raise ParameterError("NTNetwork.from_spec: expected a lava_nt.network.NetworkSpec")
+        if spec.fixed:
+            raise ParameterError(
+                "NTNetwork.from_spec: a fixed-point spec cannot be trained; use "
+                "lava_nt.nn.fixed_emulator.emulate_fixed to run it"
+            )
+        layers = []
+        n_prev = spec.n_in
+        for ls in spec.layers:
+            p = ls.neuron
+            sb = None
+            if ls.spiking_bias is not None:
+                sp = ls.spiking_bias.params
+                sb = SpikingBias(
+                    n_prev,
+                    ls.n,
+                    m=ls.spiking_bias.m,
+                    group=sp.group,
+                    mask=ls.spiking_bias.mask,
+                    w_in=np.asarray(ls.spiking_bias.w_in, dtype=np.float64),
+                    du=sp.du,
+                    dv=sp.dv,
+                    vth=sp.vth,
+                    bias=sp.bias,
+                    w_b=sp.w_b,
+                    alpha=sp.alpha,
+                    train_w_in=train_w_in,
+                    train_w_b=train_w_b,
+                    train_alpha=train_alpha,
+                    surrogate=surrogate,
+                    surrogate_alpha=alpha,
+                    detach_reset=detach_reset,
+                    dtype=dtype,
+                    device=device,
+                )
+            layers.append(
+                NTLayer(
+                    n_prev,
+                    ls.n,
+                    bias=p.bias,
+                    gain=p.gain,
+                    spiking_bias=sb,
+                    weight=np.asarray(ls.weight, dtype=np.float64),
+                    train_weight=train_weight,
+                    trainable_bias=train_bias,
+                    trainable_gain=train_gain,
+                    du=p.du,
+                    dv=p.dv,
+                    vth=p.vth,
+                    reset=p.reset,
+                    surrogate=surrogate,
+                    alpha=alpha,
+                    detach_reset=detach_reset,
+                    dtype=dtype,
+                    device=device,
+                )
+            )
+            n_prev = ls.n
+        return cls(layers)
+
+    def to_spec(self, k: int | None = None) -> NetworkSpec:
+        """The floating-point :class:`~lava_nt.network.NetworkSpec` of this network (numpy
+        float64 copies: weights, biases, gains, decays, thresholds, reset modes, spiking-bias
+        ``W_in`` (masked), masks, ``w_b``, ``alpha`` (clamped to [0, 1]), groups). With batched
+        parameters pick set ``k``."""
+        layers = []
+        for idx, layer in enumerate(self.layers):
+            cell = layer.neuron
+            bias, gain = cell.bias, cell.gain
+            if cell.k is not None or (layer.spiking_bias is not None and layer.spiking_bias.k):
+                if k is None:
+                    raise ParameterError(
+                        f"NTNetwork.to_spec: layer {idx} has batched (k) parameters; pass k="
+                    )
+            if bias.dim() == 3:
+                bias = bias[k, 0]
+            if gain.dim() == 3:
+                gain = gain[k, 0]
+            neuron = NTLIFParameters(
+                du=float(cell.du),
+                dv=float(cell.dv),
+                vth=float(cell.vth),
+                bias=to_numpy(bias),
+                gain=to_numpy(gain),
+                reset_subtract=cell.reset_subtract,
+            )
+            sbs = None
+            sb = layer.spiking_bias
+            if sb is not None:
+                sbs = SpikingBiasSpec(
+                    w_in=to_numpy(sb.effective_w_in()),
+                    params=sb.to_parameters(k if sb.k is not None else None),
+                    mask=None if sb.mask is None else sb.mask.cpu().numpy().copy(),
+                )
+            layers.append(
+                LayerSpec(weight=to_numpy(layer.linear.weight), neuron=neuron, spiking_bias=sbs)
+            )
+        return NetworkSpec(n_in=self.n_in, layers=layers, fixed=False)
+
+    def trainable_summary(self) -> dict[str, int]:
+        """Number of trainable values per kind (masked ``W_in`` entries not counted)."""
+        out = {"weight": 0, "bias": 0, "gain": 0, "w_in": 0, "w_b": 0, "alpha": 0}
+        for layer in self.layers:
+            if layer.linear.weight.requires_grad:
+                out["weight"] += layer.linear.weight.numel()
+            for name in ("bias", "gain"):
+                if is_trainable(layer.neuron, name):
+                    out[name] += getattr(layer.neuron, name).numel()
+            sb = layer.spiking_bias
+            if sb is not None:
+                out["w_in"] += sb.n_trainable_w_in
+                for name in ("w_b", "alpha"):
+                    if is_trainable(sb, name):
+                        out[name] += getattr(sb, name).numel()
+        out["total"] = sum(out.values())
+        return out
