@@ -1,0 +1,379 @@
+"""Build and run a :class:`lava_nt.network.NetworkSpec` as a Lava process graph.
+
+Graph for a network of ``D`` layers (``k = 1..D``)::
+
+    RingBuffer(x) -> Dense(W_1) -> NTLIF_1.a_in -> ... -> Dense(W_D) -> NTLIF_D
+          |                          ^ c_in
+          +-> Dense(W_in_1) -> SpikingBias_1.a_in ; SpikingBias_1.c_out -> NTLIF_1.c_in
+
+Every Dense adds one step of delay; NTLIF, SpikingBias, the source and the Extractors add none.
+The bias path into a layer therefore has the same delay as its synaptic path.
+
+All ``B`` samples run in ONE long Lava run. Sample ``b`` occupies a window of ``L = T + D`` steps
+(``T`` input steps, then ``D`` zero steps so the pipeline drains). Layer ``k`` sees sample ``b``'s
+first input at Lava ``time_step = b*L + 1 + k`` and resets its state (``u``, ``v``; and ``C`` of its
+spiking bias) at that step before integrating: ``reset_interval = L``, ``reset_offset = (k + 1) %
+L``. Layer ``k``'s output for sample ``b`` at torch step ``t`` is found at Lava step index
+``j = b*L + t + k`` (``j = time_step - 1``).
+
+Outputs are read with Lava's ``Extractor`` (host side, fast) in chunks of at most
+:data:`CHUNK_STEPS` steps, never with ``Var.get`` (which moves one element at a time). The whole
+build, run and read happens inside :func:`lava_nt.lava.run.run_isolated` (timeout, ``stop()``
+always, no orphaned workers).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lava_nt.lava.run import default_timeout, run_isolated, stopping
+from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.spec.validation import ParameterError
+
+PRECISIONS = ("float", "fixed")
+SELECT_TAG = {"float": "floating_pt", "fixed": "fixed_pt"}
+#: Steps per ``run()`` call; the Extractor buffers hold one chunk.
+CHUNK_STEPS = 2048
+WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 255  # what Lava's bit-accurate Dense can hold
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
+
+
+@dataclass
+class LavaRunResult:
+    """Result of :func:`run_network`, in the torch time frame.
+
+    Attributes:
+        output: spikes of the last layer, ``[T, B, n_out]`` (float 0/1).
+        layers: with ``record=True`` one dict per layer, as
+            :func:`lava_nt.network.reference_run` returns them: ``spikes`` ``[T, B, n]``,
+            ``bias_current`` ``[T, B, n]`` (the current delivered to ``c_in``; None without a
+            spiking bias) and ``bias_spikes`` ``[T, B, m]`` (None without a spiking bias).
+            Empty without ``record``.
+        precision: "float" or "fixed".
+        steps: Lava time steps run (``B * window``).
+        window: steps per sample ``L = T + depth``.
+        timing: seconds spent building, running (compile + run), reading; and in total
+            (including the child process and its start-up).
+    """
+
+    output: np.ndarray
+    layers: list[dict] = field(default_factory=list)
+    precision: str = "float"
+    steps: int = 0
+    window: int = 0
+    timing: dict = field(default_factory=dict)
+
+    @property
+    def steps_per_second(self) -> float:
+        run = self.timing.get("run", 0.0)
+        return self.steps / run if run > 0 else float("nan")
+
+
+# ---- validation --------------------------------------------------------------------------------
+def check_input(spec: NetworkSpec, x, where: str = "run_network") -> np.ndarray:
+    """``x`` as a validated binary ``[T, B, n_in]`` float array."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise ParameterError(
+            f"{where}: x must be a numpy array [T, B, n_in], got {type(x).__name__}"
+        )
+    if x.ndim != 3 or x.shape[2] != spec.n_in or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ParameterError(
+            f"{where}: x must have shape [T, B, {spec.n_in}] with T, B >= 1, got {x.shape}"
+        )
+    if not (x.dtype == np.bool_ or np.issubdtype(x.dtype, np.number)):
+        raise ParameterError(f"{where}: x must be numeric or boolean, got dtype {x.dtype}")
+    if np.iscomplexobj(x):
+        raise ParameterError(f"{where}: x must be real binary spikes, got complex values")
+    xf = x.astype(np.float64)
+    if not np.all((xf == 0) | (xf == 1)):
+        bad = xf[(xf != 0) & (xf != 1)].ravel()[0]
+        raise ParameterError(f"{where}: x must hold binary spikes (0 or 1), found {bad!r}")
+    return xf
+
+
+def check_spec(spec: NetworkSpec, precision: str, where: str = "run_network") -> None:
+    if not isinstance(spec, NetworkSpec):
+        raise ParameterError(f"{where}: spec must be a NetworkSpec, got {type(spec).__name__}")
+    if precision not in PRECISIONS:
+        raise ParameterError(f"{where}: precision must be one of {PRECISIONS}, got {precision!r}")
+    if spec.fixed != (precision == "fixed"):
+        kind = "fixed-point" if spec.fixed else "floating-point"
+        raise ParameterError(
+            f"{where}: precision={precision!r} but the spec is {kind} (spec.fixed={spec.fixed}); "
+            "convert the spec first or pass the matching precision"
+        )
+    if precision == "fixed":
+        for k, layer in enumerate(spec.layers):
+            _check_fixed_dense(layer.weight, layer.weight_exp, f"{where}: layer {k} weight")
+            if layer.spiking_bias is not None:
+                sb = layer.spiking_bias
+                _check_fixed_dense(sb.w_in, sb.w_in_exp, f"{where}: layer {k} spiking_bias.w_in")
+
+
+def _check_fixed_dense(w, exp, where: str) -> None:
+    w = np.asarray(w)
+    if np.any(w != np.round(w)):
+        raise ParameterError(f"{where} must hold integer mantissas")
+    if w.size and (w.min() < WEIGHT_MANT_MIN or w.max() > WEIGHT_MANT_MAX):
+        raise ParameterError(
+            f"{where} mantissas must be in [{WEIGHT_MANT_MIN}, {WEIGHT_MANT_MAX}] (8-bit Loihi "
+            f"weights), got [{w.min()}, {w.max()}]"
+        )
+    if isinstance(exp, bool) or int(exp) != exp or not WEIGHT_EXP_MIN <= int(exp) <= WEIGHT_EXP_MAX:
+        raise ParameterError(
+            f"{where} exponent must be an int in [{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}], got {exp!r}"
+        )
+
+
+# ---- graph -------------------------------------------------------------------------------------
+@dataclass
+class LavaGraph:
+    """The Lava processes of one network run (built inside the job process)."""
+
+    source: object
+    layers: list  # NTLIF per layer
+    denses: list
+    biases: list  # SpikingBias or None per layer
+    bias_denses: list
+    spike_taps: list  # Extractor per layer (None if not recorded)
+    current_taps: list  # Extractor per spiking bias (record only)
+    bias_spike_taps: list
+    run_cfg: object
+    steps: int
+    window: int
+    chunk: int
+
+
+def _ntlif_kwargs(p, fixed: bool) -> dict:
+    reset = "subtract" if p.reset_subtract else "zero"
+    if fixed:
+        return dict(
+            du=p.du, dv=p.dv, vth=p.vth, bias_mant=p.bias_mant, bias_exp=p.bias_exp,
+            gain_mant=p.gain_mant, reset=reset,
+        )  # fmt: skip
+    return dict(du=p.du, dv=p.dv, vth=p.vth, bias=p.bias, gain=p.gain, reset=reset)
+
+
+def _spiking_bias_kwargs(p, fixed: bool) -> dict:
+    if fixed:
+        return dict(
+            du=p.du, dv=p.dv, vth=p.vth, bias_mant=p.bias_mant, bias_exp=p.bias_exp,
+            w_b_mant=p.w_b_mant, w_b_exp=p.w_b_exp, dc=p.dc, group=p.group,
+        )  # fmt: skip
+    return dict(du=p.du, dv=p.dv, vth=p.vth, bias=p.bias, w_b=p.w_b, alpha=p.alpha, group=p.group)
+
+
+def _dense(weights, exp: int, fixed: bool):
+    from lava.proc.dense.process import Dense
+
+    w = np.asarray(weights)
+    if fixed:
+        return Dense(weights=w.astype(np.int64), weight_exp=int(exp), num_weight_bits=8)
+    return Dense(weights=w.astype(np.float64))
+
+
+def source_data(x: np.ndarray, depth: int) -> np.ndarray:
+    """RingBuffer data ``[n_in, B * (T + depth)]``: each sample, then ``depth`` zero steps."""
+    T, B, n_in = x.shape
+    L = T + depth
+    data = np.zeros((B, L, n_in))
+    data[:, :T] = np.transpose(x, (1, 0, 2))
+    return data.reshape(B * L, n_in).T.copy()
+
+
+def build(
+    spec: NetworkSpec, x: np.ndarray, precision: str = "float", record: bool = False
+) -> LavaGraph:
+    """Build (not run) the Lava processes for ``spec`` on input ``x`` (call inside a job)."""
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.io.source import RingBuffer
+    from lava_nt.processes.ntlif.process import NTLIF
+    from lava_nt.processes.spiking_bias.process import SpikingBias
+
+    check_spec(spec, precision, "build")
+    x = check_input(spec, x, "build")
+    fixed = precision == "fixed"
+    T, B, _ = x.shape
+    depth = len(spec.layers)
+    L = T + depth
+    steps = B * L
+    chunk = min(steps, CHUNK_STEPS)
+    data = source_data(x, depth)
+    src = RingBuffer(data=data.astype(np.int32) if fixed else data)
+    prev_out = src.s_out
+    layers, denses, biases, bias_denses = [], [], [], []
+    spike_taps, current_taps, bias_spike_taps = [], [], []
+    for k, layer in enumerate(spec.layers, start=1):
+        layer: LayerSpec
+        offset = (k + 1) % L
+        lif = NTLIF(
+            shape=(layer.n,),
+            precision=precision,
+            reset_interval=L,
+            reset_offset=offset,
+            name=f"ntlif_{k}",
+            **_ntlif_kwargs(layer.neuron, fixed),
+        )
+        dense = _dense(layer.weight, layer.weight_exp, fixed)
+        prev_out.connect(dense.s_in)
+        dense.a_out.connect(lif.a_in)
+        sb_proc = sb_dense = None
+        sb = layer.spiking_bias
+        if sb is not None:
+            sb_proc = SpikingBias(
+                shape=(sb.m,),
+                n_target=layer.n,
+                precision=precision,
+                reset_interval=L,
+                reset_offset=offset,
+                name=f"spiking_bias_{k}",
+                **_spiking_bias_kwargs(sb.params, fixed),
+            )
+            sb_dense = _dense(sb.w_in, sb.w_in_exp, fixed)
+            prev_out.connect(sb_dense.s_in)
+            sb_dense.a_out.connect(sb_proc.a_in)
+            sb_proc.c_out.connect(lif.c_in)
+        tap = None
+        if record or k == depth:
+            tap = Extractor(shape=(layer.n,), buffer_size=chunk)
+            lif.s_out.connect(tap.in_port)
+        c_tap = s_tap = None
+        if record and sb_proc is not None:
+            c_tap = Extractor(shape=(layer.n,), buffer_size=chunk)
+            s_tap = Extractor(shape=(sb.m,), buffer_size=chunk)
+            sb_proc.c_out.connect(c_tap.in_port)
+            sb_proc.s_out.connect(s_tap.in_port)
+        layers.append(lif)
+        denses.append(dense)
+        biases.append(sb_proc)
+        bias_denses.append(sb_dense)
+        spike_taps.append(tap)
+        current_taps.append(c_tap)
+        bias_spike_taps.append(s_tap)
+        prev_out = lif.s_out
+    run_cfg = Loihi2SimCfg(
+        select_tag=SELECT_TAG[precision],
+        exception_proc_model_map={Extractor: PyLoihiExtractorModel},
+    )
+    return LavaGraph(
+        src, layers, denses, biases, bias_denses, spike_taps, current_taps, bias_spike_taps,
+        run_cfg, steps, L, chunk,
+    )  # fmt: skip
+
+
+def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
+    """Run a built graph to the end (in chunks) and read every Extractor; always stops.
+
+    Returns ``(raw, timing)``: ``raw[(kind, k)]`` is the ``[steps, size]`` record of tap ``kind``
+    ("spikes", "bias_current", "bias_spikes") of layer ``k`` (0-based), in Lava step order.
+    """
+    from lava.magma.core.run_conditions import RunSteps
+
+    taps = {}
+    for k in range(len(graph.layers)):
+        for kind, lst in (
+            ("spikes", graph.spike_taps),
+            ("bias_current", graph.current_taps),
+            ("bias_spikes", graph.bias_spike_taps),
+        ):
+            if lst[k] is not None:
+                taps[(kind, k)] = lst[k]
+    bufs = {key: [] for key in taps}
+    t_run = t_read = 0.0
+    with stopping(graph.source):
+        done = 0
+        while done < graph.steps:
+            n = min(graph.chunk, graph.steps - done)
+            t0 = time.perf_counter()
+            graph.source.run(condition=RunSteps(num_steps=n), run_cfg=graph.run_cfg)
+            t1 = time.perf_counter()
+            for key, tap in taps.items():
+                bufs[key].append(np.stack([tap.receive() for _ in range(n)]))
+            t_read += time.perf_counter() - t1
+            t_run += t1 - t0
+            done += n
+    raw = {key: np.concatenate(v, axis=0) for key, v in bufs.items()}
+    return raw, {"run": t_run, "read": t_read}
+
+
+def to_torch_frame(record: np.ndarray, k: int, T: int, B: int, L: int) -> np.ndarray:
+    """Lava-order record ``[B*L, size]`` of layer ``k`` (1-based) -> ``[T, B, size]``."""
+    idx = np.arange(B)[None, :] * L + np.arange(T)[:, None] + k
+    return record[idx]
+
+
+def _network_job(spec: NetworkSpec, x: np.ndarray, precision: str, record: bool) -> dict:
+    t0 = time.perf_counter()
+    graph = build(spec, x, precision, record)
+    t_build = time.perf_counter() - t0
+    raw, timing = run_graph(graph)
+    timing["build"] = t_build
+    T, B, _ = x.shape
+    out = {}
+    for (kind, k), rec in raw.items():
+        arr = to_torch_frame(rec, k + 1, T, B, graph.window)
+        out[(kind, k)] = arr.astype(np.int8) if kind != "bias_current" else arr
+    return {"records": out, "timing": timing, "steps": graph.steps, "window": graph.window}
+
+
+def run_network(
+    spec: NetworkSpec,
+    x,
+    precision: str = "float",
+    timeout: float | None = None,
+    record: bool = False,
+) -> LavaRunResult:
+    """Run ``spec`` on Lava's CPU simulator for binary input spikes ``x`` ``[T, B, n_in]``.
+
+    Every sample starts from a fresh state (per-layer reset inside one long run), so the result
+    equals :func:`lava_nt.network.reference_run` sample by sample.
+
+    Args:
+        spec: the network (``spec.fixed`` must match ``precision``).
+        x: binary spikes ``[T, B, n_in]`` (numpy; bool or 0/1 numbers).
+        precision: "float" (``select_tag="floating_pt"``) or "fixed" (``"fixed_pt"``).
+        timeout: seconds for the whole job (default ``60 + 0.02 * steps``).
+        record: also return every layer's spikes and every spiking bias' current and spikes.
+
+    Raises:
+        ParameterError: bad ``x``, precision or spec.
+        LavaTimeoutError / LavaRunError: the Lava job hung or failed (no processes are left).
+    """
+    check_spec(spec, precision)
+    xf = check_input(spec, x)
+    T, B, _ = xf.shape
+    steps = B * (T + len(spec.layers))
+    if timeout is None:
+        timeout = default_timeout(steps) + 2.0 * (len(spec.layers) + 1)
+    t0 = time.perf_counter()
+    res = run_isolated(_network_job, spec, xf, precision, record, timeout=timeout)
+    timing = dict(res["timing"], total=time.perf_counter() - t0)
+    recs = res["records"]
+    depth = len(spec.layers)
+    output = recs[("spikes", depth - 1)].astype(np.float64)
+    layers = []
+    if record:
+        for k in range(depth):
+            cur = recs.get(("bias_current", k))
+            bsp = recs.get(("bias_spikes", k))
+            layers.append(
+                {
+                    "spikes": recs[("spikes", k)].astype(np.float64),
+                    "bias_current": cur,
+                    "bias_spikes": None if bsp is None else bsp.astype(np.float64),
+                }
+            )
+    return LavaRunResult(
+        output=output,
+        layers=layers,
+        precision=precision,
+        steps=res["steps"],
+        window=res["window"],
+        timing=timing,
+    )

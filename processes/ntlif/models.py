@@ -1,0 +1,136 @@
+"""ProcessModels of :class:`lava_nt.processes.ntlif.process.NTLIF` (floating point, bit-accurate).
+
+Both models share :class:`AbstractPyNTLIFModel` (receive, optional per-sample reset, one step of
+the spec, send) and differ only in their LavaPyTypes and in which spec step they call:
+:func:`lava_nt.spec.ntlif.ntlif_step` or :func:`lava_nt.spec.fixed.fixed_ntlif_step`. The
+equations live in :mod:`lava_nt.spec`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from lava_nt.processes.ntlif.process import NTLIF
+
+from lava_nt.lava.run import check_model_precision, report_model_errors
+from lava_nt.spec.fixed import FixedNTLIFParameters, FixedNTLIFState, fixed_ntlif_step
+from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
+
+
+class AbstractPyNTLIFModel(PyLoihiProcessModel):
+    """Common structure: recv ``a_in`` and ``c_in``, reset if due, spec step, send ``s_out``."""
+
+    precision: str = ""  # "float" | "fixed", set by the concrete models
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        check_model_precision(type(self).__name__, proc_params, self.precision)
+        self.reset_interval = int(proc_params["reset_interval"])
+        self.reset_offset = int(proc_params["reset_offset"])
+        self.reset_subtract = bool(proc_params["reset_subtract"])
+
+    def reset_due(self) -> bool:
+        """Lava LIFReset's rule (time_step counts from 1)."""
+        return self.reset_interval > 0 and self.time_step % self.reset_interval == self.reset_offset
+
+    def parameters(self):
+        raise NotImplementedError
+
+    def step(self, a, c, p):
+        raise NotImplementedError
+
+    @report_model_errors
+    def run_spk(self) -> None:
+        a = self.a_in.recv()
+        c = self.c_in.recv()  # zeros when nothing is connected
+        if self.reset_due():
+            self.u[:] = 0
+            self.v[:] = 0
+        s, state = self.step(a, c, self.parameters())
+        self.u[:] = state.u
+        self.v[:] = state.v
+        self.s_out.send(s)
+
+
+@implements(proc=NTLIF, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyNTLIFModelFloat(AbstractPyNTLIFModel):
+    """Floating-point NTLIF: :func:`lava_nt.spec.ntlif.ntlif_step` on float64 numpy arrays."""
+
+    precision = "float"
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    c_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    u: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    du: float = LavaPyType(float, float)
+    dv: float = LavaPyType(float, float)
+    vth: float = LavaPyType(float, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    gain: np.ndarray = LavaPyType(np.ndarray, float)
+    # fixed-point Vars: unused in this precision
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=12)
+
+    def parameters(self) -> NTLIFParameters:
+        return NTLIFParameters(
+            float(np.reshape(self.du, -1)[0]),
+            float(np.reshape(self.dv, -1)[0]),
+            float(np.reshape(self.vth, -1)[0]),
+            self.bias,
+            self.gain,
+            self.reset_subtract,
+        )
+
+    def step(self, a, c, p):
+        return ntlif_step(a, c, NTLIFState(self.u, self.v), p)
+
+
+@implements(proc=NTLIF, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_accurate_loihi", "fixed_pt")
+class PyNTLIFModelBitAcc(AbstractPyNTLIFModel):
+    """Bit-accurate NTLIF: :func:`lava_nt.spec.fixed.fixed_ntlif_step` on int64 numpy arrays.
+
+    Register widths as Lava's ``PyLifModelBitAcc`` (24-bit u, v; 12-bit decays; 17-bit vth; 13-bit
+    bias mantissa, 3-bit exponent) plus the 12-bit signed gain mantissa and the 24-bit bias current.
+    """
+
+    precision = "fixed"
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
+    c_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    du: int = LavaPyType(int, np.uint16, precision=12)
+    dv: int = LavaPyType(int, np.uint16, precision=12)
+    vth: int = LavaPyType(int, np.int32, precision=17)
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=12)
+    # floating-point Vars: unused in this precision
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    gain: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def parameters(self) -> FixedNTLIFParameters:
+        return FixedNTLIFParameters(
+            int(np.reshape(self.du, -1)[0]),
+            int(np.reshape(self.dv, -1)[0]),
+            int(np.reshape(self.vth, -1)[0]),
+            self.bias_mant.astype(np.int64),
+            self.bias_exp.astype(np.int64),
+            self.gain_mant.astype(np.int64),
+            self.reset_subtract,
+        )
+
+    def step(self, a, c, p):
+        return fixed_ntlif_step(
+            np.asarray(a, np.int64), np.asarray(c, np.int64), FixedNTLIFState(self.u, self.v), p
+        )

@@ -1,0 +1,190 @@
+"""NTLIF Lava Process: the bias-modulated LIF of :mod:`lava_nt.spec.ntlif` as one Lava Process.
+
+One Process class serves both precisions; the precision is fixed when the Process is built:
+
+* floating point: ``NTLIF(shape=(n,), du=1.0, dv=0.0, vth=1.0, bias=0.0, gain=1.0, reset="zero")``
+  (the keyword arguments of :func:`lava_nt.spec.ntlif.ntlif_parameters`);
+  run it with ``select_tag="floating_pt"`` (model ``PyNTLIFModelFloat``).
+* Loihi fixed point: ``NTLIF.fixed(shape=(n,), du=4095, dv=0, vth=1, bias_mant=0, bias_exp=0,
+  gain_mant=256, reset="zero")`` (the keyword arguments of
+  :func:`lava_nt.spec.fixed.fixed_ntlif_parameters`: 12-bit decays, 17-bit ``vth``, 13-bit signed
+  ``bias_mant``, 3-bit ``bias_exp``, 12-bit signed ``gain_mant`` with unity 256); run it with
+  ``select_tag="fixed_pt"`` (model ``PyNTLIFModelBitAcc``). ``NTLIF(..., precision="fixed")`` is
+  the same thing.
+
+Both take ``reset_interval`` (0 or None = never) and ``reset_offset``: at the start of every step
+whose ``time_step % reset_interval == reset_offset`` (Lava's first step is ``time_step == 1``),
+``u`` and ``v`` are zeroed before the step integrates, exactly like Lava's ``LIFReset``. This lets
+many samples follow each other in one long run.
+
+Ports: ``a_in`` (synaptic input from a Dense, shape ``(n,)``), ``c_in`` (graded bias current, e.g.
+from :class:`lava_nt.processes.spiking_bias.process.SpikingBias`; zero if unconnected), ``s_out``.
+
+Vars: ``u``, ``v`` (state), ``du``, ``dv``, ``vth`` (one per layer), ``bias``, ``gain`` (float,
+per neuron) and ``bias_mant``, ``bias_exp``, ``gain_mant`` (fixed point, per neuron). Lava needs
+the same Vars for every model of a Process, so both sets exist in both precisions; the set that
+belongs to the other precision is unused and kept at neutral values (bias 0, gain 1, gain_mant
+256). In fixed precision ``du``, ``dv``, ``vth``, ``u`` and ``v`` hold integers.
+
+Every keyword name and value is validated (Lava itself silently accepts misspelt keyword
+arguments): a wrong name or an out-of-range value raises :class:`lava_nt.spec.ParameterError`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+
+from lava_nt.spec.fixed import FIXED_NTLIF_PARAMETER_NAMES, GAIN_UNITY, fixed_ntlif_parameters
+from lava_nt.spec.ntlif import NTLIF_PARAMETER_NAMES, ntlif_parameters
+from lava_nt.spec.validation import ParameterError, check_choice, check_names
+
+PRECISIONS = ("float", "fixed")
+#: Names every NTLIF constructor accepts besides the neuron parameters.
+PROCESS_ARGUMENTS = ("shape", "precision", "reset_interval", "reset_offset", "name", "log_config")
+
+
+def layer_size(shape, where: str) -> int:
+    """``shape`` as a 1-D layer size ``n`` (an int or a tuple ``(n,)``)."""
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if (
+        not isinstance(shape, tuple | list)
+        or len(shape) != 1
+        or not isinstance(shape[0], numbers.Integral)
+        or isinstance(shape[0], bool)
+        or shape[0] <= 0
+    ):
+        raise ParameterError(f"{where}: 'shape' must be (n,) with a positive int n, got {shape!r}")
+    return int(shape[0])
+
+
+def reset_schedule(reset_interval, reset_offset, where: str) -> tuple[int, int]:
+    """Validated ``(reset_interval, reset_offset % reset_interval)``; interval 0 = never."""
+    if reset_interval is None:
+        reset_interval = 0
+    for name, val in (("reset_interval", reset_interval), ("reset_offset", reset_offset)):
+        if isinstance(val, bool) or not isinstance(val, numbers.Integral):
+            raise ParameterError(f"{where}: '{name}' must be an int, got {val!r}")
+    if reset_interval < 0:
+        raise ParameterError(f"{where}: 'reset_interval' must be >= 0, got {reset_interval}")
+    if reset_interval == 0:
+        return 0, 0
+    return int(reset_interval), int(reset_offset) % int(reset_interval)
+
+
+def per_neuron(x, n: int, dtype) -> np.ndarray:
+    """A scalar or ``(n,)`` value (validated already) as an ``(n,)`` array of ``dtype``."""
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=dtype)
+    return np.broadcast_to(arr.reshape(-1) if arr.ndim else arr, (n,)).copy()
+
+
+def scalar(x, where: str, name: str):
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    if arr.size != 1:
+        raise ParameterError(f"{where}: '{name}' must be a scalar (one value per layer)")
+    return arr.reshape(()).item()
+
+
+class NTLIF(AbstractProcess):
+    """Bias-modulated LIF layer (see the module docstring for the API).
+
+    Args:
+        shape: ``(n,)``.
+        precision: ``"float"`` (default) or ``"fixed"``.
+        reset_interval: per-sample state reset period in steps (0 or None: never).
+        reset_offset: reset at steps with ``time_step % reset_interval == reset_offset``.
+        name, log_config: passed to Lava.
+        **params: neuron parameters of the chosen precision (validated by
+            :func:`lava_nt.spec.ntlif.ntlif_parameters` or
+            :func:`lava_nt.spec.fixed.fixed_ntlif_parameters`).
+    """
+
+    def __init__(
+        self,
+        *,
+        shape,
+        precision: str = "float",
+        reset_interval: int | None = 0,
+        reset_offset: int = 0,
+        name: str | None = None,
+        log_config=None,
+        **params,
+    ) -> None:
+        where = "NTLIF" if precision == "float" else "NTLIF.fixed"
+        check_choice(precision, PRECISIONS, "NTLIF", "precision")
+        names = NTLIF_PARAMETER_NAMES if precision == "float" else FIXED_NTLIF_PARAMETER_NAMES
+        check_names(params, names + PROCESS_ARGUMENTS, where)
+        n = layer_size(shape, where)
+        interval, offset = reset_schedule(reset_interval, reset_offset, where)
+        if precision == "float":
+            p = ntlif_parameters(n, where, **params)
+            du, dv, vth = (float(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
+            bias, gain = per_neuron(p.bias, n, np.float64), per_neuron(p.gain, n, np.float64)
+            bias_mant = np.zeros(n, np.int64)
+            bias_exp = np.zeros(n, np.int64)
+            gain_mant = np.full(n, GAIN_UNITY, np.int64)
+        else:
+            p = fixed_ntlif_parameters(n, where, **params)
+            du, dv, vth = (int(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
+            bias, gain = np.zeros(n), np.ones(n)
+            bias_mant = per_neuron(p.bias_mant, n, np.int64)
+            bias_exp = per_neuron(p.bias_exp, n, np.int64)
+            gain_mant = per_neuron(p.gain_mant, n, np.int64)
+        super().__init__(
+            shape=(n,),
+            precision=precision,
+            reset_subtract=bool(p.reset_subtract),
+            reset_interval=interval,
+            reset_offset=offset,
+            name=name,
+            log_config=log_config,
+        )
+        self.parameters = p  # the validated spec parameters (NTLIFParameters / Fixed...)
+        self.a_in = InPort(shape=(n,))
+        self.c_in = InPort(shape=(n,))
+        self.s_out = OutPort(shape=(n,))
+        self.u = Var(shape=(n,), init=0)
+        self.v = Var(shape=(n,), init=0)
+        self.du = Var(shape=(1,), init=du)
+        self.dv = Var(shape=(1,), init=dv)
+        self.vth = Var(shape=(1,), init=vth)
+        self.bias = Var(shape=(n,), init=bias)
+        self.gain = Var(shape=(n,), init=gain)
+        self.bias_mant = Var(shape=(n,), init=bias_mant)
+        self.bias_exp = Var(shape=(n,), init=bias_exp)
+        self.gain_mant = Var(shape=(n,), init=gain_mant)
+
+    @classmethod
+    def fixed(
+        cls,
+        *,
+        shape,
+        reset_interval: int | None = 0,
+        reset_offset: int = 0,
+        name: str | None = None,
+        log_config=None,
+        **params,
+    ) -> NTLIF:
+        """Loihi fixed-point NTLIF (integer registers; run with ``select_tag="fixed_pt"``)."""
+        return cls(
+            shape=shape,
+            precision="fixed",
+            reset_interval=reset_interval,
+            reset_offset=reset_offset,
+            name=name,
+            log_config=log_config,
+            **params,
+        )
+
+    @property
+    def precision(self) -> str:
+        return self.proc_params["precision"]
+
+    @property
+    def n(self) -> int:
+        return int(self.proc_params["shape"][0])

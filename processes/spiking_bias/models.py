@@ -1,0 +1,150 @@
+"""ProcessModels of :class:`lava_nt.processes.spiking_bias.process.SpikingBias`.
+
+Both share :class:`AbstractPySpikingBiasModel` (receive, optional per-sample reset, one spec step,
+send the fanned-out current and the bias spikes) and differ only in LavaPyTypes and in the spec
+step they call: :func:`lava_nt.spec.spiking_bias.spiking_bias_step` or
+:func:`lava_nt.spec.fixed.fixed_spiking_bias_step`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from lava_nt.processes.spiking_bias.process import SpikingBias
+
+from lava_nt.lava.run import check_model_precision, report_model_errors
+from lava_nt.spec.fixed import (
+    FixedSpikingBiasParameters,
+    FixedSpikingBiasState,
+    fixed_spiking_bias_step,
+)
+from lava_nt.spec.spiking_bias import SpikingBiasParameters, SpikingBiasState, spiking_bias_step
+
+
+class AbstractPySpikingBiasModel(PyLoihiProcessModel):
+    """Common structure: recv ``a_in``, reset if due, spec step, send ``c_out`` and ``s_out``."""
+
+    precision: str = ""
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        check_model_precision(type(self).__name__, proc_params, self.precision)
+        self.reset_interval = int(proc_params["reset_interval"])
+        self.reset_offset = int(proc_params["reset_offset"])
+
+    def reset_due(self) -> bool:
+        return self.reset_interval > 0 and self.time_step % self.reset_interval == self.reset_offset
+
+    def parameters(self):
+        raise NotImplementedError
+
+    def step(self, a, p):
+        raise NotImplementedError
+
+    @report_model_errors
+    def run_spk(self) -> None:
+        a = self.a_in.recv()
+        if self.reset_due():
+            self.u[:] = 0
+            self.v[:] = 0
+            self.C[:] = 0
+        c, s_b, state = self.step(a, self.parameters())
+        self.u[:] = state.u
+        self.v[:] = state.v
+        self.C[:] = state.C
+        self.c_out.send(c)
+        self.s_out.send(s_b)
+
+
+@implements(proc=SpikingBias, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PySpikingBiasModelFloat(AbstractPySpikingBiasModel):
+    """Floating point: :func:`lava_nt.spec.spiking_bias.spiking_bias_step` on float64 arrays."""
+
+    precision = "float"
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    u: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    C: np.ndarray = LavaPyType(np.ndarray, float)
+    du: float = LavaPyType(float, float)
+    dv: float = LavaPyType(float, float)
+    vth: float = LavaPyType(float, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    w_b: np.ndarray = LavaPyType(np.ndarray, float)
+    alpha: np.ndarray = LavaPyType(np.ndarray, float)
+    group: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+    # fixed-point Vars: unused in this precision
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    w_b_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    w_b_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    dc: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
+
+    def parameters(self) -> SpikingBiasParameters:
+        return SpikingBiasParameters(
+            float(np.reshape(self.du, -1)[0]),
+            float(np.reshape(self.dv, -1)[0]),
+            float(np.reshape(self.vth, -1)[0]),
+            self.bias,
+            self.w_b,
+            self.alpha,
+            self.group,
+        )
+
+    def step(self, a, p):
+        return spiking_bias_step(a, SpikingBiasState(self.u, self.v, self.C), p)
+
+
+@implements(proc=SpikingBias, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_accurate_loihi", "fixed_pt")
+class PySpikingBiasModelBitAcc(AbstractPySpikingBiasModel):
+    """Bit-accurate: :func:`lava_nt.spec.fixed.fixed_spiking_bias_step` on int64 arrays (24-bit
+    u, v and C; 12-bit decays; 17-bit vth; 13-bit bias and bias-weight mantissas, 3-bit exps)."""
+
+    precision = "fixed"
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
+    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    C: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    du: int = LavaPyType(int, np.uint16, precision=12)
+    dv: int = LavaPyType(int, np.uint16, precision=12)
+    vth: int = LavaPyType(int, np.int32, precision=17)
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    w_b_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    w_b_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    dc: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
+    group: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+    # floating-point Vars: unused in this precision
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    w_b: np.ndarray = LavaPyType(np.ndarray, float)
+    alpha: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def parameters(self) -> FixedSpikingBiasParameters:
+        return FixedSpikingBiasParameters(
+            int(np.reshape(self.du, -1)[0]),
+            int(np.reshape(self.dv, -1)[0]),
+            int(np.reshape(self.vth, -1)[0]),
+            self.bias_mant.astype(np.int64),
+            self.bias_exp.astype(np.int64),
+            self.w_b_mant.astype(np.int64),
+            self.w_b_exp.astype(np.int64),
+            self.dc.astype(np.int64),
+            self.group.astype(np.int64),
+        )
+
+    def step(self, a, p):
+        return fixed_spiking_bias_step(
+            np.asarray(a, np.int64), FixedSpikingBiasState(self.u, self.v, self.C), p
+        )
