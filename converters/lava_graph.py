@@ -45,8 +45,8 @@ WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
 class LavaRunResult:
     """Result of :func:`run_network`, in the torch time frame.
 
-    Attributes:
-        output: spikes of the last layer, ``[T, B, n_out]`` (float 0/1).
+    Attributes (also readable dict-style, ``result["spikes"]``):
+        output: spikes of the last layer, ``[T, B, n_out]`` (float 0/1); alias ``spikes``.
         layers: with ``record=True`` one dict per layer, as
             :func:`lava_nt.network.reference_run` returns them: ``spikes`` ``[T, B, n]``,
             ``bias_current`` ``[T, B, n]`` (the current delivered to ``c_in``; None without a
@@ -55,8 +55,9 @@ class LavaRunResult:
         precision: "float" or "fixed".
         steps: Lava time steps run (``B * window``).
         window: steps per sample ``L = T + depth``.
-        timing: seconds spent building, running (compile + run), reading; and in total
-            (including the child process and its start-up).
+        timing: seconds spent building the processes (``build``), compiling and starting the
+            runtime (``start``), running (``run``), reading the Extractors (``read``); and in
+            ``total`` (including the isolated child process and ``stop()``).
     """
 
     output: np.ndarray
@@ -65,6 +66,20 @@ class LavaRunResult:
     steps: int = 0
     window: int = 0
     timing: dict = field(default_factory=dict)
+
+    @property
+    def spikes(self) -> np.ndarray:
+        """Alias of :attr:`output`."""
+        return self.output
+
+    def keys(self) -> tuple[str, ...]:
+        return ("output", "spikes", "layers", "precision", "steps", "window", "timing")
+
+    def __getitem__(self, key: str):
+        """Dict-style access too: ``result["spikes"]``, ``result["layers"][k]["bias_current"]``."""
+        if key not in self.keys():
+            raise KeyError(key)
+        return getattr(self, key)
 
     @property
     def steps_per_second(self) -> float:
@@ -287,11 +302,14 @@ def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
     bufs = {key: [] for key in taps}
     t_run = t_read = 0.0
     with stopping(graph.source):
+        t0 = time.perf_counter()
+        graph.source.create_runtime(run_cfg=graph.run_cfg)  # compile + fork the workers
+        t_start = time.perf_counter() - t0
         done = 0
         while done < graph.steps:
             n = min(graph.chunk, graph.steps - done)
             t0 = time.perf_counter()
-            graph.source.run(condition=RunSteps(num_steps=n), run_cfg=graph.run_cfg)
+            graph.source.run(condition=RunSteps(num_steps=n))
             t1 = time.perf_counter()
             for key, tap in taps.items():
                 bufs[key].append(np.stack([tap.receive() for _ in range(n)]))
@@ -299,7 +317,7 @@ def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
             t_run += t1 - t0
             done += n
     raw = {key: np.concatenate(v, axis=0) for key, v in bufs.items()}
-    return raw, {"run": t_run, "read": t_read}
+    return raw, {"start": t_start, "run": t_run, "read": t_read}
 
 
 def to_torch_frame(record: np.ndarray, k: int, T: int, B: int, L: int) -> np.ndarray:

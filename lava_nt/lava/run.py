@@ -43,6 +43,8 @@ from typing import Any
 
 #: Environment variable naming the file that model errors are appended to (set in the child).
 ERROR_FILE_ENV = "LAVA_NT_MODEL_ERROR_FILE"
+#: After a model reported an error, wait this long for the job to end by itself (seconds).
+MODEL_ERROR_GRACE = 2.0
 #: How often the child checks that its parent is still alive (seconds).
 PARENT_WATCH_INTERVAL = 0.5
 
@@ -177,7 +179,9 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
     Raises:
         LavaTimeoutError: no result within ``timeout`` seconds (the whole group is killed).
         LavaRunError: the job raised (the child's traceback is attached), its result could not
-            be pickled, or the child died without a result.
+            be pickled, the child died without a result, or one of lava-nt's process models
+            reported an error (see :func:`report_model_errors`) and the job did not end within
+            :data:`MODEL_ERROR_GRACE` seconds after it (Lava usually hangs then).
 
     After any outcome, including a normal result, the whole process group is SIGKILLed and the
     call returns only when no process of the group is left (bounded wait).
@@ -210,10 +214,17 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
     deadline = time.monotonic() + float(timeout)
     msg = None
     status = None
+    model_error_seen = None
     try:
         while True:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
+                break
+            if model_error_seen is None and _nonempty(error_file):
+                model_error_seen = now
+            if model_error_seen is not None and now - model_error_seen > MODEL_ERROR_GRACE:
+                msg = ("model_error", None)  # a model failed and Lava hangs: do not wait longer
                 break
             if recv_conn.poll(min(remaining, 0.25)):
                 try:
@@ -244,6 +255,12 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
         )
     if msg[0] == "ok":
         return msg[1]
+    if msg[0] == "model_error":
+        raise LavaRunError(
+            f"Lava job {name!r}: a process model failed (Lava would hang); its process group "
+            "was killed",
+            model_errors=model_errors,
+        )
     if msg[0] == "error":
         raise LavaRunError(
             f"Lava job {name!r} failed: {msg[1]}", child_traceback=msg[2], model_errors=model_errors
@@ -253,6 +270,13 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
         f"Lava job {name!r} died without a result (exit status {code})",
         model_errors=model_errors,
     )
+
+
+def _nonempty(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
 
 
 def _read_and_remove(path: str) -> str:
@@ -312,8 +336,9 @@ def stopping(proc, stop_timeout: float = 30.0) -> Iterator[Any]:
 
 # ---- used by lava-nt's ProcessModels -----------------------------------------------------------
 def report_model_errors(run_fn):
-    """Decorator for ``run_spk``: an exception is written (with the model, process and time step)
-    to stderr and to the file named by ``$LAVA_NT_MODEL_ERROR_FILE``, then re-raised.
+    """Decorator for a model's ``run_spk`` (and ``__init__``): an exception is written (with the
+    model and time step) to stderr and to the file named by ``$LAVA_NT_MODEL_ERROR_FILE`` (which
+    :func:`run_isolated` collects), then re-raised.
 
     Lava only logs such errors at INFO level and often hangs; this makes them visible.
     """

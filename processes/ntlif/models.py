@@ -27,6 +27,7 @@ class AbstractPyNTLIFModel(PyLoihiProcessModel):
 
     precision: str = ""  # "float" | "fixed", set by the concrete models
 
+    @report_model_errors
     def __init__(self, proc_params):
         super().__init__(proc_params)
         check_model_precision(type(self).__name__, proc_params, self.precision)

@@ -115,6 +115,7 @@ class NTLIF(AbstractProcess):
         log_config=None,
         **params,
     ) -> None:
+        self._runtime = None  # Lava's __del__ calls stop(); it must work if validation fails
         where = "NTLIF" if precision == "float" else "NTLIF.fixed"
         check_choice(precision, PRECISIONS, "NTLIF", "precision")
         names = NTLIF_PARAMETER_NAMES if precision == "float" else FIXED_NTLIF_PARAMETER_NAMES

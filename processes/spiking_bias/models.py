@@ -31,6 +31,7 @@ class AbstractPySpikingBiasModel(PyLoihiProcessModel):
 
     precision: str = ""
 
+    @report_model_errors
     def __init__(self, proc_params):
         super().__init__(proc_params)
         check_model_precision(type(self).__name__, proc_params, self.precision)

@@ -75,6 +75,7 @@ class SpikingBias(AbstractProcess):
         log_config=None,
         **params,
     ) -> None:
+        self._runtime = None  # Lava's __del__ calls stop(); it must work if validation fails
         where = "SpikingBias" if precision == "float" else "SpikingBias.fixed"
         check_choice(precision, PRECISIONS, "SpikingBias", "precision")
         names = (

@@ -1,0 +1,273 @@
+"""Lava process graph (converters.lava_graph.run_network) vs the numpy reference
+(lava_nt.network.reference_run), float and fixed point.
+
+Random 3-layer networks mix per-neuron gains and biases, both reset modes, per-neuron, volumetric
+(contiguous) and explicitly grouped spiking biases with sparse input matrices. 100 samples x 25
+steps run in ONE long Lava run per precision (per-sample reset inside the run). Thresholds are
+calibrated on the reference so that every layer fires at a moderate rate, which keeps the
+comparison meaningful. Sample 0 is a dense, high-activity sample: the sample after it must be
+unaffected (the per-sample reset works), which we also check against a run without resets.
+"""
+
+import numpy as np
+import pytest
+from lava_nt.converters.lava_graph import check_input, run_network, source_data, to_torch_frame
+
+from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
+from lava_nt.spec import (
+    ParameterError,
+    fixed_ntlif_parameters,
+    fixed_spiking_bias_parameters,
+    ntlif_parameters,
+    spiking_bias_parameters,
+)
+
+SAMPLES, T, N_IN = 100, 25, 32
+SIZES = (24, 20, 10)
+TARGET_RATE = 0.15
+BIAS_TARGET_RATE = 0.2
+
+
+def _bisect(make, s_in, n_in, fixed, lo, hi, which, target, integer):
+    """Threshold in [lo, hi] whose single-layer reference rate of ``which`` is near ``target``."""
+    for _ in range(14):
+        mid = (lo + hi) // 2 if integer else 0.5 * (lo + hi)
+        layer = make(mid)
+        _, rec = reference_run(NetworkSpec(n_in, [layer], fixed=fixed), s_in, record=True)
+        if rec[0][which].mean() > target:
+            lo = mid
+        else:
+            hi = mid
+        if integer and hi - lo <= 1:
+            break
+    return hi
+
+
+def _signed(x):
+    """Alternate signs so that every population has excitatory and inhibitory bias weights."""
+    return x * np.where(np.arange(len(x)) % 2, -1, 1)
+
+
+def _groups(rng, k, n):
+    if k == 0:
+        return n, None  # per-neuron spiking bias
+    if k == 1:
+        return 5, "contiguous"  # volumetric, groups of 4
+    return 3, rng.integers(0, 3, n)  # explicit assignment
+
+
+def _random_float_spec(rng, x) -> NetworkSpec:
+    layers, n_prev, s_in = [], N_IN, x
+    for k, n in enumerate(SIZES):
+        m, group = _groups(rng, k, n)
+        mask = rng.random((m, n_prev)) < 0.5
+        w_in = rng.normal(0.1, 0.7, (m, n_prev)) * mask
+        sb_kw = dict(
+            du=float(rng.uniform(0.3, 1)), dv=float(rng.uniform(0.1, 0.4)),
+            w_b=_signed(rng.uniform(0.05, 0.5, m)), alpha=float(rng.uniform(0.5, 0.9)), group=group,
+        )  # fmt: skip
+        W = rng.normal(0.0, 0.5, (n, n_prev))
+        nt_kw = dict(
+            du=float(rng.uniform(0.3, 1)), dv=float(rng.uniform(0.1, 0.4)),
+            reset=("zero", "subtract")[k % 2], bias=rng.normal(0, 0.1, n),
+            gain=rng.uniform(0.6, 1.4, n),
+        )  # fmt: skip
+
+        def make_sb(vth_b, m=m, n=n, w_in=w_in, mask=mask, sb_kw=sb_kw):
+            return SpikingBiasSpec(w_in, spiking_bias_parameters(m, n, vth=vth_b, **sb_kw), mask)
+
+        vth_b = _bisect(
+            lambda v, W=W, n=n, kw=nt_kw: LayerSpec(W, ntlif_parameters(n, **kw), make_sb(v)),
+            s_in, n_prev, False, 0.05, 20.0, "bias_spikes", BIAS_TARGET_RATE, False,
+        )  # fmt: skip
+        sb = make_sb(vth_b)
+        vth = _bisect(
+            lambda v, W=W, n=n, sb=sb, kw=nt_kw: LayerSpec(W, ntlif_parameters(n, vth=v, **kw), sb),
+            s_in, n_prev, False, 0.05, 20.0, "spikes", TARGET_RATE, False,
+        )  # fmt: skip
+        layer = LayerSpec(W, ntlif_parameters(n, vth=vth, **nt_kw), sb)
+        s_in = reference_run(NetworkSpec(n_prev, [layer]), s_in)
+        layers.append(layer)
+        n_prev = n
+    return NetworkSpec(N_IN, layers)
+
+
+def _random_fixed_spec(rng, x) -> NetworkSpec:
+    layers, n_prev, s_in = [], N_IN, x
+    for k, n in enumerate(SIZES):
+        m, group = _groups(rng, k, n)
+        mask = rng.random((m, n_prev)) < 0.5
+        w_in = rng.integers(-256, 256, (m, n_prev)) * mask  # full 8-bit signed range
+        w_in_exp = int(rng.integers(-1, 2))
+        sb_kw = dict(
+            du=int(rng.integers(800, 4096)), dv=int(rng.integers(300, 1500)),
+            bias_mant=rng.integers(-50, 50, m), bias_exp=int(rng.integers(0, 3)),
+            w_b_mant=_signed(rng.integers(100, 2000, m)), w_b_exp=int(rng.integers(0, 3)),
+            dc=int(rng.integers(300, 2000)), group=group,
+        )  # fmt: skip
+        W = rng.integers(-256, 256, (n, n_prev))
+        weight_exp = int(rng.integers(-1, 2))
+        nt_kw = dict(
+            du=int(rng.integers(800, 4096)), dv=int(rng.integers(300, 1500)),
+            reset=("zero", "subtract")[k % 2], bias_mant=rng.integers(-300, 300, n),
+            bias_exp=int(rng.integers(2, 5)), gain_mant=rng.integers(150, 360, n),
+        )  # fmt: skip
+
+        def make_sb(vth_b, m=m, n=n, w_in=w_in, mask=mask, e=w_in_exp, sb_kw=sb_kw):
+            p = fixed_spiking_bias_parameters(m, n, vth=int(vth_b), **sb_kw)
+            return SpikingBiasSpec(w_in, p, mask, w_in_exp=e)
+
+        def make_layer(vth, sb, W=W, n=n, e=weight_exp, nt_kw=nt_kw):
+            return LayerSpec(W, fixed_ntlif_parameters(n, vth=int(vth), **nt_kw), sb, e)
+
+        vth_b = _bisect(
+            lambda v: make_layer(1000, make_sb(v)),
+            s_in, n_prev, True, 1, 2**17 - 1, "bias_spikes", BIAS_TARGET_RATE, True,
+        )  # fmt: skip
+        sb = make_sb(vth_b)
+        vth = _bisect(
+            lambda v, sb=sb: make_layer(v, sb),
+            s_in, n_prev, True, 1, 2**17 - 1, "spikes", TARGET_RATE, True,
+        )  # fmt: skip
+        layer = make_layer(vth, sb)
+        s_in = reference_run(NetworkSpec(n_prev, [layer], fixed=True), s_in)
+        layers.append(layer)
+        n_prev = n
+    return NetworkSpec(N_IN, layers, fixed=True)
+
+
+def _spikes(rng) -> np.ndarray:
+    p = rng.uniform(0.05, 0.3, (1, SAMPLES, N_IN))
+    x = (rng.random((T, SAMPLES, N_IN)) < p).astype(np.float64)
+    x[:, 0] = 1.0  # sample 0: every input spikes every step (high activity)
+    return x
+
+
+def _assert_moderate(s, name):
+    rate = float(np.mean(s))
+    assert 0.05 <= rate <= 0.3, f"{name}: firing rate {rate:.3f} outside 5-30%"
+    assert np.any(s.sum(axis=(0, 1)) > 0), f"{name}: every neuron is silent"
+
+
+def _compare(spec, x, lava, exact_current: bool):
+    ref_out, ref = reference_run(spec, x, record=True)
+    np.testing.assert_array_equal(lava.output, ref_out)
+    np.testing.assert_array_equal(lava["spikes"], ref_out)
+    for k, rec in enumerate(ref):
+        got = lava.layers[k]
+        _assert_moderate(rec["spikes"], f"layer {k}")
+        np.testing.assert_array_equal(got["spikes"], rec["spikes"], err_msg=f"layer {k} spikes")
+        _assert_moderate(rec["bias_spikes"], f"layer {k} bias neurons")
+        np.testing.assert_array_equal(
+            got["bias_spikes"], rec["bias_spikes"], err_msg=f"layer {k} bias spikes"
+        )
+        assert np.any(rec["bias_current"] > 0) and np.any(rec["bias_current"] < 0)
+        if exact_current:
+            np.testing.assert_array_equal(got["bias_current"], rec["bias_current"])
+        else:
+            np.testing.assert_allclose(got["bias_current"], rec["bias_current"], rtol=0, atol=1e-9)
+    return ref
+
+
+def _check_reset_isolates_samples(spec, x, lava):
+    """Sample 1 follows the high-activity sample 0 and equals a run of sample 1 alone; without the
+    per-sample reset (state carried over from sample 0) it would differ."""
+    alone = reference_run(spec, x[:, 1:2])
+    np.testing.assert_array_equal(lava.output[:, 1:2], alone)
+    carried = reference_run(spec, np.concatenate([x[:, 0:1], x[:, 1:2]], axis=0))[T:]
+    assert not np.array_equal(carried, alone), "sample 0 does not influence sample 1 without reset"
+
+
+def test_float_network_equals_reference():
+    rng = np.random.default_rng(7)
+    x = _spikes(rng)
+    spec = _random_float_spec(rng, x)
+    lava = run_network(spec, x, precision="float", record=True)
+    assert lava.steps == SAMPLES * (T + len(SIZES)) and lava.window == T + len(SIZES)
+    _compare(spec, x, lava, exact_current=False)
+    _check_reset_isolates_samples(spec, x, lava)
+
+
+def test_fixed_network_equals_reference_bit_exact():
+    rng = np.random.default_rng(8)
+    x = _spikes(rng)
+    spec = _random_fixed_spec(rng, x)
+    lava = run_network(spec, x.astype(bool), precision="fixed", record=True)
+    _compare(spec, x, lava, exact_current=True)
+    _check_reset_isolates_samples(spec, x, lava)
+
+
+def test_output_only_run_matches_recorded_run():
+    """Without ``record`` only the last layer is tapped; short input, fixed point."""
+    rng = np.random.default_rng(9)
+    x = _spikes(rng)[:, :12]
+    spec = _random_fixed_spec(rng, _spikes(rng))
+    lava = run_network(spec, x, precision="fixed")
+    assert lava.layers == []
+    np.testing.assert_array_equal(lava.output, reference_run(spec, x))
+
+
+# ---- time frame helpers (no Lava) ---------------------------------------------------------------
+def test_source_layout_and_torch_frame_are_inverse():
+    rng = np.random.default_rng(0)
+    x = (rng.random((4, 3, 5)) < 0.5).astype(float)
+    depth = 2
+    data = source_data(x, depth)  # [n_in, B * L]
+    L = 4 + depth
+    assert data.shape == (5, 3 * L)
+    # the source sends data[:, j] at Lava step index j; layer k sees it k steps later
+    lava_frame = np.zeros((3 * L + depth, 5))
+    lava_frame[depth : depth + 3 * L] = data.T
+    np.testing.assert_array_equal(to_torch_frame(lava_frame, depth, 4, 3, L), x)
+    assert np.all(data.T.reshape(3, L, 5)[:, 4:] == 0)  # depth zero steps after each sample
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+def _tiny_spec(fixed=False):
+    if fixed:
+        layer = LayerSpec(np.ones((2, 3), int), fixed_ntlif_parameters(2, vth=10))
+    else:
+        layer = LayerSpec(np.ones((2, 3)), ntlif_parameters(2, vth=1.0))
+    return NetworkSpec(3, [layer], fixed=fixed)
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (np.zeros((5, 3)), r"\[T, B, 3\]"),
+        (np.zeros((5, 2, 4)), r"\[T, B, 3\]"),
+        (np.zeros((0, 2, 3)), r"\[T, B, 3\]"),
+        (np.full((5, 2, 3), 0.5), "binary"),
+        (np.full((5, 2, 3), 2), "binary"),
+        (np.full((5, 2, 3), np.nan), "binary"),
+        ([[[0, 1, 0]]], "numpy array"),
+        (np.array([[["a", "b", "c"]]]), "numeric"),
+    ],
+)
+def test_bad_input_raises(x, match):
+    with pytest.raises(ParameterError, match=match):
+        run_network(_tiny_spec(), x)
+
+
+def test_bad_precision_and_spec_raise():
+    x = np.zeros((5, 2, 3))
+    with pytest.raises(ParameterError, match="precision"):
+        run_network(_tiny_spec(), x, precision="double")
+    with pytest.raises(ParameterError, match="spec.fixed=False"):
+        run_network(_tiny_spec(), x, precision="fixed")
+    with pytest.raises(ParameterError, match="spec.fixed=True"):
+        run_network(_tiny_spec(fixed=True), x, precision="float")
+    with pytest.raises(ParameterError, match="NetworkSpec"):
+        run_network("not a spec", x)
+    spec = _tiny_spec(fixed=True)
+    spec.layers[0].weight = np.full((2, 3), 300)
+    with pytest.raises(ParameterError, match=r"\[-256, 255\]"):
+        run_network(spec, x, precision="fixed")
+    spec.layers[0].weight = np.full((2, 3), 1.5)
+    with pytest.raises(ParameterError, match="integer"):
+        run_network(spec, x, precision="fixed")
+    spec.layers[0].weight = np.ones((2, 3), int)
+    spec.layers[0].weight_exp = 9
+    with pytest.raises(ParameterError, match="exponent"):
+        run_network(spec, x, precision="fixed")
+    assert check_input(_tiny_spec(), np.ones((1, 1, 3), bool)).dtype == np.float64

@@ -1,0 +1,275 @@
+"""lava_nt.lava.run: jobs run in their own process group, with a timeout, and leave nothing behind.
+
+Leftover processes are counted independently of the module under test, by parsing ``ps``.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lava_nt.lava.run import (
+    LavaRunError,
+    LavaTimeoutError,
+    run_isolated,
+    stop_with_timeout,
+    stopping,
+)
+
+
+# ---- independent process accounting ------------------------------------------------------------
+def _ps():
+    out = subprocess.run(
+        ["ps", "-eo", "pid=,pgid=,ppid=,stat=,comm="], capture_output=True, text=True, check=True
+    ).stdout
+    rows = []
+    for line in out.splitlines():
+        pid, pgid, ppid, stat, comm = line.split(None, 4)
+        if comm.strip() == "ps" or stat.startswith("Z"):  # ourselves, and reaped-later zombies
+            continue
+        rows.append((int(pid), int(pgid), int(ppid)))
+    return rows
+
+
+def _group(pgid):
+    return [pid for pid, g, _ in _ps() if g == pgid]
+
+
+def _descendants(root):
+    rows = _ps()
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        kids = [pid for pid, _, ppid in rows if ppid == p]
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
+def _wait_until_empty(pgid, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while _group(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _group(pgid)
+
+
+def _assert_clean(pid_file):
+    with open(pid_file) as fh:
+        child = int(fh.read())
+    assert child != os.getpid()
+    assert _group(child) == [], "processes of the job's group survived"
+    assert _descendants(os.getpid()) == [], "the test process still has children"
+
+
+def _write_pid(path):
+    with open(path, "w") as fh:
+        fh.write(str(os.getpid()))
+
+
+# ---- jobs ---------------------------------------------------------------------------------------
+def _sleep_forever(pid_file):
+    _write_pid(pid_file)
+    subprocess.Popen(["sleep", "600"])  # a grandchild in the same group, like Lava's workers
+    while True:
+        time.sleep(1)
+
+
+def _raise_value_error():
+    raise ValueError("the job's own error")
+
+
+def _small_network(tag="floating_pt"):
+    """RingBuffer -> Dense -> NTLIF -> Dense -> NTLIF (float)."""
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer
+    from lava_nt.processes.ntlif.process import NTLIF
+
+    rng = np.random.default_rng(0)
+    src = RingBuffer(data=(rng.random((4, 20)) < 0.5).astype(float))
+    d1, d2 = Dense(weights=np.full((3, 4), 0.6)), Dense(weights=np.full((2, 3), 0.7))
+    n1, n2 = NTLIF(shape=(3,), vth=1.0), NTLIF(shape=(2,), vth=1.0)
+    src.s_out.connect(d1.s_in)
+    d1.a_out.connect(n1.a_in)
+    n1.s_out.connect(d2.s_in)
+    d2.a_out.connect(n2.a_in)
+    return src
+
+
+def _failing_model_job(pid_file):
+    """The first NTLIF's run_spk raises at step 5: Lava on its own hangs in run()."""
+    _write_pid(pid_file)
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava_nt.processes.ntlif import models
+
+    original = models.PyNTLIFModelFloat.step
+
+    def step(self, a, c, p):
+        if self.time_step >= 5:
+            raise ValueError(f"boom at step {self.time_step}")
+        return original(self, a, c, p)
+
+    models.PyNTLIFModelFloat.step = step  # inherited by the forked Lava workers
+    src = _small_network()
+    with stopping(src):
+        src.run(condition=RunSteps(num_steps=50), run_cfg=Loihi2SimCfg(select_tag="floating_pt"))
+    return "finished"
+
+
+def _raise_after_run_job(pid_file, state_file):
+    """Raise after a successful run(); ``stopping`` must still stop the runtime."""
+    _write_pid(pid_file)
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    src = _small_network()
+    try:
+        with stopping(src):
+            src.run(condition=RunSteps(num_steps=10), run_cfg=Loihi2SimCfg())
+            raise KeyError("after run")
+    finally:
+        with open(state_file, "w") as fh:
+            fh.write(f"started={src.runtime._is_started}")
+
+
+# ---- tests --------------------------------------------------------------------------------------
+def test_normal_job_returns_its_result(tmp_path):
+    pid_file = tmp_path / "pid"
+
+    def job(n):
+        _write_pid(pid_file)
+        return {"a": np.arange(n), "b": np.ones((2, 3)), "pid": os.getpid()}
+
+    res = run_isolated(job, 5, timeout=30)
+    np.testing.assert_array_equal(res["a"], np.arange(5))
+    np.testing.assert_array_equal(res["b"], np.ones((2, 3)))
+    assert res["pid"] != os.getpid()
+    _assert_clean(pid_file)
+
+
+def test_job_that_sleeps_forever_times_out(tmp_path):
+    pid_file = tmp_path / "pid"
+    t0 = time.monotonic()
+    with pytest.raises(LavaTimeoutError, match="did not finish within 2 s"):
+        run_isolated(_sleep_forever, str(pid_file), timeout=2)
+    assert time.monotonic() - t0 < 30
+    _assert_clean(pid_file)
+
+
+def test_job_error_carries_child_traceback():
+    with pytest.raises(LavaRunError, match="the job's own error") as info:
+        run_isolated(_raise_value_error, timeout=30)
+    assert "ValueError: the job's own error" in info.value.child_traceback
+    assert "_raise_value_error" in info.value.child_traceback
+    assert _descendants(os.getpid()) == []
+
+
+def test_unpicklable_result_is_an_error():
+    with pytest.raises(LavaRunError, match="cannot return"):
+        run_isolated(lambda: lambda: 0, timeout=30)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="timeout"):
+        run_isolated(_raise_value_error, timeout=0)
+    with pytest.raises(TypeError, match="callable"):
+        run_isolated("not callable", timeout=1)
+
+
+def test_model_error_in_run_spk_fails_within_timeout(tmp_path):
+    pid_file = tmp_path / "pid"
+    t0 = time.monotonic()
+    with pytest.raises((LavaRunError, LavaTimeoutError)) as info:
+        run_isolated(_failing_model_job, str(pid_file), timeout=40)
+    assert time.monotonic() - t0 < 40
+    assert "boom at step 5" in str(info.value)
+    assert "PyNTLIFModelFloat failed in run_spk at time_step 5" in info.value.model_errors
+    _assert_clean(pid_file)
+
+
+def test_raise_after_run_still_stops(tmp_path):
+    pid_file, state_file = tmp_path / "pid", tmp_path / "state"
+    with pytest.raises(LavaRunError, match="after run") as info:
+        run_isolated(_raise_after_run_job, str(pid_file), str(state_file), timeout=60)
+    assert "KeyError" in info.value.child_traceback
+    assert state_file.read_text() == "started=False"  # stop() ran before the error propagated
+    _assert_clean(pid_file)
+
+
+def test_stop_that_hangs_cannot_hang_the_caller():
+    class Hangs:
+        def stop(self):
+            time.sleep(600)
+
+    t0 = time.monotonic()
+    assert stop_with_timeout(Hangs(), timeout=0.2) is False
+    with pytest.raises(LavaRunError, match="stop"), stopping(Hangs(), stop_timeout=0.2):
+        pass
+    with pytest.raises(KeyError), stopping(Hangs(), stop_timeout=0.2):
+        raise KeyError("the original error wins")
+    assert time.monotonic() - t0 < 10
+
+
+def test_killed_parent_leaves_no_orphans(tmp_path):
+    """SIGKILL the process that called run_isolated: the job's group must die with it."""
+    pid_file = tmp_path / "pid"
+    code = (
+        "import os, subprocess, time\n"
+        "from lava_nt.lava.run import run_isolated\n"
+        "def job(path):\n"
+        "    subprocess.Popen(['sleep', '600'])\n"
+        "    open(path, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(600)\n"
+        f"run_isolated(job, {str(pid_file)!r}, timeout=600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        time.sleep(0.2)
+        assert len(_group(child)) >= 2  # the job and its grandchild are running
+    finally:
+        parent.kill()
+        parent.wait()
+    assert _wait_until_empty(child, 10) == []
+
+
+def test_torch_threads_then_lava_network():
+    """Torch kernels (2 threads, forward + backward) in this process, then a Lava network forked
+    from it: the run completes and equals the numpy reference."""
+    torch = pytest.importorskip("torch")
+    from lava_nt.converters.lava_graph import run_network
+
+    from lava_nt.network import LayerSpec, NetworkSpec, reference_run
+    from lava_nt.spec import ntlif_parameters
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = torch.nn.Sequential(
+            torch.nn.Linear(64, 256), torch.nn.Tanh(), torch.nn.Linear(256, 8)
+        )
+        for _ in range(5):
+            loss = model(torch.randn(512, 64)).pow(2).mean()
+            loss.backward()
+        assert model[0].weight.grad is not None
+        rng = np.random.default_rng(3)
+        spec = NetworkSpec(
+            6,
+            [
+                LayerSpec(rng.normal(0.4, 0.5, (5, 6)), ntlif_parameters(5, du=0.5, vth=1.0)),
+                LayerSpec(rng.normal(0.4, 0.5, (3, 5)), ntlif_parameters(3, dv=0.2, vth=0.8)),
+            ],
+        )
+        x = (rng.random((20, 5, 6)) < 0.4).astype(float)
+        res = run_network(spec, x, timeout=120)
+        np.testing.assert_array_equal(res.output, reference_run(spec, x))
+        assert res.output.any()
+    finally:
+        torch.set_num_threads(old)
+    assert _descendants(os.getpid()) == []
