@@ -56,16 +56,29 @@ def _random_specs(seed: int, n_in: int = 40, sizes=(30, 20), samples: int = 20, 
         fsb = SpikingBiasSpec(
             rng.integers(-60, 60, (m, n_prev)),
             fixed_spiking_bias_parameters(
-                m, n, du=4095, dv=1200, vth=64, w_b_mant=rng.integers(-200, 200, m), w_b_exp=4,
-                dc=800, group=group,
+                m,
+                n,
+                du=4095,
+                dv=1200,
+                vth=64,
+                w_b_mant=rng.integers(-200, 200, m),
+                w_b_exp=4,
+                dc=800,
+                group=group,
             ),  # fmt: skip
         )
         flayers.append(
             LayerSpec(
                 rng.integers(-80, 80, (n, n_prev)),
                 fixed_ntlif_parameters(
-                    n, du=2048, dv=800, vth=100, bias_mant=rng.integers(-50, 50, n), bias_exp=4,
-                    gain_mant=rng.integers(128, 384, n), reset="subtract" if k else "zero",
+                    n,
+                    du=2048,
+                    dv=800,
+                    vth=100,
+                    bias_mant=rng.integers(-50, 50, n),
+                    bias_exp=4,
+                    gain_mant=rng.integers(128, 384, n),
+                    reset="subtract" if k else "zero",
                 ),  # fmt: skip
                 fsb,
             )
@@ -85,7 +98,9 @@ def cmd_smoke(args) -> int:
     from lava_nt.nn.network import NTNetwork
 
     spec, fspec, x = _random_specs(args.seed, samples=args.samples)
-    print(f"lava-nt {__version__} smoke run: network {spec.sizes}, {args.samples} samples x 25 steps")
+    print(
+        f"lava-nt {__version__} smoke run: network {spec.sizes}, {args.samples} samples x 25 steps"
+    )
     ref = reference_run(spec, x)
     net = NTNetwork.from_spec(spec, dtype=torch.float64)
     with torch.no_grad():

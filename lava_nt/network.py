@@ -97,9 +97,13 @@ class NetworkSpec:
                         raise ParameterError(f"{where}: w_in is nonzero where the mask is False")
                 group = sb.params.group
                 if group is None and sb.m != layer.n:
-                    raise ParameterError(f"{where}: {sb.m} bias neurons without groups for {layer.n}")
+                    raise ParameterError(
+                        f"{where}: {sb.m} bias neurons without groups for {layer.n}"
+                    )
                 if group is not None and np.asarray(group).shape != (layer.n,):
-                    raise ParameterError(f"{where}: spiking-bias group must have shape ({layer.n},)")
+                    raise ParameterError(
+                        f"{where}: spiking-bias group must have shape ({layer.n},)"
+                    )
             n_prev = layer.n
         want = (FixedNTLIFParameters,) if self.fixed else (NTLIFParameters,)
         for k, layer in enumerate(self.layers):
@@ -143,11 +147,15 @@ def _layer_reference(layer: LayerSpec, s_in: np.ndarray, fixed: bool):
     sb = layer.spiking_bias
     if fixed:
         W = dense_effective_weights(layer.weight)
-        a_all = dense_fixed_output(np.einsum("ij,tbj->tbi", W, s_in.astype(np.int64)), layer.weight_exp)
+        a_all = dense_fixed_output(
+            np.einsum("ij,tbj->tbi", W, s_in.astype(np.int64)), layer.weight_exp
+        )
         st = FixedNTLIFState(np.zeros((B, n), np.int64), np.zeros((B, n), np.int64))
         if sb is not None:
             Wb = dense_effective_weights(sb.w_in)
-            ab_all = dense_fixed_output(np.einsum("ij,tbj->tbi", Wb, s_in.astype(np.int64)), sb.w_in_exp)
+            ab_all = dense_fixed_output(
+                np.einsum("ij,tbj->tbi", Wb, s_in.astype(np.int64)), sb.w_in_exp
+            )
             sst = FixedSpikingBiasState(*(np.zeros((B, sb.m), np.int64),) * 3)
     else:
         a_all = np.einsum("ij,tbj->tbi", layer.weight, s_in.astype(np.float64))

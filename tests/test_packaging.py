@@ -1,4 +1,4 @@
-"""The installed layout: processes/, converters/ and examples/ are importable only through lava_nt."""
+"""Installed layout: processes/, converters/, examples/ are importable only through lava_nt."""
 
 import shutil
 import subprocess
@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPPED = {"processes": "lava_nt/processes", "converters": "lava_nt/converters", "examples": "lava_nt/examples"}
+MAPPED = {
+    "processes": "lava_nt/processes",
+    "converters": "lava_nt/converters",
+    "examples": "lava_nt/examples",
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,9 @@ def test_wheel_has_no_top_level_processes_or_converters(wheel):
         sources = [p.relative_to(ROOT / folder) for p in (ROOT / folder).rglob("*.py")]
         assert sources, folder
         for rel in sources:
-            assert f"{installed}/{rel.as_posix()}" in names, f"{folder}/{rel} missing from the wheel"
+            assert f"{installed}/{rel.as_posix()}" in names, (
+                f"{folder}/{rel} missing from the wheel"
+            )
 
 
 def test_every_source_package_is_listed_in_pyproject(wheel):
@@ -53,7 +59,17 @@ def test_every_source_package_is_listed_in_pyproject(wheel):
 def test_installed_wheel_imports_through_lava_nt_only(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
         check=True,
     )
     code = (
@@ -82,4 +98,3 @@ def test_console_script_help_and_version():
     assert res.stdout.strip() == f"lava-nt {lava_nt.__version__}"
     res = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
     assert "smoke" in res.stdout
-

@@ -239,7 +239,9 @@ def fixed_spiking_bias_step(a_b, state: FixedSpikingBiasState, p: FixedSpikingBi
     """One bit-accurate spiking-bias step. Returns ``(c_target, s_b, new_state)``."""
     s_b, nst = fixed_ntlif_step(a_b, 0, FixedNTLIFState(state.u, state.v), p.neuron_parameters())
     w = shift_exp(p.w_b_mant, p.w_b_exp)
-    C = saturate(trunc_shift(as_int64(state.C) * (DECAY_UNITY - p.dc), DECAY_SHIFT) + s_b * w, C_BITS)
+    C = saturate(
+        trunc_shift(as_int64(state.C) * (DECAY_UNITY - p.dc), DECAY_SHIFT) + s_b * w, C_BITS
+    )
     c_target = C if p.group is None else C[..., p.group]
     return c_target, s_b, FixedSpikingBiasState(nst.u, nst.v, C)
 

@@ -13,7 +13,8 @@ graded bias current ``c[t]`` (from spiking bias neurons, 0 if none)::
 
 :func:`ntlif_step` is written with arithmetic operators only, so the *same function* runs on numpy
 arrays (the Lava floating-point ProcessModel calls it) and on torch tensors (the Norse cell calls it
-with a surrogate-gradient spike function). With ``g = 1``, ``c = 0``, ``reset = "zero"`` it is Lava's
+with a surrogate-gradient spike function). With ``g = 1``, ``c = 0``, ``reset = "zero"`` it is
+Lava's
 ``LIF`` (up to float rounding of the addition order).
 """
 
@@ -101,7 +102,7 @@ def as_scalar_check(x):
 
 
 def heaviside(x):
-    """Spike function of the reference step: 1 where ``x > 0``, in ``x``'s dtype (numpy or torch)."""
+    """Reference spike function: 1 where ``x > 0``, in ``x``'s dtype (numpy or torch)."""
     if isinstance(x, np.ndarray):
         return (x > 0).astype(x.dtype)
     if type(x).__module__.startswith("torch"):

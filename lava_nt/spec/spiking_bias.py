@@ -8,7 +8,7 @@ reset to zero, optional constant drive ``b_b``) and owns a weight ``w_b`` and a 
 decays by ``alpha``::
 
     s_b[t]           = LIF_b(a_b[t])                       (an NTLIF step with g = 1, c = 0)
-    C[t]             = alpha * C[t-1] + w_b * s_b[t]       (thesis eq. 3; one current per bias neuron)
+    C[t]             = alpha * C[t-1] + w_b * s_b[t]       (thesis eq. 3; one per bias neuron)
     c_target[i][t]   = C[group(i)][t]                      (delivered to the target's c input)
 
 ``group`` maps each target neuron to its bias neuron. Per-neuron spiking bias is ``m = n`` with
@@ -72,7 +72,7 @@ class SpikingBiasState(NamedTuple):
 
 
 def contiguous_groups(n: int, m: int, where: str = "SpikingBias") -> np.ndarray:
-    """The default volumetric assignment: target neuron ``i`` belongs to bias neuron ``i // (n/m)``."""
+    """Default volumetric assignment: target neuron ``i`` -> bias neuron ``i // (n/m)``."""
     n = check_positive_int(n, where, "n")
     m = check_positive_int(m, where, "m")
     if n % m:

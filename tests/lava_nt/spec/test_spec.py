@@ -73,7 +73,9 @@ def test_spiking_bias_groups_and_validation():
 
 
 def test_reference_step_matches_hand_computation():
-    p = ntlif_parameters(2, du=0.5, dv=0.25, vth=1.0, bias=[0.1, 0.0], gain=[2.0, 1.0], reset="subtract")
+    p = ntlif_parameters(
+        2, du=0.5, dv=0.25, vth=1.0, bias=[0.1, 0.0], gain=[2.0, 1.0], reset="subtract"
+    )
     st = NTLIFState(np.zeros(2), np.zeros(2))
     s, st = ntlif_step(np.array([0.3, 0.5]), np.array([0.0, 0.6]), st, p)
     # u = a; v = g (u + b) + c = [0.8, 1.1] -> neuron 1 spikes and subtracts vth
@@ -92,7 +94,9 @@ def test_threshold_is_strict():
     s, _ = ntlif_step(np.array([1.0]), 0.0, NTLIFState(np.zeros(1), np.zeros(1)), p)
     assert s[0] == 0.0
     fp = fixed_ntlif_parameters(1, du=4095, dv=4095, vth=1)
-    s, st = fixed_ntlif_step(np.array([1]), 0, FixedNTLIFState(np.zeros(1, int), np.zeros(1, int)), fp)
+    s, st = fixed_ntlif_step(
+        np.array([1]), 0, FixedNTLIFState(np.zeros(1, int), np.zeros(1, int)), fp
+    )
     assert st.v[0] == 64 and not s[0]
 
 
@@ -122,7 +126,9 @@ def test_unity_gain_is_exact_and_gain_scales():
         s2, st2 = fixed_ntlif_step(a[t], c[t], st2, p2)
         np.testing.assert_array_equal(st1.v, st2.v)
     p3 = fixed_ntlif_parameters(n, du=4095, dv=4095, vth=100000, gain_mant=128)
-    _, st3 = fixed_ntlif_step(np.full(n, 10), 0, FixedNTLIFState(np.zeros(n, int), np.zeros(n, int)), p3)
+    _, st3 = fixed_ntlif_step(
+        np.full(n, 10), 0, FixedNTLIFState(np.zeros(n, int), np.zeros(n, int)), p3
+    )
     np.testing.assert_array_equal(st3.v, np.full(n, 320))  # (10 << 6) * 128 / 256
 
 

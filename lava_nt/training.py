@@ -1,0 +1,328 @@
+"""BPTT training for pretraining and tuning: Adam, population-coded loss, spike-rate L1,
+validation-based model selection, early stopping, metrics file, checkpoint and resume.
+
+The model maps input spikes ``[T, B, n_in]`` (or a static input ``[B, n_in]`` held for ``T``
+steps, as in the EEG task) to output spikes ``[T, B, n_out]``. Models that accept
+``record=True`` and return ``(out, layer_spikes)`` get the L1 spike-rate penalty on every layer;
+otherwise it applies to the output only.
+
+Output coding: ``n_out = n_classes * population``; the logit of class k is the spike count of its
+population summed over time (thesis: 50 output neurons per class). Loss ``"ce"`` is cross-entropy on
+those counts; ``"mse"`` pulls each output neuron's spike rate to ``target_rates`` (on, off).
+
+A run is deterministic given ``seed``: batches are shuffled with a seeded ``torch.Generator``
+whose state goes into every checkpoint, so a run that is killed and resumed ends with exactly the
+result of an uninterrupted run (tests prove it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from lava_nt.spec.validation import ParameterError, check_choice
+
+LOSSES = ("ce", "mse")
+SELECTIONS = ("val", "test", "last")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (thesis defaults: Adam lr 1e-4, batch 32, L1 spike penalty 1e-3).
+
+    ``select``: ``"val"`` keeps the epoch with the best validation accuracy (honest protocol),
+    ``"test"`` the best test accuracy (the thesis protocol; reports must say so), ``"last"`` the
+    final epoch. ``patience``: stop after that many epochs without improvement of the selection
+    metric (None = never).
+    """
+
+    epochs: int = 15
+    lr: float = 1e-4
+    batch_size: int = 32
+    T: int = 25
+    n_classes: int = 2
+    loss: str = "ce"
+    spike_l1: float = 1e-3
+    target_rates: tuple[float, float] = (0.5, 0.0)
+    weight_decay: float = 0.0
+    select: str = "val"
+    patience: int | None = None
+    seed: int = 0
+    progress: bool = False
+    max_grad_norm: float | None = None
+
+    def __post_init__(self):
+        check_choice(self.loss, LOSSES, "TrainConfig", "loss")
+        check_choice(self.select, SELECTIONS, "TrainConfig", "select")
+        for name in ("epochs", "batch_size", "T", "n_classes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ParameterError(f"TrainConfig: '{name}' must be a positive integer, got {v!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ParameterError(f"TrainConfig: 'lr' must be positive, got {self.lr!r}")
+        if self.spike_l1 < 0:
+            raise ParameterError("TrainConfig: 'spike_l1' must be >= 0")
+        if self.patience is not None and self.patience <= 0:
+            raise ParameterError("TrainConfig: 'patience' must be a positive integer or None")
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_metric: float
+    history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def population_counts(out: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Spike counts per class population: ``[T, ..., n_out] -> [..., n_classes]``."""
+    n_out = out.shape[-1]
+    if n_out % n_classes:
+        raise ParameterError(
+            f"population coding: {n_out} output neurons do not split into {n_classes} classes"
+        )
+    counts = out.sum(0)
+    return counts.reshape(*counts.shape[:-1], n_classes, n_out // n_classes).sum(-1)
+
+
+def check_data(x: torch.Tensor, y: torch.Tensor, n_in: int | None, n_classes: int, where: str):
+    """Validate a data set: finite binary spikes of the right width, integer labels in range."""
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise ParameterError(f"{where}: x and y must be torch tensors")
+    if x.ndim not in (2, 3):
+        raise ParameterError(
+            f"{where}: x must be [B, n_in] (static) or [T, B, n_in], got {tuple(x.shape)}"
+        )
+    if n_in is not None and x.shape[-1] != n_in:
+        raise ParameterError(
+            f"{where}: x has width {x.shape[-1]}, the network expects {n_in} inputs"
+        )
+    if not torch.isfinite(x).all():
+        raise ParameterError(f"{where}: x contains NaN or inf")
+    if not ((x == 0) | (x == 1)).all():
+        raise ParameterError(f"{where}: x must be binary spikes (0/1)")
+    b = x.shape[-2]
+    if y.shape != (b,):
+        raise ParameterError(f"{where}: y must have shape ({b},), got {tuple(y.shape)}")
+    if y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ParameterError(f"{where}: y must hold integer class labels")
+    if b and (y.min() < 0 or y.max() >= n_classes):
+        raise ParameterError(f"{where}: labels must be in [0, {n_classes - 1}]")
+
+
+def _model_n_in(model) -> int | None:
+    return getattr(model, "n_in", None)
+
+
+def run_model(model, x: torch.Tensor, T: int, record: bool = True):
+    """Forward a batch; returns ``(out [T, B, n_out], list of layer spike tensors)``."""
+    if x.ndim == 2 and hasattr(model, "forward_static"):
+        res = model.forward_static(x, T, record=record)
+    else:
+        if x.ndim == 2:
+            x = x.unsqueeze(0).expand(T, *x.shape)
+        try:
+            res = model(x, record=record)
+        except TypeError:
+            res = model(x)
+    if isinstance(res, tuple):
+        out, layers = res[0], res[1]
+        if layers is None:
+            return out, [out]
+        # NTNetwork records one dict per layer ({"spikes", "bias_current", ...})
+        return out, [rec["spikes"] if isinstance(rec, dict) else rec for rec in layers]
+    return res, [res]
+
+
+def loss_and_counts(model, x, y, cfg: TrainConfig):
+    out, layers = run_model(model, x, cfg.T)
+    counts = population_counts(out, cfg.n_classes)
+    if cfg.loss == "ce":
+        loss = torch.nn.functional.cross_entropy(counts, y)
+    else:
+        on, off = cfg.target_rates
+        pop = out.shape[-1] // cfg.n_classes
+        target = torch.full_like(out[0], off)
+        target.view(*target.shape[:-1], cfg.n_classes, pop)[torch.arange(len(y)), y] = on
+        loss = ((out.mean(0) - target) ** 2).mean()
+    if cfg.spike_l1 > 0:
+        rate = sum(s.abs().mean() for s in layers) / len(layers)
+        loss = loss + cfg.spike_l1 * rate
+    return loss, counts
+
+
+@torch.no_grad()
+def evaluate(model, x, y, cfg: TrainConfig, batch_size: int = 256) -> dict:
+    """Accuracy, loss and mean output spike count on a data set (no gradients)."""
+    if len(y) == 0:
+        return {"acc": float("nan"), "loss": float("nan")}
+    was_training = model.training
+    model.eval()
+    correct, total_loss, n = 0, 0.0, 0
+    for i in range(0, len(y), batch_size):
+        xb = x[..., i : i + batch_size, :]
+        yb = y[i : i + batch_size]
+        loss, counts = loss_and_counts(model, xb, yb, cfg)
+        correct += int((counts.argmax(-1) == yb).sum())
+        total_loss += float(loss) * len(yb)
+        n += len(yb)
+    model.train(was_training)
+    return {"acc": correct / n, "loss": total_loss / n}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _append_jsonl(path: Path, row: dict) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def train(
+    model: torch.nn.Module,
+    train_data: tuple[torch.Tensor, torch.Tensor],
+    cfg: TrainConfig,
+    val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    test_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = True,
+    stop_after_epoch: int | None = None,
+) -> TrainResult:
+    """Train the model's trainable parameters (whatever a tuning method left trainable).
+
+    Writes, when ``run_dir`` is given: ``metrics.jsonl`` (one line per epoch),
+    ``checkpoint.pt`` (after every epoch, atomically) and ``best.pt`` (the selected weights).
+    With ``resume=True`` an existing checkpoint is continued. At the end the model holds the
+    selected epoch's parameters. ``stop_after_epoch`` simulates a killed run (for tests).
+    """
+    x_tr, y_tr = train_data
+    n_in = _model_n_in(model)
+    check_data(x_tr, y_tr, n_in, cfg.n_classes, "train data")
+    if val_data is not None:
+        check_data(*val_data, n_in, cfg.n_classes, "validation data")
+    if test_data is not None:
+        check_data(*test_data, n_in, cfg.n_classes, "test data")
+    if cfg.select == "val" and val_data is None:
+        raise ParameterError("train: select='val' needs validation data (or use select='last')")
+    if cfg.select == "test" and test_data is None:
+        raise ParameterError("train: select='test' (thesis protocol) needs test data")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ParameterError("train: the model has no trainable parameters (apply a tuning method)")
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history: list[dict] = []
+    best = {"epoch": -1, "metric": -math.inf, "state": None}
+    start_epoch, bad_epochs = 0, 0
+    run_dir = Path(run_dir) if run_dir is not None else None
+    ckpt = run_dir / "checkpoint.pt" if run_dir else None
+    if run_dir:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if ckpt.exists() and resume:
+            state = torch.load(ckpt, weights_only=False)
+            if state["config"] != asdict(cfg):
+                raise ParameterError(
+                    f"train: {ckpt} was written with a different configuration; "
+                    "use another run directory or resume=False"
+                )
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            history, best = state["history"], state["best"]
+            start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
+        elif (run_dir / "metrics.jsonl").exists():
+            (run_dir / "metrics.jsonl").unlink()
+
+    n = len(y_tr)
+    stopped_early = False
+    epochs = range(start_epoch, cfg.epochs)
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        epochs = tqdm(epochs, desc="train", initial=start_epoch, total=cfg.epochs, leave=False)
+    for epoch in epochs:
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        tot, correct = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            xb = x_tr[..., idx, :]
+            yb = y_tr[idx]
+            opt.zero_grad(set_to_none=True)
+            loss, counts = loss_and_counts(model, xb, yb, cfg)
+            loss.backward()
+            if cfg.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            opt.step()
+            if hasattr(model, "after_step"):
+                model.after_step()
+            tot += float(loss.detach()) * len(idx)
+            correct += int((counts.argmax(-1) == yb).sum())
+        row = {"epoch": epoch, "train_loss": tot / n, "train_acc": correct / n}
+        if val_data is not None:
+            r = evaluate(model, *val_data, cfg)
+            row.update(val_acc=r["acc"], val_loss=r["loss"])
+        if test_data is not None:
+            r = evaluate(model, *test_data, cfg)
+            row.update(test_acc=r["acc"], test_loss=r["loss"])
+        metric = {"val": row.get("val_acc"), "test": row.get("test_acc"), "last": epoch}[cfg.select]
+        if metric > best["metric"]:
+            best = {
+                "epoch": epoch,
+                "metric": metric,
+                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            }
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        history.append(row)
+        if cfg.progress and hasattr(epochs, "set_postfix"):
+            epochs.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
+        if run_dir:
+            _append_jsonl(run_dir / "metrics.jsonl", row)
+            _atomic_save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "best": best,
+                    "epoch": epoch,
+                    "bad_epochs": bad_epochs,
+                    "config": asdict(cfg),
+                },
+                ckpt,
+            )
+        if cfg.patience is not None and bad_epochs >= cfg.patience:
+            stopped_early = True
+            break
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            return TrainResult(best["epoch"], best["metric"], history, stopped_early=False)
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    if run_dir:
+        _atomic_save({"model": model.state_dict(), "epoch": best["epoch"]}, run_dir / "best.pt")
+    return TrainResult(best["epoch"], float(best["metric"]), history, stopped_early)
