@@ -126,6 +126,14 @@ def cmd_smoke(args) -> int:
     return 0 if ok else 1
 
 
+# Subcommand groups living in their own modules: each defines ``register(subparsers)``.
+# A module that is missing (an optional feature not installed) is skipped.
+COMMAND_MODULES = (
+    "lava_nt.commands.deploy",
+    "lava_nt.commands.eeg",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lava-nt",
@@ -138,6 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=20)
     p.set_defaults(func=cmd_smoke)
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        mod.register(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Subcommands of the ``lava-nt`` CLI, one module per group (each defines ``register``)."""
