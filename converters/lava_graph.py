@@ -208,6 +208,7 @@ def build(
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
     from lava.proc.io.source import RingBuffer
+
     from lava_nt.processes.ntlif.process import NTLIF
     from lava_nt.processes.spiking_bias.process import SpikingBias
 

@@ -4,3 +4,19 @@ Each process lives in its own folder with ``process.py`` (Vars and Ports only) a
 (floating_pt and fixed_pt ProcessModels). Lava discovers models by executing every ``.py`` file
 of a process folder: keep scripts out of these folders and use absolute imports.
 """
+
+# Lazy re-exports (``from lava_nt.processes import NTLIF``): importing this package stays light and
+# never imports the models (Lava discovers those itself).
+_EXPORTS = {
+    "NTLIF": "lava_nt.processes.ntlif.process",
+    "SpikingBias": "lava_nt.processes.spiking_bias.process",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

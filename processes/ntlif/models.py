@@ -15,9 +15,9 @@ from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava_nt.processes.ntlif.process import NTLIF
 
 from lava_nt.lava.run import check_model_precision, report_model_errors
+from lava_nt.processes.ntlif.process import NTLIF
 from lava_nt.spec.fixed import FixedNTLIFParameters, FixedNTLIFState, fixed_ntlif_step
 from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
 

@@ -77,10 +77,19 @@ def reset_schedule(reset_interval, reset_offset, where: str) -> tuple[int, int]:
     return int(reset_interval), int(reset_offset) % int(reset_interval)
 
 
-def per_neuron(x, n: int, dtype) -> np.ndarray:
-    """A scalar or ``(n,)`` value (validated already) as an ``(n,)`` array of ``dtype``."""
+def per_neuron(x, n: int, dtype, where: str, name: str) -> np.ndarray:
+    """A scalar or ``(n,)`` value as an ``(n,)`` array of ``dtype``.
+
+    The spec validators also accept batched values (``[K, 1, n]``, one per personalised copy); a
+    Lava process holds exactly one value per neuron, so only sizes 1 and n are accepted here.
+    """
     arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=dtype)
-    return np.broadcast_to(arr.reshape(-1) if arr.ndim else arr, (n,)).copy()
+    if arr.size not in (1, n):
+        raise ParameterError(
+            f"{where}: '{name}' must be a scalar or hold one value per neuron ({n}), "
+            f"got shape {arr.shape}"
+        )
+    return np.broadcast_to(arr.reshape(-1), (n,)).copy()
 
 
 def scalar(x, where: str, name: str):
@@ -125,7 +134,10 @@ class NTLIF(AbstractProcess):
         if precision == "float":
             p = ntlif_parameters(n, where, **params)
             du, dv, vth = (float(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
-            bias, gain = per_neuron(p.bias, n, np.float64), per_neuron(p.gain, n, np.float64)
+            bias, gain = (
+                per_neuron(p.bias, n, np.float64, where, "bias"),
+                per_neuron(p.gain, n, np.float64, where, "gain"),
+            )
             bias_mant = np.zeros(n, np.int64)
             bias_exp = np.zeros(n, np.int64)
             gain_mant = np.full(n, GAIN_UNITY, np.int64)
@@ -133,9 +145,9 @@ class NTLIF(AbstractProcess):
             p = fixed_ntlif_parameters(n, where, **params)
             du, dv, vth = (int(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
             bias, gain = np.zeros(n), np.ones(n)
-            bias_mant = per_neuron(p.bias_mant, n, np.int64)
-            bias_exp = per_neuron(p.bias_exp, n, np.int64)
-            gain_mant = per_neuron(p.gain_mant, n, np.int64)
+            bias_mant = per_neuron(p.bias_mant, n, np.int64, where, "bias_mant")
+            bias_exp = per_neuron(p.bias_exp, n, np.int64, where, "bias_exp")
+            gain_mant = per_neuron(p.gain_mant, n, np.int64, where, "gain_mant")
         super().__init__(
             shape=(n,),
             precision=precision,

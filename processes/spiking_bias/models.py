@@ -15,9 +15,9 @@ from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava_nt.processes.spiking_bias.process import SpikingBias
 
 from lava_nt.lava.run import check_model_precision, report_model_errors
+from lava_nt.processes.spiking_bias.process import SpikingBias
 from lava_nt.spec.fixed import (
     FixedSpikingBiasParameters,
     FixedSpikingBiasState,

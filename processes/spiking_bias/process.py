@@ -33,6 +33,7 @@ import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
+
 from lava_nt.processes.ntlif.process import (
     PRECISIONS,
     PROCESS_ARGUMENTS,
@@ -41,7 +42,6 @@ from lava_nt.processes.ntlif.process import (
     reset_schedule,
     scalar,
 )
-
 from lava_nt.spec.fixed import (
     DECAY_MAX,
     FIXED_SPIKING_BIAS_PARAMETER_NAMES,
@@ -98,9 +98,9 @@ class SpikingBias(AbstractProcess):
         if precision == "float":
             p = spiking_bias_parameters(m, n, where, **params)
             du, dv, vth = (float(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
-            bias = per_neuron(p.bias, m, np.float64)
-            w_b = per_neuron(p.w_b, m, np.float64)
-            alpha = per_neuron(p.alpha, m, np.float64)
+            bias = per_neuron(p.bias, m, np.float64, where, "bias")
+            w_b = per_neuron(p.w_b, m, np.float64, where, "w_b")
+            alpha = per_neuron(p.alpha, m, np.float64, where, "alpha")
             zeros = np.zeros(m, np.int64)
             bias_mant, bias_exp, w_b_mant, w_b_exp = zeros, zeros, zeros, zeros
             dc = np.full(m, DECAY_MAX, np.int64)
@@ -109,11 +109,11 @@ class SpikingBias(AbstractProcess):
                 check_shape(params["dc"], where, "dc", m)
             p = fixed_spiking_bias_parameters(m, n, where, **params)
             du, dv, vth = (int(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
-            bias_mant = per_neuron(p.bias_mant, m, np.int64)
-            bias_exp = per_neuron(p.bias_exp, m, np.int64)
-            w_b_mant = per_neuron(p.w_b_mant, m, np.int64)
-            w_b_exp = per_neuron(p.w_b_exp, m, np.int64)
-            dc = per_neuron(p.dc, m, np.int64)
+            bias_mant = per_neuron(p.bias_mant, m, np.int64, where, "bias_mant")
+            bias_exp = per_neuron(p.bias_exp, m, np.int64, where, "bias_exp")
+            w_b_mant = per_neuron(p.w_b_mant, m, np.int64, where, "w_b_mant")
+            w_b_exp = per_neuron(p.w_b_exp, m, np.int64, where, "w_b_exp")
+            dc = per_neuron(p.dc, m, np.int64, where, "dc")
             bias, w_b, alpha = np.zeros(m), np.zeros(m), np.zeros(m)
         group = np.arange(n, dtype=np.int64) if p.group is None else np.asarray(p.group, np.int64)
         super().__init__(

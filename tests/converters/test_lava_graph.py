@@ -11,8 +11,8 @@ unaffected (the per-sample reset works), which we also check against a run witho
 
 import numpy as np
 import pytest
-from lava_nt.converters.lava_graph import check_input, run_network, source_data, to_torch_frame
 
+from lava_nt.converters.lava_graph import check_input, run_network, source_data, to_torch_frame
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
 from lava_nt.spec import (
     ParameterError,

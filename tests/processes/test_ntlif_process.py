@@ -33,6 +33,7 @@ def _pairs_job(tag, x, cases):
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF, LIFReset
     from lava.proc.monitor.process import Monitor
+
     from lava_nt.processes.ntlif.process import NTLIF
 
     fixed = tag == "fixed_pt"
@@ -177,6 +178,7 @@ def test_precision_mismatch_fails_fast():
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.io.source import RingBuffer
+
         from lava_nt.processes.ntlif.process import NTLIF
 
         src = RingBuffer(data=np.ones((3, 5), np.int32))
@@ -191,7 +193,11 @@ def test_precision_mismatch_fails_fast():
 
 # ---- parameter validation (no Lava run) ---------------------------------------------------------
 def test_ntlif_process_vars_and_precisions():
-    from lava_nt.processes.ntlif.process import NTLIF
+    from lava_nt.processes import NTLIF, SpikingBias  # lazy re-exports
+    from lava_nt.processes.ntlif.process import NTLIF as NTLIF_
+    from lava_nt.processes.spiking_bias.process import SpikingBias as SpikingBias_
+
+    assert NTLIF is NTLIF_ and SpikingBias is SpikingBias_
 
     p = NTLIF(shape=(3,), du=0.5, dv=0.25, vth=2.0, bias=[0.1, 0.2, 0.3], gain=2.0)
     assert p.precision == "float" and p.n == 3
@@ -232,6 +238,7 @@ def test_ntlif_misspelt_kwarg_raises(make, bad):
         (dict(shape=(3,), du=1.5), "du"),
         (dict(shape=(3,), vth=0.0), "vth"),
         (dict(shape=(3,), bias=[1.0, 2.0]), "bias"),
+        (dict(shape=(3,), gain=np.ones((2, 1, 3))), "one value per neuron"),  # batched: torch only
         (dict(shape=(3,), reset="hard"), "reset"),
         (dict(shape=(3,), precision="double"), "precision"),
         (dict(shape=(3,), reset_interval=-1), "reset_interval"),

@@ -85,6 +85,7 @@ def _small_network(tag="floating_pt"):
     """RingBuffer -> Dense -> NTLIF -> Dense -> NTLIF (float)."""
     from lava.proc.dense.process import Dense
     from lava.proc.io.source import RingBuffer
+
     from lava_nt.processes.ntlif.process import NTLIF
 
     rng = np.random.default_rng(0)
@@ -103,6 +104,7 @@ def _failing_model_job(pid_file):
     _write_pid(pid_file)
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
+
     from lava_nt.processes.ntlif import models
 
     original = models.PyNTLIFModelFloat.step
@@ -244,7 +246,6 @@ def test_torch_threads_then_lava_network():
     from it: the run completes and equals the numpy reference."""
     torch = pytest.importorskip("torch")
     from lava_nt.converters.lava_graph import run_network
-
     from lava_nt.network import LayerSpec, NetworkSpec, reference_run
     from lava_nt.spec import ntlif_parameters
 
