@@ -137,17 +137,19 @@ def kill_group(pgid: int, wait: float = 5.0) -> None:
 
 
 # ---- inside the child ---------------------------------------------------------------------------
-def _watch_parent(parent_pid: int) -> None:
+def _watch_parent(parent_pid: int, error_file: str) -> None:
     while True:
         time.sleep(PARENT_WATCH_INTERVAL)
         if os.getppid() != parent_pid:  # parent died: we were re-parented
+            with contextlib.suppress(OSError):
+                os.unlink(error_file)  # the parent can no longer clean it up
             os.killpg(os.getpgid(0), signal.SIGKILL)
 
 
 def _child_main(conn, parent_pid: int, error_file: str, job, args, kwargs) -> None:
     os.setsid()  # lead a new process group: Lava's workers inherit it, one killpg ends all
     os.environ[ERROR_FILE_ENV] = error_file
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(parent_pid, error_file), daemon=True).start()
     try:
         try:
             result = job(*args, **kwargs)

@@ -216,16 +216,18 @@ def test_stop_that_hangs_cannot_hang_the_caller():
 
 
 def test_killed_parent_leaves_no_orphans(tmp_path):
-    """SIGKILL the process that called run_isolated: the job's group must die with it."""
-    pid_file = tmp_path / "pid"
+    """SIGKILL the process that called run_isolated: the job's group must die with it (and
+    remove the parent's temporary model-error file)."""
+    pid_file, err_file = tmp_path / "pid", tmp_path / "errfile"
     code = (
         "import os, subprocess, time\n"
-        "from lava_nt.lava.run import run_isolated\n"
-        "def job(path):\n"
+        "from lava_nt.lava.run import ERROR_FILE_ENV, run_isolated\n"
+        "def job(path, err):\n"
         "    subprocess.Popen(['sleep', '600'])\n"
+        "    open(err, 'w').write(os.environ[ERROR_FILE_ENV])\n"
         "    open(path, 'w').write(str(os.getpid()))\n"
         "    time.sleep(600)\n"
-        f"run_isolated(job, {str(pid_file)!r}, timeout=600)\n"
+        f"run_isolated(job, {str(pid_file)!r}, {str(err_file)!r}, timeout=600)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code])
     try:
@@ -239,6 +241,7 @@ def test_killed_parent_leaves_no_orphans(tmp_path):
         parent.kill()
         parent.wait()
     assert _wait_until_empty(child, 10) == []
+    assert not os.path.exists(err_file.read_text())
 
 
 def test_torch_threads_then_lava_network():
