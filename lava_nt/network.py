@@ -2,7 +2,7 @@
 
 A :class:`NetworkSpec` is what every engine builds from: the torch modules
 (:func:`lava_nt.nn.network.NTNetwork.from_spec`), the Lava process graph
-(:func:`lava_nt.converters.lava_graph.build`) and the numpy reference (:func:`reference_run`).
+(:func:`lava_nt.converters.lava_graph.run_network`) and the numpy reference (:func:`reference_run`).
 Layer ``k`` computes ``a = W_k · s_{k-1}``, its optional spiking-bias population computes
 ``a_b = W_in · s_{k-1}`` and delivers ``c``, and the NTLIF step gives ``s_k``.
 

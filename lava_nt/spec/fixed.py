@@ -118,6 +118,12 @@ class FixedSpikingBiasState(NamedTuple):
     C: Any
 
 
+def _check_scalars(p: dict, names, where: str) -> None:
+    for name in names:
+        if np.ndim(p[name]) != 0:
+            raise ParameterError(f"{where}: '{name}' must be a scalar (one value per layer)")
+
+
 def fixed_ntlif_parameters(n: int, where: str = "NTLIF(fixed)", **kwargs) -> FixedNTLIFParameters:
     """Validated :class:`FixedNTLIFParameters` (every register inside its bit width)."""
     check_names(kwargs, FIXED_NTLIF_PARAMETER_NAMES, where)
@@ -127,6 +133,7 @@ def fixed_ntlif_parameters(n: int, where: str = "NTLIF(fixed)", **kwargs) -> Fix
         raise ParameterError(f"{where}: 'reset' must be 'zero' or 'subtract', got {reset!r}")
     p.update(kwargs)
     p["reset_subtract"] = reset == "subtract"
+    _check_scalars(p, ("du", "dv", "vth"), where)
     check_int_range(p["du"], where, "du", 0, DECAY_MAX)
     check_int_range(p["dv"], where, "dv", 0, DECAY_MAX)
     check_int_range(p["vth"], where, "vth", 0, VTH_MAX)
@@ -150,6 +157,7 @@ def fixed_spiking_bias_parameters(
     check_names(kwargs, FIXED_SPIKING_BIAS_PARAMETER_NAMES, where)
     p = dict(FixedSpikingBiasParameters()._asdict())
     p.update(kwargs)
+    _check_scalars(p, ("du", "dv", "vth", "dc"), where)
     check_int_range(p["du"], where, "du", 0, DECAY_MAX)
     check_int_range(p["dv"], where, "dv", 0, DECAY_MAX)
     check_int_range(p["vth"], where, "vth", 0, VTH_MAX)

@@ -51,6 +51,7 @@ def test_error_names_the_place():
         ({"gain_mant": 2048}, "'gain_mant' must be in [-2048, 2047]"),
         ({"dv": 1.5}, "'dv' must be integer-valued"),
         ({"bias": 3}, "unknown parameter 'bias'"),
+        ({"vth": [1, 2, 3]}, "'vth' must be a scalar"),
     ],
 )
 def test_fixed_parameters_reject_out_of_width_values(kwargs, fragment):
@@ -68,6 +69,8 @@ def test_spiking_bias_groups_and_validation():
         spiking_bias_parameters(2, 3, group=np.array([0, 1, 2]))
     with pytest.raises(ParameterError, match="'alpha' must be <= 1.0"):
         spiking_bias_parameters(2, 2, alpha=1.2)
+    with pytest.raises(ParameterError, match="'dc' must be a scalar"):
+        fixed_spiking_bias_parameters(2, 2, dc=[1, 2])
     with pytest.raises(ParameterError, match="unknown parameter 'wb'"):
         fixed_spiking_bias_parameters(2, 2, wb=3)
 
