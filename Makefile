@@ -20,5 +20,8 @@ lint: env
 format: env
 	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
 
+bench: env
+	$(PY) -m pip install -q -c constraints.txt -e ".[bench]" && $(PY) benchmarks/run_all.py --quick
+
 clean:
 	rm -rf .venv build dist *.egg-info .pytest_cache
