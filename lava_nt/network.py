@@ -105,11 +105,17 @@ class NetworkSpec:
                         f"{where}: spiking-bias group must have shape ({layer.n},)"
                     )
             n_prev = layer.n
-        want = (FixedNTLIFParameters,) if self.fixed else (NTLIFParameters,)
+        want = FixedNTLIFParameters if self.fixed else NTLIFParameters
+        want_sb = FixedSpikingBiasParameters if self.fixed else SpikingBiasParameters
         for k, layer in enumerate(self.layers):
             if not isinstance(layer.neuron, want):
                 raise ParameterError(
-                    f"NetworkSpec layer {k}: neuron parameters must be {want[0].__name__}"
+                    f"NetworkSpec layer {k}: neuron parameters must be {want.__name__}"
+                )
+            sb = layer.spiking_bias
+            if sb is not None and not isinstance(sb.params, want_sb):
+                raise ParameterError(
+                    f"NetworkSpec layer {k}: spiking-bias parameters must be {want_sb.__name__}"
                 )
 
     @property

@@ -164,22 +164,35 @@ class NTLayer(torch.nn.Module):
         z, nst = self.neuron(a, None if state is None else state.neuron, c=c)
         return z, NTLayerState(nst, sb_state)
 
-    def run(self, x: torch.Tensor, state: NTLayerState | None = None, record: bool = False):
+    def run(
+        self,
+        x: torch.Tensor,
+        state: NTLayerState | None = None,
+        record: bool = False,
+        T: int | None = None,
+    ):
         """Run ``x [T, ..., n_in]``: ``(spikes [T, ..., n], final state, record)``.
+
+        With ``T`` given, ``x`` is a *static* input ``[..., n_in]`` held for ``T`` steps: the
+        synaptic input (and the spiking bias' drive) is computed once and broadcast over time,
+        which is the same computation as feeding the repeated input (tests prove it).
 
         ``record`` (if requested, else None) is a dict like :func:`lava_nt.network.reference_run`'s:
         ``spikes``, ``bias_current`` ``[T, ..., n]`` and ``bias_spikes`` ``[T, ..., m]`` (None
         without a spiking bias).
         """
-        a_all = self.synaptic_input(x)
         sb = self.spiking_bias
+        if T is None:
+            a_all = self.synaptic_input(x)
+        else:
+            a_all = self.synaptic_input(x).expand(T, *x.shape[:-1], self.n)
         nst = None if state is None else state.neuron
         sst = None if state is None else state.bias
         if nst is None:
             nst = self.neuron.initial_state(a_all[0])
         p = self.neuron.neuron_parameters()
         if sb is not None:
-            ab_all = sb.drive(x)
+            ab_all = sb.drive(x) if T is None else sb.drive(x).expand(T, *x.shape[:-1], sb.m)
             if sst is None:
                 sst = sb.initial_state(ab_all[0])
             pb = sb.bias_parameters()

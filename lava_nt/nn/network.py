@@ -104,6 +104,24 @@ class NTNetwork(torch.nn.Module):
             out += (states,)
         return out[0] if len(out) == 1 else out
 
+    def forward_static(self, x: torch.Tensor, T: int, record: bool = False):
+        """Run a static input ``x [..., n_in]`` held for ``T`` steps (as the EEG task's band-power
+        spikes): layer 1's synaptic input is computed once instead of ``T`` times. Returns what
+        ``forward(x.expand(T, ...), record=record)`` returns."""
+        if x.shape[-1] != self.n_in:
+            raise ParameterError(
+                f"NTNetwork: static input must be [..., {self.n_in}], got {tuple(x.shape)}"
+            )
+        if isinstance(T, bool) or not isinstance(T, int) or T <= 0:
+            raise ParameterError(f"NTNetwork.forward_static: 'T' must be a positive int, got {T!r}")
+        recs = []
+        s, _, rec = self.layers[0].run(x, None, record=record, T=T)
+        recs.append(rec)
+        for layer in self.layers[1:]:
+            s, _, rec = layer.run(s, None, record=record)
+            recs.append(rec)
+        return (s, recs) if record else s
+
     def step(self, s_in: torch.Tensor, state: list[NTLayerState] | None = None):
         """One tick through all layers: ``(s_out [..., n_out], list of layer states)``."""
         states = []

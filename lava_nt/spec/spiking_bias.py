@@ -120,6 +120,8 @@ def spiking_bias_parameters(
         if np.ndim(val) != 0:
             raise ParameterError(f"{where}: '{name}' must be a scalar")
         check_range(val, where, name, 0.0, 1.0)
+    if np.ndim(vth) != 0:
+        raise ParameterError(f"{where}: 'vth' must be a scalar")
     check_range(vth, where, "vth", 0.0, None, lo_open=True)
     bias = as_array(kwargs.get("bias", 0.0), np.float64)
     w_b = as_array(kwargs.get("w_b", 0.0), np.float64)
