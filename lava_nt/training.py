@@ -56,6 +56,8 @@ class TrainConfig:
     seed: int = 0
     progress: bool = False
     max_grad_norm: float | None = None
+    compile: bool = False  # torch.compile the forward (one-time cost printed; eager fallback)
+    compile_backend: str = "inductor"
 
     def __post_init__(self):
         check_choice(self.loss, LOSSES, "TrainConfig", "loss")
@@ -120,9 +122,43 @@ def _model_n_in(model) -> int | None:
     return getattr(model, "n_in", None)
 
 
-def run_model(model, x: torch.Tensor, T: int, record: bool = True):
+class CompiledForward:
+    """``torch.compile`` of a model's static forward with a printed one-time cost and an eager
+    fallback when compilation fails (the eager path stays the tested reference)."""
+
+    def __init__(self, model, backend: str = "inductor"):
+        self.model = model
+        self.backend = backend
+        self._fn = torch.compile(model.forward_static, backend=backend, dynamic=False)
+        self._first = True
+
+    def __call__(self, x, T, record=True):
+        if self._fn is None:
+            return self.model.forward_static(x, T, record=record)
+        import time
+        import warnings
+
+        t0 = time.perf_counter()
+        try:
+            out = self._fn(x, T, record=record)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
+            warnings.warn(
+                f"torch.compile failed ({exc!r:.200}); using the eager path", stacklevel=2
+            )
+            self._fn = None
+            return self.model.forward_static(x, T, record=record)
+        if self._first:
+            self._first = False
+            print(f"torch.compile ({self.backend}): first call took {time.perf_counter() - t0:.1f} s "
+                  "(one-time; later calls reuse the graph)")  # fmt: skip
+        return out
+
+
+def run_model(model, x: torch.Tensor, T: int, record: bool = True, compiled=None):
     """Forward a batch; returns ``(out [T, B, n_out], list of layer spike tensors)``."""
-    if x.ndim == 2 and hasattr(model, "forward_static"):
+    if x.ndim == 2 and compiled is not None:
+        res = compiled(x, T, record=record)
+    elif x.ndim == 2 and hasattr(model, "forward_static"):
         res = model.forward_static(x, T, record=record)
     else:
         if x.ndim == 2:
@@ -140,8 +176,8 @@ def run_model(model, x: torch.Tensor, T: int, record: bool = True):
     return res, [res]
 
 
-def loss_and_counts(model, x, y, cfg: TrainConfig):
-    out, layers = run_model(model, x, cfg.T)
+def loss_and_counts(model, x, y, cfg: TrainConfig, compiled=None):
+    out, layers = run_model(model, x, cfg.T, compiled=compiled)
     counts = population_counts(out, cfg.n_classes)
     if cfg.loss == "ce":
         loss = torch.nn.functional.cross_entropy(counts, y)
@@ -255,6 +291,13 @@ def train(
         elif (run_dir / "metrics.jsonl").exists():
             (run_dir / "metrics.jsonl").unlink()
 
+    compiled = None
+    if cfg.compile:
+        if x_tr.ndim != 2 or not hasattr(model, "forward_static"):
+            raise ParameterError(
+                "train: compile=True needs static inputs [B, n_in] and an NTNetwork"
+            )
+        compiled = CompiledForward(model, cfg.compile_backend)
     n = len(y_tr)
     stopped_early = False
     epochs = range(start_epoch, cfg.epochs)
@@ -271,7 +314,7 @@ def train(
             xb = x_tr[..., idx, :]
             yb = y_tr[idx]
             opt.zero_grad(set_to_none=True)
-            loss, counts = loss_and_counts(model, xb, yb, cfg)
+            loss, counts = loss_and_counts(model, xb, yb, cfg, compiled)
             loss.backward()
             if cfg.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)

@@ -119,3 +119,15 @@ def test_mse_loss_trains():
     net = _net()
     res = train(net, (x, y), TrainConfig(**CFG, loss="mse", select="last", target_rates=(0.6, 0.0)))
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+
+
+def test_compiled_forward_trains_like_eager(capsys):
+    """torch.compile path (eager backend: no inductor cost in tests) gives the same run."""
+    x, y = _task(7)
+    runs = []
+    for compile_ in (False, True):
+        net = _net(2)
+        cfg = TrainConfig(**CFG, select="last", compile=compile_, compile_backend="eager")
+        runs.append(train(net, (x, y), cfg).history)
+    assert runs[0] == runs[1]
+    assert "first call took" in capsys.readouterr().out
