@@ -149,8 +149,11 @@ class CompiledForward:
             return self.model.forward_static(x, T, record=record)
         if self._first:
             self._first = False
-            print(f"torch.compile ({self.backend}): first call took {time.perf_counter() - t0:.1f} s "
-                  "(one-time; later calls reuse the graph)")  # fmt: skip
+            cost = time.perf_counter() - t0
+            print(
+                f"torch.compile ({self.backend}): first call took {cost:.1f} s "
+                "(one-time; later calls reuse the graph)"
+            )
         return out
 
 
