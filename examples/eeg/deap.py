@@ -21,7 +21,6 @@ is refused with :class:`DEAPFormatError`. Every error names the offending file.
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
 import re
@@ -49,6 +48,7 @@ __all__ = [
     "list_participants",
     "load_deap",
     "load_participant",
+    "participant_id_from_path",
     "participant_path",
     "read_dat",
 ]
@@ -165,6 +165,17 @@ def participant_path(directory: os.PathLike | str, participant: int) -> Path:
     return Path(directory) / f"s{int(participant):02d}.dat"
 
 
+def participant_id_from_path(path: os.PathLike | str) -> int:
+    """``NN`` of a ``.../sNN.dat`` path; ``ValueError`` for other names."""
+    m = _FILE_RE.match(Path(path).name)
+    if m is None:
+        raise ValueError(
+            f"{path}: cannot read a participant number from the name (expected sNN.dat);"
+            " pass participant_id"
+        )
+    return int(m.group(1))
+
+
 def list_participants(directory: os.PathLike | str) -> list[int]:
     """Participant numbers of the ``sNN.dat`` files in ``directory``, sorted."""
     d = Path(directory)
@@ -186,16 +197,16 @@ def read_dat(path: os.PathLike | str) -> dict:
     if not path.is_file():
         raise DEAPFormatError(path, "not a regular file")
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise DEAPFormatError(path, f"cannot read file ({e})") from e
-    if not raw:
-        raise DEAPFormatError(path, "empty file (truncated?)")
-    try:
-        obj = SafeUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        with open(path, "rb") as f:  # streamed: a real file is 103 MB
+            if os.fstat(f.fileno()).st_size == 0:
+                raise DEAPFormatError(path, "empty file (truncated?)")
+            obj = SafeUnpickler(f, encoding="latin1").load()
+    except DEAPFormatError:
+        raise
     except _RefusedGlobal as e:
         raise DEAPFormatError(path, f"unsafe pickle: {e}; only numpy arrays are allowed") from e
+    except OSError as e:
+        raise DEAPFormatError(path, f"cannot read file ({e})") from e
     except MemoryError:
         raise
     except Exception as e:  # truncated or garbled pickles raise many different types
@@ -280,13 +291,7 @@ def load_participant(
     """
     path = Path(path)
     if participant_id is None:
-        m = _FILE_RE.match(path.name)
-        if m is None:
-            raise ValueError(
-                f"{path}: cannot read a participant number from the name (expected sNN.dat);"
-                " pass participant_id"
-            )
-        participant_id = int(m.group(1))
+        participant_id = participant_id_from_path(path)
     obj = read_dat(path)
     data, labels = _validate(path, obj)
     start = 0 if keep_baseline else BASELINE_SAMPLES

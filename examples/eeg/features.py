@@ -47,11 +47,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from lava_nt.examples.eeg.deap import (
     N_EEG,
     SAMPLING_RATE,
+    VALENCE_THRESHOLD,
     Participant,
     load_participant,
+    participant_id_from_path,
 )
 
 __all__ = [
@@ -328,8 +331,9 @@ def file_sha256(path: os.PathLike | str) -> str:
 class FeatureCache:
     """On-disk cache of :class:`ParticipantFeatures`, one ``.npz`` per (file content, params, seed).
 
-    The key is SHA-256 over the schema version, the source file's content hash, the parameters and
-    the seed, so an edited data file, other parameters or another seed never hit a stale entry.
+    The key is SHA-256 over the schema version, the source file's content hash, the participant
+    number (from the ``sNN.dat`` name; it seeds the augmentation), the parameters and the seed, so
+    an edited data file, other parameters or another seed never hit a stale entry.
     Files are written atomically (temp file + ``os.replace``) and validated on load; an unreadable
     or inconsistent entry is reported with a warning, removed and recomputed.
     ``hits``/``misses`` count lookups of this instance.
@@ -346,6 +350,7 @@ class FeatureCache:
             {
                 "schema": CACHE_SCHEMA,
                 "source_sha256": file_sha256(source),
+                "participant": participant_id_from_path(source),  # seeds the augmentation
                 "params": json.loads(params.to_json()),
                 "seed": int(seed),
             },
@@ -375,7 +380,7 @@ class FeatureCache:
             id=int(meta["participant"]),
             powers=powers,
             labels=labels,
-            valence_high=labels[:, 0] >= 5.0,
+            valence_high=labels[:, 0] >= VALENCE_THRESHOLD,
             seed=int(seed),
             params=params,
         )
@@ -425,6 +430,7 @@ class FeatureCache:
                 )
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from lava_nt.examples.eeg.features import (
     N_AUGMENT,
     ParticipantFeatures,
@@ -153,9 +154,13 @@ def _balanced_draw(
         and n_test - h <= n_low
     ]
     if n_test < 1 or n_test >= n or not feasible:
+        hint = ""
+        if n_test % 2 and balance_tol * n_test < 1:
+            hint = f"; an odd test size below {1 / balance_tol:g} can never be balanced"
         raise SplitError(
             f"{what}: cannot draw a test part of {n_test} of {n} items ({n_high} high, {n_low} low"
             f" valence) with class counts differing by at most {balance_tol:.0%} of the test size"
+            f"{hint}"
         )
     for attempt in range(1, max_attempts + 1):
         idx = rng.choice(n, size=n_test, replace=False)
