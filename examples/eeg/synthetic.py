@@ -43,20 +43,17 @@ Calibration (targets from the issue: a model pretrained on other people should s
 default config at full DEAP size (32 x 40 trials x 40 x 8064), feature seed 0, split seeds 0-4,
 mean over participants of the accuracy on each participant's balanced test part:
 
-=========================  ================  ===================  ===================
-protocol                   cross-person      within-person        per-person range
-=========================  ================  ===================  ===================
-honest (default)           0.606             0.861                cross 0.18-0.90,
-                                                                  within 0.57-1.00
-thesis (split after aug.)  0.613             0.997                within 0.97-1.00
-=========================  ================  ===================  ===================
+* honest protocol (default): cross-person 0.606 (per person 0.18-0.90), within-person 0.861
+  (per person 0.57-1.00);
+* thesis protocol (split after augmenting): cross-person 0.613, within-person 0.997 (0.97-1.00).
 
 Under the thesis protocol the within-person number is inflated: ``shift`` and ``flip`` copies have
 the same band powers as the original, so test instances are near-copies of training instances.
-Shared/person strengths and noise were tuned on these numbers (e.g. shared 0.6 / person 0.6 /
-noise 0.6 gave 0.82 cross and 0.89 within; 0.3 / 0.6 / 0.6 gave 0.75 / 0.87). Persons whose
-shared pattern is sign-flipped in a strong band score below chance cross-person, as some real
-DEAP participants do. :data:`CALIBRATION` holds the numbers.
+Shared/person strengths and noise were tuned on these numbers (with split seeds 0-2, e.g. shared
+0.6 / person 0.6 / noise 0.6 gave 0.82 cross and 0.89 within; 0.3 / 0.6 / 0.6 gave 0.75 / 0.87;
+0.1 / 0.6 / 0.5 gave 0.58 / 0.88). People whose shared pattern is sign-flipped in a strong band
+score below chance cross-person. :data:`CALIBRATION` holds the numbers. The proxy takes ~75 s
+for generation plus features at full size, a few seconds with a feature cache.
 """
 
 from __future__ import annotations
