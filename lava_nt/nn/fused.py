@@ -1,0 +1,345 @@
+"""Fused training path for :class:`~lava_nt.nn.network.NTNetwork`: one autograd node per layer.
+
+Autograd through :class:`~lava_nt.nn.network.NTNetwork` records about fifteen small nodes per
+neuron layer and time step, and on a 2-core CPU the per-node overhead, not arithmetic, dominates a
+training step (``notes/norse-facts.md`` §4). :class:`FusedNTNetwork` computes exactly the same
+function with one :class:`torch.autograd.Function` per NTLIF layer:
+
+* **forward**: the whole ``T``-step loop runs without autograd and calls
+  :func:`lava_nt.spec.ntlif.ntlif_step` (the one definition of the dynamics) every step, with a
+  spike function that writes ``v - vth > 0`` straight into the output and keeps ``x = v - vth``
+  for the backward pass. The spikes are bit-identical to ``NTNetwork`` (tests prove it in float64
+  and float32).
+* **backward**: hand-written BPTT. With ``x[t] = v'[t] - vth`` (``v'`` the voltage before the
+  reset) and ``sg`` the surrogate derivative at ``x``, ``D[t] = dL/dv'[t]`` obeys::
+
+      D[t] = dL/ds[t] * sg(x[t]) + (1 - dv) * R[t] * D[t+1]          (D[T] = 0)
+
+      R[t] = 1                                  reset "subtract", detached reset
+           = 1 - s[t]                           reset "zero",     detached reset
+           = 1 - vth * sg(x[t])                 reset "subtract", reset not detached
+           = 1 - s[t] - v'[t] * sg(x[t])        reset "zero",     reset not detached
+
+  and then ``dL/dc = D``, ``dL/db = sum g*D``, ``dL/dg = sum (u + b)*D``, ``dL/du[t] = g*D[t] +
+  (1 - du) * dL/du[t+1]`` and ``dL/da = dL/du``. Every reduction over time and batch is one
+  vectorised operation; the recurrences above are one operation per step. Gradients equal
+  autograd through ``NTNetwork`` to float64 rounding (tests: 1e-10).
+* **static input** (:meth:`FusedNTNetwork.forward_static`, the EEG task): layer 1's synaptic
+  input ``W x`` is computed once, and its gradient is summed over time before the weight gradient
+  (one small matmul instead of ``T``).
+* **tuning mode**: a tensor that does not require grad (frozen weights, frozen gains) costs
+  nothing in the backward pass; layer 1's input gradient is never computed.
+
+Weights (``nn.Linear`` without bias), spiking-bias populations and the loss stay in ordinary
+autograd; a spiking bias' current enters the fused layer as the input ``c``, so every tuning method
+works (spiking biases are simply not accelerated).
+
+Supported: both reset modes, detached or not, ``du`` and ``dv`` in [0, 1], per-neuron or batched
+``[K, 1, n]`` bias and gain, the ``"super"`` (``"superspike"``, ``"fast_sigmoid"``), ``"atan"`` and
+``"heaviside"`` surrogates. A custom surrogate callable or a trainable ``du``/``dv``/``vth`` raises
+:class:`~lava_nt.spec.validation.ParameterError`. Only fresh-state runs are offered (every sample
+starts from zero, as in training).
+
+Usage: ``fused = FusedNTNetwork.from_network(net)`` shares ``net``'s parameters (training
+``fused`` trains ``net``); ``fused`` has ``forward(x [T, B, n_in], record=False)`` and
+``forward_static(x [B, n_in], T, record=False)`` with ``NTNetwork``'s return values, so
+:func:`lava_nt.training.train` accepts it in place of ``net``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import torch
+
+from lava_nt.nn.network import NTNetwork
+from lava_nt.nn.surrogate import atan_spike, heaviside_spike, super_spike
+from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
+from lava_nt.spec.spiking_bias import spiking_bias_step
+from lava_nt.spec.validation import ParameterError
+
+__all__ = ["FusedNTNetwork", "LayerConfig", "fused_forward", "fused_ntlif", "surrogate_of"]
+
+_SURROGATE_KIND = {super_spike: "super", atan_spike: "atan", heaviside_spike: "heaviside"}
+
+
+class LayerConfig(NamedTuple):
+    """Static settings of one fused layer (hashable, passed through autograd untouched)."""
+
+    T: int
+    static: bool  # ``a`` is [..., n] held for T steps instead of [T, ..., n]
+    reset_subtract: bool
+    detach_reset: bool
+    surrogate: str  # "super" | "atan" | "heaviside"
+    alpha: float
+
+
+def surrogate_of(spike_fn) -> tuple[str, float]:
+    """``(kind, alpha)`` of a spike function made by :func:`lava_nt.nn.surrogate.make_spike_fn`.
+
+    Raises :class:`ParameterError` for anything else (a custom callable has no known derivative).
+    """
+    if spike_fn in _SURROGATE_KIND:
+        func, kw = spike_fn, {}
+    elif isinstance(spike_fn, functools.partial) and spike_fn.func in _SURROGATE_KIND:
+        func, kw = spike_fn.func, spike_fn.keywords
+    else:
+        raise ParameterError(
+            "FusedNTNetwork: only the built-in surrogates ('super'/'superspike'/'fast_sigmoid', "
+            f"'atan', 'heaviside') are supported, got {spike_fn!r}; use NTNetwork for a custom "
+            "spike function"
+        )
+    kind = _SURROGATE_KIND[func]
+    default = 2.0 if kind == "atan" else 1.0
+    return kind, float(kw.get("alpha", default))
+
+
+def surrogate_grad(x: torch.Tensor, kind: str, alpha: float) -> torch.Tensor:
+    """``ds/dx`` of the surrogate at ``x`` (the factor :mod:`lava_nt.nn.surrogate` applies)."""
+    if kind == "super":  # 1 / (alpha |x| + 1)^2
+        d = x.abs().mul_(alpha).add_(1.0)
+        return d.mul_(d).reciprocal_()
+    if kind == "atan":  # (alpha / 2) / (1 + (pi/2 alpha x)^2)
+        d = x.mul(0.5 * math.pi * alpha)
+        return d.mul_(d).add_(1.0).reciprocal_().mul_(0.5 * alpha)
+    return torch.zeros_like(x)
+
+
+class _SpikeRecorder:
+    """Spike function handed to :func:`ntlif_step`: writes ``x > 0`` into ``out[t]`` (in ``x``'s
+    dtype, as :func:`lava_nt.spec.ntlif.heaviside`) and keeps ``x`` for the backward pass."""
+
+    __slots__ = ("out", "xs", "t")
+
+    def __init__(self, out: torch.Tensor):
+        self.out = out
+        self.xs: list[torch.Tensor] = []
+        self.t = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.xs.append(x)
+        return torch.gt(x, 0, out=self.out[self.t])
+
+
+class _NTLIFSequence(torch.autograd.Function):
+    """Whole-sequence NTLIF layer: ``(a, c, bias, gain, du, dv, vth, cfg) -> spikes [T, ..., n]``.
+
+    ``a`` is ``[T, ..., n]`` (or ``[..., n]`` with ``cfg.static``), ``c`` is ``[T, ..., n]`` or
+    None. Gradients flow to ``a``, ``c``, ``bias`` and ``gain`` (not to ``du``/``dv``/``vth``).
+    """
+
+    @staticmethod
+    def forward(ctx, a, c, bias, gain, du, dv, vth, cfg: LayerConfig):
+        T = cfg.T
+        a_shape = a.shape if cfg.static else a.shape[1:]
+        c_shape = () if c is None else c.shape[1:]
+        shape = torch.broadcast_shapes(a_shape, c_shape, bias.shape, gain.shape)
+        dtype = torch.promote_types(a.dtype, vth.dtype)
+        zero = torch.zeros(shape, dtype=dtype, device=a.device)
+        state = NTLIFState(zero, zero)
+        p = NTLIFParameters(du, dv, vth, bias, gain, cfg.reset_subtract)
+        spikes = torch.empty((T, *shape), dtype=dtype, device=a.device)
+        rec = _SpikeRecorder(spikes)
+        keep_u = float(du) != 1.0 and ctx.needs_input_grad[3]
+        us = []
+        for t in range(T):
+            rec.t = t
+            s, state = ntlif_step(
+                a if cfg.static else a[t],
+                0.0 if c is None else c[t],
+                state,
+                p,
+                rec,
+                cfg.detach_reset,
+            )
+            if keep_u:
+                us.append(state.u)
+        x = torch.stack(rec.xs)
+        u = torch.stack(us) if keep_u else None
+        need_a_for_gain = ctx.needs_input_grad[3] and not keep_u
+        ctx.save_for_backward(x, spikes, a if need_a_for_gain else None, u, bias, gain, du, dv, vth)
+        ctx.cfg = cfg
+        ctx.a_shape = a.shape
+        ctx.c_shape = None if c is None else c.shape
+        return spikes
+
+    @staticmethod
+    def backward(ctx, g_s):
+        x, s, a, u, bias, gain, du, dv, vth = ctx.saved_tensors
+        cfg: LayerConfig = ctx.cfg
+        need_a, need_c, need_b, need_g = ctx.needs_input_grad[:4]
+        none = (None,) * 7
+        if not (need_a or need_c or need_b or need_g):
+            return (None,) * 8
+        T = cfg.T
+        sg = surrogate_grad(x, cfg.surrogate, cfg.alpha)
+        # D[t] = dL/dv'[t], built in place from the direct term g_s * sg
+        d = g_s * sg
+        beta = float(1.0 - dv)
+        if cfg.detach_reset:
+            r = None if cfg.reset_subtract else 1.0 - s
+        elif cfg.reset_subtract:
+            r = 1.0 - sg * vth
+        else:
+            r = (1.0 - s).sub_((x + vth).mul_(sg))
+        if r is None:
+            for t in range(T - 2, -1, -1):
+                d[t].add_(d[t + 1], alpha=beta)
+        else:
+            k = r.mul_(beta)
+            for t in range(T - 2, -1, -1):
+                d[t].addcmul_(k[t], d[t + 1])
+        grads = [None] * 4
+        if need_c:
+            grads[1] = d.sum_to_size(ctx.c_shape)
+        if need_g:
+            if u is not None:  # du < 1: the current has its own state
+                g_gain = (u + bias).mul_(d)
+            elif cfg.static:  # a + b is constant over time
+                g_gain = (a + bias) * d.sum(0)
+            else:
+                g_gain = (a + bias).mul_(d)
+            grads[3] = g_gain.sum_to_size(gain.shape)
+        if need_a or need_b:
+            gd = d.mul_(gain) if not need_c else d * gain  # dL/du[t] from this step's v'
+            if need_b:
+                grads[2] = gd.sum_to_size(bias.shape)
+            if need_a:
+                decay = float(1.0 - du)
+                if decay != 0.0:  # dL/du[t] += (1 - du) dL/du[t+1]
+                    for t in range(T - 2, -1, -1):
+                        gd[t].add_(gd[t + 1], alpha=decay)
+                if cfg.static:
+                    grads[0] = gd.sum(0).sum_to_size(ctx.a_shape)
+                else:
+                    grads[0] = gd.sum_to_size(ctx.a_shape)
+        return (*grads, *none[:4])
+
+
+def fused_ntlif(
+    a: torch.Tensor,
+    cell,
+    T: int | None = None,
+    c: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Spikes ``[T, ..., n]`` of the NTLIF layer ``cell`` (an :class:`~lava_nt.nn.ntlif.NTLIFCell`)
+    for synaptic input ``a`` ``[T, ..., n]`` (or a static ``[..., n]`` held for ``T`` steps) and
+    optional bias current ``c`` ``[T, ..., n]``, from a fresh state, as one autograd node."""
+    for name in ("du", "dv", "vth"):
+        if getattr(cell, name).requires_grad:
+            raise ParameterError(f"FusedNTNetwork: a trainable '{name}' is not supported")
+    kind, alpha = surrogate_of(cell.spike_fn)
+    static = T is not None
+    cfg = LayerConfig(
+        int(T if static else a.shape[0]),
+        static,
+        bool(cell.reset_subtract),
+        bool(cell.detach_reset),
+        kind,
+        alpha,
+    )
+    return _NTLIFSequence.apply(a, c, cell.bias, cell.gain, cell.du, cell.dv, cell.vth, cfg)
+
+
+def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
+    """Bias current ``[T, ..., n]`` and bias spikes ``[T, ..., m]`` of a spiking-bias population
+    (ordinary autograd, exactly as :meth:`lava_nt.nn.layer.NTLayer.run`)."""
+    ab = sb.drive(x)
+    if T is not None:
+        ab = ab.expand(T, *ab.shape)
+    sst = sb.initial_state(ab[0])
+    pb = sb.bias_parameters()
+    cs, sbs = [], []
+    for t in range(ab.shape[0]):
+        c, s_b, sst = spiking_bias_step(ab[t], sst, pb, sb.spike_fn, sb.detach_reset)
+        cs.append(c)
+        sbs.append(s_b)
+    return torch.stack(cs), torch.stack(sbs)
+
+
+def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record: bool = False):
+    """Run ``net`` with one fused autograd node per layer (see the module docstring).
+
+    ``x`` is ``[T, ..., n_in]``, or with ``T`` given a static ``[..., n_in]`` held for ``T`` steps.
+    Returns the output spikes ``[T, ..., n_out]`` and, with ``record=True``, also the per-layer
+    record dicts of :meth:`NTNetwork.forward` (``spikes``, ``bias_current``, ``bias_spikes``).
+    """
+    if not isinstance(net, NTNetwork):
+        raise ParameterError("fused_forward: expected an NTNetwork")
+    if x.shape[-1] != net.n_in:
+        raise ParameterError(
+            f"FusedNTNetwork: input must be [{'' if T else 'T, '}..., {net.n_in}], "
+            f"got {tuple(x.shape)}"
+        )
+    if T is not None and (isinstance(T, bool) or not isinstance(T, int) or T <= 0):
+        raise ParameterError(f"FusedNTNetwork: 'T' must be a positive int, got {T!r}")
+    if T is None and x.dim() < 2:
+        raise ParameterError(f"FusedNTNetwork: input must be [T, ..., {net.n_in}]")
+    s = x
+    recs = []
+    for k, layer in enumerate(net.layers):
+        t_static = T if k == 0 else None
+        a = layer.synaptic_input(s)
+        c = b_spk = None
+        if layer.spiking_bias is not None:
+            c, b_spk = _spiking_bias_current(layer.spiking_bias, s, t_static)
+        s = fused_ntlif(a, layer.neuron, t_static, c)
+        if record:
+            recs.append({"spikes": s, "bias_current": c, "bias_spikes": b_spk})
+    return (s, recs) if record else s
+
+
+class FusedNTNetwork(torch.nn.Module):
+    """An :class:`NTNetwork` run through :func:`fused_forward` (same parameters, same spikes,
+    same gradients, fewer autograd nodes). Build with :meth:`from_network`."""
+
+    def __init__(self, net: NTNetwork):
+        super().__init__()
+        if not isinstance(net, NTNetwork):
+            raise ParameterError("FusedNTNetwork: expected an NTNetwork")
+        for k, layer in enumerate(net.layers):
+            cell = layer.neuron
+            surrogate_of(cell.spike_fn)  # raises early for an unsupported surrogate
+            for name in ("du", "dv", "vth"):
+                if getattr(cell, name).requires_grad:
+                    raise ParameterError(
+                        f"FusedNTNetwork: layer {k} has a trainable '{name}' (not supported)"
+                    )
+        self.net = net
+        if hasattr(net, "n_classes"):
+            self.n_classes = net.n_classes
+
+    @classmethod
+    def from_network(cls, net: NTNetwork) -> FusedNTNetwork:
+        """Wrap ``net`` (no copy: the parameters are shared)."""
+        return cls(net)
+
+    @property
+    def n_in(self) -> int:
+        return self.net.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.net.n_out
+
+    @property
+    def sizes(self) -> list[int]:
+        return self.net.sizes
+
+    @property
+    def layers(self):
+        return self.net.layers
+
+    def forward(self, x: torch.Tensor, record: bool = False):
+        """``x [T, ..., n_in]`` -> spikes ``[T, ..., n_out]`` (and records with ``record``)."""
+        return fused_forward(self.net, x, None, record)
+
+    def forward_static(self, x: torch.Tensor, T: int, record: bool = False):
+        """Static input ``x [..., n_in]`` held for ``T`` steps (layer-1 input computed once)."""
+        return fused_forward(self.net, x, T, record)
+
+    def after_step(self):
+        if hasattr(self.net, "after_step"):
+            self.net.after_step()

@@ -1,0 +1,234 @@
+"""FusedNTNetwork (one autograd node per layer, hand-written BPTT) equals NTNetwork: identical
+spikes (float64 and float32) and gradients within 1e-10 (float64) for inputs, biases, gains,
+weights and spiking-bias tensors, for both reset modes, detached or not, du = 1 and du < 1,
+SuperSpike and arctan surrogates, static and time-varying inputs, batched parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lava_nt.builder import build_network
+from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.nn.fused import FusedNTNetwork, fused_forward, surrogate_grad
+from lava_nt.nn.network import NTNetwork
+from lava_nt.spec import ntlif_parameters
+from lava_nt.spec.validation import ParameterError
+from lava_nt.training import TrainConfig, loss_and_counts, train
+from lava_nt.tuning import apply_tuning
+
+SIZES = (20, 24, 16, 6)
+T, B = 12, 5
+TOL = dict(rtol=1e-10, atol=1e-10)
+
+
+def _spec(seed: int, resets, du: float, dv=(0.1, 0.3, 0.6)) -> NetworkSpec:
+    rng = np.random.default_rng(seed)
+    layers = []
+    for k, (n_in, n) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True)):
+        du_k = du if k != 1 else min(1.0, du + 0.2)
+        w = rng.normal(0.2, 1.0, (n, n_in)) / np.sqrt(n_in) * 1.3 * du_k  # u sums ~1/du inputs
+        neuron = ntlif_parameters(
+            n,
+            du=du_k,
+            dv=dv[k],
+            vth=[1.0, 0.8, 1.2][k],
+            reset=resets[k % len(resets)],
+            bias=rng.normal(0.05, 0.2, n),
+            gain=rng.uniform(0.6, 1.4, n),
+        )
+        layers.append(LayerSpec(weight=w, neuron=neuron))
+    return NetworkSpec(n_in=SIZES[0], layers=layers)
+
+
+def _nets(spec, dtype=torch.float64, **kw):
+    kw.setdefault("train_gain", True)
+    return NTNetwork.from_spec(spec, dtype=dtype, **kw), NTNetwork.from_spec(
+        spec, dtype=dtype, **kw
+    )
+
+
+def _input(seed: int, static: bool, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    shape = (B, SIZES[0]) if static else (T, B, SIZES[0])
+    rate = torch.rand((1,) * (len(shape) - 2) + (B, 1), generator=g) * 0.5 + 0.2
+    return (torch.rand(shape, generator=g) < rate).to(dtype)
+
+
+def _loss(out, recs):
+    # weights the output spikes by time and neuron, adds a spike-rate term on every layer
+    w = torch.linspace(0.5, 1.5, out.shape[0], dtype=out.dtype).view(-1, *[1] * (out.dim() - 1))
+    w = w * torch.linspace(-1.0, 1.0, out.shape[-1], dtype=out.dtype)
+    rate = sum(r["spikes"].mean() for r in recs)
+    return (out * w).sum() + 0.3 * rate
+
+
+def _run(net, x, static, fused):
+    x = x.clone().requires_grad_(True)
+    if fused:
+        out, recs = fused_forward(net, x, T if static else None, record=True)
+    elif static:
+        out, recs = net.forward_static(x, T, record=True)
+    else:
+        out, recs = net(x, record=True)
+    net.zero_grad(set_to_none=True)
+    _loss(out, recs).backward()
+    grads = {n: p.grad.clone() for n, p in net.named_parameters()}
+    return out.detach(), recs, x.grad.clone(), grads
+
+
+def _assert_active(recs):
+    for k, r in enumerate(recs):
+        rate = float(r["spikes"].detach().mean())
+        assert 0.02 < rate < 0.7, f"layer {k}: firing rate {rate:.3f} makes the test meaningless"
+
+
+@pytest.mark.parametrize("surrogate", ["super", "atan"])
+@pytest.mark.parametrize("detach_reset", [True, False])
+@pytest.mark.parametrize("du", [1.0, 0.55])
+@pytest.mark.parametrize("resets", [("zero", "subtract", "zero"), ("subtract", "zero", "subtract")])
+@pytest.mark.parametrize("static", [True, False])
+def test_fused_equals_ntnetwork(surrogate, detach_reset, du, resets, static):
+    spec = _spec(3, resets, du)
+    alpha = 5.0 if surrogate == "super" else 2.0
+    ref, fus = _nets(spec, surrogate=surrogate, alpha=alpha, detach_reset=detach_reset)
+    x = _input(7, static)
+    out_r, rec_r, gx_r, g_r = _run(ref, x, static, fused=False)
+    out_f, rec_f, gx_f, g_f = _run(fus, x, static, fused=True)
+    _assert_active(rec_r)
+    assert torch.equal(out_r, out_f)
+    for rr, rf in zip(rec_r, rec_f, strict=True):
+        assert torch.equal(rr["spikes"], rf["spikes"])
+    assert g_r.keys() == g_f.keys() and len(g_r) == 9  # W, b, g of three layers
+    for name in g_r:
+        torch.testing.assert_close(g_f[name], g_r[name], **TOL, msg=name)
+        assert g_r[name].abs().max() > 0, name
+    torch.testing.assert_close(gx_f, gx_r, **TOL)
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_fused_float32_spikes_identical(reset):
+    spec = _spec(11, (reset,), 1.0, dv=(0.1, 0.1, 0.1))
+    ref = NTNetwork.from_spec(spec, dtype=torch.float32)
+    x = _input(5, True, torch.float32)
+    with torch.no_grad():
+        out_r, rec_r = ref.forward_static(x, T, record=True)
+        out_f, rec_f = FusedNTNetwork.from_network(ref).forward_static(x, T, record=True)
+    assert out_f.dtype == torch.float32
+    assert torch.equal(out_r, out_f)
+    for rr, rf in zip(rec_r, rec_f, strict=True):
+        assert torch.equal(rr["spikes"], rf["spikes"])
+
+
+def test_fused_tuning_mode_eeg_shape():
+    """NT1 + NT2 tuning of a (small) EEG-style network: frozen weights get no gradient, the
+    loss of lava_nt.training is identical and the bias/gain gradients match."""
+    nets = []
+    for _ in range(2):
+        net = build_network(16, [24, 20], 2, 5, dtype=torch.float64, seed=4)
+        g = torch.Generator().manual_seed(9)
+        with torch.no_grad():
+            for layer in net.layers:
+                layer.linear.weight.mul_(2.5)
+                layer.neuron.bias.uniform_(-0.1, 0.2, generator=g)
+        apply_tuning(net, ["nt1", "nt2"])
+        nets.append(net)
+    ref, fus = nets[0], FusedNTNetwork.from_network(nets[1])
+    assert [id(p) for p in fus.parameters()] == [id(p) for p in nets[1].parameters()]
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(8, 16, generator=g) < 0.4).double()
+    y = torch.randint(0, 2, (8,), generator=g)
+    cfg = TrainConfig(T=T, spike_l1=1e-2)
+    grads = []
+    losses = []
+    for model in (ref, fus):
+        model.zero_grad()
+        loss, _ = loss_and_counts(model, x, y, cfg)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.requires_grad})
+    assert torch.equal(losses[0], losses[1])
+    names = {n.removeprefix("net.") for n in grads[1]}
+    assert names == set(grads[0]) and len(names) == 6
+    for n, gr in grads[0].items():
+        torch.testing.assert_close(grads[1]["net." + n], gr, **TOL)
+    for layer in nets[1].layers:
+        assert layer.linear.weight.grad is None
+
+
+def test_fused_trains_like_ntnetwork():
+    """A few epochs of lava_nt.training.train end with the same parameters (float64)."""
+    nets = [build_network(16, [20], 2, 4, dtype=torch.float64, seed=1) for _ in range(2)]
+    for net in nets:
+        with torch.no_grad():
+            net.layers[0].linear.weight.mul_(3.0)
+    init = [p.detach().clone() for p in nets[0].parameters()]
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(40, 16, generator=g) < 0.4).double()
+    y = torch.randint(0, 2, (40,), generator=g)
+    cfg = TrainConfig(epochs=3, lr=1e-2, batch_size=16, T=10, select="last")
+    train(nets[0], (x, y), cfg)
+    train(FusedNTNetwork.from_network(nets[1]), (x, y), cfg)
+    for (n, a), (_, b) in zip(nets[0].named_parameters(), nets[1].named_parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9, msg=n)
+    assert all(not torch.equal(p, q) for p, q in zip(nets[0].parameters(), init, strict=True))
+
+
+def test_fused_with_spiking_bias_and_batched_parameters():
+    """Spiking-bias layers stay in autograd (their current enters the fused node as ``c``), and
+    batched ``[K, 1, n]`` bias/gain reduce their gradients per parameter set."""
+    nets = []
+    for _ in range(2):
+        net = build_network(16, [24, 12], 2, 4, dtype=torch.float64, seed=2)
+        with torch.no_grad():
+            for layer in net.layers:
+                layer.linear.weight.mul_(2.5)
+        apply_tuning(
+            net,
+            ["nt1", "spiking_bias"],
+            spiking_bias_kwargs={"w_b": 0.3, "dv": 0.2, "w_in_scale": 3.0},
+        )
+        net.expand_parameters(3)
+        nets.append(net)
+    ref, fus = nets[0], FusedNTNetwork(nets[1])
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(3, 4, 16, generator=g) < 0.4).double()  # [K, B, n_in]
+    outs, grads = [], []
+    for model in (ref, fus):
+        out, recs = model.forward_static(x, T, record=True)
+        model.zero_grad()
+        _loss(out, recs).backward()
+        outs.append((out.detach(), [r["bias_spikes"] for r in recs]))
+        grads.append([(n, p.grad) for n, p in model.named_parameters() if p.requires_grad])
+    assert torch.equal(outs[0][0], outs[1][0])
+    assert float(outs[0][1][0].mean()) > 0.01  # the bias neurons spike
+    assert len(grads[0]) == len(grads[1]) == 2 * 3  # gain and w_b of 3 layers
+    for (n, gr), (_, gf) in zip(*grads, strict=True):
+        assert gr.shape[0] == 3, n
+        torch.testing.assert_close(gf, gr, **TOL, msg=n)
+
+
+def test_surrogate_grad_matches_autograd():
+    from lava_nt.nn.surrogate import make_spike_fn
+
+    x = torch.linspace(-3, 3, 101, dtype=torch.float64, requires_grad=True)
+    for name, alpha in (("super", 1.0), ("super", 10.0), ("atan", 2.0), ("atan", 5.0)):
+        (g,) = torch.autograd.grad(make_spike_fn(name, alpha)(x).sum(), x)
+        torch.testing.assert_close(surrogate_grad(x.detach(), name, alpha), g, rtol=1e-14, atol=0)
+
+
+def test_fused_rejects_unsupported():
+    spec = _spec(0, ("zero",), 1.0)
+    net = NTNetwork.from_spec(spec, surrogate=lambda v: (v > 0).double())
+    with pytest.raises(ParameterError, match="built-in surrogates"):
+        FusedNTNetwork.from_network(net)
+    net = NTNetwork.from_spec(spec)
+    net.layers[1].neuron.vth = torch.nn.Parameter(torch.tensor(1.0, dtype=torch.float64))
+    with pytest.raises(ParameterError, match="trainable 'vth'"):
+        FusedNTNetwork.from_network(net)
+    fus = FusedNTNetwork.from_network(NTNetwork.from_spec(spec))
+    with pytest.raises(ParameterError, match="input must be"):
+        fus(torch.zeros(3, 2, 7, dtype=torch.float64))
+    with pytest.raises(ParameterError, match="'T' must be a positive int"):
+        fus.forward_static(torch.zeros(2, SIZES[0], dtype=torch.float64), 0)
