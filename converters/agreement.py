@@ -1,0 +1,304 @@
+"""Agreement of one model across the four engines: torch float, torch fixed-point emulator,
+Lava float and Lava fixed point.
+
+:func:`agreement` runs the same input through
+
+* ``torch_float``: :class:`~lava_nt.nn.network.NTNetwork` in float64 (the trained model);
+* ``torch_fixed``: :func:`~lava_nt.nn.fixed_emulator.emulate_fixed` on the quantised spec;
+* ``lava_float``: :func:`~lava_nt.converters.lava_graph.run_network` (``"float"``);
+* ``lava_fixed``: ``run_network`` on the quantised spec (``"fixed"``);
+
+and reports, for every pair, the output and per-layer spike-match rates (fraction of equal
+``(t, sample, neuron)`` entries), spike counts, prediction agreement (population-coded class
+decisions) and, with labels, each engine's accuracy. Engines with the same arithmetic must
+agree exactly (``torch_float``/``lava_float`` up to float rounding, ``torch_fixed``/``lava_fixed``
+bit for bit); the float/fixed pairs measure the quantisation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lava_nt.network import NetworkSpec
+from lava_nt.spec.validation import ParameterError
+
+__all__ = ["ENGINES", "AgreementReport", "agreement", "as_spike_input", "predictions"]
+
+ENGINES = ("torch_float", "torch_fixed", "lava_float", "lava_fixed")
+PAIRS = (
+    ("torch_float", "lava_float"),
+    ("torch_fixed", "lava_fixed"),
+    ("torch_float", "torch_fixed"),
+    ("lava_float", "lava_fixed"),
+    ("torch_float", "lava_fixed"),
+)
+
+
+def as_spike_input(x, T: int | None = None, n_in: int | None = None) -> np.ndarray:
+    """``x`` as binary float spikes ``[T, B, n_in]``: a ``[T, B, n_in]`` array as it is, or a
+    static ``[B, n_in]`` input held for ``T`` steps."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim == 2:
+        if T is None or int(T) < 1:
+            raise ParameterError("a static input [B, n_in] needs the number of steps T >= 1")
+        x = np.broadcast_to(x[None], (int(T),) + x.shape)
+    if x.ndim != 3:
+        raise ParameterError(f"input must be [T, B, n_in] or static [B, n_in], got {x.shape}")
+    if n_in is not None and x.shape[-1] != n_in:
+        raise ParameterError(f"input has width {x.shape[-1]}, the network expects {n_in}")
+    xf = x.astype(np.float64)
+    if not np.all((xf == 0) | (xf == 1)):
+        raise ParameterError("input must hold binary spikes (0 or 1)")
+    return np.ascontiguousarray(xf)
+
+
+def predictions(out: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class decisions of output spikes ``[T, B, n_out]``: argmax of the population spike counts
+    (ties go to the lower class, as ``torch.argmax``)."""
+    out = np.asarray(out)
+    n_out = out.shape[-1]
+    if n_classes < 1 or n_out % n_classes:
+        raise ParameterError(f"{n_out} output neurons do not split into {n_classes} classes")
+    counts = out.sum(0).reshape(out.shape[1], n_classes, n_out // n_classes).sum(-1)
+    return np.argmax(counts, axis=-1)
+
+
+@dataclass
+class AgreementReport:
+    """Result of :func:`agreement`.
+
+    Attributes:
+        engines: per engine ``{"accuracy" (None without labels), "spikes" (output spike count),
+            "layer_spikes": [...], "rate" (output firing rate)}``.
+        pairs: per ``"a vs b"`` ``{"output_match", "layer_match": [...], "prediction_agreement",
+            "identical" (bool)}``.
+        n_samples, T, sizes, n_classes: the run.
+        quantization: summary of the quantisation used for the fixed-point engines.
+        timing: seconds per engine.
+    """
+
+    engines: dict = field(default_factory=dict)
+    pairs: dict = field(default_factory=dict)
+    n_samples: int = 0
+    T: int = 0
+    sizes: list = field(default_factory=list)
+    n_classes: int = 2
+    quantization: dict = field(default_factory=dict)
+    timing: dict = field(default_factory=dict)
+
+    def pair(self, a: str, b: str) -> dict:
+        key = f"{a} vs {b}"
+        if key not in self.pairs:
+            key = f"{b} vs {a}"
+        return self.pairs[key]
+
+    def to_dict(self) -> dict:
+        from lava_nt.converters.quantize import _jsonable
+
+        return _jsonable(
+            {
+                "n_samples": self.n_samples,
+                "T": self.T,
+                "sizes": self.sizes,
+                "n_classes": self.n_classes,
+                "engines": self.engines,
+                "pairs": self.pairs,
+                "quantization": self.quantization,
+                "timing": self.timing,
+            }
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"## Engine agreement: network {self.sizes}, {self.n_samples} samples x {self.T} "
+            f"steps, {self.n_classes} classes",
+            "",
+            "| engine | accuracy | output spikes | spikes per layer |",
+            "|---|---|---|---|",
+        ]
+        for name, e in self.engines.items():
+            acc = "-" if e.get("accuracy") is None else f"{100 * e['accuracy']:.2f}%"
+            lines.append(f"| {name} | {acc} | {e['spikes']} | {e['layer_spikes']} |")
+        lines += [
+            "",
+            "| pair | output spike match | per-layer match | prediction agreement |",
+            "|---|---|---|---|",
+        ]
+        for name, p in self.pairs.items():
+            layers = ", ".join(f"{100 * v:.3f}%" for v in p["layer_match"])
+            lines.append(
+                f"| {name} | {100 * p['output_match']:.3f}% | {layers} | "
+                f"{100 * p['prediction_agreement']:.2f}% |"
+            )
+        q = self.quantization
+        if q:
+            lines += [
+                "",
+                f"Quantisation: max relative error {q.get('max_rel_error', 0):.3g}, "
+                f"{q.get('n_clipped', 0)} clipped, {q.get('n_zeroed', 0)} rounded to zero; "
+                f"scales {q.get('scales')}.",
+            ]
+        return "\n".join(lines)
+
+    __str__ = to_markdown
+
+
+def _resolve(model_or_spec, quantized):
+    """``(float spec or None, torch net or None, fixed spec, quant report or None)``."""
+    from lava_nt.converters.quantize import QuantReport, quantize
+
+    net = None
+    info = None
+    obj = model_or_spec
+    if isinstance(obj, str | os.PathLike):
+        from lava_nt.converters.model_file import load_model
+
+        obj, info = load_model(obj)
+    if type(obj).__name__ == "NTNetwork":
+        net = obj
+        obj = net.to_spec()
+    if not isinstance(obj, NetworkSpec):
+        raise ParameterError(
+            "agreement: expected an NTNetwork, a NetworkSpec or a model file path, got "
+            f"{type(obj).__name__}"
+        )
+    if obj.fixed:
+        return None, None, obj, None
+    report = None
+    if quantized is not None:
+        if isinstance(quantized, tuple):
+            fixed, report = quantized
+        else:
+            fixed = quantized
+    elif info is not None and info.quantized is not None:
+        fixed, report = info.quantized, info.quant_report
+    else:
+        fixed, report = quantize(obj)
+    if not isinstance(fixed, NetworkSpec) or not fixed.fixed:
+        raise ParameterError("agreement: 'quantized' must be a fixed-point NetworkSpec")
+    if report is not None and not isinstance(report, QuantReport):
+        report = None
+    return obj, net, fixed, report
+
+
+def _layer_spikes(recs) -> list[np.ndarray]:
+    out = []
+    for rec in recs:
+        s = rec["spikes"]
+        if hasattr(s, "detach"):
+            s = s.detach().cpu().numpy()
+        out.append(np.asarray(s, dtype=np.float64))
+    return out
+
+
+def agreement(
+    model_or_spec,
+    x,
+    y=None,
+    n_classes: int | None = 2,
+    *,
+    T: int | None = None,
+    quantized=None,
+    engines=ENGINES,
+    timeout: float | None = None,
+) -> AgreementReport:
+    """Run ``model_or_spec`` on every engine and compare (see the module docstring).
+
+    Args:
+        model_or_spec: an ``NTNetwork``, a float ``NetworkSpec`` (quantised here unless
+            ``quantized`` is given), a fixed ``NetworkSpec`` (fixed engines only) or the path of
+            a model file (its attached quantised spec is used if present).
+        x: binary spikes ``[T, B, n_in]`` or a static ``[B, n_in]`` input (then pass ``T``).
+        y: optional integer labels ``[B]`` (accuracy per engine).
+        n_classes: classes of the population code (``n_out`` must be a multiple).
+        quantized: a fixed spec or ``(fixed spec, QuantReport)`` to use for the fixed engines.
+        engines: the subset of :data:`ENGINES` to run.
+        timeout: per Lava run (default: generous, proportional to the steps).
+    """
+    import time
+
+    import torch
+
+    from lava_nt.converters.lava_graph import run_network
+    from lava_nt.nn.fixed_emulator import emulate_fixed
+    from lava_nt.nn.network import NTNetwork
+
+    engines = tuple(engines)
+    for e in engines:
+        if e not in ENGINES:
+            raise ParameterError(f"agreement: unknown engine {e!r}; engines: {ENGINES}")
+    fspec, net, qspec, qrep = _resolve(model_or_spec, quantized)
+    if fspec is None:
+        engines = tuple(e for e in engines if e.endswith("fixed"))
+        if not engines:
+            raise ParameterError("agreement: a fixed-point spec runs only on the fixed engines")
+    spec_any = fspec if fspec is not None else qspec
+    xs = as_spike_input(x, T, spec_any.n_in)
+    Tn, B, _ = xs.shape
+    if n_classes is None:
+        n_classes = 1
+    if y is not None:
+        y = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
+        if y.shape != (B,) or not np.issubdtype(y.dtype, np.integer):
+            raise ParameterError(f"agreement: y must hold {B} integer labels, got {y.shape}")
+    outs: dict[str, list[np.ndarray]] = {}
+    timing = {}
+    for e in engines:
+        t0 = time.perf_counter()
+        if e == "torch_float":
+            tnet = NTNetwork.from_spec(fspec, dtype=torch.float64) if net is None else net
+            with torch.no_grad():
+                xt = torch.as_tensor(xs, dtype=next(tnet.parameters()).dtype)
+                _, recs = tnet(xt, record=True)
+            outs[e] = _layer_spikes(recs)
+        elif e == "torch_fixed":
+            _, recs = emulate_fixed(qspec, torch.as_tensor(xs), record=True)
+            outs[e] = _layer_spikes(recs)
+        elif e == "lava_float":
+            res = run_network(fspec, xs, "float", timeout=timeout, record=True)
+            outs[e] = _layer_spikes(res.layers)
+        else:
+            res = run_network(qspec, xs, "fixed", timeout=timeout, record=True)
+            outs[e] = _layer_spikes(res.layers)
+        timing[e] = time.perf_counter() - t0
+    rep = AgreementReport(
+        n_samples=B, T=Tn, sizes=list(spec_any.sizes), n_classes=int(n_classes), timing=timing
+    )
+    preds = {}
+    for e, layers in outs.items():
+        out = layers[-1]
+        preds[e] = predictions(out, n_classes)
+        rep.engines[e] = {
+            "accuracy": None if y is None else float(np.mean(preds[e] == y)),
+            "spikes": int(out.sum()),
+            "layer_spikes": [int(s.sum()) for s in layers],
+            "rate": float(out.mean()),
+        }
+    for a, b in PAIRS:
+        if a in outs and b in outs:
+            la, lb = outs[a], outs[b]
+            match = [float(np.mean(sa == sb)) for sa, sb in zip(la, lb, strict=True)]
+            rep.pairs[f"{a} vs {b}"] = {
+                "output_match": match[-1],
+                "layer_match": match,
+                "prediction_agreement": float(np.mean(preds[a] == preds[b])),
+                "identical": all(m == 1.0 for m in match),
+            }
+    if qrep is not None:
+        rep.quantization = {
+            "scales": [lq.scale for lq in qrep.layers],
+            "max_rel_error": qrep.max_rel_error,
+            "n_clipped": qrep.n_clipped,
+            "n_zeroed": qrep.n_zeroed,
+            "exact": qrep.exact,
+        }
+    return rep

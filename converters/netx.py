@@ -1,0 +1,571 @@
+"""Networks that stock Lava can express: stock ``LIF``/``Dense`` deployment and lava-dl netx export.
+
+A network is expressible with stock Lava when it has no spiking biases, every layer resets to
+zero and it has no gains (fold them: :func:`lava_nt.converters.quantize.fold_gains`). Then
+
+* :func:`to_stock_lava` builds a :class:`StockLavaNetwork`: per layer a stock ``Dense`` and a
+  stock ``LIFReset`` (float, or Loihi fixed point with ``du``/``dv``/``vth``/``bias_mant``/
+  ``bias_exp`` from the quantiser), and :meth:`StockLavaNetwork.run` runs it exactly like
+  :func:`lava_nt.converters.lava_graph.run_network` (one long run, per-sample reset, outputs in
+  the torch time frame);
+* :func:`export_netx` writes lava-dl's netx HDF5 layout (``notes/lava-facts.md`` §5)::
+
+      layer/0/type  = b"input", layer/0/shape = [n_in]            (no neuron: no Input block)
+      layer/k/type  = b"dense", layer/k/shape = [n]
+      layer/k/weight  (n, n_in) integers: the effective weight added to u >> 6
+      layer/k/bias    (n,) integers: bias_mant with netx's fixed bias_exp = 6
+      layer/k/neuron/{type = b"CUBA", iDecay = du + 1, vDecay = dv, vThMant = vth,
+                      refDelay = 1, gradedSpike = False}
+
+  netx casts weights to int and re-derives a weight exponent from 8-bit values, and it reads
+  the bias with ``bias_exp = 6``, so a float model is re-quantised with
+  ``quantize(spec, target="netx")`` (integer weights in [-256, 254], ``bias = bias_mant << 6``).
+  A fixed-point spec is exported as it is if it already satisfies these constraints.
+
+:func:`run_netx` loads a netx file with lava-dl's own reader (``lava.lib.dl.netx.hdf5.Network``)
+and runs it in fixed point; the reader is installed on demand into a side directory
+(:func:`ensure_netx_reader`, never into the environment's site-packages) and imported without
+torch, with the stubs of ``notes/lava-facts.md`` §5.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lava_nt.network import NetworkSpec
+from lava_nt.spec.fixed import GAIN_UNITY, dense_effective_weights
+from lava_nt.spec.validation import ParameterError
+
+__all__ = [
+    "LAVA_DL_VERSION",
+    "NetxExport",
+    "NetxUnavailable",
+    "StockLavaError",
+    "StockLavaNetwork",
+    "ensure_netx_reader",
+    "export_netx",
+    "netx_compatible",
+    "read_netx",
+    "run_netx",
+    "run_stock_lava",
+    "to_stock_lava",
+]
+
+#: lava-dl release whose netx reader :func:`run_netx` uses.
+LAVA_DL_VERSION = "0.6.0"
+NETX_BIAS_EXP = 6
+NETX_WEIGHT_MIN, NETX_WEIGHT_MAX = -256, 254
+
+
+class StockLavaError(ParameterError):
+    """The network uses a feature stock Lava ``LIF``/``Dense`` (or netx) cannot express."""
+
+
+class NetxUnavailable(RuntimeError):
+    """lava-dl's netx reader could not be installed or imported (reason in the message)."""
+
+
+# ---- stock Lava -----------------------------------------------------------------------------
+def _check_stock(spec: NetworkSpec, where: str) -> None:
+    if not isinstance(spec, NetworkSpec):
+        raise ParameterError(f"{where}: expected a NetworkSpec, got {type(spec).__name__}")
+    for k, ls in enumerate(spec.layers):
+        if ls.spiking_bias is not None:
+            raise StockLavaError(
+                f"{where}: layer {k} has a spiking bias; stock Lava LIF/Dense cannot express it "
+                "(deploy with lava_nt.converters.lava_graph.run_network instead)"
+            )
+        if ls.neuron.reset_subtract:
+            raise StockLavaError(
+                f"{where}: layer {k} resets by subtraction; stock Lava LIF resets to zero "
+                "(deploy with lava_nt.converters.lava_graph.run_network instead)"
+            )
+
+
+@dataclass
+class StockLavaNetwork:
+    """A network of stock Lava processes only: per layer ``Dense(**dense)`` -> ``LIFReset(**lif)``.
+
+    Attributes:
+        n_in: input width.
+        precision: "float" or "fixed".
+        layers: per layer ``{"dense": {...}, "lif": {...}}`` keyword arguments of Lava's
+            ``Dense`` and ``LIF`` (``shape`` and the reset schedule are added at build time).
+    """
+
+    n_in: int
+    precision: str
+    layers: list[dict] = field(default_factory=list)
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.n_in] + [
+            int(np.asarray(ld["dense"]["weights"]).shape[0]) for ld in self.layers
+        ]
+
+    def run(self, x, timeout: float | None = None, record: bool = False):
+        """Run on binary input spikes ``x [T, B, n_in]``; returns a
+        :class:`~lava_nt.converters.lava_graph.LavaRunResult` (torch time frame)."""
+        return _run_chain("stock", self, x, self.precision, timeout, record)
+
+
+def to_stock_lava(spec: NetworkSpec, *, fold_gains: bool = True) -> StockLavaNetwork:
+    """The stock-Lava (``LIF``/``Dense`` only) version of ``spec``.
+
+    A float spec's gains are folded into its weights and biases (``fold_gains=True``; exact in
+    real arithmetic). A fixed-point spec must already be gain-free (every ``gain_mant`` = 256:
+    quantise with ``fold_gains=True``). Spiking biases and reset "subtract" raise
+    :class:`StockLavaError`.
+    """
+    _check_stock(spec, "to_stock_lava")
+    layers = []
+    if spec.fixed:
+        for k, ls in enumerate(spec.layers):
+            p = ls.neuron
+            gm = np.asarray(p.gain_mant)
+            if np.any(gm != GAIN_UNITY):
+                raise StockLavaError(
+                    f"to_stock_lava: layer {k} has gains (gain_mant != 256); stock Lava LIF has "
+                    "none: quantise the float model with fold_gains=True"
+                )
+            n = ls.n
+            layers.append(
+                {
+                    "dense": {
+                        "weights": np.asarray(ls.weight, dtype=np.int64),
+                        "weight_exp": int(ls.weight_exp),
+                        "num_weight_bits": 8,
+                    },
+                    "lif": {
+                        "du": int(p.du),
+                        "dv": int(p.dv),
+                        "vth": int(p.vth),
+                        "bias_mant": np.broadcast_to(np.asarray(p.bias_mant), (n,)).astype(
+                            np.int64
+                        ),
+                        "bias_exp": np.broadcast_to(np.asarray(p.bias_exp), (n,)).astype(np.int64),
+                    },
+                }
+            )
+        return StockLavaNetwork(spec.n_in, "fixed", layers)
+    from lava_nt.converters.quantize import _per_neuron, _scalar
+    from lava_nt.converters.quantize import fold_gains as _fold
+
+    src = spec
+    gains = [_per_neuron(ls.neuron.gain, ls.n) for ls in spec.layers]
+    if any(np.any(g != 1.0) for g in gains):
+        if not fold_gains:
+            raise StockLavaError(
+                "to_stock_lava: the network has gains != 1 and fold_gains=False; stock Lava LIF "
+                "has no gain"
+            )
+        src = _fold(spec)
+    for ls in src.layers:
+        p = ls.neuron
+        layers.append(
+            {
+                "dense": {"weights": np.asarray(ls.weight, dtype=np.float64)},
+                "lif": {
+                    "du": _scalar(p.du),
+                    "dv": _scalar(p.dv),
+                    "vth": _scalar(p.vth),
+                    "bias_mant": _per_neuron(p.bias, ls.n),
+                    "bias_exp": np.zeros(ls.n),
+                },
+            }
+        )
+    return StockLavaNetwork(spec.n_in, "float", layers)
+
+
+def run_stock_lava(spec: NetworkSpec, x, precision: str | None = None, **kwargs):
+    """``to_stock_lava(spec).run(x, ...)``; ``precision`` must match the spec if given."""
+    net = to_stock_lava(spec)
+    if precision is not None and precision != net.precision:
+        raise ParameterError(
+            f"run_stock_lava: precision={precision!r} but the spec is {net.precision}"
+        )
+    return net.run(x, **kwargs)
+
+
+# ---- netx export ----------------------------------------------------------------------------
+@dataclass
+class NetxExport:
+    """What :func:`export_netx` wrote: the path, the fixed-point spec it expresses (runnable with
+    ``run_network(spec, x, "fixed")``) and the quantisation report (None if a fixed spec was
+    exported unchanged)."""
+
+    path: Path
+    spec: NetworkSpec
+    report: object | None = None
+
+
+def netx_compatible(spec: NetworkSpec) -> list[str]:
+    """Reasons why a fixed-point ``spec`` cannot be written to netx unchanged ([] if it can)."""
+    if not isinstance(spec, NetworkSpec) or not spec.fixed:
+        return ["not a fixed-point NetworkSpec"]
+    why = []
+    try:
+        _check_stock(spec, "netx")
+    except StockLavaError as exc:
+        why.append(str(exc))
+    for k, ls in enumerate(spec.layers):
+        p = ls.neuron
+        if np.any(np.asarray(p.gain_mant) != GAIN_UNITY):
+            why.append(f"layer {k}: gains (gain_mant != 256); quantise with fold_gains=True")
+        try:
+            _netx_weight(ls)
+        except StockLavaError as exc:
+            why.append(str(exc))
+        eff = np.asarray(p.bias_mant, dtype=np.int64) << np.asarray(p.bias_exp, dtype=np.int64)
+        if np.any(eff % (1 << NETX_BIAS_EXP)) or np.any(np.abs(eff >> NETX_BIAS_EXP) > 4095):
+            why.append(
+                f"layer {k}: biases are not expressible as bias_mant << 6 with a 13-bit "
+                "mantissa (netx's fixed bias_exp)"
+            )
+    return why
+
+
+def _netx_weight(ls) -> np.ndarray:
+    """The integer weights netx must hold so that its Dense adds the same ``a`` as Lava's."""
+    eff = dense_effective_weights(np.asarray(ls.weight))
+    e = int(ls.weight_exp)
+    if e >= 0:
+        w = eff << e
+    elif np.all(eff % (1 << -e) == 0):
+        w = eff >> -e
+    else:
+        raise StockLavaError(
+            f"layer weights with weight_exp={e} are not integers after the shift; netx cannot "
+            "hold them (re-quantise with target='netx')"
+        )
+    if w.size and (w.min() < NETX_WEIGHT_MIN or w.max() > NETX_WEIGHT_MAX):
+        raise StockLavaError(
+            f"integer weights in [{w.min()}, {w.max()}] exceed netx's 8-bit range "
+            f"[{NETX_WEIGHT_MIN}, {NETX_WEIGHT_MAX}] (re-quantise with target='netx')"
+        )
+    return w
+
+
+def _resolve_for_netx(spec_or_model):
+    """A netx-compatible fixed spec (and the QuantReport if it was quantised here)."""
+    from lava_nt.converters.quantize import quantize
+
+    obj = spec_or_model
+    if isinstance(obj, str | os.PathLike):
+        from lava_nt.converters.model_file import load_model
+
+        obj, _info = load_model(obj)
+    elif type(obj).__name__ == "NTNetwork":
+        obj = obj.to_spec()
+    if not isinstance(obj, NetworkSpec):
+        raise ParameterError(
+            "export_netx: expected a NetworkSpec, an NTNetwork or a model file path, got "
+            f"{type(obj).__name__}"
+        )
+    if obj.fixed:
+        why = netx_compatible(obj)
+        if why:
+            raise StockLavaError(
+                "export_netx: this fixed-point spec cannot be written to netx as it is:\n  "
+                + "\n  ".join(why)
+                + "\nquantise the float model with quantize(spec, target='netx')"
+            )
+        return obj, None
+    _check_stock(obj, "export_netx")
+    return quantize(obj, target="netx")
+
+
+def export_netx(spec_or_model, path, *, overwrite: bool = False) -> NetxExport:
+    """Write ``spec_or_model`` as a lava-dl netx HDF5 file (layout in the module docstring).
+
+    ``spec_or_model``: a float or fixed :class:`NetworkSpec`, an ``NTNetwork`` or the path of a
+    lava-nt model file (its float network is re-quantised for netx). The file is written
+    atomically; an existing file is refused unless ``overwrite=True``.
+
+    Raises:
+        StockLavaError: spiking biases, reset "subtract", or a fixed spec netx cannot hold.
+        QuantizationError: the float model cannot be quantised for netx.
+    """
+    from lava_nt import __version__
+    from lava_nt.converters.model_file import atomic_h5_write
+
+    spec, report = _resolve_for_netx(spec_or_model)
+    scales = None if report is None else [lq.scale for lq in report.layers]
+
+    def write(f):
+        f.attrs["generator"] = f"lava-nt {__version__}"
+        f.attrs["lava_nt_format"] = "netx"
+        lay = f.create_group("layer")
+        g0 = lay.create_group("0")
+        g0.create_dataset("type", (1,), "S10", [b"input"])
+        g0.create_dataset("shape", data=np.array([spec.n_in], dtype=np.int64))
+        for k, ls in enumerate(spec.layers, start=1):
+            p = ls.neuron
+            g = lay.create_group(str(k))
+            g.create_dataset("type", (1,), "S10", [b"dense"])
+            g.create_dataset("shape", data=np.array([ls.n], dtype=np.int64))
+            g.create_dataset("inFeatures", data=int(ls.weight.shape[1]))
+            g.create_dataset("outFeatures", data=int(ls.n))
+            g.create_dataset("weight", data=_netx_weight(ls).astype(np.int64))
+            eff = np.broadcast_to(
+                np.asarray(p.bias_mant, dtype=np.int64) << np.asarray(p.bias_exp, dtype=np.int64),
+                (ls.n,),
+            )
+            g.create_dataset("bias", data=(eff >> NETX_BIAS_EXP).astype(np.int64))
+            nrn = g.create_group("neuron")
+            nrn.create_dataset("type", (1,), "S10", [b"CUBA"])
+            nrn.create_dataset("iDecay", data=int(p.du) + 1)
+            nrn.create_dataset("vDecay", data=int(p.dv))
+            nrn.create_dataset("vThMant", data=int(p.vth))
+            nrn.create_dataset("refDelay", data=1)
+            nrn.create_dataset("gradedSpike", data=False)
+            if scales is not None:
+                g.attrs["lava_nt_voltage_scale"] = float(scales[k - 1])
+
+    path = atomic_h5_write(path, write, overwrite=overwrite, checksum=False)
+    return NetxExport(Path(path), spec, report)
+
+
+def read_netx(path) -> dict:
+    """The netx file's layers as plain numpy values (for inspection and tests):
+    ``{"n_in": int, "layers": [{"type", "shape", "weight", "bias", "iDecay", "vDecay",
+    "vThMant", "neuron_type"}, ...]}`` (dense layers only)."""
+    import h5py
+
+    out = {"n_in": None, "layers": []}
+    with h5py.File(path, "r") as f:
+        lay = f["layer"]
+        for i in range(len(lay)):
+            g = lay[str(i)]
+            typ = g["type"][0].decode("ascii")
+            if typ == "input":
+                out["n_in"] = int(np.prod(g["shape"][()]))
+                continue
+            nrn = g["neuron"]
+            out["layers"].append(
+                {
+                    "type": typ,
+                    "shape": g["shape"][()].tolist(),
+                    "weight": g["weight"][()],
+                    "bias": g["bias"][()] if "bias" in g else None,
+                    "neuron_type": nrn["type"][0].decode("ascii"),
+                    "iDecay": int(nrn["iDecay"][()]),
+                    "vDecay": int(nrn["vDecay"][()]),
+                    "vThMant": int(nrn["vThMant"][()]),
+                }
+            )
+    return out
+
+
+# ---- lava-dl's netx reader (side install) ---------------------------------------------------
+def default_side_dir() -> Path:
+    """``<venv>/lava-dl-side`` (the running environment's prefix), where lava-dl is unpacked."""
+    return Path(sys.prefix) / "lava-dl-side"
+
+
+def ensure_netx_reader(side_dir=None, *, download: bool = True, timeout: float = 600) -> Path:
+    """Make lava-dl's netx reader available in ``side_dir`` (default :func:`default_side_dir`):
+    ``pip download lava-dl==0.6.0 --no-deps`` then ``pip install --no-deps --target side_dir``,
+    once; the environment's own packages are never touched.
+
+    Raises :class:`NetxUnavailable` (with pip's message) if it is missing and cannot be installed.
+    """
+    side = Path(side_dir) if side_dir is not None else default_side_dir()
+    marker = side / "lava" / "lib" / "dl" / "netx" / "hdf5.py"
+    if marker.exists():
+        return side
+    if not download:
+        raise NetxUnavailable(f"lava-dl's netx reader is not installed in {side}")
+    wheels = side.parent / (side.name + "-wheel")
+    wheels.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    pattern = f"lava_dl-{LAVA_DL_VERSION}-*.whl"
+
+    def _pip(args: list[str]) -> None:
+        what = f"pip {args[0]} lava-dl=={LAVA_DL_VERSION}"
+        try:
+            res = subprocess.run(pip + args, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise NetxUnavailable(f"{what} failed: {exc}") from exc
+        if res.returncode != 0:
+            tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
+            raise NetxUnavailable(f"{what} failed: {' | '.join(tail)}")
+
+    if not sorted(wheels.glob(pattern)):
+        _pip(["download", f"lava-dl=={LAVA_DL_VERSION}", "--no-deps", "-d", str(wheels)])
+    found = sorted(wheels.glob(pattern))
+    if not found:
+        raise NetxUnavailable(f"no lava-dl {LAVA_DL_VERSION} wheel in {wheels} after pip download")
+    _pip(["install", "--no-deps", "--target", str(side), str(found[0])])
+    if not marker.exists():
+        raise NetxUnavailable(f"lava-dl installed into {side} but {marker} is missing")
+    return side
+
+
+def import_netx_hdf5(side_dir):
+    """Import ``lava.lib.dl.netx.hdf5`` from ``side_dir`` without torch/slayer (stub modules for
+    ``lava.lib.dl.netx``'s package init, ``sequential_modules`` and ``slayer.neuron.rf``).
+
+    Call it in a throw-away process (e.g. inside a :func:`~lava_nt.lava.run.run_isolated` job):
+    it changes ``sys.path`` and ``sys.modules``."""
+    side = str(side_dir)
+    if side not in sys.path:
+        sys.path.insert(0, side)
+    netx_dir = os.path.join(side, "lava", "lib", "dl", "netx")
+    if "lava.lib.dl.netx" not in sys.modules:
+        pkg = types.ModuleType("lava.lib.dl.netx")
+        pkg.__path__ = [netx_dir]
+        sys.modules["lava.lib.dl.netx"] = pkg
+        seq = types.ModuleType("lava.lib.dl.netx.sequential_modules")
+        seq.__file__ = os.path.join(netx_dir, "sequential_modules.py")
+        sys.modules["lava.lib.dl.netx.sequential_modules"] = seq
+        for name in ("lava.lib.dl.slayer", "lava.lib.dl.slayer.neuron"):
+            mod = types.ModuleType(name)
+            mod.__path__ = []
+            sys.modules[name] = mod
+        rf = types.ModuleType("lava.lib.dl.slayer.neuron.rf")
+
+        def neuron_params(*args, **kwargs):  # only used by RF neurons
+            raise NotImplementedError("slayer is stubbed out (RF neurons are not supported)")
+
+        rf.neuron_params = neuron_params
+        sys.modules["lava.lib.dl.slayer.neuron.rf"] = rf
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return importlib.import_module("lava.lib.dl.netx.hdf5")
+
+
+def run_netx(path, x, *, side_dir=None, timeout: float | None = None, record: bool = False):
+    """Run a netx file with lava-dl's reader in fixed point (``Network(net_config=path,
+    reset_interval=T + depth, reset_offset=1)``) on binary spikes ``x [T, B, n_in]``.
+
+    Returns a :class:`~lava_nt.converters.lava_graph.LavaRunResult` in the torch time frame,
+    directly comparable with ``run_network(spec, x, "fixed")``. Raises :class:`NetxUnavailable`
+    if the reader is not installed (see :func:`ensure_netx_reader`)."""
+    side = ensure_netx_reader(side_dir, download=False)
+    info = read_netx(path)
+    return _run_chain(
+        "netx", {"path": str(Path(path).resolve()), "side": str(side), "info": info},
+        x, "fixed", timeout, record,
+    )  # fmt: skip
+
+
+# ---- one long Lava run of a Dense -> LIF chain ----------------------------------------------
+def _build_stock(net: StockLavaNetwork, src, L: int, fixed: bool) -> list:
+    from lava.proc.dense.process import Dense
+    from lava.proc.lif.process import LIFReset
+
+    prev = src.s_out
+    outs = []
+    for k, ld in enumerate(net.layers, start=1):
+        dense = Dense(**ld["dense"])
+        n = int(np.asarray(ld["dense"]["weights"]).shape[0])
+        lif = LIFReset(shape=(n,), reset_interval=L, reset_offset=(k + 1) % L, **ld["lif"])
+        prev.connect(dense.s_in)
+        dense.a_out.connect(lif.a_in)
+        outs.append(lif.s_out)
+        prev = lif.s_out
+    return outs
+
+
+def _build_netx(payload: dict, src, L: int, fixed: bool) -> list:
+    hdf5 = import_netx_hdf5(payload["side"])
+    net = hdf5.Network(net_config=payload["path"], reset_interval=L, reset_offset=1)
+    src.s_out.connect(net.inp)
+    return [layer.out for layer in net.layers]
+
+
+def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) -> dict:
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.io.source import RingBuffer
+
+    from lava_nt.converters.lava_graph import CHUNK_STEPS, SELECT_TAG, source_data, to_torch_frame
+    from lava_nt.lava.run import stopping
+
+    t0 = time.perf_counter()
+    fixed = precision == "fixed"
+    T, B, _ = x.shape
+    depth = len(payload.layers) if kind == "stock" else len(payload["info"]["layers"])
+    L = T + depth
+    steps = B * L
+    chunk = min(steps, CHUNK_STEPS)
+    data = source_data(x, depth)
+    src = RingBuffer(data=data.astype(np.int32) if fixed else data)
+    builder = _build_stock if kind == "stock" else _build_netx
+    outs = builder(payload, src, L, fixed)
+    taps = {}
+    for k, port in enumerate(outs):
+        if record or k == depth - 1:
+            tap = Extractor(shape=port.shape, buffer_size=chunk)
+            port.connect(tap.in_port)
+            taps[k] = tap
+    run_cfg = Loihi2SimCfg(
+        select_tag=SELECT_TAG[precision],
+        exception_proc_model_map={Extractor: PyLoihiExtractorModel},
+    )
+    bufs = {k: [] for k in taps}
+    timing = {"build": time.perf_counter() - t0, "run": 0.0, "read": 0.0}
+    with stopping(src):
+        t0 = time.perf_counter()
+        src.create_runtime(run_cfg=run_cfg)
+        timing["start"] = time.perf_counter() - t0
+        done = 0
+        while done < steps:
+            n = min(chunk, steps - done)
+            t0 = time.perf_counter()
+            src.run(condition=RunSteps(num_steps=n))
+            t1 = time.perf_counter()
+            for k, tap in taps.items():
+                bufs[k].append(np.stack([tap.receive() for _ in range(n)]))
+            timing["read"] += time.perf_counter() - t1
+            timing["run"] += t1 - t0
+            done += n
+    recs = {
+        k: to_torch_frame(np.concatenate(v, axis=0), k + 1, T, B, L).astype(np.int8)
+        for k, v in bufs.items()
+    }
+    return {"records": recs, "timing": timing, "steps": steps, "window": L}
+
+
+def _run_chain(kind, payload, x, precision, timeout, record):
+    from lava_nt.converters.lava_graph import LavaRunResult, check_input
+    from lava_nt.lava.run import default_timeout, run_isolated
+
+    n_in = payload.n_in if kind == "stock" else payload["info"]["n_in"]
+    depth = len(payload.layers) if kind == "stock" else len(payload["info"]["layers"])
+    probe = types.SimpleNamespace(n_in=n_in)
+    xf = check_input(probe, x, "run_" + kind)
+    T, B, _ = xf.shape
+    steps = B * (T + depth)
+    if timeout is None:
+        timeout = default_timeout(steps) + 2.0 * (depth + 1) + (10.0 if kind == "netx" else 0.0)
+    t0 = time.perf_counter()
+    res = run_isolated(_chain_job, kind, payload, xf, precision, record, timeout=timeout)
+    recs = res["records"]
+    layers = []
+    if record:
+        layers = [
+            {"spikes": recs[k].astype(np.float64), "bias_current": None, "bias_spikes": None}
+            for k in range(depth)
+        ]
+    return LavaRunResult(
+        output=recs[depth - 1].astype(np.float64),
+        layers=layers,
+        precision=precision,
+        steps=res["steps"],
+        window=res["window"],
+        timing=dict(res["timing"], total=time.perf_counter() - t0),
+    )

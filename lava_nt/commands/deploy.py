@@ -1,0 +1,282 @@
+"""``lava-nt deploy``, ``lava-nt quantize`` and ``lava-nt export-netx``: deploy a saved model.
+
+lava-nt deploy MODEL --precision float|fixed --data DATA.npz [--out results.json]
+    Run the model on Lava (float, or the quantised fixed-point network) and print the
+    accuracy (if DATA.npz has labels) and the spike agreement with the torch engine of the
+    same precision (and, for fixed point, with the float model). DATA.npz holds ``x``
+    ``[T, B, n_in]`` (or static ``[B, n_in]`` plus ``T``) and optionally ``y`` ``[B]``.
+lava-nt quantize MODEL [--report] [--json] [--attach] [--target lava|netx] [--fold-gains]
+    Quantise the model to Loihi fixed point and print the report (``--attach`` stores the
+    quantised network in the model file).
+lava-nt export-netx MODEL OUT [--overwrite]
+    Write the model as a lava-dl netx HDF5 file (needs no spiking biases, reset "zero").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+class CommandError(Exception):
+    """A user-facing error (printed without a traceback)."""
+
+
+def register(subparsers) -> None:
+    """Add the deploy / quantize / export-netx subcommands to the ``lava-nt`` parser."""
+    p = subparsers.add_parser(
+        "deploy",
+        help="run a saved model on Lava (float or fixed point) and report accuracy/agreement",
+        description="Run a saved lava-nt model on Lava's CPU simulator and compare it with the "
+        "torch engine of the same precision.",
+    )
+    p.add_argument("model", metavar="MODEL", help="lava-nt model file (.h5)")
+    p.add_argument("--precision", choices=("float", "fixed"), required=True)
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="DATA.npz",
+        help="x [T, B, n_in] (or static [B, n_in] with T), optional y [B]",
+    )
+    p.add_argument("--out", metavar="results.json", help="write the results as JSON")
+    p.add_argument("--T", type=int, default=None, help="steps for a static input (else DATA's T)")
+    p.add_argument("--n-classes", type=int, default=None, help="default: from the model file")
+    p.add_argument("--timeout", type=float, default=None, help="seconds for each Lava run")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=cmd_deploy)
+
+    q = subparsers.add_parser(
+        "quantize",
+        help="quantise a saved model to Loihi fixed point and print the report",
+    )
+    q.add_argument("model", metavar="MODEL")
+    q.add_argument("--report", action="store_true", help="print the full per-tensor report")
+    q.add_argument("--json", action="store_true", help="print the report as JSON")
+    q.add_argument(
+        "--attach", action="store_true", help="store the quantised network in the model file"
+    )
+    q.add_argument("--target", choices=("lava", "netx"), default="lava")
+    q.add_argument("--fold-gains", action="store_true", help="fold NT1 gains into the weights")
+    q.set_defaults(func=cmd_quantize)
+
+    e = subparsers.add_parser("export-netx", help="write a saved model as a lava-dl netx HDF5 file")
+    e.add_argument("model", metavar="MODEL")
+    e.add_argument("out", metavar="OUT")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    e.set_defaults(func=cmd_export_netx)
+
+
+def _fail(cmd: str, exc: BaseException) -> int:
+    print(f"lava-nt {cmd}: error: {exc}", file=sys.stderr)
+    return 1
+
+
+def _user_errors():
+    from lava_nt.converters.model_file import ModelFileError
+    from lava_nt.converters.netx import NetxUnavailable
+    from lava_nt.converters.quantize import QuantizationError
+    from lava_nt.spec.validation import ParameterError
+
+    return (CommandError, ModelFileError, QuantizationError, ParameterError, NetxUnavailable)
+
+
+def load_data(path, T: int | None = None):
+    """``(x [T, B, n_in] float 0/1, y [B] int or None)`` from an ``.npz`` file."""
+    import numpy as np
+
+    from lava_nt.converters.agreement import as_spike_input
+
+    path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"data file '{path}' does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            files = set(d.files)
+            if "x" not in files:
+                raise CommandError(f"data file '{path}' has no array 'x' (found {sorted(files)})")
+            x = d["x"]
+            y = d["y"] if "y" in files else None
+            if T is None and "T" in files:
+                T = int(d["T"])
+    except CommandError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - np.load raises many kinds on a corrupt file
+        raise CommandError(f"data file '{path}' cannot be read: {exc}") from None
+    try:
+        xs = as_spike_input(x, T)
+    except ValueError as exc:
+        raise CommandError(f"data file '{path}': {exc}") from None
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape != (xs.shape[1],) or not np.issubdtype(y.dtype, np.integer):
+            raise CommandError(
+                f"data file '{path}': y must hold {xs.shape[1]} integer labels, got shape "
+                f"{y.shape} dtype {y.dtype}"
+            )
+    return xs, y
+
+
+def _write_json(path, obj, overwrite: bool) -> None:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise CommandError(f"'{path}' exists; pass --overwrite to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CommandError(f"directory '{parent}' does not exist")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _n_classes(info, given, n_out: int) -> int:
+    n = given if given is not None else info.n_classes
+    if n is None:
+        n = 2 if n_out % 2 == 0 else 1
+    if n < 1 or n_out % n:
+        raise CommandError(f"{n_out} output neurons do not split into {n} classes")
+    return int(n)
+
+
+def cmd_deploy(args) -> int:
+    try:
+        return _deploy(args)
+    except _user_errors() as exc:
+        return _fail("deploy", exc)
+
+
+def _deploy(args) -> int:
+    from lava_nt.converters.agreement import agreement
+    from lava_nt.converters.model_file import load_model
+
+    spec, info = load_model(args.model)
+    x, y = load_data(args.data, args.T)
+    if x.shape[-1] != spec.n_in:
+        raise CommandError(
+            f"data has {x.shape[-1]} inputs, the model expects {spec.n_in} ({args.data})"
+        )
+    n_classes = _n_classes(info, args.n_classes, spec.n_out)
+    quantized = None
+    if args.precision == "float":
+        if spec.fixed:
+            raise CommandError(
+                f"model '{args.model}' is fixed point only; deploy it with --precision fixed"
+            )
+        engines = ("torch_float", "lava_float")
+        source = None
+    else:
+        engines = ("torch_float", "torch_fixed", "lava_fixed") if not spec.fixed else (
+            "torch_fixed", "lava_fixed"
+        )  # fmt: skip
+        if info.quantized is not None:
+            quantized = (info.quantized, info.quant_report)
+            source = "attached to the model file"
+        elif spec.fixed:
+            source = "the model itself"
+        else:
+            from lava_nt.converters.quantize import quantize
+
+            quantized = quantize(spec)
+            source = "quantised now (not attached; see `lava-nt quantize --attach`)"
+    model = spec
+    if not spec.fixed:
+        from lava_nt.converters.model_file import network_from_model
+
+        model = network_from_model(spec, info)
+    rep = agreement(
+        model,
+        x,
+        y,
+        n_classes,
+        quantized=quantized,
+        engines=engines,
+        timeout=args.timeout,
+    )
+    lava = "lava_" + args.precision
+    torch_same = "torch_" + args.precision
+    print(
+        f"lava-nt deploy: {args.model} on Lava ({args.precision}), network {spec.sizes}, "
+        f"{x.shape[1]} samples x {x.shape[0]} steps"
+    )
+    if source:
+        print(f"fixed-point network: {source}")
+    e = rep.engines[lava]
+    if e["accuracy"] is not None:
+        print(f"accuracy (Lava {args.precision}): {100 * e['accuracy']:.2f}%")
+    for name, p in rep.pairs.items():
+        print(
+            f"  {name:28s} output spike match {100 * p['output_match']:8.4f}%   "
+            f"predictions agree {100 * p['prediction_agreement']:7.2f}%"
+        )
+    print(rep.to_markdown())
+    result = {
+        "model": str(args.model),
+        "data": str(args.data),
+        "precision": args.precision,
+        "accuracy": e["accuracy"],
+        "engine_pair": f"{torch_same} vs {lava}",
+        "output_match": rep.pair(torch_same, lava)["output_match"],
+        "agreement": rep.to_dict(),
+    }
+    if args.out:
+        _write_json(args.out, result, args.overwrite)
+        print(f"results written to {args.out}")
+    return 0
+
+
+def cmd_quantize(args) -> int:
+    try:
+        from lava_nt.converters.model_file import attach_quantized, load_model
+        from lava_nt.converters.quantize import quantize
+
+        spec, info = load_model(args.model)
+        if spec.fixed:
+            raise CommandError(f"model '{args.model}' is already fixed point")
+        q, rep = quantize(spec, target=args.target, fold_gains=args.fold_gains)
+        if args.json:
+            print(rep.to_json())
+        elif args.report:
+            print(rep.to_markdown())
+        else:
+            print(rep.summary())
+        if args.attach:
+            attach_quantized(args.model, q, rep)
+            print(f"quantised network attached to {args.model}")
+        return 0
+    except _user_errors() as exc:
+        return _fail("quantize", exc)
+
+
+def cmd_export_netx(args) -> int:
+    try:
+        from lava_nt.converters.model_file import ModelFileExistsError
+        from lava_nt.converters.netx import export_netx
+
+        try:
+            res = export_netx(args.model, args.out, overwrite=args.overwrite)
+        except ModelFileExistsError as exc:
+            raise CommandError(f"'{exc.path}' exists; pass --overwrite to replace it") from None
+        print(f"netx file written to {res.path}: network {res.spec.sizes}")
+        if res.report is not None:
+            print(res.report.summary())
+        return 0
+    except _user_errors() as exc:
+        return _fail("export-netx", exc)
+
+
+def main(argv=None) -> int:  # pragma: no cover - convenience for `python -m`
+    parser = argparse.ArgumentParser(prog="lava-nt")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
