@@ -5,6 +5,12 @@ Each process lives in its own folder with ``process.py`` (Vars and Ports only) a
 of a process folder: keep scripts out of these folders and use absolute imports.
 """
 
+from lava_nt.lava.compat import allow_lava_import
+
+# Lava's import fails if another library already chose a multiprocessing start method; every
+# process module imports Lava right after this package, so clear the choice here.
+allow_lava_import()
+
 # Lazy re-exports (``from lava_nt.processes import NTLIF``): importing this package stays light and
 # never imports the models (Lava discovers those itself).
 _EXPORTS = {

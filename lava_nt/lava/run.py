@@ -41,6 +41,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from lava_nt.lava.compat import allow_lava_import
+
 #: Environment variable naming the file that model errors are appended to (set in the child).
 ERROR_FILE_ENV = "LAVA_NT_MODEL_ERROR_FILE"
 #: After a model reported an error, wait this long for the job to end by itself (seconds).
@@ -148,6 +150,7 @@ def _watch_parent(parent_pid: int, error_file: str) -> None:
 
 def _child_main(conn, parent_pid: int, error_file: str, job, args, kwargs) -> None:
     os.setsid()  # lead a new process group: Lava's workers inherit it, one killpg ends all
+    allow_lava_import()
     os.environ[ERROR_FILE_ENV] = error_file
     threading.Thread(target=_watch_parent, args=(parent_pid, error_file), daemon=True).start()
     try:

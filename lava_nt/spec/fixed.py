@@ -157,7 +157,8 @@ def fixed_spiking_bias_parameters(
     check_names(kwargs, FIXED_SPIKING_BIAS_PARAMETER_NAMES, where)
     p = dict(FixedSpikingBiasParameters()._asdict())
     p.update(kwargs)
-    _check_scalars(p, ("du", "dv", "vth", "dc"), where)
+    _check_scalars(p, ("du", "dv", "vth"), where)
+    check_shape(p["dc"], where, "dc", m)  # one current decay per bias neuron, like alpha
     check_int_range(p["du"], where, "du", 0, DECAY_MAX)
     check_int_range(p["dv"], where, "dv", 0, DECAY_MAX)
     check_int_range(p["vth"], where, "vth", 0, VTH_MAX)
@@ -173,7 +174,7 @@ def fixed_spiking_bias_parameters(
     if isinstance(p["group"], str) and p["group"] == "contiguous":
         p["group"] = contiguous_groups(n, m, where)
     p["group"] = check_group(p["group"], n, m, where)
-    for name in ("bias_mant", "bias_exp", "w_b_mant", "w_b_exp"):
+    for name in ("bias_mant", "bias_exp", "w_b_mant", "w_b_exp", "dc"):
         p[name] = as_array(p[name], np.int64)
     return FixedSpikingBiasParameters(**p)
 

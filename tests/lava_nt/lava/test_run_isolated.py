@@ -277,3 +277,25 @@ def test_torch_threads_then_lava_network():
     finally:
         torch.set_num_threads(old)
     assert _descendants(os.getpid()) == []
+
+
+def test_lava_imports_after_a_start_method_was_chosen_in_the_parent():
+    """torch.compile and others may set a multiprocessing start method before Lava is imported;
+    Lava's own non-forced set_start_method('fork') must still work in the job."""
+    import multiprocessing as mp
+    import subprocess
+    import sys
+
+    code = (
+        "import multiprocessing as mp, sys\n"
+        "mp.set_start_method('fork')\n"
+        "from lava_nt.lava.run import run_isolated\n"
+        "def job():\n"
+        "    import lava.proc.lif.process  # triggers Lava's set_start_method('fork')\n"
+        "    return 'ok'\n"
+        "print(run_isolated(job, timeout=60))\n"
+    )
+    assert mp.get_start_method(allow_none=True) in (None, "fork")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().endswith("ok")
