@@ -17,13 +17,15 @@ A spiking-bias population gets its own scale ``S_b`` for ``W_in``, ``vth_b`` and
 ``bias_b``; its decay is ``dc = round((1 - alpha) 4096)`` (alpha = 0 clips to 4095) and its bias
 weight is in the *target* layer's units: ``w_b_mant << w_b_exp = round(w_b S_target)``.
 
-``S`` is a power of two (so integer-valued parameters map exactly) chosen as large as the
-registers allow: the threshold must fit 17 bits, the weights 8 bits with ``weight_exp <= 7``,
-the biases and bias weights 13 + 3 bits, and (a soft limit) the current ``u`` must not wrap even
-if every input spikes every step. When that worst-case bound would leave fewer than
-:data:`MIN_VTH_MANT` threshold units it is relaxed (and a warning is reported). What cannot be
-represented at any scale raises :class:`QuantizationError`; everything rounded, clipped or
-rounded to zero is listed in the :class:`QuantReport`.
+``S`` is chosen as large as the registers allow: the threshold must fit 17 bits, the weights 8
+bits with ``weight_exp <= 7``, the biases and bias weights 13 + 3 bits, and (a soft limit) the
+current ``u`` must not wrap even if every input spikes every step. When that worst-case bound
+would leave fewer than :data:`MIN_VTH_MANT` threshold units it is relaxed (and a warning is
+reported). The result is then lowered by less than a factor 2, either so that the largest weight
+fills the 8-bit mantissa (default: the weights are the precision bottleneck) or to a power of two
+(``power_of_two=True``: integer-valued parameters then map exactly). What cannot be represented
+at any scale raises :class:`QuantizationError`; everything rounded, clipped or rounded to zero is
+listed in the :class:`QuantReport`.
 
 ``fold_gains=True`` folds the NT1 gains into the weight rows and biases first
 (:func:`fold_gains`: ``g (W s + b) = (g W) s + g b``, exact in real arithmetic), which gives a
@@ -418,14 +420,18 @@ def _quantize_decay(d, name: str):
 # ---- scale choice ---------------------------------------------------------------------------
 def _choose_scale(
     vth: float,
+    wmax: float,
     hard: dict[str, float],
     soft: dict[str, float],
     power_of_two: bool,
     where: str,
     warnings: list[str],
 ) -> tuple[float, str]:
-    """The largest (power-of-two) scale allowed by the ``hard`` (representability) and
-    ``soft`` (no-overflow guarantee) upper bounds; raises if no scale represents ``vth``."""
+    """The scale: the largest one allowed by the ``hard`` (representability) and ``soft``
+    (no-overflow guarantee) upper bounds, then lowered (by less than 2x) to a power of two or,
+    by default, so that the largest weight ``wmax`` fills the 8-bit weight mantissa exactly
+    (the weights are the precision bottleneck; thresholds and biases keep >= 16 bits).
+    Raises if no scale represents ``vth``."""
     s_min = 2**VTH_SHIFT / vth  # vth_mant >= 1
     hard = {k: v for k, v in hard.items() if math.isfinite(v)}
     s_hard = min(hard.values())
@@ -451,10 +457,17 @@ def _choose_scale(
             s, lim = floor, f"{lim} (relaxed to {MIN_VTH_MANT} threshold units)"
     if power_of_two:
         p = _pow2_floor(s)
-        if p < s_min:  # a non-power-of-two scale between s_min and s
+    elif wmax > 0:
+        # the largest e with (K_MAX + _SAFE) 2**(7+e) / wmax <= s: weights fill k in [-127, 127]
+        e = math.floor(math.log2(s * wmax / (K_MAX + _SAFE))) - 7
+        p = (K_MAX + _SAFE) * 2.0 ** (7 + e) / wmax
+        if e < WEIGHT_EXP_MIN or p > s:
             p = s
-        s = p
-    return float(s), lim
+    else:
+        p = s
+    if p < s_min:  # keep at least one threshold unit
+        p = s
+    return float(p), lim
 
 
 def _u_bound(W: np.ndarray, du: float) -> float:
@@ -520,7 +533,7 @@ def quantize(
     bias_exp: str | int = "neuron",
     scales: list[float | None] | float | None = None,
     bias_scales: list[float | None] | float | None = None,
-    power_of_two: bool = True,
+    power_of_two: bool = False,
 ) -> tuple[NetworkSpec, QuantReport]:
     """Quantise a floating-point ``spec`` to a fixed-point one (see the module docstring).
 
@@ -535,7 +548,8 @@ def quantize(
         scales: force the voltage scale ``S`` of every layer (a number) or of some (a list with
             None for automatic); values outside the registers are then clipped and reported.
         bias_scales: the same for the spiking-bias populations' own scales ``S_b``.
-        power_of_two: round automatic scales down to a power of two (default).
+        power_of_two: lower automatic scales to a power of two (integer-valued parameters then
+            map exactly) instead of filling the 8-bit weight range (default, more precise).
 
     Returns:
         ``(fixed_spec, report)``.
@@ -638,7 +652,7 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
             a_max = float(alpha.max()) if alpha.size else 0.0
             if a_max < 1:
                 soft["bias current C (24 bits)"] = _bound(C_MAX * (1 - a_max), _max_abs(w_b))
-        S, lim = _choose_scale(vth, hard, soft, power_of_two, where, warnings)
+        S, lim = _choose_scale(vth, _max_abs(W), hard, soft, power_of_two, where, warnings)
     else:
         S, lim = S_user, "given"
     tensors = {}
@@ -714,7 +728,7 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, alpha, bias_exp, Sb_user, po
             "bias-neuron drive (13-bit mantissa)": _bound(bias_lim, _max_abs(bb)),
         }
         soft = {"bias-neuron current u (24 bits)": _bound(UV_MAX, _u_bound(W_in, du))}
-        Sb, lim = _choose_scale(vth, hard, soft, pow2, where, warns)
+        Sb, lim = _choose_scale(vth, _max_abs(W_in), hard, soft, pow2, where, warns)
     else:
         Sb, lim = Sb_user, "given"
     t = {}
