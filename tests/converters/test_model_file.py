@@ -1,0 +1,384 @@
+"""Model files (lava_nt.converters.model_file): exact round trips, atomic writes, validation.
+
+Round trip NTNetwork -> file -> NTNetwork is bitwise in float32 and float64 (every tensor of the
+state dict, its dtype, which tensors are trainable, surrogate settings); specs (float and fixed,
+with masks and groups) round-trip value for value. Writes are atomic and never replace a file
+without ``overwrite``. Every kind of bad file gives a ModelFileError naming the file and the
+problem: missing, not HDF5, truncated, corrupted bytes, wrong format, wrong schema version,
+missing datasets, wrong shapes or dtypes, non-finite and out-of-range values.
+"""
+
+import json
+import os
+import struct
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lava_nt.builder import build_network
+from lava_nt.converters import model_file as mf
+from lava_nt.converters.model_file import (
+    ModelFileError,
+    ModelFileExistsError,
+    attach_quantized,
+    load_model,
+    load_network,
+    network_from_model,
+    save_model,
+)
+from lava_nt.converters.quantize import quantize
+from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
+from lava_nt.spec import (
+    ntlif_parameters,
+    spiking_bias_parameters,
+)
+from lava_nt.tuning import apply_tuning, count_trainable, trainable_counts
+
+
+def tuned_net(dtype, method="volumetric", seed=0):
+    net = build_network(20, [30], n_classes=2, population=5, seed=seed, dtype=dtype)
+    kw = {"group_size": 5} if method == "volumetric" else {}
+    rep = apply_tuning(net, [method], seed=seed + 1, **kw)
+    g = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():  # "trained" values: nothing is a round number any more
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        for layer in net.layers:
+            layer.neuron.bias.add_(0.01 * torch.randn(layer.n, generator=g, dtype=dtype))
+            if layer.spiking_bias is not None:
+                layer.spiking_bias.constrain_()
+    return net, rep
+
+
+def assert_same_network(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sorted(sa) == sorted(sb)
+    for k in sa:
+        assert sa[k].dtype == sb[k].dtype, k
+        assert torch.equal(sa[k], sb[k]), k
+    assert sorted((n, p.requires_grad) for n, p in a.named_parameters()) == sorted(
+        (n, p.requires_grad) for n, p in b.named_parameters()
+    )
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        assert (la.neuron.surrogate, la.neuron.alpha) == (lb.neuron.surrogate, lb.neuron.alpha)
+        assert la.neuron.detach_reset == lb.neuron.detach_reset
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("method", ["volumetric", "nt1"])
+def test_network_round_trip_is_bitwise(tmp_path, dtype, method):
+    net, rep = tuned_net(dtype, method)
+    for layer in net.layers:  # non-default surrogate settings must survive
+        layer.neuron.alpha = 3.5
+        layer.neuron.surrogate = "atan"
+    path = tmp_path / "model.h5"
+    meta = {"seed": 7, "data_protocol": "honest", "subject": 3, "notes": {"lr": 1e-4}}
+    save_model(path, net, meta=meta, tuning=rep)
+    net2, info = load_network(path)
+    assert_same_network(net, net2)
+    x = (torch.rand(12, 9, 20, generator=torch.Generator().manual_seed(1)) < 0.4).to(dtype)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net2(x), rtol=0, atol=0)
+    assert info.dtype == str(dtype).replace("torch.", "")
+    assert info.tuning_methods == [method]
+    assert info.trainable_counts == trainable_counts(net)
+    assert info.n_trainable == count_trainable(net) == rep.total
+    assert (info.n_classes, info.population) == (2, 5)
+    assert info.seed == 7 and info.data_protocol == "honest"
+    assert info.meta == {"subject": 3, "notes": {"lr": 1e-4}}
+    assert info.sizes == [20, 30, 10] and info.schema_version == mf.SCHEMA_VERSION
+    assert info.surrogate[0]["name"] == "atan" and info.surrogate[0]["alpha"] == 3.5
+    assert net2.n_classes == 2
+    # a different dtype on request
+    net3 = network_from_model(*load_model(path), dtype=torch.float64)
+    assert net3.layers[0].linear.weight.dtype == torch.float64
+
+
+def _float_spec(rng):
+    n_in, n1, n2, m2 = 9, 8, 6, 3
+    mask = rng.random((n1, n_in)) < 0.6
+    sb1 = SpikingBiasSpec(
+        rng.normal(0, 1, (n1, n_in)) * mask,
+        spiking_bias_parameters(
+            n1,
+            n1,
+            du=0.7,
+            dv=0.2,
+            vth=0.9,
+            bias=rng.normal(0, 0.1, n1),
+            w_b=rng.normal(0, 1, n1),
+            alpha=0.75,
+        ),  # fmt: skip
+        mask,
+    )
+    sb2 = SpikingBiasSpec(
+        rng.normal(0, 1, (m2, n1)),
+        spiking_bias_parameters(
+            m2, n2, w_b=rng.normal(0, 1, m2), alpha=0.5, group=rng.integers(0, m2, n2)
+        ),  # fmt: skip
+    )
+    return NetworkSpec(
+        n_in,
+        [
+            LayerSpec(
+                rng.normal(0, 1, (n1, n_in)),
+                ntlif_parameters(
+                    n1,
+                    du=0.3,
+                    dv=0.1,
+                    vth=1.2,
+                    bias=rng.normal(0, 1, n1),
+                    gain=rng.uniform(0.5, 2, n1),
+                ),
+                sb1,
+            ),
+            LayerSpec(rng.normal(0, 1, (n2, n1)), ntlif_parameters(n2, reset="subtract"), sb2),
+        ],  # fmt: skip
+    )
+
+
+def assert_same_spec(a: NetworkSpec, b: NetworkSpec):
+    assert a.fixed == b.fixed and a.sizes == b.sizes
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        np.testing.assert_array_equal(la.weight, lb.weight)
+        assert la.weight_exp == lb.weight_exp
+        for name, va in la.neuron._asdict().items():
+            np.testing.assert_array_equal(np.broadcast_to(va, np.shape(getattr(lb.neuron, name))),
+                                          getattr(lb.neuron, name), err_msg=name)  # fmt: skip
+        sa, sb = la.spiking_bias, lb.spiking_bias
+        assert (sa is None) == (sb is None)
+        if sa is None:
+            continue
+        np.testing.assert_array_equal(sa.w_in, sb.w_in)
+        assert sa.w_in_exp == sb.w_in_exp
+        if sa.mask is None:
+            assert sb.mask is None
+        else:
+            np.testing.assert_array_equal(sa.mask, sb.mask)
+        for name, va in sa.params._asdict().items():
+            vb = getattr(sb.params, name)
+            if va is None:
+                assert vb is None, name
+            else:
+                np.testing.assert_array_equal(np.broadcast_to(va, np.shape(vb)), vb, err_msg=name)
+
+
+def test_spec_round_trip_float_fixed_and_attached_quantisation(tmp_path):
+    spec = _float_spec(np.random.default_rng(0))
+    q, rep = quantize(spec)
+    path = tmp_path / "spec.h5"
+    save_model(path, spec, meta={"n_classes": 3}, quantized=(q, rep))
+    spec2, info = load_model(path)
+    assert_same_spec(spec, spec2)
+    assert_same_spec(q, info.quantized)
+    assert info.quant_report.to_dict() == rep.to_dict()
+    assert (info.n_classes, info.population) == (3, 2)
+    assert info.trainable == [dict.fromkeys(mf.TRAINABLE_KINDS, False)] * 2
+    # a fixed-point network as the main network
+    fpath = tmp_path / "fixed.h5"
+    save_model(fpath, q)
+    q2, finfo = load_model(fpath)
+    assert finfo.fixed and finfo.quantized is None
+    assert_same_spec(q, q2)
+    with pytest.raises(ValueError, match="fixed point"):
+        network_from_model(q2, finfo)
+    # quantize on save, and attach later
+    p3 = tmp_path / "q.h5"
+    save_model(p3, spec, quantized=True)
+    assert_same_spec(q, load_model(p3)[1].quantized)
+    p4 = tmp_path / "later.h5"
+    save_model(p4, spec)
+    assert load_model(p4)[1].quantized is None
+    info4 = attach_quantized(p4)
+    assert_same_spec(q, info4.quantized)
+    assert_same_spec(spec, load_model(p4)[0])
+
+
+def test_save_refuses_to_overwrite_and_is_atomic(tmp_path, monkeypatch):
+    net, _ = tuned_net(torch.float32, "nt1")
+    path = tmp_path / "m.h5"
+    save_model(path, net)
+    before = path.read_bytes()
+    with pytest.raises(ModelFileExistsError, match="overwrite=True"):
+        save_model(path, net)
+    assert path.read_bytes() == before
+    net2, _ = tuned_net(torch.float32, "nt1", seed=5)
+    save_model(path, net2, overwrite=True)
+    assert_same_network(net2, load_network(path)[0])
+    assert sorted(os.listdir(tmp_path)) == ["m.h5"]  # no temporary files left
+
+    # a failure while writing leaves the old file untouched and no temporary file behind
+    def broken(g, spec):
+        g.create_group("layer_0")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(mf, "_write_spec", broken)
+    replaced = path.read_bytes()
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_model(path, net, overwrite=True)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_model(tmp_path / "new.h5", net)
+    assert path.read_bytes() == replaced
+    assert sorted(os.listdir(tmp_path)) == ["m.h5"]
+
+
+def test_save_rejects_bad_arguments(tmp_path):
+    net, _ = tuned_net(torch.float64, "nt1")
+    with pytest.raises(ValueError, match="JSON"):
+        save_model(tmp_path / "a.h5", net, meta={"x": object()})
+    with pytest.raises(ValueError, match="n_classes"):
+        save_model(tmp_path / "a.h5", net, meta={"n_classes": 3})
+    with pytest.raises(ValueError, match="NTNetwork or a NetworkSpec"):
+        save_model(tmp_path / "a.h5", {"not": "a network"})
+    with pytest.raises(ModelFileError, match="does not exist"):
+        save_model(tmp_path / "no" / "dir.h5", net)
+    assert not (tmp_path / "a.h5").exists()
+
+
+# ---- broken files -------------------------------------------------------------------------
+@pytest.fixture()
+def good_file(tmp_path):
+    spec = _float_spec(np.random.default_rng(1))
+    path = tmp_path / "good.h5"
+    save_model(path, spec, quantized=True)
+    return path
+
+
+def tamper(path, fn, fix_checksum=True):
+    """Edit the file with h5py, then (optionally) store a matching checksum so that only the
+    edit itself can be detected."""
+    with h5py.File(path, "r+") as f:
+        fn(f)
+        if fix_checksum:
+            f.attrs["checksum"] = mf._checksum(f)
+
+
+def expect_error(path, *fragments):
+    with pytest.raises(ModelFileError) as exc:
+        load_model(path)
+    msg = str(exc.value)
+    assert str(path) in msg
+    for frag in fragments:
+        assert frag in msg, msg
+    return msg
+
+
+def test_missing_and_non_hdf5_files(tmp_path):
+    expect_error(tmp_path / "nothing.h5", "does not exist")
+    txt = tmp_path / "notes.h5"
+    txt.write_text("not an HDF5 file\n")
+    expect_error(txt, "not a readable HDF5 file")
+    expect_error(tmp_path, "not a regular file")
+
+
+def test_truncated_file(good_file):
+    data = good_file.read_bytes()
+    for frac in (0.5, 0.9):
+        good_file.write_bytes(data[: int(len(data) * frac)])
+        expect_error(good_file)
+
+
+def test_corrupted_bytes_are_detected(good_file):
+    data = bytearray(good_file.read_bytes())
+    # flip the bytes of the first weight matrix's values (found by its exact byte pattern)
+    w = load_model(good_file)[0].layers[0].weight.astype(np.float64).tobytes()
+    at = bytes(data).find(w)
+    assert at > 0
+    data[at + 8 : at + 16] = struct.pack("<d", 12345.678)
+    good_file.write_bytes(bytes(data))
+    expect_error(good_file, "checksum mismatch")
+
+
+def test_wrong_format_and_version(good_file, tmp_path):
+    tamper(good_file, lambda f: f.attrs.__setitem__("schema_version", 2), fix_checksum=False)
+    expect_error(good_file, "schema version 2", "reads version 1")
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_group("layer")
+    expect_error(other, "not a lava-nt model file")
+
+
+@pytest.mark.parametrize(
+    "edit, fragments",
+    [
+        (
+            lambda f: f["network/layer_0/neuron"].__delitem__("gain"),
+            ["missing dataset", "/network/layer_0/neuron/gain"],
+        ),
+        (lambda f: f.__delitem__("training"), ["missing group '/training'"]),
+        (
+            lambda f: _replace(f, "network/layer_1/neuron/bias", np.zeros(5)),
+            ["/network/layer_1/neuron/bias", "shape (5,)", "expected (6,)"],
+        ),
+        (
+            lambda f: _replace(f, "network/layer_1/weight", np.zeros((6, 7))),
+            ["/network/layer_1/weight", "(6, 7)"],
+        ),
+        (
+            lambda f: _replace(f, "architecture/sizes", np.array([9, 8, 7])),
+            ["layer 1 has 6 neurons", "the architecture says 7"],
+        ),
+        (
+            lambda f: _replace(f, "network/layer_0/weight", np.ones((8, 9), dtype=np.int64)),
+            ["/network/layer_0/weight", "must be floating-point"],
+        ),
+        (
+            lambda f: _set(f, "network/layer_0/weight", (2, 3), np.nan),
+            ["non-finite", "/network/layer_0/weight"],
+        ),
+        (
+            lambda f: _replace(f, "network/layer_0/neuron/du", np.float64(1.5)),
+            ["invalid parameters", "layer 0", "'du' must be <= 1.0"],
+        ),
+        (
+            lambda f: _replace(f, "network/layer_0/neuron/vth", np.float64(-1.0)),
+            ["'vth' must be > 0.0"],
+        ),
+        (
+            lambda f: _replace(f, "network/layer_1/spiking_bias/group", np.full(6, 7)),
+            ["'group' indices must be in [0, 2]"],
+        ),
+        (
+            lambda f: (
+                _set(f, "network/layer_0/spiking_bias/w_in", (0, 0), 3.0)
+                if not f["network/layer_0/spiking_bias/mask"][0, 0]
+                else _set(f, "network/layer_0/spiking_bias/mask", (0, 0), False)
+            ),
+            ["w_in is nonzero where the mask is False"],
+        ),
+        (
+            lambda f: _replace(f, "quantized/layer_0/neuron/bias_mant", np.full(8, 5000)),
+            ["/quantized/layer_0", "'bias_mant' must be in [-4096, 4095]"],
+        ),
+        (
+            lambda f: f["output"].attrs.__setitem__("n_classes", 4),
+            ["n_classes=4", "does not match 6 output neurons"],
+        ),
+        (
+            lambda f: f["training"].attrs.__setitem__("trainable", "[1, 2"),
+            ["'trainable'", "not valid JSON"],
+        ),
+        (lambda f: f["training"].attrs.__setitem__("n_trainable", 99), ["n_trainable=99"]),
+    ],  # fmt: skip
+)
+def test_inconsistent_files(good_file, edit, fragments):
+    tamper(good_file, edit)
+    expect_error(good_file, *fragments)
+
+
+def _replace(f, name, value):
+    del f[name]
+    f.create_dataset(name, data=value)
+
+
+def _set(f, name, idx, value):
+    arr = f[name][()]
+    arr[idx] = value
+    _replace(f, name, arr)
+
+
+def test_checksum_covers_attributes(good_file):
+    tamper(good_file, lambda f: f["provenance"].attrs.__setitem__("seed", json.dumps(99)), False)
+    expect_error(good_file, "checksum mismatch")
