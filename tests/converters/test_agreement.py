@@ -1,0 +1,109 @@
+"""Engine agreement report (lava_nt.converters.agreement).
+
+One model with gains, biases and a volumetric spiking bias runs on all four engines (two Lava
+runs of 60 samples). Engines with the same arithmetic agree exactly (torch fixed emulator == Lava
+fixed bit for bit; torch float64 == Lava float), the float/fixed pairs measure the quantisation,
+and the report's accuracies and prediction agreements equal what we compute from the raw spikes.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lava_nt.converters.agreement import ENGINES, agreement, as_spike_input, predictions
+from lava_nt.converters.model_file import load_model, save_model
+from lava_nt.converters.quantize import quantize
+from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
+from lava_nt.nn.fixed_emulator import emulate_fixed
+from lava_nt.nn.network import NTNetwork
+from lava_nt.spec import ntlif_parameters, spiking_bias_parameters
+
+
+def model(seed=0):
+    rng = np.random.default_rng(seed)
+    n_in, n1, n2 = 24, 20, 12
+    sb = SpikingBiasSpec(
+        rng.normal(0, 0.4, (4, n_in)),
+        spiking_bias_parameters(
+            4,
+            n1,
+            du=1.0,
+            dv=0.3,
+            vth=1.0,
+            w_b=[0.2, -0.2, 0.15, -0.1],
+            alpha=0.8,
+            group="contiguous",
+        ),  # fmt: skip
+    )
+    return NetworkSpec(
+        n_in,
+        [
+            LayerSpec(rng.normal(0, 1 / np.sqrt(n_in), (n1, n_in)),
+                      ntlif_parameters(n1, du=0.5, dv=0.2, bias=rng.normal(0, 0.1, n1),
+                                       gain=rng.uniform(0.7, 1.3, n1)), sb),
+            LayerSpec(rng.normal(0.05, 1 / np.sqrt(n1), (n2, n1)),
+                      ntlif_parameters(n2, du=1.0, dv=0.1, reset="subtract")),
+        ],
+    )  # fmt: skip
+
+
+def test_agreement_all_engines():
+    spec = model()
+    rng = np.random.default_rng(1)
+    static = (rng.random((60, 24)) < 0.3).astype(np.float64)
+    y = rng.integers(0, 2, 60)
+    rep = agreement(spec, static, y, n_classes=2, T=15)
+    assert set(rep.engines) == set(ENGINES)
+    assert rep.n_samples == 60 and rep.T == 15 and rep.sizes == [24, 20, 12]
+    fixed = rep.pair("torch_fixed", "lava_fixed")
+    assert fixed["identical"] and fixed["output_match"] == 1.0
+    assert rep.pair("torch_float", "lava_float")["output_match"] >= 0.999
+    q = rep.pair("torch_float", "torch_fixed")
+    print(rep.to_markdown())
+    assert q["layer_match"][0] >= 0.98 and q["output_match"] >= 0.95
+    # the report's numbers are what the raw spikes say
+    x = as_spike_input(static, 15)
+    ref = reference_run(spec, x)
+    qspec, _ = quantize(spec)
+    emu = emulate_fixed(qspec, torch.as_tensor(x)).numpy()
+    assert rep.engines["torch_float"]["spikes"] == int(ref.sum())
+    assert rep.engines["torch_fixed"]["spikes"] == int(emu.sum())
+    assert q["output_match"] == pytest.approx(float(np.mean(ref == emu)))
+    p_ref, p_emu = predictions(ref, 2), predictions(emu, 2)
+    assert rep.engines["torch_float"]["accuracy"] == pytest.approx(float(np.mean(p_ref == y)))
+    assert rep.engines["lava_fixed"]["accuracy"] == pytest.approx(float(np.mean(p_emu == y)))
+    assert q["prediction_agreement"] == pytest.approx(float(np.mean(p_ref == p_emu)))
+    d = json.loads(json.dumps(rep.to_dict()))
+    assert d["pairs"]["torch_fixed vs lava_fixed"]["identical"] is True
+    assert "| lava_fixed |" in rep.to_markdown()
+
+
+def test_agreement_inputs_and_sources(tmp_path):
+    spec = model(2)
+    x = (np.random.default_rng(3).random((10, 8, 24)) < 0.3).astype(np.float64)
+    # a torch network is used as it is (its own dtype)
+    net = NTNetwork.from_spec(spec, dtype=torch.float64)
+    rep = agreement(net, x, engines=("torch_float", "torch_fixed"))
+    with torch.no_grad():
+        assert rep.engines["torch_float"]["spikes"] == int(net(torch.as_tensor(x)).sum())
+    # a model file with an attached quantised spec uses that spec
+    q, qrep = quantize(spec, power_of_two=True)
+    path = tmp_path / "m.h5"
+    save_model(path, spec, quantized=(q, qrep))
+    rep2 = agreement(path, x, engines=("torch_fixed",))
+    emu = emulate_fixed(load_model(path)[1].quantized, torch.as_tensor(x)).numpy()
+    assert rep2.engines["torch_fixed"]["spikes"] == int(emu.sum())
+    assert rep2.quantization["scales"] == [lq.scale for lq in qrep.layers]
+    # a fixed spec runs on the fixed engines only
+    rep3 = agreement(q, x, engines=("torch_float", "torch_fixed"))
+    assert list(rep3.engines) == ["torch_fixed"]
+    with pytest.raises(ValueError, match="needs the number of steps"):
+        agreement(spec, x[0], engines=("torch_fixed",))
+    with pytest.raises(ValueError, match="binary"):
+        agreement(spec, x * 2, engines=("torch_fixed",))
+    with pytest.raises(ValueError, match="unknown engine"):
+        agreement(spec, x, engines=("loihi",))
+    with pytest.raises(ValueError, match="labels"):
+        agreement(spec, x, y=np.zeros(3, dtype=int), engines=("torch_fixed",))

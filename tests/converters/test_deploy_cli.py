@@ -1,0 +1,142 @@
+"""``lava-nt deploy`` / ``quantize`` / ``export-netx`` (lava_nt.commands.deploy) through the real
+CLI entry point (``lava_nt.cli.main``), in process.
+
+The deploy results are checked against what the engines say independently (the Lava fixed run
+must reproduce the emulator's accuracy, the float run the torch model's), and every kind of bad
+input ends with exit status 1 and a one-line message naming the file, not a traceback.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lava_nt.cli import build_parser, main
+from lava_nt.converters.agreement import predictions
+from lava_nt.converters.model_file import load_model, save_model
+from lava_nt.converters.netx import read_netx
+from lava_nt.converters.quantize import quantize
+from lava_nt.network import LayerSpec, NetworkSpec, reference_run
+from lava_nt.nn.fixed_emulator import emulate_fixed
+from lava_nt.spec import ntlif_parameters
+
+
+def small_spec(seed=0):
+    rng = np.random.default_rng(seed)
+    return NetworkSpec(
+        16,
+        [
+            LayerSpec(rng.normal(0, 0.3, (12, 16)),
+                      ntlif_parameters(12, du=0.5, dv=0.2, bias=rng.normal(0, 0.1, 12),
+                                       gain=rng.uniform(0.8, 1.2, 12))),
+            LayerSpec(rng.normal(0.05, 0.35, (6, 12)), ntlif_parameters(6, du=1.0, dv=0.1)),
+        ],
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def files(tmp_path):
+    spec = small_spec()
+    model = tmp_path / "model.h5"
+    save_model(model, spec, meta={"n_classes": 2, "seed": 0})
+    rng = np.random.default_rng(1)
+    x = (rng.random((12, 40, 16)) < 0.35).astype(np.int8)
+    y = rng.integers(0, 2, 40)
+    data = tmp_path / "data.npz"
+    np.savez(data, x=x, y=y)
+    static = tmp_path / "static.npz"
+    np.savez(static, x=x[0], y=y, T=12)
+    return {"spec": spec, "model": model, "data": data, "static": static, "x": x, "y": y,
+            "dir": tmp_path}  # fmt: skip
+
+
+def test_subcommands_are_registered():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {"deploy", "quantize", "export-netx"} <= set(sub.choices)
+
+
+def test_deploy_fixed_and_float(files, capsys):
+    out = files["dir"] / "results.json"
+    argv = ["deploy", str(files["model"]), "--precision", "fixed", "--data", str(files["data"])]
+    assert main(argv + ["--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "accuracy (Lava fixed)" in text and "torch_fixed vs lava_fixed" in text
+    res = json.loads(out.read_text())
+    q, _ = quantize(files["spec"])
+    emu = emulate_fixed(q, torch.as_tensor(files["x"])).numpy()
+    acc = float(np.mean(predictions(emu, 2) == files["y"]))
+    assert res["precision"] == "fixed" and res["accuracy"] == pytest.approx(acc)
+    assert res["output_match"] == 1.0  # Lava fixed == torch emulator, bit for bit
+    assert res["agreement"]["pairs"]["torch_fixed vs lava_fixed"]["identical"] is True
+    # --out refuses to replace results unless asked
+    assert main(argv + ["--out", str(out)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    # float, static input held for T steps (T from the npz)
+    out2 = files["dir"] / "float.json"
+    argv = ["deploy", str(files["model"]), "--precision", "float", "--data", str(files["static"])]
+    assert main(argv + ["--out", str(out2)]) == 0
+    res2 = json.loads(out2.read_text())
+    xs = np.broadcast_to(files["x"][0], (12, 40, 16)).astype(np.float64)
+    ref = reference_run(files["spec"], xs)
+    assert res2["accuracy"] == pytest.approx(float(np.mean(predictions(ref, 2) == files["y"])))
+    assert res2["output_match"] >= 0.999
+
+
+def test_quantize_command(files, capsys):
+    assert main(["quantize", str(files["model"])]) == 0
+    assert "layer 0: S=" in capsys.readouterr().out
+    assert main(["quantize", str(files["model"]), "--report"]) == 0
+    assert "| 1 | weight |" in capsys.readouterr().out
+    assert main(["quantize", str(files["model"]), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert len(rep["layers"]) == 2
+    assert load_model(files["model"])[1].quantized is None
+    assert main(["quantize", str(files["model"]), "--attach"]) == 0
+    q, _ = quantize(files["spec"])
+    attached = load_model(files["model"])[1].quantized
+    for a, b in zip(q.layers, attached.layers, strict=True):
+        np.testing.assert_array_equal(a.weight, b.weight)
+
+
+def test_export_netx_command(files, capsys):
+    out = files["dir"] / "net.h5"
+    assert main(["export-netx", str(files["model"]), str(out)]) == 0
+    assert "netx file written" in capsys.readouterr().out
+    assert [lay["shape"] for lay in read_netx(out)["layers"]] == [[12], [6]]
+    assert main(["export-netx", str(files["model"]), str(out)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["export-netx", str(files["model"]), str(out), "--overwrite"]) == 0
+
+
+def test_clear_errors(files, capsys):
+    d = files["dir"]
+    corrupt = d / "corrupt.h5"
+    corrupt.write_bytes(files["model"].read_bytes()[:500])
+    no_x = d / "nox.npz"
+    np.savez(no_x, y=files["y"])
+    wide = d / "wide.npz"
+    np.savez(wide, x=np.zeros((5, 3, 7)))
+    cases = [
+        (["deploy", str(d / "missing.h5"), "--precision", "float", "--data", str(files["data"])],
+         ["missing.h5", "does not exist"]),
+        (["deploy", str(corrupt), "--precision", "fixed", "--data", str(files["data"])],
+         ["corrupt.h5", "not a readable HDF5 file"]),
+        (["deploy", str(files["model"]), "--precision", "fixed", "--data", str(d / "none.npz")],
+         ["none.npz", "does not exist"]),
+        (["deploy", str(files["model"]), "--precision", "fixed", "--data", str(no_x)],
+         ["nox.npz", "no array 'x'"]),
+        (["deploy", str(files["model"]), "--precision", "fixed", "--data", str(wide)],
+         ["7 inputs", "expects 16"]),
+        (["deploy", str(files["model"]), "--precision", "fixed", "--data", str(files["model"])],
+         ["cannot be read"]),
+        (["quantize", str(corrupt)], ["corrupt.h5"]),
+        (["export-netx", str(d / "missing.h5"), str(d / "out.h5")], ["missing.h5"]),
+    ]  # fmt: skip
+    for argv, fragments in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"lava-nt {argv[0]}: error:"), err
+        assert "Traceback" not in err
+        for frag in fragments:
+            assert frag in err, (argv, err)
