@@ -163,7 +163,7 @@ def _resolve(model_or_spec, quantized):
         from lava_nt.converters.model_file import load_model
 
         obj, info = load_model(obj)
-    if type(obj).__name__ == "NTNetwork":
+    if _is_net(obj):
         net = obj
         obj = net.to_spec()
     if not isinstance(obj, NetworkSpec):
@@ -302,3 +302,9 @@ def agreement(
             "exact": qrep.exact,
         }
     return rep
+
+
+def _is_net(obj) -> bool:
+    from lava_nt.converters.model_file import _is_ntnetwork
+
+    return _is_ntnetwork(obj)

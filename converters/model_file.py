@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -217,6 +218,15 @@ def _checksum(f) -> str:
 
 
 # ---- writing --------------------------------------------------------------------------------
+def _is_ntnetwork(obj) -> bool:
+    """``isinstance(obj, NTNetwork)`` without importing torch for other objects."""
+    if "torch" not in sys.modules:
+        return False
+    from lava_nt.nn.network import NTNetwork
+
+    return isinstance(obj, NTNetwork)
+
+
 def _vec(x, n: int, dtype) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
@@ -377,7 +387,7 @@ def save_model(
             "detach_reset": True,
             "n_classes": None,
         }
-    elif type(net_or_spec).__name__ == "NTNetwork":
+    elif _is_ntnetwork(net_or_spec):
         facts = _network_facts(net_or_spec, k)
         spec = facts["spec"]
     else:

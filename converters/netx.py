@@ -264,7 +264,7 @@ def _resolve_for_netx(spec_or_model):
         from lava_nt.converters.model_file import load_model
 
         obj, _info = load_model(obj)
-    elif type(obj).__name__ == "NTNetwork":
+    elif _is_net(obj):
         obj = obj.to_spec()
     if not isinstance(obj, NetworkSpec):
         raise ParameterError(
@@ -569,3 +569,9 @@ def _run_chain(kind, payload, x, precision, timeout, record):
         window=res["window"],
         timing=dict(res["timing"], total=time.perf_counter() - t0),
     )
+
+
+def _is_net(obj) -> bool:
+    from lava_nt.converters.model_file import _is_ntnetwork
+
+    return _is_ntnetwork(obj)
