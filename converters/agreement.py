@@ -143,7 +143,8 @@ class AgreementReport:
         if q:
             lines += [
                 "",
-                f"Quantisation: max relative error {q.get('max_rel_error', 0):.3g}, "
+                f"Quantisation: max error {q.get('max_rel_range_error', 0):.3g} of a tensor's "
+                f"range (max relative error {q.get('max_rel_error', 0):.3g}), "
                 f"{q.get('n_clipped', 0)} clipped, {q.get('n_zeroed', 0)} rounded to zero; "
                 f"scales {q.get('scales')}.",
             ]
@@ -297,6 +298,7 @@ def agreement(
         rep.quantization = {
             "scales": [lq.scale for lq in qrep.layers],
             "max_rel_error": qrep.max_rel_error,
+            "max_rel_range_error": qrep.max_rel_range_error,
             "n_clipped": qrep.n_clipped,
             "n_zeroed": qrep.n_zeroed,
             "exact": qrep.exact,

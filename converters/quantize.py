@@ -173,7 +173,13 @@ class QuantReport:
 
     @property
     def max_rel_error(self) -> float:
+        """Largest ``|q - x| / |x|`` over all nonzero values (1.0 if any value became 0)."""
         return max((tq.max_rel_error for _, tq in self.tensors()), default=0.0)
+
+    @property
+    def max_rel_range_error(self) -> float:
+        """Largest ``|q - x| / max|x|`` of any tensor (rounding against the tensor's range)."""
+        return max((tq.max_rel_range_error for _, tq in self.tensors()), default=0.0)
 
     def clipped(self) -> list[tuple[int, str, int, float | None, float | None]]:
         """Every tensor with clipped values: ``(layer, tensor, count, worst, limit)``."""
@@ -244,9 +250,9 @@ class QuantReport:
         """A few lines: scales, worst errors, clipped / zeroed counts."""
         out = [
             f"quantised {len(self.layers)} layers for {self.target} "
-            f"(gains {'folded' if self.fold_gains else 'kept'}): max relative error "
-            f"{self.max_rel_error:.3g}, {self.n_clipped} clipped, {self.n_zeroed} rounded to zero"
-            + (" (exact)" if self.exact else "")
+            f"(gains {'folded' if self.fold_gains else 'kept'}): max error "
+            f"{self.max_rel_range_error:.3g} of a tensor's range, {self.n_clipped} clipped, "
+            f"{self.n_zeroed} rounded to zero" + (" (exact)" if self.exact else "")
         ]
         for lq in self.layers:
             out.append(

@@ -214,11 +214,6 @@ def _deploy(args) -> int:
     e = rep.engines[lava]
     if e["accuracy"] is not None:
         print(f"accuracy (Lava {args.precision}): {100 * e['accuracy']:.2f}%")
-    for name, p in rep.pairs.items():
-        print(
-            f"  {name:28s} output spike match {100 * p['output_match']:8.4f}%   "
-            f"predictions agree {100 * p['prediction_agreement']:7.2f}%"
-        )
     print(rep.to_markdown())
     result = {
         "model": str(args.model),
