@@ -401,7 +401,10 @@ def ensure_netx_reader(side_dir=None, *, download: bool = True, timeout: float =
             raise NetxUnavailable(f"{what} failed: {' | '.join(tail)}")
 
     if not sorted(wheels.glob(pattern)):
-        _pip(["download", f"lava-dl=={LAVA_DL_VERSION}", "--no-deps", "-d", str(wheels)])
+        _pip(
+            ["download", f"lava-dl=={LAVA_DL_VERSION}", "--no-deps", "-d", str(wheels)]
+            + ["--timeout", "30", "--retries", "2"]
+        )
     found = sorted(wheels.glob(pattern))
     if not found:
         raise NetxUnavailable(f"no lava-dl {LAVA_DL_VERSION} wheel in {wheels} after pip download")
