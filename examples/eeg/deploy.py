@@ -1,0 +1,153 @@
+"""Deploy a tuned EEG model on Lava's CPU simulator and compare it with the torch model.
+
+:func:`deploy_model` takes a trained :class:`~lava_nt.nn.network.NTNetwork` and one person's test
+samples (static binary band-power inputs, held for ``T`` steps) and runs
+
+* the trained torch model (float32, as trained and evaluated by the pipeline);
+* its float64 spec (``net.to_spec()``) in torch (:meth:`NTNetwork.from_spec`, float64) and on Lava
+  (:func:`lava_nt.converters.lava_graph.run_network`, ``precision="float"``): all samples in ONE
+  long Lava run (per-layer state reset between samples);
+* optionally the Loihi fixed-point network (:func:`lava_nt.converters.quantize.quantize` of the
+  same spec) on Lava (``precision="fixed"``, again one run) and in the torch fixed-point emulator
+  (:func:`lava_nt.nn.fixed_emulator.emulate_fixed`), which Lava must match bit for bit.
+
+It returns accuracies (population-coded decisions, ties to the lower class as ``torch.argmax``),
+spike agreement (fraction of equal output ``(t, sample, neuron)`` entries) and prediction
+agreement. If quantisation or the fixed-point run is unavailable or fails, the float results are
+still returned and ``fixed_status`` says why.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["deploy_model", "population_predictions"]
+
+
+def population_predictions(out: np.ndarray, n_classes: int = 2) -> np.ndarray:
+    """Class decisions of output spikes ``[T, B, n_out]`` (argmax of population spike counts)."""
+    out = np.asarray(out)
+    counts = out.sum(0).reshape(out.shape[1], n_classes, out.shape[2] // n_classes).sum(-1)
+    return np.argmax(counts, axis=-1)
+
+
+def _acc(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(pred == y)) if len(y) else float("nan")
+
+
+def _save_npz(path: Path, **arrays) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def deploy_model(
+    net,
+    x,
+    y,
+    *,
+    T: int = 25,
+    n_classes: int = 2,
+    fixed: bool = True,
+    timeout: float | None = None,
+    save_spikes=None,
+    keep: int = 8,
+) -> dict:
+    """Run ``net`` on Lava (float, and fixed point if ``fixed``) for static inputs ``x [B, 160]``.
+
+    Args:
+        net: a trained ``NTNetwork`` (any tuning method; spiking biases included).
+        x: binary inputs ``[B, n_in]`` (held for ``T`` steps); y: labels ``[B]``.
+        fixed: also quantise and run the Loihi fixed-point network.
+        timeout: seconds per Lava run (default: proportional to the steps).
+        save_spikes: optional ``.npz`` path for the Lava output spikes of ``keep`` samples
+            spread over ``x`` (``lava_float`` ``[T, k, n_out]`` uint8, ``lava_fixed`` if run,
+            ``y``, predictions) for plotting.
+
+    Returns a JSON-serialisable dict (see the module docstring).
+    """
+    import torch
+
+    from lava_nt.converters.lava_graph import run_network
+    from lava_nt.nn.network import NTNetwork
+
+    x = np.asarray(x)
+    y = np.asarray(y, dtype=np.int64)
+    if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"deploy_model: x must be [B, n_in] with B = len(y) >= 1, got {x.shape}")
+    B = x.shape[0]
+    row: dict = {"n_samples": int(B), "T": int(T)}
+    with torch.no_grad():
+        out32 = net.forward_static(torch.as_tensor(x, dtype=torch.float32), T).numpy()
+        spec = net.to_spec()  # float64 copies
+        net64 = NTNetwork.from_spec(spec, dtype=torch.float64)
+        out64 = net64.forward_static(torch.as_tensor(x, dtype=torch.float64), T).numpy()
+    p32 = population_predictions(out32, n_classes)
+    p64 = population_predictions(out64, n_classes)
+    row["torch_acc"] = _acc(p32, y)
+    row["torch64_acc"] = _acc(p64, y)
+    xs = np.ascontiguousarray(np.broadcast_to(x.astype(np.float64)[None], (T, *x.shape)))
+    t0 = time.perf_counter()
+    lava = run_network(spec, xs, "float", timeout=timeout)
+    row["lava_float_seconds"] = round(time.perf_counter() - t0, 2)
+    lf = np.asarray(lava.spikes)
+    pf = population_predictions(lf, n_classes)
+    row["lava_float_acc"] = _acc(pf, y)
+    row["float_output_match"] = float(np.mean(lf == out64))
+    row["float_prediction_agreement"] = float(np.mean(pf == p64))
+    row["float_prediction_agreement_f32"] = float(np.mean(pf == p32))
+    row["lava_float_spikes"] = int(lf.sum())
+    row["lava_steps"] = int(lava.steps)
+    # samples kept for plots: spread over the test part (neighbours are copies of one trial)
+    sel = np.unique(np.linspace(0, B - 1, min(int(keep), B)).round().astype(np.int64))
+    arrays = {
+        "lava_float": lf[:, sel].astype(np.uint8),
+        "y": y[sel],
+        "pred_float": pf[sel],
+        "index": sel,
+        "T": np.array(T),
+    }
+    row["fixed_status"] = "not run"
+    if fixed:
+        try:
+            from lava_nt.converters.quantize import quantize
+            from lava_nt.nn.fixed_emulator import emulate_fixed
+
+            fspec, qrep = quantize(spec)
+            row["quant_max_rel_error"] = float(qrep.max_rel_error)
+            row["quant_clipped"] = int(qrep.n_clipped)
+            row["quant_zeroed"] = int(qrep.n_zeroed)
+            t0 = time.perf_counter()
+            lfx = np.asarray(run_network(fspec, xs, "fixed", timeout=timeout).spikes)
+            row["lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+            emu = emulate_fixed(fspec, torch.as_tensor(xs))
+            emu = (emu[0] if isinstance(emu, tuple) else emu).numpy()
+            px = population_predictions(lfx, n_classes)
+            row["lava_fixed_acc"] = _acc(px, y)
+            row["fixed_emulator_match"] = float(np.mean(lfx == emu))
+            row["fixed_vs_float_output_match"] = float(np.mean(lfx == lf))
+            row["fixed_vs_float_prediction_agreement"] = float(np.mean(px == pf))
+            row["lava_fixed_spikes"] = int(lfx.sum())
+            row["fixed_status"] = "ok"
+            arrays["lava_fixed"] = lfx[:, sel].astype(np.uint8)
+            arrays["pred_fixed"] = px[sel]
+        except Exception as exc:  # noqa: BLE001 - report the reason, keep the float results
+            msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            row["fixed_status"] = f"unavailable ({msg})"
+    if save_spikes is not None:
+        _save_npz(Path(save_spikes), **arrays)
+    return row

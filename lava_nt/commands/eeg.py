@@ -1,0 +1,298 @@
+"""``lava-nt eeg``: the EEG valence personalisation example (thesis chapter 4).
+
+lava-nt eeg generate [--out DIR] [--participants N] [--trials N] [--samples N] [--seed S]
+    Write synthetic data in the DEAP ``data_preprocessed_python`` format (``sNN.dat``).
+lava-nt eeg run [--data DIR] [--out RUN_DIR] [--participants ...] [--methods ...] [--seeds ...]
+                [--protocol honest|thesis] [--pretrain-epochs N] [--tune-epochs N] [--quick]
+                [--no-lava] ...
+    Leave-one-subject-out pretraining, per-person tuning with each method and seed, Lava
+    deployment of every tuned model, then the report. Resumable: run it again with the same
+    ``--out`` after an interruption.
+lava-nt eeg report RUN_DIR
+    (Re)write the tables and plots of a run directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+QUICK = {
+    "participants_generated": 4,
+    "trials": 40,
+    "samples": 2048,
+    "folds": (1, 2),
+    "methods": ("none", "nt2", "spiking_bias", "volumetric"),
+    "seeds": (0,),
+    "pretrain_epochs": 8,
+    "tune_epochs": 40,
+    "tune_lr": 3e-3,
+    "patience": 15,
+    "out": "runs/eeg-quick",
+}
+
+
+def _int_list(text: str) -> list[int]:
+    """``"1 2 5-8,10"`` -> ``[1, 2, 5, 6, 7, 8, 10]``."""
+    out: list[int] = []
+    for tok in text.replace(",", " ").split():
+        if "-" in tok.strip("-"):
+            a, b = tok.split("-", 1)
+            lo, hi = int(a), int(b)
+            if hi < lo:
+                raise argparse.ArgumentTypeError(f"empty range '{tok}'")
+            out += list(range(lo, hi + 1))
+        else:
+            out.append(int(tok))
+    return out
+
+
+def _ints(values) -> list[int] | None:
+    if values is None:
+        return None
+    out: list[int] = []
+    for v in values:
+        try:
+            out += _int_list(v)
+        except ValueError:
+            raise SystemExit(f"lava-nt eeg: error: not a number or range: '{v}'") from None
+    return out
+
+
+def _names(values) -> list[str] | None:
+    if values is None:
+        return None
+    out: list[str] = []
+    for v in values:
+        out += [t for t in v.replace(",", " ").split() if t]
+    return out
+
+
+def register(subparsers) -> None:
+    """Add ``lava-nt eeg {generate,run,report}``."""
+    eeg = subparsers.add_parser(
+        "eeg",
+        help="EEG valence personalisation example (DEAP format; LOSO; Lava deployment)",
+        description="EEG emotion (valence) classification, personalised by neuromodulatory "
+        "tuning (thesis chapter 4): leave-one-subject-out pretraining, per-person tuning, Lava "
+        "deployment.",
+    )
+    sub = eeg.add_subparsers(dest="eeg_command", metavar="SUBCOMMAND")
+    eeg.set_defaults(func=lambda args: (eeg.print_help(), 2)[1])
+
+    g = sub.add_parser("generate", help="write synthetic data in the DEAP file format")
+    g.add_argument("--out", default="data/deap-synthetic", help="directory (default: %(default)s)")
+    g.add_argument("--participants", type=int, default=32, help="default: %(default)s")
+    g.add_argument("--trials", type=int, default=40, help="trials per participant (default 40)")
+    g.add_argument(
+        "--samples",
+        type=int,
+        default=8064,
+        help="samples per trial incl. the 3 s baseline "
+        "(default 8064 as DEAP; 2048 is enough for a quick look)",
+    )
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser(
+        "run",
+        help="leave-one-subject-out pretraining + per-person tuning (+ Lava deployment)",
+        description="Run (or resume) a leave-one-subject-out experiment. Without --data, "
+        "synthetic DEAP-format data is generated into RUN_DIR/data.",
+    )
+    r.add_argument("--data", metavar="DIR", help="directory of DEAP sNN.dat files (real DEAP)")
+    r.add_argument(
+        "--out", metavar="RUN_DIR", help=f"run directory (default runs/eeg, quick: {QUICK['out']})"
+    )
+    r.add_argument(
+        "--participants",
+        nargs="+",
+        metavar="P",
+        help="left-out participants (folds), e.g. '1 2 3' or '1-8' (default: all)",
+    )
+    r.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="M",
+        help="tuning methods (default: all: "
+        "none nt2 spiking_bias spiking_bias_sparse volumetric ablation tft)",
+    )
+    r.add_argument(
+        "--seeds", nargs="+", metavar="S", help="seeds, e.g. '0 1 2' or '0-4' (default 0-4)"
+    )
+    r.add_argument("--protocol", choices=("honest", "thesis"), default="honest")
+    r.add_argument("--pretrain-epochs", type=int, help="default 15 (thesis)")
+    r.add_argument("--tune-epochs", type=int, help="maximum tuning epochs (default 500, thesis)")
+    r.add_argument(
+        "--patience",
+        type=int,
+        help="early-stopping patience in epochs (default: 50 honest, none thesis)",
+    )
+    r.add_argument("--no-patience", action="store_true", help="never stop early")
+    r.add_argument("--lr", type=float, help="pretraining learning rate (default 1e-4)")
+    r.add_argument("--tune-lr", type=float, help="tuning learning rate (default 1e-4)")
+    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument(
+        "--fold-group-size",
+        type=int,
+        default=1,
+        help="speed option: share one "
+        "pretraining (on everybody outside the group) among K folds (default 1)",
+    )
+    r.add_argument(
+        "--quick",
+        action="store_true",
+        help="small demo: synthetic data, 4 "
+        "participants (LOSO over 2), 4 methods, 1 seed, few epochs, Lava float+fixed",
+    )
+    r.add_argument("--no-lava", action="store_true", help="skip the Lava deployment")
+    r.add_argument("--no-fixed", action="store_true", help="deploy on Lava in float only")
+    r.add_argument("--lava-samples", type=int, help="deploy at most N test samples per model")
+    r.add_argument(
+        "--no-fused",
+        action="store_true",
+        help="train through the plain NTNetwork instead of the fused layers (same results, slower)",
+    )
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    syn = r.add_argument_group("synthetic data (without --data)")
+    syn.add_argument("--synthetic-participants", type=int, help="default 32 (quick: 4)")
+    syn.add_argument("--synthetic-trials", type=int, help="default 40")
+    syn.add_argument("--synthetic-samples", type=int, help="default 8064 (quick: 2048)")
+    syn.add_argument("--synthetic-seed", type=int, default=0)
+    r.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="write the tables and plots of a run directory")
+    rep.add_argument("run_dir", metavar="RUN_DIR")
+    rep.add_argument("--no-plots", action="store_true")
+    rep.set_defaults(func=cmd_report)
+
+
+def _fail(cmd: str, exc: BaseException) -> int:
+    print(f"lava-nt eeg {cmd}: error: {exc}", file=sys.stderr)
+    return 1
+
+
+def _user_errors():
+    from lava_nt.examples.eeg.deap import DEAPFormatError
+    from lava_nt.examples.eeg.pipeline import PipelineError
+    from lava_nt.examples.eeg.protocols import SplitError
+    from lava_nt.spec.validation import ParameterError
+
+    return (PipelineError, DEAPFormatError, SplitError, ParameterError)
+
+
+def cmd_generate(args) -> int:
+    from lava_nt.examples.eeg.synthetic import SyntheticConfig, generate_deap
+
+    try:
+        cfg = SyntheticConfig(
+            n_participants=args.participants,
+            n_trials=args.trials,
+            n_samples=args.samples,
+            seed=args.seed,
+        )
+    except (TypeError, ValueError) as exc:
+        return _fail("generate", exc)
+    t0 = time.perf_counter()
+    paths = generate_deap(args.out, cfg)
+    print(
+        f"wrote {len(paths)} synthetic DEAP participants ({cfg.n_trials} trials x 40 channels x "
+        f"{cfg.n_samples} samples) to {Path(args.out)} in {time.perf_counter() - t0:.1f} s"
+    )
+    return 0
+
+
+def build_config(args):
+    """``(PipelineConfig, SyntheticConfig | None, run_dir)`` from the ``run`` arguments."""
+    from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError
+    from lava_nt.examples.eeg.synthetic import SyntheticConfig
+
+    q = QUICK if args.quick else {}
+    kw: dict = {"protocol": args.protocol, "batch_size": args.batch_size}
+    methods = _names(args.methods) or q.get("methods")
+    if methods:
+        kw["methods"] = tuple(methods)
+    seeds = _ints(args.seeds) or q.get("seeds")
+    if seeds:
+        kw["seeds"] = tuple(seeds)
+    folds = _ints(args.participants) or (q.get("folds") if args.data is None else None)
+    if folds:
+        kw["participants"] = tuple(folds)
+    for name in ("pretrain_epochs", "tune_epochs", "tune_lr", "patience"):
+        v = getattr(args, name)
+        if v is None:
+            v = q.get(name)
+        if v is not None:
+            kw[name] = v
+    if args.lr is not None:
+        kw["lr"] = args.lr
+    if args.no_patience:
+        kw["patience"] = None
+    kw["fold_group_size"] = args.fold_group_size
+    kw["lava"] = not args.no_lava
+    kw["lava_fixed"] = not args.no_fixed
+    kw["lava_samples"] = args.lava_samples
+    kw["fused"] = not args.no_fused
+    kw["progress"] = not args.no_progress
+    config = PipelineConfig(**kw)
+    synthetic = None
+    if args.data is None:
+        n = args.synthetic_participants or q.get("participants_generated") or 32
+        synthetic = SyntheticConfig(
+            n_participants=n,
+            n_trials=args.synthetic_trials or q.get("trials") or 40,
+            n_samples=args.synthetic_samples or q.get("samples") or 8064,
+            seed=args.synthetic_seed,
+        )
+    elif any(
+        getattr(args, a) is not None
+        for a in ("synthetic_participants", "synthetic_trials", "synthetic_samples")
+    ):
+        raise PipelineError("--synthetic-* options apply only without --data")
+    run_dir = Path(args.out or q.get("out") or "runs/eeg")
+    return config, synthetic, run_dir
+
+
+def cmd_run(args) -> int:
+    t0 = time.perf_counter()
+    from lava_nt.examples.eeg.pipeline import run_pipeline
+
+    try:
+        config, synthetic, run_dir = build_config(args)
+    except (TypeError, ValueError) as exc:  # bad settings (PipelineError, SyntheticConfig)
+        return _fail("run", exc)
+    try:
+        summary = run_pipeline(run_dir, config, data_dir=args.data, synthetic=synthetic)
+    except _user_errors() as exc:
+        return _fail("run", exc)
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted; run the same command again to continue where it stopped",
+            file=sys.stderr,
+        )
+        return 130
+    wall = time.perf_counter() - t0
+    rep = summary.report
+    print(
+        f"\nfinished in {wall:.0f} s: {summary.units_run} units run, {summary.units_skipped} "
+        f"already done, {summary.deployed} deployed on Lava"
+    )
+    if rep:
+        print(f"results table: {rep.get('markdown')}  (CSV: {rep.get('csv')})")
+        figs = [str(rep[k]) for k in ("accuracy_bars", "bias_current", "output_raster") if k in rep]
+        if figs:
+            print("plots: " + ", ".join(figs))
+    return 0
+
+
+def cmd_report(args) -> int:
+    try:
+        from lava_nt.examples.eeg.report import write_report
+
+        paths = write_report(args.run_dir, plots=not args.no_plots)
+    except _user_errors() as exc:
+        return _fail("report", exc)
+    print(f"results table: {paths['markdown']}")
+    return 0
