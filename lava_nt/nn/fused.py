@@ -138,11 +138,18 @@ class _NTLIFSequence(torch.autograd.Function):
         shape = torch.broadcast_shapes(a_shape, c_shape, bias.shape, gain.shape)
         dtype = torch.promote_types(a.dtype, vth.dtype)
         zero = torch.zeros(shape, dtype=dtype, device=a.device)
-        state = NTLIFState(zero, zero)
-        p = NTLIFParameters(du, dv, vth, bias, gain, cfg.reset_subtract)
+        # Python floats for the per-layer scalars: ``1 - du``, ``v - vth`` and ``r * vth`` then
+        # round exactly as with the 0-d buffers (the kernels convert the scalar to the tensor's
+        # dtype; 1 - du is exact in double), but need no 0-d tensor operations.
+        du_f, dv_f, vth_f = float(du), float(dv), float(vth)
+        p = NTLIFParameters(du_f, dv_f, vth_f, bias, gain, cfg.reset_subtract)
+        # with du = 1 the current has no memory: u[t] = 0 * u[t-1] + a[t] = a[t] exactly, so the
+        # state's u is passed as the Python 0.0 (one tensor operation less per step)
+        no_u = du_f == 1.0
+        state = NTLIFState(0.0 if no_u else zero, zero)
         spikes = torch.empty((T, *shape), dtype=dtype, device=a.device)
         rec = _SpikeRecorder(spikes)
-        keep_u = float(du) != 1.0 and ctx.needs_input_grad[3]
+        keep_u = not no_u and ctx.needs_input_grad[3]  # u[t] is needed for dL/dg
         us = []
         for t in range(T):
             rec.t = t
@@ -156,9 +163,11 @@ class _NTLIFSequence(torch.autograd.Function):
             )
             if keep_u:
                 us.append(state.u)
+            elif no_u:
+                state = NTLIFState(0.0, state.v)
         x = torch.stack(rec.xs)
         u = torch.stack(us) if keep_u else None
-        need_a_for_gain = ctx.needs_input_grad[3] and not keep_u
+        need_a_for_gain = ctx.needs_input_grad[3] and no_u
         ctx.save_for_backward(x, spikes, a if need_a_for_gain else None, u, bias, gain, du, dv, vth)
         ctx.cfg = cfg
         ctx.a_shape = a.shape
@@ -170,20 +179,23 @@ class _NTLIFSequence(torch.autograd.Function):
         x, s, a, u, bias, gain, du, dv, vth = ctx.saved_tensors
         cfg: LayerConfig = ctx.cfg
         need_a, need_c, need_b, need_g = ctx.needs_input_grad[:4]
-        none = (None,) * 7
+        grads = [None] * 8
         if not (need_a or need_c or need_b or need_g):
-            return (None,) * 8
+            return tuple(grads)
         T = cfg.T
-        sg = surrogate_grad(x, cfg.surrogate, cfg.alpha)
-        # D[t] = dL/dv'[t], built in place from the direct term g_s * sg
-        d = g_s * sg
-        beta = float(1.0 - dv)
+        # D[t] = dL/dv'[t], built in place: first the direct term dL/ds[t] * sg(x[t]) ...
         if cfg.detach_reset:
+            d = _direct_term(g_s, x, cfg.surrogate, cfg.alpha)
             r = None if cfg.reset_subtract else 1.0 - s
-        elif cfg.reset_subtract:
-            r = 1.0 - sg * vth
         else:
-            r = (1.0 - s).sub_((x + vth).mul_(sg))
+            sg = surrogate_grad(x, cfg.surrogate, cfg.alpha)
+            d = g_s * sg
+            if cfg.reset_subtract:
+                r = sg.mul_(-float(vth)).add_(1.0)
+            else:
+                r = (1.0 - s).sub_((x + vth).mul_(sg))
+        # ... then the recurrence D[t] += (1 - dv) R[t] D[t+1]
+        beta = float(1.0 - dv)
         if r is None:
             for t in range(T - 2, -1, -1):
                 d[t].add_(d[t + 1], alpha=beta)
@@ -191,31 +203,49 @@ class _NTLIFSequence(torch.autograd.Function):
             k = r.mul_(beta)
             for t in range(T - 2, -1, -1):
                 d[t].addcmul_(k[t], d[t + 1])
-        grads = [None] * 4
         if need_c:
             grads[1] = d.sum_to_size(ctx.c_shape)
-        if need_g:
-            if u is not None:  # du < 1: the current has its own state
-                g_gain = (u + bias).mul_(d)
-            elif cfg.static:  # a + b is constant over time
-                g_gain = (a + bias) * d.sum(0)
+            if grads[1] is d:
+                d = d.clone()  # d is modified in place below
+        # per-parameter-set sums: g and b are constant over the dimensions summed here
+        pshape = torch.broadcast_shapes(bias.shape, gain.shape)
+        d_t = d.sum(0) if cfg.static and u is None else None  # static a: sum over time first
+        d_p = None
+        if need_b or need_g:
+            d_p = (d_t if d_t is not None else d).sum_to_size(pshape)
+        if need_b:  # dv'/db = g
+            grads[2] = (gain * d_p).sum_to_size(bias.shape)
+        if need_g:  # dv'/dg = u + b
+            if d_t is not None:
+                ud = (a * d_t).sum_to_size(pshape)
             else:
-                g_gain = (a + bias).mul_(d)
-            grads[3] = g_gain.sum_to_size(gain.shape)
-        if need_a or need_b:
-            gd = d.mul_(gain) if not need_c else d * gain  # dL/du[t] from this step's v'
-            if need_b:
-                grads[2] = gd.sum_to_size(bias.shape)
-            if need_a:
+                ud = ((a if u is None else u) * d).sum_to_size(pshape)
+            grads[3] = ud.add_(bias * d_p).sum_to_size(gain.shape)
+        if need_a:  # dv'/du = g, du[t]/da[t] = 1, du[t+1]/du[t] = 1 - du
+            if d_t is not None:
+                grads[0] = (gain * d_t).sum_to_size(ctx.a_shape)
+            else:
+                gd = d.mul_(gain)
                 decay = float(1.0 - du)
-                if decay != 0.0:  # dL/du[t] += (1 - du) dL/du[t+1]
+                if decay != 0.0:
                     for t in range(T - 2, -1, -1):
                         gd[t].add_(gd[t + 1], alpha=decay)
-                if cfg.static:
-                    grads[0] = gd.sum(0).sum_to_size(ctx.a_shape)
-                else:
-                    grads[0] = gd.sum_to_size(ctx.a_shape)
-        return (*grads, *none[:4])
+                gd = gd.sum(0) if cfg.static else gd
+                grads[0] = gd.sum_to_size(ctx.a_shape)
+        return tuple(grads)
+
+
+def _direct_term(g_s: torch.Tensor, x: torch.Tensor, kind: str, alpha: float) -> torch.Tensor:
+    """``g_s * surrogate_grad(x)`` as a new tensor, with as few passes as possible."""
+    if kind == "super":
+        den = x.abs().mul_(alpha).add_(1.0)
+        den.mul_(den)
+        return torch.div(g_s, den, out=den)
+    if kind == "atan":
+        den = x.mul(0.5 * math.pi * alpha)
+        den.mul_(den).add_(1.0)
+        return torch.div(g_s, den, out=den).mul_(0.5 * alpha)
+    return torch.zeros_like(x)
 
 
 def fused_ntlif(

@@ -1,0 +1,131 @@
+"""Run every lava-nt benchmark and write the results table to BENCHMARKS.md (atomically).
+
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only training,lava,fidelity]
+                                           [--out BENCHMARKS.md]
+
+Each benchmark runs in its own subprocess (a fresh interpreter: torch.compile state, thread pools
+and Lava's forked workers never leak from one benchmark into the next) with a timeout. ``--quick``
+(what ``make bench`` runs) takes a few minutes and skips the compiled variants; the full version
+takes longer and is what BENCHMARKS.md in the repository records. A benchmark that fails is
+reported in the file with its error instead of a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+BENCHES = {
+    "training": ("bench_training.py", 1800, 5400),  # script, quick timeout, full timeout (s)
+    "lava": ("bench_lava.py", 1200, 3600),
+    "fidelity": ("bench_fidelity.py", 900, 3600),
+}
+
+
+def _run_one(name: str, quick: bool) -> dict:
+    script, t_quick, t_full = BENCHES[name]
+    fd, out = tempfile.mkstemp(prefix=f"bench_{name}_", suffix=".json")
+    os.close(fd)
+    cmd = [sys.executable, str(HERE / script), "--json", out] + (["--quick"] if quick else [])
+    common.log(f"== {name}: {' '.join(cmd[1:])}")
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=common.ROOT,
+            timeout=t_quick if quick else t_full,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"exit status {proc.returncode}")
+        with open(out, encoding="utf-8") as fh:
+            section = json.load(fh)
+    except Exception as exc:  # noqa: BLE001 - a failed benchmark is reported, not fatal
+        section = {
+            "title": f"{name} (FAILED)",
+            "setup": [f"`{' '.join(cmd[1:])}` failed: {exc!r}; see its stderr."],
+            "figures": [],
+        }
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
+    section["seconds"] = time.perf_counter() - t0
+    common.log(f"== {name} done in {section['seconds']:.0f} s")
+    return section
+
+
+def render(sections: list[dict], quick: bool, argv: list[str], seconds: float) -> str:
+    peak = common.peak_flops()
+    ver = common.versions()
+    lines = [
+        "# lava-nt benchmarks",
+        "",
+        "Written by `benchmarks/run_all.py` (do not edit by hand). Every timing figure is a RATIO "
+        "against a baseline measured side by side in the same run: the median over interleaved "
+        "rounds of the per-round ratio, with the raw medians next to it. The machine is a shared "
+        "2-core VM, so absolute times drift with the load; the paired ratios are what to compare.",
+        "",
+        f"- Command: `{' '.join(argv)}`" + (" (quick version)" if quick else " (full version)"),
+        f"- Date: {common.now()}; total wall time {seconds / 60:.1f} min; "
+        f"git {common.git_commit()}",
+        f"- Machine: {peak['model']}, {peak['cores']} cores at {peak['mhz']:.0f} MHz, "
+        f"{peak['width']}; load average at the end {common.load_average()}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()),
+        "",
+    ]
+    summary = []
+    for s in sections:
+        for f in s["figures"]:
+            if f.get("met") is not None:
+                summary.append(
+                    f"| {s['title']} | {f['name']} | "
+                    + (f"{f['ratio']:.3g}{f.get('unit', 'x')}" if f["ratio"] is not None else "n/a")
+                    + f" | {f['target']} | {f.get('result') or ('met' if f['met'] else 'MISSED')} |"
+                )
+    if summary:
+        lines += [
+            "## Targets",
+            "",
+            "| section | figure | value | target | result |",
+            "|---|---|---|---|---|",
+            *summary,
+            "",
+        ]
+    for s in sections:
+        lines.append(common.format_section(s))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="short version (make bench)")
+    ap.add_argument("--only", help="comma-separated subset of: " + ", ".join(BENCHES))
+    ap.add_argument("--out", default=str(common.ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args()
+    names = list(BENCHES) if not args.only else [n.strip() for n in args.only.split(",")]
+    for n in names:
+        if n not in BENCHES:
+            ap.error(f"unknown benchmark {n!r}; choose from {', '.join(BENCHES)}")
+    t0 = time.perf_counter()
+    sections = [_run_one(n, args.quick) for n in names]
+    argv = [".venv/bin/python", "benchmarks/run_all.py", *sys.argv[1:]]
+    text = render(sections, args.quick, argv, time.perf_counter() - t0)
+    common.atomic_write(args.out, text)
+    print(text)
+    common.log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
