@@ -283,9 +283,9 @@ def _write_spec(g, spec: NetworkSpec) -> None:
             sg.create_dataset("group", data=np.asarray(pb.group, dtype=np.int64))
         if spec.fixed:
             sg.attrs["w_in_exp"] = int(sb.w_in_exp)
-            for name in ("du", "dv", "vth", "dc"):
+            for name in ("du", "dv", "vth"):
                 sg.create_dataset(name, data=_num(getattr(pb, name), np.int64))
-            for name in ("bias_mant", "bias_exp", "w_b_mant", "w_b_exp"):
+            for name in ("bias_mant", "bias_exp", "w_b_mant", "w_b_exp", "dc"):
                 sg.create_dataset(name, data=_vec(getattr(pb, name), m, np.int64))
         else:
             for name in ("du", "dv", "vth"):
@@ -647,7 +647,7 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
                         du=int(r.data(sg, "du", "i", ())),
                         dv=int(r.data(sg, "dv", "i", ())),
                         vth=int(r.data(sg, "vth", "i", ())),
-                        dc=int(r.data(sg, "dc", "i", ())),
+                        dc=r.data(sg, "dc", "i", (m,)),
                         bias_mant=r.data(sg, "bias_mant", "i", (m,)),
                         bias_exp=r.data(sg, "bias_exp", "i", (m,)),
                         w_b_mant=r.data(sg, "w_b_mant", "i", (m,)),

@@ -749,11 +749,6 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, alpha, bias_exp, Sb_user, po
     wbm, wbe, t["sb.w_b"] = _quantize_mant_exp(
         w_b, S_target, WB_MANT_MAX, "neuron", WB_EXP_MAX, "sb.w_b"
     )
-    if alpha.size and np.any(alpha != alpha[0]):
-        raise QuantizationError(
-            f"{where}: alpha differs between bias neurons ({alpha.min():g}..{alpha.max():g}); "
-            "the fixed-point spiking bias has one current decay dc per population"
-        )
     dc, t["sb.alpha"] = _quantize_decay(1.0 - alpha, "sb.alpha")
     # report alpha's own error (1 - dc/4096 vs alpha)
     t["sb.alpha"] = _stats(
@@ -771,7 +766,7 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, alpha, bias_exp, Sb_user, po
         bias_exp=bexp,
         w_b_mant=wbm,
         w_b_exp=wbe,
-        dc=int(dc[0]) if dc.size else DECAY_MAX,
+        dc=dc,
         group=None if pb.group is None else np.asarray(pb.group, dtype=np.int64),
     )
     mask = None if sb.mask is None else np.asarray(sb.mask, dtype=bool).copy()
@@ -783,7 +778,7 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, alpha, bias_exp, Sb_user, po
         "vth_mant": int(vth_m),
         "du": int(du_f),
         "dv": int(dv_f),
-        "dc": int(dc[0]) if dc.size else DECAY_MAX,
+        "dc": [int(v) for v in dc],
         "w_b_exp": [int(v) for v in wbe],
         "bias_exp": [int(v) for v in bexp],
     }

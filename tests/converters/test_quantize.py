@@ -50,8 +50,8 @@ def random_spec(seed: int, spiking_bias: bool = True) -> tuple[NetworkSpec, np.n
             sb = SpikingBiasSpec(
                 rng.normal(0, 1.5 / np.sqrt(n_prev), (m, n_prev)),
                 spiking_bias_parameters(
-                    m, n, du=1.0, dv=0.3, vth=1.0, w_b=rng.normal(0, 0.2, m), alpha=0.8,
-                    group=None if m == n else "contiguous",
+                    m, n, du=1.0, dv=0.3, vth=1.0, w_b=rng.normal(0, 0.2, m),
+                    alpha=rng.uniform(0.6, 0.9, m), group=None if m == n else "contiguous",
                 ),
             )  # fmt: skip
         layers.append(
@@ -330,16 +330,19 @@ def test_spiking_bias_registers():
     np.testing.assert_allclose(wb / S, w_b, rtol=1.0 / WB_MANT_MAX)
     assert pb.du == 2047 and pb.dv == 1024
     # alpha = 0 needs dc = 4096: clipped to 4095 and reported
-    assert pb.dc == DECAY_MAX
+    np.testing.assert_array_equal(pb.dc, np.full(m, DECAY_MAX))
     assert rep.layers[0].tensors["sb.alpha"].n_clipped == m
     np.testing.assert_array_equal(np.asarray(fsb.w_in)[~mask], 0)
     np.testing.assert_array_equal(fsb.mask, mask)
     np.testing.assert_array_equal(pb.group, np.repeat(np.arange(m), n // m))
     assert rep.layers[0].spiking_bias["scale"] > 0
-    # one current decay per population in fixed point
-    sb.params = sb.params._replace(alpha=np.array([0.5, 0.6, 0.7, 0.8]))
-    with pytest.raises(QuantizationError, match="alpha differs"):
-        quantize(spec)
+    # one current decay per bias neuron
+    alpha = np.array([0.5, 0.6, 0.7, 0.8])
+    sb.params = sb.params._replace(alpha=alpha)
+    q, rep = quantize(spec)
+    dc = np.asarray(q.layers[0].spiking_bias.params.dc)
+    np.testing.assert_array_equal(dc, np.round((1 - alpha) * 4096))
+    assert rep.layers[0].tensors["sb.alpha"].n_clipped == 0
 
 
 def test_netx_target_constraints():
