@@ -36,9 +36,12 @@ works (spiking biases are simply not accelerated).
 
 Supported: both reset modes, detached or not, ``du`` and ``dv`` in [0, 1], per-neuron or batched
 ``[K, 1, n]`` bias and gain, the ``"super"`` (``"superspike"``, ``"fast_sigmoid"``), ``"atan"`` and
-``"heaviside"`` surrogates. A custom surrogate callable or a trainable ``du``/``dv``/``vth`` raises
+``"heaviside"`` surrogates (``"heaviside"`` gives zero gradients where ``NTNetwork`` gives none). A
+custom surrogate callable or a trainable ``du``/``dv``/``vth`` raises
 :class:`~lava_nt.spec.validation.ParameterError`. Only fresh-state runs are offered (every sample
-starts from zero, as in training).
+starts from zero, as in training). Under ``torch.no_grad()`` (evaluation) nothing is kept for a
+backward pass. There is no ``torch.compile`` path: compiling the unrolled T-step loop made it
+several times slower here (inductor recomputes the chain), and the eager loop is what is tested.
 
 Usage: ``fused = FusedNTNetwork.from_network(net)`` shares ``net``'s parameters (training
 ``fused`` trains ``net``); ``fused`` has ``forward(x [T, B, n_in], record=False)`` and
@@ -111,16 +114,58 @@ class _SpikeRecorder:
     """Spike function handed to :func:`ntlif_step`: writes ``x > 0`` into ``out[t]`` (in ``x``'s
     dtype, as :func:`lava_nt.spec.ntlif.heaviside`) and keeps ``x`` for the backward pass."""
 
-    __slots__ = ("out", "xs", "t")
+    __slots__ = ("out", "xs", "keep", "t")
 
-    def __init__(self, out: torch.Tensor):
-        self.out = out
+    def __init__(self, out: torch.Tensor, keep: bool = True):
+        self.out = out.unbind(0)
         self.xs: list[torch.Tensor] = []
+        self.keep = keep
         self.t = 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.xs.append(x)
+        if self.keep:
+            self.xs.append(x)
         return torch.gt(x, 0, out=self.out[self.t])
+
+
+def _run_layer(a, c, bias, gain, du, dv, vth, cfg: LayerConfig, keep_x: bool, keep_u: bool):
+    """The T-step loop of one layer from a fresh state, without autograd: every step is
+    :func:`lava_nt.spec.ntlif.ntlif_step`. Returns ``(spikes, x, u)`` with ``x = v' - vth`` and the
+    currents ``u`` stacked over time (None unless ``keep_x`` / ``keep_u`` and, for ``u``,
+    ``du < 1``)."""
+    T = cfg.T
+    a_shape = a.shape if cfg.static else a.shape[1:]
+    c_shape = () if c is None else c.shape[1:]
+    shape = torch.broadcast_shapes(a_shape, c_shape, bias.shape, gain.shape)
+    dtype = torch.promote_types(a.dtype, vth.dtype)
+    zero = torch.zeros(shape, dtype=dtype, device=a.device)
+    # ``du`` and ``dv`` enter the spec only as ``1 - du`` and ``1 - dv``: as Python floats that is
+    # computed exactly in double and rounds to the same factor as the 0-d buffer arithmetic (no 0-d
+    # tensor operation per step). ``vth`` stays the 0-d buffer, and the absent bias current is a
+    # 0-d zero (adding it equals NTNetwork's ``+ 0.0``); both are cheaper as 0-d tensors than as
+    # Python scalars.
+    du_f, dv_f = float(du), float(dv)
+    p = NTLIFParameters(du_f, dv_f, vth, bias, gain, cfg.reset_subtract)
+    # with du = 1 the current has no memory: u[t] = 0 * u[t-1] + a[t] = a[t] exactly, so the
+    # state's u is passed as the Python 0.0 (one tensor operation less per step)
+    no_u = du_f == 1.0
+    keep_u = keep_u and not no_u
+    state = NTLIFState(0.0 if no_u else zero, zero)
+    spikes = torch.empty((T, *shape), dtype=dtype, device=a.device)
+    rec = _SpikeRecorder(spikes, keep_x)
+    us = []
+    a_t = [a] * T if cfg.static else a.unbind(0)
+    c_t = [zero.new_zeros(())] * T if c is None else c.unbind(0)
+    with torch.no_grad():
+        for t in range(T):
+            rec.t = t
+            _, state = ntlif_step(a_t[t], c_t[t], state, p, rec, cfg.detach_reset)
+            if keep_u:
+                us.append(state.u)
+            elif no_u:
+                state = NTLIFState(0.0, state.v)
+    x = torch.stack(rec.xs) if keep_x else None
+    return spikes, x, (torch.stack(us) if keep_u else None)
 
 
 class _NTLIFSequence(torch.autograd.Function):
@@ -132,43 +177,10 @@ class _NTLIFSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, c, bias, gain, du, dv, vth, cfg: LayerConfig):
-        T = cfg.T
-        a_shape = a.shape if cfg.static else a.shape[1:]
-        c_shape = () if c is None else c.shape[1:]
-        shape = torch.broadcast_shapes(a_shape, c_shape, bias.shape, gain.shape)
-        dtype = torch.promote_types(a.dtype, vth.dtype)
-        zero = torch.zeros(shape, dtype=dtype, device=a.device)
-        # Python floats for the per-layer scalars: ``1 - du``, ``v - vth`` and ``r * vth`` then
-        # round exactly as with the 0-d buffers (the kernels convert the scalar to the tensor's
-        # dtype; 1 - du is exact in double), but need no 0-d tensor operations.
-        du_f, dv_f, vth_f = float(du), float(dv), float(vth)
-        p = NTLIFParameters(du_f, dv_f, vth_f, bias, gain, cfg.reset_subtract)
-        # with du = 1 the current has no memory: u[t] = 0 * u[t-1] + a[t] = a[t] exactly, so the
-        # state's u is passed as the Python 0.0 (one tensor operation less per step)
-        no_u = du_f == 1.0
-        state = NTLIFState(0.0 if no_u else zero, zero)
-        spikes = torch.empty((T, *shape), dtype=dtype, device=a.device)
-        rec = _SpikeRecorder(spikes)
-        keep_u = not no_u and ctx.needs_input_grad[3]  # u[t] is needed for dL/dg
-        us = []
-        for t in range(T):
-            rec.t = t
-            s, state = ntlif_step(
-                a if cfg.static else a[t],
-                0.0 if c is None else c[t],
-                state,
-                p,
-                rec,
-                cfg.detach_reset,
-            )
-            if keep_u:
-                us.append(state.u)
-            elif no_u:
-                state = NTLIFState(0.0, state.v)
-        x = torch.stack(rec.xs)
-        u = torch.stack(us) if keep_u else None
-        need_a_for_gain = ctx.needs_input_grad[3] and no_u
-        ctx.save_for_backward(x, spikes, a if need_a_for_gain else None, u, bias, gain, du, dv, vth)
+        need_g = ctx.needs_input_grad[3]
+        spikes, x, u = _run_layer(a, c, bias, gain, du, dv, vth, cfg, True, need_g)
+        a_for_gain = a if need_g and u is None else None  # du = 1: u[t] = a[t]
+        ctx.save_for_backward(x, spikes, a_for_gain, u, bias, gain, du, dv, vth)
         ctx.cfg = cfg
         ctx.a_shape = a.shape
         ctx.c_shape = None if c is None else c.shape
@@ -270,7 +282,12 @@ def fused_ntlif(
         kind,
         alpha,
     )
-    return _NTLIFSequence.apply(a, c, cell.bias, cell.gain, cell.du, cell.dv, cell.vth, cfg)
+    args = (a, c, cell.bias, cell.gain, cell.du, cell.dv, cell.vth, cfg)
+    if not torch.is_grad_enabled() or not any(
+        t is not None and t.requires_grad for t in args[:4]
+    ):  # inference: nothing to save for a backward pass
+        return _run_layer(*args, keep_x=False, keep_u=False)[0]
+    return _NTLIFSequence.apply(*args)
 
 
 def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
