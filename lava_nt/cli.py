@@ -131,6 +131,7 @@ def cmd_smoke(args) -> int:
 COMMAND_MODULES = (
     "lava_nt.commands.deploy",
     "lava_nt.commands.eeg",
+    "lava_nt.commands.report",
 )
 
 

@@ -1,0 +1,206 @@
+"""``lava-nt report``: Loihi resources, core mapping, activity and energy of a saved model.
+
+lava-nt report MODEL [--data DATA.npz] [--json OUT] [--T 25] [--precision float|fixed]
+                     [--analog [--dac-bits 6] [--domains auto] [--v-ref 0.75] [--plot PNG]]
+    Print per-layer and total neurons, synapses, weight/bias bits, compartments, synaptic
+    memory and the cores needed on Loihi 1 (and Loihi 2), with the published limits used; with
+    --data (``x`` [T, B, n_in] or static [B, n_in] plus ``T``, optional labels ``y``), spikes
+    and synaptic operations per inference and an energy estimate from Davies et al. 2018
+    Table 2 (pre-silicon Loihi 1 figures). ``--analog`` adds the JLPEA 2022 analog mapping of
+    the NT1 gains to supply voltages (with labels: accuracy before/after the DAC).
+    ``--json OUT`` writes everything as JSON (``-``: JSON to stdout instead of the tables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+DEFAULT_T = 25
+
+
+class ReportError(Exception):
+    """A user-facing error (printed without a traceback)."""
+
+
+def register(subparsers) -> None:
+    """Add the ``report`` subcommand to the ``lava-nt`` parser."""
+    p = subparsers.add_parser(
+        "report",
+        help="Loihi resources, cores, spikes, synaptic ops and energy estimate of a saved model",
+        description="Hardware report of a saved lava-nt model: resources against published "
+        "Loihi per-core limits, a core mapping and, with --data, activity and an energy "
+        "estimate from published pre-silicon Loihi 1 figures (Davies et al. 2018, Table 2).",
+    )
+    p.add_argument("model", metavar="MODEL", help="lava-nt model file (.h5)")
+    p.add_argument(
+        "--data", metavar="DATA.npz", help="x [T, B, n_in] (or static [B, n_in] with T), y [B]"
+    )
+    p.add_argument("--json", metavar="OUT", help="write the report as JSON ('-': stdout)")
+    p.add_argument(
+        "--T",
+        type=int,
+        default=None,
+        help=f"steps for a static input (default: DATA's T, else {DEFAULT_T})",
+    )
+    p.add_argument("--n-classes", type=int, default=None, help="default: from the model file")
+    p.add_argument(
+        "--precision",
+        choices=("float", "fixed"),
+        default="float",
+        help="network run for the activity: the float model or its quantised twin",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    a = p.add_argument_group("analog NT1 mapping (JLPEA 2022 eq. 14-16)")
+    a.add_argument("--analog", action="store_true", help="map the NT1 gains to supply voltages")
+    a.add_argument("--dac-bits", type=int, default=6, help="DAC resolution (default 6)")
+    a.add_argument(
+        "--domains",
+        default="auto",
+        help="power domains: auto | neuron | layer | volumetric | a group size (default auto)",
+    )
+    a.add_argument("--v-ref", type=float, default=0.75, help="supply of gain 1 (default 0.75 V)")
+    a.add_argument("--out-of-range", choices=("clip", "error"), default="clip")
+    a.add_argument("--plot", metavar="PNG", help="write the current-voltage / gain plot")
+    p.set_defaults(func=cmd_report)
+
+
+def _user_errors():
+    from lava_nt.converters.model_file import ModelFileError
+    from lava_nt.converters.quantize import QuantizationError
+    from lava_nt.hardware.analog import AnalogRangeError
+    from lava_nt.spec.validation import ParameterError
+
+    return (ReportError, ModelFileError, QuantizationError, ParameterError, AnalogRangeError)
+
+
+def _npz_T(path) -> int | None:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            return int(d["T"]) if "T" in d.files else None
+    except Exception:  # noqa: BLE001 - load_data reports unreadable files properly
+        return None
+
+
+def _load(path, T):
+    from lava_nt.commands.deploy import CommandError, load_data
+
+    if T is None:
+        T = _npz_T(path) or DEFAULT_T
+    try:
+        return load_data(path, T)
+    except CommandError as exc:
+        raise ReportError(str(exc)) from None
+
+
+def _write_json(path, obj, overwrite: bool) -> None:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ReportError(f"'{path}' exists; pass --overwrite to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ReportError(f"directory '{parent}' does not exist")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _domains(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def cmd_report(args) -> int:
+    try:
+        return _report(args)
+    except _user_errors() as exc:
+        print(f"lava-nt report: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _report(args) -> int:
+    from lava_nt.hardware.report import hardware_report
+
+    if args.json and args.json != "-" and Path(args.json).exists() and not args.overwrite:
+        raise ReportError(f"'{args.json}' exists; pass --overwrite to replace it")
+    x = y = None
+    if args.data:
+        x, y = _load(args.data, args.T)
+    rep = hardware_report(
+        args.model,
+        x,
+        y,
+        n_classes=args.n_classes,
+        precision=args.precision,
+        data_label=str(args.data) if args.data else "",
+    )
+    out = rep.to_dict()
+    text = rep.to_markdown()
+    if args.analog:
+        analog_dict, analog_text = _analog(args, x, y)
+        out["analog"] = analog_dict
+        text += "\n\n" + analog_text
+    if args.json == "-":
+        print(json.dumps(out, indent=1))
+        return 0
+    print(text)
+    if args.json:
+        _write_json(args.json, out, args.overwrite)
+        print(f"\nJSON written to {args.json}")
+    return 0
+
+
+def _analog(args, x, y):
+    from lava_nt.converters.model_file import load_model
+    from lava_nt.hardware.analog import MirrorModel, analog_accuracy, map_gains, plot_analog
+
+    spec, info = load_model(args.model)
+    if spec.fixed:
+        raise ReportError("--analog needs a float model (its NT1 gains)")
+    mirror = MirrorModel(v_ref=args.v_ref)
+    domains = _domains(args.domains)
+    if x is not None and y is not None:
+        res = analog_accuracy(
+            spec,
+            x,
+            y,
+            n_classes=args.n_classes or info.n_classes,
+            mirror=mirror,
+            domains=domains,
+            dac_bits=args.dac_bits,
+            out_of_range=args.out_of_range,
+            data_label=str(args.data),
+        )
+        mapping, d, text = res.mapping, res.to_dict(), res.to_markdown()
+    else:
+        mapping = map_gains(
+            spec, mirror, domains=domains, dac_bits=args.dac_bits, out_of_range=args.out_of_range
+        )
+        d = {"mapping": mapping.to_dict(), "accuracy": None}
+        lo, hi = mirror.gain_range
+        text = (
+            f"## Analog NT1 (JLPEA 2022 eq. 14-16): {mapping.n_domains} power domains "
+            f"({mapping.domains}), reachable gains [{lo:.3f}, {hi:.3f}], "
+            f"{mapping.n_clipped} clipped, {args.dac_bits}-bit DAC (no labelled data: accuracy "
+            "not evaluated)"
+        )
+    if args.plot:
+        p = plot_analog(mapping, args.plot, title=f"{args.model}: NT1 gains as supply voltages")
+        text += f"\n\nplot written to {p}"
+        d["plot"] = str(p)
+    from lava_nt.hardware.report import _jsonable
+
+    return _jsonable(d), text

@@ -1,0 +1,78 @@
+"""Hardware reports: Loihi resources and energy estimates, and the paper's analog model.
+
+Modules (numpy only; matplotlib for the optional plot):
+
+    resources   per-layer neurons, synapses, bit widths, compartments; a documented mapping of
+                layers onto Loihi cores against published per-core limits (:data:`LOIHI1`,
+                :data:`LOIHI2`)
+    energy      spikes and synaptic operations per inference from a run on real inputs, and an
+                energy-per-inference estimate from Davies et al. 2018, Table 2 (pre-silicon
+                Loihi 1 figures, :data:`LOIHI1_TABLE2`)
+    analog      the JLPEA 2022 synapse (a current mirror with a resistive load, eq. 14-16): tuned
+                NT1 gains -> supply voltages in 0.5-1.0 V, power domains, DAC quantisation, and
+                the accuracy after it
+    report      :func:`hardware_report`: all of the above for one model, as tables and JSON
+                (``lava-nt report MODEL``)
+
+Every figure is a published one (cited where it is defined), not a measurement of ours; see
+``docs/hardware.md``.
+"""
+
+from lava_nt.hardware.analog import (
+    AnalogAccuracy,
+    AnalogMapping,
+    AnalogRangeError,
+    MirrorModel,
+    analog_accuracy,
+    dac_levels,
+    map_gains,
+    plot_analog,
+    power_domains,
+    quantize_voltage,
+)
+from lava_nt.hardware.energy import (
+    LOIHI1_TABLE2,
+    Activity,
+    EnergyFigures,
+    energy_estimate,
+    measure_activity,
+)
+from lava_nt.hardware.report import HardwareReport, hardware_report
+from lava_nt.hardware.resources import (
+    LOIHI1,
+    LOIHI2,
+    ChipLimits,
+    Mapping,
+    NetworkResources,
+    count_resources,
+    map_to_cores,
+    synapse_memory_bits,
+)
+
+__all__ = [
+    "LOIHI1",
+    "LOIHI1_TABLE2",
+    "LOIHI2",
+    "Activity",
+    "AnalogAccuracy",
+    "AnalogMapping",
+    "AnalogRangeError",
+    "ChipLimits",
+    "EnergyFigures",
+    "HardwareReport",
+    "Mapping",
+    "MirrorModel",
+    "NetworkResources",
+    "analog_accuracy",
+    "count_resources",
+    "dac_levels",
+    "energy_estimate",
+    "hardware_report",
+    "map_gains",
+    "map_to_cores",
+    "measure_activity",
+    "plot_analog",
+    "power_domains",
+    "quantize_voltage",
+    "synapse_memory_bits",
+]
