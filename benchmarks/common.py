@@ -212,13 +212,25 @@ def git_commit() -> str:
             text=True,
             timeout=10,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(  # only the code the benchmarks run
+            [
+                "git",
+                "-C",
+                str(ROOT),
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "lava_nt",
+                "processes",
+                "converters",
+                "benchmarks",
+            ],  # fmt: skip
             capture_output=True,
             text=True,
             timeout=10,
         ).stdout.strip()
-        return rev + (" (+ uncommitted changes in the tree)" if dirty else "")
+        return rev + (" (+ uncommitted changes to the benchmarked code)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -208,13 +208,14 @@ class _NTLIFSequence(torch.autograd.Function):
                 r = (1.0 - s).sub_((x + vth).mul_(sg))
         # ... then the recurrence D[t] += (1 - dv) R[t] D[t+1]
         beta = float(1.0 - dv)
+        d_s = d.unbind(0)
         if r is None:
             for t in range(T - 2, -1, -1):
-                d[t].add_(d[t + 1], alpha=beta)
+                d_s[t].add_(d_s[t + 1], alpha=beta)
         else:
-            k = r.mul_(beta)
+            k = r.mul_(beta).unbind(0)
             for t in range(T - 2, -1, -1):
-                d[t].addcmul_(k[t], d[t + 1])
+                d_s[t].addcmul_(k[t], d_s[t + 1])
         if need_c:
             grads[1] = d.sum_to_size(ctx.c_shape)
             if grads[1] is d:
@@ -240,8 +241,9 @@ class _NTLIFSequence(torch.autograd.Function):
                 gd = d.mul_(gain)
                 decay = float(1.0 - du)
                 if decay != 0.0:
+                    g_s_t = gd.unbind(0)
                     for t in range(T - 2, -1, -1):
-                        gd[t].add_(gd[t + 1], alpha=decay)
+                        g_s_t[t].add_(g_s_t[t + 1], alpha=decay)
                 gd = gd.sum(0) if cfg.static else gd
                 grads[0] = gd.sum_to_size(ctx.a_shape)
         return tuple(grads)
