@@ -629,7 +629,7 @@ class _Pop:
     neuron: str
 
 
-def _parse_population(g: _Graph, first: str, n_in: int, dt: float, terminal=None) -> _Pop:
+def _parse_population(g: _Graph, first: str, n_in: int, dt: float) -> _Pop:
     """Parse ``Affine|Linear [-> LI|I -> Affine|Linear(diag)] -> LIF|IF|CubaLIF`` from ``first``."""
     import nir
 
@@ -763,8 +763,15 @@ def _parse_spiking_bias(sub, name: str, n_in: int, target: _Pop, dt: float, use_
             "the bias current; lava-nt adds it to the voltage (target an LIF/IF neuron)",
             name,
         )
-    w_eff = (target.kappa * fac)[:, None] * F
-    # groups: one bias neuron per target row
+    w_eff = (target.kappa * fac)[:, None] * F  # C[t] = a_t C[t-1] + w_eff s_b[t], per target
+    where = f"from_nir: {name}"
+    md = _meta(sub) if use_meta else {}
+    if md.get("role") == "spiking_bias":
+        sb = _spiking_bias_from_metadata(md, pop, w_eff, a_t, n, where)
+        if sb is not None:
+            return sb, True
+        notes.append(f"{name}: lava-nt metadata disagrees with the NIR fields; ignored")
+    # derive: every target row must receive from at most one bias neuron
     group = np.full(n, -1, dtype=np.int64)
     w_b = np.full(m, np.nan)
     alpha = np.full(m, np.nan)
@@ -782,76 +789,70 @@ def _parse_spiking_bias(sub, name: str, n_in: int, target: _Pop, dt: float, use_
                     raise g.node_error(
                         fan, f"bias neuron {j} drives its group with different {what} values"
                     )
-    silent = np.flatnonzero(np.isnan(w_b))
+    silent = np.flatnonzero(np.isnan(w_b))  # bias neurons that drive nothing (w_b = 0)
     w_b[silent] = 0.0
-    for j in silent:
-        rows = np.flatnonzero(group == j)
-        alpha[j] = a_t[rows[0]] if rows.size else 0.0
-    unassigned = np.flatnonzero(group < 0)
-    W_in, b_b = pop.W, pop.bias
-    if unassigned.size:  # rows without any drive: a silent bias neuron (w_b = 0)
+    alpha[silent] = 0.0
+    W_in, b_b, g_b = pop.W, pop.bias, pop.gain
+    unassigned = np.flatnonzero(group < 0)  # targets without any bias drive
+    if unassigned.size:
         if silent.size:
             group[unassigned] = silent[0]
-        else:
+        else:  # add a silent bias neuron for them
             W_in = np.vstack([W_in, np.zeros((1, W_in.shape[1]))])
-            b_b = np.append(b_b, 0.0)
-            w_b = np.append(w_b, 0.0)
-            alpha = np.append(alpha, 0.0)
+            b_b, g_b = np.append(b_b, 0.0), np.append(g_b, 1.0)
+            w_b, alpha = np.append(w_b, 0.0), np.append(alpha, 0.0)
             group[unassigned] = m
-            m += 1
-    alpha = np.clip(alpha, 0.0, 1.0)
-    g_b = pop.gain if unassigned.size == 0 or silent.size else np.append(pop.gain, 1.0)
-    snap = np.abs(g_b - 1.0) <= 8 * np.finfo(float).eps
-    g_b = np.where(snap, 1.0, g_b)
+    # bias neurons have unit gain in lava-nt: fold g_b into W_in and b_b (exact in reals)
+    g_b = np.where(np.abs(g_b - 1.0) <= 8 * np.finfo(float).eps, 1.0, g_b)
     W_in = W_in * g_b[:, None] if np.any(g_b != 1.0) else W_in.copy()
     b_b = b_b * g_b
-    du, dv, vth = pop.du, pop.dv, pop.vth
-    mask = None
-    md = _meta(sub) if use_meta else {}
-    used = False
-    if md.get("role") == "spiking_bias":
-        cand = {
-            "du": md.get("du"), "dv": md.get("dv"), "vth": md.get("vth"),
-            "bias": md.get("bias"), "w_b": md.get("w_b"), "alpha": md.get("alpha"),
-        }  # fmt: skip
-        mg = md.get("group")
-        ok = all(v is not None for v in cand.values())
-        ok = ok and all(
-            _close(cand[key], val)
-            for key, val in (
-                ("du", du), ("dv", dv), ("vth", vth), ("bias", b_b), ("w_b", w_b),
-                ("alpha", alpha),
-            )
+    mb = W_in.shape[0]
+    grp = None if (mb == n and np.array_equal(group, np.arange(n))) else group
+    try:
+        params = spiking_bias_parameters(
+            mb, n, where, du=pop.du, dv=pop.dv, vth=pop.vth, bias=b_b, w_b=w_b,
+            alpha=np.clip(alpha, 0.0, 1.0), group=grp,
         )  # fmt: skip
-        if ok and mg is not None:
-            mg = np.asarray(mg, dtype=np.int64)
-            ok = mg.shape == (n,) and bool(np.all(w_b[mg] * 0 == 0))
-            ok = ok and all(group[i] == mg[i] or w_b[group[i]] == 0 for i in range(n))
-        elif ok:
-            ok = m == n and np.array_equal(group, np.arange(n))
-        if ok:
-            du, dv, vth = float(cand["du"]), float(cand["dv"]), float(cand["vth"])
-            b_b = np.asarray(cand["bias"], np.float64)
-            w_b = np.asarray(cand["w_b"], np.float64)
-            alpha = np.asarray(cand["alpha"], np.float64)
-            group = None if mg is None else np.asarray(mg, dtype=np.int64)
-            W_in = pop.W.copy()
-            mk = md.get("mask")
-            if mk is not None:
-                mk = np.asarray(mk, dtype=bool)
-                if mk.shape == W_in.shape and not np.any(W_in[~mk] != 0):
-                    mask = mk
-            used = True
-        else:
-            notes.append(f"{name}: lava-nt metadata disagrees with the NIR fields; ignored")
-    if not used:
-        if m == n and np.array_equal(group, np.arange(n)):
-            group = None
+    except ParameterError as exc:
+        raise NIRImportError(f"{where}: {exc}", name) from None
+    return SpikingBiasSpec(w_in=W_in, params=params), False
+
+
+def _spiking_bias_from_metadata(md, pop: _Pop, w_eff, a_t, n: int, where: str):
+    """The exact spiking-bias spec from lava-nt metadata, or None if it does not describe the
+    NIR fields (within :data:`META_RTOL`)."""
+    m = pop.W.shape[0]
+    try:
+        du, dv, vth = (float(md[key]) for key in ("du", "dv", "vth"))
+        b_b, w_b, alpha = (np.asarray(md[key], np.float64) for key in ("bias", "w_b", "alpha"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    mg = md.get("group")
+    grp = np.arange(n) if mg is None else np.asarray(mg)
+    if grp.shape != (n,) or not np.issubdtype(grp.dtype, np.integer):
+        return None
+    if mg is None and m != n:
+        return None
+    if any(x.shape != (m,) for x in (b_b, w_b, alpha)) or grp.min() < 0 or grp.max() >= m:
+        return None
+    want = np.zeros((n, m))
+    want[np.arange(n), grp] = w_b[grp]
+    if not (
+        _close(want, w_eff) and _close(alpha[grp], a_t) and _close(pop.gain, 1.0)
+        and _close(b_b, pop.bias) and _close(du, pop.du) and _close(dv, pop.dv)
+        and _close(vth, pop.vth)
+    ):  # fmt: skip
+        return None
+    mask = md.get("mask")
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != pop.W.shape or np.any(pop.W[~mask] != 0):
+            mask = None
     params = spiking_bias_parameters(
-        W_in.shape[0], n, f"from_nir: {name}", du=du, dv=dv, vth=vth, bias=b_b, w_b=w_b,
-        alpha=alpha, group=group,
+        m, n, where, du=du, dv=dv, vth=vth, bias=b_b, w_b=w_b, alpha=alpha,
+        group=None if mg is None else grp.astype(np.int64),
     )  # fmt: skip
-    return SpikingBiasSpec(w_in=W_in, params=params, mask=mask), used
+    return SpikingBiasSpec(w_in=pop.W.copy(), params=params, mask=mask)
 
 
 def _read_dt(graph, dt) -> tuple[float, str]:

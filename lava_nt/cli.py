@@ -132,6 +132,7 @@ COMMAND_MODULES = (
     "lava_nt.commands.deploy",
     "lava_nt.commands.eeg",
     "lava_nt.commands.report",
+    "lava_nt.commands.interop",
 )
 
 

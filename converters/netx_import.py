@@ -1,0 +1,423 @@
+"""Import a lava-dl netx HDF5 network (``input`` + ``dense`` layers of CUBA neurons) into lava-nt.
+
+A network trained elsewhere (lava-dl slayer, or lava-nt's own :func:`~lava_nt.converters.netx.
+export_netx`) becomes a lava-nt network that can be NT-tuned and deployed back. netx stores
+Loihi integers and lava-dl 0.6.0's reader (``lava.lib.dl.netx.hdf5``; ``notes/lava-facts.md`` §5)
+interprets them as follows, which :func:`import_netx` reproduces operation for operation:
+
+====================  =========================================================================
+netx dataset          meaning in lava-dl 0.6.0 -> lava-nt fixed spec
+====================  =========================================================================
+``weight`` (n, n_in)  cast to int; ``optimize_weight_bits`` picks ``weight_exponent`` and
+                      ``num_weight_bits``; Lava's Dense truncates. The integer that reaches
+                      ``u >> 6`` per input spike is written as an 8-bit Dense mantissa + exponent
+``bias`` (n,)         cast to int, ``bias_mant`` with ``bias_exp = 6``
+``neuron/iDecay``     Lava ``du = iDecay - 1`` (1..4096)
+``neuron/vDecay``     Lava ``dv = vDecay`` (0..4095)
+``neuron/vThMant``    ``vth`` (0..131071)
+reset                 to zero (CUBA), gain 1 (``gain_mant = 256``), no spiking bias
+====================  =========================================================================
+
+The fixed spec runs bit-exactly like lava-dl's loader (``run_network(spec, x, "fixed")`` equals
+``lava_nt.converters.netx.run_netx(path, x)``). Its float twin
+(:attr:`NetxImport.float_spec`) is ``dequantize(fixed, scales)`` with the voltage scale
+``S = 64 vThMant`` per layer, so every float threshold is 1.0: weights ``W_int / vThMant``,
+biases ``bias / vThMant``, ``du = iDecay / 4096``, ``dv = vDecay / 4096``. Re-quantising it with
+the same scales (``quantize(float_spec, target="netx", scales=result.scales)``) returns the same
+integers.
+
+Refused, with the layer and the reason: layer types other than input/dense (conv, pool, ...),
+recurrent or complex weights, non-CUBA neurons (SDNN, RF), graded spikes (``messageBits`` > 0),
+nonzero synaptic ``delay`` (all-zero delays are accepted), ``iDecay = 0`` (a current that never
+decays: lava-nt's 12-bit ``du`` starts at decay 1/4096), ``vDecay = 4096``, a dense layer without
+a neuron group (netx's non-leaky default with ``vThMant = 2**17``), weights outside
+[-256, 255] and biases that no 13-bit mantissa with a 3-bit exponent can hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.spec.fixed import (
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    BIAS_MANT_MIN,
+    DECAY_MAX,
+    GAIN_UNITY,
+    VTH_MAX,
+    VTH_SHIFT,
+    dense_effective_weights,
+    fixed_ntlif_parameters,
+)
+from lava_nt.spec.validation import ParameterError
+
+__all__ = [
+    "NETX_BIAS_EXP",
+    "NetxImport",
+    "NetxImportError",
+    "import_netx",
+    "netx_effective_weights",
+    "netx_float_equivalent",
+]
+
+NETX_BIAS_EXP = 6  # lava-dl 0.6.0 hdf5.py: 'bias_exp': 6 for CUBA neurons
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7  # what lava-nt's Lava Dense accepts
+WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 255
+
+
+class NetxImportError(ValueError):
+    """The netx file is missing, unreadable, or uses a feature lava-nt cannot express.
+
+    ``layer`` is the offending layer index (None for file-level problems)."""
+
+    def __init__(self, message: str, layer: int | None = None):
+        self.layer = layer
+        super().__init__(message)
+
+
+@dataclass
+class NetxImport:
+    """Result of :func:`import_netx`.
+
+    Attributes:
+        fixed_spec: the exact fixed-point network (Lava bit-accurate semantics = netx's).
+        float_spec: its float twin ``dequantize(fixed_spec, scales=scales)`` (thresholds 1.0).
+        scales: voltage scale per layer (``64 * vThMant``).
+        report: a :class:`~lava_nt.converters.quantize.QuantReport` describing the registers
+            (attach it with the fixed spec: ``save_model(..., quantized=(fixed_spec, report))``).
+        notes: what was read, ignored or normalised.
+        path: the file.
+    """
+
+    fixed_spec: NetworkSpec
+    float_spec: NetworkSpec
+    scales: list[float]
+    report: object
+    notes: list[str] = field(default_factory=list)
+    path: str = ""
+
+
+# ---- lava-dl 0.6.0's weight handling, reproduced ------------------------------------------
+def _optimize_weight_bits(weight: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``lava.lib.dl.netx.utils.optimize_weight_bits`` (lava-dl 0.6.0) for weights already in
+    [-256, 255]: returns ``(weights << scale_bits, num_weight_bits, weight_exponent)``."""
+    w = np.asarray(weight, dtype=np.int64)
+    max_w, min_w = int(w.max()), int(w.min())
+    if max_w > 254 and min_w < 0:
+        w = np.clip(w, -256, 254)
+        max_w = int(w.max())
+    if min_w < -256 and max_w > 0:
+        w = np.clip(w, -256, 254)
+        min_w = int(w.min())
+    with np.errstate(divide="ignore"):  # numpy semantics, as lava-dl: 127 / 0 = inf
+        mx, mn = np.float64(max_w), np.float64(min_w)
+        if max_w < 0:
+            is_signed, scale = 0, -256 / mn
+        elif min_w >= 0:
+            is_signed, scale = 0, 255 / mx
+        else:
+            is_signed, scale = 1, min(127 / mx, -128 / mn)
+    if not np.isfinite(scale):
+        return w.copy(), 8, 0  # an all-zero matrix: any choice gives zero input
+    scale_bits = int(np.floor(np.log2(scale))) + is_signed
+    n = 8
+    while n > 0:
+        if np.sum(np.abs(w / 2**n - np.round(w / 2**n))) == 0:
+            break
+        n -= 1
+    n -= is_signed
+    num_weight_bits = 8 - scale_bits - n
+    return (
+        np.left_shift(w, scale_bits) if scale_bits >= 0 else w >> -scale_bits,
+        int(num_weight_bits),
+        int(-scale_bits),
+    )
+
+
+def netx_effective_weights(weight) -> tuple[np.ndarray, int]:
+    """``(effective integer matrix, weight_exponent)`` that lava-dl 0.6.0's Dense uses for a netx
+    ``weight`` dataset: the layer input is ``dense_fixed_output(eff @ s, weight_exponent)``."""
+    w = np.asarray(weight)
+    w_opt, nwb, wexp = _optimize_weight_bits(w.astype(np.int64))
+    nwb = min(max(nwb, 1), 8)
+    return dense_effective_weights(w_opt, num_weight_bits=nwb), wexp
+
+
+def _lava_nt_weights(eff: np.ndarray, wexp: int) -> tuple[np.ndarray, int]:
+    """An 8-bit lava-nt Dense (mantissa, exponent) adding exactly what netx's Dense adds.
+
+    If every entry's contribution is an integer, the coarsest-exponent-first search returns the
+    finest representation whose mantissas survive Lava's 8-bit truncation (this is the
+    quantiser's ``2k << e`` layout for networks lava-nt exported); otherwise netx's own
+    (matrix, exponent) pair is used as it is."""
+    eff = np.asarray(eff, dtype=np.int64)
+    if wexp >= 0:
+        per_elem = eff << wexp
+    elif np.all(eff % (1 << -wexp) == 0):
+        per_elem = eff >> -wexp
+    else:
+        per_elem = None
+    if per_elem is not None:
+        for e in range(WEIGHT_EXP_MIN, WEIGHT_EXP_MAX + 1):
+            if e < 0:
+                m = per_elem << -e
+            elif np.all(per_elem % (1 << e) == 0):
+                m = per_elem >> e
+            else:
+                continue
+            if m.size and (m.min() < WEIGHT_MANT_MIN or m.max() > WEIGHT_MANT_MAX):
+                continue
+            if np.array_equal(dense_effective_weights(m), m):
+                return m, e
+    if WEIGHT_EXP_MIN <= wexp <= WEIGHT_EXP_MAX and np.array_equal(
+        dense_effective_weights(eff), eff
+    ):
+        return eff.copy(), int(wexp)
+    raise ParameterError("no 8-bit Dense mantissa/exponent reproduces these weights")
+
+
+def _bias_registers(bias_eff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per neuron ``(bias_mant, bias_exp)`` with ``bias_mant << bias_exp == bias_eff``,
+    preferring netx's exponent 6."""
+    mant = np.zeros_like(bias_eff)
+    exp = np.zeros_like(bias_eff)
+    order = [NETX_BIAS_EXP] + [e for e in range(BIAS_EXP_MAX, -1, -1) if e != NETX_BIAS_EXP]
+    for i, v in enumerate(bias_eff):
+        for e in order:
+            if v % (1 << e) == 0 and BIAS_MANT_MIN <= (v >> e) <= BIAS_MANT_MAX:
+                mant[i], exp[i] = v >> e, e
+                break
+        else:
+            raise ParameterError(
+                f"neuron {i}: bias {v >> NETX_BIAS_EXP} (<< 6) needs more than a 13-bit mantissa "
+                "with a 3-bit exponent"
+            )
+    return mant, exp
+
+
+# ---- reading --------------------------------------------------------------------------------
+def _str(ds) -> str:
+    v = ds[()]
+    if isinstance(v, np.ndarray):
+        v = v.reshape(-1)[0] if v.size else b""
+    if isinstance(v, bytes | np.bytes_):
+        v = v.decode("ascii", "replace")
+    return str(v).strip("\x00 ")
+
+
+def _int(ds) -> int:
+    v = np.asarray(ds[()])
+    if v.size != 1:
+        raise ValueError(f"expected a scalar, got shape {v.shape}")
+    return int(v.reshape(-1)[0])
+
+
+def _open(path: Path):
+    import h5py
+
+    if not path.exists():
+        raise NetxImportError(f"netx file '{path}' does not exist")
+    if path.is_dir() or not h5py.is_hdf5(path):
+        raise NetxImportError(f"netx file '{path}' is not an HDF5 file (corrupt or not netx)")
+    try:
+        f = h5py.File(path, "r")
+    except Exception as exc:  # noqa: BLE001 - h5py raises many kinds on a damaged file
+        raise NetxImportError(f"netx file '{path}' cannot be read: {exc}") from None
+    if "layer" not in f:
+        f.close()
+        raise NetxImportError(f"netx file '{path}' has no '/layer' group (not a netx network)")
+    return f
+
+
+def import_netx(path) -> NetxImport:
+    """Read a netx file into an exact fixed-point :class:`NetworkSpec` and its float twin.
+
+    Raises :class:`NetxImportError` (with the layer index) for anything lava-nt cannot express
+    exactly; see the module docstring.
+    """
+    from lava_nt.converters.quantize import LayerQuant, QuantReport, dequantize
+
+    path = Path(path)
+    f = _open(path)
+    notes: list[str] = []
+    try:
+        lay = f["layer"]
+        keys = sorted(lay.keys(), key=lambda s: int(s) if s.isdigit() else -1)
+        if not keys or any(k != str(i) for i, k in enumerate(keys)):
+            raise NetxImportError(
+                f"netx file '{path}': layers must be numbered 0..L-1, found {list(lay.keys())}"
+            )
+        n_in = None
+        raw = []
+        for i, key in enumerate(keys):
+            g = lay[key]
+            try:
+                typ = _str(g["type"]).lower()
+                shape = np.asarray(g["shape"][()]).reshape(-1)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise NetxImportError(
+                    f"netx file '{path}': layer {i} lacks a readable 'type'/'shape' ({exc})", i
+                ) from None
+            if typ == "input":
+                if i != 0:
+                    raise NetxImportError(f"netx file '{path}': layer {i} is a second input", i)
+                n_in = int(np.prod(shape))
+                if "neuron" in g:
+                    notes.append(
+                        "layer 0 (input) has a neuron group: netx builds an Input block driven "
+                        "through its bias; lava-nt feeds the input spikes straight into the first "
+                        "dense layer, as netx.hdf5.Network(..., skip_layers=1) does"
+                    )
+                continue
+            if typ != "dense":
+                why = {
+                    "conv": "convolutions are not lava-nt layers (dense only)",
+                    "flatten": "reshapes are not lava-nt layers",
+                    "pool": "pooling is not a lava-nt layer",
+                    "average": "averaging is not a lava-nt layer",
+                    "concat": "concatenation is not a lava-nt layer",
+                    "dense_rec": "recurrent weights: lava-nt networks are feed-forward",
+                    "dense_comp": "complex weights (resonate-and-fire) are not NTLIF",
+                }.get(typ, "unknown layer type")
+                raise NetxImportError(f"netx file '{path}': layer {i} has type '{typ}': {why}", i)
+            raw.append((i, g, int(np.prod(shape))))
+        if not raw:
+            raise NetxImportError(f"netx file '{path}' has no dense layer")
+        layers, scales, lqs = [], [], []
+        n_prev = n_in
+        for k, (i, g, n) in enumerate(raw):
+            layer, S, lq = _dense_layer(path, i, k, g, n, n_prev, notes)
+            if n_prev is None:
+                n_in = layer.weight.shape[1]
+                notes.append(f"no input layer: {n_in} inputs from the first weight matrix")
+            layers.append(layer)
+            scales.append(S)
+            lqs.append(lq)
+            n_prev = n
+    finally:
+        f.close()
+    fixed = NetworkSpec(int(n_in), layers, fixed=True)
+    float_spec = dequantize(fixed, scales=scales)
+    report = QuantReport(
+        layers=[LayerQuant(**lq) for lq in lqs],
+        fold_gains=True,
+        target="netx",
+        bias_exp_mode="netx import",
+        warnings=[f"imported from netx file '{path.name}' (exact integers, not quantised)"],
+    )
+    return NetxImport(fixed, float_spec, scales, report, notes, str(path))
+
+
+def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
+    def fail(why: str):
+        raise NetxImportError(f"netx file '{path}': layer {i} (dense): {why}", i)
+
+    for key, why in (
+        ("weight_rec", "recurrent weights: lava-nt networks are feed-forward"),
+        ("weight/real", "complex weights (resonate-and-fire) are not NTLIF"),
+    ):
+        if key in g:
+            fail(why)
+    if "weight" not in g:
+        fail("has no 'weight' dataset")
+    w = np.asarray(g["weight"][()])
+    if not np.issubdtype(w.dtype, np.number) or not np.all(np.isfinite(w)):
+        fail("weights must be finite numbers")
+    if np.any(w != np.trunc(w)):
+        notes.append(f"layer {i}: fractional weights truncated toward zero, as netx does")
+    w = np.trunc(w).astype(np.int64)
+    if w.ndim == 1:
+        if w.size % n:
+            fail(f"a flat weight of {w.size} values does not split into {n} rows")
+        w = w.reshape(n, -1)
+    if w.ndim != 2 or w.shape[0] != n:
+        fail(f"weight shape {w.shape} does not match {n} neurons")
+    if n_prev is not None and w.shape[1] != n_prev:
+        fail(f"weight has {w.shape[1]} inputs, the layer before has {n_prev} neurons")
+    if w.size and (w.min() < -256 or w.max() > 255):
+        fail(f"weights in [{w.min()}, {w.max()}] exceed the 8-bit synapse range [-256, 255]")
+    if "delay" in g:
+        d = np.asarray(g["delay"][()])
+        if np.any(d != 0):
+            fail(
+                f"synaptic delays (up to {int(np.max(d))} steps): lava-nt layers have no delays "
+                "(netx would build a DelayDense); retrain without delays or drop them"
+            )
+        notes.append(f"layer {i}: all-zero 'delay' dataset ignored")
+    if "neuron" not in g:
+        fail(
+            "has no neuron group: netx then uses a non-leaky integrator (iDecay 0, vDecay 4096, "
+            "vThMant 2**17), which lava-nt's 12-bit decays and 17-bit threshold cannot hold"
+        )
+    nrn = g["neuron"]
+    try:
+        ntype = _str(nrn["type"]).upper()
+    except KeyError:
+        fail("neuron group has no 'type'")
+    if ntype not in ("CUBA", "LOIHI"):
+        fail(
+            f"neuron type '{ntype}': only CUBA (LIF) neurons map to NTLIF (SDNN sigma-delta and "
+            "RF resonate-and-fire neurons do not)"
+        )
+    if "messageBits" in nrn and _int(nrn["messageBits"]) != 0:
+        fail(f"graded spikes (messageBits = {_int(nrn['messageBits'])}): NTLIF spikes are binary")
+    try:
+        i_decay, v_decay, vth = (_int(nrn[key]) for key in ("iDecay", "vDecay", "vThMant"))
+    except (KeyError, ValueError) as exc:
+        fail(f"neuron group needs scalar iDecay, vDecay and vThMant ({exc})")
+    if i_decay == 0:
+        fail(
+            "iDecay = 0 (netx: Lava du = -1, a current that never decays); lava-nt's 12-bit du "
+            "register starts at a decay of 1/4096"
+        )
+    if not 1 <= i_decay <= DECAY_MAX + 1:
+        fail(f"iDecay = {i_decay} outside 1..4096")
+    if not 0 <= v_decay <= DECAY_MAX:
+        fail(f"vDecay = {v_decay} outside 0..{DECAY_MAX} (lava-nt's 12-bit dv register)")
+    if not 0 <= vth <= VTH_MAX:
+        fail(f"vThMant = {vth} outside 0..{VTH_MAX} (17-bit threshold)")
+    bias = np.zeros(n, dtype=np.int64)
+    if "bias" in g:
+        b = np.asarray(g["bias"][()])
+        if not np.all(np.isfinite(b)):
+            fail("non-finite biases")
+        if np.any(b != np.trunc(b)):
+            notes.append(f"layer {i}: fractional biases truncated toward zero, as netx does")
+        bias = np.broadcast_to(np.trunc(b).astype(np.int64), (n,)).copy()
+    try:
+        eff, wexp = netx_effective_weights(w)
+        weight, weight_exp = _lava_nt_weights(eff, wexp)
+        bias_mant, bias_exp = _bias_registers(bias << NETX_BIAS_EXP)
+        neuron = fixed_ntlif_parameters(
+            n, f"netx layer {i}", du=i_decay - 1, dv=v_decay, vth=vth, bias_mant=bias_mant,
+            bias_exp=bias_exp, gain_mant=np.full(n, GAIN_UNITY), reset="zero",
+        )  # fmt: skip
+    except ParameterError as exc:
+        fail(str(exc))
+    S = float((1 << VTH_SHIFT) * max(vth, 1))
+    lq = {
+        "index": k,
+        "scale": S,
+        "scale_limit": "netx import (S = 64 vThMant: float threshold 1)",
+        "weight_exp": int(weight_exp),
+        "bias_exp": [int(e) for e in bias_exp],
+        "vth_mant": int(vth),
+        "du": int(i_decay - 1),
+        "dv": int(v_decay),
+    }
+    if "refDelay" in nrn and _int(nrn["refDelay"]) not in (0, 1):
+        notes.append(f"layer {i}: refDelay = {_int(nrn['refDelay'])} is not read by netx; ignored")
+    return LayerSpec(weight=weight, neuron=neuron, weight_exp=int(weight_exp)), S, lq
+
+
+def netx_float_equivalent(fixed: NetworkSpec, scales=None) -> NetworkSpec:
+    """``dequantize(fixed, scales=...)`` with the default ``S = 64 vth`` per layer."""
+    from lava_nt.converters.quantize import dequantize
+
+    if scales is None:
+        scales = [float((1 << VTH_SHIFT) * max(int(ls.neuron.vth), 1)) for ls in fixed.layers]
+    return dequantize(fixed, scales=scales)

@@ -1,0 +1,167 @@
+"""``lava-nt export-nir``, ``lava-nt import-nir`` and ``lava-nt import-netx`` (docs/interop.md).
+
+lava-nt export-nir MODEL OUT [--dt DT] [--norse-compat] [--subtract-reset refuse|metadata]
+                   [--no-metadata] [--overwrite]
+    Write a lava-nt model file as a NIR graph (nir 1.0 HDF5).
+lava-nt import-nir IN OUT_MODEL [--dt DT] [--no-metadata] [--overwrite]
+    Import a NIR graph (Affine/Linear + LIF/IF/CubaLIF chains, lava-nt spiking-bias subgraphs)
+    as a lava-nt model file.
+lava-nt import-netx IN OUT_MODEL [--overwrite]
+    Import a lava-dl netx HDF5 network (input + dense CUBA layers) as a lava-nt model file: the
+    float twin (thresholds 1.0) as the network, the exact fixed-point network attached.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+class CommandError(Exception):
+    """A user-facing error (printed without a traceback)."""
+
+
+def register(subparsers) -> None:
+    """Add the export-nir / import-nir / import-netx subcommands to the ``lava-nt`` parser."""
+    e = subparsers.add_parser(
+        "export-nir",
+        help="write a saved model as a NIR graph (nir 1.0 HDF5)",
+        description="Export a lava-nt model file to NIR. One lava-nt step is DT seconds; every "
+        "node is written so that NIR's forward-Euler update with that DT is the NTLIF step.",
+    )
+    e.add_argument("model", metavar="MODEL", help="lava-nt model file (.h5)")
+    e.add_argument("out", metavar="OUT", help="NIR file to write (.nir)")
+    e.add_argument("--dt", type=float, default=None, help="seconds per step (default 0.001)")
+    e.add_argument(
+        "--norse-compat",
+        action="store_true",
+        help="a graph norse.torch.from_nir (norse 1.1) runs unchanged (r folded into weights)",
+    )
+    e.add_argument(
+        "--subtract-reset",
+        choices=("refuse", "metadata"),
+        default="refuse",
+        help="reset 'subtract' has no NIR field: refuse (default) or record it in node metadata",
+    )
+    e.add_argument(
+        "--no-metadata", action="store_true", help="omit the exact lava-nt values (node metadata)"
+    )
+    e.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    e.set_defaults(func=cmd_export_nir)
+
+    i = subparsers.add_parser(
+        "import-nir",
+        help="import a NIR graph as a lava-nt model file",
+        description="Import a NIR graph made of Affine/Linear + LIF/IF/CubaLIF layers (and "
+        "lava-nt spiking-bias subgraphs) as a lava-nt model file.",
+    )
+    i.add_argument("nir_file", metavar="IN", help="NIR file (.nir)")
+    i.add_argument("out", metavar="OUT_MODEL", help="lava-nt model file to write (.h5)")
+    i.add_argument(
+        "--dt", type=float, default=None, help="seconds per step (default: the graph's, else 0.001)"
+    )
+    i.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="ignore lava-nt node metadata (derive every value from the NIR fields)",
+    )
+    i.add_argument("--overwrite", action="store_true", help="replace an existing OUT_MODEL")
+    i.set_defaults(func=cmd_import_nir)
+
+    x = subparsers.add_parser(
+        "import-netx",
+        help="import a lava-dl netx HDF5 network as a lava-nt model file",
+        description="Import a lava-dl netx network (input + dense CUBA layers). The model file "
+        "holds the float twin (thresholds 1.0) as its network and the exact fixed-point network "
+        "as its attached quantised network.",
+    )
+    x.add_argument("netx_file", metavar="IN", help="netx HDF5 file")
+    x.add_argument("out", metavar="OUT_MODEL", help="lava-nt model file to write (.h5)")
+    x.add_argument("--overwrite", action="store_true", help="replace an existing OUT_MODEL")
+    x.set_defaults(func=cmd_import_netx)
+
+
+def _fail(cmd: str, exc: BaseException) -> int:
+    print(f"lava-nt {cmd}: error: {exc}", file=sys.stderr)
+    return 1
+
+
+def _user_errors():
+    from lava_nt.converters.model_file import ModelFileError
+    from lava_nt.converters.netx_import import NetxImportError
+    from lava_nt.converters.nir_io import NIRImportError
+    from lava_nt.spec.validation import ParameterError
+
+    return (CommandError, ModelFileError, ParameterError, NIRImportError, NetxImportError)
+
+
+def _save(path, spec, overwrite: bool, meta: dict, quantized=None):
+    from lava_nt.converters.model_file import ModelFileExistsError, save_model
+
+    try:
+        return save_model(path, spec, meta=meta, overwrite=overwrite, quantized=quantized)
+    except ModelFileExistsError as exc:
+        raise CommandError(f"'{exc.path}' exists; pass --overwrite to replace it") from None
+
+
+def cmd_export_nir(args) -> int:
+    try:
+        from lava_nt.converters.model_file import ModelFileExistsError
+        from lava_nt.converters.nir_io import DEFAULT_DT, export_nir
+
+        dt = DEFAULT_DT if args.dt is None else args.dt
+        try:
+            path = export_nir(
+                args.model,
+                args.out,
+                overwrite=args.overwrite,
+                dt=dt,
+                norse_compat=args.norse_compat,
+                subtract_reset=args.subtract_reset,
+                metadata=not args.no_metadata,
+            )
+        except ModelFileExistsError as exc:
+            raise CommandError(f"'{exc.path}' exists; pass --overwrite to replace it") from None
+        print(f"NIR graph written to {path} (dt = {dt:g} s per step)")
+        return 0
+    except _user_errors() as exc:
+        return _fail("export-nir", exc)
+
+
+def cmd_import_nir(args) -> int:
+    try:
+        from lava_nt.converters.nir_io import import_nir
+
+        res = import_nir(args.nir_file, dt=args.dt, use_metadata=not args.no_metadata)
+        meta = {"imported_from": f"NIR {args.nir_file}", "nir_dt": res.dt, "nir_exact": res.exact}
+        path = _save(args.out, res.spec, args.overwrite, meta)
+        print(f"imported {args.nir_file}: network {res.spec.sizes}")
+        for note in res.notes:
+            print(f"  {note}")
+        print(f"model written to {path}")
+        return 0
+    except _user_errors() as exc:
+        return _fail("import-nir", exc)
+
+
+def cmd_import_netx(args) -> int:
+    try:
+        from lava_nt.converters.netx_import import import_netx
+
+        res = import_netx(args.netx_file)
+        meta = {"imported_from": f"netx {args.netx_file}", "netx_scales": res.scales}
+        path = _save(
+            args.out, res.float_spec, args.overwrite, meta, quantized=(res.fixed_spec, res.report)
+        )
+        print(f"imported {args.netx_file}: network {res.fixed_spec.sizes} (exact fixed point)")
+        for k, ls in enumerate(res.fixed_spec.layers):
+            p = ls.neuron
+            print(
+                f"  layer {k}: vth={int(p.vth)} du={int(p.du)} dv={int(p.dv)} "
+                f"weight_exp={ls.weight_exp}, float scale S={res.scales[k]:g}"
+            )
+        for note in res.notes:
+            print(f"  note: {note}")
+        print(f"model written to {path} (float twin; the fixed-point network is attached)")
+        return 0
+    except _user_errors() as exc:
+        return _fail("import-netx", exc)
