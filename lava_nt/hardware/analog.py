@@ -478,10 +478,12 @@ class AnalogAccuracy:
     T: int
     n_classes: int
     data: str = ""
+    spike_match: dict = field(default_factory=dict)  # stage -> output spikes equal to tuned
 
     def to_dict(self) -> dict:
         return {
             "data": self.data,
+            "output_spike_match_with_tuned": dict(self.spike_match),
             "n_samples": self.n_samples,
             "T": self.T,
             "n_classes": self.n_classes,
@@ -503,8 +505,9 @@ class AnalogAccuracy:
             f"{m.n_clipped} domains clipped ({m.out_of_range}). Data: {self.data} "
             f"({self.n_samples} samples x {self.T} steps).",
             "",
-            "| stage | accuracy | agreement with tuned | max gain error | mean gain error |",
-            "|---|---|---|---|---|",
+            "| stage | accuracy | decisions as tuned | output spikes as tuned | max gain error "
+            "| mean gain error |",
+            "|---|---|---|---|---|---|",
         ]
         for stage in ("tuned", "domain", "voltage", "dac"):
             if stage not in self.accuracy:
@@ -519,7 +522,8 @@ class AnalogAccuracy:
             acc = self.accuracy[stage]
             lines.append(
                 f"| {_STAGES[stage]} | {'-' if acc is None else f'{100 * acc:.2f}%'} | "
-                f"{100 * self.agreement[stage]:.2f}% | {emax:.4g} | {emean:.4g} |"
+                f"{100 * self.agreement[stage]:.2f}% | {100 * self.spike_match[stage]:.2f}% | "
+                f"{emax:.4g} | {emean:.4g} |"
             )
         pr = PAPER_REFERENCE
         lines += [
@@ -604,17 +608,19 @@ def analog_accuracy(
         domain_value=domain_value,
     )
     stages = ["tuned", "domain", "voltage"] + (["dac"] if dac_bits is not None else [])
-    acc, agree = {}, {}
-    ref_pred = None
+    acc, agree, match = {}, {}, {}
+    ref_pred = ref_out = None
     for stage in stages:
         s = spec if stage == "tuned" else mapping.spec_with(spec, stage)
-        pred = predictions(reference_run(s, xs), n_classes)
+        out = reference_run(s, xs)
+        pred = predictions(out, n_classes)
         if ref_pred is None:
-            ref_pred = pred
+            ref_pred, ref_out = pred, out
         acc[stage] = float(np.mean(pred == y))
         agree[stage] = float(np.mean(pred == ref_pred))
+        match[stage] = float(np.mean(out == ref_out))
     return AnalogAccuracy(
-        mapping, acc, agree, int(xs.shape[1]), int(xs.shape[0]), n_classes, data_label
+        mapping, acc, agree, int(xs.shape[1]), int(xs.shape[0]), n_classes, data_label, match
     )
 
 

@@ -161,7 +161,7 @@ def test_analog_accuracy_small_task(make_spec, tmp_path):
     assert "dac" not in res.accuracy
     res = analog_accuracy(spec, x, y, n_classes=2, domains="layer", dac_bits=3)
     assert set(res.accuracy) == {"tuned", "domain", "voltage", "dac"}
-    assert res.agreement["tuned"] == 1.0
+    assert res.agreement["tuned"] == 1.0 and res.spike_match["tuned"] == 1.0
     assert "1.08 pJ/spike" in res.to_markdown()
     d = res.to_dict()
     assert d["mapping"]["dac_bits"] == 3
