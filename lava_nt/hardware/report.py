@@ -331,7 +331,7 @@ def hardware_report(
                 f"{chips[0].name}: layers with a spiking bias count one auxiliary compartment per "
                 "target neuron for the leaking bias current"
             )
-    if any(np.any(np.asarray(ls.neuron.gain) != 1) for ls in spec.layers) and not spec.fixed:
+    if not spec.fixed and any(np.any(np.asarray(ls.neuron.gain) != 1) for ls in spec.layers):
         notes.append(
             "per-neuron NT1 gains are not native to Loihi 1's neuron model: deploy them folded "
             "into the weight rows (quantize(fold_gains=True)) or with a microcoded Loihi 2 neuron"

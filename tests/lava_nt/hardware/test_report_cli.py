@@ -93,3 +93,18 @@ def test_report_errors(model_file, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["report", str(model_file), "--json", str(out), "--overwrite"]) == 0
     assert json.loads(out.read_text())["sizes"] == [3, 4, 2]
+
+
+def test_report_fixed_point_model_and_precision(spec342):
+    from lava_nt.converters.quantize import quantize
+
+    fixed, _ = quantize(spec342)
+    rng = np.random.default_rng(3)
+    x = (rng.random((10, 4, 3)) < 0.5).astype(float)
+    rep = hardware_report(fixed, x)
+    assert rep.bits_source == "the model (fixed point)"
+    assert rep.resources["Loihi 1"].synapses == 16
+    assert "fixed point" in rep.activity.engine
+    rep = hardware_report(spec342, x, precision="fixed")
+    assert "fixed point" in rep.activity.engine
+    json.loads(rep.to_json())
