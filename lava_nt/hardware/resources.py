@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from lava_nt.network import NetworkSpec
-from lava_nt.spec.fixed import BIAS_MANT_BITS, GAIN_BITS, WB_MANT_BITS, WEIGHT_BITS
+from lava_nt.spec.fixed import WEIGHT_BITS
 from lava_nt.spec.fixed import dense_effective_weights as _dense_effective
 from lava_nt.spec.validation import ParameterError
 
@@ -637,12 +637,3 @@ def apply_mapping(res: NetworkResources, mapping: Mapping) -> NetworkResources:
         lr.cores = mapping.layer_cores(lr.index)
         lr.memory_bits = mapping.layer_memory(lr.index)
     return res
-
-
-# documented widths of the registers (for the report)
-REGISTER_BITS = {
-    "weight": WEIGHT_BITS,
-    "bias_mant": BIAS_MANT_BITS,
-    "gain_mant": GAIN_BITS,
-    "w_b_mant": WB_MANT_BITS,
-}
