@@ -62,6 +62,7 @@ __all__ = [
     "LayerResources",
     "Mapping",
     "NetworkResources",
+    "apply_mapping",
     "count_resources",
     "layer_structure",
     "map_to_cores",
