@@ -43,6 +43,9 @@ example (``python -m lava_nt.qat --help``); see ``docs/qat.md``.
 
 from __future__ import annotations
 
+import json
+import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -69,9 +72,6 @@ from lava_nt.spec.fixed import (
     WB_MANT_MAX,
     fixed_ntlif_parameters,
     fixed_spiking_bias_parameters,
-    saturate,
-    trunc_shift,
-    wrap_u,
 )
 from lava_nt.spec.ntlif import ntlif_parameters
 from lava_nt.spec.spiking_bias import spiking_bias_parameters
@@ -81,6 +81,8 @@ __all__ = [
     "QATError",
     "QATLayer",
     "QATNetwork",
+    "compare_qat",
+    "compare_report",
     "fixed_spec_differences",
     "round_half_away",
     "ste",
@@ -222,90 +224,122 @@ def _sum_to(g: torch.Tensor, n: int) -> torch.Tensor:
     return g.reshape(-1, n).sum(0)
 
 
+def _trunc_mul(x: torch.Tensor, f: float) -> torch.Tensor:
+    """``trunc(x * f)`` for integer-valued float64 ``x`` and a dyadic ``f = k / 2**s`` (``|k| <
+    2**12``): the product is exact (``|x| < 2**40``), so this is the spec's ``trunc_shift(x * k,
+    s)`` bit for bit."""
+    return torch.trunc(x * f)
+
+
+def _wrap_exact(x: torch.Tensor) -> torch.Tensor:
+    """The spec's :func:`~lava_nt.spec.fixed.wrap_u` on integer-valued float64 (no gradient)."""
+    h = float(_HALF_UV)
+    w = torch.where(x > h, x - 2 * h, x)
+    return torch.where(w <= -h, x + 2 * h, w)
+
+
 class _FixedLIF(torch.autograd.Function):
     """All ``T`` steps of :func:`~lava_nt.spec.fixed.fixed_ntlif_step` (reset detached) with the
     straight-through BPTT of :meth:`QATLayer._run_autograd`.
 
     Inputs: drive ``a_all [T, ..., n]`` (``a << 6``, integer-valued float64), register values
     ``bias (n,)`` (``bias_mant << bias_exp``), ``gain (n,)`` (``gain_mant``), bias current
-    ``c_all [T, ..., n]`` or None; returns spikes ``[T, ..., n]`` (float64 0/1)."""
+    ``c_all [T, ..., n]`` or None; returns spikes ``[T, ..., n]`` (float64 0/1).
+
+    Backward (``D[t]`` = dL/dv before the saturation at step ``t``, ``sg`` the surrogate
+    derivative at ``(v[t] - vth) / S``, ``K[t]`` = 1 inside the 24-bit range, else 0)::
+
+        D[t]  = K[t] (dL/ds[t] sg / S + R[t] (4096 - dv) / 4096 D[t+1])
+        R[t]  = 1 (reset subtract) | 1 - s[t] (reset zero)
+        dL/dc[t] = D[t];  dL/dgain = sum D (u + bias) / 256;  dL/dbias = sum D gain / 256
+        dL/da[t] = D[t] gain / 256 + (4096 - (du + 1)) / 4096 dL/da[t+1]
+
+    i.e. the float NTLIF's BPTT with the fixed-point coefficients (STE through every truncation
+    and the wrap)."""
 
     @staticmethod
     def forward(ctx, a_all, bias, gain, c_all, cfg: _LIFConfig):
-        a = a_all.detach().to(torch.int64)
-        b = bias.detach().to(torch.int64)
-        g = gain.detach().to(torch.int64)
-        c = None if c_all is None else c_all.detach().to(torch.int64)
-        ku = DECAY_UNITY - (cfg.du + 1)
-        kv = DECAY_UNITY - cfg.dv
-        vth = cfg.vth << VTH_SHIFT
-        lim = int(_UV_LIM)
-        u = torch.zeros(a.shape[1:], dtype=torch.int64, device=a.device)
+        # integer arithmetic on exact integers held in float64 (all values < 2**40)
+        a = a_all.detach()
+        b = bias.detach()
+        g = gain.detach()
+        c = None if c_all is None else c_all.detach()
+        fu = (DECAY_UNITY - (cfg.du + 1)) / DECAY_UNITY
+        fv = (DECAY_UNITY - cfg.dv) / DECAY_UNITY
+        fg = g / GAIN_UNITY
+        vth = float(cfg.vth << VTH_SHIFT)
+        lim = _UV_LIM
+        # |u| <= max|a| / (1 - fu): when that stays inside 24 bits, u can never wrap
+        amax = float(a.abs().max()) if a.numel() else 0.0
+        may_wrap = fu >= 1.0 or amax / (1.0 - fu) >= _HALF_UV
+        steps = a.shape[0]
+        u_all = torch.empty(a.shape, dtype=torch.float64, device=a.device)
+        v_pre = torch.empty_like(u_all)
+        u = torch.zeros(a.shape[1:], dtype=torch.float64, device=a.device)
         v = u
-        us, vcs, sat = [], [], []
-        for t in range(a.shape[0]):
-            u = wrap_u(trunc_shift(u * ku, DECAY_SHIFT) + a[t])
-            v = trunc_shift(v * kv, DECAY_SHIFT) + trunc_shift(g * (u + b), GAIN_SHIFT)
+        for t in range(steps):
+            u = _trunc_mul(u, fu) + a[t] if fu else a[t]
+            if may_wrap:
+                u = _wrap_exact(u)
+            u_all[t] = u
+            v = _trunc_mul(v, fv) + torch.trunc((u + b) * fg)
             if c is not None:
                 v = v + c[t]
-            sat.append((v < -lim) | (v > lim))
-            v = saturate(v)
-            vcs.append(v)
+            v_pre[t] = v
+            v = v.clamp(-lim, lim)
             s = v > vth
-            v = torch.where(s, v - vth, v) if cfg.reset_subtract else torch.where(s, 0, v)
-            us.append(u)
-        u_all, vc_all = torch.stack(us), torch.stack(vcs)
-        z = (vc_all > vth).to(torch.float64)
-        ctx.save_for_backward(u_all, vc_all, torch.stack(sat), z, b, g)
+            v = v - s * vth if cfg.reset_subtract else v.masked_fill(s, 0.0)
+        z = (v_pre.clamp(-lim, lim) > vth).to(torch.float64)
+        ctx.save_for_backward(u_all, v_pre, b, g)
         ctx.cfg = cfg
         ctx.has_c = c_all is not None
         return z
 
     @staticmethod
     def backward(ctx, gz):
-        u_all, vc_all, sat, z, b, g = ctx.saved_tensors
+        u_all, v_pre, b, g = ctx.saved_tensors
         cfg: _LIFConfig = ctx.cfg
-        n = z.shape[-1]
+        n = v_pre.shape[-1]
+        lim = _UV_LIM
         vth = float(cfg.vth << VTH_SHIFT)
-        # d spike / d v (the surrogate acts on (v - vth) / S)
-        sg = _surrogate_derivative(cfg.spike_fn, (vc_all.to(torch.float64) - vth) / cfg.S)
-        gz_v = gz * sg / cfg.S
-        keep = (~sat).to(torch.float64)
-        reset_keep = None if cfg.reset_subtract else 1.0 - z
-        x_all = (u_all + b).to(torch.float64)
-        gf, bf = g.to(torch.float64), b
-        ku = (DECAY_UNITY - (cfg.du + 1)) / DECAY_UNITY
+        vc = v_pre.clamp(-lim, lim)
+        x = (vc - vth) / cfg.S
+        gz_v = gz * _surrogate_derivative(cfg.spike_fn, x) * (1.0 / cfg.S)
+        keep = None
+        if bool((v_pre.abs() > lim).any()):
+            keep = (v_pre.abs() <= lim).to(torch.float64)
+        reset_keep = None if cfg.reset_subtract else (vc <= vth).to(torch.float64)
         kv = (DECAY_UNITY - cfg.dv) / DECAY_UNITY
-        need_a, need_b, need_g, need_c = ctx.needs_input_grad[:4]
-        ga = torch.empty_like(gz) if need_a else None
-        gc = torch.empty_like(gz) if (need_c and ctx.has_c) else None
-        gb = torch.zeros(n, dtype=torch.float64, device=gz.device)
-        gg = torch.zeros(n, dtype=torch.float64, device=gz.device)
-        gv = torch.zeros_like(gz[0])
-        gu = torch.zeros_like(gz[0])
+        ku = (DECAY_UNITY - (cfg.du + 1)) / DECAY_UNITY
+        D = torch.empty_like(gz)
+        d = None
         for t in range(gz.shape[0] - 1, -1, -1):
-            g_vc = gv if reset_keep is None else gv * reset_keep[t]
-            g_pre = (g_vc + gz_v[t]) * keep[t]
-            if gc is not None:
-                gc[t] = g_pre
-            gv = g_pre * kv
-            if need_g:
-                gg += _sum_to(g_pre * x_all[t], n)
-            g_x = g_pre * (gf / GAIN_UNITY)
-            g_u = gu + g_x
-            if ga is not None:
-                ga[t] = g_u
-            gu = g_u * ku
-            if need_b:
-                gb += _sum_to(g_x, n)
-        del bf
-        return (
-            ga,
-            gb if need_b else None,
-            gg / GAIN_UNITY if need_g else None,
-            gc,
-            None,
-        )
+            if d is None:
+                dt = gz_v[t]
+            else:
+                dt = gz_v[t] + (d if reset_keep is None else d * reset_keep[t])
+            if keep is not None:
+                dt = dt * keep[t]
+            D[t] = dt
+            d = dt * kv
+        need_a, need_b, need_g, need_c = ctx.needs_input_grad[:4]
+        g_x = D * (g / GAIN_UNITY) if (need_a or need_b) else None
+        ga = None
+        if need_a:
+            if ku == 0.0:
+                ga = g_x
+            else:
+                ga = torch.empty_like(g_x)
+                acc = None
+                for t in range(g_x.shape[0] - 1, -1, -1):
+                    acc = g_x[t] if acc is None else g_x[t] + acc * ku
+                    ga[t] = acc
+        gb = _sum_to(g_x, n) if need_b else None
+        gg = None
+        if need_g:
+            gg = _sum_to(D * (u_all + b), n) / GAIN_UNITY
+        gc = D if (need_c and ctx.has_c) else None
+        return ga, gb, gg, gc, None
 
 
 class _LeakyCurrent(torch.autograd.Function):
@@ -316,42 +350,41 @@ class _LeakyCurrent(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, s_b, w, dc):
-        s = s_b.detach().to(torch.int64)
-        wi = w.detach().to(torch.int64)
-        kc = DECAY_UNITY - dc.detach().to(torch.int64)
-        lim = int(_C_LIM)
-        C = torch.zeros(s.shape[1:], dtype=torch.int64, device=s.device)
-        cs, sat = [], []
+        s = s_b.detach()
+        wi = w.detach()
+        fc = (DECAY_UNITY - dc.detach()) / DECAY_UNITY
+        lim = _C_LIM
+        pre = torch.empty(s.shape, dtype=torch.float64, device=s.device)
+        C = torch.zeros(s.shape[1:], dtype=torch.float64, device=s.device)
         for t in range(s.shape[0]):
-            C = trunc_shift(C * kc, DECAY_SHIFT) + s[t] * wi
-            sat.append((C < -lim) | (C > lim))
-            C = saturate(C, C_BITS)
-            cs.append(C)
-        C_all = torch.stack(cs).to(torch.float64)
-        ctx.save_for_backward(C_all, torch.stack(sat), s_b.detach(), w.detach(), kc)
+            p = _trunc_mul(C, fc) + s[t] * wi
+            pre[t] = p
+            C = p.clamp(-lim, lim)
+        C_all = pre.clamp(-lim, lim)
+        ctx.save_for_backward(pre, C_all, s, wi, fc)
         return C_all
 
     @staticmethod
     def backward(ctx, gC):
-        C_all, sat, s_b, w, kc = ctx.saved_tensors
+        pre, C_all, s_b, w, kcf = ctx.saved_tensors
         m = C_all.shape[-1]
-        keep = (~sat).to(torch.float64)
-        kcf = kc.to(torch.float64) / DECAY_UNITY
-        need_s, need_w, need_dc = ctx.needs_input_grad
-        gs = torch.empty_like(gC) if need_s else None
-        gw = torch.zeros(m, dtype=torch.float64, device=gC.device)
-        gdc = torch.zeros(m, dtype=torch.float64, device=gC.device)
-        g = torch.zeros_like(gC[0])
+        lim = _C_LIM
+        keep = None
+        if bool((pre.abs() > lim).any()):
+            keep = (pre.abs() <= lim).to(torch.float64)
+        D = torch.empty_like(gC)
+        d = None
         for t in range(gC.shape[0] - 1, -1, -1):
-            g_pre = (gC[t] + g) * keep[t]
-            if gs is not None:
-                gs[t] = g_pre * w
-            if need_w:
-                gw += _sum_to(g_pre * s_b[t], m)
-            if need_dc and t > 0:
-                gdc -= _sum_to(g_pre * C_all[t - 1], m) / DECAY_UNITY
-            g = g_pre * kcf
-        return gs, gw if need_w else None, gdc if need_dc else None
+            dt = gC[t] if d is None else gC[t] + d
+            if keep is not None:
+                dt = dt * keep[t]
+            D[t] = dt
+            d = dt * kcf
+        need_s, need_w, need_dc = ctx.needs_input_grad
+        gs = D * w if need_s else None
+        gw = _sum_to(D * s_b, m) if need_w else None
+        gdc = -_sum_to(D[1:] * C_all[:-1], m) / DECAY_UNITY if need_dc else None
+        return gs, gw, gdc
 
 
 # ---- one layer -----------------------------------------------------------------------------------
@@ -388,6 +421,7 @@ class QATLayer(torch.nn.Module):
         self.reset_subtract = bool(p.reset_subtract)
         self.detach_reset = bool(detach_reset)
         self.engine = "fused"
+        self._wcache: dict = {}
         self.surrogate, self.surrogate_alpha = surrogate, float(alpha)
         self.spike_fn = make_spike_fn(surrogate, alpha)
         _set(self, "weight", ls.weight, trainable["weight"])
@@ -427,7 +461,7 @@ class QATLayer(torch.nn.Module):
     # -- registers ------------------------------------------------------------------------------
     def registers(self) -> _Registers:
         """The layer's registers at the current latent values (STE tensors and integers)."""
-        k, k_int, e = _weights(self.weight, self.S)
+        k, k_int, e = self._cached_weights("weight", self.weight, self.S)
         bias, bm, be = _mant_exp(self.bias * self.S, BIAS_MANT_MAX, self.bias_exp_mode,
                                  BIAS_EXP_MAX)  # fmt: skip
         gq = self.gain * float(GAIN_UNITY)
@@ -435,7 +469,7 @@ class QATLayer(torch.nn.Module):
         sb = None
         if self.has_sb:
             w = self.w_in if self.mask is None else self.w_in * self.mask
-            kb, kb_int, eb = _weights(w, self.S_b)
+            kb, kb_int, eb = self._cached_weights("w_in", w, self.S_b)
             bb, bbm, bbe = _mant_exp(self.bias_b * self.S_b, BIAS_MANT_MAX, self.bias_exp_mode,
                                      BIAS_EXP_MAX)  # fmt: skip
             wb, wbm, wbe = _mant_exp(self.w_b * self.S, WB_MANT_MAX, "neuron", WB_EXP_MAX)
@@ -449,10 +483,33 @@ class QATLayer(torch.nn.Module):
         return _Registers(k, k_int, e, bias, bm, be, ste(gq, g_int), g_int, sb)
 
     # -- dynamics -------------------------------------------------------------------------------
+    def _cached_weights(self, name: str, w: torch.Tensor, S: float):
+        """:func:`_weights` of a matrix; frozen matrices are quantised once (cache keyed on the
+        tensor's identity and in-place version counter)."""
+        src = getattr(self, name)
+        if src.requires_grad:
+            return _weights(w, S)
+        key = (id(src), src._version, src.data_ptr(), S)
+        hit = self._wcache.get(name)
+        if hit is None or hit[0] != key:
+            with torch.no_grad():
+                res = _weights(w, S)
+            hit = (key, res, res[0].to(torch.float32))
+            self._wcache[name] = hit
+        return hit[1]
+
     @staticmethod
     def _drive(s_in: torch.Tensor, k: torch.Tensor, e: int) -> torch.Tensor:
-        """``dense_fixed_output(2k · s, e) << 6`` = ``(k · s) 2**(7+e)`` (exact)."""
-        return torch.matmul(s_in, k.T) * 2.0 ** (7 + e)
+        """``dense_fixed_output(2k · s, e) << 6`` = ``(k · s) 2**(7+e)``.
+
+        The product runs in float32 when that is exact: spikes are 0/1 and ``|k| <= 127``, so
+        every partial sum is an integer below ``127 n_in < 2**24`` (float32's exact-integer
+        range); the power-of-two factor and the cast to float64 are exact too."""
+        if 127 * s_in.shape[-1] < 2**24:
+            a = torch.matmul(s_in.to(torch.float32), k.to(torch.float32).T).to(torch.float64)
+        else:  # pragma: no cover - more than 132,000 inputs per neuron
+            a = torch.matmul(s_in.to(torch.float64), k.T)
+        return a * 2.0 ** (7 + e)
 
     def run(self, x: torch.Tensor, T: int | None = None, record: bool = False):
         """Run ``x [T, ..., n_in]`` (or a static ``[..., n_in]`` held ``T`` steps): spikes
@@ -951,3 +1008,355 @@ def fixed_spec_differences(a: NetworkSpec, b: NetworkSpec) -> list[str]:
         if (ga is None) != (gb is None) or (ga is not None and not np.array_equal(ga, gb)):
             out.append(f"layer {k} sb.group")
     return out
+
+
+# ---- measurement on the EEG example --------------------------------------------------------------
+def _population_pred(out, n_classes: int = 2) -> np.ndarray:
+    out = np.asarray(out.detach().cpu() if hasattr(out, "detach") else out)
+    counts = out.sum(0).reshape(out.shape[1], n_classes, out.shape[2] // n_classes).sum(-1)
+    return np.argmax(counts, axis=-1)
+
+
+def _append_jsonl(path: Path, row: dict) -> None:
+    import os
+
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:  # a torn last line of a killed run
+            continue
+    return rows
+
+
+def _mean_se(xs) -> tuple[float, float]:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return float("nan"), float("nan")
+    m = float(np.mean(xs))
+    se = float(np.std(xs, ddof=1) / math.sqrt(len(xs))) if len(xs) > 1 else float("nan")
+    return m, se
+
+
+def compare_report(rows: list[dict], settings: dict | None = None) -> str:
+    """Markdown tables of :func:`compare_qat` rows: per participant (mean over seeds) and overall
+    (mean and standard error over units), accuracies in percent."""
+    units = [r for r in rows if r.get("kind") == "unit"]
+    if not units:
+        return "no results"
+    by_p: dict[int, list[dict]] = {}
+    for r in units:
+        by_p.setdefault(int(r["participant"]), []).append(r)
+    cols = ("float_acc", "ptq_acc", "qat_acc")
+    lines = []
+    if settings:
+        lines += [f"Settings: `{json.dumps(settings, sort_keys=True)}`", ""]
+    lines += [
+        "| participant | units | float tuned, float deployed | PTQ (float tuned, fixed) | "
+        "QAT (fixed, Lava) | PTQ - float | QAT - float | QAT bit-exact on Lava |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in sorted(by_p):
+        rs = by_p[p]
+        mean = {c: 100 * float(np.mean([r[c] for r in rs])) for c in cols}
+        exact = [r.get("lava_bit_exact") for r in rs]
+        ex = f"{sum(bool(e) for e in exact)}/{len(rs)}"
+        if all(e is None for e in exact):
+            ex = "not run"
+        lines.append(
+            f"| {p} | {len(rs)} | {mean['float_acc']:.1f} | {mean['ptq_acc']:.1f} | "
+            f"{mean['qat_acc']:.1f} | {mean['ptq_acc'] - mean['float_acc']:+.1f} | "
+            f"{mean['qat_acc'] - mean['float_acc']:+.1f} | {ex} |"
+        )
+    f_m, f_se = _mean_se([100 * r["float_acc"] for r in units])
+    p_m, p_se = _mean_se([100 * r["ptq_acc"] for r in units])
+    q_m, q_se = _mean_se([100 * r["qat_acc"] for r in units])
+    dp_m, dp_se = _mean_se([100 * (r["ptq_acc"] - r["float_acc"]) for r in units])
+    dq_m, dq_se = _mean_se([100 * (r["qat_acc"] - r["float_acc"]) for r in units])
+    exact = [r.get("lava_bit_exact") for r in units if r.get("lava_bit_exact") is not None]
+    lines.append(
+        f"| **mean** | {len(units)} | {f_m:.1f} ± {f_se:.1f} | {p_m:.1f} ± {p_se:.1f} | "
+        f"{q_m:.1f} ± {q_se:.1f} | {dp_m:+.1f} ± {dp_se:.1f} | {dq_m:+.1f} ± {dq_se:.1f} | "
+        + (f"{sum(exact)}/{len(exact)} |" if exact else "not run |")
+    )
+    agree_ptq = _mean_se([100 * r["ptq_prediction_agreement"] for r in units])[0]
+    agree_qat = _mean_se([100 * r["qat_vs_float_prediction_agreement"] for r in units])[0]
+    tf = [r["float_seconds_per_epoch"] for r in units]
+    tq = [r["qat_seconds_per_epoch"] for r in units]
+    ratio = [b / a for a, b in zip(tf, tq, strict=True) if a > 0]
+    lines += [
+        "",
+        "± is the standard error over units (participant x seed). Test predictions shared with the "
+        f"float-deployed model: PTQ {agree_ptq:.1f}%, QAT {agree_qat:.1f}%.",
+        "",
+        f"Training time per epoch (same run, same data, same trainer): float "
+        f"{np.mean(tf):.3f} s, QAT {np.mean(tq):.3f} s, ratio QAT / float "
+        f"{np.mean(ratio):.2f} (median {np.median(ratio):.2f}, min {np.min(ratio):.2f}, max "
+        f"{np.max(ratio):.2f}); epochs run: float {np.mean([r['float_epochs'] for r in units]):.0f}"
+        f", QAT {np.mean([r['qat_epochs'] for r in units]):.0f} on average.",
+    ]
+    return "\n".join(lines)
+
+
+def compare_qat(
+    out_dir,
+    *,
+    data_dir=None,
+    n_participants: int = 16,
+    participants: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8),
+    pretrain_participants: Sequence[int] | None = None,
+    method: str | Sequence[str] = "nt2",
+    seeds: Sequence[int] = (0, 1),
+    hidden: Sequence[int] = (400, 800),
+    population: int = 50,
+    beta: float = 0.9,
+    T: int = 25,
+    batch_size: int = 32,
+    spike_l1: float = 1e-3,
+    pretrain_epochs: int = 15,
+    pretrain_lr: float = 1e-4,
+    tune_epochs: int = 500,
+    tune_lr: float = 1e-4,
+    patience: int | None = 50,
+    feature_seed: int = 0,
+    float_engine: str = "fused",
+    lava: bool = True,
+    lava_timeout: float | None = None,
+    log=print,
+) -> dict:
+    """Float tuning vs post-training quantisation vs QAT on the EEG example (honest protocol).
+
+    One network ``160 -> hidden -> 2 * population`` is pretrained in float on
+    ``pretrain_participants`` (default: the data pool minus ``participants``, so no tuned person
+    is ever in the pretraining data). For every participant and seed, the pretrained network gets
+    the tuning ``method`` (:func:`lava_nt.tuning.apply_tuning`, seeded) twice:
+
+    * **float**: tuned in float (``float_engine``: ``"fused"`` = the pipeline's trainer,
+      ``"eager"`` = :class:`~lava_nt.nn.network.NTNetwork`), deployed in float64 (= Lava float,
+      ``tests/test_engine_equivalence.py``) -> ``float_acc``; then quantised with
+      :func:`~lava_nt.converters.quantize.quantize` and run in fixed point (the emulator =
+      Lava fixed) -> ``ptq_acc``;
+    * **QAT**: wrapped in :class:`QATNetwork` (scales from the pretrained values) and tuned with
+      the same trainer, data, seed and settings; :meth:`QATNetwork.to_fixed_spec` is deployed on
+      Lava (``lava=True``: ``run_network(..., "fixed", record=True)``) -> ``qat_acc``, and every
+      layer's spikes are compared with the training-time forward (``lava_bit_exact``).
+
+    Data: the honest split of :mod:`lava_nt.examples.eeg.protocols` (trials split before
+    augmenting, epoch chosen on validation, balanced test part). ``data_dir``: DEAP-format files;
+    None generates calibrated synthetic DEAP data (``n_participants``) into ``out_dir/data``.
+    Results go to ``out_dir/results.jsonl`` (one line per unit; a rerun skips finished units) and
+    ``out_dir/report.md``; returns ``{"rows": [...], "report": markdown, "settings": {...}}``.
+    """
+    import copy
+
+    from lava_nt.builder import build_network
+    from lava_nt.converters.quantize import quantize
+    from lava_nt.examples.eeg.pipeline import load_features, prepare_data
+    from lava_nt.examples.eeg.protocols import make_split, pretrain_data, tuning_data
+    from lava_nt.examples.eeg.synthetic import SyntheticConfig
+    from lava_nt.nn.fixed_emulator import emulate_fixed
+    from lava_nt.nn.network import NTNetwork
+    from lava_nt.training import TrainConfig, evaluate, train
+    from lava_nt.tuning import apply_tuning
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    methods = [method] if isinstance(method, str) else list(method)
+    settings = {
+        "method": "+".join(methods), "hidden": list(hidden), "population": population,
+        "beta": beta, "T": T, "batch_size": batch_size, "spike_l1": spike_l1,
+        "pretrain_epochs": pretrain_epochs, "pretrain_lr": pretrain_lr,
+        "tune_epochs": tune_epochs, "tune_lr": tune_lr, "patience": patience,
+        "feature_seed": feature_seed, "float_engine": float_engine, "protocol": "honest",
+        "data": "synthetic" if data_dir is None else str(data_dir),
+        "n_participants": n_participants if data_dir is None else None,
+    }  # fmt: skip
+    synthetic = SyntheticConfig(n_participants=n_participants) if data_dir is None else None
+    data = prepare_data(out_dir, data_dir, synthetic, log=log)
+    pool = list(data.pool)
+    participants = [int(p) for p in participants]
+    missing = [p for p in participants if p not in pool]
+    if missing:
+        raise ValueError(f"compare_qat: participants {missing} are not in the data ({pool})")
+    if pretrain_participants is None:
+        pretrain_participants = [p for p in pool if p not in participants]
+    pretrain_participants = [int(p) for p in pretrain_participants]
+    if set(pretrain_participants) & set(participants):
+        raise ValueError("compare_qat: a tuned participant is in the pretraining data")
+    if not pretrain_participants:
+        raise ValueError("compare_qat: no pretraining participants left")
+    settings["participants"] = participants
+    settings["pretrain_participants"] = pretrain_participants
+    feats = load_features(data, out_dir, feature_seed, participants + pretrain_participants)
+
+    def tensors(x, y):
+        return (
+            torch.as_tensor(np.asarray(x), dtype=torch.float32),
+            torch.as_tensor(np.asarray(y), dtype=torch.int64),
+        )
+
+    def trainer_model(net):
+        if float_engine == "fused":
+            from lava_nt.nn.fused import FusedNTNetwork
+
+            return FusedNTNetwork.from_network(net)
+        return net
+
+    # ---- pretraining (float, once) -------------------------------------------------------------
+    pre_path = out_dir / "pretrained.pt"
+    key = {"settings": {k: settings[k] for k in ("hidden", "population", "beta", "T",
+                                                 "pretrain_epochs", "pretrain_lr", "spike_l1",
+                                                 "batch_size", "feature_seed", "data",
+                                                 "n_participants")},
+           "pretrain_participants": pretrain_participants}  # fmt: skip
+    net0 = build_network(160, list(hidden), n_classes=2, population=population, beta=beta, seed=0)
+    if pre_path.exists() and torch.load(pre_path, weights_only=False)["key"] == key:
+        net0.load_state_dict(torch.load(pre_path, weights_only=False)["state"])
+    else:
+        x, y = pretrain_data([feats[p] for p in pretrain_participants])
+        log(f"pretraining on participants {pretrain_participants} ({len(y)} samples)")
+        t0 = time.perf_counter()
+        cfg = TrainConfig(epochs=pretrain_epochs, lr=pretrain_lr, batch_size=batch_size, T=T,
+                          spike_l1=spike_l1, select="last", seed=0)  # fmt: skip
+        res = train(trainer_model(net0), tensors(x, y), cfg)
+        log(f"  {time.perf_counter() - t0:.0f} s, train acc {res.history[-1]['train_acc']:.3f}")
+        torch.save({"key": key, "state": net0.state_dict()}, pre_path)
+
+    # ---- units ---------------------------------------------------------------------------------
+    results_path = out_dir / "results.jsonl"
+    tag = json.dumps({k: v for k, v in settings.items() if k != "participants"}, sort_keys=True)
+    rows = [r for r in _read_jsonl(results_path) if r.get("settings") == tag]
+    done = {(r["participant"], r["seed"]) for r in rows if r.get("kind") == "unit"}
+    for p in participants:
+        for seed in seeds:
+            if (p, int(seed)) in done:
+                continue
+            f = feats[p]
+            split = make_split("honest", f.valence_high, seed=int(seed), participant=p,
+                               n_augment=f.powers.shape[1])  # fmt: skip
+            td = tuning_data(f, split)
+            tr, va, te = (tensors(td.x_train, td.y_train), tensors(td.x_val, td.y_val),
+                          tensors(td.x_test, td.y_test))  # fmt: skip
+            cfg = TrainConfig(epochs=tune_epochs, lr=tune_lr, batch_size=batch_size, T=T,
+                              spike_l1=spike_l1, select="val", patience=patience,
+                              seed=int(seed))  # fmt: skip
+            x_te = te[0].to(torch.float64)
+            y_te = td.y_test
+            row = {"kind": "unit", "settings": tag, "participant": p, "seed": int(seed),
+                   "method": settings["method"], "n_train": len(td.y_train),
+                   "n_val": len(td.y_val), "n_test": len(y_te)}  # fmt: skip
+            # float tuning
+            net = copy.deepcopy(net0)
+            apply_tuning(net, methods, seed=int(seed))
+            t0 = time.perf_counter()
+            res = train(trainer_model(net), tr, cfg, val_data=va)
+            secs = time.perf_counter() - t0
+            row.update(float_epochs=len(res.history), float_best_epoch=res.best_epoch,
+                       float_seconds_per_epoch=secs / max(len(res.history), 1),
+                       float_val_acc=res.best_metric)  # fmt: skip
+            spec = net.to_spec()
+            with torch.no_grad():
+                out_f = NTNetwork.from_spec(spec, dtype=torch.float64).forward_static(x_te, T)
+            pred_f = _population_pred(out_f)
+            row["float_acc"] = float(np.mean(pred_f == y_te))
+            row["float32_acc"] = evaluate(net, *te, cfg)["acc"]
+            fspec, rep = quantize(spec)
+            xs = x_te.expand(T, *x_te.shape)
+            pred_p = _population_pred(emulate_fixed(fspec, xs.to(torch.int64)))
+            row["ptq_acc"] = float(np.mean(pred_p == y_te))
+            row["ptq_prediction_agreement"] = float(np.mean(pred_p == pred_f))
+            # QAT tuning
+            net_q = copy.deepcopy(net0)
+            apply_tuning(net_q, methods, seed=int(seed))
+            qat = QATNetwork(net_q)
+            t0 = time.perf_counter()
+            res = train(qat, tr, cfg, val_data=va)
+            secs = time.perf_counter() - t0
+            row.update(qat_epochs=len(res.history), qat_best_epoch=res.best_epoch,
+                       qat_seconds_per_epoch=secs / max(len(res.history), 1),
+                       qat_val_acc=res.best_metric, qat_scales=qat.scales)  # fmt: skip
+            with torch.no_grad():
+                out_q, recs_q = qat.forward_static(x_te, T, record=True)
+            pred_q = _population_pred(out_q)
+            row["qat_emulator_acc"] = float(np.mean(pred_q == y_te))
+            row["qat_vs_float_prediction_agreement"] = float(np.mean(pred_q == pred_f))
+            fixed_q = qat.to_fixed_spec()
+            row["qat_registers_equal_quantizer"] = True  # to_fixed_spec(check=True) passed
+            with torch.no_grad():
+                lat = NTNetwork.from_spec(qat.to_float_spec(), dtype=torch.float64)
+                row["qat_latent_float_acc"] = float(
+                    np.mean(_population_pred(lat.forward_static(x_te, T)) == y_te)
+                )
+            row["qat_acc"] = row["qat_emulator_acc"]
+            row["lava_bit_exact"] = None
+            if lava:
+                from lava_nt.converters.lava_graph import run_network
+
+                xs_np = np.ascontiguousarray(xs.numpy())
+                t0 = time.perf_counter()
+                lv = run_network(fixed_q, xs_np, "fixed", timeout=lava_timeout, record=True)
+                row["lava_seconds"] = round(time.perf_counter() - t0, 2)
+                exact = all(
+                    np.array_equal(r["spikes"].numpy(), lr["spikes"])
+                    for r, lr in zip(recs_q, lv.layers, strict=True)
+                )
+                pred_l = _population_pred(lv.spikes)
+                row["lava_bit_exact"] = bool(exact)
+                row["lava_predictions_equal"] = bool(np.array_equal(pred_l, pred_q))
+                row["qat_acc"] = float(np.mean(pred_l == y_te))
+            _append_jsonl(results_path, row)
+            rows.append(row)
+            log(
+                f"participant {p} seed {seed}: float {row['float_acc']:.3f}, PTQ "
+                f"{row['ptq_acc']:.3f}, QAT {row['qat_acc']:.3f} (Lava bit-exact: "
+                f"{row['lava_bit_exact']}); s/epoch float {row['float_seconds_per_epoch']:.3f}, "
+                f"QAT {row['qat_seconds_per_epoch']:.3f}"
+            )
+    units = [r for r in rows if r.get("kind") == "unit" and r["participant"] in participants]
+    report = compare_report(units, settings)
+    (out_dir / "report.md").write_text(report + "\n")
+    return {"rows": units, "report": report, "settings": settings}
+
+
+def _main(argv=None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(
+        prog="python -m lava_nt.qat",
+        description="Float tuning vs post-training quantisation vs quantisation-aware tuning on "
+        "the EEG example (honest protocol); writes OUT/results.jsonl and OUT/report.md.",
+    )
+    ap.add_argument("out", help="output directory (rerun to resume)")
+    ap.add_argument("--data", default=None, help="DEAP-format directory (default: synthetic)")
+    ap.add_argument("--n-participants", type=int, default=16)
+    ap.add_argument("--participants", type=int, nargs="+", default=list(range(1, 9)))
+    ap.add_argument("--method", nargs="+", default=["nt2"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--hidden", type=int, nargs="+", default=[400, 800])
+    ap.add_argument("--pretrain-epochs", type=int, default=15)
+    ap.add_argument("--tune-epochs", type=int, default=500)
+    ap.add_argument("--tune-lr", type=float, default=1e-4)
+    ap.add_argument("--patience", type=int, default=50)
+    ap.add_argument("--float-engine", choices=("fused", "eager"), default="fused")
+    ap.add_argument("--no-lava", action="store_true", help="skip the Lava fixed-point runs")
+    a = ap.parse_args(argv)
+    res = compare_qat(
+        a.out, data_dir=a.data, n_participants=a.n_participants, participants=a.participants,
+        method=a.method, seeds=a.seeds, hidden=a.hidden, pretrain_epochs=a.pretrain_epochs,
+        tune_epochs=a.tune_epochs, tune_lr=a.tune_lr, patience=a.patience,
+        float_engine=a.float_engine, lava=not a.no_lava,
+    )  # fmt: skip
+    print(res["report"])
+
+
+if __name__ == "__main__":
+    _main()
