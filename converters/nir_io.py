@@ -797,6 +797,8 @@ def _parse_spiking_bias(sub, name: str, n_in: int, target: _Pop, dt: float, use_
     if unassigned.size:
         if silent.size:
             group[unassigned] = silent[0]
+            if np.all(a_t[unassigned] == a_t[unassigned[0]]):  # keep its (inert) decay
+                alpha[silent[0]] = a_t[unassigned[0]]
         else:  # add a silent bias neuron for them
             W_in = np.vstack([W_in, np.zeros((1, W_in.shape[1]))])
             b_b, g_b = np.append(b_b, 0.0), np.append(g_b, 1.0)
