@@ -1043,12 +1043,14 @@ def norse_import_map(dt: float, dtype=None):
     * every state starts at 0 (Norse's LIFBox/LIBox start at ``v_leak``);
     * IF integrates ``dt * r * I`` (Norse's IAF adds the raw input);
     * LI and I nodes (synaptic currents, spiking-bias currents) are supported;
+    * lava-nt's ``lava_nt_reset = "subtract"`` node metadata is honoured;
     * parameters keep ``dtype`` (default float64; Norse casts everything to float32).
     """
     import nir
     import torch
     from norse.torch.functional.lif_box import LIFBoxFeedForwardState, LIFBoxParameters
     from norse.torch.functional.lif_box import lif_box_feed_forward_step as lif_step
+    from norse.torch.functional.reset import reset_subtract, reset_value
 
     dtype = dtype or torch.float64
 
@@ -1059,15 +1061,16 @@ def norse_import_map(dt: float, dtype=None):
         return torch.zeros(x.shape[:-1] + (n,), dtype=dtype, device=x.device)
 
     class LIF(torch.nn.Module):
-        """NIR LIF / IF via norse's LIFBox step (IF: tau_mem_inv = 0, input dt*r*I)."""
+        """NIR LIF / IF via norse's LIFBox step (IF: ``v += dt r I``), reset to ``v_reset`` or,
+        with lava-nt's ``lava_nt_reset = "subtract"`` metadata, by subtracting the threshold."""
 
-        def __init__(self, tau_inv, v_leak, v_th, gain_in, n):
+        def __init__(self, tau_inv, v_leak, v_th, v_reset, gain_in, n, subtract):
             super().__init__()
             self.n = n
             self.register_buffer("gain_in", gain_in)
             self.p = LIFBoxParameters(
-                tau_mem_inv=tau_inv, v_leak=v_leak, v_th=v_th, v_reset=torch.zeros_like(v_th),
-                method="heaviside",
+                tau_mem_inv=tau_inv, v_leak=v_leak, v_th=v_th, v_reset=v_reset,
+                method="heaviside", reset_method=reset_subtract if subtract else reset_value,
             )  # fmt: skip
             self.if_mode = bool(torch.all(tau_inv == 0))
             self.dt = dt
@@ -1078,7 +1081,7 @@ def norse_import_map(dt: float, dtype=None):
             if self.if_mode:  # v += dt r I (LIFBox with tau_mem_inv = 0 would not integrate)
                 vn = v + x
                 z = (vn > self.p.v_th).to(vn.dtype)
-                return z, vn * (1 - z)
+                return z, self.p.reset_method(z, vn, self.p.v_reset, self.p.v_th)
             z, st = lif_step(x, LIFBoxFeedForwardState(v=v), self.p, dt=self.dt)
             return z, st.v
 
@@ -1121,21 +1124,25 @@ def norse_import_map(dt: float, dtype=None):
                 if b is not None:
                     lin.bias.copy_(t(np.broadcast_to(b, (W.shape[0],))))
             return lin
+        if isinstance(node, nir.LIF | nir.IF | nir.CubaLIF):
+            vth = np.asarray(node.v_threshold, np.float64)
+            n = vth.size
+            v_reset = t(np.zeros(n) if node.v_reset is None else node.v_reset)
+            sub = _meta(node).get("reset") == "subtract"
         if isinstance(node, nir.LIF):
-            tau = np.asarray(node.tau, np.float64)
-            n = tau.size
-            return LIF(t(1.0 / tau), t(node.v_leak), t(node.v_threshold), t(node.r), n)
+            return LIF(
+                t(1.0 / np.asarray(node.tau, np.float64)), t(node.v_leak), t(vth), v_reset,
+                t(node.r), n, sub,
+            )  # fmt: skip
         if isinstance(node, nir.IF):
             r = np.asarray(node.r, np.float64)
-            n = r.size
-            return LIF(t(np.zeros(n)), t(np.zeros(n)), t(node.v_threshold), t(dt * r), n)
+            return LIF(t(np.zeros(n)), t(np.zeros(n)), t(vth), v_reset, t(dt * r), n, sub)
         if isinstance(node, nir.CubaLIF):
             ts = np.asarray(node.tau_syn, np.float64)
-            n = ts.size
             syn = LI(t(1 - dt / ts), t(dt / ts * np.asarray(node.w_in)), t(np.zeros(n)), n)
             lif = LIF(
-                t(1.0 / np.asarray(node.tau_mem, np.float64)), t(node.v_leak),
-                t(node.v_threshold), t(node.r), n,
+                t(1.0 / np.asarray(node.tau_mem, np.float64)), t(node.v_leak), t(vth), v_reset,
+                t(node.r), n, sub,
             )  # fmt: skip
             return CubaLIF(syn, lif)
         if isinstance(node, nir.LI):

@@ -311,9 +311,9 @@ def test_norse_from_nir_workarounds_are_needed():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_custom_norse_map_runs_every_network(tmp_path, seed):
-    spec = random_spec(seed, spiking=True)
+    spec = random_spec(seed, spiking=True, subtract=(1, 2))
     x = spikes_in(seed)
-    path = export_nir(spec, tmp_path / "sb.nir")
+    path = export_nir(spec, tmp_path / "sb.nir", subtract_reset="metadata")
     module = to_norse(path)  # inlined spiking-bias blocks, nirtorch.nir_to_torch, Norse cells
     np.testing.assert_array_equal(run_norse(module, x), reference_run(spec, x))
     flat = inline_subgraphs(nir.read(path))
