@@ -216,7 +216,10 @@ def _surrogate_derivative(spike_fn, x: torch.Tensor) -> torch.Tensor:
     """Elementwise d spike_fn / dx at ``x`` (the surrogate's backward, one call for all steps)."""
     with torch.enable_grad():
         xx = x.detach().requires_grad_(True)
-        (g,) = torch.autograd.grad(spike_fn(xx).sum(), xx, allow_unused=True)
+        out = spike_fn(xx)
+        if not out.requires_grad:  # e.g. "heaviside": no surrogate, no gradient
+            return torch.zeros_like(x)
+        (g,) = torch.autograd.grad(out.sum(), xx, allow_unused=True)
     return torch.zeros_like(x) if g is None else g
 
 
@@ -1112,6 +1115,7 @@ def compare_qat(
     *,
     data_dir=None,
     n_participants: int = 16,
+    synthetic=None,
     participants: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8),
     pretrain_participants: Sequence[int] | None = None,
     method: str | Sequence[str] = "nt2",
@@ -1152,7 +1156,8 @@ def compare_qat(
 
     Data: the honest split of :mod:`lava_nt.examples.eeg.protocols` (trials split before
     augmenting, epoch chosen on validation, balanced test part). ``data_dir``: DEAP-format files;
-    None generates calibrated synthetic DEAP data (``n_participants``) into ``out_dir/data``.
+    None generates calibrated synthetic DEAP data (``n_participants``, or the given
+    :class:`~lava_nt.examples.eeg.synthetic.SyntheticConfig` ``synthetic``) into ``out_dir/data``.
     Results go to ``out_dir/results.jsonl`` (one line per unit; a rerun skips finished units) and
     ``out_dir/report.md``; returns ``{"rows": [...], "report": markdown, "settings": {...}}``.
     """
@@ -1180,7 +1185,12 @@ def compare_qat(
         "data": "synthetic" if data_dir is None else str(data_dir),
         "n_participants": n_participants if data_dir is None else None,
     }  # fmt: skip
-    synthetic = SyntheticConfig(n_participants=n_participants) if data_dir is None else None
+    if data_dir is None and synthetic is None:
+        synthetic = SyntheticConfig(n_participants=n_participants)
+    if data_dir is None:
+        settings["n_participants"] = synthetic.n_participants
+        if synthetic != SyntheticConfig(n_participants=synthetic.n_participants):
+            settings["synthetic"] = synthetic.to_dict()
     data = prepare_data(out_dir, data_dir, synthetic, log=log)
     pool = list(data.pool)
     participants = [int(p) for p in participants]
@@ -1213,11 +1223,12 @@ def compare_qat(
 
     # ---- pretraining (float, once) -------------------------------------------------------------
     pre_path = out_dir / "pretrained.pt"
-    key = {"settings": {k: settings[k] for k in ("hidden", "population", "beta", "T",
-                                                 "pretrain_epochs", "pretrain_lr", "spike_l1",
-                                                 "batch_size", "feature_seed", "data",
-                                                 "n_participants")},
-           "pretrain_participants": pretrain_participants}  # fmt: skip
+    pre_keys = ("hidden", "population", "beta", "T", "pretrain_epochs", "pretrain_lr", "spike_l1",
+                "batch_size", "feature_seed", "data", "n_participants", "synthetic")  # fmt: skip
+    key = {
+        "settings": {k: settings[k] for k in pre_keys if k in settings},
+        "pretrain_participants": pretrain_participants,
+    }
     net0 = build_network(160, list(hidden), n_classes=2, population=population, beta=beta, seed=0)
     if pre_path.exists() and torch.load(pre_path, weights_only=False)["key"] == key:
         net0.load_state_dict(torch.load(pre_path, weights_only=False)["state"])

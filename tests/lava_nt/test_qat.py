@@ -382,3 +382,37 @@ def test_model_file_round_trip(tmp_path):
     again = QATNetwork.load(path, trainable={"bias": True})
     assert fixed_spec_differences(again.to_fixed_spec(), qat.to_fixed_spec()) == []
     assert again.scales == qat.scales and again.bias_scales == qat.bias_scales
+
+
+def test_compare_qat_end_to_end_on_tiny_synthetic_eeg(tmp_path):
+    """The measurement function on a tiny synthetic DEAP set: pretraining, float tuning, PTQ, QAT
+    tuning and the Lava fixed-point deployment (bit-exact with the training-time forward); a rerun
+    resumes (nothing recomputed)."""
+    from lava_nt.examples.eeg.synthetic import SyntheticConfig
+    from lava_nt.qat import compare_qat
+
+    syn = SyntheticConfig(n_participants=3, n_trials=10, n_samples=1024)
+    kw = dict(
+        synthetic=syn, participants=[1], seeds=[0], hidden=[16], population=4, T=8,
+        pretrain_epochs=1, tune_epochs=2, patience=None, float_engine="eager", log=lambda m: None,
+    )  # fmt: skip
+    res = compare_qat(tmp_path, **kw)
+    (row,) = res["rows"]
+    assert row["lava_bit_exact"] is True and row["lava_predictions_equal"] is True
+    assert row["qat_acc"] == row["qat_emulator_acc"]
+    for key in ("float_acc", "ptq_acc", "qat_acc", "qat_latent_float_acc"):
+        assert 0.0 <= row[key] <= 1.0
+    assert row["float_epochs"] == row["qat_epochs"] == 2
+    assert row["settings"] and "| **mean** | 1 |" in res["report"]
+    assert (tmp_path / "report.md").read_text().startswith("Settings:")
+    again = compare_qat(tmp_path, **kw)
+    assert again["rows"] == res["rows"]
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 1
+
+
+def test_heaviside_surrogate_gives_zero_gradients():
+    spec = random_spec(0)
+    qat = QATNetwork(spec, trainable={"bias": True}, surrogate="heaviside")
+    out = qat(spikes(0, (10, 8, 24)))
+    assert not out.requires_grad or float(torch.autograd.grad(out.sum(), qat.layers[0].bias)[0]
+                                          .abs().max()) == 0.0  # fmt: skip
