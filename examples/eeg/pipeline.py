@@ -222,12 +222,15 @@ class PipelineConfig:
 
     ``participants``: the left-out participants (folds); None = every participant of the data.
     ``patience``: epochs without improvement of the selection metric before tuning stops;
-    ``"auto"`` = 50 for ``honest``, None (never) for ``thesis`` (the thesis ran all epochs).
+    ``"auto"`` = 100 for ``honest``, None (never) for ``thesis`` (the thesis ran all epochs).
     ``fold_group_size``: 1 = one pretraining per left-out participant (thesis); ``k > 1`` shares
     one pretraining (on everybody outside the group) among ``k`` consecutive folds (speed option).
     ``fused``: train through :class:`lava_nt.nn.fused.FusedNTNetwork` (same function and
-    gradients, faster on CPU). ``lava``/``lava_fixed``: deploy tuned models on Lava (float /
-    quantised); ``lava_samples``: deploy at most this many test samples per model (None: all).
+    gradients, faster on CPU). ``threads``: torch intra-op threads during the run (1 is several
+    times faster than 2 for these small batches on a shared, loaded 2-core machine; part of the
+    run's identity because reductions may round differently). ``lava``/``lava_fixed``: deploy
+    tuned models on Lava (float / quantised); ``lava_samples``: deploy at most this many test
+    samples per model (None: all).
     """
 
     protocol: str = "honest"
@@ -250,6 +253,7 @@ class PipelineConfig:
     balance_tol: float = 0.10
     fold_group_size: int = 1
     fused: bool = True
+    threads: int = 1
     lava: bool = True
     lava_fixed: bool = True
     lava_samples: int | None = None
@@ -280,12 +284,13 @@ class PipelineConfig:
                     f"participants must be distinct numbers >= 1, got {list(self.participants)}"
                 )
             object.__setattr__(self, "participants", ps)
-        for name in ("pretrain_epochs", "tune_epochs", "batch_size", "T", "fold_group_size"):
+        for name in ("pretrain_epochs", "tune_epochs", "batch_size", "T", "fold_group_size",
+                     "threads"):  # fmt: skip
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise PipelineError(f"{name} must be a positive integer, got {v!r}")
         if self.patience == "auto":
-            object.__setattr__(self, "patience", 50 if self.protocol == "honest" else None)
+            object.__setattr__(self, "patience", 100 if self.protocol == "honest" else None)
         if self.patience is not None and (
             isinstance(self.patience, bool) or not isinstance(self.patience, int)
             or self.patience < 1
@@ -463,6 +468,18 @@ def _row_key(row: dict) -> tuple:
     if row["kind"] == "pretrain":
         return ("pretrain", row.get("key"), row.get("arch"))
     return (row["kind"], row.get("participant"), row.get("method"), row.get("seed"))
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 @contextlib.contextmanager
@@ -1049,7 +1066,7 @@ def run_pipeline(
     if data_dir is not None and not Path(data_dir).exists():
         raise PipelineError(f"data directory '{data_dir}' does not exist")
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _run_lock(run_dir):
+    with _run_lock(run_dir), _torch_threads(config.threads):
         data = prepare_data(run_dir, data_dir, synthetic, log)
         if len(data.pool) < 2:
             raise PipelineError(

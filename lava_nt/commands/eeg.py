@@ -155,6 +155,12 @@ def register(subparsers) -> None:
         action="store_true",
         help="train through the plain NTNetwork instead of the fused layers (same results, slower)",
     )
+    r.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: fastest for these small batches on a loaded machine)",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     syn = r.add_argument_group("synthetic data (without --data)")
     syn.add_argument("--synthetic-participants", type=int, help="default 32 (quick: 4)")
@@ -235,6 +241,7 @@ def build_config(args):
     kw["lava_fixed"] = not args.no_fixed
     kw["lava_samples"] = args.lava_samples
     kw["fused"] = not args.no_fused
+    kw["threads"] = args.threads
     kw["progress"] = not args.no_progress
     config = PipelineConfig(**kw)
     synthetic = None
@@ -256,6 +263,10 @@ def build_config(args):
 
 
 def cmd_run(args) -> int:
+    import warnings
+
+    # Norse scripts its LIF kernels with torch.jit at import: noise for a command-line user
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     t0 = time.perf_counter()
     from lava_nt.examples.eeg.pipeline import run_pipeline
 

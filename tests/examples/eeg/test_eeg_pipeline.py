@@ -1,0 +1,228 @@
+"""LOSO pipeline, report and CLI of the EEG example on tiny synthetic data (fast, no timings)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from lava_nt.examples.eeg import pipeline as pl
+from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, run_pipeline
+from lava_nt.examples.eeg.synthetic import SyntheticConfig, generate_deap
+
+TINY = dict(pretrain_epochs=2, tune_epochs=3, progress=False)
+
+
+def _quiet(_msg):
+    pass
+
+
+def _tune_rows(run_dir):
+    rows = [r for r in pl.load_results(run_dir) if r["kind"] == "tune"]
+    drop = {"seconds"}
+    return sorted(
+        ({k: v for k, v in r.items() if k not in drop} for r in rows),
+        key=lambda r: (r["participant"], r["method"], r["seed"]),
+    )
+
+
+def _table(run_dir):
+    """The results table without header comments (those name the run's own directory)."""
+    text = (run_dir / "report" / "results.csv").read_text()
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def e2e(small_deap, tmp_path_factory):
+    """Two folds, two methods, one seed, Lava float deployment on 4 test samples per model."""
+    run_dir = tmp_path_factory.mktemp("eeg_e2e") / "run"
+    cfg = PipelineConfig(
+        methods=("none", "spiking_bias"),
+        seeds=(0,),
+        participants=(1, 2),
+        lava=True,
+        lava_fixed=False,
+        lava_samples=4,
+        **TINY,
+    )
+    summary = run_pipeline(run_dir, cfg, data_dir=small_deap, log=_quiet)
+    return run_dir, summary
+
+
+def test_end_to_end_table_plots_and_lava(e2e):
+    run_dir, summary = e2e
+    assert summary.units_total == 4 and summary.units_run == 4 and summary.deployed == 4
+    rep = run_dir / "report"
+    for name in ("results.md", "results.csv", "results_long.csv", "parameters.csv", "deploy.csv",
+                 "accuracy_bars.png", "bias_current.png", "output_raster.png"):  # fmt: skip
+        assert (rep / name).is_file(), name
+        assert (rep / name).stat().st_size > 0
+    md = (rep / "results.md").read_text()
+    assert "honest protocol" in md and "protocol: honest" in md
+    assert "synthetic DEAP-format data" in md
+    assert "| **Mean** |" in md and "| 1 |" in md and "| 2 |" in md
+    # parameter counts of the paper's network
+    params = (rep / "parameters.csv").read_text()
+    assert "spiking_bias,main,1300,465300" in params and "none,main,0,465300" in params
+    # Lava float equals torch float64 spike for spike; its accuracy is reported beside torch's
+    dep = [r for r in pl.load_results(run_dir) if r["kind"] == "deploy"]
+    assert len(dep) == 4
+    for r in dep:
+        assert r["n_samples"] == 4
+        assert r["float_output_match"] == 1.0
+        assert r["lava_float_acc"] == r["torch64_acc"]
+        assert 0.0 <= r["lava_float_acc"] <= 1.0
+        assert r["fixed_status"] == "not run"
+    assert "Lava float acc" in md
+    # one pretraining per fold, cached
+    pre = [r for r in pl.load_results(run_dir) if r["kind"] == "pretrain"]
+    assert sorted(r["key"] for r in pre) == ["without-p01", "without-p02"]
+    assert all(r["pretrain_participants"] == [q for q in (1, 2, 3) if q not in r["left_out"]]
+               for r in pre)  # fmt: skip
+    with np.load(pl.unit_dir(run_dir, 1, "spiking_bias", 0) / "deploy.npz") as z:
+        assert z["lava_float"].shape == (25, 4, 100)
+
+
+def test_rerun_skips_everything_and_report_cli(e2e, capsys):
+    from lava_nt.cli import main
+
+    run_dir, _ = e2e
+    before = _table(run_dir)
+    cfg = PipelineConfig(
+        methods=("none", "spiking_bias"), seeds=(0,), participants=(1, 2), lava=True,
+        lava_fixed=False, lava_samples=4, **TINY,
+    )  # fmt: skip
+    s = run_pipeline(run_dir, cfg, data_dir=pl.load_run_info(run_dir)["data"]["directory"],
+                     log=_quiet, report=False)  # fmt: skip
+    assert (s.units_run, s.units_skipped, s.deployed) == (0, 4, 0)
+    assert main(["eeg", "report", str(run_dir), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "results.md" in out
+    assert _table(run_dir) == before
+
+
+def test_resume_after_kill_gives_same_results(small_deap, tmp_path):
+    cfg = PipelineConfig(
+        methods=("nt2", "volumetric"), seeds=(0, 1), participants=(1,), lava=False, **TINY
+    )
+    ref = tmp_path / "ref"
+    run_pipeline(ref, cfg, data_dir=small_deap, log=_quiet)
+
+    run = tmp_path / "killed"
+    # killed after the first finished unit ...
+    with pytest.raises(pl._SimulatedKill):
+        run_pipeline(run, cfg, data_dir=small_deap, log=_quiet, _stop_after_units=1)
+    assert len(_tune_rows(run)) == 1
+    # ... then inside the training of the third unit (checkpoint after epoch 1 of 3) ...
+    with pytest.raises(pl._SimulatedKill):
+        run_pipeline(
+            run, cfg, data_dir=small_deap, log=_quiet, _kill_in_training=(1, "volumetric", 0, 1)
+        )
+    assert len(_tune_rows(run)) == 2
+    assert (pl.unit_dir(run, 1, "volumetric", 0) / "checkpoint.pt").exists()
+    assert not (pl.unit_dir(run, 1, "volumetric", 0) / "model.pt").exists()
+    # ... and a torn last line from a kill while appending
+    with open(run / pl.RESULTS, "a") as f:
+        f.write('{"schema": 1, "kind": "tu')
+    with pytest.warns(RuntimeWarning, match="unreadable line"):
+        s = run_pipeline(run, cfg, data_dir=small_deap, log=_quiet)
+    assert (s.units_run, s.units_skipped) == (2, 2)
+    assert _tune_rows(run) == _tune_rows(ref)
+    assert _table(run) == _table(ref)
+    # the torn line was terminated; every other line is valid JSON
+    lines = (run / pl.RESULTS).read_text().splitlines()
+    torn = [ln for ln in lines if ln == '{"schema": 1, "kind": "tu']
+    assert len(torn) == 1
+    assert all(json.loads(ln)["schema"] == 1 for ln in lines if ln not in torn)
+
+
+def test_thesis_protocol_named_in_reports(small_deap, tmp_path):
+    cfg = PipelineConfig(
+        protocol="thesis", methods=("nt2",), seeds=(0,), participants=(3,), lava=False, **TINY
+    )
+    run_pipeline(tmp_path / "run", cfg, data_dir=small_deap, log=_quiet)
+    rep = tmp_path / "run" / "report"
+    md = (rep / "results.md").read_text()
+    assert "(thesis protocol)" in md and "best test epoch" in md
+    assert "# protocol: thesis" in (rep / "results.csv").read_text()
+    (row,) = _tune_rows(tmp_path / "run")
+    assert row["protocol"] == "thesis" and row["selection"] == "test" and row["n_val"] == 0
+
+
+def test_bad_inputs(small_deap, tmp_path):
+    with pytest.raises(PipelineError, match="unknown method 'nt3'.*Did you mean 'nt2'"):
+        PipelineConfig(methods=("nt3",))
+    with pytest.raises(PipelineError, match="unknown protocol"):
+        PipelineConfig(protocol="paper")
+    with pytest.raises(PipelineError, match="does not exist"):
+        run_pipeline(tmp_path / "r1", PipelineConfig(), data_dir=tmp_path / "nope", log=_quiet)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(PipelineError, match="no DEAP participant files"):
+        run_pipeline(tmp_path / "r2", PipelineConfig(), data_dir=empty, log=_quiet)
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(small_deap / "s01.dat", one / "s01.dat")
+    with pytest.raises(PipelineError, match="at least 2 participants"):
+        run_pipeline(tmp_path / "r3", PipelineConfig(), data_dir=one, log=_quiet)
+    with pytest.raises(PipelineError, match=r"participants \[9\] are not in"):
+        run_pipeline(tmp_path / "r4", PipelineConfig(participants=(9,)), data_dir=small_deap,
+                     log=_quiet)  # fmt: skip
+    with pytest.raises(PipelineError, match="no participant left to pretrain on"):
+        run_pipeline(tmp_path / "r5", PipelineConfig(fold_group_size=3), data_dir=small_deap,
+                     log=_quiet)  # fmt: skip
+
+
+def test_settings_must_match_on_resume(small_deap, tmp_path):
+    cfg = PipelineConfig(methods=("none",), seeds=(0,), participants=(1,), lava=False, **TINY)
+    run_pipeline(tmp_path / "run", cfg, data_dir=small_deap, log=_quiet, report=False)
+    other = PipelineConfig(
+        methods=("none",), seeds=(0,), participants=(1,), lava=False, pretrain_epochs=3,
+        tune_epochs=3,
+    )  # fmt: skip
+    with pytest.raises(PipelineError, match="pretrain_epochs: 2 -> 3"):
+        run_pipeline(tmp_path / "run", other, data_dir=small_deap, log=_quiet)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["config"]["protocol"] == "honest" and info["data"]["source"] == "synthetic"
+
+
+def test_cli_errors_and_generate(tmp_path, capsys):
+    from lava_nt.cli import main
+
+    assert main(["eeg", "run", "--methods", "nt2", "bogus", "--out", str(tmp_path / "r")]) == 1
+    assert "unknown method 'bogus'" in capsys.readouterr().err
+    assert main(["eeg", "run", "--data", str(tmp_path / "missing"), "--out",
+                 str(tmp_path / "r")]) == 1  # fmt: skip
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["eeg", "report", str(tmp_path / "nothing")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    out = tmp_path / "gen"
+    assert main(["eeg", "generate", "--out", str(out), "--participants", "2", "--trials", "4",
+                 "--samples", "1024", "--seed", "3"]) == 0  # fmt: skip
+    assert sorted(p.name for p in out.glob("s*.dat")) == ["s01.dat", "s02.dat"]
+    ref = tmp_path / "ref"
+    generate_deap(ref, SyntheticConfig(n_participants=2, n_trials=4, n_samples=1024, seed=3))
+    assert (out / "s02.dat").read_bytes() == (ref / "s02.dat").read_bytes()
+
+
+def test_cli_quick_settings():
+    """``--quick`` maps to the documented demo settings (the demo itself is timed by hand)."""
+    import argparse
+
+    from lava_nt.commands import eeg
+
+    parser = argparse.ArgumentParser()
+    eeg.register(parser.add_subparsers())
+    args = parser.parse_args(["eeg", "run", "--quick"])
+    config, synthetic, run_dir = eeg.build_config(args)
+    assert config.methods == ("none", "nt2", "spiking_bias", "volumetric")
+    assert config.participants == (1, 2) and config.seeds == (0,)
+    assert config.lava and config.lava_fixed and config.protocol == "honest"
+    assert synthetic.n_participants == 4 and synthetic.n_samples == 2048
+    assert str(run_dir) == "runs/eeg-quick"
+    args = parser.parse_args(["eeg", "run", "--participants", "1-3", "5", "--seeds", "0,2"])
+    config, synthetic, _ = eeg.build_config(args)
+    assert config.participants == (1, 2, 3, 5) and config.seeds == (0, 2)
+    assert synthetic.n_participants == 32
