@@ -572,7 +572,8 @@ def prepare_data(
         )
         generate_deap(d, cfg)
         log(f"  done in {time.perf_counter() - t0:.1f} s")
-    return DataInfo(d.resolve(), "synthetic", want, cfg.to_dict())
+    # generated inside the run directory: recorded relative to it (the run stays movable)
+    return DataInfo(Path("data"), "synthetic", want, cfg.to_dict())
 
 
 def load_features(
@@ -1067,7 +1068,8 @@ def run_pipeline(
         raise PipelineError(f"data directory '{data_dir}' does not exist")
     run_dir.mkdir(parents=True, exist_ok=True)
     with _run_lock(run_dir), _torch_threads(config.threads):
-        data = prepare_data(run_dir, data_dir, synthetic, log)
+        recorded = prepare_data(run_dir, data_dir, synthetic, log)
+        data = dataclasses.replace(recorded, directory=run_dir / recorded.directory)
         if len(data.pool) < 2:
             raise PipelineError(
                 f"leave-one-subject-out needs at least 2 participants (one to leave out, one to "
@@ -1087,7 +1089,7 @@ def run_pipeline(
                     f"no participant left to pretrain on without {list(g)}: the data has only "
                     f"{len(data.pool)} participants; use a smaller fold group or more participants"
                 )
-        _check_run_json(run_dir, config, data)
+        _check_run_json(run_dir, config, recorded)
         _terminate_torn_line(run_dir / RESULTS)
         done = load_results(run_dir)
         tuned = {(r["participant"], r["method"], r["seed"]) for r in done if r["kind"] == "tune"}
@@ -1195,7 +1197,7 @@ def _pipeline_for(run_dir, need_features: Iterable[int] = ()) -> _Pipeline:
     info = load_run_info(run_dir)
     config = config_from_info(info)
     d = info["data"]
-    data = DataInfo(Path(d["directory"]), d["source"], list(d["pool"]), d.get("synthetic"))
+    data = DataInfo(run_dir / d["directory"], d["source"], list(d["pool"]), d.get("synthetic"))
     pipe = _Pipeline(run_dir, config, data, log=lambda s: None)
     need = list(need_features)
     if need:

@@ -97,16 +97,17 @@ def accuracy_table(rows: list[dict]) -> dict:
 def _header_lines(info: dict, rows: list[dict]) -> list[str]:
     cfg = config_from_info(info)
     d = info["data"]
+    where = d["directory"] if Path(d["directory"]).is_absolute() else f"RUN_DIR/{d['directory']}"
     if d["source"] == "synthetic":
         s = d.get("synthetic") or {}
         src = (
             f"synthetic DEAP-format data (lava_nt.examples.eeg.synthetic, "
             f"{s.get('n_participants', len(d['pool']))} participants x {s.get('n_trials', '?')} "
             f"trials x {s.get('n_samples', '?')} samples, generator seed {s.get('seed', '?')}) "
-            f"in {d['directory']}"
+            f"in {where}"
         )
     else:
-        src = f"real DEAP (data_preprocessed_python) in {d['directory']}"
+        src = f"real DEAP (data_preprocessed_python) in {where}"
     folds = sorted({r["participant"] for r in rows if r["kind"] == "tune"})
     seeds = sorted({r["seed"] for r in rows if r["kind"] == "tune"})
     return [

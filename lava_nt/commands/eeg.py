@@ -223,7 +223,7 @@ def build_config(args):
     seeds = _ints(args.seeds) or q.get("seeds")
     if seeds:
         kw["seeds"] = tuple(seeds)
-    folds = _ints(args.participants) or (q.get("folds") if args.data is None else None)
+    folds = _ints(args.participants) or q.get("folds")
     if folds:
         kw["participants"] = tuple(folds)
     for name in ("pretrain_epochs", "tune_epochs", "tune_lr", "patience"):
