@@ -40,6 +40,7 @@ def _run_one(name: str, quick: bool) -> dict:
     cmd = [sys.executable, str(HERE / script), "--json", out] + (["--quick"] if quick else [])
     common.log(f"== {name}: {' '.join(cmd[1:])}")
     t0 = time.perf_counter()
+    load0 = common.load_average()
     try:
         proc = subprocess.run(
             cmd,
@@ -62,6 +63,7 @@ def _run_one(name: str, quick: bool) -> dict:
         if os.path.exists(out):
             os.unlink(out)
     section["seconds"] = time.perf_counter() - t0
+    section["load"] = (load0, common.load_average())
     common.log(f"== {name} done in {section['seconds']:.0f} s")
     return section
 
@@ -83,8 +85,21 @@ def render(sections: list[dict], quick: bool, argv: list[str], seconds: float) -
         f"- Machine: {peak['model']}, {peak['cores']} cores at {peak['mhz']:.0f} MHz, "
         f"{peak['width']}; load average at the end {common.load_average()}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()),
+        "- Load average (1/5/15 min) at the start and end of each section: "
+        + "; ".join(
+            f"{s['title']}: {s['load'][0]} -> {s['load'][1]}" for s in sections if "load" in s
+        ),
         "",
     ]
+    busy = [s["title"] for s in sections if "load" in s and _busy(s["load"], peak["cores"])]
+    if busy:
+        lines += [
+            f"**Warning: other processes loaded the machine during {', '.join(busy)} (1-minute "
+            f"load average above the {peak['cores']} cores).** With torch using 2 threads, a busy "
+            "core stalls every parallel kernel, so absolute times are inflated and the ratios "
+            "are noisier than usual.",
+            "",
+        ]
     summary = []
     for s in sections:
         for f in s["figures"]:
@@ -106,6 +121,13 @@ def render(sections: list[dict], quick: bool, argv: list[str], seconds: float) -
     for s in sections:
         lines.append(common.format_section(s))
     return "\n".join(lines)
+
+
+def _busy(load: tuple[str, str], cores: int) -> bool:
+    try:
+        return max(float(x.split()[0]) for x in load) > cores
+    except (ValueError, IndexError):
+        return False
 
 
 def main() -> None:
