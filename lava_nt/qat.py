@@ -266,35 +266,46 @@ class _FixedLIF(torch.autograd.Function):
         a = a_all.detach()
         b = bias.detach()
         g = gain.detach()
-        c = None if c_all is None else c_all.detach()
         fu = (DECAY_UNITY - (cfg.du + 1)) / DECAY_UNITY
         fv = (DECAY_UNITY - cfg.dv) / DECAY_UNITY
-        fg = g / GAIN_UNITY
         vth = float(cfg.vth << VTH_SHIFT)
         lim = _UV_LIM
-        # |u| <= max|a| / (1 - fu): when that stays inside 24 bits, u can never wrap
-        amax = float(a.abs().max()) if a.numel() else 0.0
-        may_wrap = fu >= 1.0 or amax / (1.0 - fu) >= _HALF_UV
         steps = a.shape[0]
-        u_all = torch.empty(a.shape, dtype=torch.float64, device=a.device)
-        v_pre = torch.empty_like(u_all)
-        u = torch.zeros(a.shape[1:], dtype=torch.float64, device=a.device)
-        v = u
+        # current u: depends on the drive only, so it runs first (vectorised when du = 1).
+        # |u| <= max|a| / (1 - fu): when that stays inside 24 bits, u can never wrap.
+        amax = float(a.abs().max()) if a.numel() else 0.0
+        if fu == 0.0:
+            u_all = _wrap_exact(a) if amax >= _HALF_UV else a
+        else:
+            may_wrap = fu >= 1.0 or amax / (1.0 - fu) >= _HALF_UV
+            u_all = torch.empty(a.shape, dtype=torch.float64, device=a.device)
+            u = None
+            for t in range(steps):
+                u = a[t] if u is None else _trunc_mul(u, fu) + a[t]
+                if may_wrap:
+                    u = _wrap_exact(u)
+                u_all[t] = u
+        # what enters v besides its own decay: trunc(gain (u + bias) / 256) + c, all steps at once
+        X = torch.trunc((u_all + b) * (g / GAIN_UNITY))
+        if c_all is not None:
+            X = X + c_all.detach()
+        # |v| <= max|X| min(T, 1 / (1 - fv)) (truncation and reset only shrink |v|)
+        xmax = float(X.abs().max()) if X.numel() else 0.0
+        may_sat = xmax * (steps if fv >= 1.0 else min(steps, 1.0 / (1.0 - fv))) > lim
+        v_pre = torch.empty(X.shape, dtype=torch.float64, device=X.device)
+        v = None
         for t in range(steps):
-            u = _trunc_mul(u, fu) + a[t] if fu else a[t]
-            if may_wrap:
-                u = _wrap_exact(u)
-            u_all[t] = u
-            v = _trunc_mul(v, fv) + torch.trunc((u + b) * fg)
-            if c is not None:
-                v = v + c[t]
+            v = X[t] if v is None else _trunc_mul(v, fv) + X[t]
             v_pre[t] = v
-            v = v.clamp(-lim, lim)
+            if may_sat:
+                v = v.clamp(-lim, lim)
             s = v > vth
-            v = v - s * vth if cfg.reset_subtract else v.masked_fill(s, 0.0)
-        z = (v_pre.clamp(-lim, lim) > vth).to(torch.float64)
+            v = torch.where(s, v - vth, v) if cfg.reset_subtract else v.masked_fill(s, 0.0)
+        vc = v_pre.clamp(-lim, lim) if may_sat else v_pre
+        z = (vc > vth).to(torch.float64)
         ctx.save_for_backward(u_all, v_pre, b, g)
         ctx.cfg = cfg
+        ctx.may_sat = may_sat
         ctx.has_c = c_all is not None
         return z
 
@@ -305,11 +316,10 @@ class _FixedLIF(torch.autograd.Function):
         n = v_pre.shape[-1]
         lim = _UV_LIM
         vth = float(cfg.vth << VTH_SHIFT)
-        vc = v_pre.clamp(-lim, lim)
-        x = (vc - vth) / cfg.S
-        gz_v = gz * _surrogate_derivative(cfg.spike_fn, x) * (1.0 / cfg.S)
+        vc = v_pre.clamp(-lim, lim) if ctx.may_sat else v_pre
+        gz_v = gz * _surrogate_derivative(cfg.spike_fn, (vc - vth) / cfg.S) * (1.0 / cfg.S)
         keep = None
-        if bool((v_pre.abs() > lim).any()):
+        if ctx.may_sat and bool((v_pre.abs() > lim).any()):
             keep = (v_pre.abs() <= lim).to(torch.float64)
         reset_keep = None if cfg.reset_subtract else (vc <= vth).to(torch.float64)
         kv = (DECAY_UNITY - cfg.dv) / DECAY_UNITY
@@ -319,8 +329,10 @@ class _FixedLIF(torch.autograd.Function):
         for t in range(gz.shape[0] - 1, -1, -1):
             if d is None:
                 dt = gz_v[t]
+            elif reset_keep is None:
+                dt = gz_v[t] + d
             else:
-                dt = gz_v[t] + (d if reset_keep is None else d * reset_keep[t])
+                dt = torch.addcmul(gz_v[t], d, reset_keep[t])
             if keep is not None:
                 dt = dt * keep[t]
             D[t] = dt
@@ -357,12 +369,13 @@ class _LeakyCurrent(torch.autograd.Function):
         wi = w.detach()
         fc = (DECAY_UNITY - dc.detach()) / DECAY_UNITY
         lim = _C_LIM
+        SW = s * wi  # the jump of every step, all at once
         pre = torch.empty(s.shape, dtype=torch.float64, device=s.device)
-        C = torch.zeros(s.shape[1:], dtype=torch.float64, device=s.device)
+        C = None
         for t in range(s.shape[0]):
-            p = _trunc_mul(C, fc) + s[t] * wi
-            pre[t] = p
-            C = p.clamp(-lim, lim)
+            C = SW[t] if C is None else _trunc_mul(C, fc) + SW[t]
+            pre[t] = C
+            C = C.clamp(-lim, lim)
         C_all = pre.clamp(-lim, lim)
         ctx.save_for_backward(pre, C_all, s, wi, fc)
         return C_all
@@ -1135,6 +1148,7 @@ def compare_qat(
     float_engine: str = "fused",
     lava: bool = True,
     lava_timeout: float | None = None,
+    threads: int | None = 1,
     log=print,
 ) -> dict:
     """Float tuning vs post-training quantisation vs QAT on the EEG example (honest protocol).
@@ -1160,7 +1174,23 @@ def compare_qat(
     :class:`~lava_nt.examples.eeg.synthetic.SyntheticConfig` ``synthetic``) into ``out_dir/data``.
     Results go to ``out_dir/results.jsonl`` (one line per unit; a rerun skips finished units) and
     ``out_dir/report.md``; returns ``{"rows": [...], "report": markdown, "settings": {...}}``.
+    ``threads``: torch threads while it runs (1 is fastest on a loaded 2-core machine; None
+    leaves the setting alone).
     """
+    prev_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return _compare_qat(**{k: v for k, v in locals().items() if k != "prev_threads"})
+    finally:
+        torch.set_num_threads(prev_threads)
+
+
+def _compare_qat(
+    out_dir, *, data_dir, n_participants, synthetic, participants, pretrain_participants, method,
+    seeds, hidden, population, beta, T, batch_size, spike_l1, pretrain_epochs, pretrain_lr,
+    tune_epochs, tune_lr, patience, feature_seed, float_engine, lava, lava_timeout, threads, log,
+) -> dict:  # fmt: skip
     import copy
 
     from lava_nt.builder import build_network
@@ -1192,6 +1222,10 @@ def compare_qat(
         if synthetic != SyntheticConfig(n_participants=synthetic.n_participants):
             settings["synthetic"] = synthetic.to_dict()
     data = prepare_data(out_dir, data_dir, synthetic, log=log)
+    if not Path(data.directory).is_absolute():  # generated data may be recorded run-relative
+        import dataclasses
+
+        data = dataclasses.replace(data, directory=out_dir / data.directory)
     pool = list(data.pool)
     participants = [int(p) for p in participants]
     missing = [p for p in participants if p not in pool]
@@ -1359,12 +1393,13 @@ def _main(argv=None) -> None:
     ap.add_argument("--patience", type=int, default=50)
     ap.add_argument("--float-engine", choices=("fused", "eager"), default="fused")
     ap.add_argument("--no-lava", action="store_true", help="skip the Lava fixed-point runs")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     a = ap.parse_args(argv)
     res = compare_qat(
         a.out, data_dir=a.data, n_participants=a.n_participants, participants=a.participants,
         method=a.method, seeds=a.seeds, hidden=a.hidden, pretrain_epochs=a.pretrain_epochs,
         tune_epochs=a.tune_epochs, tune_lr=a.tune_lr, patience=a.patience,
-        float_engine=a.float_engine, lava=not a.no_lava,
+        float_engine=a.float_engine, lava=not a.no_lava, threads=a.threads,
     )  # fmt: skip
     print(res["report"])
 
