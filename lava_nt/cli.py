@@ -133,6 +133,7 @@ COMMAND_MODULES = (
     "lava_nt.commands.eeg",
     "lava_nt.commands.report",
     "lava_nt.commands.interop",
+    "lava_nt.commands.images",
 )
 
 

