@@ -27,15 +27,16 @@ FULL = {
     "hidden": 64,
     "pretrain_epochs": 10,
     "tasks": data.TASKS,
-    "n_train": 1000,
-    "n_test": 797,
+    "n_train": 500,
+    "n_test": 500,
     "ann_methods": ann.METHODS,
     "ann_lrs": PAPER_LRS,
-    "ann_epochs": 10,
+    "ann_epochs": 5,
     "snn_methods": snn.METHODS,
     "snn_lrs": PAPER_SNN_LRS,
-    "snn_epochs": 10,
+    "snn_epochs": 5,
     "seeds": (0, 1, 2),
+    "snn_seeds": (0, 1),
     "T": 8,
     "s": 1e-3,
     "lava_tasks": ("digits",),
@@ -54,6 +55,7 @@ QUICK = dict(
     snn_lrs=(1e-3, 1e-2, 1e-1),
     snn_epochs=3,
     seeds=(0, 1),
+    snn_seeds=(0, 1),
     lava_methods=("nt1", "nt2"),
     lava_n=50,
 )
@@ -141,7 +143,8 @@ def run(
                 lrs = cfg["snn_lrs"] if method != "none" else cfg["snn_lrs"][:1]
                 for lr in lrs:
                     accs = []
-                    for seed in cfg["seeds"] if method != "none" else cfg["seeds"][:1]:
+                    seeds = cfg.get("snn_seeds", cfg["seeds"])
+                    for seed in seeds if method != "none" else seeds[:1]:
                         net = snn.to_snn(pre[b], lams[(v, b)], v)
                         r = snn.tune_snn(
                             net,

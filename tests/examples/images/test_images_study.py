@@ -122,7 +122,7 @@ def test_tiny_end_to_end(tmp_path):
 
     settings = dict(n_src_train=200, n_src_test=50, pretrain_epochs=1, hidden=16, n_train=40,
                     n_test=30, ann_lrs=(1e-2,), ann_epochs=1, snn_lrs=(1e-2,), snn_epochs=1,
-                    seeds=(0,), T=3)  # fmt: skip
+                    seeds=(0,), snn_seeds=(0,), T=3)  # fmt: skip
     study.run(tmp_path, settings, quick=True, lava=False, log=lambda *a: None)
     report = (tmp_path / "report.md").read_text()
     for name in ("table1_ann_additive_vs_nt1", "table3_ann", "table7_snn", "table8_snn"):
