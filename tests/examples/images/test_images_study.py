@@ -131,3 +131,10 @@ def test_tiny_end_to_end(tmp_path):
     assert "Runs whose weights changed although the method freezes them: 0." in report
     rows = (tmp_path / "table8_snn.csv").read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 4  # tasks x variants x tuned methods
+    # the CLI re-writes the report of the run directory, and refuses an empty directory
+    from lava_nt.cli import main
+
+    (tmp_path / "report.md").unlink()
+    assert main(["images", "report", str(tmp_path)]) == 0
+    assert (tmp_path / "report.md").exists()
+    assert main(["images", "report", str(tmp_path / "missing")]) == 2
