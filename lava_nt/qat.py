@@ -1144,6 +1144,7 @@ def compare_qat(
     tune_epochs: int = 500,
     tune_lr: float = 1e-4,
     patience: int | None = 50,
+    select: str = "val",
     feature_seed: int = 0,
     float_engine: str = "fused",
     lava: bool = True,
@@ -1169,9 +1170,12 @@ def compare_qat(
       layer's spikes are compared with the training-time forward (``lava_bit_exact``).
 
     Data: the honest split of :mod:`lava_nt.examples.eeg.protocols` (trials split before
-    augmenting, epoch chosen on validation, balanced test part). ``data_dir``: DEAP-format files;
-    None generates calibrated synthetic DEAP data (``n_participants``, or the given
-    :class:`~lava_nt.examples.eeg.synthetic.SyntheticConfig` ``synthetic``) into ``out_dir/data``.
+    augmenting, balanced test part); the epoch is chosen on validation (``select="val"``, with
+    ``patience``) or is the last of a fixed budget (``select="last"``: both runs train exactly
+    ``tune_epochs`` epochs, so the comparison is not blurred by epoch-selection noise).
+    ``data_dir``: DEAP-format files; None generates calibrated synthetic DEAP data
+    (``n_participants``, or the given :class:`~lava_nt.examples.eeg.synthetic.SyntheticConfig`
+    ``synthetic``) into ``out_dir/data``.
     Results go to ``out_dir/results.jsonl`` (one line per unit; a rerun skips finished units) and
     ``out_dir/report.md``; returns ``{"rows": [...], "report": markdown, "settings": {...}}``.
     ``threads``: torch threads while it runs (1 is fastest on a loaded 2-core machine; None
@@ -1189,7 +1193,8 @@ def compare_qat(
 def _compare_qat(
     out_dir, *, data_dir, n_participants, synthetic, participants, pretrain_participants, method,
     seeds, hidden, population, beta, T, batch_size, spike_l1, pretrain_epochs, pretrain_lr,
-    tune_epochs, tune_lr, patience, feature_seed, float_engine, lava, lava_timeout, threads, log,
+    tune_epochs, tune_lr, patience, select, feature_seed, float_engine, lava, lava_timeout,
+    threads, log,
 ) -> dict:  # fmt: skip
     import copy
 
@@ -1211,6 +1216,7 @@ def _compare_qat(
         "beta": beta, "T": T, "batch_size": batch_size, "spike_l1": spike_l1,
         "pretrain_epochs": pretrain_epochs, "pretrain_lr": pretrain_lr,
         "tune_epochs": tune_epochs, "tune_lr": tune_lr, "patience": patience,
+        "select": select,
         "feature_seed": feature_seed, "float_engine": float_engine, "protocol": "honest",
         "data": "synthetic" if data_dir is None else str(data_dir),
         "n_participants": n_participants if data_dir is None else None,
@@ -1292,7 +1298,7 @@ def _compare_qat(
             tr, va, te = (tensors(td.x_train, td.y_train), tensors(td.x_val, td.y_val),
                           tensors(td.x_test, td.y_test))  # fmt: skip
             cfg = TrainConfig(epochs=tune_epochs, lr=tune_lr, batch_size=batch_size, T=T,
-                              spike_l1=spike_l1, select="val", patience=patience,
+                              spike_l1=spike_l1, select=select, patience=patience,
                               seed=int(seed))  # fmt: skip
             x_te = te[0].to(torch.float64)
             y_te = td.y_test
@@ -1306,8 +1312,9 @@ def _compare_qat(
             res = train(trainer_model(net), tr, cfg, val_data=va)
             secs = time.perf_counter() - t0
             row.update(float_epochs=len(res.history), float_best_epoch=res.best_epoch,
+                       float_last_train_acc=res.history[-1]["train_acc"],
                        float_seconds_per_epoch=secs / max(len(res.history), 1),
-                       float_val_acc=res.best_metric)  # fmt: skip
+                       float_val_acc=res.history[res.best_epoch].get("val_acc"))  # fmt: skip
             spec = net.to_spec()
             with torch.no_grad():
                 out_f = NTNetwork.from_spec(spec, dtype=torch.float64).forward_static(x_te, T)
@@ -1327,8 +1334,10 @@ def _compare_qat(
             res = train(qat, tr, cfg, val_data=va)
             secs = time.perf_counter() - t0
             row.update(qat_epochs=len(res.history), qat_best_epoch=res.best_epoch,
+                       qat_last_train_acc=res.history[-1]["train_acc"],
                        qat_seconds_per_epoch=secs / max(len(res.history), 1),
-                       qat_val_acc=res.best_metric, qat_scales=qat.scales)  # fmt: skip
+                       qat_val_acc=res.history[res.best_epoch].get("val_acc"),
+                       qat_scales=qat.scales)  # fmt: skip
             with torch.no_grad():
                 out_q, recs_q = qat.forward_static(x_te, T, record=True)
             pred_q = _population_pred(out_q)
@@ -1390,7 +1399,8 @@ def _main(argv=None) -> None:
     ap.add_argument("--pretrain-epochs", type=int, default=15)
     ap.add_argument("--tune-epochs", type=int, default=500)
     ap.add_argument("--tune-lr", type=float, default=1e-4)
-    ap.add_argument("--patience", type=int, default=50)
+    ap.add_argument("--patience", type=int, default=50, help="0: no early stopping")
+    ap.add_argument("--select", choices=("val", "last"), default="val")
     ap.add_argument("--float-engine", choices=("fused", "eager"), default="fused")
     ap.add_argument("--no-lava", action="store_true", help="skip the Lava fixed-point runs")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -1398,7 +1408,8 @@ def _main(argv=None) -> None:
     res = compare_qat(
         a.out, data_dir=a.data, n_participants=a.n_participants, participants=a.participants,
         method=a.method, seeds=a.seeds, hidden=a.hidden, pretrain_epochs=a.pretrain_epochs,
-        tune_epochs=a.tune_epochs, tune_lr=a.tune_lr, patience=a.patience,
+        tune_epochs=a.tune_epochs, tune_lr=a.tune_lr, patience=a.patience or None,
+        select=a.select,
         float_engine=a.float_engine, lava=not a.no_lava, threads=a.threads,
     )  # fmt: skip
     print(res["report"])
