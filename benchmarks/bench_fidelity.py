@@ -157,7 +157,7 @@ def run(quick: bool) -> dict:
         "(Lava float computes in float64 numpy) and match exactly.",
     ]
     return {"title": "Fidelity (float32 / float64 / Lava float)", "setup": setup,
-            "figures": figs, "notes": notes}  # fmt: skip
+            "figures": figs, "notes": notes, "value_header": "value"}  # fmt: skip
 
 
 if __name__ == "__main__":

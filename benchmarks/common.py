@@ -293,7 +293,9 @@ def format_section(section: dict) -> str:
         lines.append(f"- {s}")
     if section.get("setup"):
         lines.append("")
-    lines.append("| figure | median ratio | raw medians | target | result |")
+    lines.append(
+        f"| figure | {section.get('value_header', 'median ratio')} | raw | target | result |"
+    )
     lines.append("|---|---|---|---|---|")
     for f in section["figures"]:
         r = f["ratio"]
