@@ -3,12 +3,15 @@
 #   make test   run the whole test suite (creates .venv if it is missing)
 PY := .venv/bin/python
 
-.PHONY: env demo test lint format bench clean
+.PHONY: env demo smoke test lint format bench clean
 
 env:
 	@scripts/bootstrap.sh
 
 demo: env
+	$(PY) -m lava_nt.cli eeg run --quick
+
+smoke: env
 	$(PY) -m lava_nt.cli smoke
 
 test: env
