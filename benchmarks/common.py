@@ -242,6 +242,18 @@ def load_average() -> str:
         return "?"
 
 
+def scheduling() -> str:
+    """This process' nice value and (Linux) autogroup nice: with autogroups, a nice value only
+    orders processes within one session, so a raised priority needs the autogroup's too."""
+    text = f"nice {os.nice(0)}"
+    try:
+        with open("/proc/self/autogroup") as fh:
+            text += f", autogroup {fh.read().split('nice')[-1].strip()}"
+    except OSError:
+        pass
+    return text
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 

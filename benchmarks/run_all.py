@@ -8,6 +8,12 @@ and Lava's forked workers never leak from one benchmark into the next) with a ti
 (what ``make bench`` runs) takes a few minutes and skips the compiled variants; the full version
 takes longer and is what BENCHMARKS.md in the repository records. A benchmark that fails is
 reported in the file with its error instead of a table.
+
+On a machine shared with other sessions, run it with a raised priority for the session (Linux
+autogroups make a plain ``nice`` ineffective against other sessions); the header records it::
+
+    setsid bash -c 'echo -15 > /proc/self/autogroup; exec nice -n -15 \
+        .venv/bin/python benchmarks/run_all.py'
 """
 
 from __future__ import annotations
@@ -83,7 +89,8 @@ def render(sections: list[dict], quick: bool, argv: list[str], seconds: float) -
         f"- Date: {common.now()}; total wall time {seconds / 60:.1f} min; "
         f"git {common.git_commit()}",
         f"- Machine: {peak['model']}, {peak['cores']} cores at {peak['mhz']:.0f} MHz, "
-        f"{peak['width']}; load average at the end {common.load_average()}",
+        f"{peak['width']}; load average at the end {common.load_average()}; scheduling "
+        f"priority of the benchmarks: {common.scheduling()}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()),
         "- Load average (1/5/15 min) at the start and end of each section: "
         + "; ".join(
