@@ -313,6 +313,13 @@ def run(quick: bool) -> dict:
         )
     if not compile_snn:
         notes.append("compiled snnTorch skipped (--quick).")
+    if not quick:
+        common.log("allocator comparison (each variant alone in a process) ...")
+        afigs, anotes = _allocator_section(rounds=6)
+        figs += afigs
+        notes += anotes
+    else:
+        notes.append("allocator comparison (keep_freed_memory) skipped (--quick).")
     return {
         "title": "Training throughput (EEG network)",
         "setup": setup,
@@ -335,5 +342,119 @@ def _why_missed(times, a, b) -> str:
     )
 
 
+def _single(variant: str, keep_memory: bool, iters: int = 60) -> float:
+    """Median ms/iteration of one variant alone in this process (for the allocator comparison)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    from lava_nt.nn.fused import keep_freed_memory
+
+    if keep_memory and not keep_freed_memory():
+        raise RuntimeError("keep_freed_memory() is not available here")
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(B, SIZES[0], generator=g) < INPUT_RATE).float()
+    y = torch.randint(0, N_CLASSES, (B,), generator=g)
+    if variant.startswith("snnTorch"):
+        import snntorch as snn
+
+        tuning = "tuning" in variant
+        model = _snntorch_model(torch, nn, snn, gains=tuning)
+        if tuning:
+            for fc in model.fcs:
+                fc.weight.requires_grad_(False)
+
+        def loss_fn():
+            return _snn_loss(F, model(x), y)
+    else:
+        from lava_nt.builder import build_network
+        from lava_nt.nn.fused import FusedNTNetwork
+        from lava_nt.training import TrainConfig, loss_and_counts
+        from lava_nt.tuning import apply_tuning
+
+        net = build_network(SIZES[0], list(SIZES[1:-1]), N_CLASSES, POP, seed=0)
+        if "NT1+NT2" in variant:
+            apply_tuning(net, ["nt1", "nt2"])
+        model = FusedNTNetwork.from_network(net)
+        cfg = TrainConfig(T=T, n_classes=N_CLASSES, spike_l1=0.0)
+
+        def loss_fn():
+            return loss_and_counts(model, x, y, cfg)[0]
+
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    ts = []
+    for i in range(iters + 5):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss_fn().backward()
+        opt.step()
+        if i >= 5:
+            ts.append(time.perf_counter() - t0)
+    return common.median(ts)
+
+
+SINGLE = ("snnTorch full", "snnTorch tuning", "lava-nt fused full", "lava-nt fused NT1+NT2")
+
+
+def _allocator_section(rounds: int) -> tuple[list[dict], list[str]]:
+    """Each variant alone in a fresh process, default glibc malloc vs keep_freed_memory(),
+    alternating, ``rounds`` rounds."""
+    import json
+    import subprocess
+
+    times: dict[tuple[str, bool], list[float]] = {}
+    for r in range(rounds):
+        for variant in SINGLE:
+            for keep in (False, True) if r % 2 == 0 else (True, False):
+                cmd = [sys.executable, os.path.abspath(__file__), "--single", variant]
+                cmd += ["--keep-memory"] if keep else []
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+                secs = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+                times.setdefault((variant, keep), []).append(secs)
+        common.log(f"  allocator round {r + 1}/{rounds} done")
+
+    def raw(a, b):
+        return f"{common.median(times[a]) * 1e3:.1f} vs {common.median(times[b]) * 1e3:.1f} ms/iter"
+
+    figs = []
+    for variant in SINGLE:
+        a, b = (variant, True), (variant, False)
+        figs.append(common.figure(
+            f"alone in a process: keep_freed_memory() speed-up, {variant}",
+            common.ratio_median(times[b], times[a]), raw(a, b),
+        ))  # fmt: skip
+    for fused, snn, goal, what in (
+        ("lava-nt fused NT1+NT2", "snnTorch tuning", 3.0, "tuning mode"),
+        ("lava-nt fused full", "snnTorch full", 2.0, "full training"),
+    ):
+        for keep in (False, True):
+            a, b = (fused, keep), (snn, False)
+            r = common.ratio_median(times[b], times[a])
+            label = "keep_freed_memory()" if keep else "default malloc"
+            figs.append(common.figure(
+                f"alone in a process: {what}, {fused} ({label}) / {snn} (default malloc)",
+                r, raw(a, b), f"(>= {goal:g}x)", None,
+                result=common.target_text(r >= goal, r, goal, True),
+            ))  # fmt: skip
+    notes = [
+        f"Allocator comparison: each variant alone in a fresh process (60 timed iterations, "
+        f"median), default glibc malloc and lava_nt.nn.fused.keep_freed_memory() alternating, "
+        f"{rounds} rounds; ratios are medians of the per-round pairs. keep_freed_memory() is "
+        "process-wide and opt-in (the main table above uses the default allocator for every "
+        "variant).",
+    ]
+    return figs, notes
+
+
 if __name__ == "__main__":
-    common.main(run, __doc__.splitlines()[0])
+    if "--single" in sys.argv:
+        import json
+
+        variant = sys.argv[sys.argv.index("--single") + 1]
+        secs = _single(variant, "--keep-memory" in sys.argv)
+        print(json.dumps({"variant": variant, "seconds": secs}))
+    else:
+        common.main(run, __doc__.splitlines()[0])

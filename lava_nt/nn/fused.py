@@ -51,6 +51,8 @@ Usage: ``fused = FusedNTNetwork.from_network(net)`` shares ``net``'s parameters 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import math
 from typing import NamedTuple
@@ -63,7 +65,14 @@ from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
 from lava_nt.spec.spiking_bias import spiking_bias_step
 from lava_nt.spec.validation import ParameterError
 
-__all__ = ["FusedNTNetwork", "LayerConfig", "fused_forward", "fused_ntlif", "surrogate_of"]
+__all__ = [
+    "FusedNTNetwork",
+    "LayerConfig",
+    "fused_forward",
+    "fused_ntlif",
+    "keep_freed_memory",
+    "surrogate_of",
+]
 
 _SURROGATE_KIND = {super_spike: "super", atan_spike: "atan", heaviside_spike: "heaviside"}
 
@@ -338,6 +347,28 @@ def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record:
         if record:
             recs.append({"spikes": s, "bias_current": c, "bias_spikes": b_spk})
     return (s, recs) if record else s
+
+
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -> bool:
+    """Let glibc's malloc serve blocks up to ``mmap_threshold`` bytes from the heap and keep up to
+    ``trim_threshold`` bytes of freed memory instead of returning it to the OS (``mallopt``
+    ``M_MMAP_THRESHOLD`` / ``M_TRIM_THRESHOLD``, the same as the ``MALLOC_MMAP_THRESHOLD_`` /
+    ``MALLOC_TRIM_THRESHOLD_`` environment variables).
+
+    A training step allocates and frees several multi-megabyte ``[T, B, n]`` tensors; by default
+    glibc maps each one fresh and the kernel zero-fills it page by page on first touch, which cost
+    about a quarter of a FusedNTNetwork step on the EEG network here (BENCHMARKS.md). This is
+    process-wide and opt-in: the process keeps its peak heap instead of shrinking. Returns True if
+    both settings were applied (Linux with glibc), False otherwise (nothing changed).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    ok = mallopt(m_mmap_threshold, int(mmap_threshold)) == 1
+    return mallopt(m_trim_threshold, int(trim_threshold)) == 1 and ok
 
 
 class FusedNTNetwork(torch.nn.Module):

@@ -11,7 +11,7 @@ import torch
 
 from lava_nt.builder import build_network
 from lava_nt.network import LayerSpec, NetworkSpec
-from lava_nt.nn.fused import FusedNTNetwork, fused_forward, surrogate_grad
+from lava_nt.nn.fused import FusedNTNetwork, fused_forward, keep_freed_memory, surrogate_grad
 from lava_nt.nn.network import NTNetwork
 from lava_nt.spec import ntlif_parameters
 from lava_nt.spec.validation import ParameterError
@@ -232,3 +232,15 @@ def test_fused_rejects_unsupported():
         fus(torch.zeros(3, 2, 7, dtype=torch.float64))
     with pytest.raises(ParameterError, match="'T' must be a positive int"):
         fus.forward_static(torch.zeros(2, SIZES[0], dtype=torch.float64), 0)
+
+
+def test_keep_freed_memory_reports_whether_it_applied():
+    import sys
+
+    applied = keep_freed_memory()
+    assert isinstance(applied, bool)
+    if sys.platform.startswith("linux"):
+        import platform
+
+        if platform.libc_ver()[0] == "glibc":
+            assert applied
