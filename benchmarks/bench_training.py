@@ -21,6 +21,7 @@ Run: ``.venv/bin/python benchmarks/bench_training.py [--quick] [--json out.json]
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -213,7 +214,11 @@ def run(quick: bool) -> dict:
             fns[name], n_params[name] = step, npar
 
     common.log(f"training benchmark: {rounds} rounds x {reps} iterations per variant")
-    times = common.interleaved(fns, rounds, reps, warmup=2, log=common.log)
+    try:
+        times = common.interleaved(fns, rounds, reps, warmup=2, log=common.log)
+    finally:
+        if compile_snn:  # the compiled code stays loaded; its on-disk cache is not needed
+            shutil.rmtree(os.environ.pop("TORCHINDUCTOR_CACHE_DIR"), ignore_errors=True)
 
     flops = _nominal_flops()
     peak = common.peak_flops()
