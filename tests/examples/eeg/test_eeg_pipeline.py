@@ -229,3 +229,18 @@ def test_cli_quick_settings():
     config, synthetic, _ = eeg.build_config(args)
     assert config.participants == (1, 2, 3, 5) and config.seeds == (0, 2)
     assert synthetic.n_participants == 32
+
+
+def test_fold_group_shares_one_pretraining(small_deap, tmp_path):
+    """``fold_group_size=2``: folds 1 and 2 share one pretraining on participant 3 only."""
+    cfg = PipelineConfig(
+        methods=("none", "nt2"), seeds=(0,), participants=(1, 2), lava=False, fold_group_size=2,
+        **TINY,
+    )  # fmt: skip
+    run_pipeline(tmp_path / "run", cfg, data_dir=small_deap, log=_quiet, report=False)
+    rows = pl.load_results(tmp_path / "run")
+    pre = [r for r in rows if r["kind"] == "pretrain"]
+    assert [(r["key"], r["pretrain_participants"]) for r in pre] == [("without-p01-p02", [3])]
+    assert {r["pretrain_key"] for r in rows if r["kind"] == "tune"} == {"without-p01-p02"}
+    net, td = pl.load_unit_model(tmp_path / "run", 2, "nt2", 0)
+    assert net.sizes == [160, 400, 800, 100] and len(td.y_test) == 8
