@@ -45,6 +45,7 @@ __all__ = [
     "ModelFileExistsError",
     "ModelInfo",
     "atomic_h5_write",
+    "atomic_write",
     "attach_quantized",
     "load_model",
     "load_network",
@@ -127,15 +128,11 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def atomic_h5_write(
-    path, write: Callable, *, overwrite: bool = False, checksum: bool = True
-) -> Path:
-    """Write an HDF5 file atomically: ``write(h5py.File)`` fills a temporary file in the target
-    directory, which is fsynced and renamed over ``path``. Without ``overwrite`` an existing
-    ``path`` raises :class:`ModelFileExistsError` (also if it appears meanwhile). With
-    ``checksum`` a SHA-256 of the content is stored in the root attribute ``checksum``."""
-    import h5py
-
+def atomic_write(path, write_tmp: Callable[[str], None], *, overwrite: bool = False) -> Path:
+    """Write a file atomically: ``write_tmp(tmp_path)`` fills a temporary file in the target
+    directory, which is fsynced and renamed over ``path`` (the directory is fsynced too). Without
+    ``overwrite`` an existing ``path`` raises :class:`ModelFileExistsError` (also if it appears
+    meanwhile: the rename is a hard link that fails on an existing name)."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise ModelFileExistsError(path, "exists; pass overwrite=True to replace it")
@@ -147,11 +144,7 @@ def atomic_h5_write(
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
-            write(f)
-        if checksum:
-            with h5py.File(tmp, "r+") as f:
-                f.attrs["checksum"] = _checksum(f)
+        write_tmp(tmp)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -179,6 +172,24 @@ def atomic_h5_write(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     return path
+
+
+def atomic_h5_write(
+    path, write: Callable, *, overwrite: bool = False, checksum: bool = True
+) -> Path:
+    """Write an HDF5 file atomically (:func:`atomic_write`): ``write(h5py.File)`` fills the
+    temporary file. With ``checksum`` a SHA-256 of the content is stored in the root attribute
+    ``checksum``."""
+    import h5py
+
+    def write_tmp(tmp: str) -> None:
+        with h5py.File(tmp, "w") as f:
+            write(f)
+        if checksum:
+            with h5py.File(tmp, "r+") as f:
+                f.attrs["checksum"] = _checksum(f)
+
+    return atomic_write(path, write_tmp, overwrite=overwrite)
 
 
 def _checksum(f) -> str:

@@ -41,9 +41,7 @@ other tools reset to zero). Import (:func:`from_nir`) accepts exactly the chains
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -408,43 +406,6 @@ def to_nir(
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=gmeta)
 
 
-def _atomic_write(path: Path, write, overwrite: bool) -> Path:
-    from lava_nt.converters.model_file import ModelFileError, ModelFileExistsError
-
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise ModelFileExistsError(path, "exists; pass overwrite=True to replace it")
-    if path.is_dir():
-        raise ModelFileError(path, "is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ModelFileError(path, f"directory '{parent}' does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise ModelFileExistsError(path, "exists; pass overwrite=True") from None
-            except OSError:
-                if path.exists():
-                    raise ModelFileExistsError(path, "exists; pass overwrite=True") from None
-                os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
-
-
 def export_nir(model, path, *, overwrite: bool = False, **kwargs) -> Path:
     """Write ``to_nir(model, **kwargs)`` to ``path`` with ``nir.write`` (atomically; an existing
     file is refused unless ``overwrite``). Every parameter is a per-neuron vector, so the file
@@ -452,7 +413,9 @@ def export_nir(model, path, *, overwrite: bool = False, **kwargs) -> Path:
     import nir
 
     graph = to_nir(model, **kwargs)
-    return _atomic_write(Path(path), lambda tmp: nir.write(tmp, graph), overwrite)
+    from lava_nt.converters.model_file import atomic_write
+
+    return atomic_write(Path(path), lambda tmp: nir.write(tmp, graph), overwrite=overwrite)
 
 
 # ---- import ----------------------------------------------------------------------------------
