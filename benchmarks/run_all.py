@@ -1,13 +1,21 @@
-"""Run every lava-nt benchmark and write the results table to BENCHMARKS.md (atomically).
+"""Run the lava-nt benchmarks and write the results file (atomically).
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--only training,lava,fidelity]
-                                           [--out BENCHMARKS.md]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only training,lava,...] [--out FILE]
 
 Each benchmark runs in its own subprocess (a fresh interpreter: torch.compile state, thread pools
-and Lava's forked workers never leak from one benchmark into the next) with a timeout. ``--quick``
-(what ``make bench`` runs) takes a few minutes and skips the compiled variants; the full version
-takes longer and is what BENCHMARKS.md in the repository records. A benchmark that fails is
-reported in the file with its error instead of a table.
+and Lava's forked workers never leak from one benchmark into the next) with a timeout. A benchmark
+that fails is reported in the file with its error instead of a table.
+
+Every finished section is also stored as JSON in ``benchmarks/results/<mode>/<name>.json`` (with
+its own date, git commit and load), and the results file is rendered from all stored sections of
+that mode. So ``--only lava`` re-measures one section and keeps the others' last results; each
+section header says when and at which commit it was measured.
+
+* full version (default): ``benchmarks/results/full/``, written to ``BENCHMARKS.md`` (the file in
+  the repository);
+* ``--quick`` (what ``make bench`` runs, under 10 minutes, no compiled variants, reduced sizes):
+  ``benchmarks/results/quick/``, written to ``BENCHMARKS-quick.md`` (not committed), so a quick run
+  never overwrites the recorded full results.
 
 On a machine shared with other sessions, run it with a raised priority for the session (Linux
 autogroups make a plain ``nice`` ineffective against other sessions); the header records it::
@@ -36,7 +44,23 @@ BENCHES = {
     "training": ("bench_training.py", 1800, 5400),  # script, quick timeout, full timeout (s)
     "lava": ("bench_lava.py", 1200, 3600),
     "fidelity": ("bench_fidelity.py", 900, 3600),
+    "personalise": ("bench_personalise.py", 900, 3600),
+    "end_to_end": ("bench_end_to_end.py", 900, 5400),
 }
+RESULTS = HERE / "results"
+
+
+def _stored(mode: str) -> dict[str, dict]:
+    """The stored sections of a mode (``full`` / ``quick``), by benchmark name."""
+    out = {}
+    for name in BENCHES:
+        path = RESULTS / mode / f"{name}.json"
+        if path.exists():
+            try:
+                out[name] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                common.log(f"ignoring unreadable stored section {path}: {exc}")
+    return out
 
 
 def _run_one(name: str, quick: bool) -> dict:
@@ -70,6 +94,7 @@ def _run_one(name: str, quick: bool) -> dict:
             os.unlink(out)
     section["seconds"] = time.perf_counter() - t0
     section["load"] = (load0, common.load_average())
+    section["measured"] = f"{common.now()}, git {common.git_commit()}, {common.scheduling()}"
     common.log(f"== {name} done in {section['seconds']:.0f} s")
     return section
 
@@ -86,8 +111,9 @@ def render(sections: list[dict], quick: bool, argv: list[str], seconds: float) -
         "2-core VM, so absolute times drift with the load; the paired ratios are what to compare.",
         "",
         f"- Command: `{' '.join(argv)}`" + (" (quick version)" if quick else " (full version)"),
-        f"- Date: {common.now()}; total wall time {seconds / 60:.1f} min; "
-        f"git {common.git_commit()}",
+        f"- Written: {common.now()}; sections re-measured by this run: {seconds / 60:.1f} min; "
+        f"git {common.git_commit()} (each section below says when and at which commit it was "
+        "measured)",
         f"- Machine: {peak['model']}, {peak['cores']} cores at {peak['mhz']:.0f} MHz, "
         f"{peak['width']}; load average at the end {common.load_average()}; scheduling "
         f"priority of the benchmarks: {common.scheduling()}",
@@ -126,7 +152,11 @@ def render(sections: list[dict], quick: bool, argv: list[str], seconds: float) -
             "",
         ]
     for s in sections:
-        lines.append(common.format_section(s))
+        text = common.format_section(s)
+        if s.get("measured"):
+            head, _, rest = text.partition("\n")
+            text = f"{head}\n\n_Measured {s['measured']}._\n{rest}"
+        lines.append(text)
     return "\n".join(lines)
 
 
@@ -141,19 +171,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short version (make bench)")
     ap.add_argument("--only", help="comma-separated subset of: " + ", ".join(BENCHES))
-    ap.add_argument("--out", default=str(common.ROOT / "BENCHMARKS.md"))
+    ap.add_argument(
+        "--out", help="results file (default BENCHMARKS.md, quick: BENCHMARKS-quick.md)"
+    )
     args = ap.parse_args()
+    mode = "quick" if args.quick else "full"
+    out_file = args.out or str(
+        common.ROOT / ("BENCHMARKS-quick.md" if args.quick else "BENCHMARKS.md")
+    )
     names = list(BENCHES) if not args.only else [n.strip() for n in args.only.split(",")]
     for n in names:
         if n not in BENCHES:
             ap.error(f"unknown benchmark {n!r}; choose from {', '.join(BENCHES)}")
     t0 = time.perf_counter()
-    sections = [_run_one(n, args.quick) for n in names]
+    stored = _stored(mode)
+    for n in names:
+        section = _run_one(n, args.quick)
+        stored[n] = section
+        if not section["title"].endswith("(FAILED)"):
+            common.atomic_write(RESULTS / mode / f"{n}.json", json.dumps(section, indent=1))
+    sections = [stored[n] for n in BENCHES if n in stored]
     argv = [".venv/bin/python", "benchmarks/run_all.py", *sys.argv[1:]]
     text = render(sections, args.quick, argv, time.perf_counter() - t0)
-    common.atomic_write(args.out, text)
+    common.atomic_write(out_file, text)
     print(text)
-    common.log(f"wrote {args.out}")
+    common.log(f"wrote {out_file}")
 
 
 if __name__ == "__main__":
