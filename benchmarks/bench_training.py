@@ -342,8 +342,11 @@ def _why_missed(times, a, b) -> str:
         f"the dense float32 matmuls of one iteration alone take {m_f * 1e3:.1f} ms (measured side "
         f"by side), so with zero elementwise cost the ratio could be at most {best:.2f}x; the "
         f"other {max(0.0, m_a - m_f) * 1e3:.1f} ms/iter of lava-nt are the eager T-step loops "
-        "(about 10 small kernels per layer and step in the spec's ntlif_step, one per step in the "
-        "hand-written backward), a few passes over the saved tensors, Adam and the loss"
+        "(four small operations per layer and step forward, one per step in the hand-written "
+        "backward: at batch 32 each costs kernel-launch overhead more than arithmetic), about ten "
+        "vectorised passes over the saved [T, B, n] tensors (with the default allocator each "
+        "fresh multi-megabyte buffer is also zero-filled by the kernel on first touch; see the "
+        "keep_freed_memory() rows), Adam and the loss"
     )
 
 

@@ -5,11 +5,13 @@ neuron layer and time step, and on a 2-core CPU the per-node overhead, not arith
 training step (``notes/norse-facts.md`` §4). :class:`FusedNTNetwork` computes exactly the same
 function with one :class:`torch.autograd.Function` per NTLIF layer:
 
-* **forward**: the whole ``T``-step loop runs without autograd and calls
-  :func:`lava_nt.spec.ntlif.ntlif_step` (the one definition of the dynamics) every step, with a
-  spike function that writes ``v - vth > 0`` straight into the output and keeps ``x = v - vth``
-  for the backward pass. The spikes are bit-identical to ``NTNetwork`` (tests prove it in float64
-  and float32).
+* **forward**: the whole ``T``-step loop runs without autograd. It performs the operations of
+  :func:`lava_nt.spec.ntlif.ntlif_step` (the one definition of the dynamics) in the same order,
+  but everything that does not depend on the voltage (the current ``u``, ``g (u + b)``) is
+  computed for all steps at once and the loop itself is four in-place operations per step
+  (``_run_layer``); ``x = v' - vth`` is kept for the backward pass. Spikes and ``x`` are
+  bit-identical to the spec step's (tests compare them step by step in float32, and whole
+  networks against ``NTNetwork`` in float64 and float32).
 * **backward**: hand-written BPTT. With ``x[t] = v'[t] - vth`` (``v'`` the voltage before the
   reset) and ``sg`` the surrogate derivative at ``x``, ``D[t] = dL/dv'[t]`` obeys::
 
@@ -61,7 +63,6 @@ import torch
 
 from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.surrogate import atan_spike, heaviside_spike, super_spike
-from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
 from lava_nt.spec.spiking_bias import spiking_bias_step
 from lava_nt.spec.validation import ParameterError
 
@@ -119,62 +120,66 @@ def surrogate_grad(x: torch.Tensor, kind: str, alpha: float) -> torch.Tensor:
     return torch.zeros_like(x)
 
 
-class _SpikeRecorder:
-    """Spike function handed to :func:`ntlif_step`: writes ``x > 0`` into ``out[t]`` (in ``x``'s
-    dtype, as :func:`lava_nt.spec.ntlif.heaviside`) and keeps ``x`` for the backward pass."""
-
-    __slots__ = ("out", "xs", "keep", "t")
-
-    def __init__(self, out: torch.Tensor, keep: bool = True):
-        self.out = out.unbind(0)
-        self.xs: list[torch.Tensor] = []
-        self.keep = keep
-        self.t = 0
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.keep:
-            self.xs.append(x)
-        return torch.gt(x, 0, out=self.out[self.t])
-
-
 def _run_layer(a, c, bias, gain, du, dv, vth, cfg: LayerConfig, keep_x: bool, keep_u: bool):
-    """The T-step loop of one layer from a fresh state, without autograd: every step is
-    :func:`lava_nt.spec.ntlif.ntlif_step`. Returns ``(spikes, x, u)`` with ``x = v' - vth`` and the
-    currents ``u`` stacked over time (None unless ``keep_x`` / ``keep_u`` and, for ``u``,
-    ``du < 1``)."""
+    """The T-step loop of one layer from a fresh state, without autograd. Returns ``(spikes, x,
+    u)`` with ``x = v' - vth`` (None unless ``keep_x``) and the currents ``u`` stacked over time
+    (None unless ``keep_u`` and ``du < 1``).
+
+    This is :func:`lava_nt.spec.ntlif.ntlif_step` with the SAME operations in the SAME order, so
+    every value is bit-identical (tests compare it with ``NTNetwork`` in float64 and float32)::
+
+        u[t]  = (1 - du) * u[t-1] + a[t]             (u[t] = a[t] when du = 1: 0 * u + a = a)
+        G[t]  = g * (u[t] + b)                       (for all t at once; once if a is static)
+        v'[t] = ((1 - dv) * v[t-1] + G[t]) + c[t]    (+ c[t] only if a bias current is given)
+        x[t]  = v'[t] - vth,  s[t] = x[t] > 0
+        v[t]  = v'[t] - s[t] * vth   or   v'[t] * (1 - s[t])
+
+    Everything that does not depend on ``v`` is computed for all steps at once (also ``x``, from
+    the stored ``v'``, after the loop), so the loop does four operations per step into
+    preallocated buffers instead of about ten allocating ones (Python-float scalars: an operation
+    with a 0-d tensor costs several times more here). No fused multiply-add is used
+    (``(1 - dv) * v + G`` is a multiply, then an add): it would round differently from the spec."""
     T = cfg.T
     a_shape = a.shape if cfg.static else a.shape[1:]
     c_shape = () if c is None else c.shape[1:]
     shape = torch.broadcast_shapes(a_shape, c_shape, bias.shape, gain.shape)
     dtype = torch.promote_types(a.dtype, vth.dtype)
-    zero = torch.zeros(shape, dtype=dtype, device=a.device)
+    dev = a.device
     # ``du`` and ``dv`` enter the spec only as ``1 - du`` and ``1 - dv``: as Python floats that is
-    # computed exactly in double and rounds to the same factor as the 0-d buffer arithmetic (no 0-d
-    # tensor operation per step). ``vth`` stays the 0-d buffer, and the absent bias current is a
-    # 0-d zero (adding it equals NTNetwork's ``+ 0.0``); both are cheaper as 0-d tensors than as
-    # Python scalars.
-    du_f, dv_f = float(du), float(dv)
-    p = NTLIFParameters(du_f, dv_f, vth, bias, gain, cfg.reset_subtract)
-    # with du = 1 the current has no memory: u[t] = 0 * u[t-1] + a[t] = a[t] exactly, so the
-    # state's u is passed as the Python 0.0 (one tensor operation less per step)
-    no_u = du_f == 1.0
-    keep_u = keep_u and not no_u
-    state = NTLIFState(0.0 if no_u else zero, zero)
-    spikes = torch.empty((T, *shape), dtype=dtype, device=a.device)
-    rec = _SpikeRecorder(spikes, keep_x)
-    us = []
-    a_t = [a] * T if cfg.static else a.unbind(0)
-    c_t = [zero.new_zeros(())] * T if c is None else c.unbind(0)
+    # computed exactly in double and rounds to the same factor as the 0-d buffer arithmetic.
+    beta_u, beta_v = 1.0 - float(du), 1.0 - float(dv)
+    no_u = beta_u == 0.0
     with torch.no_grad():
+        if no_u:
+            u = None
+            g_all = gain * (a + bias)  # [..., n] (static) or [T, ..., n]
+        else:
+            a_t = [a] * T if cfg.static else a.unbind(0)
+            u = torch.empty((T, *a_shape), dtype=a.dtype, device=dev)
+            u[0] = a_t[0]  # (1 - du) * 0 + a = a
+            for t in range(1, T):
+                torch.mul(u[t - 1], beta_u, out=u[t]).add_(a_t[t])
+            g_all = gain * (u + bias)
+        g_steps = [g_all] * T if (cfg.static and no_u) else g_all.unbind(0)
+        c_steps = None if c is None else c.unbind(0)
+        spikes = torch.empty((T, *shape), dtype=dtype, device=dev)
+        # v' (before the reset) of every step, or one reused buffer when x is not needed
+        vp = torch.empty((T, *shape) if keep_x else shape, dtype=dtype, device=dev)
+        v = torch.zeros(shape, dtype=dtype, device=dev)
+        vth_f = float(vth)  # exact: vth is a float32/float64 0-d tensor
         for t in range(T):
-            rec.t = t
-            _, state = ntlif_step(a_t[t], c_t[t], state, p, rec, cfg.detach_reset)
-            if keep_u:
-                us.append(state.u)
-            elif no_u:
-                state = NTLIFState(0.0, state.v)
-    x = torch.stack(rec.xs) if keep_x else None
-    return spikes, x, (torch.stack(us) if keep_u else None)
+            vp_t = vp[t] if keep_x else vp
+            torch.mul(v, beta_v, out=vp_t).add_(g_steps[t])
+            if c_steps is not None:
+                vp_t.add_(c_steps[t])
+            # v' - vth > 0  <=>  v' > vth  (IEEE subtraction is exact in sign, with subnormals)
+            s_t = torch.gt(vp_t, vth_f, out=spikes[t])
+            if cfg.reset_subtract:
+                torch.sub(vp_t, s_t, alpha=vth_f, out=v)  # s in {0, 1}: s * vth is exact
+            else:
+                torch.mul(vp_t, torch.sub(1.0, s_t), out=v)
+        x = vp.sub_(vth_f) if keep_x else None  # x = v' - vth, in place of v'
+    return spikes, x, (u if keep_u else None)
 
 
 class _NTLIFSequence(torch.autograd.Function):

@@ -209,6 +209,80 @@ def test_fused_with_spiking_bias_and_batched_parameters():
         torch.testing.assert_close(gf, gr, **TOL, msg=n)
 
 
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_fused_float32_identical_with_bias_current_and_du(reset):
+    """float32 is where a changed order of operations would show: time-varying input, du < 1, a
+    spiking-bias current ``c`` and [K, 1, n] parameters give bit-identical spikes and bias
+    spikes (the fused loop must add ``c`` after ``(1 - dv) v + g (u + b)``, as the spec)."""
+    nets = []
+    for _ in range(2):
+        net = build_network(16, [24, 12], 2, 4, du=0.7, reset=reset, seed=4)
+        with torch.no_grad():
+            for layer in net.layers:
+                layer.linear.weight.mul_(2.5)
+        apply_tuning(
+            net,
+            ["nt1", "nt2", "spiking_bias"],
+            gain_init="uniform",
+            gain_range=(0.7, 1.3),
+            spiking_bias_kwargs={"w_b": 0.37, "dv": 0.2, "w_in_scale": 3.0},
+        )
+        net.expand_parameters(2)
+        with torch.no_grad():
+            for layer in net.layers:
+                layer.neuron.bias.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(1))
+        nets.append(net)
+    g = torch.Generator().manual_seed(8)
+    x = (torch.rand(T, 2, 5, 16, generator=g) < 0.4).float()  # [T, K, B, n_in]
+    with torch.no_grad():
+        out_r, rec_r = nets[0](x, record=True)
+        out_f, rec_f = FusedNTNetwork(nets[1])(x, record=True)
+    assert out_f.dtype == torch.float32
+    for k, (rr, rf) in enumerate(zip(rec_r, rec_f, strict=True)):
+        assert 0.02 < float(rr["spikes"].mean()) < 0.7, k
+        assert torch.equal(rr["spikes"], rf["spikes"]), k
+        assert torch.equal(rr["bias_current"], rf["bias_current"]), k
+    assert torch.equal(out_r, out_f)
+
+
+@pytest.mark.parametrize("static", [True, False])
+@pytest.mark.parametrize("du", [1.0, 0.3])
+@pytest.mark.parametrize("reset_subtract", [True, False])
+@pytest.mark.parametrize("with_c", [True, False])
+def test_run_layer_voltages_bit_identical_to_spec(static, du, reset_subtract, with_c):
+    """The fused loop's ``x = v' - vth`` equals :func:`ntlif_step`'s bit for bit in float32 at
+    every step (spikes alone would hide a reordered sum: they flip only at the threshold)."""
+    from lava_nt.nn.fused import LayerConfig, _run_layer
+    from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
+
+    g = torch.Generator().manual_seed(int(static) + 2 * int(du == 1.0) + 4 * int(with_c))
+    K, Bn, n = 2, 3, 40
+    a = torch.randn((K, Bn, n) if static else (T, K, Bn, n), generator=g) * 0.7
+    c = torch.randn(T, K, Bn, n, generator=g) * 0.3 if with_c else None
+    bias = torch.randn(K, 1, n, generator=g) * 0.2
+    gain = torch.rand(K, 1, n, generator=g) + 0.5
+    du_t, dv_t, vth = torch.tensor(du), torch.tensor(0.15), torch.tensor(0.9)
+    cfg = LayerConfig(T, static, reset_subtract, True, "super", 1.0)
+    spikes, x, u = _run_layer(a, c, bias, gain, du_t, dv_t, vth, cfg, True, True)
+    p = NTLIFParameters(du, 0.15, vth, bias, gain, reset_subtract)
+    zero = torch.zeros(K, Bn, n)
+    st = NTLIFState(zero, zero)
+    xs = []
+
+    def spike(xx):
+        xs.append(xx)
+        return (xx > 0).to(xx.dtype)
+
+    for t in range(T):
+        s_ref, st = ntlif_step(a if static else a[t], 0.0 if c is None else c[t], st, p, spike)
+        assert torch.equal(spikes[t], s_ref), t
+        assert torch.equal(x[t], xs[-1]), t
+        if u is not None:
+            assert torch.equal(u[t].expand_as(st.u), st.u), t
+    assert (u is None) == (du == 1.0)
+    assert 0.05 < float(spikes.mean()) < 0.8
+
+
 def test_surrogate_grad_matches_autograd():
     from lava_nt.nn.surrogate import make_spike_fn
 
