@@ -2,8 +2,8 @@
 
 Two comparisons, each side by side in the same interleaved rounds:
 
-1. lava-nt's :func:`lava_nt.converters.lava_graph.run_network` (ONE long Lava run, per-layer state
-   reset at each sample boundary, output read with an Extractor) vs the naive way of running many
+1. lava-nt's :func:`lava_nt.converters.lava_graph.run_network` (ONE long Lava run, samples back
+   to back, per-layer state reset at each sample boundary, output read with an Extractor) vs the naive way of running many
    samples through a Lava network (``notes/lava-facts.md`` §4 "(b) persample"): one
    ``run(RunSteps(T + depth))`` per sample, with ``Var.set`` writing the sample into the
    RingBuffer, zeroing ``u``/``v`` of every NTLIF and ``a_buff`` of every Dense before it. Same
@@ -108,14 +108,13 @@ def _long_job(spec, x, precision: str, stock: bool) -> dict:
     """One long run with per-layer reset (LIFReset / NTLIF reset_interval), Extractor read."""
     from lava.magma.core.run_conditions import RunSteps
 
-    from lava_nt.converters.lava_graph import source_data, to_torch_frame
+    from lava_nt.converters.lava_graph import schedule, source_data, to_torch_frame
     from lava_nt.lava.run import stopping
 
     t0 = time.perf_counter()
     _, B, _ = x.shape
     depth = len(spec.layers)
-    L = T + depth
-    steps = B * L
+    L, steps = schedule(T, B, depth)
     src, _, _, tap = _graph(spec, source_data(x, depth), precision, stock, L, steps)
     timing = {"build": time.perf_counter() - t0}
     with stopping(src):
@@ -332,7 +331,9 @@ def run(quick: bool) -> dict:
         "per-sample way is not equivalent to the torch model (layer k integrates its bias for k "
         "steps before the sample reaches it through k Dense delays; run_network's per-layer reset "
         "offsets avoid that).",
-        f"{n_samples} static binary samples x T = {T} steps (+ 3 drain steps per sample); "
+        f"{n_samples} static binary samples x T = {T} steps; the long runs (run_network and the "
+        "stock/NTLIF jobs) send the samples back to back and drain 3 steps at the end, the naive "
+        "way runs T + 3 steps per sample (it must drain every sample); "
         f"{rounds} interleaved rounds; every variant runs in lava_nt.lava.run.run_isolated and "
         "ends in stop().",
         "Times: build = create the Processes, compile+start = compile + create_runtime (fork), "

@@ -9,12 +9,17 @@ Graph for a network of ``D`` layers (``k = 1..D``)::
 Every Dense adds one step of delay; NTLIF, SpikingBias, the source and the Extractors add none.
 The bias path into a layer therefore has the same delay as its synaptic path.
 
-All ``B`` samples run in ONE long Lava run. Sample ``b`` occupies a window of ``L = T + D`` steps
-(``T`` input steps, then ``D`` zero steps so the pipeline drains). Layer ``k`` sees sample ``b``'s
-first input at Lava ``time_step = b*L + 1 + k`` and resets its state (``u``, ``v``; and ``C`` of its
-spiking bias) at that step before integrating: ``reset_interval = L``, ``reset_offset = (k + 1) %
-L``. Layer ``k``'s output for sample ``b`` at torch step ``t`` is found at Lava step index
-``j = b*L + t + k`` (``j = time_step - 1``).
+All ``B`` samples run in ONE long Lava run, back to back: sample ``b`` occupies the source's
+window of ``L = T`` steps ``b*T .. b*T + T - 1``, and ``D`` zero steps after the last sample let
+the pipeline drain (``B*T + D`` steps in all). Layer ``k`` sees sample ``b``'s first input at Lava
+``time_step = b*L + 1 + k`` and resets its state (``u``, ``v``; and ``C`` of its spiking bias) at
+that step before integrating: ``reset_interval = L``, ``reset_offset = (k + 1) % L``. So the layers
+work on different samples at the same time (layer 1 already on sample ``b + 1`` while layer ``D``
+finishes sample ``b``), each one on exactly ``T`` steps of one sample between its resets, as a
+feed-forward pipeline with one step of delay per Dense. Layer ``k``'s output for sample ``b`` at
+torch step ``t`` is found at Lava step index ``j = b*L + t + k`` (``j = time_step - 1``). (Until
+version 0.1 every sample had its own ``T + D`` window; the back-to-back layout runs ``D`` steps
+less per sample and gives the same spikes -- the tests compare every layer with the reference.)
 
 Outputs are read with Lava's ``Extractor`` (host side, fast) in chunks of at most
 :data:`CHUNK_STEPS` steps, never with ``Var.get`` (which moves one element at a time). The whole
@@ -53,8 +58,8 @@ class LavaRunResult:
             spiking bias) and ``bias_spikes`` ``[T, B, m]`` (None without a spiking bias).
             Empty without ``record``.
         precision: "float" or "fixed".
-        steps: Lava time steps run (``B * window``).
-        window: steps per sample ``L = T + depth``.
+        steps: Lava time steps run (``B * window + depth``).
+        window: steps per sample window ``L = T`` (samples back to back, see :func:`schedule`).
         timing: seconds spent building the processes (``build``), compiling and starting the
             runtime (``start``), running (``run``), reading the Extractors (``read``); and in
             ``total`` (including the isolated child process and ``stop()``).
@@ -192,13 +197,30 @@ def _dense(weights, exp: int, fixed: bool):
     return Dense(weights=w.astype(np.float64))
 
 
-def source_data(x: np.ndarray, depth: int) -> np.ndarray:
-    """RingBuffer data ``[n_in, B * (T + depth)]``: each sample, then ``depth`` zero steps."""
+def schedule(T: int, B: int, depth: int, back_to_back: bool = True) -> tuple[int, int]:
+    """``(window, steps)`` of a run of ``B`` samples of ``T`` steps through ``depth`` layers.
+
+    Back to back (run_network): ``window = T`` and ``depth`` drain steps after the last sample,
+    ``steps = B * T + depth``; this needs every layer to reset at its own offset. Otherwise
+    (lava-dl's netx network, whose layers share one reset offset): every sample has its own
+    window ``T + depth`` that ends with ``depth`` zero steps, ``steps = B * (T + depth)``."""
+    if back_to_back:
+        return T, B * T + depth
+    return T + depth, B * (T + depth)
+
+
+def source_data(x: np.ndarray, depth: int, back_to_back: bool = True) -> np.ndarray:
+    """RingBuffer data ``[n_in, steps]`` for :func:`schedule`'s layout: the samples back to back
+    and ``depth`` zero steps at the end, or each sample followed by ``depth`` zero steps."""
     T, B, n_in = x.shape
-    L = T + depth
+    L, steps = schedule(T, B, depth, back_to_back)
     data = np.zeros((B, L, n_in))
     data[:, :T] = np.transpose(x, (1, 0, 2))
-    return data.reshape(B * L, n_in).T.copy()
+    data = data.reshape(B * L, n_in)
+    if back_to_back:
+        data = np.concatenate([data, np.zeros((depth, n_in))])
+    assert data.shape[0] == steps
+    return data.T.copy()
 
 
 def build(
@@ -217,8 +239,7 @@ def build(
     fixed = precision == "fixed"
     T, B, _ = x.shape
     depth = len(spec.layers)
-    L = T + depth
-    steps = B * L
+    L, steps = schedule(T, B, depth)
     chunk = min(steps, CHUNK_STEPS)
     data = source_data(x, depth)
     src = RingBuffer(data=data.astype(np.int32) if fixed else data)
@@ -322,7 +343,7 @@ def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
 
 
 def to_torch_frame(record: np.ndarray, k: int, T: int, B: int, L: int) -> np.ndarray:
-    """Lava-order record ``[B*L, size]`` of layer ``k`` (1-based) -> ``[T, B, size]``."""
+    """Lava-order record ``[steps, size]`` of layer ``k`` (1-based) -> ``[T, B, size]``."""
     idx = np.arange(B)[None, :] * L + np.arange(T)[:, None] + k
     return record[idx]
 
@@ -367,7 +388,7 @@ def run_network(
     check_spec(spec, precision)
     xf = check_input(spec, x)
     T, B, _ = xf.shape
-    steps = B * (T + len(spec.layers))
+    _, steps = schedule(T, B, len(spec.layers))
     if timeout is None:
         timeout = default_timeout(steps) + 2.0 * (len(spec.layers) + 1)
     t0 = time.perf_counter()

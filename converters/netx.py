@@ -495,17 +495,23 @@ def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) 
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
     from lava.proc.io.source import RingBuffer
 
-    from lava_nt.converters.lava_graph import CHUNK_STEPS, SELECT_TAG, source_data, to_torch_frame
+    from lava_nt.converters.lava_graph import (
+        CHUNK_STEPS,
+        SELECT_TAG,
+        schedule,
+        source_data,
+        to_torch_frame,
+    )
     from lava_nt.lava.run import stopping
 
     t0 = time.perf_counter()
     fixed = precision == "fixed"
     T, B, _ = x.shape
     depth = len(payload.layers) if kind == "stock" else len(payload["info"]["layers"])
-    L = T + depth
-    steps = B * L
+    # lava-dl's netx network resets all layers at one offset: a drained window per sample
+    L, steps = schedule(T, B, depth, back_to_back=False)
     chunk = min(steps, CHUNK_STEPS)
-    data = source_data(x, depth)
+    data = source_data(x, depth, back_to_back=False)
     src = RingBuffer(data=data.astype(np.int32) if fixed else data)
     builder = _build_stock if kind == "stock" else _build_netx
     outs = builder(payload, src, L, fixed)

@@ -12,7 +12,13 @@ unaffected (the per-sample reset works), which we also check against a run witho
 import numpy as np
 import pytest
 
-from lava_nt.converters.lava_graph import check_input, run_network, source_data, to_torch_frame
+from lava_nt.converters.lava_graph import (
+    check_input,
+    run_network,
+    schedule,
+    source_data,
+    to_torch_frame,
+)
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
 from lava_nt.spec import (
     ParameterError,
@@ -183,7 +189,7 @@ def test_float_network_equals_reference():
     x = _spikes(rng)
     spec = _random_float_spec(rng, x)
     lava = run_network(spec, x, precision="float", record=True)
-    assert lava.steps == SAMPLES * (T + len(SIZES)) and lava.window == T + len(SIZES)
+    assert lava.steps == SAMPLES * T + len(SIZES) and lava.window == T  # back to back
     _compare(spec, x, lava, exact_current=False)
     _check_reset_isolates_samples(spec, x, lava)
 
@@ -212,14 +218,23 @@ def test_source_layout_and_torch_frame_are_inverse():
     rng = np.random.default_rng(0)
     x = (rng.random((4, 3, 5)) < 0.5).astype(float)
     depth = 2
-    data = source_data(x, depth)  # [n_in, B * L]
-    L = 4 + depth
-    assert data.shape == (5, 3 * L)
+    data = source_data(x, depth)  # [n_in, B * T + depth]
+    L, steps = schedule(4, 3, depth)
+    assert (L, steps) == (4, 3 * 4 + depth)
+    assert data.shape == (5, steps)
     # the source sends data[:, j] at Lava step index j; layer k sees it k steps later
-    lava_frame = np.zeros((3 * L + depth, 5))
-    lava_frame[depth : depth + 3 * L] = data.T
+    lava_frame = np.zeros((steps + depth, 5))
+    lava_frame[depth : depth + steps] = data.T
     np.testing.assert_array_equal(to_torch_frame(lava_frame, depth, 4, 3, L), x)
-    assert np.all(data.T.reshape(3, L, 5)[:, 4:] == 0)  # depth zero steps after each sample
+    assert np.all(data.T[3 * 4 :] == 0)  # depth drain steps after the last sample
+    # per-sample windows (lava-dl netx): each sample followed by depth zero steps
+    data = source_data(x, depth, back_to_back=False)
+    L, steps = schedule(4, 3, depth, back_to_back=False)
+    assert (L, steps) == (4 + depth, 3 * (4 + depth)) and data.shape == (5, steps)
+    lava_frame = np.zeros((steps + depth, 5))
+    lava_frame[depth : depth + steps] = data.T
+    np.testing.assert_array_equal(to_torch_frame(lava_frame, depth, 4, 3, L), x)
+    assert np.all(data.T.reshape(3, L, 5)[:, 4:] == 0)
 
 
 # ---- bad input ----------------------------------------------------------------------------------
