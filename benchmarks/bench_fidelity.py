@@ -10,12 +10,19 @@
    population counts).
 2. float64 torch vs Lava float (``run_network`` in one long run, every layer recorded): spike
    match per layer; expected 100 %.
+3. Fixed point vs float accuracy: the trained network quantised after training
+   (:func:`lava_nt.converters.quantize.quantize`, 8-bit weights) and, separately, its biases
+   fine-tuned through the bit-exact fixed-point dynamics (:class:`lava_nt.qat.QATNetwork`, NT2,
+   weights frozen), both evaluated with the fixed-point emulator on the held-out samples; Lava's
+   fixed-point run of both is checked bit for bit against the emulator on a subset. Target: the
+   accuracy gap to float64 at most 1 percentage point.
 
 Run: ``.venv/bin/python benchmarks/bench_fidelity.py [--quick] [--json out.json]``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -69,6 +76,7 @@ def run(quick: bool) -> dict:
     any_out = 0
     disagree = 0
     outs64 = []
+    p64_all = []
     rec64_all = [[] for _ in range(3)]
     with torch.no_grad():
         for i in range(0, n_eval, batch):
@@ -89,6 +97,7 @@ def run(quick: bool) -> dict:
             any_out += int((o32.double() != o64).flatten(0, 0).any(0).any(-1).sum())
             p32 = population_counts(o32.double(), 2).argmax(-1)
             p64 = population_counts(o64, 2).argmax(-1)
+            p64_all.append(p64)
             disagree += int((p32 != p64).sum())
             if i < n_lava:
                 outs64.append(o64)
@@ -156,8 +165,126 @@ def run(quick: bool) -> dict:
         "No target: float32 is the training precision; deployment figures in float use float64 "
         "(Lava float computes in float64 numpy) and match exactly.",
     ]
-    return {"title": "Fidelity (float32 / float64 / Lava float)", "setup": setup,
+    fx_figs, fx_setup, fx_notes = _fixed_gap(
+        net32, spec64, x_tr, y_tr, x_ev64, y_ev, p64_all, n_lava_fixed=200 if quick else 500,
+        qat_epochs=1 if quick else 2, n_qat=256 if quick else 1024,
+    )  # fmt: skip
+    figs += fx_figs
+    setup += fx_setup
+    notes += fx_notes
+    return {"title": "Fidelity (float32 / float64 / Lava float / fixed point)", "setup": setup,
             "figures": figs, "notes": notes, "value_header": "value"}  # fmt: skip
+
+
+def _fixed_predictions(fixed_spec, x64, batch: int = 250):
+    """Predictions of a fixed-point spec on static inputs (the emulator: bit-exact with Lava)."""
+    import torch
+
+    from lava_nt.nn.fixed_emulator import emulate_fixed
+    from lava_nt.training import population_counts
+
+    preds = []
+    for i in range(0, len(x64), batch):
+        xb = x64[i : i + batch].long()
+        out = emulate_fixed(fixed_spec, xb.expand(T, *xb.shape))
+        preds.append(population_counts(out.double(), 2).argmax(-1))
+    return torch.cat(preds)
+
+
+def _lava_fixed_matches(fixed_spec, x64, n: int) -> tuple[bool, int]:
+    """Lava fixed point vs the emulator on the first ``n`` samples: (identical, entries)."""
+    from lava_nt.converters.lava_graph import run_network
+    from lava_nt.nn.fixed_emulator import emulate_fixed
+
+    xs = x64[:n].long()
+    ref = emulate_fixed(fixed_spec, xs.expand(T, *xs.shape)).numpy()
+    xl = np.ascontiguousarray(np.broadcast_to(xs.numpy(), (T, *xs.shape)))
+    got = run_network(fixed_spec, xl, precision="fixed").spikes
+    return bool(np.array_equal(got, ref)), int(ref.size)
+
+
+def _fixed_gap(net32, spec64, x_tr, y_tr, x_ev64, y_ev, p64_all, n_lava_fixed, qat_epochs, n_qat):
+    """Accuracy gap fixed point vs float64: post-training quantisation and QAT (NT2)."""
+    import copy
+
+    import torch
+
+    from lava_nt.converters.quantize import quantize
+    from lava_nt.qat import QATNetwork
+    from lava_nt.training import TrainConfig, train
+    from lava_nt.tuning import apply_tuning
+
+    n_eval = len(y_ev)
+    p64 = torch.cat(p64_all)
+    acc64 = float((p64 == y_ev).double().mean())
+    t0 = time.perf_counter()
+    fixed, rep = quantize(spec64)
+    p_ptq = _fixed_predictions(fixed, x_ev64)
+    acc_ptq = float((p_ptq == y_ev).double().mean())
+    agree_ptq = float((p_ptq == p64).double().mean())
+    lava_ptq, n_ent = _lava_fixed_matches(fixed, x_ev64, n_lava_fixed)
+    t_ptq = time.perf_counter() - t0
+    common.log(f"PTQ: float64 {acc64:.4f}, fixed {acc_ptq:.4f} ({t_ptq:.0f} s)")
+
+    t0 = time.perf_counter()
+    net_q = copy.deepcopy(net32).double()
+    apply_tuning(net_q, "nt2")
+    qat = QATNetwork(net_q)
+    cfg = TrainConfig(
+        epochs=qat_epochs, lr=1e-3, batch_size=32, T=T, select="last", seed=0, spike_l1=0.0
+    )
+    train(qat, (x_tr[:n_qat].double(), y_tr[:n_qat]), cfg)
+    fixed_q = qat.to_fixed_spec()
+    p_qat = _fixed_predictions(fixed_q, x_ev64)
+    acc_qat = float((p_qat == y_ev).double().mean())
+    lava_qat, _ = _lava_fixed_matches(fixed_q, x_ev64, n_lava_fixed)
+    t_qat = time.perf_counter() - t0
+    common.log(f"QAT: fixed {acc_qat:.4f} ({t_qat:.0f} s)")
+
+    right64 = p64 == y_ev
+    figs = []
+    for name, p_fx in (
+        ("post-training quantisation", p_ptq),
+        (f"QAT (NT2 biases, {qat_epochs} epoch{'s' if qat_epochs > 1 else ''})", p_qat),
+    ):
+        right = p_fx == y_ev
+        acc = float(right.double().mean())
+        gap = 100 * (acc64 - acc)
+        # paired standard error of the difference (only discordant samples vary)
+        b, c = int((right64 & ~right).sum()), int((~right64 & right).sum())
+        se = 100 * math.sqrt(max(b + c - (b - c) ** 2 / n_eval, 0.0)) / n_eval
+        met = gap <= 1.0
+        figs.append(common.figure(
+            f"fixed vs float64 accuracy gap, {name}",
+            gap, f"float64 {100 * acc64:.2f} % vs fixed {100 * acc:.2f} % on {n_eval} samples "
+            f"(paired SE {se:.2f} pp; {b} samples only float right, {c} only fixed right)",
+            "<= 1 pp", met, unit=" pp",
+            result=("met" if met else f"**MISSED** (by {gap - 1.0:.2f} pp)"),
+        ))  # fmt: skip
+    figs.append(common.figure(
+        "float64 vs post-training-quantised fixed: prediction agreement",
+        100 * agree_ptq, f"{int(round(agree_ptq * n_eval))} of {n_eval} samples", unit="%",
+    ))  # fmt: skip
+    for name, ok in (("post-training quantisation", lava_ptq), ("QAT", lava_qat)):
+        figs.append(common.figure(
+            f"Lava fixed vs fixed-point emulator, {name}: output spike match",
+            100.0 if ok else 0.0, f"{n_ent} entries ({n_lava_fixed} samples), "
+            + ("identical" if ok else "NOT identical"),
+            "bit-exact", ok, unit="%", result="met" if ok else "**MISSED**",
+        ))  # fmt: skip
+    setup = [
+        "Fixed point: quantize(spec) (8-bit weight mantissas, per-neuron bias exponents; "
+        f"{len(rep.warnings)} quantiser warnings), evaluated on the same {n_eval} held-out samples "
+        f"with the fixed-point emulator ({t_ptq:.0f} s incl. the Lava check); QAT: NT2 (biases), "
+        f"weights frozen, Adam lr 1e-3, {qat_epochs} epoch(s) on {n_qat} of the training samples "
+        f"through QATNetwork, then to_fixed_spec() ({t_qat:.0f} s incl. evaluation).",
+    ]
+    notes = [
+        "Accuracy gaps are in percentage points (float64 minus fixed; negative = fixed is "
+        "better), with the paired standard error of the difference (both are evaluated on the "
+        "same samples, so only the samples on which they disagree about correctness count).",
+    ]
+    return figs, setup, notes
 
 
 if __name__ == "__main__":
