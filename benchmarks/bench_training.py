@@ -438,12 +438,13 @@ def _allocator_section(rounds: int) -> tuple[list[dict], list[str]]:
         ("lava-nt fused NT1+NT2", "snnTorch tuning", 3.0, "tuning mode"),
         ("lava-nt fused full", "snnTorch full", 2.0, "full training"),
     ):
-        for keep in (False, True):
-            a, b = (fused, keep), (snn, False)
+        for keep_a, keep_b in ((False, False), (True, False), (True, True)):
+            a, b = (fused, keep_a), (snn, keep_b)
             r = common.ratio_median(times[b], times[a])
-            label = "keep_freed_memory()" if keep else "default malloc"
+            label = {False: "default malloc", True: "keep_freed_memory()"}
             figs.append(common.figure(
-                f"alone in a process: {what}, {fused} ({label}) / {snn} (default malloc)",
+                f"alone in a process: {what}, {fused} ({label[keep_a]}) / {snn} "
+                f"({label[keep_b]})",
                 r, raw(a, b), f"(>= {goal:g}x)", None,
                 result=common.target_text(r >= goal, r, goal, True),
             ))  # fmt: skip
