@@ -15,11 +15,10 @@ lava-nt export-netx MODEL OUT [--overwrite]
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from lava_nt.commands import write_json
 
 
 class CommandError(Exception):
@@ -120,26 +119,6 @@ def load_data(path, T: int | None = None):
     return xs, y
 
 
-def _write_json(path, obj, overwrite: bool) -> None:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise CommandError(f"'{path}' exists; pass --overwrite to replace it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise CommandError(f"directory '{parent}' does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _n_classes(info, given, n_out: int) -> int:
     n = given if given is not None else info.n_classes
     if n is None:
@@ -225,7 +204,7 @@ def _deploy(args) -> int:
         "agreement": rep.to_dict(),
     }
     if args.out:
-        _write_json(args.out, result, args.overwrite)
+        write_json(args.out, result, args.overwrite, CommandError)
         print(f"results written to {args.out}")
     return 0
 

@@ -14,10 +14,10 @@ lava-nt report MODEL [--data DATA.npz] [--json OUT] [--T 25] [--precision float|
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from lava_nt.commands import write_json
 
 DEFAULT_T = 25
 
@@ -98,24 +98,6 @@ def _load(path, T):
         raise ReportError(str(exc)) from None
 
 
-def _write_json(path, obj, overwrite: bool) -> None:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise ReportError(f"'{path}' exists; pass --overwrite to replace it")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ReportError(f"directory '{parent}' does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _domains(text: str):
     try:
         return int(text)
@@ -158,7 +140,7 @@ def _report(args) -> int:
         return 0
     print(text)
     if args.json:
-        _write_json(args.json, out, args.overwrite)
+        write_json(args.json, out, args.overwrite, ReportError)
         print(f"\nJSON written to {args.json}")
     return 0
 
