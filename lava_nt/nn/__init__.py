@@ -10,6 +10,8 @@ torch emulator of the fixed-point models.
 - :mod:`lava_nt.nn.layer`: :class:`NTLayer` (Linear + optional SpikingBias + NTLIFCell).
 - :mod:`lava_nt.nn.network`: :class:`NTNetwork` (``from_spec`` / ``to_spec``).
 - :mod:`lava_nt.nn.fixed_emulator`: :func:`emulate_fixed` (int64, bit-exact with the spec).
+- :mod:`lava_nt.nn.fused`: :class:`FusedNTNetwork` (the same network, one autograd node per layer
+  with hand-written BPTT: the fast training path), :func:`keep_freed_memory`.
 
 All dynamics come from :mod:`lava_nt.spec`. ``import lava_nt.nn`` itself is light: torch and Norse
 are imported only when one of the names below is first used.
@@ -36,6 +38,8 @@ _EXPORTS = {
     "NTLayerState": "layer",
     "NTNetwork": "network",
     "emulate_fixed": "fixed_emulator",
+    "FusedNTNetwork": "fused",
+    "keep_freed_memory": "fused",
 }
 
 __all__ = sorted(_EXPORTS)
