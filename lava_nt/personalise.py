@@ -1,11 +1,29 @@
-"""Batched personalisation: tune K independent NT parameter sets (one per person) in one pass
+"""Batched personalisation: tune K independent NT parameter sets (one per person) in one run
 against the shared frozen weights.
 
 The tuned tensors (biases, gains, ``w_b``, ``alpha``) are expanded to ``[K, 1, n]`` and the batch
 is laid out ``[K, B, n_in]``: person k's samples only meet person k's parameters. The loss is the
 sum of the K per-person losses, each exactly the loss of a separate run, so each set receives
-exactly its own gradient; Adam is element-wise, so the K updates equal K separate runs (a test
-compares them). Every person's batches are shuffled by a generator seeded like a solo run's.
+exactly its own gradient; Adam is element-wise, so the K updates equal K separate runs (tests
+compare them). Every person's batches are shuffled by a generator seeded like a solo run's, and
+model selection, patience and gradient clipping are applied per person exactly as
+:func:`lava_nt.training.train` applies them to one run.
+
+Speed (``benchmarks/bench_personalise.py``):
+
+* **fused**: by default the forward/backward runs through
+  :class:`~lava_nt.nn.fused.FusedNTNetwork` (one autograd node per layer; same function and
+  gradients as ``NTNetwork``, to float rounding).
+* **person groups**: the persons are processed in groups of ``group`` persons per forward/backward
+  pass (gradients accumulate; one Adam step for everybody). A person's gradient depends only on
+  its own samples, so grouping changes nothing but speed. It matters: the per-layer tensors are
+  ``[T, group * B, n]``; once they outgrow the caches (and glibc's 32 MB mmap threshold, above
+  which every allocation is fresh, page-faulted memory) a pass gets slower *per sample* than a
+  smaller one. The default group keeps them near ``GROUP_ELEMENTS`` elements (16 MB in float32;
+  6 persons x batch 32 on the EEG network with T = 25), measured best on the 2-core reference
+  machine; all K persons in one pass was ~1.6x slower per sample there.
+* persons whose patience ran out are no longer computed (unless they share a group with active
+  ones), and validation runs for all persons of a group in one pass.
 
 Requirements: weights (and spiking-bias input matrices) must be frozen (they are shared), and
 all persons must have the same number of training samples (so every step updates every set, as
@@ -14,21 +32,56 @@ a separate run would). Validation sets may differ in size.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
 import torch
 
+from lava_nt.nn.fused import FusedNTNetwork
 from lava_nt.nn.network import NTNetwork
 from lava_nt.spec.validation import ParameterError
 from lava_nt.training import TrainConfig, check_data, population_counts
 
+__all__ = [
+    "GROUP_ELEMENTS",
+    "PersonResult",
+    "default_group",
+    "evaluate_batched",
+    "is_better",
+    "personalise_batched",
+]
+
+# elements of one [T, persons x batch, n] layer tensor a pass aims at (see the module docstring)
+GROUP_ELEMENTS = 1 << 22
+
 
 @dataclass
 class PersonResult:
+    """One person's run, as :class:`lava_nt.training.TrainResult`: ``best_epoch`` /
+    ``best_metric`` (validation accuracy, or the epoch for ``select="last"``), ``best_loss`` (its
+    validation loss; None for ``"last"``), one ``history`` row per epoch the person ran, and
+    ``stopped_early`` (patience ran out)."""
+
     best_epoch: int
     best_metric: float
     history: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    best_loss: float | None = None
+
+
+def is_better(
+    metric: float, loss: float | None, best_metric: float, best_loss: float | None
+) -> bool:
+    """The trainer's model-selection rule: does an epoch with ``(metric, loss)`` replace the best?
+
+    True when ``metric`` is strictly greater than ``best_metric``, or equal to it with a strictly
+    lower ``loss`` (validation loss) than ``best_loss``. A NaN never wins, and without a loss
+    (None on either side) ties keep the earlier epoch. Start with ``-inf, inf``.
+    """
+    if metric > best_metric:
+        return True
+    return metric == best_metric and loss is not None and best_loss is not None and loss < best_loss
 
 
 def _check_shared_frozen(net: NTNetwork) -> None:
@@ -46,34 +99,32 @@ def _check_shared_frozen(net: NTNetwork) -> None:
             )
 
 
-def _person_tensors(net: NTNetwork) -> dict[str, torch.Tensor]:
+def _person_tensors(net) -> dict[str, torch.Tensor]:
     return {n: p for n, p in net.named_parameters() if p.requires_grad}
 
 
-def _batched_loss(net, x, y, cfg: TrainConfig, valid: torch.Tensor | None = None):
-    """Per-person losses ``[K]`` and counts ``[K, B, classes]`` for ``x [K, B, n_in]``."""
-    out, recs = net.forward_static(x, cfg.T, record=True) if x.dim() == 3 else (None, None)
+def _batched_loss(net, x, y, cfg: TrainConfig):
+    """Per-person training losses ``[K]`` and counts ``[K, B, classes]`` for ``x [K, B, n_in]``:
+    person k's loss is exactly :func:`lava_nt.training.loss_and_counts` of a solo run on its
+    ``B`` samples (cross-entropy on the population counts + ``spike_l1`` x mean spike rate)."""
+    out, recs = net.forward_static(x, cfg.T, record=True)
     counts = population_counts(out, cfg.n_classes)  # [K, B, C]
     K, B = y.shape
-    if valid is None:
-        valid = torch.ones(K, B, dtype=torch.bool)
-    ce = torch.nn.functional.cross_entropy(
+    loss = torch.nn.functional.cross_entropy(
         counts.reshape(K * B, -1), y.reshape(-1), reduction="none"
     ).reshape(K, B)
-    nvalid = valid.sum(1).clamp(min=1)
-    loss = (ce * valid).sum(1) / nvalid
-    if cfg.loss == "mse":
-        raise ParameterError("personalise_batched: only loss='ce' is supported")
+    loss = loss.mean(1)
     if cfg.spike_l1 > 0:
         rates = torch.stack([r["spikes"].abs().mean(dim=(0, 2, 3)) for r in recs])  # [L, K]
         loss = loss + cfg.spike_l1 * rates.mean(0)
     return loss, counts
 
 
-def _pad(datasets, K):
+def _pad(datasets):
     """Stack per-person static data into ``[K, Bmax, n_in]`` with a validity mask."""
     bmax = max(len(y) for _, y in datasets)
     n_in = datasets[0][0].shape[-1]
+    K = len(datasets)
     x = torch.zeros(K, bmax, n_in, dtype=datasets[0][0].dtype)
     y = torch.zeros(K, bmax, dtype=torch.long)
     valid = torch.zeros(K, bmax, dtype=torch.bool)
@@ -84,44 +135,162 @@ def _pad(datasets, K):
     return x, y, valid
 
 
+def _max_width(net) -> int:
+    return max(layer.n for layer in net.layers)
+
+
 @torch.no_grad()
-def evaluate_batched(net, datasets, cfg: TrainConfig) -> list[float]:
-    """Accuracy per person (datasets may differ in size)."""
-    x, y, valid = _pad(datasets, len(datasets))
-    _, counts = _batched_loss(net, x, y, cfg, valid)
-    correct = ((counts.argmax(-1) == y) & valid).sum(1)
-    return (correct / valid.sum(1).clamp(min=1)).tolist()
+def _evaluate(model, datasets, cfg: TrainConfig, max_samples: int | None = None) -> list[dict]:
+    """``{"acc", "loss"}`` per person for a model with ``len(datasets)`` parameter sets, the
+    definitions of :func:`lava_nt.training.evaluate` (mean cross-entropy over the person's
+    samples + ``spike_l1`` x its mean spike rate over layers). Padding is masked out; the samples
+    are processed ``max_samples`` (all persons together) per pass."""
+    x, y, valid = _pad(datasets)
+    K, bmax = y.shape
+    step = bmax if max_samples is None else max(1, max_samples // K)
+    nvalid = valid.sum(1)
+    correct = torch.zeros(K, dtype=torch.long)
+    ce_sum = torch.zeros(K, dtype=torch.float64)
+    spikes = None  # [L, K] spike sums over valid samples
+    was_training = model.training
+    model.eval()
+    try:
+        for j in range(0, bmax, step):
+            xb, yb, vb = x[:, j : j + step], y[:, j : j + step], valid[:, j : j + step]
+            out, recs = model.forward_static(xb, cfg.T, record=True)
+            counts = population_counts(out, cfg.n_classes)  # [K, b, C]
+            k, b = yb.shape
+            ce = torch.nn.functional.cross_entropy(
+                counts.reshape(k * b, -1), yb.reshape(-1), reduction="none"
+            ).reshape(k, b)
+            ce_sum += (ce.double() * vb).sum(1)
+            correct += ((counts.argmax(-1) == yb) & vb).sum(1)
+            if cfg.spike_l1 > 0:
+                s = torch.stack(
+                    [
+                        (r["spikes"].sum(dim=(0, 3)).double() * vb).sum(1) for r in recs
+                    ]  # spikes >= 0
+                )
+                spikes = s if spikes is None else spikes + s
+    finally:
+        model.train(was_training)
+    n = nvalid.clamp(min=1).double()
+    loss = ce_sum / n
+    if spikes is not None:
+        widths = torch.tensor([layer.n for layer in model.layers], dtype=torch.float64)
+        rates = spikes / (n * cfg.T * widths[:, None])  # [L, K]
+        loss = loss + cfg.spike_l1 * rates.mean(0)
+    out = []
+    for k in range(K):
+        if nvalid[k] == 0:
+            out.append({"acc": math.nan, "loss": math.nan})
+        else:
+            out.append({"acc": float(correct[k]) / float(nvalid[k]), "loss": float(loss[k])})
+    return out
+
+
+def evaluate_batched(net, datasets, cfg: TrainConfig) -> list[dict]:
+    """Accuracy and loss per person (``[{"acc", "loss"}, ...]``, the definitions of
+    :func:`lava_nt.training.evaluate`) of a network with ``len(datasets)`` parameter sets
+    (``expand_parameters``); the data sets may differ in size."""
+    if not datasets:
+        return []
+    budget = max(1, GROUP_ELEMENTS // (cfg.T * _max_width(net)))
+    return _evaluate(net, datasets, cfg, max_samples=budget)
+
+
+def default_group(net, cfg: TrainConfig) -> int:
+    """Persons per forward/backward pass: ``[T, group * batch, widest layer]`` holds about
+    ``GROUP_ELEMENTS`` elements (at least 1 person)."""
+    per_person = cfg.T * cfg.batch_size * _max_width(net)
+    return max(1, GROUP_ELEMENTS // per_person)
+
+
+def _split(K: int, group: int) -> list[tuple[int, int]]:
+    """``K`` persons in ``ceil(K / group)`` contiguous groups of (nearly) equal size."""
+    n = -(-K // group)
+    bounds = [round(i * K / n) for i in range(n + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _resolve_fused(net, fused: bool | None):
+    """``(base NTNetwork, use the fused path)``."""
+    if isinstance(net, FusedNTNetwork):
+        return net.net, fused is not False
+    if not isinstance(net, NTNetwork):
+        raise ParameterError("personalise_batched: expected an NTNetwork or a FusedNTNetwork")
+    if fused is False:
+        return net, False
+    try:
+        FusedNTNetwork(net)
+    except ParameterError:
+        if fused:
+            raise
+        return net, False  # custom surrogate or trainable du/dv/vth: the plain path
+    return net, True
+
+
+def _clip_per_person(params: list[torch.Tensor], max_norm: float) -> None:
+    """``torch.nn.utils.clip_grad_norm_`` separately for every parameter set (dim 0)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), 2, dim=1) for g in grads])
+    total = torch.linalg.vector_norm(norms, 2, dim=0)  # [k]
+    coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
 
 
 def personalise_batched(
-    net: NTNetwork,
+    net: NTNetwork | FusedNTNetwork,
     train_sets: list[tuple[torch.Tensor, torch.Tensor]],
     cfg: TrainConfig,
     val_sets: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    *,
+    fused: bool | None = None,
+    group: int | None = None,
 ) -> list[PersonResult]:
-    """Tune one parameter set per person, all in one pass (static inputs ``[B, n_in]``).
+    """Tune one parameter set per person, all in one run (static inputs ``[B, n_in]``).
 
-    ``net`` must already carry the NT method (e.g. ``apply_tuning(net, "nt2")``) with plain
-    ``(n,)`` parameters; they are expanded to ``[K, 1, n]`` here. Afterwards set ``k`` holds
-    person k's selected epoch (best validation accuracy, or the last epoch with
-    ``cfg.select == "last"``); ``net.to_spec(k=k)`` exports it.
+    ``net`` (an :class:`NTNetwork`, or a :class:`~lava_nt.nn.fused.FusedNTNetwork` wrapping one)
+    must already carry the NT method (e.g. ``apply_tuning(net, "nt2")``) with plain ``(n,)``
+    parameters; the network is expanded to ``[K, 1, n]`` here. Afterwards set ``k`` holds person
+    k's selected epoch (the rule of :func:`is_better`: best validation accuracy, ties to the
+    lower validation loss; or the last epoch with ``cfg.select == "last"``);
+    ``net.to_spec(k=k)`` exports it. Each person's result equals a separate
+    :func:`lava_nt.training.train` run with the same ``cfg`` (exactly on the plain path, to float
+    rounding on the fused path).
+
+    ``fused``: None (default) runs through ``FusedNTNetwork`` when the network supports it
+    (built-in surrogate, fixed ``du``/``dv``/``vth``), else the plain ``NTNetwork``; True
+    requires the fused path, False forces the plain one. ``group``: persons per
+    forward/backward pass (default :func:`default_group`; any value gives the same result).
+    ``cfg.compile`` is not used (eager).
     """
     K = len(train_sets)
     if K == 0:
         raise ParameterError("personalise_batched: no persons given")
-    _check_shared_frozen(net)
+    base, use_fused = _resolve_fused(net, fused)
+    _check_shared_frozen(base)
+    if cfg.loss != "ce":
+        raise ParameterError("personalise_batched: only loss='ce' is supported")
     if cfg.select == "test":
         raise ParameterError("personalise_batched: select='test' is not supported; use 'val'")
     if cfg.select == "val" and (val_sets is None or len(val_sets) != K):
         raise ParameterError(
             "personalise_batched: select='val' needs one validation set per person"
         )
+    if val_sets is not None and len(val_sets) != K:
+        raise ParameterError("personalise_batched: give one validation set per person")
     for k, (x, y) in enumerate(train_sets):
-        check_data(x, y, net.n_in, cfg.n_classes, f"person {k} train data")
+        check_data(x, y, base.n_in, cfg.n_classes, f"person {k} train data")
         if x.dim() != 2:
             raise ParameterError("personalise_batched: inputs must be static [B, n_in]")
     for k, (x, y) in enumerate(val_sets or []):
-        check_data(x, y, net.n_in, cfg.n_classes, f"person {k} validation data")
+        check_data(x, y, base.n_in, cfg.n_classes, f"person {k} validation data")
+        if x.dim() != 2:
+            raise ParameterError("personalise_batched: inputs must be static [B, n_in]")
     sizes = {len(y) for _, y in train_sets}
     if len(sizes) != 1:
         raise ParameterError(
@@ -129,59 +298,108 @@ def personalise_batched(
             "every step must update every person as a separate run would"
         )
     n = sizes.pop()
-    net.expand_parameters(K)
-    params = _person_tensors(net)
-    if not params:
+    if not _person_tensors(base):
         raise ParameterError("personalise_batched: nothing is trainable (apply an NT method)")
+    if group is not None and (isinstance(group, bool) or not isinstance(group, int) or group < 1):
+        raise ParameterError(f"personalise_batched: 'group' must be a positive int, got {group!r}")
+    groups = _split(K, group or default_group(base, cfg))
+
+    # one model per group of persons: the network itself when one group holds everybody,
+    # otherwise copies (frozen weights copied, parameters expanded to the group's size)
+    if len(groups) == 1:
+        bases = [base.expand_parameters(K)]
+    else:
+        bases = [copy.deepcopy(base).expand_parameters(hi - lo) for lo, hi in groups]
+    models = [FusedNTNetwork(b) if use_fused else b for b in bases]
+    params = [_person_tensors(b) for b in bases]
+    names = list(params[0])
+
     torch.manual_seed(cfg.seed)
     gens = [torch.Generator().manual_seed(cfg.seed) for _ in range(K)]
-    opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    results = [PersonResult(-1, -math.inf) for _ in range(K)]
-    best = {name: p.detach().clone() for name, p in params.items()}
+    opt = torch.optim.Adam(
+        [p for ps in params for p in ps.values()], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    results = [PersonResult(-1, -math.inf, best_loss=math.inf) for _ in range(K)]
+    best = {name: torch.cat([ps[name].detach() for ps in params]).clone() for name in names}
     bad = [0] * K
+    active = [True] * K
     xs = torch.stack([x for x, _ in train_sets])  # [K, n, n_in]
     ys = torch.stack([y for _, y in train_sets]).long()
+    val_groups = [val_sets[lo:hi] for lo, hi in groups] if val_sets else None
     epochs = range(cfg.epochs)
     if cfg.progress:
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc=f"personalise x{K}", leave=False)
     for epoch in epochs:
-        net.train()
+        run = [any(active[lo:hi]) for lo, hi in groups]
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens])  # [K, n]
-        tot = torch.zeros(K)
-        correct = torch.zeros(K)
+        tot = torch.zeros(K, dtype=torch.float64)
+        correct = torch.zeros(K, dtype=torch.long)
+        for m, r in zip(models, run, strict=True):
+            if r:
+                m.train()
         for i in range(0, n, cfg.batch_size):
             idx = perms[:, i : i + cfg.batch_size]
-            xb = torch.gather(xs, 1, idx[..., None].expand(-1, -1, xs.shape[-1]))
-            yb = torch.gather(ys, 1, idx)
             opt.zero_grad(set_to_none=True)
-            loss, counts = _batched_loss(net, xb, yb, cfg)
-            loss.sum().backward()
+            for g, (lo, hi) in enumerate(groups):
+                if not run[g]:
+                    continue
+                gi = idx[lo:hi]
+                xb = torch.gather(xs[lo:hi], 1, gi[..., None].expand(-1, -1, xs.shape[-1]))
+                yb = torch.gather(ys[lo:hi], 1, gi)
+                loss, counts = _batched_loss(models[g], xb, yb, cfg)
+                loss.sum().backward()
+                tot[lo:hi] += loss.detach().double() * gi.shape[1]
+                correct[lo:hi] += (counts.argmax(-1) == yb).sum(1)
+            if cfg.max_grad_norm is not None:
+                for g, ps in enumerate(params):
+                    if run[g]:
+                        _clip_per_person(list(ps.values()), cfg.max_grad_norm)
             opt.step()
-            tot += loss.detach() * idx.shape[1]
-            correct += (counts.argmax(-1) == yb).sum(1)
-        val_acc = evaluate_batched(net, val_sets, cfg) if val_sets else [None] * K
-        for k in range(K):
-            row = {
-                "epoch": epoch,
-                "train_loss": float(tot[k]) / n,
-                "train_acc": float(correct[k]) / n,
-            }
-            if val_acc[k] is not None:
-                row["val_acc"] = val_acc[k]
-            results[k].history.append(row)
-            metric = epoch if cfg.select == "last" else val_acc[k]
-            if metric > results[k].best_metric:
-                results[k].best_epoch, results[k].best_metric = epoch, float(metric)
-                bad[k] = 0
-                for name, p in params.items():
-                    best[name][k] = p.detach()[k]
-            else:
-                bad[k] += 1
-        if cfg.patience is not None and all(b >= cfg.patience for b in bad):
+            for g, m in enumerate(models):
+                if run[g] and hasattr(m, "after_step"):
+                    m.after_step()
+        val = [None] * K
+        if val_groups is not None:
+            for g, (lo, hi) in enumerate(groups):
+                if run[g]:
+                    val[lo:hi] = _evaluate(models[g], val_groups[g], cfg)
+        for g, (lo, hi) in enumerate(groups):
+            for k in range(lo, hi):
+                if not active[k]:
+                    continue
+                row = {
+                    "epoch": epoch,
+                    "train_loss": float(tot[k]) / n,
+                    "train_acc": float(correct[k]) / n,
+                }
+                if val[k] is not None:
+                    row.update(val_acc=val[k]["acc"], val_loss=val[k]["loss"])
+                res = results[k]
+                res.history.append(row)
+                if cfg.select == "last":
+                    metric, sel_loss = epoch, None
+                else:
+                    metric, sel_loss = row["val_acc"], row["val_loss"]
+                if is_better(metric, sel_loss, res.best_metric, res.best_loss):
+                    res.best_epoch, res.best_metric, res.best_loss = epoch, metric, sel_loss
+                    bad[k] = 0
+                    for name in names:
+                        best[name][k] = params[g][name].detach()[k - lo]
+                else:
+                    bad[k] += 1
+                if cfg.patience is not None and bad[k] >= cfg.patience:
+                    active[k] = False
+                    res.stopped_early = True
+        if not any(active):
             break
+    if len(groups) > 1:
+        base.expand_parameters(K)
+    final = _person_tensors(base)
     with torch.no_grad():
-        for name, p in params.items():
-            p.copy_(best[name])
+        for name in names:
+            final[name].copy_(best[name])
+    for res in results:
+        res.best_metric = float(res.best_metric)
     return results
