@@ -10,9 +10,16 @@ Output coding: ``n_out = n_classes * population``; the logit of class k is the s
 population summed over time (thesis: 50 output neurons per class). Loss ``"ce"`` is cross-entropy on
 those counts; ``"mse"`` pulls each output neuron's spike rate to ``target_rates`` (on, off).
 
+Model selection (:func:`is_better`, shared with :mod:`lava_nt.personalise`): an epoch becomes the
+new best when its selection accuracy (validation for ``select="val"``, test for ``"test"``) is
+strictly greater than the best so far, or equal with a strictly lower loss on the same set; with
+``"last"`` every epoch replaces the previous one. Such an improvement resets the patience counter.
+
 A run is deterministic given ``seed``: batches are shuffled with a seeded ``torch.Generator``
 whose state goes into every checkpoint, so a run that is killed and resumed ends with exactly the
-result of an uninterrupted run (tests prove it).
+result of an uninterrupted run (tests prove it), also when it was killed after its last epoch or
+early stop but before it wrote ``best.pt``, and also when checkpoints are written only every
+``checkpoint_every_s`` seconds (the epochs since the last checkpoint are recomputed on resume).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,8 +46,17 @@ class TrainConfig:
 
     ``select``: ``"val"`` keeps the epoch with the best validation accuracy (honest protocol),
     ``"test"`` the best test accuracy (the thesis protocol; reports must say so), ``"last"`` the
-    final epoch. ``patience``: stop after that many epochs without improvement of the selection
-    metric (None = never).
+    final epoch. Ties of accuracy go to the epoch with the lower loss on the same set (the
+    training objective incl. the spike-rate penalty, the history's ``val_loss``/``test_loss``):
+    an epoch becomes the new best when its accuracy is strictly greater, or equal with a strictly
+    lower loss (:func:`is_better`); otherwise the earlier epoch stays. ``patience``: stop after that
+    many consecutive epochs without such an improvement (None = never).
+
+    ``checkpoint_every_s``: ``train`` writes ``checkpoint.pt`` after the first epoch, then after
+    an epoch when at least this many seconds passed since the last checkpoint, and always after
+    the final epoch (or the early stop); 0 = after every epoch. A killed run loses at most about
+    this much work; the resume stays exact. It and ``progress`` do not change the result, so a
+    run may be resumed with other values of them.
     """
 
     epochs: int = 15
@@ -58,6 +75,7 @@ class TrainConfig:
     max_grad_norm: float | None = None
     compile: bool = False  # torch.compile the forward (one-time cost printed; eager fallback)
     compile_backend: str = "inductor"
+    checkpoint_every_s: float = 30.0
 
     def __post_init__(self):
         check_choice(self.loss, LOSSES, "TrainConfig", "loss")
@@ -68,18 +86,72 @@ class TrainConfig:
                 raise ParameterError(f"TrainConfig: '{name}' must be a positive integer, got {v!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ParameterError(f"TrainConfig: 'lr' must be positive, got {self.lr!r}")
-        if self.spike_l1 < 0:
-            raise ParameterError("TrainConfig: 'spike_l1' must be >= 0")
-        if self.patience is not None and self.patience <= 0:
-            raise ParameterError("TrainConfig: 'patience' must be a positive integer or None")
+        if not (self.spike_l1 >= 0 and math.isfinite(self.spike_l1)):
+            raise ParameterError(
+                f"TrainConfig: 'spike_l1' must be a finite number >= 0, got {self.spike_l1!r}"
+            )
+        p = self.patience
+        if p is not None and (isinstance(p, bool) or not isinstance(p, int) or p <= 0):
+            raise ParameterError(
+                f"TrainConfig: 'patience' must be a positive integer or None, got {p!r}"
+            )
+        c = self.checkpoint_every_s
+        if isinstance(c, bool) or not isinstance(c, int | float) or not math.isfinite(c) or c < 0:
+            raise ParameterError(
+                "TrainConfig: 'checkpoint_every_s' must be a finite number of seconds >= 0 "
+                f"(0 = a checkpoint after every epoch), got {c!r}"
+            )
+
+
+# Fields that do not change a run's result: a checkpoint may be resumed with other values.
+_RUN_ONLY_FIELDS = ("checkpoint_every_s", "progress")
 
 
 @dataclass
 class TrainResult:
+    """``best_epoch``/``best_metric``: the selected epoch and its selection metric (accuracy, or
+    the epoch number for ``select="last"``); ``best_loss``: its loss on the selection set (None
+    for ``"last"``); ``history``: one row per epoch run; ``stopped_early``: patience ran out."""
+
     best_epoch: int
     best_metric: float
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
+    best_loss: float | None = None
+
+
+def is_better(
+    metric: float, loss: float | None, best_metric: float, best_loss: float | None
+) -> bool:
+    """The model-selection rule: does an epoch with ``(metric, loss)`` replace the best so far?
+
+    True when ``metric`` is strictly greater than ``best_metric``, or equal to it with a strictly
+    lower ``loss`` than ``best_loss`` (the loss on the same set the metric was measured on). A NaN
+    never wins, and without a loss (None on either side) ties keep the earlier epoch. Start a
+    search with ``best_metric=-inf, best_loss=inf``.
+    """
+    if metric > best_metric:
+        return True
+    return metric == best_metric and loss is not None and best_loss is not None and loss < best_loss
+
+
+def _selection(row: dict, select: str) -> tuple[float, float | None]:
+    """The selection metric and loss of one history row."""
+    if select == "last":
+        return row["epoch"], None
+    return row[f"{select}_acc"], row[f"{select}_loss"]
+
+
+def _replay_selection(history: list[dict], select: str):
+    """``(best_epoch, best_metric, best_loss, bad_epochs)`` the rule gives over ``history``."""
+    best_epoch, best_metric, best_loss, bad = -1, -math.inf, math.inf, 0
+    for row in history:
+        metric, loss = _selection(row, select)
+        if is_better(metric, loss, best_metric, best_loss):
+            best_epoch, best_metric, best_loss, bad = row["epoch"], metric, loss, 0
+        else:
+            bad += 1
+    return best_epoch, best_metric, best_loss, bad
 
 
 def population_counts(out: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -215,25 +287,92 @@ def evaluate(model, x, y, cfg: TrainConfig, batch_size: int = 256) -> dict:
     return {"acc": correct / n, "loss": total_loss / n}
 
 
-def _atomic_save(obj, path: Path) -> None:
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # platforms without directory file descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """``write(tmp_path)`` fills a temporary file next to ``path``; it is fsynced and renamed
+    over ``path`` (then the directory is fsynced): a kill leaves the old or the new file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
 
 
-def _append_jsonl(path: Path, row: dict) -> None:
+def _atomic_save(obj, path: Path) -> None:
+    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Replace ``path`` atomically with one JSON line per row."""
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
+
+    _atomic_write(path, write)
+
+
+def _append_jsonl(path: Path, row: dict, sync: bool = True) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
         f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            os.fsync(f.fileno())
+
+
+_now = time.monotonic  # the checkpoint clock (tests replace it)
+
+
+def _load_checkpoint(ckpt: Path, cfg: TrainConfig) -> dict:
+    """Read a checkpoint of this configuration; fill in and verify its selection state."""
+    state = torch.load(ckpt, weights_only=False)
+    saved = {k: v for k, v in state["config"].items() if k not in _RUN_ONLY_FIELDS}
+    ours = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY_FIELDS}
+    if saved != ours:
+        diff = sorted(k for k in saved.keys() | ours.keys() if saved.get(k) != ours.get(k))
+        raise ParameterError(
+            f"train: {ckpt} was written with a different configuration (differs in "
+            f"{', '.join(diff)}); use another run directory or resume=False"
+        )
+    best = state["best"]
+    b_epoch, b_metric, b_loss, bad = _replay_selection(state["history"], cfg.select)
+    if (b_epoch, bad) != (best["epoch"], state["bad_epochs"]):
+        # a checkpoint of an older trainer (ties kept the first epoch) that the current rule
+        # would have continued differently: resuming it could not give an uninterrupted result
+        raise ParameterError(
+            f"train: {ckpt} was written by an older trainer whose model selection chose epoch "
+            f"{best['epoch']} where the current rule (ties of accuracy broken by the lower "
+            f"loss) chooses epoch {b_epoch}; it cannot be resumed exactly. Use another run "
+            "directory or resume=False"
+        )
+    if "loss" not in best:  # older trainer; same choice, so its loss is in the history
+        best = {**best, "loss": b_loss}
+    state["best"] = best
+    return state
 
 
 def train(
@@ -249,9 +388,19 @@ def train(
     """Train the model's trainable parameters (whatever a tuning method left trainable).
 
     Writes, when ``run_dir`` is given: ``metrics.jsonl`` (one line per epoch),
-    ``checkpoint.pt`` (after every epoch, atomically) and ``best.pt`` (the selected weights).
-    With ``resume=True`` an existing checkpoint is continued. At the end the model holds the
-    selected epoch's parameters. ``stop_after_epoch`` simulates a killed run (for tests).
+    ``checkpoint.pt`` (atomically; after the first epoch, then every
+    ``cfg.checkpoint_every_s`` seconds, and after the final epoch or early stop) and ``best.pt``
+    (the selected weights). With ``resume=True`` an existing checkpoint is continued: the epochs
+    after it are recomputed (``metrics.jsonl`` is first rewritten from the checkpoint's history,
+    so every epoch appears once), and a checkpoint of a run that had already ended (last epoch,
+    or patience exhausted) is only finalised, as the uninterrupted run would have: the same
+    result, model and ``best.pt``. Without a checkpoint to resume (or with ``resume=False``) the
+    run starts over and old ``metrics.jsonl``/``checkpoint.pt``/``best.pt`` files are removed.
+    At the end the model holds the selected epoch's parameters.
+
+    ``stop_after_epoch`` simulates a kill (for tests): ``train`` returns right after that
+    epoch's metrics line and (due) checkpoint, before the early-stop check, without loading the
+    best epoch or writing ``best.pt``; what was not checkpointed is lost as in a real kill.
     """
     x_tr, y_tr = train_data
     n_in = _model_n_in(model)
@@ -272,27 +421,32 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict] = []
-    best = {"epoch": -1, "metric": -math.inf, "state": None}
+    best = {"epoch": -1, "metric": -math.inf, "loss": math.inf, "state": None}
     start_epoch, bad_epochs = 0, 0
     run_dir = Path(run_dir) if run_dir is not None else None
     ckpt = run_dir / "checkpoint.pt" if run_dir else None
+    metrics = run_dir / "metrics.jsonl" if run_dir else None
+    have_ckpt = False  # a checkpoint of this run is on disk
     if run_dir:
         run_dir.mkdir(parents=True, exist_ok=True)
         if ckpt.exists() and resume:
-            state = torch.load(ckpt, weights_only=False)
-            if state["config"] != asdict(cfg):
-                raise ParameterError(
-                    f"train: {ckpt} was written with a different configuration; "
-                    "use another run directory or resume=False"
-                )
+            state = _load_checkpoint(ckpt, cfg)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
             history, best = state["history"], state["best"]
             start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
-        elif (run_dir / "metrics.jsonl").exists():
-            (run_dir / "metrics.jsonl").unlink()
+            # epochs after the checkpoint were lost with the kill and are run again
+            _write_jsonl(metrics, history)
+            have_ckpt = True
+        else:
+            for stale in (metrics, ckpt, run_dir / "best.pt"):
+                if stale.exists():
+                    stale.unlink()
+
+    def patience_out() -> bool:
+        return cfg.patience is not None and bad_epochs >= cfg.patience
 
     compiled = None
     if cfg.compile:
@@ -302,12 +456,14 @@ def train(
             )
         compiled = CompiledForward(model, cfg.compile_backend)
     n = len(y_tr)
-    stopped_early = False
-    epochs = range(start_epoch, cfg.epochs)
+    # a resumed run that had already ended (killed before best.pt) is only finalised
+    stopped_early = patience_out()
+    epochs = range(start_epoch, cfg.epochs if not stopped_early else start_epoch)
     if cfg.progress:
         from tqdm.auto import tqdm
 
         epochs = tqdm(epochs, desc="train", initial=start_epoch, total=cfg.epochs, leave=False)
+    last_ckpt = _now()
     for epoch in epochs:
         model.train()
         perm = torch.randperm(n, generator=gen)
@@ -333,11 +489,12 @@ def train(
         if test_data is not None:
             r = evaluate(model, *test_data, cfg)
             row.update(test_acc=r["acc"], test_loss=r["loss"])
-        metric = {"val": row.get("val_acc"), "test": row.get("test_acc"), "last": epoch}[cfg.select]
-        if metric > best["metric"]:
+        metric, sel_loss = _selection(row, cfg.select)
+        if is_better(metric, sel_loss, best["metric"], best["loss"]):
             best = {
                 "epoch": epoch,
                 "metric": metric,
+                "loss": sel_loss,
                 "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
             }
             bad_epochs = 0
@@ -346,29 +503,46 @@ def train(
         history.append(row)
         if cfg.progress and hasattr(epochs, "set_postfix"):
             epochs.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
+        stopped_early = patience_out()
         if run_dir:
-            _append_jsonl(run_dir / "metrics.jsonl", row)
-            _atomic_save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "generator": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "history": history,
-                    "best": best,
-                    "epoch": epoch,
-                    "bad_epochs": bad_epochs,
-                    "config": asdict(cfg),
-                },
-                ckpt,
-            )
-        if cfg.patience is not None and bad_epochs >= cfg.patience:
-            stopped_early = True
-            break
+            ended = stopped_early or epoch == cfg.epochs - 1
+            due = not have_ckpt or ended or _now() - last_ckpt >= cfg.checkpoint_every_s
+            # the metrics line is fsynced with each checkpoint (a resume rewrites it anyway)
+            _append_jsonl(metrics, row, sync=due)
+            if due:
+                _atomic_save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "history": history,
+                        "best": best,
+                        "epoch": epoch,
+                        "bad_epochs": bad_epochs,
+                        "config": asdict(cfg),
+                    },
+                    ckpt,
+                )
+                have_ckpt, last_ckpt = True, _now()
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            return TrainResult(best["epoch"], best["metric"], history, stopped_early=False)
+            return TrainResult(
+                best["epoch"], best["metric"], history, stopped_early=False, best_loss=best["loss"]
+            )
+        if stopped_early:
+            break
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     if run_dir:
-        _atomic_save({"model": model.state_dict(), "epoch": best["epoch"]}, run_dir / "best.pt")
-    return TrainResult(best["epoch"], float(best["metric"]), history, stopped_early)
+        _atomic_save(
+            {
+                "model": model.state_dict(),
+                "epoch": best["epoch"],
+                "metric": best["metric"],
+                "loss": best["loss"],
+            },
+            run_dir / "best.pt",
+        )
+    return TrainResult(
+        best["epoch"], float(best["metric"]), history, stopped_early, best_loss=best["loss"]
+    )

@@ -49,7 +49,9 @@ def test_training_learns_and_selects_on_validation(tmp_path):
     )
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(6))
-    best = max(rows, key=lambda r: r["val_acc"])
+    # highest validation accuracy; among equal accuracies the lowest validation loss (then the
+    # earliest epoch)
+    best = min(rows, key=lambda r: (-r["val_acc"], r["val_loss"]))
     assert res.best_epoch == rows.index(best) and res.best_metric == best["val_acc"]
     after = evaluate(net, xv, yv, TrainConfig(**CFG))["acc"]
     assert after == best["val_acc"]  # the model holds the selected epoch
