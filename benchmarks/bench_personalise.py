@@ -189,6 +189,16 @@ def _pass_table(torch, rounds: int, sizes=(1, 2, 4, 6, 8, 16, 32)):
     return rows
 
 
+def _fit(rows, max_p: int = 8) -> tuple[float, float]:
+    """Least-squares ``ms/iter = fixed + per_person * P`` over the pass sizes up to ``max_p``."""
+    pts = [(r["P"], r["ms"]) for r in rows if r["P"] <= max_p]
+    n = len(pts)
+    mx = sum(p for p, _ in pts) / n
+    my = sum(t for _, t in pts) / n
+    slope = sum((p - mx) * (t - my) for p, t in pts) / sum((p - mx) ** 2 for p, _ in pts)
+    return my - slope * mx, slope
+
+
 def _mm_flops_per_sample() -> float:
     w = (N_IN, *HIDDEN, N_CLASSES * POP)
     pairs = list(zip(w[:-1], w[1:], strict=True))
@@ -260,13 +270,20 @@ def run(quick: bool) -> dict:
     mm_min = min(mm_us.values())
     mm_bound = us[1] / mm_min
     big = max(by_p)
+    fit_fixed, fit_slope = _fit(rows)
+    fit_bound = by_p[1]["ms"] / fit_slope
     why = (
         f"the FLOPs per sample are the same both ways ({_mm_flops_per_sample() / 1e6:.0f} M dense "
         "matmul FLOPs per training sample), so batching can only remove per-call and per-kernel "
         f"overhead. Per training sample (table below), one person per pass costs {us[1]:.0f} us "
         f"of which {mm_us[1]:.0f} us are its dense matmuls; the best pass size measured "
         f"({best['P']} persons) costs {us[best['P']]:.0f} us ({mm_us[best['P']]:.0f} us "
-        f"matmuls): batching the training step gains {bound:.2f}x. Even if everything but the "
+        f"matmuls): batching the training step gains {bound:.2f}x. A straight-line fit of the "
+        f"iteration time over P <= 8 gives {fit_fixed:.1f} ms fixed per pass (what batching "
+        f"amortises: Python, kernel launches, Adam) + {fit_slope:.1f} ms per person (per "
+        f"{B} samples): {100 * fit_fixed / by_p[1]['ms']:.0f} % of a one-person iteration "
+        f"({by_p[1]['ms']:.1f} ms), so removing it entirely would give {fit_bound:.2f}x. "
+        "Even if everything but the "
         f"matmuls were free, a sample could not cost less than the cheapest matmul time measured "
         f"({mm_min:.0f} us), i.e. at most {mm_bound:.1f}x over one person per pass"
         + (f", {'below' if mm_bound < GOAL else 'above'} the {GOAL:g}x target")
@@ -340,6 +357,16 @@ def run(quick: bool) -> dict:
             unit=" ms",
             note="train() per person adds its metrics file, checkpoints and best.pt (fsynced) "
             "and a float()/int() synchronisation per batch; it is the same computation otherwise",
+        )
+    )
+    figs.append(
+        common.figure(
+            "fixed cost per training iteration (what batching amortises), of a 1-person iteration",
+            100 * fit_fixed / by_p[1]["ms"],
+            f"{fit_fixed:.1f} of {by_p[1]['ms']:.1f} ms ({fit_slope:.1f} ms per person and pass)",
+            unit=" %",
+            note="straight-line fit of the iteration times for P <= 8 persons per pass (table "
+            "below)",
         )
     )
     figs.append(
