@@ -128,7 +128,7 @@ def register(subparsers) -> None:
     r.add_argument(
         "--patience",
         type=int,
-        help="early-stopping patience in epochs (default: 50 honest, none thesis)",
+        help="early-stopping patience in epochs (default: 100 honest, none thesis)",
     )
     r.add_argument("--no-patience", action="store_true", help="never stop early")
     r.add_argument("--lr", type=float, help="pretraining learning rate (default 1e-4)")
