@@ -34,12 +34,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lava_nt.lava.run import default_timeout, run_isolated, stopping
+from lava_nt.lava.run import default_timeout, preload_lava, run_isolated, stopping
 from lava_nt.network import LayerSpec, NetworkSpec
 from lava_nt.spec.validation import ParameterError
 
 PRECISIONS = ("float", "fixed")
-SELECT_TAG = {"float": "floating_pt", "fixed": "fixed_pt"}
 #: Steps per ``run()`` call; the Extractor buffers hold one chunk.
 CHUNK_STEPS = 2048
 WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 255  # what Lava's bit-accurate Dense can hold
@@ -227,10 +226,10 @@ def build(
     spec: NetworkSpec, x: np.ndarray, precision: str = "float", record: bool = False
 ) -> LavaGraph:
     """Build (not run) the Lava processes for ``spec`` on input ``x`` (call inside a job)."""
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.io.extractor import Extractor
     from lava.proc.io.source import RingBuffer
 
+    from lava_nt.lava.models import run_config
     from lava_nt.processes.ntlif.process import NTLIF
     from lava_nt.processes.spiking_bias.process import SpikingBias
 
@@ -294,10 +293,9 @@ def build(
         current_taps.append(c_tap)
         bias_spike_taps.append(s_tap)
         prev_out = lif.s_out
-    run_cfg = Loihi2SimCfg(
-        select_tag=SELECT_TAG[precision],
-        exception_proc_model_map={Extractor: PyLoihiExtractorModel},
-    )
+    procs = [src, *layers, *denses, *[p for p in (*biases, *bias_denses) if p is not None]]
+    procs += [t for t in (*spike_taps, *current_taps, *bias_spike_taps) if t is not None]
+    run_cfg = run_config(procs, precision)  # models chosen by tag, once per Process class
     return LavaGraph(
         src, layers, denses, biases, bias_denses, spike_taps, current_taps, bias_spike_taps,
         run_cfg, steps, L, chunk,
@@ -392,6 +390,7 @@ def run_network(
     if timeout is None:
         timeout = default_timeout(steps) + 2.0 * (len(spec.layers) + 1)
     t0 = time.perf_counter()
+    preload_lava()  # imported once here, not in every forked job
     res = run_isolated(_network_job, spec, xf, precision, record, timeout=timeout)
     timing = dict(res["timing"], total=time.perf_counter() - t0)
     recs = res["records"]

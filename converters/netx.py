@@ -495,13 +495,8 @@ def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) 
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
     from lava.proc.io.source import RingBuffer
 
-    from lava_nt.converters.lava_graph import (
-        CHUNK_STEPS,
-        SELECT_TAG,
-        schedule,
-        source_data,
-        to_torch_frame,
-    )
+    from lava_nt.converters.lava_graph import CHUNK_STEPS, schedule, source_data, to_torch_frame
+    from lava_nt.lava.models import SELECT_TAG
     from lava_nt.lava.run import stopping
 
     t0 = time.perf_counter()
