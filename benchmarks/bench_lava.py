@@ -3,11 +3,11 @@
 Two comparisons, each side by side in the same interleaved rounds:
 
 1. lava-nt's :func:`lava_nt.converters.lava_graph.run_network` (ONE long Lava run, samples back
-   to back, per-layer state reset at each sample boundary, output read with an Extractor) vs the naive way of running many
-   samples through a Lava network (``notes/lava-facts.md`` §4 "(b) persample"): one
-   ``run(RunSteps(T + depth))`` per sample, with ``Var.set`` writing the sample into the
-   RingBuffer, zeroing ``u``/``v`` of every NTLIF and ``a_buff`` of every Dense before it. Same
-   NTLIF/Dense processes, same Extractor read-out; the outputs are checked to be identical.
+   to back, per-layer state reset at each sample boundary, output read with an Extractor) vs the
+   naive way of running many samples through a Lava network (``notes/lava-facts.md`` §4 "(b)
+   persample"): one ``run(RunSteps(T + depth))`` per sample, with ``Var.set`` writing the sample
+   into the RingBuffer, zeroing ``u``/``v`` of every NTLIF and ``a_buff`` of every Dense before
+   it. Same NTLIF/Dense processes, same Extractor read-out; the outputs are checked to be identical.
 2. The NT processes (NTLIF + Dense, no spiking bias) vs stock Lava ``LIFReset``/``Dense`` of the
    same shape and equivalent parameters (unit gain, zero bias current, reset to zero) in the same
    runner style (one long run, per-layer reset interval, Extractor on the last layer, inside
@@ -187,8 +187,12 @@ def run(quick: bool) -> dict:
     import torch
 
     from lava_nt.converters.lava_graph import run_network
+    from lava_nt.lava.run import preload_lava
 
     torch.set_num_threads(2)
+    # Lava imported and its models selected once in this process, before any variant: every
+    # forked job of every variant (run_network's as well as the naive and stock ones) inherits it
+    preload_lava()
     n_samples, rounds = (20, 3) if quick else (50, 5)
     # zero biases: with a bias, the naive per-sample way is not even equivalent (layer k integrates
     # its bias for k steps before the sample reaches it; run_network's per-layer reset offsets
@@ -336,6 +340,8 @@ def run(quick: bool) -> dict:
         "way runs T + 3 steps per sample (it must drain every sample); "
         f"{rounds} interleaved rounds; every variant runs in lava_nt.lava.run.run_isolated and "
         "ends in stop().",
+        "lava_nt.lava.run.preload_lava() runs once before all variants (Lava imported and the "
+        "ProcessModels selected in the parent, inherited by every forked job of every variant).",
         "Times: build = create the Processes, compile+start = compile + create_runtime (fork), "
         "run = RunSteps, Var.set = per-sample resets (naive only), read = Extractor receive, "
         "total = the whole isolated job as seen by the caller (fork, stop, process-group kill).",
