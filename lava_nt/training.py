@@ -360,6 +360,12 @@ def _load_checkpoint(ckpt: Path, cfg: TrainConfig) -> dict:
         )
     best = state["best"]
     b_epoch, b_metric, b_loss, bad = _replay_selection(state["history"], cfg.select)
+    if (b_epoch, bad) != (best["epoch"], state["bad_epochs"]) and "loss" in best:
+        raise ParameterError(
+            f"train: {ckpt} is inconsistent: its best epoch {best['epoch']} and "
+            f"{state['bad_epochs']} epochs without improvement do not follow from its history "
+            f"(epoch {b_epoch}, {bad}); use another run directory or resume=False"
+        )
     if (b_epoch, bad) != (best["epoch"], state["bad_epochs"]):
         # a checkpoint of an older trainer (ties kept the first epoch) that the current rule
         # would have continued differently: resuming it could not give an uninterrupted result

@@ -353,6 +353,11 @@ def test_old_checkpoint_with_a_different_choice_is_refused(tmp_path, monkeypatch
     train(_net(), (x, y), cfg, val_data=_task(3, n=8), run_dir=tmp_path, stop_after_epoch=1)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert state["best"]["epoch"] == 1 and state["bad_epochs"] == 0  # the new rule's choice
+    # a current-format checkpoint whose selection state does not follow from its history
+    tampered = {**state, "best": {**state["best"], "epoch": 0}, "bad_epochs": 1}
+    torch.save(tampered, tmp_path / "checkpoint.pt")
+    with pytest.raises(ParameterError, match="inconsistent: its best epoch 0 .* history"):
+        train(_net(), (x, y), cfg, val_data=_task(3, n=8), run_dir=tmp_path)
     _make_old(tmp_path / "checkpoint.pt", best={"epoch": 0, "metric": 0.5}, bad_epochs=1)
     with pytest.raises(ParameterError, match="older trainer.*chose epoch 0.*chooses epoch 1"):
         train(_net(), (x, y), cfg, val_data=_task(3, n=8), run_dir=tmp_path)
