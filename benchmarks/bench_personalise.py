@@ -216,8 +216,8 @@ def run(quick: bool) -> dict:
     torch.manual_seed(0)
     load0 = common.load_average()
     K = 16 if quick else 32
-    epochs = 2 if quick else 5
-    rounds = 3 if quick else 5
+    epochs = 2 if quick else 3
+    rounds = 3 if quick else 4
     cfg = TrainConfig(
         epochs=epochs, lr=LR, batch_size=B, T=T, n_classes=N_CLASSES, select="val", seed=SEED
     )
@@ -229,7 +229,7 @@ def run(quick: bool) -> dict:
     results = {}
     thread_runs = [(2, rounds, ("(a) batched", "(b) one by one", "(c) pipeline"))]
     if not quick:
-        thread_runs.append((1, 3, ("(a) batched", "(b) one by one")))
+        thread_runs.append((1, 2, ("(a) batched", "(b) one by one")))
     for threads, n_rounds, names in thread_runs:
         torch.set_num_threads(threads)
         out: dict = {}
@@ -246,7 +246,7 @@ def run(quick: bool) -> dict:
 
     torch.set_num_threads(2)
     common.log("pass-size table ...")
-    rows = _pass_table(torch, 3 if quick else 5)
+    rows = _pass_table(torch, 3 if quick else 4)
 
     times, out = results[2]
     med = {n: common.median(t) for n, t in times.items()}
@@ -409,7 +409,7 @@ def run(quick: bool) -> dict:
         "every epoch; not done here).",
         f"samples/s = K x epochs x (train + validation samples) = {samples} samples / wall time. "
         f"{rounds} interleaved rounds at torch.set_num_threads(2)"
-        + ("" if quick else ", then 3 rounds of (a) and (b) at 1 thread")
+        + ("" if quick else ", then 2 rounds of (a) and (b) at 1 thread")
         + "; one warm-up call per variant (2 people, 1 epoch); ratios are medians of the paired "
         f"per-round ratios. Load average (1, 5, 15 min) at the start: {load0}, at the end: "
         f"{common.load_average()} (2 cores).",

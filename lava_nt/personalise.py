@@ -20,8 +20,10 @@ Speed (``benchmarks/bench_personalise.py``):
   ``[T, group * B, n]``; once they outgrow the caches (and glibc's 32 MB mmap threshold, above
   which every allocation is fresh, page-faulted memory) a pass gets slower *per sample* than a
   smaller one. The default group keeps them near ``GROUP_ELEMENTS`` elements (16 MB in float32;
-  6 persons x batch 32 on the EEG network with T = 25), measured best on the 2-core reference
-  machine; all K persons in one pass was ~1.6x slower per sample there.
+  6 persons x batch 32 on the EEG network with T = 25): on the 2-core reference machine 2-8
+  persons per pass were within ~10 % of each other, all 32 in one pass ~1.5x slower per sample.
+  Even the best pass size gains little over one person per pass there (most of an iteration's
+  time scales with the samples: the FLOPs per sample are the same); see the benchmark.
 * persons whose patience ran out are no longer computed (unless they share a group with active
   ones), and validation runs for all persons of a group in one pass.
 
@@ -262,8 +264,8 @@ def personalise_batched(
     k's selected epoch (the rule of :func:`is_better`: best validation accuracy, ties to the
     lower validation loss; or the last epoch with ``cfg.select == "last"``);
     ``net.to_spec(k=k)`` exports it. Each person's result equals a separate
-    :func:`lava_nt.training.train` run with the same ``cfg`` (exactly on the plain path, to float
-    rounding on the fused path).
+    :func:`lava_nt.training.train` run with the same ``cfg`` to float rounding (tests, float64:
+    parameters within 1e-9 on the plain path, 1e-8 on the fused path, after a few epochs).
 
     ``fused``: None (default) runs through ``FusedNTNetwork`` when the network supports it
     (built-in surrogate, fixed ``du``/``dv``/``vth``), else the plain ``NTNetwork``; True
