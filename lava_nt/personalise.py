@@ -43,14 +43,14 @@ import torch
 from lava_nt.nn.fused import FusedNTNetwork
 from lava_nt.nn.network import NTNetwork
 from lava_nt.spec.validation import ParameterError
-from lava_nt.training import TrainConfig, check_data, population_counts
+from lava_nt.training import TrainConfig, check_data, is_better, population_counts
 
 __all__ = [
     "GROUP_ELEMENTS",
     "PersonResult",
     "default_group",
     "evaluate_batched",
-    "is_better",
+    "is_better",  # the trainer's model-selection rule (lava_nt.training.is_better), re-exported
     "personalise_batched",
 ]
 
@@ -70,20 +70,6 @@ class PersonResult:
     history: list[dict] = field(default_factory=list)
     stopped_early: bool = False
     best_loss: float | None = None
-
-
-def is_better(
-    metric: float, loss: float | None, best_metric: float, best_loss: float | None
-) -> bool:
-    """The trainer's model-selection rule: does an epoch with ``(metric, loss)`` replace the best?
-
-    True when ``metric`` is strictly greater than ``best_metric``, or equal to it with a strictly
-    lower ``loss`` (validation loss) than ``best_loss``. A NaN never wins, and without a loss
-    (None on either side) ties keep the earlier epoch. Start with ``-inf, inf``.
-    """
-    if metric > best_metric:
-        return True
-    return metric == best_metric and loss is not None and best_loss is not None and loss < best_loss
 
 
 def _check_shared_frozen(net: NTNetwork) -> None:
@@ -261,11 +247,12 @@ def personalise_batched(
     ``net`` (an :class:`NTNetwork`, or a :class:`~lava_nt.nn.fused.FusedNTNetwork` wrapping one)
     must already carry the NT method (e.g. ``apply_tuning(net, "nt2")``) with plain ``(n,)``
     parameters; the network is expanded to ``[K, 1, n]`` here. Afterwards set ``k`` holds person
-    k's selected epoch (the rule of :func:`is_better`: best validation accuracy, ties to the
-    lower validation loss; or the last epoch with ``cfg.select == "last"``);
-    ``net.to_spec(k=k)`` exports it. Each person's result equals a separate
-    :func:`lava_nt.training.train` run with the same ``cfg`` to float rounding (tests, float64:
-    parameters within 1e-9 on the plain path, 1e-8 on the fused path, after a few epochs).
+    k's selected epoch (the trainer's rule :func:`lava_nt.training.is_better`: best validation
+    accuracy, ties to the lower validation loss, which also resets the patience counter; or the
+    last epoch with ``cfg.select == "last"``); ``net.to_spec(k=k)`` exports it. Each person's
+    result equals a separate :func:`lava_nt.training.train` run with the same ``cfg`` to float
+    rounding (tests, float64: parameters within 1e-9 on the plain path, 1e-8 on the fused path,
+    after a few epochs).
 
     ``fused``: None (default) runs through ``FusedNTNetwork`` when the network supports it
     (built-in surrogate, fixed ``du``/``dv``/``vth``), else the plain ``NTNetwork``; True

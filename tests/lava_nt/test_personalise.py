@@ -222,6 +222,24 @@ def test_tie_break_improvement_resets_patience():
     assert longer >= 1
 
 
+def test_selection_and_patience_equal_separate_trainer_runs():
+    """select="val" with patience: every person stops and selects exactly as train() alone."""
+    sets, vals = _persons(2), _val_sets()
+    cfg = TrainConfig(**{**VCFG.__dict__, "patience": 2, "epochs": 8})
+    base = _tuned_net()
+    net = copy.deepcopy(base)
+    results = personalise_batched(net, sets, cfg, vals, group=2)
+    assert len({len(r.history) for r in results}) > 1  # persons stopped at different epochs
+    for k, res in enumerate(results):
+        solo = copy.deepcopy(base)
+        ref = train(solo, sets[k], cfg, vals[k])
+        assert (res.best_epoch, res.stopped_early) == (ref.best_epoch, ref.stopped_early)
+        assert res.best_loss == pytest.approx(ref.best_loss, rel=1e-9)
+        assert [h["val_acc"] for h in res.history] == [h["val_acc"] for h in ref.history]
+        for name, p in _trained(solo).items():
+            torch.testing.assert_close(_trained(net)[name][k, 0], p, rtol=0, atol=1e-8)
+
+
 def test_validation_loss_equals_trainer_evaluate():
     vals = _val_sets()
     vals[1] = (vals[1][0][:4], vals[1][1][:4])  # sizes may differ (padding is masked)
