@@ -577,6 +577,8 @@ def _section(
         f"{loads[2]} (shared machine: other sessions ran at the same time).",
     ]
     per_fold_h = statistics.mean(fold_tot) / 3600
+    n_tr = [r["n_train"] for r in tuned_units] or [0]
+    n_batches = -(-max(n_tr) // config.batch_size)
 
     def stage_rate(k):  # achieved nominal FLOP/s of a stage over the measured folds
         secs = sum(per_fold[p].get(k, 0.0) for p in folds)
@@ -625,8 +627,8 @@ def _section(
         f"over a fold ({100 * fl_fold / statistics.mean(fold_tot) / gemm2:.0f} % of the 2-thread "
         f"SGEMM rate, {100 * fl_fold / statistics.mean(fold_tot) / gemm1:.0f} % of the 1-thread "
         "rate): batch 32 x 25 steps of small matmuls, the T-step loop and the per-epoch "
-        "validation/checkpointing of tiny tuning sets (a few batches per epoch) keep it far "
-        "from the GEMM rate, and it uses one thread (one core).",
+        f"validation pass of tiny tuning sets ({n_batches} training batches per epoch) keep it "
+        "far from the GEMM rate, and it uses one thread (one core).",
         f"Tuning: {stopped} of {len(tuned_units)} tuned units stopped early (patience "
         f"{config.patience}); epochs run per unit are in the table. Lava deployment "
         f"{mean_dep:.1f} s per model on average (float + fixed + quantisation + emulator), of "
@@ -636,10 +638,10 @@ def _section(
         f"{lava_su['n']} samples: {lava_su['all_s']:.1f} s for {lava_su['all_steps']} steps, "
         f"{lava_su['per_step_ms']:.2f} ms per step), two runs per model.",
         "Per-epoch overhead of a tuning unit (cProfile of the trainer; the profiler inflates "
-        "Python-heavy parts somewhat): see the second table. The per-epoch checkpoint "
-        "(torch.save of model + Adam state) and the fsynced metrics line are the trainer's "
-        "(`lava_nt/training.py`, being reduced separately); the per-epoch validation pass is "
-        "what the honest protocol needs.",
+        "Python-heavy parts somewhat): see the second table. The checkpoint (torch.save of "
+        "model + Adam state) and the metrics line are the trainer's (`lava_nt/training.py`; "
+        "checkpoint policy in the setup above); the per-epoch validation pass is what the "
+        "honest protocol needs.",
         "Cheaper ways to the full experiment on this machine (not measured here): "
         f"--fold-group-size {GROUP} (figure above), fewer methods (none + nt2), and running two "
         "pipeline processes on disjoint folds (each uses one thread; separate --out directories "
