@@ -307,9 +307,45 @@ def fused_ntlif(
 
 
 def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
-    """Bias current ``[T, ..., n]`` and bias spikes ``[T, ..., m]`` of a spiking-bias population
-    (ordinary autograd, exactly as :meth:`lava_nt.nn.layer.NTLayer.run`)."""
+    """Bias current ``[T, ..., n]`` and bias spikes ``[T, ..., m]`` of a spiking-bias population.
+
+    The bias neurons are NTLIF neurons (gain 1, reset to zero, see
+    :func:`lava_nt.spec.spiking_bias.spiking_bias_step`), so they run as one fused node
+    (:class:`_NTLIFSequence`); the leaking current ``C[t] = alpha C[t-1] + w_b s_b[t]`` and the
+    fan-out to the targets stay in ordinary autograd (two small operations per step), with the
+    spec's operations in the spec's order. A population whose bias-neuron dynamics are trainable
+    or whose surrogate has no known derivative runs the spec step in autograd instead."""
     ab = sb.drive(x)
+    fusable = not any(t.requires_grad for t in (sb.du, sb.dv, sb.vth, sb.bias))
+    if fusable:
+        try:
+            kind, alpha = surrogate_of(sb.spike_fn)
+        except ParameterError:
+            fusable = False
+    if not fusable:
+        return _spiking_bias_current_autograd(sb, ab, T)
+    static = T is not None
+    cfg = LayerConfig(
+        int(T if static else ab.shape[0]), static, False, sb.detach_reset, kind, alpha
+    )
+    one = torch.ones((), dtype=sb.vth.dtype, device=ab.device)
+    args = (ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, cfg)
+    if torch.is_grad_enabled() and ab.requires_grad:
+        s_b = _NTLIFSequence.apply(*args)
+    else:
+        s_b = _run_layer(*args, keep_x=False, keep_u=False)[0]
+    w = sb.w_b * s_b  # [T, ..., m], as the spec's ``w_b * s_b`` of every step
+    a_c = sb.effective_alpha()
+    shape = torch.broadcast_shapes(s_b.shape[1:], sb.w_b.shape, a_c.shape)
+    cs = [w[0].expand(shape)]  # alpha * 0 + w_b s_b[0]
+    for t in range(1, cfg.T):
+        cs.append(a_c * cs[-1] + w[t])
+    C = torch.stack(cs)
+    return (C if sb.group is None else C[..., sb.group]), s_b
+
+
+def _spiking_bias_current_autograd(sb, ab: torch.Tensor, T: int | None):
+    """:func:`_spiking_bias_current` through the spec step in ordinary autograd (any settings)."""
     if T is not None:
         ab = ab.expand(T, *ab.shape)
     sst = sb.initial_state(ab[0])

@@ -283,6 +283,47 @@ def test_run_layer_voltages_bit_identical_to_spec(static, du, reset_subtract, wi
     assert 0.05 < float(spikes.mean()) < 0.8
 
 
+@pytest.mark.parametrize("method", ["spiking_bias_sparse", "volumetric"])
+@pytest.mark.parametrize("static", [True, False])
+def test_fused_spiking_bias_gradients(method, static):
+    """Trainable sparse W_in (gradient through the fused bias neurons to their input) and
+    volumetric groups (fan-out): spikes identical, gradients of W_in, w_b and biases equal."""
+    nets = []
+    for _ in range(2):
+        net = build_network(16, [20, 12], 2, 4, dtype=torch.float64, seed=5)
+        with torch.no_grad():
+            for layer in net.layers:
+                layer.linear.weight.mul_(2.5)
+        kw = {"w_b": 0.3, "dv": 0.2, "w_in_scale": 3.0}
+        if method == "volumetric":
+            apply_tuning(net, ["nt2", method], group_size=4, layers=[0, 1],
+                         spiking_bias_kwargs=kw)  # fmt: skip
+        else:
+            apply_tuning(net, [method], sparsity=0.5, spiking_bias_kwargs=kw)
+        nets.append(net)
+    ref, fus = nets[0], FusedNTNetwork(nets[1])
+    g = torch.Generator().manual_seed(4)
+    x = (torch.rand((6, 16) if static else (T, 6, 16), generator=g) < 0.4).double()
+    outs, grads = [], []
+    for model in (ref, fus):
+        out, recs = model.forward_static(x, T, record=True) if static else model(x, record=True)
+        model.zero_grad()
+        _loss(out, recs).backward()
+        outs.append((out.detach(), [r["bias_spikes"] for r in recs]))
+        grads.append([(n, p.grad) for n, p in model.named_parameters() if p.requires_grad])
+    assert torch.equal(outs[0][0], outs[1][0])
+    spiking = [b for b in outs[0][1] if b is not None]
+    assert spiking and float(spiking[0].detach().mean()) > 0.01
+    for b_r, b_f in zip(outs[0][1], outs[1][1], strict=True):
+        assert (b_r is None) == (b_f is None) and (b_r is None or torch.equal(b_r, b_f))
+    names = [n for n, _ in grads[0]]
+    assert any("w_in" in n for n in names), names  # both methods train a sparse W_in
+    assert any("w_b" in n for n in names), names
+    for (n, gr), (_, gf) in zip(*grads, strict=True):
+        torch.testing.assert_close(gf, gr, **TOL, msg=n)
+        assert gr.abs().max() > 0, n
+
+
 def test_surrogate_grad_matches_autograd():
     from lava_nt.nn.surrogate import make_spike_fn
 
