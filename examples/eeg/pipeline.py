@@ -735,25 +735,10 @@ def _tensors(x: np.ndarray, y: np.ndarray):
     )
 
 
-def _finished_checkpoint(run_dir: Path, cfg) -> bool:
-    """True if the trainer's checkpoint in ``run_dir`` is of a run that has already ended (all
-    epochs, or patience exhausted) but was killed before it wrote ``best.pt``."""
-    import torch
-
-    ckpt = run_dir / "checkpoint.pt"
-    if not ckpt.exists():
-        return False
-    state = torch.load(ckpt, weights_only=False)
-    if state["epoch"] + 1 >= cfg.epochs:
-        return True
-    return cfg.patience is not None and state["bad_epochs"] >= cfg.patience
-
-
 def _train(net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test_data=None):
-    """Train ``net`` in place with the trainer (checkpoint/resume in ``run_dir``); returns
+    """Train ``net`` in place with the trainer (checkpoint/resume in ``run_dir``: a run killed
+    after its last or early-stopping epoch is finalised on resume, not trained further); returns
     ``(history, best_epoch, stopped_early)``. ``net`` ends holding the selected epoch."""
-    import torch
-
     from lava_nt.training import train
 
     model = net
@@ -761,15 +746,6 @@ def _train(net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test
         from lava_nt.nn.fused import FusedNTNetwork
 
         model = FusedNTNetwork.from_network(net)
-    if _finished_checkpoint(run_dir, cfg):
-        # ended before best.pt was written: restore the selected epoch exactly as train() would
-        # (calling train() again would run extra epochs past an early stop)
-        state = torch.load(run_dir / "checkpoint.pt", weights_only=False)
-        best = state["best"]
-        model.load_state_dict(best["state"] if best["state"] is not None else state["model"])
-        hist = state["history"]
-        stopped = cfg.patience is not None and state["bad_epochs"] >= cfg.patience
-        return hist, best["epoch"], bool(stopped and state["epoch"] + 1 < cfg.epochs)
     res = train(
         model, train_data, cfg, val_data=val_data, test_data=test_data, run_dir=run_dir,
         resume=True,

@@ -274,6 +274,13 @@ def cmd_run(args) -> int:
         config, synthetic, run_dir = build_config(args)
     except (TypeError, ValueError) as exc:  # bad settings (PipelineError, SyntheticConfig)
         return _fail("run", exc)
+    if config.fused:
+        # this command is the whole process: let glibc keep freed training buffers instead of
+        # mapping and zero-filling them again every step (+20-30 % for the fused path,
+        # BENCHMARKS.md); results are unchanged
+        from lava_nt.nn.fused import keep_freed_memory
+
+        keep_freed_memory()
     try:
         summary = run_pipeline(run_dir, config, data_dir=args.data, synthetic=synthetic)
     except _user_errors() as exc:
