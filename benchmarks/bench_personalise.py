@@ -189,7 +189,7 @@ def _pass_table(torch, rounds: int, sizes=(1, 2, 4, 6, 8, 16, 32)):
     return rows
 
 
-def _fit(rows, max_p: int = 8) -> tuple[float, float]:
+def _fit(rows, max_p: int = 4) -> tuple[float, float]:
     """Least-squares ``ms/iter = fixed + per_person * P`` over the pass sizes up to ``max_p``."""
     pts = [(r["P"], r["ms"]) for r in rows if r["P"] <= max_p]
     n = len(pts)
@@ -279,8 +279,9 @@ def run(quick: bool) -> dict:
         f"of which {mm_us[1]:.0f} us are its dense matmuls; the best pass size measured "
         f"({best['P']} persons) costs {us[best['P']]:.0f} us ({mm_us[best['P']]:.0f} us "
         f"matmuls): batching the training step gains {bound:.2f}x. A straight-line fit of the "
-        f"iteration time over P <= 8 gives {fit_fixed:.1f} ms fixed per pass (what batching "
-        f"amortises: Python, kernel launches, Adam) + {fit_slope:.1f} ms per person (per "
+        f"iteration time over P <= 4 (before the cache effects) gives {fit_fixed:.1f} ms "
+        "fixed per pass (what batching amortises: Python, kernel launches, Adam) + "
+        f"{fit_slope:.1f} ms per person (per "
         f"{B} samples): {100 * fit_fixed / by_p[1]['ms']:.0f} % of a one-person iteration "
         f"({by_p[1]['ms']:.1f} ms), so removing it entirely would give {fit_bound:.2f}x. "
         "Even if everything but the "
@@ -365,8 +366,8 @@ def run(quick: bool) -> dict:
             100 * fit_fixed / by_p[1]["ms"],
             f"{fit_fixed:.1f} of {by_p[1]['ms']:.1f} ms ({fit_slope:.1f} ms per person and pass)",
             unit=" %",
-            note="straight-line fit of the iteration times for P <= 8 persons per pass (table "
-            "below)",
+            note="straight-line fit of the iteration times for P <= 4 persons per pass (table "
+            "below; larger passes grow faster than linearly, cache effects)",
         )
     )
     figs.append(
