@@ -57,23 +57,6 @@ MAIN_METHODS = ("none", "nt2")
 GROUP = 4  # --fold-group-size for the derived estimate
 
 
-def _gemm_rate(torch, threads: int, seconds: float = 1.0) -> float:
-    """Measured float32 GEMM rate (2048^3) with ``threads`` torch threads."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        a = torch.randn(2048, 2048)
-        b = torch.randn(2048, 2048)
-        a @ b
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            a @ b
-            n += 1
-        return n * 2 * 2048**3 / (time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(old)
-
-
 def _flops(sizes, T: int) -> dict[str, float]:
     """Dense matmul FLOPs per sample of a network ``sizes`` with a static input held for T steps.
 
@@ -239,7 +222,7 @@ def run(quick: bool) -> dict:
         config = PipelineConfig(methods=DEFAULT_METHODS, seeds=(0,), participants=folds)
     n_pool = syn.n_participants
     load0 = common.load_average()
-    gemm_start = (_gemm_rate(torch, 2), _gemm_rate(torch, 1))
+    gemm_start = (common.gemm_rate(torch, 2), common.gemm_rate(torch, 1))
     tmp = Path(tempfile.mkdtemp(prefix="bench_e2e_"))
     try:
         data_dir, run_dir = tmp / "data", tmp / "run"
@@ -291,8 +274,8 @@ def run(quick: bool) -> dict:
         common.log("Lava start-up (1 sample vs all test samples, float) ...")
         lava_su = _lava_startup(run_dir, folds[0], "nt2")
         # the achievable rate: the better of the measurements before and after (shared machine)
-        gemm2 = max(gemm_start[0], _gemm_rate(torch, 2))
-        gemm1 = max(gemm_start[1], _gemm_rate(torch, 1))
+        gemm2 = max(gemm_start[0], common.gemm_rate(torch, 2))
+        gemm1 = max(gemm_start[1], common.gemm_rate(torch, 1))
         load1 = common.load_average()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

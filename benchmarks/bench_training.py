@@ -78,18 +78,6 @@ def _matmul_floor(torch, full: bool):
     return step
 
 
-def _gemm_rate(torch, seconds: float = 1.0) -> float:
-    """Measured float32 GEMM rate (2048^3, 2 threads): an achievable-peak reference."""
-    a = torch.randn(2048, 2048)
-    b = torch.randn(2048, 2048)
-    a @ b
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        a @ b
-        n += 1
-    return n * 2 * 2048**3 / (time.perf_counter() - t0)
-
-
 def _snntorch_model(torch, nn, snn, gains: bool):
     class SNNTorchNet(nn.Module):
         """snnTorch tutorial style: Linear + Leaky per layer, loop over time steps."""
@@ -222,7 +210,7 @@ def run(quick: bool) -> dict:
 
     flops = _nominal_flops()
     peak = common.peak_flops()
-    gemm = _gemm_rate(torch)
+    gemm = common.gemm_rate(torch)
     med = {k: common.median(v) for k, v in times.items()}
 
     def raw(a, b):

@@ -64,6 +64,25 @@ def interleaved(
     return out
 
 
+def gemm_rate(torch, threads: int | None = None, seconds: float = 1.0) -> float:
+    """Measured float32 GEMM rate (2048^3, FLOP/s) with ``threads`` torch threads (default: the
+    current setting): an achievable-peak reference measured in the same run."""
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        a = torch.randn(2048, 2048)
+        b = torch.randn(2048, 2048)
+        a @ b
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            a @ b
+            n += 1
+        return n * 2 * 2048**3 / (time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(old)
+
+
 def median(xs) -> float:
     return float(statistics.median(xs))
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -302,24 +301,13 @@ def _fsync_dir(path: Path) -> None:
 
 def _atomic_write(path: Path, write) -> None:
     """``write(tmp_path)`` fills a temporary file next to ``path``; it is fsynced and renamed
-    over ``path`` (then the directory is fsynced): a kill leaves the old or the new file."""
+    over ``path`` (then the directory is fsynced): a kill leaves the old or the new file
+    (:func:`lava_nt.converters.model_file.atomic_write`)."""
+    from lava_nt.converters.model_file import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, write, overwrite=True)
 
 
 def _atomic_save(obj, path: Path) -> None:
