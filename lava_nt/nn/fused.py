@@ -289,16 +289,20 @@ def fused_ntlif(
         if getattr(cell, name).requires_grad:
             raise ParameterError(f"FusedNTNetwork: a trainable '{name}' is not supported")
     kind, alpha = surrogate_of(cell.spike_fn)
+    return _sequence(
+        a, c, cell.bias, cell.gain, cell.du, cell.dv, cell.vth, T,
+        bool(cell.reset_subtract), bool(cell.detach_reset), kind, alpha,
+    )  # fmt: skip
+
+
+def _sequence(a, c, bias, gain, du, dv, vth, T, reset_subtract, detach_reset, kind, alpha):
+    """Spikes of one NTLIF population over the whole sequence: one :class:`_NTLIFSequence` node,
+    or just the loop when nothing needs a gradient (nothing is saved for a backward pass)."""
     static = T is not None
     cfg = LayerConfig(
-        int(T if static else a.shape[0]),
-        static,
-        bool(cell.reset_subtract),
-        bool(cell.detach_reset),
-        kind,
-        alpha,
+        int(T if static else a.shape[0]), static, reset_subtract, detach_reset, kind, alpha
     )
-    args = (a, c, cell.bias, cell.gain, cell.du, cell.dv, cell.vth, cfg)
+    args = (a, c, bias, gain, du, dv, vth, cfg)
     if not torch.is_grad_enabled() or not any(
         t is not None and t.requires_grad for t in args[:4]
     ):  # inference: nothing to save for a backward pass
@@ -324,21 +328,15 @@ def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
             fusable = False
     if not fusable:
         return _spiking_bias_current_autograd(sb, ab, T)
-    static = T is not None
-    cfg = LayerConfig(
-        int(T if static else ab.shape[0]), static, False, sb.detach_reset, kind, alpha
-    )
-    one = torch.ones((), dtype=sb.vth.dtype, device=ab.device)
-    args = (ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, cfg)
-    if torch.is_grad_enabled() and ab.requires_grad:
-        s_b = _NTLIFSequence.apply(*args)
-    else:
-        s_b = _run_layer(*args, keep_x=False, keep_u=False)[0]
+    one = torch.ones((), dtype=sb.vth.dtype, device=ab.device)  # bias neurons: gain 1
+    s_b = _sequence(
+        ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, T, False, sb.detach_reset, kind, alpha
+    )  # reset to zero
     w = sb.w_b * s_b  # [T, ..., m], as the spec's ``w_b * s_b`` of every step
     a_c = sb.effective_alpha()
     shape = torch.broadcast_shapes(s_b.shape[1:], sb.w_b.shape, a_c.shape)
     cs = [w[0].expand(shape)]  # alpha * 0 + w_b s_b[0]
-    for t in range(1, cfg.T):
+    for t in range(1, s_b.shape[0]):
         cs.append(a_c * cs[-1] + w[t])
     C = torch.stack(cs)
     return (C if sb.group is None else C[..., sb.group]), s_b
