@@ -286,19 +286,6 @@ def evaluate(model, x, y, cfg: TrainConfig, batch_size: int = 256) -> dict:
     return {"acc": correct / n, "loss": total_loss / n}
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # platforms without directory file descriptors
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _atomic_write(path: Path, write) -> None:
     """``write(tmp_path)`` fills a temporary file next to ``path``; it is fsynced and renamed
     over ``path`` (then the directory is fsynced): a kill leaves the old or the new file
@@ -348,13 +335,13 @@ def _load_checkpoint(ckpt: Path, cfg: TrainConfig) -> dict:
         )
     best = state["best"]
     b_epoch, b_metric, b_loss, bad = _replay_selection(state["history"], cfg.select)
-    if (b_epoch, bad) != (best["epoch"], state["bad_epochs"]) and "loss" in best:
-        raise ParameterError(
-            f"train: {ckpt} is inconsistent: its best epoch {best['epoch']} and "
-            f"{state['bad_epochs']} epochs without improvement do not follow from its history "
-            f"(epoch {b_epoch}, {bad}); use another run directory or resume=False"
-        )
     if (b_epoch, bad) != (best["epoch"], state["bad_epochs"]):
+        if "loss" in best:
+            raise ParameterError(
+                f"train: {ckpt} is inconsistent: its best epoch {best['epoch']} and "
+                f"{state['bad_epochs']} epochs without improvement do not follow from its "
+                f"history (epoch {b_epoch}, {bad}); use another run directory or resume=False"
+            )
         # a checkpoint of an older trainer (ties kept the first epoch) that the current rule
         # would have continued differently: resuming it could not give an uninterrupted result
         raise ParameterError(
