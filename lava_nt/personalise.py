@@ -91,17 +91,21 @@ def _person_tensors(net) -> dict[str, torch.Tensor]:
     return {n: p for n, p in net.named_parameters() if p.requires_grad}
 
 
+def _cross_entropy(counts: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of every sample ``[K, B]`` from counts ``[K, B, C]`` and labels ``[K, B]``."""
+    K, B = y.shape
+    return torch.nn.functional.cross_entropy(
+        counts.reshape(K * B, -1), y.reshape(-1), reduction="none"
+    ).reshape(K, B)
+
+
 def _batched_loss(net, x, y, cfg: TrainConfig):
     """Per-person training losses ``[K]`` and counts ``[K, B, classes]`` for ``x [K, B, n_in]``:
     person k's loss is exactly :func:`lava_nt.training.loss_and_counts` of a solo run on its
     ``B`` samples (cross-entropy on the population counts + ``spike_l1`` x mean spike rate)."""
     out, recs = net.forward_static(x, cfg.T, record=True)
     counts = population_counts(out, cfg.n_classes)  # [K, B, C]
-    K, B = y.shape
-    loss = torch.nn.functional.cross_entropy(
-        counts.reshape(K * B, -1), y.reshape(-1), reduction="none"
-    ).reshape(K, B)
-    loss = loss.mean(1)
+    loss = _cross_entropy(counts, y).mean(1)
     if cfg.spike_l1 > 0:
         # the trainer's ``s.abs().mean()`` per person: for 0/1 spikes ``s * s.detach()`` has the
         # same value and the same gradient (sgn(s) = s) in two passes over ``s`` instead of three
@@ -150,11 +154,7 @@ def _evaluate(model, datasets, cfg: TrainConfig, max_samples: int | None = None)
             xb, yb, vb = x[:, j : j + step], y[:, j : j + step], valid[:, j : j + step]
             out, recs = model.forward_static(xb, cfg.T, record=True)
             counts = population_counts(out, cfg.n_classes)  # [K, b, C]
-            k, b = yb.shape
-            ce = torch.nn.functional.cross_entropy(
-                counts.reshape(k * b, -1), yb.reshape(-1), reduction="none"
-            ).reshape(k, b)
-            ce_sum += (ce.double() * vb).sum(1)
+            ce_sum += (_cross_entropy(counts, yb).double() * vb).sum(1)
             correct += ((counts.argmax(-1) == yb) & vb).sum(1)
             if cfg.spike_l1 > 0:
                 s = torch.stack(
