@@ -96,19 +96,12 @@ def _graph(spec, data, precision: str, stock: bool, interval: int, buffer: int):
     return src, neurons, denses, tap
 
 
-def _run_cfg(precision: str):
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
-
-    tag = "floating_pt" if precision == "float" else "fixed_pt"
-    return Loihi2SimCfg(select_tag=tag, exception_proc_model_map={Extractor: PyLoihiExtractorModel})
-
-
 def _long_job(spec, x, precision: str, stock: bool) -> dict:
     """One long run with per-layer reset (LIFReset / NTLIF reset_interval), Extractor read."""
     from lava.magma.core.run_conditions import RunSteps
 
     from lava_nt.converters.lava_graph import schedule, source_data, to_torch_frame
+    from lava_nt.lava.models import base_config
     from lava_nt.lava.run import stopping
 
     t0 = time.perf_counter()
@@ -119,7 +112,7 @@ def _long_job(spec, x, precision: str, stock: bool) -> dict:
     timing = {"build": time.perf_counter() - t0}
     with stopping(src):
         t0 = time.perf_counter()
-        src.create_runtime(run_cfg=_run_cfg(precision))
+        src.create_runtime(run_cfg=base_config(precision))
         timing["start"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         src.run(condition=RunSteps(num_steps=steps))
@@ -135,6 +128,7 @@ def _persample_job(spec, x, precision: str) -> dict:
     from lava.magma.core.run_conditions import RunSteps
 
     from lava_nt.converters.lava_graph import source_data
+    from lava_nt.lava.models import base_config
     from lava_nt.lava.run import stopping
 
     t0 = time.perf_counter()
@@ -148,7 +142,7 @@ def _persample_job(spec, x, precision: str) -> dict:
     outs = []
     with stopping(src):
         t0 = time.perf_counter()
-        src.create_runtime(run_cfg=_run_cfg(precision))
+        src.create_runtime(run_cfg=base_config(precision))
         timing["start"] = time.perf_counter() - t0
         for b in range(B):
             t0 = time.perf_counter()

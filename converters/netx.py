@@ -491,12 +491,11 @@ def _build_netx(payload: dict, src, L: int, fixed: bool) -> list:
 
 def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) -> dict:
     from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.io.extractor import Extractor
     from lava.proc.io.source import RingBuffer
 
     from lava_nt.converters.lava_graph import CHUNK_STEPS, schedule, source_data, to_torch_frame
-    from lava_nt.lava.models import SELECT_TAG
+    from lava_nt.lava.models import base_config
     from lava_nt.lava.run import stopping
 
     t0 = time.perf_counter()
@@ -516,10 +515,7 @@ def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) 
             tap = Extractor(shape=port.shape, buffer_size=chunk)
             port.connect(tap.in_port)
             taps[k] = tap
-    run_cfg = Loihi2SimCfg(
-        select_tag=SELECT_TAG[precision],
-        exception_proc_model_map={Extractor: PyLoihiExtractorModel},
-    )
+    run_cfg = base_config(precision)  # lava-dl's hierarchical processes: Lava selects the models
     bufs = {k: [] for k in taps}
     timing = {"build": time.perf_counter() - t0, "run": 0.0, "read": 0.0}
     with stopping(src):

@@ -23,7 +23,8 @@ SELECT_TAG = {"float": "floating_pt", "fixed": "fixed_pt"}
 _CACHE: dict[tuple[type, str], type] = {}
 
 
-def _base_config(precision: str):
+def base_config(precision: str):
+    """``Loihi2SimCfg`` with the precision's tag; Lava searches the models of every instance."""
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
 
@@ -46,7 +47,7 @@ def selected_model(proc, precision: str) -> type:
     if model is None:
         from lava.magma.compiler.compiler_graphs import ProcGroupDiGraphs
 
-        cfg = _base_config(precision)
+        cfg = base_config(precision)
         if type(proc) in cfg.exception_proc_model_map:
             model = cfg.exception_proc_model_map[type(proc)]
         else:
@@ -59,7 +60,7 @@ def selected_model(proc, precision: str) -> type:
 def run_config(procs: Iterable, precision: str):
     """A ``Loihi2SimCfg`` (tag of ``precision``) that maps each of ``procs`` (every Process of
     the network) to its cached model, so Lava's compiler does not search for models."""
-    cfg = _base_config(precision)
+    cfg = base_config(precision)
     for proc in procs:
         cfg.exception_proc_model_map[proc] = selected_model(proc, precision)
     return cfg

@@ -54,7 +54,7 @@ def _probes(lava, precision):
 def test_selection_equals_lavas_and_maps_every_instance(lava, precision):
     from lava.magma.compiler.compiler_graphs import ProcGroupDiGraphs
 
-    from lava_nt.lava.models import _base_config, run_config, selected_model
+    from lava_nt.lava.models import base_config, run_config, selected_model
 
     procs = _probes(lava, precision)
     cfg = run_config(list(procs.values()), precision)
@@ -67,7 +67,7 @@ def test_selection_equals_lavas_and_maps_every_instance(lava, precision):
         if name != "Extractor":  # Lava's own search + selection under the same tag
             found = ProcGroupDiGraphs._find_proc_models(proc=proc)
             assert chosen is ProcGroupDiGraphs._select_proc_models(
-                proc, found, _base_config(precision)
+                proc, found, base_config(precision)
             ), name
     # the source's model matches the precision's tag
     tags = selected_model(procs["RingBuffer"], precision).tags
