@@ -17,8 +17,8 @@ that step before integrating: ``reset_interval = L``, ``reset_offset = (k + 1) %
 work on different samples at the same time (layer 1 already on sample ``b + 1`` while layer ``D``
 finishes sample ``b``), each one on exactly ``T`` steps of one sample between its resets, as a
 feed-forward pipeline with one step of delay per Dense. Layer ``k``'s output for sample ``b`` at
-torch step ``t`` is found at Lava step index ``j = b*L + t + k`` (``j = time_step - 1``). (Until
-version 0.1 every sample had its own ``T + D`` window; the back-to-back layout runs ``D`` steps
+torch step ``t`` is found at Lava step index ``j = b*L + t + k`` (``j = time_step - 1``). (Earlier
+versions gave every sample its own ``T + D`` window; the back-to-back layout runs ``D`` steps
 less per sample and gives the same spikes -- the tests compare every layer with the reference.)
 
 Outputs are read with Lava's ``Extractor`` (host side, fast) in chunks of at most

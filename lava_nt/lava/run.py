@@ -94,7 +94,7 @@ LAVA_MODULES = (
 _PRELOADED = False
 
 
-def preload_lava(modules: tuple[str, ...] = LAVA_MODULES) -> None:
+def preload_lava() -> None:
     """Import Lava's modules in this process and select the ProcessModels of lava-nt's runners
     (:func:`lava_nt.lava.models.warm_model_cache`), so that jobs forked by :func:`run_isolated`
     find both done instead of doing them again (together about a second per job here).
@@ -108,7 +108,7 @@ def preload_lava(modules: tuple[str, ...] = LAVA_MODULES) -> None:
     import importlib
 
     allow_lava_import()
-    for name in modules:
+    for name in LAVA_MODULES:
         importlib.import_module(name)
     from lava_nt.lava.models import warm_model_cache
 
