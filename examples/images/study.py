@@ -138,6 +138,7 @@ def run(
         _write_csv(out / "ann.csv", ann_rows)
         for v in snn.VARIANTS:
             best: dict[str, tuple[float, float]] = {}
+            tuned = {}  # (method, lr) -> the network tuned with seed cfg["seeds"][0], for Lava
             for method in cfg["snn_methods"]:
                 b = method != "additive_bias"
                 lrs = cfg["snn_lrs"] if method != "none" else cfg["snn_lrs"][:1]
@@ -159,6 +160,8 @@ def run(
                             s=cfg["s"],
                         )
                         accs.append(r["acc"])
+                        if seed == cfg["seeds"][0]:
+                            tuned[(method, lr)] = net
                         snn_rows.append(
                             {
                                 "task": task,
@@ -180,20 +183,22 @@ def run(
             n = min(cfg["lava_n"], len(te[1]))
             for method in cfg["lava_methods"]:
                 lr = best[method][0]
-                b = method != "additive_bias"
-                net = snn.to_snn(pre[b], lams[(v, b)], v)
-                snn.tune_snn(
-                    net,
-                    method,
-                    v,
-                    tr,
-                    te,
-                    lr=lr,
-                    epochs=cfg["snn_epochs"],
-                    T=cfg["T"],
-                    seed=cfg["seeds"][0],
-                    s=cfg["s"],
-                )
+                net = tuned.get((method, lr))
+                if net is None:  # the sweep's seeds did not include cfg["seeds"][0]
+                    b = method != "additive_bias"
+                    net = snn.to_snn(pre[b], lams[(v, b)], v)
+                    snn.tune_snn(
+                        net,
+                        method,
+                        v,
+                        tr,
+                        te,
+                        lr=lr,
+                        epochs=cfg["snn_epochs"],
+                        T=cfg["T"],
+                        seed=cfg["seeds"][0],
+                        s=cfg["s"],
+                    )
                 for row in snn.deploy(net, te[0][:n], te[1][:n], v, cfg["T"]):
                     lava_rows.append(
                         {
