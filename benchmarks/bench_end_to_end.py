@@ -57,19 +57,6 @@ MAIN_METHODS = ("none", "nt2")
 GROUP = 4  # --fold-group-size for the derived estimate
 
 
-def _flops(sizes, T: int) -> dict[str, float]:
-    """Dense matmul FLOPs per sample of a network ``sizes`` with a static input held for T steps.
-
-    Layer 1 sees the same input every step, so its matmul (and its weight gradient) is counted
-    once; layers 2..L run every step. ``full``: forward + input gradients of layers 2..L + weight
-    gradients (pretraining, TFT); ``tune``: forward + input gradients (weights frozen; the small
-    extra work of bias neurons / gains is not counted); ``fwd``: evaluation."""
-    first = 2 * sizes[0] * sizes[1]
-    rest = sum(2 * T * a * b for a, b in zip(sizes[1:-1], sizes[2:], strict=True))
-    fwd = first + rest
-    return {"fwd": fwd, "tune": fwd + rest, "full": fwd + rest + fwd}
-
-
 def _tune_flops(method: str, sizes, T: int) -> tuple[float, float]:
     """(FLOPs per training sample and epoch, FLOPs per evaluated sample) of a tuning method.
 
@@ -79,7 +66,7 @@ def _tune_flops(method: str, sizes, T: int) -> tuple[float, float]:
     ``spiking_bias_sparse`` W_in is 90% zero (masked), counted at 10% density (forward, input and
     weight gradients) since a sparse implementation need not do more. ``volumetric``'s 40 bias
     neurons on layer 1 are negligible."""
-    f = _flops(sizes, T)
+    f = common.static_matmul_flops(sizes, T)
     if method == "tft":
         return f["full"], f["fwd"]
     if method == "spiking_bias":
@@ -312,7 +299,7 @@ def _section(
         for r in pre:
             if r["key"] == key:
                 st[f"pretrain {r['arch']}"] = r["seconds"]
-                f = _flops(archs[r["arch"]].sizes, T)
+                f = common.static_matmul_flops(archs[r["arch"]].sizes, T)
                 fl[f"pretrain {r['arch']}"] = f["full"] * r["n_train"] * r["epochs"]
         for r in tune:
             if r["participant"] != p:
@@ -512,8 +499,8 @@ def _section(
         if dep_rows
         else 0
     )
-    fl_main_arch = _flops(archs["main"].sizes, T)
-    fl_abl_arch = _flops(archs["ablation"].sizes, T)
+    fl_main_arch = common.static_matmul_flops(archs["main"].sizes, T)
+    fl_abl_arch = common.static_matmul_flops(archs["ablation"].sizes, T)
     setup = [
         "What: the real `lava-nt eeg run` pipeline (`run_pipeline`, in process) on synthetic "
         f"DEAP-format data, {n_pool} participants x {syn.n_trials} trials x 40 channels x "

@@ -199,13 +199,6 @@ def _fit(rows, max_p: int = 4) -> tuple[float, float]:
     return my - slope * mx, slope
 
 
-def _mm_flops_per_sample() -> float:
-    w = (N_IN, *HIDDEN, N_CLASSES * POP)
-    pairs = list(zip(w[:-1], w[1:], strict=True))
-    fwd = 2 * pairs[0][0] * pairs[0][1] + sum(2 * T * a * b for a, b in pairs[1:])
-    return fwd + sum(2 * T * a * b for a, b in pairs[1:])
-
-
 def run(quick: bool) -> dict:
     import torch
 
@@ -272,8 +265,9 @@ def run(quick: bool) -> dict:
     big = max(by_p)
     fit_fixed, fit_slope = _fit(rows)
     fit_bound = by_p[1]["ms"] / fit_slope
+    mm_flops = common.static_matmul_flops((N_IN, *HIDDEN, N_CLASSES * POP), T)["tune"]
     why = (
-        f"the FLOPs per sample are the same both ways ({_mm_flops_per_sample() / 1e6:.0f} M dense "
+        f"the FLOPs per sample are the same both ways ({mm_flops / 1e6:.0f} M dense "
         "matmul FLOPs per training sample), so batching can only remove per-call and per-kernel "
         f"overhead. Per training sample (table below), one person per pass costs {us[1]:.0f} us "
         f"of which {mm_us[1]:.0f} us are its dense matmuls; the best pass size measured "

@@ -83,6 +83,19 @@ def gemm_rate(torch, threads: int | None = None, seconds: float = 1.0) -> float:
         torch.set_num_threads(old)
 
 
+def static_matmul_flops(sizes, T: int) -> dict[str, float]:
+    """Dense matmul FLOPs per sample of a network ``sizes`` with a static input held for T steps.
+
+    Layer 1 sees the same input every step, so its matmul (and its weight gradient) is counted
+    once; layers 2..L run every step. ``full``: forward + input gradients of layers 2..L + weight
+    gradients (pretraining, TFT); ``tune``: forward + input gradients (weights frozen; the small
+    extra work of bias neurons / gains is not counted); ``fwd``: evaluation."""
+    first = 2 * sizes[0] * sizes[1]
+    rest = sum(2 * T * a * b for a, b in zip(sizes[1:-1], sizes[2:], strict=True))
+    fwd = first + rest
+    return {"fwd": fwd, "tune": fwd + rest, "full": fwd + rest + fwd}
+
+
 def median(xs) -> float:
     return float(statistics.median(xs))
 
