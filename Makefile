@@ -3,7 +3,7 @@
 #   make test   run the whole test suite (creates .venv if it is missing)
 PY := .venv/bin/python
 
-.PHONY: env demo smoke test lint format bench clean
+.PHONY: env demo smoke test lint format bench docs docs-serve clean
 
 env:
 	@scripts/bootstrap.sh
@@ -25,6 +25,12 @@ format: env
 
 bench: env
 	$(PY) -m pip install -q -c constraints.txt -e ".[bench]" && $(PY) benchmarks/run_all.py --quick
+
+docs: env
+	$(PY) -m mkdocs build --strict
+
+docs-serve: env
+	$(PY) -m mkdocs serve
 
 clean:
 	rm -rf .venv build dist *.egg-info .pytest_cache

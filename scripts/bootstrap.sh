@@ -13,7 +13,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${LAVA_NT_VENV:-$root/.venv}"
-extras="${LAVA_NT_EXTRAS:-test,plots,images}"
+extras="${LAVA_NT_EXTRAS:-test,plots,images,docs}"
 stamp="$venv/.lava-nt-stamp"
 
 want_stamp="$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -c1-16)-$extras"
