@@ -1,0 +1,333 @@
+"""One QAT layer: an NTLIF layer (and its optional spiking bias) in fixed point with STE
+gradients (:class:`QATLayer`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lava_nt.network import LayerSpec, SpikingBiasSpec
+from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE, make_spike_fn
+from lava_nt.qat.recurrences import _FixedLIF, _LeakyCurrent, _LIFConfig
+from lava_nt.qat.registers import (
+    _C_LIM,
+    _UV_LIM,
+    TRAINABLE_KINDS,
+    _mant_exp,
+    _np,
+    _Registers,
+    _set,
+    _trainable,
+    _trunc_shift,
+    _weights,
+    _wrap_u,
+    round_half_away,
+    ste,
+)
+from lava_nt.spec.fixed import (
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    DECAY_MAX,
+    DECAY_SHIFT,
+    DECAY_UNITY,
+    GAIN_MAX,
+    GAIN_MIN,
+    GAIN_SHIFT,
+    GAIN_UNITY,
+    VTH_SHIFT,
+    WB_EXP_MAX,
+    WB_MANT_MAX,
+    fixed_ntlif_parameters,
+    fixed_spiking_bias_parameters,
+)
+from lava_nt.spec.ntlif import ntlif_parameters
+from lava_nt.spec.spiking_bias import spiking_bias_parameters
+
+
+class QATLayer(torch.nn.Module):
+    """One NTLIF layer (and its optional spiking bias) in fixed point with STE gradients.
+
+    Latent float parameters (``weight``, ``bias``, ``gain``; ``w_in``, ``w_b``, ``alpha``,
+    ``bias_b`` of the spiking bias) are ``nn.Parameter`` s when trainable, buffers otherwise;
+    registers are derived from them in every forward at the fixed scales ``S`` (and ``S_b``).
+    """
+
+    def __init__(
+        self,
+        ls: LayerSpec,
+        fl: LayerSpec,
+        S: float,
+        S_b: float | None,
+        bias_exp,
+        trainable: dict[str, bool],
+        surrogate=DEFAULT_SURROGATE,
+        alpha: float = DEFAULT_ALPHA,
+        sb_surrogate=None,
+        sb_alpha: float | None = None,
+        detach_reset: bool = True,
+    ):
+        super().__init__()
+        p = ls.neuron
+        n = ls.n
+        self.n_in = int(np.asarray(ls.weight).shape[1])
+        self.n = n
+        self.S = float(S)
+        self.bias_exp_mode = bias_exp
+        self.du_f, self.dv_f, self.vth_f = float(p.du), float(p.dv), float(p.vth)
+        self.reset_subtract = bool(p.reset_subtract)
+        self.detach_reset = bool(detach_reset)
+        self.engine = "fused"
+        self._wcache: dict = {}
+        self.surrogate, self.surrogate_alpha = surrogate, float(alpha)
+        self.spike_fn = make_spike_fn(surrogate, alpha)
+        _set(self, "weight", ls.weight, trainable["weight"])
+        _set(self, "bias", np.broadcast_to(np.asarray(p.bias, np.float64), (n,)), trainable["bias"])
+        _set(self, "gain", np.broadcast_to(np.asarray(p.gain, np.float64), (n,)), trainable["gain"])
+        sb = ls.spiking_bias
+        self.has_sb = sb is not None
+        if sb is not None:
+            pb = sb.params
+            m = sb.m
+            self.m = m
+            self.S_b = float(S_b)
+            self.sb_du_f, self.sb_dv_f, self.sb_vth_f = float(pb.du), float(pb.dv), float(pb.vth)
+            self.sb_surrogate = surrogate if sb_surrogate is None else sb_surrogate
+            self.sb_surrogate_alpha = float(alpha if sb_alpha is None else sb_alpha)
+            self.sb_spike_fn = make_spike_fn(self.sb_surrogate, self.sb_surrogate_alpha)
+            mask = None if sb.mask is None else torch.as_tensor(np.asarray(sb.mask, dtype=bool))
+            self.register_buffer("mask", mask)
+            w_in = np.asarray(sb.w_in, np.float64)
+            if mask is not None:
+                w_in = np.where(np.asarray(sb.mask, dtype=bool), w_in, 0.0)
+            _set(self, "w_in", w_in, trainable["w_in"])
+            _set(self, "bias_b", np.broadcast_to(np.asarray(pb.bias, np.float64), (m,)), False)
+            _set(
+                self, "w_b", np.broadcast_to(np.asarray(pb.w_b, np.float64), (m,)), trainable["w_b"]
+            )
+            a0 = np.broadcast_to(np.asarray(pb.alpha, np.float64), (m,))
+            _set(self, "alpha", a0, trainable["alpha"])
+            g = None if pb.group is None else torch.as_tensor(np.asarray(pb.group, np.int64))
+            self.register_buffer("group", g)
+        # frozen registers: the quantiser's (decays; thresholds depend on the fixed scales only)
+        self.du, self.dv, self.vth = int(fl.neuron.du), int(fl.neuron.dv), int(fl.neuron.vth)
+        if sb is not None:
+            fp = fl.spiking_bias.params
+            self.sb_du, self.sb_dv, self.sb_vth = int(fp.du), int(fp.dv), int(fp.vth)
+
+    # -- registers ------------------------------------------------------------------------------
+    def registers(self) -> _Registers:
+        """The layer's registers at the current latent values (STE tensors and integers)."""
+        k, k_int, e = self._cached_weights("weight", self.weight, self.S)
+        bias, bm, be = _mant_exp(self.bias * self.S, BIAS_MANT_MAX, self.bias_exp_mode,
+                                 BIAS_EXP_MAX)  # fmt: skip
+        gq = self.gain * float(GAIN_UNITY)
+        g_int = torch.clamp(round_half_away(gq.detach()), GAIN_MIN, GAIN_MAX)
+        sb = None
+        if self.has_sb:
+            w = self.w_in if self.mask is None else self.w_in * self.mask
+            kb, kb_int, eb = self._cached_weights("w_in", w, self.S_b)
+            bb, bbm, bbe = _mant_exp(self.bias_b * self.S_b, BIAS_MANT_MAX, self.bias_exp_mode,
+                                     BIAS_EXP_MAX)  # fmt: skip
+            wb, wbm, wbe = _mant_exp(self.w_b * self.S, WB_MANT_MAX, "neuron", WB_EXP_MAX)
+            dq = (1.0 - self.alpha) * float(DECAY_UNITY)
+            dc_int = torch.clamp(round_half_away(dq.detach()), 0, DECAY_MAX)
+            sb = {
+                "k": kb, "k_int": kb_int, "w_exp": eb, "bias": bb, "bias_mant": bbm,
+                "bias_exp": bbe, "w_b": wb, "w_b_mant": wbm, "w_b_exp": wbe,
+                "dc": ste(dq, dc_int), "dc_int": dc_int,
+            }  # fmt: skip
+        return _Registers(k, k_int, e, bias, bm, be, ste(gq, g_int), g_int, sb)
+
+    # -- dynamics -------------------------------------------------------------------------------
+    def _cached_weights(self, name: str, w: torch.Tensor, S: float):
+        """:func:`_weights` of a matrix; frozen matrices are quantised once (cache keyed on the
+        tensor's identity and in-place version counter)."""
+        src = getattr(self, name)
+        if src.requires_grad:
+            return _weights(w, S)
+        key = (id(src), src._version, src.data_ptr(), S)
+        hit = self._wcache.get(name)
+        if hit is None or hit[0] != key:
+            with torch.no_grad():
+                res = _weights(w, S)
+            hit = (key, res, res[0].to(torch.float32))
+            self._wcache[name] = hit
+        return hit[1]
+
+    @staticmethod
+    def _drive(s_in: torch.Tensor, k: torch.Tensor, e: int) -> torch.Tensor:
+        """``dense_fixed_output(2k · s, e) << 6`` = ``(k · s) 2**(7+e)``.
+
+        The product runs in float32 when that is exact: spikes are 0/1 and ``|k| <= 127``, so
+        every partial sum is an integer below ``127 n_in < 2**24`` (float32's exact-integer
+        range); the power-of-two factor and the cast to float64 are exact too."""
+        if 127 * s_in.shape[-1] < 2**24:
+            a = torch.matmul(s_in.to(torch.float32), k.to(torch.float32).T).to(torch.float64)
+        else:  # pragma: no cover - more than 132,000 inputs per neuron
+            a = torch.matmul(s_in.to(torch.float64), k.T)
+        return a * 2.0 ** (7 + e)
+
+    def run(self, x: torch.Tensor, T: int | None = None, record: bool = False):
+        """Run ``x [T, ..., n_in]`` (or a static ``[..., n_in]`` held ``T`` steps): spikes
+        ``[T, ..., n]`` and the record dict (spikes, bias_current, bias_spikes) if asked.
+
+        ``engine`` (attribute): ``"fused"`` (default: integer forward and hand-written BPTT, one
+        autograd node per recurrence) or ``"autograd"`` (the reference: every integer operation
+        an autograd op with its straight-through gradient). Both compute the same forward bit
+        for bit and the same gradients (tests prove it); ``detach_reset=False`` always uses
+        ``"autograd"``."""
+        r = self.registers()
+        x = x.to(torch.float64)
+        a_all = self._drive(x, r.k, r.w_exp)
+        ab_all = None
+        if r.sb is not None:
+            ab_all = self._drive(x, r.sb["k"], r.sb["w_exp"])
+        if T is not None:
+            a_all = a_all.expand(T, *a_all.shape)
+            if ab_all is not None:
+                ab_all = ab_all.expand(T, *ab_all.shape)
+        if self.engine == "fused" and self.detach_reset:
+            return self._run_fused(r, a_all, ab_all, record)
+        return self._run_autograd(r, a_all, ab_all, record)
+
+    def _run_fused(self, r: _Registers, a_all, ab_all, record: bool):
+        c_all = s_b = None
+        if r.sb is not None:
+            sb = r.sb
+            unity = torch.full((self.m,), float(GAIN_UNITY), dtype=torch.float64)
+            cfg_b = _LIFConfig(self.sb_du, self.sb_dv, self.sb_vth, self.S_b, False,
+                               self.sb_spike_fn)  # fmt: skip
+            s_b = _FixedLIF.apply(ab_all, sb["bias"], unity, None, cfg_b)
+            C = _LeakyCurrent.apply(s_b, sb["w_b"], sb["dc"])
+            c_all = C if self.group is None else C[..., self.group]
+        cfg = _LIFConfig(self.du, self.dv, self.vth, self.S, self.reset_subtract, self.spike_fn)
+        z = _FixedLIF.apply(a_all, r.bias, r.gain, c_all, cfg)
+        rec = None
+        if record:
+            rec = {"spikes": z, "bias_current": c_all, "bias_spikes": s_b}
+        return z, rec
+
+    def _run_autograd(self, r: _Registers, a_all, ab_all, record: bool):
+        steps = a_all.shape[0]
+        u = torch.zeros(a_all.shape[1:], dtype=torch.float64, device=a_all.device)
+        v = u
+        ku = float(DECAY_UNITY - (self.du + 1))
+        kv = float(DECAY_UNITY - self.dv)
+        vth = float(self.vth << VTH_SHIFT)
+        sb = r.sb
+        if sb is not None:
+            ub = torch.zeros(ab_all.shape[1:], dtype=torch.float64, device=a_all.device)
+            vb, C = ub, ub
+            kub = float(DECAY_UNITY - (self.sb_du + 1))
+            kvb = float(DECAY_UNITY - self.sb_dv)
+            vthb = float(self.sb_vth << VTH_SHIFT)
+            kc = float(DECAY_UNITY) - sb["dc"]
+        zs, cs, sbs = [], [], []
+        for t in range(steps):
+            c = 0.0
+            if sb is not None:
+                # bias neurons: fixed_ntlif_step with unity gain (trunc(256 x / 256) = x), reset 0
+                ub = _wrap_u(_trunc_shift(ub * kub, DECAY_SHIFT) + ab_all[t])
+                vb = torch.clamp(_trunc_shift(vb * kvb, DECAY_SHIFT) + (ub + sb["bias"]),
+                                 -_UV_LIM, _UV_LIM)  # fmt: skip
+                s_b = self.sb_spike_fn((vb - vthb) / self.S_b)
+                rb = s_b.detach() if self.detach_reset else s_b
+                vb = vb * (1.0 - rb)
+                C = torch.clamp(_trunc_shift(C * kc, DECAY_SHIFT) + s_b * sb["w_b"],
+                                -_C_LIM, _C_LIM)  # fmt: skip
+                c = C if self.group is None else C[..., self.group]
+                if record:
+                    cs.append(c)
+                    sbs.append(s_b)
+            u = _wrap_u(_trunc_shift(u * ku, DECAY_SHIFT) + a_all[t])
+            xg = u + r.bias
+            v = _trunc_shift(v * kv, DECAY_SHIFT) + _trunc_shift(r.gain * xg, GAIN_SHIFT)
+            v = torch.clamp(v + c, -_UV_LIM, _UV_LIM)
+            s = self.spike_fn((v - vth) / self.S)
+            rs = s.detach() if self.detach_reset else s
+            v = v - rs * vth if self.reset_subtract else v * (1.0 - rs)
+            zs.append(s)
+        z = torch.stack(zs)
+        rec = None
+        if record:
+            rec = {
+                "spikes": z,
+                "bias_current": torch.stack(cs) if cs else None,
+                "bias_spikes": torch.stack(sbs) if sbs else None,
+            }
+        return z, rec
+
+    # -- export ---------------------------------------------------------------------------------
+    def fixed_layer(self) -> LayerSpec:
+        """The fixed-point :class:`LayerSpec` of the current registers."""
+        with torch.no_grad():
+            r = self.registers()
+        where = "QATNetwork"
+        neuron = fixed_ntlif_parameters(
+            self.n, where, du=self.du, dv=self.dv, vth=self.vth,
+            bias_mant=_np(r.bias_mant).astype(np.int64), bias_exp=_np(r.bias_exp).astype(np.int64),
+            gain_mant=_np(r.gain_int).astype(np.int64),
+            reset="subtract" if self.reset_subtract else "zero",
+        )  # fmt: skip
+        sbs = None
+        if r.sb is not None:
+            sb = r.sb
+            params = fixed_spiking_bias_parameters(
+                self.m, self.n, where, du=self.sb_du, dv=self.sb_dv, vth=self.sb_vth,
+                bias_mant=_np(sb["bias_mant"]).astype(np.int64),
+                bias_exp=_np(sb["bias_exp"]).astype(np.int64),
+                w_b_mant=_np(sb["w_b_mant"]).astype(np.int64),
+                w_b_exp=_np(sb["w_b_exp"]).astype(np.int64),
+                dc=_np(sb["dc_int"]).astype(np.int64),
+                group=None if self.group is None else _np(self.group).astype(np.int64),
+            )  # fmt: skip
+            sbs = SpikingBiasSpec(
+                w_in=(2 * _np(sb["k_int"])).astype(np.int64),
+                params=params,
+                mask=None if self.mask is None else _np(self.mask).astype(bool),
+                w_in_exp=int(sb["w_exp"]),
+            )
+        mant = (2 * _np(r.k_int)).astype(np.int64)
+        return LayerSpec(weight=mant, neuron=neuron, spiking_bias=sbs, weight_exp=int(r.w_exp))
+
+    def float_layer(self) -> LayerSpec:
+        """The float :class:`LayerSpec` of the latent parameters."""
+        neuron = ntlif_parameters(
+            self.n, "QATNetwork", du=self.du_f, dv=self.dv_f, vth=self.vth_f,
+            reset="subtract" if self.reset_subtract else "zero",
+            bias=_np(self.bias), gain=_np(self.gain),
+        )  # fmt: skip
+        sbs = None
+        if self.has_sb:
+            params = spiking_bias_parameters(
+                self.m, self.n, "QATNetwork", du=self.sb_du_f, dv=self.sb_dv_f,
+                vth=self.sb_vth_f, bias=_np(self.bias_b), w_b=_np(self.w_b),
+                alpha=np.clip(_np(self.alpha), 0.0, 1.0),
+                group=None if self.group is None else _np(self.group).astype(np.int64),
+            )  # fmt: skip
+            w = self.w_in if self.mask is None else self.w_in * self.mask
+            sbs = SpikingBiasSpec(
+                w_in=_np(w), params=params,
+                mask=None if self.mask is None else _np(self.mask).astype(bool),
+            )  # fmt: skip
+        return LayerSpec(weight=_np(self.weight), neuron=neuron, spiking_bias=sbs)
+
+    @torch.no_grad()
+    def constrain_(self) -> None:
+        """Clamp latents to what their registers can hold (so they cannot drift beyond the clip
+        while the clipped forward value stays the same); zero masked ``W_in`` entries."""
+        lim = BIAS_MANT_MAX * 2.0**BIAS_EXP_MAX if not isinstance(self.bias_exp_mode, int) else (
+            BIAS_MANT_MAX * 2.0**self.bias_exp_mode)  # fmt: skip
+        self.bias.clamp_(-lim / self.S, lim / self.S)
+        self.gain.clamp_(GAIN_MIN / GAIN_UNITY, GAIN_MAX / GAIN_UNITY)
+        if self.has_sb:
+            wl = WB_MANT_MAX * 2.0**WB_EXP_MAX / self.S
+            self.w_b.clamp_(-wl, wl)
+            self.alpha.clamp_(0.0, 1.0)
+            if self.mask is not None:
+                self.w_in.mul_(self.mask)
+
+    def extra_repr(self) -> str:
+        sb = f", spiking bias m={self.m} S_b={self.S_b:g}" if self.has_sb else ""
+        tr = [k for k in TRAINABLE_KINDS if _trainable(self, k)]
+        return f"n_in={self.n_in}, n={self.n}, S={self.S:g}{sb}, trainable={tr}"
