@@ -214,7 +214,7 @@ def test_save_refuses_to_overwrite_and_is_atomic(tmp_path, monkeypatch):
         g.create_group("layer_0")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(mf, "_write_spec", broken)
+    monkeypatch.setattr(mf.write, "_write_spec", broken)
     replaced = path.read_bytes()
     with pytest.raises(RuntimeError, match="disk full"):
         save_model(path, net, overwrite=True)

@@ -1,0 +1,54 @@
+"""lava-nt model files: one HDF5 file per trained / tuned network (schema in docs/model_file.md).
+
+:func:`save_model` writes a :class:`~lava_nt.network.NetworkSpec` or an
+:class:`~lava_nt.nn.network.NTNetwork` with everything needed to run, re-train, deploy and audit
+it: architecture, per-layer neuron parameters, weights, spiking biases, which tensors were
+trainable and by which tuning method(s), trainable-parameter counts, output coding, surrogate
+settings, provenance and optionally an attached fixed-point (quantised) spec with its report.
+
+Files are written atomically (a temporary file in the same directory, fsync, then rename), carry
+a schema version and a SHA-256 checksum of their content, and an existing file is never replaced
+unless ``overwrite=True``. :func:`load_model` validates everything (format, schema version,
+checksum, required datasets, dtypes, shapes across layers, finite values and every range via the
+spec validators) and raises :class:`ModelFileError` naming the file and what is wrong.
+
+Float values are stored as float64 (a float32 network converts exactly), so
+``NTNetwork -> file -> NTNetwork`` (:func:`load_network`) is bit-exact in float32 and float64.
+
+Modules: :mod:`~.errors`, :mod:`~.schema` (format, version, :class:`ModelInfo`),
+:mod:`~.atomic` (atomic HDF5 writing), :mod:`~.checksum`, :mod:`~.write` (:func:`save_model`,
+:func:`attach_quantized`), :mod:`~.read` (:func:`load_model`), :mod:`~.network`
+(:func:`network_from_model`, :func:`load_network`).
+"""
+
+from lava_nt.converters.model_file.atomic import atomic_h5_write, atomic_write
+from lava_nt.converters.model_file.checksum import _checksum as _checksum
+from lava_nt.converters.model_file.errors import ModelFileError, ModelFileExistsError
+from lava_nt.converters.model_file.network import load_network, network_from_model
+from lava_nt.converters.model_file.read import load_model
+from lava_nt.converters.model_file.schema import (
+    FORMAT,
+    META_KEYS,
+    SCHEMA_VERSION,
+    TRAINABLE_KINDS,
+    ModelInfo,
+)
+from lava_nt.converters.model_file.write import _is_ntnetwork as _is_ntnetwork
+from lava_nt.converters.model_file.write import attach_quantized, save_model
+
+__all__ = [
+    "FORMAT",
+    "META_KEYS",
+    "SCHEMA_VERSION",
+    "TRAINABLE_KINDS",
+    "ModelFileError",
+    "ModelFileExistsError",
+    "ModelInfo",
+    "atomic_h5_write",
+    "atomic_write",
+    "attach_quantized",
+    "load_model",
+    "load_network",
+    "network_from_model",
+    "save_model",
+]

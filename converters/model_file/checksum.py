@@ -1,0 +1,43 @@
+"""The SHA-256 content checksum stored in a model file's root ``checksum`` attribute."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def _checksum(f) -> str:
+    """SHA-256 over every dataset (name, dtype, shape, bytes) and attribute, in sorted order,
+    except the root ``checksum`` attribute itself."""
+    import h5py
+
+    h = hashlib.sha256()
+
+    def add_attrs(name, obj):
+        for key in sorted(obj.attrs):
+            if name == "/" and key == "checksum":
+                continue
+            val = obj.attrs[key]
+            h.update(f"@{name}:{key}:{type(val).__name__}:".encode())
+            if isinstance(val, bytes):
+                h.update(val)
+            elif isinstance(val, str):
+                h.update(val.encode())
+            else:
+                arr = np.asarray(val)
+                h.update(f"{arr.dtype.str}{arr.shape}".encode())
+                h.update(arr.tobytes())
+
+    add_attrs("/", f)
+    names = []
+    f.visit(names.append)
+    for name in sorted(names):
+        obj = f[name]
+        add_attrs(name, obj)
+        if isinstance(obj, h5py.Dataset):
+            arr = obj[()]
+            arr = np.asarray(arr)
+            h.update(f"#{name}:{arr.dtype.str}{arr.shape}:".encode())
+            h.update(arr.tobytes())
+    return h.hexdigest()

@@ -1,0 +1,59 @@
+"""The model-file schema: format name, version, recognised keys and :class:`ModelInfo` (what a
+file holds besides the network)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lava_nt.network import NetworkSpec
+
+FORMAT = "lava-nt model"
+SCHEMA_VERSION = 1
+#: ``meta`` keys that are promoted to their own fields; everything else is free-form.
+META_KEYS = ("seed", "data_protocol", "tuning_methods", "n_classes", "population")
+TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "alpha")
+
+
+@dataclass
+class ModelInfo:
+    """Everything in a model file besides the network itself.
+
+    Attributes:
+        path: the file.
+        schema_version: of the file.
+        sizes: ``[n_in, n_1, ..., n_out]``.
+        fixed: the main network is fixed point.
+        dtype: torch dtype name the network was saved from ("float32" / "float64").
+        trainable: per layer ``{"weight": bool, "bias": ..., "gain": ..., "w_in", "w_b",
+            "alpha"}`` (which tensors were trainable when saved).
+        tuning_methods: e.g. ``["nt2"]`` (empty if unknown / pretraining).
+        trainable_counts: trainable scalars per tensor name; ``n_trainable`` their sum.
+        n_classes, population: output coding (``n_out = n_classes * population``).
+        surrogate: per layer ``{"name", "alpha", "bias_name", "bias_alpha"}``.
+        detach_reset: of the neurons.
+        seed, data_protocol, created, lava_nt_version: provenance; ``meta`` free-form extras.
+        quantized: the attached fixed-point spec (or None); ``quant_report`` its
+            :class:`~lava_nt.converters.quantize.QuantReport`.
+    """
+
+    path: str
+    schema_version: int
+    sizes: list[int]
+    fixed: bool = False
+    dtype: str = "float64"
+    trainable: list[dict] = field(default_factory=list)
+    tuning_methods: list[str] = field(default_factory=list)
+    trainable_counts: dict[str, int] = field(default_factory=dict)
+    n_trainable: int = 0
+    n_classes: int | None = None
+    population: int | None = None
+    surrogate: list[dict] = field(default_factory=list)
+    detach_reset: bool = True
+    seed: int | None = None
+    data_protocol: str | None = None
+    created: str = ""
+    lava_nt_version: str = ""
+    meta: dict = field(default_factory=dict)
+    quantized: NetworkSpec | None = None
+    quant_report: Any = None
