@@ -89,7 +89,7 @@ def _profile_unit(run_dir: Path, participant: int, method: str, epochs: int) -> 
     settings, checkpointing into a scratch directory; returns seconds per epoch by part."""
     import torch
 
-    from lava_nt.examples.eeg.pipeline import (
+    from lava_nt.examples.eeg.pipeline.units import (
         _pipeline_for,
         _tensors,
         _train_config,

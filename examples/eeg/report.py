@@ -34,14 +34,18 @@ from lava_nt.examples.eeg.pipeline import (
     ARCHS,
     METHODS,
     PROTOCOL_TEXT,
-    _atomic_write_text,
     config_from_info,
     load_results,
     load_run_info,
     unit_dir,
 )
+from lava_nt.io import atomic_write_text
 
 __all__ = ["accuracy_table", "write_report"]
+
+
+def _atomic_write_text(path, text: str) -> None:
+    atomic_write_text(path, text, make_parents=True)
 
 REPORT_DIR = "report"
 
@@ -122,7 +126,7 @@ def _header_lines(info: dict, rows: list[dict]) -> list[str]:
 
 
 def _ranges(ids) -> str:
-    from lava_nt.examples.eeg.pipeline import _ranges as r
+    from lava_nt.examples.eeg.pipeline.run import _ranges as r
 
     return r(list(ids))
 

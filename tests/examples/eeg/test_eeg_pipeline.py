@@ -106,7 +106,47 @@ def test_rerun_skips_everything_and_report_cli(e2e, capsys):
     assert _table(run_dir) == before
 
 
-def test_resume_after_kill_gives_same_results(small_deap, tmp_path):
+class _Killed(BaseException):
+    """A simulated kill (a BaseException, as SIGKILL is nothing the pipeline could catch)."""
+
+
+def _kill_after_tune_rows(monkeypatch, n):
+    """The run dies right after its ``n``-th finished tuning unit was recorded."""
+    from lava_nt.examples.eeg.pipeline import run as run_mod
+
+    real, count = run_mod.append_result, [0]
+
+    def append(run_dir, row):
+        real(run_dir, row)
+        count[0] += row["kind"] == "tune"
+        if count[0] >= n:
+            raise _Killed
+
+    monkeypatch.setattr(run_mod, "append_result", append)
+
+
+def _kill_in_training(monkeypatch, unit_dir_name, epoch):
+    """The run dies inside the training of the unit stored in ``unit_dir_name`` after ``epoch``
+    (its checkpoint written, as a kill between two epochs would leave it)."""
+    from lava_nt.examples.eeg.pipeline import units as units_mod
+    from lava_nt.training import train
+
+    real = units_mod._train
+
+    def fake(net, train_data, cfg, run_dir, fused, val_data=None, test_data=None):
+        if run_dir.name == "seed-0" and run_dir.parent.name == unit_dir_name:
+            from lava_nt.nn.fused import FusedNTNetwork
+
+            model = FusedNTNetwork.from_network(net) if fused else net
+            train(model, train_data, cfg, val_data=val_data, test_data=test_data,
+                  run_dir=run_dir, resume=True, stop_after_epoch=epoch)  # fmt: skip
+            raise _Killed
+        return real(net, train_data, cfg, run_dir, fused, val_data, test_data)
+
+    monkeypatch.setattr(units_mod, "_train", fake)
+
+
+def test_resume_after_kill_gives_same_results(small_deap, tmp_path, monkeypatch):
     cfg = PipelineConfig(
         methods=("nt2", "volumetric"), seeds=(0, 1), participants=(1,), lava=False, **TINY
     )
@@ -115,14 +155,16 @@ def test_resume_after_kill_gives_same_results(small_deap, tmp_path):
 
     run = tmp_path / "killed"
     # killed after the first finished unit ...
-    with pytest.raises(pl._SimulatedKill):
-        run_pipeline(run, cfg, data_dir=small_deap, log=_quiet, _stop_after_units=1)
+    with monkeypatch.context() as m:
+        _kill_after_tune_rows(m, 1)
+        with pytest.raises(_Killed):
+            run_pipeline(run, cfg, data_dir=small_deap, log=_quiet)
     assert len(_tune_rows(run)) == 1
     # ... then inside the training of the third unit (checkpoint after epoch 1 of 3) ...
-    with pytest.raises(pl._SimulatedKill):
-        run_pipeline(
-            run, cfg, data_dir=small_deap, log=_quiet, _kill_in_training=(1, "volumetric", 0, 1)
-        )
+    with monkeypatch.context() as m:
+        _kill_in_training(m, "volumetric", 1)
+        with pytest.raises(_Killed):
+            run_pipeline(run, cfg, data_dir=small_deap, log=_quiet)
     assert len(_tune_rows(run)) == 2
     assert (pl.unit_dir(run, 1, "volumetric", 0) / "checkpoint.pt").exists()
     assert not (pl.unit_dir(run, 1, "volumetric", 0) / "model.pt").exists()

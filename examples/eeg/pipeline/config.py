@@ -1,0 +1,271 @@
+"""Settings of an EEG LOSO run: architectures, methods (one results row each) and
+:class:`PipelineConfig` (the thesis' chapter 4 defaults under the honest protocol)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lava_nt.examples.eeg.protocols import PROTOCOLS
+from lava_nt.io import to_jsonable
+
+N_FEATURES = 160
+
+
+class PipelineError(ValueError):
+    """A user-facing error of the EEG pipeline (bad settings, data or run directory)."""
+
+
+# ---------------------------------------------------------------------------------- methods
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A network architecture pretrained per fold: ``160 -> hidden -> 2 * population``."""
+
+    name: str
+    hidden: tuple[int, ...]
+    population: int
+    description: str
+
+    @property
+    def sizes(self) -> list[int]:
+        return [N_FEATURES, *self.hidden, 2 * self.population]
+
+
+ARCHS = {
+    "main": Arch("main", (400, 800), 50, "160-400-800-100 (thesis network, 50 neurons per class)"),
+    "ablation": Arch(
+        "ablation", (1000, 277), 49, "160-1000-277-98 (volumetric ablation, 49 neurons per class)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the results table: which pretrained network and which tuning."""
+
+    name: str
+    arch: str
+    tuning: tuple[str, ...] | None  # apply_tuning methods; None: no tuning (pretrained as is)
+    kwargs: tuple[tuple[str, object], ...]  # extra apply_tuning arguments
+    label: str
+    tuned: str  # what is trained, for the parameter table
+
+    def tuning_kwargs(self) -> dict:
+        return dict(self.kwargs)
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("none", "main", None, (), "no tuning", "nothing (pretrained on the others)"),
+        Method("nt2", "main", ("nt2",), (), "traditional bias (NT2)", "biases b of every layer"),
+        Method("nt1", "main", ("nt1",), (), "multiplicative gain (NT1)", "gains g of every layer"),
+        Method(
+            "spiking_bias",
+            "main",
+            ("spiking_bias",),
+            (),
+            "spiking bias",
+            "bias weights w_b of one spiking bias neuron per neuron (W_in fixed)",
+        ),
+        Method(
+            "spiking_bias_sparse",
+            "main",
+            ("spiking_bias_sparse",),
+            (("sparsity", 0.9),),
+            "spiking bias, sparse W_in tuned",
+            "w_b + 10% of each spiking-bias input matrix (90% sparse)",
+        ),
+        Method(
+            "volumetric",
+            "main",
+            ("volumetric",),
+            (("layers", (0,)), ("group_size", 10), ("input_sparsity", 0.85)),
+            "volumetric",
+            "40 bias neurons on layer 1 (groups of 10): w_b + 15% of W_in (160x40)",
+        ),
+        Method(
+            "ablation",
+            "ablation",
+            ("nt2",),
+            (("layers", (0,)),),
+            "ablation (1000-277-98, NT2 layer 1)",
+            "biases of layer 1 of the 160-1000-277-98 network",
+        ),
+        Method("tft", "main", ("tft",), (), "traditional fine-tuning", "every weight and bias"),
+    )
+}
+DEFAULT_METHODS = (
+    "none",
+    "nt2",
+    "spiking_bias",
+    "spiking_bias_sparse",
+    "volumetric",
+    "ablation",
+    "tft",
+)
+QUICK_METHODS = ("none", "nt2", "spiking_bias", "volumetric")
+
+
+def check_methods(methods: Iterable[str]) -> tuple[str, ...]:
+    """Validate method names (clear error with a suggestion); keeps order, drops duplicates."""
+    out: list[str] = []
+    for m in methods:
+        if m not in METHODS:
+            close = difflib.get_close_matches(str(m), list(METHODS), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise PipelineError(f"unknown method '{m}'.{hint} Methods: {', '.join(METHODS)}")
+        if m not in out:
+            out.append(m)
+    if not out:
+        raise PipelineError("no method given")
+    return tuple(out)
+
+
+def build_arch(arch: str, *, beta: float, seed: int):
+    """A fresh (untrained) network of architecture ``arch`` (see :data:`ARCHS`)."""
+    from lava_nt.builder import build_network
+
+    a = ARCHS[arch]
+    return build_network(
+        N_FEATURES, list(a.hidden), n_classes=2, population=a.population, bias=True,
+        beta=beta, seed=seed,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of a LOSO run (defaults: the thesis' chapter 4 under the honest protocol).
+
+    ``participants``: the left-out participants (folds); None = every participant of the data.
+    ``patience``: epochs without improvement of the selection metric before tuning stops;
+    ``"auto"`` = 100 for ``honest``, None (never) for ``thesis`` (the thesis ran all epochs).
+    ``fold_group_size``: 1 = one pretraining per left-out participant (thesis); ``k > 1`` shares
+    one pretraining (on everybody outside the group) among ``k`` consecutive folds (speed option).
+    ``fused``: train through :class:`lava_nt.nn.fused.FusedNTNetwork` (same function and
+    gradients, faster on CPU). ``threads``: torch intra-op threads during the run (1 is several
+    times faster than 2 for these small batches on a shared, loaded 2-core machine; part of the
+    run's identity because reductions may round differently). ``lava``/``lava_fixed``: deploy
+    tuned models on Lava (float / quantised); ``lava_samples``: deploy at most this many test
+    samples per model (None: all).
+    """
+
+    protocol: str = "honest"
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    participants: tuple[int, ...] | None = None
+    pretrain_epochs: int = 15
+    tune_epochs: int = 500
+    patience: int | None | str = "auto"
+    lr: float = 1e-4
+    tune_lr: float = 1e-4
+    batch_size: int = 32
+    T: int = 25
+    spike_l1: float = 1e-3
+    beta: float = 0.9
+    pretrain_seed: int = 0
+    feature_seed: int = 0
+    test_fraction: float = 0.2
+    val_fraction: float = 0.2
+    balance_tol: float = 0.10
+    fold_group_size: int = 1
+    fused: bool = True
+    threads: int = 1
+    lava: bool = True
+    lava_fixed: bool = True
+    lava_samples: int | None = None
+    lava_timeout: float | None = None
+    progress: bool = False
+
+    # settings that may differ between invocations on the same run directory (more folds, more
+    # methods or seeds, Lava on or off); all others must match run.json
+    EXTENSIBLE = ("methods", "seeds", "participants", "lava", "lava_fixed", "lava_timeout",
+                  "progress")  # fmt: skip
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise PipelineError(
+                f"unknown protocol '{self.protocol}'; protocols: {', '.join(PROTOCOLS)}"
+            )
+        object.__setattr__(self, "methods", check_methods(self.methods))
+        seeds = tuple(int(s) for s in self.seeds)
+        if not seeds:
+            raise PipelineError("no seed given")
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            raise PipelineError(f"seeds must be distinct and >= 0, got {list(seeds)}")
+        object.__setattr__(self, "seeds", seeds)
+        if self.participants is not None:
+            ps = tuple(int(p) for p in self.participants)
+            if not ps or len(set(ps)) != len(ps) or min(ps) < 1:
+                raise PipelineError(
+                    f"participants must be distinct numbers >= 1, got {list(self.participants)}"
+                )
+            object.__setattr__(self, "participants", ps)
+        for name in ("pretrain_epochs", "tune_epochs", "batch_size", "T", "fold_group_size",
+                     "threads"):  # fmt: skip
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise PipelineError(f"{name} must be a positive integer, got {v!r}")
+        if self.patience == "auto":
+            object.__setattr__(self, "patience", 100 if self.protocol == "honest" else None)
+        if self.patience is not None and (
+            isinstance(self.patience, bool) or not isinstance(self.patience, int)
+            or self.patience < 1
+        ):  # fmt: skip
+            raise PipelineError(
+                f"patience must be a positive integer or None, got {self.patience!r}"
+            )
+        for name in ("lr", "tune_lr"):
+            v = float(getattr(self, name))
+            if not (v > 0 and math.isfinite(v)):
+                raise PipelineError(f"{name} must be positive, got {v}")
+        if not 0.0 < self.beta <= 1.0:
+            raise PipelineError(f"beta must be in (0, 1], got {self.beta}")
+        if self.lava_samples is not None and self.lava_samples < 1:
+            raise PipelineError(f"lava_samples must be >= 1, got {self.lava_samples}")
+
+    @property
+    def select(self) -> str:
+        """The trainer's epoch selection: validation (honest) or best test epoch (thesis)."""
+        if self.protocol == "thesis":
+            return "test"
+        return "val" if self.val_fraction > 0 else "last"
+
+    def identity(self) -> dict:
+        """The settings every unit of a run directory must share (stored in run.json)."""
+        d = dataclasses.asdict(self)
+        return {k: to_jsonable(v) for k, v in d.items() if k not in self.EXTENSIBLE}
+
+    def describe(self) -> str:
+        pat = "no early stopping" if self.patience is None else f"patience {self.patience}"
+        sel = {"val": "epoch chosen on validation", "test": "best test epoch (thesis)",
+               "last": "last epoch"}[self.select]  # fmt: skip
+        return (
+            f"pretrain {self.pretrain_epochs} epochs (lr {self.lr:g}), tune up to "
+            f"{self.tune_epochs} epochs (lr {self.tune_lr:g}, {pat}, {sel}), Adam, batch "
+            f"{self.batch_size}, T {self.T}, spike L1 {self.spike_l1:g}, beta {self.beta:g}, "
+            f"split test {self.test_fraction:g} / val {self.val_fraction:g} (balance "
+            f"{self.balance_tol:g}), pretraining seed {self.pretrain_seed}, feature seed "
+            f"{self.feature_seed}, "
+            + (
+                "one pretraining per fold"
+                if self.fold_group_size == 1
+                else f"one pretraining per group of {self.fold_group_size} folds"
+            )  # fmt: skip
+        )
+
+
+PROTOCOL_TEXT = {
+    "honest": "honest: trials split into train/validation/test before augmenting, epoch chosen "
+    "on validation, balanced test part",
+    "thesis": "thesis: instances split after augmenting (copies of a trial on both sides), best "
+    "test epoch reported, balanced test part",
+}

@@ -1,0 +1,186 @@
+"""``run_pipeline``: every unit of a LOSO run in order, resumable, then the report."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lava_nt.examples.eeg.pipeline.config import PipelineConfig, PipelineError
+from lava_nt.examples.eeg.pipeline.data import load_features, prepare_data
+from lava_nt.examples.eeg.pipeline.journal import (
+    RESULTS,
+    _check_run_json,
+    _run_lock,
+    _terminate_torn_line,
+    append_result,
+    load_results,
+)
+from lava_nt.examples.eeg.pipeline.units import (
+    _Pipeline,
+    _progress_bar,
+    _torch_threads,
+    fold_groups,
+)
+from lava_nt.examples.eeg.synthetic import SyntheticConfig
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    units_total: int
+    units_run: int
+    units_skipped: int
+    deployed: int
+    seconds: float
+    report: dict = field(default_factory=dict)
+
+
+def run_pipeline(
+    run_dir,
+    config: PipelineConfig | None = None,
+    *,
+    data_dir=None,
+    synthetic: SyntheticConfig | None = None,
+    log: Callable[[str], None] = print,
+    report: bool = True,
+) -> RunSummary:
+    """Run (or continue) a LOSO experiment in ``run_dir`` and write its report.
+
+    Args:
+        run_dir: the run directory (created; an existing one is resumed if its settings match).
+        config: the settings (:class:`PipelineConfig`; default: thesis settings, honest).
+        data_dir: a directory of DEAP ``sNN.dat`` files (real or synthetic); None generates
+            synthetic data (``synthetic``, default :class:`SyntheticConfig`) into ``RUN/data``.
+        log: where progress messages go.
+        report: write the tables and plots at the end (:func:`report.write_report`).
+
+    Returns a :class:`RunSummary` (``report`` holds the written paths).
+    """
+    t_start = time.perf_counter()
+    config = config or PipelineConfig()
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise PipelineError(f"run directory '{run_dir}' is not a directory")
+    if data_dir is not None and not Path(data_dir).exists():
+        raise PipelineError(f"data directory '{data_dir}' does not exist")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with _run_lock(run_dir), _torch_threads(config.threads):
+        recorded = prepare_data(run_dir, data_dir, synthetic, log)
+        data = dataclasses.replace(recorded, directory=run_dir / recorded.directory)
+        if len(data.pool) < 2:
+            raise PipelineError(
+                f"leave-one-subject-out needs at least 2 participants (one to leave out, one to "
+                f"pretrain on); {data.directory} has {len(data.pool)}"
+            )
+        folds = list(config.participants) if config.participants is not None else data.pool
+        missing = [p for p in folds if p not in data.pool]
+        if missing:
+            raise PipelineError(
+                f"participants {missing} are not in {data.directory} (it has {_ranges(data.pool)})"
+            )
+        # groups come from the whole pool (stable when later invocations add folds)
+        groups = fold_groups(data.pool, config.fold_group_size)
+        for g in {groups[p] for p in folds}:
+            if len(data.pool) - len(g) < 1:
+                raise PipelineError(
+                    f"no participant left to pretrain on without {list(g)}: the data has only "
+                    f"{len(data.pool)} participants; use a smaller fold group or more participants"
+                )
+        _check_run_json(run_dir, config, recorded)
+        _terminate_torn_line(run_dir / RESULTS)
+        done = load_results(run_dir)
+        tuned = {(r["participant"], r["method"], r["seed"]) for r in done if r["kind"] == "tune"}
+        deployed = {
+            (r["participant"], r["method"], r["seed"]) for r in done if r["kind"] == "deploy"
+        }
+        units = [(p, m, s) for p in folds for m in config.methods for s in config.seeds]
+        todo = [u for u in units if u not in tuned or (config.lava and u not in deployed)]
+        log(
+            f"EEG LOSO run in {run_dir}: protocol {config.protocol}, {data.source} data "
+            f"({len(data.pool)} participants), folds {_ranges(folds)}, methods "
+            f"{', '.join(config.methods)}, seeds {list(config.seeds)}: {len(units)} units, "
+            f"{len(units) - len(todo)} already finished"
+        )
+        if todo:
+            log("computing band-power features ...")
+            pipe = _Pipeline(run_dir, config, data, log)
+            pipe.features = load_features(data, run_dir, config.feature_seed, data.pool)
+            bar = _progress_bar(len(units), len(units) - len(todo), config.progress)
+            pipe.bar = bar
+            n_run = n_dep = 0
+            try:
+                for u in todo:
+                    p, m, s = u
+                    if bar is not None:
+                        bar.set_postfix_str(f"p{p:02d} {m} seed {s}")
+                    if u not in tuned:
+                        row = pipe.run_unit(p, m, s, groups[p])
+                        append_result(run_dir, row)
+                        tuned.add(u)
+                        n_run += 1
+                        acc = row["test_acc"]
+                        pipe._write(
+                            f"participant {p:2d} {m:20s} seed {s}: test accuracy "
+                            + ("n/a" if acc is None else f"{acc:.3f}")
+                            + f" ({row['n_trainable']:,} trainable, {row['epochs_run']} epochs,"
+                            f" {row['seconds']:.0f} s)"
+                        )
+                    if config.lava and u not in deployed:
+                        row = pipe.deploy_unit(p, m, s, groups[p])
+                        append_result(run_dir, row)
+                        deployed.add(u)
+                        n_dep += 1
+                        pipe._write("    " + _deploy_line(row))
+                    if bar is not None:
+                        bar.update(1)
+            finally:
+                if bar is not None:
+                    bar.close()
+        else:
+            n_run = n_dep = 0
+    summary = RunSummary(
+        run_dir=run_dir,
+        units_total=len(units),
+        units_run=n_run,
+        units_skipped=len(units) - len(todo),
+        deployed=n_dep,
+        seconds=time.perf_counter() - t_start,
+    )
+    if report:
+        from lava_nt.examples.eeg.report import write_report
+
+        summary.report = write_report(run_dir, log=log)
+    return summary
+
+
+def _deploy_line(row: dict) -> str:
+    def pct(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    s = (
+        f"Lava float accuracy {pct(row.get('lava_float_acc'))} (torch {pct(row.get('torch_acc'))},"
+        f" spike match {pct(row.get('float_output_match'))})"
+    )
+    if row.get("fixed_status") == "ok":
+        s += f", Lava fixed {pct(row.get('lava_fixed_acc'))}"
+    else:
+        s += f", fixed point {row.get('fixed_status')}"
+    return s + f" on {row.get('n_samples')} test samples"
+
+
+def _ranges(ids: Sequence[int]) -> str:
+    ids = sorted(ids)
+    if not ids:
+        return "none"
+    out, start, prev = [], ids[0], ids[0]
+    for i in ids[1:] + [None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ", ".join(out)

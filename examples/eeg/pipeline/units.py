@@ -1,0 +1,371 @@
+"""One unit of work: the pretraining of a fold (cached), the tuning of one (participant, method,
+seed) and its Lava deployment; plus reloading a finished unit's model and data."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lava_nt.examples.eeg.features import ParticipantFeatures
+from lava_nt.examples.eeg.pipeline.config import (
+    ARCHS,
+    METHODS,
+    PipelineConfig,
+    PipelineError,
+    build_arch,
+)
+from lava_nt.examples.eeg.pipeline.data import DataInfo, load_features
+from lava_nt.examples.eeg.pipeline.journal import (
+    SCHEMA,
+    append_result,
+    config_from_info,
+    load_run_info,
+)
+from lava_nt.examples.eeg.protocols import TuningData, make_split, pretrain_data, tuning_data
+from lava_nt.io import atomic_torch_save, load_torch
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def fold_groups(pool: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:
+    """Participant -> its group of ``size`` consecutive participants of the pool (sorted), which
+    share one pretraining on everybody outside the group (``size = 1``: LOSO proper)."""
+    pool = sorted(pool)
+    out = {}
+    for i in range(0, len(pool), size):
+        g = tuple(pool[i : i + size])
+        for p in g:
+            out[p] = g
+    return out
+
+
+def pretrain_key(group: Sequence[int]) -> str:
+    return "without-" + "-".join(f"p{p:02d}" for p in group)
+
+
+def unit_dir(run_dir: Path, participant: int, method: str, seed: int) -> Path:
+    return Path(run_dir) / "units" / f"p{participant:02d}" / method / f"seed-{seed}"
+
+
+def _train_config(config: PipelineConfig, *, tune: bool, seed: int):
+    from lava_nt.training import TrainConfig
+
+    if tune:
+        return TrainConfig(
+            epochs=config.tune_epochs,
+            lr=config.tune_lr,
+            batch_size=config.batch_size,
+            T=config.T,
+            spike_l1=config.spike_l1,
+            select=config.select,
+            patience=config.patience,
+            seed=seed,
+            progress=config.progress,
+        )
+    return TrainConfig(
+        epochs=config.pretrain_epochs,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        T=config.T,
+        spike_l1=config.spike_l1,
+        select="last",
+        seed=seed,
+        progress=config.progress,
+    )
+
+
+def _tensors(x: np.ndarray, y: np.ndarray):
+    import torch
+
+    return torch.as_tensor(np.asarray(x), dtype=torch.float32), torch.as_tensor(
+        np.asarray(y), dtype=torch.int64
+    )
+
+
+def _train(net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test_data=None):
+    """Train ``net`` in place with the trainer (checkpoint/resume in ``run_dir``: a run killed
+    after its last or early-stopping epoch is finalised on resume, not trained further); returns
+    ``(history, best_epoch, stopped_early)``. ``net`` ends holding the selected epoch."""
+    from lava_nt.training import train
+
+    model = net
+    if fused:
+        from lava_nt.nn.fused import FusedNTNetwork
+
+        model = FusedNTNetwork.from_network(net)
+    res = train(
+        model, train_data, cfg, val_data=val_data, test_data=test_data, run_dir=run_dir,
+        resume=True,
+    )  # fmt: skip
+    return res.history, res.best_epoch, res.stopped_early
+
+
+# ---------------------------------------------------------------------------------- pipeline
+
+
+class _Pipeline:
+    def __init__(self, run_dir: Path, config: PipelineConfig, data: DataInfo, log, bar=None):
+        self.run_dir = run_dir
+        self.config = config
+        self.data = data
+        self.log = log
+        self.bar = bar
+        self.features: dict[int, ParticipantFeatures] = {}
+        self._pretrained: dict[tuple[str, str], dict] = {}
+        self._units_done_now = 0
+
+    # ---- data for one unit ---------------------------------------------------------------
+    def unit_data(self, participant: int, seed: int) -> TuningData:
+        c = self.config
+        f = self.features[participant]
+        kw = dict(
+            seed=seed,
+            participant=participant,
+            test_fraction=c.test_fraction,
+            balance_tol=c.balance_tol,
+            n_augment=f.powers.shape[1],
+        )
+        if c.protocol == "honest":
+            kw["val_fraction"] = c.val_fraction
+        return tuning_data(f, make_split(c.protocol, f.valence_high, **kw))
+
+    # ---- pretraining ---------------------------------------------------------------------
+    def pretrained(self, group: tuple[int, ...], arch: str) -> dict:
+        """The pretrained state dict of ``arch`` for the fold group (trained once, cached)."""
+
+        key = pretrain_key(group)
+        if (key, arch) in self._pretrained:
+            return self._pretrained[(key, arch)]
+        d = self.run_dir / "pretrained" / key / arch
+        model_path = d / "model.pt"
+        others = [q for q in self.data.pool if q not in group]
+        if not others:
+            raise PipelineError(
+                f"no participant left to pretrain on without {list(group)} (pool "
+                f"{self.data.pool}); LOSO needs at least 2 participants"
+            )
+        c = self.config
+        if model_path.exists():
+            saved = load_torch(model_path, what="pretrained model")
+            if saved.get("pretrain_participants") != others or saved.get("arch") != arch:
+                raise PipelineError(f"{model_path} belongs to another pretraining; remove it")
+            self._pretrained[(key, arch)] = saved["state"]
+            return saved["state"]
+        self._write(
+            f"pretraining {ARCHS[arch].description} on {len(others)} participants "
+            f"(all but {', '.join(map(str, group))}), {c.pretrain_epochs} epochs"
+        )
+        t0 = time.perf_counter()
+        x, y = pretrain_data([self.features[q] for q in others])
+        net = build_arch(arch, beta=c.beta, seed=c.pretrain_seed)
+        cfg = _train_config(c, tune=False, seed=c.pretrain_seed)
+        hist, _, _ = _train(net, _tensors(x, y), cfg, d, c.fused)
+        state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        secs = time.perf_counter() - t0
+        atomic_torch_save(
+            {"state": state, "arch": arch, "pretrain_participants": others, "key": key}, model_path
+        )
+        last = hist[-1] if hist else {}
+        append_result(
+            self.run_dir,
+            {
+                "schema": SCHEMA,
+                "kind": "pretrain",
+                "key": key,
+                "arch": arch,
+                "left_out": list(group),
+                "pretrain_participants": others,
+                "n_train": int(len(y)),
+                "epochs": len(hist),
+                "train_acc": last.get("train_acc"),
+                "train_loss": last.get("train_loss"),
+                "seconds": round(secs, 2),
+            },
+        )
+        acc = last.get("train_acc")
+        self._write(
+            f"  pretrained in {secs:.0f} s, final training accuracy "
+            + (f"{acc:.3f}" if acc is not None else "n/a")
+        )
+        self._pretrained[(key, arch)] = state
+        return state
+
+    def _write(self, msg: str) -> None:
+        if self.bar is not None:
+            self.bar.write(msg)
+        else:
+            self.log(msg)
+
+    # ---- one unit ------------------------------------------------------------------------
+    def tuned_network(self, participant: int, method: str, seed: int, group):
+        """A network holding the pretrained state with ``method`` applied (untrained)."""
+        from lava_nt.tuning import apply_tuning
+
+        m = METHODS[method]
+        state = self.pretrained(group, m.arch)
+        net = build_arch(m.arch, beta=self.config.beta, seed=self.config.pretrain_seed)
+        net.load_state_dict(state)
+        n_trainable = 0
+        if m.tuning is not None:
+            rep = apply_tuning(net, list(m.tuning), seed=seed, **m.tuning_kwargs())
+            n_trainable = rep.total
+        else:
+            net.set_trainable(weight=False, bias=False, gain=False)
+        return net, n_trainable
+
+    def run_unit(self, participant: int, method: str, seed: int, group) -> dict:
+
+        from lava_nt.training import TrainConfig, evaluate
+
+        c = self.config
+        # the fold's pretraining (trained lazily by its first unit) is not part of the unit's time
+        # (it has its own results line)
+        self.pretrained(group, METHODS[method].arch)
+        t0 = time.perf_counter()
+        td = self.unit_data(participant, seed)
+        net, n_trainable = self.tuned_network(participant, method, seed, group)
+        d = unit_dir(self.run_dir, participant, method, seed)
+        d.mkdir(parents=True, exist_ok=True)
+        model_path = d / "model.pt"
+        hist, best_epoch, stopped = [], None, False
+        if METHODS[method].tuning is not None:
+            if model_path.exists():
+                saved = load_torch(model_path, what="tuned model")
+                net.load_state_dict(saved["state"])
+                hist, best_epoch, stopped = saved["history"], saved["best_epoch"], saved["stopped"]
+            else:
+                cfg = _train_config(c, tune=True, seed=seed)
+                val = _tensors(td.x_val, td.y_val) if c.select == "val" else None
+                test = _tensors(td.x_test, td.y_test) if c.select == "test" else None
+                hist, best_epoch, stopped = _train(
+                    net, _tensors(td.x_train, td.y_train), cfg, d, c.fused, val, test
+                )
+                atomic_torch_save(
+                    {
+                        "state": {k: v.detach().clone() for k, v in net.state_dict().items()},
+                        "participant": participant,
+                        "method": method,
+                        "seed": seed,
+                        "history": hist,
+                        "best_epoch": best_epoch,
+                        "stopped": stopped,
+                    },
+                    model_path,
+                )
+        ecfg = TrainConfig(T=c.T, batch_size=c.batch_size, spike_l1=c.spike_l1, select="last")
+        res = {
+            part: evaluate(net, *_tensors(getattr(td, f"x_{part}"), getattr(td, f"y_{part}")), ecfg)
+            if len(getattr(td, f"y_{part}")) else {"acc": None}
+            for part in ("train", "val", "test")
+        }  # fmt: skip
+        return {
+            "schema": SCHEMA,
+            "kind": "tune",
+            "participant": participant,
+            "method": method,
+            "seed": seed,
+            "protocol": c.protocol,
+            "arch": METHODS[method].arch,
+            "pretrain_key": pretrain_key(group),
+            "test_acc": res["test"]["acc"],
+            "val_acc": res["val"]["acc"],
+            "train_acc": res["train"]["acc"],
+            "n_trainable": int(n_trainable),
+            "n_train": int(len(td.y_train)),
+            "n_val": int(len(td.y_val)),
+            "n_test": int(len(td.y_test)),
+            "test_high": int(np.sum(td.y_test)),
+            "best_epoch": best_epoch,
+            "epochs_run": len(hist),
+            "stopped_early": bool(stopped),
+            "selection": c.select,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+
+    def deploy_unit(self, participant: int, method: str, seed: int, group) -> dict:
+
+        from lava_nt.examples.eeg.deploy import deploy_model
+
+        t0 = time.perf_counter()
+        td = self.unit_data(participant, seed)
+        net, _ = self.tuned_network(participant, method, seed, group)
+        mp = unit_dir(self.run_dir, participant, method, seed) / "model.pt"
+        if METHODS[method].tuning is not None:
+            net.load_state_dict(load_torch(mp, what="tuned model")["state"])
+        x, y = td.x_test, td.y_test
+        n = self.config.lava_samples
+        if n is not None and n < len(y):
+            # evenly spread over the test part (consecutive instances are one trial's copies)
+            idx = np.unique(np.linspace(0, len(y) - 1, n).round().astype(np.int64))
+            x, y = x[idx], y[idx]
+        row = deploy_model(
+            net,
+            x,
+            y,
+            T=self.config.T,
+            fixed=self.config.lava_fixed,
+            timeout=self.config.lava_timeout,
+            save_spikes=unit_dir(self.run_dir, participant, method, seed) / "deploy.npz",
+        )
+        row.update(
+            schema=SCHEMA, kind="deploy", participant=participant, method=method, seed=seed,
+            protocol=self.config.protocol, seconds=round(time.perf_counter() - t0, 2),
+        )  # fmt: skip
+        return row
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="LOSO units", unit="unit", dynamic_ncols=True)
+
+
+def _pipeline_for(run_dir, need_features: Iterable[int] = ()) -> _Pipeline:
+    run_dir = Path(run_dir)
+    info = load_run_info(run_dir)
+    config = config_from_info(info)
+    d = info["data"]
+    data = DataInfo(run_dir / d["directory"], d["source"], list(d["pool"]), d.get("synthetic"))
+    pipe = _Pipeline(run_dir, config, data, log=lambda s: None)
+    need = list(need_features)
+    if need:
+        pipe.features = load_features(data, run_dir, config.feature_seed, need)
+    return pipe
+
+
+def load_unit_model(run_dir, participant: int, method: str, seed: int):
+    """The tuned network of one finished unit (float32 ``NTNetwork``) and its :class:`TuningData`.
+
+    Needs the run directory's pretrained model and (for the data) its data directory.
+    """
+
+    pipe = _pipeline_for(run_dir, [participant])
+    group = fold_groups(pipe.data.pool, pipe.config.fold_group_size)[participant]
+    net, _ = pipe.tuned_network(participant, method, seed, group)
+    mp = unit_dir(run_dir, participant, method, seed) / "model.pt"
+    if METHODS[method].tuning is not None:
+        if not mp.exists():
+            raise PipelineError(f"no tuned model at {mp}")
+        net.load_state_dict(load_torch(mp, what="tuned model")["state"])
+    return net, pipe.unit_data(participant, seed)
+
+
+def unit_data(run_dir, participant: int, seed: int) -> TuningData:
+    """The split and binary inputs of one participant and seed, as the run used them."""
+    return _pipeline_for(run_dir, [participant]).unit_data(participant, seed)
