@@ -136,7 +136,7 @@ def fixed_ntlif_parameters(n: int, where: str = "NTLIF(fixed)", **kwargs) -> Fix
     _check_scalars(p, ("du", "dv", "vth"), where)
     check_int_range(p["du"], where, "du", 0, DECAY_MAX)
     check_int_range(p["dv"], where, "dv", 0, DECAY_MAX)
-    check_int_range(p["vth"], where, "vth", 0, VTH_MAX)
+    check_int_range(p["vth"], where, "vth", 1, VTH_MAX)  # 0: v > 0 spikes every step
     check_shape(p["bias_mant"], where, "bias_mant", n)
     check_int_range(p["bias_mant"], where, "bias_mant", BIAS_MANT_MIN, BIAS_MANT_MAX)
     check_shape(p["bias_exp"], where, "bias_exp", n)
@@ -161,7 +161,7 @@ def fixed_spiking_bias_parameters(
     check_shape(p["dc"], where, "dc", m)  # one current decay per bias neuron, like alpha
     check_int_range(p["du"], where, "du", 0, DECAY_MAX)
     check_int_range(p["dv"], where, "dv", 0, DECAY_MAX)
-    check_int_range(p["vth"], where, "vth", 0, VTH_MAX)
+    check_int_range(p["vth"], where, "vth", 1, VTH_MAX)  # 0: v > 0 spikes every step
     check_int_range(p["dc"], where, "dc", 0, DECAY_MAX)
     for name, lo, hi in (
         ("bias_mant", BIAS_MANT_MIN, BIAS_MANT_MAX),

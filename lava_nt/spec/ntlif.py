@@ -81,8 +81,8 @@ def ntlif_parameters(n: int, where: str = "NTLIF", **kwargs) -> NTLIFParameters:
     dv = kwargs.get("dv", 0.0)
     vth = kwargs.get("vth", 1.0)
     reset = check_choice(kwargs.get("reset", "zero"), RESET_MODES, where, "reset")
-    bias = as_array(kwargs.get("bias", 0.0), np.float64)
-    gain = as_array(kwargs.get("gain", 1.0), np.float64)
+    bias = as_array(kwargs.get("bias", 0.0), np.float64, where, "bias")
+    gain = as_array(kwargs.get("gain", 1.0), np.float64, where, "gain")
     for name, val in (("du", du), ("dv", dv)):
         if np.ndim(as_scalar_check(val)) != 0:
             raise ParameterError(f"{where}: '{name}' must be a scalar (one decay per layer)")

@@ -123,9 +123,9 @@ def spiking_bias_parameters(
     if np.ndim(vth) != 0:
         raise ParameterError(f"{where}: 'vth' must be a scalar")
     check_range(vth, where, "vth", 0.0, None, lo_open=True)
-    bias = as_array(kwargs.get("bias", 0.0), np.float64)
-    w_b = as_array(kwargs.get("w_b", 0.0), np.float64)
-    alpha = as_array(kwargs.get("alpha", 0.0), np.float64)
+    bias = as_array(kwargs.get("bias", 0.0), np.float64, where, "bias")
+    w_b = as_array(kwargs.get("w_b", 0.0), np.float64, where, "w_b")
+    alpha = as_array(kwargs.get("alpha", 0.0), np.float64, where, "alpha")
     for name, val in (("bias", bias), ("w_b", w_b), ("alpha", alpha)):
         check_shape(val, where, name, m)
         check_finite(val, where, name)

@@ -38,17 +38,27 @@ def as_values(x, where: str, name: str) -> np.ndarray:
     """A float64 numpy view of a scalar, array or (detached) tensor, for checking only."""
     if _is_tensor(x):
         x = x.detach().cpu().numpy()
+    if isinstance(x, str | bytes | bool | np.bool_):
+        # np.asarray('1', float) and float(True) would silently accept these
+        raise ParameterError(f"{where}: '{name}' must be a number, got {type(x).__name__} {x!r}")
     try:
-        arr = np.asarray(x, dtype=np.float64)
+        raw = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"{where}: '{name}' must be numeric, got {type(x).__name__}") from exc
-    return arr
+    if raw.dtype.kind not in "iuf":
+        kind = {"b": "booleans", "c": "complex numbers", "U": "strings", "S": "bytes"}.get(
+            raw.dtype.kind, f"{raw.dtype} values"
+        )
+        raise ParameterError(f"{where}: '{name}' must be real numbers, got {kind}")
+    return raw.astype(np.float64, copy=False)
 
 
-def as_array(x, dtype):
-    """Lists become numpy arrays of ``dtype``; scalars, arrays and tensors pass unchanged."""
+def as_array(x, dtype, where: str = "parameter", name: str = "value"):
+    """Lists become numpy arrays of ``dtype`` (after :func:`as_values` checked that they hold
+    real numbers); scalars, arrays and tensors pass unchanged (checked by the range checks)."""
     if _is_tensor(x) or isinstance(x, np.ndarray | numbers.Number):
         return x
+    as_values(x, where, name)
     return np.asarray(x, dtype=dtype)
 
 

@@ -45,7 +45,7 @@ def test_error_names_the_place():
     "kwargs, fragment",
     [
         ({"du": 4096}, "'du' must be in [0, 4095]"),
-        ({"vth": 1 << 17}, "'vth' must be in [0, 131071]"),
+        ({"vth": 1 << 17}, "'vth' must be in [1, 131071]"),
         ({"bias_mant": [0, 4096, 0]}, "'bias_mant' must be in [-4096, 4095]"),
         ({"bias_exp": 8}, "'bias_exp' must be in [0, 7]"),
         ({"gain_mant": 2048}, "'gain_mant' must be in [-2048, 2047]"),
