@@ -110,6 +110,14 @@ _ALLOWED_GLOBALS = frozenset(
 )
 
 
+def _empty_bytes(*args):
+    """``bytes()`` as a protocol <= 2 pickle of an empty array calls it; any argument (which
+    could ask for gigabytes, ``bytes(10**12)``) is refused."""
+    if args:
+        raise _RefusedGlobal("refused builtins.bytes with arguments")
+    return b""
+
+
 class SafeUnpickler(pickle.Unpickler):
     """Unpickler that only rebuilds numpy arrays, dtypes and plain containers.
 
@@ -120,6 +128,8 @@ class SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
+        if (module, name) in (("__builtin__", "bytes"), ("builtins", "bytes")):
+            return _empty_bytes  # an empty array's buffer at protocol <= 2: bytes()
         raise _RefusedGlobal(f"refused global {module}.{name}")
 
     def persistent_load(self, pid):

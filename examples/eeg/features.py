@@ -297,6 +297,16 @@ def participant_features(
             f"participant {participant.id} was loaded with baseline_removed="
             f"{participant.baseline_removed} but params.keep_baseline={params.keep_baseline}"
         )
+    flat = np.ptp(participant.eeg, axis=-1) == 0  # [trials, channels]: constant signals
+    if flat.any():
+        warnings.warn(
+            f"participant {participant.id}: {int(flat.sum())} of {flat.size} (trial, EEG "
+            f"channel) signals are constant ({int(flat.all(axis=1).sum())} of {flat.shape[0]} "
+            "trials entirely); their band powers carry no information (only the augmentation "
+            "noise), so the binary features of those channels are arbitrary",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     powers = trial_powers(participant.eeg, seed=seed, participant=participant.id, params=params)
     return ParticipantFeatures(
         id=participant.id,

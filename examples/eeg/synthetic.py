@@ -58,11 +58,11 @@ for generation plus features at full size, a few seconds with a feature cache.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import pickle
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -88,19 +88,23 @@ from lava_nt.examples.eeg.features import (
     FeatureParams,
     participant_features,
 )
+from lava_nt.io import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "CALIBRATION",
     "SyntheticConfig",
     "calibration_from_features",
     "calibration_report",
+    "SyntheticDataError",
+    "check_can_write",
     "generate_deap",
     "generate_participant",
+    "read_manifest",
     "write_participant",
 ]
 
 MANIFEST = "SYNTHETIC.json"
-MANIFEST_SCHEMA = 1
+MANIFEST_SCHEMA = 2
 PICKLE_PROTOCOL = 4
 
 # Measured with calibration_report on the default config (see the module docstring).
@@ -373,25 +377,84 @@ def generate_participant(config: SyntheticConfig, participant: int) -> dict[str,
     return {"data": data, "labels": labels}
 
 
-def _atomic_write_bytes_from(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class SyntheticDataError(ValueError):
+    """The generator refused to write: a target file exists that it did not write."""
+
+
+def participant_bytes(obj: dict[str, np.ndarray]) -> bytes:
+    """The exact bytes of a DEAP file holding ``obj`` (pickle protocol 4)."""
+    return pickle.dumps(obj, protocol=PICKLE_PROTOCOL)
 
 
 def write_participant(path: os.PathLike | str, obj: dict[str, np.ndarray]) -> Path:
-    """Pickle a DEAP dict to ``path`` atomically."""
-    path = Path(path)
-    _atomic_write_bytes_from(path, lambda f: pickle.dump(obj, f, protocol=PICKLE_PROTOCOL))
-    return path
+    """Pickle a DEAP dict to ``path`` atomically (fsynced, renamed into place)."""
+    return atomic_write_bytes(Path(path), participant_bytes(obj))
+
+
+def read_manifest(directory: os.PathLike | str) -> dict | None:
+    """The generator's manifest of ``directory`` (None if there is none or it is unreadable).
+
+    ``files`` maps each file name the generator wrote to the SHA-256 of its bytes (recorded before
+    the file was written, so a kill at any point leaves no file of ours unlisted); ``config`` and
+    ``participants`` name the complete participants of the last configuration generated.
+    """
+    try:
+        m = json.loads((Path(directory) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(m, dict) or not isinstance(m.get("config"), dict):
+        return None
+    files = m.get("files")
+    if m.get("schema") == 1:  # listed participants, no hashes
+        files = {participant_path(".", int(i)).name: None for i in m.get("participants", [])}
+    if not isinstance(files, dict):
+        return None
+    m["files"] = files
+    return m
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _authored(path: Path, manifest: dict | None) -> bool:
+    """Whether ``path`` holds bytes this generator wrote (as its manifest records)."""
+    if manifest is None or path.name not in manifest["files"]:
+        return False
+    want = manifest["files"][path.name]
+    return want is None or _sha256_file(path) == want
+
+
+def check_can_write(directory: os.PathLike | str, participants: Iterable[int]) -> None:
+    """Raise :class:`SyntheticDataError` if any target ``sNN.dat`` in ``directory`` exists and
+    was not written by this generator (no matching hash in its manifest): the generator never
+    replaces data it did not write (e.g. real DEAP files)."""
+    d = Path(directory)
+    m = read_manifest(d)
+    foreign = [
+        participant_path(d, p) for p in participants
+        if participant_path(d, p).exists() and not _authored(participant_path(d, p), m)
+    ]  # fmt: skip
+    if foreign:
+        names = ", ".join(f.name for f in foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        why = (
+            f"no {MANIFEST} manifest"
+            if m is None
+            else f"not written by lava-nt's generator or changed since ({MANIFEST} has no "
+            "matching hash)"
+        )
+        raise SyntheticDataError(
+            f"'{d}' already holds {names} ({why}); refusing to replace data the generator did "
+            "not write. Choose another directory or move those files away."
+        )
+
+
+def _write_manifest(d: Path, manifest: dict) -> None:
+    atomic_write_text(d / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def generate_deap(
@@ -403,38 +466,39 @@ def generate_deap(
     """Write ``s01.dat`` .. ``sNN.dat`` (and a ``SYNTHETIC.json`` manifest) into ``directory``.
 
     ``participants`` restricts to some 1-based numbers (each file is the same as in a full run).
-    Participants are generated and written one at a time.
+    Participants are generated and written one at a time. Existing files that the generator did
+    not write are never replaced (:func:`check_can_write`, checked for every target before
+    anything is written); the manifest records each file's hash before the file is written.
     """
     cfg = config or SyntheticConfig()
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     ids = list(range(1, cfg.n_participants + 1)) if participants is None else list(participants)
-    paths = []
-    for p in ids:
-        obj = generate_participant(cfg, p)
-        paths.append(write_participant(participant_path(d, p), obj))
-        del obj
+    check_can_write(d, ids)
+    old = read_manifest(d)
+    same = old is not None and old.get("config") == json.loads(json.dumps(cfg.to_dict()))
     manifest = {
         "schema": MANIFEST_SCHEMA,
         "generator": "lava_nt.examples.eeg.synthetic",
         "config": cfg.to_dict(),
-        "participants": sorted(set(ids) | set(_manifest_ids(d, cfg))),
+        "files": dict(old["files"]) if old is not None else {},
+        "participants": sorted(
+            int(i)
+            for i in (old.get("participants", []) if same else [])
+            if participant_path(d, int(i)).exists() and int(i) not in ids
+        ),  # fmt: skip
     }
-    _atomic_write_bytes_from(
-        d / MANIFEST, lambda f: f.write(json.dumps(manifest, indent=2, sort_keys=True).encode())
-    )
+    paths = []
+    for p in ids:
+        data = participant_bytes(generate_participant(cfg, p))
+        path = participant_path(d, p)
+        manifest["files"][path.name] = hashlib.sha256(data).hexdigest()
+        _write_manifest(d, manifest)
+        paths.append(atomic_write_bytes(path, data))
+        del data
+        manifest["participants"] = sorted({*manifest["participants"], p})
+    _write_manifest(d, manifest)
     return paths
-
-
-def _manifest_ids(d: Path, cfg: SyntheticConfig) -> list[int]:
-    """Participants an existing manifest lists for the same config (files written earlier)."""
-    try:
-        m = json.loads((d / MANIFEST).read_text())
-        if m.get("config") != json.loads(json.dumps(cfg.to_dict())):
-            return []
-        return [int(i) for i in m.get("participants", []) if participant_path(d, int(i)).exists()]
-    except (OSError, ValueError, TypeError, AttributeError):
-        return []
 
 
 # ------------------------------------------------------------------------------ calibration

@@ -15,6 +15,7 @@ lava-nt eeg report RUN_DIR
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
 from pathlib import Path
@@ -176,17 +177,35 @@ def register(subparsers) -> None:
 
 
 def _fail(cmd: str, exc: BaseException) -> int:
-    print(f"lava-nt eeg {cmd}: error: {exc}", file=sys.stderr)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        msg = f"cannot write '{exc.filename}': {exc.strerror}"
+    else:
+        msg = str(exc)
+    print(f"lava-nt eeg {cmd}: error: {msg}", file=sys.stderr)
     return 1
+
+
+#: OS errors that are the user's environment, not a bug: reported in one line.
+_ENV_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR)
 
 
 def _user_errors():
     from lava_nt.examples.eeg.deap import DEAPFormatError
     from lava_nt.examples.eeg.pipeline import PipelineError
     from lava_nt.examples.eeg.protocols import SplitError
+    from lava_nt.examples.eeg.synthetic import SyntheticDataError
+    from lava_nt.io import CorruptFileError, UnsafeFileError
+    from lava_nt.lava.run import LavaError
     from lava_nt.spec.validation import ParameterError
 
-    return (PipelineError, DEAPFormatError, SplitError, ParameterError)
+    return (
+        PipelineError, DEAPFormatError, SplitError, ParameterError, SyntheticDataError,
+        CorruptFileError, UnsafeFileError, LavaError,
+    )  # fmt: skip
+
+
+def _env_error(exc: OSError) -> bool:
+    return exc.errno in _ENV_ERRNOS
 
 
 def cmd_generate(args) -> int:
@@ -202,7 +221,14 @@ def cmd_generate(args) -> int:
     except (TypeError, ValueError) as exc:
         return _fail("generate", exc)
     t0 = time.perf_counter()
-    paths = generate_deap(args.out, cfg)
+    try:
+        paths = generate_deap(args.out, cfg)
+    except _user_errors() as exc:
+        return _fail("generate", exc)
+    except OSError as exc:
+        if not _env_error(exc):
+            raise
+        return _fail("generate", exc)
     print(
         f"wrote {len(paths)} synthetic DEAP participants ({cfg.n_trials} trials x 40 channels x "
         f"{cfg.n_samples} samples) to {Path(args.out)} in {time.perf_counter() - t0:.1f} s"
@@ -285,6 +311,10 @@ def cmd_run(args) -> int:
         summary = run_pipeline(run_dir, config, data_dir=args.data, synthetic=synthetic)
     except _user_errors() as exc:
         return _fail("run", exc)
+    except OSError as exc:
+        if not _env_error(exc):
+            raise
+        return _fail("run", exc)
     except KeyboardInterrupt:
         print(
             "\ninterrupted; run the same command again to continue where it stopped",
@@ -293,6 +323,7 @@ def cmd_run(args) -> int:
         return 130
     wall = time.perf_counter() - t0
     rep = summary.report
+    _print_summary(run_dir)
     print(
         f"\nfinished in {wall:.0f} s: {summary.units_run} units run, {summary.units_skipped} "
         f"already done, {summary.deployed} deployed on Lava"
@@ -303,6 +334,32 @@ def cmd_run(args) -> int:
         if figs:
             print("plots: " + ", ".join(figs))
     return 0
+
+
+def _print_summary(run_dir) -> None:
+    """Mean test accuracy per method (and Lava accuracies), from the run's results."""
+    from lava_nt.examples.eeg.pipeline import load_results
+    from lava_nt.examples.eeg.report import accuracy_table
+
+    rows = load_results(run_dir)
+    table = accuracy_table(rows)
+    if not table["methods"]:
+        return
+    dep: dict = {}
+    for r in rows:
+        if r["kind"] == "deploy":
+            for k in ("lava_float_acc", "lava_fixed_acc"):
+                if r.get(k) is not None:
+                    dep.setdefault((r["method"], k), []).append(r[k])
+    print(f"\nmean test accuracy over {len(table['participants'])} left-out participant(s):")
+    for m in table["methods"]:
+        o = table["mean"][m]
+        line = f"  {m:20s} {o['mean']:.3f} (torch)"
+        for k, name in (("lava_float_acc", "Lava float"), ("lava_fixed_acc", "Lava fixed")):
+            v = dep.get((m, k))
+            if v:
+                line += f"  {sum(v) / len(v):.3f} ({name})"
+        print(line)
 
 
 def cmd_report(args) -> int:

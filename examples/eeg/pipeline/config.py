@@ -9,6 +9,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from lava_nt.examples.eeg.protocols import PROTOCOLS
 from lava_nt.io import to_jsonable
 
@@ -141,6 +143,39 @@ def build_arch(arch: str, *, beta: float, seed: int):
 # ---------------------------------------------------------------------------------- config
 
 
+def _seq(name: str, v) -> tuple:
+    if isinstance(v, str | bytes) or not isinstance(v, Iterable):
+        raise PipelineError(f"{name} must be a sequence of integers, got {v!r}")
+    return tuple(v)
+
+
+def _int(name: str, v, lo: int, what: str | None = None) -> int:
+    """``v`` as an int >= ``lo``; bools, strings and floats are refused, naming ``name``."""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer) or v < lo:
+        what = what or ("a positive integer" if lo == 1 else f"an integer >= {lo}")
+        raise PipelineError(f"{name} must be {what}, got {v!r}")
+    return int(v)
+
+
+def _real(name: str, v, lo, hi, lo_open: bool = False, hi_open: bool = False) -> float:
+    """``v`` as a finite float inside its interval; bools and strings are refused."""
+    if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.integer | np.floating):
+        raise PipelineError(f"{name} must be a number, got {v!r}")
+    f = float(v)
+    ok = math.isfinite(f)
+    if ok and lo is not None:
+        ok = f > lo if lo_open else f >= lo
+    if ok and hi is not None:
+        ok = f < hi if hi_open else f <= hi
+    if not ok:
+        interval = (
+            ("(" if lo_open else "[") + ("-inf" if lo is None else f"{lo:g}") + ", "
+            + ("inf" if hi is None else f"{hi:g}") + (")" if hi_open or hi is None else "]")
+        )  # fmt: skip
+        raise PipelineError(f"{name} must be in {interval}, got {v!r}")
+    return f
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Settings of a LOSO run (defaults: the thesis' chapter 4 under the honest protocol).
@@ -191,46 +226,52 @@ class PipelineConfig:
                   "progress")  # fmt: skip
 
     def __post_init__(self):
-        if self.protocol not in PROTOCOLS:
+        if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
             raise PipelineError(
-                f"unknown protocol '{self.protocol}'; protocols: {', '.join(PROTOCOLS)}"
+                f"unknown protocol {self.protocol!r}; protocols: {', '.join(PROTOCOLS)}"
             )
         object.__setattr__(self, "methods", check_methods(self.methods))
-        seeds = tuple(int(s) for s in self.seeds)
+        seeds = tuple(_int("seeds", s, 0) for s in _seq("seeds", self.seeds))
         if not seeds:
             raise PipelineError("no seed given")
-        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
-            raise PipelineError(f"seeds must be distinct and >= 0, got {list(seeds)}")
+        if len(set(seeds)) != len(seeds):
+            raise PipelineError(f"seeds must be distinct, got {list(seeds)}")
         object.__setattr__(self, "seeds", seeds)
         if self.participants is not None:
-            ps = tuple(int(p) for p in self.participants)
-            if not ps or len(set(ps)) != len(ps) or min(ps) < 1:
+            ps = tuple(_int("participants", p, 1) for p in _seq("participants", self.participants))
+            if not ps or len(set(ps)) != len(ps):
                 raise PipelineError(
                     f"participants must be distinct numbers >= 1, got {list(self.participants)}"
                 )
             object.__setattr__(self, "participants", ps)
         for name in ("pretrain_epochs", "tune_epochs", "batch_size", "T", "fold_group_size",
                      "threads"):  # fmt: skip
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise PipelineError(f"{name} must be a positive integer, got {v!r}")
+            _int(name, getattr(self, name), 1)
+        for name in ("pretrain_seed", "feature_seed"):
+            _int(name, getattr(self, name), 0)
         if self.patience == "auto":
             object.__setattr__(self, "patience", 100 if self.protocol == "honest" else None)
-        if self.patience is not None and (
-            isinstance(self.patience, bool) or not isinstance(self.patience, int)
-            or self.patience < 1
-        ):  # fmt: skip
-            raise PipelineError(
-                f"patience must be a positive integer or None, got {self.patience!r}"
-            )
+        if self.patience is not None:
+            _int("patience", self.patience, 1, "a positive integer or None")
         for name in ("lr", "tune_lr"):
-            v = float(getattr(self, name))
-            if not (v > 0 and math.isfinite(v)):
-                raise PipelineError(f"{name} must be positive, got {v}")
-        if not 0.0 < self.beta <= 1.0:
-            raise PipelineError(f"beta must be in (0, 1], got {self.beta}")
-        if self.lava_samples is not None and self.lava_samples < 1:
-            raise PipelineError(f"lava_samples must be >= 1, got {self.lava_samples}")
+            _real(name, getattr(self, name), 0.0, None, lo_open=True)
+        _real("beta", self.beta, 0.0, 1.0, lo_open=True)
+        _real("spike_l1", self.spike_l1, 0.0, None)
+        _real("test_fraction", self.test_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
+        _real("val_fraction", self.val_fraction, 0.0, 1.0, hi_open=True)
+        if self.test_fraction + self.val_fraction >= 1.0:
+            raise PipelineError(
+                f"test_fraction + val_fraction must leave trials to tune on, got "
+                f"{self.test_fraction} + {self.val_fraction} >= 1"
+            )
+        _real("balance_tol", self.balance_tol, 0.0, 1.0, hi_open=True)
+        if self.lava_samples is not None:
+            _int("lava_samples", self.lava_samples, 1, "a positive integer or None")
+        if self.lava_timeout is not None:
+            _real("lava_timeout", self.lava_timeout, 0.0, None, lo_open=True)
+        for name in ("fused", "lava", "lava_fixed", "progress"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise PipelineError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     @property
     def select(self) -> str:

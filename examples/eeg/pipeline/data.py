@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -12,7 +11,13 @@ from pathlib import Path
 from lava_nt.examples.eeg.deap import DEAPFormatError, list_participants, participant_path
 from lava_nt.examples.eeg.features import FeatureCache, FeatureParams, ParticipantFeatures
 from lava_nt.examples.eeg.pipeline.config import PipelineError
-from lava_nt.examples.eeg.synthetic import MANIFEST, SyntheticConfig, generate_deap
+from lava_nt.examples.eeg.pipeline.journal import canonical
+from lava_nt.examples.eeg.synthetic import (
+    SyntheticConfig,
+    SyntheticDataError,
+    generate_deap,
+    read_manifest,
+)
 
 
 @dataclass
@@ -29,14 +34,6 @@ class DataInfo:
             "pool": list(self.pool),
             "synthetic": self.synthetic,
         }
-
-
-def _synthetic_manifest(d: Path) -> dict | None:
-    try:
-        m = json.loads((d / MANIFEST).read_text())
-        return m if isinstance(m, dict) else None
-    except (OSError, ValueError):
-        return None
 
 
 def prepare_data(
@@ -60,22 +57,19 @@ def prepare_data(
                 f"data directory '{d}' holds no DEAP participant files (sNN.dat, from "
                 "data_preprocessed_python); generate synthetic ones with `lava-nt eeg generate`"
             )
-        m = _synthetic_manifest(d)
+        m = read_manifest(d)
         source = "synthetic" if m is not None else "real"
         return DataInfo(d.resolve(), source, pool, m.get("config") if m else None)
     cfg = synthetic or SyntheticConfig()
     d = Path(run_dir) / "data"
-    m = _synthetic_manifest(d)
+    m = read_manifest(d)
     want = list(range(1, cfg.n_participants + 1))
-    have = (
-        m is not None
-        and m.get("config") == json.loads(json.dumps(cfg.to_dict()))
-        and all(participant_path(d, p).exists() for p in want)
+    same = m is not None and m.get("config") == canonical(cfg.to_dict())
+    have = same and all(
+        p in m.get("participants", []) and participant_path(d, p).exists() for p in want
     )
     if not have:
-        if d.exists() and any(d.glob("s*.dat")) and m is not None and (
-            m.get("config") != json.loads(json.dumps(cfg.to_dict()))
-        ):  # fmt: skip
+        if m is not None and not same and any(d.glob("s*.dat")):
             raise PipelineError(
                 f"{d} holds synthetic data of another configuration; use another run directory"
             )
@@ -84,7 +78,10 @@ def prepare_data(
             f"generating synthetic DEAP data: {cfg.n_participants} participants x "
             f"{cfg.n_trials} trials x {cfg.n_samples} samples into {d}"
         )
-        generate_deap(d, cfg)
+        try:
+            generate_deap(d, cfg)
+        except SyntheticDataError as e:
+            raise PipelineError(str(e)) from None
         log(f"  done in {time.perf_counter() - t0:.1f} s")
     # generated inside the run directory: recorded relative to it (the run stays movable)
     return DataInfo(Path("data"), "synthetic", want, cfg.to_dict())
