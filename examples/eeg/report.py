@@ -39,6 +39,7 @@ from lava_nt.examples.eeg.pipeline import (
     load_run_info,
     unit_dir,
 )
+from lava_nt.examples.eeg.pipeline.units import MODEL_FILE
 from lava_nt.io import atomic_write_text
 
 __all__ = ["accuracy_table", "write_report"]
@@ -46,6 +47,7 @@ __all__ = ["accuracy_table", "write_report"]
 
 def _atomic_write_text(path, text: str) -> None:
     atomic_write_text(path, text, make_parents=True)
+
 
 REPORT_DIR = "report"
 
@@ -131,7 +133,31 @@ def _ranges(ids) -> str:
     return r(list(ids))
 
 
-def _markdown(info, rows, table, deploy_rows, pre_rows) -> str:
+def _model_files(run_dir: Path) -> list[str]:
+    """The run's lava-nt model files, relative to the run directory."""
+    found = sorted(Path(run_dir).glob(f"pretrained/*/*/{MODEL_FILE}"))
+    found += sorted(Path(run_dir).glob(f"units/p*/*/seed-*/{MODEL_FILE}"))
+    return [str(p.relative_to(run_dir)) for p in found]
+
+
+def _models_markdown(run_dir: Path) -> list[str]:
+    files = _model_files(run_dir)
+    if not files:
+        return []
+    lines = [
+        "",
+        "## Model files",
+        "",
+        f"{len(files)} lava-nt model files (HDF5, provenance in each: fold, method, seed, "
+        "protocol, data hashes, training history); every `lava-nt` command opens them, e.g. "
+        f"`lava-nt deploy RUN_DIR/{files[-1]} --precision fixed --data D.npz`, "
+        f"`lava-nt report RUN_DIR/{files[-1]}`:",
+        "",
+    ]
+    return lines + [f"- `{f}`" for f in files]
+
+
+def _markdown(info, rows, table, deploy_rows, pre_rows, run_dir=None) -> str:
     cfg = config_from_info(info)
     methods = table["methods"]
     lines = [
@@ -203,9 +229,10 @@ def _markdown(info, rows, table, deploy_rows, pre_rows) -> str:
         "spiking-bias model on one test sample (thesis Figure 3)",
         "- `output_raster.png`: output spikes of test samples on Lava (float), one population per "
         "class",
-        "",
     ]
-    return "\n".join(lines)
+    if run_dir is not None:
+        lines += _models_markdown(run_dir)
+    return "\n".join(lines) + "\n"
 
 
 def _param_rows(rows):
@@ -411,7 +438,7 @@ def plot_bias_current_figure(run_dir: Path, rows, path: Path) -> Path | None:
     from lava_nt.examples.eeg.pipeline import load_unit_model
     from lava_nt.nn.spiking_bias import plot_bias_current
 
-    r = _pick_unit(rows, ("spiking_bias", "volumetric", "spiking_bias_sparse"), "model.pt", run_dir)
+    r = _pick_unit(rows, ("spiking_bias", "volumetric", "spiking_bias_sparse"), MODEL_FILE, run_dir)
     if r is None:
         return None
     p, m, s = r["participant"], r["method"], r["seed"]
@@ -515,7 +542,9 @@ def write_report(run_dir, log: Callable[[str], None] = print, plots: bool = True
     pre_rows = [r for r in rows if r["kind"] == "pretrain"]
     paths = {}
     paths["markdown"] = out / "results.md"
-    _atomic_write_text(paths["markdown"], _markdown(info, rows, table, deploy_rows, pre_rows))
+    _atomic_write_text(
+        paths["markdown"], _markdown(info, rows, table, deploy_rows, pre_rows, run_dir)
+    )
     paths["csv"] = out / "results.csv"
     _atomic_write_text(paths["csv"], _results_csv(info, rows, table))
     paths["long_csv"] = out / "results_long.csv"

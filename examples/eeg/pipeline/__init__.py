@@ -25,8 +25,8 @@ Run directory (everything needed to resume lives here)::
     RUN/run.json                      settings, data source, participant pool (validated on resume)
     RUN/data/                         synthetic DEAP files (when no --data was given)
     RUN/features/                     band-power cache (FeatureCache)
-    RUN/pretrained/<key>/<arch>/      trainer checkpoint + metrics.jsonl, model.pt when done
-    RUN/units/pNN/<method>/seed-S/    trainer checkpoint + metrics.jsonl, model.pt, deploy.npz
+    RUN/pretrained/<key>/<arch>/      trainer checkpoint + metrics.jsonl, model.h5 when done
+    RUN/units/pNN/<method>/seed-S/    trainer checkpoint + metrics.jsonl, model.h5, deploy.npz
     RUN/results.jsonl                 one JSON line per finished pretraining / unit / deployment
     RUN/report/                       tables and plots (:mod:`lava_nt.examples.eeg.report`)
 
@@ -66,8 +66,10 @@ from lava_nt.examples.eeg.pipeline.journal import (
 )
 from lava_nt.examples.eeg.pipeline.run import RunSummary, run_pipeline
 from lava_nt.examples.eeg.pipeline.units import (
+    MODEL_FILE,
     fold_groups,
     load_unit_model,
+    model_path,
     pretrain_key,
     unit_data,
     unit_dir,
@@ -78,6 +80,8 @@ __all__ = [
     "Arch",
     "DataInfo",
     "LOCK",
+    "MODEL_FILE",
+    "model_path",
     "Method",
     "N_FEATURES",
     "PROTOCOL_TEXT",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lava_nt.examples.eeg.pipeline.config import PipelineConfig, PipelineError
+from lava_nt.examples.eeg.pipeline.config import METHODS, PipelineConfig, PipelineError
 from lava_nt.examples.eeg.pipeline.data import load_features, prepare_data
 from lava_nt.examples.eeg.pipeline.journal import (
     RESULTS,
@@ -23,6 +23,7 @@ from lava_nt.examples.eeg.pipeline.units import (
     _progress_bar,
     _torch_threads,
     fold_groups,
+    pretrain_key,
 )
 from lava_nt.examples.eeg.synthetic import SyntheticConfig
 
@@ -96,6 +97,7 @@ def run_pipeline(
         deployed = {
             (r["participant"], r["method"], r["seed"]) for r in done if r["kind"] == "deploy"
         }
+        pretrained = {(r["key"], r["arch"]) for r in done if r["kind"] == "pretrain"}
         units = [(p, m, s) for p in folds for m in config.methods for s in config.seeds]
         todo = [u for u in units if u not in tuned or (config.lava and u not in deployed)]
         log(
@@ -116,6 +118,10 @@ def run_pipeline(
                     p, m, s = u
                     if bar is not None:
                         bar.set_postfix_str(f"p{p:02d} {m} seed {s}")
+                    pre = (pretrain_key(groups[p]), METHODS[m].arch)
+                    if pre not in pretrained:
+                        append_result(run_dir, pipe.pretrain(groups[p], pre[1]))
+                        pretrained.add(pre)
                     if u not in tuned:
                         row = pipe.run_unit(p, m, s, groups[p])
                         append_result(run_dir, row)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_nt.examples.eeg.features import ParticipantFeatures
+from lava_nt.examples.eeg.deap import participant_path
+from lava_nt.examples.eeg.features import ParticipantFeatures, file_sha256
 from lava_nt.examples.eeg.pipeline.config import (
     ARCHS,
     METHODS,
@@ -21,12 +22,11 @@ from lava_nt.examples.eeg.pipeline.config import (
 from lava_nt.examples.eeg.pipeline.data import DataInfo, load_features
 from lava_nt.examples.eeg.pipeline.journal import (
     SCHEMA,
-    append_result,
     config_from_info,
     load_run_info,
 )
 from lava_nt.examples.eeg.protocols import TuningData, make_split, pretrain_data, tuning_data
-from lava_nt.io import atomic_torch_save, load_torch
+from lava_nt.io import load_torch, to_jsonable
 
 
 @contextlib.contextmanager
@@ -117,6 +117,38 @@ def _train(net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test
 # ---------------------------------------------------------------------------------- pipeline
 
 
+MODEL_FILE = "model.h5"
+
+
+def model_path(d: Path) -> Path:
+    """The lava-nt model file of a pretraining or unit directory."""
+    return Path(d) / MODEL_FILE
+
+
+def _save_model(d: Path, net, meta: dict, *, seed: int) -> Path:
+    """Write the directory's model file (HDF5, atomically) with its provenance."""
+    from lava_nt.converters.model_file import save_model
+
+    meta = {**meta, "seed": int(seed), "data_protocol": meta["protocol"], "n_classes": 2,
+            "population": net.sizes[-1] // 2}  # fmt: skip
+    return save_model(model_path(d), net, meta=to_jsonable(meta), overwrite=True)
+
+
+def _read_model(d: Path, what: str):
+    """``(state_dict, meta)`` of the directory's model file, or None if it has none. Run
+    directories of earlier versions hold ``model.pt`` instead (read with ``weights_only``)."""
+    from lava_nt.converters.model_file import load_network
+
+    if model_path(d).exists():
+        net, info = load_network(model_path(d))
+        return net.state_dict(), {**info.meta, "seed": info.seed, "protocol": info.data_protocol}
+    legacy = Path(d) / "model.pt"
+    if legacy.exists():
+        saved = load_torch(legacy, what=what)
+        return saved["state"], {k: v for k, v in saved.items() if k != "state"}
+    return None
+
+
 class _Pipeline:
     def __init__(self, run_dir: Path, config: PipelineConfig, data: DataInfo, log, bar=None):
         self.run_dir = run_dir
@@ -144,27 +176,29 @@ class _Pipeline:
         return tuning_data(f, make_split(c.protocol, f.valence_high, **kw))
 
     # ---- pretraining ---------------------------------------------------------------------
-    def pretrained(self, group: tuple[int, ...], arch: str) -> dict:
-        """The pretrained state dict of ``arch`` for the fold group (trained once, cached)."""
-
+    def _pretrain_facts(self, group: tuple[int, ...], arch: str):
         key = pretrain_key(group)
-        if (key, arch) in self._pretrained:
-            return self._pretrained[(key, arch)]
-        d = self.run_dir / "pretrained" / key / arch
-        model_path = d / "model.pt"
         others = [q for q in self.data.pool if q not in group]
         if not others:
             raise PipelineError(
                 f"no participant left to pretrain on without {list(group)} (pool "
                 f"{self.data.pool}); LOSO needs at least 2 participants"
             )
+        return key, others, self.run_dir / "pretrained" / key / arch
+
+    def pretrain(self, group: tuple[int, ...], arch: str) -> dict:
+        """Pretrain ``arch`` for the fold group unless its model file exists; returns the
+        pretraining's results row (from the model file's provenance when it was saved before)."""
+        key, others, d = self._pretrain_facts(group, arch)
+        saved = _read_model(d, "pretrained model")
+        if saved is not None:
+            state, meta = saved
+            if meta.get("pretrain_participants") != others or meta.get("arch") != arch:
+                raise PipelineError(f"{d} belongs to another pretraining; remove it")
+            self._pretrained[(key, arch)] = state
+            if "row" in meta:
+                return meta["row"]
         c = self.config
-        if model_path.exists():
-            saved = load_torch(model_path, what="pretrained model")
-            if saved.get("pretrain_participants") != others or saved.get("arch") != arch:
-                raise PipelineError(f"{model_path} belongs to another pretraining; remove it")
-            self._pretrained[(key, arch)] = saved["state"]
-            return saved["state"]
         self._write(
             f"pretraining {ARCHS[arch].description} on {len(others)} participants "
             f"(all but {', '.join(map(str, group))}), {c.pretrain_epochs} epochs"
@@ -174,35 +208,56 @@ class _Pipeline:
         net = build_arch(arch, beta=c.beta, seed=c.pretrain_seed)
         cfg = _train_config(c, tune=False, seed=c.pretrain_seed)
         hist, _, _ = _train(net, _tensors(x, y), cfg, d, c.fused)
-        state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         secs = time.perf_counter() - t0
-        atomic_torch_save(
-            {"state": state, "arch": arch, "pretrain_participants": others, "key": key}, model_path
-        )
         last = hist[-1] if hist else {}
-        append_result(
-            self.run_dir,
-            {
-                "schema": SCHEMA,
-                "kind": "pretrain",
-                "key": key,
-                "arch": arch,
-                "left_out": list(group),
-                "pretrain_participants": others,
-                "n_train": int(len(y)),
-                "epochs": len(hist),
-                "train_acc": last.get("train_acc"),
-                "train_loss": last.get("train_loss"),
-                "seconds": round(secs, 2),
-            },
-        )
+        row = {
+            "schema": SCHEMA,
+            "kind": "pretrain",
+            "key": key,
+            "arch": arch,
+            "left_out": list(group),
+            "pretrain_participants": others,
+            "n_train": int(len(y)),
+            "epochs": len(hist),
+            "train_acc": last.get("train_acc"),
+            "train_loss": last.get("train_loss"),
+            "seconds": round(secs, 2),
+        }
+        meta = {
+            "role": "pretrained", "arch": arch, "key": key, "left_out": list(group),
+            "pretrain_participants": others, "history": hist, "row": row,
+            "data_sha256": self._data_hashes(others), **self._provenance(),
+        }  # fmt: skip
+        _save_model(d, net, meta, seed=c.pretrain_seed)
         acc = last.get("train_acc")
         self._write(
             f"  pretrained in {secs:.0f} s, final training accuracy "
             + (f"{acc:.3f}" if acc is not None else "n/a")
         )
-        self._pretrained[(key, arch)] = state
-        return state
+        self._pretrained[(key, arch)] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        return row
+
+    def pretrained(self, group: tuple[int, ...], arch: str) -> dict:
+        """The pretrained state dict of ``arch`` for the fold group (from its model file)."""
+        key, _, d = self._pretrain_facts(group, arch)
+        if (key, arch) not in self._pretrained:
+            saved = _read_model(d, "pretrained model")
+            if saved is None:
+                raise PipelineError(f"no pretrained model in {d}; run the pretraining first")
+            self._pretrained[(key, arch)] = saved[0]
+        return self._pretrained[(key, arch)]
+
+    def _provenance(self) -> dict:
+        return {
+            "protocol": self.config.protocol,
+            "data_source": self.data.source,
+            "pipeline": self.config.identity(),
+        }
+
+    def _data_hashes(self, participants) -> dict:
+        return {
+            f"s{p:02d}": file_sha256(participant_path(self.data.directory, p)) for p in participants
+        }
 
     def _write(self, msg: str) -> None:
         if self.bar is not None:
@@ -227,26 +282,34 @@ class _Pipeline:
             net.set_trainable(weight=False, bias=False, gain=False)
         return net, n_trainable
 
+    def finished_network(self, participant: int, method: str, seed: int, group):
+        """The tuned network of a finished unit (its model file; ``none``: the pretrained)."""
+        net, _ = self.tuned_network(participant, method, seed, group)
+        if METHODS[method].tuning is not None:
+            d = unit_dir(self.run_dir, participant, method, seed)
+            saved = _read_model(d, "tuned model")
+            if saved is None:
+                raise PipelineError(f"no tuned model in {d}")
+            net.load_state_dict(saved[0])
+        return net
+
     def run_unit(self, participant: int, method: str, seed: int, group) -> dict:
 
         from lava_nt.training import TrainConfig, evaluate
 
         c = self.config
-        # the fold's pretraining (trained lazily by its first unit) is not part of the unit's time
-        # (it has its own results line)
-        self.pretrained(group, METHODS[method].arch)
         t0 = time.perf_counter()
         td = self.unit_data(participant, seed)
         net, n_trainable = self.tuned_network(participant, method, seed, group)
         d = unit_dir(self.run_dir, participant, method, seed)
         d.mkdir(parents=True, exist_ok=True)
-        model_path = d / "model.pt"
         hist, best_epoch, stopped = [], None, False
         if METHODS[method].tuning is not None:
-            if model_path.exists():
-                saved = load_torch(model_path, what="tuned model")
-                net.load_state_dict(saved["state"])
-                hist, best_epoch, stopped = saved["history"], saved["best_epoch"], saved["stopped"]
+            saved = _read_model(d, "tuned model")
+            if saved is not None:
+                state, meta = saved
+                net.load_state_dict(state)
+                hist, best_epoch, stopped = meta["history"], meta["best_epoch"], meta["stopped"]
             else:
                 cfg = _train_config(c, tune=True, seed=seed)
                 val = _tensors(td.x_val, td.y_val) if c.select == "val" else None
@@ -254,18 +317,14 @@ class _Pipeline:
                 hist, best_epoch, stopped = _train(
                     net, _tensors(td.x_train, td.y_train), cfg, d, c.fused, val, test
                 )
-                atomic_torch_save(
-                    {
-                        "state": {k: v.detach().clone() for k, v in net.state_dict().items()},
-                        "participant": participant,
-                        "method": method,
-                        "seed": seed,
-                        "history": hist,
-                        "best_epoch": best_epoch,
-                        "stopped": stopped,
-                    },
-                    model_path,
-                )
+                meta = {
+                    "role": "tuned", "participant": participant, "method": method,
+                    "arch": METHODS[method].arch, "tuning": list(METHODS[method].tuning),
+                    "pretrain_key": pretrain_key(group), "history": hist,
+                    "best_epoch": best_epoch, "stopped": bool(stopped),
+                    "data_sha256": self._data_hashes([participant]), **self._provenance(),
+                }  # fmt: skip
+                _save_model(d, net, meta, seed=seed)
         ecfg = TrainConfig(T=c.T, batch_size=c.batch_size, spike_l1=c.spike_l1, select="last")
         res = {
             part: evaluate(net, *_tensors(getattr(td, f"x_{part}"), getattr(td, f"y_{part}")), ecfg)
@@ -302,10 +361,7 @@ class _Pipeline:
 
         t0 = time.perf_counter()
         td = self.unit_data(participant, seed)
-        net, _ = self.tuned_network(participant, method, seed, group)
-        mp = unit_dir(self.run_dir, participant, method, seed) / "model.pt"
-        if METHODS[method].tuning is not None:
-            net.load_state_dict(load_torch(mp, what="tuned model")["state"])
+        net = self.finished_network(participant, method, seed, group)
         x, y = td.x_test, td.y_test
         n = self.config.lava_samples
         if n is not None and n < len(y):
@@ -354,15 +410,9 @@ def load_unit_model(run_dir, participant: int, method: str, seed: int):
 
     Needs the run directory's pretrained model and (for the data) its data directory.
     """
-
     pipe = _pipeline_for(run_dir, [participant])
     group = fold_groups(pipe.data.pool, pipe.config.fold_group_size)[participant]
-    net, _ = pipe.tuned_network(participant, method, seed, group)
-    mp = unit_dir(run_dir, participant, method, seed) / "model.pt"
-    if METHODS[method].tuning is not None:
-        if not mp.exists():
-            raise PipelineError(f"no tuned model at {mp}")
-        net.load_state_dict(load_torch(mp, what="tuned model")["state"])
+    net = pipe.finished_network(participant, method, seed, group)
     return net, pipe.unit_data(participant, seed)
 
 

@@ -181,14 +181,26 @@ def test_run_json_compares_synthetic_config_canonically(tmp_path):
                      n_samples=1024, seed=3), log=lambda s: None)  # fmt: skip
 
 
-def test_planted_pickle_in_unit_model_is_refused(tmp_path):
-    """A finished unit's model file that holds a pickle payload is refused, never executed."""
+def test_unit_models_are_model_files_and_legacy_pickles_are_refused(tmp_path):
+    """Finished units are lava-nt model files with provenance; a ``model.pt`` that a run of an
+    earlier version left (or someone planted) is read with weights_only: a payload is refused."""
+    from lava_nt.converters.model_file import load_model
     from lava_nt.io import UnsafeFileError
 
     cfg = PipelineConfig(methods=("nt2",), seeds=(0,), participants=(1,), lava=False,
                          pretrain_epochs=1, tune_epochs=1, progress=False)  # fmt: skip
     syn = SyntheticConfig(n_participants=2, n_trials=8, n_samples=1024, seed=2)
-    run_pipeline(tmp_path, cfg, synthetic=syn, log=lambda s: None, report=False)
+    run_pipeline(tmp_path, cfg, synthetic=syn, log=lambda s: None)
+    unit = pl.unit_dir(tmp_path, 1, "nt2", 0)
+    _, info = load_model(pl.model_path(unit))
+    assert info.seed == 0 and info.data_protocol == "honest" and info.meta["method"] == "nt2"
+    assert info.meta["pretrain_key"] == "without-p01" and list(info.meta["data_sha256"]) == ["s01"]
+    assert info.tuning_methods == [] or info.meta["tuning"] == ["nt2"]
+    pre = next((tmp_path / "pretrained").glob("*/main"))
+    assert load_model(pl.model_path(pre))[1].meta["pretrain_participants"] == [2]
+    md = (tmp_path / "report" / "results.md").read_text()
+    assert "## Model files" in md and "units/p01/nt2/seed-0/model.h5" in md
+
     marker = tmp_path / "PWNED"
 
     class Payload:
@@ -197,9 +209,9 @@ def test_planted_pickle_in_unit_model_is_refused(tmp_path):
 
     import torch
 
-    for path in (pl.unit_dir(tmp_path, 1, "nt2", 0) / "model.pt",
-                 next((tmp_path / "pretrained").glob("*/main/model.pt"))):  # fmt: skip
-        torch.save({"state": Payload()}, path)
+    for d in (unit, pre):
+        pl.model_path(d).unlink()
+        torch.save({"state": Payload()}, d / "model.pt")
         with pytest.raises(UnsafeFileError, match="refused"):
             pl.load_unit_model(tmp_path, 1, "nt2", 0)
         assert not marker.exists()

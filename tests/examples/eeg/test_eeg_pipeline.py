@@ -167,7 +167,7 @@ def test_resume_after_kill_gives_same_results(small_deap, tmp_path, monkeypatch)
             run_pipeline(run, cfg, data_dir=small_deap, log=_quiet)
     assert len(_tune_rows(run)) == 2
     assert (pl.unit_dir(run, 1, "volumetric", 0) / "checkpoint.pt").exists()
-    assert not (pl.unit_dir(run, 1, "volumetric", 0) / "model.pt").exists()
+    assert not pl.model_path(pl.unit_dir(run, 1, "volumetric", 0)).exists()
     # ... and a torn last line from a kill while appending
     with open(run / pl.RESULTS, "a") as f:
         f.write('{"schema": 1, "kind": "tu')

@@ -123,7 +123,7 @@ def test_main_command_twice_reuses_everything(reference):
     run_dir, first = reference
     assert "4 units run, 0 already done, 4 deployed" in first.stdout
     rows = (run_dir / "results.jsonl").read_bytes()
-    models = sorted(run_dir.glob("units/**/model.pt")) + sorted(run_dir.glob("pretrained/**/*.pt"))
+    models = sorted(run_dir.glob("units/**/model.h5")) + sorted(run_dir.glob("pretrained/**/*.h5"))
     stamps = {p: p.stat().st_mtime_ns for p in models}
     second = _run(run_dir)
     assert second.returncode == 0, second.stderr
