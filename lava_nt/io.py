@@ -36,6 +36,7 @@ __all__ = [
     "atomic_write_text",
     "fsync_dir",
     "load_torch",
+    "move_aside",
     "remove_stale_temps",
     "to_jsonable",
 ]
@@ -189,8 +190,14 @@ def load_torch(path, *, what: str = "file") -> Any:
         return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         msg = str(e)
-        if "Weights only load failed" in msg or "nsupported" in msg:
-            lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
+        # torch names the refused object (a GLOBAL, a reduce call, a class to build); any other
+        # refusal (an opcode it does not know, a bad string length) is a damaged pickle
+        detail = msg.split("WeightsUnpickler error:", 1)[-1]
+        names_object = any(
+            s in detail for s in ("GLOBAL", "global", "allowlisted", "unrecognized function")
+        )
+        if names_object:
+            lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
             first = next((ln for ln in lines if "nsupported" in ln), lines[0] if lines else "")
             raise UnsafeFileError(
                 path,
@@ -198,9 +205,11 @@ def load_torch(path, *, what: str = "file") -> Any:
                 f"containers, which would run code when loaded ({first}). Only load files you "
                 "trust; lava-nt never writes such objects.",
             ) from None
+        first = next((ln.strip() for ln in detail.splitlines() if ln.strip()), "pickle error")
         raise CorruptFileError(
-            path, f"{what} is unreadable ({msg.splitlines()[0] if msg else 'pickle error'}); "
-            "delete it to start that step again"
+            path,
+            f"{what} is truncated or corrupt (unreadable pickle: {first}); "
+            "delete it to start that step again",
         ) from None
     except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -246,3 +255,14 @@ def append_jsonl(path, row: dict, *, sync: bool = True) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def move_aside(path) -> Path:
+    """Rename ``path`` to the first free ``<name>.corrupt-<n>`` (n = 1, 2, ...) next to it and
+    return the new path: a corrupt file is kept for inspection while its step starts over."""
+    path = Path(path)
+    n = 1
+    while (aside := path.with_name(f"{path.name}.corrupt-{n}")).exists():
+        n += 1
+    path.rename(aside)
+    return aside

@@ -26,13 +26,22 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from lava_nt.io import (
+    CorruptFileError,
+    append_jsonl,
+    atomic_torch_save,
+    atomic_write_text,
+    load_torch,
+    move_aside,
+    to_jsonable,
+)
 from lava_nt.spec.validation import ParameterError, check_choice
 
 LOSSES = ("ce", "mse")
@@ -286,45 +295,60 @@ def evaluate(model, x, y, cfg: TrainConfig, batch_size: int = 256) -> dict:
     return {"acc": correct / n, "loss": total_loss / n}
 
 
-def _atomic_write(path: Path, write) -> None:
-    """``write(tmp_path)`` fills a temporary file next to ``path``; it is fsynced and renamed
-    over ``path`` (then the directory is fsynced): a kill leaves the old or the new file
-    (:func:`lava_nt.converters.model_file.atomic_write`)."""
-    from lava_nt.converters.model_file import atomic_write
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, write, overwrite=True)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    _atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Replace ``path`` atomically with one JSON line per row."""
-
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row) + "\n" for row in rows)
-
-    _atomic_write(path, write)
-
-
-def _append_jsonl(path: Path, row: dict, sync: bool = True) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
-        if sync:
-            os.fsync(f.fileno())
+    """Replace ``path`` atomically with one JSON line per row (the form of :func:`append_jsonl`)."""
+    text = "".join(json.dumps(to_jsonable(row), sort_keys=True) + "\n" for row in rows)
+    atomic_write_text(path, text, make_parents=True)
 
 
 _now = time.monotonic  # the checkpoint clock (tests replace it)
 
 
-def _load_checkpoint(ckpt: Path, cfg: TrainConfig) -> dict:
-    """Read a checkpoint of this configuration; fill in and verify its selection state."""
-    state = torch.load(ckpt, weights_only=False)
+_CHECKPOINT_KEYS = {
+    "model": dict,
+    "optimizer": dict,
+    "generator": torch.Tensor,
+    "torch_rng": torch.Tensor,
+    "history": list,
+    "best": dict,
+    "epoch": int,
+    "bad_epochs": int,
+    "config": dict,
+}
+
+
+def _load_checkpoint(ckpt: Path, cfg: TrainConfig) -> dict | None:
+    """Read a checkpoint of this configuration; fill in and verify its selection state.
+
+    Returns None when the file is truncated or corrupt: it is then moved aside to
+    ``checkpoint.pt.corrupt-<n>`` (with a warning) and the run starts from scratch. A file that
+    would build Python objects when loaded raises :class:`~lava_nt.io.UnsafeFileError` (nothing
+    in it runs); a readable file that is not a checkpoint of this trainer raises
+    :class:`ParameterError` naming it."""
+    try:
+        state = load_torch(ckpt, what="trainer checkpoint")
+    except CorruptFileError as exc:
+        aside = move_aside(ckpt)
+        warnings.warn(
+            f"train: {exc}. It was moved to '{aside}' and this training starts from scratch.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    bad = (
+        [f"it holds a {type(state).__name__}, not a dict"]
+        if not isinstance(state, dict)
+        else [
+            f"'{k}' is missing or not a {t.__name__}"
+            for k, t in _CHECKPOINT_KEYS.items()
+            if not isinstance(state.get(k), t)
+        ]
+    )
+    if bad:
+        raise ParameterError(
+            f"train: '{ckpt}' is not a checkpoint of this trainer ({'; '.join(bad)}); delete "
+            "it, use another run directory or resume=False"
+        )
     saved = {k: v for k, v in state["config"].items() if k not in _RUN_ONLY_FIELDS}
     ours = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY_FIELDS}
     if saved != ours:
@@ -377,6 +401,11 @@ def train(
     or patience exhausted) is only finalised, as the uninterrupted run would have: the same
     result, model and ``best.pt``. Without a checkpoint to resume (or with ``resume=False``) the
     run starts over and old ``metrics.jsonl``/``checkpoint.pt``/``best.pt`` files are removed.
+    Files are written through :mod:`lava_nt.io` (fsynced, renamed into place) and the checkpoint
+    is read with ``weights_only=True``: a checkpoint that would build Python objects when loaded
+    is refused with :class:`~lava_nt.io.UnsafeFileError` (nothing in it runs). A truncated or
+    corrupt checkpoint (a disk fault: a kill cannot tear it) is moved aside to
+    ``checkpoint.pt.corrupt-<n>`` with a ``RuntimeWarning`` and the training starts from scratch.
     At the end the model holds the selected epoch's parameters.
 
     ``stop_after_epoch`` simulates a kill (for tests): ``train`` returns right after that
@@ -410,8 +439,8 @@ def train(
     have_ckpt = False  # a checkpoint of this run is on disk
     if run_dir:
         run_dir.mkdir(parents=True, exist_ok=True)
-        if ckpt.exists() and resume:
-            state = _load_checkpoint(ckpt, cfg)
+        state = _load_checkpoint(ckpt, cfg) if ckpt.exists() and resume else None
+        if state is not None:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
@@ -489,9 +518,9 @@ def train(
             ended = stopped_early or epoch == cfg.epochs - 1
             due = not have_ckpt or ended or _now() - last_ckpt >= cfg.checkpoint_every_s
             # the metrics line is fsynced with each checkpoint (a resume rewrites it anyway)
-            _append_jsonl(metrics, row, sync=due)
+            append_jsonl(metrics, row, sync=due)
             if due:
-                _atomic_save(
+                atomic_torch_save(
                     {
                         "model": model.state_dict(),
                         "optimizer": opt.state_dict(),
@@ -515,7 +544,7 @@ def train(
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     if run_dir:
-        _atomic_save(
+        atomic_torch_save(
             {
                 "model": model.state_dict(),
                 "epoch": best["epoch"],

@@ -1,31 +1,24 @@
-"""Atomic file and HDF5 writing (temporary file, fsync, rename) with the no-overwrite rule."""
+"""Atomic model-file writing through :func:`lava_nt.io.atomic_write` (temporary file, fsync,
+rename, directory fsync, leftover temporary files of interrupted writes removed) with the
+model-file errors and the no-overwrite default."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from lava_nt.converters.model_file.checksum import _checksum
 from lava_nt.converters.model_file.errors import ModelFileError, ModelFileExistsError
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+from lava_nt.io import FileExistsNoOverwriteError
+from lava_nt.io import atomic_write as _io_atomic_write
 
 
 def atomic_write(path, write_tmp: Callable[[str], None], *, overwrite: bool = False) -> Path:
-    """Write a file atomically: ``write_tmp(tmp_path)`` fills a temporary file in the target
-    directory, which is fsynced and renamed over ``path`` (the directory is fsynced too). Without
+    """Write a file atomically (:func:`lava_nt.io.atomic_write`): ``write_tmp(tmp_path)`` fills a
+    temporary file in the target directory, which is fsynced and renamed over ``path``. Without
     ``overwrite`` an existing ``path`` raises :class:`ModelFileExistsError` (also if it appears
-    meanwhile: the rename is a hard link that fails on an existing name)."""
+    meanwhile: the rename is a hard link that fails on an existing name); a missing directory or
+    a directory at ``path`` raise :class:`ModelFileError`."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise ModelFileExistsError(path, "exists; pass overwrite=True to replace it")
@@ -34,37 +27,10 @@ def atomic_write(path, write_tmp: Callable[[str], None], *, overwrite: bool = Fa
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ModelFileError(path, f"directory '{parent}' does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        write_tmp(tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if path appeared meanwhile
-            except FileExistsError:
-                raise ModelFileExistsError(
-                    path, "exists; pass overwrite=True to replace it"
-                ) from None
-            except OSError:  # filesystem without hard links
-                if path.exists():
-                    raise ModelFileExistsError(
-                        path, "exists; pass overwrite=True to replace it"
-                    ) from None
-                os.replace(tmp, path)
-            else:
-                os.unlink(tmp)
-        _fsync_dir(parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return path
+        return _io_atomic_write(path, write_tmp, overwrite=overwrite)
+    except FileExistsNoOverwriteError:
+        raise ModelFileExistsError(path, "exists; pass overwrite=True to replace it") from None
 
 
 def atomic_h5_write(

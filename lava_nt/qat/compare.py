@@ -6,12 +6,22 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lava_nt.io import (
+    CorruptFileError,
+    append_jsonl,
+    atomic_torch_save,
+    atomic_write_text,
+    load_torch,
+    move_aside,
+    to_jsonable,
+)
 from lava_nt.qat.network import QATNetwork
 
 
@@ -21,13 +31,34 @@ def _population_pred(out, n_classes: int = 2) -> np.ndarray:
     return np.argmax(counts, axis=-1)
 
 
-def _append_jsonl(path: Path, row: dict) -> None:
-    import os
+def _cache_key(key: dict) -> str:
+    """The pretrained cache's key in its stored form: canonical JSON."""
+    return json.dumps(to_jsonable(key), sort_keys=True)
 
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+
+def _load_pretrained(path: Path, key: dict) -> dict | None:
+    """The state dict cached in ``path`` (``pretrained.pt``) if it was pretrained with ``key``.
+
+    Read with ``weights_only=True``: a file that would build Python objects is refused with
+    :class:`~lava_nt.io.UnsafeFileError` (nothing in it runs). A truncated or corrupt file is
+    moved aside to ``pretrained.pt.corrupt-<n>`` with a ``RuntimeWarning`` and None is returned
+    (the network is pretrained again), as for a cache of other settings."""
+    if not path.exists():
+        return None
+    try:
+        saved = load_torch(path, what="QAT pretrained-network cache")
+    except CorruptFileError as exc:
+        aside = move_aside(path)
+        warnings.warn(
+            f"compare_qat: {exc}. It was moved to '{aside}'; the network is pretrained again.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    if not isinstance(saved, dict) or saved.get("key") != _cache_key(key):
+        return None
+    state = saved.get("state")
+    return state if isinstance(state, dict) else None
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -165,7 +196,10 @@ def compare_qat(
     (``n_participants``, or the given :class:`~lava_nt.examples.eeg.synthetic.SyntheticConfig`
     ``synthetic``) into ``out_dir/data``.
     Results go to ``out_dir/results.jsonl`` (one line per unit; a rerun skips finished units) and
-    ``out_dir/report.md``; returns ``{"rows": [...], "report": markdown, "settings": {...}}``.
+    ``out_dir/report.md``; the pretrained network is cached in ``out_dir/pretrained.pt`` (see
+    :func:`_load_pretrained`: read with ``weights_only=True``, a corrupt cache is moved aside and
+    the network pretrained again); returns
+    ``{"rows": [...], "report": markdown, "settings": {...}}``.
     ``threads``: torch threads while it runs (1 is fastest on a loaded 2-core machine; None
     leaves the setting alone).
     """
@@ -258,8 +292,9 @@ def _compare_qat(
         "pretrain_participants": pretrain_participants,
     }
     net0 = build_network(160, list(hidden), n_classes=2, population=population, beta=beta, seed=0)
-    if pre_path.exists() and torch.load(pre_path, weights_only=False)["key"] == key:
-        net0.load_state_dict(torch.load(pre_path, weights_only=False)["state"])
+    cached = _load_pretrained(pre_path, key)
+    if cached is not None:
+        net0.load_state_dict(cached)
     else:
         x, y = pretrain_data([feats[p] for p in pretrain_participants])
         log(f"pretraining on participants {pretrain_participants} ({len(y)} samples)")
@@ -268,7 +303,7 @@ def _compare_qat(
                           spike_l1=spike_l1, select="last", seed=0)  # fmt: skip
         res = train(trainer_model(net0), tensors(x, y), cfg)
         log(f"  {time.perf_counter() - t0:.0f} s, train acc {res.history[-1]['train_acc']:.3f}")
-        torch.save({"key": key, "state": net0.state_dict()}, pre_path)
+        atomic_torch_save({"key": _cache_key(key), "state": net0.state_dict()}, pre_path)
 
     # ---- units ---------------------------------------------------------------------------------
     results_path = out_dir / "results.jsonl"
@@ -355,7 +390,7 @@ def _compare_qat(
                 row["lava_bit_exact"] = bool(exact)
                 row["lava_predictions_equal"] = bool(np.array_equal(pred_l, pred_q))
                 row["qat_acc"] = float(np.mean(pred_l == y_te))
-            _append_jsonl(results_path, row)
+            append_jsonl(results_path, row)
             rows.append(row)
             log(
                 f"participant {p} seed {seed}: float {row['float_acc']:.3f}, PTQ "
@@ -365,7 +400,7 @@ def _compare_qat(
             )
     units = [r for r in rows if r.get("kind") == "unit" and r["participant"] in participants]
     report = compare_report(units, settings)
-    (out_dir / "report.md").write_text(report + "\n")
+    atomic_write_text(out_dir / "report.md", report + "\n")
     return {"rows": units, "report": report, "settings": settings}
 
 

@@ -54,8 +54,8 @@ def _assert_same_result(r_res, r_ref):
 
 
 def _assert_same_best_pt(dir_a, dir_b):
-    a = torch.load(dir_a / "best.pt", weights_only=False)
-    b = torch.load(dir_b / "best.pt", weights_only=False)
+    a = torch.load(dir_a / "best.pt", weights_only=True)
+    b = torch.load(dir_b / "best.pt", weights_only=True)
     assert a.keys() == b.keys()
     assert {k: v for k, v in a.items() if k != "model"} == {
         k: v for k, v in b.items() if k != "model"
@@ -117,7 +117,7 @@ def test_tie_break_picks_lower_loss_and_resets_patience(monkeypatch, tmp_path, s
     assert res.stopped_early and len(res.history) == 8
     for name, v in net.state_dict().items():
         assert torch.equal(v, fake.states[4][name]), name
-    assert torch.load(tmp_path / "best.pt", weights_only=False)["loss"] == 2.0
+    assert torch.load(tmp_path / "best.pt", weights_only=True)["loss"] == 2.0
 
 
 def test_tie_with_lower_loss_is_an_improvement_for_patience(monkeypatch):
@@ -176,19 +176,19 @@ def test_resume_after_an_early_stop_finalises_like_the_uninterrupted_run(tmp_pat
     stop = r_ref.history[-1]["epoch"]
 
     # killed right after the checkpoint of the early-stop epoch: best.pt not written yet
-    real_save = tr._atomic_save
+    real_save = tr.atomic_torch_save
 
-    def save(obj, path):
+    def save(obj, path, **kw):
         if path.name == "best.pt":
             raise KeyboardInterrupt("killed")
-        real_save(obj, path)
+        real_save(obj, path, **kw)
 
-    monkeypatch.setattr(tr, "_atomic_save", save)
+    monkeypatch.setattr(tr, "atomic_torch_save", save)
     with pytest.raises(KeyboardInterrupt):
         train(_net(), train_data, cfg, val_data=val, run_dir=tmp_path / "run")
-    monkeypatch.setattr(tr, "_atomic_save", real_save)
+    monkeypatch.setattr(tr, "atomic_torch_save", real_save)
     run = tmp_path / "run"
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == stop and state["bad_epochs"] == cfg.patience
     assert not (run / "best.pt").exists()
 
@@ -266,20 +266,20 @@ def test_checkpoint_interval_kill_and_resume_is_exact(tmp_path, monkeypatch):
     monkeypatch.setattr(tr, "_now", clock.now)
     monkeypatch.setattr(tr, "evaluate", clock.evaluate)
     written = []
-    real_save = tr._atomic_save
+    real_save = tr.atomic_torch_save
 
-    def save(obj, path):
+    def save(obj, path, **kw):
         if path.name == "checkpoint.pt":
             written.append(obj["epoch"])
-        real_save(obj, path)
+        real_save(obj, path, **kw)
 
-    monkeypatch.setattr(tr, "_atomic_save", save)
+    monkeypatch.setattr(tr, "atomic_torch_save", save)
     kill = 5
     train(_net(), (x, y), cfg, val_data=val, run_dir=tmp_path, stop_after_epoch=kill)
     # the first epoch, then one epoch after 3 s (an epoch is 1 s on this clock); epochs 4 and 5
     # were not checkpointed, and metrics.jsonl holds them from before the kill
     assert written == [0, 3]
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 3
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 3
     assert [r["epoch"] for r in _rows(tmp_path)] == list(range(kill + 1))
 
     written.clear()
@@ -318,7 +318,7 @@ def test_resume_with_another_checkpoint_interval(tmp_path):
 def _make_old(ckpt, **changes):
     """Rewrite a checkpoint as the trainer before the tie-break wrote it (no best loss, no
     checkpoint interval in the configuration)."""
-    state = torch.load(ckpt, weights_only=False)
+    state = torch.load(ckpt, weights_only=True)
     state["best"] = {k: v for k, v in state["best"].items() if k != "loss"}
     state["config"] = {k: v for k, v in state["config"].items() if k != "checkpoint_every_s"}
     for k, v in changes.items():
@@ -351,7 +351,7 @@ def test_old_checkpoint_with_a_different_choice_is_refused(tmp_path, monkeypatch
     x, y = _task(2)
     cfg = TrainConfig(**CFG, epochs=5, checkpoint_every_s=0)
     train(_net(), (x, y), cfg, val_data=_task(3, n=8), run_dir=tmp_path, stop_after_epoch=1)
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["best"]["epoch"] == 1 and state["bad_epochs"] == 0  # the new rule's choice
     # a current-format checkpoint whose selection state does not follow from its history
     tampered = {**state, "best": {**state["best"], "epoch": 0}, "bad_epochs": 1}
