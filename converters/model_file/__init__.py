@@ -8,17 +8,21 @@ settings, provenance and optionally an attached fixed-point (quantised) spec wit
 
 Files are written atomically (a temporary file in the same directory, fsync, then rename), carry
 a schema version and a SHA-256 checksum of their content, and an existing file is never replaced
-unless ``overwrite=True``. :func:`load_model` validates everything (format, schema version,
-checksum, required datasets, dtypes, shapes across layers, finite values and every range via the
-spec validators) and raises :class:`ModelFileError` naming the file and what is wrong.
+unless ``overwrite=True``. :func:`load_model` treats a file as hostile until its structure is
+checked: format and schema version, then, before any data is read or hashed, no links, no
+external or virtual storage, no references, no member outside the layout, dtypes and shapes as
+the declared network needs, nothing that can expand beyond the file's size; then the checksum,
+finite values and every range via the spec validators. It raises :class:`ModelFileError` naming
+the file and what is wrong (and the member, for a refused one).
 
 Float values are stored as float64 (a float32 network converts exactly), so
 ``NTNetwork -> file -> NTNetwork`` (:func:`load_network`) is bit-exact in float32 and float64.
 
-Modules: :mod:`~.errors`, :mod:`~.schema` (format, version, :class:`ModelInfo`),
+Modules: :mod:`~.errors`, :mod:`~.schema` (format, version, the layout, :class:`ModelInfo`),
 :mod:`~.atomic` (atomic HDF5 writing), :mod:`~.checksum`, :mod:`~.write` (:func:`save_model`,
-:func:`attach_quantized`), :mod:`~.read` (:func:`load_model`), :mod:`~.network`
-(:func:`network_from_model`, :func:`load_network`).
+:func:`attach_quantized`), :mod:`~.structure` (what a file may not contain, checked before
+reading), :mod:`~.hdf5_raw` (stored string lengths from the raw object header), :mod:`~.read`
+(:func:`load_model`), :mod:`~.network` (:func:`network_from_model`, :func:`load_network`).
 """
 
 from lava_nt.converters.model_file.atomic import atomic_h5_write, atomic_write

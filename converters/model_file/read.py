@@ -10,6 +10,7 @@ import numpy as np
 from lava_nt.converters.model_file.checksum import _checksum
 from lava_nt.converters.model_file.errors import ModelFileError
 from lava_nt.converters.model_file.schema import FORMAT, SCHEMA_VERSION, TRAINABLE_KINDS, ModelInfo
+from lava_nt.converters.model_file.structure import check_structure, read_header
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
 from lava_nt.spec.fixed import fixed_ntlif_parameters, fixed_spiking_bias_parameters
 from lava_nt.spec.ntlif import ntlif_parameters
@@ -201,8 +202,13 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
 def load_model(path) -> tuple[NetworkSpec, ModelInfo]:
     """Load and validate a model file: ``(NetworkSpec, ModelInfo)``.
 
-    Raises :class:`ModelFileError` (naming the file and the problem) for a missing, truncated,
-    corrupt, wrong-format, wrong-version or inconsistent file."""
+    In order: the file is HDF5; its ``format`` and ``schema_version``; its structure, before any
+    data is read or hashed (:func:`~.structure.check_structure`: no links, no external or
+    virtual storage, no references, no member outside the layout, dtypes and shapes as the
+    declared network needs, nothing that could expand beyond the file's size); the checksum; the
+    content (finite values, ranges, consistency). Raises :class:`ModelFileError` (naming the
+    file and the problem) for a missing, truncated, corrupt, hostile, wrong-format,
+    wrong-version or inconsistent file."""
     import h5py
 
     path = Path(path)
@@ -219,6 +225,7 @@ def load_model(path) -> tuple[NetworkSpec, ModelInfo]:
     with f:
         r = _Reader(f, path)
         try:
+            _check(r, f, path)
             return _load(r, f, path)
         except ModelFileError:
             raise
@@ -228,21 +235,24 @@ def load_model(path) -> tuple[NetworkSpec, ModelInfo]:
             ) from None
 
 
-def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
-    fmt = f.attrs.get("format")
-    if isinstance(fmt, bytes):
-        fmt = fmt.decode()
+def _check(r: _Reader, f, path) -> None:
+    """Format, version, structure (nothing read yet), then the checksum."""
+    fmt, version = read_header(f, path)
     if fmt != FORMAT:
         r.fail(f"is not a lava-nt model file (format attribute {fmt!r}, expected {FORMAT!r})")
-    version = r.attr(f, "schema_version", int)
+    if version is None:
+        r.fail("attribute 'schema_version' of '/' is missing or not an integer")
     if version != SCHEMA_VERSION:
         r.fail(
             f"has schema version {version}; this lava-nt ({_version()}) reads version "
             f"{SCHEMA_VERSION} only"
         )
-    stored = r.attr(f, "checksum", str)
-    if stored != _checksum(f):
+    check_structure(f, path)
+    if r.attr(f, "checksum", str) != _checksum(f):
         r.fail("checksum mismatch: the content was modified or corrupted after it was written")
+
+
+def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
     arch = r.group(f, "architecture")
     sizes = r.data(arch, "sizes", "i", None)
     if sizes.ndim != 1 or sizes.size < 2 or np.any(sizes <= 0):

@@ -14,6 +14,53 @@ SCHEMA_VERSION = 1
 META_KEYS = ("seed", "data_protocol", "tuning_methods", "n_classes", "population")
 TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "alpha")
 
+# ---- the layout (docs/model_file.md): every member and attribute a model file may hold ---------
+# Attributes: name -> kind (str, int or bool; all scalar). Datasets: name -> (dtype kind "f" float,
+# "i" integer or "b" boolean; shape in terms of n_prev = inputs of the layer, n = its neurons,
+# m = its bias neurons).
+ROOT_ATTRS = {"format": str, "schema_version": int, "checksum": str}
+ROOT_GROUPS = ("architecture", "network", "training", "output", "provenance")
+OPTIONAL_ROOT_GROUPS = ("quantized",)
+ARCHITECTURE_ATTRS = {"n_in": int, "n_layers": int, "fixed": bool, "spiking_bias_layers": str}
+NETWORK_ATTRS = {"fixed": bool, "n_in": int, "n_layers": int}
+QUANTIZED_ATTRS = {**NETWORK_ATTRS, "report": str}
+TRAINING_ATTRS = {
+    "dtype": str,
+    "detach_reset": bool,
+    "tuning_methods": str,
+    "trainable": str,
+    "trainable_counts": str,
+    "n_trainable": int,
+    "surrogate": str,
+}
+OUTPUT_ATTRS = {"coding": str, "n_classes": int, "population": int}
+PROVENANCE_ATTRS = {
+    "lava_nt_version": str,
+    "created": str,
+    "seed": str,
+    "data_protocol": str,
+    "meta": str,
+}
+LAYER_ATTRS = {False: {}, True: {"weight_exp": int}}  # by fixed point
+NEURON_ATTRS = {"reset": str}
+SPIKING_BIAS_ATTRS = {False: {"m": int}, True: {"m": int, "w_in_exp": int}}
+_SCALAR = ()
+NEURON_DATASETS = {
+    False: {"du": ("f", _SCALAR), "dv": ("f", _SCALAR), "vth": ("f", _SCALAR),
+            "bias": ("f", ("n",)), "gain": ("f", ("n",))},
+    True: {"du": ("i", _SCALAR), "dv": ("i", _SCALAR), "vth": ("i", _SCALAR),
+           "bias_mant": ("i", ("n",)), "bias_exp": ("i", ("n",)), "gain_mant": ("i", ("n",))},
+}  # fmt: skip
+SPIKING_BIAS_DATASETS = {
+    False: {"w_in": ("f", ("m", "n_prev")), "du": ("f", _SCALAR), "dv": ("f", _SCALAR),
+            "vth": ("f", _SCALAR), "bias": ("f", ("m",)), "w_b": ("f", ("m",)),
+            "alpha": ("f", ("m",))},
+    True: {"w_in": ("i", ("m", "n_prev")), "du": ("i", _SCALAR), "dv": ("i", _SCALAR),
+           "vth": ("i", _SCALAR), "bias_mant": ("i", ("m",)), "bias_exp": ("i", ("m",)),
+           "w_b_mant": ("i", ("m",)), "w_b_exp": ("i", ("m",)), "dc": ("i", ("m",))},
+}  # fmt: skip
+OPTIONAL_SPIKING_BIAS_DATASETS = {"mask": ("b", ("m", "n_prev")), "group": ("i", ("n",))}
+
 
 @dataclass
 class ModelInfo:
