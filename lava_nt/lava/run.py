@@ -1,15 +1,28 @@
-"""Running Lava safely: a timeout, ``stop()`` always, and no worker processes left behind.
+"""Running Lava safely: a timeout, ``stop()`` always, failures noticed at once, nothing left
+behind.
 
-Lava 0.10 has three failure modes that this module contains (``notes/lava-facts.md`` §6):
+Lava 0.10 has failure modes that this module contains (``notes/lava-facts.md`` §6):
 
 * an exception inside a model's ``run_spk`` makes ``run()`` hang silently;
+* a worker process that dies (``os._exit``, a signal) also leaves ``run()`` waiting forever;
 * an interpreter that exits without ``stop()`` hangs in multiprocessing's exit handler;
-* killing the parent of a running network orphans its worker processes.
+* killing the parent of a running network orphans its worker processes, and a killed network
+  leaves its shared-memory segments (``/dev/shm``) and multiprocessing's ``pymp-*`` directories.
 
 :func:`run_isolated` therefore runs a *job* (a function that builds, runs, reads and stops a Lava
 network and returns picklable results) in a forked child that leads its own process group. Lava's
 workers are forked from that child and inherit the group, so one ``killpg`` ends everything: on
-timeout, on error, and after a normal result. The child also kills its group if its parent dies.
+timeout, on error, on ``KeyboardInterrupt`` and after a normal result. The child also kills its
+group if its parent dies.
+
+Each run gets a private temporary directory (``TMPDIR`` of the job: multiprocessing's ``pymp-*``
+directories go there) and a private prefix for the names of the shared-memory segments its Lava
+manager creates; both are removed when the run ends, whatever the outcome.
+
+Inside the child a watcher thread notices at once a Lava worker that raised (whether or not its
+model uses :func:`report_model_errors`) or died with a non-zero exit status or a signal; the
+parent then ends the run with :class:`LavaRunError` within :data:`MODEL_ERROR_GRACE` seconds
+instead of waiting for the timeout.
 
 Inside a job, end every network with :func:`stopping` (or ``try: ... finally: proc.stop()``)::
 
@@ -22,16 +35,18 @@ Inside a job, end every network with :func:`stopping` (or ``try: ... finally: pr
     result = run_isolated(job, x, timeout=60)
 
 Models of lava-nt's own processes wrap ``run_spk`` in :func:`report_model_errors`, which writes the
-model's traceback to stderr and to a file that :func:`run_isolated` collects, so a hung run is
-reported with the model error that caused it.
+model's traceback (with the time step) to stderr and to the run's error file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import multiprocessing
+import numbers
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -42,13 +57,40 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lava_nt.lava.compat import allow_lava_import
+from lava_nt.lava.procfs import (
+    descendants,
+    exit_text,
+    group_members,
+    kill_group,
+    proc_stat,
+    remove_run_files,
+)
+
+__all__ = [
+    "ERROR_FILE_ENV",
+    "LavaError",
+    "LavaRunError",
+    "LavaTimeoutError",
+    "check_model_precision",
+    "default_timeout",
+    "descendants",
+    "group_members",
+    "kill_group",
+    "preload_lava",
+    "report_model_errors",
+    "run_isolated",
+    "stop_with_timeout",
+    "stopping",
+]
 
 #: Environment variable naming the file that model errors are appended to (set in the child).
 ERROR_FILE_ENV = "LAVA_NT_MODEL_ERROR_FILE"
-#: After a model reported an error, wait this long for the job to end by itself (seconds).
+#: After a model or worker failure was reported, wait this long for the job to end by itself (s).
 MODEL_ERROR_GRACE = 2.0
-#: How often the child checks that its parent is still alive (seconds).
-PARENT_WATCH_INTERVAL = 0.5
+#: How often the child checks its parent and its Lava workers (seconds).
+WATCH_INTERVAL = 0.2
+#: Name of the model-error file in the run's private directory.
+ERROR_FILE_NAME = "model_errors.txt"
 
 
 class LavaError(RuntimeError):
@@ -59,18 +101,23 @@ class LavaError(RuntimeError):
         self.model_errors = model_errors
         text = message
         if model_errors:
-            text += "\n--- errors reported by Lava process models ---\n" + model_errors.rstrip()
+            text += "\n--- errors reported by the Lava workers ---\n" + model_errors.rstrip()
         if child_traceback:
             text += "\n--- traceback in the Lava job process ---\n" + child_traceback.rstrip()
         super().__init__(text)
 
 
 class LavaRunError(LavaError):
-    """The Lava job raised (``child_traceback`` holds its traceback) or its process died."""
+    """The Lava job raised (``child_traceback`` holds its traceback), one of its Lava workers
+    raised or died, or the job process died."""
 
 
 class LavaTimeoutError(LavaError, TimeoutError):
-    """The Lava job did not finish within its timeout (e.g. a model error hung ``run()``)."""
+    """The Lava job did not finish within its timeout (``timeout`` holds it, in seconds)."""
+
+    def __init__(self, message: str, timeout: float | None = None, **kw):
+        self.timeout = timeout
+        super().__init__(message, **kw)
 
 
 #: Modules every lava-nt network job imports (Lava's compiler and runtime, the I/O and Dense
@@ -121,81 +168,148 @@ def default_timeout(steps: int, per_step: float = 0.02, base: float = 60.0) -> f
     return base + per_step * max(int(steps), 0)
 
 
-# ---- process-group helpers (Linux /proc) --------------------------------------------------------
-def _proc_stat(pid: int) -> tuple[str, int, int] | None:
-    """``(state, ppid, pgid)`` of a live process, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read().decode(errors="replace")
-    except OSError:
-        return None
-    # the command name may contain spaces and parentheses: split after the last ')'
-    rest = data[data.rfind(")") + 2 :].split()
-    return rest[0], int(rest[1]), int(rest[2])
-
-
-def group_members(pgid: int, include_zombies: bool = False) -> list[int]:
-    """PIDs of the processes in process group ``pgid`` (zombies excluded unless asked)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        st = _proc_stat(int(entry))
-        if st is None or st[2] != pgid:
-            continue
-        if st[0] == "Z" and not include_zombies:
-            continue
-        out.append(int(entry))
-    return out
-
-
-def descendants(pid: int, include_zombies: bool = False) -> list[int]:
-    """PIDs of all live descendants of ``pid``."""
-    children: dict[int, list[int]] = {}
-    states: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        st = _proc_stat(int(entry))
-        if st is None:
-            continue
-        children.setdefault(st[1], []).append(int(entry))
-        states[int(entry)] = st[0]
-    out, todo = [], list(children.get(pid, []))
-    while todo:
-        p = todo.pop()
-        if include_zombies or states.get(p) != "Z":
-            out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
-def kill_group(pgid: int, wait: float = 5.0) -> None:
-    """SIGKILL every process of group ``pgid`` and wait (up to ``wait`` s) until none is left."""
-    deadline = time.monotonic() + wait
-    while True:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        if not group_members(pgid) or time.monotonic() > deadline:
-            return
-        time.sleep(0.02)
+def check_timeout(timeout, what: str = "timeout") -> float:
+    """``timeout`` as a positive finite number of seconds; anything else (0, negative, NaN,
+    infinite, a bool, a string) raises ``ValueError`` naming ``what``."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, numbers.Real)
+        or not math.isfinite(float(timeout))
+        or not float(timeout) > 0
+    ):
+        raise ValueError(f"{what} must be a positive finite number of seconds, got {timeout!r}")
+    return float(timeout)
 
 
 # ---- inside the child ---------------------------------------------------------------------------
-def _watch_parent(parent_pid: int, error_file: str) -> None:
+#: Lava workers started by this (job) process: pid -> description (filled by the start hook).
+_WORKERS: dict[int, str] = {}
+
+
+def _append_error(text: str) -> None:
+    path = os.environ.get(ERROR_FILE_ENV)
+    if path:
+        with contextlib.suppress(Exception), open(path, "a") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+
+
+def _describe_worker(proc) -> str | None:
+    """What a Lava actor process runs (``None`` for a process that is not a Lava actor)."""
+    builder = (getattr(proc, "_kwargs", None) or {}).get("builder")
+    if builder is None:
+        return None
+    model = getattr(builder, "proc_model", None)
+    if model is not None:
+        return f"process model {getattr(model, '__name__', model)}"
+    service = getattr(builder, "rs_class", None)
+    if service is not None:
+        return f"runtime service {getattr(service, '__name__', service)}"
+    return f"process {getattr(proc, 'name', '?')}"
+
+
+def _hook_lava_workers() -> None:
+    """Record every Lava actor this process starts and report an exception that ends one.
+
+    Lava starts its actors (process models and runtime services) as ``multiprocessing``
+    processes; an exception that ends one is only logged and ``run()`` then hangs. The hooks on
+    ``BaseProcess.start`` / ``run`` (inherited by the forked workers) record the worker and
+    write such an exception to the run's error file.
+    """
+    from multiprocessing import process
+
+    base = process.BaseProcess
+    start, run = base.start, base.run
+
+    def hooked_start(self):
+        desc = _describe_worker(self)  # start() deletes the target and its arguments
+        start(self)
+        if desc is not None and self.pid is not None:
+            _WORKERS[self.pid] = desc
+
+    def hooked_run(self):
+        try:
+            run(self)
+        except Exception as exc:
+            desc = _describe_worker(self)
+            if desc is not None and not getattr(exc, "_lava_nt_reported", False):
+                _append_error(
+                    f"lava-nt: Lava worker ({desc}, pid {os.getpid()}) raised "
+                    f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+                )
+            raise
+
+    base.start, base.run = hooked_start, hooked_run
+
+
+def _private_temp(run_dir: str, shm_prefix: str) -> None:
+    """Make this process and everything it forks use the run's private files: temporary
+    directory ``run_dir`` and shared-memory names starting with ``shm_prefix``."""
+    from multiprocessing import process, resource_tracker, shared_memory
+
+    os.environ["TMPDIR"] = run_dir
+    tempfile.tempdir = run_dir
+    process.current_process()._config.pop("tempdir", None)  # multiprocessing's pymp-* cache
+    shared_memory._make_filename = lambda: f"/{shm_prefix}{secrets.token_hex(8)}"
+    # a resource tracker of our own (in our group): the parent's would keep the segments
+    # registered after the run and warn about them at its exit
+    rt = resource_tracker._resource_tracker
+    with contextlib.suppress(Exception):
+        if rt._fd is not None:
+            os.close(rt._fd)
+        rt._fd, rt._pid, rt._lock = None, None, threading.Lock()
+
+
+def _check_workers(reported: set[int]) -> None:
+    for pid, desc in list(_WORKERS.items()):
+        st = proc_stat(pid)
+        if st is None:  # reaped by Lava's join(): it ended as Lava expected
+            _WORKERS.pop(pid, None)
+            continue
+        state, _, _, status = st
+        if state == "Z" and status and pid not in reported:
+            reported.add(pid)
+            _append_error(f"lava-nt: Lava worker ({desc}, pid {pid}) {exit_text(status)}")
+
+
+def _orphaned(run_dir: str, shm_prefix: str) -> None:
+    """The parent died: kill the group; a detached helper removes the run's files after it."""
+    pgid = os.getpgid(0)
+    with contextlib.suppress(OSError):
+        helper = os.fork()
+        if helper == 0:
+            try:
+                with contextlib.suppress(OSError):
+                    os.setpgid(0, 0)  # out of the group that is killed below
+                deadline = time.monotonic() + 10.0
+                while group_members(pgid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                remove_run_files(run_dir, shm_prefix)
+            finally:
+                os._exit(0)
+        with contextlib.suppress(OSError):
+            os.setpgid(helper, helper)  # also here: no race with the kill
+    os.killpg(pgid, signal.SIGKILL)
+
+
+def _watch(parent_pid: int, run_dir: str, shm_prefix: str) -> None:
+    reported: set[int] = set()
     while True:
-        time.sleep(PARENT_WATCH_INTERVAL)
+        time.sleep(WATCH_INTERVAL)
         if os.getppid() != parent_pid:  # parent died: we were re-parented
-            with contextlib.suppress(OSError):
-                os.unlink(error_file)  # the parent can no longer clean it up
-            os.killpg(os.getpgid(0), signal.SIGKILL)
+            _orphaned(run_dir, shm_prefix)
+        with contextlib.suppress(Exception):
+            _check_workers(reported)
 
 
-def _child_main(conn, parent_pid: int, error_file: str, job, args, kwargs) -> None:
+def _child_main(conn, parent_pid: int, run_dir: str, shm_prefix: str, job, args, kwargs) -> None:
     os.setsid()  # lead a new process group: Lava's workers inherit it, one killpg ends all
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     allow_lava_import()
-    os.environ[ERROR_FILE_ENV] = error_file
-    threading.Thread(target=_watch_parent, args=(parent_pid, error_file), daemon=True).start()
+    os.environ[ERROR_FILE_ENV] = os.path.join(run_dir, ERROR_FILE_NAME)
+    _private_temp(run_dir, shm_prefix)
+    _hook_lava_workers()
+    threading.Thread(target=_watch, args=(parent_pid, run_dir, shm_prefix), daemon=True).start()
     try:
         try:
             result = job(*args, **kwargs)
@@ -216,6 +330,32 @@ def _child_main(conn, parent_pid: int, error_file: str, job, args, kwargs) -> No
         os._exit(0)
 
 
+# ---- in the parent ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) during cleanup; one that arrived is raised afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    try:
+        old = signal.signal(signal.SIGINT, lambda *_: got.append(1))
+    except (ValueError, OSError):  # pragma: no cover - no signal support here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if got and sys.exc_info()[0] is None and old is signal.default_int_handler:
+        raise KeyboardInterrupt
+
+
+def _first_line(model_errors: str) -> str:
+    line = model_errors.strip().splitlines()[0] if model_errors.strip() else ""
+    return line.removeprefix("lava-nt: ").rstrip(":")
+
+
 # ---- the public helpers -------------------------------------------------------------------------
 def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> Any:
     """Run ``job(*args, **kwargs)`` in a forked child process group and return its result.
@@ -225,45 +365,48 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
     through a pipe.
 
     Raises:
+        ValueError: ``timeout`` is not a positive finite number of seconds.
         LavaTimeoutError: no result within ``timeout`` seconds (the whole group is killed).
         LavaRunError: the job raised (the child's traceback is attached), its result could not
-            be pickled, the child died without a result, or one of lava-nt's process models
-            reported an error (see :func:`report_model_errors`) and the job did not end within
-            :data:`MODEL_ERROR_GRACE` seconds after it (Lava usually hangs then).
+            be pickled, the child died without a result, or a Lava worker raised or died (exit
+            code or signal named; its traceback in ``model_errors``) and the job did not end
+            within :data:`MODEL_ERROR_GRACE` seconds after it (Lava hangs then).
+        KeyboardInterrupt: Ctrl-C in the caller, after the cleanup below.
 
-    After any outcome, including a normal result, the whole process group is SIGKILLed and the
-    call returns only when no process of the group is left (bounded wait).
+    After any outcome the whole process group is SIGKILLed and the call returns only when no
+    process of the group is left (bounded wait); the run's private temporary directory and its
+    shared-memory segments are removed.
     """
     if not callable(job):
         raise TypeError(f"run_isolated: job must be callable, got {type(job).__name__}")
-    if timeout is None or not timeout > 0:
-        raise ValueError(
-            f"run_isolated: timeout must be a positive number of seconds, got {timeout}"
-        )
-    fd, error_file = tempfile.mkstemp(prefix="lava_nt_model_errors_", suffix=".txt")
-    os.close(fd)
+    timeout = check_timeout(timeout, "run_isolated: timeout")
+    run_dir = tempfile.mkdtemp(prefix="lnt-")
+    shm_prefix = f"lnt{secrets.token_hex(5)}_"
+    error_file = os.path.join(run_dir, ERROR_FILE_NAME)
     recv_conn, send_conn = multiprocessing.Pipe(duplex=False)
     name = getattr(job, "__name__", repr(job))
     parent_pid = os.getpid()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # do not duplicate buffered output in the child
-    # A bare os.fork rather than multiprocessing.Process: multiprocessing's child bootstrap fixes
-    # the default start method, after which ``import lava`` (which calls set_start_method('fork'))
-    # fails in the child.
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        try:
-            recv_conn.close()
-            _child_main(send_conn, parent_pid, error_file, job, args, kwargs)
-        finally:
-            os._exit(70)
-    send_conn.close()
-    deadline = time.monotonic() + float(timeout)
+    pid = None
     msg = None
     status = None
     model_error_seen = None
     try:
+        # A bare os.fork rather than multiprocessing.Process: multiprocessing's child bootstrap
+        # fixes the default start method, after which ``import lava`` (which calls
+        # set_start_method('fork')) fails in the child.
+        with _sigint_deferred():
+            pid = os.fork()
+        if pid == 0:  # child: never returns
+            try:
+                recv_conn.close()
+                _child_main(send_conn, parent_pid, run_dir, shm_prefix, job, args, kwargs)
+            finally:
+                os._exit(70)
+        send_conn.close()
+        deadline = time.monotonic() + timeout
         while True:
             now = time.monotonic()
             remaining = deadline - now
@@ -272,7 +415,7 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
             if model_error_seen is None and _nonempty(error_file):
                 model_error_seen = now
             if model_error_seen is not None and now - model_error_seen > MODEL_ERROR_GRACE:
-                msg = ("model_error", None)  # a model failed and Lava hangs: do not wait longer
+                msg = ("model_error", None)  # a worker failed and Lava hangs: do not wait longer
                 break
             if recv_conn.poll(min(remaining, 0.25)):
                 try:
@@ -288,35 +431,39 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
                 msg = ("died", None)
                 break
     finally:
-        kill_group(pid)
-        if status is None:  # not reaped yet, so the pid is still ours
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)  # in case it had not reached setsid() yet
-            with contextlib.suppress(ChildProcessError):
-                status = os.waitpid(pid, 0)[1]
-        recv_conn.close()
-        model_errors = _read_and_remove(error_file)
+        with _sigint_deferred():
+            if pid:
+                kill_group(pid)
+                if status is None:  # not reaped yet, so the pid is still ours
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)  # in case it had not reached setsid() yet
+                    with contextlib.suppress(ChildProcessError):
+                        status = os.waitpid(pid, 0)[1]
+            recv_conn.close()
+            with contextlib.suppress(OSError):
+                send_conn.close()
+            model_errors = _read(error_file)
+            remove_run_files(run_dir, shm_prefix)
     if msg is None:
         raise LavaTimeoutError(
             f"Lava job {name!r} did not finish within {timeout:g} s; its process group was killed",
+            timeout=timeout,
             model_errors=model_errors,
         )
     if msg[0] == "ok":
         return msg[1]
     if msg[0] == "model_error":
         raise LavaRunError(
-            f"Lava job {name!r}: a process model failed (Lava would hang); its process group "
-            "was killed",
+            f"Lava job {name!r} failed: {_first_line(model_errors)}; its process group was killed",
             model_errors=model_errors,
         )
     if msg[0] == "error":
         raise LavaRunError(
             f"Lava job {name!r} failed: {msg[1]}", child_traceback=msg[2], model_errors=model_errors
         )
-    code = os.waitstatus_to_exitcode(status) if status is not None else None
+    how = exit_text(status) if status is not None else "ended"
     raise LavaRunError(
-        f"Lava job {name!r} died without a result (exit status {code})",
-        model_errors=model_errors,
+        f"Lava job {name!r}: its process {how} without a result", model_errors=model_errors
     )
 
 
@@ -327,15 +474,12 @@ def _nonempty(path: str) -> bool:
         return False
 
 
-def _read_and_remove(path: str) -> str:
+def _read(path: str) -> str:
     try:
         with open(path, errors="replace") as fh:
             return fh.read()
     except OSError:
         return ""
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
 
 
 def stop_with_timeout(proc, timeout: float = 30.0) -> bool:
@@ -403,10 +547,9 @@ def report_model_errors(run_fn):
             with contextlib.suppress(Exception):
                 sys.stderr.write(text)
                 sys.stderr.flush()
-            path = os.environ.get(ERROR_FILE_ENV)
-            if path:
-                with contextlib.suppress(Exception), open(path, "a") as fh:
-                    fh.write(text)
+            _append_error(text)
+            with contextlib.suppress(Exception):
+                sys.exc_info()[1]._lava_nt_reported = True  # the worker hook skips it
             raise
 
     return wrapper

@@ -4,6 +4,7 @@ Leftover processes are counted independently of the module under test, by parsin
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from lava_nt.lava.run import (
+    LavaError,
     LavaRunError,
     LavaTimeoutError,
     run_isolated,
@@ -216,8 +218,8 @@ def test_stop_that_hangs_cannot_hang_the_caller():
 
 
 def test_killed_parent_leaves_no_orphans(tmp_path):
-    """SIGKILL the process that called run_isolated: the job's group must die with it (and
-    remove the parent's temporary model-error file)."""
+    """SIGKILL the process that called run_isolated: the job's group must die with it, and the
+    run's private temporary directory (with the model-error file) is removed after it."""
     pid_file, err_file = tmp_path / "pid", tmp_path / "errfile"
     code = (
         "import os, subprocess, time\n"
@@ -241,7 +243,11 @@ def test_killed_parent_leaves_no_orphans(tmp_path):
         parent.kill()
         parent.wait()
     assert _wait_until_empty(child, 10) == []
-    assert not os.path.exists(err_file.read_text())
+    run_dir = os.path.dirname(err_file.read_text())  # the run's private temporary directory
+    deadline = time.monotonic() + 10
+    while os.path.exists(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(run_dir)
 
 
 def test_torch_threads_then_lava_network():
@@ -299,3 +305,141 @@ def test_lava_imports_after_a_start_method_was_chosen_in_the_parent():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().endswith("ok")
+
+
+# ---- Lava workers that fail: noticed at once, nothing left behind ------------------------------
+HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lava_failures.py")
+
+
+@pytest.fixture(scope="module")
+def failures():
+    """The helper module with the failing Lava process (loaded from its file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lava_failures", HELPERS)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["lava_failures"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_failing_model_helper_runs_when_it_does_not_fail(failures):
+    assert run_isolated(failures.network_job, "none", timeout=120) == 50.0
+
+
+@pytest.mark.parametrize(
+    "mode, text",
+    [
+        ("raise", "raised ValueError: failing model raised at step 3"),
+        ("exit", "exited with code 3"),
+        ("kill", "was killed by signal 9 (SIGKILL)"),
+    ],
+)
+def test_failing_worker_is_reported_not_timed_out(failures, tmp_path, mode, text):
+    """A model without lava-nt's decorator raises, or its worker process exits or is killed:
+    Lava alone hangs until the timeout; run_isolated reports the worker at once."""
+    pid_file = tmp_path / "pid"
+    with pytest.raises(LavaError) as info:
+        run_isolated(failures.network_job, mode, str(pid_file), timeout=120)
+    assert type(info.value) is LavaRunError
+    first = str(info.value).splitlines()[0]
+    assert "Lava worker (process model PyFailingModel, pid " in first
+    assert text in first
+    if mode == "raise":
+        assert "Traceback" in info.value.model_errors
+        assert "in run_spk" in info.value.model_errors
+    _assert_clean(pid_file)
+
+
+def test_job_process_killed_by_a_signal_is_named(tmp_path):
+    def job():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(LavaRunError, match=r"killed by signal 9 \(SIGKILL\) without a result"):
+        run_isolated(job, timeout=120)
+    assert _descendants(os.getpid()) == []
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), True, "5", None])
+def test_bad_timeouts_are_refused(timeout):
+    with pytest.raises(ValueError, match="positive finite number of seconds"):
+        run_isolated(_raise_value_error, timeout=timeout)
+
+
+def test_timeout_error_carries_the_timeout(tmp_path):
+    pid_file = tmp_path / "pid"
+    with pytest.raises(LavaTimeoutError) as info:
+        run_isolated(_sleep_forever, str(pid_file), timeout=1.5)
+    assert info.value.timeout == 1.5
+    _assert_clean(pid_file)
+
+
+_PARENT = """
+import importlib.util, os, sys
+spec = importlib.util.spec_from_file_location("lava_failures", {helpers!r})
+mod = importlib.util.module_from_spec(spec)
+sys.modules["lava_failures"] = mod
+spec.loader.exec_module(mod)
+from lava_nt.lava.run import LavaError, run_isolated
+try:
+    run_isolated(mod.network_job, {mode!r}, {pid_file!r}, {names_file!r}, 10**6, timeout={timeout})
+except LavaError as exc:
+    print(type(exc).__name__, str(exc).splitlines()[0])
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+@pytest.fixture()
+def private_tmp():
+    """A short private temporary directory (multiprocessing puts AF_UNIX sockets in it, whose
+    paths are limited to 107 bytes)."""
+    import shutil
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="lnt-test-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("outcome", ["failed", "timed out", "interrupted"])
+def test_run_leaves_no_shared_memory_temp_dirs_or_processes(tmp_path, private_tmp, outcome):
+    """After a failed, timed-out or interrupted (Ctrl-C in the caller) run, none of the /dev/shm
+    segments that the job had mapped remains, the caller's TMPDIR holds no pymp-* directories
+    (nothing at all), and no process of the run is left."""
+    pid_file, names_file = tmp_path / "pid", tmp_path / "names"
+    mode = "raise" if outcome == "failed" else "slow"
+    timeout = 8 if outcome == "timed out" else 300
+    code = _PARENT.format(
+        helpers=HELPERS,
+        mode=mode,
+        pid_file=str(pid_file),
+        names_file=str(names_file),
+        timeout=timeout,
+    )
+    env = dict(os.environ, TMPDIR=private_tmp)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        if outcome == "interrupted":
+            deadline = time.monotonic() + 120
+            while not names_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            parent.send_signal(signal.SIGINT)
+        out, err = parent.communicate(timeout=300)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    expected = {"failed": "LavaRunError", "timed out": "LavaTimeoutError"}.get(
+        outcome, "KeyboardInterrupt"
+    )
+    assert out.decode().startswith(expected), (out, err[-3000:])
+    names = [n for n in names_file.read_text().splitlines() if n]
+    assert names, "the job mapped no shared memory (the test would prove nothing)"
+    left = [n for n in names if os.path.exists(os.path.join("/dev/shm", n))]
+    assert left == [], f"shared-memory segments of the run remain: {left}"
+    assert os.listdir(private_tmp) == []
+    child = int(pid_file.read_text())
+    assert _wait_until_empty(child, 10) == []
