@@ -82,6 +82,21 @@ def test_outputs_follow_python_blocks():
     assert "Output" not in tutorials.with_outputs(page, ["", "", ""], Path("/x")).split("<!--")[0]
 
 
+def test_citation_and_changelog():
+    import yaml
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software" and cff["authors"]
+    project = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{cff["version"]}"' in project  # one version everywhere
+    refs = {r["type"]: r for r in cff["references"]}
+    assert refs["article"]["doi"] == "10.3390/jlpea12040059" and refs["article"]["year"] == 2022
+    thesis = refs["thesis"]
+    assert thesis["year"] == 2024 and thesis["institution"]["name"] == "Brigham Young University"
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"## [{cff['version']}]" in changelog and "## [Unreleased]" in changelog
+
+
 @pytest.fixture
 def no_network(monkeypatch):
     """Refuse every outgoing connection (the build must not fetch anything)."""
