@@ -113,7 +113,7 @@ def test_site_builds_strict_offline(tmp_path, no_network, monkeypatch):
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
-    monkeypatch.chdir(ROOT)  # mkdocs.yml names paths relative to the repository
+    monkeypatch.chdir(tmp_path)  # mkdocs.yml resolves its paths relative to itself
     site = tmp_path / "site"
     config = load_config(str(ROOT / "mkdocs.yml"), site_dir=str(site), strict=True)
     build(config)  # raises on any warning in strict mode
