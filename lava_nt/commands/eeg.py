@@ -4,7 +4,7 @@ lava-nt eeg generate [--out DIR] [--participants N] [--trials N] [--samples N] [
     Write synthetic data in the DEAP ``data_preprocessed_python`` format (``sNN.dat``).
 lava-nt eeg run [--data DIR] [--out RUN_DIR] [--participants ...] [--methods ...] [--seeds ...]
                 [--protocol honest|thesis] [--pretrain-epochs N] [--tune-epochs N] [--quick]
-                [--no-lava] ...
+                [--no-lava] [--workers N] [--ray-address ADDR] ...
     Leave-one-subject-out pretraining, per-person tuning with each method and seed, Lava
     deployment of every tuned model, then the report. Resumable: run it again with the same
     ``--out`` after an interruption.
@@ -33,6 +33,16 @@ QUICK = {
     "patience": 15,
     "out": "runs/eeg-quick",
 }
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
 
 
 def _int_list(text: str) -> list[int]:
@@ -163,6 +173,20 @@ def register(subparsers) -> None:
         help="torch threads (default 1: fastest for these small batches on a loaded machine)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    par = r.add_argument_group("parallel units on Ray (optional extra: pip install 'lava-nt[ray]')")
+    par.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="run independent units (pretrainings, then tuning + deployment units) on N Ray "
+        "workers (a local Ray instance); results equal a serial run. Default: one process, no Ray",
+    )
+    par.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join an existing Ray cluster (e.g. ray://head:10001 or auto) instead of starting a "
+        "local instance; the run directory must be on a filesystem all nodes share",
+    )
     syn = r.add_argument_group("synthetic data (without --data)")
     syn.add_argument("--synthetic-participants", type=int, help="default 32 (quick: 4)")
     syn.add_argument("--synthetic-trials", type=int, help="default 40")
@@ -308,7 +332,10 @@ def cmd_run(args) -> int:
 
         keep_freed_memory()
     try:
-        summary = run_pipeline(run_dir, config, data_dir=args.data, synthetic=synthetic)
+        summary = run_pipeline(
+            run_dir, config, data_dir=args.data, synthetic=synthetic, workers=args.workers,
+            ray_address=args.ray_address,
+        )  # fmt: skip
     except _user_errors() as exc:
         return _fail("run", exc)
     except OSError as exc:

@@ -47,6 +47,8 @@ def run_pipeline(
     synthetic: SyntheticConfig | None = None,
     log: Callable[[str], None] = print,
     report: bool = True,
+    workers: int | None = None,
+    ray_address: str | None = None,
 ) -> RunSummary:
     """Run (or continue) a LOSO experiment in ``run_dir`` and write its report.
 
@@ -57,11 +59,17 @@ def run_pipeline(
             synthetic data (``synthetic``, default :class:`SyntheticConfig`) into ``RUN/data``.
         log: where progress messages go.
         report: write the tables and plots at the end (:func:`report.write_report`).
+        workers: run the units on this many Ray workers (:mod:`.parallel`); None: in this
+            process, one after the other (no Ray).
+        ray_address: join this Ray cluster instead of starting a local instance.
 
     Returns a :class:`RunSummary` (``report`` holds the written paths).
     """
     t_start = time.perf_counter()
     config = config or PipelineConfig()
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):  # fmt: skip
+        raise PipelineError(f"workers must be a positive integer or None, got {workers!r}")
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise PipelineError(f"run directory '{run_dir}' is not a directory")
@@ -106,47 +114,59 @@ def run_pipeline(
             f"{', '.join(config.methods)}, seeds {list(config.seeds)}: {len(units)} units, "
             f"{len(units) - len(todo)} already finished"
         )
+        n_run = n_dep = 0
         if todo:
             log("computing band-power features ...")
             pipe = _Pipeline(run_dir, config, data, log)
             pipe.features = load_features(data, run_dir, config.feature_seed, data.pool)
             bar = _progress_bar(len(units), len(units) - len(todo), config.progress)
             pipe.bar = bar
-            n_run = n_dep = 0
+            counts = {"tune": 0, "deploy": 0}
+            done_sets = {"pretrain": pretrained, "tune": tuned, "deploy": deployed}
+
+            def on_rows(rows: list[dict]) -> None:
+                for row in rows:
+                    kind = row["kind"]
+                    if kind == "pretrain":
+                        done_sets[kind].add((row["key"], row["arch"]))
+                        continue
+                    done_sets[kind].add((row["participant"], row["method"], row["seed"]))
+                    counts[kind] += 1
+                    pipe._write(_unit_line(row) if kind == "tune" else "    " + _deploy_line(row))
+                last = rows[-1] if rows else None
+                if bar is not None and last is not None and last["kind"] != "pretrain":
+                    bar.update(1)
+
             try:
-                for u in todo:
-                    p, m, s = u
-                    if bar is not None:
-                        bar.set_postfix_str(f"p{p:02d} {m} seed {s}")
-                    pre = (pretrain_key(groups[p]), METHODS[m].arch)
-                    if pre not in pretrained:
-                        append_result(run_dir, pipe.pretrain(groups[p], pre[1]))
-                        pretrained.add(pre)
-                    if u not in tuned:
-                        row = pipe.run_unit(p, m, s, groups[p])
-                        append_result(run_dir, row)
-                        tuned.add(u)
-                        n_run += 1
-                        acc = row["test_acc"]
-                        pipe._write(
-                            f"participant {p:2d} {m:20s} seed {s}: test accuracy "
-                            + ("n/a" if acc is None else f"{acc:.3f}")
-                            + f" ({row['n_trainable']:,} trainable, {row['epochs_run']} epochs,"
-                            f" {row['seconds']:.0f} s)"
-                        )
-                    if config.lava and u not in deployed:
-                        row = pipe.deploy_unit(p, m, s, groups[p])
-                        append_result(run_dir, row)
-                        deployed.add(u)
-                        n_dep += 1
-                        pipe._write("    " + _deploy_line(row))
-                    if bar is not None:
-                        bar.update(1)
+                if workers is None and ray_address is None:
+                    for u in todo:
+                        p, m, s = u
+                        if bar is not None:
+                            bar.set_postfix_str(f"p{p:02d} {m} seed {s}")
+                        pre = (pretrain_key(groups[p]), METHODS[m].arch)
+                        if pre not in pretrained:
+                            row = pipe.pretrain(groups[p], pre[1])
+                            append_result(run_dir, row)
+                            on_rows([row])
+                        rows = []
+                        if u not in tuned:
+                            rows.append(pipe.run_unit(p, m, s, groups[p]))
+                            append_result(run_dir, rows[-1])
+                        if config.lava and u not in deployed:
+                            rows.append(pipe.deploy_unit(p, m, s, groups[p]))
+                            append_result(run_dir, rows[-1])
+                        on_rows(rows)
+                else:
+                    from lava_nt.examples.eeg.pipeline.parallel import run_units_parallel
+
+                    run_units_parallel(
+                        run_dir, config, data, todo, groups, done_sets, workers=workers,
+                        address=ray_address, write=pipe._write, on_rows=on_rows,
+                    )  # fmt: skip
             finally:
                 if bar is not None:
                     bar.close()
-        else:
-            n_run = n_dep = 0
+            n_run, n_dep = counts["tune"], counts["deploy"]
     summary = RunSummary(
         run_dir=run_dir,
         units_total=len(units),
@@ -160,6 +180,16 @@ def run_pipeline(
 
         summary.report = write_report(run_dir, log=log)
     return summary
+
+
+def _unit_line(row: dict) -> str:
+    acc = row["test_acc"]
+    return (
+        f"participant {row['participant']:2d} {row['method']:20s} seed {row['seed']}: test "
+        "accuracy " + ("n/a" if acc is None else f"{acc:.3f}")
+        + f" ({row['n_trainable']:,} trainable, {row['epochs_run']} epochs,"
+        f" {row['seconds']:.0f} s)"
+    )  # fmt: skip
 
 
 def _deploy_line(row: dict) -> str:

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 TINY = [
@@ -79,10 +80,12 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
-def _kill_when(run_dir: Path, ready) -> int:
+def _kill_when(run_dir: Path, ready, extra: tuple | list = ()) -> int:
     """Start the command, SIGKILL it (the main process only, as the OOM killer would) as soon
     as ``ready(run_dir)`` holds; return its exit code. Its children must all go away."""
-    proc = subprocess.Popen(_cmd(run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _cmd(run_dir) + list(extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     kids: set[int] = set()
     try:
         deadline = time.monotonic() + 300
@@ -177,3 +180,62 @@ def test_run_refuses_to_replace_data_it_did_not_write(tmp_path):
     assert "Traceback" not in res.stderr
     assert foreign.read_bytes() == b"someone's real recording"
     assert os.listdir(run_dir / "data") == ["s01.dat"]
+
+
+# ---- parallel units on Ray ----------------------------------------------------------------------
+def _ray_session_processes() -> list[int]:
+    """Processes of any local Ray instance lava-nt started (they carry its session marker)."""
+    from lava_nt.examples.eeg.pipeline.parallel import SESSION_ENV
+
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                env = (d / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(e.startswith(SESSION_ENV.encode() + b"=") for e in env):
+                out.append(int(d.name))
+    return _alive_list(out)
+
+
+def _ray_temp_dirs() -> list[Path]:
+    return sorted(Path("/tmp").glob("lnt-ray-*"))
+
+
+def _alive_list(pids):
+    return sorted(_alive(set(pids)))
+
+
+def _model_states(run_dir: Path) -> dict:
+    from lava_nt.converters.model_file import load_model
+
+    out = {}
+    for p in sorted(run_dir.glob("**/model.h5")):
+        spec, _ = load_model(p)
+        out[str(p.relative_to(run_dir))] = [
+            (np.asarray(layer.weight).tobytes(), np.asarray(layer.neuron.bias).tobytes())
+            for layer in spec.layers
+        ]
+    return out
+
+
+@pytest.mark.slow
+def test_two_ray_workers_equal_serial_and_a_killed_parallel_run_resumes(reference, tmp_path):
+    ref_dir, _ = reference
+    run_dir = tmp_path / "parallel"
+    workers = ["--workers", "2"]
+    code = _kill_when(run_dir, lambda d: _n_lines(d) >= 3, extra=workers)
+    assert code == -signal.SIGKILL, "the parallel run finished before it could be killed"
+    deadline = time.monotonic() + 30
+    while (_ray_session_processes() or _ray_temp_dirs()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _ray_session_processes(), "Ray processes outlived the killed driver"
+    assert not _ray_temp_dirs(), "the killed run's Ray session directory was not removed"
+    res = subprocess.run(_cmd(run_dir) + workers, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "running units on 2 Ray workers" in res.stdout
+    assert _rows(run_dir) == _rows(ref_dir)
+    assert _model_states(run_dir) == _model_states(ref_dir)
+    assert not _ray_session_processes()
+    assert not _ray_temp_dirs(), "Ray session directory left behind"
