@@ -131,8 +131,8 @@ def _profile_unit(run_dir: Path, participant: int, method: str, epochs: int) -> 
     total = cum("train", "training.py")
     parts = {
         "evaluate (validation, per epoch)": cum("evaluate", "training.py"),
-        "checkpoint save (torch.save, per epoch)": cum("_atomic_save", "training.py"),
-        "metrics.jsonl append + fsync": cum("_append_jsonl", "training.py"),
+        "checkpoint save (torch.save, per epoch)": cum("atomic_torch_save", "lava_nt/io.py"),
+        "metrics.jsonl append + fsync": cum("append_jsonl", "lava_nt/io.py"),
     }
     # training steps: everything else in train() (forward, backward, Adam, batching)
     parts["training steps (forward + backward + Adam)"] = total - sum(parts.values())
