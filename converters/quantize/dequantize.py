@@ -1,0 +1,90 @@
+"""Back to floating point (:func:`dequantize`) and stock-Lava deployment (:func:`to_stock_lava`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lava_nt.converters.quantize.network import _scale_list
+from lava_nt.converters.quantize.registers import _per_neuron
+from lava_nt.converters.quantize.report import QuantReport
+from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
+from lava_nt.spec.fixed import (
+    ACT_SHIFT,
+    DECAY_UNITY,
+    GAIN_UNITY,
+    VTH_SHIFT,
+    dense_effective_weights,
+)
+from lava_nt.spec.ntlif import ntlif_parameters
+from lava_nt.spec.spiking_bias import spiking_bias_parameters
+from lava_nt.spec.validation import ParameterError
+
+
+# ---- back to float --------------------------------------------------------------------------
+def dequantize(fixed: NetworkSpec, report: QuantReport | None = None, scales=None) -> NetworkSpec:
+    """The float network a fixed-point spec represents (given the per-layer scales from the
+    ``report`` or ``scales``; spiking-bias scales from the report). Useful to measure what the
+    rounding changed: ``reference_run(dequantize(q, rep), x)``."""
+    if not isinstance(fixed, NetworkSpec) or not fixed.fixed:
+        raise ParameterError("dequantize: expected a fixed-point NetworkSpec")
+    nl = len(fixed.layers)
+    if scales is None:
+        if report is None:
+            raise ParameterError("dequantize: pass the QuantReport or the scales")
+        scales = [lq.scale for lq in report.layers]
+        b_scales = [lq.spiking_bias["scale"] if lq.spiking_bias else None for lq in report.layers]
+    else:
+        scales = _scale_list(scales, nl, "scales")
+        b_scales = [None] * nl
+    layers = []
+    for k, ls in enumerate(fixed.layers):
+        S = scales[k]
+        p = ls.neuron
+        n = ls.n
+        W = dense_effective_weights(np.asarray(ls.weight)) * 2.0 ** (ls.weight_exp + ACT_SHIFT) / S
+        neuron = ntlif_parameters(
+            n,
+            f"dequantize layer {k}",
+            du=(int(p.du) + 1) / DECAY_UNITY,
+            dv=int(p.dv) / DECAY_UNITY,
+            vth=int(p.vth) * 2**VTH_SHIFT / S,
+            reset=p.reset_subtract and "subtract" or "zero",
+            bias=_per_neuron(p.bias_mant, n) * 2.0 ** _per_neuron(p.bias_exp, n) / S,
+            gain=_per_neuron(p.gain_mant, n) / GAIN_UNITY,
+        )
+        sbs = None
+        if ls.spiking_bias is not None:
+            sb = ls.spiking_bias
+            Sb = b_scales[k]
+            if Sb is None:
+                raise ParameterError(f"dequantize: layer {k} spiking bias needs its scale (report)")
+            pb = sb.params
+            m = sb.m
+            params = spiking_bias_parameters(
+                m,
+                n,
+                f"dequantize layer {k} spiking bias",
+                du=(int(pb.du) + 1) / DECAY_UNITY,
+                dv=int(pb.dv) / DECAY_UNITY,
+                vth=int(pb.vth) * 2**VTH_SHIFT / Sb,
+                bias=_per_neuron(pb.bias_mant, m) * 2.0 ** _per_neuron(pb.bias_exp, m) / Sb,
+                w_b=_per_neuron(pb.w_b_mant, m) * 2.0 ** _per_neuron(pb.w_b_exp, m) / S,
+                alpha=1.0 - _per_neuron(pb.dc, m) / DECAY_UNITY,
+                group=pb.group,
+            )
+            w_in = (
+                dense_effective_weights(np.asarray(sb.w_in)) * 2.0 ** (sb.w_in_exp + ACT_SHIFT) / Sb
+            )
+            sbs = SpikingBiasSpec(w_in=w_in, params=params, mask=sb.mask)
+        layers.append(LayerSpec(weight=W, neuron=neuron, spiking_bias=sbs))
+    return NetworkSpec(n_in=fixed.n_in, layers=layers, fixed=False)
+
+
+def to_stock_lava(spec: NetworkSpec, **kwargs: Any):
+    """Stock-Lava (``LIF``/``Dense`` only) deployment of ``spec``; see
+    :func:`lava_nt.converters.netx.to_stock_lava` (re-exported here)."""
+    from lava_nt.converters.netx import to_stock_lava as _impl
+
+    return _impl(spec, **kwargs)

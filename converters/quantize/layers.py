@@ -1,0 +1,197 @@
+"""Quantisation of one layer (and its spiking-bias population) to fixed-point registers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lava_nt.converters.quantize.registers import (
+    _SAFE,
+    K_MAX,
+    _per_neuron,
+    _quantize_decay,
+    _quantize_du,
+    _quantize_mant_exp,
+    _quantize_vth,
+    _quantize_weights,
+    _round,
+    _scalar,
+    _stats,
+)
+from lava_nt.converters.quantize.report import LayerQuant
+from lava_nt.converters.quantize.scale import _bound, _choose_scale, _max_abs, _u_bound
+from lava_nt.network import LayerSpec, SpikingBiasSpec
+from lava_nt.spec.fixed import (
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    C_MAX,
+    DECAY_MAX,
+    DECAY_UNITY,
+    GAIN_MAX,
+    GAIN_MIN,
+    GAIN_UNITY,
+    UV_MAX,
+    VTH_MAX,
+    VTH_SHIFT,
+    WB_EXP_MAX,
+    WB_MANT_MAX,
+    fixed_ntlif_parameters,
+    fixed_spiking_bias_parameters,
+)
+from lava_nt.spec.ntlif import NTLIFParameters
+
+
+def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, exp_max):
+    where = f"quantize: layer {k}"
+    p: NTLIFParameters = ls.neuron
+    n = ls.n
+    W = np.asarray(ls.weight, dtype=np.float64)
+    du, dv, vth = _scalar(p.du), _scalar(p.dv), _scalar(p.vth)
+    b = _per_neuron(p.bias, n)
+    g = _per_neuron(p.gain, n)
+    sb = ls.spiking_bias
+    w_b = alpha = None
+    if sb is not None:
+        w_b = _per_neuron(sb.params.w_b, sb.m)
+        alpha = _per_neuron(sb.params.alpha, sb.m)
+    warnings: list[str] = []
+    # bias register limit in float units (times S)
+    fixed_exp = bias_exp if isinstance(bias_exp, int | np.integer) else None
+    bias_lim = (BIAS_MANT_MAX + _SAFE) * 2.0 ** (BIAS_EXP_MAX if fixed_exp is None else fixed_exp)
+    wb_lim = (WB_MANT_MAX + _SAFE) * 2.0**WB_EXP_MAX
+    if S_user is None:
+        hard = {
+            "threshold (17 bits)": VTH_MAX * 2**VTH_SHIFT / vth,
+            "weights (8 bits)": _bound((K_MAX + _SAFE) * 2.0 ** (7 + exp_max), _max_abs(W)),
+            "biases (13-bit mantissa)": _bound(bias_lim, _max_abs(b)),
+        }
+        soft = {"current u (24 bits)": _bound(UV_MAX, _u_bound(W, du))}
+        if sb is not None:
+            hard["bias weights w_b (13-bit mantissa)"] = _bound(wb_lim, _max_abs(w_b))
+            a_max = float(alpha.max()) if alpha.size else 0.0
+            if a_max < 1:
+                soft["bias current C (24 bits)"] = _bound(C_MAX * (1 - a_max), _max_abs(w_b))
+        S, lim = _choose_scale(vth, _max_abs(W), hard, soft, power_of_two, where, warnings)
+    else:
+        S, lim = S_user, "given"
+    tensors = {}
+    mant, wexp, tensors["weight"] = _quantize_weights(W, S, where, "weight", exp_max)
+    vth_m, tensors["vth"] = _quantize_vth(vth, S, where)
+    du_f, tensors["du"] = _quantize_du(du, where)
+    dv_f, tensors["dv"] = _quantize_decay(dv, "dv")
+    bmant, bexp, tensors["bias"] = _quantize_mant_exp(
+        b, S, BIAS_MANT_MAX, bias_exp, BIAS_EXP_MAX, "bias"
+    )
+    g_raw = _round(g * GAIN_UNITY)
+    gmant = np.clip(g_raw, GAIN_MIN, GAIN_MAX)
+    tensors["gain"] = _stats(
+        "gain", g, gmant / GAIN_UNITY, gmant != g_raw, np.where(g < 0, GAIN_MIN, GAIN_MAX) / 256
+    )
+    neuron = fixed_ntlif_parameters(
+        n,
+        where,
+        du=int(du_f),
+        dv=int(dv_f),
+        vth=int(vth_m),
+        bias_mant=bmant,
+        bias_exp=bexp,
+        gain_mant=gmant.astype(np.int64),
+        reset=p.reset,
+    )
+    sb_fixed = None
+    sb_info = None
+    if sb is not None:
+        sb_fixed, sb_info, sb_tensors = _quantize_spiking_bias(
+            k, sb, n, S, w_b, alpha, bias_exp, Sb_user, power_of_two, exp_max, warnings
+        )
+        tensors.update(sb_tensors)
+    lq = LayerQuant(
+        index=k,
+        scale=S,
+        scale_limit=lim,
+        weight_exp=wexp,
+        bias_exp=[int(e) for e in bexp],
+        vth_mant=int(vth_m),
+        du=int(du_f),
+        dv=int(dv_f),
+        tensors=tensors,
+        spiking_bias=sb_info,
+        warnings=warnings,
+    )
+    for tq in tensors.values():
+        if tq.n_clipped:
+            warnings.append(
+                f"layer {k}: {tq.n_clipped} value(s) of {tq.name} clipped (worst "
+                f"{tq.worst_clipped:.6g} -> {tq.clip_limit:.6g})"
+            )
+    return LayerSpec(weight=mant, neuron=neuron, spiking_bias=sb_fixed, weight_exp=wexp), lq
+
+
+def _quantize_spiking_bias(k, sb, n, S_target, w_b, alpha, bias_exp, Sb_user, pow2, exp_max, warns):
+    where = f"quantize: layer {k} spiking bias"
+    pb = sb.params
+    m = sb.m
+    W_in = np.asarray(sb.w_in, dtype=np.float64)
+    if sb.mask is not None:
+        W_in = np.where(np.asarray(sb.mask, dtype=bool), W_in, 0.0)
+    du, dv, vth = _scalar(pb.du), _scalar(pb.dv), _scalar(pb.vth)
+    bb = _per_neuron(pb.bias, m)
+    fixed_exp = bias_exp if isinstance(bias_exp, int | np.integer) else None
+    bias_lim = (BIAS_MANT_MAX + _SAFE) * 2.0 ** (BIAS_EXP_MAX if fixed_exp is None else fixed_exp)
+    if Sb_user is None:
+        hard = {
+            "bias-neuron threshold (17 bits)": VTH_MAX * 2**VTH_SHIFT / vth,
+            "input weights W_in (8 bits)": _bound(
+                (K_MAX + _SAFE) * 2.0 ** (7 + exp_max), _max_abs(W_in)
+            ),
+            "bias-neuron drive (13-bit mantissa)": _bound(bias_lim, _max_abs(bb)),
+        }
+        soft = {"bias-neuron current u (24 bits)": _bound(UV_MAX, _u_bound(W_in, du))}
+        Sb, lim = _choose_scale(vth, _max_abs(W_in), hard, soft, pow2, where, warns)
+    else:
+        Sb, lim = Sb_user, "given"
+    t = {}
+    mant, wexp, t["sb.w_in"] = _quantize_weights(W_in, Sb, where, "sb.w_in", exp_max)
+    vth_m, t["sb.vth"] = _quantize_vth(vth, Sb, where)
+    t["sb.vth"].name = "sb.vth"
+    du_f, t["sb.du"] = _quantize_du(du, where, "sb.du")
+    dv_f, t["sb.dv"] = _quantize_decay(dv, "sb.dv")
+    bmant, bexp, t["sb.bias"] = _quantize_mant_exp(
+        bb, Sb, BIAS_MANT_MAX, bias_exp, BIAS_EXP_MAX, "sb.bias"
+    )
+    wbm, wbe, t["sb.w_b"] = _quantize_mant_exp(
+        w_b, S_target, WB_MANT_MAX, "neuron", WB_EXP_MAX, "sb.w_b"
+    )
+    dc, t["sb.alpha"] = _quantize_decay(1.0 - alpha, "sb.alpha")
+    # report alpha's own error (1 - dc/4096 vs alpha)
+    t["sb.alpha"] = _stats(
+        "sb.alpha", alpha, 1.0 - dc / DECAY_UNITY, dc != _round((1.0 - alpha) * DECAY_UNITY),
+        np.full(alpha.shape, 1.0 - DECAY_MAX / DECAY_UNITY),
+    )  # fmt: skip
+    params = fixed_spiking_bias_parameters(
+        m,
+        n,
+        where,
+        du=int(du_f),
+        dv=int(dv_f),
+        vth=int(vth_m),
+        bias_mant=bmant,
+        bias_exp=bexp,
+        w_b_mant=wbm,
+        w_b_exp=wbe,
+        dc=dc,
+        group=None if pb.group is None else np.asarray(pb.group, dtype=np.int64),
+    )
+    mask = None if sb.mask is None else np.asarray(sb.mask, dtype=bool).copy()
+    fsb = SpikingBiasSpec(w_in=mant, params=params, mask=mask, w_in_exp=wexp)
+    info = {
+        "scale": Sb,
+        "scale_limit": lim,
+        "w_in_exp": wexp,
+        "vth_mant": int(vth_m),
+        "du": int(du_f),
+        "dv": int(dv_f),
+        "dc": [int(v) for v in dc],
+        "w_b_exp": [int(v) for v in wbe],
+        "bias_exp": [int(v) for v in bexp],
+    }
+    return fsb, info, t

@@ -1,0 +1,161 @@
+"""The quantiser of a whole network (:func:`quantize`) and gain folding (:func:`fold_gains`)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lava_nt.converters.quantize.layers import _quantize_layer
+from lava_nt.converters.quantize.registers import (
+    NETX_BIAS_EXP,
+    NETX_WEIGHT_EXP_MAX,
+    TARGETS,
+    WEIGHT_EXP_MAX,
+    QuantizationError,
+    _per_neuron,
+    _scalar,
+)
+from lava_nt.converters.quantize.report import QuantReport
+from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.spec.fixed import (
+    BIAS_EXP_MAX,
+)
+from lava_nt.spec.ntlif import ntlif_parameters
+from lava_nt.spec.validation import ParameterError
+
+
+# ---- folding --------------------------------------------------------------------------------
+def fold_gains(spec: NetworkSpec) -> NetworkSpec:
+    """The same float network with every NT1 gain folded into its weight row and bias:
+    ``g (W s + b) = (g W) s + g b`` (exact in real arithmetic), gains then 1.
+
+    Spiking biases are kept (their current is not scaled by the gain)."""
+    _check_float_spec(spec, "fold_gains")
+    layers = []
+    for k, ls in enumerate(spec.layers):
+        p = ls.neuron
+        n = ls.n
+        g = _per_neuron(p.gain, n)
+        b = _per_neuron(p.bias, n)
+        neuron = ntlif_parameters(
+            n,
+            f"fold_gains layer {k}",
+            du=_scalar(p.du),
+            dv=_scalar(p.dv),
+            vth=_scalar(p.vth),
+            reset=p.reset,
+            bias=g * b,
+            gain=np.ones(n),
+        )
+        W = np.asarray(ls.weight, dtype=np.float64) * g[:, None]
+        layers.append(LayerSpec(weight=W, neuron=neuron, spiking_bias=ls.spiking_bias))
+    return NetworkSpec(n_in=spec.n_in, layers=layers, fixed=False)
+
+
+_fold = fold_gains  # quantize()'s flag of the same name shadows the function
+
+
+def _check_float_spec(spec, where: str) -> None:
+    if not isinstance(spec, NetworkSpec):
+        raise ParameterError(f"{where}: expected a lava_nt.network.NetworkSpec, got {type(spec)}")
+    if spec.fixed:
+        raise ParameterError(f"{where}: the spec is already fixed point (spec.fixed=True)")
+
+
+# ---- the quantiser --------------------------------------------------------------------------
+def quantize(
+    spec: NetworkSpec,
+    *,
+    fold_gains: bool = False,
+    target: str = "lava",
+    bias_exp: str | int = "neuron",
+    scales: list[float | None] | float | None = None,
+    bias_scales: list[float | None] | float | None = None,
+    power_of_two: bool = False,
+) -> tuple[NetworkSpec, QuantReport]:
+    """Quantise a floating-point ``spec`` to a fixed-point one (see the module docstring).
+
+    Args:
+        spec: a float :class:`~lava_nt.network.NetworkSpec` (e.g. ``NTNetwork.to_spec()``).
+        fold_gains: fold NT1 gains into weights and biases first (gain-free result).
+        target: ``"lava"`` (lava-nt's NTLIF / SpikingBias processes, or stock Lava when gain-free)
+            or ``"netx"`` (lava-dl netx: implies ``fold_gains``, ``bias_exp=6``, weight exponents
+            <= 0; spiking biases and reset "subtract" are refused).
+        bias_exp: ``"neuron"`` (one exponent per neuron: most precise), ``"layer"`` (one per
+            layer) or a fixed int in 0..7 (netx uses 6).
+        scales: force the voltage scale ``S`` of every layer (a number) or of some (a list with
+            None for automatic); values outside the registers are then clipped and reported.
+        bias_scales: the same for the spiking-bias populations' own scales ``S_b``.
+        power_of_two: lower automatic scales to a power of two (integer-valued parameters then
+            map exactly) instead of filling the 8-bit weight range (default, more precise).
+
+    Returns:
+        ``(fixed_spec, report)``.
+
+    Raises:
+        QuantizationError: something cannot be represented (du = 0, a threshold too small at
+            any scale, a dynamic range too wide, netx-incompatible features).
+    """
+    _check_float_spec(spec, "quantize")
+    if target not in TARGETS:
+        raise ParameterError(f"quantize: target must be one of {TARGETS}, got {target!r}")
+    if target == "netx":
+        if bias_exp not in ("neuron", NETX_BIAS_EXP):
+            raise ParameterError("quantize: target='netx' fixes bias_exp at 6")
+        bias_exp = NETX_BIAS_EXP
+        fold_gains = True
+        for k, ls in enumerate(spec.layers):
+            if ls.spiking_bias is not None:
+                raise QuantizationError(
+                    f"quantize(target='netx'): layer {k} has a spiking bias, which netx cannot "
+                    "express; deploy it with lava_nt's processes (target='lava')"
+                )
+            if ls.neuron.reset_subtract:
+                raise QuantizationError(
+                    f"quantize(target='netx'): layer {k} resets by subtraction; netx's CUBA "
+                    "neurons (Lava LIF) reset to zero"
+                )
+    if isinstance(bias_exp, bool) or not (
+        bias_exp in ("neuron", "layer")
+        or (isinstance(bias_exp, int | np.integer) and 0 <= bias_exp <= BIAS_EXP_MAX)
+    ):
+        raise ParameterError(
+            f"quantize: bias_exp must be 'neuron', 'layer' or an int in 0..{BIAS_EXP_MAX}, "
+            f"got {bias_exp!r}"
+        )
+    nl = len(spec.layers)
+    scales = _scale_list(scales, nl, "scales")
+    bias_scales = _scale_list(bias_scales, nl, "bias_scales")
+    src = _fold(spec) if fold_gains else spec
+    exp_max = NETX_WEIGHT_EXP_MAX if target == "netx" else WEIGHT_EXP_MAX
+    report = QuantReport(
+        layers=[],
+        fold_gains=bool(fold_gains),
+        target=target,
+        bias_exp_mode=str(bias_exp),
+    )
+    layers = []
+    for k, ls in enumerate(src.layers):
+        fl, lq = _quantize_layer(k, ls, bias_exp, scales[k], bias_scales[k], power_of_two, exp_max)
+        layers.append(fl)
+        report.layers.append(lq)
+    try:
+        fixed = NetworkSpec(n_in=src.n_in, layers=layers, fixed=True)
+    except ParameterError as exc:  # pragma: no cover - every register is range-checked above
+        raise QuantizationError(f"quantize: internal error: {exc}") from exc
+    return fixed, report
+
+
+def _scale_list(x, n: int, name: str) -> list:
+    if x is None:
+        return [None] * n
+    if isinstance(x, int | float) and not isinstance(x, bool):
+        x = [x] * n
+    x = list(x)
+    if len(x) != n:
+        raise ParameterError(f"quantize: '{name}' needs {n} entries, got {len(x)}")
+    for v in x:
+        if v is not None and not (isinstance(v, int | float) and v > 0 and math.isfinite(v)):
+            raise ParameterError(f"quantize: '{name}' entries must be positive numbers or None")
+    return [None if v is None else float(v) for v in x]

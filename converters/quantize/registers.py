@@ -1,0 +1,175 @@
+"""Register limits of the quantiser and the rounding of each register (weights, mantissa /
+exponent pairs, threshold, decays) with its statistics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lava_nt.converters.quantize.report import TensorQuant
+from lava_nt.spec.fixed import (
+    DECAY_MAX,
+    DECAY_UNITY,
+    VTH_MAX,
+    VTH_SHIFT,
+    dense_effective_weights,
+)
+
+#: Half-range of the weight mantissa pair index k (mantissa 2k in [-254, 254]).
+K_MAX = 127
+#: Weight exponents used: -1 (exact "2W >> 1") .. 7 (Lava's Dense accepts -8..7).
+WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -1, 7
+#: netx casts weights to int and re-derives its own exponent from 8-bit values: weight_exp <= 0.
+NETX_WEIGHT_EXP_MAX = 0
+#: netx reads the bias with a fixed bias_exp of 6.
+NETX_BIAS_EXP = 6
+#: Below this many threshold units the worst-case no-wrap bound on u is relaxed.
+MIN_VTH_MANT = 256
+TARGETS = ("lava", "netx")
+_SAFE = 0.49  # values below k + 0.5 round to k (half away from zero)
+
+
+class QuantizationError(ValueError):
+    """A parameter cannot be represented in Loihi fixed point (with the reason)."""
+
+
+# ---- rounding helpers -----------------------------------------------------------------------
+def _round(x) -> np.ndarray:
+    """Round half away from zero (float array of integers)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _stats(name: str, x, q, clipped=None, clip_value=None) -> TensorQuant:
+    """Statistics of the dequantised ``q`` against the float ``x``."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    q = np.asarray(q, dtype=np.float64).ravel()
+    err = np.abs(q - x)
+    nz = x != 0
+    tq = TensorQuant(name=name, size=int(x.size))
+    if x.size:
+        tq.max_abs_error = float(err.max())
+        rng = float(np.abs(x).max())
+        tq.max_rel_range_error = float(err.max() / rng) if rng > 0 else 0.0
+        if nz.any():
+            rel = err[nz] / np.abs(x[nz])
+            tq.max_rel_error = float(rel.max())
+            tq.mean_rel_error = float(rel.mean())
+        tq.n_zeroed = int(np.sum(nz & (q == 0)))
+    if clipped is not None:
+        clipped = np.asarray(clipped, dtype=bool).ravel()
+        tq.n_clipped = int(clipped.sum())
+        if tq.n_clipped:
+            i = int(np.argmax(np.where(clipped, err, -1.0)))
+            tq.worst_clipped = float(x[i])
+            if clip_value is None:
+                tq.clip_limit = float(q[i])
+            else:
+                cv = np.asarray(clip_value, dtype=np.float64).ravel()
+                tq.clip_limit = float(cv[i] if cv.size > 1 else cv[0])
+    return tq
+
+
+def _per_neuron(x, n: int) -> np.ndarray:
+    """Broadcast a scalar / ``(n,)`` / ``(1, n)`` parameter to ``(n,)`` float64."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim > 1:
+        if any(d != 1 for d in a.shape[:-1]):
+            raise QuantizationError(
+                f"batched parameters of shape {a.shape} cannot be quantised; export one set "
+                "first (NTNetwork.to_spec(k=...))"
+            )
+        a = a.reshape(-1)
+    return np.broadcast_to(a, (n,)).copy()
+
+
+def _scalar(x) -> float:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return float(np.asarray(x, dtype=np.float64))
+
+
+def _pow2_floor(x: float) -> float:
+    return float(2.0 ** math.floor(math.log2(x)))
+
+
+# ---- individual registers -------------------------------------------------------------------
+def _quantize_weights(W, S: float, where: str, name: str, exp_max: int):
+    """``W`` at scale ``S`` -> (even mantissas 2k, weight_exp, TensorQuant)."""
+    W = np.asarray(W, dtype=np.float64)
+    wmax = float(np.abs(W).max()) if W.size else 0.0
+    e = WEIGHT_EXP_MIN
+    while e < exp_max and wmax * S / 2.0 ** (7 + e) >= K_MAX + 0.5:
+        e += 1
+    unit = 2.0 ** (7 + e)
+    k_raw = _round(W * S / unit)
+    k = np.clip(k_raw, -K_MAX, K_MAX)
+    clipped = k != k_raw
+    mant = (2 * k).astype(np.int64)
+    eff = dense_effective_weights(mant)
+    if not np.array_equal(eff, mant):  # pragma: no cover - guaranteed by the mantissa choice
+        raise QuantizationError(f"{where}: internal error: Lava would alter {name} mantissas")
+    deq = k * unit / S
+    tq = _stats(name, W, deq, clipped, np.sign(W) * K_MAX * unit / S)
+    return mant, int(e), tq
+
+
+def _quantize_mant_exp(x, S: float, mant_max: int, exp_mode, exp_max: int, name: str):
+    """``x S`` as ``mant << exp`` (signed ``mant`` within ``mant_max``); per-value exponents
+    (``exp_mode="neuron"``), one shared exponent (``"layer"``) or a fixed int."""
+    x = np.asarray(x, dtype=np.float64)
+    q = x * S
+    if isinstance(exp_mode, int | np.integer) and not isinstance(exp_mode, bool):
+        exps = np.full(x.shape, int(exp_mode), dtype=np.int64)
+    else:
+        exps = np.zeros(x.shape, dtype=np.int64)
+        for ex in range(exp_max + 1):
+            need = np.abs(_round(q / 2.0**ex)) > mant_max
+            exps = np.where((exps == ex) & need & (ex < exp_max), ex + 1, exps)
+        if exp_mode == "layer":
+            exps = np.full(x.shape, int(exps.max()) if exps.size else 0, dtype=np.int64)
+    m_raw = _round(q / 2.0**exps)
+    mant = np.clip(m_raw, -mant_max, mant_max)
+    clipped = mant != m_raw
+    deq = mant * 2.0**exps / S
+    tq = _stats(name, x, deq, clipped, np.sign(x) * mant_max * 2.0**exps / S)
+    return mant.astype(np.int64), exps.astype(np.int64), tq
+
+
+def _quantize_vth(vth: float, S: float, where: str):
+    raw = float(_round(vth * S / 2**VTH_SHIFT))
+    if raw < 1:
+        raise QuantizationError(
+            f"{where}: threshold vth={vth:g} at scale S={S:g} is {vth * S / 64:.3g} threshold "
+            "units, below the smallest representable 1 (vth << 6 = 64 voltage units); the "
+            "threshold is too small for this scale"
+        )
+    v = min(raw, VTH_MAX)
+    return int(v), _stats("vth", [vth], [v * 64 / S], [v != raw], [VTH_MAX * 64 / S])
+
+
+def _quantize_du(du: float, where: str, name: str = "du"):
+    if not du > 0:
+        raise QuantizationError(
+            f"{where}: {name}=0 (current never decays) is not representable: Loihi's current decay "
+            f"is (du+1)/4096 >= 1/4096; use {name} >= 1/4096"
+        )
+    r = int(_round(du * DECAY_UNITY))
+    if r < 1:
+        raise QuantizationError(
+            f"{where}: {name}={du:g} is below the smallest representable current decay 1/4096"
+        )
+    r = min(r, DECAY_UNITY)
+    return r - 1, _stats(name, [du], [r / DECAY_UNITY])
+
+
+def _quantize_decay(d, name: str):
+    """``dv`` / ``dc``: round(d 4096) clipped to 4095 (d = 1 is not representable)."""
+    d = np.asarray(d, dtype=np.float64)
+    raw = _round(d * DECAY_UNITY)
+    q = np.clip(raw, 0, DECAY_MAX)
+    tq = _stats(name, d, q / DECAY_UNITY, q != raw, np.full(d.shape, DECAY_MAX / DECAY_UNITY))
+    return q.astype(np.int64), tq

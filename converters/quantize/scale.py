@@ -1,0 +1,89 @@
+"""The choice of each layer's voltage scale ``S`` from the register limits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lava_nt.converters.quantize.registers import (
+    _SAFE,
+    K_MAX,
+    MIN_VTH_MANT,
+    WEIGHT_EXP_MIN,
+    QuantizationError,
+    _pow2_floor,
+)
+from lava_nt.spec.fixed import (
+    DECAY_UNITY,
+    VTH_SHIFT,
+)
+
+
+# ---- scale choice ---------------------------------------------------------------------------
+def _choose_scale(
+    vth: float,
+    wmax: float,
+    hard: dict[str, float],
+    soft: dict[str, float],
+    power_of_two: bool,
+    where: str,
+    warnings: list[str],
+) -> tuple[float, str]:
+    """The scale: the largest one allowed by the ``hard`` (representability) and ``soft``
+    (no-overflow guarantee) upper bounds, then lowered (by less than 2x) to a power of two or,
+    by default, so that the largest weight ``wmax`` fills the 8-bit weight mantissa exactly
+    (the weights are the precision bottleneck; thresholds and biases keep >= 16 bits).
+    Raises if no scale represents ``vth``."""
+    s_min = 2**VTH_SHIFT / vth  # vth_mant >= 1
+    hard = {k: v for k, v in hard.items() if math.isfinite(v)}
+    s_hard = min(hard.values())
+    lim_hard = min(hard, key=hard.get)
+    if s_hard < s_min:
+        raise QuantizationError(
+            f"{where}: no scale represents this layer (dynamic range too wide): the threshold "
+            f"vth={vth:g} needs S >= {s_min:.4g} (at least one threshold unit), but the "
+            f"{lim_hard} limits S to <= {s_hard:.4g} (the largest values would not fit their "
+            "registers); rescale the layer (weights, biases and threshold together)"
+        )
+    soft = {k: v for k, v in soft.items() if math.isfinite(v)}
+    s, lim = s_hard, lim_hard
+    if soft and min(soft.values()) < s:
+        s, lim = min(soft.values()), min(soft, key=soft.get)
+        floor = min(s_hard, MIN_VTH_MANT * 2**VTH_SHIFT / vth)
+        if s < floor:
+            warnings.append(
+                f"{where}: the no-overflow guarantee for '{lim}' would leave fewer than "
+                f"{MIN_VTH_MANT} threshold units; relaxed to S={floor:.4g}: the state can wrap "
+                "or saturate if far more inputs spike at once than usual"
+            )
+            s, lim = floor, f"{lim} (relaxed to {MIN_VTH_MANT} threshold units)"
+    if power_of_two:
+        p = _pow2_floor(s)
+    elif wmax > 0:
+        # the largest e with (K_MAX + _SAFE) 2**(7+e) / wmax <= s: weights fill k in [-127, 127]
+        e = math.floor(math.log2(s * wmax / (K_MAX + _SAFE))) - 7
+        p = (K_MAX + _SAFE) * 2.0 ** (7 + e) / wmax
+        if e < WEIGHT_EXP_MIN or p > s:
+            p = s
+    else:
+        p = s
+    if p < s_min:  # keep at least one threshold unit
+        p = s
+    return float(p), lim
+
+
+def _u_bound(W: np.ndarray, du: float) -> float:
+    """Worst-case |u| (all inputs spiking every step): max row sum of |W| / du."""
+    if W.size == 0:
+        return 0.0
+    return float(np.abs(W).sum(axis=1).max()) / max(du, 1.0 / DECAY_UNITY)
+
+
+def _max_abs(x) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.abs(x).max()) if x.size else 0.0
+
+
+def _bound(limit: float, value: float) -> float:
+    return limit / value if value > 0 else math.inf
