@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lava_nt.device import module_device, resolve_device
 from lava_nt.nn.fused import FusedNTNetwork
 from lava_nt.nn.network import NTNetwork
 from lava_nt.spec.validation import ParameterError
@@ -120,9 +121,10 @@ def _pad(datasets):
     bmax = max(len(y) for _, y in datasets)
     n_in = datasets[0][0].shape[-1]
     K = len(datasets)
-    x = torch.zeros(K, bmax, n_in, dtype=datasets[0][0].dtype)
-    y = torch.zeros(K, bmax, dtype=torch.long)
-    valid = torch.zeros(K, bmax, dtype=torch.bool)
+    dev = datasets[0][0].device
+    x = torch.zeros(K, bmax, n_in, dtype=datasets[0][0].dtype, device=dev)
+    y = torch.zeros(K, bmax, dtype=torch.long, device=dev)
+    valid = torch.zeros(K, bmax, dtype=torch.bool, device=dev)
     for k, (xk, yk) in enumerate(datasets):
         x[k, : len(yk)] = xk
         y[k, : len(yk)] = yk
@@ -144,8 +146,8 @@ def _evaluate(model, datasets, cfg: TrainConfig, max_samples: int | None = None)
     K, bmax = y.shape
     step = bmax if max_samples is None else max(1, max_samples // K)
     nvalid = valid.sum(1)
-    correct = torch.zeros(K, dtype=torch.long)
-    ce_sum = torch.zeros(K, dtype=torch.float64)
+    correct = torch.zeros(K, dtype=torch.long, device=x.device)
+    ce_sum = torch.zeros(K, dtype=torch.float64, device=x.device)
     spikes = None  # [L, K] spike sums over valid samples
     was_training = model.training
     model.eval()
@@ -168,7 +170,9 @@ def _evaluate(model, datasets, cfg: TrainConfig, max_samples: int | None = None)
     n = nvalid.clamp(min=1).double()
     loss = ce_sum / n
     if spikes is not None:
-        widths = torch.tensor([layer.n for layer in model.layers], dtype=torch.float64)
+        widths = torch.tensor(
+            [layer.n for layer in model.layers], dtype=torch.float64, device=spikes.device
+        )
         rates = spikes / (n * cfg.T * widths[:, None])  # [L, K]
         loss = loss + cfg.spike_l1 * rates.mean(0)
     out = []
@@ -258,8 +262,25 @@ def personalise_batched(
     (built-in surrogate, fixed ``du``/``dv``/``vth``), else the plain ``NTNetwork``; True
     requires the fused path, False forces the plain one. ``group``: persons per
     forward/backward pass (default :func:`default_group`; any value gives the same result).
-    ``cfg.compile`` is not used (eager).
+    ``cfg.compile`` is not used (eager). ``cfg.device`` moves the network and the data there for
+    the run and the network back afterwards (:func:`lava_nt.device.resolve_device`).
     """
+    device = resolve_device(cfg.device, "personalise_batched: device")
+    home = module_device(net)
+    if device == home:
+        return _personalise_batched(net, train_sets, cfg, val_sets, fused, group)
+
+    def to(sets):
+        return None if sets is None else [(x.to(device), y.to(device)) for x, y in sets]
+
+    net.to(device)
+    try:
+        return _personalise_batched(net, to(train_sets), cfg, to(val_sets), fused, group)
+    finally:
+        net.to(home)
+
+
+def _personalise_batched(net, train_sets, cfg, val_sets, fused, group) -> list[PersonResult]:
     K = len(train_sets)
     if K == 0:
         raise ParameterError("personalise_batched: no persons given")
@@ -325,9 +346,10 @@ def personalise_batched(
         epochs = tqdm(epochs, desc=f"personalise x{K}", leave=False)
     for epoch in epochs:
         run = [any(active[lo:hi]) for lo, hi in groups]
-        perms = torch.stack([torch.randperm(n, generator=g) for g in gens])  # [K, n]
-        tot = torch.zeros(K, dtype=torch.float64)
-        correct = torch.zeros(K, dtype=torch.long)
+        # batch order from the CPU generators (the same on every device), then moved
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(xs.device)
+        tot = torch.zeros(K, dtype=torch.float64, device=xs.device)
+        correct = torch.zeros(K, dtype=torch.long, device=xs.device)
         for m, r in zip(models, run, strict=True):
             if r:
                 m.train()

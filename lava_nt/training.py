@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from lava_nt.device import module_device, resolve_device
 from lava_nt.io import (
     CorruptFileError,
     append_jsonl,
@@ -84,8 +85,10 @@ class TrainConfig:
     compile: bool = False  # torch.compile the forward (one-time cost printed; eager fallback)
     compile_backend: str = "inductor"
     checkpoint_every_s: float = 30.0
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (lava_nt.device)
 
     def __post_init__(self):
+        resolve_device(self.device, "TrainConfig: 'device'")
         check_choice(self.loss, LOSSES, "TrainConfig", "loss")
         check_choice(self.select, SELECTIONS, "TrainConfig", "select")
         for name in ("epochs", "batch_size", "T", "n_classes"):
@@ -112,7 +115,7 @@ class TrainConfig:
 
 
 # Fields that do not change a run's result: a checkpoint may be resumed with other values.
-_RUN_ONLY_FIELDS = ("checkpoint_every_s", "progress")
+_RUN_ONLY_FIELDS = ("checkpoint_every_s", "progress", "device")
 
 
 @dataclass
@@ -268,7 +271,8 @@ def loss_and_counts(model, x, y, cfg: TrainConfig, compiled=None):
         on, off = cfg.target_rates
         pop = out.shape[-1] // cfg.n_classes
         target = torch.full_like(out[0], off)
-        target.view(*target.shape[:-1], cfg.n_classes, pop)[torch.arange(len(y)), y] = on
+        rows = torch.arange(len(y), device=y.device)
+        target.view(*target.shape[:-1], cfg.n_classes, pop)[rows, y] = on
         loss = ((out.mean(0) - target) ** 2).mean()
     if cfg.spike_l1 > 0:
         rate = sum(s.abs().mean() for s in layers) / len(layers)
@@ -281,6 +285,8 @@ def evaluate(model, x, y, cfg: TrainConfig, batch_size: int = 256) -> dict:
     """Accuracy, loss and mean output spike count on a data set (no gradients)."""
     if len(y) == 0:
         return {"acc": float("nan"), "loss": float("nan")}
+    dev = module_device(model)
+    x, y = x.to(dev), y.to(dev)
     was_training = model.training
     model.eval()
     correct, total_loss, n = 0, 0.0, 0
@@ -408,10 +414,31 @@ def train(
     ``checkpoint.pt.corrupt-<n>`` with a ``RuntimeWarning`` and the training starts from scratch.
     At the end the model holds the selected epoch's parameters.
 
+    ``cfg.device`` (:func:`lava_nt.device.resolve_device`) moves the model and the data there for
+    the training and the model back afterwards; checkpoints load onto any device.
+
     ``stop_after_epoch`` simulates a kill (for tests): ``train`` returns right after that
     epoch's metrics line and (due) checkpoint, before the early-stop check, without loading the
     best epoch or writing ``best.pt``; what was not checkpointed is lost as in a real kill.
     """
+    device = resolve_device(cfg.device, "train: device")
+    home = module_device(model)
+    if device == home:
+        return _train(model, train_data, cfg, val_data, test_data, run_dir, resume,
+                      stop_after_epoch)  # fmt: skip
+
+    def to(data):
+        return None if data is None else tuple(t.to(device) for t in data)
+
+    model.to(device)
+    try:
+        return _train(model, to(train_data), cfg, to(val_data), to(test_data), run_dir, resume,
+                      stop_after_epoch)  # fmt: skip
+    finally:
+        model.to(home)  # the caller's model ends where it started, holding the selected epoch
+
+
+def _train(model, train_data, cfg, val_data, test_data, run_dir, resume, stop_after_epoch):
     x_tr, y_tr = train_data
     n_in = _model_n_in(model)
     check_data(x_tr, y_tr, n_in, cfg.n_classes, "train data")
