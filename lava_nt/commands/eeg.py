@@ -173,6 +173,12 @@ def register(subparsers) -> None:
         help="torch threads (default 1: fastest for these small batches on a loaded machine)",
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.add_argument(
+        "--device",
+        default="cpu",
+        help="where torch trains: cpu (default), cuda, cuda:N or auto (a GPU when present); "
+        "Lava deployment always runs on the CPU simulator",
+    )
     par = r.add_argument_group("parallel units on Ray (optional extra: pip install 'lava-nt[ray]')")
     par.add_argument(
         "--workers",
@@ -293,6 +299,7 @@ def build_config(args):
     kw["fused"] = not args.no_fused
     kw["threads"] = args.threads
     kw["progress"] = not args.no_progress
+    kw["device"] = args.device
     config = PipelineConfig(**kw)
     synthetic = None
     if args.data is None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lava_nt.device import resolve_device
 from lava_nt.examples.eeg.protocols import PROTOCOLS
 from lava_nt.io import to_jsonable
 
@@ -190,7 +191,9 @@ class PipelineConfig:
     times faster than 2 for these small batches on a shared, loaded 2-core machine; part of the
     run's identity because reductions may round differently). ``lava``/``lava_fixed``: deploy
     tuned models on Lava (float / quantised); ``lava_samples``: deploy at most this many test
-    samples per model (None: all).
+    samples per model (None: all). ``device``: where torch trains (``cpu``, ``cuda``, ``auto``;
+    :mod:`lava_nt.device`); not part of the run's identity, so a run may continue on another
+    device (each results row records the device that produced it).
     """
 
     protocol: str = "honest"
@@ -219,11 +222,12 @@ class PipelineConfig:
     lava_samples: int | None = None
     lava_timeout: float | None = None
     progress: bool = False
+    device: str = "cpu"
 
     # settings that may differ between invocations on the same run directory (more folds, more
     # methods or seeds, Lava on or off); all others must match run.json
     EXTENSIBLE = ("methods", "seeds", "participants", "lava", "lava_fixed", "lava_timeout",
-                  "progress")  # fmt: skip
+                  "progress", "device")  # fmt: skip
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
@@ -269,6 +273,10 @@ class PipelineConfig:
             _int("lava_samples", self.lava_samples, 1, "a positive integer or None")
         if self.lava_timeout is not None:
             _real("lava_timeout", self.lava_timeout, 0.0, None, lo_open=True)
+        try:
+            resolve_device(self.device, "device")
+        except ValueError as e:
+            raise PipelineError(str(e)) from None
         for name in ("fused", "lava", "lava_fixed", "progress"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise PipelineError(f"{name} must be True or False, got {getattr(self, name)!r}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lava_nt.device import resolve_device
 from lava_nt.examples.eeg.deap import participant_path
 from lava_nt.examples.eeg.features import ParticipantFeatures, file_sha256
 from lava_nt.examples.eeg.pipeline.config import (
@@ -75,6 +76,7 @@ def _train_config(config: PipelineConfig, *, tune: bool, seed: int):
             patience=config.patience,
             seed=seed,
             progress=config.progress,
+            device=config.device,
         )
     return TrainConfig(
         epochs=config.pretrain_epochs,
@@ -85,6 +87,7 @@ def _train_config(config: PipelineConfig, *, tune: bool, seed: int):
         select="last",
         seed=seed,
         progress=config.progress,
+        device=config.device,
     )
 
 
@@ -221,6 +224,7 @@ class _Pipeline:
             "epochs": len(hist),
             "train_acc": last.get("train_acc"),
             "train_loss": last.get("train_loss"),
+            "device": str(resolve_device(c.device)),
             "seconds": round(secs, 2),
         }
         meta = {
@@ -352,6 +356,7 @@ class _Pipeline:
             "epochs_run": len(hist),
             "stopped_early": bool(stopped),
             "selection": c.select,
+            "device": str(resolve_device(c.device)) if METHODS[method].tuning else "cpu",
             "seconds": round(time.perf_counter() - t0, 2),
         }
 

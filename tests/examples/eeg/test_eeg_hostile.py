@@ -118,6 +118,8 @@ def test_run_reports_unwritable_run_directory_in_one_line(tmp_path, capsys, monk
         ({"lava": "yes"}, "lava must be True or False"),
         ({"balance_tol": 1.0}, r"balance_tol must be in \[0, 1\)"),
         ({"lava_samples": 0}, "lava_samples must be a positive integer or None"),
+        ({"device": "tpu"}, "unknown device 'tpu'"),
+        ({"device": 1}, "device: expected one of cpu, cuda"),
     ],
 )
 def test_pipeline_config_refuses_bad_values(kwargs, match):
