@@ -4,6 +4,10 @@ Subcommands (each imports torch/Lava only when it runs):
 
     lava-nt smoke        end-to-end check of the engines on a random network: numpy reference,
                          Norse/torch (float64), Lava float, torch fixed-point emulator, Lava fixed
+
+and the groups of :data:`COMMAND_MODULES`. Every command ends the same way on Ctrl-C (exit status
+130, one line ``lava-nt <command>: interrupted`` on stderr; Lava runs clean up their processes)
+and on an operating-system error such as a read-only or full disk (exit status 1, one line).
 """
 
 from __future__ import annotations
@@ -138,6 +142,8 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lava_nt.commands.arguments import positive_int
+
     parser = argparse.ArgumentParser(
         prog="lava-nt",
         description="Neuromodulatory tuning of spiking neural networks: train with Norse, "
@@ -147,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("smoke", help="end-to-end engine agreement check on a random network")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--samples", type=int, default=20)
+    p.add_argument("--samples", type=positive_int, default=20)
     p.set_defaults(func=cmd_smoke)
     import importlib
 
@@ -163,12 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
+    """Run one ``lava-nt`` command; returns its exit status (130 after Ctrl-C)."""
+    name = "lava-nt"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        name = f"lava-nt {args.command}"
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a read-only directory, a full disk, ... met outside the checks
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

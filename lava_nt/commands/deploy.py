@@ -3,8 +3,9 @@
 lava-nt deploy MODEL --precision float|fixed --data DATA.npz [--out results.json]
     Run the model on Lava (float, or the quantised fixed-point network) and print the
     accuracy (if DATA.npz has labels) and the spike agreement with the torch engine of the
-    same precision (and, for fixed point, with the float model). DATA.npz holds ``x``
-    ``[T, B, n_in]`` (or static ``[B, n_in]`` plus ``T``) and optionally ``y`` ``[B]``.
+    same precision (and, for fixed point, with the float model). DATA.npz holds binary spikes
+    ``x`` ``[T, N, n_in]`` (or static ``[N, n_in]`` plus ``T``) and optionally labels ``y``
+    ``[N]`` (format: :mod:`lava_nt.data`). ``--out`` is checked before the Lava run.
 lava-nt quantize MODEL [--report] [--json] [--attach] [--target lava|netx] [--fold-gains]
     Quantise the model to Loihi fixed point and print the report (``--attach`` stores the
     quantised network in the model file).
@@ -16,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from lava_nt.commands import write_json
+from lava_nt.commands.arguments import check_output, positive_int, positive_seconds
 
 
 class CommandError(Exception):
@@ -39,12 +40,22 @@ def register(subparsers) -> None:
         "--data",
         required=True,
         metavar="DATA.npz",
-        help="x [T, B, n_in] (or static [B, n_in] with T), optional y [B]",
+        help="spikes x [T, N, n_in] (or static [N, n_in] with T), optional labels y [N]",
     )
     p.add_argument("--out", metavar="results.json", help="write the results as JSON")
-    p.add_argument("--T", type=int, default=None, help="steps for a static input (else DATA's T)")
-    p.add_argument("--n-classes", type=int, default=None, help="default: from the model file")
-    p.add_argument("--timeout", type=float, default=None, help="seconds for each Lava run")
+    p.add_argument(
+        "--T", type=positive_int, default=None, help="steps for a static input (else DATA's T)"
+    )
+    p.add_argument(
+        "--n-classes", type=positive_int, default=None, help="default: from the model file"
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="seconds for each Lava run (default: 60 + 0.02 per time step)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_deploy)
 
@@ -78,45 +89,31 @@ def _user_errors():
     from lava_nt.converters.model_file import ModelFileError
     from lava_nt.converters.netx import NetxUnavailable
     from lava_nt.converters.quantize import QuantizationError
+    from lava_nt.data import DataError
     from lava_nt.spec.validation import ParameterError
 
-    return (CommandError, ModelFileError, QuantizationError, ParameterError, NetxUnavailable)
+    return (
+        CommandError,
+        DataError,
+        ModelFileError,
+        QuantizationError,
+        ParameterError,
+        NetxUnavailable,
+    )
 
 
-def load_data(path, T: int | None = None):
-    """``(x [T, B, n_in] float 0/1, y [B] int or None)`` from an ``.npz`` file."""
-    import numpy as np
+def lava_failure(exc: BaseException) -> str:
+    """One line for a failed or timed-out Lava run (its details stay in the exception)."""
+    from lava_nt.lava.run import LavaTimeoutError
 
-    from lava_nt.converters.agreement import as_spike_input
-
-    path = Path(path)
-    if not path.is_file():
-        raise CommandError(f"data file '{path}' does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            files = set(d.files)
-            if "x" not in files:
-                raise CommandError(f"data file '{path}' has no array 'x' (found {sorted(files)})")
-            x = d["x"]
-            y = d["y"] if "y" in files else None
-            if T is None and "T" in files:
-                T = int(d["T"])
-    except CommandError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - np.load raises many kinds on a corrupt file
-        raise CommandError(f"data file '{path}' cannot be read: {exc}") from None
-    try:
-        xs = as_spike_input(x, T)
-    except ValueError as exc:
-        raise CommandError(f"data file '{path}': {exc}") from None
-    if y is not None:
-        y = np.asarray(y)
-        if y.shape != (xs.shape[1],) or not np.issubdtype(y.dtype, np.integer):
-            raise CommandError(
-                f"data file '{path}': y must hold {xs.shape[1]} integer labels, got shape "
-                f"{y.shape} dtype {y.dtype}"
-            )
-    return xs, y
+    if isinstance(exc, LavaTimeoutError):
+        limit = f"{exc.timeout:g} s" if exc.timeout is not None else "its time limit"
+        return (
+            f"the Lava run did not finish within {limit} and was stopped; allow more time "
+            "with --timeout SECONDS"
+        )
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"the Lava run failed: {first}"
 
 
 def _n_classes(info, given, n_out: int) -> int:
@@ -129,23 +126,27 @@ def _n_classes(info, given, n_out: int) -> int:
 
 
 def cmd_deploy(args) -> int:
+    from lava_nt.lava.run import LavaError
+
     try:
         return _deploy(args)
     except _user_errors() as exc:
         return _fail("deploy", exc)
+    except LavaError as exc:
+        return _fail("deploy", lava_failure(exc))
 
 
 def _deploy(args) -> int:
     from lava_nt.converters.agreement import agreement
     from lava_nt.converters.model_file import load_model
+    from lava_nt.data import load_data
 
+    if args.out:  # before the (long) Lava run
+        check_output(args.out, args.overwrite, CommandError)
     spec, info = load_model(args.model)
-    x, y = load_data(args.data, args.T)
-    if x.shape[-1] != spec.n_in:
-        raise CommandError(
-            f"data has {x.shape[-1]} inputs, the model expects {spec.n_in} ({args.data})"
-        )
     n_classes = _n_classes(info, args.n_classes, spec.n_out)
+    data = load_data(args.data, T=args.T, n_in=spec.n_in, n_classes=n_classes)
+    x, y = data.spikes(), data.y
     quantized = None
     if args.precision == "float":
         if spec.fixed:
@@ -204,7 +205,10 @@ def _deploy(args) -> int:
         "agreement": rep.to_dict(),
     }
     if args.out:
-        write_json(args.out, result, args.overwrite, CommandError)
+        try:
+            write_json(args.out, result, args.overwrite, CommandError)
+        except OSError as exc:
+            raise CommandError(f"cannot write '{args.out}': {exc.strerror or exc}") from None
         print(f"results written to {args.out}")
     return 0
 
@@ -237,6 +241,7 @@ def cmd_export_netx(args) -> int:
         from lava_nt.converters.model_file import ModelFileExistsError
         from lava_nt.converters.netx import export_netx
 
+        check_output(args.out, args.overwrite, CommandError)
         try:
             res = export_netx(args.model, args.out, overwrite=args.overwrite)
         except ModelFileExistsError as exc:

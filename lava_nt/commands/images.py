@@ -40,7 +40,14 @@ def _run(args) -> int:
     except ImportError as exc:  # pragma: no cover
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2
+    from lava_nt.commands.arguments import check_output_dir
+
     out = args.out or ("runs/images-quick" if args.quick else "runs/images")
+    try:
+        check_output_dir(out, ValueError)
+    except ValueError as exc:
+        print(f"lava-nt images: error: {exc}", file=sys.stderr)
+        return 1
     try:
         study.run(out, quick=args.quick, lava=not args.no_lava)
     except MissingImageData as exc:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sys
 
+from lava_nt.commands.arguments import check_output, positive_float
+
 
 class CommandError(Exception):
     """A user-facing error (printed without a traceback)."""
@@ -30,7 +32,9 @@ def register(subparsers) -> None:
     )
     e.add_argument("model", metavar="MODEL", help="lava-nt model file (.h5)")
     e.add_argument("out", metavar="OUT", help="NIR file to write (.nir)")
-    e.add_argument("--dt", type=float, default=None, help="seconds per step (default 0.001)")
+    e.add_argument(
+        "--dt", type=positive_float, default=None, help="seconds per step (default 0.001)"
+    )
     e.add_argument(
         "--norse-compat",
         action="store_true",
@@ -57,7 +61,10 @@ def register(subparsers) -> None:
     i.add_argument("nir_file", metavar="IN", help="NIR file (.nir)")
     i.add_argument("out", metavar="OUT_MODEL", help="lava-nt model file to write (.h5)")
     i.add_argument(
-        "--dt", type=float, default=None, help="seconds per step (default: the graph's, else 0.001)"
+        "--dt",
+        type=positive_float,
+        default=None,
+        help="seconds per step (default: the graph's, else 0.001)",
     )
     i.add_argument(
         "--no-metadata",
@@ -109,6 +116,7 @@ def cmd_export_nir(args) -> int:
         from lava_nt.converters.nir_io import DEFAULT_DT, export_nir
 
         dt = DEFAULT_DT if args.dt is None else args.dt
+        check_output(args.out, args.overwrite, CommandError)
         try:
             path = export_nir(
                 args.model,
@@ -131,6 +139,7 @@ def cmd_import_nir(args) -> int:
     try:
         from lava_nt.converters.nir_io import import_nir
 
+        check_output(args.out, args.overwrite, CommandError)
         res = import_nir(args.nir_file, dt=args.dt, use_metadata=not args.no_metadata)
         meta = {"imported_from": f"NIR {args.nir_file}", "nir_dt": res.dt, "nir_exact": res.exact}
         path = _save(args.out, res.spec, args.overwrite, meta)
@@ -147,6 +156,7 @@ def cmd_import_netx(args) -> int:
     try:
         from lava_nt.converters.netx_import import import_netx
 
+        check_output(args.out, args.overwrite, CommandError)
         res = import_netx(args.netx_file)
         meta = {"imported_from": f"netx {args.netx_file}", "netx_scales": res.scales}
         path = _save(

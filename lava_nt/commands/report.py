@@ -4,20 +4,23 @@ lava-nt report MODEL [--data DATA.npz] [--json OUT] [--T 25] [--precision float|
                      [--analog [--dac-bits 6] [--domains auto] [--v-ref 0.75] [--plot PNG]]
     Print per-layer and total neurons, synapses, weight/bias bits, compartments, synaptic
     memory and the cores needed on Loihi 1 (and Loihi 2), with the published limits used; with
-    --data (``x`` [T, B, n_in] or static [B, n_in] plus ``T``, optional labels ``y``), spikes
-    and synaptic operations per inference and an energy estimate from Davies et al. 2018
-    Table 2 (pre-silicon Loihi 1 figures). ``--analog`` adds the JLPEA 2022 analog mapping of
-    the NT1 gains to supply voltages (with labels: accuracy before/after the DAC).
+    --data (binary spikes ``x`` [T, N, n_in] or static [N, n_in] plus ``T``, optional labels
+    ``y`` [N]; format: :mod:`lava_nt.data`), spikes and synaptic operations per inference and
+    an energy estimate from Davies et al. 2018 Table 2 (pre-silicon Loihi 1 figures).
+    ``--analog`` adds the JLPEA 2022 analog mapping of the NT1 gains to supply voltages (with
+    labels: accuracy before/after the DAC).
     ``--json OUT`` writes everything as JSON (``-``: JSON to stdout instead of the tables).
+    Existing ``--json`` / ``--plot`` files are replaced only with ``--overwrite``; both targets
+    are checked before the report is computed.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from lava_nt.commands import write_json
+from lava_nt.commands.arguments import check_output, positive_float, positive_int
 
 DEFAULT_T = 25
 
@@ -37,32 +40,40 @@ def register(subparsers) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="lava-nt model file (.h5)")
     p.add_argument(
-        "--data", metavar="DATA.npz", help="x [T, B, n_in] (or static [B, n_in] with T), y [B]"
+        "--data",
+        metavar="DATA.npz",
+        help="spikes x [T, N, n_in] (or static [N, n_in] with T), optional labels y [N]",
     )
     p.add_argument("--json", metavar="OUT", help="write the report as JSON ('-': stdout)")
     p.add_argument(
         "--T",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"steps for a static input (default: DATA's T, else {DEFAULT_T})",
     )
-    p.add_argument("--n-classes", type=int, default=None, help="default: from the model file")
+    p.add_argument(
+        "--n-classes", type=positive_int, default=None, help="default: from the model file"
+    )
     p.add_argument(
         "--precision",
         choices=("float", "fixed"),
         default="float",
         help="network run for the activity: the float model or its quantised twin",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace existing --json / --plot files"
+    )
     a = p.add_argument_group("analog NT1 mapping (JLPEA 2022 eq. 14-16)")
     a.add_argument("--analog", action="store_true", help="map the NT1 gains to supply voltages")
-    a.add_argument("--dac-bits", type=int, default=6, help="DAC resolution (default 6)")
+    a.add_argument("--dac-bits", type=positive_int, default=6, help="DAC resolution (default 6)")
     a.add_argument(
         "--domains",
         default="auto",
         help="power domains: auto | neuron | layer | volumetric | a group size (default auto)",
     )
-    a.add_argument("--v-ref", type=float, default=0.75, help="supply of gain 1 (default 0.75 V)")
+    a.add_argument(
+        "--v-ref", type=positive_float, default=0.75, help="supply of gain 1 (default 0.75 V)"
+    )
     a.add_argument("--out-of-range", choices=("clip", "error"), default="clip")
     a.add_argument("--plot", metavar="PNG", help="write the current-voltage / gain plot")
     p.set_defaults(func=cmd_report)
@@ -71,31 +82,29 @@ def register(subparsers) -> None:
 def _user_errors():
     from lava_nt.converters.model_file import ModelFileError
     from lava_nt.converters.quantize import QuantizationError
+    from lava_nt.data import DataError
     from lava_nt.hardware.analog import AnalogRangeError
     from lava_nt.spec.validation import ParameterError
 
-    return (ReportError, ModelFileError, QuantizationError, ParameterError, AnalogRangeError)
+    return (
+        ReportError,
+        DataError,
+        ModelFileError,
+        QuantizationError,
+        ParameterError,
+        AnalogRangeError,
+    )
 
 
-def _npz_T(path) -> int | None:
-    import numpy as np
+def _load(args):
+    """``(x spikes [T, N, n_in], y or None)`` of ``--data``, checked against the model."""
+    from lava_nt.converters.model_file import load_model
+    from lava_nt.data import load_data
 
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            return int(d["T"]) if "T" in d.files else None
-    except Exception:  # noqa: BLE001 - load_data reports unreadable files properly
-        return None
-
-
-def _load(path, T):
-    from lava_nt.commands.deploy import CommandError, load_data
-
-    if T is None:
-        T = _npz_T(path) or DEFAULT_T
-    try:
-        return load_data(path, T)
-    except CommandError as exc:
-        raise ReportError(str(exc)) from None
+    spec, info = load_model(args.model)
+    n_classes = args.n_classes or info.n_classes or 2  # hardware_report's default
+    data = load_data(args.data, T=args.T, default_T=DEFAULT_T, n_in=spec.n_in, n_classes=n_classes)
+    return data.spikes(), data.y
 
 
 def _domains(text: str):
@@ -116,11 +125,12 @@ def cmd_report(args) -> int:
 def _report(args) -> int:
     from lava_nt.hardware.report import hardware_report
 
-    if args.json and args.json != "-" and Path(args.json).exists() and not args.overwrite:
-        raise ReportError(f"'{args.json}' exists; pass --overwrite to replace it")
+    for out in (args.json, args.plot if args.analog else None):
+        if out and out != "-":
+            check_output(out, args.overwrite, ReportError)
     x = y = None
     if args.data:
-        x, y = _load(args.data, args.T)
+        x, y = _load(args)
     rep = hardware_report(
         args.model,
         x,
@@ -140,7 +150,10 @@ def _report(args) -> int:
         return 0
     print(text)
     if args.json:
-        write_json(args.json, out, args.overwrite, ReportError)
+        try:
+            write_json(args.json, out, args.overwrite, ReportError)
+        except OSError as exc:
+            raise ReportError(f"cannot write '{args.json}': {exc.strerror or exc}") from None
         print(f"\nJSON written to {args.json}")
     return 0
 
