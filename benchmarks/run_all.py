@@ -46,6 +46,7 @@ BENCHES = {
     "fidelity": ("bench_fidelity.py", 900, 3600),
     "personalise": ("bench_personalise.py", 900, 3600),
     "end_to_end": ("bench_end_to_end.py", 900, 5400),
+    "scaling": ("bench_scaling.py", 1200, 3600),
 }
 RESULTS = HERE / "results"
 

@@ -1,0 +1,187 @@
+"""Scaling of the EEG LOSO pipeline over Ray workers (``lava-nt eeg run --workers N``).
+
+Run: ``.venv/bin/python benchmarks/bench_scaling.py [--quick] [--json out.json]``.
+
+The same small LOSO experiment (synthetic DEAP-format data generated once, shared by every run
+through ``--data``) runs as the command line runs it, in fresh run directories, interleaved over
+rounds: serially (no Ray), on 1 Ray worker and on 2 Ray workers. Units/s counts the tuning units
+(participant x method x seed, each with its Lava deployment) per wall second of the whole command
+(Ray start-up, feature cache, pretrainings and report included). Parallel efficiency is
+``(units/s with 2 workers) / (2 x units/s with 1 worker)`` per round (median over rounds).
+
+The wall-time estimates for the thesis-size experiment (32 folds x 7 methods x 5 seeds) combine
+the per-fold stage times recorded by the end-to-end section (full-size data, one thread) with
+this run's efficiency: work = 32 x (pretrainings) + 5 x 32 x (tuning + deployment of the 7
+methods); on W workers the wall time is work / (W x efficiency), but not below the longest chain
+(one fold's pretraining then its longest unit) and, for W below the 32 folds' pretrainings, with
+the pretrainings spread over the workers first. These are paper estimates (no cluster here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+
+FOLDS, SEEDS = "1 2 3 4", "0 1"
+METHODS = "none nt2 spiking_bias volumetric"
+
+
+def _cmd(run_dir: Path, data: Path, quick: bool, workers: int | None) -> list[str]:
+    cmd = [
+        sys.executable, "-m", "lava_nt.cli", "eeg", "run", "--data", str(data),
+        "--out", str(run_dir), "--participants", *FOLDS.split(), "--methods", *METHODS.split(),
+        "--seeds", *SEEDS.split(), "--pretrain-epochs", "2" if quick else "4",
+        "--tune-epochs", "10" if quick else "40", "--tune-lr", "3e-3",
+        "--lava-samples", "8", "--no-progress",
+    ]  # fmt: skip
+    return cmd + (["--workers", str(workers)] if workers else [])
+
+
+def _units(run_dir: Path) -> list[dict]:
+    rows = [json.loads(ln) for ln in (run_dir / "results.jsonl").read_text().splitlines()]
+    return rows
+
+
+def _stage_times() -> dict[str, float] | None:
+    """Mean per-fold seconds per stage from the stored end-to-end section (full size)."""
+    path = common.ROOT / "benchmarks" / "results" / "full" / "end_to_end.json"
+    try:
+        section = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    out = {}
+    for block in section.get("extra", []):
+        for line in block.splitlines():
+            m = re.match(r"\| (pretrain|tune|deploy) (\w+) \|[^|]*\|[^|]*\| ([\d.]+) s \|", line)
+            if m:
+                out[f"{m.group(1)} {m.group(2)}"] = float(m.group(3))
+    return out or None
+
+
+def _estimate(stages: dict[str, float], workers: int, eff: float, seeds: int = 5) -> float:
+    """Seconds for 32 folds x 7 methods x ``seeds`` on ``workers`` workers (see the docstring)."""
+    pre = [v for k, v in stages.items() if k.startswith("pretrain ")]
+    units = {
+        k.split()[1]: stages.get(f"tune {k.split()[1]}", 0.0)
+        + stages.get(f"deploy {k.split()[1]}", 0)
+        for k in stages
+        if k.startswith("tune ")
+    }
+    work = 32 * sum(pre) + 32 * seeds * sum(units.values())
+    chain = max(pre) + max(units.values())
+    return max(work / (workers * eff), chain)
+
+
+def run(quick: bool) -> dict:
+    rounds = 1 if quick else 2
+    tmp = Path(tempfile.mkdtemp(prefix="bench_scaling_"))
+    try:
+        data = tmp / "data"
+        from lava_nt.examples.eeg.synthetic import SyntheticConfig, generate_deap
+
+        generate_deap(data, SyntheticConfig(n_participants=6, n_trials=40, n_samples=2048, seed=0))
+        variants = {"serial": None, "ray-1": 1, "ray-2": 2}
+        walls: dict[str, list[float]] = {v: [] for v in variants}
+        n_units = 0
+        unit_secs: list[float] = []
+        for r in range(rounds):
+            names = list(variants)
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for name in order:
+                run_dir = tmp / f"{name}-{r}"
+                t0 = time.perf_counter()
+                proc = subprocess.run(
+                    _cmd(run_dir, data, quick, variants[name]), cwd=common.ROOT,
+                    capture_output=True, text=True, timeout=3600,
+                )  # fmt: skip
+                walls[name].append(time.perf_counter() - t0)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{name}: {proc.stderr[-2000:]}")
+                rows = _units(run_dir)
+                tune = [x for x in rows if x["kind"] == "tune"]
+                n_units = len(tune)
+                if name == "serial":
+                    unit_secs.append(sum(x.get("seconds", 0) for x in rows))
+                common.log(f"  round {r + 1}: {name} {walls[name][-1]:.1f} s")
+                shutil.rmtree(run_dir, ignore_errors=True)
+        ups = {k: [n_units / w for w in v] for k, v in walls.items()}
+        eff = common.median([a / (2 * b) for a, b in zip(ups["ray-2"], ups["ray-1"], strict=True)])
+        speed = common.ratio_median(walls["serial"], walls["ray-2"])
+        ray_cost = common.ratio_median(walls["ray-1"], walls["serial"])
+        figs = [
+            common.figure(
+                "parallel efficiency, 1 -> 2 Ray workers (units/s)", eff,
+                f"units/s: 1 worker {common.median(ups['ray-1']):.3f}, 2 workers "
+                f"{common.median(ups['ray-2']):.3f} ({n_units} units per run)",
+                ">= 0.85", eff >= 0.85, unit="",
+                result=common.target_text(eff >= 0.85, eff, 0.85, True),
+            ),
+            common.figure(
+                "2 Ray workers / serial (no Ray), wall-time speed-up", speed,
+                f"{common.median(walls['serial']):.1f} s vs {common.median(walls['ray-2']):.1f} s",
+            ),
+            common.figure(
+                "1 Ray worker / serial, wall time (Ray's own cost)", ray_cost,
+                f"{common.median(walls['ray-1']):.1f} s vs {common.median(walls['serial']):.1f} s",
+            ),
+        ]  # fmt: skip
+        stages = _stage_times()
+        notes = []
+        if stages:
+            for label, w in (
+                ("this 2-core machine, 2 workers", 2),
+                ("one 32-core node, 32 workers", 32),
+                ("8 such nodes, 256 workers", 256),
+            ):
+                est = _estimate(stages, w, eff)
+                target = "<= 3 h" if w == 2 else None
+                met = est <= 3 * 3600 if w == 2 else None
+                figs.append(
+                    common.figure(
+                        f"thesis-size experiment (32 folds x 7 methods x 5 seeds), {label} "
+                        "(estimate)", est / 3600,
+                        f"work {_estimate(stages, 1, 1.0) / 3600:.1f} h on one worker; "
+                        f"efficiency {eff:.2f}", target, met, unit=" h",
+                        result=common.target_text(met, est / 3600, 3.0, False),
+                    )
+                )  # fmt: skip
+            notes.append(
+                "Stage times (mean per fold, full-size data, one thread) from the end-to-end "
+                "section: " + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(stages.items()))
+            )
+        setup = [
+            f"`lava-nt eeg run --data DIR` on synthetic data (6 participants x 40 trials x 2048 "
+            f"samples, generated once), folds {FOLDS}, methods {METHODS}, seeds {SEEDS}, "
+            f"{'2' if quick else '4'} pretraining epochs, up to {'10' if quick else '40'} tuning "
+            "epochs (lr 3e-3, patience 100), Lava float + fixed deployment of 8 test samples per "
+            f"model; {n_units} tuning units and 4 pretrainings per run; torch threads 1 per "
+            f"process (the pipeline's default). {rounds} interleaved round(s) of serial / 1 Ray "
+            "worker / 2 Ray workers, each a fresh run directory (features recomputed).",
+            "Serial run: the stages recorded in results.jsonl sum to "
+            f"{common.median(unit_secs):.0f} s of its {common.median(walls['serial']):.0f} s wall "
+            "time.",
+        ]
+        return {
+            "title": "Scaling over Ray workers (EEG LOSO pipeline)",
+            "value_header": "value",
+            "setup": setup,
+            "figures": figs,
+            "notes": notes,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    common.main(run, __doc__.splitlines()[0])
