@@ -18,6 +18,7 @@ bit for bit); the float/fixed pairs measure the quantisation.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -45,8 +46,10 @@ def as_spike_input(x, T: int | None = None, n_in: int | None = None) -> np.ndarr
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
     if x.ndim == 2:
-        if T is None or int(T) < 1:
-            raise ParameterError("a static input [B, n_in] needs the number of steps T >= 1")
+        if T is None or isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
+            raise ParameterError(
+                f"a static input [B, n_in] needs the number of steps T, an integer >= 1 (got {T!r})"
+            )
         x = np.broadcast_to(x[None], (int(T),) + x.shape)
     if x.ndim != 3:
         raise ParameterError(f"input must be [T, B, n_in] or static [B, n_in], got {x.shape}")

@@ -142,7 +142,7 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from lava_nt.commands.arguments import positive_int
+    from lava_nt.commands.arguments import nonnegative_int, positive_int
 
     parser = argparse.ArgumentParser(
         prog="lava-nt",
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lava-nt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p = sub.add_parser("smoke", help="end-to-end engine agreement check on a random network")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--samples", type=positive_int, default=20)
     p.set_defaults(func=cmd_smoke)
     import importlib
@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one ``lava-nt`` command; returns its exit status (130 after Ctrl-C)."""
+    import warnings
+
+    # norse's import-time torch.jit.script calls: torch's deprecation notice is not for users
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     name = "lava-nt"
     try:
         parser = build_parser()

@@ -1,9 +1,9 @@
 """Checked command-line values for the ``lava-nt`` subcommands.
 
-argparse ``type=`` functions for numbers (:func:`positive_int`, :func:`positive_float`,
-:func:`positive_seconds`): zero, negative, NaN, infinite or non-numeric text is refused by
-argparse with a message naming the option (``argument --timeout: must be a positive number of
-seconds, got 'nan'``), exit status 2.
+argparse ``type=`` functions for numbers (:func:`positive_int`, :func:`nonnegative_int`,
+:func:`positive_float`, :func:`positive_seconds`): zero (where it must be positive), negative,
+NaN, infinite or non-numeric text is refused by argparse with a message naming the option
+(``argument --timeout: must be a positive number of seconds, got 'nan'``), exit status 2.
 
 :func:`check_output` checks an output file before the work that produces it: the file must not
 exist (unless replacing it was asked for), its directory must exist and accept a new file (a
@@ -23,6 +23,7 @@ from pathlib import Path
 __all__ = [
     "check_output",
     "check_output_dir",
+    "nonnegative_int",
     "positive_float",
     "positive_int",
     "positive_seconds",
@@ -37,6 +38,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0 (a seed); ``"-1"``, ``"2.5"``, ``"abc"`` are refused."""
+    try:
+        value = int(text, 10)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
     return value
 
 

@@ -117,9 +117,13 @@ def lava_failure(exc: BaseException) -> str:
 
 
 def _n_classes(info, given, n_out: int) -> int:
+    import numbers
+
     n = given if given is not None else info.n_classes
     if n is None:
         n = 2 if n_out % 2 == 0 else 1
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise CommandError(f"the number of classes must be an integer, got {n!r}")
     if n < 1 or n_out % n:
         raise CommandError(f"{n_out} output neurons do not split into {n} classes")
     return int(n)

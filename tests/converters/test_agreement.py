@@ -107,3 +107,12 @@ def test_agreement_inputs_and_sources(tmp_path):
         agreement(spec, x, engines=("loihi",))
     with pytest.raises(ValueError, match="labels"):
         agreement(spec, x, y=np.zeros(3, dtype=int), engines=("torch_fixed",))
+
+
+@pytest.mark.parametrize("T", [None, 0, -2, True, "5", 2.0])
+def test_static_input_needs_an_integer_T(T):
+    from lava_nt.converters.agreement import as_spike_input
+    from lava_nt.spec.validation import ParameterError
+
+    with pytest.raises(ParameterError, match="integer >= 1"):
+        as_spike_input(np.zeros((3, 4)), T)

@@ -98,6 +98,7 @@ def _one_line_error(err: str, command: str) -> None:
         (["export-nir", "M", "OUT", "--dt", "0"], "--dt"),
         (["import-nir", "IN", "OUT", "--dt", "inf"], "--dt"),
         (["smoke", "--samples", "0"], "--samples"),
+        (["smoke", "--seed", "-1"], "--seed"),
     ],
 )
 def test_bad_numbers_are_refused_naming_the_option(capsys, argv, option):
@@ -105,7 +106,8 @@ def test_bad_numbers_are_refused_naming_the_option(capsys, argv, option):
         main(argv)
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert f"argument {option}: must be a positive" in err
+    assert f"argument {option}: must be a " in err
+    assert "positive" in err or "non-negative" in err
     assert "Traceback" not in err
 
 
@@ -297,8 +299,7 @@ def test_ctrl_c_during_a_lava_deploy(tmp_path):
     np.savez(data, x=(rng.random((50, 3000, 8)) < 0.3).astype(np.int8))
     private_tmp = tempfile.mkdtemp(prefix="lnt-cli-")  # short: AF_UNIX socket paths are limited
     try:
-        # (torch warns about torch.jit.script on import; that line is not the one checked here)
-        env = dict(os.environ, TMPDIR=private_tmp, PYTHONWARNINGS="ignore::FutureWarning")
+        env = dict(os.environ, TMPDIR=private_tmp)
         argv = [sys.executable, "-m", "lava_nt.cli", "deploy", str(model), "--precision", "float"]
         proc = subprocess.Popen(
             argv + ["--data", str(data), "--timeout", "600"],
