@@ -93,6 +93,17 @@ def _random_specs(seed: int, n_in: int = 40, sizes=(30, 20), samples: int = 20, 
 
 
 def cmd_smoke(args) -> int:
+    from lava_nt.commands.deploy import lava_failure
+    from lava_nt.lava.run import LavaError
+
+    try:
+        return _smoke(args)
+    except LavaError as exc:
+        print(f"lava-nt smoke: error: {lava_failure(exc, timeout_option=False)}", file=sys.stderr)
+        return 1
+
+
+def _smoke(args) -> int:
     import numpy as np
     import torch
 

@@ -102,16 +102,17 @@ def _user_errors():
     )
 
 
-def lava_failure(exc: BaseException) -> str:
-    """One line for a failed or timed-out Lava run (its details stay in the exception)."""
+def lava_failure(exc: BaseException, timeout_option: bool = True) -> str:
+    """One line for a failed or timed-out Lava run (its details stay in the exception); with
+    ``timeout_option`` a timeout names ``--timeout`` as the way to allow more time."""
     from lava_nt.lava.run import LavaTimeoutError
 
     if isinstance(exc, LavaTimeoutError):
         limit = f"{exc.timeout:g} s" if exc.timeout is not None else "its time limit"
-        return (
-            f"the Lava run did not finish within {limit} and was stopped; allow more time "
-            "with --timeout SECONDS"
-        )
+        text = f"the Lava run did not finish within {limit} and was stopped"
+        if timeout_option:
+            text += "; allow more time with --timeout SECONDS"
+        return text
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return f"the Lava run failed: {first}"
 

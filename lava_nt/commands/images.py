@@ -48,11 +48,18 @@ def _run(args) -> int:
     except ValueError as exc:
         print(f"lava-nt images: error: {exc}", file=sys.stderr)
         return 1
+    from lava_nt.commands.deploy import lava_failure
+    from lava_nt.lava.run import LavaError
+
     try:
         study.run(out, quick=args.quick, lava=not args.no_lava)
     except MissingImageData as exc:
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2
+    except LavaError as exc:
+        msg = lava_failure(exc, timeout_option=False)
+        print(f"lava-nt images: error: {msg} (--no-lava skips Lava)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -225,6 +225,20 @@ def test_lava_failure_is_one_line(files, capsys, monkeypatch):
     assert "exited with code 3" in err
 
 
+def test_smoke_lava_timeout_is_one_line(capsys, monkeypatch):
+    import lava_nt.converters.lava_graph as lava_graph
+    from lava_nt.lava.run import LavaTimeoutError
+
+    def hanging(*a, **k):
+        raise LavaTimeoutError("Lava job 'x' did not finish within 61 s", timeout=61.0)
+
+    monkeypatch.setattr(lava_graph, "run_network", hanging)
+    code, _, err = _run(capsys, "smoke", "--samples", "2")
+    assert code == 1
+    _one_line_error(err, "smoke")
+    assert "did not finish within 61 s" in err
+
+
 # ---- interrupts and operating-system errors -------------------------------------------------
 @pytest.mark.parametrize(
     "exc, code, line",
