@@ -21,6 +21,12 @@ torch step ``t`` is found at Lava step index ``j = b*L + t + k`` (``j = time_ste
 versions gave every sample its own ``T + D`` window; the back-to-back layout runs ``D`` steps
 less per sample and gives the same spikes -- the tests compare every layer with the reference.)
 
+Graded input (``spec.input == "graded"``): the RingBuffer sends the real values (float) or the
+integers (fixed point) as graded spikes, and the first layer's Dense (and its spiking bias'
+``W_in`` Dense) runs with ``num_message_bits=24`` (``a = W · x``). A readout adds
+``Dense(W_r) -> Readout`` after the last layer (one more Dense delay: depth ``D + 1``); its
+``v_out`` sends the voltage every step to an Extractor, and the output is that trace.
+
 Outputs are read with Lava's ``Extractor`` (host side, fast) in chunks of at most
 :data:`CHUNK_STEPS` steps, never with ``Var.get`` (which moves one element at a time). The whole
 build, run and read happens inside :func:`lava_nt.lava.run.run_isolated` (timeout, ``stop()``
@@ -35,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lava_nt.lava.run import default_timeout, preload_lava, run_isolated, stopping
-from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.network import LayerSpec, NetworkSpec, check_network_input
 from lava_nt.spec.validation import ParameterError
 
 PRECISIONS = ("float", "fixed")
@@ -43,6 +49,8 @@ PRECISIONS = ("float", "fixed")
 CHUNK_STEPS = 2048
 WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 255  # what Lava's bit-accurate Dense can hold
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
+#: Graded-spike payload bits of a Dense fed by graded input.
+GRADED_MESSAGE_BITS = 24
 
 
 @dataclass
@@ -93,7 +101,10 @@ class LavaRunResult:
 
 # ---- validation --------------------------------------------------------------------------------
 def check_input(spec: NetworkSpec, x, where: str = "run_network") -> np.ndarray:
-    """``x`` as a validated binary ``[T, B, n_in]`` float array."""
+    """``x`` as a validated ``[T, B, n_in]`` float array: binary spikes, or the graded values
+    of a ``input="graded"`` spec (integers in fixed point)."""
+    if getattr(spec, "input", "spikes") == "graded":
+        return check_network_input(spec, x, where)
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     if not isinstance(x, np.ndarray):
@@ -132,6 +143,9 @@ def check_spec(spec: NetworkSpec, precision: str, where: str = "run_network") ->
             if layer.spiking_bias is not None:
                 sb = layer.spiking_bias
                 _check_fixed_dense(sb.w_in, sb.w_in_exp, f"{where}: layer {k} spiking_bias.w_in")
+        if spec.readout is not None:
+            ro = spec.readout
+            _check_fixed_dense(ro.weight, ro.weight_exp, f"{where}: readout weight")
 
 
 def _check_fixed_dense(w, exp, where: str) -> None:
@@ -159,6 +173,8 @@ class LavaGraph:
     denses: list
     biases: list  # SpikingBias or None per layer
     bias_denses: list
+    readout: object  # Readout process or None
+    readout_tap: object  # Extractor of the readout's v_out or None
     spike_taps: list  # Extractor per layer (None if not recorded)
     current_taps: list  # Extractor per spiking bias (record only)
     bias_spike_taps: list
@@ -187,13 +203,19 @@ def _spiking_bias_kwargs(p, fixed: bool) -> dict:
     return dict(du=p.du, dv=p.dv, vth=p.vth, bias=p.bias, w_b=p.w_b, alpha=p.alpha, group=p.group)
 
 
-def _dense(weights, exp: int, fixed: bool):
+def _dense(weights, exp: int, fixed: bool, graded: bool = False):
     from lava.proc.dense.process import Dense
 
     w = np.asarray(weights)
+    bits = {"num_message_bits": GRADED_MESSAGE_BITS} if graded else {}
     if fixed:
-        return Dense(weights=w.astype(np.int64), weight_exp=int(exp), num_weight_bits=8)
-    return Dense(weights=w.astype(np.float64))
+        return Dense(weights=w.astype(np.int64), weight_exp=int(exp), num_weight_bits=8, **bits)
+    return Dense(weights=w.astype(np.float64), **bits)
+
+
+def network_depth(spec: NetworkSpec) -> int:
+    """Dense stages from the source to the output: the layers, plus one for a readout."""
+    return len(spec.layers) + (spec.readout is not None)
 
 
 def schedule(T: int, B: int, depth: int, back_to_back: bool = True) -> tuple[int, int]:
@@ -231,13 +253,15 @@ def build(
 
     from lava_nt.lava.models import run_config
     from lava_nt.processes.ntlif.process import NTLIF
+    from lava_nt.processes.readout.process import Readout
     from lava_nt.processes.spiking_bias.process import SpikingBias
 
     check_spec(spec, precision, "build")
     x = check_input(spec, x, "build")
     fixed = precision == "fixed"
     T, B, _ = x.shape
-    depth = len(spec.layers)
+    depth = network_depth(spec)
+    n_layers = len(spec.layers)
     L, steps = schedule(T, B, depth)
     chunk = min(steps, CHUNK_STEPS)
     data = source_data(x, depth)
@@ -256,7 +280,8 @@ def build(
             name=f"ntlif_{k}",
             **_ntlif_kwargs(layer.neuron, fixed),
         )
-        dense = _dense(layer.weight, layer.weight_exp, fixed)
+        graded = k == 1 and spec.graded
+        dense = _dense(layer.weight, layer.weight_exp, fixed, graded)
         prev_out.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)
         sb_proc = sb_dense = None
@@ -271,12 +296,12 @@ def build(
                 name=f"spiking_bias_{k}",
                 **_spiking_bias_kwargs(sb.params, fixed),
             )
-            sb_dense = _dense(sb.w_in, sb.w_in_exp, fixed)
+            sb_dense = _dense(sb.w_in, sb.w_in_exp, fixed, graded)
             prev_out.connect(sb_dense.s_in)
             sb_dense.a_out.connect(sb_proc.a_in)
             sb_proc.c_out.connect(lif.c_in)
         tap = None
-        if record or k == depth:
+        if record or (k == n_layers and spec.readout is None):
             tap = Extractor(shape=(layer.n,), buffer_size=chunk)
             lif.s_out.connect(tap.in_port)
         c_tap = s_tap = None
@@ -293,12 +318,30 @@ def build(
         current_taps.append(c_tap)
         bias_spike_taps.append(s_tap)
         prev_out = lif.s_out
+    ro_proc = ro_tap = None
+    if spec.readout is not None:
+        ro = spec.readout
+        ro_proc = Readout(
+            shape=(ro.n,),
+            precision=precision,
+            reset_interval=L,
+            reset_offset=(depth + 1) % L,
+            name="readout",
+            **ro.params._asdict(),
+        )
+        ro_dense = _dense(ro.weight, ro.weight_exp, fixed)
+        prev_out.connect(ro_dense.s_in)
+        ro_dense.a_out.connect(ro_proc.a_in)
+        ro_tap = Extractor(shape=(ro.n,), buffer_size=chunk)
+        ro_proc.v_out.connect(ro_tap.in_port)
+        denses.append(ro_dense)
     procs = [src, *layers, *denses, *[p for p in (*biases, *bias_denses) if p is not None]]
+    procs += [p for p in (ro_proc, ro_tap) if p is not None]
     procs += [t for t in (*spike_taps, *current_taps, *bias_spike_taps) if t is not None]
     run_cfg = run_config(procs, precision)  # models chosen by tag, once per Process class
     return LavaGraph(
-        src, layers, denses, biases, bias_denses, spike_taps, current_taps, bias_spike_taps,
-        run_cfg, steps, L, chunk,
+        src, layers, denses, biases, bias_denses, ro_proc, ro_tap, spike_taps, current_taps,
+        bias_spike_taps, run_cfg, steps, L, chunk,
     )  # fmt: skip
 
 
@@ -319,6 +362,8 @@ def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
         ):
             if lst[k] is not None:
                 taps[(kind, k)] = lst[k]
+    if graph.readout_tap is not None:
+        taps[("readout", len(graph.layers))] = graph.readout_tap
     bufs = {key: [] for key in taps}
     t_run = t_read = 0.0
     with stopping(graph.source):
@@ -356,7 +401,7 @@ def _network_job(spec: NetworkSpec, x: np.ndarray, precision: str, record: bool)
     out = {}
     for (kind, k), rec in raw.items():
         arr = to_torch_frame(rec, k + 1, T, B, graph.window)
-        out[(kind, k)] = arr.astype(np.int8) if kind != "bias_current" else arr
+        out[(kind, k)] = arr.astype(np.int8) if kind in ("spikes", "bias_spikes") else arr
     return {"records": out, "timing": timing, "steps": graph.steps, "window": graph.window}
 
 
@@ -367,7 +412,10 @@ def run_network(
     timeout: float | None = None,
     record: bool = False,
 ) -> LavaRunResult:
-    """Run ``spec`` on Lava's CPU simulator for binary input spikes ``x`` ``[T, B, n_in]``.
+    """Run ``spec`` on Lava's CPU simulator for input ``x`` ``[T, B, n_in]`` (binary spikes, or
+    graded values for ``input="graded"``). With a readout, ``output`` is its voltage trace
+    ``[T, B, n_readout]`` (float64, or int64 in fixed point; reduce it with
+    :func:`lava_nt.network.readout_values`).
 
     Every sample starts from a fresh state (per-layer reset inside one long run), so the result
     equals :func:`lava_nt.network.reference_run` sample by sample.
@@ -386,16 +434,20 @@ def run_network(
     check_spec(spec, precision)
     xf = check_input(spec, x)
     T, B, _ = xf.shape
-    _, steps = schedule(T, B, len(spec.layers))
+    _, steps = schedule(T, B, network_depth(spec))
     if timeout is None:
-        timeout = default_timeout(steps) + 2.0 * (len(spec.layers) + 1)
+        timeout = default_timeout(steps) + 2.0 * (network_depth(spec) + 1)
     t0 = time.perf_counter()
     preload_lava()  # imported once here, not in every forked job
     res = run_isolated(_network_job, spec, xf, precision, record, timeout=timeout)
     timing = dict(res["timing"], total=time.perf_counter() - t0)
     recs = res["records"]
     depth = len(spec.layers)
-    output = recs[("spikes", depth - 1)].astype(np.float64)
+    if spec.readout is not None:
+        output = recs[("readout", depth)]
+        output = output.astype(np.int64) if spec.fixed else output.astype(np.float64)
+    else:
+        output = recs[("spikes", depth - 1)].astype(np.float64)
     layers = []
     if record:
         for k in range(depth):

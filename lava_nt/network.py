@@ -6,6 +6,15 @@ A :class:`NetworkSpec` is what every engine builds from: the torch modules
 Layer ``k`` computes ``a = W_k · s_{k-1}``, its optional spiking-bias population computes
 ``a_b = W_in · s_{k-1}`` and delivers ``c``, and the NTLIF step gives ``s_k``.
 
+Input: ``input="spikes"`` (default) takes binary spikes ``s_0``; ``input="graded"`` takes
+real-valued data ``x`` (pixel intensities, features; static or changing every step) that enters
+the first layer as synaptic current ``a = W_1 · x`` with no spike encoder. In fixed point graded
+inputs are integers (the payload of Loihi's graded spikes, :data:`GRADED_INPUT_MAX`).
+
+Output: the last layer's spikes, or, with a :class:`~lava_nt.spec.readout.ReadoutSpec`, the
+voltage trace of a non-spiking integrator readout fed by the last layer (``a_r = W_r · s_D``;
+:mod:`lava_nt.spec.readout`), whose reduction over the window gives one value per unit.
+
 :class:`FixedNetworkSpec` is the same in Loihi integers: Dense weight mantissas with one exponent
 per layer (as passed to Lava's ``Dense``), :class:`~lava_nt.spec.fixed.FixedNTLIFParameters` and
 :class:`~lava_nt.spec.fixed.FixedSpikingBiasParameters`.
@@ -28,8 +37,20 @@ from lava_nt.spec.fixed import (
     fixed_spiking_bias_step,
 )
 from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
+from lava_nt.spec.readout import (
+    FixedReadoutParameters,
+    ReadoutParameters,
+    ReadoutSpec,
+    ReadoutState,
+    fixed_readout_step,
+    readout_step,
+)
 from lava_nt.spec.spiking_bias import SpikingBiasParameters, SpikingBiasState, spiking_bias_step
 from lava_nt.spec.validation import ParameterError
+
+INPUT_KINDS = ("spikes", "graded")
+#: Largest magnitude of a fixed-point graded input (24-bit signed graded-spike payload).
+GRADED_INPUT_MAX = (1 << 23) - 1
 
 
 def _check_matrix(w, rows: int | None, cols: int, where: str, name: str) -> np.ndarray:
@@ -73,15 +94,22 @@ class LayerSpec:
 
 @dataclass
 class NetworkSpec:
-    """A feed-forward stack of NTLIF layers (floating point unless ``fixed``)."""
+    """A feed-forward stack of NTLIF layers (floating point unless ``fixed``), with an optional
+    non-spiking ``readout`` and the kind of ``input`` (``"spikes"`` or ``"graded"``)."""
 
     n_in: int
     layers: list[LayerSpec] = field(default_factory=list)
     fixed: bool = False
+    readout: ReadoutSpec | None = None
+    input: str = "spikes"
 
     def __post_init__(self):
         if not self.layers:
             raise ParameterError("NetworkSpec: at least one layer is required")
+        if self.input not in INPUT_KINDS:
+            raise ParameterError(
+                f"NetworkSpec: 'input' must be one of {INPUT_KINDS}, got {self.input!r}"
+            )
         n_prev = self.n_in
         for k, layer in enumerate(self.layers):
             where = f"NetworkSpec layer {k}"
@@ -105,6 +133,14 @@ class NetworkSpec:
                         f"{where}: spiking-bias group must have shape ({layer.n},)"
                     )
             n_prev = layer.n
+        ro = self.readout
+        if ro is not None:
+            if not isinstance(ro, ReadoutSpec):
+                raise ParameterError("NetworkSpec: 'readout' must be a ReadoutSpec")
+            ro.weight = _check_matrix(ro.weight, None, n_prev, "NetworkSpec readout", "weight")
+            want_ro = FixedReadoutParameters if self.fixed else ReadoutParameters
+            if not isinstance(ro.params, want_ro):
+                raise ParameterError(f"NetworkSpec readout: parameters must be {want_ro.__name__}")
         want = FixedNTLIFParameters if self.fixed else NTLIFParameters
         want_sb = FixedSpikingBiasParameters if self.fixed else SpikingBiasParameters
         for k, layer in enumerate(self.layers):
@@ -124,19 +160,66 @@ class NetworkSpec:
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].n
+        """Width of the output: readout units if there is a readout, else the last layer."""
+        return self.readout.n if self.readout is not None else self.layers[-1].n
+
+    @property
+    def graded(self) -> bool:
+        return self.input == "graded"
+
+
+def check_network_input(spec: NetworkSpec, x, where: str) -> np.ndarray:
+    """``x [T, B, n_in]`` checked against the spec's input kind: binary spikes, real values
+    (float), or integers within :data:`GRADED_INPUT_MAX` (fixed point); float64 array."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[-1] != spec.n_in or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ParameterError(
+            f"{where}: input must be [T, B, {spec.n_in}] with T, B >= 1, got {x.shape}"
+        )
+    if not (x.dtype == np.bool_ or np.issubdtype(x.dtype, np.number)) or np.iscomplexobj(x):
+        raise ParameterError(f"{where}: input must be real numbers, got dtype {x.dtype}")
+    xf = x.astype(np.float64)
+    if not np.all(np.isfinite(xf)):
+        raise ParameterError(f"{where}: input holds non-finite values")
+    if not spec.graded:
+        if not np.all((xf == 0) | (xf == 1)):
+            bad = xf[(xf != 0) & (xf != 1)].ravel()[0]
+            raise ParameterError(
+                f"{where}: x must hold binary spikes (0 or 1), found {bad!r} (a network for "
+                "real-valued data has input='graded')"
+            )
+    elif spec.fixed:
+        if np.any(xf != np.round(xf)) or np.any(np.abs(xf) > GRADED_INPUT_MAX):
+            raise ParameterError(
+                f"{where}: a fixed-point network takes graded input as integers within "
+                f"+-{GRADED_INPUT_MAX} (quantise it first, e.g. with the input scale of the "
+                "QuantReport)"
+            )
+    return xf
+
+
+def readout_values(spec: NetworkSpec, trace):
+    """The readout values ``[B, n]`` of a readout trace ``[T, B, n]`` (the spec's reduction)."""
+    from lava_nt.spec.readout import reduce_readout
+
+    if spec.readout is None:
+        raise ParameterError("readout_values: the network has no readout")
+    return reduce_readout(trace, spec.readout.reduce)
 
 
 def reference_run(spec: NetworkSpec, x: np.ndarray, record: bool = False):
-    """Run the numpy reference of ``spec`` on input spikes ``x`` of shape ``[T, B, n_in]``.
+    """Run the numpy reference of ``spec`` on input ``x`` of shape ``[T, B, n_in]`` (spikes, or
+    graded values for ``input="graded"``).
 
-    Every sample starts from a fresh state; returns the output spikes ``[T, B, n_out]`` (and,
-    with ``record=True``, a list of per-layer dicts with spikes and bias currents). Fixed-point
-    specs use Lava's Dense integer semantics (effective weights, exponent shift).
+    Every sample starts from a fresh state; returns the output ``[T, B, n_out]``: the last
+    layer's spikes, or the readout's voltage trace if the spec has a readout (reduce it with
+    :func:`readout_values`). With ``record=True`` also a list of per-layer dicts with spikes and
+    bias currents (NTLIF layers only). Fixed-point specs use Lava's Dense integer semantics
+    (effective weights, exponent shift) and int64 readout traces.
     """
-    x = np.asarray(x)
-    if x.ndim != 3 or x.shape[-1] != spec.n_in:
-        raise ParameterError(f"reference_run: input must be [T, B, {spec.n_in}], got {x.shape}")
+    x = check_network_input(spec, x, "reference_run")
     T, B, _ = x.shape
     recs = []
     s_in = x
@@ -144,7 +227,29 @@ def reference_run(spec: NetworkSpec, x: np.ndarray, record: bool = False):
         out, rec = _layer_reference(layer, s_in, spec.fixed)
         recs.append(rec)
         s_in = out
+    if spec.readout is not None:
+        s_in = _readout_reference(spec.readout, s_in, spec.fixed)
     return (s_in, recs) if record else s_in
+
+
+def _readout_reference(ro: ReadoutSpec, s_in: np.ndarray, fixed: bool) -> np.ndarray:
+    T, B, _ = s_in.shape
+    if fixed:
+        W = dense_effective_weights(ro.weight)
+        a_all = dense_fixed_output(
+            np.einsum("ij,tbj->tbi", W, s_in.astype(np.int64)), ro.weight_exp
+        )
+        zero = np.zeros((B, ro.n), np.int64)
+        step = fixed_readout_step
+    else:
+        a_all = np.einsum("ij,tbj->tbi", ro.weight, s_in.astype(np.float64))
+        zero = np.zeros((B, ro.n))
+        step = readout_step
+    st = ReadoutState(zero, zero)
+    out = np.zeros((T, B, ro.n), dtype=zero.dtype)
+    for t in range(T):
+        out[t], st = step(a_all[t], st, ro.params)
+    return out
 
 
 def _layer_reference(layer: LayerSpec, s_in: np.ndarray, fixed: bool):
@@ -154,7 +259,7 @@ def _layer_reference(layer: LayerSpec, s_in: np.ndarray, fixed: bool):
     if fixed:
         W = dense_effective_weights(layer.weight)
         a_all = dense_fixed_output(
-            np.einsum("ij,tbj->tbi", W, s_in.astype(np.int64)), layer.weight_exp
+            np.einsum("ij,tbj->tbi", W, np.round(s_in).astype(np.int64)), layer.weight_exp
         )
         st = FixedNTLIFState(np.zeros((B, n), np.int64), np.zeros((B, n), np.int64))
         if sb is not None:

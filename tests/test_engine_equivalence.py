@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from lava_nt.converters.lava_graph import run_network
-from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
+from lava_nt.network import (
+    LayerSpec,
+    NetworkSpec,
+    SpikingBiasSpec,
+    readout_values,
+    reference_run,
+)
 from lava_nt.nn.fixed_emulator import emulate_fixed
 from lava_nt.nn.network import NTNetwork
 from lava_nt.spec import (
@@ -20,6 +26,7 @@ from lava_nt.spec import (
     ntlif_parameters,
     spiking_bias_parameters,
 )
+from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters, readout_parameters
 
 SAMPLES, T, N_IN = 100, 25, 48
 SIZES = (40, 30, 12)
@@ -140,3 +147,99 @@ def test_torch_fixed_emulator_equals_lava_fixed(seed):
             lava["layers"][k]["bias_current"], rec[k]["bias_current"].numpy(), err_msg=f"layer {k}"
         )
     np.testing.assert_array_equal(lava["spikes"], out.numpy())
+
+
+# ---- graded input and integrator readouts -------------------------------------------------------
+def _readout_float_spec(rng, dyadic: bool) -> NetworkSpec:
+    """Graded input -> 2 NTLIF layers -> integrator readout. ``dyadic``: every value is a small
+    dyadic rational (and the decays 1/2), so float64 sums are exact in any order."""
+
+    def w(shape, scale):
+        x = rng.normal(0, scale, shape)
+        return np.round(x * 8) / 8 if dyadic else x
+
+    du, dv = (0.5, 0.5) if dyadic else (float(rng.uniform(0.2, 1)), float(rng.uniform(0.1, 0.5)))
+    layers, n_prev = [], N_IN
+    for n in SIZES[:2]:
+        layers.append(
+            LayerSpec(
+                w((n, n_prev), 0.35),
+                ntlif_parameters(n, du=du, dv=dv, vth=1.0, bias=w(n, 0.1), gain=1.0),
+            )
+        )
+        n_prev = n
+    readout = ReadoutSpec(
+        w((10, n_prev), 0.5),
+        readout_parameters(10, du=0.5 if dyadic else 0.125, dv=1.0, bias=w(10, 0.2), reduce="max"),
+    )
+    return NetworkSpec(N_IN, layers, readout=readout, input="graded")
+
+
+def _graded(rng, dyadic: bool):
+    x = rng.uniform(0, 1, (T, SAMPLES, N_IN)) * rng.uniform(0.2, 1.0, (1, SAMPLES, 1))
+    return np.round(x * 8) / 8 if dyadic else x
+
+
+@pytest.mark.parametrize("dyadic", [True, False])
+def test_graded_input_and_readout_torch_float64_equals_lava_float(dyadic):
+    rng = np.random.default_rng(7)
+    spec, x = _readout_float_spec(rng, dyadic), _graded(rng, dyadic)
+    net = NTNetwork.from_spec(spec, dtype=torch.float64)
+    with torch.no_grad():
+        trace, rec = net(torch.as_tensor(x), record=True)
+    lava = run_network(spec, x, precision="float", record=True)
+    for k in range(2):
+        _assert_active(rec[k]["spikes"].numpy(), f"layer {k}")
+        np.testing.assert_array_equal(lava["layers"][k]["spikes"], rec[k]["spikes"].numpy())
+    assert lava.output.shape == (T, SAMPLES, 10)
+    if dyadic:  # exact arithmetic: value for value
+        np.testing.assert_array_equal(lava.output, trace.numpy())
+    else:  # the Dense sums in another order than torch's matmul: float rounding only
+        np.testing.assert_allclose(lava.output, trace.numpy(), rtol=1e-12, atol=1e-12)
+    vals = readout_values(spec, lava.output)
+    np.testing.assert_allclose(vals, net.values(trace).numpy(), rtol=1e-12, atol=1e-12)
+    assert np.ptp(vals, axis=0).min() > 0.1  # every readout unit differs between samples
+
+
+def test_graded_input_and_readout_emulator_equals_lava_fixed():
+    rng = np.random.default_rng(11)
+    layers, n_prev = [], N_IN
+    for n in SIZES[:2]:
+        layers.append(
+            LayerSpec(
+                rng.integers(-120, 120, (n, n_prev)) * 2,
+                fixed_ntlif_parameters(
+                    n,
+                    du=int(rng.integers(500, 4096)),
+                    dv=int(rng.integers(100, 2000)),
+                    vth=int(rng.integers(400, 900)),
+                    bias_mant=rng.integers(-300, 300, n),
+                    bias_exp=4,
+                ),  # fmt: skip
+                weight_exp=-1,
+            )
+        )
+        n_prev = n
+    readout = ReadoutSpec(
+        rng.integers(-120, 120, (10, n_prev)) * 2,
+        fixed_readout_parameters(
+            10,
+            i_decay=0,
+            v_decay=4096,
+            bias_mant=rng.integers(-500, 500, 10),
+            bias_exp=6,
+            reduce="mean",
+        ),  # fmt: skip
+        weight_exp=1,
+    )
+    spec = NetworkSpec(N_IN, layers, fixed=True, readout=readout, input="graded")
+    x = rng.integers(0, 12, (T, SAMPLES, N_IN)) * (rng.random((1, SAMPLES, 1)) < 0.8)
+    trace, rec = emulate_fixed(spec, torch.as_tensor(x), record=True)
+    lava = run_network(spec, x, precision="fixed", record=True)
+    for k in range(2):
+        _assert_active(rec[k]["spikes"].numpy(), f"layer {k}")
+        np.testing.assert_array_equal(lava["layers"][k]["spikes"], rec[k]["spikes"].numpy())
+    assert lava.output.dtype == np.int64
+    np.testing.assert_array_equal(lava.output, trace.numpy())
+    np.testing.assert_array_equal(lava.output, reference_run(spec, x))
+    assert np.abs(trace.numpy()).max() > 1 << 16  # the accumulated current is large

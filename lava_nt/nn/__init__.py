@@ -9,6 +9,8 @@ torch emulator of the fixed-point models.
   :func:`plot_bias_current`.
 - :mod:`lava_nt.nn.layer`: :class:`NTLayer` (Linear + optional SpikingBias + NTLIFCell).
 - :mod:`lava_nt.nn.network`: :class:`NTNetwork` (``from_spec`` / ``to_spec``).
+- :mod:`lava_nt.nn.readout`: :class:`Readout` (non-spiking integrator readout) and
+  :func:`readout_loss`.
 - :mod:`lava_nt.nn.fixed_emulator`: :func:`emulate_fixed` (int64, bit-exact with the spec).
 - :mod:`lava_nt.nn.fused`: :class:`FusedNTNetwork` (the same network, one autograd node per layer
   with hand-written BPTT: the fast training path), :func:`keep_freed_memory`.
@@ -37,6 +39,8 @@ _EXPORTS = {
     "NTLayer": "layer",
     "NTLayerState": "layer",
     "NTNetwork": "network",
+    "Readout": "readout",
+    "readout_loss": "readout",
     "emulate_fixed": "fixed_emulator",
     "FusedNTNetwork": "fused",
     "keep_freed_memory": "fused",

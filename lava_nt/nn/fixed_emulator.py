@@ -8,6 +8,10 @@ using only the spec's integer definitions (:mod:`lava_nt.spec.fixed`)::
     c[t], .. = fixed_spiking_bias_step(dense_fixed_output(W_in_eff · s_in[t], w_in_exp), ...)
     s[t], .. = fixed_ntlif_step(a[t], c[t], ...)
 
+Graded input (``spec.input == "graded"``) takes integers instead of spikes; a readout
+(:mod:`lava_nt.spec.readout`) turns the last layer's spikes into the int64 voltage trace of
+:func:`~lava_nt.spec.readout.fixed_readout_step`, which is then the output.
+
 All samples of a batch run at once (``[T, B, n_in]`` -> ``[T, B, n_out]``), each from a fresh
 state; no Lava process is started. Equality with :func:`lava_nt.network.reference_run` is tested
 bit for bit (spikes and bias currents).
@@ -18,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lava_nt.network import NetworkSpec
+from lava_nt.network import GRADED_INPUT_MAX, NetworkSpec
 from lava_nt.spec.fixed import (
     FixedNTLIFParameters,
     FixedNTLIFState,
@@ -29,6 +33,7 @@ from lava_nt.spec.fixed import (
     fixed_ntlif_step,
     fixed_spiking_bias_step,
 )
+from lava_nt.spec.readout import ReadoutState, fixed_readout_step
 from lava_nt.spec.validation import ParameterError
 
 __all__ = ["emulate_fixed", "torch_fixed_parameters"]
@@ -60,9 +65,11 @@ def _dense(weights, exp, s_in: torch.Tensor) -> torch.Tensor:
 
 
 def emulate_fixed(spec: NetworkSpec, x, record: bool = False, device=None):
-    """Run a fixed-point ``spec`` on input spikes ``x [T, B, n_in]`` (0/1; tensor or array).
+    """Run a fixed-point ``spec`` on input spikes ``x [T, B, n_in]`` (0/1; tensor or array), or
+    integers for a graded-input spec.
 
-    Returns the output spikes as an int64 (0/1) tensor ``[T, B, n_out]``; with ``record=True``
+    Returns the output spikes as an int64 (0/1) tensor ``[T, B, n_out]`` (the int64 readout
+    voltage trace if the spec has a readout); with ``record=True``
     also a list of per-layer dicts with ``spikes`` ``[T, B, n]``, ``bias_current`` ``[T, B, n]``
     and ``bias_spikes`` ``[T, B, m]`` (int64 tensors, None without a spiking bias), as
     :func:`lava_nt.network.reference_run`.
@@ -76,7 +83,17 @@ def emulate_fixed(spec: NetworkSpec, x, record: bool = False, device=None):
         raise ParameterError(
             f"emulate_fixed: input must be [T, B, {spec.n_in}], got {tuple(s_in.shape)}"
         )
-    if bool(((s_in != 0) & (s_in != 1)).any()):
+    if isinstance(x, torch.Tensor) and torch.is_floating_point(x):
+        exact = bool((x == torch.round(x)).all())
+    else:
+        xa = np.asarray(x)
+        exact = xa.dtype.kind not in "fc" or bool(np.all(xa == np.round(xa)))
+    if spec.input == "graded":
+        if not exact or bool((s_in.abs() > GRADED_INPUT_MAX).any()):
+            raise ParameterError(
+                f"emulate_fixed: graded input must hold integers within +-{GRADED_INPUT_MAX}"
+            )
+    elif not exact or bool(((s_in != 0) & (s_in != 1)).any()):
         raise ParameterError("emulate_fixed: input must be spikes (0 or 1)")
     T, B, _ = s_in.shape
     recs = []
@@ -116,4 +133,23 @@ def emulate_fixed(spec: NetworkSpec, x, record: bool = False, device=None):
                     "bias_spikes": torch.stack(bsp) if bsp else None,
                 }
             )
+    ro = spec.readout
+    if ro is not None:
+        a_all = _dense(ro.weight, ro.weight_exp, s_in)
+        p = torch_readout_parameters(ro.params, s_in.device)
+        zeros = torch.zeros((B, ro.n), dtype=torch.int64, device=s_in.device)
+        st = ReadoutState(zeros, zeros)
+        trace = []
+        for t in range(T):
+            v, st = fixed_readout_step(a_all[t], st, p)
+            trace.append(v)
+        s_in = torch.stack(trace)
     return (s_in, recs) if record else s_in
+
+
+def torch_readout_parameters(p, device=None):
+    """:class:`~lava_nt.spec.readout.FixedReadoutParameters` with int64 tensor registers."""
+    return p._replace(
+        bias_mant=_int64(p.bias_mant, device),
+        bias_exp=_int64(p.bias_exp, device),
+    )

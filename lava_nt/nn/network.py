@@ -6,6 +6,10 @@ to and from the engine-neutral :class:`lava_nt.network.NetworkSpec`.
 step loop over the whole stack, and the matmuls cover all steps at once). Every sample starts from
 a fresh state unless a state is passed, so nothing leaks between calls.
 
+An optional :class:`~lava_nt.nn.readout.Readout` after the last layer makes the output its
+voltage trace ``[T, B, n_readout]`` (``values(out)`` reduces it over the window); graded
+(real-valued) inputs go through the first layer's matmul like spikes.
+
 With batched parameters (``expand_parameters(k)``: bias / gain / ``w_b`` / ``alpha`` shaped
 ``[K, 1, n]``) the input is laid out ``[T, K, B, n_in]`` and the output ``[T, K, B, n_out]``.
 """
@@ -21,6 +25,7 @@ import torch
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
 from lava_nt.nn._util import is_trainable, to_numpy
 from lava_nt.nn.layer import NTLayer, NTLayerState
+from lava_nt.nn.readout import Readout
 from lava_nt.nn.spiking_bias import SpikingBias
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
 from lava_nt.spec.ntlif import NTLIFParameters
@@ -34,9 +39,13 @@ class NTNetwork(torch.nn.Module):
 
     Args:
         layers: the layers, input size of each equal to the output size of the previous one.
+        readout: optional non-spiking :class:`~lava_nt.nn.readout.Readout` fed by the last layer.
+        input: ``"spikes"`` or ``"graded"`` (the kind of data the network was built for).
     """
 
-    def __init__(self, layers: Iterable[NTLayer]):
+    def __init__(
+        self, layers: Iterable[NTLayer], readout: Readout | None = None, input: str = "spikes"
+    ):
         super().__init__()
         layers = list(layers)
         if not layers:
@@ -50,6 +59,18 @@ class NTNetwork(torch.nn.Module):
                     f"{layers[k - 1].n} neurons"
                 )
         self.layers = torch.nn.ModuleList(layers)
+        if readout is not None:
+            if not isinstance(readout, Readout):
+                raise ParameterError("NTNetwork: 'readout' must be a lava_nt.nn.readout.Readout")
+            if readout.n_in != layers[-1].n:
+                raise ParameterError(
+                    f"NTNetwork: the readout expects {readout.n_in} inputs, the last layer has "
+                    f"{layers[-1].n} neurons"
+                )
+        self.readout = readout
+        if input not in ("spikes", "graded"):
+            raise ParameterError(f"NTNetwork: 'input' must be 'spikes' or 'graded', got {input!r}")
+        self.input = input
 
     @classmethod
     def from_sizes(cls, sizes: Sequence[int], **layer_kwargs) -> NTNetwork:
@@ -66,7 +87,13 @@ class NTNetwork(torch.nn.Module):
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].n
+        return self.readout.n if self.readout is not None else self.layers[-1].n
+
+    def values(self, out: torch.Tensor) -> torch.Tensor:
+        """Readout values ``[..., n]`` of an output trace (needs a readout)."""
+        if self.readout is None:
+            raise ParameterError("NTNetwork.values: the network has no readout")
+        return self.readout.values(out)
 
     @property
     def sizes(self) -> list[int]:
@@ -97,6 +124,8 @@ class NTNetwork(torch.nn.Module):
             s, st, rec = layer.run(s, None if state is None else state[k], record=record)
             recs.append(rec)
             states.append(st)
+        if self.readout is not None:
+            s = self.readout(s)
         out: tuple[Any, ...] = (s,)
         if record:
             out += (recs,)
@@ -120,6 +149,8 @@ class NTNetwork(torch.nn.Module):
         for layer in self.layers[1:]:
             s, _, rec = layer.run(s, None, record=record)
             recs.append(rec)
+        if self.readout is not None:
+            s = self.readout(s)
         return (s, recs) if record else s
 
     def step(self, s_in: torch.Tensor, state: list[NTLayerState] | None = None):
@@ -149,6 +180,8 @@ class NTNetwork(torch.nn.Module):
             layer.neuron.set_trainable(bias=bias, gain=gain)
             if layer.spiking_bias is not None:
                 layer.spiking_bias.set_trainable(w_in=w_in, w_b=w_b, alpha=alpha)
+        if self.readout is not None and weight is not None:
+            self.readout.linear.weight.requires_grad_(bool(weight))
         return self
 
     def expand_parameters(self, k: int) -> NTNetwork:
@@ -243,7 +276,12 @@ class NTNetwork(torch.nn.Module):
                 )
             )
             n_prev = ls.n
-        return cls(layers)
+        readout = None
+        if spec.readout is not None:
+            readout = Readout.from_spec(
+                spec.readout, dtype=dtype, device=device, train_weight=train_weight
+            )
+        return cls(layers, readout=readout, input=spec.input)
 
     def to_spec(self, k: int | None = None) -> NetworkSpec:
         """The floating-point :class:`~lava_nt.network.NetworkSpec` of this network (numpy
@@ -282,7 +320,10 @@ class NTNetwork(torch.nn.Module):
             layers.append(
                 LayerSpec(weight=to_numpy(layer.linear.weight), neuron=neuron, spiking_bias=sbs)
             )
-        return NetworkSpec(n_in=self.n_in, layers=layers, fixed=False)
+        readout = self.readout.to_spec() if self.readout is not None else None
+        return NetworkSpec(
+            n_in=self.n_in, layers=layers, fixed=False, readout=readout, input=self.input
+        )
 
     def trainable_summary(self) -> dict[str, int]:
         """Number of trainable values per kind (masked ``W_in`` entries not counted)."""

@@ -3,6 +3,7 @@
 - :mod:`lava_nt.spec.ntlif`: NTLIF floating-point parameters, state and reference step.
 - :mod:`lava_nt.spec.spiking_bias`: spiking bias / volumetric groups (floating point).
 - :mod:`lava_nt.spec.fixed`: Loihi-compatible integer versions of both, with the bit widths.
+- :mod:`lava_nt.spec.readout`: the non-spiking integrator readout (float and fixed point).
 - :mod:`lava_nt.spec.validation`: the boundary checks every engine uses.
 
 Every engine (Norse/torch cells, the torch fixed-point emulator, the Lava ProcessModels) calls these
@@ -27,6 +28,18 @@ from lava_nt.spec.ntlif import (
     ntlif_parameters,
     ntlif_step,
 )
+from lava_nt.spec.readout import (
+    REDUCTIONS,
+    FixedReadoutParameters,
+    ReadoutParameters,
+    ReadoutSpec,
+    ReadoutState,
+    fixed_readout_parameters,
+    fixed_readout_step,
+    readout_parameters,
+    readout_step,
+    reduce_readout,
+)
 from lava_nt.spec.spiking_bias import (
     SpikingBiasParameters,
     SpikingBiasState,
@@ -37,7 +50,17 @@ from lava_nt.spec.spiking_bias import (
 from lava_nt.spec.validation import ParameterError
 
 __all__ = [
+    "REDUCTIONS",
     "RESET_MODES",
+    "FixedReadoutParameters",
+    "ReadoutParameters",
+    "ReadoutSpec",
+    "ReadoutState",
+    "fixed_readout_parameters",
+    "fixed_readout_step",
+    "readout_parameters",
+    "readout_step",
+    "reduce_readout",
     "FixedNTLIFParameters",
     "FixedNTLIFState",
     "FixedSpikingBiasParameters",

@@ -1,0 +1,109 @@
+"""ProcessModels of :class:`lava_nt.processes.readout.process.Readout` (floating point and
+bit-accurate). Both receive ``a_in``, reset if due, run one step of the spec
+(:func:`lava_nt.spec.readout.readout_step` / :func:`~lava_nt.spec.readout.fixed_readout_step`)
+and send the voltage on ``v_out``; the equations live in :mod:`lava_nt.spec.readout` only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lava_nt.lava.run import check_model_precision, report_model_errors
+from lava_nt.processes.readout.process import Readout
+from lava_nt.spec.readout import (
+    FixedReadoutParameters,
+    ReadoutParameters,
+    ReadoutState,
+    fixed_readout_step,
+    readout_step,
+)
+
+
+class AbstractPyReadoutModel(PyLoihiProcessModel):
+    """Common structure: recv ``a_in``, reset if due, spec step, send ``v_out``."""
+
+    precision: str = ""
+
+    @report_model_errors
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        check_model_precision(type(self).__name__, proc_params, self.precision)
+        self.reset_interval = int(proc_params["reset_interval"])
+        self.reset_offset = int(proc_params["reset_offset"])
+
+    def step(self, a):
+        raise NotImplementedError
+
+    @report_model_errors
+    def run_spk(self) -> None:
+        a = self.a_in.recv()
+        if self.reset_interval > 0 and self.time_step % self.reset_interval == self.reset_offset:
+            self.u[:] = 0
+            self.v[:] = 0
+        v, state = self.step(a)
+        self.u[:] = state.u
+        self.v[:] = state.v
+        self.v_out.send(v)
+
+
+@implements(proc=Readout, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyReadoutModelFloat(AbstractPyReadoutModel):
+    """Floating-point readout on float64 numpy arrays."""
+
+    precision = "float"
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    u: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    du: float = LavaPyType(float, float)
+    dv: float = LavaPyType(float, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    # fixed-point Vars: unused in this precision
+    i_decay: int = LavaPyType(int, np.uint16, precision=13)
+    v_decay: int = LavaPyType(int, np.uint16, precision=13)
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+
+    def step(self, a):
+        p = ReadoutParameters(
+            float(np.reshape(self.du, -1)[0]), float(np.reshape(self.dv, -1)[0]), self.bias
+        )
+        return readout_step(a, ReadoutState(self.u, self.v), p)
+
+
+@implements(proc=Readout, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_accurate_loihi", "fixed_pt")
+class PyReadoutModelBitAcc(AbstractPyReadoutModel):
+    """Bit-accurate readout on int64 numpy arrays (24-bit wrapping ``u``, saturating ``v``)."""
+
+    precision = "fixed"
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    i_decay: int = LavaPyType(int, np.uint16, precision=13)
+    v_decay: int = LavaPyType(int, np.uint16, precision=13)
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    # floating-point Vars: unused in this precision
+    du: float = LavaPyType(float, float)
+    dv: float = LavaPyType(float, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def step(self, a):
+        p = FixedReadoutParameters(
+            int(np.reshape(self.i_decay, -1)[0]),
+            int(np.reshape(self.v_decay, -1)[0]),
+            self.bias_mant.astype(np.int64),
+            self.bias_exp.astype(np.int64),
+        )
+        return fixed_readout_step(np.asarray(a, np.int64), ReadoutState(self.u, self.v), p)
