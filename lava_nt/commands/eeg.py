@@ -20,6 +20,13 @@ import sys
 import time
 from pathlib import Path
 
+from lava_nt.commands.arguments import (
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    positive_seconds,
+)
+
 QUICK = {
     "participants_generated": 4,
     "trials": 40,
@@ -33,16 +40,6 @@ QUICK = {
     "patience": 15,
     "out": "runs/eeg-quick",
 }
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
 
 
 def _int_list(text: str) -> list[int]:
@@ -95,16 +92,18 @@ def register(subparsers) -> None:
 
     g = sub.add_parser("generate", help="write synthetic data in the DEAP file format")
     g.add_argument("--out", default="data/deap-synthetic", help="directory (default: %(default)s)")
-    g.add_argument("--participants", type=int, default=32, help="default: %(default)s")
-    g.add_argument("--trials", type=int, default=40, help="trials per participant (default 40)")
+    g.add_argument("--participants", type=positive_int, default=32, help="default: %(default)s")
+    g.add_argument(
+        "--trials", type=positive_int, default=40, help="trials per participant (default 40)"
+    )
     g.add_argument(
         "--samples",
-        type=int,
+        type=positive_int,
         default=8064,
         help="samples per trial incl. the 3 s baseline "
         "(default 8064 as DEAP; 2048 is enough for a quick look)",
     )
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=nonnegative_int, default=0)
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser(
@@ -134,20 +133,22 @@ def register(subparsers) -> None:
         "--seeds", nargs="+", metavar="S", help="seeds, e.g. '0 1 2' or '0-4' (default 0-4)"
     )
     r.add_argument("--protocol", choices=("honest", "thesis"), default="honest")
-    r.add_argument("--pretrain-epochs", type=int, help="default 15 (thesis)")
-    r.add_argument("--tune-epochs", type=int, help="maximum tuning epochs (default 500, thesis)")
+    r.add_argument("--pretrain-epochs", type=positive_int, help="default 15 (thesis)")
+    r.add_argument(
+        "--tune-epochs", type=positive_int, help="maximum tuning epochs (default 500, thesis)"
+    )
     r.add_argument(
         "--patience",
-        type=int,
+        type=positive_int,
         help="early-stopping patience in epochs (default: 100 honest, none thesis)",
     )
     r.add_argument("--no-patience", action="store_true", help="never stop early")
-    r.add_argument("--lr", type=float, help="pretraining learning rate (default 1e-4)")
-    r.add_argument("--tune-lr", type=float, help="tuning learning rate (default 1e-4)")
-    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument("--lr", type=positive_float, help="pretraining learning rate (default 1e-4)")
+    r.add_argument("--tune-lr", type=positive_float, help="tuning learning rate (default 1e-4)")
+    r.add_argument("--batch-size", type=positive_int, default=32)
     r.add_argument(
         "--fold-group-size",
-        type=int,
+        type=positive_int,
         default=1,
         help="speed option: share one "
         "pretraining (on everybody outside the group) among K folds (default 1)",
@@ -160,7 +161,15 @@ def register(subparsers) -> None:
     )
     r.add_argument("--no-lava", action="store_true", help="skip the Lava deployment")
     r.add_argument("--no-fixed", action="store_true", help="deploy on Lava in float only")
-    r.add_argument("--lava-samples", type=int, help="deploy at most N test samples per model")
+    r.add_argument(
+        "--lava-samples", type=positive_int, help="deploy at most N test samples per model"
+    )
+    r.add_argument(
+        "--lava-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="time limit of each Lava run (default: proportional to its steps)",
+    )
     r.add_argument(
         "--no-fused",
         action="store_true",
@@ -168,7 +177,7 @@ def register(subparsers) -> None:
     )
     r.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=1,
         help="torch threads (default 1: fastest for these small batches on a loaded machine)",
     )
@@ -182,7 +191,7 @@ def register(subparsers) -> None:
     par = r.add_argument_group("parallel units on Ray (optional extra: pip install 'lava-nt[ray]')")
     par.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="run independent units (pretrainings, then tuning + deployment units) on N Ray "
         "workers (a local Ray instance); results equal a serial run. Default: one process, no Ray",
@@ -194,10 +203,10 @@ def register(subparsers) -> None:
         "local instance; the run directory must be on a filesystem all nodes share",
     )
     syn = r.add_argument_group("synthetic data (without --data)")
-    syn.add_argument("--synthetic-participants", type=int, help="default 32 (quick: 4)")
-    syn.add_argument("--synthetic-trials", type=int, help="default 40")
-    syn.add_argument("--synthetic-samples", type=int, help="default 8064 (quick: 2048)")
-    syn.add_argument("--synthetic-seed", type=int, default=0)
+    syn.add_argument("--synthetic-participants", type=positive_int, help="default 32 (quick: 4)")
+    syn.add_argument("--synthetic-trials", type=positive_int, help="default 40")
+    syn.add_argument("--synthetic-samples", type=positive_int, help="default 8064 (quick: 2048)")
+    syn.add_argument("--synthetic-seed", type=nonnegative_int, default=0)
     r.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="write the tables and plots of a run directory")
@@ -296,6 +305,7 @@ def build_config(args):
     kw["lava"] = not args.no_lava
     kw["lava_fixed"] = not args.no_fixed
     kw["lava_samples"] = args.lava_samples
+    kw["lava_timeout"] = args.lava_timeout
     kw["fused"] = not args.no_fused
     kw["threads"] = args.threads
     kw["progress"] = not args.no_progress

@@ -217,3 +217,23 @@ def test_unit_models_are_model_files_and_legacy_pickles_are_refused(tmp_path):
         with pytest.raises(UnsafeFileError, match="refused"):
             pl.load_unit_model(tmp_path, 1, "nt2", 0)
         assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--lava-timeout", "0"], "--lava-timeout: must be a positive number of seconds"),
+        (["--lava-timeout", "nan"], "--lava-timeout: must be a positive number of seconds"),
+        (["--workers", "0"], "--workers: must be a positive integer"),
+        (["--tune-epochs", "2.5"], "--tune-epochs: must be a positive integer"),
+        (["--tune-lr", "-1"], "--tune-lr"),
+        (["--synthetic-seed", "-1"], "--synthetic-seed"),
+    ],
+)
+def test_eeg_run_option_values_are_checked(argv, match, capsys, tmp_path):
+    from lava_nt.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["eeg", "run", "--out", str(tmp_path / "r"), *argv])
+    assert e.value.code == 2 and match in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
