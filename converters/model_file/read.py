@@ -9,7 +9,12 @@ import numpy as np
 
 from lava_nt.converters.model_file.checksum import _checksum
 from lava_nt.converters.model_file.errors import ModelFileError
-from lava_nt.converters.model_file.schema import FORMAT, SCHEMA_VERSION, TRAINABLE_KINDS, ModelInfo
+from lava_nt.converters.model_file.schema import (
+    FORMAT,
+    READABLE_VERSIONS,
+    TRAINABLE_KINDS,
+    ModelInfo,
+)
 from lava_nt.converters.model_file.structure import check_structure, read_header
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
 from lava_nt.spec.fixed import fixed_ntlif_parameters, fixed_spiking_bias_parameters
@@ -91,6 +96,31 @@ class _Reader:
         return (
             arr.astype(np.float64) if kind == "f" else arr.astype(np.int64) if kind == "i" else arr
         )
+
+
+def _read_readout(r: _Reader, g, fixed: bool, n_prev: int):
+    from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters, readout_parameters
+
+    rg = r.group(g, "readout")
+    n = r.attr(rg, "n", int)
+    reduce = r.attr(rg, "reduce", str)
+    w = r.data(rg, "weight", "i" if fixed else "f", (n, n_prev))
+    try:
+        if fixed:
+            params = fixed_readout_parameters(
+                n, "readout", i_decay=int(r.data(rg, "i_decay", "i", ())),
+                v_decay=int(r.data(rg, "v_decay", "i", ())),
+                bias_mant=r.data(rg, "bias_mant", "i", (n,)),
+                bias_exp=r.data(rg, "bias_exp", "i", (n,)), reduce=reduce,
+            )  # fmt: skip
+            return ReadoutSpec(w, params, weight_exp=r.attr(rg, "weight_exp", int))
+        params = readout_parameters(
+            n, "readout", du=float(r.data(rg, "du", "f", ())), dv=float(r.data(rg, "dv", "f", ())),
+            bias=r.data(rg, "bias", "f", (n,)), reduce=reduce,
+        )  # fmt: skip
+    except ParameterError as exc:
+        r.fail(f"invalid parameters in '{rg.name}': {exc}")
+    return ReadoutSpec(w, params)
 
 
 def _join(g, name: str) -> str:
@@ -188,8 +218,10 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
             r.fail(f"invalid parameters in '{lg.name}': {exc}")
         layers.append(LayerSpec(weight=w, neuron=neuron, spiking_bias=sbs, weight_exp=wexp))
         n_prev = n
+    kind = r.attr(g, "input", str) if "input" in g.attrs else "spikes"
+    readout = _read_readout(r, g, fixed, n_prev) if "readout" in g else None
     try:
-        spec = NetworkSpec(n_in=n_in, layers=layers, fixed=fixed)
+        spec = NetworkSpec(n_in=n_in, layers=layers, fixed=fixed, readout=readout, input=kind)
         if fixed:
             from lava_nt.converters.lava_graph import check_spec
 
@@ -242,10 +274,10 @@ def _check(r: _Reader, f, path) -> None:
         r.fail(f"is not a lava-nt model file (format attribute {fmt!r}, expected {FORMAT!r})")
     if version is None:
         r.fail("attribute 'schema_version' of '/' is missing or not an integer")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         r.fail(
-            f"has schema version {version}; this lava-nt ({_version()}) reads version "
-            f"{SCHEMA_VERSION} only"
+            f"has schema version {version}; this lava-nt ({_version()}) reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))} only"
         )
     check_structure(f, path)
     if r.attr(f, "checksum", str) != _checksum(f):
@@ -300,7 +332,7 @@ def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
     prov = r.group(f, "provenance")
     info = ModelInfo(
         path=str(path),
-        schema_version=SCHEMA_VERSION,
+        schema_version=int(f.attrs["schema_version"]),
         sizes=sizes,
         fixed=spec.fixed,
         dtype=dtype,

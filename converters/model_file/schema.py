@@ -9,7 +9,10 @@ from typing import Any
 from lava_nt.network import NetworkSpec
 
 FORMAT = "lava-nt model"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this lava-nt reads: 1 (no readout, spike input) and 2 (adds ``input`` and
+#: the optional ``readout`` group of a network).
+READABLE_VERSIONS = (1, 2)
 #: ``meta`` keys that are promoted to their own fields; everything else is free-form.
 META_KEYS = ("seed", "data_protocol", "tuning_methods", "n_classes", "population")
 TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "alpha")
@@ -23,6 +26,19 @@ ROOT_GROUPS = ("architecture", "network", "training", "output", "provenance")
 OPTIONAL_ROOT_GROUPS = ("quantized",)
 ARCHITECTURE_ATTRS = {"n_in": int, "n_layers": int, "fixed": bool, "spiking_bias_layers": str}
 NETWORK_ATTRS = {"fixed": bool, "n_in": int, "n_layers": int}
+#: Version 2: the kind of input ("spikes" or "graded"); absent in version 1 files (spikes).
+NETWORK_INPUT_ATTR = {"input": str}
+#: Version 2: the optional non-spiking readout of a network (``n`` units, fed by the last layer).
+READOUT_ATTRS = {
+    False: {"n": int, "reduce": str},
+    True: {"n": int, "reduce": str, "weight_exp": int},
+}
+READOUT_DATASETS = {
+    False: {"weight": ("f", ("n", "n_prev")), "du": ("f", ()), "dv": ("f", ()),
+            "bias": ("f", ("n",))},
+    True: {"weight": ("i", ("n", "n_prev")), "i_decay": ("i", ()), "v_decay": ("i", ()),
+           "bias_mant": ("i", ("n",)), "bias_exp": ("i", ("n",))},
+}  # fmt: skip
 QUANTIZED_ATTRS = {**NETWORK_ATTRS, "report": str}
 TRAINING_ATTRS = {
     "dtype": str,

@@ -119,9 +119,9 @@ class _Checker:
             self.fail(f"missing {what} '{_join(g, name)}'")
 
     # -- attributes ---------------------------------------------------------------------------
-    def attrs(self, obj, spec: dict) -> None:
-        """``obj`` has exactly the attributes of ``spec`` (name -> str / int / bool), scalar, of
-        that kind, strings no longer than the file."""
+    def attrs(self, obj, spec: dict, optional=()) -> None:
+        """``obj`` has exactly the attributes of ``spec`` (name -> str / int / bool; all but
+        ``optional`` required), scalar, of that kind, strings no longer than the file."""
         names: list[bytes] = []
 
         def take(name, *_):
@@ -139,7 +139,7 @@ class _Checker:
             present.add(name)
             self._attr(obj, name, spec[name])
         for name in spec:
-            if name not in present:
+            if name not in present and name not in optional:
                 self.fail(f"missing attribute '{name}' of '{obj.name}'")
 
     def _attr(self, obj, name: str, kind) -> None:
@@ -229,7 +229,9 @@ class _Checker:
                                                   for d in shape))  # fmt: skip
 
     # -- the network groups -------------------------------------------------------------------
-    def network(self, g, sizes: list[int], attrs: dict) -> None:
+    def network(self, g, sizes: list[int], attrs: dict, version: int = schema.SCHEMA_VERSION):
+        if version >= 2:
+            attrs = {**attrs, **schema.NETWORK_INPUT_ATTR}
         self.attrs(g, attrs)
         fixed = bool(self.read_attr(g, "fixed"))
         n_in, nl = int(self.read_attr(g, "n_in")), int(self.read_attr(g, "n_layers"))
@@ -238,7 +240,16 @@ class _Checker:
                 f"'{g.name}' has n_in={n_in} and {nl} layers, the architecture says sizes {sizes}"
             )
         layers = [f"layer_{k}" for k in range(nl)]
-        self.members(g, groups=layers)
+        self.members(g, groups=(*layers, "readout") if version >= 2 else layers,
+                     optional=("readout",))  # fmt: skip
+        if "readout" in g:
+            rg = g["readout"]
+            self.attrs(rg, schema.READOUT_ATTRS[fixed])
+            n_r = int(self.read_attr(rg, "n"))
+            if n_r <= 0:
+                self.fail(f"attribute 'n' of '{rg.name}' must be positive, got {n_r}")
+            self.members(rg, datasets=schema.READOUT_DATASETS[fixed])
+            self.datasets(rg, schema.READOUT_DATASETS[fixed], {"n": n_r, "n_prev": sizes[-1]})
         for k, lname in enumerate(layers):
             lg = g[lname]
             dims = {"n_prev": sizes[k], "n": sizes[k + 1]}
@@ -302,9 +313,10 @@ def check_structure(f, path) -> None:
     sizes = [int(s) for s in arch["sizes"][()]]
     if any(s <= 0 for s in sizes):
         c.fail(f"'/architecture/sizes' must list at least two positive sizes, got {sizes}")
-    c.network(f["network"], sizes, schema.NETWORK_ATTRS)
+    version = int(c.read_attr(f, "schema_version"))
+    c.network(f["network"], sizes, schema.NETWORK_ATTRS, version)
     if "quantized" in f:
-        c.network(f["quantized"], sizes, schema.QUANTIZED_ATTRS)
+        c.network(f["quantized"], sizes, schema.QUANTIZED_ATTRS, version)
     for name, spec in (("training", schema.TRAINING_ATTRS), ("output", schema.OUTPUT_ATTRS),
                        ("provenance", schema.PROVENANCE_ATTRS)):  # fmt: skip
         c.attrs(f[name], spec)

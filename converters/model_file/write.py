@@ -49,7 +49,25 @@ def _write_spec(g, spec: NetworkSpec) -> None:
     g.attrs["fixed"] = bool(spec.fixed)
     g.attrs["n_in"] = int(spec.n_in)
     g.attrs["n_layers"] = len(spec.layers)
+    g.attrs["input"] = str(spec.input)
     fdt = np.int64 if spec.fixed else np.float64
+    ro = spec.readout
+    if ro is not None:
+        rg = g.create_group("readout")
+        rp = ro.params
+        rg.attrs["n"] = int(ro.n)
+        rg.attrs["reduce"] = str(rp.reduce)
+        rg.create_dataset("weight", data=np.asarray(ro.weight).astype(fdt))
+        if spec.fixed:
+            rg.attrs["weight_exp"] = int(ro.weight_exp)
+            for name in ("i_decay", "v_decay"):
+                rg.create_dataset(name, data=_num(getattr(rp, name), np.int64))
+            for name in ("bias_mant", "bias_exp"):
+                rg.create_dataset(name, data=_vec(getattr(rp, name), ro.n, np.int64))
+        else:
+            for name in ("du", "dv"):
+                rg.create_dataset(name, data=_num(getattr(rp, name), np.float64))
+            rg.create_dataset("bias", data=_vec(rp.bias, ro.n, np.float64))
     for k, ls in enumerate(spec.layers):
         lg = g.create_group(f"layer_{k}")
         n = ls.n

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from lava_nt.converters.quantize.network import _scale_list
+from lava_nt.converters.quantize.readout import dequantize_readout
 from lava_nt.converters.quantize.registers import _per_neuron
 from lava_nt.converters.quantize.report import QuantReport
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
@@ -23,10 +24,22 @@ from lava_nt.spec.validation import ParameterError
 
 
 # ---- back to float --------------------------------------------------------------------------
-def dequantize(fixed: NetworkSpec, report: QuantReport | None = None, scales=None) -> NetworkSpec:
+def dequantize(
+    fixed: NetworkSpec,
+    report: QuantReport | None = None,
+    scales=None,
+    *,
+    readout_scale: float | None = None,
+    input_scale: float | None = None,
+) -> NetworkSpec:
     """The float network a fixed-point spec represents (given the per-layer scales from the
     ``report`` or ``scales``; spiking-bias scales from the report). Useful to measure what the
-    rounding changed: ``reference_run(dequantize(q, rep), x)``."""
+    rounding changed: ``reference_run(dequantize(q, rep), x)``.
+
+    A readout is dequantised at ``readout_scale`` (default: the report's, else ``2**6``: values
+    in the units of the integer weights). Graded input: the first layer's weights are multiplied
+    by ``input_scale`` (default: the report's, else 1), so the float network takes ``x`` where
+    the fixed one takes ``round(x * input_scale)``."""
     if not isinstance(fixed, NetworkSpec) or not fixed.fixed:
         raise ParameterError("dequantize: expected a fixed-point NetworkSpec")
     nl = len(fixed.layers)
@@ -35,6 +48,10 @@ def dequantize(fixed: NetworkSpec, report: QuantReport | None = None, scales=Non
             raise ParameterError("dequantize: pass the QuantReport or the scales")
         scales = [lq.scale for lq in report.layers]
         b_scales = [lq.spiking_bias["scale"] if lq.spiking_bias else None for lq in report.layers]
+        if readout_scale is None and report.readout is not None:
+            readout_scale = report.readout.scale
+        if input_scale is None:
+            input_scale = getattr(report, "input_scale", 1.0)
     else:
         scales = _scale_list(scales, nl, "scales")
         b_scales = [None] * nl
@@ -78,8 +95,19 @@ def dequantize(fixed: NetworkSpec, report: QuantReport | None = None, scales=Non
                 dense_effective_weights(np.asarray(sb.w_in)) * 2.0 ** (sb.w_in_exp + ACT_SHIFT) / Sb
             )
             sbs = SpikingBiasSpec(w_in=w_in, params=params, mask=sb.mask)
+        if k == 0 and fixed.graded and input_scale not in (None, 1.0):
+            W = W * float(input_scale)
+            if sbs is not None:
+                sbs.w_in = sbs.w_in * float(input_scale)
         layers.append(LayerSpec(weight=W, neuron=neuron, spiking_bias=sbs))
-    return NetworkSpec(n_in=fixed.n_in, layers=layers, fixed=False)
+    readout = None
+    if fixed.readout is not None:
+        readout = dequantize_readout(
+            fixed.readout, float(readout_scale) if readout_scale else float(1 << ACT_SHIFT)
+        )
+    return NetworkSpec(
+        n_in=fixed.n_in, layers=layers, fixed=False, readout=readout, input=fixed.input
+    )
 
 
 def to_stock_lava(spec: NetworkSpec, **kwargs: Any):

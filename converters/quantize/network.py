@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from lava_nt.converters.quantize.layers import _quantize_layer
+from lava_nt.converters.quantize.readout import quantize_readout
 from lava_nt.converters.quantize.registers import (
     NETX_BIAS_EXP,
     NETX_WEIGHT_EXP_MAX,
@@ -50,7 +51,9 @@ def fold_gains(spec: NetworkSpec) -> NetworkSpec:
         )
         W = np.asarray(ls.weight, dtype=np.float64) * g[:, None]
         layers.append(LayerSpec(weight=W, neuron=neuron, spiking_bias=ls.spiking_bias))
-    return NetworkSpec(n_in=spec.n_in, layers=layers, fixed=False)
+    return NetworkSpec(
+        n_in=spec.n_in, layers=layers, fixed=False, readout=spec.readout, input=spec.input
+    )
 
 
 _fold = fold_gains  # quantize()'s flag of the same name shadows the function
@@ -73,6 +76,9 @@ def quantize(
     scales: list[float | None] | float | None = None,
     bias_scales: list[float | None] | float | None = None,
     power_of_two: bool = False,
+    input_scale: float | None = None,
+    readout_scale: float | None = None,
+    readout_window: int = 100,
 ) -> tuple[NetworkSpec, QuantReport]:
     """Quantise a floating-point ``spec`` to a fixed-point one (see the module docstring).
 
@@ -89,6 +95,13 @@ def quantize(
         bias_scales: the same for the spiking-bias populations' own scales ``S_b``.
         power_of_two: lower automatic scales to a power of two (integer-valued parameters then
             map exactly) instead of filling the 8-bit weight range (default, more precise).
+        input_scale: graded input only: the fixed-point network takes the integers
+            ``round(x * input_scale)`` (default 1: the data are integers already); the first
+            layer's weights are divided by it. Recorded in ``report.input_scale``.
+        readout_scale: force the readout's voltage scale (default: the largest one its weights
+            and biases fit with no 24-bit overflow over ``readout_window`` steps, lowered to fill
+            the 8-bit weight range).
+        readout_window: the longest window (steps) the readout must integrate without overflow.
 
     Returns:
         ``(fixed_spec, report)``.
@@ -124,6 +137,25 @@ def quantize(
             f"quantize: bias_exp must be 'neuron', 'layer' or an int in 0..{BIAS_EXP_MAX}, "
             f"got {bias_exp!r}"
         )
+    if spec.readout is not None and target == "netx":
+        rp = spec.readout.params
+        if float(rp.du) != 0.0 or float(rp.dv) != 1.0:
+            raise QuantizationError(
+                "quantize(target='netx'): netx's readout (a dense layer without neuron group) "
+                f"accumulates its current (du = 0, dv = 1); this readout has du={rp.du}, dv={rp.dv}"
+            )
+    s_x = 1.0 if input_scale is None else input_scale
+    if (
+        isinstance(s_x, bool)
+        or not isinstance(s_x, int | float)
+        or not (s_x > 0)
+        or not (math.isfinite(s_x))
+    ):
+        raise ParameterError(f"quantize: input_scale must be a positive number, got {s_x!r}")
+    if input_scale is not None and not spec.graded:
+        raise ParameterError("quantize: input_scale applies to graded input (input='graded')")
+    if spec.graded and s_x != 1.0:
+        spec = _scale_first_layer(spec, 1.0 / s_x)
     nl = len(spec.layers)
     scales = _scale_list(scales, nl, "scales")
     bias_scales = _scale_list(bias_scales, nl, "bias_scales")
@@ -140,11 +172,35 @@ def quantize(
         fl, lq = _quantize_layer(k, ls, bias_exp, scales[k], bias_scales[k], power_of_two, exp_max)
         layers.append(fl)
         report.layers.append(lq)
+    report.input_scale = float(s_x)
+    fixed_ro = None
+    if src.readout is not None:
+        if readout_scale is not None:
+            readout_scale = _scale_list(readout_scale, 1, "readout_scale")[0]
+        fixed_ro, report.readout = quantize_readout(
+            src.readout, nl, bias_exp, readout_scale, power_of_two, exp_max, readout_window
+        )
     try:
-        fixed = NetworkSpec(n_in=src.n_in, layers=layers, fixed=True)
+        fixed = NetworkSpec(
+            n_in=src.n_in, layers=layers, fixed=True, readout=fixed_ro, input=src.input
+        )
     except ParameterError as exc:  # pragma: no cover - every register is range-checked above
         raise QuantizationError(f"quantize: internal error: {exc}") from exc
     return fixed, report
+
+
+def _scale_first_layer(spec: NetworkSpec, factor: float) -> NetworkSpec:
+    """``spec`` with the first layer's weights (and spiking-bias ``W_in``) times ``factor``."""
+    import dataclasses
+
+    first = spec.layers[0]
+    sb = first.spiking_bias
+    if sb is not None:
+        sb = dataclasses.replace(sb, w_in=np.asarray(sb.w_in, dtype=np.float64) * factor)
+    first = dataclasses.replace(
+        first, weight=np.asarray(first.weight, dtype=np.float64) * factor, spiking_bias=sb
+    )
+    return dataclasses.replace(spec, layers=[first, *spec.layers[1:]])
 
 
 def _scale_list(x, n: int, name: str) -> list:

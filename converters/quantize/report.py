@@ -62,11 +62,15 @@ class QuantReport:
     target: str = "lava"
     bias_exp_mode: str = "neuron"
     warnings: list[str] = field(default_factory=list)
+    #: the readout's scale and registers (``du`` = i_decay, ``dv`` = v_decay), None without one
+    readout: LayerQuant | None = None
+    #: graded input: the fixed-point network takes ``round(x * input_scale)``
+    input_scale: float = 1.0
 
     # ---- summaries --------------------------------------------------------------------------
     def tensors(self):
         """``(layer index, TensorQuant)`` for every tensor of every layer."""
-        for lq in self.layers:
+        for lq in self.layers + ([self.readout] if self.readout is not None else []):
             for tq in lq.tensors.values():
                 yield lq.index, tq
 
@@ -113,8 +117,13 @@ class QuantReport:
             ld = dict(ld)
             ld["tensors"] = {k: TensorQuant(**v) for k, v in ld.get("tensors", {}).items()}
             layers.append(LayerQuant(**ld))
-        rest = {k: v for k, v in d.items() if k != "layers"}
-        return cls(layers=layers, **rest)
+        rest = {k: v for k, v in d.items() if k not in ("layers", "readout")}
+        readout = None
+        if d.get("readout") is not None:
+            rd = dict(d["readout"])
+            rd["tensors"] = {k: TensorQuant(**v) for k, v in rd.get("tensors", {}).items()}
+            readout = LayerQuant(**rd)
+        return cls(layers=layers, readout=readout, **rest)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, sort_keys=True)

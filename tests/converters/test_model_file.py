@@ -29,7 +29,7 @@ from lava_nt.converters.model_file import (
     save_model,
 )
 from lava_nt.converters.quantize import quantize
-from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
+from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
 from lava_nt.spec import (
     ntlif_parameters,
     spiking_bias_parameters,
@@ -301,8 +301,8 @@ def test_corrupted_bytes_are_detected(good_file):
 
 
 def test_wrong_format_and_version(good_file, tmp_path):
-    tamper(good_file, lambda f: f.attrs.__setitem__("schema_version", 2), fix_checksum=False)
-    expect_error(good_file, "schema version 2", "reads version 1")
+    tamper(good_file, lambda f: f.attrs.__setitem__("schema_version", 3), fix_checksum=False)
+    expect_error(good_file, "schema version 3", "reads versions 1, 2")
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f.create_group("layer")
@@ -391,3 +391,67 @@ def _set(f, name, idx, value):
 def test_checksum_covers_attributes(good_file):
     tamper(good_file, lambda f: f["provenance"].attrs.__setitem__("seed", json.dumps(99)), False)
     expect_error(good_file, "checksum mismatch")
+
+
+def _drop_v2(f):
+    """What a version-1 writer wrote: no 'input' attribute, version 1."""
+    for g in ("network", "quantized"):
+        if g in f:
+            del f[g].attrs["input"]
+    f.attrs["schema_version"] = 1
+
+
+def test_version_1_files_still_read(good_file):
+    spec0, _ = load_model(good_file)
+    tamper(good_file, _drop_v2)
+    spec, info = load_model(good_file)
+    assert info.schema_version == 1
+    assert spec.input == "spikes" and spec.readout is None
+    np.testing.assert_array_equal(spec.layers[0].weight, spec0.layers[0].weight)
+    assert info.quantized is not None
+
+
+def test_version_1_file_with_a_readout_group_is_refused(tmp_path):
+    from lava_nt.spec.readout import ReadoutSpec, readout_parameters
+
+    rng = np.random.default_rng(3)
+    spec = _float_spec(rng)
+    spec.readout = ReadoutSpec(
+        rng.normal(0, 1, (3, spec.layers[-1].n)), readout_parameters(3, du=0.0, dv=1.0)
+    )
+    path = tmp_path / "ro.h5"
+    save_model(path, NetworkSpec(spec.n_in, spec.layers, readout=spec.readout), meta={"n_classes": 3})
+    tamper(path, _drop_v2)
+    expect_error(path, "/network/readout", "not part of a model file")
+
+
+@pytest.mark.parametrize("reduce", ["last", "mean", "max"])
+def test_readout_and_graded_input_round_trip(tmp_path, reduce):
+    from lava_nt.converters.quantize import quantize
+    from lava_nt.spec.readout import ReadoutSpec, readout_parameters
+
+    rng = np.random.default_rng(4)
+    base = _float_spec(rng)
+    n_last = base.layers[-1].n
+    readout = ReadoutSpec(
+        rng.normal(0, 1, (4, n_last)),
+        readout_parameters(4, du=0.25, dv=0.5, bias=rng.normal(0, 0.1, 4), reduce=reduce),
+    )
+    spec = NetworkSpec(base.n_in, base.layers, readout=readout, input="graded")
+    path = tmp_path / "ro.h5"
+    save_model(path, spec, quantized=quantize(spec, input_scale=16.0), meta={"n_classes": 4})
+    back, info = load_model(path)
+    assert back.input == "graded" and info.schema_version == 2
+    np.testing.assert_array_equal(back.readout.weight, readout.weight)
+    assert back.readout.params.reduce == reduce
+    np.testing.assert_array_equal(back.readout.params.bias, readout.params.bias)
+    assert (back.readout.params.du, back.readout.params.dv) == (0.25, 0.5)
+    q = info.quantized
+    assert q.input == "graded" and q.readout.params.i_decay == 1024
+    assert q.readout.params.v_decay == 2048
+    assert info.quant_report.input_scale == 16.0
+    assert info.quant_report.readout.scale > 0
+    x = rng.uniform(0, 1, (10, 3, spec.n_in))
+    np.testing.assert_array_equal(reference_run(back, x), reference_run(spec, x))
+    xi = np.round(x * 16)
+    np.testing.assert_array_equal(reference_run(q, xi), reference_run(info.quantized, xi))
