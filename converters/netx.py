@@ -263,7 +263,11 @@ def _resolve_for_netx(spec_or_model):
     if isinstance(obj, str | os.PathLike):
         from lava_nt.converters.model_file import load_model
 
-        obj, _info = load_model(obj)
+        obj, info = load_model(obj)
+        # the model's own fixed-point network (e.g. QAT-tuned for netx, or imported from netx)
+        # is written exactly when netx can hold it
+        if info.quantized is not None and not netx_compatible(info.quantized):
+            return info.quantized, info.quant_report
     elif _is_net(obj):
         obj = obj.to_spec()
     if not isinstance(obj, NetworkSpec):
@@ -288,7 +292,9 @@ def export_netx(spec_or_model, path, *, overwrite: bool = False) -> NetxExport:
     """Write ``spec_or_model`` as a lava-dl netx HDF5 file (layout in the module docstring).
 
     ``spec_or_model``: a float or fixed :class:`NetworkSpec`, an ``NTNetwork`` or the path of a
-    lava-nt model file (its float network is re-quantised for netx). The file is written
+    lava-nt model file (its attached fixed-point network is written as it is when netx can hold
+    it, e.g. a model tuned with QAT for netx or imported from netx; otherwise its float network
+    is re-quantised for netx). The file is written
     atomically; an existing file is refused unless ``overwrite=True``.
 
     Raises:
@@ -336,31 +342,56 @@ def export_netx(spec_or_model, path, *, overwrite: bool = False) -> NetxExport:
 
 
 def read_netx(path) -> dict:
-    """The netx file's layers as plain numpy values (for inspection and tests):
-    ``{"n_in": int, "layers": [{"type", "shape", "weight", "bias", "iDecay", "vDecay",
-    "vThMant", "neuron_type"}, ...]}`` (dense layers only)."""
+    """The netx file's layers as plain numpy values (for inspection, tests and :func:`run_netx`):
+    ``{"n_in": int, "input": None or {"shape", "weight", "bias", "neuron_type", "iDecay",
+    "vDecay", "vThMant"}, "layers": [{"type", "shape", "weight", "bias", "neuron_type",
+    "iDecay", "vDecay", "vThMant", "readout"}, ...]}`` (dense layers; ``readout`` is True for a
+    dense layer without neuron group, whose neuron fields are then None). String fields may be
+    stored as scalars or as one-element arrays (lava-dl writes both)."""
     import h5py
 
-    out = {"n_in": None, "layers": []}
+    from lava_nt.converters.netx_import import _str
+
+    def neuron(g) -> dict:
+        if "neuron" not in g:
+            return {"neuron_type": None, "iDecay": None, "vDecay": None, "vThMant": None}
+        nrn = g["neuron"]
+        return {
+            "neuron_type": _str(nrn["type"]),
+            "iDecay": int(np.asarray(nrn["iDecay"][()]).reshape(-1)[0]),
+            "vDecay": int(np.asarray(nrn["vDecay"][()]).reshape(-1)[0]),
+            "vThMant": int(np.asarray(nrn["vThMant"][()]).reshape(-1)[0]),
+        }
+
+    def scalar(g, key, default):
+        return int(np.asarray(g[key][()]).reshape(-1)[0]) if key in g else default
+
+    out = {"n_in": None, "input": None, "layers": []}
     with h5py.File(path, "r") as f:
         lay = f["layer"]
         for i in range(len(lay)):
             g = lay[str(i)]
-            typ = g["type"][0].decode("ascii")
+            typ = _str(g["type"]).lower()
             if typ == "input":
                 out["n_in"] = int(np.prod(g["shape"][()]))
+                if "neuron" in g:
+                    out["input"] = {
+                        "shape": np.asarray(g["shape"][()]).tolist(),
+                        "weight": scalar(g, "weight", 64),
+                        "bias": scalar(g, "bias", 0),
+                        **neuron(g),
+                    }
                 continue
-            nrn = g["neuron"]
+            if typ == "flatten":
+                continue
             out["layers"].append(
                 {
                     "type": typ,
-                    "shape": g["shape"][()].tolist(),
-                    "weight": g["weight"][()],
+                    "shape": np.asarray(g["shape"][()]).tolist(),
+                    "weight": g["weight"][()] if "weight" in g else None,
                     "bias": g["bias"][()] if "bias" in g else None,
-                    "neuron_type": nrn["type"][0].decode("ascii"),
-                    "iDecay": int(nrn["iDecay"][()]),
-                    "vDecay": int(nrn["vDecay"][()]),
-                    "vThMant": int(nrn["vThMant"][()]),
+                    "readout": "neuron" not in g,
+                    **neuron(g),
                 }
             )
     return out
@@ -451,11 +482,22 @@ def import_netx_hdf5(side_dir):
 
 def run_netx(path, x, *, side_dir=None, timeout: float | None = None, record: bool = False):
     """Run a netx file with lava-dl's reader in fixed point (``Network(net_config=path,
-    reset_interval=T + depth, reset_offset=1)``) on binary spikes ``x [T, B, n_in]``.
+    reset_interval=T + depth, reset_offset=1)``) on ``x [T, B, n_in]``: binary spikes, or, when
+    the file's input layer has a neuron group (netx's bias-encoded Input block), the integers
+    ``round(weight * data)`` that lava-nt's import takes (:attr:`~lava_nt.converters.
+    netx_import.NetxImport.input_weight`). netx never applies the input transform itself
+    ("the input must be handled through neuron's bias"); here the Input neuron receives
+    ``x + bias`` (the transform's bias) on its ``a_in`` port, which equals setting its
+    ``bias_mant`` each step because its current decays fully (``iDecay = 4096``).
+
+    A dense layer without neuron group (netx's readout, a non-leaky integrator that never
+    spikes) is read through a Lava ``Monitor`` on its voltage: ``output`` is then that voltage
+    trace (int64), directly comparable with ``run_network(spec, x, "fixed").output``.
 
     Returns a :class:`~lava_nt.converters.lava_graph.LavaRunResult` in the torch time frame,
-    directly comparable with ``run_network(spec, x, "fixed")``. Raises :class:`NetxUnavailable`
-    if the reader is not installed (see :func:`ensure_netx_reader`)."""
+    directly comparable with ``run_network(spec, x, "fixed")`` (with ``record``, ``layers`` lists
+    the spiking layers: the Input block first when there is one). Raises
+    :class:`NetxUnavailable` if the reader is not installed (see :func:`ensure_netx_reader`)."""
     side = ensure_netx_reader(side_dir, download=False)
     info = read_netx(path)
     return _run_chain(
@@ -482,11 +524,22 @@ def _build_stock(net: StockLavaNetwork, src, L: int, fixed: bool) -> list:
     return outs
 
 
-def _build_netx(payload: dict, src, L: int, fixed: bool) -> list:
+def _build_netx(payload: dict, src, L: int, fixed: bool):
     hdf5 = import_netx_hdf5(payload["side"])
     net = hdf5.Network(net_config=payload["path"], reset_interval=L, reset_offset=1)
-    src.s_out.connect(net.inp)
-    return [layer.out for layer in net.layers]
+    layers = list(net.layers)
+    if payload["info"]["input"] is not None:  # bias-encoded Input block: drive its neuron
+        src.s_out.connect(layers[0].neuron.a_in)
+    else:
+        src.s_out.connect(net.inp)
+    monitor = None
+    if payload["info"]["layers"] and payload["info"]["layers"][-1]["readout"]:
+        from lava.proc.monitor.process import Monitor
+
+        monitor = Monitor()
+        monitor.probe(layers[-1].neuron.v, payload["steps"])
+        layers = layers[:-1]
+    return [layer.out for layer in layers], monitor
 
 
 def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) -> dict:
@@ -501,17 +554,26 @@ def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) 
     t0 = time.perf_counter()
     fixed = precision == "fixed"
     T, B, _ = x.shape
-    depth = len(payload.layers) if kind == "stock" else len(payload["info"]["layers"])
+    depth = _chain_depth(kind, payload)
     # lava-dl's netx network resets all layers at one offset: a drained window per sample
     L, steps = schedule(T, B, depth, back_to_back=False)
     chunk = min(steps, CHUNK_STEPS)
     data = source_data(x, depth, back_to_back=False)
-    src = RingBuffer(data=data.astype(np.int32) if fixed else data)
-    builder = _build_stock if kind == "stock" else _build_netx
-    outs = builder(payload, src, L, fixed)
+    monitor = None
+    if kind == "stock":
+        src = RingBuffer(data=data.astype(np.int32) if fixed else data)
+        outs = _build_stock(payload, src, L, fixed)
+    else:
+        inp = payload["info"]["input"]
+        if inp is not None:
+            # straight into the Input neuron (no Dense): one step later, with the transform bias
+            data = _netx_input_data(x, depth, L, inp["bias"])
+        src = RingBuffer(data=data.astype(np.int32) if fixed else data)
+        outs, monitor = _build_netx(dict(payload, steps=steps), src, L, fixed)
+    n_spiking = len(outs)
     taps = {}
     for k, port in enumerate(outs):
-        if record or k == depth - 1:
+        if record or (k == n_spiking - 1 and monitor is None):
             tap = Extractor(shape=port.shape, buffer_size=chunk)
             port.connect(tap.in_port)
             taps[k] = tap
@@ -533,11 +595,36 @@ def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) 
             timing["read"] += time.perf_counter() - t1
             timing["run"] += t1 - t0
             done += n
+        readout = None
+        if monitor is not None:
+            t1 = time.perf_counter()
+            data = next(iter(next(iter(monitor.get_data().values())).values()))
+            readout = np.asarray(data).reshape(steps, -1).astype(np.int64)
+            timing["read"] += time.perf_counter() - t1
     recs = {
         k: to_torch_frame(np.concatenate(v, axis=0), k + 1, T, B, L).astype(np.int8)
         for k, v in bufs.items()
     }
+    if readout is not None:
+        recs["readout"] = to_torch_frame(readout, depth, T, B, L)
     return {"records": recs, "timing": timing, "steps": steps, "window": L}
+
+
+def _chain_depth(kind, payload) -> int:
+    """Dense stages of the chain (a netx Input block counts as one: it is fed a step later)."""
+    if kind == "stock":
+        return len(payload.layers)
+    info = payload["info"]
+    return len(info["layers"]) + (info["input"] is not None)
+
+
+def _netx_input_data(x: np.ndarray, depth: int, L: int, bias: int) -> np.ndarray:
+    """RingBuffer data for a netx Input block: each sample's window shifted one step later (no
+    Dense in front of the Input neuron) and the transform bias added while the sample is on."""
+    T, B, n_in = x.shape
+    data = np.zeros((B, L, n_in))
+    data[:, 1 : T + 1] = np.transpose(x, (1, 0, 2)) + bias
+    return data.reshape(B * L, n_in).T.copy()
 
 
 def _run_chain(kind, payload, x, precision, timeout, record):
@@ -545,9 +632,15 @@ def _run_chain(kind, payload, x, precision, timeout, record):
     from lava_nt.lava.run import default_timeout, run_isolated
 
     n_in = payload.n_in if kind == "stock" else payload["info"]["n_in"]
-    depth = len(payload.layers) if kind == "stock" else len(payload["info"]["layers"])
-    probe = types.SimpleNamespace(n_in=n_in)
-    xf = check_input(probe, x, "run_" + kind)
+    depth = _chain_depth(kind, payload)
+    graded = kind == "netx" and payload["info"]["input"] is not None
+    probe = types.SimpleNamespace(n_in=n_in, graded=graded, fixed=True)
+    if graded:
+        from lava_nt.network import check_network_input
+
+        xf = check_network_input(probe, x, "run_netx")
+    else:
+        xf = check_input(probe, x, "run_" + kind)
     T, B, _ = xf.shape
     steps = B * (T + depth)
     if timeout is None:
@@ -555,14 +648,16 @@ def _run_chain(kind, payload, x, precision, timeout, record):
     t0 = time.perf_counter()
     res = run_isolated(_chain_job, kind, payload, xf, precision, record, timeout=timeout)
     recs = res["records"]
+    n_spiking = depth - ("readout" in recs)
     layers = []
     if record:
         layers = [
             {"spikes": recs[k].astype(np.float64), "bias_current": None, "bias_spikes": None}
-            for k in range(depth)
+            for k in range(n_spiking)
         ]
+    output = recs["readout"] if "readout" in recs else recs[n_spiking - 1].astype(np.float64)
     return LavaRunResult(
-        output=recs[depth - 1].astype(np.float64),
+        output=output,
         layers=layers,
         precision=precision,
         steps=res["steps"],

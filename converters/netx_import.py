@@ -99,6 +99,18 @@ class NetxImport:
     report: object
     notes: list[str] = field(default_factory=list)
     path: str = ""
+    #: bias-encoded input (a netx Input layer with a neuron group): the input transform's
+    #: integer weight; the networks take ``round(input_weight * data)`` (:meth:`encode_input`)
+    input_weight: int | None = None
+
+    def encode_input(self, data):
+        """The integer graded input of a bias-encoded netx network for real ``data`` (e.g. pixel
+        intensities in [0, 1], as the network was trained on): ``round(input_weight * data)``,
+        half away from zero. The transform's bias is the first layer's bias."""
+        if self.input_weight is None:
+            raise ParameterError("encode_input: this network takes spikes, not graded input")
+        d = np.asarray(data, dtype=np.float64) * self.input_weight
+        return np.sign(d) * np.floor(np.abs(d) + 0.5)
 
 
 # ---- lava-dl 0.6.0's weight handling, reproduced ------------------------------------------
@@ -233,12 +245,24 @@ def _open(path: Path):
     return f
 
 
-def import_netx(path) -> NetxImport:
+def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxImport:
     """Read a netx file into an exact fixed-point :class:`NetworkSpec` and its float twin.
+
+    ``reduce``: how a readout (a dense layer without neuron group) is read over the window
+    ("last", "mean" or "max"). ``units``: the float twin's voltage scale, ``"integer"`` (``S =
+    64``: weights, thresholds and biases keep their integer values and the decays are dyadic, so
+    float engines cannot disagree on threshold ties) or ``"threshold"`` (``S = 64 vThMant``:
+    every threshold 1.0).
 
     Raises :class:`NetxImportError` (with the layer index) for anything lava-nt cannot express
     exactly; see the module docstring.
     """
+    from lava_nt.spec.readout import REDUCTIONS
+
+    if reduce not in REDUCTIONS:
+        raise ParameterError(f"import_netx: reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    if units not in ("integer", "threshold"):
+        raise ParameterError(f"import_netx: units must be 'integer' or 'threshold', got {units!r}")
     from lava_nt.converters.quantize import LayerQuant, QuantReport, dequantize
 
     path = Path(path)
@@ -253,6 +277,7 @@ def import_netx(path) -> NetxImport:
             )
         n_in = None
         raw = []
+        input_group = None
         for i, key in enumerate(keys):
             g = lay[key]
             try:
@@ -267,11 +292,17 @@ def import_netx(path) -> NetxImport:
                     raise NetxImportError(f"netx file '{path}': layer {i} is a second input", i)
                 n_in = int(np.prod(shape))
                 if "neuron" in g:
-                    notes.append(
-                        "layer 0 (input) has a neuron group: netx builds an Input block driven "
-                        "through its bias; lava-nt feeds the input spikes straight into the first "
-                        "dense layer, as netx.hdf5.Network(..., skip_layers=1) does"
+                    input_group = g
+                continue
+            if typ == "flatten":
+                if raw:
+                    raise NetxImportError(
+                        f"netx file '{path}': layer {i} has type 'flatten' between dense "
+                        "layers: lava-nt layers are dense vectors (a flatten belongs right "
+                        "after the input)",
+                        i,
                     )
+                notes.append(f"layer {i} (flatten) after the input: nothing to do for dense layers")
                 continue
             if typ != "dense":
                 why = {
@@ -282,15 +313,38 @@ def import_netx(path) -> NetxImport:
                     "concat": "concatenation is not a lava-nt layer",
                     "dense_rec": "recurrent weights: lava-nt networks are feed-forward",
                     "dense_comp": "complex weights (resonate-and-fire) are not NTLIF",
+                    "convt": "transposed convolutions are not lava-nt layers",
+                    "unpool": "unpooling is not a lava-nt layer",
                 }.get(typ, "unknown layer type")
                 raise NetxImportError(f"netx file '{path}': layer {i} has type '{typ}': {why}", i)
             raw.append((i, g, int(np.prod(shape))))
         if not raw:
             raise NetxImportError(f"netx file '{path}' has no dense layer")
         layers, scales, lqs = [], [], []
+        readout = readout_lq = None
+        input_weight = None
+        if input_group is not None:
+            layer, S, lq, input_weight = _input_layer(path, input_group, n_in, notes)
+            layers.append(layer)
+            scales.append(S)
+            lqs.append(lq)
         n_prev = n_in
         for k, (i, g, n) in enumerate(raw):
-            layer, S, lq = _dense_layer(path, i, k, g, n, n_prev, notes)
+            if "neuron" not in g:
+                if k != len(raw) - 1:
+                    raise NetxImportError(
+                        f"netx file '{path}': layer {i} (dense) has no neuron group (netx's "
+                        "non-spiking integrator) but is not the last layer: it never spikes, so "
+                        "the layers after it would receive nothing",
+                        i,
+                    )
+                readout, readout_lq = _readout_layer(path, i, len(layers), g, n, n_prev, reduce)
+                notes.append(
+                    f"layer {i} (dense without neuron group): integrator readout (accumulated "
+                    f"current, read as '{reduce}' over the window)"
+                )
+                break
+            layer, S, lq = _dense_layer(path, i, len(layers), g, n, n_prev, notes)
             if n_prev is None:
                 n_in = layer.weight.shape[1]
                 notes.append(f"no input layer: {n_in} inputs from the first weight matrix")
@@ -298,24 +352,34 @@ def import_netx(path) -> NetxImport:
             scales.append(S)
             lqs.append(lq)
             n_prev = n
+        if not layers:
+            raise NetxImportError(
+                f"netx file '{path}': only a readout (a dense layer without neuron group) and "
+                "no spiking layer; lava-nt networks have at least one spiking layer"
+            )
     finally:
         f.close()
-    fixed = NetworkSpec(int(n_in), layers, fixed=True)
-    float_spec = dequantize(fixed, scales=scales)
+    kind = "graded" if input_group is not None else "spikes"
+    fixed = NetworkSpec(int(n_in), layers, fixed=True, readout=readout, input=kind)
+    if units == "integer":
+        scales = [float(1 << VTH_SHIFT)] * len(layers)
+        for lq in lqs:
+            lq["scale"] = scales[0]
+            lq["scale_limit"] = "netx import (S = 64: integer units)"
+    float_spec = dequantize(fixed, scales=scales, readout_scale=float(1 << VTH_SHIFT))
     report = QuantReport(
         layers=[LayerQuant(**lq) for lq in lqs],
         fold_gains=True,
         target="netx",
         bias_exp_mode="netx import",
         warnings=[f"imported from netx file '{path.name}' (exact integers, not quantised)"],
+        readout=None if readout_lq is None else LayerQuant(**readout_lq),
     )
-    return NetxImport(fixed, float_spec, scales, report, notes, str(path))
+    return NetxImport(fixed, float_spec, scales, report, notes, str(path), input_weight)
 
 
-def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
-    def fail(why: str):
-        raise NetxImportError(f"netx file '{path}': layer {i} (dense): {why}", i)
-
+def _weights(g, n: int, n_prev, fail, notes, i: int) -> np.ndarray:
+    """The integer ``(n, n_prev)`` weight matrix of a dense layer (checked; delays refused)."""
     for key, why in (
         ("weight_rec", "recurrent weights: lava-nt networks are feed-forward"),
         ("weight/real", "complex weights (resonate-and-fire) are not NTLIF"),
@@ -348,27 +412,28 @@ def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
                 "(netx would build a DelayDense); retrain without delays or drop them"
             )
         notes.append(f"layer {i}: all-zero 'delay' dataset ignored")
-    if "neuron" not in g:
-        fail(
-            "has no neuron group: netx then uses a non-leaky integrator (iDecay 0, vDecay 4096, "
-            "vThMant 2**17), which lava-nt's 12-bit decays and 17-bit threshold cannot hold"
-        )
+    return w
+
+
+def _biases(g, n: int, fail, notes, i: int) -> np.ndarray:
+    bias = np.zeros(n, dtype=np.int64)
+    if "bias" in g:
+        b = np.asarray(g["bias"][()])
+        if not np.all(np.isfinite(b)):
+            fail("non-finite biases")
+        if np.any(b != np.trunc(b)):
+            notes.append(f"layer {i}: fractional biases truncated toward zero, as netx does")
+        bias = np.broadcast_to(np.trunc(b).astype(np.int64), (n,)).copy()
+    return bias
+
+
+def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
+    def fail(why: str):
+        raise NetxImportError(f"netx file '{path}': layer {i} (dense): {why}", i)
+
+    w = _weights(g, n, n_prev, fail, notes, i)
     nrn = g["neuron"]
-    try:
-        ntype = _str(nrn["type"]).upper()
-    except KeyError:
-        fail("neuron group has no 'type'")
-    if ntype not in ("CUBA", "LOIHI"):
-        fail(
-            f"neuron type '{ntype}': only CUBA (LIF) neurons map to NTLIF (SDNN sigma-delta and "
-            "RF resonate-and-fire neurons do not)"
-        )
-    if "messageBits" in nrn and _int(nrn["messageBits"]) != 0:
-        fail(f"graded spikes (messageBits = {_int(nrn['messageBits'])}): NTLIF spikes are binary")
-    try:
-        i_decay, v_decay, vth = (_int(nrn[key]) for key in ("iDecay", "vDecay", "vThMant"))
-    except (KeyError, ValueError) as exc:
-        fail(f"neuron group needs scalar iDecay, vDecay and vThMant ({exc})")
+    i_decay, v_decay, vth = _neuron_registers(path, i, nrn, fail)
     if i_decay == 0:
         fail(
             "iDecay = 0 (netx: Lava du = -1, a current that never decays); lava-nt's 12-bit du "
@@ -380,14 +445,7 @@ def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
         fail(f"vDecay = {v_decay} outside 0..{DECAY_MAX} (lava-nt's 12-bit dv register)")
     if not 0 <= vth <= VTH_MAX:
         fail(f"vThMant = {vth} outside 0..{VTH_MAX} (17-bit threshold)")
-    bias = np.zeros(n, dtype=np.int64)
-    if "bias" in g:
-        b = np.asarray(g["bias"][()])
-        if not np.all(np.isfinite(b)):
-            fail("non-finite biases")
-        if np.any(b != np.trunc(b)):
-            notes.append(f"layer {i}: fractional biases truncated toward zero, as netx does")
-        bias = np.broadcast_to(np.trunc(b).astype(np.int64), (n,)).copy()
+    bias = _biases(g, n, fail, notes, i)
     try:
         eff, wexp = netx_effective_weights(w)
         weight, weight_exp = _lava_nt_weights(eff, wexp)
@@ -412,6 +470,94 @@ def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
     if "refDelay" in nrn and _int(nrn["refDelay"]) not in (0, 1):
         notes.append(f"layer {i}: refDelay = {_int(nrn['refDelay'])} is not read by netx; ignored")
     return LayerSpec(weight=weight, neuron=neuron, weight_exp=int(weight_exp)), S, lq
+
+
+def _neuron_registers(path, i: int, nrn, fail):
+    """``(iDecay, vDecay, vThMant)`` of a CUBA neuron group, checked."""
+    try:
+        ntype = _str(nrn["type"]).upper()
+    except KeyError:
+        fail("neuron group has no 'type'")
+    if ntype not in ("CUBA", "LOIHI"):
+        fail(
+            f"neuron type '{ntype}': only CUBA (LIF) neurons map to NTLIF (SDNN sigma-delta and "
+            "RF resonate-and-fire neurons do not)"
+        )
+    if "messageBits" in nrn and _int(nrn["messageBits"]) != 0:
+        fail(f"graded spikes (messageBits = {_int(nrn['messageBits'])}): NTLIF spikes are binary")
+    try:
+        return tuple(_int(nrn[key]) for key in ("iDecay", "vDecay", "vThMant"))
+    except (KeyError, ValueError) as exc:
+        fail(f"neuron group needs scalar iDecay, vDecay and vThMant ({exc})")
+
+
+def _input_layer(path, g, n: int, notes):
+    """netx's bias-encoded Input block as lava-nt layer 0: graded input through an identity
+    Dense into NTLIF neurons with the input neuron's registers and the transform's bias."""
+
+    def fail(why: str):
+        raise NetxImportError(f"netx file '{path}': layer 0 (input): {why}", 0)
+
+    i_decay, v_decay, vth = _neuron_registers(path, 0, g["neuron"], fail)
+    if i_decay != DECAY_MAX + 1:
+        fail(
+            f"iDecay = {i_decay}: netx feeds the data as the neuron's bias, which lava-nt delivers "
+            "as a current that must be forgotten every step (iDecay = 4096) to equal a bias"
+        )
+    if not 0 <= v_decay <= DECAY_MAX or not 1 <= vth <= VTH_MAX:
+        fail(f"vDecay = {v_decay} / vThMant = {vth} outside lava-nt's 12-bit / 17-bit registers")
+    weight = _int(g["weight"]) if "weight" in g else 64
+    bias = _int(g["bias"]) if "bias" in g else 0
+    try:
+        bias_mant, bias_exp = _bias_registers(np.full(n, bias << NETX_BIAS_EXP, dtype=np.int64))
+        neuron = fixed_ntlif_parameters(
+            n, "netx input layer", du=DECAY_MAX, dv=v_decay, vth=vth, bias_mant=bias_mant,
+            bias_exp=bias_exp, gain_mant=np.full(n, GAIN_UNITY), reset="zero",
+        )  # fmt: skip
+    except ParameterError as exc:
+        fail(str(exc))
+    notes.append(
+        f"layer 0 (input) has a neuron group: bias-encoded input. lava-nt takes the integers "
+        f"x = round({weight} * data) as graded input through an identity Dense (the transform's "
+        f"bias {bias} is the layer's bias); netx itself never applies the transform"
+    )
+    lq = {
+        "index": 0, "scale": float((1 << VTH_SHIFT) * vth),
+        "scale_limit": "netx import (S = 64 vThMant: float threshold 1)", "weight_exp": 0,
+        "bias_exp": [int(e) for e in bias_exp], "vth_mant": int(vth), "du": DECAY_MAX,
+        "dv": int(v_decay),
+    }  # fmt: skip
+    layer = LayerSpec(weight=np.eye(n, dtype=np.int64), neuron=neuron, weight_exp=0)
+    return layer, lq["scale"], lq, weight
+
+
+def _readout_layer(path, i: int, index: int, g, n: int, n_prev, reduce: str):
+    """A dense layer without neuron group: netx's non-leaky integrator (iDecay 0, vDecay 4096,
+    a threshold it never reaches) as a lava-nt readout."""
+    from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters
+
+    def fail(why: str):
+        raise NetxImportError(f"netx file '{path}': layer {i} (dense readout): {why}", i)
+
+    w = _weights(g, n, n_prev, fail, [], i)
+    bias = _biases(g, n, fail, [], i)
+    try:
+        eff, wexp = netx_effective_weights(w)
+        weight, weight_exp = _lava_nt_weights(eff, wexp)
+        bias_mant, bias_exp = _bias_registers(bias << NETX_BIAS_EXP)
+        params = fixed_readout_parameters(
+            n, f"netx layer {i}", i_decay=0, v_decay=DECAY_MAX + 1, bias_mant=bias_mant,
+            bias_exp=bias_exp, reduce=reduce,
+        )  # fmt: skip
+    except ParameterError as exc:
+        fail(str(exc))
+    lq = {
+        "index": index, "scale": float(1 << VTH_SHIFT),
+        "scale_limit": "netx import (S = 64: readout values in integer current units)",
+        "weight_exp": int(weight_exp), "bias_exp": [int(e) for e in bias_exp], "vth_mant": 0,
+        "du": 0, "dv": DECAY_MAX + 1,
+    }  # fmt: skip
+    return ReadoutSpec(weight=weight, params=params, weight_exp=int(weight_exp)), lq
 
 
 def netx_float_equivalent(fixed: NetworkSpec, scales=None) -> NetworkSpec:
