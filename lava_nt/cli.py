@@ -149,6 +149,9 @@ COMMAND_MODULES = (
     "lava_nt.commands.report",
     "lava_nt.commands.interop",
     "lava_nt.commands.images",
+    "lava_nt.commands.train",
+    "lava_nt.commands.tune",
+    "lava_nt.commands.evaluate",
 )
 
 

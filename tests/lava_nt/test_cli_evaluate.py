@@ -1,0 +1,118 @@
+"""``lava-nt evaluate`` through the real CLI entry point, in process.
+
+Each engine's accuracy, confusion matrix and spike rates are checked against an independent run
+of the same network (torch float64, the fixed-point emulator, the QAT forward); Lava fixed point
+must equal its torch twin bit for bit, also for a model tuned with ``--qat``.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lava_nt.cli import main
+from lava_nt.converters.agreement import predictions
+from lava_nt.converters.model_file import save_model
+from lava_nt.converters.quantize import quantize
+from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.nn.fixed_emulator import emulate_fixed
+from lava_nt.nn.network import NTNetwork
+from lava_nt.spec import ntlif_parameters
+
+
+def small_spec(seed=0):
+    rng = np.random.default_rng(seed)
+    return NetworkSpec(
+        16,
+        [
+            LayerSpec(rng.normal(0, 0.35, (12, 16)),
+                      ntlif_parameters(12, du=0.5, dv=0.2, bias=rng.normal(0, 0.1, 12),
+                                       gain=rng.uniform(0.8, 1.2, 12))),
+            LayerSpec(rng.normal(0.05, 0.35, (6, 12)), ntlif_parameters(6, du=1.0, dv=0.1)),
+        ],
+    )  # fmt: skip
+
+
+@pytest.fixture()
+def files(tmp_path):
+    spec = small_spec()
+    model = tmp_path / "model.h5"
+    save_model(model, spec, meta={"n_classes": 3, "seed": 0})
+    rng = np.random.default_rng(1)
+    x = (rng.random((10, 30, 16)) < 0.35).astype(np.int8)
+    y = rng.integers(0, 3, 30)
+    data = tmp_path / "data.npz"
+    np.savez(data, x=x, y=y)
+    nolabel = tmp_path / "nolabel.npz"
+    np.savez(nolabel, x=x)
+    return {"spec": spec, "model": model, "data": data, "nolabel": nolabel, "x": x, "y": y,
+            "dir": tmp_path}  # fmt: skip
+
+
+def _confusion(y, p, n):
+    m = np.zeros((n, n), dtype=int)
+    for a, b in zip(y, p, strict=True):
+        m[a, b] += 1
+    return m.tolist()
+
+
+def test_torch_engine_accuracy_confusion_and_rates(files, capsys):
+    out = files["dir"] / "r.json"
+    assert main(["evaluate", str(files["model"]), "--data", str(files["data"]),
+                 "--out", str(out)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "confusion matrix" in text and "--engine lava-fixed" in text
+    res = json.loads(out.read_text())
+    net = NTNetwork.from_spec(files["spec"], dtype=torch.float64)
+    with torch.no_grad():
+        o, recs = net(torch.as_tensor(files["x"], dtype=torch.float64), record=True)
+    pred = predictions(o.numpy(), 3)
+    assert res["engine_name"] == "torch float64" and res["agreement"] == {}
+    assert res["accuracy"] == pytest.approx(float(np.mean(pred == files["y"])))
+    assert res["confusion"] == _confusion(files["y"], pred, 3)
+    assert res["spike_rates"] == pytest.approx([float(r["spikes"].mean()) for r in recs])
+    # without labels: rates, no accuracy
+    assert main(["evaluate", str(files["model"]), "--data", str(files["nolabel"])]) == 0
+    assert "no labels" in capsys.readouterr().out
+
+
+def test_lava_fixed_equals_the_emulator_and_reports_the_quantisation(files, capsys):
+    out = files["dir"] / "r.json"
+    argv = ["evaluate", str(files["model"]), "--data", str(files["data"]),
+            "--engine", "lava-fixed", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    res = json.loads(out.read_text())
+    q, _ = quantize(files["spec"])
+    emu = emulate_fixed(q, torch.as_tensor(files["x"])).numpy()
+    pred = predictions(emu, 3)
+    assert res["accuracy"] == pytest.approx(float(np.mean(pred == files["y"])))
+    assert res["confusion"] == _confusion(files["y"], pred, 3)
+    assert res["agreement"]["torch_fixed"]["identical"] is True
+    fl = res["agreement"]["torch_float"]
+    net = NTNetwork.from_spec(files["spec"], dtype=torch.float64)
+    with torch.no_grad():
+        of = net(torch.as_tensor(files["x"], dtype=torch.float64)).numpy()
+    assert fl["output_match"] == pytest.approx(float(np.mean(of == emu)))
+    assert fl["prediction_agreement"] == pytest.approx(float(np.mean(predictions(of, 3) == pred)))
+    capsys.readouterr()
+    assert main(argv) == 1 and "--overwrite" in capsys.readouterr().err
+
+
+def test_lava_float_and_errors(files, capsys):
+    assert main(["evaluate", str(files["model"]), "--data", str(files["data"]),
+                 "--engine", "lava-float"]) == 0  # fmt: skip
+    assert "vs torch float64: output spikes 100.000% equal" in capsys.readouterr().out
+    np.savez(files["dir"] / "wide.npz", x=np.zeros((4, 3, 17), np.uint8))
+    np.savez(files["dir"] / "label5.npz", x=files["x"], y=np.full(30, 5))
+    cases = [
+        (["--data", str(files["dir"] / "wide.npz")], "the model expects 16"),
+        (["--data", str(files["dir"] / "label5.npz")], "outside the model's 3 classes"),
+        (["--data", str(files["data"]), "--n-classes", "4"], "do not split into 4 classes"),
+        (["--data", str(files["data"]), "--calibrate", str(files["data"])],
+         "--calibrate applies to --engine lava-fixed"),
+    ]  # fmt: skip
+    for extra, msg in cases:
+        assert main(["evaluate", str(files["model"]), *extra]) == 1
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1, err
