@@ -21,11 +21,13 @@ import numpy as np
 import pytest
 import torch
 
+from lava_nt.converters.lava_graph import run_network
 from lava_nt.converters.netx import (
     NetxUnavailable,
     default_side_dir,
     ensure_netx_reader,
     export_netx,
+    read_netx,
     run_netx,
 )
 from lava_nt.converters.netx_import import (
@@ -39,7 +41,7 @@ from lava_nt.converters.quantize import quantize
 from lava_nt.network import LayerSpec, NetworkSpec, reference_run
 from lava_nt.nn.fixed_emulator import emulate_fixed
 from lava_nt.nn.network import NTNetwork
-from lava_nt.spec import ntlif_parameters
+from lava_nt.spec import fixed_ntlif_parameters, ntlif_parameters
 
 
 def float_spec(seed: int = 0) -> NetworkSpec:
@@ -105,8 +107,11 @@ def test_import_of_own_export_reproduces_the_fixed_spec(tmp_path, seed):
                 np.testing.assert_array_equal(
                     fa[f"layer/{k}/{key}"][()], fb[f"layer/{k}/{key}"][()]
                 )
-    # the float twin: thresholds 1, and re-quantised at the imported scales it is the same spec
-    assert all(float(ls.neuron.vth) == 1.0 for ls in imp.float_spec.layers)
+    # the float twin keeps integer units (S = 64): thresholds are vThMant, weights the integers
+    # that reach u >> 6; re-quantised at the imported scales it is the same spec
+    for lf, lx in zip(imp.float_spec.layers, imp.fixed_spec.layers, strict=True):
+        assert float(lf.neuron.vth) == int(lx.neuron.vth)
+        assert np.all(lf.weight == np.round(lf.weight))
     q2, _ = quantize(imp.float_spec, target="netx", scales=imp.scales)
     assert_same_fixed(imp.fixed_spec, q2)
     assert imp.report.exact and imp.report.target == "netx"
@@ -116,7 +121,7 @@ def test_float_twin_is_the_real_valued_network(tmp_path):
     """The float twin is dequantize(fixed, S = 64 vth): W = W_int / vth, b = bias / vth,
     du = iDecay / 4096, dv = vDecay / 4096; it trains as an NTNetwork."""
     res = export_netx(float_spec(4), tmp_path / "net.h5")
-    imp = import_netx(res.path)
+    imp = import_netx(res.path, units="threshold")
     with h5py.File(res.path, "r") as f:
         for k, ls in enumerate(imp.float_spec.layers, start=1):
             vth = int(f[f"layer/{k}/neuron/vThMant"][()])
@@ -313,3 +318,153 @@ def run_network_fixed(spec, x):
     from lava_nt.converters.lava_graph import run_network
 
     return run_network(spec, x, "fixed", record=True)
+
+
+# ---- real files written by lava-dl's own exporter (shipped in the lava-dl 0.6.0 wheel) -----------
+def _lava_dl_file(name: str):
+    try:
+        side = ensure_netx_reader(download=False)
+    except NetxUnavailable as exc:
+        pytest.skip(f"lava-dl 0.6.0 is not installed (run test_netx.py online): {exc}")
+    path = side / "tests" / "lava" / "lib" / "dl" / "netx" / name
+    if not path.exists():
+        pytest.skip(f"{path} is not in the lava-dl wheel")
+    return path
+
+
+def test_read_netx_reads_scalar_string_fields_of_a_real_file():
+    """lava-dl writes neuron/type as a scalar string dataset (a raw h5py error before)."""
+    info = read_netx(_lava_dl_file("mnist.net"))
+    assert info["n_in"] == 784
+    assert info["input"] == {
+        "shape": [784], "weight": 76, "bias": 64, "neuron_type": "CUBA", "iDecay": 4096,
+        "vDecay": 123, "vThMant": 80,
+    }  # fmt: skip
+    assert [(lay["neuron_type"], lay["readout"]) for lay in info["layers"]] == [
+        ("CUBA", False), ("CUBA", False), (None, True),
+    ]  # fmt: skip
+
+
+def test_real_mnist_net_imports_with_graded_input_and_integrator_readout():
+    imp = import_netx(_lava_dl_file("mnist.net"), reduce="max")
+    fx = imp.fixed_spec
+    assert fx.input == "graded" and fx.sizes == [784, 784, 512, 512] and fx.n_out == 10
+    assert imp.input_weight == 76
+    first = fx.layers[0]
+    assert np.array_equal(first.weight, np.eye(784)) and int(first.neuron.du) == 4095
+    assert int(first.neuron.dv) == 123 and int(first.neuron.vth) == 80
+    assert np.all(first.neuron.bias_mant << first.neuron.bias_exp == 64 << 6)
+    ro = fx.readout.params
+    assert (ro.i_decay, ro.v_decay, ro.reduce) == (0, 4096, "max")
+    np.testing.assert_array_equal(imp.encode_input([0.0, 0.5, 1.0]), [0, 38, 76])
+    # the float twin keeps integer units: integer weights, thresholds 80, dyadic decays
+    fl = imp.float_spec
+    assert all(np.all(ls.weight == np.round(ls.weight)) for ls in fl.layers)
+    assert fl.layers[1].neuron.vth == 80.0 and fl.layers[1].neuron.dv == 123 / 4096
+    assert fl.readout.params.du == 0.0 and fl.readout.params.dv == 1.0
+
+
+@pytest.mark.parametrize(
+    "name, layer, words",
+    [
+        ("tiny.net", 1, "type 'conv'"),
+        ("gts/pilotnet_lif/network.net", 1, "type 'conv'"),
+        ("gts/ntidigits/ntidigits.net", 5, "type 'average'"),
+    ],
+)
+def test_real_files_with_unsupported_layers_are_refused_naming_the_layer(name, layer, words):
+    with pytest.raises(NetxImportError, match=words) as err:
+        import_netx(_lava_dl_file(name))
+    assert err.value.layer == layer and f"layer {layer}" in str(err.value)
+
+
+def _mnist_like_input(rng, T: int, B: int) -> np.ndarray:
+    """Deterministic stand-ins for MNIST digits (graded, mostly dark, bright strokes)."""
+    img = np.zeros((B, 28, 28))
+    for b in range(B):
+        for _ in range(4):
+            r, c = rng.integers(4, 24, 2)
+            dr, dc = rng.integers(-1, 2, 2)
+            for s in range(int(rng.integers(5, 12))):
+                rr, cc = np.clip(r + s * dr, 0, 27), np.clip(c + s * dc, 0, 27)
+                img[b, rr, cc] = rng.uniform(0.5, 1.0)
+    return np.broadcast_to(img.reshape(B, 784)[None], (T, B, 784)).copy()
+
+
+def test_real_mnist_net_lava_fixed_equals_lava_dl_loader_every_layer_and_readout():
+    path = _lava_dl_file("mnist.net")
+    imp = import_netx(path)
+    T, B = 16, 6
+    x = imp.encode_input(_mnist_like_input(np.random.default_rng(0), T, B))
+    ours = run_network(imp.fixed_spec, x, "fixed", record=True)
+    theirs = run_netx(path, x, record=True)
+    assert len(theirs.layers) == 3  # Input block + two hidden layers; the readout is the output
+    for k in range(3):
+        np.testing.assert_array_equal(ours.layers[k]["spikes"], theirs.layers[k]["spikes"])
+        assert 0.01 < ours.layers[k]["spikes"].mean() < 0.9, k
+    assert ours.output.shape == (T, B, 10) and ours.output.dtype == np.int64
+    np.testing.assert_array_equal(ours.output, theirs.output)  # readout voltage, every step
+    np.testing.assert_array_equal(ours.output, emulate_fixed(imp.fixed_spec, x).numpy())
+    np.testing.assert_array_equal(ours.output, reference_run(imp.fixed_spec, x))
+    assert np.abs(ours.output).max() > 64 * 100  # a real accumulated current
+
+
+def test_exact_float_import_keeps_threshold_ties():
+    """A network imported from integers, in integer units, runs identically in torch float64,
+    Lava float and the fixed-point emulator, although many voltages hit the threshold exactly;
+    the threshold-normalised twin (S = 64 vThMant: W / vThMant is not representable) breaks
+    some of those ties."""
+    rng = np.random.default_rng(5)
+    n_in, sizes, T, B = 30, (40, 30), 20, 40
+    layers, n_prev = [], n_in
+    for n in sizes:
+        layers.append(
+            LayerSpec(
+                rng.integers(-6, 10, (n, n_prev)),
+                fixed_ntlif_parameters(n, du=4095, dv=0, vth=int(rng.integers(20, 30)),
+                                       bias_mant=np.zeros(n, np.int64), bias_exp=0),
+                weight_exp=0,
+            )
+        )  # fmt: skip
+        n_prev = n
+    fixed = NetworkSpec(n_in, layers, fixed=True)
+    x = (rng.random((T, B, n_in)) < 0.3).astype(np.float64)
+    want = emulate_fixed(fixed, x, record=True)[1]
+    path = export_netx(fixed, _tmp_h5()).path
+    exact = import_netx(path).float_spec
+    net = NTNetwork.from_spec(exact, dtype=torch.float64)
+    with torch.no_grad():
+        _, rec = net(torch.as_tensor(x), record=True)
+    lava = run_network(exact, x, "float", record=True)
+    ties = _count_ties(exact, x)
+    assert ties > 100, ties
+    for k in range(len(sizes)):
+        np.testing.assert_array_equal(rec[k]["spikes"].numpy(), want[k]["spikes"].numpy())
+        np.testing.assert_array_equal(lava["layers"][k]["spikes"], want[k]["spikes"].numpy())
+    scaled = import_netx(path, units="threshold").float_spec
+    out = reference_run(scaled, x, record=True)[1]
+    assert any(not np.array_equal(out[k]["spikes"], want[k]["spikes"].numpy()) for k in range(2))
+
+
+def _tmp_h5():
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp()) / "ties.h5"
+
+
+def _count_ties(spec: NetworkSpec, x) -> int:
+    """Steps at which some float voltage equals its threshold exactly (numpy reference)."""
+    from lava_nt.spec.ntlif import NTLIFState, ntlif_step
+
+    ties, s_in = 0, x
+    for ls in spec.layers:
+        st = NTLIFState(np.zeros((x.shape[1], ls.n)), np.zeros((x.shape[1], ls.n)))
+        out = np.zeros((x.shape[0], x.shape[1], ls.n))
+        for t in range(x.shape[0]):
+            a = s_in[t] @ ls.weight.T
+            pre = (1 - ls.neuron.dv) * st.v + ls.neuron.gain * ((1 - ls.neuron.du) * st.u + a)
+            ties += int(np.sum(pre == ls.neuron.vth))
+            out[t], st = ntlif_step(a, 0, st, ls.neuron)
+        s_in = out
+    return ties
