@@ -6,7 +6,8 @@ lava-nt export-nir MODEL OUT [--dt DT] [--norse-compat] [--subtract-reset refuse
 lava-nt import-nir IN OUT_MODEL [--dt DT] [--no-metadata] [--overwrite]
     Import a NIR graph (Affine/Linear + LIF/IF/CubaLIF chains, lava-nt spiking-bias subgraphs)
     as a lava-nt model file.
-lava-nt import-netx IN OUT_MODEL [--overwrite]
+lava-nt import-netx IN OUT_MODEL [--reduce last|mean|max] [--units integer|threshold]
+                   [--overwrite]
     Import a lava-dl netx HDF5 network (input + dense CUBA layers) as a lava-nt model file: the
     float twin (thresholds 1.0) as the network, the exact fixed-point network attached.
 """
@@ -77,12 +78,25 @@ def register(subparsers) -> None:
     x = subparsers.add_parser(
         "import-netx",
         help="import a lava-dl netx HDF5 network as a lava-nt model file",
-        description="Import a lava-dl netx network (input + dense CUBA layers). The model file "
-        "holds the float twin (thresholds 1.0) as its network and the exact fixed-point network "
+        description="Import a lava-dl netx network (input, dense CUBA layers, a bias-encoded "
+        "Input block as graded input, a dense layer without neuron group as integrator readout). "
+        "The model file holds the float twin as its network and the exact fixed-point network "
         "as its attached quantised network.",
     )
     x.add_argument("netx_file", metavar="IN", help="netx HDF5 file")
     x.add_argument("out", metavar="OUT_MODEL", help="lava-nt model file to write (.h5)")
+    x.add_argument(
+        "--reduce",
+        choices=("last", "mean", "max"),
+        default="last",
+        help="how a readout is read over the window (default: last)",
+    )
+    x.add_argument(
+        "--units",
+        choices=("integer", "threshold"),
+        default="integer",
+        help="float twin in integer units (S = 64, exact; default) or with thresholds 1.0",
+    )
     x.add_argument("--overwrite", action="store_true", help="replace an existing OUT_MODEL")
     x.set_defaults(func=cmd_import_netx)
 
@@ -157,8 +171,10 @@ def cmd_import_netx(args) -> int:
         from lava_nt.converters.netx_import import import_netx
 
         check_output(args.out, args.overwrite, CommandError)
-        res = import_netx(args.netx_file)
+        res = import_netx(args.netx_file, reduce=args.reduce, units=args.units)
         meta = {"imported_from": f"netx {args.netx_file}", "netx_scales": res.scales}
+        if res.input_weight is not None:
+            meta["netx_input_weight"] = res.input_weight
         path = _save(
             args.out, res.float_spec, args.overwrite, meta, quantized=(res.fixed_spec, res.report)
         )
@@ -169,6 +185,14 @@ def cmd_import_netx(args) -> int:
                 f"  layer {k}: vth={int(p.vth)} du={int(p.du)} dv={int(p.dv)} "
                 f"weight_exp={ls.weight_exp}, float scale S={res.scales[k]:g}"
             )
+        ro = res.fixed_spec.readout
+        if ro is not None:
+            print(
+                f"  readout: {ro.n} units, i_decay={ro.params.i_decay} v_decay="
+                f"{ro.params.v_decay} weight_exp={ro.weight_exp}, read as '{ro.reduce}'"
+            )
+        if res.input_weight is not None:
+            print(f"  input: graded, x = round({res.input_weight} * data)")
         for note in res.notes:
             print(f"  note: {note}")
         print(f"model written to {path} (float twin; the fixed-point network is attached)")

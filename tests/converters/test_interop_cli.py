@@ -113,7 +113,13 @@ def test_import_netx(tmp_path, capsys):
     assert not fspec.fixed and info.quantized is not None and info.quant_report.target == "netx"
     x = x_in()
     np.testing.assert_array_equal(reference_run(info.quantized, x), reference_run(res.spec, x))
-    assert all(float(ls.neuron.vth) == 1.0 for ls in fspec.layers)
+    # integer units by default (thresholds = vThMant); --units threshold gives thresholds 1.0
+    assert [float(ls.neuron.vth) for ls in fspec.layers] == [
+        float(ls.neuron.vth) for ls in info.quantized.layers
+    ]
+    other = tmp_path / "thr.h5"
+    assert run_cli(capsys, "import-netx", str(res.path), str(other), "--units", "threshold")[0] == 0
+    assert all(float(ls.neuron.vth) == 1.0 for ls in load_model(other)[0].layers)
     code, _, err = run_cli(capsys, "import-netx", str(res.path), str(out_model))
     assert code == 1 and "--overwrite" in err
     code, _, _ = run_cli(capsys, "import-netx", str(res.path), str(out_model), "--overwrite")
@@ -136,3 +142,25 @@ def test_missing_and_corrupt_files(tmp_path, capsys, command):
     code, _, err = run_cli(capsys, command, str(wrong), str(target))
     assert code == 1 and f"lava-nt {command}: error:" in err
     assert not target.exists()
+
+
+def test_import_netx_real_lava_dl_file_in_one_command(tmp_path, capsys):
+    from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader
+
+    try:
+        side = ensure_netx_reader(download=False)
+    except NetxUnavailable as exc:
+        pytest.skip(f"lava-dl 0.6.0 is not installed: {exc}")
+    src = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"
+    out = tmp_path / "mnist.h5"
+    code, text, _ = run_cli(capsys, "import-netx", str(src), str(out), "--reduce", "mean")
+    assert code == 0, text
+    assert "readout: 10 units" in text and "x = round(76 * data)" in text
+    spec, info = load_model(out)
+    assert spec.input == "graded" and spec.readout.params.reduce == "mean"
+    assert info.quantized.readout.params.i_decay == 0
+    x = np.random.default_rng(0).integers(0, 77, (5, 2, 784))
+    np.testing.assert_array_equal(
+        reference_run(info.quantized, x), reference_run(info.quantized, x.astype(float))
+    )
+    assert np.abs(reference_run(spec, x)).max() > 0
