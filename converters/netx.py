@@ -231,6 +231,23 @@ def netx_compatible(spec: NetworkSpec) -> list[str]:
                 f"layer {k}: biases are not expressible as bias_mant << 6 with a 13-bit "
                 "mantissa (netx's fixed bias_exp)"
             )
+    ro = spec.readout
+    if ro is not None:
+        if int(ro.params.i_decay) != 0 or int(ro.params.v_decay) != 4096:
+            why.append(
+                "readout: netx's readout (a dense layer without neuron group) accumulates its "
+                f"current (i_decay 0, v_decay 4096), not i_decay {ro.params.i_decay}, v_decay "
+                f"{ro.params.v_decay}"
+            )
+        try:
+            _netx_weight(ro)
+        except StockLavaError as exc:
+            why.append(f"readout: {exc}")
+    if spec.graded:
+        why.append(
+            "graded input: netx feeds data only through an Input block's bias; export of graded "
+            "networks is not supported (import netx's Input block with import_netx)"
+        )
     return why
 
 
@@ -285,6 +302,11 @@ def _resolve_for_netx(spec_or_model):
             )
         return obj, None
     _check_stock(obj, "export_netx")
+    if obj.graded:
+        raise StockLavaError(
+            "export_netx: graded input: netx feeds data only through an Input block's bias; "
+            "export of graded networks is not supported"
+        )
     return quantize(obj, target="netx")
 
 
@@ -336,6 +358,22 @@ def export_netx(spec_or_model, path, *, overwrite: bool = False) -> NetxExport:
             nrn.create_dataset("gradedSpike", data=False)
             if scales is not None:
                 g.attrs["lava_nt_voltage_scale"] = float(scales[k - 1])
+        ro = spec.readout
+        if ro is not None:  # netx's readout: a dense layer without neuron group
+            g = lay.create_group(str(len(spec.layers) + 1))
+            g.create_dataset("type", (1,), "S10", [b"dense"])
+            g.create_dataset("shape", data=np.array([ro.n], dtype=np.int64))
+            g.create_dataset("inFeatures", data=int(ro.weight.shape[1]))
+            g.create_dataset("outFeatures", data=int(ro.n))
+            g.create_dataset("weight", data=_netx_weight(ro).astype(np.int64))
+            eff = np.broadcast_to(
+                np.asarray(ro.params.bias_mant, dtype=np.int64)
+                << np.asarray(ro.params.bias_exp, dtype=np.int64),
+                (ro.n,),
+            )
+            g.create_dataset("bias", data=(eff >> NETX_BIAS_EXP).astype(np.int64))
+            if report is not None and report.readout is not None:
+                g.attrs["lava_nt_voltage_scale"] = float(report.readout.scale)
 
     path = atomic_h5_write(path, write, overwrite=overwrite, checksum=False)
     return NetxExport(Path(path), spec, report)

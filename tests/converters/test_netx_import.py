@@ -37,7 +37,7 @@ from lava_nt.converters.netx_import import (
     netx_effective_weights,
     netx_float_equivalent,
 )
-from lava_nt.converters.quantize import quantize
+from lava_nt.converters.quantize import QuantizationError, quantize
 from lava_nt.network import LayerSpec, NetworkSpec, reference_run
 from lava_nt.nn.fixed_emulator import emulate_fixed
 from lava_nt.nn.network import NTNetwork
@@ -468,3 +468,34 @@ def _count_ties(spec: NetworkSpec, x) -> int:
             out[t], st = ntlif_step(a, 0, st, ls.neuron)
         s_in = out
     return ties
+
+
+def test_readout_exports_to_netx_and_imports_back(tmp_path):
+    from lava_nt.spec.readout import ReadoutSpec, readout_parameters
+
+    rng = np.random.default_rng(8)
+    base = float_spec(6)
+    n_last = base.layers[-1].n
+    readout = ReadoutSpec(
+        rng.normal(0, 0.6, (5, n_last)),
+        readout_parameters(5, du=0.0, dv=1.0, bias=rng.normal(0, 0.2, 5)),
+    )
+    spec = NetworkSpec(base.n_in, base.layers, readout=readout)
+    res = export_netx(spec, tmp_path / "ro.h5")
+    assert res.spec.readout is not None and res.report.readout is not None
+    with h5py.File(res.path, "r") as f:
+        last = f[f"layer/{len(spec.layers) + 1}"]
+        assert "neuron" not in last and last["weight"].shape == (5, n_last)
+    imp = import_netx(res.path)
+    assert imp.fixed_spec.readout.params.i_decay == 0
+    x = (rng.random((20, 12, spec.n_in)) < 0.3).astype(np.float64)
+    want = emulate_fixed(res.spec, x).numpy()
+    np.testing.assert_array_equal(emulate_fixed(imp.fixed_spec, x).numpy(), want)
+    assert np.abs(want).max() > 0
+    leaky = NetworkSpec(
+        base.n_in,
+        base.layers,
+        readout=ReadoutSpec(readout.weight, readout_parameters(5, du=0.5, dv=1.0)),
+    )
+    with pytest.raises(QuantizationError, match="accumulates its current"):
+        export_netx(leaky, tmp_path / "leaky.h5")
