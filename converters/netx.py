@@ -524,9 +524,9 @@ def run_netx(path, x, *, side_dir=None, timeout: float | None = None, record: bo
     the file's input layer has a neuron group (netx's bias-encoded Input block), the integers
     ``round(weight * data)`` that lava-nt's import takes (:attr:`~lava_nt.converters.
     netx_import.NetxImport.input_weight`). netx never applies the input transform itself
-    ("the input must be handled through neuron's bias"); here the Input neuron receives
-    ``x + bias`` (the transform's bias) on its ``a_in`` port, which equals setting its
-    ``bias_mant`` each step because its current decays fully (``iDecay = 4096``).
+    ("the input must be handled through neuron's bias"); here the Input neuron receives ``x``
+    on its ``a_in`` port, which equals setting its ``bias_mant`` to ``x`` each step because its
+    current decays fully (``iDecay = 4096``).
 
     A dense layer without neuron group (netx's readout, a non-leaky integrator that never
     spikes) is read through a Lava ``Monitor`` on its voltage: ``output`` is then that voltage
@@ -605,7 +605,7 @@ def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) 
         inp = payload["info"]["input"]
         if inp is not None:
             # straight into the Input neuron (no Dense): one step later, with the transform bias
-            data = _netx_input_data(x, depth, L, inp["bias"])
+            data = _netx_input_data(x, depth, L)
         src = RingBuffer(data=data.astype(np.int32) if fixed else data)
         outs, monitor = _build_netx(dict(payload, steps=steps), src, L, fixed)
     n_spiking = len(outs)
@@ -656,12 +656,12 @@ def _chain_depth(kind, payload) -> int:
     return len(info["layers"]) + (info["input"] is not None)
 
 
-def _netx_input_data(x: np.ndarray, depth: int, L: int, bias: int) -> np.ndarray:
+def _netx_input_data(x: np.ndarray, depth: int, L: int) -> np.ndarray:
     """RingBuffer data for a netx Input block: each sample's window shifted one step later (no
-    Dense in front of the Input neuron) and the transform bias added while the sample is on."""
+    Dense in front of the Input neuron)."""
     T, B, n_in = x.shape
     data = np.zeros((B, L, n_in))
-    data[:, 1 : T + 1] = np.transpose(x, (1, 0, 2)) + bias
+    data[:, 1 : T + 1] = np.transpose(x, (1, 0, 2))
     return data.reshape(B * L, n_in).T.copy()
 
 

@@ -106,7 +106,7 @@ class NetxImport:
     def encode_input(self, data):
         """The integer graded input of a bias-encoded netx network for real ``data`` (e.g. pixel
         intensities in [0, 1], as the network was trained on): ``round(input_weight * data)``,
-        half away from zero. The transform's bias is the first layer's bias."""
+        half away from zero: the value lava-dl's Input neuron gets as ``bias_mant``."""
         if self.input_weight is None:
             raise ParameterError("encode_input: this network takes spikes, not graded input")
         d = np.asarray(data, dtype=np.float64) * self.input_weight
@@ -507,7 +507,8 @@ def _input_layer(path, g, n: int, notes):
     if not 0 <= v_decay <= DECAY_MAX or not 1 <= vth <= VTH_MAX:
         fail(f"vDecay = {v_decay} / vThMant = {vth} outside lava-nt's 12-bit / 17-bit registers")
     weight = _int(g["weight"]) if "weight" in g else 64
-    bias = _int(g["bias"]) if "bias" in g else 0
+    t_bias = _int(g["bias"]) if "bias" in g else 0
+    bias = 0  # netx never applies the transform (its bias included): the Input neuron has none
     try:
         bias_mant, bias_exp = _bias_registers(np.full(n, bias << NETX_BIAS_EXP, dtype=np.int64))
         neuron = fixed_ntlif_parameters(
@@ -518,8 +519,9 @@ def _input_layer(path, g, n: int, notes):
         fail(str(exc))
     notes.append(
         f"layer 0 (input) has a neuron group: bias-encoded input. lava-nt takes the integers "
-        f"x = round({weight} * data) as graded input through an identity Dense (the transform's "
-        f"bias {bias} is the layer's bias); netx itself never applies the transform"
+        f"x = round({weight} * data) as graded input through an identity Dense, which equals "
+        "setting the Input neuron's bias_mant to x in lava-dl (netx never applies the input "
+        f"transform; its bias {t_bias} is not added, as netx's Input neuron has no bias)"
     )
     lq = {
         "index": 0, "scale": float((1 << VTH_SHIFT) * vth),
