@@ -420,7 +420,9 @@ def test_version_1_file_with_a_readout_group_is_refused(tmp_path):
         rng.normal(0, 1, (3, spec.layers[-1].n)), readout_parameters(3, du=0.0, dv=1.0)
     )
     path = tmp_path / "ro.h5"
-    save_model(path, NetworkSpec(spec.n_in, spec.layers, readout=spec.readout), meta={"n_classes": 3})
+    save_model(
+        path, NetworkSpec(spec.n_in, spec.layers, readout=spec.readout), meta={"n_classes": 3}
+    )
     tamper(path, _drop_v2)
     expect_error(path, "/network/readout", "not part of a model file")
 
