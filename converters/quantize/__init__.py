@@ -36,9 +36,12 @@ gains folded, ``bias_exp`` fixed at 6 and integer weights within [-256, 254] (``
 Modules: :mod:`.report` (:class:`QuantReport`), :mod:`.registers` (register limits and the rounding
 of each register), :mod:`.scale` (the choice of each layer's scale ``S``), :mod:`.layers` (one
 layer and its spiking bias), :mod:`.network` (:func:`quantize`, :func:`fold_gains`) and
-:mod:`.dequantize` (:func:`dequantize`, :func:`to_stock_lava`).
+:mod:`.dequantize` (:func:`dequantize`, :func:`to_stock_lava`); :mod:`.calibrate`
+(:func:`calibrate_quantize`: per-layer choices made on calibration data to maximise agreement with
+the float network, bias-shift correction, a report of what was chosen and why).
 """
 
+from lava_nt.converters.quantize.calibrate import calibrate_quantize
 from lava_nt.converters.quantize.dequantize import dequantize, to_stock_lava
 from lava_nt.converters.quantize.network import fold_gains, quantize
 from lava_nt.converters.quantize.registers import (
@@ -78,6 +81,7 @@ __all__ = [
     "QuantReport",
     "QuantizationError",
     "TensorQuant",
+    "calibrate_quantize",
     "dequantize",
     "fold_gains",
     "quantize",

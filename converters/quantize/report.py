@@ -66,6 +66,8 @@ class QuantReport:
     readout: LayerQuant | None = None
     #: graded input: the fixed-point network takes ``round(x * input_scale)``
     input_scale: float = 1.0
+    #: what the calibrated quantiser tried and chose per layer (:mod:`.calibrate`), else None
+    calibration: dict | None = None
 
     # ---- summaries --------------------------------------------------------------------------
     def tensors(self):
@@ -182,6 +184,10 @@ class QuantReport:
             )
         for w in list(self.warnings) + [w for lq in self.layers for w in lq.warnings]:
             out.append(f"  warning: {w}")
+        if self.calibration:
+            from lava_nt.converters.quantize.calibrate import calibration_lines
+
+            out += calibration_lines(self)
         return "\n".join(out)
 
     __str__ = summary

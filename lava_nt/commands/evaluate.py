@@ -128,12 +128,12 @@ def _fixed_network(spec, info, args):
             how += " (tuned with --qat: the integers the training forward used)"
         return info.quantized, how, info.quant_report
     if args.calibrate:
-        from lava_nt.converters.quantize.calibrate import calibrate_quantize
+        from lava_nt.converters.quantize.calibrate import calibrate_quantize, calibration_lines
         from lava_nt.data import load_data
 
         cal = load_data(args.calibrate, T=args.T, default_T=_default_T(info), n_in=spec.n_in)
         fixed, rep = calibrate_quantize(spec, cal.spikes(), n_classes=args.n_classes_resolved)
-        print(rep.calibration_summary())
+        print("\n".join(calibration_lines(rep)))
         return fixed, f"calibrated on {cal.n_samples} samples of {args.calibrate}", rep
     from lava_nt.converters.quantize import quantize
 
