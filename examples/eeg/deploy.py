@@ -15,6 +15,12 @@ It returns accuracies (population-coded decisions, ties to the lower class as ``
 spike agreement (fraction of equal output ``(t, sample, neuron)`` entries) and prediction
 agreement. If quantisation or the fixed-point run is unavailable or fails, the float results are
 still returned and ``fixed_status`` says why.
+
+:func:`deploy_qat_model` deploys a model tuned with quantisation-aware tuning (a model file
+written by :meth:`lava_nt.qat.QATNetwork.save`): its attached fixed-point network (the integers
+the training forward used) runs on Lava in fixed point, and every layer's spikes are compared with
+the training forward (:class:`~lava_nt.qat.QATNetwork` loaded from the same file) -- they must be
+equal bit for bit.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["deploy_model", "population_predictions"]
+__all__ = ["deploy_model", "deploy_qat_model", "population_predictions"]
 
 
 def population_predictions(out: np.ndarray, n_classes: int = 2) -> np.ndarray:
@@ -111,6 +117,7 @@ def deploy_model(
     row["float_prediction_agreement"] = float(np.mean(pf == p64))
     row["float_prediction_agreement_f32"] = float(np.mean(pf == p32))
     row["lava_float_spikes"] = int(lf.sum())
+    row["lava_float_pred"] = pf.astype(int).tolist()
     row["lava_steps"] = int(lava.steps)
     # samples kept for plots: spread over the test part (neighbours are copies of one trial)
     sel = np.unique(np.linspace(0, B - 1, min(int(keep), B)).round().astype(np.int64))
@@ -150,4 +157,70 @@ def deploy_model(
             row["fixed_status"] = f"unavailable ({msg})"
     if save_spikes is not None:
         _save_npz(Path(save_spikes), **arrays)
+    return row
+
+
+def deploy_qat_model(
+    path,
+    x,
+    y,
+    *,
+    T: int = 25,
+    n_classes: int = 2,
+    timeout: float | None = None,
+    float_pred=None,
+) -> dict:
+    """Deploy a QAT-tuned model file on Lava fixed point and compare it with its training forward.
+
+    Args:
+        path: a model file written by :meth:`lava_nt.qat.QATNetwork.save`.
+        x: binary inputs ``[B, n_in]`` (held for ``T`` steps); y: labels ``[B]``.
+        float_pred: optional predictions of the float-tuned model on the same samples (e.g.
+            ``deploy_model(...)["lava_float_pred"]``) for ``qat_vs_float_prediction_agreement``.
+
+    Returns a JSON-serialisable dict: ``qat_torch_acc`` (the training forward's accuracy),
+    ``qat_lava_fixed_acc``, ``qat_bit_exact`` (every layer's spikes equal),
+    ``qat_train_deploy_agreement`` (fraction of equal predictions, 1.0 when bit-exact),
+    ``qat_lava_fixed_spikes``, ``qat_lava_fixed_seconds`` and, with ``float_pred``,
+    ``qat_vs_float_prediction_agreement``; ``qat_status`` is ``"ok"`` or says why it failed.
+    """
+    import torch
+
+    from lava_nt.converters.lava_graph import run_network
+    from lava_nt.converters.model_file import load_model
+    from lava_nt.qat import QATNetwork
+
+    x = np.asarray(x)
+    y = np.asarray(y, dtype=np.int64)
+    if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(
+            f"deploy_qat_model: x must be [B, n_in] with B = len(y) >= 1, got {x.shape}"
+        )
+    row: dict = {"qat_status": "not run"}
+    try:
+        _, info = load_model(path)
+        if info.quantized is None or not isinstance(info.meta.get("qat"), dict):
+            raise ValueError(f"{path} was not written by QATNetwork.save")
+        qat = QATNetwork.load(path)
+        with torch.no_grad():
+            _, recs = qat.forward_static(torch.as_tensor(x, dtype=torch.float64), T, record=True)
+        trained = [r["spikes"].numpy() for r in recs]
+        xs = np.ascontiguousarray(np.broadcast_to(x.astype(np.float64)[None], (T, *x.shape)))
+        t0 = time.perf_counter()
+        lava = run_network(info.quantized, xs, "fixed", timeout=timeout, record=True)
+        row["qat_lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+        lv = [np.asarray(layer["spikes"]) for layer in lava.layers]
+        pt = population_predictions(trained[-1], n_classes)
+        pl = population_predictions(lv[-1], n_classes)
+        row["qat_torch_acc"] = _acc(pt, y)
+        row["qat_lava_fixed_acc"] = _acc(pl, y)
+        row["qat_bit_exact"] = all(np.array_equal(a, b) for a, b in zip(trained, lv, strict=True))
+        row["qat_train_deploy_agreement"] = float(np.mean(pt == pl))
+        row["qat_lava_fixed_spikes"] = int(lv[-1].sum())
+        if float_pred is not None:
+            row["qat_vs_float_prediction_agreement"] = float(np.mean(pl == np.asarray(float_pred)))
+        row["qat_status"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - report the reason, keep the unit's other results
+        msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        row["qat_status"] = f"unavailable ({msg})"
     return row

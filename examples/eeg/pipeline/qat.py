@@ -1,0 +1,203 @@
+"""Quantisation-aware tuning of the EEG units (``lava-nt eeg run --qat``).
+
+With ``PipelineConfig.qat`` every tuned spiking unit (participant, method, seed) is tuned a second
+time, through the Loihi fixed-point network (:class:`lava_nt.qat.QATNetwork`): the same pretrained
+network, the same seeded tuning method, data, trainer settings and epoch selection as the float
+tuning, with scales chosen by the quantiser from the pretrained values. Its model file is
+``units/pNN/METHOD/seed-S/qat/model.h5`` (the latent float network with the trained fixed-point
+network attached, provenance as the float unit's; checkpoint and exact resume in the same
+directory). The unit's results row gains ``qat_*`` fields (:func:`qat_unit_fields`) and its
+deployment row the Lava fixed-point run of that network compared with the training forward
+(:func:`lava_nt.examples.eeg.deploy.deploy_qat_model`): what was tuned is what runs, bit for bit.
+
+So a run reports per method: float tuning deployed in float (Lava float), the same model
+post-training-quantised (Lava fixed, PTQ) and the QAT model on Lava fixed point.
+:func:`fixed_float_gap` pools the fixed-minus-float differences over participants and seeds with a
+paired confidence interval.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+QAT_DIR = "qat"
+
+
+def qat_applies(method) -> bool:
+    """QAT tunes the spiking methods of :mod:`lava_nt.tuning` (not ``none`` or the baselines)."""
+    from lava_nt.tuning import METHODS as TUNING
+
+    tuning = getattr(method, "tuning", None)
+    family = getattr(method, "family", "snn")
+    return bool(tuning) and family == "snn" and all(t in TUNING for t in tuning)
+
+
+def qat_dir(run_dir, participant: int, method: str, seed: int) -> Path:
+    from lava_nt.examples.eeg.pipeline.units import unit_dir
+
+    return unit_dir(run_dir, participant, method, seed) / QAT_DIR
+
+
+def qat_unit_fields(pipe, participant: int, method: str, seed: int, group, td) -> dict:
+    """Tune (or reload) the QAT model of one unit and return its ``qat_*`` results fields:
+    accuracies of the training forward (= Lava fixed point) on the train / val / test parts,
+    selected epoch, epochs run, the scales and the seconds it took."""
+    import torch
+
+    from lava_nt.examples.eeg.pipeline.config import METHODS
+    from lava_nt.examples.eeg.pipeline.units import (
+        _tensors,
+        _train_config,
+        model_path,
+        pretrain_key,
+    )
+    from lava_nt.qat import QATNetwork
+    from lava_nt.training import TrainConfig, evaluate, train
+
+    m = METHODS[method]
+    if not qat_applies(m):
+        return {}
+    c = pipe.config
+    t0 = time.perf_counter()
+    d = qat_dir(pipe.run_dir, participant, method, seed)
+    path = model_path(d)
+    if path.exists():
+        from lava_nt.converters.model_file import load_model
+
+        qat = QATNetwork.load(path)
+        meta = load_model(path)[1].meta
+    else:
+        d.mkdir(parents=True, exist_ok=True)
+        net, _ = pipe.tuned_network(participant, method, seed, group)
+        net = net.to(torch.device("cpu"))
+        qat = QATNetwork(net)
+        cfg = _train_config(c, tune=True, seed=seed)
+        cfg.progress = False
+        val = _tensors(td.x_val, td.y_val) if c.select == "val" else None
+        test = _tensors(td.x_test, td.y_test) if c.select == "test" else None
+        res = train(
+            qat, _tensors(td.x_train, td.y_train), cfg, val_data=val, test_data=test,
+            run_dir=d, resume=True,
+        )  # fmt: skip
+        meta = {
+            "role": "tuned (QAT)", "participant": participant, "method": method,
+            "arch": m.arch, "tuning": list(m.tuning), "tuning_methods": list(m.tuning),
+            "pretrain_key": pretrain_key(group), "history": res.history,
+            "best_epoch": res.best_epoch, "stopped": bool(res.stopped_early),
+            "data_sha256": pipe._data_hashes([participant]), **pipe._provenance(),
+            "seed": int(seed), "data_protocol": c.protocol, "n_classes": 2,
+            "population": qat.n_out // 2, "seconds": round(time.perf_counter() - t0, 2),
+        }  # fmt: skip
+        from lava_nt.io import to_jsonable
+
+        qat.save(path, meta=to_jsonable(meta), overwrite=True)
+    ecfg = TrainConfig(T=c.T, batch_size=c.batch_size, spike_l1=c.spike_l1, select="last")
+    out = {}
+    for part in ("train", "val", "test"):
+        x, y = getattr(td, f"x_{part}"), getattr(td, f"y_{part}")
+        out[f"qat_{part}_acc"] = evaluate(qat, *_tensors(x, y), ecfg)["acc"] if len(y) else None
+    out.update(
+        qat_best_epoch=meta.get("best_epoch"),
+        qat_epochs_run=len(meta.get("history", [])),
+        qat_stopped_early=bool(meta.get("stopped", False)),
+        qat_scales=[float(s) for s in qat.scales],
+        qat_seconds=round(time.perf_counter() - t0, 2),
+    )
+    return out
+
+
+def qat_deploy_fields(pipe, participant: int, method: str, seed: int, x, y, row: dict) -> dict:
+    """Deploy the unit's QAT model on Lava fixed point (:func:`deploy_qat_model`) on the same
+    samples as the float deployment ``row``; ``{}`` for methods QAT does not apply to."""
+    from lava_nt.examples.eeg.deploy import deploy_qat_model
+    from lava_nt.examples.eeg.pipeline.config import METHODS
+    from lava_nt.examples.eeg.pipeline.units import model_path
+
+    if not qat_applies(METHODS[method]):
+        return {}
+    path = model_path(qat_dir(pipe.run_dir, participant, method, seed))
+    if not path.exists():
+        return {"qat_status": f"no QAT model in {path.parent}"}
+    return deploy_qat_model(
+        path, x, y, T=pipe.config.T, timeout=pipe.config.lava_timeout,
+        float_pred=row.get("lava_float_pred"),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- statistics
+
+
+def _t_quantile(df: int, level: float = 0.95) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + level / 2, df))
+
+
+def paired_interval(diffs, level: float = 0.95) -> dict:
+    """Mean of paired differences with a t confidence interval (``n``, ``mean``, ``sd``,
+    ``low``, ``high``, ``width``); NaNs without at least two values."""
+    d = np.asarray([v for v in diffs if v is not None], dtype=np.float64)
+    n = int(d.size)
+    if n < 2:
+        nan = float("nan")
+        mean = float(d.mean()) if n else nan
+        return {"n": n, "mean": mean, "sd": nan, "low": nan, "high": nan, "width": nan}
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    half = _t_quantile(n - 1, level) * sd / math.sqrt(n)
+    return {"n": n, "mean": mean, "sd": sd, "low": mean - half, "high": mean + half,
+            "width": 2 * half}  # fmt: skip
+
+
+def fixed_float_gap(rows: list[dict], level: float = 0.95) -> dict:
+    """Pooled fixed-minus-float accuracy differences (percentage points) with paired intervals.
+
+    Per unit (participant, method, seed) with a deployment row: ``ptq`` = Lava fixed point of the
+    quantised float model minus Lava float of the same model (the same model: the difference is
+    the quantisation alone); ``qat`` = the QAT model on Lava fixed point minus the float-tuned
+    model on Lava float (two tuning runs of the same unit). Pooled over every participant and
+    seed, per method and over all methods: ``{"ptq": {method | "all": interval}, "qat": ...}``
+    (:func:`paired_interval`, in points), plus the fraction of QAT units that were bit-exact."""
+    dep = [r for r in rows if r.get("kind") == "deploy" and r.get("lava_float_acc") is not None]
+    out: dict = {"level": level, "ptq": {}, "qat": {}}
+    for kind, key in (("ptq", "lava_fixed_acc"), ("qat", "qat_lava_fixed_acc")):
+        by: dict[str, list[float]] = {}
+        for r in dep:
+            if r.get(key) is None:
+                continue
+            d = 100.0 * (r[key] - r["lava_float_acc"])
+            by.setdefault(r["method"], []).append(d)
+            by.setdefault("all", []).append(d)
+        out[kind] = {m: paired_interval(v, level) for m, v in by.items()}
+    exact = [bool(r["qat_bit_exact"]) for r in dep if r.get("qat_bit_exact") is not None]
+    out["qat_bit_exact"] = {"units": len(exact), "bit_exact": int(sum(exact))}
+    return out
+
+
+def gap_markdown(gap: dict) -> str:
+    """The :func:`fixed_float_gap` result as a markdown table."""
+    pct = int(round(100 * gap["level"]))
+    lines = [
+        f"| method | units | PTQ fixed - float (points, {pct}% CI) | CI width | "
+        f"units | QAT fixed - float (points, {pct}% CI) | CI width |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    methods = sorted(set(gap["ptq"]) | set(gap["qat"]), key=lambda m: (m == "all", m))
+
+    def cell(i):
+        if i is None:
+            return "- | - | -"
+        if not math.isfinite(i["width"]):
+            return f"{i['n']} | {i['mean']:+.2f} | -"
+        return f"{i['n']} | {i['mean']:+.2f} [{i['low']:+.2f}, {i['high']:+.2f}] | {i['width']:.2f}"
+
+    for m in methods:
+        name = "**all**" if m == "all" else m
+        lines.append(f"| {name} | {cell(gap['ptq'].get(m))} | {cell(gap['qat'].get(m))} |")
+    e = gap["qat_bit_exact"]
+    if e["units"]:
+        lines += ["", f"QAT models bit-exact on Lava (every layer): {e['bit_exact']}/{e['units']}."]
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""QAT in the EEG example: a QAT model file deployed by ``deploy_qat_model`` runs on Lava fixed
+point bit for bit as its training forward; the pooled fixed-minus-float interval is the textbook
+paired t interval."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lava_nt.builder import build_network
+from lava_nt.examples.eeg.deploy import deploy_model, deploy_qat_model
+from lava_nt.examples.eeg.pipeline.qat import fixed_float_gap, gap_markdown, paired_interval
+from lava_nt.qat import QATNetwork
+from lava_nt.training import TrainConfig, train
+from lava_nt.tuning import apply_tuning
+
+
+def test_deploy_qat_model_is_bit_exact_and_reports_agreement(tmp_path):
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 20)) < 0.4).astype(np.float32)
+    y = rng.integers(0, 2, 40)
+    net = build_network(20, [12], 2, 4, seed=1)
+    apply_tuning(net, ["spiking_bias"], seed=0)
+    qat = QATNetwork(net)
+    cfg = TrainConfig(epochs=2, lr=1e-2, T=6, select="last")
+    train(qat, (torch.as_tensor(x), torch.as_tensor(y)), cfg)
+    path = tmp_path / "qat.h5"
+    qat.save(path, meta={"n_classes": 2})
+    float_row = deploy_model(net, x[:16], y[:16], T=6, fixed=False)
+    row = deploy_qat_model(path, x[:16], y[:16], T=6, float_pred=float_row["lava_float_pred"])
+    assert row["qat_status"] == "ok" and row["qat_bit_exact"] is True
+    assert row["qat_train_deploy_agreement"] == 1.0
+    with torch.no_grad():
+        out = qat.forward_static(torch.as_tensor(x[:16], dtype=torch.float64), 6).numpy()
+    pred = out.sum(0).reshape(16, 2, 4).sum(-1).argmax(-1)
+    assert row["qat_lava_fixed_acc"] == pytest.approx(float(np.mean(pred == y[:16])))
+    assert row["qat_vs_float_prediction_agreement"] == pytest.approx(
+        float(np.mean(pred == np.asarray(float_row["lava_float_pred"])))
+    )
+    # a model file that is not a QAT model: the row says why, nothing raises
+    from lava_nt.converters.model_file import save_model
+
+    save_model(tmp_path / "plain.h5", net)
+    bad = deploy_qat_model(tmp_path / "plain.h5", x[:4], y[:4], T=6)
+    assert bad["qat_status"].startswith("unavailable")
+
+
+def test_paired_interval_and_pooled_gap():
+    d = [1.0, -2.0, 0.5, 3.0, 0.0]
+    i = paired_interval(d)
+    m, sd = np.mean(d), np.std(d, ddof=1)
+    half = 2.7764451051977987 * sd / math.sqrt(5)  # t(0.975, 4)
+    assert i["mean"] == pytest.approx(m) and i["low"] == pytest.approx(m - half)
+    assert i["width"] == pytest.approx(2 * half)
+    assert math.isnan(paired_interval([1.0])["width"])
+    rows = [
+        {"kind": "deploy", "method": "nt2", "lava_float_acc": 0.5, "lava_fixed_acc": 0.5,
+         "qat_lava_fixed_acc": 0.75, "qat_bit_exact": True},
+        {"kind": "deploy", "method": "nt2", "lava_float_acc": 0.5, "lava_fixed_acc": 0.25,
+         "qat_lava_fixed_acc": 0.5, "qat_bit_exact": True},
+        {"kind": "deploy", "method": "none", "lava_float_acc": 0.5, "lava_fixed_acc": 0.5},
+        {"kind": "tune", "method": "nt2", "test_acc": 0.9},
+    ]  # fmt: skip
+    gap = fixed_float_gap(rows)
+    assert gap["ptq"]["all"]["n"] == 3 and gap["qat"]["all"]["n"] == 2
+    assert gap["ptq"]["nt2"]["mean"] == pytest.approx(-12.5)
+    assert gap["qat"]["nt2"]["mean"] == pytest.approx(12.5)
+    assert gap["qat_bit_exact"] == {"units": 2, "bit_exact": 2}
+    md = gap_markdown(gap)
+    assert "| **all** | 3 |" in md and "bit-exact on Lava (every layer): 2/2" in md
