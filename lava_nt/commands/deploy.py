@@ -7,8 +7,10 @@ lava-nt deploy MODEL --precision float|fixed --data DATA.npz [--out results.json
     ``x`` ``[T, N, n_in]`` (or static ``[N, n_in]`` plus ``T``) and optionally labels ``y``
     ``[N]`` (format: :mod:`lava_nt.data`). ``--out`` is checked before the Lava run.
 lava-nt quantize MODEL [--report] [--json] [--attach] [--target lava|netx] [--fold-gains]
+                 [--calibrate CAL.npz [--T N]]
     Quantise the model to Loihi fixed point and print the report (``--attach`` stores the
-    quantised network in the model file).
+    quantised network in the model file); ``--calibrate`` chooses each layer's quantisation on
+    calibration inputs (:mod:`lava_nt.converters.quantize.calibrate`).
 lava-nt export-netx MODEL OUT [--overwrite]
     Write the model as a lava-dl netx HDF5 file (needs no spiking biases, reset "zero").
 """
@@ -71,6 +73,16 @@ def register(subparsers) -> None:
     )
     q.add_argument("--target", choices=("lava", "netx"), default="lava")
     q.add_argument("--fold-gains", action="store_true", help="fold NT1 gains into the weights")
+    q.add_argument(
+        "--calibrate",
+        metavar="CAL.npz",
+        help="calibrated quantisation: per-layer scales, rounding and bias-shift correction "
+        "chosen on these inputs (a few hundred samples) for the best agreement with the float "
+        "network; the report says per layer what was chosen and why",
+    )
+    q.add_argument(
+        "--T", type=positive_int, default=None, help="steps of a static --calibrate input"
+    )
     q.set_defaults(func=cmd_quantize)
 
     e = subparsers.add_parser("export-netx", help="write a saved model as a lava-dl netx HDF5 file")
@@ -226,11 +238,16 @@ def cmd_quantize(args) -> int:
         spec, info = load_model(args.model)
         if spec.fixed:
             raise CommandError(f"model '{args.model}' is already fixed point")
-        q, rep = quantize(spec, target=args.target, fold_gains=args.fold_gains)
+        if args.calibrate:
+            q, rep = _calibrated(args, spec, info)
+        else:
+            q, rep = quantize(spec, target=args.target, fold_gains=args.fold_gains)
         if args.json:
             print(rep.to_json())
         elif args.report:
-            print(rep.to_markdown())
+            from lava_nt.converters.quantize.calibrate import calibration_lines
+
+            print("\n".join([rep.to_markdown(), *calibration_lines(rep)]))
         else:
             print(rep.summary())
         if args.attach:
@@ -239,6 +256,20 @@ def cmd_quantize(args) -> int:
         return 0
     except _user_errors() as exc:
         return _fail("quantize", exc)
+
+
+def _calibrated(args, spec, info):
+    """``lava-nt quantize --calibrate``: :func:`~lava_nt.converters.quantize.calibrate_quantize`
+    on the file's inputs (static inputs held ``--T``, the model's training T, or 25 steps)."""
+    from lava_nt.converters.quantize import calibrate_quantize
+    from lava_nt.data import load_data
+
+    if args.target != "lava" or args.fold_gains:
+        raise CommandError("--calibrate quantises for --target lava (without --fold-gains)")
+    t = info.meta.get("T")
+    default_T = t if isinstance(t, int) and not isinstance(t, bool) and t > 0 else 25
+    data = load_data(args.calibrate, T=args.T, default_T=default_T, n_in=spec.n_in)
+    return calibrate_quantize(spec, data.spikes(), n_classes=info.n_classes)
 
 
 def cmd_export_netx(args) -> int:

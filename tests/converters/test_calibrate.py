@@ -139,3 +139,27 @@ def test_evaluate_calibrate_option(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "calibrated on 150 samples" in text and "vs torch fixed-point emulator" in text
     assert "identical" in text
+
+
+def test_quantize_calibrate_attach_then_deploy(tmp_path, capsys):
+    spec = outlier_spec()
+    model = tmp_path / "m.h5"
+    save_model(model, spec, meta={"n_classes": 2})
+    np.savez(tmp_path / "cal.npz", x=spikes(100, 1)[0].astype(np.uint8), T=np.int64(T))
+    argv = ["quantize", str(model), "--calibrate", str(tmp_path / "cal.npz")]
+    assert main(argv + ["--target", "netx"]) == 1
+    assert "--calibrate quantises for --target lava" in capsys.readouterr().err
+    assert main(argv + ["--attach"]) == 0
+    text = capsys.readouterr().out
+    assert "calibrated on 100 samples" in text and "layer 1:" in text
+    _, info = load_model(model)
+    xs = np.broadcast_to(spikes(100, 1)[0][None], (T, 100, 30)).astype(np.float64)
+    expected, _ = calibrate_quantize(spec, xs, n_classes=2)
+    for a, b in zip(info.quantized.layers, expected.layers, strict=True):
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.neuron.bias_mant, b.neuron.bias_mant)
+    np.savez(tmp_path / "test.npz", x=spikes(20, 3).astype(np.uint8))
+    assert main(["evaluate", str(model), "--data", str(tmp_path / "test.npz"),
+                 "--engine", "lava-fixed"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "attached to the model file" in out and "identical" in out
