@@ -50,6 +50,7 @@ __all__ = [
     "honest_split",
     "is_balanced",
     "make_split",
+    "population_thresholds",
     "pretrain_data",
     "thesis_split",
     "tuning_data",
@@ -329,11 +330,14 @@ class TuningData:
     y_test: np.ndarray
 
 
-def tuning_data(features: ParticipantFeatures, split: Split) -> TuningData:
+def tuning_data(
+    features: ParticipantFeatures, split: Split, thresholds: np.ndarray | None = None
+) -> TuningData:
     """Threshold and slice one participant's powers according to ``split``.
 
     Thresholds: thesis, mean over all the participant's instances (as published); honest, mean over
-    the training instances only.
+    the training instances only; ``thresholds`` given (e.g. :func:`population_thresholds` of the
+    pretraining participants): those, for every part.
     """
     powers = features.powers
     if powers.shape[:2] != (split.n_trials, split.n_augment):
@@ -343,12 +347,14 @@ def tuning_data(features: ParticipantFeatures, split: Split) -> TuningData:
         )
     flat = powers.reshape(-1, powers.shape[-1])
     y = np.repeat(np.asarray(features.valence_high, dtype=np.int64), split.n_augment)
-    if split.protocol == "thesis":
-        th = fit_thresholds(flat)
-    elif split.protocol == "honest":
-        th = fit_thresholds(flat[split.train_instances])
-    else:
+    if split.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {split.protocol!r}")
+    if thresholds is not None:
+        th = np.asarray(thresholds, dtype=np.float64)
+    elif split.protocol == "thesis":
+        th = fit_thresholds(flat)
+    else:
+        th = fit_thresholds(flat[split.train_instances])
     bits = binarize(flat, th)
     return TuningData(
         protocol=split.protocol,
@@ -363,15 +369,28 @@ def tuning_data(features: ParticipantFeatures, split: Split) -> TuningData:
     )
 
 
-def pretrain_data(features: Sequence[ParticipantFeatures]) -> tuple[np.ndarray, np.ndarray]:
-    """All instances of the pretraining participants, each thresholded at its own mean.
+def population_thresholds(features: Sequence[ParticipantFeatures]) -> np.ndarray:
+    """Per-feature mean power over every instance of the given participants, pooled (the
+    thresholds of a frozen front end fitted on the pretraining population)."""
+    if not features:
+        raise ValueError("no participants to fit thresholds on")
+    return fit_thresholds(
+        np.concatenate([f.powers.reshape(-1, f.powers.shape[-1]) for f in features])
+    )
+
+
+def pretrain_data(
+    features: Sequence[ParticipantFeatures], thresholds: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """All instances of the pretraining participants, each thresholded at its own mean (or at
+    ``thresholds`` for everyone, e.g. :func:`population_thresholds`).
 
     Returns ``x`` uint8 ``[N, 160]`` and ``y`` int64 ``[N]`` (participants in the given order).
     """
     xs, ys = [], []
     for f in features:
         flat = f.powers.reshape(-1, f.powers.shape[-1])
-        xs.append(binarize(flat, fit_thresholds(flat)))
+        xs.append(binarize(flat, fit_thresholds(flat) if thresholds is None else thresholds))
         ys.append(np.repeat(np.asarray(f.valence_high, dtype=np.int64), f.powers.shape[1]))
     if not xs:
         raise ValueError("no pretraining participants")

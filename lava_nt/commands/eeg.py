@@ -162,6 +162,13 @@ def register(subparsers) -> None:
     r.add_argument("--no-lava", action="store_true", help="skip the Lava deployment")
     r.add_argument("--no-fixed", action="store_true", help="deploy on Lava in float only")
     r.add_argument(
+        "--qat",
+        action="store_true",
+        help="also tune every spiking unit with quantisation-aware tuning (through the Loihi "
+        "fixed-point network) and deploy it on Lava fixed point: bit for bit what training "
+        "computed; the report shows float, post-training-quantised and QAT accuracy per method",
+    )
+    r.add_argument(
         "--lava-samples", type=positive_int, help="deploy at most N test samples per model"
     )
     r.add_argument(
@@ -304,6 +311,7 @@ def build_config(args):
     kw["fold_group_size"] = args.fold_group_size
     kw["lava"] = not args.no_lava
     kw["lava_fixed"] = not args.no_fixed
+    kw["qat"] = args.qat
     kw["lava_samples"] = args.lava_samples
     kw["lava_timeout"] = args.lava_timeout
     kw["fused"] = not args.no_fused

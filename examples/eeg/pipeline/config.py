@@ -220,6 +220,9 @@ class PipelineConfig:
     lava: bool = True
     lava_fixed: bool = True
     lava_samples: int | None = None
+    #: tune every spiking unit a second time through the fixed-point network (QAT,
+    #: lava_nt.examples.eeg.pipeline.qat) and deploy both
+    qat: bool = False
     lava_timeout: float | None = None
     progress: bool = False
     device: str = "cpu"
@@ -228,6 +231,9 @@ class PipelineConfig:
     # methods or seeds, Lava on or off); all others must match run.json
     EXTENSIBLE = ("methods", "seeds", "participants", "lava", "lava_fixed", "lava_timeout",
                   "progress", "device")  # fmt: skip
+    # settings added after run directories existed: left out of run.json at their default, so a
+    # run directory that does not record them resumes unchanged
+    OPTIONAL = {"qat": False}
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
@@ -277,7 +283,7 @@ class PipelineConfig:
             resolve_device(self.device, "device")
         except ValueError as e:
             raise PipelineError(str(e)) from None
-        for name in ("fused", "lava", "lava_fixed", "progress"):
+        for name in ("fused", "lava", "lava_fixed", "progress", "qat"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise PipelineError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
@@ -291,7 +297,10 @@ class PipelineConfig:
     def identity(self) -> dict:
         """The settings every unit of a run directory must share (stored in run.json)."""
         d = dataclasses.asdict(self)
-        return {k: to_jsonable(v) for k, v in d.items() if k not in self.EXTENSIBLE}
+        return {
+            k: to_jsonable(v) for k, v in d.items()
+            if k not in self.EXTENSIBLE and not (k in self.OPTIONAL and v == self.OPTIONAL[k])
+        }  # fmt: skip
 
     def describe(self) -> str:
         pat = "no early stopping" if self.patience is None else f"patience {self.patience}"
@@ -309,6 +318,7 @@ class PipelineConfig:
                 if self.fold_group_size == 1
                 else f"one pretraining per group of {self.fold_group_size} folds"
             )  # fmt: skip
+            + (", every unit also tuned with QAT (fixed point in the loop)" if self.qat else "")
         )
 
 

@@ -26,6 +26,7 @@ from lava_nt.examples.eeg.pipeline.journal import (
     config_from_info,
     load_run_info,
 )
+from lava_nt.examples.eeg.pipeline.qat import qat_deploy_fields, qat_unit_fields
 from lava_nt.examples.eeg.protocols import TuningData, make_split, pretrain_data, tuning_data
 from lava_nt.io import load_torch, to_jsonable
 
@@ -356,6 +357,7 @@ class _Pipeline:
             "epochs_run": len(hist),
             "stopped_early": bool(stopped),
             "selection": c.select,
+            **(qat_unit_fields(self, participant, method, seed, group, td) if c.qat else {}),
             "device": str(resolve_device(c.device)) if METHODS[method].tuning else "cpu",
             "seconds": round(time.perf_counter() - t0, 2),
         }
@@ -382,6 +384,8 @@ class _Pipeline:
             timeout=self.config.lava_timeout,
             save_spikes=unit_dir(self.run_dir, participant, method, seed) / "deploy.npz",
         )
+        if self.config.qat and self.config.lava_fixed:  # the QAT model on Lava fixed point
+            row.update(qat_deploy_fields(self, participant, method, seed, x, y, row))
         row.update(
             schema=SCHEMA, kind="deploy", participant=participant, method=method, seed=seed,
             protocol=self.config.protocol, seconds=round(time.perf_counter() - t0, 2),

@@ -1,0 +1,175 @@
+"""A study: one LOSO run per pretraining seed, the commands that made it, the code it ran.
+
+**Pretraining seeds.** A run directory pretrains every fold with one seed (``pretrain_seed`` of
+its :class:`~lava_nt.examples.eeg.pipeline.PipelineConfig`). :func:`run_study` with several
+``pretrain_seeds`` runs the first seed in ``RUN`` itself (exactly the run a single seed makes) and
+every further seed ``s`` in the nested run directory ``RUN/pretrain-seed-S`` (same settings and
+data, ``pretrain_seed = s``). Each is an ordinary run directory: resumable, settings checked on
+resume, its own results. :func:`study_rows` reads them all (every row tagged with its
+``pretrain_seed``) and the report (:mod:`lava_nt.examples.eeg.report`) treats a participant's
+units over tuning seeds x pretraining seeds as its replicates. Pretraining seeds can be added
+later by running again with a longer list.
+
+**Provenance.** :func:`record_command` appends one line per completed ``lava-nt eeg run`` to
+``RUN/commands.jsonl``: the command, the git commit of the code (:func:`git_commit`, with a flag
+when the working tree had uncommitted changes), the lava-nt version and the time. Tables written
+into the documentation name these (``lava-nt eeg report RUN --docs FILE``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lava_nt.examples.eeg.pipeline import (
+    PipelineConfig,
+    PipelineError,
+    config_from_info,
+    load_results,
+    load_run_info,
+    run_pipeline,
+)
+from lava_nt.io import append_jsonl
+
+__all__ = [
+    "COMMANDS",
+    "NESTED",
+    "commands",
+    "git_commit",
+    "nested_runs",
+    "record_command",
+    "run_study",
+    "study_rows",
+]
+
+COMMANDS = "commands.jsonl"
+NESTED = "pretrain-seed-{}"
+
+
+def nested_runs(run_dir) -> list[tuple[int, Path]]:
+    """``(pretrain_seed, directory)`` of the run and of its nested pretraining-seed runs."""
+    run_dir = Path(run_dir)
+    out = [(config_from_info(load_run_info(run_dir)).pretrain_seed, run_dir)]
+    for d in sorted(run_dir.glob(NESTED.format("*"))):
+        if (d / "run.json").is_file():
+            out.append((config_from_info(load_run_info(d)).pretrain_seed, d))
+    return sorted(out, key=lambda t: t[0])
+
+
+def study_rows(run_dir) -> list[dict]:
+    """The results rows of the run and its nested runs, each with its ``pretrain_seed``."""
+    rows = []
+    for seed, d in nested_runs(run_dir):
+        for r in load_results(d):
+            rows.append({**r, "pretrain_seed": r.get("pretrain_seed", seed)})
+    return rows
+
+
+def run_study(
+    run_dir,
+    config: PipelineConfig,
+    pretrain_seeds: Sequence[int],
+    *,
+    data_dir=None,
+    synthetic=None,
+    log: Callable[[str], None] = print,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    report: bool = True,
+):
+    """Run (or continue) one LOSO run per pretraining seed (module doc); returns the summaries.
+
+    The first seed runs in ``run_dir``; the data of every nested run is the first run's data
+    directory (generated there when ``data_dir`` is None).
+    """
+    seeds = list(pretrain_seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise PipelineError(f"pretraining seeds must be distinct and at least one, got {seeds}")
+    run_dir = Path(run_dir)
+    summaries = []
+    for k, s in enumerate(seeds):
+        cfg = dataclasses.replace(config, pretrain_seed=int(s))
+        d = run_dir if k == 0 else run_dir / NESTED.format(s)
+        if k > 0:
+            log(f"pretraining seed {s}: nested run {d}")
+            info = load_run_info(run_dir)["data"]
+            data_dir = Path(info["directory"])
+            if not data_dir.is_absolute():
+                data_dir = run_dir / data_dir
+            synthetic = None
+        summaries.append(
+            run_pipeline(
+                d,
+                cfg,
+                data_dir=data_dir,
+                synthetic=synthetic,
+                log=log,
+                report=False,
+                workers=workers,
+                ray_address=ray_address,
+            )  # fmt: skip
+        )
+    if report:
+        from lava_nt.examples.eeg.report import write_report
+
+        summaries[0].report = write_report(run_dir, log=log)
+    return summaries
+
+
+# ---------------------------------------------------------------------------------- provenance
+
+
+def _git(*args: str, cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_commit(path=None) -> dict:
+    """``{"commit": short hash or None, "dirty": bool}`` of the git tree holding ``path``
+    (default: this package's source; None when it is not in a git repository)."""
+    here = Path(path) if path is not None else Path(__file__).resolve().parent
+    commit = _git("rev-parse", "--short=10", "HEAD", cwd=here)
+    if not commit:
+        return {"commit": None, "dirty": False}
+    status = _git("status", "--porcelain", "--untracked-files=no", cwd=here)
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def record_command(run_dir, argv: Sequence[str], program: str = "lava-nt") -> dict:
+    """Append the completed command ``program argv`` to ``RUN/commands.jsonl``; returns the line."""
+    from lava_nt import __version__
+
+    line = {
+        "command": shlex.join([program, *map(str, argv)]),
+        **git_commit(),
+        "version": __version__,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    append_jsonl(Path(run_dir) / COMMANDS, line)
+    return line
+
+
+def commands(run_dir) -> list[dict]:
+    """The recorded command lines of ``run_dir`` (unreadable lines skipped), oldest first."""
+    path = Path(run_dir) / COMMANDS
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and "command" in row:
+            out.append(row)
+    return out
