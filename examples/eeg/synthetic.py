@@ -44,14 +44,15 @@ Variants (``variant``):
   offsets are removed by the per-person thresholds of the pipeline, so what is left to learn per
   person is a direction in feature space, which tuning biases alone can barely follow.
 * ``"shift_gain"`` (a positive control for neuromodulation): the valence pattern is the shared one
-  on every channel (no mask, no sign flip; ``person_strength`` adds a person-specific part, 0 in
-  :meth:`SyntheticConfig.for_variant`), scaled by the person's gain ``gain_p``, and each person
-  carries a *tonic shift* along it: ``offset_p += m_p * pattern_p`` with
-  ``m_p ~ N(0, tonic_shift)`` (in units of the valence effect ``e``), as if the person's resting
-  state sat at another point of the valence axis. Per-person thresholds remove the shift again;
-  thresholds fitted on the pretraining population (``lava-nt eeg run --thresholds population``)
-  keep it, and then it shifts the pretrained network's input drive, which per-neuron biases can
-  undo.
+  on every channel (no mask, no sign flip; ``person_strength`` would add a person-specific part),
+  scaled by the person's gain ``gain_p``, and each person carries a *tonic shift* along it:
+  ``offset_p += m_p * pattern_p`` with ``m_p ~ N(0, tonic_shift)`` (in units of the valence
+  effect ``e``), as if the person's resting state sat at another point of the valence axis.
+  :meth:`SyntheticConfig.for_variant` sets ``shared_strength`` 0.8, ``person_strength`` 0,
+  ``offset_sd`` 0 and ``tonic_shift`` 0.5 (:data:`VARIANT_SETTINGS`): people differ by their
+  shift and gain only. Per-person thresholds remove the shift again; thresholds fitted on the
+  pretraining population (``lava-nt eeg run --thresholds population``) keep it, and then it
+  shifts the pretrained network's input drive, which per-neuron biases can undo.
 
 ``tonic_shift`` also applies to ``"direction"`` (default 0: no shift). How the knobs change the
 difficulty is measured by :mod:`lava_nt.examples.eeg.calibration` (a logistic-regression proxy,
@@ -105,7 +106,12 @@ VARIANTS = ("direction", "shift_gain")
 #: The settings :meth:`SyntheticConfig.for_variant` starts from, per variant.
 VARIANT_SETTINGS = {
     "direction": {},
-    "shift_gain": {"shared_strength": 0.4, "person_strength": 0.0, "tonic_shift": 0.5},
+    "shift_gain": {
+        "shared_strength": 0.8,
+        "person_strength": 0.0,
+        "offset_sd": 0.0,
+        "tonic_shift": 0.5,
+    },
 }
 
 

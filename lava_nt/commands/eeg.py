@@ -8,8 +8,11 @@ lava-nt eeg run [--data DIR] [--out RUN_DIR] [--participants ...] [--methods ...
     Leave-one-subject-out pretraining, per-person tuning with each method and seed, Lava
     deployment of every tuned model, then the report. Resumable: run it again with the same
     ``--out`` after an interruption.
-lava-nt eeg report RUN_DIR
-    (Re)write the tables and plots of a run directory.
+lava-nt eeg report RUN_DIR [--docs FILE --docs-name NAME]
+    (Re)write the tables, statistics and plots of a run directory (and its generated block in a
+    documentation page).
+lava-nt eeg sweep [--out DIR] [--variants ...] [--docs FILE --docs-name NAME]
+    The generator's knobs against a logistic-regression proxy of the study.
 """
 
 from __future__ import annotations
@@ -133,6 +136,20 @@ def register(subparsers) -> None:
         "--seeds", nargs="+", metavar="S", help="seeds, e.g. '0 1 2' or '0-4' (default 0-4)"
     )
     r.add_argument("--protocol", choices=("honest", "thesis"), default="honest")
+    r.add_argument(
+        "--thresholds",
+        choices=("person", "population"),
+        default="person",
+        help="binarising thresholds: each person's own mean power (default, the thesis) or the "
+        "pretraining participants' (a front end frozen at pretraining)",
+    )
+    r.add_argument(
+        "--pretrain-seeds",
+        nargs="+",
+        metavar="S",
+        help="pretraining seeds, e.g. '0 1 2' (default 0): the first runs in RUN_DIR, each further "
+        "seed S in RUN_DIR/pretrain-seed-S; the report pools them",
+    )
     r.add_argument("--pretrain-epochs", type=positive_int, help="default 15 (thesis)")
     r.add_argument(
         "--tune-epochs", type=positive_int, help="maximum tuning epochs (default 500, thesis)"
@@ -214,12 +231,78 @@ def register(subparsers) -> None:
     syn.add_argument("--synthetic-trials", type=positive_int, help="default 40")
     syn.add_argument("--synthetic-samples", type=positive_int, help="default 8064 (quick: 2048)")
     syn.add_argument("--synthetic-seed", type=nonnegative_int, default=0)
-    r.set_defaults(func=cmd_run)
+    syn.add_argument(
+        "--synthetic-variant",
+        choices=("direction", "shift_gain"),
+        default="direction",
+        help="how people differ: a person-specific direction (default) or shifts and gains along "
+        "a shared pattern (positive control; see docs/eeg.md)",
+    )
+    syn.add_argument(
+        "--synthetic-set",
+        nargs="+",
+        metavar="KNOB=VALUE",
+        help="set generator knobs (SyntheticConfig fields), e.g. 'tonic_shift=0.25 noise=0.4'",
+    )
+    r.set_defaults(func=cmd_run, parser=r)
 
     rep = sub.add_parser("report", help="write the tables and plots of a run directory")
     rep.add_argument("run_dir", metavar="RUN_DIR")
     rep.add_argument("--no-plots", action="store_true")
+    _docs_options(rep)
     rep.set_defaults(func=cmd_report)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="sweep the synthetic generator's knobs against a logistic-regression proxy",
+        description="One knob at a time around each variant's settings: synthetic data generated "
+        "in memory, then the proxy's cross-person, intercept-refit and within-person accuracies "
+        "for both threshold rules (lava_nt.examples.eeg.calibration).",
+    )
+    sw.add_argument("--out", default="runs/eeg-sweep", help="directory (default: %(default)s)")
+    sw.add_argument("--variants", nargs="+", choices=("direction", "shift_gain"),
+                    default=["direction", "shift_gain"])  # fmt: skip
+    sw.add_argument("--participants", type=positive_int, default=10, help="default 10")
+    sw.add_argument("--trials", type=positive_int, default=40, help="default 40")
+    sw.add_argument("--samples", type=positive_int, default=2048, help="default 2048")
+    sw.add_argument("--seed", type=nonnegative_int, default=0)
+    _docs_options(sw)
+    sw.set_defaults(func=cmd_sweep, parser=sw)
+
+
+def _docs_options(p) -> None:
+    p.add_argument(
+        "--docs",
+        metavar="FILE",
+        help="also write the tables into this page, between "
+        "its '<!-- BEGIN generated: NAME -->' and '<!-- END generated: NAME -->' lines",
+    )
+    p.add_argument("--docs-name", metavar="NAME", help="the block of --docs to replace")
+
+
+def _check_docs(args) -> None:
+    if (args.docs is None) != (args.docs_name is None):
+        raise SystemExit("lava-nt eeg: error: --docs and --docs-name go together")
+
+
+def _argv(args, cmd: str) -> list[str]:
+    """The command line that reproduces ``args``: every option that differs from its default, in
+    the parser's order."""
+    out = ["eeg", cmd]
+    for a in args.parser._actions:
+        if not a.option_strings or a.dest == "help":
+            continue
+        v = getattr(args, a.dest, None)
+        if v is None or v == a.default:
+            continue
+        opt = max(a.option_strings, key=len)
+        if isinstance(a, argparse._StoreTrueAction):
+            out.append(opt)
+        elif isinstance(v, list):
+            out += [opt, *map(str, v)]
+        else:
+            out += [opt, str(v)]
+    return out
 
 
 def _fail(cmd: str, exc: BaseException) -> int:
@@ -285,7 +368,6 @@ def cmd_generate(args) -> int:
 def build_config(args):
     """``(PipelineConfig, SyntheticConfig | None, run_dir)`` from the ``run`` arguments."""
     from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError
-    from lava_nt.examples.eeg.synthetic import SyntheticConfig
 
     q = QUICK if args.quick else {}
     kw: dict = {"protocol": args.protocol, "batch_size": args.batch_size}
@@ -318,23 +400,51 @@ def build_config(args):
     kw["threads"] = args.threads
     kw["progress"] = not args.no_progress
     kw["device"] = args.device
+    kw["thresholds"] = getattr(args, "thresholds", "person")
+    pseeds = _ints(getattr(args, "pretrain_seeds", None))
+    if pseeds:
+        kw["pretrain_seed"] = pseeds[0]
     config = PipelineConfig(**kw)
     synthetic = None
     if args.data is None:
         n = args.synthetic_participants or q.get("participants_generated") or 32
-        synthetic = SyntheticConfig(
-            n_participants=n,
-            n_trials=args.synthetic_trials or q.get("trials") or 40,
-            n_samples=args.synthetic_samples or q.get("samples") or 8064,
-            seed=args.synthetic_seed,
-        )
+        synthetic = _synthetic_config(
+            args, n, args.synthetic_trials or q.get("trials") or 40,
+            args.synthetic_samples or q.get("samples") or 8064,
+        )  # fmt: skip
     elif any(
         getattr(args, a) is not None
-        for a in ("synthetic_participants", "synthetic_trials", "synthetic_samples")
-    ):
+        for a in ("synthetic_participants", "synthetic_trials", "synthetic_samples",
+                  "synthetic_set")
+    ) or getattr(args, "synthetic_variant", "direction") != "direction":  # fmt: skip
         raise PipelineError("--synthetic-* options apply only without --data")
     run_dir = Path(args.out or q.get("out") or "runs/eeg")
     return config, synthetic, run_dir
+
+
+def _synthetic_config(args, n: int, trials: int, samples: int):
+    """The run's :class:`SyntheticConfig`: the variant's settings, then ``--synthetic-set``."""
+    from lava_nt.examples.eeg.pipeline import PipelineError
+    from lava_nt.examples.eeg.synthetic import SyntheticConfig
+
+    knobs = {}
+    for item in _names(getattr(args, "synthetic_set", None)) or []:
+        key, sep, value = item.partition("=")
+        names = set(SyntheticConfig.__dataclass_fields__) - {"variant"}
+        if not sep or key not in names:
+            raise PipelineError(
+                f"--synthetic-set {item!r}: expected KNOB=VALUE with KNOB one of "
+                + ", ".join(sorted(names))
+            )
+        try:
+            knobs[key] = int(value) if key in ("n_participants", "n_trials", "n_samples",
+                                               "seed") else float(value)  # fmt: skip
+        except ValueError:
+            raise PipelineError(f"--synthetic-set {item!r}: {value!r} is not a number") from None
+    base = dict(n_participants=n, n_trials=trials, n_samples=samples, seed=args.synthetic_seed)
+    return SyntheticConfig.for_variant(
+        getattr(args, "synthetic_variant", "direction"), **{**base, **knobs}
+    )
 
 
 def cmd_run(args) -> int:
@@ -343,10 +453,11 @@ def cmd_run(args) -> int:
     # Norse scripts its LIF kernels with torch.jit at import: noise for a command-line user
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     t0 = time.perf_counter()
-    from lava_nt.examples.eeg.pipeline import run_pipeline
+    from lava_nt.examples.eeg.study import record_command, run_study
 
     try:
         config, synthetic, run_dir = build_config(args)
+        pseeds = _ints(args.pretrain_seeds) or [config.pretrain_seed]
     except (TypeError, ValueError) as exc:  # bad settings (PipelineError, SyntheticConfig)
         return _fail("run", exc)
     if config.fused:
@@ -357,10 +468,11 @@ def cmd_run(args) -> int:
 
         keep_freed_memory()
     try:
-        summary = run_pipeline(
-            run_dir, config, data_dir=args.data, synthetic=synthetic, workers=args.workers,
-            ray_address=args.ray_address,
+        summaries = run_study(
+            run_dir, config, pseeds, data_dir=args.data, synthetic=synthetic,
+            workers=args.workers, ray_address=args.ray_address,
         )  # fmt: skip
+        record_command(run_dir, _argv(args, "run"))
     except _user_errors() as exc:
         return _fail("run", exc)
     except OSError as exc:
@@ -374,11 +486,13 @@ def cmd_run(args) -> int:
         )
         return 130
     wall = time.perf_counter() - t0
-    rep = summary.report
+    rep = summaries[0].report
     _print_summary(run_dir)
     print(
-        f"\nfinished in {wall:.0f} s: {summary.units_run} units run, {summary.units_skipped} "
-        f"already done, {summary.deployed} deployed on Lava"
+        f"\nfinished in {wall:.0f} s: {sum(s.units_run for s in summaries)} units run, "
+        f"{sum(s.units_skipped for s in summaries)} already done, "
+        f"{sum(s.deployed for s in summaries)} deployed on Lava"
+        + (f" ({len(summaries)} pretraining seeds)" if len(summaries) > 1 else "")
     )
     if rep:
         print(f"results table: {rep.get('markdown')}  (CSV: {rep.get('csv')})")
@@ -390,16 +504,16 @@ def cmd_run(args) -> int:
 
 def _print_summary(run_dir) -> None:
     """Mean test accuracy per method (and Lava accuracies), from the run's results."""
-    from lava_nt.examples.eeg.pipeline import load_results
     from lava_nt.examples.eeg.report import accuracy_table
+    from lava_nt.examples.eeg.study import study_rows
 
-    rows = load_results(run_dir)
+    rows = study_rows(run_dir)
     table = accuracy_table(rows)
     if not table["methods"]:
         return
     dep: dict = {}
     for r in rows:
-        if r["kind"] == "deploy":
+        if r["kind"] == "deploy" and r.get("deployable") is not False:
             for k in ("lava_float_acc", "lava_fixed_acc"):
                 if r.get(k) is not None:
                     dep.setdefault((r["method"], k), []).append(r[k])
@@ -415,11 +529,32 @@ def _print_summary(run_dir) -> None:
 
 
 def cmd_report(args) -> int:
+    _check_docs(args)
     try:
         from lava_nt.examples.eeg.report import write_report
+        from lava_nt.examples.eeg.report.docs import run_block, update_docs
 
         paths = write_report(args.run_dir, plots=not args.no_plots)
+        if args.docs:
+            body = run_block(args.run_dir, args.docs_name, args.docs)
+            where = update_docs(args.docs, args.docs_name, body)
+            print(f"docs block '{args.docs_name}' written to {where}")
     except _user_errors() as exc:
         return _fail("report", exc)
     print(f"results table: {paths['markdown']}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    _check_docs(args)
+    from lava_nt.examples.eeg.sweep import run_sweep
+
+    try:
+        run_sweep(args, _argv(args, "sweep"))
+    except _user_errors() as exc:
+        return _fail("sweep", exc)
+    except OSError as exc:
+        if not _env_error(exc):
+            raise
+        return _fail("sweep", exc)
     return 0

@@ -41,11 +41,13 @@ from __future__ import annotations
 
 from lava_nt.examples.eeg.pipeline.config import (
     ARCHS,
+    BASELINE_METHODS,
     DEFAULT_METHODS,
     METHODS,
     N_FEATURES,
     PROTOCOL_TEXT,
     QUICK_METHODS,
+    THRESHOLDS,
     Arch,
     Method,
     PipelineConfig,
@@ -78,6 +80,8 @@ from lava_nt.examples.eeg.pipeline.units import (
 __all__ = [
     "ARCHS",
     "Arch",
+    "BASELINE_METHODS",
+    "THRESHOLDS",
     "DataInfo",
     "LOCK",
     "MODEL_FILE",

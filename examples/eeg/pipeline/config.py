@@ -16,6 +16,14 @@ from lava_nt.examples.eeg.protocols import PROTOCOLS
 from lava_nt.io import to_jsonable
 
 N_FEATURES = 160
+#: Where the binarising thresholds come from (lava_nt.examples.eeg.protocols): "person" = the
+#: tuning person's training part and each pretraining person's own data (the thesis);
+#: "population" = the pretraining participants pooled, applied to everyone of the fold.
+THRESHOLDS = ("person", "population")
+THRESHOLD_TEXT = {
+    "person": "thresholds: each person's own mean power (tuning person: training part)",
+    "population": "thresholds: mean power of the pretraining participants, for everyone",
+}
 
 
 class PipelineError(ValueError):
@@ -57,6 +65,7 @@ class Method:
     kwargs: tuple[tuple[str, object], ...]  # extra apply_tuning arguments
     label: str
     tuned: str  # what is trained, for the parameter table
+    family: str = "snn"  # "snn": a tuned spiking network; "logreg": per-person logistic regression
 
     def tuning_kwargs(self) -> dict:
         return dict(self.kwargs)
@@ -101,8 +110,35 @@ METHODS: dict[str, Method] = {
             "biases of layer 1 of the 160-1000-277-98 network",
         ),
         Method("tft", "main", ("tft",), (), "traditional fine-tuning", "every weight and bias"),
+        # baselines (lava_nt.examples.eeg.baselines)
+        Method(
+            "readout",
+            "main",
+            ("tft",),
+            (("layers", (2,)),),
+            "readout-only retraining",
+            "weights and biases of the output layer (800x100 + 100)",
+        ),
+        Method(
+            "lora",
+            "main",
+            ("lora",),
+            (("rank", 1), ("layers", (1,))),
+            "LoRA adapter (rank 1 on layer 2)",
+            "low-rank update B A (800x1, 1x400) of the frozen layer-2 weights",
+        ),
+        Method(
+            "logreg",
+            "main",
+            None,
+            (),
+            "per-person logistic regression",
+            "160 weights + intercept on the person's training part (not a spiking network)",
+            family="logreg",
+        ),
     )
 }
+BASELINE_METHODS = ("readout", "lora", "logreg")
 DEFAULT_METHODS = (
     "none",
     "nt2",
@@ -193,7 +229,8 @@ class PipelineConfig:
     tuned models on Lava (float / quantised); ``lava_samples``: deploy at most this many test
     samples per model (None: all). ``device``: where torch trains (``cpu``, ``cuda``, ``auto``;
     :mod:`lava_nt.device`); not part of the run's identity, so a run may continue on another
-    device (each results row records the device that produced it).
+    device (each results row records the device that produced it). ``thresholds``: where the
+    binarising thresholds come from (:data:`THRESHOLDS`; default ``"person"``, the thesis).
     """
 
     protocol: str = "honest"
@@ -226,6 +263,7 @@ class PipelineConfig:
     lava_timeout: float | None = None
     progress: bool = False
     device: str = "cpu"
+    thresholds: str = "person"
 
     # settings that may differ between invocations on the same run directory (more folds, more
     # methods or seeds, Lava on or off); all others must match run.json
@@ -233,7 +271,7 @@ class PipelineConfig:
                   "progress", "device")  # fmt: skip
     # settings added after run directories existed: left out of run.json at their default, so a
     # run directory that does not record them resumes unchanged
-    OPTIONAL = {"qat": False}
+    OPTIONAL = {"thresholds": "person", "qat": False}
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
@@ -283,6 +321,10 @@ class PipelineConfig:
             resolve_device(self.device, "device")
         except ValueError as e:
             raise PipelineError(str(e)) from None
+        if self.thresholds not in THRESHOLDS:
+            raise PipelineError(
+                f"thresholds must be one of {', '.join(THRESHOLDS)}, got {self.thresholds!r}"
+            )
         for name in ("fused", "lava", "lava_fixed", "progress", "qat"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise PipelineError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -319,6 +361,7 @@ class PipelineConfig:
                 else f"one pretraining per group of {self.fold_group_size} folds"
             )  # fmt: skip
             + (", every unit also tuned with QAT (fixed point in the loop)" if self.qat else "")
+            + (", " + THRESHOLD_TEXT[self.thresholds] if self.thresholds != "person" else "")
         )
 
 

@@ -142,6 +142,12 @@ def _check_run_json(run_dir: Path, config: PipelineConfig, data) -> dict:
             for k, v in ident.items()
             if old["config"].get(k) != v
         ]
+        # optional settings are recorded only when they differ from their default
+        diffs += [
+            f"{k}: {old['config'][k]!r} -> {default!r}"
+            for k, default in PipelineConfig.OPTIONAL.items()
+            if k not in ident and old["config"].get(k, default) != default
+        ]
         od = old.get("data", {})
         for k in ("source", "pool", "synthetic"):
             if od.get(k) != info["data"][k]:

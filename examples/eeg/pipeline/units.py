@@ -4,6 +4,7 @@ seed) and its Lava deployment; plus reloading a finished unit's model and data."
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,7 +28,13 @@ from lava_nt.examples.eeg.pipeline.journal import (
     load_run_info,
 )
 from lava_nt.examples.eeg.pipeline.qat import qat_deploy_fields, qat_unit_fields
-from lava_nt.examples.eeg.protocols import TuningData, make_split, pretrain_data, tuning_data
+from lava_nt.examples.eeg.protocols import (
+    TuningData,
+    make_split,
+    population_thresholds,
+    pretrain_data,
+    tuning_data,
+)
 from lava_nt.io import load_torch, to_jsonable
 
 
@@ -41,6 +48,18 @@ def _torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def _fixed_threads(fn):
+    """Run a unit method with torch's thread count fixed to the run's ``threads`` setting (the
+    caller's thread count never reaches the numbers; every row records the setting)."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        with _torch_threads(self.config.threads):
+            return fn(self, *args, **kwargs)
+
+    return wrapper
 
 
 def fold_groups(pool: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:
@@ -177,7 +196,15 @@ class _Pipeline:
         )
         if c.protocol == "honest":
             kw["val_fraction"] = c.val_fraction
-        return tuning_data(f, make_split(c.protocol, f.valence_high, **kw))
+        split = make_split(c.protocol, f.valence_high, **kw)
+        return tuning_data(f, split, self.thresholds_for(participant))
+
+    def thresholds_for(self, participant: int):
+        """The binarising thresholds of the fold (None: each person's own, see protocols)."""
+        if self.config.thresholds != "population":
+            return None
+        group = fold_groups(self.data.pool, self.config.fold_group_size)[participant]
+        return population_thresholds([self.features[q] for q in self.data.pool if q not in group])
 
     # ---- pretraining ---------------------------------------------------------------------
     def _pretrain_facts(self, group: tuple[int, ...], arch: str):
@@ -190,6 +217,7 @@ class _Pipeline:
             )
         return key, others, self.run_dir / "pretrained" / key / arch
 
+    @_fixed_threads
     def pretrain(self, group: tuple[int, ...], arch: str) -> dict:
         """Pretrain ``arch`` for the fold group unless its model file exists; returns the
         pretraining's results row (from the model file's provenance when it was saved before)."""
@@ -208,7 +236,8 @@ class _Pipeline:
             f"(all but {', '.join(map(str, group))}), {c.pretrain_epochs} epochs"
         )
         t0 = time.perf_counter()
-        x, y = pretrain_data([self.features[q] for q in others])
+        th = self.thresholds_for(group[0])
+        x, y = pretrain_data([self.features[q] for q in others], th)
         net = build_arch(arch, beta=c.beta, seed=c.pretrain_seed)
         cfg = _train_config(c, tune=False, seed=c.pretrain_seed)
         hist, _, _ = _train(net, _tensors(x, y), cfg, d, c.fused)
@@ -226,6 +255,8 @@ class _Pipeline:
             "train_acc": last.get("train_acc"),
             "train_loss": last.get("train_loss"),
             "device": str(resolve_device(c.device)),
+            "pretrain_seed": c.pretrain_seed,
+            "threads": c.threads,
             "seconds": round(secs, 2),
         }
         meta = {
@@ -273,38 +304,40 @@ class _Pipeline:
     # ---- one unit ------------------------------------------------------------------------
     def tuned_network(self, participant: int, method: str, seed: int, group):
         """A network holding the pretrained state with ``method`` applied (untrained)."""
-        from lava_nt.tuning import apply_tuning
+        from lava_nt.examples.eeg.baselines import apply_method
 
         m = METHODS[method]
+        if m.family != "snn":
+            raise PipelineError(f"method {method} ({m.label}) is not a spiking network")
         state = self.pretrained(group, m.arch)
         net = build_arch(m.arch, beta=self.config.beta, seed=self.config.pretrain_seed)
         net.load_state_dict(state)
-        n_trainable = 0
-        if m.tuning is not None:
-            rep = apply_tuning(net, list(m.tuning), seed=seed, **m.tuning_kwargs())
-            n_trainable = rep.total
-        else:
-            net.set_trainable(weight=False, bias=False, gain=False)
-        return net, n_trainable
+        return net, apply_method(net, m, seed)
 
     def finished_network(self, participant: int, method: str, seed: int, group):
         """The tuned network of a finished unit (its model file; ``none``: the pretrained)."""
+        from lava_nt.examples.eeg.baselines import merge_adapters
+
         net, _ = self.tuned_network(participant, method, seed, group)
         if METHODS[method].tuning is not None:
             d = unit_dir(self.run_dir, participant, method, seed)
             saved = _read_model(d, "tuned model")
             if saved is None:
                 raise PipelineError(f"no tuned model in {d}")
-            net.load_state_dict(saved[0])
+            merge_adapters(net).load_state_dict(saved[0])
         return net
 
+    @_fixed_threads
     def run_unit(self, participant: int, method: str, seed: int, group) -> dict:
 
+        from lava_nt.examples.eeg.baselines import merge_adapters
         from lava_nt.training import TrainConfig, evaluate
 
         c = self.config
         t0 = time.perf_counter()
         td = self.unit_data(participant, seed)
+        if METHODS[method].family == "logreg":
+            return self._logreg_row(participant, method, seed, group, td, t0)
         net, n_trainable = self.tuned_network(participant, method, seed, group)
         d = unit_dir(self.run_dir, participant, method, seed)
         d.mkdir(parents=True, exist_ok=True)
@@ -313,7 +346,7 @@ class _Pipeline:
             saved = _read_model(d, "tuned model")
             if saved is not None:
                 state, meta = saved
-                net.load_state_dict(state)
+                merge_adapters(net).load_state_dict(state)
                 hist, best_epoch, stopped = meta["history"], meta["best_epoch"], meta["stopped"]
             else:
                 cfg = _train_config(c, tune=True, seed=seed)
@@ -322,6 +355,7 @@ class _Pipeline:
                 hist, best_epoch, stopped = _train(
                     net, _tensors(td.x_train, td.y_train), cfg, d, c.fused, val, test
                 )
+                merge_adapters(net)  # LoRA: the tuned model is the plain network W + B A
                 meta = {
                     "role": "tuned", "participant": participant, "method": method,
                     "arch": METHODS[method].arch, "tuning": list(METHODS[method].tuning),
@@ -359,14 +393,52 @@ class _Pipeline:
             "selection": c.select,
             **(qat_unit_fields(self, participant, method, seed, group, td) if c.qat else {}),
             "device": str(resolve_device(c.device)) if METHODS[method].tuning else "cpu",
+            **self._test_detail(td, _predictions(net, td.x_test, c.T)),
             "seconds": round(time.perf_counter() - t0, 2),
         }
 
+    def _test_detail(self, td: TuningData, pred: np.ndarray) -> dict:
+        """What the statistics need from a unit: the trial of each test instance, whether it was
+        classified correctly, the number of distinct binary test inputs, and the settings that
+        fix the numbers (pretraining seed, torch threads)."""
+        return {
+            "test_trials": (td.split.test_instances // td.split.n_augment).tolist(),
+            "test_correct": (np.asarray(pred) == td.y_test).astype(int).tolist(),
+            "test_distinct": int(len(np.unique(td.x_test, axis=0))) if len(td.y_test) else 0,
+            "pretrain_seed": self.config.pretrain_seed,
+            "threads": self.config.threads,
+        }
+
+    def _logreg_row(self, participant, method, seed, group, td: TuningData, t0) -> dict:
+        """The results row of the per-person logistic-regression baseline."""
+        from lava_nt.examples.eeg.baselines import logistic_regression
+
+        c = self.config
+        r = logistic_regression(td, c.select)
+        return {
+            "schema": SCHEMA, "kind": "tune", "participant": participant, "method": method,
+            "seed": seed, "protocol": c.protocol, "arch": "logreg",
+            "pretrain_key": pretrain_key(group), "test_acc": r.acc["test"],
+            "val_acc": r.acc["val"], "train_acc": r.acc["train"], "n_trainable": r.n_parameters,
+            "n_train": int(len(td.y_train)), "n_val": int(len(td.y_val)),
+            "n_test": int(len(td.y_test)), "test_high": int(np.sum(td.y_test)),
+            "best_epoch": None, "epochs_run": 0, "stopped_early": False, "selection": c.select,
+            "logreg_C": r.C, "device": "cpu", **self._test_detail(td, r.test_pred),
+            "seconds": round(time.perf_counter() - t0, 2),
+        }  # fmt: skip
+
+    @_fixed_threads
     def deploy_unit(self, participant: int, method: str, seed: int, group) -> dict:
 
         from lava_nt.examples.eeg.deploy import deploy_model
 
         t0 = time.perf_counter()
+        if METHODS[method].family != "snn":  # nothing to deploy; the row marks the unit done
+            return {
+                "schema": SCHEMA, "kind": "deploy", "participant": participant, "method": method,
+                "seed": seed, "protocol": self.config.protocol, "deployable": False,
+                "n_samples": 0, "fixed_status": "not a spiking network", "seconds": 0.0,
+            }  # fmt: skip
         td = self.unit_data(participant, seed)
         net = self.finished_network(participant, method, seed, group)
         x, y = td.x_test, td.y_test
@@ -388,9 +460,28 @@ class _Pipeline:
             row.update(qat_deploy_fields(self, participant, method, seed, x, y, row))
         row.update(
             schema=SCHEMA, kind="deploy", participant=participant, method=method, seed=seed,
-            protocol=self.config.protocol, seconds=round(time.perf_counter() - t0, 2),
+            protocol=self.config.protocol, threads=self.config.threads,
+            seconds=round(time.perf_counter() - t0, 2),
         )  # fmt: skip
         return row
+
+
+def _predictions(net, x: np.ndarray, T: int) -> np.ndarray:
+    """Class decisions of ``net`` on static inputs ``x`` (population counts, as ``evaluate``)."""
+    import torch
+
+    from lava_nt.training import population_counts
+
+    if not len(x):
+        return np.zeros(0, dtype=np.int64)
+    was = net.training
+    net.eval()
+    with torch.no_grad():
+        xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        out = net.forward_static(xt.to(next(net.parameters()).device), T)
+        pred = population_counts(out, 2).argmax(-1).cpu().numpy()
+    net.train(was)
+    return pred
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
@@ -409,6 +500,8 @@ def _pipeline_for(run_dir, need_features: Iterable[int] = ()) -> _Pipeline:
     data = DataInfo(run_dir / d["directory"], d["source"], list(d["pool"]), d.get("synthetic"))
     pipe = _Pipeline(run_dir, config, data, log=lambda s: None)
     need = list(need_features)
+    if need and config.thresholds == "population":  # the fold's thresholds need everybody
+        need = list(data.pool)
     if need:
         pipe.features = load_features(data, run_dir, config.feature_seed, need)
     return pipe

@@ -1,0 +1,120 @@
+"""Statistics of the EEG study on known inputs: intervals, paired tests, the trial-level
+bootstrap and the verdict rules (lava_nt.examples.eeg.stats)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from lava_nt.examples.eeg import stats as S
+
+
+def test_mean_interval_is_the_t_interval():
+    x = [0.55, 0.6, 0.72, 0.81, 0.5]
+    iv = S.mean_interval(x)
+    lo, hi = sps.t.interval(0.95, 4, loc=np.mean(x), scale=sps.sem(x))
+    assert iv.n == 5 and iv.mean == pytest.approx(np.mean(x))
+    assert (iv.lo, iv.hi) == pytest.approx((lo, hi))
+    assert S.mean_interval([0.7]).lo is None  # one participant: no interval
+    assert S.mean_interval([0.6, 0.6, 0.6]).lo == pytest.approx(0.6)
+    assert S.mean_interval([]).mean is None
+
+
+def test_paired_test_equals_scipy_and_the_exact_sign_flip_enumeration():
+    a = np.array([0.81, 0.75, 0.62, 0.9, 0.7, 0.66, 0.85])
+    b = np.array([0.72, 0.77, 0.55, 0.8, 0.61, 0.6, 0.8])
+    t = S.paired_test(a, b, names=("x", "y"), participants=range(1, 8))
+    assert t.wilcoxon_p == pytest.approx(sps.wilcoxon(a - b).pvalue, rel=1e-12)
+    # permutation: 2^7 = 128 sign flips <= n_resamples, so scipy enumerates them all
+    d = a - b
+    flips = np.array(list(itertools.product((1, -1), repeat=d.size)))
+    null = np.abs((flips * d).mean(axis=1))
+    exact = np.mean(null >= abs(d.mean()) - 1e-12)
+    assert t.permutation_p == pytest.approx(exact)
+    lo, hi = sps.t.interval(0.95, 6, loc=d.mean(), scale=sps.sem(d))
+    assert (t.interval.lo, t.interval.hi) == pytest.approx((lo, hi))
+    assert t.participants == tuple(range(1, 8))
+    same = S.paired_test([0.5, 0.6], [0.5, 0.6])
+    assert same.wilcoxon_p == 1.0 and same.permutation_p == 1.0
+    with pytest.raises(ValueError, match="equally long"):
+        S.paired_test([0.5, 0.6], [0.5])
+
+
+def _part(correct_per_trial, copies=4, participant=1, seed=0, method="m"):
+    c = np.repeat(np.asarray(correct_per_trial, dtype=float), copies)
+    trials = np.repeat(np.arange(len(correct_per_trial)), copies)
+    return S.TestPart(participant, method, seed, 0, trials, c)
+
+
+def test_trial_bootstrap_is_wider_than_treating_copies_as_independent():
+    """8 test trials x 4 identical copies: the distinct trials are 8 samples, not 32."""
+    part = _part([1, 1, 1, 0, 1, 0, 1, 1])
+    trial = S.trial_bootstrap([part])
+    inst = S.trial_bootstrap([part], by="instance")
+    assert trial.mean == inst.mean == pytest.approx(0.75)
+    assert (trial.hi - trial.lo) > 1.5 * (inst.hi - inst.lo)
+    # with one instance per trial the two are the same bootstrap
+    single = _part([1, 1, 1, 0, 1, 0, 1, 1], copies=1)
+    assert S.trial_bootstrap([single]) == S.trial_bootstrap([single], by="instance")
+
+
+def test_trial_bootstrap_strata_and_weights():
+    # participant 1 has two units (seeds), participant 2 one: the mean is over participants
+    parts = [_part([1, 1, 0, 0], seed=0), _part([1, 1, 1, 1], seed=1),
+             _part([0, 0, 0, 1], participant=2)]  # fmt: skip
+    iv = S.trial_bootstrap(parts, n_resamples=999)
+    assert iv.mean == pytest.approx(((0.5 + 1.0) / 2 + 0.25) / 2)
+    assert iv.n == 2 and iv.lo <= iv.mean <= iv.hi
+    # a unit that is always right has no variance: it only shifts the interval
+    assert S.trial_bootstrap([_part([1, 1, 1])]) == S.Interval(1.0, 1.0, 1.0, 1)
+
+
+def test_difference_parts_pair_units_with_the_same_split():
+    a = _part([1, 1, 0, 1], method="a")
+    b = _part([1, 0, 0, 0], method="b")
+    other = _part([1, 1, 1, 1], seed=5, method="b")
+    (d,) = S.difference_parts([a, b, other], "a", "b")
+    assert d.method == "a-b" and d.correct.tolist() == np.repeat([0, 1, 0, 1], 4).tolist()
+    assert S.trial_bootstrap([d]).mean == pytest.approx(0.5)
+
+
+def _test(lo, hi, mean=None):
+    mean = (lo + hi) / 2 if mean is None else mean
+    return S.PairedTest("a", "b", (1, 2, 3), (0.0,), S.Interval(mean, lo, hi, 3), 0.5, 0.5)
+
+
+def test_verdict_rules():
+    c = S.Claim("a", "b", 0.10, "a beats b", "here")
+    assert S.verdict(c, _test(0.02, 0.2)).verdict == "reproduced"
+    smaller = S.verdict(c, _test(0.01, 0.05))
+    assert smaller.verdict == "reproduced" and "smaller than claimed" in smaller.reason
+    assert S.verdict(c, _test(-0.03, 0.04)).verdict == "refuted"
+    assert S.verdict(c, _test(-0.2, -0.05)).verdict == "refuted"
+    assert S.verdict(c, _test(-0.05, 0.3)).verdict == "unresolved"
+    assert S.verdict(c, None).verdict == "unresolved"
+
+
+def test_claims_come_from_the_thesis_tables():
+    by = {(c.a, c.b): c.claimed for c in S.CLAIMS}
+    assert by[("spiking_bias", "nt2")] == pytest.approx(0.848437 - 0.791992, abs=1e-5)
+    assert by[("volumetric", "ablation")] == pytest.approx(0.942 - 0.848, abs=2e-3)
+
+
+def test_summarise_rows():
+    rows = []
+    for p in (1, 2, 3, 4):
+        for m, acc in (("none", 0.5 + 0.01 * p), ("nt2", 0.6 + 0.02 * p)):
+            correct = [1] * int(acc * 8) + [0] * (8 - int(acc * 8))
+            rows.append({
+                "kind": "tune", "participant": p, "method": m, "seed": 0, "pretrain_seed": 0,
+                "test_acc": float(np.mean(correct)),
+                "test_trials": list(range(8)), "test_correct": correct,
+            })  # fmt: skip
+    st = S.summarise(rows, ["none", "nt2"], n_resamples=999)
+    assert set(st.methods) == {"none", "nt2"} and st.methods["nt2"].interval.n == 4
+    t = st.tests[("nt2", "none")]
+    assert t.interval.n == 4 and t.bootstrap is not None
+    assert [v.claim.a for v in st.verdicts] == ["nt2"]
