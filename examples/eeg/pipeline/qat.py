@@ -201,3 +201,60 @@ def gap_markdown(gap: dict) -> str:
     if e["units"]:
         lines += ["", f"QAT models bit-exact on Lava (every layer): {e['bit_exact']}/{e['units']}."]
     return "\n".join(lines)
+
+
+def qat_report_lines(deploy_rows: list[dict]) -> list[str]:
+    """The run report's QAT section (markdown lines; empty when the run did not use ``--qat``):
+    per method the float-tuned model on Lava float, its post-training quantisation on Lava fixed
+    point and the QAT model on Lava fixed point, how many QAT models ran bit-exactly as trained,
+    then the pooled fixed-minus-float differences (:func:`fixed_float_gap`)."""
+    rows = [r for r in deploy_rows if r.get("qat_status") is not None]
+    if not rows:
+        return []
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["method"], []).append(r)
+
+    def mean(rs, key):
+        v = [r[key] for r in rs if r.get(key) is not None]
+        return f"{np.mean(v):.3f}" if v else "-"
+
+    lines = [
+        "",
+        "### Quantisation-aware tuning (`--qat`)",
+        "",
+        "Every spiking unit tuned twice with the same pretrained network, seeded method, data and "
+        "selection: in float (deployed on Lava float, and post-training quantised on Lava fixed "
+        "point, PTQ) and through the fixed-point network (QAT, deployed on Lava fixed point and "
+        "compared with its training forward at every layer).",
+        "",
+        "| method | models | float (Lava float) | PTQ (Lava fixed) | QAT (Lava fixed) | QAT "
+        "training forward | QAT bit-exact on Lava | QAT train->deploy prediction agreement |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m, rs in by.items():
+        ok = [r for r in rs if r.get("qat_status") == "ok"]
+        exact = sum(bool(r.get("qat_bit_exact")) for r in ok)
+        lines.append(
+            f"| {m} | {len(rs)} | {mean(rs, 'lava_float_acc')} | {mean(rs, 'lava_fixed_acc')} | "
+            f"{mean(ok, 'qat_lava_fixed_acc')} | {mean(ok, 'qat_torch_acc')} | {exact}/{len(rs)} | "
+            f"{mean(ok, 'qat_train_deploy_agreement')} |"
+        )
+    bad = sorted({r["qat_status"] for r in rows if r.get("qat_status") != "ok"})
+    if bad:
+        lines += ["", "QAT deployment problems: " + "; ".join(bad)]
+    lines += [
+        "",
+        "Fixed minus float accuracy (percentage points), pooled over participants and seeds, "
+        "with paired t intervals:",
+        "",
+        gap_markdown(fixed_float_gap(rows)),
+    ]
+    return lines
+
+
+#: The deploy rows' QAT columns (for ``deploy.csv``).
+QAT_DEPLOY_KEYS = (
+    "qat_status", "qat_torch_acc", "qat_lava_fixed_acc", "qat_bit_exact",
+    "qat_train_deploy_agreement", "qat_vs_float_prediction_agreement", "qat_lava_fixed_seconds",
+)  # fmt: skip

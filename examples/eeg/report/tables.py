@@ -192,24 +192,32 @@ def participant_table(table: dict) -> list[str]:
 
 
 def cost_table(rows: list[dict]) -> list[str]:
-    """Wall time per unit and method, and per pretraining (markdown lines)."""
-    by = defaultdict(list)
+    """Wall time per step (pretraining, tuning and deployment per method): count, mean, range,
+    total, and per epoch for trainings (markdown lines)."""
+    by, per_epoch = defaultdict(list), defaultdict(list)
     for r in rows:
-        if r["kind"] in ("tune", "pretrain", "deploy") and r.get("seconds") is not None:
-            if r["kind"] == "deploy" and r.get("deployable") is False:
-                continue
-            name = r["kind"] if r["kind"] == "pretrain" else f"{r['kind']} {r['method']}"
-            by[name].append(float(r["seconds"]))
+        if r["kind"] not in ("tune", "pretrain", "deploy") or r.get("seconds") is None:
+            continue
+        if r["kind"] == "deploy" and r.get("deployable") is False:
+            continue
+        name = f"pretrain {r['arch']}" if r["kind"] == "pretrain" else f"{r['kind']} {r['method']}"
+        by[name].append(float(r["seconds"]))
+        epochs = r.get("epochs") if r["kind"] == "pretrain" else r.get("epochs_run")
+        if epochs:
+            per_epoch[name].append(float(r["seconds"]) / epochs)
     if not by:
         return []
-    order = ["pretrain"] + [f"{k} {m}" for k in ("tune", "deploy") for m in METHODS]
-    lines = ["| step | count | mean s | min s | max s | total s |", "|---|---|---|---|---|---|"]
+    order = [f"pretrain {a}" for a in ARCHS]
+    order += [f"{k} {m}" for k in ("tune", "deploy") for m in METHODS]
+    lines = ["| step | count | mean s | min s | max s | total s | mean s per epoch |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     for name in order:
         v = by.get(name)
         if v:
+            e = per_epoch.get(name)
             lines.append(
                 f"| {name} | {len(v)} | {np.mean(v):.1f} | {min(v):.1f} | {max(v):.1f} | "
-                f"{sum(v):.0f} |"
+                f"{sum(v):.0f} | {f'{np.mean(e):.2f}' if e else '-'} |"
             )
     return lines
 
@@ -337,7 +345,9 @@ def _deploy_markdown(deploy_rows) -> list[str]:
         )
     if notes:
         lines += ["", "Fixed point: " + "; ".join(sorted(str(n) for n in notes))]
-    return lines
+    from lava_nt.examples.eeg.pipeline.qat import qat_report_lines
+
+    return lines + qat_report_lines(deploy_rows)
 
 
 def _csv_text(header_lines, head, body) -> str:
@@ -406,6 +416,10 @@ def _deploy_csv(info, rows, deploy_rows) -> str:
             "fixed_vs_float_output_match", "fixed_vs_float_prediction_agreement",
             "quant_max_rel_error", "quant_clipped", "quant_zeroed", "fixed_status",
             "lava_float_seconds", "lava_fixed_seconds"]  # fmt: skip
+    from lava_nt.examples.eeg.pipeline.qat import QAT_DEPLOY_KEYS
+
+    if any(r.get("qat_status") is not None for r in deploy_rows):
+        keys += list(QAT_DEPLOY_KEYS)
     body = [
         [r.get(k) for k in keys]
         for r in sorted(

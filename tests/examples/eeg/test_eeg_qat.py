@@ -69,3 +69,43 @@ def test_paired_interval_and_pooled_gap():
     assert gap["qat_bit_exact"] == {"units": 2, "bit_exact": 2}
     md = gap_markdown(gap)
     assert "| **all** | 3 |" in md and "bit-exact on Lava (every layer): 2/2" in md
+
+
+def test_pipeline_with_qat_tunes_deploys_and_reports_bit_exact(small_deap, tmp_path, capsys):
+    from lava_nt.converters.model_file import load_model
+    from lava_nt.examples.eeg import pipeline as pl
+    from lava_nt.examples.eeg.pipeline import PipelineConfig, run_pipeline
+
+    cfg = PipelineConfig(methods=("none", "nt2"), seeds=(0,), participants=(1,), lava=True,
+                         lava_samples=6, pretrain_epochs=2, tune_epochs=3, progress=False,
+                         qat=True)  # fmt: skip
+    run = tmp_path / "run"
+    run_pipeline(run, cfg, data_dir=small_deap, log=lambda m: None)
+    rows = pl.load_results(run)
+    tune = {r["method"]: r for r in rows if r["kind"] == "tune"}
+    dep = {r["method"]: r for r in rows if r["kind"] == "deploy"}
+    assert "qat_test_acc" not in tune["none"] and "qat_status" not in dep["none"]
+    t, d = tune["nt2"], dep["nt2"]
+    assert d["qat_status"] == "ok" and d["qat_bit_exact"] is True
+    assert d["qat_train_deploy_agreement"] == 1.0 and d["qat_lava_fixed_acc"] == d["qat_torch_acc"]
+    qat_model = run / "units" / "p01" / "nt2" / "seed-0" / "qat" / "model.h5"
+    _, info = load_model(qat_model)
+    assert info.quantized is not None and info.meta["role"] == "tuned (QAT)"
+    assert t["qat_epochs_run"] == len(info.meta["history"]) and t["qat_scales"]
+    report = (run / "report" / "results.md").read_text()
+    assert "Quantisation-aware tuning (`--qat`)" in report and "| nt2 | 1 |" in report
+    assert "QAT models bit-exact on Lava (every layer): 1/1." in report
+    assert "qat_bit_exact" in (run / "report" / "deploy.csv").read_text()
+    # the run's identity records qat; the same run without it is another run
+    assert pl.load_run_info(run)["config"]["qat"] is True
+    with pytest.raises(pl.PipelineError, match="qat"):
+        run_pipeline(run, PipelineConfig(**{**cfg.__dict__, "qat": False}), data_dir=small_deap,
+                     log=lambda m: None)  # fmt: skip
+
+
+def test_eeg_run_help_shows_qat(capsys):
+    from lava_nt.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["eeg", "run", "--help"])
+    assert "--qat" in capsys.readouterr().out
