@@ -226,6 +226,22 @@ def _fixed_gap(net32, spec64, x_tr, y_tr, x_ev64, y_ev, p64_all, n_lava_fixed, q
     t_ptq = time.perf_counter() - t0
     common.log(f"PTQ: float64 {acc64:.4f}, fixed {acc_ptq:.4f} ({t_ptq:.0f} s)")
 
+    from lava_nt.converters.quantize import calibrate_quantize
+
+    t0 = time.perf_counter()
+    n_cal = 256 if n_qat <= 256 else 512
+    x_cal = x_tr[:n_cal].double().numpy()
+    fixed_c, rep_c = calibrate_quantize(
+        spec64, np.ascontiguousarray(np.broadcast_to(x_cal, (T, *x_cal.shape))), n_classes=2
+    )
+    p_cal = _fixed_predictions(fixed_c, x_ev64)
+    agree_cal = float((p_cal == p64).double().mean())
+    lava_cal, _ = _lava_fixed_matches(fixed_c, x_ev64, n_lava_fixed)
+    t_cal = time.perf_counter() - t0
+    common.log(
+        f"calibrated PTQ: fixed {float((p_cal == y_ev).double().mean()):.4f} ({t_cal:.0f} s)"
+    )
+
     t0 = time.perf_counter()
     net_q = copy.deepcopy(net32).double()
     apply_tuning(net_q, "nt2")
@@ -245,6 +261,7 @@ def _fixed_gap(net32, spec64, x_tr, y_tr, x_ev64, y_ev, p64_all, n_lava_fixed, q
     figs = []
     for name, p_fx in (
         ("post-training quantisation", p_ptq),
+        ("calibrated post-training quantisation", p_cal),
         (f"QAT (NT2 biases, {qat_epochs} epoch{'s' if qat_epochs > 1 else ''})", p_qat),
     ):
         right = p_fx == y_ev
@@ -265,7 +282,21 @@ def _fixed_gap(net32, spec64, x_tr, y_tr, x_ev64, y_ev, p64_all, n_lava_fixed, q
         "float64 vs post-training-quantised fixed: prediction agreement",
         100 * agree_ptq, f"{int(round(agree_ptq * n_eval))} of {n_eval} samples", unit="%",
     ))  # fmt: skip
-    for name, ok in (("post-training quantisation", lava_ptq), ("QAT", lava_qat)):
+    figs.append(common.figure(
+        "float64 vs calibrated post-training-quantised fixed: prediction agreement",
+        100 * agree_cal, f"{int(round(agree_cal * n_eval))} of {n_eval} samples", unit="%",
+    ))  # fmt: skip
+    figs.append(common.figure(
+        "QAT: Lava fixed point vs the training forward: prediction agreement",
+        100.0 if lava_qat else float("nan"),
+        "bit-exact at every step (the deployed network is the trained one)" if lava_qat
+        else "NOT bit-exact", unit="%",
+    ))  # fmt: skip
+    for name, ok in (
+        ("post-training quantisation", lava_ptq),
+        ("calibrated post-training quantisation", lava_cal),
+        ("QAT", lava_qat),
+    ):
         figs.append(common.figure(
             f"Lava fixed vs fixed-point emulator, {name}: output spike match",
             100.0 if ok else 0.0, f"{n_ent} entries ({n_lava_fixed} samples), "
@@ -278,6 +309,20 @@ def _fixed_gap(net32, spec64, x_tr, y_tr, x_ev64, y_ev, p64_all, n_lava_fixed, q
         f"with the fixed-point emulator ({t_ptq:.0f} s incl. the Lava check); QAT: NT2 (biases), "
         f"weights frozen, Adam lr 1e-3, {qat_epochs} epoch(s) on {n_qat} of the training samples "
         f"through QATNetwork, then to_fixed_spec() ({t_qat:.0f} s incl. evaluation).",
+        f"Calibrated post-training quantisation: calibrate_quantize(spec, {n_cal} training "
+        "samples) (per-layer clip level / scale, nearest or error-feedback rounding, leak "
+        f"compensation chosen on the calibration spikes, bias-shift correction; {t_cal:.0f} s "
+        "incl. evaluation): "
+        + "; ".join(
+            f"layer {e['layer'] + 1} "
+            + (
+                "default kept"
+                if e["chosen"] is None
+                else f"{e['chosen']['clip']}, {e['chosen']['rounding']}"
+            )
+            for e in rep_c.calibration["layers"]
+        )
+        + ".",
     ]
     notes = [
         "Accuracy gaps are in percentage points (float64 minus fixed; negative = fixed is "
