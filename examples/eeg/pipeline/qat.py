@@ -160,18 +160,27 @@ def fixed_float_gap(rows: list[dict], level: float = 0.95) -> dict:
     the quantisation alone); ``qat`` = the QAT model on Lava fixed point minus the float-tuned
     model on Lava float (two tuning runs of the same unit). Pooled over every participant and
     seed, per method and over all methods: ``{"ptq": {method | "all": interval}, "qat": ...}``
-    (:func:`paired_interval`, in points), plus the fraction of QAT units that were bit-exact."""
+    (:func:`paired_interval` over units, in points) and the same over participants
+    (``"ptq_by_participant"``, ``"qat_by_participant"``: each participant's mean over its seeds
+    (and methods, for "all") is one value, so units of one person are not counted as independent),
+    plus the number of QAT units that were bit-exact."""
     dep = [r for r in rows if r.get("kind") == "deploy" and r.get("lava_float_acc") is not None]
     out: dict = {"level": level, "ptq": {}, "qat": {}}
     for kind, key in (("ptq", "lava_fixed_acc"), ("qat", "qat_lava_fixed_acc")):
         by: dict[str, list[float]] = {}
+        per: dict[str, dict[int, list[float]]] = {}
         for r in dep:
             if r.get(key) is None:
                 continue
             d = 100.0 * (r[key] - r["lava_float_acc"])
-            by.setdefault(r["method"], []).append(d)
-            by.setdefault("all", []).append(d)
+            for m in (r["method"], "all"):
+                by.setdefault(m, []).append(d)
+                per.setdefault(m, {}).setdefault(int(r["participant"]), []).append(d)
         out[kind] = {m: paired_interval(v, level) for m, v in by.items()}
+        out[f"{kind}_by_participant"] = {
+            m: paired_interval([float(np.mean(v)) for v in ps.values()], level)
+            for m, ps in per.items()
+        }
     exact = [bool(r["qat_bit_exact"]) for r in dep if r.get("qat_bit_exact") is not None]
     out["qat_bit_exact"] = {"units": len(exact), "bit_exact": int(sum(exact))}
     return out
@@ -181,9 +190,11 @@ def gap_markdown(gap: dict) -> str:
     """The :func:`fixed_float_gap` result as a markdown table."""
     pct = int(round(100 * gap["level"]))
     lines = [
-        f"| method | units | PTQ fixed - float (points, {pct}% CI) | CI width | "
-        f"units | QAT fixed - float (points, {pct}% CI) | CI width |",
-        "|---|---|---|---|---|---|---|",
+        f"| method | units | PTQ fixed - float (points, {pct}% CI over units) | CI width | "
+        "CI width over participants | "
+        f"units | QAT fixed - float (points, {pct}% CI over units) | CI width | "
+        "CI width over participants |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     methods = sorted(set(gap["ptq"]) | set(gap["qat"]), key=lambda m: (m == "all", m))
 
@@ -194,9 +205,16 @@ def gap_markdown(gap: dict) -> str:
             return f"{i['n']} | {i['mean']:+.2f} | -"
         return f"{i['n']} | {i['mean']:+.2f} [{i['low']:+.2f}, {i['high']:+.2f}] | {i['width']:.2f}"
 
+    def width(i):
+        return "-" if i is None or not math.isfinite(i["width"]) else f"{i['width']:.2f}"
+
     for m in methods:
         name = "**all**" if m == "all" else m
-        lines.append(f"| {name} | {cell(gap['ptq'].get(m))} | {cell(gap['qat'].get(m))} |")
+        lines.append(
+            f"| {name} | {cell(gap['ptq'].get(m))} | "
+            f"{width(gap.get('ptq_by_participant', {}).get(m))} | {cell(gap['qat'].get(m))} | "
+            f"{width(gap.get('qat_by_participant', {}).get(m))} |"
+        )
     e = gap["qat_bit_exact"]
     if e["units"]:
         lines += ["", f"QAT models bit-exact on Lava (every layer): {e['bit_exact']}/{e['units']}."]

@@ -56,10 +56,11 @@ def test_paired_interval_and_pooled_gap():
     assert math.isnan(paired_interval([1.0])["width"])
     rows = [
         {"kind": "deploy", "method": "nt2", "lava_float_acc": 0.5, "lava_fixed_acc": 0.5,
-         "qat_lava_fixed_acc": 0.75, "qat_bit_exact": True},
+         "qat_lava_fixed_acc": 0.75, "qat_bit_exact": True, "participant": 1},
         {"kind": "deploy", "method": "nt2", "lava_float_acc": 0.5, "lava_fixed_acc": 0.25,
-         "qat_lava_fixed_acc": 0.5, "qat_bit_exact": True},
-        {"kind": "deploy", "method": "none", "lava_float_acc": 0.5, "lava_fixed_acc": 0.5},
+         "qat_lava_fixed_acc": 0.5, "qat_bit_exact": True, "participant": 1},
+        {"kind": "deploy", "method": "none", "lava_float_acc": 0.5, "lava_fixed_acc": 0.5,
+         "participant": 2},
         {"kind": "tune", "method": "nt2", "test_acc": 0.9},
     ]  # fmt: skip
     gap = fixed_float_gap(rows)
@@ -67,6 +68,10 @@ def test_paired_interval_and_pooled_gap():
     assert gap["ptq"]["nt2"]["mean"] == pytest.approx(-12.5)
     assert gap["qat"]["nt2"]["mean"] == pytest.approx(12.5)
     assert gap["qat_bit_exact"] == {"units": 2, "bit_exact": 2}
+    # over participants: participant 1's two units are one value (-12.5), participant 2's 0.0
+    assert gap["ptq_by_participant"]["all"]["n"] == 2
+    assert gap["ptq_by_participant"]["all"]["mean"] == pytest.approx(-6.25)
+    assert gap["qat_by_participant"]["nt2"]["n"] == 1
     md = gap_markdown(gap)
     assert "| **all** | 3 |" in md and "bit-exact on Lava (every layer): 2/2" in md
 
