@@ -12,8 +12,11 @@ Pipeline for one participant (``eeg`` ``[trials, 32, n]``, baseline already remo
    so an instance is the same whichever subset of trials is processed, in whatever chunks (the
    honest protocol augments its parts separately and still gets the same instances).
    Note: the FFT power spectrum is invariant to circular shifts and time reversal, so ``shift`` and
-   ``flip`` give the same band powers as ``original`` up to rounding (~1e-12 relative); only
-   ``noise`` differs. This is a property of the thesis pipeline, kept as published.
+   ``flip`` give the same band powers as ``original`` up to rounding (~1e-12 relative) and, after
+   thresholding, the same bits; only ``noise`` differs, in a few bits. This is a property of the
+   thesis pipeline, kept as published: the augmentation adds copies, not information. The
+   pipeline records the trial of every test instance and the report's bootstrap resamples
+   trials, never copies (:mod:`lava_nt.examples.eeg.stats`).
 3. **Band power** per EEG channel with ``X = numpy.fft.rfft(x)`` over the whole trial (bin ``k`` at
    ``f_k = k * fs / n`` Hz): ``power = mean(|X_k|**2) / n`` over the bins with
    ``lo <= f_k <= hi`` (bands inclusive at both ends, :data:`BANDS`: theta 4-7, alpha 8-13, low

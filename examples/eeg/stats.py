@@ -13,14 +13,15 @@ run over participants.
   ``2**n`` is at most ``n_resamples``).
 * :func:`trial_bootstrap`: a percentile bootstrap (``scipy.stats.bootstrap``) that resamples the
   **distinct trials** of every unit's test part, all instances of a trial together. The test part
-  of a person holds ``n_augment`` instances of each test trial (:mod:`..protocols`), and after
-  thresholding the ``shift`` and ``flip`` instances are the same binary input as ``original``
-  (:mod:`..features`), so the instances are not independent samples; resampling trials keeps them
-  together. Units are resampled independently (each is its own stratum); the statistic is the mean
-  over participants of the mean over that participant's units. For a difference of two methods the
-  same trials are resampled for both (their units share the split, which depends only on the
-  participant and the seed). ``by="instance"`` resamples instances instead: the too-narrow
-  interval that treats the copies as independent, kept for comparison.
+  of a person holds ``n_augment`` instances of each test trial
+  (:mod:`lava_nt.examples.eeg.protocols`), and after thresholding the ``shift`` and ``flip``
+  instances are the same binary input as ``original`` (:mod:`lava_nt.examples.eeg.features`), so
+  the instances are not independent samples; resampling trials keeps them together. Units are
+  resampled independently (each is its own stratum); the statistic is the mean over participants
+  of the mean over that participant's units. For a difference of two methods the same trials are
+  resampled for both (their units share the split, which depends only on the participant and the
+  seed). ``by="instance"`` resamples instances instead: the too-narrow interval that treats the
+  copies as independent, kept for comparison.
 * :func:`verdicts`: the thesis' claims (:data:`CLAIMS`) against the paired intervals.
 
 Every function takes plain numbers and arrays, so the tests compare them with scipy on known

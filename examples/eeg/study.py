@@ -145,13 +145,18 @@ def git_commit(path=None) -> dict:
     return {"commit": commit, "dirty": bool(status)}
 
 
-def record_command(run_dir, argv: Sequence[str], program: str = "lava-nt") -> dict:
-    """Append the completed command ``program argv`` to ``RUN/commands.jsonl``; returns the line."""
+def record_command(
+    run_dir, argv: Sequence[str], program: str = "lava-nt", code: dict | None = None
+) -> dict:
+    """Append the completed command ``program argv`` to ``RUN/commands.jsonl``; returns the line.
+
+    ``code``: :func:`git_commit` taken when the command started (default: now).
+    """
     from lava_nt import __version__
 
     line = {
         "command": shlex.join([program, *map(str, argv)]),
-        **git_commit(),
+        **(code if code is not None else git_commit()),
         "version": __version__,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }

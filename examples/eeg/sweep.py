@@ -43,10 +43,11 @@ def run_sweep(args, argv: list[str]) -> list:
     """Run the sweep of the parsed ``lava-nt eeg sweep`` arguments; write the files and, with
     ``--docs``, the block."""
     from lava_nt.examples.eeg.report.docs import update_docs
-    from lava_nt.examples.eeg.study import record_command
+    from lava_nt.examples.eeg.study import git_commit, record_command
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    code = git_commit()
     t0 = time.perf_counter()
     points = sensitivity_sweep(
         args.variants, n_participants=args.participants, n_trials=args.trials,
@@ -57,7 +58,7 @@ def run_sweep(args, argv: list[str]) -> list:
         f"{args.participants} synthetic participants x {args.trials} trials x {args.samples} "
         f"samples, generator seed {args.seed}, split seeds 0-1; {secs:.0f} s."
     )
-    cmd = record_command(out, argv)
+    cmd = record_command(out, argv, code=code)
     regen = " ".join(["lava-nt", *argv])
     body = sweep_block(points, settings, [cmd], regen)
     atomic_write_text(out / "sweep.md", "# Sensitivity of the synthetic data\n\n" + body)

@@ -453,8 +453,9 @@ def cmd_run(args) -> int:
     # Norse scripts its LIF kernels with torch.jit at import: noise for a command-line user
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     t0 = time.perf_counter()
-    from lava_nt.examples.eeg.study import record_command, run_study
+    from lava_nt.examples.eeg.study import git_commit, record_command, run_study
 
+    code = git_commit()  # the code this command runs (recorded when it completes)
     try:
         config, synthetic, run_dir = build_config(args)
         pseeds = _ints(args.pretrain_seeds) or [config.pretrain_seed]
@@ -472,7 +473,7 @@ def cmd_run(args) -> int:
             run_dir, config, pseeds, data_dir=args.data, synthetic=synthetic,
             workers=args.workers, ray_address=args.ray_address,
         )  # fmt: skip
-        record_command(run_dir, _argv(args, "run"))
+        record_command(run_dir, _argv(args, "run"), code=code)
     except _user_errors() as exc:
         return _fail("run", exc)
     except OSError as exc:

@@ -59,7 +59,12 @@ def run_block(run_dir, name: str, docs_path, shown_run_dir: str | None = None) -
     (up to 12 participants), the statistics and the wall times."""
     from lava_nt.examples.eeg.report import accuracy_table
     from lava_nt.examples.eeg.report.statistics import statistics_markdown, study_statistics
-    from lava_nt.examples.eeg.report.tables import _header_lines, cost_table, participant_table
+    from lava_nt.examples.eeg.report.tables import (
+        _deploy_markdown,
+        _header_lines,
+        cost_table,
+        participant_table,
+    )
     from lava_nt.examples.eeg.study import commands, study_rows
 
     run_dir = Path(run_dir)
@@ -84,6 +89,9 @@ def run_block(run_dir, name: str, docs_path, shown_run_dir: str | None = None) -
         lines += participant_table(table) + [""]
     st = study_statistics(rows, table["methods"])
     lines += statistics_markdown(st, rows, level=4)
+    deploy = [r for r in rows if r["kind"] == "deploy" and r.get("deployable") is not False]
+    if deploy:
+        lines += ["Deployment on Lava (CPU simulator):", "", *_deploy_markdown(deploy), ""]
     cost = cost_table(rows)
     if cost:
         lines += [f"Wall time ({cfg.threads} torch thread(s) per unit):", "", *cost, ""]
