@@ -1,4 +1,4 @@
-"""BPTT training for pretraining and tuning: Adam, population-coded loss, spike-rate L1,
+"""BPTT training for pretraining and tuning: Adam, population-coded or readout loss, spike-rate L1,
 validation-based model selection, early stopping, metrics file, checkpoint and resume.
 
 The model maps input spikes ``[T, B, n_in]`` (or a static input ``[B, n_in]`` held for ``T``
@@ -9,6 +9,13 @@ otherwise it applies to the output only.
 Output coding: ``n_out = n_classes * population``; the logit of class k is the spike count of its
 population summed over time (thesis: 50 output neurons per class). Loss ``"ce"`` is cross-entropy on
 those counts; ``"mse"`` pulls each output neuron's spike rate to ``target_rates`` (on, off).
+
+A model that ends in a non-spiking :class:`~lava_nt.nn.readout.Readout` (an imported netx or NIR
+network, :func:`readout_of`) is read through it instead: the logit of class k is readout unit k's
+value (its voltage trace reduced as the readout says: ``last``, ``mean`` or ``max``), the loss is
+:func:`lava_nt.nn.readout.readout_loss` (cross-entropy of those values, ``"ce"`` only) and the
+spike-rate penalty covers the spiking layers. Such a model may take graded (real-valued) input
+when it was built for it (``input="graded"``).
 
 Model selection (:func:`is_better`, shared with :mod:`lava_nt.personalise`): an epoch becomes the
 new best when its selection accuracy (validation for ``select="val"``, test for ``"test"``) is
@@ -176,8 +183,16 @@ def population_counts(out: torch.Tensor, n_classes: int) -> torch.Tensor:
     return counts.reshape(*counts.shape[:-1], n_classes, n_out // n_classes).sum(-1)
 
 
-def check_data(x: torch.Tensor, y: torch.Tensor, n_in: int | None, n_classes: int, where: str):
-    """Validate a data set: finite binary spikes of the right width, integer labels in range."""
+def check_data(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_in: int | None,
+    n_classes: int,
+    where: str,
+    graded: bool = False,
+):
+    """Validate a data set: finite binary spikes (any finite values with ``graded``) of the right
+    width, integer labels in range."""
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
         raise ParameterError(f"{where}: x and y must be torch tensors")
     if x.ndim not in (2, 3):
@@ -190,7 +205,7 @@ def check_data(x: torch.Tensor, y: torch.Tensor, n_in: int | None, n_classes: in
         )
     if not torch.isfinite(x).all():
         raise ParameterError(f"{where}: x contains NaN or inf")
-    if not ((x == 0) | (x == 1)).all():
+    if not graded and not ((x == 0) | (x == 1)).all():
         raise ParameterError(f"{where}: x must be binary spikes (0/1)")
     b = x.shape[-2]
     if y.shape != (b,):
@@ -203,6 +218,27 @@ def check_data(x: torch.Tensor, y: torch.Tensor, n_in: int | None, n_classes: in
 
 def _model_n_in(model) -> int | None:
     return getattr(model, "n_in", None)
+
+
+def _inner(model):
+    """The model and the network a wrapper (``FusedNTNetwork``) runs, outermost first."""
+    inner = getattr(model, "net", None)
+    return (model,) if inner is None else (model, inner)
+
+
+def readout_of(model):
+    """The :class:`~lava_nt.nn.readout.Readout` a model ends in (also through a wrapper such as
+    ``FusedNTNetwork``), or None for a population-coded model."""
+    for m in _inner(model):
+        ro = getattr(m, "readout", None)
+        if ro is not None:
+            return ro
+    return None
+
+
+def takes_graded_input(model) -> bool:
+    """Whether the model was built for graded (real-valued) input (``input="graded"``)."""
+    return any(getattr(m, "input", None) == "graded" for m in _inner(model))
 
 
 class CompiledForward:
@@ -262,8 +298,34 @@ def run_model(model, x: torch.Tensor, T: int, record: bool = True, compiled=None
     return res, [res]
 
 
+def _check_readout(ro, cfg: TrainConfig) -> None:
+    if cfg.loss != "ce":
+        raise ParameterError(
+            f"train: the model ends in a readout, whose loss is cross-entropy of its values; "
+            f"loss={cfg.loss!r} applies to population-coded spike outputs (use loss='ce')"
+        )
+    if ro.n != cfg.n_classes:
+        raise ParameterError(
+            f"train: the readout has {ro.n} units, one per class, but n_classes={cfg.n_classes}"
+        )
+
+
 def loss_and_counts(model, x, y, cfg: TrainConfig, compiled=None):
+    """``(loss, logits [B, n_classes])`` of a batch: population spike counts, or the readout's
+    values for a model that ends in a readout (module docstring)."""
     out, layers = run_model(model, x, cfg.T, compiled=compiled)
+    ro = readout_of(model)
+    if ro is not None:
+        from lava_nt.nn.readout import readout_loss
+
+        _check_readout(ro, cfg)
+        values = ro.values(out)
+        loss = readout_loss(values, y)
+        spikes = [s for s in layers if s is not out]  # the readout trace is not spikes
+        if cfg.spike_l1 > 0 and spikes:
+            rate = sum(s.abs().mean() for s in spikes) / len(spikes)
+            loss = loss + cfg.spike_l1 * rate
+        return loss, values
     counts = population_counts(out, cfg.n_classes)
     if cfg.loss == "ce":
         loss = torch.nn.functional.cross_entropy(counts, y)
@@ -441,11 +503,15 @@ def train(
 def _train(model, train_data, cfg, val_data, test_data, run_dir, resume, stop_after_epoch):
     x_tr, y_tr = train_data
     n_in = _model_n_in(model)
-    check_data(x_tr, y_tr, n_in, cfg.n_classes, "train data")
+    graded = takes_graded_input(model)
+    check_data(x_tr, y_tr, n_in, cfg.n_classes, "train data", graded)
     if val_data is not None:
-        check_data(*val_data, n_in, cfg.n_classes, "validation data")
+        check_data(*val_data, n_in, cfg.n_classes, "validation data", graded)
     if test_data is not None:
-        check_data(*test_data, n_in, cfg.n_classes, "test data")
+        check_data(*test_data, n_in, cfg.n_classes, "test data", graded)
+    ro = readout_of(model)
+    if ro is not None:
+        _check_readout(ro, cfg)
     if cfg.select == "val" and val_data is None:
         raise ParameterError("train: select='val' needs validation data (or use select='last')")
     if cfg.select == "test" and test_data is None:

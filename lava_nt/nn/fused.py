@@ -360,7 +360,8 @@ def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record:
     """Run ``net`` with one fused autograd node per layer (see the module docstring).
 
     ``x`` is ``[T, ..., n_in]``, or with ``T`` given a static ``[..., n_in]`` held for ``T`` steps.
-    Returns the output spikes ``[T, ..., n_out]`` and, with ``record=True``, also the per-layer
+    Returns the output spikes ``[T, ..., n_out]`` (the readout's voltage trace for a network with
+    a readout) and, with ``record=True``, also the per-layer
     record dicts of :meth:`NTNetwork.forward` (``spikes``, ``bias_current``, ``bias_spikes``).
     """
     if not isinstance(net, NTNetwork):
@@ -385,6 +386,8 @@ def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record:
         s = fused_ntlif(a, layer.neuron, t_static, c)
         if record:
             recs.append({"spikes": s, "bias_current": c, "bias_spikes": b_spk})
+    if net.readout is not None:  # the readout's voltage trace, as NTNetwork.forward
+        s = net.readout(s)
     return (s, recs) if record else s
 
 
