@@ -437,7 +437,8 @@ class _Pipeline:
             return {
                 "schema": SCHEMA, "kind": "deploy", "participant": participant, "method": method,
                 "seed": seed, "protocol": self.config.protocol, "deployable": False,
-                "n_samples": 0, "fixed_status": "not a spiking network", "seconds": 0.0,
+                "n_samples": 0, "fixed_status": "not a spiking network",
+                "threads": self.config.threads, "seconds": 0.0,
             }  # fmt: skip
         td = self.unit_data(participant, seed)
         net = self.finished_network(participant, method, seed, group)
