@@ -112,6 +112,7 @@ def test_baselines_run_as_methods(base_run):
         assert np.mean(r["test_correct"]) == pytest.approx(r["test_acc"])
         assert r["threads"] == 1 and r["pretrain_seed"] == 0
         assert 1 <= r["test_distinct"] <= r["n_test"]
+    assert all(r["threads"] == 1 for r in rows)  # every row: pretraining, tuning, deployment
     dep = {r["method"]: r for r in rows if r["kind"] == "deploy"}
     assert dep["logreg"]["deployable"] is False
     assert dep["lora"]["float_output_match"] == 1.0  # the merged LoRA model runs on Lava
