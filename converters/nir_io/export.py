@@ -17,6 +17,7 @@ from lava_nt.converters.nir_io.common import (
     _vec,
 )
 from lava_nt.network import SpikingBiasSpec
+from lava_nt.spec.readout import ReadoutSpec
 
 
 def _population(
@@ -219,6 +220,12 @@ def to_nir(
         raise NIRExportError(
             f"to_nir: subtract_reset must be 'refuse' or 'metadata', got {subtract_reset!r}"
         )
+    if norse_compat and spec.readout is not None:
+        raise NIRExportError(
+            "to_nir: the network has a readout (an LI/I integrator), which norse.torch.from_nir "
+            "(norse 1.1) cannot import; export without norse_compat and load it with "
+            "lava_nt.converters.nir_io.to_norse"
+        )
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([spec.n_in])})}
     edges: list[tuple[str, str]] = []
     src = "input"
@@ -280,6 +287,13 @@ def to_nir(
             edges += [(src, sb_name), (sb_name, neuron_name)]
         src = neuron_name
         n_prev = n
+    if spec.readout is not None:
+        ro_nodes = _readout_nodes(spec.readout, dt, metadata)
+        nodes.update(dict(ro_nodes))
+        names = [nm for nm, _ in ro_nodes]
+        edges.append((src, names[0]))
+        edges += _chain_edges(names)
+        src, n_prev = names[-1], spec.readout.n
     nodes["output"] = nir.Output(output_type={"output": np.array([n_prev])})
     edges.append((src, "output"))
     gmeta = {
@@ -287,7 +301,53 @@ def to_nir(
         f"{_META}version": __version__,
         f"{_META}time_step": "forward Euler with the current step's input; one lava-nt step = dt",
     }
+    if spec.graded:
+        gmeta[f"{_META}input"] = "graded"
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=gmeta)
+
+
+def _readout_nodes(ro: ReadoutSpec, dt: float, metadata: bool) -> list[tuple[str, Any]]:
+    """NIR nodes of a float readout ``u = (1-du) u + W s``, ``v = (1-dv) v + u + b``:
+
+    * ``du = 1``: ``Affine(W, b) -> LI(tau = dt/dv, r = 1/dv, v_leak = 0)`` (``dv = 0``:
+      ``I(r = 1/dt)``): ``v += dv (-v + (W s + b)/dv)``;
+    * ``du < 1``: ``Affine(W, 0) -> LI(tau = dt/du, r = 1/du)`` (``du = 0``: ``I(r = 1/dt)``)
+      ``-> Affine(eye, b) ->`` the node for ``dv`` as above (the LI state is exactly ``u``).
+
+    The last node carries the exact values as ``lava_nt_*`` metadata (role ``readout``, ``du``,
+    ``dv``, ``bias``, ``reduce``)."""
+    import nir
+
+    p = ro.params
+    W = _np(ro.weight)
+    n = W.shape[0]
+    du, dv = float(p.du), float(p.dv)
+    bias = _vec(p.bias, n)
+    zeros = np.zeros(n)
+
+    def integrator(d: float):
+        if d > 0:
+            return nir.LI(tau=np.full(n, dt / d), r=np.full(n, 1.0 / d), v_leak=zeros.copy())
+        return nir.I(r=np.full(n, 1.0 / dt))
+
+    if du == 1.0:
+        out = [("readout_synapse", nir.Affine(weight=W.copy(), bias=bias.copy()))]
+    else:
+        out = [
+            ("readout_synapse", nir.Affine(weight=W.copy(), bias=zeros.copy())),
+            ("readout_current", integrator(du)),
+            ("readout_bias", nir.Affine(weight=np.eye(n), bias=bias.copy())),
+        ]
+    last = integrator(dv)
+    if metadata:
+        last.metadata = {
+            f"{_META}role": "readout",
+            f"{_META}du": du,
+            f"{_META}dv": dv,
+            f"{_META}bias": bias,
+            f"{_META}reduce": p.reduce,
+        }
+    return out + [("readout", last)]
 
 
 def export_nir(model, path, *, overwrite: bool = False, **kwargs) -> Path:

@@ -8,15 +8,29 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_nt.converters.nir_io.common import NIRImportError, _close, _meta, _read_dt, _tname
+from lava_nt.converters.nir_io.common import (
+    _META,
+    NIRImportError,
+    _close,
+    _meta,
+    _read_dt,
+    _tname,
+)
+from lava_nt.converters.nir_io.conventions import (
+    NORSE_EXPORT_DT,
+    SNNTORCH_DT,
+    SOURCES,
+    Convention,
+)
 from lava_nt.converters.nir_io.parse import (
     _UNSUPPORTED,
     _Graph,
     _parse_population,
     _parse_spiking_bias,
 )
-from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.network import INPUT_KINDS, LayerSpec, NetworkSpec
 from lava_nt.spec.ntlif import ntlif_parameters
+from lava_nt.spec.readout import REDUCTIONS, ReadoutSpec, readout_parameters
 from lava_nt.spec.validation import ParameterError
 
 
@@ -24,30 +38,162 @@ from lava_nt.spec.validation import ParameterError
 class NIRImport:
     """Result of :func:`from_nir`: the float ``spec``, the ``dt`` used, and per layer where the
     values came from (``notes``). ``exact`` is True when every layer used lava-nt's metadata
-    (bit-exact round trip of a lava-nt export)."""
+    (bit-exact round trip of a lava-nt export); ``source`` is the convention the graph was read
+    with (:mod:`~lava_nt.converters.nir_io.conventions`)."""
 
     spec: NetworkSpec
     dt: float
     notes: list[str] = field(default_factory=list)
     exact: bool = False
+    source: str = "nir"
 
 
-def from_nir(graph, *, dt: float | None = None, use_metadata: bool = True) -> NIRImport:
+def _convention(graph, source: str, dt, export_dt, notes: list[str]) -> Convention:
+    if source not in SOURCES:
+        raise NIRImportError(f"from_nir: source must be one of {SOURCES}, got {source!r}")
+    if export_dt is not None and source != "norse":
+        raise NIRImportError(
+            "from_nir: export_dt (the dt given to norse.torch.to_nir) applies to source='norse'"
+        )
+    if source == "snntorch" and dt is None:
+        dt, dt_src = SNNTORCH_DT, "snnTorch's export_to_nir step"
+    else:
+        dt, dt_src = _read_dt(graph, dt)
+    notes.append(f"dt = {dt:g} s ({dt_src})")
+    if source == "norse":
+        if export_dt is None:
+            export_dt = NORSE_EXPORT_DT
+        if not (isinstance(export_dt, int | float) and np.isfinite(export_dt) and export_dt > 0):
+            raise NIRImportError(
+                f"from_nir: export_dt must be a positive number of seconds, got {export_dt!r}"
+            )
+        notes.append(
+            f"read as Norse 1.1 runs it: cells step by dt = {dt:g} s, time constants written by "
+            f"to_nir(dt={export_dt:g}) as export_dt/tau_inv, LIFCell currents jump by the full "
+            "input"
+        )
+        return Convention("norse", float(dt), float(export_dt))
+    if source == "snntorch":
+        notes.append(
+            "read as snnTorch 1.0 runs it: mem = beta mem + I, syn = alpha syn + I (beta, "
+            "alpha and unit input gains as the float32 values snnTorch computed), reset to zero"
+        )
+    return Convention(source, float(dt))
+
+
+def _input_kind(graph, input) -> str:
+    if input is not None:
+        if input not in INPUT_KINDS:
+            raise NIRImportError(f"from_nir: input must be one of {INPUT_KINDS}, got {input!r}")
+        return input
+    md = getattr(graph, "metadata", None) or {}
+    kind = md.get(f"{_META}input") if isinstance(md, dict) else None
+    if isinstance(kind, bytes):
+        kind = kind.decode("utf-8")
+    return kind if kind in INPUT_KINDS else "spikes"
+
+
+def _readout_spec(g, pop, use_metadata: bool, reduce, notes) -> tuple[ReadoutSpec, bool]:
+    """The :class:`ReadoutSpec` of an integrator population (exact from lava-nt metadata)."""
+    md = _meta(g.nodes[pop.neuron]) if use_metadata else {}
+    red = md.get("reduce") if reduce is None else reduce
+    red = red if red in REDUCTIONS or reduce is not None else "last"
+    weight = pop.gain[:, None] * pop.W
+    du, dv, bias, exact = pop.du, pop.dv, pop.bias, False
+    if md.get("role") == "readout":
+        cand = [md.get(key) for key in ("du", "dv", "bias")]
+        if (
+            all(c is not None for c in cand)
+            and all(_close(c, v) for c, v in zip(cand, (du, dv, bias), strict=True))
+            and _close(pop.gain, 1.0)
+        ):
+            du, dv = float(cand[0]), float(cand[1])
+            bias = np.asarray(cand[2], np.float64).copy()
+            weight, exact = pop.W.copy(), True
+        else:
+            notes.append("readout: lava-nt metadata disagrees with the NIR fields; ignored")
+    try:
+        params = readout_parameters(
+            pop.W.shape[0], "from_nir: readout", du=du, dv=dv, bias=bias, reduce=red
+        )
+    except ParameterError as exc:
+        raise g.node_error(pop.neuron, str(exc)) from None
+    notes.append(
+        f"readout: {' -> '.join(pop.names)}, {pop.W.shape[0]} units, du={du:.6g}, dv={dv:.6g}, "
+        f"read as '{red}'; values "
+        + ("lava-nt metadata (exact)" if exact else "derived from the NIR fields")
+    )
+    return ReadoutSpec(weight=weight, params=params), exact
+
+
+def _membrane_readout(layers: list[LayerSpec], reduce, notes) -> ReadoutSpec:
+    """The last spiking layer read as a non-spiking readout: its voltage without threshold or
+    reset (snnTorch's ``Leaky(reset_mechanism="none")`` membrane, say)."""
+    k = len(layers) - 1
+    if k < 1:
+        raise NIRImportError(
+            "from_nir: membrane_readout needs at least two spiking layers (the last one becomes "
+            "the readout; a lava-nt network keeps at least one spiking layer)"
+        )
+    last = layers.pop()
+    if last.spiking_bias is not None:
+        raise NIRImportError(
+            f"from_nir: layer {k} has a spiking bias; a readout has none (membrane_readout)"
+        )
+    p = last.neuron
+    gain = np.asarray(p.gain, np.float64)
+    params = readout_parameters(
+        last.n, "from_nir: readout", du=float(p.du), dv=float(p.dv),
+        bias=gain * np.asarray(p.bias, np.float64), reduce=reduce or "last",
+    )  # fmt: skip
+    notes.append(
+        f"readout: layer {k}'s membrane voltage, never reset (membrane_readout; its threshold "
+        f"{float(p.vth):.6g} is dropped), read as '{params.reduce}'"
+    )
+    return ReadoutSpec(weight=gain[:, None] * np.asarray(last.weight, np.float64), params=params)
+
+
+def from_nir(
+    graph,
+    *,
+    dt: float | None = None,
+    use_metadata: bool = True,
+    source: str = "nir",
+    export_dt: float | None = None,
+    membrane_readout: bool = False,
+    reduce: str | None = None,
+    input: str | None = None,
+) -> NIRImport:
     """Import a NIR graph (or a ``.nir`` file path) as a float :class:`NetworkSpec`.
 
-    Accepted: ``Input [-> Flatten] ->`` layers ``-> Output``, each layer one of
+    Accepted: ``Input [-> Flatten] ->`` layers ``[-> readout] -> Output``, each layer one of
     ``Affine|Linear -> LIF | IF | CubaLIF`` or ``Affine|Linear -> LI|I -> Affine(diagonal) ->
     LIF | IF``, optionally with a lava-nt spiking-bias subgraph into its neuron node (see
-    :func:`to_nir`). Per layer the time constants and the threshold must be uniform (NTLIF has
-    one decay and one threshold per layer), ``v_reset`` must be 0, and ``dt/tau <= 1``.
+    :func:`to_nir`); the readout an integrator ``Affine|Linear -> LI | I | CubaLI`` (or
+    ``Affine -> LI|I -> Affine(diagonal) -> LI|I``) feeding the Output. Per population the
+    time constants must be uniform (NTLIF has one decay per layer), ``v_reset`` must be 0, and
+    the decay ``step/tau <= 1``. Thresholds may differ per neuron: each neuron's voltage is then
+    measured in units of ``vth / vth_i`` (gain and bias scaled, exact in real arithmetic), with
+    ``vth`` the layer's most common threshold.
 
     Args:
         graph: a ``nir.NIRGraph`` or a path (read with ``nir.read``).
         dt: seconds per step; default the graph's ``metadata["dt"]`` (lava-nt writes it), else
-            :data:`DEFAULT_DT`.
+            :data:`DEFAULT_DT` (snnTorch: its export step, 1e-4 s).
         use_metadata: take the exact values from lava-nt's node metadata when they agree with
             the NIR fields (relative tolerance :data:`META_RTOL`), for a bit-exact round trip.
             Reset "subtract" exists only as metadata (it is always honoured).
+        source: how the graph's nodes are run: ``"nir"`` (NIR's forward Euler), ``"snntorch"``
+            (snnTorch 1.0's ``export_to_nir``) or ``"norse"`` (Norse 1.1's ``to_nir``); see
+            :mod:`~lava_nt.converters.nir_io.conventions`.
+        export_dt: Norse only: the ``dt`` given to ``norse.torch.to_nir`` (default 1e-3).
+        membrane_readout: read the last spiking layer's membrane voltage (never reset) as a
+            non-spiking readout, as a network trained on it (snnTorch's
+            ``Leaky(reset_mechanism="none")``) is read.
+        reduce: how the readout is read over the window (``last``, ``mean``, ``max``; default:
+            lava-nt's metadata, else ``last``).
+        input: ``"spikes"`` or ``"graded"`` (real-valued data into the first layer); default:
+            lava-nt's graph metadata, else ``"spikes"``.
 
     Raises :class:`NIRImportError` naming the first node that does not map, and why.
     """
@@ -57,8 +203,12 @@ def from_nir(graph, *, dt: float | None = None, use_metadata: bool = True) -> NI
         graph = read_nir(graph)
     if not isinstance(graph, nir.NIRGraph):
         raise NIRImportError(f"from_nir: expected a nir.NIRGraph, got {type(graph).__name__}")
-    dt, dt_src = _read_dt(graph, dt)
-    notes = [f"dt = {dt:g} s ({dt_src})"]
+    if reduce is not None and reduce not in REDUCTIONS:
+        raise NIRImportError(f"from_nir: reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    notes: list[str] = []
+    conv = _convention(graph, source, dt, export_dt, notes)
+    dt = conv.dt
+    kind = _input_kind(graph, input)
     g = _Graph(graph, "from_nir")
     for name, node in g.nodes.items():
         tn = _tname(node)
@@ -75,11 +225,12 @@ def from_nir(graph, *, dt: float | None = None, use_metadata: bool = True) -> NI
             raise g.node_error(name, "a reshape inside the network has no NTLIF equivalent")
     n_in = None
     layers: list[LayerSpec] = []
+    readout = None
     all_exact = True
     k = 0
     while True:
         succ = list(g.succ[src])
-        if succ == [g.output] and layers:
+        if succ == [g.output] and (layers or readout is not None):
             break
         subs = [s for s in succ if _tname(g.nodes[s]) == "NIRGraph"]
         syns = [s for s in succ if s not in subs]
@@ -98,7 +249,7 @@ def from_nir(graph, *, dt: float | None = None, use_metadata: bool = True) -> NI
                 raise g.node_error(syn, "the first layer must be an Affine/Linear matrix")
             n_in = int(np.shape(W0)[1])
         n_prev = n_in if not layers else layers[-1].n
-        pop = _parse_population(g, syn, n_prev, dt)
+        pop = _parse_population(g, syn, n_prev, conv, readout_ok=True)
         n = pop.W.shape[0]
         preds = set(g.pred[pop.neuron])
         want = {pop.names[-2]} | set(subs)
@@ -107,13 +258,26 @@ def from_nir(graph, *, dt: float | None = None, use_metadata: bool = True) -> NI
                 pop.neuron, f"unexpected inputs {sorted(preds - want)}; NTLIF layers are "
                 "feed-forward (no recurrent or skip connections)"
             )  # fmt: skip
+        if pop.readout:
+            if subs:
+                raise g.node_error(subs[0], "a readout has no spiking bias")
+            if not layers:
+                raise g.node_error(
+                    pop.neuron,
+                    "the graph's only population is a non-spiking integrator; a lava-nt network "
+                    "has at least one spiking layer before its readout",
+                )
+            readout, ro_exact = _readout_spec(g, pop, use_metadata, reduce, notes)
+            all_exact &= ro_exact
+            src = pop.neuron
+            continue
         sbs = None
         sb_exact = True
         if subs:
             if g.succ[subs[0]] != [pop.neuron]:
                 raise g.node_error(subs[0], "a spiking-bias subgraph must feed its layer's neuron")
             sbs, sb_exact = _parse_spiking_bias(
-                g.nodes[subs[0]], subs[0], n_prev, pop, dt, use_metadata, notes
+                g.nodes[subs[0]], subs[0], n_prev, pop, conv, use_metadata, notes
             )
         md = _meta(g.nodes[pop.neuron])
         reset = "subtract" if md.get("reset") == "subtract" else "zero"
@@ -136,6 +300,11 @@ def from_nir(graph, *, dt: float | None = None, use_metadata: bool = True) -> NI
             f"layer {k}: {' -> '.join(pop.names)}, {n} neurons, du={du:.6g}, dv={dv:.6g}, "
             f"vth={vth:.6g}, reset {reset}"
             + (", spiking bias" if sbs is not None else "")
+            + (
+                ", per-neuron thresholds (voltages rescaled to this vth)"
+                if pop.vth_rescaled
+                else ""
+            )
             + f"; values {src_kind}"
         )
         try:
@@ -150,12 +319,21 @@ def from_nir(graph, *, dt: float | None = None, use_metadata: bool = True) -> NI
         k += 1
     if not layers:
         raise NIRImportError("from_nir: the graph has no layer between its Input and Output")
+    if membrane_readout:
+        if readout is not None:
+            raise NIRImportError(
+                "from_nir: membrane_readout: the graph already ends in an integrator readout"
+            )
+        readout = _membrane_readout(layers, reduce, notes)
+    n_out = readout.n if readout is not None else layers[-1].n
     out_t = getattr(g.nodes[g.output], "output_type", {}) or {}
     shp = out_t.get("output") if isinstance(out_t, dict) else None
-    if shp is not None and np.size(shp) and int(np.prod(np.asarray(shp)[-1:])) != layers[-1].n:
-        notes.append(f"Output node declares shape {list(np.asarray(shp))}; using {layers[-1].n}")
-    spec = NetworkSpec(n_in, layers)
-    return NIRImport(spec=spec, dt=dt, notes=notes, exact=bool(all_exact))
+    if shp is not None and np.size(shp) and int(np.prod(np.asarray(shp)[-1:])) != n_out:
+        notes.append(f"Output node declares shape {list(np.asarray(shp))}; using {n_out}")
+    if kind == "graded":
+        notes.append("input: graded (real values into the first layer)")
+    spec = NetworkSpec(n_in, layers, readout=readout, input=kind)
+    return NIRImport(spec=spec, dt=dt, notes=notes, exact=bool(all_exact), source=conv.source)
 
 
 def read_nir(path):

@@ -19,7 +19,8 @@ def norse_import_map(dt: float, dtype=None):
     * CubaLIF's synapse relaxes to 0, not to ``v_leak`` (Norse passes ``v_leak`` to both);
     * every state starts at 0 (Norse's LIFBox/LIBox start at ``v_leak``);
     * IF integrates ``dt * r * I`` (Norse's IAF adds the raw input);
-    * LI and I nodes (synaptic currents, spiking-bias currents) are supported;
+    * LI, I and CubaLI nodes (synaptic currents, spiking-bias currents, readouts) are
+      supported;
     * lava-nt's ``lava_nt_reset = "subtract"`` node metadata is honoured;
     * parameters keep ``dtype`` (default float64; Norse casts everything to float32).
     """
@@ -122,6 +123,14 @@ def norse_import_map(dt: float, dtype=None):
                 t(node.r), n, sub,
             )  # fmt: skip
             return CubaLIF(syn, lif)
+        if isinstance(node, nir.CubaLI):  # synapse as in CubaLIF, then a non-spiking LI
+            ts = np.asarray(node.tau_syn, np.float64)
+            tm = np.asarray(node.tau_mem, np.float64)
+            n = tm.size
+            syn = LI(t(1 - dt / ts), t(dt / ts * np.asarray(node.w_in)), t(np.zeros(n)), n)
+            km = dt / tm
+            mem = LI(t(1 - km), t(km * np.asarray(node.r)), t(km * np.asarray(node.v_leak)), n)
+            return CubaLIF(syn, mem)
         if isinstance(node, nir.LI):
             tau = np.asarray(node.tau, np.float64)
             n = tau.size

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lava_nt.converters.nir_io.common import NIRImportError, _close, _meta, _tname
+from lava_nt.converters.nir_io.conventions import Convention
 from lava_nt.network import SpikingBiasSpec
 from lava_nt.spec.spiking_bias import spiking_bias_parameters
 from lava_nt.spec.validation import ParameterError
@@ -20,7 +21,6 @@ _UNSUPPORTED = {
     "Delay": "NTLIF layers have no synaptic or axonal delays",
     "Scale": "a bare elementwise scale; fold it into the neighbouring Affine weights",
     "Threshold": "a threshold without a membrane has no NTLIF equivalent",
-    "CubaLI": "a non-spiking readout; every lava-nt layer spikes",
 }
 
 
@@ -91,18 +91,46 @@ def _uniform(node_name: str, g: _Graph, val, n: int, what: str, why: str) -> flo
     return float(a[0])
 
 
-def _decay(node_name: str, g: _Graph, tau, n: int, dt: float, what: str) -> float:
-    t = _uniform(node_name, g, tau, n, what, "an NTLIF layer has one decay per layer (as Loihi)")
-    if not np.isfinite(t) or t <= 0:
-        raise g.node_error(node_name, f"'{what}' must be a positive finite time constant, got {t}")
-    d = dt / t
-    if d > 1.0:
+def _decay(node_name: str, g: _Graph, tau, n: int, conv: Convention, what: str) -> float:
+    """The one decay ``step / tau`` of a population, as the graph's source computes it."""
+    t = _per_neuron(node_name, g, tau, n, what)
+    if not (np.all(np.isfinite(t)) and np.all(t > 0)):
+        bad = t[~(np.isfinite(t) & (t > 0))][0]
+        raise g.node_error(
+            node_name, f"'{what}' must be a positive finite time constant, got {bad}"
+        )
+    d = _per_neuron(node_name, g, conv.decays(tau), n, what)
+    if not np.all(d == d[0]):
         raise g.node_error(
             node_name,
-            f"'{what}' = {t:g} s is shorter than the time step dt = {dt:g} s (decay dt/tau = "
-            f"{d:g} > 1); forward Euler with this dt is unstable and has no NTLIF equivalent",
+            f"'{what}' differs across neurons (per-neuron time constants, from {d.min():.6g} to "
+            f"{d.max():.6g} per step); an NTLIF layer has one decay per layer and a readout one "
+            "per population (as Lava's LIF process has one du/dv), so it cannot be imported "
+            "exactly",
         )
-    return d
+    if d[0] > 1.0:
+        hint = ""
+        if conv.source == "nir":
+            hint = (
+                " (snnTorch's export_to_nir writes time constants for a 1e-4 s step: "
+                "source='snntorch'; Norse's to_nir writes export_dt/tau_inv: source='norse')"
+            )
+        raise g.node_error(
+            node_name,
+            f"'{what}' = {t[0]:g} s is shorter than the time step {conv.step:g} s (decay "
+            f"{d[0]:g} > 1); forward Euler with this step is unstable and has no NTLIF "
+            f"equivalent{hint}",
+        )
+    return float(d[0])
+
+
+def _no_norse_leak(g: _Graph, name: str, v_leak: np.ndarray, conv: Convention) -> None:
+    if conv.source == "norse" and np.any(v_leak != 0):
+        raise g.node_error(
+            name,
+            "v_leak != 0: Norse starts this cell's voltage at v_leak and lava-nt at 0, so the "
+            "first steps would differ from Norse's own run (give the Linear layer the bias)",
+        )
 
 
 def _affine(g: _Graph, name: str, n_in: int | None):
@@ -134,21 +162,35 @@ def _check_reset(g: _Graph, name: str, node, n: int) -> None:
 
 @dataclass
 class _Pop:
-    """One parsed NTLIF population (values derived from the NIR fields)."""
+    """One parsed population (values derived from the NIR fields).
+
+    Spiking (``readout`` False): an NTLIF layer ``u = (1-du) u + W s``, ``v = (1-dv) v +
+    gain (u + bias)``, spike ``v > vth``. Readout (an integrator node before the Output): ``v =
+    (1-dv) v + gain u + bias`` (so its Dense weights are ``gain * W``, its bias ``bias``)."""
 
     names: list[str]
     W: np.ndarray
     du: float
     dv: float
-    vth: float
+    vth: float | None
     bias: np.ndarray
     gain: np.ndarray
     kappa: np.ndarray | None  # voltage change per unit input current (None: CubaLIF)
     neuron: str
+    readout: bool = False
+    vth_rescaled: bool = False  # per-neuron thresholds folded into the gains
 
 
-def _parse_population(g: _Graph, first: str, n_in: int, dt: float) -> _Pop:
-    """Parse ``Affine|Linear [-> LI|I -> Affine|Linear(diag)] -> LIF|IF|CubaLIF`` from ``first``."""
+_SPIKING = ("LIF", "IF", "CubaLIF")
+_INTEGRATORS = ("LI", "I", "CubaLI")
+
+
+def _parse_population(
+    g: _Graph, first: str, n_in: int, conv: Convention, readout_ok: bool = False
+) -> _Pop:
+    """Parse ``Affine|Linear [-> LI|I -> Affine|Linear(diag)] -> LIF|IF|CubaLIF`` from ``first``;
+    with ``readout_ok`` the chain may end in an integrator (``LI|I|CubaLI``) feeding the Output,
+    a non-spiking readout."""
     import nir
 
     W, b_aff = _affine(g, first, n_in)
@@ -159,7 +201,11 @@ def _parse_population(g: _Graph, first: str, n_in: int, dt: float) -> _Pop:
     scale = np.ones(n)  # y = scale * u + beta at the neuron's input
     beta = b_aff
     du = 1.0
-    if isinstance(node, nir.LI | nir.I):
+
+    def terminal(name: str) -> bool:
+        return readout_ok and g.succ[name] == [g.output]
+
+    if isinstance(node, nir.LI | nir.I) and not terminal(nxt):
         if np.any(b_aff != 0):
             raise g.node_error(
                 first,
@@ -170,17 +216,17 @@ def _parse_population(g: _Graph, first: str, n_in: int, dt: float) -> _Pop:
         if isinstance(node, nir.LI):
             if np.any(_per_neuron(nxt, g, node.v_leak, n, "v_leak") != 0):
                 raise g.node_error(nxt, "a synaptic-current LI with v_leak != 0 has no NTLIF form")
-            du = _decay(nxt, g, node.tau, n, dt, "tau")
-            kx = du * _per_neuron(nxt, g, node.r, n, "r")
+            du = _decay(nxt, g, node.tau, n, conv, "tau")
+            kx = conv.leak_gain(du, _per_neuron(nxt, g, node.r, n, "r"), node.r)
         else:
             du = 0.0
-            kx = dt * _per_neuron(nxt, g, node.r, n, "r")
+            kx = conv.if_gain(_per_neuron(nxt, g, node.r, n, "r"))
         after = g.only_succ(nxt)
         if _tname(g.nodes[after]) not in ("Affine", "Linear"):
             raise g.node_error(
                 after,
                 "after a synaptic current node (LI/I) lava-nt expects an Affine(diagonal, bias) "
-                "and then an LIF/IF neuron",
+                "and then an LIF/IF neuron (or an LI/I readout)",
             )
         D, beta = _affine(g, after, n)
         if D.shape != (n, n) or np.any(D[~np.eye(n, dtype=bool)] != 0):
@@ -192,29 +238,33 @@ def _parse_population(g: _Graph, first: str, n_in: int, dt: float) -> _Pop:
         nxt = g.only_succ(after)
         node = g.nodes[nxt]
     tn = _tname(node)
-    if tn not in ("LIF", "IF", "CubaLIF"):
+    if tn in _INTEGRATORS and terminal(nxt):
+        return _readout_population(g, names, W, b_aff, beta, scale, du, nxt, n, conv)
+    if tn not in _SPIKING:
         why = _UNSUPPORTED.get(tn)
-        if tn in ("LI", "I"):
-            why = "a non-spiking integrator here (only LIF/IF may follow its Affine)"
+        if tn in _INTEGRATORS:
+            why = (
+                "a non-spiking integrator inside the network (it may only be the readout, "
+                "right before the Output)"
+            )
         if tn == "Output" or why is None:
             why = why or "lava-nt expects an LIF, IF or CubaLIF neuron after an Affine/Linear"
         raise g.node_error(nxt, why)
-    vth = _uniform(
-        nxt, g, node.v_threshold, n, "v_threshold", "NTLIF has one threshold per layer (as Loihi)"
-    )
-    if not vth > 0:
-        raise g.node_error(nxt, f"v_threshold must be > 0, got {vth}")
+    vth_all = _per_neuron(nxt, g, node.v_threshold, n, "v_threshold")
+    if not np.all(vth_all > 0):
+        raise g.node_error(nxt, f"v_threshold must be > 0, got {vth_all[~(vth_all > 0)][0]}")
     _check_reset(g, nxt, node, n)
     kappa = None
     if isinstance(node, nir.LIF):
-        dv = _decay(nxt, g, node.tau, n, dt, "tau")
-        r = _per_neuron(nxt, g, node.r, n, "r")
-        kappa = dv * r
+        dv = _decay(nxt, g, node.tau, n, conv, "tau")
+        kappa = conv.leak_gain(dv, _per_neuron(nxt, g, node.r, n, "r"), node.r)
+        v_leak = _per_neuron(nxt, g, node.v_leak, n, "v_leak")
+        _no_norse_leak(g, nxt, v_leak, conv)
         gain = kappa * scale
-        num = kappa * beta + dv * _per_neuron(nxt, g, node.v_leak, n, "v_leak")
+        num = kappa * beta + dv * v_leak
     elif isinstance(node, nir.IF):
         dv = 0.0
-        kappa = dt * _per_neuron(nxt, g, node.r, n, "r")
+        kappa = conv.if_gain(_per_neuron(nxt, g, node.r, n, "r"))
         gain = kappa * scale
         num = kappa * beta
     else:  # CubaLIF
@@ -224,14 +274,16 @@ def _parse_population(g: _Graph, first: str, n_in: int, dt: float) -> _Pop:
             raise g.node_error(
                 first,
                 "an Affine bias in front of a CubaLIF is filtered by its synapse; NTLIF adds the "
-                "bias after the current (use CubaLIF's v_leak)",
+                "bias after the current (use CubaLIF's v_leak, or a Linear without bias)",
             )
-        du = _decay(nxt, g, node.tau_syn, n, dt, "tau_syn")
-        dv = _decay(nxt, g, node.tau_mem, n, dt, "tau_mem")
-        r = _per_neuron(nxt, g, node.r, n, "r")
-        w_in = _per_neuron(nxt, g, node.w_in, n, "w_in")
-        gain = dv * r * du * w_in
-        num = dv * _per_neuron(nxt, g, node.v_leak, n, "v_leak")
+        du = _decay(nxt, g, node.tau_syn, n, conv, "tau_syn")
+        dv = _decay(nxt, g, node.tau_mem, n, conv, "tau_mem")
+        r = conv.leak_gain(dv, _per_neuron(nxt, g, node.r, n, "r"), node.r)
+        jump = conv.jump(du, _per_neuron(nxt, g, node.w_in, n, "w_in"), node.w_in)
+        v_leak = _per_neuron(nxt, g, node.v_leak, n, "v_leak")
+        _no_norse_leak(g, nxt, v_leak, conv)
+        gain = r * jump
+        num = dv * v_leak
     bias = np.zeros(n)
     nz = gain != 0
     bias[nz] = num[nz] / gain[nz]
@@ -240,17 +292,63 @@ def _parse_population(g: _Graph, first: str, n_in: int, dt: float) -> _Pop:
         raise g.node_error(
             nxt, f"neuron {i} has zero input gain but a constant drive; NTLIF scales both by g"
         )
+    # per-neuron thresholds: neuron i's voltage is measured in units of vth / vth_i (exact in
+    # real arithmetic: spikes, resets and every input scale alike), with vth the most common one
+    values, counts = np.unique(vth_all, return_counts=True)
+    vth = float(values[np.argmax(counts)])
+    q = vth / vth_all
+    rescaled = bool(np.any(q != 1.0))
+    if rescaled:
+        gain = gain * q
+        kappa = None if kappa is None else kappa * q
     names.append(nxt)
-    return _Pop(names, W, du, dv, vth, bias, gain, kappa, nxt)
+    return _Pop(names, W, du, dv, vth, bias, gain, kappa, nxt, vth_rescaled=rescaled)
 
 
-def _parse_spiking_bias(sub, name: str, n_in: int, target: _Pop, dt: float, use_meta: bool, notes):
+def _readout_population(g, names, W, b_aff, beta, scale, du, name, n, conv) -> _Pop:
+    """An integrator node (LI, I, CubaLI) feeding the Output: a non-spiking readout."""
+    import nir
+
+    node = g.nodes[name]
+    if isinstance(node, nir.LI):
+        dv = _decay(name, g, node.tau, n, conv, "tau")
+        k = conv.leak_gain(dv, _per_neuron(name, g, node.r, n, "r"), node.r)
+        v_leak = _per_neuron(name, g, node.v_leak, n, "v_leak")
+        _no_norse_leak(g, name, v_leak, conv)
+        gain, bias = k * scale, k * beta + dv * v_leak
+    elif isinstance(node, nir.I):
+        dv = 0.0
+        k = conv.if_gain(_per_neuron(name, g, node.r, n, "r"))
+        gain, bias = k * scale, k * beta
+    else:  # CubaLI
+        if len(names) > 1:
+            raise g.node_error(name, "a CubaLI after a synaptic current node filters twice")
+        if np.any(b_aff != 0):
+            raise g.node_error(
+                names[0],
+                "an Affine bias in front of a CubaLI is filtered by its synapse; a lava-nt "
+                "readout adds its bias after the current (use CubaLI's v_leak)",
+            )
+        du = _decay(name, g, node.tau_syn, n, conv, "tau_syn")
+        dv = _decay(name, g, node.tau_mem, n, conv, "tau_mem")
+        k = conv.leak_gain(dv, _per_neuron(name, g, node.r, n, "r"), node.r)
+        jump = conv.jump(du, _per_neuron(name, g, node.w_in, n, "w_in"), node.w_in)
+        v_leak = _per_neuron(name, g, node.v_leak, n, "v_leak")
+        _no_norse_leak(g, name, v_leak, conv)
+        gain, bias = k * jump, dv * v_leak
+    return _Pop(names + [name], W, du, dv, None, bias, gain, None, name, readout=True)
+
+
+def _parse_spiking_bias(
+    sub, name: str, n_in: int, target: _Pop, conv: Convention, use_meta: bool, notes
+):
     """Parse a lava-nt spiking-bias subgraph feeding ``target``; returns a SpikingBiasSpec."""
     import nir
 
+    dt = conv.dt
     g = _Graph(sub, f"subgraph '{name}'")
     first = g.only_succ(g.input)
-    pop = _parse_population(g, first, n_in, dt)
+    pop = _parse_population(g, first, n_in, conv)
     fan = g.only_succ(pop.neuron)
     F, fb = _affine(g, fan, pop.W.shape[0])
     n, m = target.W.shape[0], pop.W.shape[0]

@@ -3,13 +3,16 @@
 lava-nt export-nir MODEL OUT [--dt DT] [--norse-compat] [--subtract-reset refuse|metadata]
                    [--no-metadata] [--overwrite]
     Write a lava-nt model file as a NIR graph (nir 1.0 HDF5).
-lava-nt import-nir IN OUT_MODEL [--dt DT] [--no-metadata] [--overwrite]
-    Import a NIR graph (Affine/Linear + LIF/IF/CubaLIF chains, lava-nt spiking-bias subgraphs)
-    as a lava-nt model file.
-lava-nt import-netx IN OUT_MODEL [--reduce last|mean|max] [--units integer|threshold]
+lava-nt import-nir IN OUT_MODEL [--source nir|snntorch|norse] [--dt DT] [--export-dt DT]
+                   [--membrane-readout] [--reduce last|mean|max] [--input spikes|graded]
+                   [--no-metadata] [--overwrite]
+    Import a NIR graph (Affine/Linear + LIF/IF/CubaLIF chains, an LI/I/CubaLI readout, lava-nt
+    spiking-bias subgraphs) as a lava-nt model file, read the way its source framework runs it
+    (snnTorch's export_to_nir, Norse's to_nir, or NIR's own Euler semantics).
+lava-nt import-netx IN OUT_MODEL [--reduce last|mean|max] [--units integer|threshold|dyadic]
                    [--overwrite]
     Import a lava-dl netx HDF5 network (input + dense CUBA layers) as a lava-nt model file: the
-    float twin (thresholds 1.0) as the network, the exact fixed-point network attached.
+    float twin as the network, the exact fixed-point network attached.
 """
 
 from __future__ import annotations
@@ -55,17 +58,52 @@ def register(subparsers) -> None:
 
     i = subparsers.add_parser(
         "import-nir",
-        help="import a NIR graph as a lava-nt model file",
-        description="Import a NIR graph made of Affine/Linear + LIF/IF/CubaLIF layers (and "
-        "lava-nt spiking-bias subgraphs) as a lava-nt model file.",
+        help="import a NIR graph (lava-nt, snnTorch, Norse) as a lava-nt model file",
+        description="Import a NIR graph made of Affine/Linear + LIF/IF/CubaLIF layers, an "
+        "optional LI/I/CubaLI readout (and lava-nt spiking-bias subgraphs) as a lava-nt model "
+        "file. --source says which framework wrote it, so that the network runs as it did there "
+        "(docs/interop.md).",
     )
     i.add_argument("nir_file", metavar="IN", help="NIR file (.nir)")
     i.add_argument("out", metavar="OUT_MODEL", help="lava-nt model file to write (.h5)")
     i.add_argument(
+        "--source",
+        choices=("nir", "snntorch", "norse"),
+        default="nir",
+        help="how the graph's nodes run: nir (NIR's forward Euler at DT; lava-nt's own exports), "
+        "snntorch (snnTorch 1.0's export_to_nir) or norse (Norse 1.1's to_nir); default nir",
+    )
+    i.add_argument(
         "--dt",
         type=positive_float,
         default=None,
-        help="seconds per step (default: the graph's, else 0.001)",
+        help="seconds per step (default: the graph's, else 0.001; snnTorch: 0.0001)",
+    )
+    i.add_argument(
+        "--export-dt",
+        type=positive_float,
+        default=None,
+        help="--source norse: the dt given to norse.torch.to_nir (default 0.001)",
+    )
+    i.add_argument(
+        "--membrane-readout",
+        action="store_true",
+        help="read the last layer's membrane voltage (never reset) as a non-spiking readout "
+        "(e.g. snnTorch's Leaky(reset_mechanism='none') output layer)",
+    )
+    i.add_argument(
+        "--reduce",
+        choices=("last", "mean", "max"),
+        default=None,
+        help="how a readout is read over the window (default: the graph's lava-nt metadata, "
+        "else last)",
+    )
+    i.add_argument(
+        "--input",
+        choices=("spikes", "graded"),
+        default=None,
+        help="the data the first layer takes: binary spikes or real values (default: the "
+        "graph's lava-nt metadata, else spikes)",
     )
     i.add_argument(
         "--no-metadata",
@@ -93,9 +131,10 @@ def register(subparsers) -> None:
     )
     x.add_argument(
         "--units",
-        choices=("integer", "threshold"),
+        choices=("integer", "threshold", "dyadic"),
         default="integer",
-        help="float twin in integer units (S = 64, exact; default) or with thresholds 1.0",
+        help="float twin in integer units (S = 64, exact; default), with thresholds 1.0, or "
+        "dyadic (thresholds in (0.5, 1], readout values of a few units: for lava-nt tune; exact)",
     )
     x.add_argument("--overwrite", action="store_true", help="replace an existing OUT_MODEL")
     x.set_defaults(func=cmd_import_netx)
@@ -154,10 +193,24 @@ def cmd_import_nir(args) -> int:
         from lava_nt.converters.nir_io import import_nir
 
         check_output(args.out, args.overwrite, CommandError)
-        res = import_nir(args.nir_file, dt=args.dt, use_metadata=not args.no_metadata)
-        meta = {"imported_from": f"NIR {args.nir_file}", "nir_dt": res.dt, "nir_exact": res.exact}
+        res = import_nir(
+            args.nir_file, dt=args.dt, use_metadata=not args.no_metadata, source=args.source,
+            export_dt=args.export_dt, membrane_readout=args.membrane_readout, reduce=args.reduce,
+            input=args.input,
+        )  # fmt: skip
+        meta = {
+            "imported_from": f"NIR {args.nir_file}", "nir_dt": res.dt, "nir_exact": res.exact,
+            "nir_source": res.source,
+        }  # fmt: skip
+        if res.spec.readout is not None:  # one readout unit per class
+            meta["n_classes"] = res.spec.readout.n
         path = _save(args.out, res.spec, args.overwrite, meta)
-        print(f"imported {args.nir_file}: network {res.spec.sizes}")
+        ro = res.spec.readout
+        print(
+            f"imported {args.nir_file} (source {res.source}): network {res.spec.sizes}"
+            + (f" + readout of {ro.n} units" if ro is not None else "")
+            + (", graded input" if res.spec.graded else "")
+        )
         for note in res.notes:
             print(f"  {note}")
         print(f"model written to {path}")
@@ -175,6 +228,8 @@ def cmd_import_netx(args) -> int:
         meta = {"imported_from": f"netx {args.netx_file}", "netx_scales": res.scales}
         if res.input_weight is not None:
             meta["netx_input_weight"] = res.input_weight
+        if res.fixed_spec.readout is not None:  # one readout unit per class
+            meta["n_classes"] = res.fixed_spec.readout.n
         path = _save(
             args.out, res.float_spec, args.overwrite, meta, quantized=(res.fixed_spec, res.report)
         )

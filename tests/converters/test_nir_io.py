@@ -436,10 +436,9 @@ def _bad_graphs():
     cases["v_reset"] = (d, e, "lif", "v_reset")
     d, e = _chain(("fc", _aff()), ("lif", _lif(tau=np.full(2, 1e-5))))
     cases["tau < dt"] = (d, e, "lif", "shorter than the time step")
-    d, e = _chain(("fc", _aff()), ("lif", _lif(v_threshold=np.array([1.0, 2.0]))))
-    cases["threshold per neuron"] = (d, e, "lif", "one threshold per layer")
-    d, e = _chain(("fc", _aff()), ("li", nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2))))
-    cases["LI readout"] = (d, e, "output", "")
+    li = nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2))
+    d, e = _chain(("fc", _aff()), ("li", li))
+    cases["LI readout without a spiking layer"] = (d, e, "li", "at least one spiking layer")
     cuba = nir.CubaLIF(
         tau_syn=np.full(2, 0.01), tau_mem=np.full(2, 0.01), r=np.ones(2), v_leak=np.zeros(2),
         v_threshold=np.ones(2),
