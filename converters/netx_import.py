@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 NETX_BIAS_EXP = 6  # lava-dl 0.6.0 hdf5.py: 'bias_exp': 6 for CUBA neurons
+#: Voltage units of the float twin (:func:`import_netx`).
+UNITS = ("integer", "threshold", "dyadic")
 WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7  # what lava-nt's Lava Dense accepts
 WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 255
 
@@ -251,8 +253,11 @@ def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxIm
     ``reduce``: how a readout (a dense layer without neuron group) is read over the window
     ("last", "mean" or "max"). ``units``: the float twin's voltage scale, ``"integer"`` (``S =
     64``: weights, thresholds and biases keep their integer values and the decays are dyadic, so
-    float engines cannot disagree on threshold ties) or ``"threshold"`` (``S = 64 vThMant``:
-    every threshold 1.0).
+    float engines cannot disagree on threshold ties), ``"threshold"`` (``S = 64 vThMant``:
+    every threshold 1.0) or ``"dyadic"`` (for training: ``S = 64 * 2**ceil(log2 vThMant)``, every
+    threshold in (0.5, 1], and the readout's scale the power of two at which a unit's largest
+    one-step change, every neuron of the last layer spiking, lies in (4, 8]; every value stays
+    dyadic, so float engines agree exactly as with ``"integer"``).
 
     Raises :class:`NetxImportError` (with the layer index) for anything lava-nt cannot express
     exactly; see the module docstring.
@@ -261,8 +266,8 @@ def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxIm
 
     if reduce not in REDUCTIONS:
         raise ParameterError(f"import_netx: reduce must be one of {REDUCTIONS}, got {reduce!r}")
-    if units not in ("integer", "threshold"):
-        raise ParameterError(f"import_netx: units must be 'integer' or 'threshold', got {units!r}")
+    if units not in UNITS:
+        raise ParameterError(f"import_netx: units must be one of {UNITS}, got {units!r}")
     from lava_nt.converters.quantize import LayerQuant, QuantReport, dequantize
 
     path = Path(path)
@@ -366,7 +371,19 @@ def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxIm
         for lq in lqs:
             lq["scale"] = scales[0]
             lq["scale_limit"] = "netx import (S = 64: integer units)"
-    float_spec = dequantize(fixed, scales=scales, readout_scale=float(1 << VTH_SHIFT))
+    readout_scale = float(1 << VTH_SHIFT)
+    if units == "dyadic":
+        scales = [float((1 << VTH_SHIFT) * _pow2_at_least(int(ls.neuron.vth))) for ls in layers]
+        for lq, S in zip(lqs, scales, strict=True):
+            lq["scale"] = S
+            lq["scale_limit"] = "netx import (dyadic: S = 64 * 2**ceil(log2 vThMant))"
+        if readout is not None:
+            step = dequantize(fixed, scales=scales, readout_scale=readout_scale).readout.weight
+            largest = float(np.abs(step).sum(1).max())  # one step, every input spiking
+            readout_scale *= max(_pow2_at_least(largest) / 8.0, 1.0)
+            readout_lq["scale"] = readout_scale
+            readout_lq["scale_limit"] = "netx import (dyadic: largest one-step change in (4, 8])"
+    float_spec = dequantize(fixed, scales=scales, readout_scale=readout_scale)
     report = QuantReport(
         layers=[LayerQuant(**lq) for lq in lqs],
         fold_gains=True,
@@ -531,6 +548,14 @@ def _input_layer(path, g, n: int, notes):
     }  # fmt: skip
     layer = LayerSpec(weight=np.eye(n, dtype=np.int64), neuron=neuron, weight_exp=0)
     return layer, lq["scale"], lq, weight
+
+
+def _pow2_at_least(x: float) -> int:
+    """The smallest power of two >= ``x`` (1 for ``x <= 1``)."""
+    p = 1
+    while p < x:
+        p *= 2
+    return p
 
 
 def _readout_layer(path, i: int, index: int, g, n: int, n_prev, reduce: str):

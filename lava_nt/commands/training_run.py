@@ -124,18 +124,22 @@ class Labelled:
         return int(self.y.shape[0])
 
 
-def load_labelled(path, role: str, *, n_in: int, n_classes: int, T: int | None) -> Labelled:
+def load_labelled(
+    path, role: str, *, n_in: int, n_classes: int, T: int | None, graded: bool = False
+) -> Labelled:
     """Read a data file (:mod:`lava_nt.data`) for training (see :func:`labelled`).
 
     Raises :class:`lava_nt.data.DataError` (naming the file and the problem)."""
     from lava_nt.data import load_data
 
-    return labelled(load_data(path, T=T, default_T=25, n_in=n_in, n_classes=n_classes), role)
+    data = load_data(path, T=T, default_T=25, n_in=n_in, n_classes=n_classes)
+    return labelled(data, role, graded)
 
 
-def labelled(data, role: str) -> Labelled:
+def labelled(data, role: str, graded: bool = False) -> Labelled:
     """A loaded :class:`lava_nt.data.Data` as trainer tensors: labels required, inputs binary
-    (a graded static input is refused, naming its first graded value)."""
+    (a graded static input is refused, naming its first graded value) unless ``graded`` (a
+    network built for real-valued input)."""
     import numpy as np
     import torch
 
@@ -143,7 +147,7 @@ def labelled(data, role: str) -> Labelled:
 
     if data.y is None:
         raise DataError(data.path, f"has no labels 'y'; the {role} data needs them")
-    if data.static:
+    if data.static and not graded:
         data.spikes()  # raises for graded values
     return Labelled(
         data.path,

@@ -192,10 +192,15 @@ def _tune(args) -> int:
             "(import-netx and import-nir write one)"
         )
     n_classes = n_classes_of(info, args.n_classes, spec.n_out, f"model '{args.model}'")
-    tr = load_labelled(args.train, "training", n_in=spec.n_in, n_classes=n_classes, T=args.T)
+    graded = spec.graded  # a network for real-valued input (an imported netx Input block)
+    tr = load_labelled(
+        args.train, "training", n_in=spec.n_in, n_classes=n_classes, T=args.T, graded=graded
+    )
     va = None
     if args.val:
-        va = load_labelled(args.val, "validation", n_in=spec.n_in, n_classes=n_classes, T=args.T)
+        va = load_labelled(
+            args.val, "validation", n_in=spec.n_in, n_classes=n_classes, T=args.T, graded=graded
+        )
     cfg = trainer_config(args, T=tr.T, n_classes=n_classes, have_val=va is not None)
     methods = list(dict.fromkeys(args.method))
     kwargs = {"gain_init": args.gain_init, "group_size": args.group_size,
@@ -206,6 +211,12 @@ def _tune(args) -> int:
     report = apply_tuning(net, methods, seed=args.seed, **kwargs)  # checks methods and layers
     if report.total == 0:
         raise RunError(f"method(s) {' '.join(methods)} leave nothing to tune in this network")
+    if args.qat and spec.readout is not None:
+        raise RunError(
+            "--qat trains through the fixed-point spiking layers, which do not include a "
+            "readout yet; tune this network without --qat (its readout loss is used) and "
+            "quantise the result"
+        )
     qopts = _qat_options(args, info, methods)
     from lava_nt.commands.train import _trainer_identity
 
