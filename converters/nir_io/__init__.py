@@ -29,14 +29,28 @@ spiking bias          a ``NIRGraph`` (see :func:`to_nir`): ``Affine(W_in, b_b)``
                       (as a layer with g = 1) -> ``Linear(F)`` (fan-out ``F[i, group(i)] = w_b``)
                       -> ``LI(tau = dt/(1-alpha), r = 1/((1-alpha) g))`` (alpha = 1: ``I(r =
                       1/(dt g))``) -> the target neuron node, summed with its synaptic input
+readout, du = 1       ``Affine(W, b)`` -> ``LI(tau = dt/dv, r = 1/dv, v_leak = 0)`` (dv = 0:
+                      ``I(r = 1/dt)``), feeding the Output (non-spiking: its state is the value)
+readout, du < 1       ``Affine(W, 0)`` -> ``LI(tau = dt/du, r = 1/du)`` (du = 0: ``I(r = 1/dt)``)
+                      -> ``Affine(eye(n), b)`` -> the node for ``dv`` as above
 ====================  =============================================================================
 
 Reset "subtract" has no NIR field (NIR 1.0 resets to ``v_reset``): it is refused unless
 ``subtract_reset="metadata"``, which records it in the neuron's metadata (lava-nt honours it,
-other tools reset to zero). Import (:func:`from_nir`) accepts exactly the chains above (and
-``Linear`` for ``Affine``, ``Flatten`` after the input) and names any node that does not map.
-``docs/interop.md`` has the derivations, the limits and the Norse 1.1 workarounds
+other tools reset to zero). Graded input is recorded as ``metadata["lava_nt_input"]``. Import
+(:func:`from_nir`) accepts the chains above (and ``Linear`` for ``Affine``, ``Flatten`` after
+the input, ``CubaLI`` as a readout, per-neuron thresholds), read the way the framework that wrote
+the graph runs it (``source``: NIR's own Euler update, snnTorch 1.0's ``export_to_nir`` or Norse
+1.1's ``to_nir``; :mod:`~lava_nt.converters.nir_io.conventions`), and names any node that does
+not map. ``docs/interop.md`` has the derivations, the limits and the Norse 1.1 workarounds
 (:func:`to_norse`).
+
+Modules: :mod:`~lava_nt.converters.nir_io.export` (:func:`to_nir`, :func:`export_nir`),
+:mod:`~lava_nt.converters.nir_io.importer` (:func:`from_nir`, :func:`import_nir`,
+:func:`read_nir`), :mod:`~lava_nt.converters.nir_io.parse` (node chains -> populations),
+:mod:`~lava_nt.converters.nir_io.conventions` (how each source runs a node),
+:mod:`~lava_nt.converters.nir_io.norse` (:func:`to_norse`, :func:`run_norse`) and
+:mod:`~lava_nt.converters.nir_io.common`.
 """
 
 from lava_nt.converters.nir_io.common import DEFAULT_DT, NIRExportError, NIRImportError
