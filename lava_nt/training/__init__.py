@@ -1,0 +1,294 @@
+"""BPTT training for pretraining and tuning: Adam, population-coded or readout loss, spike-rate L1,
+validation-based model selection, early stopping, metrics file, checkpoint and resume.
+
+The model maps input spikes ``[T, B, n_in]`` (or a static input ``[B, n_in]`` held for ``T``
+steps, as in the EEG task) to output spikes ``[T, B, n_out]``. Models that accept
+``record=True`` and return ``(out, layer_spikes)`` get the L1 spike-rate penalty on every layer;
+otherwise it applies to the output only.
+
+Output coding: ``n_out = n_classes * population``; the logit of class k is the spike count of its
+population summed over time (thesis: 50 output neurons per class). Loss ``"ce"`` is cross-entropy on
+those counts; ``"mse"`` pulls each output neuron's spike rate to ``target_rates`` (on, off).
+
+A model that ends in a non-spiking :class:`~lava_nt.nn.readout.Readout` (an imported netx or NIR
+network, :func:`readout_of`) is read through it instead: the logit of class k is readout unit k's
+value (its voltage trace reduced as the readout says: ``last``, ``mean`` or ``max``), the loss is
+:func:`lava_nt.nn.readout.readout_loss` (cross-entropy of those values, ``"ce"`` only) and the
+spike-rate penalty covers the spiking layers. Such a model may take graded (real-valued) input
+when it was built for it (``input="graded"``).
+
+Model selection (:func:`is_better`, shared with :mod:`lava_nt.personalise`): an epoch becomes the
+new best when its selection accuracy (validation for ``select="val"``, test for ``"test"``) is
+strictly greater than the best so far, or equal with a strictly lower loss on the same set; with
+``"last"`` every epoch replaces the previous one. Such an improvement resets the patience counter.
+
+A run is deterministic given ``seed``: batches are shuffled with a seeded ``torch.Generator``
+whose state goes into every checkpoint, so a run that is killed and resumed ends with exactly the
+result of an uninterrupted run (tests prove it), also when it was killed after its last epoch or
+early stop but before it wrote ``best.pt``, and also when checkpoints are written only every
+``checkpoint_every_s`` seconds (the epochs since the last checkpoint are recomputed on resume).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from lava_nt.device import module_device, resolve_device
+from lava_nt.io import append_jsonl, atomic_torch_save, atomic_write_text, to_jsonable
+from lava_nt.spec.validation import ParameterError
+from lava_nt.training.batches import (
+    CompiledForward,
+    _check_readout,
+    _model_n_in,
+    check_data,
+    evaluate,
+    loss_and_counts,
+    population_counts,
+    readout_of,
+    run_model,
+    takes_graded_input,
+)
+from lava_nt.training.checkpoint import _load_checkpoint
+from lava_nt.training.config import (
+    LOSSES,
+    SELECTIONS,
+    TrainConfig,
+    TrainResult,
+    _selection,
+    is_better,
+)
+
+__all__ = [
+    "LOSSES",
+    "SELECTIONS",
+    "CompiledForward",
+    "TrainConfig",
+    "TrainResult",
+    "check_data",
+    "evaluate",
+    "is_better",
+    "loss_and_counts",
+    "population_counts",
+    "readout_of",
+    "run_model",
+    "takes_graded_input",
+    "train",
+]
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    """Replace ``path`` atomically with one JSON line per row (the form of :func:`append_jsonl`)."""
+    text = "".join(json.dumps(to_jsonable(row), sort_keys=True) + "\n" for row in rows)
+    atomic_write_text(path, text, make_parents=True)
+
+
+_now = time.monotonic  # the checkpoint clock (tests replace it)
+
+
+def train(
+    model: torch.nn.Module,
+    train_data: tuple[torch.Tensor, torch.Tensor],
+    cfg: TrainConfig,
+    val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    test_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = True,
+    stop_after_epoch: int | None = None,
+) -> TrainResult:
+    """Train the model's trainable parameters (whatever a tuning method left trainable).
+
+    Writes, when ``run_dir`` is given: ``metrics.jsonl`` (one line per epoch),
+    ``checkpoint.pt`` (atomically; after the first epoch, then every
+    ``cfg.checkpoint_every_s`` seconds, and after the final epoch or early stop) and ``best.pt``
+    (the selected weights). With ``resume=True`` an existing checkpoint is continued: the epochs
+    after it are recomputed (``metrics.jsonl`` is first rewritten from the checkpoint's history,
+    so every epoch appears once), and a checkpoint of a run that had already ended (last epoch,
+    or patience exhausted) is only finalised, as the uninterrupted run would have: the same
+    result, model and ``best.pt``. Without a checkpoint to resume (or with ``resume=False``) the
+    run starts over and old ``metrics.jsonl``/``checkpoint.pt``/``best.pt`` files are removed.
+    Files are written through :mod:`lava_nt.io` (fsynced, renamed into place) and the checkpoint
+    is read with ``weights_only=True``: a checkpoint that would build Python objects when loaded
+    is refused with :class:`~lava_nt.io.UnsafeFileError` (nothing in it runs). A truncated or
+    corrupt checkpoint (a disk fault: a kill cannot tear it) is moved aside to
+    ``checkpoint.pt.corrupt-<n>`` with a ``RuntimeWarning`` and the training starts from scratch.
+    At the end the model holds the selected epoch's parameters.
+
+    ``cfg.device`` (:func:`lava_nt.device.resolve_device`) moves the model and the data there for
+    the training and the model back afterwards; checkpoints load onto any device.
+
+    ``stop_after_epoch`` simulates a kill (for tests): ``train`` returns right after that
+    epoch's metrics line and (due) checkpoint, before the early-stop check, without loading the
+    best epoch or writing ``best.pt``; what was not checkpointed is lost as in a real kill.
+    """
+    device = resolve_device(cfg.device, "train: device")
+    home = module_device(model)
+    if device == home:
+        return _train(model, train_data, cfg, val_data, test_data, run_dir, resume,
+                      stop_after_epoch)  # fmt: skip
+
+    def to(data):
+        return None if data is None else tuple(t.to(device) for t in data)
+
+    model.to(device)
+    try:
+        return _train(model, to(train_data), cfg, to(val_data), to(test_data), run_dir, resume,
+                      stop_after_epoch)  # fmt: skip
+    finally:
+        model.to(home)  # the caller's model ends where it started, holding the selected epoch
+
+
+def _train(model, train_data, cfg, val_data, test_data, run_dir, resume, stop_after_epoch):
+    x_tr, y_tr = train_data
+    n_in = _model_n_in(model)
+    graded = takes_graded_input(model)
+    check_data(x_tr, y_tr, n_in, cfg.n_classes, "train data", graded)
+    if val_data is not None:
+        check_data(*val_data, n_in, cfg.n_classes, "validation data", graded)
+    if test_data is not None:
+        check_data(*test_data, n_in, cfg.n_classes, "test data", graded)
+    ro = readout_of(model)
+    if ro is not None:
+        _check_readout(ro, cfg)
+    if cfg.select == "val" and val_data is None:
+        raise ParameterError("train: select='val' needs validation data (or use select='last')")
+    if cfg.select == "test" and test_data is None:
+        raise ParameterError("train: select='test' (thesis protocol) needs test data")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ParameterError("train: the model has no trainable parameters (apply a tuning method)")
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history: list[dict] = []
+    best = {"epoch": -1, "metric": -math.inf, "loss": math.inf, "state": None}
+    start_epoch, bad_epochs = 0, 0
+    run_dir = Path(run_dir) if run_dir is not None else None
+    ckpt = run_dir / "checkpoint.pt" if run_dir else None
+    metrics = run_dir / "metrics.jsonl" if run_dir else None
+    have_ckpt = False  # a checkpoint of this run is on disk
+    if run_dir:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        state = _load_checkpoint(ckpt, cfg) if ckpt.exists() and resume else None
+        if state is not None:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            history, best = state["history"], state["best"]
+            start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
+            # epochs after the checkpoint were lost with the kill and are run again
+            _write_jsonl(metrics, history)
+            have_ckpt = True
+        else:
+            for stale in (metrics, ckpt, run_dir / "best.pt"):
+                if stale.exists():
+                    stale.unlink()
+
+    def patience_out() -> bool:
+        return cfg.patience is not None and bad_epochs >= cfg.patience
+
+    compiled = None
+    if cfg.compile:
+        if x_tr.ndim != 2 or not hasattr(model, "forward_static"):
+            raise ParameterError(
+                "train: compile=True needs static inputs [B, n_in] and an NTNetwork"
+            )
+        compiled = CompiledForward(model, cfg.compile_backend)
+    n = len(y_tr)
+    # a resumed run that had already ended (killed before best.pt) is only finalised
+    stopped_early = patience_out()
+    epochs = range(start_epoch, cfg.epochs if not stopped_early else start_epoch)
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        epochs = tqdm(epochs, desc="train", initial=start_epoch, total=cfg.epochs, leave=False)
+    last_ckpt = _now()
+    for epoch in epochs:
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        tot, correct = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            xb = x_tr[..., idx, :]
+            yb = y_tr[idx]
+            opt.zero_grad(set_to_none=True)
+            loss, counts = loss_and_counts(model, xb, yb, cfg, compiled)
+            loss.backward()
+            if cfg.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+            opt.step()
+            if hasattr(model, "after_step"):
+                model.after_step()
+            tot += float(loss.detach()) * len(idx)
+            correct += int((counts.argmax(-1) == yb).sum())
+        row = {"epoch": epoch, "train_loss": tot / n, "train_acc": correct / n}
+        if val_data is not None:
+            r = evaluate(model, *val_data, cfg)
+            row.update(val_acc=r["acc"], val_loss=r["loss"])
+        if test_data is not None:
+            r = evaluate(model, *test_data, cfg)
+            row.update(test_acc=r["acc"], test_loss=r["loss"])
+        metric, sel_loss = _selection(row, cfg.select)
+        if is_better(metric, sel_loss, best["metric"], best["loss"]):
+            best = {
+                "epoch": epoch,
+                "metric": metric,
+                "loss": sel_loss,
+                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            }
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        history.append(row)
+        if cfg.progress and hasattr(epochs, "set_postfix"):
+            epochs.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
+        stopped_early = patience_out()
+        if run_dir:
+            ended = stopped_early or epoch == cfg.epochs - 1
+            due = not have_ckpt or ended or _now() - last_ckpt >= cfg.checkpoint_every_s
+            # the metrics line is fsynced with each checkpoint (a resume rewrites it anyway)
+            append_jsonl(metrics, row, sync=due)
+            if due:
+                atomic_torch_save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "generator": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "history": history,
+                        "best": best,
+                        "epoch": epoch,
+                        "bad_epochs": bad_epochs,
+                        "config": asdict(cfg),
+                    },
+                    ckpt,
+                )
+                have_ckpt, last_ckpt = True, _now()
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            return TrainResult(
+                best["epoch"], best["metric"], history, stopped_early=False, best_loss=best["loss"]
+            )
+        if stopped_early:
+            break
+    if best["state"] is not None:
+        model.load_state_dict(best["state"])
+    if run_dir:
+        atomic_torch_save(
+            {
+                "model": model.state_dict(),
+                "epoch": best["epoch"],
+                "metric": best["metric"],
+                "loss": best["loss"],
+            },
+            run_dir / "best.pt",
+        )
+    return TrainResult(
+        best["epoch"], float(best["metric"]), history, stopped_early, best_loss=best["loss"]
+    )
