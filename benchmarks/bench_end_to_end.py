@@ -128,9 +128,9 @@ def _profile_unit(run_dir: Path, participant: int, method: str, epochs: int) -> 
     def cum(func: str, file_part: str) -> float:
         return sum(v[3] for k, v in st.items() if k[2] == func and file_part in k[0])
 
-    total = cum("train", "training.py")
+    total = cum("train", "lava_nt/training/")
     parts = {
-        "evaluate (validation, per epoch)": cum("evaluate", "training.py"),
+        "evaluate (validation, per epoch)": cum("evaluate", "lava_nt/training/"),
         "checkpoint save (torch.save, per epoch)": cum("atomic_torch_save", "lava_nt/io.py"),
         "metrics.jsonl append + fsync": cum("append_jsonl", "lava_nt/io.py"),
     }
