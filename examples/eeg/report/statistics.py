@@ -65,8 +65,10 @@ def statistics_markdown(st: StudyStats, rows, level: int = 2) -> list[str]:
         "units (tuning seeds x pretraining seeds). 95% intervals: t interval over participants "
         "(`scipy.stats.t`); trial bootstrap: percentile bootstrap "
         f"(`scipy.stats.bootstrap`, {N_RESAMPLES:,} resamples) that resamples each unit's "
-        "distinct test trials with all their augmentation copies; the instance bootstrap treats "
-        "the copies as independent (too narrow; shown for comparison). " + test_part_note(rows),
+        "distinct test trials with all their augmentation copies, participants held fixed (the "
+        "uncertainty of the finite test parts only; the interval over participants is the one "
+        "that speaks for new people); the instance bootstrap treats the copies as independent "
+        "(too narrow; shown for comparison). " + test_part_note(rows),
         "",
         "| method | participants | units | mean [95% CI over participants] | trial bootstrap "
         "95% | instance bootstrap 95% |",
