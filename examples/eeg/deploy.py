@@ -25,12 +25,12 @@ equal bit for bit.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from lava_nt.io import atomic_write
 
 __all__ = ["deploy_model", "deploy_qat_model", "population_predictions"]
 
@@ -47,18 +47,11 @@ def _acc(pred: np.ndarray, y: np.ndarray) -> float:
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write, make_parents=True)
 
 
 def deploy_model(

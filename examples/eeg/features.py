@@ -43,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -59,6 +58,7 @@ from lava_nt.examples.eeg.deap import (
     load_participant,
     participant_id_from_path,
 )
+from lava_nt.io import atomic_write
 
 __all__ = [
     "AUGMENTATIONS",
@@ -432,22 +432,18 @@ class FeatureCache:
             "params": json.loads(params.to_json()),
             "seed": int(features.seed),
         }
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as f:
                 np.savez(
                     f,
                     meta=np.array(json.dumps(meta, sort_keys=True)),
                     powers=features.powers,
                     labels=features.labels,
                 )
-                f.flush()
-                os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        atomic_write(path, write)
         return path
 
     def features(
