@@ -280,12 +280,8 @@ def personalise_batched(
         net.to(home)
 
 
-def _personalise_batched(net, train_sets, cfg, val_sets, fused, group) -> list[PersonResult]:
-    K = len(train_sets)
-    if K == 0:
-        raise ParameterError("personalise_batched: no persons given")
-    base, use_fused = _resolve_fused(net, fused)
-    _check_shared_frozen(base)
+def _check_batched_config(cfg: TrainConfig, val_sets, K: int) -> None:
+    """The run settings batched personalisation supports (errors name the setting)."""
     if cfg.loss != "ce":
         raise ParameterError("personalise_batched: only loss='ce' is supported")
     if cfg.select == "test":
@@ -296,35 +292,147 @@ def _personalise_batched(net, train_sets, cfg, val_sets, fused, group) -> list[P
         )
     if val_sets is not None and len(val_sets) != K:
         raise ParameterError("personalise_batched: give one validation set per person")
-    for k, (x, y) in enumerate(train_sets):
-        check_data(x, y, base.n_in, cfg.n_classes, f"person {k} train data")
+
+
+def _check_person_sets(base, sets, cfg: TrainConfig, what: str) -> None:
+    """Every person's static ``[B, n_in]`` data set ``what`` ("train", "validation")."""
+    for k, (x, y) in enumerate(sets):
+        check_data(x, y, base.n_in, cfg.n_classes, f"person {k} {what} data")
         if x.dim() != 2:
             raise ParameterError("personalise_batched: inputs must be static [B, n_in]")
-    for k, (x, y) in enumerate(val_sets or []):
-        check_data(x, y, base.n_in, cfg.n_classes, f"person {k} validation data")
-        if x.dim() != 2:
-            raise ParameterError("personalise_batched: inputs must be static [B, n_in]")
+
+
+def _check_batched_inputs(base, train_sets, cfg: TrainConfig, val_sets, group) -> int:
+    """Validate the persons' data, the trainable tensors and ``group``; the (common)
+    number of training samples per person."""
+    _check_batched_config(cfg, val_sets, len(train_sets))
+    _check_person_sets(base, train_sets, cfg, "train")
+    _check_person_sets(base, val_sets or [], cfg, "validation")
     sizes = {len(y) for _, y in train_sets}
     if len(sizes) != 1:
         raise ParameterError(
             f"personalise_batched: persons have different training-set sizes {sorted(sizes)}; "
             "every step must update every person as a separate run would"
         )
-    n = sizes.pop()
     if not _person_tensors(base):
         raise ParameterError("personalise_batched: nothing is trainable (apply an NT method)")
     if group is not None and (isinstance(group, bool) or not isinstance(group, int) or group < 1):
         raise ParameterError(f"personalise_batched: 'group' must be a positive int, got {group!r}")
-    groups = _split(K, group or default_group(base, cfg))
+    return sizes.pop()
 
-    # one model per group of persons: the network itself when one group holds everybody,
-    # otherwise copies (frozen weights copied, parameters expanded to the group's size)
+
+def _group_models(base, groups, K: int, use_fused: bool):
+    """One model per group of persons: the network itself when one group holds everybody,
+    otherwise copies (frozen weights copied, parameters expanded to the group's size).
+    ``(models, trainable tensors per group)``."""
     if len(groups) == 1:
         bases = [base.expand_parameters(K)]
     else:
         bases = [copy.deepcopy(base).expand_parameters(hi - lo) for lo, hi in groups]
     models = [FusedNTNetwork(b) if use_fused else b for b in bases]
-    params = [_person_tensors(b) for b in bases]
+    return models, [_person_tensors(b) for b in bases]
+
+
+def _train_epoch(models, params, groups, run, perms, xs, ys, n, opt, cfg: TrainConfig):
+    """One epoch of the groups marked in ``run`` over the batch orders ``perms [K, n]``:
+    the per-person summed training losses (float64) and correct counts ``[K]``."""
+    K = len(perms)
+    tot = torch.zeros(K, dtype=torch.float64, device=xs.device)
+    correct = torch.zeros(K, dtype=torch.long, device=xs.device)
+    for m, r in zip(models, run, strict=True):
+        if r:
+            m.train()
+    for i in range(0, n, cfg.batch_size):
+        idx = perms[:, i : i + cfg.batch_size]
+        opt.zero_grad(set_to_none=True)
+        for g, (lo, hi) in enumerate(groups):
+            if not run[g]:
+                continue
+            gi = idx[lo:hi]
+            xb = torch.gather(xs[lo:hi], 1, gi[..., None].expand(-1, -1, xs.shape[-1]))
+            yb = torch.gather(ys[lo:hi], 1, gi)
+            loss, counts = _batched_loss(models[g], xb, yb, cfg)
+            loss.sum().backward()
+            tot[lo:hi] += loss.detach().double() * gi.shape[1]
+            correct[lo:hi] += (counts.argmax(-1) == yb).sum(1)
+        if cfg.max_grad_norm is not None:
+            for g, ps in enumerate(params):
+                if run[g]:
+                    _clip_per_person(list(ps.values()), cfg.max_grad_norm)
+        opt.step()
+        for g, m in enumerate(models):
+            if run[g] and hasattr(m, "after_step"):
+                m.after_step()
+    return tot, correct
+
+
+def _validate_groups(models, groups, run, val_groups, K: int, cfg: TrainConfig) -> list:
+    """``{"acc", "loss"}`` per person of the groups that ran (None elsewhere / no validation)."""
+    val = [None] * K
+    if val_groups is not None:
+        for g, (lo, hi) in enumerate(groups):
+            if run[g]:
+                val[lo:hi] = _evaluate(models[g], val_groups[g], cfg)
+    return val
+
+
+@dataclass
+class _Selection:
+    """Per-person model selection state: the results, the selected tensors ``best`` (all
+    persons stacked on dim 0), the epochs without improvement and who is still running."""
+
+    results: list[PersonResult]
+    best: dict[str, torch.Tensor]
+    bad: list[int]
+    active: list[bool]
+
+
+def _select_person(sel: _Selection, k: int, row: dict, group_params, k_in_group, cfg) -> None:
+    """Record person ``k``'s epoch ``row`` and apply the trainer's selection and patience."""
+    epoch = row["epoch"]
+    res = sel.results[k]
+    res.history.append(row)
+    if cfg.select == "last":
+        metric, sel_loss = epoch, None
+    else:
+        metric, sel_loss = row["val_acc"], row["val_loss"]
+    if is_better(metric, sel_loss, res.best_metric, res.best_loss):
+        res.best_epoch, res.best_metric, res.best_loss = epoch, metric, sel_loss
+        sel.bad[k] = 0
+        for name, best in sel.best.items():
+            best[k] = group_params[name].detach()[k_in_group]
+    else:
+        sel.bad[k] += 1
+    if cfg.patience is not None and sel.bad[k] >= cfg.patience:
+        sel.active[k] = False
+        res.stopped_early = True
+
+
+def _record_epoch(sel: _Selection, epoch, groups, params, tot, correct, val, n, cfg) -> None:
+    """One history row per still-active person, then selection (:func:`_select_person`)."""
+    for g, (lo, hi) in enumerate(groups):
+        for k in range(lo, hi):
+            if not sel.active[k]:
+                continue
+            row = {
+                "epoch": epoch,
+                "train_loss": float(tot[k]) / n,
+                "train_acc": float(correct[k]) / n,
+            }
+            if val[k] is not None:
+                row.update(val_acc=val[k]["acc"], val_loss=val[k]["loss"])
+            _select_person(sel, k, row, params[g], k - lo, cfg)
+
+
+def _personalise_batched(net, train_sets, cfg, val_sets, fused, group) -> list[PersonResult]:
+    K = len(train_sets)
+    if K == 0:
+        raise ParameterError("personalise_batched: no persons given")
+    base, use_fused = _resolve_fused(net, fused)
+    _check_shared_frozen(base)
+    n = _check_batched_inputs(base, train_sets, cfg, val_sets, group)
+    groups = _split(K, group or default_group(base, cfg))
+    models, params = _group_models(base, groups, K, use_fused)
     names = list(params[0])
 
     torch.manual_seed(cfg.seed)
@@ -332,10 +440,12 @@ def _personalise_batched(net, train_sets, cfg, val_sets, fused, group) -> list[P
     opt = torch.optim.Adam(
         [p for ps in params for p in ps.values()], lr=cfg.lr, weight_decay=cfg.weight_decay
     )
-    results = [PersonResult(-1, -math.inf, best_loss=math.inf) for _ in range(K)]
-    best = {name: torch.cat([ps[name].detach() for ps in params]).clone() for name in names}
-    bad = [0] * K
-    active = [True] * K
+    sel = _Selection(
+        results=[PersonResult(-1, -math.inf, best_loss=math.inf) for _ in range(K)],
+        best={name: torch.cat([ps[name].detach() for ps in params]).clone() for name in names},
+        bad=[0] * K,
+        active=[True] * K,
+    )
     xs = torch.stack([x for x, _ in train_sets])  # [K, n, n_in]
     ys = torch.stack([y for _, y in train_sets]).long()
     val_groups = [val_sets[lo:hi] for lo, hi in groups] if val_sets else None
@@ -345,75 +455,20 @@ def _personalise_batched(net, train_sets, cfg, val_sets, fused, group) -> list[P
 
         epochs = tqdm(epochs, desc=f"personalise x{K}", leave=False)
     for epoch in epochs:
-        run = [any(active[lo:hi]) for lo, hi in groups]
+        run = [any(sel.active[lo:hi]) for lo, hi in groups]
         # batch order from the CPU generators (the same on every device), then moved
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(xs.device)
-        tot = torch.zeros(K, dtype=torch.float64, device=xs.device)
-        correct = torch.zeros(K, dtype=torch.long, device=xs.device)
-        for m, r in zip(models, run, strict=True):
-            if r:
-                m.train()
-        for i in range(0, n, cfg.batch_size):
-            idx = perms[:, i : i + cfg.batch_size]
-            opt.zero_grad(set_to_none=True)
-            for g, (lo, hi) in enumerate(groups):
-                if not run[g]:
-                    continue
-                gi = idx[lo:hi]
-                xb = torch.gather(xs[lo:hi], 1, gi[..., None].expand(-1, -1, xs.shape[-1]))
-                yb = torch.gather(ys[lo:hi], 1, gi)
-                loss, counts = _batched_loss(models[g], xb, yb, cfg)
-                loss.sum().backward()
-                tot[lo:hi] += loss.detach().double() * gi.shape[1]
-                correct[lo:hi] += (counts.argmax(-1) == yb).sum(1)
-            if cfg.max_grad_norm is not None:
-                for g, ps in enumerate(params):
-                    if run[g]:
-                        _clip_per_person(list(ps.values()), cfg.max_grad_norm)
-            opt.step()
-            for g, m in enumerate(models):
-                if run[g] and hasattr(m, "after_step"):
-                    m.after_step()
-        val = [None] * K
-        if val_groups is not None:
-            for g, (lo, hi) in enumerate(groups):
-                if run[g]:
-                    val[lo:hi] = _evaluate(models[g], val_groups[g], cfg)
-        for g, (lo, hi) in enumerate(groups):
-            for k in range(lo, hi):
-                if not active[k]:
-                    continue
-                row = {
-                    "epoch": epoch,
-                    "train_loss": float(tot[k]) / n,
-                    "train_acc": float(correct[k]) / n,
-                }
-                if val[k] is not None:
-                    row.update(val_acc=val[k]["acc"], val_loss=val[k]["loss"])
-                res = results[k]
-                res.history.append(row)
-                if cfg.select == "last":
-                    metric, sel_loss = epoch, None
-                else:
-                    metric, sel_loss = row["val_acc"], row["val_loss"]
-                if is_better(metric, sel_loss, res.best_metric, res.best_loss):
-                    res.best_epoch, res.best_metric, res.best_loss = epoch, metric, sel_loss
-                    bad[k] = 0
-                    for name in names:
-                        best[name][k] = params[g][name].detach()[k - lo]
-                else:
-                    bad[k] += 1
-                if cfg.patience is not None and bad[k] >= cfg.patience:
-                    active[k] = False
-                    res.stopped_early = True
-        if not any(active):
+        tot, correct = _train_epoch(models, params, groups, run, perms, xs, ys, n, opt, cfg)
+        val = _validate_groups(models, groups, run, val_groups, K, cfg)
+        _record_epoch(sel, epoch, groups, params, tot, correct, val, n, cfg)
+        if not any(sel.active):
             break
     if len(groups) > 1:
         base.expand_parameters(K)
     final = _person_tensors(base)
     with torch.no_grad():
         for name in names:
-            final[name].copy_(best[name])
-    for res in results:
+            final[name].copy_(sel.best[name])
+    for res in sel.results:
         res.best_metric = float(res.best_metric)
-    return results
+    return sel.results

@@ -1,7 +1,7 @@
 """Neuromodulatory tuning methods: freeze a pretrained network and make only the NT part
 trainable, in one call that says what it made trainable.
 
-Methods (DESIGN §4; combine where it makes sense, e.g. ``["nt1", "nt2"]``):
+Methods (combine where it makes sense, e.g. ``["nt1", "nt2"]``):
 
 =======================  ==========================================================================
 ``tft``                  traditional fine-tuning: every weight and existing bias
@@ -103,6 +103,135 @@ def _layer_indices(net: NTNetwork, layers: Iterable[int] | None, where: str) -> 
     return idx
 
 
+@dataclass
+class _TuningContext:
+    """What every method of one :func:`apply_tuning` call shares."""
+
+    where: str  # error prefix, e.g. "apply_tuning(nt1+nt2)"
+    idx: list[int]  # the layers to tune
+    has_bias: list[bool]  # per layer of the network: it has a (pretrained or trainable) bias
+    gen: torch.Generator
+    report: TuningReport
+    gain_init: str
+    gain_range: tuple[float, float]
+    sparsity: float
+    group_size: int
+    input_sparsity: float
+    sb_kwargs: dict
+
+
+def _check_methods(names: list[str]) -> None:
+    """Known method names, and only combinations that make sense."""
+    if not names:
+        raise ParameterError("apply_tuning: no method given")
+    for m in names:
+        if m not in METHODS:
+            import difflib
+
+            close = difflib.get_close_matches(m, METHODS, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ParameterError(f"apply_tuning: unknown method '{m}'.{hint} Methods: {METHODS}")
+    if len(set(names) & set(_SPIKING)) > 1:
+        raise ParameterError(f"apply_tuning: combine at most one of {_SPIKING}")
+    if "nt2" in names and "additive_bias" in names:
+        raise ParameterError("apply_tuning: 'nt2' tunes existing biases, 'additive_bias' adds new "
+                             "ones; choose one")  # fmt: skip
+    if "tft" in names and len(names) > 1:
+        raise ParameterError("apply_tuning: 'tft' already trains everything; use it alone")
+
+
+def _tune_tft(net: NTNetwork, c: _TuningContext, m: str) -> None:
+    for i in c.idx:
+        net.layers[i].linear.weight.requires_grad_(True)
+        if c.has_bias[i]:
+            net.layers[i].neuron.set_trainable(bias=True)
+
+
+def _tune_nt1(net: NTNetwork, c: _TuningContext, m: str) -> None:
+    for i in c.idx:
+        cell = net.layers[i].neuron
+        if c.gain_init == "uniform":
+            lo, hi = c.gain_range
+            g = torch.empty(cell.gain.shape, dtype=torch.float64)
+            g.uniform_(float(lo), float(hi), generator=c.gen)
+            set_tensor(cell, "gain", g.to(cell.gain), True)
+            c.report.added.append(f"layers.{i}: gain ~ U({lo}, {hi})")
+        elif c.gain_init == "identity":
+            set_tensor(cell, "gain", torch.ones_like(cell.gain), True)
+        else:
+            raise ParameterError(f"{c.where}: gain_init must be 'identity' or 'uniform'")
+
+
+def _tune_nt2(net: NTNetwork, c: _TuningContext, m: str) -> None:
+    missing = [i for i in c.idx if not c.has_bias[i]]
+    if missing:
+        raise ParameterError(
+            f"{c.where}: layers {missing} have no biases (pretrained without); "
+            "use 'additive_bias' to add new ones"
+        )
+    for i in c.idx:
+        net.layers[i].neuron.set_trainable(bias=True)
+
+
+def _tune_additive_bias(net: NTNetwork, c: _TuningContext, m: str) -> None:
+    present = [i for i in c.idx if c.has_bias[i]]
+    if present:
+        raise ParameterError(
+            f"{c.where}: layers {present} already have biases; tune them with 'nt2'"
+        )
+    for i in c.idx:
+        cell = net.layers[i].neuron
+        set_tensor(cell, "bias", torch.zeros_like(cell.bias), True)
+        c.report.added.append(f"layers.{i}: additive bias (zero-initialised)")
+
+
+def _tune_spiking(net: NTNetwork, c: _TuningContext, m: str) -> None:
+    """``spiking_bias``, ``spiking_bias_sparse`` and ``volumetric``: add the populations."""
+    for i in c.idx:
+        layer = net.layers[i]
+        if layer.spiking_bias is not None:
+            raise ParameterError(f"{c.where}: layer {i} already has a spiking bias")
+        ref = layer.linear.weight
+        if m == "volumetric":
+            if layer.n % c.group_size:
+                raise ParameterError(
+                    f"{c.where}: group_size {c.group_size} does not divide layer {i} "
+                    f"({layer.n} neurons)"
+                )
+            mcount, sp, train_w_in = layer.n // c.group_size, c.input_sparsity, True
+        else:
+            mcount = layer.n
+            sp, train_w_in = (c.sparsity, True) if m == "spiking_bias_sparse" else (0.0, False)
+        layer.spiking_bias = SpikingBias(
+            layer.n_in,
+            layer.n,
+            m=mcount,
+            group="contiguous" if mcount != layer.n else None,
+            sparsity=sp,
+            generator=c.gen,
+            train_w_in=train_w_in,
+            train_w_b=True,
+            train_alpha=False,
+            dtype=ref.dtype,
+            device=ref.device,
+            **c.sb_kwargs,
+        )
+        c.report.added.append(
+            f"layers.{i}: {mcount} spiking bias neurons"
+            + (f", W_in {sp:.0%} sparse" if sp else "")
+            + (" (W_in trained)" if train_w_in else " (W_in fixed)")
+        )
+
+
+_TUNERS = {
+    "tft": _tune_tft,
+    "nt1": _tune_nt1,
+    "nt2": _tune_nt2,
+    "additive_bias": _tune_additive_bias,
+    **{m: _tune_spiking for m in _SPIKING},
+}
+
+
 def apply_tuning(
     net: NTNetwork,
     methods: str | Sequence[str],
@@ -137,22 +266,7 @@ def apply_tuning(
     if not isinstance(net, NTNetwork):
         raise ParameterError("apply_tuning: expected an NTNetwork")
     names = [methods] if isinstance(methods, str) else list(methods)
-    if not names:
-        raise ParameterError("apply_tuning: no method given")
-    for m in names:
-        if m not in METHODS:
-            import difflib
-
-            close = difflib.get_close_matches(m, METHODS, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ParameterError(f"apply_tuning: unknown method '{m}'.{hint} Methods: {METHODS}")
-    if len(set(names) & set(_SPIKING)) > 1:
-        raise ParameterError(f"apply_tuning: combine at most one of {_SPIKING}")
-    if "nt2" in names and "additive_bias" in names:
-        raise ParameterError("apply_tuning: 'nt2' tunes existing biases, 'additive_bias' adds new "
-                             "ones; choose one")  # fmt: skip
-    if "tft" in names and len(names) > 1:
-        raise ParameterError("apply_tuning: 'tft' already trains everything; use it alone")
+    _check_methods(names)
     where = f"apply_tuning({'+'.join(names)})"
     gen = torch.Generator().manual_seed(seed)
     report = TuningReport(names)
@@ -166,82 +280,21 @@ def apply_tuning(
         for layer in net.layers
     ]
     freeze(net)
-
+    ctx = _TuningContext(
+        where=where,
+        idx=idx,
+        has_bias=has_bias,
+        gen=gen,
+        report=report,
+        gain_init=gain_init,
+        gain_range=gain_range,
+        sparsity=sparsity,
+        group_size=group_size,
+        input_sparsity=input_sparsity,
+        sb_kwargs=sb_kwargs,
+    )
     for m in names:
-        if m == "tft":
-            for i in idx:
-                net.layers[i].linear.weight.requires_grad_(True)
-                if has_bias[i]:
-                    net.layers[i].neuron.set_trainable(bias=True)
-        elif m == "nt1":
-            for i in idx:
-                cell = net.layers[i].neuron
-                if gain_init == "uniform":
-                    lo, hi = gain_range
-                    g = torch.empty(cell.gain.shape, dtype=torch.float64)
-                    g.uniform_(float(lo), float(hi), generator=gen)
-                    set_tensor(cell, "gain", g.to(cell.gain), True)
-                    report.added.append(f"layers.{i}: gain ~ U({lo}, {hi})")
-                elif gain_init == "identity":
-                    set_tensor(cell, "gain", torch.ones_like(cell.gain), True)
-                else:
-                    raise ParameterError(f"{where}: gain_init must be 'identity' or 'uniform'")
-        elif m == "nt2":
-            missing = [i for i in idx if not has_bias[i]]
-            if missing:
-                raise ParameterError(
-                    f"{where}: layers {missing} have no biases (pretrained without); "
-                    "use 'additive_bias' to add new ones"
-                )
-            for i in idx:
-                net.layers[i].neuron.set_trainable(bias=True)
-        elif m == "additive_bias":
-            present = [i for i in idx if has_bias[i]]
-            if present:
-                raise ParameterError(
-                    f"{where}: layers {present} already have biases; tune them with 'nt2'"
-                )
-            for i in idx:
-                cell = net.layers[i].neuron
-                set_tensor(cell, "bias", torch.zeros_like(cell.bias), True)
-                report.added.append(f"layers.{i}: additive bias (zero-initialised)")
-        else:
-            for i in idx:
-                layer = net.layers[i]
-                if layer.spiking_bias is not None:
-                    raise ParameterError(f"{where}: layer {i} already has a spiking bias")
-                ref = layer.linear.weight
-                if m == "volumetric":
-                    if layer.n % group_size:
-                        raise ParameterError(
-                            f"{where}: group_size {group_size} does not divide layer {i} "
-                            f"({layer.n} neurons)"
-                        )
-                    mcount, sp, train_w_in = layer.n // group_size, input_sparsity, True
-                else:
-                    mcount = layer.n
-                    sp, train_w_in = (
-                        (sparsity, True) if m == "spiking_bias_sparse" else (0.0, False)
-                    )
-                layer.spiking_bias = SpikingBias(
-                    layer.n_in,
-                    layer.n,
-                    m=mcount,
-                    group="contiguous" if mcount != layer.n else None,
-                    sparsity=sp,
-                    generator=gen,
-                    train_w_in=train_w_in,
-                    train_w_b=True,
-                    train_alpha=False,
-                    dtype=ref.dtype,
-                    device=ref.device,
-                    **sb_kwargs,
-                )
-                report.added.append(
-                    f"layers.{i}: {mcount} spiking bias neurons"
-                    + (f", W_in {sp:.0%} sparse" if sp else "")
-                    + (" (W_in trained)" if train_w_in else " (W_in fixed)")
-                )
+        _TUNERS[m](net, ctx, m)
     report.trainable = trainable_counts(net)
     report.total = sum(report.trainable.values())
     return report
