@@ -145,6 +145,123 @@ def _kind(dtype: np.dtype) -> str:
     }.get(dtype.kind, f"unsupported ({dtype})")
 
 
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError(path, "does not exist")
+    if not path.is_file():
+        raise DataError(path, "is not a file")
+    if not zipfile.is_zipfile(path):
+        raise DataError(path, "cannot be read: not an .npz archive (write it with numpy.savez)")
+
+
+def _check_x_header(path: Path, heads: dict, n_in: int | None) -> tuple:
+    """The shape of ``x`` its header declares, checked (kind, rank, sizes, ``n_in``)."""
+    if "x" not in heads:
+        raise DataError(path, f"has no array 'x' (found {sorted(heads) or 'none of x, y, T'})")
+    xshape, xdtype = heads["x"]
+    kind = _kind(xdtype)
+    if kind not in ("bool", "integer", "float"):
+        raise DataError(path, f"x holds {kind}; it must hold real numbers")
+    if any(n < 0 for shape, _ in heads.values() for n in shape):
+        raise DataError(path, "an array header declares a negative size")
+    if len(xshape) not in (2, 3):
+        raise DataError(path, f"x must be spikes [T, N, n_in] or static [N, n_in], got {xshape}")
+    for name, n in zip(("N", "n_in"), xshape[-2:], strict=True):
+        if n == 0:
+            raise DataError(path, f"x {xshape} has {name} = 0")
+    if len(xshape) == 3 and xshape[0] == 0:
+        raise DataError(path, f"x {xshape} has T = 0 steps")
+    if n_in is not None and xshape[-1] != n_in:
+        raise DataError(path, f"x has {xshape[-1]} inputs per sample, the model expects {n_in}")
+    return xshape
+
+
+def _check_y_t_headers(path: Path, heads: dict, N: int) -> None:
+    """``y`` (N integer labels) and ``T`` (one integer) as their headers declare them."""
+    if "y" in heads:
+        yshape, ydtype = heads["y"]
+        ykind = _kind(ydtype)
+        if ykind != "integer":
+            raise DataError(path, f"y holds {ykind} values; class labels must be integers")
+        if yshape != (N,):
+            raise DataError(path, f"y must hold {N} labels (one per sample), got shape {yshape}")
+    if "T" in heads:
+        tshape, tdtype = heads["T"]
+        if _kind(tdtype) != "integer" or int(np.prod(tshape)) != 1:
+            raise DataError(path, f"T must be one integer, got shape {tshape} dtype {tdtype}")
+
+
+def _steps(path: Path, d, heads: dict, xshape: tuple, T, default_T):
+    """The number of steps (``None`` for static ``x`` without any ``T``), checked against the
+    file's ``T`` and the asked ``T``."""
+    file_T = None
+    if "T" in heads:
+        file_T = int(np.asarray(d["T"]).reshape(-1)[0])
+        if file_T < 1:
+            raise DataError(path, f"T = {file_T}; the number of steps must be >= 1")
+    steps = xshape[0] if len(xshape) == 3 else (T or file_T or default_T)
+    if len(xshape) == 3:
+        for given, src in ((T, "was asked for"), (file_T, "is given in the file")):
+            if given is not None and given != xshape[0]:
+                raise DataError(path, f"x holds {xshape[0]} steps but T = {given} {src}")
+    return steps
+
+
+def _read_arrays(path: Path, heads: dict, xshape: tuple, T, default_T, max_elements: int):
+    """``(x, y or None, steps)`` read from the archive, after the size limit is checked."""
+    N = xshape[-2]
+    with np.load(path, allow_pickle=False) as d:
+        try:
+            steps = _steps(path, d, heads, xshape, T, default_T)
+            total = (steps or 1) * N * xshape[-1]
+            if total > max_elements:
+                raise DataError(
+                    path,
+                    f"x declares {total:,} input values (T={steps}, N={N}, n_in={xshape[-1]}), "
+                    f"more than the limit of {max_elements:,}",
+                )
+            x = d["x"]
+            y = d["y"] if "y" in heads else None
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a corrupt member raises many kinds
+            raise DataError(path, f"cannot be read: {exc}") from None
+    return x, y, steps
+
+
+def _check_x_values(path: Path, x: np.ndarray) -> None:
+    finite = np.isfinite(x)
+    if not finite.all():
+        idx = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise DataError(
+            path,
+            f"x holds {int((~finite).sum())} NaN or infinite values (first at index {idx})",
+        )
+    if x.ndim == 3:
+        bad = (x != 0) & (x != 1)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise DataError(path, f"spikes x must be 0 or 1, found {x[idx]:g} at index {idx}")
+
+
+def _check_labels(path: Path, y, n_classes: int | None) -> np.ndarray:
+    """The labels as int64, checked (non-negative, below ``n_classes`` when given)."""
+    y = np.asarray(y)
+    if y.size and y.min() < 0:
+        i = int(np.argmin(y))
+        raise DataError(path, f"y holds a negative label ({int(y[i])} at index {i})")
+    if y.size and int(y.max()) > np.iinfo(np.int64).max:
+        raise DataError(path, f"y holds a label too large for a class ({int(y.max())})")
+    if n_classes is not None and y.size and y.max() >= n_classes:
+        i = int(np.argmax(y))
+        raise DataError(
+            path,
+            f"y holds label {int(y[i])} (index {i}), outside the model's {n_classes} classes "
+            f"[0, {n_classes})",
+        )
+    return y.astype(np.int64)
+
+
 def load_data(
     path,
     *,
@@ -175,95 +292,15 @@ def load_data(
     n_classes = _check_count(n_classes, "n_classes")
     max_elements = _check_count(max_elements, "max_elements", allow_none=False)
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "does not exist")
-    if not path.is_file():
-        raise DataError(path, "is not a file")
-    if not zipfile.is_zipfile(path):
-        raise DataError(path, "cannot be read: not an .npz archive (write it with numpy.savez)")
+    _check_file(path)
     heads = _headers(path)
-    if "x" not in heads:
-        raise DataError(path, f"has no array 'x' (found {sorted(heads) or 'none of x, y, T'})")
-    xshape, xdtype = heads["x"]
-    kind = _kind(xdtype)
-    if kind not in ("bool", "integer", "float"):
-        raise DataError(path, f"x holds {kind}; it must hold real numbers")
-    if any(n < 0 for shape, _ in heads.values() for n in shape):
-        raise DataError(path, "an array header declares a negative size")
-    if len(xshape) not in (2, 3):
-        raise DataError(path, f"x must be spikes [T, N, n_in] or static [N, n_in], got {xshape}")
-    for name, n in zip(("N", "n_in"), xshape[-2:], strict=True):
-        if n == 0:
-            raise DataError(path, f"x {xshape} has {name} = 0")
-    if len(xshape) == 3 and xshape[0] == 0:
-        raise DataError(path, f"x {xshape} has T = 0 steps")
-    if n_in is not None and xshape[-1] != n_in:
-        raise DataError(path, f"x has {xshape[-1]} inputs per sample, the model expects {n_in}")
-    N = xshape[-2]
-    if "y" in heads:
-        yshape, ydtype = heads["y"]
-        ykind = _kind(ydtype)
-        if ykind != "integer":
-            raise DataError(path, f"y holds {ykind} values; class labels must be integers")
-        if yshape != (N,):
-            raise DataError(path, f"y must hold {N} labels (one per sample), got shape {yshape}")
-    file_T = None
-    if "T" in heads:
-        tshape, tdtype = heads["T"]
-        if _kind(tdtype) != "integer" or int(np.prod(tshape)) != 1:
-            raise DataError(path, f"T must be one integer, got shape {tshape} dtype {tdtype}")
-    with np.load(path, allow_pickle=False) as d:
-        try:
-            if "T" in heads:
-                file_T = int(np.asarray(d["T"]).reshape(-1)[0])
-                if file_T < 1:
-                    raise DataError(path, f"T = {file_T}; the number of steps must be >= 1")
-            steps = xshape[0] if len(xshape) == 3 else (T or file_T or default_T)
-            if len(xshape) == 3:
-                for given, src in ((T, "was asked for"), (file_T, "is given in the file")):
-                    if given is not None and given != xshape[0]:
-                        raise DataError(path, f"x holds {xshape[0]} steps but T = {given} {src}")
-            total = (steps or 1) * N * xshape[-1]
-            if total > max_elements:
-                raise DataError(
-                    path,
-                    f"x declares {total:,} input values (T={steps}, N={N}, n_in={xshape[-1]}), "
-                    f"more than the limit of {max_elements:,}",
-                )
-            x = d["x"]
-            y = d["y"] if "y" in heads else None
-        except DataError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a corrupt member raises many kinds
-            raise DataError(path, f"cannot be read: {exc}") from None
+    xshape = _check_x_header(path, heads, n_in)
+    _check_y_t_headers(path, heads, xshape[-2])
+    x, y, steps = _read_arrays(path, heads, xshape, T, default_T, max_elements)
     if x.shape != xshape:  # pragma: no cover - numpy reads what the header declares
         raise DataError(path, f"x has shape {x.shape}, its header declares {xshape}")
     x = np.asarray(x, dtype=np.float64)
-    finite = np.isfinite(x)
-    if not finite.all():
-        idx = tuple(int(i) for i in np.argwhere(~finite)[0])
-        raise DataError(
-            path,
-            f"x holds {int((~finite).sum())} NaN or infinite values (first at index {idx})",
-        )
-    if x.ndim == 3:
-        bad = (x != 0) & (x != 1)
-        if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise DataError(path, f"spikes x must be 0 or 1, found {x[idx]:g} at index {idx}")
+    _check_x_values(path, x)
     if y is not None:
-        y = np.asarray(y)
-        if y.size and y.min() < 0:
-            i = int(np.argmin(y))
-            raise DataError(path, f"y holds a negative label ({int(y[i])} at index {i})")
-        if y.size and int(y.max()) > np.iinfo(np.int64).max:
-            raise DataError(path, f"y holds a label too large for a class ({int(y.max())})")
-        if n_classes is not None and y.size and y.max() >= n_classes:
-            i = int(np.argmax(y))
-            raise DataError(
-                path,
-                f"y holds label {int(y[i])} (index {i}), outside the model's {n_classes} classes "
-                f"[0, {n_classes})",
-            )
-        y = y.astype(np.int64)
+        y = _check_labels(path, y, n_classes)
     return Data(path=str(path), x=x, y=y, T=int(steps) if steps else None)
