@@ -160,7 +160,8 @@ def _report(args) -> int:
 
 def _analog(args, x, y):
     from lava_nt.converters.model_file import load_model
-    from lava_nt.hardware.analog import MirrorModel, analog_accuracy, map_gains, plot_analog
+    from lava_nt.hardware.analog import MirrorModel, map_gains
+    from lava_nt.hardware.analog_accuracy import analog_accuracy, plot_analog
 
     spec, info = load_model(args.model)
     if spec.fixed:

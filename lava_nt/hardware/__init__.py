@@ -2,15 +2,15 @@
 
 Modules (numpy only; matplotlib for the optional plot):
 
-    resources   per-layer neurons, synapses, bit widths, compartments; a documented mapping of
-                layers onto Loihi cores against published per-core limits (:data:`LOIHI1`,
-                :data:`LOIHI2`)
+    resources   per-layer neurons, synapses, bit widths, compartments, synaptic memory, and
+                the published per-core limits (:data:`LOIHI1`, :data:`LOIHI2`)
+    cores       a documented mapping of layers onto Loihi cores against those limits
     energy      spikes and synaptic operations per inference from a run on real inputs, and an
                 energy-per-inference estimate from Davies et al. 2018, Table 2 (pre-silicon
                 Loihi 1 figures, :data:`LOIHI1_TABLE2`)
     analog      the JLPEA 2022 synapse (a current mirror with a resistive load, eq. 14-16): tuned
                 NT1 gains -> supply voltages in 0.5-1.0 V, power domains, DAC quantisation, and
-                the accuracy after it
+                the accuracy after it (in analog_accuracy)
     report      :func:`hardware_report`: all of the above for one model, as tables and JSON
                 (``lava-nt report MODEL``)
 
@@ -19,17 +19,17 @@ Every figure is a published one (cited where it is defined), not a measurement o
 """
 
 from lava_nt.hardware.analog import (
-    AnalogAccuracy,
+    PAPER_REFERENCE,
     AnalogMapping,
     AnalogRangeError,
     MirrorModel,
-    analog_accuracy,
     dac_levels,
     map_gains,
-    plot_analog,
     power_domains,
     quantize_voltage,
 )
+from lava_nt.hardware.analog_accuracy import AnalogAccuracy, analog_accuracy, plot_analog
+from lava_nt.hardware.cores import Mapping, map_to_cores
 from lava_nt.hardware.energy import (
     LOIHI1_TABLE2,
     Activity,
@@ -42,10 +42,8 @@ from lava_nt.hardware.resources import (
     LOIHI1,
     LOIHI2,
     ChipLimits,
-    Mapping,
     NetworkResources,
     count_resources,
-    map_to_cores,
     synapse_memory_bits,
 )
 
@@ -53,6 +51,7 @@ __all__ = [
     "LOIHI1",
     "LOIHI1_TABLE2",
     "LOIHI2",
+    "PAPER_REFERENCE",
     "Activity",
     "AnalogAccuracy",
     "AnalogMapping",

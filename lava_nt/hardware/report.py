@@ -15,17 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lava_nt.hardware.cores import Mapping, apply_mapping, map_to_cores
 from lava_nt.hardware.energy import LOIHI1_TABLE2, Activity, EnergyFigures, energy_estimate
 from lava_nt.hardware.energy import measure_activity as _measure
 from lava_nt.hardware.resources import (
     LOIHI1,
     LOIHI2,
     ChipLimits,
-    Mapping,
     NetworkResources,
-    apply_mapping,
     count_resources,
-    map_to_cores,
 )
 from lava_nt.network import NetworkSpec
 from lava_nt.spec.validation import ParameterError

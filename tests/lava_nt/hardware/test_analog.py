@@ -9,13 +9,12 @@ from lava_nt.converters.agreement import predictions
 from lava_nt.hardware.analog import (
     AnalogRangeError,
     MirrorModel,
-    analog_accuracy,
     dac_levels,
     map_gains,
-    plot_analog,
     power_domains,
     quantize_voltage,
 )
+from lava_nt.hardware.analog_accuracy import analog_accuracy, plot_analog
 from lava_nt.network import reference_run
 from lava_nt.spec.validation import ParameterError
 

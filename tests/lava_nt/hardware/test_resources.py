@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from lava_nt.converters.quantize import quantize
+from lava_nt.hardware.cores import map_to_cores
 from lava_nt.hardware.resources import (
     LOIHI1,
     LOIHI2,
     count_resources,
-    map_to_cores,
     signed_bits,
     synapse_memory_bits,
     weight_bits,
