@@ -276,20 +276,9 @@ def run(quick: bool) -> dict:
     )  # fmt: skip
 
 
-def _section(
-    *, quick, folds, config, syn, rows, t_gen, t_feat, t_pipe, t_report, data_bytes, profiles,
-    lava_su, gemm2, gemm1, summary, loads, archs, methods_info, ckpt_every,
-) -> dict:  # fmt: skip
-    T = config.T
-    pre = [r for r in rows if r["kind"] == "pretrain"]
-    tune = [r for r in rows if r["kind"] == "tune"]
-    dep = {(r["participant"], r["method"]): r for r in rows if r["kind"] == "deploy"}
-    methods = list(config.methods)
-    n_pool = syn.n_participants
-    scale_folds = N_PARTICIPANTS  # quick mode too (its numbers are only a smoke test)
-    g_scale = (N_PARTICIPANTS - GROUP) / (N_PARTICIPANTS - 1)  # pretraining set size ratio
-
-    # ---- per fold, per stage -----------------------------------------------------------------
+def _per_fold_stages(folds, pre, tune, dep, archs, methods_info, T: int):
+    """Seconds and nominal FLOPs of every stage ("pretrain ARCH", "tune M", "deploy M") per
+    fold, from the journal rows."""
     per_fold: dict[int, dict[str, float]] = {}
     flops_fold: dict[int, dict[str, float]] = {}
     for p in folds:
@@ -318,45 +307,161 @@ def _section(
                 )
         per_fold[p] = st
         flops_fold[p] = fl
+    return per_fold, flops_fold
+
+
+def _fold_total(st, keep=lambda k: True):
+    return sum(v for k, v in st.items() if keep(k))
+
+
+def _extrapolate(per_fold, keep, once, other_per_fold, g_scale, group: int = 1):
+    """(mean, min, max) 32-fold seconds: data + features + report ``once``, + per fold."""
+    totals = []
+    for st in per_fold.values():
+        s = 0.0
+        for k, v in st.items():
+            if not keep(k):
+                continue
+            if k.startswith("pretrain") and group > 1:
+                v = v / group * g_scale
+            s += v
+        totals.append(s + other_per_fold)
+    scale_folds = N_PARTICIPANTS
+    return (
+        once + scale_folds * statistics.mean(totals),
+        once + scale_folds * min(totals),
+        once + scale_folds * max(totals),
+    )
+
+
+def _keep_methods(ms, methods_info):
+    """A stage filter: the stages of methods ``ms`` (and the pretraining of their arches)."""
+
+    def keep(k):
+        kind, name = k.split(" ", 1)
+        if kind == "pretrain":
+            return any(methods_info[m].arch == name for m in ms)
+        return name in ms
+
+    return keep
+
+
+def _figure(name: str, est, bound, tgt: float) -> dict:
+    mean, lo, hi = est
+    met = mean <= tgt
+    raw = f"{_fmt_s(mean)} (per-fold spread: {_fmt_s(lo)}-{_fmt_s(hi)})"
+    if bound is not None:
+        raw += (
+            f"; dense-matmul lower bound {_fmt_s(bound[0])} at the measured 2-thread SGEMM "
+            f"rate, {_fmt_s(bound[1])} at the theoretical FP32 peak"
+        )
+    return common.figure(
+        name,
+        mean / 60,
+        raw,
+        f"< {TARGET_MIN:g} min",
+        met,
+        unit=" min",
+        result=common.target_text(met, mean, tgt, False),
+    )  # fmt: skip
+
+
+def _epochs_text(k: str, folds, epochs_of, pre_epochs) -> str:
+    kind, name = k.split(" ", 1)
+    if kind == "tune":
+        return "/".join(str(epochs_of.get((p, name), "-")) for p in folds)
+    if kind == "pretrain":
+        return "/".join(str(pre_epochs.get((pl_key(p), name), "-")) for p in folds)
+    return ""
+
+
+def _stage_table(folds, stages, per_fold, flops_fold, pre, tune, total_32) -> list[str]:
+    """The header and one row per stage of the breakdown table."""
+    scale_folds = N_PARTICIPANTS
+    head = "| stage | " + " | ".join(f"fold p{p:02d}" for p in folds) + " | mean per fold | " \
+        "x 32 folds | share | epochs run | GFLOP (mean) | GFLOP/s achieved |"  # fmt: skip
+    tab = [head, "|" + "---|" * (len(folds) + 7)]
+    epochs_of = {(r["participant"], r["method"]): r["epochs_run"] for r in tune}
+    pre_epochs = {(r["key"], r["arch"]): r["epochs"] for r in pre}
+    for k in stages:
+        vals = [per_fold[p].get(k) for p in folds]
+        have = [v for v in vals if v is not None]
+        mean = statistics.mean(have) if have else 0.0
+        ep = _epochs_text(k, folds, epochs_of, pre_epochs)
+        gfl = [flops_fold[p].get(k) for p in folds]
+        gfl = [g for g in gfl if g is not None]
+        gmean = statistics.mean(gfl) / 1e9 if gfl else None
+        rate = f"{sum(gfl) / sum(have) / 1e9:.1f}" if gfl and have and sum(have) > 0 else ""
+        tab.append(
+            f"| {k} | "
+            + " | ".join("-" if v is None else f"{v:.1f} s" for v in vals)
+            + f" | {mean:.1f} s | {_fmt_s(mean * scale_folds)} | "
+            f"{100 * mean * scale_folds / total_32:.1f} % | {ep} | "
+            + ("" if gmean is None else f"{gmean:.1f}")
+            + f" | {rate} |"
+        )
+    return tab
+
+
+def _stage_rate(folds, per_fold, flops_fold, k):
+    """Achieved nominal FLOP/s of a stage over the measured folds (None: no time measured)."""
+    secs = sum(per_fold[p].get(k, 0.0) for p in folds)
+    return sum(flops_fold[p].get(k, 0.0) for p in folds) / secs if secs > 0 else None
+
+
+def _hotspot_text(folds, per_fold, flops_fold, total_32) -> str:
+    """The note on the spiking-bias units' FLOP rate against nt2's ("" when not measured)."""
+    scale_folds = N_PARTICIPANTS
+    hot = []
+    r_nt2 = _stage_rate(folds, per_fold, flops_fold, "tune nt2")
+    for m in ("spiking_bias", "spiking_bias_sparse"):
+        r_m = _stage_rate(folds, per_fold, flops_fold, f"tune {m}")
+        if r_nt2 and r_m:
+            secs = statistics.mean(per_fold[p].get(f"tune {m}", 0.0) for p in folds)
+            hot.append((m, r_m, secs, secs * (1 - r_m / r_nt2)))
+    hot_text = ""
+    if hot:
+        saved = sum(h[3] for h in hot)
+        hot_text = (
+            "Hotspot: the spiking-bias units run at "
+            + ", ".join(f"{m} {r / 1e9:.1f} GFLOP/s ({sec:.0f} s per fold)" for m, r, sec, _ in hot)
+            + f" vs nt2's {r_nt2 / 1e9:.1f} GFLOP/s (their bias path counted): in "
+            "`lava_nt.nn.fused.fused_forward` a spiking-bias population is not fused (a plain "
+            "autograd loop over the T steps, `_spiking_bias_current`). At nt2's rate they would "
+            f"take {saved:.0f} s less per fold ({_fmt_s(saved * scale_folds)} of the "
+            f"{_fmt_s(total_32)}); not changed here (lava_nt/nn is outside this benchmark's "
+            "files)."
+        )
+    return hot_text
+
+
+def _section(
+    *, quick, folds, config, syn, rows, t_gen, t_feat, t_pipe, t_report, data_bytes, profiles,
+    lava_su, gemm2, gemm1, summary, loads, archs, methods_info, ckpt_every,
+) -> dict:  # fmt: skip
+    T = config.T
+    pre = [r for r in rows if r["kind"] == "pretrain"]
+    tune = [r for r in rows if r["kind"] == "tune"]
+    dep = {(r["participant"], r["method"]): r for r in rows if r["kind"] == "deploy"}
+    methods = list(config.methods)
+    n_pool = syn.n_participants
+    scale_folds = N_PARTICIPANTS  # quick mode too (its numbers are only a smoke test)
+    g_scale = (N_PARTICIPANTS - GROUP) / (N_PARTICIPANTS - 1)  # pretraining set size ratio
+
+    # ---- per fold, per stage -----------------------------------------------------------------
+    per_fold, flops_fold = _per_fold_stages(folds, pre, tune, dep, archs, methods_info, T)
     stages = list(dict.fromkeys(k for st in per_fold.values() for k in st))
 
-    def fold_total(st, keep=lambda k: True):
-        return sum(v for k, v in st.items() if keep(k))
-
-    measured_stages = sum(fold_total(st) for st in per_fold.values())
+    measured_stages = sum(_fold_total(st) for st in per_fold.values())
     other = t_pipe - measured_stages  # feature loading from the cache, unit set-up, logging
     other_per_fold = other / len(folds)
+    once = t_gen + t_feat + t_report
 
     def extrapolate(keep, group: int = 1) -> tuple[float, float, float]:
-        """(mean, min, max) 32-fold seconds: data + features + report once, + per fold."""
-        totals = []
-        for st in per_fold.values():
-            s = 0.0
-            for k, v in st.items():
-                if not keep(k):
-                    continue
-                if k.startswith("pretrain") and group > 1:
-                    v = v / group * g_scale
-                s += v
-            totals.append(s + other_per_fold)
-        once = t_gen + t_feat + t_report
-        return (
-            once + scale_folds * statistics.mean(totals),
-            once + scale_folds * min(totals),
-            once + scale_folds * max(totals),
-        )
+        return _extrapolate(per_fold, keep, once, other_per_fold, g_scale, group)
 
-    def keep_methods(ms):
-        def keep(k):
-            kind, name = k.split(" ", 1)
-            if kind == "pretrain":
-                return any(methods_info[m].arch == name for m in ms)
-            return name in ms
-
-        return keep
-
-    all_keep = keep_methods(methods)
-    main_keep = keep_methods([m for m in MAIN_METHODS if m in methods])
+    all_keep = _keep_methods(methods, methods_info)
+    main_keep = _keep_methods([m for m in MAIN_METHODS if m in methods], methods_info)
     est_all = extrapolate(all_keep)
     est_main = extrapolate(main_keep)
     est_group = extrapolate(all_keep, GROUP)
@@ -380,67 +485,23 @@ def _section(
 
     label = "" if not quick else " [QUICK: small data, 2+20 epochs, NOT thesis settings]"
     tgt = TARGET_MIN * 60
-    figs = []
-    for name, est, bound in (
-        (f"32-participant LOSO, one seed, all methods (extrapolated from {len(folds)} "
-         f"fold{'s' if len(folds) > 1 else ''}){label}", est_all, (bound_all, bound_all_peak)),
-        (f"32-participant LOSO, one seed, none + nt2 only (extrapolated){label}", est_main,
-         (bound_main, bound_main_peak)),
-        (f"32-participant LOSO, one seed, all methods, --fold-group-size {GROUP} (derived)"
-         f"{label}", est_group, None),
-        (f"32-participant LOSO, one seed, none + nt2, --fold-group-size {GROUP} (derived)"
-         f"{label}", est_group_main, None),
-    ):  # fmt: skip
-        mean, lo, hi = est
-        met = mean <= tgt
-        raw = f"{_fmt_s(mean)} (per-fold spread: {_fmt_s(lo)}-{_fmt_s(hi)})"
-        if bound is not None:
-            raw += (
-                f"; dense-matmul lower bound {_fmt_s(bound[0])} at the measured 2-thread SGEMM "
-                f"rate, {_fmt_s(bound[1])} at the theoretical FP32 peak"
-            )
-        figs.append(
-            common.figure(
-                name,
-                mean / 60,
-                raw,
-                f"< {TARGET_MIN:g} min",
-                met,
-                unit=" min",
-                result=common.target_text(met, mean, tgt, False),
-            )  # fmt: skip
+    figs = [
+        _figure(name, est, bound, tgt)
+        for name, est, bound in (
+            (f"32-participant LOSO, one seed, all methods (extrapolated from {len(folds)} "
+             f"fold{'s' if len(folds) > 1 else ''}){label}", est_all, (bound_all, bound_all_peak)),
+            (f"32-participant LOSO, one seed, none + nt2 only (extrapolated){label}", est_main,
+             (bound_main, bound_main_peak)),
+            (f"32-participant LOSO, one seed, all methods, --fold-group-size {GROUP} (derived)"
+             f"{label}", est_group, None),
+            (f"32-participant LOSO, one seed, none + nt2, --fold-group-size {GROUP} (derived)"
+             f"{label}", est_group_main, None),
         )
+    ]  # fmt: skip
 
     # ---- breakdown table ---------------------------------------------------------------------
-    head = "| stage | " + " | ".join(f"fold p{p:02d}" for p in folds) + " | mean per fold | " \
-        "x 32 folds | share | epochs run | GFLOP (mean) | GFLOP/s achieved |"  # fmt: skip
-    tab = [head, "|" + "---|" * (len(folds) + 7)]
-    epochs_of = {(r["participant"], r["method"]): r["epochs_run"] for r in tune}
-    pre_epochs = {(r["key"], r["arch"]): r["epochs"] for r in pre}
     total_32 = est_all[0]
-    for k in stages:
-        vals = [per_fold[p].get(k) for p in folds]
-        have = [v for v in vals if v is not None]
-        mean = statistics.mean(have) if have else 0.0
-        kind, name = k.split(" ", 1)
-        if kind == "tune":
-            ep = "/".join(str(epochs_of.get((p, name), "-")) for p in folds)
-        elif kind == "pretrain":
-            ep = "/".join(str(pre_epochs.get((pl_key(p), name), "-")) for p in folds)
-        else:
-            ep = ""
-        gfl = [flops_fold[p].get(k) for p in folds]
-        gfl = [g for g in gfl if g is not None]
-        gmean = statistics.mean(gfl) / 1e9 if gfl else None
-        rate = f"{sum(gfl) / sum(have) / 1e9:.1f}" if gfl and have and sum(have) > 0 else ""
-        tab.append(
-            f"| {k} | "
-            + " | ".join("-" if v is None else f"{v:.1f} s" for v in vals)
-            + f" | {mean:.1f} s | {_fmt_s(mean * scale_folds)} | "
-            f"{100 * mean * scale_folds / total_32:.1f} % | {ep} | "
-            + ("" if gmean is None else f"{gmean:.1f}")
-            + f" | {rate} |"
-        )
+    tab = _stage_table(folds, stages, per_fold, flops_fold, pre, tune, total_32)
     v = other_per_fold
     tab.append(
         "| other (feature cache load, unit set-up, logging) | "
@@ -458,7 +519,7 @@ def _section(
             + " | ".join("" for _ in folds)
             + f" | | {_fmt_s(v)} | {100 * v / total_32:.1f} % | | | |"
         )
-    fold_tot = [fold_total(per_fold[p]) + other_per_fold for p in folds]
+    fold_tot = [_fold_total(per_fold[p]) + other_per_fold for p in folds]
     tab.append(
         "| **fold total** | "
         + " | ".join(f"**{v:.0f} s**" for v in fold_tot)
@@ -550,30 +611,7 @@ def _section(
     n_tr = [r["n_train"] for r in tuned_units] or [0]
     n_batches = -(-max(n_tr) // config.batch_size)
 
-    def stage_rate(k):  # achieved nominal FLOP/s of a stage over the measured folds
-        secs = sum(per_fold[p].get(k, 0.0) for p in folds)
-        return sum(flops_fold[p].get(k, 0.0) for p in folds) / secs if secs > 0 else None
-
-    hot = []
-    r_nt2 = stage_rate("tune nt2")
-    for m in ("spiking_bias", "spiking_bias_sparse"):
-        r_m = stage_rate(f"tune {m}")
-        if r_nt2 and r_m:
-            secs = statistics.mean(per_fold[p].get(f"tune {m}", 0.0) for p in folds)
-            hot.append((m, r_m, secs, secs * (1 - r_m / r_nt2)))
-    hot_text = ""
-    if hot:
-        saved = sum(h[3] for h in hot)
-        hot_text = (
-            "Hotspot: the spiking-bias units run at "
-            + ", ".join(f"{m} {r / 1e9:.1f} GFLOP/s ({sec:.0f} s per fold)" for m, r, sec, _ in hot)
-            + f" vs nt2's {r_nt2 / 1e9:.1f} GFLOP/s (their bias path counted): in "
-            "`lava_nt.nn.fused.fused_forward` a spiking-bias population is not fused (a plain "
-            "autograd loop over the T steps, `_spiking_bias_current`). At nt2's rate they would "
-            f"take {saved:.0f} s less per fold ({_fmt_s(saved * scale_folds)} of the "
-            f"{_fmt_s(total_32)}); not changed here (lava_nt/nn is outside this benchmark's "
-            "files)."
-        )
+    hot_text = _hotspot_text(folds, per_fold, flops_fold, total_32)
     notes = [
         f"Why the target is missed: one fold costs {statistics.mean(fold_tot) / 60:.1f} min "
         f"here ({per_fold_h * scale_folds:.1f} h for {scale_folds} folds). Pretraining both "

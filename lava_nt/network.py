@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lava_nt.result import RunResult
 from lava_nt.spec.fixed import (
     FixedNTLIFParameters,
     FixedNTLIFState,
@@ -92,6 +93,23 @@ class LayerSpec:
         return int(np.asarray(self.weight).shape[0])
 
 
+def _check_spiking_bias(sb, n: int, n_prev: int, where: str) -> None:
+    """A layer's spiking bias (in place: ``w_in`` / ``mask`` as arrays): the input matrix
+    ``[?, n_prev]``, its mask, and groups for ``n`` neurons when ``m != n``."""
+    sb.w_in = _check_matrix(sb.w_in, None, n_prev, where, "spiking_bias.w_in")
+    if sb.mask is not None:
+        sb.mask = np.asarray(sb.mask, dtype=bool)
+        if sb.mask.shape != sb.w_in.shape:
+            raise ParameterError(f"{where}: spiking-bias mask shape != w_in shape")
+        if np.any(sb.w_in[~sb.mask] != 0):
+            raise ParameterError(f"{where}: w_in is nonzero where the mask is False")
+    group = sb.params.group
+    if group is None and sb.m != n:
+        raise ParameterError(f"{where}: {sb.m} bias neurons without groups for {n}")
+    if group is not None and np.asarray(group).shape != (n,):
+        raise ParameterError(f"{where}: spiking-bias group must have shape ({n},)")
+
+
 @dataclass
 class NetworkSpec:
     """A feed-forward stack of NTLIF layers (floating point unless ``fixed``), with an optional
@@ -114,24 +132,8 @@ class NetworkSpec:
         for k, layer in enumerate(self.layers):
             where = f"NetworkSpec layer {k}"
             layer.weight = _check_matrix(layer.weight, None, n_prev, where, "weight")
-            sb = layer.spiking_bias
-            if sb is not None:
-                sb.w_in = _check_matrix(sb.w_in, None, n_prev, where, "spiking_bias.w_in")
-                if sb.mask is not None:
-                    sb.mask = np.asarray(sb.mask, dtype=bool)
-                    if sb.mask.shape != sb.w_in.shape:
-                        raise ParameterError(f"{where}: spiking-bias mask shape != w_in shape")
-                    if np.any(sb.w_in[~sb.mask] != 0):
-                        raise ParameterError(f"{where}: w_in is nonzero where the mask is False")
-                group = sb.params.group
-                if group is None and sb.m != layer.n:
-                    raise ParameterError(
-                        f"{where}: {sb.m} bias neurons without groups for {layer.n}"
-                    )
-                if group is not None and np.asarray(group).shape != (layer.n,):
-                    raise ParameterError(
-                        f"{where}: spiking-bias group must have shape ({layer.n},)"
-                    )
+            if layer.spiking_bias is not None:
+                _check_spiking_bias(layer.spiking_bias, layer.n, n_prev, where)
             n_prev = layer.n
         ro = self.readout
         if ro is not None:
@@ -209,18 +211,29 @@ def readout_values(spec: NetworkSpec, trace):
     return reduce_readout(trace, spec.readout.reduce)
 
 
-def reference_run(spec: NetworkSpec, x: np.ndarray, record: bool = False):
+def run_reference(spec: NetworkSpec, x: np.ndarray, record: bool = False) -> RunResult:
     """Run the numpy reference of ``spec`` on input ``x`` of shape ``[T, B, n_in]`` (spikes, or
-    graded values for ``input="graded"``).
+    graded values for ``input="graded"``) and return a :class:`~lava_nt.result.RunResult`.
 
-    Every sample starts from a fresh state; returns the output ``[T, B, n_out]``: the last
-    layer's spikes, or the readout's voltage trace if the spec has a readout (reduce it with
-    :func:`readout_values`). With ``record=True`` also a list of per-layer dicts with spikes and
-    bias currents (NTLIF layers only). Fixed-point specs use Lava's Dense integer semantics
-    (effective weights, exponent shift) and int64 readout traces.
+    Every sample starts from a fresh state. ``output`` is ``[T, B, n_out]``: the last layer's
+    spikes, or the readout's voltage trace if the spec has a readout (reduce it with
+    :func:`readout_values`). With ``record=True`` ``layers`` holds one dict per NTLIF layer with
+    ``spikes``, ``bias_current`` and ``bias_spikes``. Fixed-point specs use Lava's Dense integer
+    semantics (effective weights, exponent shift) and int64 readout traces.
     """
-    x = check_network_input(spec, x, "reference_run")
-    T, B, _ = x.shape
+    return _reference(spec, x, record, "run_reference")
+
+
+def reference_run(spec: NetworkSpec, x: np.ndarray, record: bool = False):
+    """:func:`run_reference` returning plain arrays: the output ``[T, B, n_out]``, or
+    ``(output, layers)`` with ``record=True`` (the list of per-layer dicts with spikes and bias
+    currents)."""
+    res = _reference(spec, x, record, "reference_run")
+    return (res.output, res.layers) if record else res.output
+
+
+def _reference(spec: NetworkSpec, x, record: bool, where: str) -> RunResult:
+    x = check_network_input(spec, x, where)
     recs = []
     s_in = x
     for layer in spec.layers:
@@ -229,7 +242,9 @@ def reference_run(spec: NetworkSpec, x: np.ndarray, record: bool = False):
         s_in = out
     if spec.readout is not None:
         s_in = _readout_reference(spec.readout, s_in, spec.fixed)
-    return (s_in, recs) if record else s_in
+    return RunResult(
+        output=s_in, layers=recs if record else [], has_readout=spec.readout is not None
+    )
 
 
 def _readout_reference(ro: ReadoutSpec, s_in: np.ndarray, fixed: bool) -> np.ndarray:

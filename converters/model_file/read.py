@@ -284,16 +284,9 @@ def _check(r: _Reader, f, path) -> None:
         r.fail("checksum mismatch: the content was modified or corrupted after it was written")
 
 
-def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
-    arch = r.group(f, "architecture")
-    sizes = r.data(arch, "sizes", "i", None)
-    if sizes.ndim != 1 or sizes.size < 2 or np.any(sizes <= 0):
-        r.fail(f"'/architecture/sizes' must list at least two positive sizes, got {sizes}")
-    sizes = [int(s) for s in sizes]
-    spec = _read_spec(r, r.group(f, "network"), sizes)
-    if r.attr(arch, "fixed", bool) != spec.fixed:
-        r.fail("'/architecture' and '/network' disagree on fixed point")
-    tr = r.group(f, "training")
+def _read_training(r: _Reader, tr, spec: NetworkSpec):
+    """The checked ``/training`` group: ``(trainable, surrogate, trainable_counts,
+    tuning_methods, n_trainable, dtype)``."""
     trainable = r.json_attr(tr, "trainable")
     surrogate = r.json_attr(tr, "surrogate")
     counts = r.json_attr(tr, "trainable_counts")
@@ -320,6 +313,20 @@ def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
     dtype = r.attr(tr, "dtype", str)
     if dtype not in ("float32", "float64", "float16", "bfloat16"):
         r.fail(f"'/training' dtype {dtype!r} is not a floating torch dtype")
+    return trainable, surrogate, counts, methods, n_trainable, dtype
+
+
+def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
+    arch = r.group(f, "architecture")
+    sizes = r.data(arch, "sizes", "i", None)
+    if sizes.ndim != 1 or sizes.size < 2 or np.any(sizes <= 0):
+        r.fail(f"'/architecture/sizes' must list at least two positive sizes, got {sizes}")
+    sizes = [int(s) for s in sizes]
+    spec = _read_spec(r, r.group(f, "network"), sizes)
+    if r.attr(arch, "fixed", bool) != spec.fixed:
+        r.fail("'/architecture' and '/network' disagree on fixed point")
+    tr = r.group(f, "training")
+    trainable, surrogate, counts, methods, n_trainable, dtype = _read_training(r, tr, spec)
     out = r.group(f, "output")
     n_classes = r.attr(out, "n_classes", int)
     population = r.attr(out, "population", int)

@@ -45,70 +45,78 @@ def _num(x, dtype):
     return np.asarray(x).astype(dtype).reshape(())
 
 
+def _write_readout(g, ro, fixed: bool, fdt) -> None:
+    rg = g.create_group("readout")
+    rp = ro.params
+    rg.attrs["n"] = int(ro.n)
+    rg.attrs["reduce"] = str(rp.reduce)
+    rg.create_dataset("weight", data=np.asarray(ro.weight).astype(fdt))
+    if fixed:
+        rg.attrs["weight_exp"] = int(ro.weight_exp)
+        for name in ("i_decay", "v_decay"):
+            rg.create_dataset(name, data=_num(getattr(rp, name), np.int64))
+        for name in ("bias_mant", "bias_exp"):
+            rg.create_dataset(name, data=_vec(getattr(rp, name), ro.n, np.int64))
+    else:
+        for name in ("du", "dv"):
+            rg.create_dataset(name, data=_num(getattr(rp, name), np.float64))
+        rg.create_dataset("bias", data=_vec(rp.bias, ro.n, np.float64))
+
+
+def _write_spiking_bias(lg, sb, fixed: bool, fdt) -> None:
+    sg = lg.create_group("spiking_bias")
+    m = sb.m
+    pb = sb.params
+    sg.attrs["m"] = int(m)
+    sg.create_dataset("w_in", data=np.asarray(sb.w_in).astype(fdt))
+    if sb.mask is not None:
+        sg.create_dataset("mask", data=np.asarray(sb.mask, dtype=bool))
+    if pb.group is not None:
+        sg.create_dataset("group", data=np.asarray(pb.group, dtype=np.int64))
+    if fixed:
+        sg.attrs["w_in_exp"] = int(sb.w_in_exp)
+        for name in ("du", "dv", "vth"):
+            sg.create_dataset(name, data=_num(getattr(pb, name), np.int64))
+        for name in ("bias_mant", "bias_exp", "w_b_mant", "w_b_exp", "dc"):
+            sg.create_dataset(name, data=_vec(getattr(pb, name), m, np.int64))
+    else:
+        for name in ("du", "dv", "vth"):
+            sg.create_dataset(name, data=_num(getattr(pb, name), np.float64))
+        for name in ("bias", "w_b", "alpha"):
+            sg.create_dataset(name, data=_vec(getattr(pb, name), m, np.float64))
+
+
+def _write_layer(lg, ls, fixed: bool, fdt) -> None:
+    n = ls.n
+    lg.create_dataset("weight", data=np.asarray(ls.weight).astype(fdt))
+    p = ls.neuron
+    ng = lg.create_group("neuron")
+    ng.attrs["reset"] = "subtract" if p.reset_subtract else "zero"
+    if fixed:
+        lg.attrs["weight_exp"] = int(ls.weight_exp)
+        for name in ("du", "dv", "vth"):
+            ng.create_dataset(name, data=_num(getattr(p, name), np.int64))
+        for name in ("bias_mant", "bias_exp", "gain_mant"):
+            ng.create_dataset(name, data=_vec(getattr(p, name), n, np.int64))
+    else:
+        for name in ("du", "dv", "vth"):
+            ng.create_dataset(name, data=_num(getattr(p, name), np.float64))
+        for name in ("bias", "gain"):
+            ng.create_dataset(name, data=_vec(getattr(p, name), n, np.float64))
+    if ls.spiking_bias is not None:
+        _write_spiking_bias(lg, ls.spiking_bias, fixed, fdt)
+
+
 def _write_spec(g, spec: NetworkSpec) -> None:
     g.attrs["fixed"] = bool(spec.fixed)
     g.attrs["n_in"] = int(spec.n_in)
     g.attrs["n_layers"] = len(spec.layers)
     g.attrs["input"] = str(spec.input)
     fdt = np.int64 if spec.fixed else np.float64
-    ro = spec.readout
-    if ro is not None:
-        rg = g.create_group("readout")
-        rp = ro.params
-        rg.attrs["n"] = int(ro.n)
-        rg.attrs["reduce"] = str(rp.reduce)
-        rg.create_dataset("weight", data=np.asarray(ro.weight).astype(fdt))
-        if spec.fixed:
-            rg.attrs["weight_exp"] = int(ro.weight_exp)
-            for name in ("i_decay", "v_decay"):
-                rg.create_dataset(name, data=_num(getattr(rp, name), np.int64))
-            for name in ("bias_mant", "bias_exp"):
-                rg.create_dataset(name, data=_vec(getattr(rp, name), ro.n, np.int64))
-        else:
-            for name in ("du", "dv"):
-                rg.create_dataset(name, data=_num(getattr(rp, name), np.float64))
-            rg.create_dataset("bias", data=_vec(rp.bias, ro.n, np.float64))
+    if spec.readout is not None:
+        _write_readout(g, spec.readout, spec.fixed, fdt)
     for k, ls in enumerate(spec.layers):
-        lg = g.create_group(f"layer_{k}")
-        n = ls.n
-        lg.create_dataset("weight", data=np.asarray(ls.weight).astype(fdt))
-        p = ls.neuron
-        ng = lg.create_group("neuron")
-        ng.attrs["reset"] = "subtract" if p.reset_subtract else "zero"
-        if spec.fixed:
-            lg.attrs["weight_exp"] = int(ls.weight_exp)
-            for name in ("du", "dv", "vth"):
-                ng.create_dataset(name, data=_num(getattr(p, name), np.int64))
-            for name in ("bias_mant", "bias_exp", "gain_mant"):
-                ng.create_dataset(name, data=_vec(getattr(p, name), n, np.int64))
-        else:
-            for name in ("du", "dv", "vth"):
-                ng.create_dataset(name, data=_num(getattr(p, name), np.float64))
-            for name in ("bias", "gain"):
-                ng.create_dataset(name, data=_vec(getattr(p, name), n, np.float64))
-        sb = ls.spiking_bias
-        if sb is None:
-            continue
-        sg = lg.create_group("spiking_bias")
-        m = sb.m
-        pb = sb.params
-        sg.attrs["m"] = int(m)
-        sg.create_dataset("w_in", data=np.asarray(sb.w_in).astype(fdt))
-        if sb.mask is not None:
-            sg.create_dataset("mask", data=np.asarray(sb.mask, dtype=bool))
-        if pb.group is not None:
-            sg.create_dataset("group", data=np.asarray(pb.group, dtype=np.int64))
-        if spec.fixed:
-            sg.attrs["w_in_exp"] = int(sb.w_in_exp)
-            for name in ("du", "dv", "vth"):
-                sg.create_dataset(name, data=_num(getattr(pb, name), np.int64))
-            for name in ("bias_mant", "bias_exp", "w_b_mant", "w_b_exp", "dc"):
-                sg.create_dataset(name, data=_vec(getattr(pb, name), m, np.int64))
-        else:
-            for name in ("du", "dv", "vth"):
-                sg.create_dataset(name, data=_num(getattr(pb, name), np.float64))
-            for name in ("bias", "w_b", "alpha"):
-                sg.create_dataset(name, data=_vec(getattr(pb, name), m, np.float64))
+        _write_layer(g.create_group(f"layer_{k}"), ls, spec.fixed, fdt)
 
 
 def _surrogate_name(s) -> str | None:
@@ -155,6 +163,61 @@ def _network_facts(net, k: int | None) -> dict:
     }
 
 
+def _spec_facts(spec: NetworkSpec) -> dict:
+    """What :func:`_network_facts` records, for a bare spec (nothing trainable)."""
+    return {
+        "spec": spec,
+        "dtype": "float64",
+        "trainable": [dict.fromkeys(TRAINABLE_KINDS, False) for _ in spec.layers],
+        "surrogate": [
+            {"name": None, "alpha": None, "bias_name": None, "bias_alpha": None}
+            for _ in spec.layers
+        ],
+        "counts": {},
+        "detach_reset": True,
+        "n_classes": None,
+    }
+
+
+def _coding(meta: dict, net_classes, n_out: int):
+    """``(n_classes, population)`` of the output coding (popped from ``meta``; None when not
+    given), checked against the ``n_out`` output neurons."""
+    n_classes = meta.pop("n_classes", None) or net_classes
+    population = meta.pop("population", None)
+    if n_classes is not None:
+        n_classes = int(n_classes)
+        if n_classes <= 0 or n_out % n_classes:
+            raise ParameterError(
+                f"save_model: {n_out} output neurons do not split into n_classes={n_classes}"
+            )
+        if population is None:
+            population = n_out // n_classes
+        if int(population) * n_classes != n_out:
+            raise ParameterError(
+                f"save_model: n_classes * population = {n_classes} * {population} != {n_out}"
+            )
+    return n_classes, population
+
+
+def _quantized_pair(quantized, spec: NetworkSpec):
+    """The ``(fixed_spec, report)`` to attach for save_model's ``quantized`` (or None)."""
+    qpair = None
+    if quantized is True:
+        from lava_nt.converters.quantize import quantize
+
+        qpair = quantize(spec)
+    elif quantized is not None and quantized is not False:
+        qpair = tuple(quantized)
+        if len(qpair) != 2 or not isinstance(qpair[0], NetworkSpec) or not qpair[0].fixed:
+            raise ParameterError("save_model: quantized must be True or (fixed_spec, report)")
+        if qpair[0].sizes != spec.sizes:
+            raise ParameterError(
+                f"save_model: the quantised spec's sizes {qpair[0].sizes} differ from the "
+                f"network's {spec.sizes}"
+            )
+    return qpair
+
+
 def save_model(
     path,
     net_or_spec,
@@ -191,63 +254,24 @@ def save_model(
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"save_model: meta must be JSON-serialisable: {exc}") from exc
     if isinstance(net_or_spec, NetworkSpec):
-        spec = net_or_spec
-        facts = {
-            "spec": spec,
-            "dtype": "float64",
-            "trainable": [dict.fromkeys(TRAINABLE_KINDS, False) for _ in spec.layers],
-            "surrogate": [
-                {"name": None, "alpha": None, "bias_name": None, "bias_alpha": None}
-                for _ in spec.layers
-            ],
-            "counts": {},
-            "detach_reset": True,
-            "n_classes": None,
-        }
+        facts = _spec_facts(net_or_spec)
     elif _is_ntnetwork(net_or_spec):
         facts = _network_facts(net_or_spec, k)
-        spec = facts["spec"]
     else:
         raise ParameterError(
             f"save_model: expected an NTNetwork or a NetworkSpec, got {type(net_or_spec).__name__}"
         )
+    spec = facts["spec"]
     methods = meta.pop("tuning_methods", None)
     if tuning is not None:
         methods = list(tuning.methods)
     if isinstance(methods, str):
         methods = [methods]
     methods = [str(m) for m in (methods or [])]
-    n_classes = meta.pop("n_classes", None) or facts["n_classes"]
-    population = meta.pop("population", None)
-    n_out = spec.n_out
-    if n_classes is not None:
-        n_classes = int(n_classes)
-        if n_classes <= 0 or n_out % n_classes:
-            raise ParameterError(
-                f"save_model: {n_out} output neurons do not split into n_classes={n_classes}"
-            )
-        if population is None:
-            population = n_out // n_classes
-        if int(population) * n_classes != n_out:
-            raise ParameterError(
-                f"save_model: n_classes * population = {n_classes} * {population} != {n_out}"
-            )
+    n_classes, population = _coding(meta, facts["n_classes"], spec.n_out)
     seed = meta.pop("seed", None)
     protocol = meta.pop("data_protocol", None)
-    qpair = None
-    if quantized is True:
-        from lava_nt.converters.quantize import quantize
-
-        qpair = quantize(spec)
-    elif quantized is not None and quantized is not False:
-        qpair = tuple(quantized)
-        if len(qpair) != 2 or not isinstance(qpair[0], NetworkSpec) or not qpair[0].fixed:
-            raise ParameterError("save_model: quantized must be True or (fixed_spec, report)")
-        if qpair[0].sizes != spec.sizes:
-            raise ParameterError(
-                f"save_model: the quantised spec's sizes {qpair[0].sizes} differ from the "
-                f"network's {spec.sizes}"
-            )
+    qpair = _quantized_pair(quantized, spec)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     def write(f):

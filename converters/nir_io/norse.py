@@ -24,7 +24,19 @@ def norse_import_map(dt: float, dtype=None):
     * lava-nt's ``lava_nt_reset = "subtract"`` node metadata is honoured;
     * parameters keep ``dtype`` (default float64; Norse casts everything to float32).
     """
-    import nir
+    m = _norse_modules(dt, dtype)
+
+    def node_map(node):
+        return _map_node(node, dt, m)
+
+    return node_map
+
+
+def _norse_modules(dt: float, dtype):
+    """The torch modules of :func:`norse_import_map` (``LIF``, ``LI``, ``CubaLIF``), their ``dtype``
+    (default float64) and ``t`` (an array as a tensor of ``dtype``), built lazily (torch, norse)."""
+    from types import SimpleNamespace
+
     import torch
     from norse.torch.functional.lif_box import LIFBoxFeedForwardState, LIFBoxParameters
     from norse.torch.functional.lif_box import lif_box_feed_forward_step as lif_step
@@ -92,57 +104,74 @@ def norse_import_map(dt: float, dtype=None):
             z, s1 = self.lif(i, s1)
             return z, (s0, s1)
 
-    def node_map(node):
-        if isinstance(node, nir.Affine | nir.Linear):
-            W = np.asarray(node.weight, np.float64)
-            b = getattr(node, "bias", None)
-            lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=b is not None, dtype=dtype)
-            with torch.no_grad():
-                lin.weight.copy_(t(W))
-                if b is not None:
-                    lin.bias.copy_(t(np.broadcast_to(b, (W.shape[0],))))
-            return lin
-        if isinstance(node, nir.LIF | nir.IF | nir.CubaLIF):
-            vth = np.asarray(node.v_threshold, np.float64)
-            n = vth.size
-            v_reset = t(np.zeros(n) if node.v_reset is None else node.v_reset)
-            sub = _meta(node).get("reset") == "subtract"
-        if isinstance(node, nir.LIF):
-            return LIF(
-                t(1.0 / np.asarray(node.tau, np.float64)), t(node.v_leak), t(vth), v_reset,
-                t(node.r), n, sub,
-            )  # fmt: skip
-        if isinstance(node, nir.IF):
-            r = np.asarray(node.r, np.float64)
-            return LIF(t(np.zeros(n)), t(np.zeros(n)), t(vth), v_reset, t(dt * r), n, sub)
-        if isinstance(node, nir.CubaLIF):
-            ts = np.asarray(node.tau_syn, np.float64)
-            syn = LI(t(1 - dt / ts), t(dt / ts * np.asarray(node.w_in)), t(np.zeros(n)), n)
-            lif = LIF(
-                t(1.0 / np.asarray(node.tau_mem, np.float64)), t(node.v_leak), t(vth), v_reset,
-                t(node.r), n, sub,
-            )  # fmt: skip
-            return CubaLIF(syn, lif)
-        if isinstance(node, nir.CubaLI):  # synapse as in CubaLIF, then a non-spiking LI
-            ts = np.asarray(node.tau_syn, np.float64)
-            tm = np.asarray(node.tau_mem, np.float64)
-            n = tm.size
-            syn = LI(t(1 - dt / ts), t(dt / ts * np.asarray(node.w_in)), t(np.zeros(n)), n)
-            km = dt / tm
-            mem = LI(t(1 - km), t(km * np.asarray(node.r)), t(km * np.asarray(node.v_leak)), n)
-            return CubaLIF(syn, mem)
-        if isinstance(node, nir.LI):
-            tau = np.asarray(node.tau, np.float64)
-            n = tau.size
-            k = dt / tau
-            return LI(t(1 - k), t(k * np.asarray(node.r)), t(k * np.asarray(node.v_leak)), n)
-        if isinstance(node, nir.I):
-            r = np.asarray(node.r, np.float64)
-            n = r.size
-            return LI(t(np.ones(n)), t(dt * r), t(np.zeros(n)), n)
-        return None  # Input / Output / subgraphs: nirtorch's defaults and recursion
+    return SimpleNamespace(t=t, dtype=dtype, LIF=LIF, LI=LI, CubaLIF=CubaLIF)
 
-    return node_map
+
+def _map_linear(W, b, m):
+    import torch
+
+    t = m.t
+    lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=b is not None, dtype=m.dtype)
+    with torch.no_grad():
+        lin.weight.copy_(t(W))
+        if b is not None:
+            lin.bias.copy_(t(np.broadcast_to(b, (W.shape[0],))))
+    return lin
+
+
+def _map_spiking(node, dt: float, m):
+    """LIF, IF and CubaLIF nodes."""
+    import nir
+
+    t = m.t
+    vth = np.asarray(node.v_threshold, np.float64)
+    n = vth.size
+    v_reset = t(np.zeros(n) if node.v_reset is None else node.v_reset)
+    sub = _meta(node).get("reset") == "subtract"
+    if isinstance(node, nir.LIF):
+        return m.LIF(
+            t(1.0 / np.asarray(node.tau, np.float64)), t(node.v_leak), t(vth), v_reset,
+            t(node.r), n, sub,
+        )  # fmt: skip
+    if isinstance(node, nir.IF):
+        r = np.asarray(node.r, np.float64)
+        return m.LIF(t(np.zeros(n)), t(np.zeros(n)), t(vth), v_reset, t(dt * r), n, sub)
+    ts = np.asarray(node.tau_syn, np.float64)
+    syn = m.LI(t(1 - dt / ts), t(dt / ts * np.asarray(node.w_in)), t(np.zeros(n)), n)
+    lif = m.LIF(
+        t(1.0 / np.asarray(node.tau_mem, np.float64)), t(node.v_leak), t(vth), v_reset,
+        t(node.r), n, sub,
+    )  # fmt: skip
+    return m.CubaLIF(syn, lif)
+
+
+def _map_node(node, dt: float, m):
+    """The module for one NIR node, or None (nirtorch's defaults and recursion)."""
+    import nir
+
+    t = m.t
+    if isinstance(node, nir.Affine | nir.Linear):
+        return _map_linear(np.asarray(node.weight, np.float64), getattr(node, "bias", None), m)
+    if isinstance(node, nir.LIF | nir.IF | nir.CubaLIF):
+        return _map_spiking(node, dt, m)
+    if isinstance(node, nir.CubaLI):  # synapse as in CubaLIF, then a non-spiking LI
+        ts = np.asarray(node.tau_syn, np.float64)
+        tm = np.asarray(node.tau_mem, np.float64)
+        n = tm.size
+        syn = m.LI(t(1 - dt / ts), t(dt / ts * np.asarray(node.w_in)), t(np.zeros(n)), n)
+        km = dt / tm
+        mem = m.LI(t(1 - km), t(km * np.asarray(node.r)), t(km * np.asarray(node.v_leak)), n)
+        return m.CubaLIF(syn, mem)
+    if isinstance(node, nir.LI):
+        tau = np.asarray(node.tau, np.float64)
+        n = tau.size
+        k = dt / tau
+        return m.LI(t(1 - k), t(k * np.asarray(node.r)), t(k * np.asarray(node.v_leak)), n)
+    if isinstance(node, nir.I):
+        r = np.asarray(node.r, np.float64)
+        n = r.size
+        return m.LI(t(np.ones(n)), t(dt * r), t(np.zeros(n)), n)
+    return None  # Input / Output / subgraphs: nirtorch's defaults and recursion
 
 
 def inline_subgraphs(graph):

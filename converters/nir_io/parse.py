@@ -185,75 +185,64 @@ _SPIKING = ("LIF", "IF", "CubaLIF")
 _INTEGRATORS = ("LI", "I", "CubaLI")
 
 
-def _parse_population(
-    g: _Graph, first: str, n_in: int, conv: Convention, readout_ok: bool = False
-) -> _Pop:
-    """Parse ``Affine|Linear [-> LI|I -> Affine|Linear(diag)] -> LIF|IF|CubaLIF`` from ``first``;
-    with ``readout_ok`` the chain may end in an integrator (``LI|I|CubaLI``) feeding the Output,
-    a non-spiking readout."""
+def _parse_synapse(g: _Graph, first: str, nxt: str, b_aff, n: int, conv: Convention, names):
+    """A synaptic current node ``nxt`` (LI or I) and the diagonal Affine after it (both appended
+    to ``names``): ``(du, scale, beta, the node after them)``."""
     import nir
 
-    W, b_aff = _affine(g, first, n_in)
-    n = W.shape[0]
-    names = [first]
-    nxt = g.only_succ(first)
     node = g.nodes[nxt]
-    scale = np.ones(n)  # y = scale * u + beta at the neuron's input
-    beta = b_aff
-    du = 1.0
+    if np.any(b_aff != 0):
+        raise g.node_error(
+            first,
+            "an Affine bias in front of a synaptic current node is filtered by it; NTLIF "
+            "adds its bias after the current (put it in the Affine after the LI/I node)",
+        )
+    names.append(nxt)
+    if isinstance(node, nir.LI):
+        if np.any(_per_neuron(nxt, g, node.v_leak, n, "v_leak") != 0):
+            raise g.node_error(nxt, "a synaptic-current LI with v_leak != 0 has no NTLIF form")
+        du = _decay(nxt, g, node.tau, n, conv, "tau")
+        kx = conv.leak_gain(du, _per_neuron(nxt, g, node.r, n, "r"), node.r)
+    else:
+        du = 0.0
+        kx = conv.if_gain(_per_neuron(nxt, g, node.r, n, "r"))
+    after = g.only_succ(nxt)
+    if _tname(g.nodes[after]) not in ("Affine", "Linear"):
+        raise g.node_error(
+            after,
+            "after a synaptic current node (LI/I) lava-nt expects an Affine(diagonal, bias) "
+            "and then an LIF/IF neuron (or an LI/I readout)",
+        )
+    D, beta = _affine(g, after, n)
+    if D.shape != (n, n) or np.any(D[~np.eye(n, dtype=bool)] != 0):
+        raise g.node_error(
+            after, "must be diagonal (n x n): NTLIF's current feeds only its own neuron"
+        )
+    names.append(after)
+    scale = np.diag(D) * kx
+    nxt = g.only_succ(after)
+    return du, scale, beta, nxt
 
-    def terminal(name: str) -> bool:
-        return readout_ok and g.succ[name] == [g.output]
 
-    if isinstance(node, nir.LI | nir.I) and not terminal(nxt):
-        if np.any(b_aff != 0):
-            raise g.node_error(
-                first,
-                "an Affine bias in front of a synaptic current node is filtered by it; NTLIF "
-                "adds its bias after the current (put it in the Affine after the LI/I node)",
-            )
-        names.append(nxt)
-        if isinstance(node, nir.LI):
-            if np.any(_per_neuron(nxt, g, node.v_leak, n, "v_leak") != 0):
-                raise g.node_error(nxt, "a synaptic-current LI with v_leak != 0 has no NTLIF form")
-            du = _decay(nxt, g, node.tau, n, conv, "tau")
-            kx = conv.leak_gain(du, _per_neuron(nxt, g, node.r, n, "r"), node.r)
-        else:
-            du = 0.0
-            kx = conv.if_gain(_per_neuron(nxt, g, node.r, n, "r"))
-        after = g.only_succ(nxt)
-        if _tname(g.nodes[after]) not in ("Affine", "Linear"):
-            raise g.node_error(
-                after,
-                "after a synaptic current node (LI/I) lava-nt expects an Affine(diagonal, bias) "
-                "and then an LIF/IF neuron (or an LI/I readout)",
-            )
-        D, beta = _affine(g, after, n)
-        if D.shape != (n, n) or np.any(D[~np.eye(n, dtype=bool)] != 0):
-            raise g.node_error(
-                after, "must be diagonal (n x n): NTLIF's current feeds only its own neuron"
-            )
-        names.append(after)
-        scale = np.diag(D) * kx
-        nxt = g.only_succ(after)
-        node = g.nodes[nxt]
-    tn = _tname(node)
-    if tn in _INTEGRATORS and terminal(nxt):
-        return _readout_population(g, names, W, b_aff, beta, scale, du, nxt, n, conv)
-    if tn not in _SPIKING:
-        why = _UNSUPPORTED.get(tn)
-        if tn in _INTEGRATORS:
-            why = (
-                "a non-spiking integrator inside the network (it may only be the readout, "
-                "right before the Output)"
-            )
-        if tn == "Output" or why is None:
-            why = why or "lava-nt expects an LIF, IF or CubaLIF neuron after an Affine/Linear"
-        raise g.node_error(nxt, why)
-    vth_all = _per_neuron(nxt, g, node.v_threshold, n, "v_threshold")
-    if not np.all(vth_all > 0):
-        raise g.node_error(nxt, f"v_threshold must be > 0, got {vth_all[~(vth_all > 0)][0]}")
-    _check_reset(g, nxt, node, n)
+def _unsupported_neuron(g: _Graph, nxt: str, tn: str):
+    """The error for a node of type ``tn`` where a spiking neuron is expected."""
+    why = _UNSUPPORTED.get(tn)
+    if tn in _INTEGRATORS:
+        why = (
+            "a non-spiking integrator inside the network (it may only be the readout, "
+            "right before the Output)"
+        )
+    if tn == "Output" or why is None:
+        why = why or "lava-nt expects an LIF, IF or CubaLIF neuron after an Affine/Linear"
+    return g.node_error(nxt, why)
+
+
+def _neuron_drive(g: _Graph, first, nxt, b_aff, beta, scale, du, n, conv: Convention, names):
+    """The spiking neuron ``nxt`` (LIF, IF or CubaLIF): ``(du, dv, kappa, gain, num)``, ``num``
+    the constant drive (``bias = num / gain``)."""
+    import nir
+
+    node = g.nodes[nxt]
     kappa = None
     if isinstance(node, nir.LIF):
         dv = _decay(nxt, g, node.tau, n, conv, "tau")
@@ -284,6 +273,42 @@ def _parse_population(
         _no_norse_leak(g, nxt, v_leak, conv)
         gain = r * jump
         num = dv * v_leak
+    return du, dv, kappa, gain, num
+
+
+def _parse_population(
+    g: _Graph, first: str, n_in: int, conv: Convention, readout_ok: bool = False
+) -> _Pop:
+    """Parse ``Affine|Linear [-> LI|I -> Affine|Linear(diag)] -> LIF|IF|CubaLIF`` from ``first``;
+    with ``readout_ok`` the chain may end in an integrator (``LI|I|CubaLI``) feeding the Output,
+    a non-spiking readout."""
+    import nir
+
+    W, b_aff = _affine(g, first, n_in)
+    n = W.shape[0]
+    names = [first]
+    nxt = g.only_succ(first)
+    node = g.nodes[nxt]
+    scale = np.ones(n)  # y = scale * u + beta at the neuron's input
+    beta = b_aff
+    du = 1.0
+
+    def terminal(name: str) -> bool:
+        return readout_ok and g.succ[name] == [g.output]
+
+    if isinstance(node, nir.LI | nir.I) and not terminal(nxt):
+        du, scale, beta, nxt = _parse_synapse(g, first, nxt, b_aff, n, conv, names)
+        node = g.nodes[nxt]
+    tn = _tname(node)
+    if tn in _INTEGRATORS and terminal(nxt):
+        return _readout_population(g, names, W, b_aff, beta, scale, du, nxt, n, conv)
+    if tn not in _SPIKING:
+        raise _unsupported_neuron(g, nxt, tn)
+    vth_all = _per_neuron(nxt, g, node.v_threshold, n, "v_threshold")
+    if not np.all(vth_all > 0):
+        raise g.node_error(nxt, f"v_threshold must be > 0, got {vth_all[~(vth_all > 0)][0]}")
+    _check_reset(g, nxt, node, n)
+    du, dv, kappa, gain, num = _neuron_drive(g, first, nxt, b_aff, beta, scale, du, n, conv, names)
     bias = np.zeros(n)
     nz = gain != 0
     bias[nz] = num[nz] / gain[nz]
@@ -339,24 +364,10 @@ def _readout_population(g, names, W, b_aff, beta, scale, du, name, n, conv) -> _
     return _Pop(names + [name], W, du, dv, None, bias, gain, None, name, readout=True)
 
 
-def _parse_spiking_bias(
-    sub, name: str, n_in: int, target: _Pop, conv: Convention, use_meta: bool, notes
-):
-    """Parse a lava-nt spiking-bias subgraph feeding ``target``; returns a SpikingBiasSpec."""
+def _bias_current(g: _Graph, leak_name: str, n: int, dt: float):
+    """The spiking bias's current node (LI or I): ``(decay a_t, input factor)`` per target."""
     import nir
 
-    dt = conv.dt
-    g = _Graph(sub, f"subgraph '{name}'")
-    first = g.only_succ(g.input)
-    pop = _parse_population(g, first, n_in, conv)
-    fan = g.only_succ(pop.neuron)
-    F, fb = _affine(g, fan, pop.W.shape[0])
-    n, m = target.W.shape[0], pop.W.shape[0]
-    if F.shape != (n, m) or np.any(fb != 0):
-        raise g.node_error(
-            fan, f"the fan-out must be a bias-free ({n} x {m}) matrix from bias to target neurons"
-        )
-    leak_name = g.only_succ(fan)
     leak = g.nodes[leak_name]
     if isinstance(leak, nir.LI):
         if np.any(_per_neuron(leak_name, g, leak.v_leak, n, "v_leak") != 0):
@@ -371,23 +382,12 @@ def _parse_spiking_bias(
         fac = dt * _per_neuron(leak_name, g, leak.r, n, "r")
     else:
         raise g.node_error(leak_name, "expected the bias current's LI (or I) node here")
-    if g.only_succ(leak_name) != g.output:
-        raise g.node_error(leak_name, "the bias current must be the subgraph's output")
-    if target.kappa is None:
-        raise NIRImportError(
-            f"subgraph '{name}' feeds the CubaLIF '{target.neuron}', whose synapse would filter "
-            "the bias current; lava-nt adds it to the voltage (target an LIF/IF neuron)",
-            name,
-        )
-    w_eff = (target.kappa * fac)[:, None] * F  # C[t] = a_t C[t-1] + w_eff s_b[t], per target
-    where = f"from_nir: {name}"
-    md = _meta(sub) if use_meta else {}
-    if md.get("role") == "spiking_bias":
-        sb = _spiking_bias_from_metadata(md, pop, w_eff, a_t, n, where)
-        if sb is not None:
-            return sb, True
-        notes.append(f"{name}: lava-nt metadata disagrees with the NIR fields; ignored")
-    # derive: every target row must receive from at most one bias neuron
+    return a_t, fac
+
+
+def _bias_groups(g: _Graph, fan: str, w_eff, a_t, n: int, m: int):
+    """Derive ``(group, w_b, alpha)`` from the effective weights ``w_eff [n, m]``: every target
+    row must receive from at most one bias neuron (NaN: a bias neuron that drives nothing)."""
     group = np.full(n, -1, dtype=np.int64)
     w_b = np.full(m, np.nan)
     alpha = np.full(m, np.nan)
@@ -405,10 +405,12 @@ def _parse_spiking_bias(
                     raise g.node_error(
                         fan, f"bias neuron {j} drives its group with different {what} values"
                     )
-    silent = np.flatnonzero(np.isnan(w_b))  # bias neurons that drive nothing (w_b = 0)
-    w_b[silent] = 0.0
-    alpha[silent] = 0.0
-    W_in, b_b, g_b = pop.W, pop.bias, pop.gain
+    return group, w_b, alpha
+
+
+def _cover_unassigned(group, a_t, silent, m: int, W_in, b_b, g_b, w_b, alpha):
+    """Targets without any bias drive join a silent bias neuron (``group`` in place), one added
+    when there is none: ``(W_in, b_b, g_b, w_b, alpha)``."""
     unassigned = np.flatnonzero(group < 0)  # targets without any bias drive
     if unassigned.size:
         if silent.size:
@@ -420,6 +422,52 @@ def _parse_spiking_bias(
             b_b, g_b = np.append(b_b, 0.0), np.append(g_b, 1.0)
             w_b, alpha = np.append(w_b, 0.0), np.append(alpha, 0.0)
             group[unassigned] = m
+    return W_in, b_b, g_b, w_b, alpha
+
+
+def _parse_spiking_bias(
+    sub, name: str, n_in: int, target: _Pop, conv: Convention, use_meta: bool, notes
+):
+    """Parse a lava-nt spiking-bias subgraph feeding ``target``; returns a SpikingBiasSpec."""
+
+    dt = conv.dt
+    g = _Graph(sub, f"subgraph '{name}'")
+    first = g.only_succ(g.input)
+    pop = _parse_population(g, first, n_in, conv)
+    fan = g.only_succ(pop.neuron)
+    F, fb = _affine(g, fan, pop.W.shape[0])
+    n, m = target.W.shape[0], pop.W.shape[0]
+    if F.shape != (n, m) or np.any(fb != 0):
+        raise g.node_error(
+            fan, f"the fan-out must be a bias-free ({n} x {m}) matrix from bias to target neurons"
+        )
+    leak_name = g.only_succ(fan)
+    a_t, fac = _bias_current(g, leak_name, n, dt)
+    if g.only_succ(leak_name) != g.output:
+        raise g.node_error(leak_name, "the bias current must be the subgraph's output")
+    if target.kappa is None:
+        raise NIRImportError(
+            f"subgraph '{name}' feeds the CubaLIF '{target.neuron}', whose synapse would filter "
+            "the bias current; lava-nt adds it to the voltage (target an LIF/IF neuron)",
+            name,
+        )
+    w_eff = (target.kappa * fac)[:, None] * F  # C[t] = a_t C[t-1] + w_eff s_b[t], per target
+    where = f"from_nir: {name}"
+    md = _meta(sub) if use_meta else {}
+    if md.get("role") == "spiking_bias":
+        sb = _spiking_bias_from_metadata(md, pop, w_eff, a_t, n, where)
+        if sb is not None:
+            return sb, True
+        notes.append(f"{name}: lava-nt metadata disagrees with the NIR fields; ignored")
+    # derive: every target row must receive from at most one bias neuron
+    group, w_b, alpha = _bias_groups(g, fan, w_eff, a_t, n, m)
+    silent = np.flatnonzero(np.isnan(w_b))  # bias neurons that drive nothing (w_b = 0)
+    w_b[silent] = 0.0
+    alpha[silent] = 0.0
+    W_in, b_b, g_b = pop.W, pop.bias, pop.gain
+    W_in, b_b, g_b, w_b, alpha = _cover_unassigned(
+        group, a_t, silent, m, W_in, b_b, g_b, w_b, alpha
+    )
     # bias neurons have unit gain in lava-nt: fold g_b into W_in and b_b (exact in reals)
     g_b = np.where(np.abs(g_b - 1.0) <= 8 * np.finfo(float).eps, 1.0, g_b)
     W_in = W_in * g_b[:, None] if np.any(g_b != 1.0) else W_in.copy()

@@ -71,6 +71,122 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def _ann_grid(cfg: dict, task: str, tr, te, pre: dict) -> list[dict]:
+    """The feed-forward tuning grid of one task (methods x learning rates x seeds)."""
+    rows = []
+    for method in cfg["ann_methods"]:
+        mlp = pre[method not in ("additive", "additive_bias")]
+        lrs = cfg["ann_lrs"] if method != "none" else cfg["ann_lrs"][:1]
+        for lr in lrs:
+            for seed in cfg["seeds"] if method != "none" else cfg["seeds"][:1]:
+                r = ann.tune(mlp, method, tr, te, lr=lr, epochs=cfg["ann_epochs"], seed=seed)
+                rows.append(
+                    {
+                        "task": task,
+                        "method": method,
+                        "lr": lr,
+                        "seed": seed,
+                        "acc": r["acc"],
+                        "params": r["params"],
+                        "weights_frozen": r["weights_frozen"],
+                    }
+                )
+    return rows
+
+
+def _snn_grid(cfg: dict, task: str, v: str, tr, te, pre: dict, lams: dict):
+    """The spiking tuning grid of one task and variant: ``(rows, best, tuned)`` with ``best``
+    the best learning rate and mean accuracy per method and ``tuned`` the networks tuned with
+    seed ``cfg["seeds"][0]`` per ``(method, lr)`` (for Lava)."""
+    rows = []
+    best: dict[str, tuple[float, float]] = {}
+    tuned = {}
+    for method in cfg["snn_methods"]:
+        b = method != "additive_bias"
+        lrs = cfg["snn_lrs"] if method != "none" else cfg["snn_lrs"][:1]
+        for lr in lrs:
+            accs = []
+            seeds = cfg.get("snn_seeds", cfg["seeds"])
+            for seed in seeds if method != "none" else seeds[:1]:
+                net = snn.to_snn(pre[b], lams[(v, b)], v)
+                r = snn.tune_snn(
+                    net,
+                    method,
+                    v,
+                    tr,
+                    te,
+                    lr=lr,
+                    epochs=cfg["snn_epochs"],
+                    T=cfg["T"],
+                    seed=seed,
+                    s=cfg["s"],
+                )
+                accs.append(r["acc"])
+                if seed == cfg["seeds"][0]:
+                    tuned[(method, lr)] = net
+                rows.append(
+                    {
+                        "task": task,
+                        "variant": v,
+                        "method": method,
+                        "lr": lr,
+                        "seed": seed,
+                        "acc": r["acc"],
+                        "params": r["params"],
+                        "weights_frozen": r["weights_frozen"],
+                    }
+                )
+            if method not in best or np.mean(accs) > best[method][1]:
+                best[method] = (lr, float(np.mean(accs)))
+    return rows, best, tuned
+
+
+def _lava_runs(cfg: dict, task, v, tr, te, pre, lams, best, tuned, qat: bool) -> list[dict]:
+    """Lava deployment of each method's best network (and, with ``qat``, its
+    quantisation-aware tuned twin on the multi-step variant)."""
+    out = []
+    n = min(cfg["lava_n"], len(te[1]))
+    for method in cfg["lava_methods"]:
+        lr = best[method][0]
+        net = tuned.get((method, lr))
+        if net is None:  # the sweep's seeds did not include cfg["seeds"][0]
+            b = method != "additive_bias"
+            net = snn.to_snn(pre[b], lams[(v, b)], v)
+            snn.tune_snn(
+                net,
+                method,
+                v,
+                tr,
+                te,
+                lr=lr,
+                epochs=cfg["snn_epochs"],
+                T=cfg["T"],
+                seed=cfg["seeds"][0],
+                s=cfg["s"],
+            )
+        rows = snn.deploy(net, te[0][:n], te[1][:n], v, cfg["T"])
+        if qat and v == "multi":
+            b = method != "additive_bias"
+            q_net = snn.to_snn(pre[b], lams[(v, b)], v)
+            q, _ = snn.tune_snn_qat(
+                q_net, method, tr, te, lr=lr, epochs=cfg["snn_epochs"], T=cfg["T"],
+                seed=cfg["seeds"][0],
+            )  # fmt: skip
+            rows.append(snn.deploy_qat(q, te[0][:n], te[1][:n], cfg["T"]))
+        for row in rows:
+            out.append(
+                {
+                    "task": task,
+                    "variant": v,
+                    "method": method,
+                    "lr": lr,
+                    "seed": cfg["seeds"][0],
+                    **row,
+                }
+            )
+    return out
+
+
 def run(
     out: str | Path,
     settings: dict | None = None,
@@ -111,9 +227,6 @@ def run(
     }
     log(f"pretrained on MNIST ({cfg['n_src_train']} images): {meta['source_acc']}")
 
-    def mlp_for(method: str):
-        return pre[method not in ("additive", "additive_bias")]
-
     lams = {(v, b): snn.scales(pre[b], src_tr[0], v) for v in snn.VARIANTS for b in (True, False)}
     meta["scales"] = {f"{v}/{'bias' if b else 'no_bias'}": s for (v, b), s in lams.items()}
     for v in snn.VARIANTS:
@@ -128,109 +241,17 @@ def run(
         tr, te = data.split(data.binarize(xt), yt, cfg["n_train"], cfg["n_test"])
         tr, te = ann.to_tensors(*tr), ann.to_tensors(*te)
         meta["tasks"][task] = {"n_train": len(tr[1]), "n_test": len(te[1])}
-        for method in cfg["ann_methods"]:
-            lrs = cfg["ann_lrs"] if method != "none" else cfg["ann_lrs"][:1]
-            for lr in lrs:
-                for seed in cfg["seeds"] if method != "none" else cfg["seeds"][:1]:
-                    r = ann.tune(
-                        mlp_for(method), method, tr, te, lr=lr, epochs=cfg["ann_epochs"], seed=seed
-                    )
-                    ann_rows.append(
-                        {
-                            "task": task,
-                            "method": method,
-                            "lr": lr,
-                            "seed": seed,
-                            "acc": r["acc"],
-                            "params": r["params"],
-                            "weights_frozen": r["weights_frozen"],
-                        }
-                    )
+        ann_rows += _ann_grid(cfg, task, tr, te, pre)
         log(f"[{time.time() - t0:.0f}s] ANN {task}: {len(ann_rows)} runs")
         _write_csv(out / "ann.csv", ann_rows)
         for v in snn.VARIANTS:
-            best: dict[str, tuple[float, float]] = {}
-            tuned = {}  # (method, lr) -> the network tuned with seed cfg["seeds"][0], for Lava
-            for method in cfg["snn_methods"]:
-                b = method != "additive_bias"
-                lrs = cfg["snn_lrs"] if method != "none" else cfg["snn_lrs"][:1]
-                for lr in lrs:
-                    accs = []
-                    seeds = cfg.get("snn_seeds", cfg["seeds"])
-                    for seed in seeds if method != "none" else seeds[:1]:
-                        net = snn.to_snn(pre[b], lams[(v, b)], v)
-                        r = snn.tune_snn(
-                            net,
-                            method,
-                            v,
-                            tr,
-                            te,
-                            lr=lr,
-                            epochs=cfg["snn_epochs"],
-                            T=cfg["T"],
-                            seed=seed,
-                            s=cfg["s"],
-                        )
-                        accs.append(r["acc"])
-                        if seed == cfg["seeds"][0]:
-                            tuned[(method, lr)] = net
-                        snn_rows.append(
-                            {
-                                "task": task,
-                                "variant": v,
-                                "method": method,
-                                "lr": lr,
-                                "seed": seed,
-                                "acc": r["acc"],
-                                "params": r["params"],
-                                "weights_frozen": r["weights_frozen"],
-                            }
-                        )
-                    if method not in best or np.mean(accs) > best[method][1]:
-                        best[method] = (lr, float(np.mean(accs)))
+            rows, best, tuned = _snn_grid(cfg, task, v, tr, te, pre, lams)
+            snn_rows += rows
             log(f"[{time.time() - t0:.0f}s] SNN {task}/{v}: {len(snn_rows)} runs")
             _write_csv(out / "snn.csv", snn_rows)
             if not (lava and task in cfg["lava_tasks"]):
                 continue
-            n = min(cfg["lava_n"], len(te[1]))
-            for method in cfg["lava_methods"]:
-                lr = best[method][0]
-                net = tuned.get((method, lr))
-                if net is None:  # the sweep's seeds did not include cfg["seeds"][0]
-                    b = method != "additive_bias"
-                    net = snn.to_snn(pre[b], lams[(v, b)], v)
-                    snn.tune_snn(
-                        net,
-                        method,
-                        v,
-                        tr,
-                        te,
-                        lr=lr,
-                        epochs=cfg["snn_epochs"],
-                        T=cfg["T"],
-                        seed=cfg["seeds"][0],
-                        s=cfg["s"],
-                    )
-                rows = snn.deploy(net, te[0][:n], te[1][:n], v, cfg["T"])
-                if qat and v == "multi":
-                    b = method != "additive_bias"
-                    q_net = snn.to_snn(pre[b], lams[(v, b)], v)
-                    q, _ = snn.tune_snn_qat(
-                        q_net, method, tr, te, lr=lr, epochs=cfg["snn_epochs"], T=cfg["T"],
-                        seed=cfg["seeds"][0],
-                    )  # fmt: skip
-                    rows.append(snn.deploy_qat(q, te[0][:n], te[1][:n], cfg["T"]))
-                for row in rows:
-                    lava_rows.append(
-                        {
-                            "task": task,
-                            "variant": v,
-                            "method": method,
-                            "lr": lr,
-                            "seed": cfg["seeds"][0],
-                            **row,
-                        }
-                    )
+            lava_rows += _lava_runs(cfg, task, v, tr, te, pre, lams, best, tuned, qat)
             log(f"[{time.time() - t0:.0f}s] Lava {task}/{v}: {len(lava_rows)} runs")
             _write_csv(out / "lava.csv", lava_rows)
     meta["seconds"] = time.time() - t0

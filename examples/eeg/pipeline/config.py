@@ -279,6 +279,23 @@ class PipelineConfig:
                 f"unknown protocol {self.protocol!r}; protocols: {', '.join(PROTOCOLS)}"
             )
         object.__setattr__(self, "methods", check_methods(self.methods))
+        self._check_ids()
+        self._check_counts()
+        self._check_reals()
+        try:
+            resolve_device(self.device, "device")
+        except ValueError as e:
+            raise PipelineError(str(e)) from None
+        if self.thresholds not in THRESHOLDS:
+            raise PipelineError(
+                f"thresholds must be one of {', '.join(THRESHOLDS)}, got {self.thresholds!r}"
+            )
+        for name in ("fused", "lava", "lava_fixed", "progress", "qat"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise PipelineError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    def _check_ids(self) -> None:
+        """``seeds`` and ``participants``: distinct integers, stored as tuples."""
         seeds = tuple(_int("seeds", s, 0) for s in _seq("seeds", self.seeds))
         if not seeds:
             raise PipelineError("no seed given")
@@ -292,6 +309,9 @@ class PipelineConfig:
                     f"participants must be distinct numbers >= 1, got {list(self.participants)}"
                 )
             object.__setattr__(self, "participants", ps)
+
+    def _check_counts(self) -> None:
+        """The integer settings (``patience="auto"`` resolved by the protocol)."""
         for name in ("pretrain_epochs", "tune_epochs", "batch_size", "T", "fold_group_size",
                      "threads"):  # fmt: skip
             _int(name, getattr(self, name), 1)
@@ -301,6 +321,9 @@ class PipelineConfig:
             object.__setattr__(self, "patience", 100 if self.protocol == "honest" else None)
         if self.patience is not None:
             _int("patience", self.patience, 1, "a positive integer or None")
+
+    def _check_reals(self) -> None:
+        """Learning rates, fractions, tolerances and the Lava settings."""
         for name in ("lr", "tune_lr"):
             _real(name, getattr(self, name), 0.0, None, lo_open=True)
         _real("beta", self.beta, 0.0, 1.0, lo_open=True)
@@ -317,17 +340,6 @@ class PipelineConfig:
             _int("lava_samples", self.lava_samples, 1, "a positive integer or None")
         if self.lava_timeout is not None:
             _real("lava_timeout", self.lava_timeout, 0.0, None, lo_open=True)
-        try:
-            resolve_device(self.device, "device")
-        except ValueError as e:
-            raise PipelineError(str(e)) from None
-        if self.thresholds not in THRESHOLDS:
-            raise PipelineError(
-                f"thresholds must be one of {', '.join(THRESHOLDS)}, got {self.thresholds!r}"
-            )
-        for name in ("fused", "lava", "lava_fixed", "progress", "qat"):
-            if not isinstance(getattr(self, name), bool | np.bool_):
-                raise PipelineError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     @property
     def select(self) -> str:

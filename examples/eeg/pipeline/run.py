@@ -67,45 +67,16 @@ def run_pipeline(
     """
     t_start = time.perf_counter()
     config = config or PipelineConfig()
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):  # fmt: skip
-        raise PipelineError(f"workers must be a positive integer or None, got {workers!r}")
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise PipelineError(f"run directory '{run_dir}' is not a directory")
-    if data_dir is not None and not Path(data_dir).exists():
-        raise PipelineError(f"data directory '{data_dir}' does not exist")
+    run_dir = _check_arguments(run_dir, data_dir, workers)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _run_lock(run_dir), _torch_threads(config.threads):
         recorded = prepare_data(run_dir, data_dir, synthetic, log)
         data = dataclasses.replace(recorded, directory=run_dir / recorded.directory)
-        if len(data.pool) < 2:
-            raise PipelineError(
-                f"leave-one-subject-out needs at least 2 participants (one to leave out, one to "
-                f"pretrain on); {data.directory} has {len(data.pool)}"
-            )
-        folds = list(config.participants) if config.participants is not None else data.pool
-        missing = [p for p in folds if p not in data.pool]
-        if missing:
-            raise PipelineError(
-                f"participants {missing} are not in {data.directory} (it has {_ranges(data.pool)})"
-            )
-        # groups come from the whole pool (stable when later invocations add folds)
-        groups = fold_groups(data.pool, config.fold_group_size)
-        for g in {groups[p] for p in folds}:
-            if len(data.pool) - len(g) < 1:
-                raise PipelineError(
-                    f"no participant left to pretrain on without {list(g)}: the data has only "
-                    f"{len(data.pool)} participants; use a smaller fold group or more participants"
-                )
+        folds, groups = _folds_and_groups(config, data)
         _check_run_json(run_dir, config, recorded)
         _terminate_torn_line(run_dir / RESULTS)
-        done = load_results(run_dir)
-        tuned = {(r["participant"], r["method"], r["seed"]) for r in done if r["kind"] == "tune"}
-        deployed = {
-            (r["participant"], r["method"], r["seed"]) for r in done if r["kind"] == "deploy"
-        }
-        pretrained = {(r["key"], r["arch"]) for r in done if r["kind"] == "pretrain"}
+        done_sets = _done_sets(load_results(run_dir))
+        tuned, deployed = done_sets["tune"], done_sets["deploy"]
         units = [(p, m, s) for p in folds for m in config.methods for s in config.seeds]
         todo = [u for u in units if u not in tuned or (config.lava and u not in deployed)]
         log(
@@ -121,52 +92,21 @@ def run_pipeline(
             pipe.features = load_features(data, run_dir, config.feature_seed, data.pool)
             bar = _progress_bar(len(units), len(units) - len(todo), config.progress)
             pipe.bar = bar
-            counts = {"tune": 0, "deploy": 0}
-            done_sets = {"pretrain": pretrained, "tune": tuned, "deploy": deployed}
-
-            def on_rows(rows: list[dict]) -> None:
-                for row in rows:
-                    kind = row["kind"]
-                    if kind == "pretrain":
-                        done_sets[kind].add((row["key"], row["arch"]))
-                        continue
-                    done_sets[kind].add((row["participant"], row["method"], row["seed"]))
-                    counts[kind] += 1
-                    pipe._write(_unit_line(row) if kind == "tune" else "    " + _deploy_line(row))
-                last = rows[-1] if rows else None
-                if bar is not None and last is not None and last["kind"] != "pretrain":
-                    bar.update(1)
-
+            sink = _RowSink(done_sets, pipe._write, bar)
             try:
                 if workers is None and ray_address is None:
-                    for u in todo:
-                        p, m, s = u
-                        if bar is not None:
-                            bar.set_postfix_str(f"p{p:02d} {m} seed {s}")
-                        pre = (pretrain_key(groups[p]), METHODS[m].arch)
-                        if pre not in pretrained:
-                            row = pipe.pretrain(groups[p], pre[1])
-                            append_result(run_dir, row)
-                            on_rows([row])
-                        rows = []
-                        if u not in tuned:
-                            rows.append(pipe.run_unit(p, m, s, groups[p]))
-                            append_result(run_dir, rows[-1])
-                        if config.lava and u not in deployed:
-                            rows.append(pipe.deploy_unit(p, m, s, groups[p]))
-                            append_result(run_dir, rows[-1])
-                        on_rows(rows)
+                    _run_serial(pipe, run_dir, config, todo, groups, done_sets, sink)
                 else:
                     from lava_nt.examples.eeg.pipeline.parallel import run_units_parallel
 
                     run_units_parallel(
                         run_dir, config, data, todo, groups, done_sets, workers=workers,
-                        address=ray_address, write=pipe._write, on_rows=on_rows,
+                        address=ray_address, write=pipe._write, on_rows=sink,
                     )  # fmt: skip
             finally:
                 if bar is not None:
                     bar.close()
-            n_run, n_dep = counts["tune"], counts["deploy"]
+            n_run, n_dep = sink.counts["tune"], sink.counts["deploy"]
     summary = RunSummary(
         run_dir=run_dir,
         units_total=len(units),
@@ -180,6 +120,101 @@ def run_pipeline(
 
         summary.report = write_report(run_dir, log=log)
     return summary
+
+
+def _check_arguments(run_dir, data_dir, workers) -> Path:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):  # fmt: skip
+        raise PipelineError(f"workers must be a positive integer or None, got {workers!r}")
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise PipelineError(f"run directory '{run_dir}' is not a directory")
+    if data_dir is not None and not Path(data_dir).exists():
+        raise PipelineError(f"data directory '{data_dir}' does not exist")
+    return run_dir
+
+
+def _folds_and_groups(config: PipelineConfig, data) -> tuple[list[int], dict]:
+    """The participants to leave out and every participant's fold group, checked against the
+    data's pool."""
+    if len(data.pool) < 2:
+        raise PipelineError(
+            f"leave-one-subject-out needs at least 2 participants (one to leave out, one to "
+            f"pretrain on); {data.directory} has {len(data.pool)}"
+        )
+    folds = list(config.participants) if config.participants is not None else data.pool
+    missing = [p for p in folds if p not in data.pool]
+    if missing:
+        raise PipelineError(
+            f"participants {missing} are not in {data.directory} (it has {_ranges(data.pool)})"
+        )
+    # groups come from the whole pool (stable when later invocations add folds)
+    groups = fold_groups(data.pool, config.fold_group_size)
+    for g in {groups[p] for p in folds}:
+        if len(data.pool) - len(g) < 1:
+            raise PipelineError(
+                f"no participant left to pretrain on without {list(g)}: the data has only "
+                f"{len(data.pool)} participants; use a smaller fold group or more participants"
+            )
+    return folds, groups
+
+
+def _done_sets(done: list[dict]) -> dict[str, set]:
+    """What the journal rows ``done`` record as finished: ``{"pretrain": {(key, arch)},
+    "tune": {(participant, method, seed)}, "deploy": {...}}``."""
+    unit = ("participant", "method", "seed")
+    return {
+        "pretrain": {(r["key"], r["arch"]) for r in done if r["kind"] == "pretrain"},
+        "tune": {tuple(r[k] for k in unit) for r in done if r["kind"] == "tune"},
+        "deploy": {tuple(r[k] for k in unit) for r in done if r["kind"] == "deploy"},
+    }
+
+
+class _RowSink:
+    """Takes the journal rows of finished work (in this process or from Ray workers): marks
+    them done, counts tuned and deployed units, prints a line each and advances the bar."""
+
+    def __init__(self, done_sets: dict[str, set], write: Callable[[str], None], bar) -> None:
+        self.done_sets = done_sets
+        self.write = write
+        self.bar = bar
+        self.counts = {"tune": 0, "deploy": 0}
+
+    def __call__(self, rows: list[dict]) -> None:
+        for row in rows:
+            kind = row["kind"]
+            if kind == "pretrain":
+                self.done_sets[kind].add((row["key"], row["arch"]))
+                continue
+            self.done_sets[kind].add((row["participant"], row["method"], row["seed"]))
+            self.counts[kind] += 1
+            self.write(_unit_line(row) if kind == "tune" else "    " + _deploy_line(row))
+        last = rows[-1] if rows else None
+        if self.bar is not None and last is not None and last["kind"] != "pretrain":
+            self.bar.update(1)
+
+
+def _run_serial(pipe, run_dir: Path, config, todo, groups, done_sets, sink: _RowSink) -> None:
+    """The units ``todo`` one after the other in this process, each row journalled as soon as
+    it is computed (pretraining first where a fold group has none yet)."""
+    pretrained, tuned, deployed = done_sets["pretrain"], done_sets["tune"], done_sets["deploy"]
+    for u in todo:
+        p, m, s = u
+        if pipe.bar is not None:
+            pipe.bar.set_postfix_str(f"p{p:02d} {m} seed {s}")
+        pre = (pretrain_key(groups[p]), METHODS[m].arch)
+        if pre not in pretrained:
+            row = pipe.pretrain(groups[p], pre[1])
+            append_result(run_dir, row)
+            sink([row])
+        rows = []
+        if u not in tuned:
+            rows.append(pipe.run_unit(p, m, s, groups[p]))
+            append_result(run_dir, rows[-1])
+        if config.lava and u not in deployed:
+            rows.append(pipe.deploy_unit(p, m, s, groups[p]))
+            append_result(run_dir, rows[-1])
+        sink(rows)
 
 
 def _unit_line(row: dict) -> str:
