@@ -113,105 +113,49 @@ def _snn_loss(F, out, y):
     return F.cross_entropy(counts, y)
 
 
-def run(quick: bool) -> dict:
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
+def _trainer(torch, model, loss_fn):
+    """``(one Adam iteration of model on loss_fn, trainable parameter count)``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-4)
 
-    warnings.filterwarnings("ignore")
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    import snntorch as snn
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
 
-    from lava_nt.builder import build_network
-    from lava_nt.nn.fused import FusedNTNetwork
-    from lava_nt.training import TrainConfig, loss_and_counts
-    from lava_nt.tuning import apply_tuning
+    return step, sum(p.numel() for p in params)
 
-    rounds, reps = (7, 4) if quick else (21, 5)
-    compile_snn = not quick
-    g = torch.Generator().manual_seed(0)
-    x = (torch.rand(B, SIZES[0], generator=g) < INPUT_RATE).float()
-    y = torch.randint(0, N_CLASSES, (B,), generator=g)
-    cfg = TrainConfig(T=T, n_classes=N_CLASSES, spike_l1=0.0)
 
-    def trainer(model, loss_fn):
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=1e-4)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn()
-            loss.backward()
-            opt.step()
-
-        return step, sum(p.numel() for p in params)
-
-    fns, n_params = {}, {}
-
-    def lava_nt(name, methods, fused):
-        net = build_network(SIZES[0], list(SIZES[1:-1]), N_CLASSES, POP, seed=0)
-        if methods:
-            apply_tuning(net, methods)
-        model = FusedNTNetwork.from_network(net) if fused else net
-        fns[name], n_params[name] = trainer(model, lambda: loss_and_counts(model, x, y, cfg)[0])
-
-    def snntorch(name, tuning):
+def _add_compiled(torch, nn, snn, F, x, y, fns, n_params, compile_times) -> None:
+    """The torch.compile'd snnTorch variants (cold compile timed; a failure is recorded as
+    None and the variant left out of ``fns``)."""
+    cache = tempfile.mkdtemp(prefix="bench_inductor_")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # cold: nothing cached from earlier runs
+    variants = (("snnTorch full, compiled", False), ("snnTorch tuning, compiled", True))
+    for name, tuning in variants:
         torch.manual_seed(0)
         model = _snntorch_model(torch, nn, snn, gains=tuning)
         if tuning:
             for fc in model.fcs:
                 fc.weight.requires_grad_(False)
-        fns[name], n_params[name] = trainer(model, lambda: _snn_loss(F, model(x), y))
-        return model
+        cmodel = torch.compile(model)
+        step, npar = _trainer(torch, model, (lambda m: lambda: _snn_loss(F, m(x), y))(cmodel))
+        common.log(f"compiling {name} (cold) ...")
+        t0 = time.perf_counter()
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - report, do not abort the benchmark
+            common.log(f"  torch.compile failed: {exc!r}")
+            compile_times[name] = None
+            continue
+        compile_times[name] = time.perf_counter() - t0
+        common.log(f"  first iteration {compile_times[name]:.1f} s")
+        fns[name], n_params[name] = step, npar
 
-    snntorch("snnTorch full", False)
-    snntorch("snnTorch tuning (b+g)", True)
-    lava_nt("lava-nt eager full", None, False)
-    lava_nt("lava-nt eager NT1+NT2", ["nt1", "nt2"], False)
-    lava_nt("lava-nt fused full", None, True)
-    lava_nt("lava-nt fused NT2", ["nt2"], True)
-    lava_nt("lava-nt fused NT1+NT2", ["nt1", "nt2"], True)
 
-    fns["matmuls only (full)"], n_params["matmuls only (full)"] = _matmul_floor(torch, True), 0
-    fns["matmuls only (tuning)"], n_params["matmuls only (tuning)"] = _matmul_floor(torch, False), 0
-
-    compile_times = {}
-    if compile_snn:
-        cache = tempfile.mkdtemp(prefix="bench_inductor_")
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # cold: nothing cached from earlier runs
-        variants = (("snnTorch full, compiled", False), ("snnTorch tuning, compiled", True))
-        for name, tuning in variants:
-            torch.manual_seed(0)
-            model = _snntorch_model(torch, nn, snn, gains=tuning)
-            if tuning:
-                for fc in model.fcs:
-                    fc.weight.requires_grad_(False)
-            cmodel = torch.compile(model)
-            step, npar = trainer(model, (lambda m: lambda: _snn_loss(F, m(x), y))(cmodel))
-            common.log(f"compiling {name} (cold) ...")
-            t0 = time.perf_counter()
-            try:
-                step()
-            except Exception as exc:  # noqa: BLE001 - report, do not abort the benchmark
-                common.log(f"  torch.compile failed: {exc!r}")
-                compile_times[name] = None
-                continue
-            compile_times[name] = time.perf_counter() - t0
-            common.log(f"  first iteration {compile_times[name]:.1f} s")
-            fns[name], n_params[name] = step, npar
-
-    common.log(f"training benchmark: {rounds} rounds x {reps} iterations per variant")
-    try:
-        times = common.interleaved(fns, rounds, reps, warmup=2, log=common.log)
-    finally:
-        if compile_snn:  # the compiled code stays loaded; its on-disk cache is not needed
-            shutil.rmtree(os.environ.pop("TORCHINDUCTOR_CACHE_DIR"), ignore_errors=True)
-
-    flops = _nominal_flops()
-    peak = common.peak_flops()
-    gemm = common.gemm_rate(torch)
-    med = {k: common.median(v) for k, v in times.items()}
+def _speed_figures(times, med, compile_times) -> list[dict]:
+    """The speed-up figures: the two targets, the other pairs, the compiled variants."""
 
     def raw(a, b):
         return (
@@ -262,8 +206,11 @@ def run(quick: bool) -> dict:
                                       raw(name, base)))  # fmt: skip
             figs.append(common.figure(f"{fused} / {name} (samples/s)", speedup(fused, name),
                                       raw(fused, name)))  # fmt: skip
+    return figs
 
-    # absolute table: samples/s and share of the peak FLOP rate
+
+def _throughput_rows(times, med, flops, peak, n_params) -> list[str]:
+    """The absolute table: samples/s and share of the peak FLOP rate per variant."""
     rows = [
         "| variant | trainable parameters | ms/iter (median, min-max) | samples/s | nominal "
         "GFLOP/s | % of theoretical peak | matmul floor / iteration time |",
@@ -279,6 +226,82 @@ def run(quick: bool) -> dict:
             f"| {B / med[name]:.0f} | {rate / 1e9:.1f} | {100 * rate / peak['peak_flops']:.1f} "
             f"| {100 * common.ratio_median(times[floor], ts):.0f} % |"
         )
+    return rows
+
+
+def run(quick: bool) -> dict:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    import snntorch as snn
+
+    from lava_nt.builder import build_network
+    from lava_nt.nn.fused import FusedNTNetwork
+    from lava_nt.training import TrainConfig, loss_and_counts
+    from lava_nt.tuning import apply_tuning
+
+    rounds, reps = (7, 4) if quick else (21, 5)
+    compile_snn = not quick
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(B, SIZES[0], generator=g) < INPUT_RATE).float()
+    y = torch.randint(0, N_CLASSES, (B,), generator=g)
+    cfg = TrainConfig(T=T, n_classes=N_CLASSES, spike_l1=0.0)
+
+    fns, n_params = {}, {}
+
+    def lava_nt(name, methods, fused):
+        net = build_network(SIZES[0], list(SIZES[1:-1]), N_CLASSES, POP, seed=0)
+        if methods:
+            apply_tuning(net, methods)
+        model = FusedNTNetwork.from_network(net) if fused else net
+        fns[name], n_params[name] = _trainer(
+            torch, model, lambda: loss_and_counts(model, x, y, cfg)[0]
+        )
+
+    def snntorch(name, tuning):
+        torch.manual_seed(0)
+        model = _snntorch_model(torch, nn, snn, gains=tuning)
+        if tuning:
+            for fc in model.fcs:
+                fc.weight.requires_grad_(False)
+        fns[name], n_params[name] = _trainer(torch, model, lambda: _snn_loss(F, model(x), y))
+        return model
+
+    snntorch("snnTorch full", False)
+    snntorch("snnTorch tuning (b+g)", True)
+    lava_nt("lava-nt eager full", None, False)
+    lava_nt("lava-nt eager NT1+NT2", ["nt1", "nt2"], False)
+    lava_nt("lava-nt fused full", None, True)
+    lava_nt("lava-nt fused NT2", ["nt2"], True)
+    lava_nt("lava-nt fused NT1+NT2", ["nt1", "nt2"], True)
+
+    fns["matmuls only (full)"], n_params["matmuls only (full)"] = _matmul_floor(torch, True), 0
+    fns["matmuls only (tuning)"], n_params["matmuls only (tuning)"] = _matmul_floor(torch, False), 0
+
+    compile_times = {}
+    if compile_snn:
+        _add_compiled(torch, nn, snn, F, x, y, fns, n_params, compile_times)
+
+    common.log(f"training benchmark: {rounds} rounds x {reps} iterations per variant")
+    try:
+        times = common.interleaved(fns, rounds, reps, warmup=2, log=common.log)
+    finally:
+        if compile_snn:  # the compiled code stays loaded; its on-disk cache is not needed
+            shutil.rmtree(os.environ.pop("TORCHINDUCTOR_CACHE_DIR"), ignore_errors=True)
+
+    flops = _nominal_flops()
+    peak = common.peak_flops()
+    gemm = common.gemm_rate(torch)
+    med = {k: common.median(v) for k, v in times.items()}
+
+    figs = _speed_figures(times, med, compile_times)
+
+    # absolute table: samples/s and share of the peak FLOP rate
+    rows = _throughput_rows(times, med, flops, peak, n_params)
     setup = [
         f"EEG network {'-'.join(map(str, SIZES))}, T={T}, batch {B}, float32, "
         f"torch.set_num_threads(2), static binary input (p={INPUT_RATE}) held for T steps, "
