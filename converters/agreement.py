@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lava_nt.decode import predictions  # re-exported: the public home is lava_nt.decode
 from lava_nt.network import NetworkSpec
 from lava_nt.spec.validation import ParameterError
 
@@ -59,17 +60,6 @@ def as_spike_input(x, T: int | None = None, n_in: int | None = None) -> np.ndarr
     if not np.all((xf == 0) | (xf == 1)):
         raise ParameterError("input must hold binary spikes (0 or 1)")
     return np.ascontiguousarray(xf)
-
-
-def predictions(out: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class decisions of output spikes ``[T, B, n_out]``: argmax of the population spike counts
-    (ties go to the lower class, as ``torch.argmax``)."""
-    out = np.asarray(out)
-    n_out = out.shape[-1]
-    if n_classes < 1 or n_out % n_classes:
-        raise ParameterError(f"{n_out} output neurons do not split into {n_classes} classes")
-    counts = out.sum(0).reshape(out.shape[1], n_classes, n_out // n_classes).sum(-1)
-    return np.argmax(counts, axis=-1)
 
 
 @dataclass
@@ -194,14 +184,84 @@ def _resolve(model_or_spec, quantized):
     return obj, net, fixed, report
 
 
-def _layer_spikes(recs) -> list[np.ndarray]:
+def _layer_spikes(result) -> list[np.ndarray]:
+    """Every layer's spikes of a recorded :class:`~lava_nt.result.RunResult`, as float arrays."""
     out = []
-    for rec in recs:
-        s = rec["spikes"]
+    for s in result.layer_spikes:
         if hasattr(s, "detach"):
             s = s.detach().cpu().numpy()
         out.append(np.asarray(s, dtype=np.float64))
     return out
+
+
+def _run_engine(engine: str, fspec, net, qspec, xs: np.ndarray, timeout) -> list[np.ndarray]:
+    """Every layer's spikes ``[T, B, n]`` of one engine on input ``xs``."""
+    import torch
+
+    from lava_nt.converters.lava_graph import run_network
+    from lava_nt.nn.fixed_emulator import run_fixed
+    from lava_nt.nn.network import NTNetwork
+
+    if engine == "torch_float":
+        tnet = NTNetwork.from_spec(fspec, dtype=torch.float64) if net is None else net
+        with torch.no_grad():
+            xt = torch.as_tensor(xs, dtype=next(tnet.parameters()).dtype)
+            return _layer_spikes(tnet.run(xt, record=True))
+    if engine == "torch_fixed":
+        return _layer_spikes(run_fixed(qspec, torch.as_tensor(xs), record=True))
+    if engine == "lava_float":
+        return _layer_spikes(run_network(fspec, xs, "float", timeout=timeout, record=True))
+    return _layer_spikes(run_network(qspec, xs, "fixed", timeout=timeout, record=True))
+
+
+def _known_engines(engines) -> tuple[str, ...]:
+    engines = tuple(engines)
+    for e in engines:
+        if e not in ENGINES:
+            raise ParameterError(f"agreement: unknown engine {e!r}; engines: {ENGINES}")
+    return engines
+
+
+def _runnable_engines(engines: tuple[str, ...], float_spec_given: bool) -> tuple[str, ...]:
+    """The engines that can run: only the fixed ones for a fixed-point spec."""
+    if float_spec_given:
+        return engines
+    engines = tuple(e for e in engines if e.endswith("fixed"))
+    if not engines:
+        raise ParameterError("agreement: a fixed-point spec runs only on the fixed engines")
+    return engines
+
+
+def _check_labels(y, B: int):
+    if y is None:
+        return None
+    y = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
+    if y.shape != (B,) or not np.issubdtype(y.dtype, np.integer):
+        raise ParameterError(f"agreement: y must hold {B} integer labels, got {y.shape}")
+    return y
+
+
+def _pair_summary(la: list, lb: list, pa: np.ndarray, pb: np.ndarray) -> dict:
+    match = [float(np.mean(sa == sb)) for sa, sb in zip(la, lb, strict=True)]
+    return {
+        "output_match": match[-1],
+        "layer_match": match,
+        "prediction_agreement": float(np.mean(pa == pb)),
+        "identical": all(m == 1.0 for m in match),
+    }
+
+
+def _quantization_summary(qrep) -> dict:
+    if qrep is None:
+        return {}
+    return {
+        "scales": [lq.scale for lq in qrep.layers],
+        "max_rel_error": qrep.max_rel_error,
+        "max_rel_range_error": qrep.max_rel_range_error,
+        "n_clipped": qrep.n_clipped,
+        "n_zeroed": qrep.n_zeroed,
+        "exact": qrep.exact,
+    }
 
 
 def agreement(
@@ -223,56 +283,28 @@ def agreement(
             a model file (its attached quantised spec is used if present).
         x: binary spikes ``[T, B, n_in]`` or a static ``[B, n_in]`` input (then pass ``T``).
         y: optional integer labels ``[B]`` (accuracy per engine).
-        n_classes: classes of the population code (``n_out`` must be a multiple).
+        n_classes: classes of the population code (``n_out`` must be a multiple); predictions
+            are :func:`lava_nt.decode.predictions` (ties to the lower class).
         quantized: a fixed spec or ``(fixed spec, QuantReport)`` to use for the fixed engines.
         engines: the subset of :data:`ENGINES` to run.
         timeout: per Lava run (default: generous, proportional to the steps).
     """
     import time
 
-    import torch
-
-    from lava_nt.converters.lava_graph import run_network
-    from lava_nt.nn.fixed_emulator import emulate_fixed
-    from lava_nt.nn.network import NTNetwork
-
-    engines = tuple(engines)
-    for e in engines:
-        if e not in ENGINES:
-            raise ParameterError(f"agreement: unknown engine {e!r}; engines: {ENGINES}")
+    engines = _known_engines(engines)
     fspec, net, qspec, qrep = _resolve(model_or_spec, quantized)
-    if fspec is None:
-        engines = tuple(e for e in engines if e.endswith("fixed"))
-        if not engines:
-            raise ParameterError("agreement: a fixed-point spec runs only on the fixed engines")
+    engines = _runnable_engines(engines, fspec is not None)
     spec_any = fspec if fspec is not None else qspec
     xs = as_spike_input(x, T, spec_any.n_in)
     Tn, B, _ = xs.shape
     if n_classes is None:
         n_classes = 1
-    if y is not None:
-        y = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
-        if y.shape != (B,) or not np.issubdtype(y.dtype, np.integer):
-            raise ParameterError(f"agreement: y must hold {B} integer labels, got {y.shape}")
+    y = _check_labels(y, B)
     outs: dict[str, list[np.ndarray]] = {}
     timing = {}
     for e in engines:
         t0 = time.perf_counter()
-        if e == "torch_float":
-            tnet = NTNetwork.from_spec(fspec, dtype=torch.float64) if net is None else net
-            with torch.no_grad():
-                xt = torch.as_tensor(xs, dtype=next(tnet.parameters()).dtype)
-                _, recs = tnet(xt, record=True)
-            outs[e] = _layer_spikes(recs)
-        elif e == "torch_fixed":
-            _, recs = emulate_fixed(qspec, torch.as_tensor(xs), record=True)
-            outs[e] = _layer_spikes(recs)
-        elif e == "lava_float":
-            res = run_network(fspec, xs, "float", timeout=timeout, record=True)
-            outs[e] = _layer_spikes(res.layers)
-        else:
-            res = run_network(qspec, xs, "fixed", timeout=timeout, record=True)
-            outs[e] = _layer_spikes(res.layers)
+        outs[e] = _run_engine(e, fspec, net, qspec, xs, timeout)
         timing[e] = time.perf_counter() - t0
     rep = AgreementReport(
         n_samples=B, T=Tn, sizes=list(spec_any.sizes), n_classes=int(n_classes), timing=timing
@@ -289,23 +321,8 @@ def agreement(
         }
     for a, b in PAIRS:
         if a in outs and b in outs:
-            la, lb = outs[a], outs[b]
-            match = [float(np.mean(sa == sb)) for sa, sb in zip(la, lb, strict=True)]
-            rep.pairs[f"{a} vs {b}"] = {
-                "output_match": match[-1],
-                "layer_match": match,
-                "prediction_agreement": float(np.mean(preds[a] == preds[b])),
-                "identical": all(m == 1.0 for m in match),
-            }
-    if qrep is not None:
-        rep.quantization = {
-            "scales": [lq.scale for lq in qrep.layers],
-            "max_rel_error": qrep.max_rel_error,
-            "max_rel_range_error": qrep.max_rel_range_error,
-            "n_clipped": qrep.n_clipped,
-            "n_zeroed": qrep.n_zeroed,
-            "exact": qrep.exact,
-        }
+            rep.pairs[f"{a} vs {b}"] = _pair_summary(outs[a], outs[b], preds[a], preds[b])
+    rep.quantization = _quantization_summary(qrep)
     return rep
 
 

@@ -36,62 +36,59 @@ always, no orphaned workers).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from lava_nt.lava.run import default_timeout, preload_lava, run_isolated, stopping
 from lava_nt.network import LayerSpec, NetworkSpec, check_network_input
+from lava_nt.result import RunResult
+from lava_nt.spec.quantization import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN  # hardware: -8 .. 7
 from lava_nt.spec.validation import ParameterError
 
 PRECISIONS = ("float", "fixed")
 #: Steps per ``run()`` call; the Extractor buffers hold one chunk.
 CHUNK_STEPS = 2048
 WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 255  # what Lava's bit-accurate Dense can hold
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
 #: Graded-spike payload bits of a Dense fed by graded input.
 GRADED_MESSAGE_BITS = 24
 
 
-@dataclass
-class LavaRunResult:
-    """Result of :func:`run_network`, in the torch time frame.
+@dataclass(frozen=True)
+class LavaRunResult(RunResult):
+    """Result of :func:`run_network` (and :func:`lava_nt.converters.netx.run_netx`): a
+    :class:`~lava_nt.result.RunResult` in the torch time frame, plus the Lava run's schedule and
+    timing.
 
     Attributes (also readable dict-style, ``result["spikes"]``):
-        output: spikes of the last layer, ``[T, B, n_out]`` (float 0/1); alias ``spikes``.
+        output: spikes of the last layer, ``[T, B, n_out]`` (float 0/1), or the readout's voltage
+            trace (float64; int64 in fixed point) for a network with a readout; alias ``spikes``.
         layers: with ``record=True`` one dict per layer, as
             :func:`lava_nt.network.reference_run` returns them: ``spikes`` ``[T, B, n]``,
             ``bias_current`` ``[T, B, n]`` (the current delivered to ``c_in``; None without a
             spiking bias) and ``bias_spikes`` ``[T, B, m]`` (None without a spiking bias).
             Empty without ``record``.
+        has_readout: True when ``output`` is a readout trace.
+        states: always None (Lava's final states are not read back).
         precision: "float" or "fixed".
         steps: Lava time steps run (``B * window + depth``).
         window: steps per sample window ``L = T`` (samples back to back, see :func:`schedule`).
         timing: seconds spent building the processes (``build``), compiling and starting the
             runtime (``start``), running (``run``), reading the Extractors (``read``); and in
             ``total`` (including the isolated child process and ``stop()``).
+        steps_per_second: ``steps / timing["run"]`` (NaN before a run).
     """
 
-    output: np.ndarray
-    layers: list[dict] = field(default_factory=list)
     precision: str = "float"
     steps: int = 0
     window: int = 0
     timing: dict = field(default_factory=dict)
 
-    @property
-    def spikes(self) -> np.ndarray:
-        """Alias of :attr:`output`."""
-        return self.output
-
     def keys(self) -> tuple[str, ...]:
-        return ("output", "spikes", "layers", "precision", "steps", "window", "timing")
-
-    def __getitem__(self, key: str):
-        """Dict-style access too: ``result["spikes"]``, ``result["layers"][k]["bias_current"]``."""
-        if key not in self.keys():
-            raise KeyError(key)
-        return getattr(self, key)
+        """The names ``result[name]`` accepts."""
+        return (*super().keys(), "precision", "steps", "window", "timing")
 
     @property
     def steps_per_second(self) -> float:
@@ -345,14 +342,64 @@ def build(
     )  # fmt: skip
 
 
+def run_chunked(
+    proc,
+    run_cfg,
+    steps: int,
+    chunk: int,
+    taps: dict,
+    finish: Callable[[], Any] | None = None,
+    stop_timeout: float = 30.0,
+) -> tuple[dict, dict, Any]:
+    """The one chunked Lava run loop: run the network of ``proc`` for ``steps`` Lava time steps,
+    ``chunk`` steps per ``run()``, reading every Extractor in ``taps`` after each chunk; always
+    ends in ``stop()`` (:func:`~lava_nt.lava.run.stopping`, bounded by ``stop_timeout``). Call
+    it inside a :func:`~lava_nt.lava.run.run_isolated` job (as :func:`run_graph` and
+    :func:`lava_nt.converters.netx.run_netx` do).
+
+    ``taps`` maps any key to a Lava ``Extractor`` whose buffer holds ``chunk`` steps.
+    ``finish`` (optional) is called after the last chunk and before ``stop()`` (e.g. to read a
+    ``Monitor``); its time counts as reading.
+
+    Returns ``(records, timing, finished)``: ``records[key]`` is tap ``key``'s ``[steps, size]``
+    record in Lava step order; ``timing`` the seconds spent compiling and starting the runtime
+    (``start``), running (``run``) and reading (``read``); ``finished`` what ``finish`` returned
+    (None without it).
+    """
+    from lava.magma.core.run_conditions import RunSteps
+
+    bufs: dict = {key: [] for key in taps}
+    timing = {"start": 0.0, "run": 0.0, "read": 0.0}
+    finished = None
+    with stopping(proc, stop_timeout):
+        t0 = time.perf_counter()
+        proc.create_runtime(run_cfg=run_cfg)  # compile + fork the workers
+        timing["start"] = time.perf_counter() - t0
+        done = 0
+        while done < steps:
+            n = min(chunk, steps - done)
+            t0 = time.perf_counter()
+            proc.run(condition=RunSteps(num_steps=n))
+            t1 = time.perf_counter()
+            for key, tap in taps.items():
+                bufs[key].append(np.stack([tap.receive() for _ in range(n)]))
+            timing["read"] += time.perf_counter() - t1
+            timing["run"] += t1 - t0
+            done += n
+        if finish is not None:
+            t1 = time.perf_counter()
+            finished = finish()
+            timing["read"] += time.perf_counter() - t1
+    records = {key: np.concatenate(v, axis=0) for key, v in bufs.items()}
+    return records, timing, finished
+
+
 def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
     """Run a built graph to the end (in chunks) and read every Extractor; always stops.
 
     Returns ``(raw, timing)``: ``raw[(kind, k)]`` is the ``[steps, size]`` record of tap ``kind``
     ("spikes", "bias_current", "bias_spikes") of layer ``k`` (0-based), in Lava step order.
     """
-    from lava.magma.core.run_conditions import RunSteps
-
     taps = {}
     for k in range(len(graph.layers)):
         for kind, lst in (
@@ -364,25 +411,8 @@ def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
                 taps[(kind, k)] = lst[k]
     if graph.readout_tap is not None:
         taps[("readout", len(graph.layers))] = graph.readout_tap
-    bufs = {key: [] for key in taps}
-    t_run = t_read = 0.0
-    with stopping(graph.source):
-        t0 = time.perf_counter()
-        graph.source.create_runtime(run_cfg=graph.run_cfg)  # compile + fork the workers
-        t_start = time.perf_counter() - t0
-        done = 0
-        while done < graph.steps:
-            n = min(graph.chunk, graph.steps - done)
-            t0 = time.perf_counter()
-            graph.source.run(condition=RunSteps(num_steps=n))
-            t1 = time.perf_counter()
-            for key, tap in taps.items():
-                bufs[key].append(np.stack([tap.receive() for _ in range(n)]))
-            t_read += time.perf_counter() - t1
-            t_run += t1 - t0
-            done += n
-    raw = {key: np.concatenate(v, axis=0) for key, v in bufs.items()}
-    return raw, {"start": t_start, "run": t_run, "read": t_read}
+    raw, timing, _ = run_chunked(graph.source, graph.run_cfg, graph.steps, graph.chunk, taps)
+    return raw, timing
 
 
 def to_torch_frame(record: np.ndarray, k: int, T: int, B: int, L: int) -> np.ndarray:
@@ -413,9 +443,11 @@ def run_network(
     record: bool = False,
 ) -> LavaRunResult:
     """Run ``spec`` on Lava's CPU simulator for input ``x`` ``[T, B, n_in]`` (binary spikes, or
-    graded values for ``input="graded"``). With a readout, ``output`` is its voltage trace
+    graded values for ``input="graded"``) and return a :class:`LavaRunResult` (the engines'
+    common :class:`~lava_nt.result.RunResult` plus schedule and timing): ``output`` holds the
+    last layer's spikes ``[T, B, n_out]`` (float 0/1); with a readout its voltage trace
     ``[T, B, n_readout]`` (float64, or int64 in fixed point; reduce it with
-    :func:`lava_nt.network.readout_values`).
+    :func:`lava_nt.network.readout_values`); ``layers`` the per-layer records of ``record=True``.
 
     Every sample starts from a fresh state (per-layer reset inside one long run), so the result
     equals :func:`lava_nt.network.reference_run` sample by sample.
@@ -463,6 +495,7 @@ def run_network(
     return LavaRunResult(
         output=output,
         layers=layers,
+        has_readout=spec.readout is not None,
         precision=precision,
         steps=res["steps"],
         window=res["window"],

@@ -125,6 +125,15 @@ def to_stock_lava(spec: NetworkSpec, *, fold_gains: bool = True) -> StockLavaNet
     real arithmetic). A fixed-point spec must already be gain-free (every ``gain_mant`` = 256:
     quantise with ``fold_gains=True``). Spiking biases and reset "subtract" raise
     :class:`StockLavaError`.
+
+    Returns:
+        A :class:`StockLavaNetwork`: ``n_in``, ``precision`` (``"float"`` or ``"fixed"``, as
+        the spec) and ``layers``, one dict per layer with the keyword arguments of Lava's
+        ``Dense`` (``"dense"``: ``weights``, and ``weight_exp`` / ``num_weight_bits`` in fixed
+        point) and ``LIF`` (``"lif"``: ``du``, ``dv``, ``vth``, ``bias_mant``, ``bias_exp``;
+        integers in fixed point, floats with ``bias_exp`` 0 in float). Nothing is built or run
+        yet: :meth:`StockLavaNetwork.run` runs it on Lava and returns a
+        :class:`~lava_nt.converters.lava_graph.LavaRunResult`.
     """
     _check_stock(spec, "to_stock_lava")
     layers = []
@@ -581,13 +590,17 @@ def _build_netx(payload: dict, src, L: int, fixed: bool):
 
 
 def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) -> dict:
-    from lava.magma.core.run_conditions import RunSteps
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.source import RingBuffer
 
-    from lava_nt.converters.lava_graph import CHUNK_STEPS, schedule, source_data, to_torch_frame
+    from lava_nt.converters.lava_graph import (
+        CHUNK_STEPS,
+        run_chunked,
+        schedule,
+        source_data,
+        to_torch_frame,
+    )
     from lava_nt.lava.models import base_config
-    from lava_nt.lava.run import stopping
 
     t0 = time.perf_counter()
     fixed = precision == "fixed"
@@ -616,33 +629,17 @@ def _chain_job(kind: str, payload, x: np.ndarray, precision: str, record: bool) 
             port.connect(tap.in_port)
             taps[k] = tap
     run_cfg = base_config(precision)  # lava-dl's hierarchical processes: Lava selects the models
-    bufs = {k: [] for k in taps}
-    timing = {"build": time.perf_counter() - t0, "run": 0.0, "read": 0.0}
-    with stopping(src):
-        t0 = time.perf_counter()
-        src.create_runtime(run_cfg=run_cfg)
-        timing["start"] = time.perf_counter() - t0
-        done = 0
-        while done < steps:
-            n = min(chunk, steps - done)
-            t0 = time.perf_counter()
-            src.run(condition=RunSteps(num_steps=n))
-            t1 = time.perf_counter()
-            for k, tap in taps.items():
-                bufs[k].append(np.stack([tap.receive() for _ in range(n)]))
-            timing["read"] += time.perf_counter() - t1
-            timing["run"] += t1 - t0
-            done += n
-        readout = None
-        if monitor is not None:
-            t1 = time.perf_counter()
-            data = next(iter(next(iter(monitor.get_data().values())).values()))
-            readout = np.asarray(data).reshape(steps, -1).astype(np.int64)
-            timing["read"] += time.perf_counter() - t1
-    recs = {
-        k: to_torch_frame(np.concatenate(v, axis=0), k + 1, T, B, L).astype(np.int8)
-        for k, v in bufs.items()
-    }
+    build_time = time.perf_counter() - t0
+
+    def read_monitor():
+        data = next(iter(next(iter(monitor.get_data().values())).values()))
+        return np.asarray(data).reshape(steps, -1).astype(np.int64)
+
+    raw, timing, readout = run_chunked(
+        src, run_cfg, steps, chunk, taps, finish=None if monitor is None else read_monitor
+    )
+    timing = {"build": build_time, **timing}
+    recs = {k: to_torch_frame(v, k + 1, T, B, L).astype(np.int8) for k, v in raw.items()}
     if readout is not None:
         recs["readout"] = to_torch_frame(readout, depth, T, B, L)
     return {"records": recs, "timing": timing, "steps": steps, "window": L}
@@ -697,6 +694,7 @@ def _run_chain(kind, payload, x, precision, timeout, record):
     return LavaRunResult(
         output=output,
         layers=layers,
+        has_readout="readout" in recs,
         precision=precision,
         steps=res["steps"],
         window=res["window"],

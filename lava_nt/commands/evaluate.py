@@ -150,12 +150,12 @@ def _default_T(info) -> int:
     return int(t) if isinstance(t, int) and not isinstance(t, bool) and t > 0 else 25
 
 
-def _layers(recs) -> list:
+def _layers(result) -> list:
+    """Every layer's spikes of a recorded :class:`~lava_nt.result.RunResult` (float arrays)."""
     import numpy as np
 
     out = []
-    for r in recs:
-        s = r["spikes"] if isinstance(r, dict) else r
+    for s in result.layer_spikes:
         if hasattr(s, "detach"):
             s = s.detach().cpu().numpy()
         out.append(np.asarray(s, dtype=np.float64))
@@ -166,30 +166,30 @@ def _run(engine: str, model_path, spec, fixed, xs, timeout):
     """Every layer's spikes ``[T, N, n]`` of one engine."""
     import torch
 
+    from lava_nt.result import RunResult
+
     if engine == "torch_float":
         from lava_nt.nn.network import NTNetwork
 
         net = NTNetwork.from_spec(spec, dtype=torch.float64)
         with torch.no_grad():
-            _, recs = net(torch.as_tensor(xs), record=True)
-        return _layers(recs)
+            return _layers(net.run(torch.as_tensor(xs), record=True))
     if engine == "torch_qat":
         from lava_nt.qat import QATNetwork
 
         qat = QATNetwork.load(model_path)
         with torch.no_grad():
-            _, recs = qat.forward(torch.as_tensor(xs), record=True)
-        return _layers(recs)
+            out, recs = qat.forward(torch.as_tensor(xs), record=True)
+        return _layers(RunResult(output=out, layers=recs))
     if engine == "torch_fixed":
-        from lava_nt.nn.fixed_emulator import emulate_fixed
+        from lava_nt.nn.fixed_emulator import run_fixed
 
-        _, recs = emulate_fixed(fixed, torch.as_tensor(xs), record=True)
-        return _layers(recs)
+        return _layers(run_fixed(fixed, torch.as_tensor(xs), record=True))
     from lava_nt.converters.lava_graph import run_network
 
     if engine == "lava_float":
-        return _layers(run_network(spec, xs, "float", timeout=timeout, record=True).layers)
-    return _layers(run_network(fixed, xs, "fixed", timeout=timeout, record=True).layers)
+        return _layers(run_network(spec, xs, "float", timeout=timeout, record=True))
+    return _layers(run_network(fixed, xs, "fixed", timeout=timeout, record=True))
 
 
 NAMES = {
@@ -201,80 +201,57 @@ NAMES = {
 }
 
 
-def _evaluate(args) -> int:
-    import warnings
-
-    import numpy as np
-
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
-    from lava_nt.converters.agreement import predictions
-    from lava_nt.converters.model_file import load_model
-    from lava_nt.data import load_data
-
-    if args.out:
-        check_output(args.out, args.overwrite, EvaluateError)
-    if args.calibrate and args.engine != "lava-fixed":
-        raise EvaluateError("--calibrate applies to --engine lava-fixed")
-    spec, info = load_model(args.model)
+def _n_classes(spec, info, args) -> int:
+    """``--n-classes``, else the model file's, else 2 (1 for an odd output width)."""
     n_classes = args.n_classes if args.n_classes is not None else info.n_classes
     if n_classes is None:
         n_classes = 2 if spec.n_out % 2 == 0 else 1
     if spec.n_out % n_classes:
         raise EvaluateError(f"{spec.n_out} output neurons do not split into {n_classes} classes")
-    args.n_classes_resolved = int(n_classes)
-    data = load_data(
-        args.data, T=args.T, default_T=_default_T(info), n_in=spec.n_in, n_classes=n_classes
-    )
-    xs, y = data.spikes(), data.y
+    return int(n_classes)
+
+
+def _engines(args, spec, info):
+    """``(engine, reference engines, fixed spec or None, where it came from or None)``."""
     qat = _is_qat(info)
-    fixed = source = None
     if args.engine == "torch":
         engine = "torch_fixed" if spec.fixed else ("torch_qat" if qat else "torch_float")
-        refs: list[str] = []
-    elif args.engine == "lava-float":
+        return engine, [], None, None
+    if args.engine == "lava-float":
         if spec.fixed:
             raise EvaluateError(
                 f"model '{args.model}' is fixed point only; evaluate it with --engine lava-fixed"
             )
-        engine, refs = "lava_float", ["torch_float"]
-    else:
-        fixed, source, _ = _fixed_network(spec, info, args)
-        engine = "lava_fixed"
-        refs = ["torch_qat" if qat else "torch_fixed"]
-        if not spec.fixed and not qat:
-            refs.append("torch_float")
-    T, N = xs.shape[0], xs.shape[1]
-    print(
-        f"lava-nt evaluate: {args.model} (network {spec.sizes}) on {args.data}: {N} samples x "
-        f"{T} steps, engine {NAMES[engine]}"
-    )
-    if source:
-        print(f"fixed-point network: {source}")
-    runs = {e: _run(e, args.model, spec, fixed, xs, args.timeout) for e in [engine, *refs]}
-    out = runs[engine]
-    pred = predictions(out[-1], n_classes)
-    result: dict = {
-        "model": str(args.model), "data": str(args.data), "engine": args.engine,
-        "engine_name": NAMES[engine], "n_samples": int(N), "T": int(T),
-        "n_classes": int(n_classes), "qat": qat, "fixed_point_network": source,
-        "accuracy": None, "confusion": None,
-        "spike_rates": [float(s.mean()) for s in out],
-        "output_spikes_per_sample": float(out[-1].sum() / N),
-        "agreement": {},
-    }  # fmt: skip
-    if y is not None:
-        result["accuracy"] = float(np.mean(pred == y))
-        result["confusion"] = confusion_matrix(y, pred, n_classes).tolist()
-        ok = int(np.sum(pred == y))
-        print(f"accuracy: {100 * result['accuracy']:.2f}% ({ok}/{N})")
-        print("confusion matrix (rows: true class, columns: predicted class):")
-        print("         " + "".join(f"{'pred ' + str(c):>9}" for c in range(n_classes)))
-        for c, row in enumerate(result["confusion"]):
-            print(f"  true {c:<2}" + "".join(f"{v:>9}" for v in row))
-    else:
+        return "lava_float", ["torch_float"], None, None
+    fixed, source, _ = _fixed_network(spec, info, args)
+    refs = ["torch_qat" if qat else "torch_fixed"]
+    if not spec.fixed and not qat:
+        refs.append("torch_float")
+    return "lava_fixed", refs, fixed, source
+
+
+def _report_accuracy(result: dict, y, pred, n_classes: int, N: int) -> None:
+    import numpy as np
+
+    if y is None:
         print("accuracy: - (the data file has no labels y)")
-    rates = ", ".join(f"layer {k} {r:.4f}" for k, r in enumerate(result["spike_rates"]))
-    print(f"spike rates (spikes per neuron per step): {rates}")
+        return
+    result["accuracy"] = float(np.mean(pred == y))
+    result["confusion"] = confusion_matrix(y, pred, n_classes).tolist()
+    ok = int(np.sum(pred == y))
+    print(f"accuracy: {100 * result['accuracy']:.2f}% ({ok}/{N})")
+    print("confusion matrix (rows: true class, columns: predicted class):")
+    print("         " + "".join(f"{'pred ' + str(c):>9}" for c in range(n_classes)))
+    for c, row in enumerate(result["confusion"]):
+        print(f"  true {c:<2}" + "".join(f"{v:>9}" for v in row))
+
+
+def _report_agreement(result: dict, runs: dict, engine: str, refs: list, pred, n_classes) -> None:
+    import numpy as np
+
+    from lava_nt.decode import predictions
+
+    out = runs[engine]
     if refs:
         print("agreement with the torch reference:")
     for r in refs:
@@ -291,6 +268,50 @@ def _evaluate(args) -> int:
             f"  vs {NAMES[r]}: output spikes {100 * match[-1]:.3f}% equal (per layer {layers}), "
             f"predictions {100 * agree:.2f}% equal" + (": identical" if identical else "")
         )
+
+
+def _evaluate(args) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    from lava_nt.converters.model_file import load_model
+    from lava_nt.data import load_data
+    from lava_nt.decode import predictions
+
+    if args.out:
+        check_output(args.out, args.overwrite, EvaluateError)
+    if args.calibrate and args.engine != "lava-fixed":
+        raise EvaluateError("--calibrate applies to --engine lava-fixed")
+    spec, info = load_model(args.model)
+    n_classes = args.n_classes_resolved = _n_classes(spec, info, args)
+    data = load_data(
+        args.data, T=args.T, default_T=_default_T(info), n_in=spec.n_in, n_classes=n_classes
+    )
+    xs, y = data.spikes(), data.y
+    engine, refs, fixed, source = _engines(args, spec, info)
+    T, N = xs.shape[0], xs.shape[1]
+    print(
+        f"lava-nt evaluate: {args.model} (network {spec.sizes}) on {args.data}: {N} samples x "
+        f"{T} steps, engine {NAMES[engine]}"
+    )
+    if source:
+        print(f"fixed-point network: {source}")
+    runs = {e: _run(e, args.model, spec, fixed, xs, args.timeout) for e in [engine, *refs]}
+    out = runs[engine]
+    pred = predictions(out[-1], n_classes)
+    result: dict = {
+        "model": str(args.model), "data": str(args.data), "engine": args.engine,
+        "engine_name": NAMES[engine], "n_samples": int(N), "T": int(T),
+        "n_classes": int(n_classes), "qat": _is_qat(info), "fixed_point_network": source,
+        "accuracy": None, "confusion": None,
+        "spike_rates": [float(s.mean()) for s in out],
+        "output_spikes_per_sample": float(out[-1].sum() / N),
+        "agreement": {},
+    }  # fmt: skip
+    _report_accuracy(result, y, pred, n_classes, N)
+    rates = ", ".join(f"layer {k} {r:.4f}" for k, r in enumerate(result["spike_rates"]))
+    print(f"spike rates (spikes per neuron per step): {rates}")
+    _report_agreement(result, runs, engine, refs, pred, n_classes)
     if args.out:
         from lava_nt.commands import write_json
 

@@ -391,8 +391,7 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
             stream.flush()  # do not duplicate buffered output in the child
     pid = None
     msg = None
-    status = None
-    model_error_seen = None
+    child = {"status": None}  # the child's wait status once reaped (updated while waiting)
     try:
         # A bare os.fork rather than multiprocessing.Process: multiprocessing's child bootstrap
         # fixes the default start method, after which ``import lava`` (which calls
@@ -406,44 +405,60 @@ def run_isolated(job: Callable[..., Any], *args, timeout: float, **kwargs) -> An
             finally:
                 os._exit(70)
         send_conn.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            now = time.monotonic()
-            remaining = deadline - now
-            if remaining <= 0:
-                break
-            if model_error_seen is None and _nonempty(error_file):
-                model_error_seen = now
-            if model_error_seen is not None and now - model_error_seen > MODEL_ERROR_GRACE:
-                msg = ("model_error", None)  # a worker failed and Lava hangs: do not wait longer
-                break
-            if recv_conn.poll(min(remaining, 0.25)):
-                try:
-                    msg = recv_conn.recv()
-                except (EOFError, OSError):
-                    msg = ("died", None)
-                break
-            if status is None:
-                done, status_ = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = status_
-            if status is not None and not recv_conn.poll(0):
-                msg = ("died", None)
-                break
+        msg = _wait_for_child(pid, recv_conn, error_file, timeout, child)
     finally:
         with _sigint_deferred():
             if pid:
-                kill_group(pid)
-                if status is None:  # not reaped yet, so the pid is still ours
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)  # in case it had not reached setsid() yet
-                    with contextlib.suppress(ChildProcessError):
-                        status = os.waitpid(pid, 0)[1]
+                _end_group(pid, child)
             recv_conn.close()
             with contextlib.suppress(OSError):
                 send_conn.close()
             model_errors = _read(error_file)
             remove_run_files(run_dir, shm_prefix)
+    return _outcome(msg, child["status"], name, timeout, model_errors)
+
+
+def _wait_for_child(pid: int, recv_conn, error_file: str, timeout: float, child: dict):
+    """Wait for the job's message: ``("ok", result)``, ``("error", text, traceback)``,
+    ``("model_error", None)`` (a Lava worker failed and the job did not end within
+    :data:`MODEL_ERROR_GRACE` s), ``("died", None)``, or None after ``timeout`` seconds.
+    ``child["status"]`` receives the child's wait status if it is reaped here."""
+    deadline = time.monotonic() + timeout
+    model_error_seen = None
+    while True:
+        now = time.monotonic()
+        remaining = deadline - now
+        if remaining <= 0:
+            return None
+        if model_error_seen is None and _nonempty(error_file):
+            model_error_seen = now
+        if model_error_seen is not None and now - model_error_seen > MODEL_ERROR_GRACE:
+            return ("model_error", None)  # a worker failed and Lava hangs: do not wait longer
+        if recv_conn.poll(min(remaining, 0.25)):
+            try:
+                return recv_conn.recv()
+            except (EOFError, OSError):
+                return ("died", None)
+        if child["status"] is None:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                child["status"] = status
+        if child["status"] is not None and not recv_conn.poll(0):
+            return ("died", None)
+
+
+def _end_group(pid: int, child: dict) -> None:
+    """Kill the job's process group and reap the job process (its status into ``child``)."""
+    kill_group(pid)
+    if child["status"] is None:  # not reaped yet, so the pid is still ours
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # in case it had not reached setsid() yet
+        with contextlib.suppress(ChildProcessError):
+            child["status"] = os.waitpid(pid, 0)[1]
+
+
+def _outcome(msg, status, name: str, timeout: float, model_errors: str) -> Any:
+    """The job's result, or the :class:`LavaError` its message (or its absence) means."""
     if msg is None:
         raise LavaTimeoutError(
             f"Lava job {name!r} did not finish within {timeout:g} s; its process group was killed",

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from lava_nt.network import GRADED_INPUT_MAX, NetworkSpec
+from lava_nt.result import RunResult
 from lava_nt.spec.fixed import (
     FixedNTLIFParameters,
     FixedNTLIFState,
@@ -36,7 +37,7 @@ from lava_nt.spec.fixed import (
 from lava_nt.spec.readout import ReadoutState, fixed_readout_step
 from lava_nt.spec.validation import ParameterError
 
-__all__ = ["emulate_fixed", "torch_fixed_parameters"]
+__all__ = ["emulate_fixed", "run_fixed", "torch_fixed_parameters"]
 
 
 def _int64(x, device=None) -> torch.Tensor:
@@ -72,17 +73,39 @@ def emulate_fixed(spec: NetworkSpec, x, record: bool = False, device=None):
     voltage trace if the spec has a readout); with ``record=True``
     also a list of per-layer dicts with ``spikes`` ``[T, B, n]``, ``bias_current`` ``[T, B, n]``
     and ``bias_spikes`` ``[T, B, m]`` (int64 tensors, None without a spiking bias), as
-    :func:`lava_nt.network.reference_run`.
+    :func:`lava_nt.network.reference_run`. :func:`run_fixed` returns the same as a
+    :class:`~lava_nt.result.RunResult`.
     """
+    res = _emulate(spec, x, record, device, "emulate_fixed")
+    return (res.output, res.layers) if record else res.output
+
+
+def run_fixed(spec: NetworkSpec, x, record: bool = False, device=None) -> RunResult:
+    """:func:`emulate_fixed` returning a :class:`~lava_nt.result.RunResult`: ``output`` the
+    int64 output spikes (or readout trace) ``[T, B, n_out]``, ``layers`` the per-layer records
+    of ``record=True`` (int64 tensors)."""
+    return _emulate(spec, x, record, device, "run_fixed")
+
+
+def _emulate(spec: NetworkSpec, x, record: bool, device, where: str) -> RunResult:
     if not isinstance(spec, NetworkSpec) or not spec.fixed:
-        raise ParameterError(
-            "emulate_fixed: expected a lava_nt.network.NetworkSpec with fixed=True"
-        )
+        raise ParameterError(f"{where}: expected a lava_nt.network.NetworkSpec with fixed=True")
+    s_in = _check_input(spec, x, device, where)
+    recs = []
+    for layer in spec.layers:
+        s_in, rec = _emulate_layer(layer, s_in, where)
+        if record:
+            recs.append(rec)
+    if spec.readout is not None:
+        s_in = _emulate_readout(spec.readout, s_in)
+    return RunResult(output=s_in, layers=recs, has_readout=spec.readout is not None)
+
+
+def _check_input(spec: NetworkSpec, x, device, where: str) -> torch.Tensor:
+    """``x`` as an int64 tensor ``[T, B, n_in]``: spikes, or graded integers."""
     s_in = _int64(x, device)
     if s_in.dim() != 3 or s_in.shape[-1] != spec.n_in:
-        raise ParameterError(
-            f"emulate_fixed: input must be [T, B, {spec.n_in}], got {tuple(s_in.shape)}"
-        )
+        raise ParameterError(f"{where}: input must be [T, B, {spec.n_in}], got {tuple(s_in.shape)}")
     if isinstance(x, torch.Tensor) and torch.is_floating_point(x):
         exact = bool((x == torch.round(x)).all())
     else:
@@ -91,60 +114,60 @@ def emulate_fixed(spec: NetworkSpec, x, record: bool = False, device=None):
     if spec.input == "graded":
         if not exact or bool((s_in.abs() > GRADED_INPUT_MAX).any()):
             raise ParameterError(
-                f"emulate_fixed: graded input must hold integers within +-{GRADED_INPUT_MAX}"
+                f"{where}: graded input must hold integers within +-{GRADED_INPUT_MAX}"
             )
     elif not exact or bool(((s_in != 0) & (s_in != 1)).any()):
-        raise ParameterError("emulate_fixed: input must be spikes (0 or 1)")
+        raise ParameterError(f"{where}: input must be spikes (0 or 1)")
+    return s_in
+
+
+def _emulate_layer(layer, s_in: torch.Tensor, where: str) -> tuple[torch.Tensor, dict]:
+    """One fixed-point layer over all steps: ``(spikes [T, B, n], record dict)``."""
+    if not isinstance(layer.neuron, FixedNTLIFParameters):
+        raise ParameterError(f"{where}: layer neuron parameters must be FixedNTLIFParameters")
     T, B, _ = s_in.shape
-    recs = []
-    for layer in spec.layers:
-        if not isinstance(layer.neuron, FixedNTLIFParameters):
-            raise ParameterError(
-                "emulate_fixed: layer neuron parameters must be FixedNTLIFParameters"
-            )
-        n = layer.n
-        a_all = _dense(layer.weight, layer.weight_exp, s_in)
-        p = torch_fixed_parameters(layer.neuron, s_in.device)
-        zeros = torch.zeros((B, n), dtype=torch.int64, device=s_in.device)
-        st = FixedNTLIFState(zeros, zeros)
-        sb = layer.spiking_bias
+    a_all = _dense(layer.weight, layer.weight_exp, s_in)
+    p = torch_fixed_parameters(layer.neuron, s_in.device)
+    zeros = torch.zeros((B, layer.n), dtype=torch.int64, device=s_in.device)
+    st = FixedNTLIFState(zeros, zeros)
+    sb = layer.spiking_bias
+    if sb is not None:
+        if not isinstance(sb.params, FixedSpikingBiasParameters):
+            raise ParameterError(f"{where}: spiking bias needs FixedSpikingBiasParameters")
+        ab_all = _dense(sb.w_in, sb.w_in_exp, s_in)
+        pb = torch_fixed_parameters(sb.params, s_in.device)
+        zb = torch.zeros((B, sb.m), dtype=torch.int64, device=s_in.device)
+        sst = FixedSpikingBiasState(zb, zb, zb)
+    out, cur, bsp = [], [], []
+    for t in range(T):
+        c = 0
         if sb is not None:
-            if not isinstance(sb.params, FixedSpikingBiasParameters):
-                raise ParameterError("emulate_fixed: spiking bias needs FixedSpikingBiasParameters")
-            ab_all = _dense(sb.w_in, sb.w_in_exp, s_in)
-            pb = torch_fixed_parameters(sb.params, s_in.device)
-            zb = torch.zeros((B, sb.m), dtype=torch.int64, device=s_in.device)
-            sst = FixedSpikingBiasState(zb, zb, zb)
-        out, cur, bsp = [], [], []
-        for t in range(T):
-            c = 0
-            if sb is not None:
-                c, s_b, sst = fixed_spiking_bias_step(ab_all[t], sst, pb)
-                cur.append(c)
-                bsp.append(s_b.to(torch.int64))
-            s, st = fixed_ntlif_step(a_all[t], c, st, p)
-            out.append(s.to(torch.int64))
-        s_in = torch.stack(out)
-        if record:
-            recs.append(
-                {
-                    "spikes": s_in,
-                    "bias_current": torch.stack(cur) if cur else None,
-                    "bias_spikes": torch.stack(bsp) if bsp else None,
-                }
-            )
-    ro = spec.readout
-    if ro is not None:
-        a_all = _dense(ro.weight, ro.weight_exp, s_in)
-        p = torch_readout_parameters(ro.params, s_in.device)
-        zeros = torch.zeros((B, ro.n), dtype=torch.int64, device=s_in.device)
-        st = ReadoutState(zeros, zeros)
-        trace = []
-        for t in range(T):
-            v, st = fixed_readout_step(a_all[t], st, p)
-            trace.append(v)
-        s_in = torch.stack(trace)
-    return (s_in, recs) if record else s_in
+            c, s_b, sst = fixed_spiking_bias_step(ab_all[t], sst, pb)
+            cur.append(c)
+            bsp.append(s_b.to(torch.int64))
+        s, st = fixed_ntlif_step(a_all[t], c, st, p)
+        out.append(s.to(torch.int64))
+    spikes = torch.stack(out)
+    rec = {
+        "spikes": spikes,
+        "bias_current": torch.stack(cur) if cur else None,
+        "bias_spikes": torch.stack(bsp) if bsp else None,
+    }
+    return spikes, rec
+
+
+def _emulate_readout(ro, s_in: torch.Tensor) -> torch.Tensor:
+    """The int64 readout voltage trace ``[T, B, n]`` fed by spikes ``s_in``."""
+    T, B, _ = s_in.shape
+    a_all = _dense(ro.weight, ro.weight_exp, s_in)
+    p = torch_readout_parameters(ro.params, s_in.device)
+    zeros = torch.zeros((B, ro.n), dtype=torch.int64, device=s_in.device)
+    st = ReadoutState(zeros, zeros)
+    trace = []
+    for t in range(T):
+        v, st = fixed_readout_step(a_all[t], st, p)
+        trace.append(v)
+    return torch.stack(trace)
 
 
 def torch_readout_parameters(p, device=None):

@@ -28,6 +28,7 @@ from lava_nt.nn.layer import NTLayer, NTLayerState
 from lava_nt.nn.readout import Readout
 from lava_nt.nn.spiking_bias import SpikingBias
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
+from lava_nt.result import RunResult
 from lava_nt.spec.ntlif import NTLIFParameters
 from lava_nt.spec.validation import ParameterError
 
@@ -114,6 +115,40 @@ class NTNetwork(torch.nn.Module):
         also the list of final :class:`NTLayerState` s. Order: ``(spikes[, records][, states])``.
         ``state`` (a list of per-layer states) continues a previous run; None starts fresh.
         """
+        s, recs, states = self._run(x, state, record)
+        out: tuple[Any, ...] = (s,)
+        if record:
+            out += (recs,)
+        if return_state:
+            out += (states,)
+        return out[0] if len(out) == 1 else out
+
+    def run(
+        self,
+        x: torch.Tensor,
+        state: list[NTLayerState] | None = None,
+        record: bool = False,
+        return_state: bool = False,
+    ) -> RunResult:
+        """Run ``x [T, ..., n_in]`` like :meth:`forward` and return a
+        :class:`~lava_nt.result.RunResult` (the result type of every engine): ``output`` the
+        output spikes (or readout trace) ``[T, ..., n_out]``, ``layers`` the per-layer records
+        of ``record=True``, ``states`` the final layer states of ``return_state=True``.
+
+        :meth:`forward` keeps returning tensors (a tuple with ``record`` / ``return_state``):
+        the training loop, ``torch.compile`` and Norse-style modules expect a module's forward
+        to return tensors, and wrappers such as ``FusedNTNetwork`` call it.
+        """
+        out, recs, states = self._run(x, state, record)
+        return RunResult(
+            output=out,
+            layers=recs if record else [],
+            has_readout=self.readout is not None,
+            states=states if return_state else None,
+        )
+
+    def _run(self, x: torch.Tensor, state, record: bool):
+        """``(output, per-layer records, final layer states)`` of ``x [T, ..., n_in]``."""
         if x.shape[-1] != self.n_in:
             raise ParameterError(
                 f"NTNetwork: input must be [T, ..., {self.n_in}], got {tuple(x.shape)}"
@@ -126,12 +161,7 @@ class NTNetwork(torch.nn.Module):
             states.append(st)
         if self.readout is not None:
             s = self.readout(s)
-        out: tuple[Any, ...] = (s,)
-        if record:
-            out += (recs,)
-        if return_state:
-            out += (states,)
-        return out[0] if len(out) == 1 else out
+        return s, recs, states
 
     def forward_static(self, x: torch.Tensor, T: int, record: bool = False):
         """Run a static input ``x [..., n_in]`` held for ``T`` steps (as the EEG task's band-power

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 import torch
 
+from lava_nt.decode import population_counts, predict
 from lava_nt.device import module_device
 from lava_nt.spec.validation import ParameterError
 from lava_nt.training.config import TrainConfig
-
-
-def population_counts(out: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """Spike counts per class population: ``[T, ..., n_out] -> [..., n_classes]``."""
-    n_out = out.shape[-1]
-    if n_out % n_classes:
-        raise ParameterError(
-            f"population coding: {n_out} output neurons do not split into {n_classes} classes"
-        )
-    counts = out.sum(0)
-    return counts.reshape(*counts.shape[:-1], n_classes, n_out // n_classes).sum(-1)
 
 
 def check_data(
@@ -182,7 +172,19 @@ def loss_and_counts(model, x, y, cfg: TrainConfig, compiled=None):
 
 @torch.no_grad()
 def evaluate(model, x, y, cfg: TrainConfig, batch_size: int = 256) -> dict:
-    """Accuracy, loss and mean output spike count on a data set (no gradients)."""
+    """Accuracy and loss of ``model`` on a data set (no gradients; eval mode during the call).
+
+    Args:
+        x: input ``[T, N, n_in]`` or static ``[N, n_in]`` (held for ``cfg.T`` steps).
+        y: integer labels ``[N]``.
+        batch_size: samples per forward.
+
+    Returns:
+        A dict with ``"acc"``: the fraction of samples whose prediction
+        (:func:`lava_nt.decode.predict` of the population spike counts, or of the readout's
+        values; ties go to the lower class) equals the label, and ``"loss"``: the mean loss per
+        sample (the training loss of ``cfg``). Both are NaN for an empty data set.
+    """
     if len(y) == 0:
         return {"acc": float("nan"), "loss": float("nan")}
     dev = module_device(model)
@@ -194,7 +196,7 @@ def evaluate(model, x, y, cfg: TrainConfig, batch_size: int = 256) -> dict:
         xb = x[..., i : i + batch_size, :]
         yb = y[i : i + batch_size]
         loss, counts = loss_and_counts(model, xb, yb, cfg)
-        correct += int((counts.argmax(-1) == yb).sum())
+        correct += int((predict(counts) == yb).sum())
         total_loss += float(loss) * len(yb)
         n += len(yb)
     model.train(was_training)
