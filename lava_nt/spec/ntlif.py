@@ -20,7 +20,7 @@ Lava's
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 import numpy as np
 
@@ -33,6 +33,13 @@ from lava_nt.spec.validation import (
     check_range,
     check_shape,
 )
+
+if TYPE_CHECKING:
+    import torch
+
+# what a parameter or state field holds: a scalar, a numpy array or a torch tensor (the step
+# functions run unchanged on both array libraries); annotation only, nothing checks it
+ArrayLike = Union[float, np.ndarray, "torch.Tensor"]  # noqa: UP007 (a forward reference)
 
 RESET_MODES = ("zero", "subtract")
 NTLIF_PARAMETER_NAMES = ("du", "dv", "vth", "reset", "bias", "gain")
@@ -50,11 +57,11 @@ class NTLIFParameters(NamedTuple):
         reset_subtract: False resets v to 0 on a spike, True subtracts vth.
     """
 
-    du: Any = 1.0
-    dv: Any = 0.0
-    vth: Any = 1.0
-    bias: Any = 0.0
-    gain: Any = 1.0
+    du: ArrayLike = 1.0
+    dv: ArrayLike = 0.0
+    vth: ArrayLike = 1.0
+    bias: ArrayLike = 0.0
+    gain: ArrayLike = 1.0
     reset_subtract: bool = False
 
     @property
@@ -65,8 +72,8 @@ class NTLIFParameters(NamedTuple):
 class NTLIFState(NamedTuple):
     """State of one NTLIF layer: synaptic current ``u`` and voltage ``v``."""
 
-    u: Any
-    v: Any
+    u: ArrayLike
+    v: ArrayLike
 
 
 def ntlif_parameters(n: int, where: str = "NTLIF", **kwargs) -> NTLIFParameters:
@@ -121,7 +128,7 @@ def ntlif_step(
     p: NTLIFParameters,
     spike_fn=heaviside,
     detach_reset: bool = True,
-) -> tuple[Any, NTLIFState]:
+) -> tuple[ArrayLike, NTLIFState]:
     """One NTLIF step (see the module docstring for the equations).
 
     Args:

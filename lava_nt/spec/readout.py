@@ -35,7 +35,7 @@ engine).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,6 +52,7 @@ from lava_nt.spec.fixed import (
     trunc_shift,
     wrap_u,
 )
+from lava_nt.spec.ntlif import ArrayLike
 from lava_nt.spec.validation import (
     ParameterError,
     as_array,
@@ -89,9 +90,9 @@ READOUT_DECAY_MAX = DECAY_UNITY
 class ReadoutParameters(NamedTuple):
     """Floating-point readout: decays ``du``, ``dv`` in [0, 1], per-unit bias, reduction."""
 
-    du: Any = 0.0
-    dv: Any = 1.0
-    bias: Any = 0.0
+    du: ArrayLike = 0.0
+    dv: ArrayLike = 1.0
+    bias: ArrayLike = 0.0
     reduce: str = "last"
 
 
@@ -99,18 +100,18 @@ class FixedReadoutParameters(NamedTuple):
     """Fixed-point readout registers (netx units): ``i_decay``, ``v_decay`` in 0..4096,
     13-bit signed ``bias_mant`` with a 3-bit ``bias_exp``, reduction."""
 
-    i_decay: Any = 0
-    v_decay: Any = DECAY_UNITY
-    bias_mant: Any = 0
-    bias_exp: Any = 0
+    i_decay: ArrayLike = 0
+    v_decay: ArrayLike = DECAY_UNITY
+    bias_mant: ArrayLike = 0
+    bias_exp: ArrayLike = 0
     reduce: str = "last"
 
 
 class ReadoutState(NamedTuple):
     """Current ``u`` and voltage ``v`` of a readout population."""
 
-    u: Any
-    v: Any
+    u: ArrayLike
+    v: ArrayLike
 
 
 def readout_parameters(n: int, where: str = "Readout", **kwargs) -> ReadoutParameters:
@@ -152,7 +153,7 @@ def fixed_readout_parameters(n: int, where: str = "Readout(fixed)", **kwargs):
     return FixedReadoutParameters(**p)
 
 
-def readout_step(a, state: ReadoutState, p: ReadoutParameters) -> tuple[Any, ReadoutState]:
+def readout_step(a, state: ReadoutState, p: ReadoutParameters) -> tuple[ArrayLike, ReadoutState]:
     """One floating-point readout step (numpy or torch); returns ``(v, new_state)``."""
     u = (1 - p.du) * state.u + a
     v = (1 - p.dv) * state.v + u + p.bias

@@ -21,11 +21,11 @@ as the synaptic path (one Dense each).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, heaviside, ntlif_step
+from lava_nt.spec.ntlif import ArrayLike, NTLIFParameters, NTLIFState, heaviside, ntlif_step
 from lava_nt.spec.validation import (
     ParameterError,
     as_array,
@@ -51,13 +51,13 @@ class SpikingBiasParameters(NamedTuple):
             one bias neuron per target neuron (``m == n``).
     """
 
-    du: Any = 1.0
-    dv: Any = 0.0
-    vth: Any = 1.0
-    bias: Any = 0.0
-    w_b: Any = 0.0
-    alpha: Any = 0.0
-    group: Any = None
+    du: ArrayLike = 1.0
+    dv: ArrayLike = 0.0
+    vth: ArrayLike = 1.0
+    bias: ArrayLike = 0.0
+    w_b: ArrayLike = 0.0
+    alpha: ArrayLike = 0.0
+    group: ArrayLike | None = None
 
     def neuron_parameters(self) -> NTLIFParameters:
         return NTLIFParameters(self.du, self.dv, self.vth, self.bias, 1.0, False)
@@ -66,9 +66,9 @@ class SpikingBiasParameters(NamedTuple):
 class SpikingBiasState(NamedTuple):
     """Bias-neuron current ``u``, voltage ``v`` (shape ``[..., m]``) and leaking current ``C``."""
 
-    u: Any
-    v: Any
-    C: Any
+    u: ArrayLike
+    v: ArrayLike
+    C: ArrayLike
 
 
 def contiguous_groups(n: int, m: int, where: str = "SpikingBias") -> np.ndarray:
@@ -145,7 +145,7 @@ def spiking_bias_step(
     p: SpikingBiasParameters,
     spike_fn=heaviside,
     detach_reset: bool = True,
-) -> tuple[Any, Any, SpikingBiasState]:
+) -> tuple[ArrayLike, ArrayLike, SpikingBiasState]:
     """One step of a spiking-bias population.
 
     Args:
