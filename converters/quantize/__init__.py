@@ -33,9 +33,11 @@ gain-free network that stock Lava ``LIF``/``Dense`` can run (:func:`to_stock_lav
 :mod:`lava_nt.converters.netx`). ``target="netx"`` quantises for lava-dl's netx HDF5 format:
 gains folded, ``bias_exp`` fixed at 6 and integer weights within [-256, 254] (``weight_exp <= 0``).
 
-Modules: :mod:`.report` (:class:`QuantReport`), :mod:`.registers` (register limits and the rounding
-of each register), :mod:`.scale` (the choice of each layer's scale ``S``), :mod:`.layers` (one
-layer and its spiking bias), :mod:`.network` (:func:`quantize`, :func:`fold_gains`) and
+The rounding rule of every register is defined once in :mod:`lava_nt.spec.quantization` (shared
+with quantisation-aware tuning, :mod:`lava_nt.qat`). Modules: :mod:`.report`
+(:class:`QuantReport`), :mod:`.registers` (those rules applied on numpy, with the statistics of
+each register), :mod:`.scale` (the choice of each layer's scale ``S``), :mod:`.layers` (one layer
+and its spiking bias), :mod:`.network` (:func:`quantize`, :func:`fold_gains`) and
 :mod:`.dequantize` (:func:`dequantize`, :func:`to_stock_lava`); :mod:`.calibrate`
 (:func:`calibrate_quantize`: per-layer choices made on calibration data to maximise agreement with
 the float network, bias-shift correction, a report of what was chosen and why).
@@ -63,17 +65,13 @@ from lava_nt.converters.quantize.registers import (
 from lava_nt.converters.quantize.registers import (
     TARGETS as TARGETS,
 )
-from lava_nt.converters.quantize.registers import (
-    WEIGHT_EXP_MAX as WEIGHT_EXP_MAX,
-)
-from lava_nt.converters.quantize.registers import (
-    WEIGHT_EXP_MIN as WEIGHT_EXP_MIN,
-)
 from lava_nt.converters.quantize.registers import _per_neuron as _per_neuron
 from lava_nt.converters.quantize.registers import _round as _round
 from lava_nt.converters.quantize.registers import _scalar as _scalar
 from lava_nt.converters.quantize.report import LayerQuant, QuantReport, TensorQuant
 from lava_nt.converters.quantize.report import _jsonable as _jsonable
+from lava_nt.spec.quantization import QUANT_WEIGHT_EXP_MAX as QUANT_WEIGHT_EXP_MAX
+from lava_nt.spec.quantization import QUANT_WEIGHT_EXP_MIN as QUANT_WEIGHT_EXP_MIN
 
 __all__ = [
     "MIN_VTH_MANT",

@@ -6,7 +6,6 @@ import numpy as np
 
 from lava_nt.converters.quantize.registers import (
     _SAFE,
-    K_MAX,
     _per_neuron,
     _quantize_decay,
     _quantize_du,
@@ -38,6 +37,7 @@ from lava_nt.spec.fixed import (
     fixed_spiking_bias_parameters,
 )
 from lava_nt.spec.ntlif import NTLIFParameters
+from lava_nt.spec.quantization import K_MAX, gain_register, gain_units, weight_unit
 
 
 def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, exp_max):
@@ -61,7 +61,7 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
     if S_user is None:
         hard = {
             "threshold (17 bits)": VTH_MAX * 2**VTH_SHIFT / vth,
-            "weights (8 bits)": _bound((K_MAX + _SAFE) * 2.0 ** (7 + exp_max), _max_abs(W)),
+            "weights (8 bits)": _bound((K_MAX + _SAFE) * weight_unit(exp_max), _max_abs(W)),
             "biases (13-bit mantissa)": _bound(bias_lim, _max_abs(b)),
         }
         soft = {"current u (24 bits)": _bound(UV_MAX, _u_bound(W, du))}
@@ -81,11 +81,10 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
     bmant, bexp, tensors["bias"] = _quantize_mant_exp(
         b, S, BIAS_MANT_MAX, bias_exp, BIAS_EXP_MAX, "bias"
     )
-    g_raw = _round(g * GAIN_UNITY)
-    gmant = np.clip(g_raw, GAIN_MIN, GAIN_MAX)
-    tensors["gain"] = _stats(
-        "gain", g, gmant / GAIN_UNITY, gmant != g_raw, np.where(g < 0, GAIN_MIN, GAIN_MAX) / 256
-    )
+    gq = gain_units(g)
+    gmant = gain_register(gq)
+    g_lim = np.where(g < 0, GAIN_MIN, GAIN_MAX) / 256
+    tensors["gain"] = _stats("gain", g, gmant / GAIN_UNITY, gmant != _round(gq), g_lim)
     neuron = fixed_ntlif_parameters(
         n,
         where,
@@ -140,9 +139,8 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, alpha, bias_exp, Sb_user, po
     if Sb_user is None:
         hard = {
             "bias-neuron threshold (17 bits)": VTH_MAX * 2**VTH_SHIFT / vth,
-            "input weights W_in (8 bits)": _bound(
-                (K_MAX + _SAFE) * 2.0 ** (7 + exp_max), _max_abs(W_in)
-            ),
+            "input weights W_in (8 bits)": _bound((K_MAX + _SAFE) * weight_unit(exp_max),
+                                                  _max_abs(W_in)),  # fmt: skip
             "bias-neuron drive (13-bit mantissa)": _bound(bias_lim, _max_abs(bb)),
         }
         soft = {"bias-neuron current u (24 bits)": _bound(UV_MAX, _u_bound(W_in, du))}

@@ -12,7 +12,6 @@ from lava_nt.converters.quantize.registers import (
     NETX_BIAS_EXP,
     NETX_WEIGHT_EXP_MAX,
     TARGETS,
-    WEIGHT_EXP_MAX,
     QuantizationError,
     _per_neuron,
     _scalar,
@@ -23,6 +22,7 @@ from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
 )
 from lava_nt.spec.ntlif import ntlif_parameters
+from lava_nt.spec.quantization import QUANT_WEIGHT_EXP_MAX
 from lava_nt.spec.validation import ParameterError
 
 
@@ -160,7 +160,7 @@ def quantize(
     scales = _scale_list(scales, nl, "scales")
     bias_scales = _scale_list(bias_scales, nl, "bias_scales")
     src = _fold(spec) if fold_gains else spec
-    exp_max = NETX_WEIGHT_EXP_MAX if target == "netx" else WEIGHT_EXP_MAX
+    exp_max = NETX_WEIGHT_EXP_MAX if target == "netx" else QUANT_WEIGHT_EXP_MAX
     report = QuantReport(
         layers=[],
         fold_gains=bool(fold_gains),

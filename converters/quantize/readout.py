@@ -23,7 +23,6 @@ import numpy as np
 
 from lava_nt.converters.quantize.registers import (
     _SAFE,
-    K_MAX,
     _per_neuron,
     _quantize_mant_exp,
     _quantize_weights,
@@ -40,6 +39,7 @@ from lava_nt.spec.fixed import (
     UV_MAX,
     dense_effective_weights,
 )
+from lava_nt.spec.quantization import K_MAX, decay_units, weight_unit
 from lava_nt.spec.readout import (
     ReadoutSpec,
     fixed_readout_parameters,
@@ -66,7 +66,7 @@ def quantize_readout(
         S, lim = float(S_user), "given"
     else:
         hard = {
-            "weights (8 bits)": _bound((K_MAX + _SAFE) * 2.0 ** (7 + exp_max), _max_abs(W)),
+            "weights (8 bits)": _bound((K_MAX + _SAFE) * weight_unit(exp_max), _max_abs(W)),
             "biases (13-bit mantissa)": _bound(bias_lim, _max_abs(b)),
         }
         du, dv = float(p.du), float(p.dv)
@@ -87,7 +87,7 @@ def quantize_readout(
     tensors["readout bias"] = tq
     decays = {}
     for name, d in (("du", p.du), ("dv", p.dv)):
-        q = int(_round(float(d) * DECAY_UNITY))
+        q = int(_round(decay_units(float(d))))  # i_decay, v_decay: 0..4096, not clipped
         decays[name] = q
         tensors[f"readout {name}"] = _stats(f"readout {name}", d, q / DECAY_UNITY)
     params = fixed_readout_parameters(

@@ -1,5 +1,6 @@
-"""Register limits of the quantiser and the rounding of each register (weights, mantissa /
-exponent pairs, threshold, decays) with its statistics."""
+"""The quantiser's registers: the rules of :mod:`lava_nt.spec.quantization` applied on numpy
+(weights, mantissa / exponent pairs, threshold, decays) with the statistics of each, and the
+quantiser's own limits (netx target, relaxed no-wrap bound)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,24 @@ from lava_nt.spec.fixed import (
     DECAY_MAX,
     DECAY_UNITY,
     VTH_MAX,
-    VTH_SHIFT,
     dense_effective_weights,
 )
+from lava_nt.spec.quantization import (
+    K_MAX,
+    current_decay_register,
+    decay_register,
+    decay_units,
+    mantissa,
+    mantissa_exponents,
+    round_half_away,
+    threshold_register,
+    threshold_units,
+    weight_exponent,
+    weight_index,
+    weight_unit,
+    weight_units,
+)
 
-#: Half-range of the weight mantissa pair index k (mantissa 2k in [-254, 254]).
-K_MAX = 127
-#: Weight exponents used: -1 (exact "2W >> 1") .. 7 (Lava's Dense accepts -8..7).
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -1, 7
 #: netx casts weights to int and re-derives its own exponent from 8-bit values: weight_exp <= 0.
 NETX_WEIGHT_EXP_MAX = 0
 #: netx reads the bias with a fixed bias_exp of 6.
@@ -36,9 +47,8 @@ class QuantizationError(ValueError):
 
 # ---- rounding helpers -----------------------------------------------------------------------
 def _round(x) -> np.ndarray:
-    """Round half away from zero (float array of integers)."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    """:func:`~lava_nt.spec.quantization.round_half_away` of ``x`` as a float64 array."""
+    return round_half_away(np.asarray(x, dtype=np.float64))
 
 
 def _stats(name: str, x, q, clipped=None, clip_value=None) -> TensorQuant:
@@ -101,13 +111,11 @@ def _quantize_weights(W, S: float, where: str, name: str, exp_max: int):
     """``W`` at scale ``S`` -> (even mantissas 2k, weight_exp, TensorQuant)."""
     W = np.asarray(W, dtype=np.float64)
     wmax = float(np.abs(W).max()) if W.size else 0.0
-    e = WEIGHT_EXP_MIN
-    while e < exp_max and wmax * S / 2.0 ** (7 + e) >= K_MAX + 0.5:
-        e += 1
-    unit = 2.0 ** (7 + e)
-    k_raw = _round(W * S / unit)
-    k = np.clip(k_raw, -K_MAX, K_MAX)
-    clipped = k != k_raw
+    e = weight_exponent(wmax, S, exp_max)
+    unit = weight_unit(e)
+    q = weight_units(W, S, e)
+    k = weight_index(q)
+    clipped = k != round_half_away(q)
     mant = (2 * k).astype(np.int64)
     eff = dense_effective_weights(mant)
     if not np.array_equal(eff, mant):  # pragma: no cover - guaranteed by the mantissa choice
@@ -122,32 +130,23 @@ def _quantize_mant_exp(x, S: float, mant_max: int, exp_mode, exp_max: int, name:
     (``exp_mode="neuron"``), one shared exponent (``"layer"``) or a fixed int."""
     x = np.asarray(x, dtype=np.float64)
     q = x * S
-    if isinstance(exp_mode, int | np.integer) and not isinstance(exp_mode, bool):
-        exps = np.full(x.shape, int(exp_mode), dtype=np.int64)
-    else:
-        exps = np.zeros(x.shape, dtype=np.int64)
-        for ex in range(exp_max + 1):
-            need = np.abs(_round(q / 2.0**ex)) > mant_max
-            exps = np.where((exps == ex) & need & (ex < exp_max), ex + 1, exps)
-        if exp_mode == "layer":
-            exps = np.full(x.shape, int(exps.max()) if exps.size else 0, dtype=np.int64)
-    m_raw = _round(q / 2.0**exps)
-    mant = np.clip(m_raw, -mant_max, mant_max)
-    clipped = mant != m_raw
+    exps = mantissa_exponents(q, mant_max, exp_mode, exp_max)
+    mant = mantissa(q, exps, mant_max)
+    clipped = mant != round_half_away(q / 2.0**exps)
     deq = mant * 2.0**exps / S
     tq = _stats(name, x, deq, clipped, np.sign(x) * mant_max * 2.0**exps / S)
     return mant.astype(np.int64), exps.astype(np.int64), tq
 
 
 def _quantize_vth(vth: float, S: float, where: str):
-    raw = float(_round(vth * S / 2**VTH_SHIFT))
+    raw = float(_round(threshold_units(vth, S)))
     if raw < 1:
         raise QuantizationError(
             f"{where}: threshold vth={vth:g} at scale S={S:g} is {vth * S / 64:.3g} threshold "
             "units, below the smallest representable 1 (vth << 6 = 64 voltage units); the "
             "threshold is too small for this scale"
         )
-    v = min(raw, VTH_MAX)
+    v = float(threshold_register(np.float64(raw)))
     return int(v), _stats("vth", [vth], [v * 64 / S], [v != raw], [VTH_MAX * 64 / S])
 
 
@@ -157,19 +156,21 @@ def _quantize_du(du: float, where: str, name: str = "du"):
             f"{where}: {name}=0 (current never decays) is not representable: Loihi's current decay "
             f"is (du+1)/4096 >= 1/4096; use {name} >= 1/4096"
         )
-    r = int(_round(du * DECAY_UNITY))
-    if r < 1:
+    q = decay_units(np.float64(du))
+    if int(_round(q)) < 1:
         raise QuantizationError(
             f"{where}: {name}={du:g} is below the smallest representable current decay 1/4096"
         )
-    r = min(r, DECAY_UNITY)
-    return r - 1, _stats(name, [du], [r / DECAY_UNITY])
+    r = int(current_decay_register(q))
+    return r, _stats(name, [du], [(r + 1) / DECAY_UNITY])
 
 
 def _quantize_decay(d, name: str):
     """``dv`` / ``dc``: round(d 4096) clipped to 4095 (d = 1 is not representable)."""
     d = np.asarray(d, dtype=np.float64)
-    raw = _round(d * DECAY_UNITY)
-    q = np.clip(raw, 0, DECAY_MAX)
-    tq = _stats(name, d, q / DECAY_UNITY, q != raw, np.full(d.shape, DECAY_MAX / DECAY_UNITY))
-    return q.astype(np.int64), tq
+    q = decay_units(d)
+    reg = decay_register(q)
+    tq = _stats(
+        name, d, reg / DECAY_UNITY, reg != _round(q), np.full(d.shape, DECAY_MAX / DECAY_UNITY)
+    )
+    return reg.astype(np.int64), tq

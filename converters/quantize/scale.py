@@ -8,9 +8,7 @@ import numpy as np
 
 from lava_nt.converters.quantize.registers import (
     _SAFE,
-    K_MAX,
     MIN_VTH_MANT,
-    WEIGHT_EXP_MIN,
     QuantizationError,
     _pow2_floor,
 )
@@ -18,6 +16,7 @@ from lava_nt.spec.fixed import (
     DECAY_UNITY,
     VTH_SHIFT,
 )
+from lava_nt.spec.quantization import K_MAX, QUANT_WEIGHT_EXP_MIN, weight_unit
 
 
 # ---- scale choice ---------------------------------------------------------------------------
@@ -63,8 +62,8 @@ def _choose_scale(
     elif wmax > 0:
         # the largest e with (K_MAX + _SAFE) 2**(7+e) / wmax <= s: weights fill k in [-127, 127]
         e = math.floor(math.log2(s * wmax / (K_MAX + _SAFE))) - 7
-        p = (K_MAX + _SAFE) * 2.0 ** (7 + e) / wmax
-        if e < WEIGHT_EXP_MIN or p > s:
+        p = (K_MAX + _SAFE) * weight_unit(e) / wmax
+        if e < QUANT_WEIGHT_EXP_MIN or p > s:
             p = s
     else:
         p = s

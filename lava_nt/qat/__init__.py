@@ -50,20 +50,22 @@ from lava_nt.qat.compare import compare_qat, compare_report
 from lava_nt.qat.layer import QATLayer
 from lava_nt.qat.network import QATNetwork, fixed_spec_differences
 from lava_nt.qat.registers import (
-    K_MAX,
     TRAINABLE_KINDS,
-    WEIGHT_EXP_MAX,
-    WEIGHT_EXP_MIN,
     QATError,
-    round_half_away,
     ste,
+)
+from lava_nt.spec.quantization import (
+    K_MAX,
+    QUANT_WEIGHT_EXP_MAX,
+    QUANT_WEIGHT_EXP_MIN,
+    round_half_away,
 )
 
 __all__ = [
     "K_MAX",
+    "QUANT_WEIGHT_EXP_MAX",
+    "QUANT_WEIGHT_EXP_MIN",
     "TRAINABLE_KINDS",
-    "WEIGHT_EXP_MAX",
-    "WEIGHT_EXP_MIN",
     "QATError",
     "QATLayer",
     "QATNetwork",

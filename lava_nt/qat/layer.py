@@ -21,13 +21,11 @@ from lava_nt.qat.registers import (
     _trunc_shift,
     _weights,
     _wrap_u,
-    round_half_away,
     ste,
 )
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
-    DECAY_MAX,
     DECAY_SHIFT,
     DECAY_UNITY,
     GAIN_MAX,
@@ -41,6 +39,7 @@ from lava_nt.spec.fixed import (
     fixed_spiking_bias_parameters,
 )
 from lava_nt.spec.ntlif import ntlif_parameters
+from lava_nt.spec.quantization import decay_register, decay_units, gain_register, gain_units
 from lava_nt.spec.spiking_bias import spiking_bias_parameters
 
 
@@ -120,8 +119,8 @@ class QATLayer(torch.nn.Module):
         k, k_int, e = self._cached_weights("weight", self.weight, self.S)
         bias, bm, be = _mant_exp(self.bias * self.S, BIAS_MANT_MAX, self.bias_exp_mode,
                                  BIAS_EXP_MAX)  # fmt: skip
-        gq = self.gain * float(GAIN_UNITY)
-        g_int = torch.clamp(round_half_away(gq.detach()), GAIN_MIN, GAIN_MAX)
+        gq = gain_units(self.gain)
+        g_int = gain_register(gq.detach())
         sb = None
         if self.has_sb:
             w = self.w_in if self.mask is None else self.w_in * self.mask
@@ -129,8 +128,8 @@ class QATLayer(torch.nn.Module):
             bb, bbm, bbe = _mant_exp(self.bias_b * self.S_b, BIAS_MANT_MAX, self.bias_exp_mode,
                                      BIAS_EXP_MAX)  # fmt: skip
             wb, wbm, wbe = _mant_exp(self.w_b * self.S, WB_MANT_MAX, "neuron", WB_EXP_MAX)
-            dq = (1.0 - self.alpha) * float(DECAY_UNITY)
-            dc_int = torch.clamp(round_half_away(dq.detach()), 0, DECAY_MAX)
+            dq = decay_units(1.0 - self.alpha)
+            dc_int = decay_register(dq.detach())
             sb = {
                 "k": kb, "k_int": kb_int, "w_exp": eb, "bias": bb, "bias_mant": bbm,
                 "bias_exp": bbe, "w_b": wb, "w_b_mant": wbm, "w_b_exp": wbe,

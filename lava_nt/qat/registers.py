@@ -1,5 +1,6 @@
-"""Straight-through register quantisers: the quantiser's rounding, mantissa/exponent and weight
-choices on float64 tensors holding exact integers, with identity (STE) gradients."""
+"""Straight-through register quantisers: the rules of :mod:`lava_nt.spec.quantization` (the
+quantiser's rounding, mantissa/exponent and weight choices) on float64 tensors holding exact
+integers, with identity (STE) gradients."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from lava_nt.spec.fixed import (
     C_BITS,
     UV_BITS,
 )
+from lava_nt.spec.quantization import (
+    QUANT_WEIGHT_EXP_MAX,
+    mantissa,
+    mantissa_exponents,
+    max_abs,
+    weight_exponent,
+    weight_index,
+    weight_units,
+)
 
-#: Weight mantissas are ``2k`` with ``|k| <= K_MAX`` (quantiser convention).
-K_MAX = 127
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -1, 7
 _HALF_UV = 1 << (UV_BITS - 1)
 _UV_LIM = float(_HALF_UV - 1)
 _C_LIM = float((1 << (C_BITS - 1)) - 1)
@@ -27,11 +34,6 @@ class QATError(ValueError):
 
 
 # ---- straight-through integer helpers (float64 tensors holding exact integers) ---------------
-def round_half_away(x: torch.Tensor) -> torch.Tensor:
-    """Round half away from zero (the quantiser's rounding), no gradient."""
-    return torch.sign(x) * torch.floor(torch.abs(x) + 0.5)
-
-
 def ste(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Forward ``y`` exactly, backward the identity to ``x`` (straight-through estimator).
 
@@ -53,33 +55,12 @@ def _wrap_u(x: torch.Tensor) -> torch.Tensor:
     return ste(x, w)
 
 
-def _exponents(q: torch.Tensor, mant_max: int, exp_mode, exp_max: int) -> torch.Tensor:
-    """The quantiser's exponent choice for register values ``q`` (``_quantize_mant_exp``)."""
-    q = q.detach()
-    if isinstance(exp_mode, int | np.integer) and not isinstance(exp_mode, bool):
-        return torch.full(q.shape, float(exp_mode), dtype=q.dtype, device=q.device)
-    exps = torch.zeros_like(q)
-    for ex in range(exp_max + 1):
-        need = torch.abs(round_half_away(q / 2.0**ex)) > mant_max
-        exps = torch.where((exps == ex) & need & (ex < exp_max), exps + 1, exps)
-    if exp_mode == "layer" and exps.numel():
-        exps = torch.full_like(exps, float(exps.max()))
-    return exps
-
-
 def _mant_exp(q: torch.Tensor, mant_max: int, exp_mode, exp_max: int):
     """``q`` (register units, with grad) -> (STE value ``mant << exp``, mant, exp)."""
-    exps = _exponents(q, mant_max, exp_mode, exp_max)
-    p = torch.pow(2.0, exps)
-    mant = torch.clamp(round_half_away(q.detach() / p), -mant_max, mant_max)
-    return ste(q, mant * p), mant, exps
-
-
-def _weight_exp(wmax: float, S: float, exp_max: int = WEIGHT_EXP_MAX) -> int:
-    e = WEIGHT_EXP_MIN
-    while e < exp_max and wmax * S / 2.0 ** (7 + e) >= K_MAX + 0.5:
-        e += 1
-    return e
+    qd = q.detach()
+    exps = mantissa_exponents(qd, mant_max, exp_mode, exp_max)
+    mant = mantissa(qd, exps, mant_max)
+    return ste(q, mant * torch.pow(2.0, exps)), mant, exps
 
 
 def _weights(W: torch.Tensor, S: float):
@@ -87,10 +68,9 @@ def _weights(W: torch.Tensor, S: float):
 
     Lava's Dense adds ``(2k << e) << 6 = k 2**(7+e)`` to ``u`` (even mantissas survive its
     mixed-sign LSB truncation; ``e = -1`` shifts a sum of even numbers)."""
-    wmax = float(W.detach().abs().max()) if W.numel() else 0.0
-    e = _weight_exp(wmax, S)
-    kq = W * S / 2.0 ** (7 + e)
-    k = torch.clamp(round_half_away(kq.detach()), -K_MAX, K_MAX)
+    e = weight_exponent(max_abs(W.detach()), S, QUANT_WEIGHT_EXP_MAX)
+    kq = weight_units(W, S, e)
+    k = weight_index(kq.detach())
     return ste(kq, k), k, e
 
 

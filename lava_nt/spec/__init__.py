@@ -3,6 +3,9 @@
 - :mod:`lava_nt.spec.ntlif`: NTLIF floating-point parameters, state and reference step.
 - :mod:`lava_nt.spec.spiking_bias`: spiking bias / volumetric groups (floating point).
 - :mod:`lava_nt.spec.fixed`: Loihi-compatible integer versions of both, with the bit widths.
+- :mod:`lava_nt.spec.quantization`: the rules mapping float parameters to those integer registers
+  (rounding, weight exponent and mantissas, bias mantissa/exponent, threshold, gain, decays),
+  shared by the post-training quantiser (numpy) and quantisation-aware tuning (torch).
 - :mod:`lava_nt.spec.readout`: the non-spiking integrator readout (float and fixed point).
 - :mod:`lava_nt.spec.validation`: the boundary checks every engine uses.
 
@@ -28,6 +31,27 @@ from lava_nt.spec.ntlif import (
     ntlif_parameters,
     ntlif_step,
 )
+from lava_nt.spec.quantization import (
+    K_MAX,
+    QUANT_WEIGHT_EXP_MAX,
+    QUANT_WEIGHT_EXP_MIN,
+    WEIGHT_EXP_MAX,
+    WEIGHT_EXP_MIN,
+    current_decay_register,
+    decay_register,
+    decay_units,
+    gain_register,
+    gain_units,
+    mantissa,
+    mantissa_exponents,
+    round_half_away,
+    threshold_register,
+    threshold_units,
+    weight_exponent,
+    weight_index,
+    weight_unit,
+    weight_units,
+)
 from lava_nt.spec.readout import (
     REDUCTIONS,
     FixedReadoutParameters,
@@ -50,6 +74,25 @@ from lava_nt.spec.spiking_bias import (
 from lava_nt.spec.validation import ParameterError
 
 __all__ = [
+    "K_MAX",
+    "QUANT_WEIGHT_EXP_MAX",
+    "QUANT_WEIGHT_EXP_MIN",
+    "WEIGHT_EXP_MAX",
+    "WEIGHT_EXP_MIN",
+    "current_decay_register",
+    "decay_register",
+    "decay_units",
+    "gain_register",
+    "gain_units",
+    "mantissa",
+    "mantissa_exponents",
+    "round_half_away",
+    "threshold_register",
+    "threshold_units",
+    "weight_exponent",
+    "weight_index",
+    "weight_unit",
+    "weight_units",
     "REDUCTIONS",
     "RESET_MODES",
     "FixedReadoutParameters",
