@@ -19,77 +19,16 @@ from lava_nt import __version__
 
 
 def _random_specs(seed: int, n_in: int = 40, sizes=(30, 20), samples: int = 20, T: int = 25):
-    """A random float network with gains, biases and spiking biases, a fixed-point twin, input."""
-    import numpy as np
+    """A random float network with gains, biases and spiking biases (per-neuron, then
+    volumetric; reset to zero, then subtract), a random fixed-point one of the same shape, and
+    input spikes (:mod:`lava_nt.testing`)."""
+    from lava_nt.testing import random_input, random_spec
 
-    from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
-    from lava_nt.spec import (
-        fixed_ntlif_parameters,
-        fixed_spiking_bias_parameters,
-        ntlif_parameters,
-        spiking_bias_parameters,
-    )
-
-    rng = np.random.default_rng(seed)
-    layers, flayers = [], []
-    n_prev = n_in
-    for k, n in enumerate(sizes):
-        m = n if k == 0 else n // 5
-        group = None if m == n else "contiguous"
-        sb = SpikingBiasSpec(
-            rng.normal(0, 0.5, (m, n_prev)),
-            spiking_bias_parameters(
-                m, n, du=1.0, dv=0.3, vth=1.0, w_b=rng.normal(0, 0.3, m), alpha=0.8, group=group
-            ),
-        )
-        layers.append(
-            LayerSpec(
-                rng.normal(0, 0.6, (n, n_prev)),
-                ntlif_parameters(
-                    n,
-                    du=0.5,
-                    dv=0.2,
-                    vth=1.0,
-                    reset="subtract" if k else "zero",
-                    bias=rng.normal(0, 0.1, n),
-                    gain=rng.uniform(0.5, 1.5, n),
-                ),
-                sb,
-            )
-        )
-        fsb = SpikingBiasSpec(
-            rng.integers(-60, 60, (m, n_prev)),
-            fixed_spiking_bias_parameters(
-                m,
-                n,
-                du=4095,
-                dv=1200,
-                vth=64,
-                w_b_mant=rng.integers(-200, 200, m),
-                w_b_exp=4,
-                dc=800,
-                group=group,
-            ),  # fmt: skip
-        )
-        flayers.append(
-            LayerSpec(
-                rng.integers(-80, 80, (n, n_prev)),
-                fixed_ntlif_parameters(
-                    n,
-                    du=2048,
-                    dv=800,
-                    vth=100,
-                    bias_mant=rng.integers(-50, 50, n),
-                    bias_exp=4,
-                    gain_mant=rng.integers(128, 384, n),
-                    reset="subtract" if k else "zero",
-                ),  # fmt: skip
-                fsb,
-            )
-        )
-        n_prev = n
-    x = (rng.random((T, samples, n_in)) < 0.3).astype(np.float64)
-    return NetworkSpec(n_in, layers), NetworkSpec(n_in, flayers, fixed=True), x
+    shape = dict(sizes=(n_in, *sizes), spiking_bias=("per_neuron", "volumetric"),
+                 resets=("zero", "subtract"))  # fmt: skip
+    spec = random_spec(seed, **shape)
+    fspec = random_spec(seed + 1, fixed=True, **shape)
+    return spec, fspec, random_input(seed + 2, T, samples, n_in)
 
 
 def cmd_smoke(args) -> int:
@@ -108,24 +47,22 @@ def _smoke(args) -> int:
     import torch
 
     from lava_nt.converters.lava_graph import run_network
-    from lava_nt.network import reference_run
-    from lava_nt.nn.fixed_emulator import emulate_fixed
+    from lava_nt.network import run_reference
+    from lava_nt.nn.fixed_emulator import run_fixed
     from lava_nt.nn.network import NTNetwork
 
     spec, fspec, x = _random_specs(args.seed, samples=args.samples)
     print(
         f"lava-nt {__version__} smoke run: network {spec.sizes}, {args.samples} samples x 25 steps"
     )
-    ref = reference_run(spec, x)
+    ref = run_reference(spec, x).output
     net = NTNetwork.from_spec(spec, dtype=torch.float64)
     with torch.no_grad():
-        out = net(torch.as_tensor(x))
-    torch_s = (out[0] if isinstance(out, tuple) else out).numpy()
-    lava_s = run_network(spec, x, precision="float")["spikes"]
-    fref = reference_run(fspec, x)
-    emu = emulate_fixed(fspec, torch.as_tensor(x))
-    emu = (emu[0] if isinstance(emu, tuple) else emu).numpy()
-    lava_f = run_network(fspec, x, precision="fixed")["spikes"]
+        torch_s = net.run(torch.as_tensor(x)).output.numpy()
+    lava_s = run_network(spec, x, precision="float").output
+    fref = run_reference(fspec, x).output
+    emu = run_fixed(fspec, torch.as_tensor(x)).output.numpy()
+    lava_f = run_network(fspec, x, precision="fixed").output
     rows = [
         ("torch float64 vs numpy reference", torch_s, ref),
         ("Lava float vs torch float64", lava_s, torch_s),

@@ -41,6 +41,8 @@ from lava_nt.converters.nir_io import (
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
 from lava_nt.nn.network import NTNetwork
 from lava_nt.spec import ntlif_parameters, spiking_bias_parameters
+from lava_nt.testing import SPIKING_BIAS_KINDS
+from lava_nt.testing import random_spec as _random_spec
 
 N_IN = 20
 # (n, du, dv): du = 1 with dv > 0 (LIF) and dv = 0 (IF); 0 < du < 1 with dv > 0 (CubaLIF) and
@@ -49,63 +51,19 @@ ALL_KINDS = [(16, 1.0, 0.2), (12, 0.5, 0.1), (8, 1.0, 0.0), (12, 0.3, 0.0), (8, 
 
 
 def random_spec(seed, cfg=ALL_KINDS, spiking=False, subtract=(), bias_zero=()):
-    rng = np.random.default_rng(seed)
-    layers = []
-    n_prev = N_IN
-    for k, (n, du, dv) in enumerate(cfg):
-        sb = None
-        if spiking:
-            kind = k % 4
-            if kind == 0:  # per neuron, with a connectivity mask
-                m, group = n, None
-            elif kind == 1:  # volumetric, contiguous groups
-                m, group = n // 4, "contiguous"
-            elif kind == 2:  # explicit groups, one bias neuron silent (w_b = 0)
-                m, group = 3, rng.integers(0, 3, n)
-            else:  # alpha = 1: a current that never decays (NIR I node)
-                m, group = n // 2, "contiguous"
-            w_b = rng.normal(0, 0.3, m)
-            if kind == 2:
-                w_b[1] = 0.0
-            alpha = np.ones(m) if kind == 3 else rng.uniform(0.2, 0.95, m)
-            w_in = rng.normal(0, 0.5, (m, n_prev))
-            mask = None
-            if kind == 0:
-                mask = rng.random((m, n_prev)) < 0.6
-                w_in = np.where(mask, w_in, 0.0)
-            sb = SpikingBiasSpec(
-                w_in,
-                spiking_bias_parameters(
-                    m,
-                    n,
-                    du=(1.0, 0.6)[k % 2],
-                    dv=0.3,
-                    vth=0.8,
-                    bias=rng.normal(0, 0.1, m),
-                    w_b=w_b,
-                    alpha=alpha,
-                    group=group,
-                ),  # fmt: skip
-                mask=mask,
-            )
-        bias = np.zeros(n) if k in bias_zero else rng.normal(0.05, 0.1, n)
-        layers.append(
-            LayerSpec(
-                rng.normal(0, 0.7, (n, n_prev)),
-                ntlif_parameters(
-                    n,
-                    du=du,
-                    dv=dv,
-                    vth=float(rng.uniform(0.8, 1.2)),
-                    reset="subtract" if k in subtract else "zero",
-                    bias=bias,
-                    gain=rng.uniform(0.5, 1.5, n),
-                ),  # fmt: skip
-                sb,
-            )
-        )
-        n_prev = n
-    return NetworkSpec(N_IN, layers)
+    """A random float network with the layers ``cfg`` (n, du, dv) (:func:`lava_nt.testing.
+    random_spec`); ``spiking`` gives layer k a spiking bias of kind k % 4: per neuron (masked),
+    volumetric, explicit groups (one silent bias neuron), alpha = 1 (a NIR I node)."""
+    kinds = [SPIKING_BIAS_KINDS[k % 4] for k in range(len(cfg))] if spiking else False
+    return _random_spec(
+        seed,
+        sizes=(N_IN, *(n for n, _, _ in cfg)),
+        du=[du for _, du, _ in cfg],
+        dv=[dv for _, _, dv in cfg],
+        spiking_bias=kinds,
+        resets=["subtract" if k in subtract else "zero" for k in range(len(cfg))],
+        zero_bias=bias_zero,
+    )
 
 
 def spikes_in(seed, T=30, B=12):

@@ -1,0 +1,226 @@
+"""Random networks and inputs for tests and the ``lava-nt smoke`` command (numpy only).
+
+:func:`random_spec` builds a random :class:`~lava_nt.network.NetworkSpec`, float or fixed point,
+with per-layer choices of decays, reset modes and spiking-bias kinds and an optional readout;
+:func:`random_input` the matching input. Both are deterministic given ``seed`` (one
+``numpy.random.default_rng(seed)`` each), so a test that fails can be rerun exactly.
+
+Example::
+
+    >>> from lava_nt.testing import random_input, random_spec
+    >>> from lava_nt.network import run_reference
+    >>> spec = random_spec(0, sizes=(8, 6, 4), spiking_bias=True, resets="subtract")
+    >>> spec.sizes
+    [8, 6, 4]
+    >>> run_reference(spec, random_input(0, T=5, B=3, n_in=8)).output.shape
+    (5, 3, 4)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
+from lava_nt.spec import (
+    fixed_ntlif_parameters,
+    fixed_spiking_bias_parameters,
+    ntlif_parameters,
+    spiking_bias_parameters,
+)
+from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters, readout_parameters
+from lava_nt.spec.validation import ParameterError
+
+__all__ = ["SPIKING_BIAS_KINDS", "random_input", "random_spec"]
+
+#: Spiking-bias kinds of :func:`random_spec` (``spiking_bias=True`` cycles through the first
+#: three): one bias neuron per neuron with a connectivity mask; ``n // 4`` bias neurons in
+#: contiguous groups; 3 bias neurons with a random explicit group per neuron, the second one
+#: silent (``w_b = 0``); ``n // 2`` bias neurons whose current never decays (``alpha = 1``; float
+#: only).
+SPIKING_BIAS_KINDS = ("per_neuron", "volumetric", "grouped", "integrator")
+
+
+def _per_layer(value, n_layers: int, name: str) -> list:
+    """A value for every layer: one value for all, or a sequence cycled over the layers."""
+    if isinstance(value, str) or value is None or np.ndim(value) == 0:
+        return [value] * n_layers
+    value = list(value)
+    if not value:
+        raise ParameterError(f"random_spec: '{name}' must not be empty")
+    return [value[k % len(value)] for k in range(n_layers)]
+
+
+def _bias_kinds(spiking_bias, n_layers: int) -> list:
+    if spiking_bias is True:
+        kinds = [SPIKING_BIAS_KINDS[k % 3] for k in range(n_layers)]
+    elif spiking_bias is False or spiking_bias is None:
+        kinds = [None] * n_layers
+    else:
+        kinds = _per_layer(spiking_bias, n_layers, "spiking_bias")
+    for kind in kinds:
+        if kind is not None and kind not in SPIKING_BIAS_KINDS:
+            raise ParameterError(
+                f"random_spec: spiking-bias kind must be one of {SPIKING_BIAS_KINDS} or None, "
+                f"got {kind!r}"
+            )
+    return kinds
+
+
+def _bias_layout(rng, kind: str, n: int, n_prev: int):
+    """``(m, group, mask or None)`` of a spiking bias of ``kind`` for ``n`` neurons."""
+    if kind == "per_neuron":
+        return n, None, rng.random((n, n_prev)) < 0.6
+    if kind == "volumetric":
+        return max(n // 4, 1), "contiguous", None
+    if kind == "grouped":
+        return 3, rng.integers(0, 3, n), None
+    return max(n // 2, 1), "contiguous", None
+
+
+def _float_layer(rng, k, n, n_prev, reset, du, dv, kind, zero_bias) -> LayerSpec:
+    sb_du = (1.0, 0.6)[k % 2]  # the spiking bias' current decay: none, then 0.4 per step
+    sb = None
+    if kind is not None:
+        m, group, mask = _bias_layout(rng, kind, n, n_prev)
+        w_in = rng.normal(0, 0.5, (m, n_prev))
+        if mask is not None:
+            w_in = np.where(mask, w_in, 0.0)
+        w_b = rng.normal(0, 0.3, m)
+        if kind == "grouped":
+            w_b[1] = 0.0
+        alpha = np.ones(m) if kind == "integrator" else rng.uniform(0.2, 0.95, m)
+        params = spiking_bias_parameters(
+            m, n, du=sb_du, dv=0.3, vth=0.8, bias=rng.normal(0, 0.1, m), w_b=w_b, alpha=alpha,
+            group=group,
+        )  # fmt: skip
+        sb = SpikingBiasSpec(w_in, params, mask=mask)
+    neuron = ntlif_parameters(
+        n,
+        du=float(rng.uniform(0.2, 1.0)) if du is None else du,
+        dv=float(rng.uniform(0.05, 0.4)) if dv is None else dv,
+        vth=float(rng.uniform(0.8, 1.2)),
+        reset=reset,
+        bias=np.zeros(n) if zero_bias else rng.normal(0.05, 0.1, n),
+        gain=rng.uniform(0.5, 1.5, n),
+    )
+    return LayerSpec(rng.normal(0, 0.7, (n, n_prev)), neuron, sb)
+
+
+def _fixed_layer(rng, k, n, n_prev, reset, du, dv, kind, zero_bias) -> LayerSpec:
+    sb = None
+    if kind is not None:
+        if kind == "integrator":
+            raise ParameterError("random_spec: the 'integrator' spiking bias is float only")
+        m, group, mask = _bias_layout(rng, kind, n, n_prev)
+        w_in = rng.integers(-120, 120, (m, n_prev))
+        if mask is not None:
+            w_in = w_in * mask
+        w_b_mant = rng.integers(-400, 400, m)
+        if kind == "grouped":
+            w_b_mant[1] = 0
+        params = fixed_spiking_bias_parameters(
+            m, n, du=4095, dv=int(rng.integers(200, 2000)), vth=int(rng.integers(60, 200)),
+            w_b_mant=w_b_mant, w_b_exp=4, dc=int(rng.integers(100, 1500)), group=group,
+        )  # fmt: skip
+        sb = SpikingBiasSpec(w_in, params, mask=mask)
+    neuron = fixed_ntlif_parameters(
+        n,
+        du=int(rng.integers(500, 4096)) if du is None else int(du),
+        dv=int(rng.integers(100, 2000)) if dv is None else int(dv),
+        vth=int(rng.integers(150, 400)),
+        reset=reset,
+        bias_mant=np.zeros(n, np.int64) if zero_bias else rng.integers(-300, 300, n),
+        bias_exp=4,
+        gain_mant=rng.integers(128, 384, n),
+    )
+    return LayerSpec(rng.integers(-200, 200, (n, n_prev)), neuron, sb)
+
+
+def _readout(rng, n_readout: int, n_prev: int, fixed: bool, reduce: str) -> ReadoutSpec:
+    if fixed:
+        params = fixed_readout_parameters(
+            n_readout, i_decay=1024, v_decay=512, bias_mant=rng.integers(-50, 50, n_readout),
+            bias_exp=np.zeros(n_readout, np.int64), reduce=reduce,
+        )  # fmt: skip
+        return ReadoutSpec(rng.integers(-100, 100, (n_readout, n_prev)), params)
+    params = readout_parameters(
+        n_readout, du=0.3, dv=0.2, bias=rng.normal(0, 0.05, n_readout), reduce=reduce
+    )
+    return ReadoutSpec(rng.normal(0, 0.5, (n_readout, n_prev)), params)
+
+
+def random_spec(
+    seed: int,
+    sizes: Sequence[int] = (20, 16, 8),
+    *,
+    fixed: bool = False,
+    spiking_bias=False,
+    resets="zero",
+    du=None,
+    dv=None,
+    zero_bias: Sequence[int] = (),
+    readout: int | None = None,
+    readout_reduce: str = "last",
+    graded: bool = False,
+) -> NetworkSpec:
+    """A random network ``sizes = [n_in, n_1, ..., n_D]`` (deterministic given ``seed``).
+
+    Args:
+        seed: seed of the one ``numpy.random.default_rng`` that draws every value.
+        sizes: input width and the neurons of each layer.
+        fixed: a fixed-point spec (integer mantissas: 8-bit weights, bias mantissas with
+            ``bias_exp`` 4, gains 128..383, decays and thresholds as Lava's registers) instead
+            of a float one (weights ~ N(0, 0.7), biases ~ N(0.05, 0.1), gains in [0.5, 1.5]).
+        spiking_bias: False (none), True (per layer cycling ``per_neuron``, ``volumetric``,
+            ``grouped``), one of :data:`SPIKING_BIAS_KINDS`, or a sequence of kinds / None
+            cycled over the layers.
+        resets: ``"zero"`` or ``"subtract"`` for every layer, or a sequence cycled over layers.
+        du, dv: the layers' current / voltage decays (one value or a sequence cycled over the
+            layers; None draws each layer's at random).
+        zero_bias: indices of layers whose bias is zero.
+        readout: number of units of a non-spiking readout after the last layer (None: no
+            readout), reducing its trace with ``readout_reduce``.
+        graded: build the network for graded (real-valued) input.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or any(s < 1 for s in sizes):
+        raise ParameterError(
+            f"random_spec: sizes must be [n_in, n_1, ...] with at least one layer, got {sizes}"
+        )
+    rng = np.random.default_rng(seed)
+    n_layers = len(sizes) - 1
+    kinds = _bias_kinds(spiking_bias, n_layers)
+    reset_of = _per_layer(resets, n_layers, "resets")
+    du_of, dv_of = _per_layer(du, n_layers, "du"), _per_layer(dv, n_layers, "dv")
+    make = _fixed_layer if fixed else _float_layer
+    layers = [
+        make(rng, k, n, sizes[k], reset_of[k], du_of[k], dv_of[k], kinds[k], k in zero_bias)
+        for k, n in enumerate(sizes[1:])
+    ]
+    ro = None if readout is None else _readout(rng, int(readout), sizes[-1], fixed, readout_reduce)
+    return NetworkSpec(
+        sizes[0], layers, fixed=fixed, readout=ro, input="graded" if graded else "spikes"
+    )
+
+
+def random_input(
+    seed: int,
+    T: int,
+    B: int,
+    n_in: int,
+    rate: float = 0.3,
+    *,
+    graded: bool = False,
+    fixed: bool = False,
+) -> np.ndarray:
+    """Random input ``[T, B, n_in]`` (float64; deterministic given ``seed``): binary spikes that
+    fire with probability ``rate``, or for ``graded=True`` real values in [0, 1) (integers in
+    0..255 with ``fixed=True``)."""
+    rng = np.random.default_rng(seed)
+    if graded:
+        if fixed:
+            return rng.integers(0, 256, (T, B, n_in)).astype(np.float64)
+        return rng.random((T, B, n_in))
+    return (rng.random((T, B, n_in)) < rate).astype(np.float64)
