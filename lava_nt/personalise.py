@@ -44,7 +44,7 @@ from lava_nt.device import module_device, resolve_device
 from lava_nt.nn.fused import FusedNTNetwork
 from lava_nt.nn.network import NTNetwork
 from lava_nt.spec.validation import ParameterError
-from lava_nt.training import TrainConfig, check_data, is_better, population_counts
+from lava_nt.training import TrainConfig, check_data, for_model, is_better, population_counts
 
 __all__ = [
     "GROUP_ELEMENTS",
@@ -104,6 +104,7 @@ def _batched_loss(net, x, y, cfg: TrainConfig):
     """Per-person training losses ``[K]`` and counts ``[K, B, classes]`` for ``x [K, B, n_in]``:
     person k's loss is exactly :func:`lava_nt.training.loss_and_counts` of a solo run on its
     ``B`` samples (cross-entropy on the population counts + ``spike_l1`` x mean spike rate)."""
+    cfg = for_model(cfg, net, "personalise_batched")
     out, recs = net.forward_static(x, cfg.T, record=True)
     counts = population_counts(out, cfg.n_classes)  # [K, B, C]
     loss = _cross_entropy(counts, y).mean(1)
@@ -142,6 +143,7 @@ def _evaluate(model, datasets, cfg: TrainConfig, max_samples: int | None = None)
     definitions of :func:`lava_nt.training.evaluate` (mean cross-entropy over the person's
     samples + ``spike_l1`` x its mean spike rate over layers). Padding is masked out; the samples
     are processed ``max_samples`` (all persons together) per pass."""
+    cfg = for_model(cfg, model, "evaluate_batched")
     x, y, valid = _pad(datasets)
     K, bmax = y.shape
     step = bmax if max_samples is None else max(1, max_samples // K)
@@ -262,6 +264,8 @@ def personalise_batched(
     (built-in surrogate, fixed ``du``/``dv``/``vth``), else the plain ``NTNetwork``; True
     requires the fused path, False forces the plain one. ``group``: persons per
     forward/backward pass (default :func:`default_group`; any value gives the same result).
+    ``cfg.lr`` None (the default) is :data:`lava_nt.training.TUNE_LR` (1e-2; the weights are
+    frozen) and ``cfg.n_classes`` None takes the network's class count.
     ``cfg.compile`` is not used (eager). ``cfg.device`` moves the network and the data there for
     the run and the network back afterwards (:func:`lava_nt.device.resolve_device`).
     """
@@ -430,6 +434,8 @@ def _personalise_batched(net, train_sets, cfg, val_sets, fused, group) -> list[P
         raise ParameterError("personalise_batched: no persons given")
     base, use_fused = _resolve_fused(net, fused)
     _check_shared_frozen(base)
+    # n_classes from the network, lr None -> TUNE_LR (every weight is frozen here)
+    cfg = for_model(cfg, base, "personalise_batched")
     n = _check_batched_inputs(base, train_sets, cfg, val_sets, group)
     groups = _split(K, group or default_group(base, cfg))
     models, params = _group_models(base, groups, K, use_fused)

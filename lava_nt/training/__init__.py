@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -47,32 +47,44 @@ from lava_nt.training.batches import (
     _check_readout,
     _model_n_in,
     check_data,
-    evaluate,
-    loss_and_counts,
     population_counts,
     readout_of,
     run_model,
     takes_graded_input,
 )
+from lava_nt.training.batches import evaluate as _evaluate
+from lava_nt.training.batches import loss_and_counts as _loss_and_counts
 from lava_nt.training.checkpoint import _load_checkpoint
 from lava_nt.training.config import (
     LOSSES,
+    PRETRAIN_LR,
     SELECTIONS,
+    TUNE_LR,
     TrainConfig,
     TrainResult,
     _selection,
+    check_labels,
+    default_lr,
+    for_model,
     is_better,
+    model_classes,
 )
 
 __all__ = [
     "LOSSES",
+    "PRETRAIN_LR",
     "SELECTIONS",
+    "TUNE_LR",
     "CompiledForward",
     "TrainConfig",
     "TrainResult",
     "check_data",
+    "check_labels",
+    "default_lr",
     "evaluate",
+    "for_model",
     "is_better",
+    "model_classes",
     "loss_and_counts",
     "population_counts",
     "readout_of",
@@ -89,6 +101,24 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 _now = time.monotonic  # the checkpoint clock (tests replace it)
+
+
+def loss_and_counts(model, x, y, cfg: TrainConfig, compiled=None):
+    """``(loss, logits [B, n_classes])`` of a batch: population spike counts, or the values of
+    the readout a model ends in (module docstring), with ``cfg`` completed from the model
+    (:func:`for_model`)."""
+    return _loss_and_counts(model, x, y, for_model(cfg, model, "loss_and_counts"), compiled)
+
+
+def evaluate(model, x, y, cfg: TrainConfig | None = None, batch_size: int = 256) -> dict:
+    """Accuracy, loss and mean output spike count on a data set (no gradients).
+
+    ``cfg`` (default ``TrainConfig()``) is completed from the model (:func:`for_model`: its
+    class count when ``cfg.n_classes`` is None; a different explicit count is an error), and the
+    labels are checked against the class count."""
+    cfg = for_model(cfg if cfg is not None else TrainConfig(), model, "evaluate")
+    check_labels(y, cfg.n_classes, "evaluate")
+    return _evaluate(model, x, y, cfg, batch_size)
 
 
 def train(
@@ -143,15 +173,29 @@ def train(
         model.to(home)  # the caller's model ends where it started, holding the selected epoch
 
 
-def _train(model, train_data, cfg, val_data, test_data, run_dir, resume, stop_after_epoch):
-    x_tr, y_tr = train_data
+@dataclass
+class _Run:
+    """The mutable state of one training run (what a checkpoint holds)."""
+
+    history: list = field(default_factory=list)
+    best: dict = field(
+        default_factory=lambda: {"epoch": -1, "metric": -math.inf, "loss": math.inf, "state": None}
+    )
+    start_epoch: int = 0
+    bad_epochs: int = 0
+    have_ckpt: bool = False  # a checkpoint of this run is on disk
+    last_ckpt: float = 0.0
+
+
+def _check_inputs(model, cfg, train_data, val_data, test_data) -> list:
+    """Validate the data sets and the selection against the model; its trainable parameters."""
     n_in = _model_n_in(model)
     graded = takes_graded_input(model)
-    check_data(x_tr, y_tr, n_in, cfg.n_classes, "train data", graded)
-    if val_data is not None:
-        check_data(*val_data, n_in, cfg.n_classes, "validation data", graded)
-    if test_data is not None:
-        check_data(*test_data, n_in, cfg.n_classes, "test data", graded)
+    for data, where in ((train_data, "train data"), (val_data, "validation data"),
+                        (test_data, "test data")):  # fmt: skip
+        if data is not None:
+            check_labels(data[1], cfg.n_classes, where)
+            check_data(*data, n_in, cfg.n_classes, where, graded)
     ro = readout_of(model)
     if ro is not None:
         _check_readout(ro, cfg)
@@ -162,121 +206,115 @@ def _train(model, train_data, cfg, val_data, test_data, run_dir, resume, stop_af
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ParameterError("train: the model has no trainable parameters (apply a tuning method)")
+    return params
 
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    history: list[dict] = []
-    best = {"epoch": -1, "metric": -math.inf, "loss": math.inf, "state": None}
-    start_epoch, bad_epochs = 0, 0
-    run_dir = Path(run_dir) if run_dir is not None else None
-    ckpt = run_dir / "checkpoint.pt" if run_dir else None
-    metrics = run_dir / "metrics.jsonl" if run_dir else None
-    have_ckpt = False  # a checkpoint of this run is on disk
-    if run_dir:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        state = _load_checkpoint(ckpt, cfg) if ckpt.exists() and resume else None
-        if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            gen.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            history, best = state["history"], state["best"]
-            start_epoch, bad_epochs = state["epoch"] + 1, state["bad_epochs"]
-            # epochs after the checkpoint were lost with the kill and are run again
-            _write_jsonl(metrics, history)
-            have_ckpt = True
-        else:
-            for stale in (metrics, ckpt, run_dir / "best.pt"):
-                if stale.exists():
-                    stale.unlink()
 
-    def patience_out() -> bool:
-        return cfg.patience is not None and bad_epochs >= cfg.patience
+def _open_run_dir(run_dir: Path, resume: bool, cfg, model, opt, gen) -> _Run:
+    """Resume the checkpoint in ``run_dir`` (model, optimizer, generators, history) or clear the
+    directory's stale files for a fresh run."""
+    run = _Run()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / "checkpoint.pt"
+    state = _load_checkpoint(ckpt, cfg) if ckpt.exists() and resume else None
+    if state is None:
+        for stale in (run_dir / "metrics.jsonl", ckpt, run_dir / "best.pt"):
+            if stale.exists():
+                stale.unlink()
+        return run
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    run.history, run.best = state["history"], state["best"]
+    run.start_epoch, run.bad_epochs = state["epoch"] + 1, state["bad_epochs"]
+    # epochs after the checkpoint were lost with the kill and are run again
+    _write_jsonl(run_dir / "metrics.jsonl", run.history)
+    run.have_ckpt = True
+    return run
 
-    compiled = None
-    if cfg.compile:
-        if x_tr.ndim != 2 or not hasattr(model, "forward_static"):
-            raise ParameterError(
-                "train: compile=True needs static inputs [B, n_in] and an NTNetwork"
-            )
-        compiled = CompiledForward(model, cfg.compile_backend)
+
+def _compiled_forward(model, x_tr, cfg):
+    if not cfg.compile:
+        return None
+    if x_tr.ndim != 2 or not hasattr(model, "forward_static"):
+        raise ParameterError("train: compile=True needs static inputs [B, n_in] and an NTNetwork")
+    return CompiledForward(model, cfg.compile_backend)
+
+
+def _train_epoch(model, x_tr, y_tr, cfg, opt, params, gen, compiled) -> dict:
+    """One epoch of shuffled mini-batches; the epoch's mean training loss and accuracy."""
+    model.train()
     n = len(y_tr)
-    # a resumed run that had already ended (killed before best.pt) is only finalised
-    stopped_early = patience_out()
-    epochs = range(start_epoch, cfg.epochs if not stopped_early else start_epoch)
+    perm = torch.randperm(n, generator=gen)
+    tot, correct = 0.0, 0
+    for i in range(0, n, cfg.batch_size):
+        idx = perm[i : i + cfg.batch_size]
+        xb = x_tr[..., idx, :]
+        yb = y_tr[idx]
+        opt.zero_grad(set_to_none=True)
+        loss, counts = _loss_and_counts(model, xb, yb, cfg, compiled)
+        loss.backward()
+        if cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+        opt.step()
+        if hasattr(model, "after_step"):
+            model.after_step()
+        tot += float(loss.detach()) * len(idx)
+        correct += int((counts.argmax(-1) == yb).sum())
+    return {"train_loss": tot / n, "train_acc": correct / n}
+
+
+def _select_epoch(run: _Run, model, row: dict, cfg) -> None:
+    """Apply the model-selection rule to the epoch's ``row`` (keeping a copy of a new best)."""
+    metric, sel_loss = _selection(row, cfg.select)
+    if is_better(metric, sel_loss, run.best["metric"], run.best["loss"]):
+        run.best = {
+            "epoch": row["epoch"],
+            "metric": metric,
+            "loss": sel_loss,
+            "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        }
+        run.bad_epochs = 0
+    else:
+        run.bad_epochs += 1
+    run.history.append(row)
+
+
+def _record_epoch(run: _Run, run_dir: Path, row: dict, ended: bool, cfg, model, opt, gen):
+    """Append the epoch's metrics line and write the checkpoint when one is due."""
+    due = not run.have_ckpt or ended or _now() - run.last_ckpt >= cfg.checkpoint_every_s
+    # the metrics line is fsynced with each checkpoint (a resume rewrites it anyway)
+    append_jsonl(run_dir / "metrics.jsonl", row, sync=due)
+    if due:
+        atomic_torch_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "history": run.history,
+                "best": run.best,
+                "epoch": row["epoch"],
+                "bad_epochs": run.bad_epochs,
+                "config": asdict(cfg),
+            },
+            run_dir / "checkpoint.pt",
+        )
+        run.have_ckpt, run.last_ckpt = True, _now()
+
+
+def _epochs(run: _Run, cfg, stopped_early: bool):
+    epochs = range(run.start_epoch, cfg.epochs if not stopped_early else run.start_epoch)
     if cfg.progress:
         from tqdm.auto import tqdm
 
-        epochs = tqdm(epochs, desc="train", initial=start_epoch, total=cfg.epochs, leave=False)
-    last_ckpt = _now()
-    for epoch in epochs:
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        tot, correct = 0.0, 0
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            xb = x_tr[..., idx, :]
-            yb = y_tr[idx]
-            opt.zero_grad(set_to_none=True)
-            loss, counts = loss_and_counts(model, xb, yb, cfg, compiled)
-            loss.backward()
-            if cfg.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            opt.step()
-            if hasattr(model, "after_step"):
-                model.after_step()
-            tot += float(loss.detach()) * len(idx)
-            correct += int((counts.argmax(-1) == yb).sum())
-        row = {"epoch": epoch, "train_loss": tot / n, "train_acc": correct / n}
-        if val_data is not None:
-            r = evaluate(model, *val_data, cfg)
-            row.update(val_acc=r["acc"], val_loss=r["loss"])
-        if test_data is not None:
-            r = evaluate(model, *test_data, cfg)
-            row.update(test_acc=r["acc"], test_loss=r["loss"])
-        metric, sel_loss = _selection(row, cfg.select)
-        if is_better(metric, sel_loss, best["metric"], best["loss"]):
-            best = {
-                "epoch": epoch,
-                "metric": metric,
-                "loss": sel_loss,
-                "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            }
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-        history.append(row)
-        if cfg.progress and hasattr(epochs, "set_postfix"):
-            epochs.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
-        stopped_early = patience_out()
-        if run_dir:
-            ended = stopped_early or epoch == cfg.epochs - 1
-            due = not have_ckpt or ended or _now() - last_ckpt >= cfg.checkpoint_every_s
-            # the metrics line is fsynced with each checkpoint (a resume rewrites it anyway)
-            append_jsonl(metrics, row, sync=due)
-            if due:
-                atomic_torch_save(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "history": history,
-                        "best": best,
-                        "epoch": epoch,
-                        "bad_epochs": bad_epochs,
-                        "config": asdict(cfg),
-                    },
-                    ckpt,
-                )
-                have_ckpt, last_ckpt = True, _now()
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            return TrainResult(
-                best["epoch"], best["metric"], history, stopped_early=False, best_loss=best["loss"]
-            )
-        if stopped_early:
-            break
+        epochs = tqdm(epochs, desc="train", initial=run.start_epoch, total=cfg.epochs, leave=False)
+    return epochs
+
+
+def _finish(run: _Run, model, run_dir, stopped_early: bool) -> TrainResult:
+    """Load the selected epoch into the model, write ``best.pt``; the result."""
+    best = run.best
     if best["state"] is not None:
         model.load_state_dict(best["state"])
     if run_dir:
@@ -290,5 +328,48 @@ def _train(model, train_data, cfg, val_data, test_data, run_dir, resume, stop_af
             run_dir / "best.pt",
         )
     return TrainResult(
-        best["epoch"], float(best["metric"]), history, stopped_early, best_loss=best["loss"]
+        best["epoch"], float(best["metric"]), run.history, stopped_early, best_loss=best["loss"]
     )
+
+
+def _train(model, train_data, cfg, val_data, test_data, run_dir, resume, stop_after_epoch):
+    cfg = for_model(cfg, model, "train")
+    x_tr, y_tr = train_data
+    params = _check_inputs(model, cfg, train_data, val_data, test_data)
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    run = _open_run_dir(run_dir, resume, cfg, model, opt, gen) if run_dir else _Run()
+
+    def patience_out() -> bool:
+        return cfg.patience is not None and run.bad_epochs >= cfg.patience
+
+    compiled = _compiled_forward(model, x_tr, cfg)
+    # a resumed run that had already ended (killed before best.pt) is only finalised
+    stopped_early = patience_out()
+    epochs = _epochs(run, cfg, stopped_early)
+    run.last_ckpt = _now()
+    for epoch in epochs:
+        row = {"epoch": epoch, **_train_epoch(model, x_tr, y_tr, cfg, opt, params, gen, compiled)}
+        for data, part in ((val_data, "val"), (test_data, "test")):
+            if data is not None:
+                r = evaluate(model, *data, cfg)
+                row.update({f"{part}_acc": r["acc"], f"{part}_loss": r["loss"]})
+        _select_epoch(run, model, row, cfg)
+        if cfg.progress and hasattr(epochs, "set_postfix"):
+            epochs.set_postfix({k: round(v, 3) for k, v in row.items() if k != "epoch"})
+        stopped_early = patience_out()
+        if run_dir:
+            ended = stopped_early or epoch == cfg.epochs - 1
+            _record_epoch(run, run_dir, row, ended, cfg, model, opt, gen)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            best = run.best
+            return TrainResult(
+                best["epoch"], best["metric"], run.history, stopped_early=False,
+                best_loss=best["loss"],
+            )  # fmt: skip
+        if stopped_early:
+            break
+    return _finish(run, model, run_dir, stopped_early)

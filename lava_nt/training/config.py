@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lava_nt.device import resolve_device
 from lava_nt.spec.validation import ParameterError, check_choice
 
 LOSSES = ("ce", "mse")
 SELECTIONS = ("val", "test", "last")
+
+PRETRAIN_LR = 1e-4  # the thesis' Adam learning rate, for training weights
+# NT methods train a few biases/gains against frozen weights: at the thesis' 1e-4 they barely
+# move in a few dozen epochs (the README example: 3 classes, 20 epochs, nt2 reached 0.815 at 1e-4,
+# 0.85 at 3e-3, 0.92 at 1e-2 from 0.805 untuned; tutorial 2 and docs/eeg.md agree)
+TUNE_LR = 1e-2
 
 
 @dataclass
@@ -24,6 +30,15 @@ class TrainConfig:
     lower loss (:func:`is_better`); otherwise the earlier epoch stays. ``patience``: stop after that
     many consecutive epochs without such an improvement (None = never).
 
+    ``n_classes``: classes of the output coding; None (default) takes them from the model (its
+    ``n_classes``, set by :func:`~lava_nt.builder.build_network` and by model files that record
+    it, or its readout's units). A value that differs from the model's is an error, and a model
+    that does not say must be given one.
+
+    ``lr``: Adam's learning rate; None (default) chooses by what is trained: ``PRETRAIN_LR``
+    (1e-4, the thesis') when any weight is trainable (pretraining, ``tft``), ``TUNE_LR`` (1e-2)
+    when every weight is frozen (the NT methods: a few biases or gains need a larger step).
+
     ``checkpoint_every_s``: ``train`` writes ``checkpoint.pt`` after the first epoch, then after
     an epoch when at least this many seconds passed since the last checkpoint, and always after
     the final epoch (or the early stop); 0 = after every epoch. A killed run loses at most about
@@ -32,10 +47,10 @@ class TrainConfig:
     """
 
     epochs: int = 15
-    lr: float = 1e-4
+    lr: float | None = None
     batch_size: int = 32
     T: int = 25
-    n_classes: int = 2
+    n_classes: int | None = None
     loss: str = "ce"
     spike_l1: float = 1e-3
     target_rates: tuple[float, float] = (0.5, 0.0)
@@ -56,10 +71,14 @@ class TrainConfig:
         check_choice(self.select, SELECTIONS, "TrainConfig", "select")
         for name in ("epochs", "batch_size", "T", "n_classes"):
             v = getattr(self, name)
+            if name == "n_classes" and v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ParameterError(f"TrainConfig: '{name}' must be a positive integer, got {v!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ParameterError(f"TrainConfig: 'lr' must be positive, got {self.lr!r}")
+        if self.lr is not None and not (
+            isinstance(self.lr, int | float) and self.lr > 0 and math.isfinite(self.lr)
+        ):
+            raise ParameterError(f"TrainConfig: 'lr' must be positive (or None), got {self.lr!r}")
         if not (self.spike_l1 >= 0 and math.isfinite(self.spike_l1)):
             raise ParameterError(
                 f"TrainConfig: 'spike_l1' must be a finite number >= 0, got {self.spike_l1!r}"
@@ -75,6 +94,73 @@ class TrainConfig:
                 "TrainConfig: 'checkpoint_every_s' must be a finite number of seconds >= 0 "
                 f"(0 = a checkpoint after every epoch), got {c!r}"
             )
+
+
+def model_classes(model) -> int | None:
+    """The classes a model's output codes: its readout's units, else its ``n_classes``
+    (also through a wrapper such as ``FusedNTNetwork``); None when it does not say."""
+    inner = getattr(model, "net", None)
+    for m in (model,) if inner is None else (model, inner):
+        ro = getattr(m, "readout", None)
+        if ro is not None and getattr(ro, "n", None) is not None:
+            return int(ro.n)
+        n = getattr(m, "n_classes", None)
+        if n is not None:
+            return int(n)
+    return None
+
+
+def trains_weights(model) -> bool:
+    """Whether any trainable parameter of ``model`` is a weight matrix (``*.weight``): pretraining
+    or fine-tuning (``tft``), not an NT method."""
+    return any(p.requires_grad and name.rsplit(".", 1)[-1] == "weight"
+               for name, p in model.named_parameters())  # fmt: skip
+
+
+def default_lr(model) -> float:
+    """``TUNE_LR`` when every weight of ``model`` is frozen (an NT method), else ``PRETRAIN_LR``."""
+    return PRETRAIN_LR if trains_weights(model) else TUNE_LR
+
+
+def for_model(cfg: TrainConfig, model, where: str = "train") -> TrainConfig:
+    """``cfg`` with ``n_classes`` and ``lr`` filled in from ``model`` (see :class:`TrainConfig`).
+
+    Raises:
+        ParameterError: ``cfg.n_classes`` differs from the model's class count, or neither says.
+    """
+    own = model_classes(model)
+    n = cfg.n_classes
+    if n is None and own is None:
+        raise ParameterError(
+            f"{where}: the model does not record its number of classes (no n_classes attribute, "
+            "no readout); pass TrainConfig(n_classes=N)"
+        )
+    if n is not None and own is not None and n != own:
+        raise ParameterError(
+            f"{where}: TrainConfig(n_classes={n}) but the model has {own} classes; leave "
+            "n_classes unset (None) to use the model's"
+        )
+    n = own if n is None else n
+    lr = cfg.lr if cfg.lr is not None else default_lr(model)
+    return cfg if (n, lr) == (cfg.n_classes, cfg.lr) else replace(cfg, n_classes=n, lr=lr)
+
+
+def check_labels(y, n_classes: int, where: str) -> None:
+    """Labels ``y`` must lie in ``[0, n_classes)``: the error names the data, the offending
+    label and the model's class count."""
+    import torch
+
+    if not isinstance(y, torch.Tensor) or y.numel() == 0 or y.is_floating_point():
+        return  # shape and dtype errors are check_data's
+    lo, hi = int(y.min()), int(y.max())
+    if lo >= 0 and hi < n_classes:
+        return
+    bad = lo if lo < 0 else hi
+    raise ParameterError(
+        f"{where}: label {bad} is outside the model's {n_classes} classes [0, {n_classes - 1}]; "
+        f"a model for more classes needs a larger output (build_network(..., n_classes=N) or "
+        "lava-nt train --classes N)"
+    )
 
 
 # Fields that do not change a run's result: a checkpoint may be resumed with other values.
