@@ -55,14 +55,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
-import math
 from typing import NamedTuple
 
 import torch
 
 from lava_nt.nn.network import NTNetwork
-from lava_nt.nn.surrogate import atan_spike, heaviside_spike, super_spike
+from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of
 from lava_nt.spec.spiking_bias import spiking_bias_step
 from lava_nt.spec.validation import ParameterError
 
@@ -75,9 +73,6 @@ __all__ = [
     "surrogate_of",
 ]
 
-_SURROGATE_KIND = {super_spike: "super", atan_spike: "atan", heaviside_spike: "heaviside"}
-
-
 class LayerConfig(NamedTuple):
     """Static settings of one fused layer (hashable, passed through autograd untouched)."""
 
@@ -89,35 +84,10 @@ class LayerConfig(NamedTuple):
     alpha: float
 
 
-def surrogate_of(spike_fn) -> tuple[str, float]:
-    """``(kind, alpha)`` of a spike function made by :func:`lava_nt.nn.surrogate.make_spike_fn`.
-
-    Raises :class:`ParameterError` for anything else (a custom callable has no known derivative).
-    """
-    if spike_fn in _SURROGATE_KIND:
-        func, kw = spike_fn, {}
-    elif isinstance(spike_fn, functools.partial) and spike_fn.func in _SURROGATE_KIND:
-        func, kw = spike_fn.func, spike_fn.keywords
-    else:
-        raise ParameterError(
-            "FusedNTNetwork: only the built-in surrogates ('super'/'superspike'/'fast_sigmoid', "
-            f"'atan', 'heaviside') are supported, got {spike_fn!r}; use NTNetwork for a custom "
-            "spike function"
-        )
-    kind = _SURROGATE_KIND[func]
-    default = 2.0 if kind == "atan" else 1.0
-    return kind, float(kw.get("alpha", default))
-
-
 def surrogate_grad(x: torch.Tensor, kind: str, alpha: float) -> torch.Tensor:
-    """``ds/dx`` of the surrogate at ``x`` (the factor :mod:`lava_nt.nn.surrogate` applies)."""
-    if kind == "super":  # 1 / (alpha |x| + 1)^2
-        d = x.abs().mul_(alpha).add_(1.0)
-        return d.mul_(d).reciprocal_()
-    if kind == "atan":  # (alpha / 2) / (1 + (pi/2 alpha x)^2)
-        d = x.mul(0.5 * math.pi * alpha)
-        return d.mul_(d).add_(1.0).reciprocal_().mul_(0.5 * alpha)
-    return torch.zeros_like(x)
+    """``ds/dx`` of the surrogate at ``x``: :func:`~lava_nt.nn.surrogate.surrogate_derivative`
+    in the fused order (``(1 / den) alpha/2``)."""
+    return surrogate_derivative(x, kind, alpha, scale_last=True)
 
 
 def _run_layer(a, c, bias, gain, du, dv, vth, cfg: LayerConfig, keep_x: bool, keep_u: bool):
@@ -208,72 +178,80 @@ class _NTLIFSequence(torch.autograd.Function):
         grads = [None] * 8
         if not (need_a or need_c or need_b or need_g):
             return tuple(grads)
-        T = cfg.T
-        # D[t] = dL/dv'[t], built in place: first the direct term dL/ds[t] * sg(x[t]) ...
-        if cfg.detach_reset:
-            d = _direct_term(g_s, x, cfg.surrogate, cfg.alpha)
-            r = None if cfg.reset_subtract else 1.0 - s
-        else:
-            sg = surrogate_grad(x, cfg.surrogate, cfg.alpha)
-            d = g_s * sg
-            if cfg.reset_subtract:
-                r = sg.mul_(-float(vth)).add_(1.0)
-            else:
-                r = (1.0 - s).sub_((x + vth).mul_(sg))
-        # ... then the recurrence D[t] += (1 - dv) R[t] D[t+1]
-        beta = float(1.0 - dv)
-        d_s = d.unbind(0)
-        if r is None:
-            for t in range(T - 2, -1, -1):
-                d_s[t].add_(d_s[t + 1], alpha=beta)
-        else:
-            k = r.mul_(beta).unbind(0)
-            for t in range(T - 2, -1, -1):
-                d_s[t].addcmul_(k[t], d_s[t + 1])
+        d = _voltage_grad(g_s, x, s, dv, vth, cfg)
         if need_c:
             grads[1] = d.sum_to_size(ctx.c_shape)
             if grads[1] is d:
                 d = d.clone()  # d is modified in place below
         # per-parameter-set sums: g and b are constant over the dimensions summed here
-        pshape = torch.broadcast_shapes(bias.shape, gain.shape)
         d_t = d.sum(0) if cfg.static and u is None else None  # static a: sum over time first
-        d_p = None
         if need_b or need_g:
-            d_p = (d_t if d_t is not None else d).sum_to_size(pshape)
-        if need_b:  # dv'/db = g
-            grads[2] = (gain * d_p).sum_to_size(bias.shape)
-        if need_g:  # dv'/dg = u + b
-            if d_t is not None:
-                ud = (a * d_t).sum_to_size(pshape)
-            else:
-                ud = ((a if u is None else u) * d).sum_to_size(pshape)
-            grads[3] = ud.add_(bias * d_p).sum_to_size(gain.shape)
-        if need_a:  # dv'/du = g, du[t]/da[t] = 1, du[t+1]/du[t] = 1 - du
-            if d_t is not None:
-                grads[0] = (gain * d_t).sum_to_size(ctx.a_shape)
-            else:
-                gd = d.mul_(gain)
-                decay = float(1.0 - du)
-                if decay != 0.0:
-                    g_s_t = gd.unbind(0)
-                    for t in range(T - 2, -1, -1):
-                        g_s_t[t].add_(g_s_t[t + 1], alpha=decay)
-                gd = gd.sum(0) if cfg.static else gd
-                grads[0] = gd.sum_to_size(ctx.a_shape)
+            grads[2], grads[3] = _bias_gain_grads(d, d_t, a, u, bias, gain, need_b, need_g)
+        if need_a:
+            grads[0] = _input_grad(d, d_t, gain, du, cfg).sum_to_size(ctx.a_shape)
         return tuple(grads)
+
+
+def _voltage_grad(g_s, x, s, dv, vth, cfg: LayerConfig) -> torch.Tensor:
+    """``D[t] = dL/dv'[t]`` of every step (module docstring), built in place."""
+    # first the direct term dL/ds[t] * sg(x[t]) and the reset factor R[t] ...
+    if cfg.detach_reset:
+        d = _direct_term(g_s, x, cfg.surrogate, cfg.alpha)
+        r = None if cfg.reset_subtract else 1.0 - s
+    else:
+        sg = surrogate_grad(x, cfg.surrogate, cfg.alpha)
+        d = g_s * sg
+        if cfg.reset_subtract:
+            r = sg.mul_(-float(vth)).add_(1.0)
+        else:
+            r = (1.0 - s).sub_((x + vth).mul_(sg))
+    # ... then the recurrence D[t] += (1 - dv) R[t] D[t+1]
+    beta = float(1.0 - dv)
+    d_s = d.unbind(0)
+    if r is None:
+        for t in range(cfg.T - 2, -1, -1):
+            d_s[t].add_(d_s[t + 1], alpha=beta)
+    else:
+        k = r.mul_(beta).unbind(0)
+        for t in range(cfg.T - 2, -1, -1):
+            d_s[t].addcmul_(k[t], d_s[t + 1])
+    return d
+
+
+def _bias_gain_grads(d, d_t, a, u, bias, gain, need_b: bool, need_g: bool):
+    """``(dL/db, dL/dg)`` (None where not needed): ``dv'/db = g``, ``dv'/dg = u + b``; ``d_t`` is
+    ``D`` summed over time (static input without a current state) or None."""
+    pshape = torch.broadcast_shapes(bias.shape, gain.shape)
+    d_p = (d_t if d_t is not None else d).sum_to_size(pshape)
+    gb = gg = None
+    if need_b:
+        gb = (gain * d_p).sum_to_size(bias.shape)
+    if need_g:
+        if d_t is not None:
+            ud = (a * d_t).sum_to_size(pshape)
+        else:
+            ud = ((a if u is None else u) * d).sum_to_size(pshape)
+        gg = ud.add_(bias * d_p).sum_to_size(gain.shape)
+    return gb, gg
+
+
+def _input_grad(d, d_t, gain, du, cfg: LayerConfig) -> torch.Tensor:
+    """``dL/da`` (before summing to ``a``'s shape): ``dv'/du = g``, ``du[t]/da[t] = 1``,
+    ``du[t+1]/du[t] = 1 - du``; ``d`` is consumed (modified in place)."""
+    if d_t is not None:
+        return gain * d_t
+    gd = d.mul_(gain)
+    decay = float(1.0 - du)
+    if decay != 0.0:
+        g_s_t = gd.unbind(0)
+        for t in range(cfg.T - 2, -1, -1):
+            g_s_t[t].add_(g_s_t[t + 1], alpha=decay)
+    return gd.sum(0) if cfg.static else gd
 
 
 def _direct_term(g_s: torch.Tensor, x: torch.Tensor, kind: str, alpha: float) -> torch.Tensor:
     """``g_s * surrogate_grad(x)`` as a new tensor, with as few passes as possible."""
-    if kind == "super":
-        den = x.abs().mul_(alpha).add_(1.0)
-        den.mul_(den)
-        return torch.div(g_s, den, out=den)
-    if kind == "atan":
-        den = x.mul(0.5 * math.pi * alpha)
-        den.mul_(den).add_(1.0)
-        return torch.div(g_s, den, out=den).mul_(0.5 * alpha)
-    return torch.zeros_like(x)
+    return surrogate_derivative(x, kind, alpha, g_s, scale_last=True)
 
 
 def fused_ntlif(

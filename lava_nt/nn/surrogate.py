@@ -21,6 +21,10 @@ Only the backward pass differs:
 
 All are ``torch.autograd.Function`` s in the ``setup_context`` style, so they trace through
 ``torch.compile`` without graph breaks. ``alpha`` is a plain Python float stored on the context.
+
+The derivatives are defined once, in :func:`surrogate_derivative`: the autograd functions here,
+the fused BPTT (:mod:`lava_nt.nn.fused`) and the QAT recurrences (:mod:`lava_nt.qat`) all call it;
+:func:`surrogate_of` names the surrogate of a spike function made by :func:`make_spike_fn`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,61 @@ from lava_nt.spec.validation import ParameterError
 
 DEFAULT_SURROGATE = "super"
 DEFAULT_ALPHA = 10.0
+#: The surrogate kinds :func:`surrogate_derivative` knows.
+SURROGATE_KINDS = ("super", "atan", "heaviside")
+
+
+def surrogate_derivative(
+    x: torch.Tensor, kind: str, alpha: float, grad: torch.Tensor | None = None,
+    *, scale_last: bool = False,
+) -> torch.Tensor:  # fmt: skip
+    """``grad * ds/dx`` of the surrogate ``kind`` at ``x`` (``ds/dx`` itself if ``grad`` is None)::
+
+        super:      ds/dx = 1 / (alpha |x| + 1)**2
+        atan:       ds/dx = (alpha / 2) / (1 + (pi/2 alpha x)**2)
+        heaviside:  ds/dx = 0
+
+    ``x``: the spike function's argument ``v - vth``; ``alpha``: the slope (super) or sharpness
+    (atan); ``grad``: the incoming gradient ``dL/ds`` (``x``'s shape and dtype). The denominator
+    is computed as ``d = |x| alpha + 1; d d`` (super) and ``d = x (pi/2 alpha); d d + 1`` (atan).
+
+    Rounding order of atan's factor ``alpha / 2`` (the only choice; super has none):
+    ``(grad alpha/2) / den`` (default: the autograd functions' order; without ``grad``
+    ``(alpha/2) / den``, one rounding) or, with ``scale_last``, ``(grad / den) alpha/2`` (without
+    ``grad`` ``(1 / den) alpha/2``: the fused BPTT's order, one pass fewer). The two differ in
+    the last bit when ``alpha / 2`` is not a power of two; each engine keeps its order so that
+    its gradients stay what they were. Without autograd recording (every backward pass) the
+    work is done in place on new tensors.
+    """
+    if kind == "heaviside":
+        return torch.zeros_like(x)
+    inplace = not torch.is_grad_enabled()
+    if kind == "super":
+        den = x.abs()
+        den = den.mul_(alpha).add_(1.0) if inplace else den * alpha + 1.0
+        den = den.mul_(den) if inplace else den * den
+        scale = None
+    elif kind == "atan":
+        den = x.mul(0.5 * math.pi * alpha)
+        den = den.mul_(den).add_(1.0) if inplace else den * den + 1.0
+        scale = 0.5 * alpha
+    else:
+        raise ParameterError(
+            f"surrogate: unknown surrogate kind {kind!r}; valid: {', '.join(SURROGATE_KINDS)}"
+        )
+    if grad is None:
+        if scale is None or scale_last:
+            out = den.reciprocal_() if inplace else den.reciprocal()
+        else:
+            return torch.full_like(den, scale) / den
+    elif scale is None or scale_last:
+        same = inplace and grad.shape == den.shape and grad.dtype == den.dtype
+        out = torch.div(grad, den, out=den) if same else grad / den
+    else:
+        return grad * scale / den
+    if scale is None:
+        return out
+    return out.mul_(scale) if inplace else out * scale
 
 
 class SuperSpike(torch.autograd.Function):
@@ -55,7 +114,7 @@ class SuperSpike(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         grad = None
         if ctx.needs_input_grad[0]:
-            grad = grad_output / (ctx.alpha * x.abs() + 1.0) ** 2
+            grad = surrogate_derivative(x, "super", ctx.alpha, grad_output)
         return grad, None
 
 
@@ -77,8 +136,7 @@ class ATanSpike(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         grad = None
         if ctx.needs_input_grad[0]:
-            a = ctx.alpha
-            grad = grad_output * (0.5 * a) / (1.0 + (0.5 * math.pi * a * x) ** 2)
+            grad = surrogate_derivative(x, "atan", ctx.alpha, grad_output)
         return grad, None
 
 
@@ -130,3 +188,27 @@ def make_spike_fn(name: str | Callable = DEFAULT_SURROGATE, alpha: float = DEFAU
     if not math.isfinite(a) or a <= 0:
         raise ParameterError(f"surrogate: 'alpha' must be a finite number > 0, got {alpha!r}")
     return functools.partial(SURROGATES[name], alpha=a)
+
+
+_SURROGATE_KIND = {super_spike: "super", atan_spike: "atan", heaviside_spike: "heaviside"}
+
+
+def surrogate_of(spike_fn, where: str = "FusedNTNetwork") -> tuple[str, float]:
+    """``(kind, alpha)`` of a spike function made by :func:`make_spike_fn` (or one of the
+    functions of :data:`SURROGATES`), for :func:`surrogate_derivative`.
+
+    Raises :class:`ParameterError` (naming ``where``) for anything else: a custom callable has
+    no known derivative."""
+    if spike_fn in _SURROGATE_KIND:
+        func, kw = spike_fn, {}
+    elif isinstance(spike_fn, functools.partial) and spike_fn.func in _SURROGATE_KIND:
+        func, kw = spike_fn.func, spike_fn.keywords
+    else:
+        raise ParameterError(
+            f"{where}: only the built-in surrogates ('super'/'superspike'/'fast_sigmoid', "
+            f"'atan', 'heaviside') are supported, got {spike_fn!r}; use NTNetwork for a custom "
+            "spike function"
+        )
+    kind = _SURROGATE_KIND[func]
+    default = 2.0 if kind == "atan" else 1.0
+    return kind, float(kw.get("alpha", default))

@@ -7,12 +7,14 @@ from typing import Any, NamedTuple
 
 import torch
 
+from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of
 from lava_nt.qat.registers import _C_LIM, _HALF_UV, _UV_LIM
 from lava_nt.spec.fixed import (
     DECAY_UNITY,
     GAIN_UNITY,
     VTH_SHIFT,
 )
+from lava_nt.spec.validation import ParameterError
 
 
 class _LIFConfig(NamedTuple):
@@ -25,11 +27,19 @@ class _LIFConfig(NamedTuple):
 
 
 def _surrogate_derivative(spike_fn, x: torch.Tensor) -> torch.Tensor:
-    """Elementwise d spike_fn / dx at ``x`` (the surrogate's backward, one call for all steps)."""
+    """Elementwise d spike_fn / dx at ``x`` (the surrogate's backward, one call for all steps):
+    :func:`~lava_nt.nn.surrogate.surrogate_derivative` for the built-in surrogates (the same
+    values autograd through ``spike_fn`` gives), autograd through a custom ``spike_fn``."""
+    try:
+        kind, alpha = surrogate_of(spike_fn, "QATNetwork")
+    except ParameterError:
+        kind = None
+    if kind is not None:
+        return surrogate_derivative(x.detach(), kind, alpha)
     with torch.enable_grad():
         xx = x.detach().requires_grad_(True)
         out = spike_fn(xx)
-        if not out.requires_grad:  # e.g. "heaviside": no surrogate, no gradient
+        if not out.requires_grad:  # a custom spike function without a gradient
             return torch.zeros_like(x)
         (g,) = torch.autograd.grad(out.sum(), xx, allow_unused=True)
     return torch.zeros_like(x) if g is None else g
