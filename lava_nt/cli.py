@@ -121,10 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one ``lava-nt`` command; returns its exit status (130 after Ctrl-C)."""
-    import warnings
-
-    # norse's import-time torch.jit.script calls: torch's deprecation notice is not for users
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    # (Norse's torch.jit.script FutureWarning is silenced where Norse is imported, not here)
     name = "lava-nt"
     try:
         parser = build_parser()

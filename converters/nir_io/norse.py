@@ -35,12 +35,20 @@ def norse_import_map(dt: float, dtype=None):
 def _norse_modules(dt: float, dtype):
     """The torch modules of :func:`norse_import_map` (``LIF``, ``LI``, ``CubaLIF``), their ``dtype``
     (default float64) and ``t`` (an array as a tensor of ``dtype``), built lazily (torch, norse)."""
+    import warnings
     from types import SimpleNamespace
 
     import torch
-    from norse.torch.functional.lif_box import LIFBoxFeedForwardState, LIFBoxParameters
-    from norse.torch.functional.lif_box import lif_box_feed_forward_step as lif_step
-    from norse.torch.functional.reset import reset_subtract, reset_value
+
+    # Norse's import-time torch.jit.script calls make torch warn (FutureWarning, meant for Norse):
+    # silenced for this import only, by the exact message (as in lava_nt.nn.ntlif)
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="`torch.jit.script` is deprecated", category=FutureWarning
+        )
+        from norse.torch.functional.lif_box import LIFBoxFeedForwardState, LIFBoxParameters
+        from norse.torch.functional.lif_box import lif_box_feed_forward_step as lif_step
+        from norse.torch.functional.reset import reset_subtract, reset_value
 
     dtype = dtype or torch.float64
 

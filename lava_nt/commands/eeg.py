@@ -448,10 +448,6 @@ def _synthetic_config(args, n: int, trials: int, samples: int):
 
 
 def cmd_run(args) -> int:
-    import warnings
-
-    # Norse scripts its LIF kernels with torch.jit at import: noise for a command-line user
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     t0 = time.perf_counter()
     from lava_nt.examples.eeg.study import git_commit, record_command, run_study
 

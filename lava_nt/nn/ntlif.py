@@ -28,10 +28,19 @@ personalisation: K subjects tuned in one pass, gradients identical to K separate
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
-from norse.torch.module.snn import SNNCell
+
+# Norse 1.1 decorates its kernels with torch.jit.script at import, and torch >= 2.9 warns that
+# torch.jit.script is deprecated (a FutureWarning meant for Norse, not for lava-nt's users):
+# silenced for this import only, by its exact message.
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore", message="`torch.jit.script` is deprecated", category=FutureWarning
+    )
+    from norse.torch.module.snn import SNNCell
 
 from lava_nt.nn._util import (
     as_tensor,

@@ -1,0 +1,46 @@
+"""Commands print no torch.jit.script FutureWarning: Norse's import-time warning is silenced
+where Norse is imported (lava_nt.nn.ntlif, converters.nir_io.norse), by its exact message."""
+
+import subprocess
+import sys
+
+# every place lava-nt imports Norse, in a fresh interpreter that turns FutureWarnings into errors
+IMPORT_NORSE = (
+    "import lava_nt.converters.nir_io.norse as n\n"
+    "n._norse_modules(1.0, None)\n"  # its lazy Norse imports, before anything else imported Norse
+    "import lava_nt.nn.ntlif\n"
+    "import sys\n"
+    "assert 'norse' in sys.modules\n"
+)
+
+
+def _python(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_norse_imports_raise_no_future_warning():
+    for first in ("import lava_nt.nn.ntlif\n", ""):  # either import site first
+        r = _python("-W", "error::FutureWarning", "-c", first + IMPORT_NORSE)
+        assert r.returncode == 0, r.stderr
+        assert "FutureWarning" not in r.stderr
+
+
+def test_other_future_warnings_are_not_hidden():
+    """The filter is scoped to Norse's import: a FutureWarning raised afterwards still shows."""
+    code = (
+        "import warnings, lava_nt.nn.ntlif\n"
+        "warnings.warn('`torch.jit.script` is deprecated (raised later)', FutureWarning)\n"
+    )
+    r = _python("-c", code)
+    assert r.returncode == 0, r.stderr
+    assert "FutureWarning: `torch.jit.script` is deprecated (raised later)" in r.stderr
+
+
+def test_lava_nt_help_prints_no_warning():
+    for args in (["--help"], ["eeg", "--help"]):
+        r = _python("-m", "lava_nt.cli", *args)
+        assert r.returncode == 0, r.stderr
+        assert "Warning" not in r.stderr, r.stderr
+        assert "usage: lava-nt" in r.stdout
