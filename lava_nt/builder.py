@@ -34,6 +34,13 @@ def build_network(
         bias: give every layer a trainable per-neuron bias (zero-initialised); False builds a
             network without biases (for the additive-bias method).
         beta, vth, reset, du: default neuron parameters of every layer (``dv = 1 - beta``).
+            ``reset="subtract"`` (the default: the thesis' LIF subtracts the threshold after a
+            spike, and the EEG example's results depend on it) runs in every lava-nt engine
+            (torch, numpy, Lava float and fixed point) but not in formats whose neurons reset to
+            zero: netx export refuses it, and NIR export needs ``subtract_reset="metadata"``
+            (``lava-nt export-nir --subtract-reset metadata``; only lava-nt's importer reads it
+            back). Build with ``reset="zero"`` (``lava-nt train --reset zero``) for a network
+            that exports to netx and plain NIR.
         neuron: optional per-layer overrides, e.g. ``[{"vth": 1.5}, {}, {"beta": 0.8}]``.
         seed: weight initialisation (torch's ``nn.Linear`` default, seeded).
 

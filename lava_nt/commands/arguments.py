@@ -111,3 +111,67 @@ def check_output_dir(path, error: type[Exception]) -> Path:
         raise error(f"cannot create directory '{path}': {exc.strerror or exc}") from None
     _probe(path, f"into '{path}'", error)
     return path
+
+
+def model_classes(info, given, spec, model, error: type[Exception], *, needed: bool = True):
+    """The classes of a model's output coding: ``given`` (``--n-classes``), else the model
+    file's (population coding or one readout unit per class).
+
+    A model file that does not record its coding (a NIR or netx import without
+    ``--n-classes``) is an error naming the option when ``needed``; otherwise None is returned.
+    A count that does not divide the output neurons (or differs from a readout's units) is an
+    error."""
+    import numbers
+
+    n = given if given is not None else info.n_classes
+    ro = getattr(spec, "readout", None)
+    if n is None and ro is not None:
+        n = ro.n
+    if n is None:
+        if not needed:
+            return None
+        raise error(
+            f"model '{model}' does not record how its {spec.n_out} output neurons code classes "
+            "(NIR and netx files carry no output coding); pass --n-classes N (or store it: "
+            "lava-nt import-nir/import-netx ... --n-classes N)"
+        )
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise error(f"the number of classes must be a positive integer, got {n!r}")
+    if ro is not None and n != ro.n:
+        raise error(
+            f"--n-classes {n}: model '{model}' ends in a readout of {ro.n} units, one per class"
+        )
+    if spec.n_out % n:
+        raise error(f"{spec.n_out} output neurons do not split into {n} classes")
+    return int(n)
+
+
+def subtract_reset_layers(spec) -> list[int]:
+    """The layers of ``spec`` that reset by subtraction (which netx and plain NIR cannot hold)."""
+    return [k for k, ls in enumerate(spec.layers) if ls.neuron.reset_subtract]
+
+
+def reset_export_error(model, layers: list[int], target: str) -> str:
+    """The CLI's message for a subtractive-reset model that cannot go to ``target``
+    (``"netx"``, ``"nir"`` or ``"norse"``), naming the option that fixes it."""
+    which = f"layer{'s' if len(layers) > 1 else ''} {', '.join(map(str, layers))}"
+    head = (
+        f"model '{model}' resets by subtraction ({which}; the default of build_network and "
+        "lava-nt train)"
+    )
+    retrain = "train the model with `lava-nt train --reset zero` (build_network(..., reset='zero'))"
+    if target == "nir":
+        return (
+            f"{head}, which NIR 1.0 cannot express (its neurons reset to v_reset); pass "
+            f"--subtract-reset metadata to record it in the node metadata (honoured by lava-nt "
+            f"import-nir only), or {retrain}"
+        )
+    if target == "norse":
+        return (
+            f"{head}; norse.torch.from_nir resets to v_reset, so --norse-compat needs a "
+            f"zero-reset model: {retrain}, or export without --norse-compat"
+        )
+    return (
+        f"{head}; netx's CUBA neurons (Lava LIF) reset to zero, so it cannot be written as "
+        f"netx: {retrain}, or run it with lava-nt deploy (lava-nt's own processes)"
+    )

@@ -21,7 +21,12 @@ import argparse
 import sys
 
 from lava_nt.commands import write_json
-from lava_nt.commands.arguments import check_output, positive_int, positive_seconds
+from lava_nt.commands.arguments import (
+    check_output,
+    model_classes,
+    positive_int,
+    positive_seconds,
+)
 
 
 class CommandError(Exception):
@@ -129,19 +134,6 @@ def lava_failure(exc: BaseException, timeout_option: bool = True) -> str:
     return f"the Lava run failed: {first}"
 
 
-def _n_classes(info, given, n_out: int) -> int:
-    import numbers
-
-    n = given if given is not None else info.n_classes
-    if n is None:
-        n = 2 if n_out % 2 == 0 else 1
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise CommandError(f"the number of classes must be an integer, got {n!r}")
-    if n < 1 or n_out % n:
-        raise CommandError(f"{n_out} output neurons do not split into {n} classes")
-    return int(n)
-
-
 def cmd_deploy(args) -> int:
     from lava_nt.lava.run import LavaError
 
@@ -161,7 +153,7 @@ def _deploy(args) -> int:
     if args.out:  # before the (long) Lava run
         check_output(args.out, args.overwrite, CommandError)
     spec, info = load_model(args.model)
-    n_classes = _n_classes(info, args.n_classes, spec.n_out)
+    n_classes = model_classes(info, args.n_classes, spec, args.model, CommandError)
     data = load_data(args.data, T=args.T, n_in=spec.n_in, n_classes=n_classes)
     x, y = data.spikes(), data.y
     quantized = None
@@ -241,6 +233,8 @@ def cmd_quantize(args) -> int:
         if args.calibrate:
             q, rep = _calibrated(args, spec, info)
         else:
+            if args.target == "netx":
+                _check_netx_reset(args.model, spec)
             q, rep = quantize(spec, target=args.target, fold_gains=args.fold_gains)
         if args.json:
             print(rep.to_json())
@@ -272,12 +266,23 @@ def _calibrated(args, spec, info):
     return calibrate_quantize(spec, data.spikes(), n_classes=info.n_classes)
 
 
+def _check_netx_reset(model, spec=None) -> None:
+    """netx cannot hold a subtractive reset: the error names the option that fixes it."""
+    from lava_nt.commands.arguments import reset_export_error, subtract_reset_layers
+    from lava_nt.converters.model_file import load_model
+
+    layers = subtract_reset_layers(spec if spec is not None else load_model(model)[0])
+    if layers:
+        raise CommandError(reset_export_error(model, layers, "netx"))
+
+
 def cmd_export_netx(args) -> int:
     try:
         from lava_nt.converters.model_file import ModelFileExistsError
         from lava_nt.converters.netx import export_netx
 
         check_output(args.out, args.overwrite, CommandError)
+        _check_netx_reset(args.model)
         try:
             res = export_netx(args.model, args.out, overwrite=args.overwrite)
         except ModelFileExistsError as exc:

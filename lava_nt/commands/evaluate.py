@@ -29,7 +29,12 @@ from __future__ import annotations
 
 import sys
 
-from lava_nt.commands.arguments import check_output, positive_int, positive_seconds
+from lava_nt.commands.arguments import (
+    check_output,
+    model_classes,
+    positive_int,
+    positive_seconds,
+)
 
 ENGINES = ("torch", "lava-float", "lava-fixed")
 
@@ -202,13 +207,9 @@ NAMES = {
 
 
 def _n_classes(spec, info, args) -> int:
-    """``--n-classes``, else the model file's, else 2 (1 for an odd output width)."""
-    n_classes = args.n_classes if args.n_classes is not None else info.n_classes
-    if n_classes is None:
-        n_classes = 2 if spec.n_out % 2 == 0 else 1
-    if spec.n_out % n_classes:
-        raise EvaluateError(f"{spec.n_out} output neurons do not split into {n_classes} classes")
-    return int(n_classes)
+    """``--n-classes``, else the model file's; a model that does not record it is an error
+    naming ``--n-classes`` (:func:`lava_nt.commands.arguments.model_classes`)."""
+    return model_classes(info, args.n_classes, spec, args.model, EvaluateError)
 
 
 def _engines(args, spec, info):

@@ -5,21 +5,28 @@ lava-nt export-nir MODEL OUT [--dt DT] [--norse-compat] [--subtract-reset refuse
     Write a lava-nt model file as a NIR graph (nir 1.0 HDF5).
 lava-nt import-nir IN OUT_MODEL [--source nir|snntorch|norse] [--dt DT] [--export-dt DT]
                    [--membrane-readout] [--reduce last|mean|max] [--input spikes|graded]
-                   [--no-metadata] [--overwrite]
+                   [--n-classes N [--population P]] [--no-metadata] [--overwrite]
     Import a NIR graph (Affine/Linear + LIF/IF/CubaLIF chains, an LI/I/CubaLI readout, lava-nt
     spiking-bias subgraphs) as a lava-nt model file, read the way its source framework runs it
     (snnTorch's export_to_nir, Norse's to_nir, or NIR's own Euler semantics).
 lava-nt import-netx IN OUT_MODEL [--reduce last|mean|max] [--units integer|threshold|dyadic]
-                   [--overwrite]
+                   [--n-classes N [--population P]] [--overwrite]
     Import a lava-dl netx HDF5 network (input + dense CUBA layers) as a lava-nt model file: the
     float twin as the network, the exact fixed-point network attached.
+
+NIR and netx files carry no output coding: pass ``--n-classes`` (and ``--population``, the output
+neurons per class; default all of them split evenly) so that the model file records it and
+``deploy``, ``evaluate``, ``report`` and ``tune`` read the outputs as the classes they are. A model
+that ends in a readout has one unit per class and records that itself. The export commands name
+the option that fixes what a format cannot hold (``--subtract-reset metadata`` for NIR, a model
+trained with ``lava-nt train --reset zero`` for netx).
 """
 
 from __future__ import annotations
 
 import sys
 
-from lava_nt.commands.arguments import check_output, positive_float
+from lava_nt.commands.arguments import check_output, positive_float, positive_int
 
 
 class CommandError(Exception):
@@ -110,6 +117,7 @@ def register(subparsers) -> None:
         action="store_true",
         help="ignore lava-nt node metadata (derive every value from the NIR fields)",
     )
+    _add_coding_options(i)
     i.add_argument("--overwrite", action="store_true", help="replace an existing OUT_MODEL")
     i.set_defaults(func=cmd_import_nir)
 
@@ -136,8 +144,64 @@ def register(subparsers) -> None:
         help="float twin in integer units (S = 64, exact; default), with thresholds 1.0, or "
         "dyadic (thresholds in (0.5, 1], readout values of a few units: for lava-nt tune; exact)",
     )
+    _add_coding_options(x)
     x.add_argument("--overwrite", action="store_true", help="replace an existing OUT_MODEL")
     x.set_defaults(func=cmd_import_netx)
+
+
+def _add_coding_options(p) -> None:
+    p.add_argument(
+        "--n-classes",
+        type=positive_int,
+        default=None,
+        help="classes the outputs code (stored in the model file; the file format carries no "
+        "output coding, so without it deploy/evaluate/report/tune ask for --n-classes). A "
+        "readout has one unit per class",
+    )
+    p.add_argument(
+        "--population",
+        type=positive_int,
+        default=None,
+        help="output neurons per class, the spike count of a class's population is its logit "
+        "(default: the outputs split evenly over --n-classes)",
+    )
+
+
+def _coding_meta(args, spec, meta: dict) -> None:
+    """Record the output coding in ``meta``: a readout's units, or ``--n-classes`` x
+    ``--population`` of the spiking outputs (checked against the network)."""
+    n, pop, ro = args.n_classes, args.population, spec.readout
+    if ro is not None:
+        if n is not None and n != ro.n:
+            raise CommandError(
+                f"--n-classes {n}: the network ends in a readout of {ro.n} units, one per class"
+            )
+        if pop is not None:
+            raise CommandError("--population: the network ends in a readout (one unit per class)")
+        meta["n_classes"] = ro.n
+        return
+    if n is None:
+        if pop is not None:
+            raise CommandError("--population needs --n-classes")
+        return
+    pop = spec.n_out // n if pop is None else pop
+    if n * pop != spec.n_out:
+        raise CommandError(
+            f"--n-classes {n}" + (f" --population {args.population}" if args.population else "")
+            + f": the network has {spec.n_out} output neurons, not n_classes x population"
+        )  # fmt: skip
+    meta["n_classes"], meta["population"] = n, pop
+
+
+def _coding_note(meta: dict, spec) -> str:
+    if "population" in meta:
+        return f"output coding: {meta['n_classes']} classes x {meta['population']} neurons"
+    if "n_classes" in meta:
+        return f"output coding: a readout of {meta['n_classes']} units, one per class"
+    return (
+        f"output coding unknown ({spec.n_out} output neurons): deploy, evaluate, report and "
+        "tune will ask for --n-classes N (or import again with --n-classes N)"
+    )
 
 
 def _fail(cmd: str, exc: BaseException) -> int:
@@ -170,6 +234,7 @@ def cmd_export_nir(args) -> int:
 
         dt = DEFAULT_DT if args.dt is None else args.dt
         check_output(args.out, args.overwrite, CommandError)
+        _check_reset(args)
         try:
             path = export_nir(
                 args.model,
@@ -188,6 +253,18 @@ def cmd_export_nir(args) -> int:
         return _fail("export-nir", exc)
 
 
+def _check_reset(args) -> None:
+    """A subtractive-reset model NIR cannot hold as asked: the error names the CLI option."""
+    from lava_nt.commands.arguments import reset_export_error, subtract_reset_layers
+    from lava_nt.converters.model_file import load_model
+
+    layers = subtract_reset_layers(load_model(args.model)[0])
+    if layers and args.norse_compat:
+        raise CommandError(reset_export_error(args.model, layers, "norse"))
+    if layers and args.subtract_reset == "refuse":
+        raise CommandError(reset_export_error(args.model, layers, "nir"))
+
+
 def cmd_import_nir(args) -> int:
     try:
         from lava_nt.converters.nir_io import import_nir
@@ -202,8 +279,7 @@ def cmd_import_nir(args) -> int:
             "imported_from": f"NIR {args.nir_file}", "nir_dt": res.dt, "nir_exact": res.exact,
             "nir_source": res.source,
         }  # fmt: skip
-        if res.spec.readout is not None:  # one readout unit per class
-            meta["n_classes"] = res.spec.readout.n
+        _coding_meta(args, res.spec, meta)
         path = _save(args.out, res.spec, args.overwrite, meta)
         ro = res.spec.readout
         print(
@@ -213,6 +289,7 @@ def cmd_import_nir(args) -> int:
         )
         for note in res.notes:
             print(f"  {note}")
+        print(f"  {_coding_note(meta, res.spec)}")
         print(f"model written to {path}")
         return 0
     except _user_errors() as exc:
@@ -228,8 +305,7 @@ def cmd_import_netx(args) -> int:
         meta = {"imported_from": f"netx {args.netx_file}", "netx_scales": res.scales}
         if res.input_weight is not None:
             meta["netx_input_weight"] = res.input_weight
-        if res.fixed_spec.readout is not None:  # one readout unit per class
-            meta["n_classes"] = res.fixed_spec.readout.n
+        _coding_meta(args, res.fixed_spec, meta)
         path = _save(
             args.out, res.float_spec, args.overwrite, meta, quantized=(res.fixed_spec, res.report)
         )
@@ -250,6 +326,7 @@ def cmd_import_netx(args) -> int:
             print(f"  input: graded, x = round({res.input_weight} * data)")
         for note in res.notes:
             print(f"  note: {note}")
+        print(f"  {_coding_note(meta, res.fixed_spec)}")
         print(f"model written to {path} (float twin; the fixed-point network is attached)")
         return 0
     except _user_errors() as exc:

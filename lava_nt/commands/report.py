@@ -20,7 +20,7 @@ import json
 import sys
 
 from lava_nt.commands import write_json
-from lava_nt.commands.arguments import check_output, positive_float, positive_int
+from lava_nt.commands.arguments import check_output, model_classes, positive_float, positive_int
 
 DEFAULT_T = 25
 
@@ -102,9 +102,11 @@ def _load(args):
     from lava_nt.data import load_data
 
     spec, info = load_model(args.model)
-    n_classes = args.n_classes or info.n_classes or 2  # hardware_report's default
+    n_classes = model_classes(info, args.n_classes, spec, args.model, ReportError, needed=False)
     data = load_data(args.data, T=args.T, default_T=DEFAULT_T, n_in=spec.n_in, n_classes=n_classes)
-    return data.spikes(), data.y
+    if data.y is not None and n_classes is None:  # labels: the accuracy needs the coding
+        model_classes(info, args.n_classes, spec, args.model, ReportError)
+    return data.spikes(), data.y, n_classes
 
 
 def _domains(text: str):
@@ -128,21 +130,21 @@ def _report(args) -> int:
     for out in (args.json, args.plot if args.analog else None):
         if out and out != "-":
             check_output(out, args.overwrite, ReportError)
-    x = y = None
+    x = y = n_classes = None
     if args.data:
-        x, y = _load(args)
+        x, y, n_classes = _load(args)
     rep = hardware_report(
         args.model,
         x,
         y,
-        n_classes=args.n_classes,
+        n_classes=n_classes if n_classes is not None else args.n_classes,
         precision=args.precision,
         data_label=str(args.data) if args.data else "",
     )
     out = rep.to_dict()
     text = rep.to_markdown()
     if args.analog:
-        analog_dict, analog_text = _analog(args, x, y)
+        analog_dict, analog_text = _analog(args, x, y, n_classes)
         out["analog"] = analog_dict
         text += "\n\n" + analog_text
     if args.json == "-":
@@ -158,7 +160,7 @@ def _report(args) -> int:
     return 0
 
 
-def _analog(args, x, y):
+def _analog(args, x, y, n_classes):
     from lava_nt.converters.model_file import load_model
     from lava_nt.hardware.analog import MirrorModel, map_gains
     from lava_nt.hardware.analog_accuracy import analog_accuracy, plot_analog
@@ -173,7 +175,7 @@ def _analog(args, x, y):
             spec,
             x,
             y,
-            n_classes=args.n_classes or info.n_classes,
+            n_classes=n_classes,
             mirror=mirror,
             domains=domains,
             dac_bits=args.dac_bits,

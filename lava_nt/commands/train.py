@@ -12,6 +12,10 @@ population-coded output: ``classes * population`` output neurons); it is trained
 L1) and written as a lava-nt model file. Data files: :mod:`lava_nt.data` (binary inputs, labels
 ``y``). Progress, checkpoint and exact resume live in the run directory
 (:mod:`lava_nt.commands.training_run`).
+
+``--reset subtract`` (the default, the thesis' LIF, as :func:`~lava_nt.builder.build_network`)
+exports to NIR only with ``export-nir --subtract-reset metadata`` and not to netx; the command
+prints a note saying so. ``--reset zero`` builds a network that exports to both.
 """
 
 from __future__ import annotations
@@ -61,7 +65,14 @@ def register(subparsers) -> None:
     )
     n.add_argument("--beta", type=float, default=0.9, help="membrane decay 1 - dv (default 0.9)")
     n.add_argument("--vth", type=positive_float, default=1.0, help="threshold (default 1)")
-    n.add_argument("--reset", choices=("subtract", "zero"), default="subtract")
+    n.add_argument(
+        "--reset",
+        choices=("subtract", "zero"),
+        default="subtract",
+        help="after a spike: subtract the threshold (default; the thesis LIF; export-nir needs "
+        "--subtract-reset metadata and export-netx refuses it) or reset to zero (exports to "
+        "netx and plain NIR)",
+    )
     n.add_argument("--du", type=float, default=1.0, help="current decay (default 1: no memory)")
     n.add_argument(
         "--no-bias", action="store_true", help="no biases (for the additive_bias tuning method)"
@@ -87,6 +98,12 @@ def cmd_train(args) -> int:
     except _user_errors() as exc:
         print(f"lava-nt train: error: {exc}", file=sys.stderr)
         return 1
+
+
+RESET_NOTE = (
+    "note: reset 'subtract' (the default): to export this model use export-nir --subtract-reset "
+    "metadata (lava-nt reads it back); netx cannot hold it (train with --reset zero for netx)"
+)
 
 
 def _training_data(args):
@@ -141,6 +158,8 @@ def _train(args) -> int:
         f"{tr.n} training samples" + (f", {va.n} validation samples" if va else "")
         + f", T {tr.T}, {cfg.epochs} epochs, run directory {plan.run_dir}"
     )  # fmt: skip
+    if args.reset == "subtract":
+        print(RESET_NOTE)
     if plan.resuming:
         print(f"resuming from the checkpoint in {plan.run_dir}")
     model = _fused(net)

@@ -44,11 +44,18 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def add_trainer_options(p, *, epochs: int, lr: float) -> None:
-    """The trainer's options (:class:`lava_nt.training.TrainConfig`) and the run's outputs."""
+def add_trainer_options(p, *, epochs: int, lr: float | None) -> None:
+    """The trainer's options (:class:`lava_nt.training.TrainConfig`) and the run's outputs;
+    ``lr`` None: the command chooses by the tuning method (1e-2 for NT, 1e-4 for tft)."""
     t = p.add_argument_group("training (lava_nt.training.TrainConfig)")
     t.add_argument("--epochs", type=positive_int, default=epochs, help="default %(default)s")
-    t.add_argument("--lr", type=positive_float, default=lr, help="Adam, default %(default)g")
+    lr_help = (
+        "Adam, default %(default)g"
+        if lr is not None
+        else "Adam, default 1e-2 for the NT methods (a few biases or gains need larger steps), "
+        "1e-4 for tft"
+    )
+    t.add_argument("--lr", type=positive_float, default=lr, help=lr_help)
     t.add_argument("--batch-size", type=positive_int, default=32, help="default %(default)s")
     t.add_argument(
         "--T",

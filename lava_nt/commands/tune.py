@@ -2,7 +2,7 @@
 
 lava-nt tune MODEL --train TRAIN.npz [--val VAL.npz] --method nt2 [nt1 ...] [--layers ...]
              [--group-size 10] [--input-sparsity 0.85] [--sparsity 0.9] [--gain-init identity]
-             [--qat] [--target lava|netx] [--epochs 100] [--lr 1e-3] [--patience N]
+             [--qat] [--target lava|netx] [--epochs 100] [--lr 1e-2] [--patience N]
              [--select val|last] [--seed 0] --out TUNED.h5 [--run-dir DIR] [--overwrite]
 
 MODEL is any lava-nt model file (trained here, written by the examples, or imported from netx /
@@ -20,6 +20,10 @@ integers), else the quantiser's choice. ``--target netx`` keeps every register w
 lava-dl's netx format holds (bias exponent 6, integer weights, no gains or spiking biases, reset
 to zero), so ``lava-nt export-netx`` writes exactly the trained integers.
 
+``--lr`` defaults to :data:`lava_nt.training.TUNE_LR` (1e-2) for the NT methods, which train a
+few biases, gains or bias-neuron weights against frozen weights and barely move at the
+pretraining rate, and to the pretraining rate 1e-4 for ``tft`` (it trains every weight).
+
 Progress, checkpoint and exact resume: :mod:`lava_nt.commands.training_run`.
 """
 
@@ -27,7 +31,12 @@ from __future__ import annotations
 
 import sys
 
-from lava_nt.commands.arguments import positive_int
+from lava_nt.commands.arguments import (
+    model_classes,
+    positive_int,
+    reset_export_error,
+    subtract_reset_layers,
+)
 from lava_nt.commands.training_run import (
     RunError,
     add_trainer_options,
@@ -114,7 +123,7 @@ def register(subparsers) -> None:
         "fixed-point network, else lava; netx: lava-dl netx registers, exported exactly by "
         "export-netx)",
     )
-    add_trainer_options(p, epochs=100, lr=1e-3)
+    add_trainer_options(p, epochs=100, lr=None)
     p.set_defaults(func=cmd_tune)
 
 
@@ -136,16 +145,6 @@ def cmd_tune(args) -> int:
     except _user_errors() as exc:
         print(f"lava-nt tune: error: {exc}", file=sys.stderr)
         return 1
-
-
-def n_classes_of(info, given, n_out: int, where: str) -> int:
-    """The population code's classes: ``given`` or the model file's; checked against ``n_out``."""
-    n = given if given is not None else info.n_classes
-    if n is None:
-        raise RunError(f"{where} does not record its number of classes; pass --n-classes N")
-    if n_out % n:
-        raise RunError(f"{n_out} output neurons do not split into {n} classes")
-    return int(n)
 
 
 def _qat_options(args, info, methods) -> dict | None:
@@ -191,7 +190,7 @@ def _tune(args) -> int:
             f"model '{args.model}' holds only a fixed-point network; tuning needs a float network "
             "(import-netx and import-nir write one)"
         )
-    n_classes = n_classes_of(info, args.n_classes, spec.n_out, f"model '{args.model}'")
+    n_classes = model_classes(info, args.n_classes, spec, args.model, RunError)
     graded = spec.graded  # a network for real-valued input (an imported netx Input block)
     tr = load_labelled(
         args.train, "training", n_in=spec.n_in, n_classes=n_classes, T=args.T, graded=graded
@@ -201,8 +200,12 @@ def _tune(args) -> int:
         va = load_labelled(
             args.val, "validation", n_in=spec.n_in, n_classes=n_classes, T=args.T, graded=graded
         )
-    cfg = trainer_config(args, T=tr.T, n_classes=n_classes, have_val=va is not None)
     methods = list(dict.fromkeys(args.method))
+    if args.lr is None:  # NT methods: TUNE_LR; tft trains the weights: the pretraining rate
+        from lava_nt.training import PRETRAIN_LR, TUNE_LR
+
+        args.lr = PRETRAIN_LR if "tft" in methods else TUNE_LR
+    cfg = trainer_config(args, T=tr.T, n_classes=n_classes, have_val=va is not None)
     kwargs = {"gain_init": args.gain_init, "group_size": args.group_size,
               "input_sparsity": args.input_sparsity, "sparsity": args.sparsity}  # fmt: skip
     if args.layers is not None:
@@ -287,7 +290,10 @@ def _trainer_model(net, qopts, info):
     scales, bias_scales = qopts["scales"], qopts["bias_scales"]
     if qopts["target"] == "netx" and scales is None:
         spec = net.to_spec()
-        _, rep = quantize(spec, target="netx")  # refuses spiking biases / subtractive reset
+        layers = subtract_reset_layers(spec)
+        if layers:
+            raise RunError(reset_export_error(info.path, layers, "netx"))
+        _, rep = quantize(spec, target="netx")  # refuses spiking biases
         scales = [float(lq.scale) for lq in rep.layers]
         gains = [ls.neuron.gain for ls in spec.layers]
         import numpy as np
