@@ -9,8 +9,16 @@ Layout:
     lava_nt.lava        running Lava safely (timeouts, stop(), no orphaned workers)
     lava_nt.processes   custom Lava processes and their float / fixed-point models
     lava_nt.converters  trained model <-> Lava graphs, fixed point, files
+    lava_nt.decode      output spikes / readout values -> class scores and predictions
+    lava_nt.result      RunResult, what every engine's run returns
 
 Importing ``lava_nt`` is light: torch and Lava are imported only by the subpackages that need them.
 """
 
 __version__ = "0.1.0"
+
+from lava_nt import decode
+from lava_nt.decode import population_counts, predict, predictions
+from lava_nt.result import RunResult
+
+__all__ = ["RunResult", "decode", "population_counts", "predict", "predictions"]

@@ -51,7 +51,16 @@ _SPIKING = ("spiking_bias", "spiking_bias_sparse", "volumetric")
 
 @dataclass
 class TuningReport:
-    """What :func:`apply_tuning` made trainable."""
+    """What :func:`apply_tuning` made trainable (``str(report)`` is a table of it).
+
+    Attributes:
+        methods: the NT methods applied, in order (e.g. ``["bias", "gain"]``).
+        trainable: trainable scalars per tensor name (``"layers.0.neuron.bias"``: count), after
+            tuning; a masked ``W_in`` counts only its unmasked entries.
+        total: the sum of ``trainable``.
+        added: what was inserted into the network, one line each (e.g. a spiking bias or an
+            additive bias on a layer, with its initialisation).
+    """
 
     methods: list[str]
     trainable: dict[str, int] = field(default_factory=dict)  # tensor name -> trainable scalars

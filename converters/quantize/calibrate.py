@@ -219,8 +219,9 @@ def _build_layer(k, spec, cand: _Candidate, bias_exp, fixed_default):
 
 
 def _predictions(out: np.ndarray, n_classes: int) -> np.ndarray:
-    counts = out.sum(0).reshape(out.shape[1], n_classes, -1).sum(-1)
-    return np.argmax(counts, axis=-1)
+    from lava_nt.decode import predictions
+
+    return predictions(out, n_classes)
 
 
 def calibrate_quantize(

@@ -36,10 +36,10 @@ __all__ = ["deploy_model", "deploy_qat_model", "population_predictions"]
 
 
 def population_predictions(out: np.ndarray, n_classes: int = 2) -> np.ndarray:
-    """Class decisions of output spikes ``[T, B, n_out]`` (argmax of population spike counts)."""
-    out = np.asarray(out)
-    counts = out.sum(0).reshape(out.shape[1], n_classes, out.shape[2] // n_classes).sum(-1)
-    return np.argmax(counts, axis=-1)
+    """Class decisions of output spikes ``[T, B, n_out]``: :func:`lava_nt.decode.predictions`."""
+    from lava_nt.decode import predictions
+
+    return predictions(np.asarray(out), n_classes)
 
 
 def _acc(pred: np.ndarray, y: np.ndarray) -> float:
@@ -125,7 +125,7 @@ def deploy_model(
     if fixed:
         try:
             from lava_nt.converters.quantize import quantize
-            from lava_nt.nn.fixed_emulator import emulate_fixed
+            from lava_nt.nn.fixed_emulator import run_fixed
 
             fspec, qrep = quantize(spec)
             row["quant_max_rel_error"] = float(qrep.max_rel_error)
@@ -134,8 +134,7 @@ def deploy_model(
             t0 = time.perf_counter()
             lfx = np.asarray(run_network(fspec, xs, "fixed", timeout=timeout).spikes)
             row["lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
-            emu = emulate_fixed(fspec, torch.as_tensor(xs))
-            emu = (emu[0] if isinstance(emu, tuple) else emu).numpy()
+            emu = run_fixed(fspec, torch.as_tensor(xs)).output.numpy()
             px = population_predictions(lfx, n_classes)
             row["lava_fixed_acc"] = _acc(px, y)
             row["fixed_emulator_match"] = float(np.mean(lfx == emu))

@@ -38,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lava_nt import decode
 from lava_nt.nn.layer import NTLayer
 from lava_nt.nn.network import NTNetwork
 
@@ -250,11 +251,12 @@ def tune_snn(
 
 # ---- Lava --------------------------------------------------------------------------------------
 def predictions(out: np.ndarray, variant: str, y) -> np.ndarray:
-    """Correct/incorrect per sample for output spikes ``[T, B, n_out]``."""
+    """Correct/incorrect per sample for output spikes ``[T, B, n_out]`` (``"multi"``: one output
+    neuron per class, :func:`lava_nt.decode.predictions` of the spike counts)."""
     out = np.asarray(out)
     if variant == "single":
         return strict_correct(out[0], y)
-    return out.sum(0).argmax(-1) == np.asarray(y)
+    return decode.predictions(out, out.shape[-1]) == np.asarray(y)
 
 
 def deploy(

@@ -169,9 +169,19 @@ _RUN_ONLY_FIELDS = ("checkpoint_every_s", "progress", "device")
 
 @dataclass
 class TrainResult:
-    """``best_epoch``/``best_metric``: the selected epoch and its selection metric (accuracy, or
-    the epoch number for ``select="last"``); ``best_loss``: its loss on the selection set (None
-    for ``"last"``); ``history``: one row per epoch run; ``stopped_early``: patience ran out."""
+    """What :func:`lava_nt.training.train` returns (the model itself is trained in place and
+    holds the selected epoch's parameters).
+
+    Attributes:
+        best_epoch: the selected epoch (0-based; see :func:`is_better` and ``select``).
+        best_metric: its selection metric: the accuracy on the selection set (validation for
+            ``select="val"``, test for ``"test"``), or the epoch number for ``select="last"``.
+        history: one dict per epoch run: ``epoch``, ``train_loss``, ``train_acc`` and, for each
+            data set given, ``val_acc`` / ``val_loss`` and ``test_acc`` / ``test_loss``
+            (:func:`lava_nt.training.evaluate`).
+        stopped_early: True when the patience ran out before ``epochs``.
+        best_loss: the selected epoch's loss on the selection set (None for ``"last"``).
+    """
 
     best_epoch: int
     best_metric: float

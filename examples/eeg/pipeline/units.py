@@ -471,7 +471,7 @@ def _predictions(net, x: np.ndarray, T: int) -> np.ndarray:
     """Class decisions of ``net`` on static inputs ``x`` (population counts, as ``evaluate``)."""
     import torch
 
-    from lava_nt.training import population_counts
+    from lava_nt.decode import predictions
 
     if not len(x):
         return np.zeros(0, dtype=np.int64)
@@ -480,7 +480,7 @@ def _predictions(net, x: np.ndarray, T: int) -> np.ndarray:
     with torch.no_grad():
         xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
         out = net.forward_static(xt.to(next(net.parameters()).device), T)
-        pred = population_counts(out, 2).argmax(-1).cpu().numpy()
+        pred = predictions(out, 2).cpu().numpy()
     net.train(was)
     return pred
 
