@@ -92,6 +92,7 @@ __all__ = [
     "calibration_report",
     "SyntheticDataError",
     "check_can_write",
+    "data_bytes",
     "generate_deap",
     "generate_participant",
     "read_manifest",
@@ -426,6 +427,15 @@ class SyntheticDataError(ValueError):
 def participant_bytes(obj: dict[str, np.ndarray]) -> bytes:
     """The exact bytes of a DEAP file holding ``obj`` (pickle protocol 4)."""
     return pickle.dumps(obj, protocol=PICKLE_PROTOCOL)
+
+
+def data_bytes(config: SyntheticConfig, n_participants: int | None = None) -> int:
+    """Bytes :func:`generate_deap` writes for ``n_participants`` (default: all of ``config``'s)
+    participants: per file the float64 ``data [trials, 40 channels, samples]`` and ``labels
+    [trials, 4]`` (the pickle framing, under 1 kB per file, is not counted). The defaults (32
+    participants, full DEAP size) are 3.3 GB."""
+    n = config.n_participants if n_participants is None else int(n_participants)
+    return n * 8 * config.n_trials * (N_CHANNELS * config.n_samples + 4)
 
 
 def write_participant(path: os.PathLike | str, obj: dict[str, np.ndarray]) -> Path:

@@ -1,7 +1,8 @@
 """``lava-nt eeg``: the EEG valence personalisation example (thesis chapter 4).
 
-lava-nt eeg generate [--out DIR] [--participants N] [--trials N] [--samples N] [--seed S]
-    Write synthetic data in the DEAP ``data_preprocessed_python`` format (``sNN.dat``).
+lava-nt eeg generate [--out DIR] [--participants N] [--trials N] [--samples N] [--seed S] [--yes]
+    Write synthetic data in the DEAP ``data_preprocessed_python`` format (``sNN.dat``); 3.3 GB at
+    the defaults, so above 1 GB it needs ``--yes``.
 lava-nt eeg run [--data DIR] [--out RUN_DIR] [--participants ...] [--methods ...] [--seeds ...]
                 [--protocol honest|thesis] [--pretrain-epochs N] [--tune-epochs N] [--quick]
                 [--no-lava] [--workers N] [--ray-address ADDR] ...
@@ -93,7 +94,14 @@ def register(subparsers) -> None:
     sub = eeg.add_subparsers(dest="eeg_command", metavar="SUBCOMMAND")
     eeg.set_defaults(func=lambda args: (eeg.print_help(), 2)[1])
 
-    g = sub.add_parser("generate", help="write synthetic data in the DEAP file format")
+    g = sub.add_parser(
+        "generate",
+        help="write synthetic data in the DEAP file format (3.3 GB at the defaults)",
+        description="Write synthetic participants in the DEAP file format. At the defaults (32 "
+        "participants x 40 trials x 40 channels x 8064 samples, float64) that is 3.3 GB; above "
+        f"{GENERATE_CONFIRM_BYTES / 1e9:g} GB the command says the size and writes nothing "
+        "unless --yes is given.",
+    )
     g.add_argument("--out", default="data/deap-synthetic", help="directory (default: %(default)s)")
     g.add_argument("--participants", type=positive_int, default=32, help="default: %(default)s")
     g.add_argument(
@@ -107,6 +115,11 @@ def register(subparsers) -> None:
         "(default 8064 as DEAP; 2048 is enough for a quick look)",
     )
     g.add_argument("--seed", type=nonnegative_int, default=0)
+    g.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"write even when the data exceed {GENERATE_CONFIRM_BYTES / 1e9:g} GB",
+    )
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser(
@@ -337,8 +350,12 @@ def _env_error(exc: OSError) -> bool:
     return exc.errno in _ENV_ERRNOS
 
 
+#: ``eeg generate`` writes more than this many bytes only with --yes (the defaults write 3.3 GB)
+GENERATE_CONFIRM_BYTES = 10**9
+
+
 def cmd_generate(args) -> int:
-    from lava_nt.examples.eeg.synthetic import SyntheticConfig, generate_deap
+    from lava_nt.examples.eeg.synthetic import SyntheticConfig, data_bytes, generate_deap
 
     try:
         cfg = SyntheticConfig(
@@ -349,6 +366,19 @@ def cmd_generate(args) -> int:
         )
     except (TypeError, ValueError) as exc:
         return _fail("generate", exc)
+    size = data_bytes(cfg)
+    what = (
+        f"{size / 1e9:.1f} GB ({cfg.n_participants} participants x {cfg.n_trials} trials x 40 "
+        f"channels x {cfg.n_samples} samples, float64) to {Path(args.out)}"
+    )
+    if size > GENERATE_CONFIRM_BYTES and not getattr(args, "yes", False):
+        print(
+            f"lava-nt eeg generate: error: would write {what}; pass --yes to write it, or ask "
+            "for less (--participants, --trials, --samples)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"writing {what} ...", flush=True)
     t0 = time.perf_counter()
     try:
         paths = generate_deap(args.out, cfg)
