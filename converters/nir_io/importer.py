@@ -207,9 +207,52 @@ def from_nir(
         raise NIRImportError(f"from_nir: reduce must be one of {REDUCTIONS}, got {reduce!r}")
     notes: list[str] = []
     conv = _convention(graph, source, dt, export_dt, notes)
-    dt = conv.dt
     kind = _input_kind(graph, input)
     g = _Graph(graph, "from_nir")
+    src = _network_start(g)
+    n_in = None
+    layers: list[LayerSpec] = []
+    readout = None
+    all_exact = True
+    while True:
+        succ = list(g.succ[src])
+        if succ == [g.output] and (layers or readout is not None):
+            break
+        syn, subs = _synapse_after(g, src, succ, bool(layers))
+        if n_in is None:
+            n_in = _first_width(g, syn)
+        n_prev = n_in if not layers else layers[-1].n
+        pop = _parse_population(g, syn, n_prev, conv, readout_ok=True)
+        _check_feedforward(g, pop, subs)
+        if pop.readout:
+            _check_readout_position(g, pop, subs, layers)
+            readout, ro_exact = _readout_spec(g, pop, use_metadata, reduce, notes)
+            all_exact &= ro_exact
+        else:
+            layer, exact = _spiking_layer(
+                g, pop, subs, len(layers), n_prev, conv, use_metadata, notes
+            )
+            layers.append(layer)
+            all_exact &= exact
+        src = pop.neuron
+    if not layers:
+        raise NIRImportError("from_nir: the graph has no layer between its Input and Output")
+    if membrane_readout:
+        if readout is not None:
+            raise NIRImportError(
+                "from_nir: membrane_readout: the graph already ends in an integrator readout"
+            )
+        readout = _membrane_readout(layers, reduce, notes)
+    _note_output_shape(g, readout.n if readout is not None else layers[-1].n, notes)
+    if kind == "graded":
+        notes.append("input: graded (real values into the first layer)")
+    spec = NetworkSpec(n_in, layers, readout=readout, input=kind)
+    return NIRImport(spec=spec, dt=conv.dt, notes=notes, exact=bool(all_exact), source=conv.source)
+
+
+def _network_start(g: _Graph) -> str:
+    """The node the first layer's synapse follows (the Input, or a Flatten right after it);
+    unsupported nodes and reshapes inside the network are refused."""
     for name, node in g.nodes.items():
         tn = _tname(node)
         if tn in _UNSUPPORTED:
@@ -223,117 +266,106 @@ def from_nir(
     for name, node in g.nodes.items():
         if _tname(node) == "Flatten" and name != src:
             raise g.node_error(name, "a reshape inside the network has no NTLIF equivalent")
-    n_in = None
-    layers: list[LayerSpec] = []
-    readout = None
-    all_exact = True
-    k = 0
-    while True:
-        succ = list(g.succ[src])
-        if succ == [g.output] and (layers or readout is not None):
-            break
-        subs = [s for s in succ if _tname(g.nodes[s]) == "NIRGraph"]
-        syns = [s for s in succ if s not in subs]
-        if g.output in syns and layers:
-            raise g.node_error(src, "feeds both the Output and another layer")
-        if len(syns) != 1 or len(subs) > 1 or g.output in syns:
-            raise g.node_error(
-                src,
-                f"expected one synapse (Affine/Linear) and at most one spiking-bias subgraph "
-                f"after it, found {succ}",
-            )
-        syn = syns[0]
-        if n_in is None:
-            W0 = getattr(g.nodes[syn], "weight", None)
-            if W0 is None or np.ndim(W0) != 2:
-                raise g.node_error(syn, "the first layer must be an Affine/Linear matrix")
-            n_in = int(np.shape(W0)[1])
-        n_prev = n_in if not layers else layers[-1].n
-        pop = _parse_population(g, syn, n_prev, conv, readout_ok=True)
-        n = pop.W.shape[0]
-        preds = set(g.pred[pop.neuron])
-        want = {pop.names[-2]} | set(subs)
-        if preds != want:
-            raise g.node_error(
-                pop.neuron, f"unexpected inputs {sorted(preds - want)}; NTLIF layers are "
-                "feed-forward (no recurrent or skip connections)"
-            )  # fmt: skip
-        if pop.readout:
-            if subs:
-                raise g.node_error(subs[0], "a readout has no spiking bias")
-            if not layers:
-                raise g.node_error(
-                    pop.neuron,
-                    "the graph's only population is a non-spiking integrator; a lava-nt network "
-                    "has at least one spiking layer before its readout",
-                )
-            readout, ro_exact = _readout_spec(g, pop, use_metadata, reduce, notes)
-            all_exact &= ro_exact
-            src = pop.neuron
-            continue
-        sbs = None
-        sb_exact = True
-        if subs:
-            if g.succ[subs[0]] != [pop.neuron]:
-                raise g.node_error(subs[0], "a spiking-bias subgraph must feed its layer's neuron")
-            sbs, sb_exact = _parse_spiking_bias(
-                g.nodes[subs[0]], subs[0], n_prev, pop, conv, use_metadata, notes
-            )
-        md = _meta(g.nodes[pop.neuron])
-        reset = "subtract" if md.get("reset") == "subtract" else "zero"
-        du, dv, vth, bias, gain = pop.du, pop.dv, pop.vth, pop.bias, pop.gain
-        exact = False
-        if use_metadata and md.get("role") == "ntlif" and not md.get("folded"):
-            cand = [md.get(key) for key in ("du", "dv", "vth", "bias", "gain")]
-            if all(c is not None for c in cand) and all(
-                _close(c, v) for c, v in zip(cand, (du, dv, vth, bias, gain), strict=True)
-            ):
-                du, dv, vth = (float(c) for c in cand[:3])
-                bias, gain = (np.asarray(c, np.float64).copy() for c in cand[3:])
-                exact = True
-            else:
-                notes.append(f"layer {k}: lava-nt metadata disagrees with the NIR fields; ignored")
-        exact = exact and (sbs is None or sb_exact)
-        all_exact &= exact
-        src_kind = "lava-nt metadata (exact)" if exact else "derived from the NIR fields"
-        notes.append(
-            f"layer {k}: {' -> '.join(pop.names)}, {n} neurons, du={du:.6g}, dv={dv:.6g}, "
-            f"vth={vth:.6g}, reset {reset}"
-            + (", spiking bias" if sbs is not None else "")
-            + (
-                ", per-neuron thresholds (voltages rescaled to this vth)"
-                if pop.vth_rescaled
-                else ""
-            )
-            + f"; values {src_kind}"
+    return src
+
+
+def _synapse_after(g: _Graph, src: str, succ: list, have_layers: bool):
+    """``(synapse node, [spiking-bias subgraph])`` that follow ``src``."""
+    subs = [s for s in succ if _tname(g.nodes[s]) == "NIRGraph"]
+    syns = [s for s in succ if s not in subs]
+    if g.output in syns and have_layers:
+        raise g.node_error(src, "feeds both the Output and another layer")
+    if len(syns) != 1 or len(subs) > 1 or g.output in syns:
+        raise g.node_error(
+            src,
+            f"expected one synapse (Affine/Linear) and at most one spiking-bias subgraph "
+            f"after it, found {succ}",
         )
-        try:
-            neuron = ntlif_parameters(
-                n, f"from_nir: layer {k}", du=du, dv=dv, vth=vth, reset=reset, bias=bias,
-                gain=gain,
-            )  # fmt: skip
-        except ParameterError as exc:
-            raise g.node_error(pop.neuron, str(exc)) from None
-        layers.append(LayerSpec(weight=pop.W, neuron=neuron, spiking_bias=sbs))
-        src = pop.neuron
-        k += 1
+    return syns[0], subs
+
+
+def _first_width(g: _Graph, syn: str) -> int:
+    W0 = getattr(g.nodes[syn], "weight", None)
+    if W0 is None or np.ndim(W0) != 2:
+        raise g.node_error(syn, "the first layer must be an Affine/Linear matrix")
+    return int(np.shape(W0)[1])
+
+
+def _check_feedforward(g: _Graph, pop, subs: list) -> None:
+    preds = set(g.pred[pop.neuron])
+    want = {pop.names[-2]} | set(subs)
+    if preds != want:
+        raise g.node_error(
+            pop.neuron, f"unexpected inputs {sorted(preds - want)}; NTLIF layers are "
+            "feed-forward (no recurrent or skip connections)"
+        )  # fmt: skip
+
+
+def _check_readout_position(g: _Graph, pop, subs: list, layers: list) -> None:
+    if subs:
+        raise g.node_error(subs[0], "a readout has no spiking bias")
     if not layers:
-        raise NIRImportError("from_nir: the graph has no layer between its Input and Output")
-    if membrane_readout:
-        if readout is not None:
-            raise NIRImportError(
-                "from_nir: membrane_readout: the graph already ends in an integrator readout"
-            )
-        readout = _membrane_readout(layers, reduce, notes)
-    n_out = readout.n if readout is not None else layers[-1].n
+        raise g.node_error(
+            pop.neuron,
+            "the graph's only population is a non-spiking integrator; a lava-nt network "
+            "has at least one spiking layer before its readout",
+        )
+
+
+def _layer_values(pop, md: dict, use_metadata: bool, k: int, notes: list[str]):
+    """``(du, dv, vth, bias, gain, exact)``: lava-nt's metadata when it agrees with the NIR
+    fields (exact), else the values derived from the fields."""
+    du, dv, vth, bias, gain = pop.du, pop.dv, pop.vth, pop.bias, pop.gain
+    if not (use_metadata and md.get("role") == "ntlif" and not md.get("folded")):
+        return du, dv, vth, bias, gain, False
+    cand = [md.get(key) for key in ("du", "dv", "vth", "bias", "gain")]
+    if all(c is not None for c in cand) and all(
+        _close(c, v) for c, v in zip(cand, (du, dv, vth, bias, gain), strict=True)
+    ):
+        du, dv, vth = (float(c) for c in cand[:3])
+        bias, gain = (np.asarray(c, np.float64).copy() for c in cand[3:])
+        return du, dv, vth, bias, gain, True
+    notes.append(f"layer {k}: lava-nt metadata disagrees with the NIR fields; ignored")
+    return du, dv, vth, bias, gain, False
+
+
+def _spiking_layer(g: _Graph, pop, subs, k: int, n_prev: int, conv, use_metadata, notes):
+    """``(LayerSpec, exact)`` of spiking layer ``k`` (with its spiking-bias subgraph)."""
+    n = pop.W.shape[0]
+    sbs = None
+    sb_exact = True
+    if subs:
+        if g.succ[subs[0]] != [pop.neuron]:
+            raise g.node_error(subs[0], "a spiking-bias subgraph must feed its layer's neuron")
+        sbs, sb_exact = _parse_spiking_bias(
+            g.nodes[subs[0]], subs[0], n_prev, pop, conv, use_metadata, notes
+        )
+    md = _meta(g.nodes[pop.neuron])
+    reset = "subtract" if md.get("reset") == "subtract" else "zero"
+    du, dv, vth, bias, gain, exact = _layer_values(pop, md, use_metadata, k, notes)
+    exact = exact and (sbs is None or sb_exact)
+    src_kind = "lava-nt metadata (exact)" if exact else "derived from the NIR fields"
+    notes.append(
+        f"layer {k}: {' -> '.join(pop.names)}, {n} neurons, du={du:.6g}, dv={dv:.6g}, "
+        f"vth={vth:.6g}, reset {reset}"
+        + (", spiking bias" if sbs is not None else "")
+        + (", per-neuron thresholds (voltages rescaled to this vth)" if pop.vth_rescaled else "")
+        + f"; values {src_kind}"
+    )
+    try:
+        neuron = ntlif_parameters(
+            n, f"from_nir: layer {k}", du=du, dv=dv, vth=vth, reset=reset, bias=bias, gain=gain
+        )
+    except ParameterError as exc:
+        raise g.node_error(pop.neuron, str(exc)) from None
+    return LayerSpec(weight=pop.W, neuron=neuron, spiking_bias=sbs), exact
+
+
+def _note_output_shape(g: _Graph, n_out: int, notes: list[str]) -> None:
     out_t = getattr(g.nodes[g.output], "output_type", {}) or {}
     shp = out_t.get("output") if isinstance(out_t, dict) else None
     if shp is not None and np.size(shp) and int(np.prod(np.asarray(shp)[-1:])) != n_out:
         notes.append(f"Output node declares shape {list(np.asarray(shp))}; using {n_out}")
-    if kind == "graded":
-        notes.append("input: graded (real values into the first layer)")
-    spec = NetworkSpec(n_in, layers, readout=readout, input=kind)
-    return NIRImport(spec=spec, dt=dt, notes=notes, exact=bool(all_exact), source=conv.source)
 
 
 def read_nir(path):
