@@ -4,8 +4,8 @@ Two comparisons, each side by side in the same interleaved rounds:
 
 1. lava-nt's :func:`lava_nt.converters.lava_graph.run_network` (ONE long Lava run, samples back
    to back, per-layer state reset at each sample boundary, output read with an Extractor) vs the
-   naive way of running many samples through a Lava network (``notes/lava-facts.md`` §4 "(b)
-   persample"): one ``run(RunSteps(T + depth))`` per sample, with ``Var.set`` writing the sample
+   naive way of running many samples through a Lava network ("per sample"): one
+   ``run(RunSteps(T + depth))`` per sample, with ``Var.set`` writing the sample
    into the RingBuffer, zeroing ``u``/``v`` of every NTLIF and ``a_buff`` of every Dense before
    it. Same NTLIF/Dense processes, same Extractor read-out; the outputs are checked to be identical.
 2. The NT processes (NTLIF + Dense, no spiking bias) vs stock Lava ``LIFReset``/``Dense`` of the

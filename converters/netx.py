@@ -8,7 +8,7 @@ zero and it has no gains (fold them: :func:`lava_nt.converters.quantize.fold_gai
   ``bias_exp`` from the quantiser), and :meth:`StockLavaNetwork.run` runs it exactly like
   :func:`lava_nt.converters.lava_graph.run_network` (one long run, per-sample reset, outputs in
   the torch time frame);
-* :func:`export_netx` writes lava-dl's netx HDF5 layout (``notes/lava-facts.md`` §5)::
+* :func:`export_netx` writes lava-dl's netx HDF5 layout (read by ``lava/lib/dl/netx/hdf5.py``)::
 
       layer/0/type  = b"input", layer/0/shape = [n_in]            (no neuron: no Input block)
       layer/k/type  = b"dense", layer/k/shape = [n]
@@ -25,7 +25,7 @@ zero and it has no gains (fold them: :func:`lava_nt.converters.quantize.fold_gai
 :func:`run_netx` loads a netx file with lava-dl's own reader (``lava.lib.dl.netx.hdf5.Network``)
 and runs it in fixed point; the reader is installed on demand into a side directory
 (:func:`ensure_netx_reader`, never into the environment's site-packages) and imported without
-torch, with the stubs of ``notes/lava-facts.md`` §5.
+torch (stub modules for slayer and ``sequential_modules``, :func:`import_netx_hdf5`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Choosing the ProcessModels of a Lava network once per Process class, not once per instance.
 
 Lava 0.10's compiler looks for the models of EVERY Process instance by executing every Python
-file of the Process' package again (``notes/lava-facts.md`` §3), then picks one by the run
+file of the Process' package again (Lava's ``compiler_graphs.py``), then picks one by the run
 config's tag. For a network of eight processes that is most of a compile (about 0.2 s idle, more
 under load), paid again by every run. :func:`run_config` does the same search and the same
 tag-based selection -- with Lava's own functions -- once per ``(Process class, precision)``, caches

@@ -1,7 +1,8 @@
 """Running Lava safely: a timeout, ``stop()`` always, failures noticed at once, nothing left
 behind.
 
-Lava 0.10 has failure modes that this module contains (``notes/lava-facts.md`` §6):
+Lava 0.10 has failure modes that this module contains (upstream lava-nc/lava issues #231, #178,
+#83 and the list below):
 
 * an exception inside a model's ``run_spk`` makes ``run()`` hang silently;
 * a worker process that dies (``os._exit``, a signal) also leaves ``run()`` waiting forever;

@@ -2,8 +2,8 @@
 
 Autograd through :class:`~lava_nt.nn.network.NTNetwork` records about fifteen small nodes per
 neuron layer and time step, and on a 2-core CPU the per-node overhead, not arithmetic, dominates a
-training step (``notes/norse-facts.md`` §4). :class:`FusedNTNetwork` computes exactly the same
-function with one :class:`torch.autograd.Function` per NTLIF layer:
+training step (``benchmarks/bench_training.py`` measures it). :class:`FusedNTNetwork` computes
+exactly the same function with one :class:`torch.autograd.Function` per NTLIF layer:
 
 * **forward**: the whole ``T``-step loop runs without autograd. It performs the operations of
   :func:`lava_nt.spec.ntlif.ntlif_step` (the one definition of the dynamics) in the same order,
