@@ -268,104 +268,143 @@ def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxIm
         raise ParameterError(f"import_netx: reduce must be one of {REDUCTIONS}, got {reduce!r}")
     if units not in UNITS:
         raise ParameterError(f"import_netx: units must be one of {UNITS}, got {units!r}")
-    from lava_nt.converters.quantize import LayerQuant, QuantReport, dequantize
+    from lava_nt.converters.quantize import LayerQuant, QuantReport
 
     path = Path(path)
     f = _open(path)
     notes: list[str] = []
     try:
-        lay = f["layer"]
-        keys = sorted(lay.keys(), key=lambda s: int(s) if s.isdigit() else -1)
-        if not keys or any(k != str(i) for i, k in enumerate(keys)):
-            raise NetxImportError(
-                f"netx file '{path}': layers must be numbered 0..L-1, found {list(lay.keys())}"
-            )
-        n_in = None
-        raw = []
-        input_group = None
-        for i, key in enumerate(keys):
-            g = lay[key]
-            try:
-                typ = _str(g["type"]).lower()
-                shape = np.asarray(g["shape"][()]).reshape(-1)
-            except (KeyError, ValueError, TypeError) as exc:
-                raise NetxImportError(
-                    f"netx file '{path}': layer {i} lacks a readable 'type'/'shape' ({exc})", i
-                ) from None
-            if typ == "input":
-                if i != 0:
-                    raise NetxImportError(f"netx file '{path}': layer {i} is a second input", i)
-                n_in = int(np.prod(shape))
-                if "neuron" in g:
-                    input_group = g
-                continue
-            if typ == "flatten":
-                if raw:
-                    raise NetxImportError(
-                        f"netx file '{path}': layer {i} has type 'flatten' between dense "
-                        "layers: lava-nt layers are dense vectors (a flatten belongs right "
-                        "after the input)",
-                        i,
-                    )
-                notes.append(f"layer {i} (flatten) after the input: nothing to do for dense layers")
-                continue
-            if typ != "dense":
-                why = {
-                    "conv": "convolutions are not lava-nt layers (dense only)",
-                    "flatten": "reshapes are not lava-nt layers",
-                    "pool": "pooling is not a lava-nt layer",
-                    "average": "averaging is not a lava-nt layer",
-                    "concat": "concatenation is not a lava-nt layer",
-                    "dense_rec": "recurrent weights: lava-nt networks are feed-forward",
-                    "dense_comp": "complex weights (resonate-and-fire) are not NTLIF",
-                    "convt": "transposed convolutions are not lava-nt layers",
-                    "unpool": "unpooling is not a lava-nt layer",
-                }.get(typ, "unknown layer type")
-                raise NetxImportError(f"netx file '{path}': layer {i} has type '{typ}': {why}", i)
-            raw.append((i, g, int(np.prod(shape))))
-        if not raw:
-            raise NetxImportError(f"netx file '{path}' has no dense layer")
-        layers, scales, lqs = [], [], []
-        readout = readout_lq = None
-        input_weight = None
-        if input_group is not None:
-            layer, S, lq, input_weight = _input_layer(path, input_group, n_in, notes)
-            layers.append(layer)
-            scales.append(S)
-            lqs.append(lq)
-        n_prev = n_in
-        for k, (i, g, n) in enumerate(raw):
-            if "neuron" not in g:
-                if k != len(raw) - 1:
-                    raise NetxImportError(
-                        f"netx file '{path}': layer {i} (dense) has no neuron group (netx's "
-                        "non-spiking integrator) but is not the last layer: it never spikes, so "
-                        "the layers after it would receive nothing",
-                        i,
-                    )
-                readout, readout_lq = _readout_layer(path, i, len(layers), g, n, n_prev, reduce)
-                notes.append(
-                    f"layer {i} (dense without neuron group): integrator readout (accumulated "
-                    f"current, read as '{reduce}' over the window)"
-                )
-                break
-            layer, S, lq = _dense_layer(path, i, len(layers), g, n, n_prev, notes)
-            if n_prev is None:
-                n_in = layer.weight.shape[1]
-                notes.append(f"no input layer: {n_in} inputs from the first weight matrix")
-            layers.append(layer)
-            scales.append(S)
-            lqs.append(lq)
-            n_prev = n
-        if not layers:
-            raise NetxImportError(
-                f"netx file '{path}': only a readout (a dense layer without neuron group) and "
-                "no spiking layer; lava-nt networks have at least one spiking layer"
-            )
+        n_in, input_group, raw = _scan_layers(path, f["layer"], notes)
+        n_in, layers, scales, lqs, readout, readout_lq, input_weight = _build_layers(
+            path, raw, input_group, n_in, reduce, notes
+        )
     finally:
         f.close()
     kind = "graded" if input_group is not None else "spikes"
     fixed = NetworkSpec(int(n_in), layers, fixed=True, readout=readout, input=kind)
+    scales, float_spec = _float_twin(fixed, scales, lqs, readout_lq, units)
+    report = QuantReport(
+        layers=[LayerQuant(**lq) for lq in lqs],
+        fold_gains=True,
+        target="netx",
+        bias_exp_mode="netx import",
+        warnings=[f"imported from netx file '{path.name}' (exact integers, not quantised)"],
+        readout=None if readout_lq is None else LayerQuant(**readout_lq),
+    )
+    return NetxImport(fixed, float_spec, scales, report, notes, str(path), input_weight)
+
+
+_UNSUPPORTED_TYPES = {
+    "conv": "convolutions are not lava-nt layers (dense only)",
+    "flatten": "reshapes are not lava-nt layers",
+    "pool": "pooling is not a lava-nt layer",
+    "average": "averaging is not a lava-nt layer",
+    "concat": "concatenation is not a lava-nt layer",
+    "dense_rec": "recurrent weights: lava-nt networks are feed-forward",
+    "dense_comp": "complex weights (resonate-and-fire) are not NTLIF",
+    "convt": "transposed convolutions are not lava-nt layers",
+    "unpool": "unpooling is not a lava-nt layer",
+}
+
+
+def _layer_kind(path: Path, i: int, g) -> tuple[str, np.ndarray]:
+    """``(type, shape)`` of netx layer ``i``."""
+    try:
+        return _str(g["type"]).lower(), np.asarray(g["shape"][()]).reshape(-1)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise NetxImportError(
+            f"netx file '{path}': layer {i} lacks a readable 'type'/'shape' ({exc})", i
+        ) from None
+
+
+def _scan_layers(path: Path, lay, notes: list[str]):
+    """``(n_in or None, the Input block's group or None, [(index, group, size)] of the dense
+    layers)``; anything but input, a flatten right after it, and dense layers is refused."""
+    keys = sorted(lay.keys(), key=lambda s: int(s) if s.isdigit() else -1)
+    if not keys or any(k != str(i) for i, k in enumerate(keys)):
+        raise NetxImportError(
+            f"netx file '{path}': layers must be numbered 0..L-1, found {list(lay.keys())}"
+        )
+    n_in = input_group = None
+    raw = []
+    for i, key in enumerate(keys):
+        g = lay[key]
+        typ, shape = _layer_kind(path, i, g)
+        if typ == "input":
+            if i != 0:
+                raise NetxImportError(f"netx file '{path}': layer {i} is a second input", i)
+            n_in = int(np.prod(shape))
+            if "neuron" in g:
+                input_group = g
+            continue
+        if typ == "flatten":
+            if raw:
+                raise NetxImportError(
+                    f"netx file '{path}': layer {i} has type 'flatten' between dense "
+                    "layers: lava-nt layers are dense vectors (a flatten belongs right "
+                    "after the input)",
+                    i,
+                )
+            notes.append(f"layer {i} (flatten) after the input: nothing to do for dense layers")
+            continue
+        if typ != "dense":
+            why = _UNSUPPORTED_TYPES.get(typ, "unknown layer type")
+            raise NetxImportError(f"netx file '{path}': layer {i} has type '{typ}': {why}", i)
+        raw.append((i, g, int(np.prod(shape))))
+    if not raw:
+        raise NetxImportError(f"netx file '{path}' has no dense layer")
+    return n_in, input_group, raw
+
+
+def _build_layers(path: Path, raw, input_group, n_in, reduce: str, notes: list[str]):
+    """The fixed-point layers of the scanned netx layers: ``(n_in, layers, scales, layer quant
+    records, readout, readout quant record, input weight)``."""
+    layers, scales, lqs = [], [], []
+    readout = readout_lq = None
+    input_weight = None
+    if input_group is not None:
+        layer, S, lq, input_weight = _input_layer(path, input_group, n_in, notes)
+        layers.append(layer)
+        scales.append(S)
+        lqs.append(lq)
+    n_prev = n_in
+    for k, (i, g, n) in enumerate(raw):
+        if "neuron" not in g:
+            if k != len(raw) - 1:
+                raise NetxImportError(
+                    f"netx file '{path}': layer {i} (dense) has no neuron group (netx's "
+                    "non-spiking integrator) but is not the last layer: it never spikes, so "
+                    "the layers after it would receive nothing",
+                    i,
+                )
+            readout, readout_lq = _readout_layer(path, i, len(layers), g, n, n_prev, reduce)
+            notes.append(
+                f"layer {i} (dense without neuron group): integrator readout (accumulated "
+                f"current, read as '{reduce}' over the window)"
+            )
+            break
+        layer, S, lq = _dense_layer(path, i, len(layers), g, n, n_prev, notes)
+        if n_prev is None:
+            n_in = layer.weight.shape[1]
+            notes.append(f"no input layer: {n_in} inputs from the first weight matrix")
+        layers.append(layer)
+        scales.append(S)
+        lqs.append(lq)
+        n_prev = n
+    if not layers:
+        raise NetxImportError(
+            f"netx file '{path}': only a readout (a dense layer without neuron group) and "
+            "no spiking layer; lava-nt networks have at least one spiking layer"
+        )
+    return n_in, layers, scales, lqs, readout, readout_lq, input_weight
+
+
+def _float_twin(fixed: NetworkSpec, scales, lqs, readout_lq, units: str):
+    """``(scales, float twin)`` of the fixed network in the chosen ``units`` (the layer quant
+    records are updated with the scales)."""
+    from lava_nt.converters.quantize import dequantize
+
+    layers, readout = fixed.layers, fixed.readout
     if units == "integer":
         scales = [float(1 << VTH_SHIFT)] * len(layers)
         for lq in lqs:
@@ -383,16 +422,7 @@ def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxIm
             readout_scale *= max(_pow2_at_least(largest) / 8.0, 1.0)
             readout_lq["scale"] = readout_scale
             readout_lq["scale_limit"] = "netx import (dyadic: largest one-step change in (4, 8])"
-    float_spec = dequantize(fixed, scales=scales, readout_scale=readout_scale)
-    report = QuantReport(
-        layers=[LayerQuant(**lq) for lq in lqs],
-        fold_gains=True,
-        target="netx",
-        bias_exp_mode="netx import",
-        warnings=[f"imported from netx file '{path.name}' (exact integers, not quantised)"],
-        readout=None if readout_lq is None else LayerQuant(**readout_lq),
-    )
-    return NetxImport(fixed, float_spec, scales, report, notes, str(path), input_weight)
+    return scales, dequantize(fixed, scales=scales, readout_scale=readout_scale)
 
 
 def _weights(g, n: int, n_prev, fail, notes, i: int) -> np.ndarray:
