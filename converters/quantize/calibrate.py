@@ -219,9 +219,8 @@ def _build_layer(k, spec, cand: _Candidate, bias_exp, fixed_default):
 
 
 def _predictions(out: np.ndarray, n_classes: int) -> np.ndarray:
-    from lava_nt.decode import predictions
-
-    return predictions(out, n_classes)
+    counts = out.sum(0).reshape(out.shape[1], n_classes, -1).sum(-1)
+    return np.argmax(counts, axis=-1)
 
 
 def calibrate_quantize(
@@ -245,6 +244,33 @@ def calibrate_quantize(
     Returns:
         ``(fixed_spec, report)``; ``report.calibration`` holds what was tried and chosen.
     """
+    xs = _calibration_input(spec, x, n_classes, max_samples)
+    ref = _float_records(spec, xs)
+    default, drep = quantize(spec, bias_exp=bias_exp)
+    layers, lqs, info = [], [], []
+    s_fixed = xs
+    n_prev = spec.n_in
+    last = len(spec.layers) - 1
+    for k, ls in enumerate(spec.layers):
+        classes = n_classes if k == last else None
+        s_float_in = xs if k == 0 else ref[k - 1]
+        fl, lq, s, entry = _calibrate_layer(k, spec, default, drep.layers[k], bias_exp, n_prev,
+                                            s_fixed, s_float_in, ref[k], classes)  # fmt: skip
+        entry["samples"] = int(xs.shape[1])
+        info.append(entry)
+        layers.append(fl)
+        lqs.append(lq)
+        s_fixed = s
+        n_prev = ls.n
+    fixed = NetworkSpec(spec.n_in, layers, fixed=True)
+    drep.layers = lqs
+    drep.calibration = {"samples": int(xs.shape[1]), "n_classes": n_classes, "layers": info}
+    return fixed, drep
+
+
+def _calibration_input(spec: NetworkSpec, x, n_classes, max_samples: int) -> np.ndarray:
+    """The calibration spikes ``[T, N, n_in]`` as float64, at most ``max_samples`` samples
+    (evenly spread); raises for a fixed spec, a readout, graded input or malformed ``x``."""
     if not isinstance(spec, NetworkSpec) or spec.fixed:
         raise ParameterError("calibrate_quantize: expected a float NetworkSpec")
     if spec.readout is not None or spec.input != "spikes":
@@ -266,85 +292,72 @@ def calibrate_quantize(
     if N > max_samples:
         idx = np.unique(np.linspace(0, N - 1, max_samples).round().astype(np.int64))
         xs = xs[:, idx]
-    ref = _float_records(spec, xs)
-    default, drep = quantize(spec, bias_exp=bias_exp)
-    layers, lqs, info = [], [], []
-    s_fixed = xs
-    n_prev = spec.n_in
-    last = len(spec.layers) - 1
-    for k, ls in enumerate(spec.layers):
-        s_float_in = xs if k == 0 else ref[k - 1]
-        dl = drep.layers[k]
-        tried = []
-        best = None
-        default_layer = default.layers[k]
-        base = _fixed_layer_spikes(default_layer, n_prev, s_fixed)
-        cands = _candidates(k, ls, dl.scale, dl.weight_exp, s_float_in)
-        leak_tried = False
-        while cands:
-            cand = cands.pop(0)
-            fl, lq = _build_layer(k, spec, cand, bias_exp, default)
-            if fl is None:
-                continue
-            s = _fixed_layer_spikes(fl, n_prev, s_fixed)
-            match = float(np.mean(s == ref[k]))
-            agree = None
-            if k == last and n_classes is not None:
-                agree = float(np.mean(_predictions(s, n_classes) ==
-                                      _predictions(ref[k], n_classes)))  # fmt: skip
-            key = (agree if agree is not None else 0.0, match)
-            tried.append({"clip": cand.clip, "scale": cand.scale, "rounding": cand.rounding,
-                          "leak_compensation": cand.leak, "spike_agreement": match,
-                          "prediction_agreement": agree})  # fmt: skip
-            if best is None or key > best[0]:
-                best = (key, fl, lq, cand, s)
-            if not cands and best is not None and not leak_tried:
-                # the leak compensation is tried on the best candidate only
-                leak_tried = True
-                cands.append(dataclasses.replace(best[3], leak=True))
-        d_match = float(np.mean(base == ref[k]))
-        d_agree = None
-        if k == last and n_classes is not None:
-            d_agree = float(np.mean(_predictions(base, n_classes) ==
-                                    _predictions(ref[k], n_classes)))  # fmt: skip
-        d_key = (d_agree if d_agree is not None else 0.0, d_match)
-        if best is None or best[0] <= d_key:
-            fl, lq, s, chosen = default_layer, dl, base, None
-            why = "no candidate agreed better than the default quantisation"
-        else:
-            _, fl, lq, cand, s = best
-            chosen = cand
-            metric = "prediction agreement" if best[0][0] != d_key[0] else "spike agreement"
-            why = f"highest {metric} on the calibration data"
-        entry = {
-            "layer": k, "samples": int(xs.shape[1]),
-            "default": {"scale": dl.scale, "weight_exp": dl.weight_exp,
-                        "spike_agreement": d_match, "prediction_agreement": d_agree},
-            "tried": tried, "why": why,
-            "chosen": None if chosen is None else {
-                "clip": chosen.clip, "clip_value": chosen.clip_value, "scale": chosen.scale,
-                "weight_exp": chosen.weight_exp, "rounding": chosen.rounding,
-                "leak_compensation": chosen.leak,
-                "mean_abs_bias_shift": float(np.mean(np.abs(chosen.bias_shift))),
-                "max_abs_bias_shift": float(np.max(np.abs(chosen.bias_shift))),
-            },
-            "spike_agreement": float(np.mean(s == ref[k])),
-        }  # fmt: skip
-        if k == last and n_classes is not None:
-            entry["prediction_agreement"] = float(
-                np.mean(_predictions(s, n_classes) == _predictions(ref[k], n_classes))
-            )
-        info.append(entry)
-        layers.append(fl)
-        lqs.append(lq)
-        if chosen is not None:
-            lq.scale_limit = f"calibrated ({chosen.clip}, {chosen.rounding})"
-        s_fixed = s
-        n_prev = ls.n
-    fixed = NetworkSpec(spec.n_in, layers, fixed=True)
-    drep.layers = lqs
-    drep.calibration = {"samples": int(xs.shape[1]), "n_classes": n_classes, "layers": info}
-    return fixed, drep
+    return xs
+
+
+def _agreement(s: np.ndarray, ref: np.ndarray, n_classes) -> tuple[float | None, float]:
+    """``(prediction agreement or None, spike agreement)`` of fixed spikes ``s`` with ``ref``."""
+    match = float(np.mean(s == ref))
+    if n_classes is None:
+        return None, match
+    return float(np.mean(_predictions(s, n_classes) == _predictions(ref, n_classes))), match
+
+
+def _calibrate_layer(k, spec, default, dl, bias_exp, n_prev, s_fixed, s_float_in, ref, n_classes):
+    """``(fixed LayerSpec, LayerQuant, its spikes, report entry)`` of layer ``k``: the candidate
+    agreeing best with the float spikes ``ref``, or the default quantisation ``dl`` if none
+    agrees better. ``n_classes`` is given at the last layer only."""
+    tried = []
+    best = None
+    default_layer = default.layers[k]
+    base = _fixed_layer_spikes(default_layer, n_prev, s_fixed)
+    cands = _candidates(k, spec.layers[k], dl.scale, dl.weight_exp, s_float_in)
+    leak_tried = False
+    while cands:
+        cand = cands.pop(0)
+        fl, lq = _build_layer(k, spec, cand, bias_exp, default)
+        if fl is None:
+            continue
+        s = _fixed_layer_spikes(fl, n_prev, s_fixed)
+        agree, match = _agreement(s, ref, n_classes)
+        key = (agree if agree is not None else 0.0, match)
+        tried.append({"clip": cand.clip, "scale": cand.scale, "rounding": cand.rounding,
+                      "leak_compensation": cand.leak, "spike_agreement": match,
+                      "prediction_agreement": agree})  # fmt: skip
+        if best is None or key > best[0]:
+            best = (key, fl, lq, cand, s)
+        if not cands and best is not None and not leak_tried:
+            # the leak compensation is tried on the best candidate only
+            leak_tried = True
+            cands.append(dataclasses.replace(best[3], leak=True))
+    d_agree, d_match = _agreement(base, ref, n_classes)
+    d_key = (d_agree if d_agree is not None else 0.0, d_match)
+    if best is None or best[0] <= d_key:
+        fl, lq, s, chosen = default_layer, dl, base, None
+        why = "no candidate agreed better than the default quantisation"
+    else:
+        _, fl, lq, chosen, s = best
+        metric = "prediction agreement" if best[0][0] != d_key[0] else "spike agreement"
+        why = f"highest {metric} on the calibration data"
+    entry = {
+        "layer": k, "samples": None,
+        "default": {"scale": dl.scale, "weight_exp": dl.weight_exp,
+                    "spike_agreement": d_match, "prediction_agreement": d_agree},
+        "tried": tried, "why": why,
+        "chosen": None if chosen is None else {
+            "clip": chosen.clip, "clip_value": chosen.clip_value, "scale": chosen.scale,
+            "weight_exp": chosen.weight_exp, "rounding": chosen.rounding,
+            "leak_compensation": chosen.leak,
+            "mean_abs_bias_shift": float(np.mean(np.abs(chosen.bias_shift))),
+            "max_abs_bias_shift": float(np.max(np.abs(chosen.bias_shift))),
+        },
+        "spike_agreement": float(np.mean(s == ref)),
+    }  # fmt: skip
+    if n_classes is not None:
+        entry["prediction_agreement"] = _agreement(s, ref, n_classes)[0]
+    if chosen is not None:
+        lq.scale_limit = f"calibrated ({chosen.clip}, {chosen.rounding})"
+    return fl, lq, s, entry
 
 
 def calibration_lines(report) -> list[str]:

@@ -111,49 +111,8 @@ def quantize(
             any scale, a dynamic range too wide, netx-incompatible features).
     """
     _check_float_spec(spec, "quantize")
-    if target not in TARGETS:
-        raise ParameterError(f"quantize: target must be one of {TARGETS}, got {target!r}")
-    if target == "netx":
-        if bias_exp not in ("neuron", NETX_BIAS_EXP):
-            raise ParameterError("quantize: target='netx' fixes bias_exp at 6")
-        bias_exp = NETX_BIAS_EXP
-        fold_gains = True
-        for k, ls in enumerate(spec.layers):
-            if ls.spiking_bias is not None:
-                raise QuantizationError(
-                    f"quantize(target='netx'): layer {k} has a spiking bias, which netx cannot "
-                    "express; deploy it with lava_nt's processes (target='lava')"
-                )
-            if ls.neuron.reset_subtract:
-                raise QuantizationError(
-                    f"quantize(target='netx'): layer {k} resets by subtraction; netx's CUBA "
-                    "neurons (Lava LIF) reset to zero"
-                )
-    if isinstance(bias_exp, bool) or not (
-        bias_exp in ("neuron", "layer")
-        or (isinstance(bias_exp, int | np.integer) and 0 <= bias_exp <= BIAS_EXP_MAX)
-    ):
-        raise ParameterError(
-            f"quantize: bias_exp must be 'neuron', 'layer' or an int in 0..{BIAS_EXP_MAX}, "
-            f"got {bias_exp!r}"
-        )
-    if spec.readout is not None and target == "netx":
-        rp = spec.readout.params
-        if float(rp.du) != 0.0 or float(rp.dv) != 1.0:
-            raise QuantizationError(
-                "quantize(target='netx'): netx's readout (a dense layer without neuron group) "
-                f"accumulates its current (du = 0, dv = 1); this readout has du={rp.du}, dv={rp.dv}"
-            )
-    s_x = 1.0 if input_scale is None else input_scale
-    if (
-        isinstance(s_x, bool)
-        or not isinstance(s_x, int | float)
-        or not (s_x > 0)
-        or not (math.isfinite(s_x))
-    ):
-        raise ParameterError(f"quantize: input_scale must be a positive number, got {s_x!r}")
-    if input_scale is not None and not spec.graded:
-        raise ParameterError("quantize: input_scale applies to graded input (input='graded')")
+    bias_exp, fold_gains = _check_target(spec, target, bias_exp, fold_gains)
+    s_x = _check_input_scale(spec, input_scale)
     if spec.graded and s_x != 1.0:
         spec = _scale_first_layer(spec, 1.0 / s_x)
     nl = len(spec.layers)
@@ -187,6 +146,60 @@ def quantize(
     except ParameterError as exc:  # pragma: no cover - every register is range-checked above
         raise QuantizationError(f"quantize: internal error: {exc}") from exc
     return fixed, report
+
+
+def _check_target(spec: NetworkSpec, target: str, bias_exp, fold_gains: bool):
+    """``(bias_exp, fold_gains)`` for ``target`` ("netx" fixes both and refuses what netx cannot
+    express: spiking biases, reset by subtraction, a readout that does not accumulate)."""
+    if target not in TARGETS:
+        raise ParameterError(f"quantize: target must be one of {TARGETS}, got {target!r}")
+    if target == "netx":
+        if bias_exp not in ("neuron", NETX_BIAS_EXP):
+            raise ParameterError("quantize: target='netx' fixes bias_exp at 6")
+        bias_exp = NETX_BIAS_EXP
+        fold_gains = True
+        for k, ls in enumerate(spec.layers):
+            if ls.spiking_bias is not None:
+                raise QuantizationError(
+                    f"quantize(target='netx'): layer {k} has a spiking bias, which netx cannot "
+                    "express; deploy it with lava_nt's processes (target='lava')"
+                )
+            if ls.neuron.reset_subtract:
+                raise QuantizationError(
+                    f"quantize(target='netx'): layer {k} resets by subtraction; netx's CUBA "
+                    "neurons (Lava LIF) reset to zero"
+                )
+    if isinstance(bias_exp, bool) or not (
+        bias_exp in ("neuron", "layer")
+        or (isinstance(bias_exp, int | np.integer) and 0 <= bias_exp <= BIAS_EXP_MAX)
+    ):
+        raise ParameterError(
+            f"quantize: bias_exp must be 'neuron', 'layer' or an int in 0..{BIAS_EXP_MAX}, "
+            f"got {bias_exp!r}"
+        )
+    if spec.readout is not None and target == "netx":
+        rp = spec.readout.params
+        if float(rp.du) != 0.0 or float(rp.dv) != 1.0:
+            raise QuantizationError(
+                "quantize(target='netx'): netx's readout (a dense layer without neuron group) "
+                f"accumulates its current (du = 0, dv = 1); this readout has du={rp.du}, dv={rp.dv}"
+            )
+    return bias_exp, fold_gains
+
+
+def _check_input_scale(spec: NetworkSpec, input_scale) -> float:
+    """The graded input's scale (1 if None); raises for a non-positive one or spiking input."""
+    s_x = 1.0 if input_scale is None else input_scale
+    if (
+        isinstance(s_x, bool)
+        or not isinstance(s_x, int | float)
+        or not (s_x > 0)
+        or not (math.isfinite(s_x))
+    ):
+        raise ParameterError(f"quantize: input_scale must be a positive number, got {s_x!r}")
+    if input_scale is not None and not spec.graded:
+        raise ParameterError("quantize: input_scale applies to graded input (input='graded')")
+    return s_x
 
 
 def _scale_first_layer(spec: NetworkSpec, factor: float) -> NetworkSpec:

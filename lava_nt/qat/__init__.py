@@ -7,7 +7,8 @@ Its forward pass *is* the Loihi-compatible integer network of :mod:`lava_nt.spec
 one Lava's fixed-point models run), computed on float64 tensors that hold exact integers, while
 surrogate and straight-through gradients reach the trainable parameters:
 
-* every register is what the quantiser would write at the given scales: ``bias_mant << bias_exp
+* every register is what the quantiser would write at the given scales (both apply the one
+  definition of the rules, :mod:`lava_nt.spec.quantization`): ``bias_mant << bias_exp
   = round(b S)`` (13-bit mantissa, per-neuron / per-layer / fixed exponent), ``gain_mant =
   round(256 g)`` (12-bit signed), ``w_b_mant << w_b_exp = round(w_b S)``, ``dc = round((1 -
   alpha) 4096)``, weight mantissas ``2 round(W S / 2**(7+e))`` -- rounding half away from zero,
@@ -24,10 +25,10 @@ surrogate and straight-through gradients reach the trainable parameters:
 
 Hence ``QATNetwork(x)`` gives bit for bit the spikes of
 :func:`~lava_nt.nn.fixed_emulator.emulate_fixed` and of Lava's fixed-point run of
-:meth:`QATNetwork.to_fixed_spec`, which holds the integer mantissas used in training (tests prove
-it, and :meth:`to_fixed_spec` re-checks that :func:`~lava_nt.converters.quantize.quantize` of
-:meth:`to_float_spec` at the same scales yields the same registers). What is trained is what the
-chip runs.
+:meth:`QATNetwork.to_fixed_spec`, which holds the integer mantissas used in training and equals
+:func:`~lava_nt.converters.quantize.quantize` of :meth:`QATNetwork.to_float_spec` at the same
+scales (tests prove both; :meth:`QATNetwork.check_against_quantizer` compares them on demand).
+What is trained is what the chip runs.
 
 Usage::
 
@@ -37,16 +38,15 @@ Usage::
     train(qat, (x, y), TrainConfig(...), val_data=...)
     fixed = qat.to_fixed_spec()                  # deploy: run_network(fixed, x, "fixed")
 
-:func:`compare_qat` measures float tuning, post-training quantisation and QAT on the synthetic EEG
-example (``python -m lava_nt.qat --help``); see ``docs/qat.md``.
+The float-vs-PTQ-vs-QAT study on the EEG example lives with the example
+(:mod:`lava_nt.examples.eeg.qat_compare`, ``python -m lava_nt.examples.eeg.qat_compare --help``);
+see ``docs/qat.md``.
 
 Modules: :mod:`~lava_nt.qat.registers` (the straight-through register quantisers),
 :mod:`~lava_nt.qat.recurrences` (fused integer recurrences with hand-written BPTT),
-:mod:`~lava_nt.qat.layer` (:class:`QATLayer`), :mod:`~lava_nt.qat.network` (:class:`QATNetwork`),
-:mod:`~lava_nt.qat.compare` (:func:`compare_qat`).
+:mod:`~lava_nt.qat.layer` (:class:`QATLayer`), :mod:`~lava_nt.qat.network` (:class:`QATNetwork`).
 """
 
-from lava_nt.qat.compare import compare_qat, compare_report
 from lava_nt.qat.layer import QATLayer
 from lava_nt.qat.network import QATNetwork, fixed_spec_differences
 from lava_nt.qat.registers import (
@@ -69,8 +69,6 @@ __all__ = [
     "QATError",
     "QATLayer",
     "QATNetwork",
-    "compare_qat",
-    "compare_report",
     "fixed_spec_differences",
     "round_half_away",
     "ste",

@@ -1,6 +1,9 @@
-"""``python -m lava_nt.qat``: see :func:`lava_nt.qat.compare.compare_qat`."""
+"""``python -m lava_nt.qat``: the EEG comparison moved to the EEG example."""
 
-from lava_nt.qat.compare import _main
+import sys
 
 if __name__ == "__main__":
-    _main()
+    sys.exit(
+        "python -m lava_nt.qat: the float / PTQ / QAT comparison on the EEG example moved to "
+        "'python -m lava_nt.examples.eeg.qat_compare' (same arguments)"
+    )

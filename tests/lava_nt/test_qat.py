@@ -204,7 +204,7 @@ def _assert_widths(fixed: NetworkSpec) -> None:
 def test_registers_equal_the_quantizer_and_fit_their_widths(seed):
     qat = QATNetwork(random_spec(seed), trainable=ALL)
     _push_latents(qat, seed)
-    fixed = qat.to_fixed_spec()  # check=True: compared with quantize() at the same scales
+    fixed = qat.to_fixed_spec()
     q, rep = quantize(qat.to_float_spec(), scales=qat.scales, bias_scales=qat.bias_scales)
     assert fixed_spec_differences(q, fixed) == []
     assert rep.n_clipped > 0  # the edits really went beyond the registers
@@ -225,6 +225,64 @@ def test_registers_equal_the_quantizer_and_fit_their_widths(seed):
         if layer.has_sb:
             a = layer.alpha.detach()
             assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
+
+
+@pytest.mark.parametrize(
+    "seed,resets,bias_exp,power_of_two",
+    [
+        (2, ("zero", "subtract", "zero"), "neuron", False),
+        (3, ("subtract", "zero", "subtract"), "layer", False),
+        (4, ("subtract",), 6, True),
+        (5, ("zero",), 0, False),
+        (6, ("subtract", "zero"), "neuron", True),
+    ],
+)
+def test_registers_equal_the_quantizer_on_random_networks(seed, resets, bias_exp, power_of_two):
+    """QAT's integer parameters are the quantiser's at the same scales on random networks (both
+    reset kinds, every spiking-bias kind, every bias-exponent mode), before and after random
+    latent edits beyond the registers: the one definition of the rules, checked by a test instead
+    of at run time."""
+    qat = QATNetwork(random_spec(seed, resets), trainable=ALL, bias_exp=bias_exp,
+                     power_of_two=power_of_two)  # fmt: skip
+    kw = dict(scales=qat.scales, bias_scales=qat.bias_scales, bias_exp=bias_exp)
+    for edit in (False, True):
+        if edit:
+            _push_latents(qat, seed)
+        q, rep = quantize(qat.to_float_spec(), **kw)
+        fixed = qat.to_fixed_spec()
+        assert fixed_spec_differences(q, fixed) == []
+        qat.check_against_quantizer()  # the on-demand check agrees (raises otherwise)
+        assert any(np.any(np.asarray(ls.neuron.bias_mant) != 0) for ls in fixed.layers)
+        assert sum(ls.spiking_bias is not None for ls in fixed.layers) == len(fixed.layers)
+    assert rep.n_clipped > 0  # the edits went beyond the registers
+
+
+def test_no_run_time_cross_check_on_production_paths(tmp_path, monkeypatch):
+    """Construction, export, saving and loading do not re-run the quantiser comparison."""
+
+    def refuse(*a, **k):
+        raise AssertionError("check_against_quantizer called on a production path")
+
+    monkeypatch.setattr(QATNetwork, "check_against_quantizer", refuse)
+    qat = QATNetwork(random_spec(0), trainable={"bias": True})
+    fixed = qat.to_fixed_spec()
+    qat.integer_parameters()
+    path = qat.save(tmp_path / "m.h5")
+    again = QATNetwork.load(path)
+    assert fixed_spec_differences(again.to_fixed_spec(), fixed) == []
+
+
+def test_load_refuses_a_file_whose_integers_are_not_its_floats_quantised(tmp_path):
+    from lava_nt.converters.model_file import save_model
+
+    qat = QATNetwork(random_spec(1), trainable={"bias": True})
+    fixed, report = qat.quantized()
+    fixed.layers[0].neuron.bias_mant[2] += 1  # an attached network that was edited
+    meta = {"qat": {"scales": qat.scales, "bias_scales": qat.bias_scales, "bias_exp": "neuron"}}
+    path = save_model(tmp_path / "m.h5", qat.to_float_spec(), meta=meta,
+                      quantized=(fixed, report))  # fmt: skip
+    with pytest.raises(QATError, match=r"m\.h5.*layer 0 bias_mant"):
+        QATNetwork.load(path)
 
 
 def test_a_disagreement_with_the_quantizer_is_reported():
@@ -382,32 +440,6 @@ def test_model_file_round_trip(tmp_path):
     again = QATNetwork.load(path, trainable={"bias": True})
     assert fixed_spec_differences(again.to_fixed_spec(), qat.to_fixed_spec()) == []
     assert again.scales == qat.scales and again.bias_scales == qat.bias_scales
-
-
-def test_compare_qat_end_to_end_on_tiny_synthetic_eeg(tmp_path):
-    """The measurement function on a tiny synthetic DEAP set: pretraining, float tuning, PTQ, QAT
-    tuning and the Lava fixed-point deployment (bit-exact with the training-time forward); a rerun
-    resumes (nothing recomputed)."""
-    from lava_nt.examples.eeg.synthetic import SyntheticConfig
-    from lava_nt.qat import compare_qat
-
-    syn = SyntheticConfig(n_participants=3, n_trials=10, n_samples=1024)
-    kw = dict(
-        synthetic=syn, participants=[1], seeds=[0], hidden=[16], population=4, T=8,
-        pretrain_epochs=1, tune_epochs=2, patience=None, float_engine="eager", log=lambda m: None,
-    )  # fmt: skip
-    res = compare_qat(tmp_path, **kw)
-    (row,) = res["rows"]
-    assert row["lava_bit_exact"] is True and row["lava_predictions_equal"] is True
-    assert row["qat_acc"] == row["qat_emulator_acc"]
-    for key in ("float_acc", "ptq_acc", "qat_acc", "qat_latent_float_acc"):
-        assert 0.0 <= row[key] <= 1.0
-    assert row["float_epochs"] == row["qat_epochs"] == 2
-    assert row["settings"] and "| **mean** | 1 |" in res["report"]
-    assert (tmp_path / "report.md").read_text().startswith("Settings:")
-    again = compare_qat(tmp_path, **kw)
-    assert again["rows"] == res["rows"]
-    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 1
 
 
 def test_heaviside_surrogate_gives_zero_gradients():
