@@ -1,6 +1,6 @@
 # Two commands a new user needs (README "Quick start"):
 #   make demo   run the main job (creates .venv with Python 3.10 if it is missing)
-#   make test   run the whole test suite (creates .venv if it is missing)
+#   make test   lint (ruff check) and run the whole test suite (creates .venv if it is missing)
 PY := .venv/bin/python
 
 .PHONY: env demo smoke test lint format bench docs docs-serve clean
@@ -15,6 +15,7 @@ smoke: env
 	$(PY) -m lava_nt.cli smoke
 
 test: env
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 lint: env
