@@ -103,7 +103,7 @@ def test_graded_data_is_refused_for_a_spike_network_and_readout_settings_are_che
     apply_tuning(net, ["nt2"])
     with pytest.raises(ParameterError, match="loss='ce'"):
         train(net, (x, y), TrainConfig(epochs=1, T=5, n_classes=N_CLS, loss="mse"), (x, y))
-    with pytest.raises(ParameterError, match=r"TrainConfig\(n_classes=2\) but the model has 3 classes"):
+    with pytest.raises(ParameterError, match=r"TrainConfig\(n_classes=2\) but the model has 3"):
         train(net, (x, y % 2), TrainConfig(epochs=1, T=5, n_classes=2), (x, y % 2))
 
 
