@@ -30,6 +30,7 @@ the fused BPTT (:mod:`lava_nt.nn.fused`) and the QAT recurrences (:mod:`lava_nt.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable
 
@@ -210,5 +211,6 @@ def surrogate_of(spike_fn, where: str = "FusedNTNetwork") -> tuple[str, float]:
             "spike function"
         )
     kind = _SURROGATE_KIND[func]
-    default = 2.0 if kind == "atan" else 1.0
+    # a bare function runs with its own default slope; the derivative must use the same one
+    default = inspect.signature(func).parameters["alpha"].default
     return kind, float(kw.get("alpha", default))

@@ -10,7 +10,7 @@ import torch
 from norse.torch.functional.threshold import threshold as norse_threshold
 from torch.func import functional_call
 
-from lava_nt.nn import NTLIFCell, NTNetwork, SpikingBias, make_spike_fn
+from lava_nt.nn import NTLIFCell, NTNetwork, SpikingBias, make_spike_fn, surrogate
 from lava_nt.nn.surrogate import SuperSpike
 
 
@@ -205,3 +205,23 @@ def test_batched_parameters_match_separate_runs(builders):
             for pb, ps in pairs:
                 assert ps.grad.abs().sum() > 0
                 torch.testing.assert_close(pb.grad[k, 0], ps.grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "spike_fn",
+    [
+        surrogate.super_spike,
+        surrogate.atan_spike,
+        surrogate.make_spike_fn("super", 3.0),
+        surrogate.make_spike_fn("atan", 5.0),
+    ],
+    ids=["bare-super", "bare-atan", "super-3", "atan-5"],
+)
+def test_surrogate_of_gives_the_slope_the_spike_function_runs_with(spike_fn):
+    """The fused path derives its gradient from ``surrogate_of``: it must be the autograd one,
+    also for a bare function called with its own default slope."""
+    x = torch.linspace(-2.0, 2.0, 41, dtype=torch.float64, requires_grad=True)
+    spike_fn(x).sum().backward()
+    kind, alpha = surrogate.surrogate_of(spike_fn)
+    expected = surrogate.surrogate_derivative(x.detach(), kind, alpha, torch.ones_like(x))
+    assert torch.equal(x.grad, expected)
