@@ -1,7 +1,7 @@
 """Decoding a network's output into class scores and predictions (numpy or torch).
 
-The one public way lava-nt turns outputs into class decisions; every engine, the training loop,
-the evaluation command and the examples call it.
+The one public way lava-nt turns outputs into class decisions: training and evaluation, the
+engine-agreement report, ``lava-nt evaluate`` and the examples decode with it.
 
 Population code (a network without readout): the output layer's ``n_out`` neurons split into
 ``n_classes`` consecutive populations of ``n_out // n_classes`` neurons (class ``k`` owns neurons

@@ -175,7 +175,8 @@ def random_spec(
             of a float one (weights ~ N(0, 0.7), biases ~ N(0.05, 0.1), gains in [0.5, 1.5]).
         spiking_bias: False (none), True (per layer cycling ``per_neuron``, ``volumetric``,
             ``grouped``), one of :data:`SPIKING_BIAS_KINDS`, or a sequence of kinds / None
-            cycled over the layers.
+            cycled over the layers. A float spiking bias' current decay ``du`` is 1 on even
+            layers and 0.6 on odd ones.
         resets: ``"zero"`` or ``"subtract"`` for every layer, or a sequence cycled over layers.
         du, dv: the layers' current / voltage decays (one value or a sequence cycled over the
             layers; None draws each layer's at random).
