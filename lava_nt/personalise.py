@@ -1,9 +1,9 @@
 """Batched personalisation: tune K independent NT parameter sets (one per person) in one run
 against the shared frozen weights.
 
-The tuned tensors (biases, gains, ``w_b``, ``alpha``) are expanded to ``[K, 1, n]`` and the batch
-is laid out ``[K, B, n_in]``: person k's samples only meet person k's parameters. The loss is the
-sum of the K per-person losses, each exactly the loss of a separate run, so each set receives
+The tuned tensors (biases, gains, ``w_b``, ``c_retention``) are expanded to ``[K, 1, n]`` and the
+batch is laid out ``[K, B, n_in]``: person k's samples only meet person k's parameters. The loss is
+the sum of the K per-person losses, each exactly the loss of a separate run, so each set receives
 exactly its own gradient; Adam is element-wise, so the K updates equal K separate runs (tests
 compare them). Every person's batches are shuffled by a generator seeded like a solo run's, and
 model selection, patience and gradient clipping are applied per person exactly as

@@ -37,8 +37,8 @@ __all__ = ["SPIKING_BIAS_KINDS", "random_input", "random_spec"]
 #: Spiking-bias kinds of :func:`random_spec` (``spiking_bias=True`` cycles through the first
 #: three): one bias neuron per neuron with a connectivity mask; ``n // 4`` bias neurons in
 #: contiguous groups; 3 bias neurons with a random explicit group per neuron, the second one
-#: silent (``w_b = 0``); ``n // 2`` bias neurons whose current never decays (``alpha = 1``; float
-#: only).
+#: silent (``w_b = 0``); ``n // 2`` bias neurons whose current never decays (``c_retention = 1``;
+#: float only).
 SPIKING_BIAS_KINDS = ("per_neuron", "volumetric", "grouped", "integrator")
 
 
@@ -90,10 +90,10 @@ def _float_layer(rng, k, n, n_prev, reset, du, dv, kind, zero_bias) -> LayerSpec
         w_b = rng.normal(0, 0.3, m)
         if kind == "grouped":
             w_b[1] = 0.0
-        alpha = np.ones(m) if kind == "integrator" else rng.uniform(0.2, 0.95, m)
+        c_ret = np.ones(m) if kind == "integrator" else rng.uniform(0.2, 0.95, m)
         params = spiking_bias_parameters(
-            m, n, du=sb_du, dv=0.3, vth=0.8, bias=rng.normal(0, 0.1, m), w_b=w_b, alpha=alpha,
-            group=group,
+            m, n, du=sb_du, dv=0.3, vth=0.8, bias=rng.normal(0, 0.1, m), w_b=w_b,
+            c_retention=c_ret, group=group,
         )  # fmt: skip
         sb = SpikingBiasSpec(w_in, params, mask=mask)
     neuron = ntlif_parameters(

@@ -96,7 +96,9 @@ def count_trainable(net: torch.nn.Module) -> int:
 
 def freeze(net: NTNetwork) -> NTNetwork:
     """Make every tensor of the network non-trainable (values kept)."""
-    net.set_trainable(weight=False, bias=False, gain=False, w_in=False, w_b=False, alpha=False)
+    net.set_trainable(
+        weight=False, bias=False, gain=False, w_in=False, w_b=False, c_retention=False
+    )
     return net
 
 
@@ -207,10 +209,10 @@ def _tune_spiking(net: NTNetwork, c: _TuningContext, m: str) -> None:
                     f"{c.where}: group_size {c.group_size} does not divide layer {i} "
                     f"({layer.n} neurons)"
                 )
-            mcount, sp, train_w_in = layer.n // c.group_size, c.input_sparsity, True
+            mcount, sp, w_in_trainable = layer.n // c.group_size, c.input_sparsity, True
         else:
             mcount = layer.n
-            sp, train_w_in = (c.sparsity, True) if m == "spiking_bias_sparse" else (0.0, False)
+            sp, w_in_trainable = (c.sparsity, True) if m == "spiking_bias_sparse" else (0.0, False)
         layer.spiking_bias = SpikingBias(
             layer.n_in,
             layer.n,
@@ -218,9 +220,9 @@ def _tune_spiking(net: NTNetwork, c: _TuningContext, m: str) -> None:
             group="contiguous" if mcount != layer.n else None,
             sparsity=sp,
             generator=c.gen,
-            train_w_in=train_w_in,
-            train_w_b=True,
-            train_alpha=False,
+            trainable_w_in=w_in_trainable,
+            trainable_w_b=True,
+            trainable_c_retention=False,
             dtype=ref.dtype,
             device=ref.device,
             **c.sb_kwargs,
@@ -228,7 +230,7 @@ def _tune_spiking(net: NTNetwork, c: _TuningContext, m: str) -> None:
         c.report.added.append(
             f"layers.{i}: {mcount} spiking bias neurons"
             + (f", W_in {sp:.0%} sparse" if sp else "")
-            + (" (W_in trained)" if train_w_in else " (W_in fixed)")
+            + (" (W_in trained)" if w_in_trainable else " (W_in fixed)")
         )
 
 
@@ -267,7 +269,7 @@ def apply_tuning(
         input_sparsity: fraction of zeros of the volumetric input matrix.
         seed: seeds masks and initialisations.
         spiking_bias_kwargs: extra :class:`~lava_nt.nn.spiking_bias.SpikingBias` arguments for
-            added populations (bias-neuron dynamics, ``alpha``, ``w_in_scale`` ...).
+            added populations (bias-neuron dynamics, ``c_retention``, ``w_in_scale`` ...).
 
     Returns:
         A :class:`TuningReport`. Re-create the optimizer after calling this.

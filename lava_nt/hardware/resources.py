@@ -5,9 +5,9 @@ Counts (per layer ``k`` of a :class:`~lava_nt.network.NetworkSpec`, then in tota
 * **neurons**: the layer's ``n`` NTLIF neurons plus the ``m`` spiking-bias neurons serving it;
 * **compartments**: neurons, plus (Loihi 1 only, ``ChipLimits.aux_bias_compartments``) one
   auxiliary compartment per target neuron of a layer with a spiking bias. Loihi 1 has binary
-  spikes and a fixed neuron model, so the leaking bias current ``C`` (decay ``alpha``, its own
-  time constant) needs a dendritic compartment of its own next to each target soma; on Loihi 2 a
-  microcoded neuron keeps it as state;
+  spikes and a fixed neuron model, so the leaking bias current ``C`` (retention factor
+  ``c_retention``, its own time constant) needs a dendritic compartment of its own next to each
+  target soma; on Loihi 2 a microcoded neuron keeps it as state;
 * **synapses**: nonzero entries of ``W`` (``n x n_prev``), of the spiking bias' ``W_in``
   (``m x n_prev``; masked entries are zero, so they are excluded) and one bias synapse per target
   neuron whose bias neuron has a nonzero ``w_b`` (bias neuron -> its group);

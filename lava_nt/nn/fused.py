@@ -293,8 +293,8 @@ def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
 
     The bias neurons are NTLIF neurons (gain 1, reset to zero, see
     :func:`lava_nt.spec.spiking_bias.spiking_bias_step`), so they run as one fused node
-    (:class:`_NTLIFSequence`); the leaking current ``C[t] = alpha C[t-1] + w_b s_b[t]`` and the
-    fan-out to the targets stay in ordinary autograd (two small operations per step), with the
+    (:class:`_NTLIFSequence`); the leaking current ``C[t] = c_retention C[t-1] + w_b s_b[t]`` and
+    the fan-out to the targets stay in ordinary autograd (two small operations per step), with the
     spec's operations in the spec's order. A population whose bias-neuron dynamics are trainable
     or whose surrogate has no known derivative runs the spec step in autograd instead."""
     ab = sb.drive(x)
@@ -311,9 +311,9 @@ def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
         ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, T, False, sb.detach_reset, kind, alpha
     )  # reset to zero
     w = sb.w_b * s_b  # [T, ..., m], as the spec's ``w_b * s_b`` of every step
-    a_c = sb.effective_alpha()
+    a_c = sb.effective_c_retention()
     shape = torch.broadcast_shapes(s_b.shape[1:], sb.w_b.shape, a_c.shape)
-    cs = [w[0].expand(shape)]  # alpha * 0 + w_b s_b[0]
+    cs = [w[0].expand(shape)]  # c_retention * 0 + w_b s_b[0]
     for t in range(1, s_b.shape[0]):
         cs.append(a_c * cs[-1] + w[t])
     C = torch.stack(cs)

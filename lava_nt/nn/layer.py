@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from lava_nt._deprecation import TRAINABLE_FLAG_RENAMES, renamed_kwargs
 from lava_nt.nn._util import as_tensor, reject_unknown, resolve_dtype
 from lava_nt.nn.ntlif import NTLIFCell
 from lava_nt.nn.spiking_bias import SpikingBias, SpikingBiasState
@@ -28,9 +29,9 @@ from lava_nt.spec.validation import ParameterError, check_positive_int
 __all__ = ["NTLayer", "NTLayerState"]
 
 _LAYER_ARGS = (
-    "bias", "gain", "spiking_bias", "weight", "train_weight", "trainable_bias", "trainable_gain",
-    "du", "dv", "vth", "reset", "surrogate", "alpha", "detach_reset", "k", "param_shape", "dtype",
-    "device",
+    "bias", "gain", "spiking_bias", "weight", "trainable_weight", "trainable_bias",
+    "trainable_gain", "du", "dv", "vth", "reset", "surrogate", "alpha", "detach_reset", "k",
+    "param_shape", "dtype", "device",
 )  # fmt: skip
 
 
@@ -52,13 +53,14 @@ class NTLayer(torch.nn.Module):
         gain: initial gain (default 1, frozen unless ``trainable_gain``).
         spiking_bias: a :class:`SpikingBias` with ``n_in`` inputs and ``n`` targets, or None.
         weight: initial ``(n, n_in)`` weights (default: ``nn.Linear`` initialisation).
-        train_weight: whether ``W`` requires grad.
+        trainable_weight: whether ``W`` requires grad (deprecated name: ``train_weight``).
         trainable_bias, trainable_gain: override the defaults above.
         du, dv, vth, reset, surrogate, alpha, detach_reset, k, param_shape: of the
             :class:`NTLIFCell` (``alpha`` is the surrogate slope).
         dtype, device: of the weights, parameters and buffers.
     """
 
+    @renamed_kwargs(TRAINABLE_FLAG_RENAMES)
     def __init__(
         self,
         n_in: int,
@@ -67,7 +69,7 @@ class NTLayer(torch.nn.Module):
         gain: Any = 1.0,
         spiking_bias: SpikingBias | None = None,
         weight: Any = None,
-        train_weight: bool = True,
+        trainable_weight: bool = True,
         trainable_bias: bool | None = None,
         trainable_gain: bool = False,
         du: float = 1.0,
@@ -101,7 +103,7 @@ class NTLayer(torch.nn.Module):
                 raise ParameterError(f"{where}: 'weight' must be finite")
             with torch.no_grad():
                 self.linear.weight.copy_(w)
-        self.linear.weight.requires_grad_(bool(train_weight))
+        self.linear.weight.requires_grad_(bool(trainable_weight))
         if bias is True:
             b_val, b_train = 0.0, True
         elif bias is False or bias is None:
@@ -225,4 +227,4 @@ class NTLayer(torch.nn.Module):
         return z_all, NTLayerState(nst, sst), rec
 
     def extra_repr(self) -> str:
-        return f"n_in={self.n_in}, n={self.n}, train_weight={self.linear.weight.requires_grad}"
+        return f"n_in={self.n_in}, n={self.n}, trainable_weight={self.linear.weight.requires_grad}"

@@ -10,7 +10,7 @@ An optional :class:`~lava_nt.nn.readout.Readout` after the last layer makes the 
 voltage trace ``[T, B, n_readout]`` (``values(out)`` reduces it over the window); graded
 (real-valued) inputs go through the first layer's matmul like spikes.
 
-With batched parameters (``expand_parameters(k)``: bias / gain / ``w_b`` / ``alpha`` shaped
+With batched parameters (``expand_parameters(k)``: bias / gain / ``w_b`` / ``c_retention`` shaped
 ``[K, 1, n]``) the input is laid out ``[T, K, B, n_in]`` and the output ``[T, K, B, n_out]``.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lava_nt._deprecation import C_RETENTION_RENAME, TRAINABLE_FLAG_RENAMES, renamed_kwargs
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
 from lava_nt.nn._util import is_trainable, to_numpy
 from lava_nt.nn.layer import NTLayer, NTLayerState
@@ -193,6 +194,7 @@ class NTNetwork(torch.nn.Module):
         return s, states
 
     # ---- tuning helpers -------------------------------------------------------------------
+    @renamed_kwargs(C_RETENTION_RENAME, "NTNetwork.set_trainable")
     def set_trainable(
         self,
         weight: bool | None = None,
@@ -200,23 +202,23 @@ class NTNetwork(torch.nn.Module):
         gain: bool | None = None,
         w_in: bool | None = None,
         w_b: bool | None = None,
-        alpha: bool | None = None,
+        c_retention: bool | None = None,
     ) -> NTNetwork:
         """Freeze / unfreeze tensors of every layer (None leaves a kind unchanged). Re-create
-        optimizers afterwards."""
+        optimizers afterwards. ``alpha=`` is the deprecated name of ``c_retention=``."""
         for layer in self.layers:
             if weight is not None:
                 layer.linear.weight.requires_grad_(bool(weight))
             layer.neuron.set_trainable(bias=bias, gain=gain)
             if layer.spiking_bias is not None:
-                layer.spiking_bias.set_trainable(w_in=w_in, w_b=w_b, alpha=alpha)
+                layer.spiking_bias.set_trainable(w_in=w_in, w_b=w_b, c_retention=c_retention)
         if self.readout is not None and weight is not None:
             self.readout.linear.weight.requires_grad_(bool(weight))
         return self
 
     def expand_parameters(self, k: int) -> NTNetwork:
-        """Copy every layer's bias / gain (and ``w_b`` / ``alpha``) into ``k`` independent sets
-        for batched personalisation (inputs then laid out ``[T, K, B, n_in]``)."""
+        """Copy every layer's bias / gain (and ``w_b`` / ``c_retention``) into ``k`` independent
+        sets for batched personalisation (inputs then laid out ``[T, K, B, n_in]``)."""
         for layer in self.layers:
             layer.neuron.expand_parameters(k)
             if layer.spiking_bias is not None:
@@ -225,17 +227,18 @@ class NTNetwork(torch.nn.Module):
 
     # ---- spec conversion ------------------------------------------------------------------
     @classmethod
+    @renamed_kwargs(TRAINABLE_FLAG_RENAMES, "NTNetwork.from_spec")
     def from_spec(
         cls,
         spec: NetworkSpec,
         dtype: torch.dtype = torch.float64,
         *,
-        train_weight: bool = True,
-        train_bias: bool = True,
-        train_gain: bool = False,
-        train_w_in: bool = False,
-        train_w_b: bool = True,
-        train_alpha: bool = False,
+        trainable_weight: bool = True,
+        trainable_bias: bool = True,
+        trainable_gain: bool = False,
+        trainable_w_in: bool = False,
+        trainable_w_b: bool = True,
+        trainable_c_retention: bool = False,
         surrogate: Any = DEFAULT_SURROGATE,
         alpha: float = DEFAULT_ALPHA,
         detach_reset: bool = True,
@@ -244,8 +247,9 @@ class NTNetwork(torch.nn.Module):
         """Build the torch network of a floating-point :class:`~lava_nt.network.NetworkSpec`.
 
         Values are copied exactly (in ``dtype``; use float64 for bit-equality with
-        :func:`lava_nt.network.reference_run`). ``train_*`` choose which tensors are
-        ``nn.Parameter`` s; ``surrogate`` / ``alpha`` set the spike surrogate of all neurons.
+        :func:`lava_nt.network.reference_run`). ``trainable_*`` choose which tensors are
+        ``nn.Parameter`` s (the old ``train_*`` names are deprecated); ``surrogate`` / ``alpha``
+        set the spike surrogate (and its slope) of all neurons.
         """
         if not isinstance(spec, NetworkSpec):
             raise ParameterError("NTNetwork.from_spec: expected a lava_nt.network.NetworkSpec")
@@ -273,10 +277,10 @@ class NTNetwork(torch.nn.Module):
                     vth=sp.vth,
                     bias=sp.bias,
                     w_b=sp.w_b,
-                    alpha=sp.alpha,
-                    train_w_in=train_w_in,
-                    train_w_b=train_w_b,
-                    train_alpha=train_alpha,
+                    c_retention=sp.c_retention,
+                    trainable_w_in=trainable_w_in,
+                    trainable_w_b=trainable_w_b,
+                    trainable_c_retention=trainable_c_retention,
                     surrogate=surrogate,
                     surrogate_alpha=alpha,
                     detach_reset=detach_reset,
@@ -291,9 +295,9 @@ class NTNetwork(torch.nn.Module):
                     gain=p.gain,
                     spiking_bias=sb,
                     weight=np.asarray(ls.weight, dtype=np.float64),
-                    train_weight=train_weight,
-                    trainable_bias=train_bias,
-                    trainable_gain=train_gain,
+                    trainable_weight=trainable_weight,
+                    trainable_bias=trainable_bias,
+                    trainable_gain=trainable_gain,
                     du=p.du,
                     dv=p.dv,
                     vth=p.vth,
@@ -309,15 +313,15 @@ class NTNetwork(torch.nn.Module):
         readout = None
         if spec.readout is not None:
             readout = Readout.from_spec(
-                spec.readout, dtype=dtype, device=device, train_weight=train_weight
+                spec.readout, dtype=dtype, device=device, trainable_weight=trainable_weight
             )
         return cls(layers, readout=readout, input=spec.input)
 
     def to_spec(self, k: int | None = None) -> NetworkSpec:
         """The floating-point :class:`~lava_nt.network.NetworkSpec` of this network (numpy
         float64 copies: weights, biases, gains, decays, thresholds, reset modes, spiking-bias
-        ``W_in`` (masked), masks, ``w_b``, ``alpha`` (clamped to [0, 1]), groups). With batched
-        parameters pick set ``k``."""
+        ``W_in`` (masked), masks, ``w_b``, ``c_retention`` (clamped to [0, 1]), groups). With
+        batched parameters pick set ``k``."""
         layers = []
         for idx, layer in enumerate(self.layers):
             cell = layer.neuron
@@ -357,7 +361,7 @@ class NTNetwork(torch.nn.Module):
 
     def trainable_summary(self) -> dict[str, int]:
         """Number of trainable values per kind (masked ``W_in`` entries not counted)."""
-        out = {"weight": 0, "bias": 0, "gain": 0, "w_in": 0, "w_b": 0, "alpha": 0}
+        out = {"weight": 0, "bias": 0, "gain": 0, "w_in": 0, "w_b": 0, "c_retention": 0}
         for layer in self.layers:
             if layer.linear.weight.requires_grad:
                 out["weight"] += layer.linear.weight.numel()
@@ -367,7 +371,7 @@ class NTNetwork(torch.nn.Module):
             sb = layer.spiking_bias
             if sb is not None:
                 out["w_in"] += sb.n_trainable_w_in
-                for name in ("w_b", "alpha"):
+                for name in ("w_b", "c_retention"):
                     if is_trainable(sb, name):
                         out[name] += getattr(sb, name).numel()
         out["total"] = sum(out.values())

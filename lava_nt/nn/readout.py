@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from lava_nt._deprecation import TRAINABLE_FLAG_RENAMES, renamed_kwargs
 from lava_nt.nn._util import as_tensor, resolve_dtype, set_tensor, to_numpy
 from lava_nt.spec.readout import (
     ReadoutParameters,
@@ -38,10 +39,12 @@ class Readout(torch.nn.Module):
         du, dv: current and voltage decays in [0, 1] (du = 0, dv = 1: accumulated current).
         bias: per-unit bias (scalar or ``(n,)``).
         reduce: ``"last"``, ``"mean"`` or ``"max"``.
-        train_weight, train_bias: which tensors are trainable.
+        trainable_weight, trainable_bias: which tensors are trainable (deprecated names:
+            ``train_weight``, ``train_bias``).
         dtype, device: of the weights and buffers.
     """
 
+    @renamed_kwargs(TRAINABLE_FLAG_RENAMES)
     def __init__(
         self,
         n_in: int,
@@ -51,8 +54,8 @@ class Readout(torch.nn.Module):
         dv: float = 1.0,
         bias: Any = 0.0,
         reduce: str = "last",
-        train_weight: bool = True,
-        train_bias: bool = False,
+        trainable_weight: bool = True,
+        trainable_bias: bool = False,
         dtype: torch.dtype | None = None,
         device: Any = None,
     ):
@@ -73,9 +76,9 @@ class Readout(torch.nn.Module):
                 )
             with torch.no_grad():
                 self.linear.weight.copy_(w)
-        self.linear.weight.requires_grad_(bool(train_weight))
+        self.linear.weight.requires_grad_(bool(trainable_weight))
         b = as_tensor(p.bias, dtype, device).expand(n).clone()
-        set_tensor(self, "bias", b, bool(train_bias))
+        set_tensor(self, "bias", b, bool(trainable_bias))
 
     def parameters_spec(self) -> ReadoutParameters:
         return ReadoutParameters(self.du, self.dv, self.bias, self.reduce)

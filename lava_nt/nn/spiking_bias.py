@@ -6,28 +6,36 @@ A population of ``m`` bias neurons serves a target NTLIF layer of ``n`` neurons.
     a_b[t]         = (W_in * mask) · s_in[t]               (m x n_in, fixed sparsity mask)
     s_b[t]         = LIF_b(a_b[t])                         (du, dv, vth, constant drive ``bias``;
                                                             reset to zero; surrogate gradient)
-    C[t]           = alpha * C[t-1] + w_b * s_b[t]         (thesis eq. 3; one per bias neuron)
+    C[t]           = c_retention * C[t-1] + w_b * s_b[t]   (thesis eq. 3; one per bias neuron)
     c_target[i][t] = C[group(i)][t]                        (delivered as the target's ``c``)
+
+``c_retention`` in [0, 1] is the fraction of the current kept from one step to the next (the
+thesis' alpha); ``surrogate_alpha`` is the bias neurons' surrogate-gradient slope.
 
 ``group`` is None for one bias neuron per target neuron (``m == n``); with ``m < n`` it is a
 *volumetric* bias: contiguous blocks of ``n/m`` target neurons by default, or an explicit index
 array (target neuron -> bias neuron).
 
-Training (defaults follow the thesis: ``w_b`` trained, ``W_in`` and ``alpha`` fixed):
+Training (defaults follow the thesis: ``w_b`` trained, ``W_in`` and ``c_retention`` fixed):
 
-- ``W_in`` (``train_w_in``) is multiplied by its boolean ``mask`` buffer in every forward, so the
-  masked entries are exactly zero in the forward and get exactly zero gradient; they are also
+- ``W_in`` (``trainable_w_in``) is multiplied by its boolean ``mask`` buffer in every forward, so
+  the masked entries are exactly zero in the forward and get exactly zero gradient; they are also
   zeroed at construction. With value 0 and gradient 0, Adam / AdamW / SGD (weight decay,
   momentum included) leave them at exactly 0. :meth:`SpikingBias.constrain_` re-zeroes them (and
-  clamps ``alpha``) after an arbitrary manual edit.
-- ``alpha`` (``train_alpha``) is stored unconstrained and *clamped to [0, 1] in the forward with a
-  straight-through gradient*:
-  ``alpha_eff = clamp(alpha.detach(), 0, 1) + (alpha - alpha.detach())``.
-  Inside [0, 1] the forward value is exactly ``alpha`` (so the forward equals the spec for any valid
-  alpha), outside it is exactly the clamped value, and the gradient is never cut off (a plain clamp
-  would freeze an alpha that stepped past 1). :meth:`SpikingBias.to_parameters` exports the
-  clamped value.
-- ``w_b`` (``train_w_b``) is unconstrained.
+  clamps ``c_retention``) after an arbitrary manual edit.
+- ``c_retention`` (``trainable_c_retention``) is stored unconstrained and *clamped to [0, 1] in the
+  forward with a straight-through gradient*:
+  ``c_eff = clamp(c_retention.detach(), 0, 1) + (c_retention - c_retention.detach())``.
+  Inside [0, 1] the forward value is exactly ``c_retention`` (so the forward equals the spec for
+  any valid value), outside it is exactly the clamped value, and the gradient is never cut off (a
+  plain clamp would freeze a retention that stepped past 1). :meth:`SpikingBias.to_parameters`
+  exports the clamped value.
+- ``w_b`` (``trainable_w_b``) is unconstrained.
+
+Deprecated for one release: ``alpha=`` (use ``c_retention=``) and ``train_w_in`` / ``train_w_b`` /
+``train_alpha`` (use ``trainable_w_in`` / ``trainable_w_b`` / ``trainable_c_retention``), in the
+constructor and :meth:`SpikingBias.set_trainable`; state dicts saved with the old ``alpha`` key
+still load.
 """
 
 from __future__ import annotations
@@ -39,6 +47,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lava_nt._deprecation import (
+    C_RETENTION_RENAME,
+    TRAINABLE_FLAG_RENAMES,
+    rename_state_dict_keys,
+    renamed_kwargs,
+    warn_renamed_attribute,
+)
 from lava_nt.nn._util import (
     as_tensor,
     is_trainable,
@@ -71,8 +86,8 @@ DEFAULT_CURRENT_DECAY = 0.9
 
 _SB_ARGS = (
     "m", "group", "sparsity", "mask", "seed", "generator", "w_in", "w_in_scale", "du", "dv", "vth",
-    "bias", "w_b", "alpha", "train_w_in", "train_w_b", "train_alpha", "surrogate",
-    "surrogate_alpha", "k", "detach_reset", "dtype", "device",
+    "bias", "w_b", "c_retention", "trainable_w_in", "trainable_w_b", "trainable_c_retention",
+    "surrogate", "surrogate_alpha", "k", "detach_reset", "dtype", "device",
 )  # fmt: skip
 
 
@@ -127,16 +142,19 @@ class SpikingBias(torch.nn.Module):
         du, dv, vth, bias: the bias neurons' LIF (bias = constant drive; reset to zero).
         w_b: bias weight per bias neuron (default 0: the tuned network starts equal to the
             pretrained one).
-        alpha: decay of the leaking bias current in [0, 1] (default 0.9; the thesis does not
-            state its value).
-        train_w_in, train_w_b, train_alpha: which tensors are ``nn.Parameter`` s.
+        c_retention: per-step retention factor of the leaking bias current in [0, 1] (``C[t] =
+            c_retention * C[t-1] + w_b * s_b[t]``; default 0.9, the thesis does not state its
+            value). Deprecated name: ``alpha``.
+        trainable_w_in, trainable_w_b, trainable_c_retention: which tensors are
+            ``nn.Parameter`` s (deprecated names: ``train_w_in``, ``train_w_b``, ``train_alpha``).
         surrogate, surrogate_alpha: spike surrogate of the bias neurons and its slope.
-        k: store ``w_b`` and ``alpha`` as ``(k, 1, m)`` for batched personalisation (``W_in``
+        k: store ``w_b`` and ``c_retention`` as ``(k, 1, m)`` for batched personalisation (``W_in``
             stays shared).
         detach_reset: stop the gradient through the bias neurons' reset.
         dtype, device: of all floating tensors.
     """
 
+    @renamed_kwargs({**C_RETENTION_RENAME, **TRAINABLE_FLAG_RENAMES})
     def __init__(
         self,
         n_in: int,
@@ -154,10 +172,10 @@ class SpikingBias(torch.nn.Module):
         vth: float = 1.0,
         bias: Any = 0.0,
         w_b: Any = 0.0,
-        alpha: Any = DEFAULT_CURRENT_DECAY,
-        train_w_in: bool = False,
-        train_w_b: bool = True,
-        train_alpha: bool = False,
+        c_retention: Any = DEFAULT_CURRENT_DECAY,
+        trainable_w_in: bool = False,
+        trainable_w_b: bool = True,
+        trainable_c_retention: bool = False,
         surrogate: Any = DEFAULT_SURROGATE,
         surrogate_alpha: float = DEFAULT_ALPHA,
         k: int | None = None,
@@ -181,7 +199,8 @@ class SpikingBias(torch.nn.Module):
         if group is None and m != n_target:
             group = "contiguous"
         checked = spiking_bias_parameters(
-            m, n_target, where, du=du, dv=dv, vth=vth, bias=bias, w_b=w_b, alpha=alpha, group=group
+            m, n_target, where, du=du, dv=dv, vth=vth, bias=bias, w_b=w_b,
+            c_retention=c_retention, group=group,
         )  # raises ParameterError on a wrong name, range or shape
         check_range(w_in_scale, where, "w_in_scale", 0.0, None)
         dtype = resolve_dtype(dtype)
@@ -224,7 +243,7 @@ class SpikingBias(torch.nn.Module):
                 raise ParameterError(f"{where}: 'w_in' must be finite")
         if mk is not None:
             w = torch.where(mk, w, torch.zeros((), dtype=w.dtype))
-        set_tensor(self, "w_in", w.to(dtype=dtype, device=device), bool(train_w_in))
+        set_tensor(self, "w_in", w.to(dtype=dtype, device=device), bool(trainable_w_in))
 
         # LIF of the bias neurons (buffers) and per-bias-neuron tensors
         for name, val in (("du", du), ("dv", dv), ("vth", vth)):
@@ -234,8 +253,8 @@ class SpikingBias(torch.nn.Module):
             "bias", as_tensor(checked.bias, dtype, device, param_shape_of(checked.bias, m))
         )
         for name, val, train in (
-            ("w_b", checked.w_b, train_w_b),
-            ("alpha", checked.alpha, train_alpha),
+            ("w_b", checked.w_b, trainable_w_b),
+            ("c_retention", checked.c_retention, trainable_c_retention),
         ):
             shape = param_shape_of(val, m, kshape)
             set_tensor(self, name, as_tensor(val, dtype, device, shape), bool(train))
@@ -249,10 +268,21 @@ class SpikingBias(torch.nn.Module):
         """``W_in * mask`` (what the forward uses)."""
         return self.w_in if self.mask is None else self.w_in * self.mask
 
-    def effective_alpha(self) -> torch.Tensor:
-        """``alpha`` clamped to [0, 1] with a straight-through gradient (exact inside [0, 1])."""
-        a = self.alpha
+    def effective_c_retention(self) -> torch.Tensor:
+        """``c_retention`` clamped to [0, 1] with a straight-through gradient (exact inside
+        [0, 1])."""
+        a = self.c_retention
         return a.detach().clamp(0.0, 1.0) + (a - a.detach())
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """Deprecated name of the ``c_retention`` tensor (removed in 0.3)."""
+        warn_renamed_attribute("alpha", "c_retention", type(self).__name__)
+        return self.c_retention
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        rename_state_dict_keys(state_dict, prefix, C_RETENTION_RENAME)  # pre-0.2 state dicts
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def bias_parameters(self) -> SpikingBiasParameters:
         """The :class:`SpikingBiasParameters` the step uses (tensors, differentiable)."""
@@ -262,7 +292,7 @@ class SpikingBias(torch.nn.Module):
             vth=self.vth,
             bias=self.bias,
             w_b=self.w_b,
-            alpha=self.effective_alpha(),
+            c_retention=self.effective_c_retention(),
             group=self.group,
         )
 
@@ -280,42 +310,44 @@ class SpikingBias(torch.nn.Module):
     def to_parameters(self, k: int | None = None) -> SpikingBiasParameters:
         """Plain numpy :class:`SpikingBiasParameters` (float64) for the spec / Lava; with batched
         parameters pick set ``k``."""
-        w_b, alpha = self.w_b, self.alpha.detach().clamp(0.0, 1.0)
+        w_b, c_ret = self.w_b, self.c_retention.detach().clamp(0.0, 1.0)
         if self.k is not None:
             if k is None:
                 raise ParameterError(
                     "SpikingBias: batched (k) parameters: pass k= to export one set"
                 )
-            w_b, alpha = w_b[k, 0], alpha[k, 0]
+            w_b, c_ret = w_b[k, 0], c_ret[k, 0]
         return SpikingBiasParameters(
             du=float(self.du),
             dv=float(self.dv),
             vth=float(self.vth),
             bias=to_numpy(self.bias),
             w_b=to_numpy(w_b),
-            alpha=to_numpy(alpha),
+            c_retention=to_numpy(c_ret),
             group=None if self.group is None else self.group.cpu().numpy().astype(np.int64),
         )
 
     @torch.no_grad()
     def constrain_(self) -> SpikingBias:
-        """Zero the masked ``W_in`` entries and clamp ``alpha`` to [0, 1] in place."""
+        """Zero the masked ``W_in`` entries and clamp ``c_retention`` to [0, 1] in place."""
         if self.mask is not None:
             self.w_in.mul_(self.mask)
-        self.alpha.clamp_(0.0, 1.0)
+        self.c_retention.clamp_(0.0, 1.0)
         return self
 
-    def set_trainable(self, w_in=None, w_b=None, alpha=None) -> SpikingBias:
-        """Switch ``W_in`` / ``w_b`` / ``alpha`` between ``nn.Parameter`` and buffer."""
-        for name, flag in (("w_in", w_in), ("w_b", w_b), ("alpha", alpha)):
+    @renamed_kwargs(C_RETENTION_RENAME, "SpikingBias.set_trainable")
+    def set_trainable(self, w_in=None, w_b=None, c_retention=None) -> SpikingBias:
+        """Switch ``W_in`` / ``w_b`` / ``c_retention`` between ``nn.Parameter`` and buffer
+        (None: unchanged; ``alpha=`` is the deprecated name of ``c_retention=``)."""
+        for name, flag in (("w_in", w_in), ("w_b", w_b), ("c_retention", c_retention)):
             if flag is not None:
                 set_tensor(self, name, getattr(self, name), bool(flag))
         return self
 
     def expand_parameters(self, k: int) -> SpikingBias:
-        """Copy ``w_b`` and ``alpha`` into ``k`` independent sets ``(k, 1, m)``."""
+        """Copy ``w_b`` and ``c_retention`` into ``k`` independent sets ``(k, 1, m)``."""
         shape = resolve_param_shape(self.m, k, None, type(self).__name__)
-        for name in ("w_b", "alpha"):
+        for name in ("w_b", "c_retention"):
             t = getattr(self, name)
             set_tensor(self, name, t.expand(shape).clone(), is_trainable(self, name))
         return self
@@ -323,7 +355,7 @@ class SpikingBias(torch.nn.Module):
     # ---- dynamics -------------------------------------------------------------------------
     def initial_state(self, a_b: torch.Tensor) -> SpikingBiasState:
         """Zero state broadcast over ``a_b [..., m]`` and the parameter shapes (no grad)."""
-        shape = torch.broadcast_shapes(a_b.shape, self.w_b.shape, self.alpha.shape)
+        shape = torch.broadcast_shapes(a_b.shape, self.w_b.shape, self.c_retention.shape)
         dtype = torch.promote_types(a_b.dtype, self.vth.dtype)
         z = torch.zeros(shape, dtype=dtype, device=a_b.device)
         return SpikingBiasState(u=z, v=z, C=z)
@@ -383,8 +415,9 @@ class SpikingBias(torch.nn.Module):
         sparse = "" if self.mask is None else f", density={float(self.mask.float().mean()):.3g}"
         return (
             f"n_in={self.n_in}, n={self.n}, m={self.m} ({mode}){sparse}, "
-            f"train_w_in={is_trainable(self, 'w_in')}, train_w_b={is_trainable(self, 'w_b')}, "
-            f"train_alpha={is_trainable(self, 'alpha')}"
+            f"trainable_w_in={is_trainable(self, 'w_in')}, "
+            f"trainable_w_b={is_trainable(self, 'w_b')}, "
+            f"trainable_c_retention={is_trainable(self, 'c_retention')}"
         )
 
 

@@ -22,6 +22,12 @@ Only the backward pass differs:
 All are ``torch.autograd.Function`` s in the ``setup_context`` style, so they trace through
 ``torch.compile`` without graph breaks. ``alpha`` is a plain Python float stored on the context.
 
+In lava-nt ``alpha`` means only this surrogate-gradient slope (as in Norse): the ``alpha`` of
+:class:`~lava_nt.nn.ntlif.NTLIFCell`, :class:`~lava_nt.nn.layer.NTLayer` and
+``NTNetwork.from_spec``, ``surrogate_alpha`` of a :class:`~lava_nt.nn.spiking_bias.SpikingBias`
+and ``bias_alpha`` of a model file's surrogate settings. A spiking bias' current retention factor
+is ``c_retention``.
+
 The derivatives are defined once, in :func:`surrogate_derivative`: the autograd functions here,
 the fused BPTT (:mod:`lava_nt.nn.fused`) and the QAT recurrences (:mod:`lava_nt.qat`) all call it;
 :func:`surrogate_of` names the surrogate of a spike function made by :func:`make_spike_fn`.

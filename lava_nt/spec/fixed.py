@@ -21,7 +21,8 @@ Spiking bias (same style)::
     C[t]   = sat24( trunc((4096 - dc) * C[t-1] / 4096) + s_b[t] * (w_b_mant << w_b_exp) )
     c_target[i][t] = C[group(i)][t]
 
-so ``alpha = (4096 - dc) / 4096`` and ``w_b`` is in voltage units.
+so the float current retention is ``c_retention = (4096 - dc) / 4096`` (``dc`` is Loihi's
+current-decay register) and ``w_b`` is in voltage units.
 
 The step functions use only operators plus ``where``/``clip``/``sign``/``abs`` from the array's
 own namespace, so the same code runs on numpy int64 (the Lava fixed-point ProcessModels) and on
@@ -94,7 +95,8 @@ class FixedNTLIFState(NamedTuple):
 
 class FixedSpikingBiasParameters(NamedTuple):
     """Integer spiking-bias parameters: the bias neurons' LIF, the bias weight ``w_b_mant <<
-    w_b_exp`` (voltage units), the current decay ``dc`` (alpha = (4096 - dc)/4096) and ``group``."""
+    w_b_exp`` (voltage units), the current decay ``dc`` (``c_retention = (4096 - dc) / 4096``)
+    and ``group``."""
 
     du: Any = DECAY_MAX
     dv: Any = 0
@@ -158,7 +160,7 @@ def fixed_spiking_bias_parameters(
     p = dict(FixedSpikingBiasParameters()._asdict())
     p.update(kwargs)
     _check_scalars(p, ("du", "dv", "vth"), where)
-    check_shape(p["dc"], where, "dc", m)  # one current decay per bias neuron, like alpha
+    check_shape(p["dc"], where, "dc", m)  # one current decay per bias neuron, like c_retention
     check_int_range(p["du"], where, "du", 0, DECAY_MAX)
     check_int_range(p["dv"], where, "dv", 0, DECAY_MAX)
     check_int_range(p["vth"], where, "vth", 1, VTH_MAX)  # 0: v > 0 spikes every step

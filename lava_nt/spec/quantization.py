@@ -15,12 +15,12 @@ array's own namespace, so the *same function* runs on numpy arrays (the post-tra
     vth           round(vth S / 2**6)   (17-bit unsigned, >= 1; below 1 is an error)
     gain          clip(round(g 256), GAIN_MIN, GAIN_MAX)
     du            clip(round(du 4096), 1, 4096) - 1     (Loihi's current decay is (du+1)/4096)
-    dv, dc        clip(round(d 4096), 0, 4095)          (dc = round((1 - alpha) 4096))
+    dv, dc        clip(round(d 4096), 0, 4095)          (dc = round((1 - c_retention) 4096))
 
 Legend: ``W`` float weights, ``S`` the layer's voltage scale, ``e`` the weight exponent, ``k``
 the weight pair index (Lava adds ``(2k << e) << 6 = k 2**(7+e)`` to ``u``), ``x`` a bias (or
 bias weight ``w_b``), ``mant_max`` the mantissa's largest magnitude, ``g`` the NT1 gain, ``du``,
-``dv`` the decays in [0, 1], ``alpha`` a spiking bias' current retention.
+``dv`` the decays in [0, 1], ``c_retention`` a spiking bias' current retention.
 
 Two weight-exponent ranges exist and both are named here: :data:`WEIGHT_EXP_MIN` ..
 :data:`WEIGHT_EXP_MAX` (-8 .. 7) is the hardware register (a signed 4-bit exponent, what Lava's
@@ -197,7 +197,8 @@ def gain_register(q):
 
 
 def decay_units(d):
-    """``d 4096``: a decay ``d`` in [0, 1] (``du``, ``dv``, or ``1 - alpha``) in 12-bit units."""
+    """``d 4096``: a decay ``d`` in [0, 1] (``du``, ``dv``, or ``1 - c_retention``) in 12-bit
+    units."""
     return d * float(DECAY_UNITY)
 
 

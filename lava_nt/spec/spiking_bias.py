@@ -5,11 +5,15 @@ eq. 3-4). The bias neurons are driven by the same input spikes as the target lay
 own matrix ``W_in`` (``m x n_in``; the engine computes ``a_b[t] = W_in · s_in[t]``, exactly as it
 computes the target's ``a[t]``). Each bias neuron is a LIF neuron (``du_b``, ``dv_b``, ``vth_b``,
 reset to zero, optional constant drive ``b_b``) and owns a weight ``w_b`` and a current ``C`` that
-decays by ``alpha``::
+keeps the fraction ``c_retention`` of its value from one step to the next::
 
     s_b[t]           = LIF_b(a_b[t])                       (an NTLIF step with g = 1, c = 0)
-    C[t]             = alpha * C[t-1] + w_b * s_b[t]       (thesis eq. 3; one per bias neuron)
+    C[t]             = c_retention * C[t-1] + w_b * s_b[t] (thesis eq. 3; one per bias neuron)
     c_target[i][t]   = C[group(i)][t]                      (delivered to the target's c input)
+
+``c_retention`` in [0, 1] is the per-step retention factor of the current (the thesis' alpha in
+eq. 3; 0: no memory, 1: an integrator); lava-nt keeps the name ``alpha`` for the surrogate-gradient
+slope only. ``alpha=`` is still accepted here for one release (deprecated).
 
 ``group`` maps each target neuron to its bias neuron. Per-neuron spiking bias is ``m = n`` with
 ``group(i) = i`` (``group=None``); a *volumetric* bias has ``m < n`` and each bias neuron drives a
@@ -25,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lava_nt._deprecation import C_RETENTION_RENAME, rename_kwargs, warn_renamed_attribute
 from lava_nt.spec.ntlif import ArrayLike, NTLIFParameters, NTLIFState, heaviside, ntlif_step
 from lava_nt.spec.validation import (
     ParameterError,
@@ -36,7 +41,7 @@ from lava_nt.spec.validation import (
     check_shape,
 )
 
-SPIKING_BIAS_PARAMETER_NAMES = ("du", "dv", "vth", "bias", "w_b", "alpha", "group")
+SPIKING_BIAS_PARAMETER_NAMES = ("du", "dv", "vth", "bias", "w_b", "c_retention", "group")
 
 
 class SpikingBiasParameters(NamedTuple):
@@ -46,7 +51,8 @@ class SpikingBiasParameters(NamedTuple):
         du, dv, vth: the bias neurons' own LIF dynamics (reset to zero).
         bias: constant drive of the bias neurons (0 by default; the input drives them).
         w_b: bias weight per bias neuron, shape ``(m,)`` (or scalar).
-        alpha: decay of the leaking current in [0, 1], scalar or ``(m,)``.
+        c_retention: per-step retention factor of the leaking current in [0, 1] (``C[t] =
+            c_retention * C[t-1] + w_b * s_b[t]``), scalar or ``(m,)``.
         group: integer array ``(n,)`` mapping target neuron -> bias neuron, or ``None`` for
             one bias neuron per target neuron (``m == n``).
     """
@@ -56,11 +62,17 @@ class SpikingBiasParameters(NamedTuple):
     vth: ArrayLike = 1.0
     bias: ArrayLike = 0.0
     w_b: ArrayLike = 0.0
-    alpha: ArrayLike = 0.0
+    c_retention: ArrayLike = 0.0
     group: ArrayLike | None = None
 
     def neuron_parameters(self) -> NTLIFParameters:
         return NTLIFParameters(self.du, self.dv, self.vth, self.bias, 1.0, False)
+
+    @property
+    def alpha(self) -> ArrayLike:
+        """Deprecated name of :attr:`c_retention` (removed in 0.3)."""
+        warn_renamed_attribute("alpha", "c_retention", "SpikingBiasParameters")
+        return self.c_retention
 
 
 class SpikingBiasState(NamedTuple):
@@ -107,9 +119,11 @@ def spiking_bias_parameters(
 ) -> SpikingBiasParameters:
     """Validated :class:`SpikingBiasParameters` for ``m`` bias neurons serving ``n`` targets.
 
-    Keyword arguments: ``du``, ``dv``, ``vth``, ``bias``, ``w_b``, ``alpha``, ``group``.
-    ``group`` may also be the string ``"contiguous"`` (blocks of ``n/m``).
+    Keyword arguments: ``du``, ``dv``, ``vth``, ``bias``, ``w_b``, ``c_retention``, ``group``.
+    ``group`` may also be the string ``"contiguous"`` (blocks of ``n/m``). ``alpha`` is the
+    deprecated name of ``c_retention`` (a :class:`DeprecationWarning`; both -> error).
     """
+    rename_kwargs(kwargs, C_RETENTION_RENAME, where)
     check_names(kwargs, SPIKING_BIAS_PARAMETER_NAMES, where)
     m = check_positive_int(m, where, "m")
     n = check_positive_int(n, where, "n")
@@ -125,18 +139,18 @@ def spiking_bias_parameters(
     check_range(vth, where, "vth", 0.0, None, lo_open=True)
     bias = as_array(kwargs.get("bias", 0.0), np.float64, where, "bias")
     w_b = as_array(kwargs.get("w_b", 0.0), np.float64, where, "w_b")
-    alpha = as_array(kwargs.get("alpha", 0.0), np.float64, where, "alpha")
-    for name, val in (("bias", bias), ("w_b", w_b), ("alpha", alpha)):
+    c_ret = as_array(kwargs.get("c_retention", 0.0), np.float64, where, "c_retention")
+    for name, val in (("bias", bias), ("w_b", w_b), ("c_retention", c_ret)):
         check_shape(val, where, name, m)
         check_finite(val, where, name)
-    check_range(alpha, where, "alpha", 0.0, 1.0)
+    check_range(c_ret, where, "c_retention", 0.0, 1.0)
     group = kwargs.get("group")
     if isinstance(group, str):
         if group != "contiguous":
             raise ParameterError(f"{where}: 'group' must be an index array, None or 'contiguous'")
         group = contiguous_groups(n, m, where)
     group = check_group(group, n, m, where)
-    return SpikingBiasParameters(du, dv, vth, bias, w_b, alpha, group)
+    return SpikingBiasParameters(du, dv, vth, bias, w_b, c_ret, group)
 
 
 def spiking_bias_step(
@@ -160,6 +174,6 @@ def spiking_bias_step(
     s_b, nst = ntlif_step(
         a_b, 0.0, NTLIFState(state.u, state.v), p.neuron_parameters(), spike_fn, detach_reset
     )
-    C = p.alpha * state.C + p.w_b * s_b
+    C = p.c_retention * state.C + p.w_b * s_b
     c_target = C if p.group is None else C[..., p.group]
     return c_target, s_b, SpikingBiasState(nst.u, nst.v, C)

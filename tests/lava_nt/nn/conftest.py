@@ -55,7 +55,7 @@ def random_float_spec(
                 vth=0.9,
                 bias=rng.normal(0.0, 0.1, n),
                 w_b=rng.normal(0.0, 0.4, n),
-                alpha=rng.uniform(0.0, 1.0, n),
+                c_retention=rng.uniform(0.0, 1.0, n),
             )
             sb = SpikingBiasSpec(w_in=w_in, params=params)
         elif kind == "volumetric":
@@ -71,7 +71,7 @@ def random_float_spec(
                 dv=0.3,
                 vth=1.0,
                 w_b=rng.normal(0.0, 0.5, m),
-                alpha=0.8,
+                c_retention=0.8,
                 group=group,
             )
             sb = SpikingBiasSpec(w_in=w_in, params=params, mask=mask)

@@ -43,7 +43,7 @@ def _spec(seed: int, resets, du: float, dv=(0.1, 0.3, 0.6)) -> NetworkSpec:
 
 
 def _nets(spec, dtype=torch.float64, **kw):
-    kw.setdefault("train_gain", True)
+    kw.setdefault("trainable_gain", True)
     return NTNetwork.from_spec(spec, dtype=dtype, **kw), NTNetwork.from_spec(
         spec, dtype=dtype, **kw
     )

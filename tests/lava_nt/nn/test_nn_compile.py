@@ -19,7 +19,9 @@ def _reset_dynamo():
 
 def _full_net(builders):
     spec = builders.float_spec(0, explicit_group=True)
-    return NTNetwork.from_spec(spec, train_gain=True, train_w_in=True, train_alpha=True)
+    return NTNetwork.from_spec(
+        spec, trainable_gain=True, trainable_w_in=True, trainable_c_retention=True
+    )
 
 
 def test_network_traces_without_graph_breaks(builders):
@@ -75,7 +77,7 @@ def test_compiled_aot_eager_layer_matches_eager():
         bias=torch.rand(8, generator=g) * 0.3,
         dv=0.2,
         reset="subtract",
-        spiking_bias=SpikingBias(6, 8, m=2, w_b=0.4, sparsity=0.5, seed=1, train_w_in=True),
+        spiking_bias=SpikingBias(6, 8, m=2, w_b=0.4, sparsity=0.5, seed=1, trainable_w_in=True),
         dtype=torch.float64,
     )
     x = (torch.rand(4, 3, 6, generator=g) < 0.5).double()

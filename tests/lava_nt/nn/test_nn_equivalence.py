@@ -125,7 +125,7 @@ def test_spiking_bias_step_equals_spec():
     group = rng.permutation(np.repeat(np.arange(m), 4))
     w_in = rng.normal(0.4, 1.0, (m, n_in))
     p = spiking_bias_parameters(
-        m, n, du=0.6, dv=0.2, vth=0.8, bias=0.1, w_b=[0.5, -1.0, 2.0], alpha=0.7, group=group
+        m, n, du=0.6, dv=0.2, vth=0.8, bias=0.1, w_b=[0.5, -1.0, 2.0], c_retention=0.7, group=group
     )
     sb = SpikingBias(
         n_in,
@@ -138,7 +138,7 @@ def test_spiking_bias_step_equals_spec():
         vth=0.8,
         bias=0.1,
         w_b=[0.5, -1.0, 2.0],
-        alpha=0.7,
+        c_retention=0.7,
         dtype=torch.float64,
     )
     x = (rng.random((20, 5, n_in)) < 0.4).astype(float)

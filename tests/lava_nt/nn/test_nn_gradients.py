@@ -23,30 +23,30 @@ def _net_with_everything(builders, seed=0, **kw):
     spec = builders.float_spec(
         seed, sizes=(6, 8, 4), resets=("subtract", "zero"), bias_kinds=("volumetric", "per_neuron")
     )
-    for layer in spec.layers:  # keep alpha away from the clamp boundaries
+    for layer in spec.layers:  # keep c_retention away from the clamp boundaries
         p = layer.spiking_bias.params
-        layer.spiking_bias.params = p._replace(alpha=0.2 + 0.6 * p.alpha)
+        layer.spiking_bias.params = p._replace(c_retention=0.2 + 0.6 * p.c_retention)
     return NTNetwork.from_spec(
         spec,
-        train_weight=True,
-        train_bias=True,
-        train_gain=True,
-        train_w_in=True,
-        train_w_b=True,
-        train_alpha=True,
+        trainable_weight=True,
+        trainable_bias=True,
+        trainable_gain=True,
+        trainable_w_in=True,
+        trainable_w_b=True,
+        trainable_c_retention=True,
         **kw,
     )
 
 
 def test_gradcheck_smooth_network(builders):
-    """torch.autograd.gradcheck through the whole stack (weights, bias, gain, W_in, w_b, alpha)
-    with a smooth spike function and an undetached reset: the analytic gradient of the spec's
-    equations equals finite differences."""
+    """torch.autograd.gradcheck through the whole stack (weights, bias, gain, W_in, w_b,
+    c_retention) with a smooth spike function and an undetached reset: the analytic gradient of
+    the spec's equations equals finite differences."""
     net = _net_with_everything(builders, surrogate=smooth_spike, detach_reset=False)
     x = builders.inputs(0, 4, 2, net.n_in, rate=0.5)
     x = torch.from_numpy(x)
     names = [n for n, _ in net.named_parameters()]
-    assert len(names) == 2 * 3 + 2 * 3  # (W, b, g) and (W_in, w_b, alpha) per layer
+    assert len(names) == 2 * 3 + 2 * 3  # (W, b, g) and (W_in, w_b, c_retention) per layer
     params = tuple(p.detach().clone().requires_grad_(True) for _, p in net.named_parameters())
 
     def f(*ps):
@@ -99,7 +99,7 @@ def test_gradient_reaches_every_tunable_tensor(builders):
             layer.neuron.bias,
             layer.neuron.gain,
             layer.spiking_bias.w_b,
-            layer.spiking_bias.alpha,
+            layer.spiking_bias.c_retention,
         ):
             assert (t.grad != 0).float().mean() > 0.3  # most entries receive gradient
     # masked W_in entries get exactly zero gradient, unmasked ones get gradient
@@ -147,7 +147,15 @@ def test_surrogate_alpha_changes_network_gradient(builders):
 @pytest.mark.parametrize("opt_name", ["Adam", "AdamW"])
 def test_masked_w_in_stays_zero_under_adam_with_weight_decay(opt_name):
     sb = SpikingBias(
-        20, 40, m=10, sparsity=0.9, seed=3, train_w_in=True, w_b=0.5, vth=0.3, dtype=torch.float64
+        20,
+        40,
+        m=10,
+        sparsity=0.9,
+        seed=3,
+        trainable_w_in=True,
+        w_b=0.5,
+        vth=0.3,
+        dtype=torch.float64,
     )
     mask = sb.mask.clone()
     assert int(mask.sum()) == 20  # exactly 10 % of 10 x 20
@@ -172,7 +180,9 @@ def test_batched_parameters_match_separate_runs(builders):
     separate networks."""
     K = 3
     spec = builders.float_spec(5, sizes=(12, 16, 6), bias_kinds=("per_neuron", "volumetric"))
-    base = NTNetwork.from_spec(spec, train_weight=False, train_gain=True, train_alpha=True)
+    base = NTNetwork.from_spec(
+        spec, trainable_weight=False, trainable_gain=True, trainable_c_retention=True
+    )
     batched = copy.deepcopy(base).expand_parameters(K)
     g = torch.Generator().manual_seed(7)
     with torch.no_grad():
@@ -182,7 +192,9 @@ def test_batched_parameters_match_separate_runs(builders):
             cell.bias.add_(0.2 * torch.randn(cell.bias.shape, generator=g, dtype=torch.float64))
             cell.gain.mul_(1 + 0.2 * torch.rand(cell.gain.shape, generator=g, dtype=torch.float64))
             sb.w_b.add_(0.3 * torch.randn(sb.w_b.shape, generator=g, dtype=torch.float64))
-            sb.alpha.mul_(0.5 + 0.5 * torch.rand(sb.alpha.shape, generator=g, dtype=torch.float64))
+            sb.c_retention.mul_(
+                0.5 + 0.5 * torch.rand(sb.c_retention.shape, generator=g, dtype=torch.float64)
+            )
     x = (torch.rand(20, K, 16, 12, generator=g) < 0.3).double()
     target = torch.rand(K, 16, 6, generator=g, dtype=torch.float64)
     out = batched(x)
@@ -190,7 +202,10 @@ def test_batched_parameters_match_separate_runs(builders):
     ((out.mean(0) - target) ** 2).sum().backward()
     for k in range(K):
         single = NTNetwork.from_spec(
-            batched.to_spec(k), train_weight=False, train_gain=True, train_alpha=True
+            batched.to_spec(k),
+            trainable_weight=False,
+            trainable_gain=True,
+            trainable_c_retention=True,
         )
         out_k = single(x[:, k])
         assert torch.equal(out_k, out[:, k])
@@ -200,7 +215,7 @@ def test_batched_parameters_match_separate_runs(builders):
                 (lb.neuron.bias, ls.neuron.bias),
                 (lb.neuron.gain, ls.neuron.gain),
                 (lb.spiking_bias.w_b, ls.spiking_bias.w_b),
-                (lb.spiking_bias.alpha, ls.spiking_bias.alpha),
+                (lb.spiking_bias.c_retention, ls.spiking_bias.c_retention),
             ]
             for pb, ps in pairs:
                 assert ps.grad.abs().sum() > 0

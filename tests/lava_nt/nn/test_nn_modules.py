@@ -40,7 +40,7 @@ from lava_nt.spec import NTLIFParameters, ParameterError
         (lambda: NTLIFCell(4, alpha=-1.0), "alpha"),
         (lambda: SpikingBias(5, 8, m=3), "group"),
         (lambda: SpikingBias(5, 8, sparsity=1.0), "sparsity"),
-        (lambda: SpikingBias(5, 8, alpha=1.2), "alpha"),
+        (lambda: SpikingBias(5, 8, c_retention=1.2), "c_retention"),
         (lambda: SpikingBias(5, 8, m=2, group=[0, 0, 0, 1, 1, 1, 2, 2]), "group"),
         (lambda: SpikingBias(5, 8, w_in=np.zeros((8, 4))), "w_in"),
         (lambda: SpikingBias(5, 8, mask=np.ones((8, 4), bool)), "mask"),
@@ -144,10 +144,10 @@ def test_volumetric_group_receives_one_shared_current():
     blocks = rec.current.reshape(25, 8, m, k)
     assert torch.equal(blocks, blocks[..., :1].expand_as(blocks))  # identical within a group
     assert torch.equal(blocks[-1, :, :, 0], rec.state.C)
-    # and it is the bias neuron's own current C = alpha C + w_b s_b
+    # and it is the bias neuron's own current C = c_retention C + w_b s_b
     C = torch.zeros(8, m, dtype=torch.float64)
     for t in range(25):
-        C = sb.alpha * C + sb.w_b * rec.spikes[t]
+        C = sb.c_retention * C + sb.w_b * rec.spikes[t]
         assert torch.equal(blocks[t, :, :, 0], C)
     # explicit assignment
     group = np.random.default_rng(0).permutation(np.repeat(np.arange(m), k))
@@ -164,8 +164,8 @@ def test_make_mask_exact_counts_and_seeded():
     m2 = make_mask(400, 160, 0.9, torch.Generator().manual_seed(0))
     assert int(m1.sum()) == 6400 and torch.equal(m1, m2)
     assert int(make_mask(40, 160, 0.85).sum()) == 960  # volumetric W_in: 960 + 40 w_b = 1000
-    a = SpikingBias(160, 400, m=40, sparsity=0.85, seed=5, train_w_in=True)
-    b = SpikingBias(160, 400, m=40, sparsity=0.85, seed=5, train_w_in=True)
+    a = SpikingBias(160, 400, m=40, sparsity=0.85, seed=5, trainable_w_in=True)
+    b = SpikingBias(160, 400, m=40, sparsity=0.85, seed=5, trainable_w_in=True)
     assert torch.equal(a.mask, b.mask) and torch.equal(a.w_in, b.w_in)
     assert a.n_trainable_w_in + a.w_b.numel() == 1000
 
@@ -192,7 +192,7 @@ def test_spec_round_trips_are_exact(builders):
             np.testing.assert_array_equal(sa.mask, sb.mask)
         for f in ("du", "dv", "vth"):
             assert getattr(sa.params, f) == getattr(sb.params, f)
-        for f in ("bias", "w_b", "alpha"):
+        for f in ("bias", "w_b", "c_retention"):
             np.testing.assert_array_equal(
                 np.broadcast_to(getattr(sa.params, f), (sa.m,)), getattr(sb.params, f)
             )
@@ -210,33 +210,33 @@ def test_spec_round_trips_are_exact(builders):
         NTNetwork.from_spec(builders.fixed_spec(0))
 
 
-def test_trained_alpha_is_clamped_with_straight_through_gradient():
+def test_trained_c_retention_is_clamped_with_straight_through_gradient():
     sb = SpikingBias(
         4,
         4,
         w_b=1.0,
-        alpha=[0.0, 0.5, 1.0, 0.3],
-        train_alpha=True,
+        c_retention=[0.0, 0.5, 1.0, 0.3],
+        trainable_c_retention=True,
         vth=0.1,
         w_in=np.eye(4),
         dtype=torch.float64,
     )
     with torch.no_grad():
-        sb.alpha.copy_(torch.tensor([-0.2, 0.5, 1.3, 0.3], dtype=torch.float64))
-    eff = sb.effective_alpha()
+        sb.c_retention.copy_(torch.tensor([-0.2, 0.5, 1.3, 0.3], dtype=torch.float64))
+    eff = sb.effective_c_retention()
     assert eff.tolist() == [0.0, 0.5, 1.0, 0.3]  # exact inside [0, 1], exact clamp outside
     rec = sb.record(torch.ones(5, 1, 4, dtype=torch.float64))
     rec.current.sum().backward()
-    assert torch.all(sb.alpha.grad[1:] != 0)  # out-of-range alpha still receives gradient
-    np.testing.assert_array_equal(sb.to_parameters().alpha, [0.0, 0.5, 1.0, 0.3])
+    assert torch.all(sb.c_retention.grad[1:] != 0)  # out-of-range values still get gradient
+    np.testing.assert_array_equal(sb.to_parameters().c_retention, [0.0, 0.5, 1.0, 0.3])
     sb.constrain_()
-    assert sb.alpha.tolist() == [0.0, 0.5, 1.0, 0.3]
+    assert sb.c_retention.tolist() == [0.0, 0.5, 1.0, 0.3]
 
 
 def test_ntlayer_bias_flags_and_trainable_summary():
     lay = NTLayer(6, 5, bias=False)
     assert dict(lay.named_parameters()).keys() == {"linear.weight"}
-    lay = NTLayer(6, 5, bias=True, trainable_gain=True, train_weight=False)
+    lay = NTLayer(6, 5, bias=True, trainable_gain=True, trainable_weight=False)
     assert {n for n, p in lay.named_parameters() if p.requires_grad} == {
         "neuron.bias",
         "neuron.gain",
@@ -246,7 +246,9 @@ def test_ntlayer_bias_flags_and_trainable_summary():
             NTLayer(
                 160,
                 400,
-                spiking_bias=SpikingBias(160, 400, m=40, sparsity=0.85, seed=0, train_w_in=True),
+                spiking_bias=SpikingBias(
+                    160, 400, m=40, sparsity=0.85, seed=0, trainable_w_in=True
+                ),
             ),
             NTLayer(400, 800),
             NTLayer(800, 100),
@@ -264,7 +266,7 @@ def test_record_and_plot_bias_current():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sb = SpikingBias(8, 8, w_b=0.7, alpha=0.8, w_in_scale=2.0, seed=3, dtype=torch.float64)
+    sb = SpikingBias(8, 8, w_b=0.7, c_retention=0.8, w_in_scale=2.0, seed=3, dtype=torch.float64)
     x = (torch.rand(25, 2, 8, generator=torch.Generator().manual_seed(0)) < 0.4).double()
     with torch.no_grad():
         rec = sb.record(x)

@@ -67,8 +67,8 @@ def test_spiking_bias_groups_and_validation():
         spiking_bias_parameters(2, 6)
     with pytest.raises(ParameterError, match=r"indices must be in \[0, 1\]"):
         spiking_bias_parameters(2, 3, group=np.array([0, 1, 2]))
-    with pytest.raises(ParameterError, match="'alpha' must be <= 1.0"):
-        spiking_bias_parameters(2, 2, alpha=1.2)
+    with pytest.raises(ParameterError, match="'c_retention' must be <= 1.0"):
+        spiking_bias_parameters(2, 2, c_retention=1.2)
     with pytest.raises(ParameterError, match="'dc' must be a scalar or have last dimension 2"):
         fixed_spiking_bias_parameters(2, 2, dc=[1, 2, 3])
     with pytest.raises(ParameterError, match="unknown parameter 'wb'"):
