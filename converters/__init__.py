@@ -5,8 +5,7 @@
 - :mod:`~lava_nt.converters.quantize`: float -> Loihi fixed point with a report of every rounding,
   clipping and saturation; gain folding for stock Lava.
 - :mod:`~lava_nt.converters.model_file`: the HDF5 model file (atomic, versioned, validated).
-- :mod:`~lava_nt.converters.netx`: lava-dl netx export and stock-Lava deployment.
+- :mod:`~lava_nt.converters.netx`: lava-dl netx export and import, stock-Lava deployment.
 - :mod:`~lava_nt.converters.agreement`: accuracy and spike agreement across the four engines.
 - :mod:`~lava_nt.converters.nir_io`: NIR export/import (docs/interop.md).
-- :mod:`~lava_nt.converters.netx_import`: lava-dl netx HDF5 import.
 """

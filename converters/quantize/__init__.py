@@ -14,7 +14,8 @@ voltage scale ``S`` per layer (float voltage 1.0 <-> ``S`` fixed voltage units):
     dv        round(dv 4096)                          (dv = 1 -> 4096 is clipped to 4095)
 
 A spiking-bias population gets its own scale ``S_b`` for ``W_in``, ``vth_b`` and its drive
-``bias_b``; its decay is ``dc = round((1 - alpha) 4096)`` (alpha = 0 clips to 4095) and its bias
+``bias_b``; its current decay is ``dc = round((1 - c_retention) 4096)`` (``c_retention = 0`` clips
+to 4095; ``c_retention`` is the float current's per-step retention factor) and its bias
 weight is in the *target* layer's units: ``w_b_mant << w_b_exp = round(w_b S_target)``.
 
 ``S`` is chosen as large as the registers allow: the threshold must fit 17 bits, the weights 8
@@ -38,13 +39,13 @@ with quantisation-aware tuning, :mod:`lava_nt.qat`). Modules: :mod:`.report`
 (:class:`QuantReport`), :mod:`.registers` (those rules applied on numpy, with the statistics of
 each register), :mod:`.scale` (the choice of each layer's scale ``S``), :mod:`.layers` (one layer
 and its spiking bias), :mod:`.network` (:func:`quantize`, :func:`fold_gains`) and
-:mod:`.dequantize` (:func:`dequantize`, :func:`to_stock_lava`); :mod:`.calibrate`
+:mod:`.dequantize` (:func:`dequantize`); :mod:`.calibrate`
 (:func:`calibrate_quantize`: per-layer choices made on calibration data to maximise agreement with
 the float network, bias-shift correction, a report of what was chosen and why).
 """
 
 from lava_nt.converters.quantize.calibrate import calibrate_quantize
-from lava_nt.converters.quantize.dequantize import dequantize, to_stock_lava
+from lava_nt.converters.quantize.dequantize import dequantize
 from lava_nt.converters.quantize.network import fold_gains, quantize
 from lava_nt.converters.quantize.registers import (
     _SAFE as _SAFE,
@@ -83,5 +84,4 @@ __all__ = [
     "dequantize",
     "fold_gains",
     "quantize",
-    "to_stock_lava",
 ]

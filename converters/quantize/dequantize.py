@@ -1,8 +1,6 @@
-"""Back to floating point (:func:`dequantize`) and stock-Lava deployment (:func:`to_stock_lava`)."""
+"""Back to floating point: :func:`dequantize` (the float twin of a fixed-point network)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 
@@ -88,7 +86,7 @@ def dequantize(
                 vth=int(pb.vth) * 2**VTH_SHIFT / Sb,
                 bias=_per_neuron(pb.bias_mant, m) * 2.0 ** _per_neuron(pb.bias_exp, m) / Sb,
                 w_b=_per_neuron(pb.w_b_mant, m) * 2.0 ** _per_neuron(pb.w_b_exp, m) / S,
-                alpha=1.0 - _per_neuron(pb.dc, m) / DECAY_UNITY,
+                c_retention=1.0 - _per_neuron(pb.dc, m) / DECAY_UNITY,
                 group=pb.group,
             )
             w_in = (
@@ -108,11 +106,3 @@ def dequantize(
     return NetworkSpec(
         n_in=fixed.n_in, layers=layers, fixed=False, readout=readout, input=fixed.input
     )
-
-
-def to_stock_lava(spec: NetworkSpec, **kwargs: Any):
-    """Stock-Lava (``LIF``/``Dense`` only) deployment of ``spec``; see
-    :func:`lava_nt.converters.netx.to_stock_lava` (re-exported here)."""
-    from lava_nt.converters.netx import to_stock_lava as _impl
-
-    return _impl(spec, **kwargs)

@@ -211,7 +211,7 @@ def _fail(cmd: str, exc: BaseException) -> int:
 
 def _user_errors():
     from lava_nt.converters.model_file import ModelFileError
-    from lava_nt.converters.netx_import import NetxImportError
+    from lava_nt.converters.netx import NetxImportError
     from lava_nt.converters.nir_io import NIRImportError
     from lava_nt.spec.validation import ParameterError
 
@@ -298,7 +298,7 @@ def cmd_import_nir(args) -> int:
 
 def cmd_import_netx(args) -> int:
     try:
-        from lava_nt.converters.netx_import import import_netx
+        from lava_nt.converters.netx import import_netx
 
         check_output(args.out, args.overwrite, CommandError)
         res = import_netx(args.netx_file, reduce=args.reduce, units=args.units)

@@ -1,4 +1,4 @@
-"""netx import (lava_nt.converters.netx_import).
+"""netx import (lava_nt.converters.netx.importer).
 
 Proofs:
 * importing lava-nt's own netx export (``export_netx`` of a float model, quantised for netx)
@@ -23,20 +23,18 @@ import torch
 
 from lava_nt.converters.lava_graph import run_network
 from lava_nt.converters.netx import (
+    NetxImportError,
     NetxUnavailable,
     default_side_dir,
     ensure_netx_reader,
     export_netx,
-    read_netx,
-    run_netx,
-)
-from lava_nt.converters.netx_import import (
-    NetxImportError,
-    _optimize_weight_bits,
     import_netx,
     netx_effective_weights,
     netx_float_equivalent,
+    read_netx,
+    run_netx,
 )
+from lava_nt.converters.netx.lava_dl import optimize_weight_bits
 from lava_nt.converters.quantize import QuantizationError, quantize
 from lava_nt.network import LayerSpec, NetworkSpec, reference_run
 from lava_nt.nn.fixed_emulator import emulate_fixed
@@ -167,7 +165,7 @@ def test_weight_handling_equals_lava_dl():
         np.r_[rng.integers(-256, 255, (5, 9)), np.full((1, 9), 254)],
     ]
     for w in cases:
-        ours = _optimize_weight_bits(w)
+        ours = optimize_weight_bits(w)
         with np.errstate(divide="ignore"):
             theirs = utils.optimize_weight_bits(w)
         np.testing.assert_array_equal(ours[0], theirs[0])

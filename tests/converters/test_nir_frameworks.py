@@ -430,8 +430,7 @@ def test_readouts_export_and_import_back_bit_for_bit(tmp_path, du, dv):
 def test_real_mnist_net_exports_to_nir_and_back(tmp_path):
     """lava-dl's trained mnist.net (graded input, integrator readout) -> lava-nt -> NIR ->
     lava-nt: the same network, and Norse cells run the NIR file like lava-nt."""
-    from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader
-    from lava_nt.converters.netx_import import import_netx
+    from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader, import_netx
 
     try:
         side = ensure_netx_reader(download=False)
