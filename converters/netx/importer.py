@@ -2,7 +2,7 @@
 
 A network trained elsewhere (lava-dl slayer, or lava-nt's own :func:`~lava_nt.converters.netx.
 export_netx`) becomes a lava-nt network that can be NT-tuned and deployed back. netx stores
-Loihi integers and lava-dl 0.6.0's reader (``lava.lib.dl.netx.hdf5``; ``notes/lava-facts.md`` §5)
+Loihi integers and lava-dl 0.6.0's reader (``lava/lib/dl/netx/hdf5.py`` in lava-dl 0.6.0)
 interprets them as follows, which :func:`import_netx` reproduces operation for operation:
 
 ====================  =========================================================================
