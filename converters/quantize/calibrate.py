@@ -56,6 +56,8 @@ from lava_nt.converters.quantize.registers import (
     _scalar,
     _stats,
 )
+from lava_nt.converters.quantize.report import calibration_lines
+from lava_nt.decode import predictions
 from lava_nt.network import LayerSpec, NetworkSpec
 from lava_nt.spec.fixed import DECAY_UNITY, UV_MAX
 from lava_nt.spec.validation import ParameterError
@@ -83,9 +85,10 @@ class _Candidate:
 
 
 def _float_records(spec: NetworkSpec, xs: np.ndarray) -> list[np.ndarray]:
+    # lazy: torch only on the calibration path; quantize itself is numpy-only (used without torch)
     import torch
 
-    from lava_nt.nn.network import NTNetwork
+    from lava_nt.nn.network import NTNetwork  # lazy: torch, as above
 
     net = NTNetwork.from_spec(spec, dtype=torch.float64)
     with torch.no_grad():
@@ -94,9 +97,9 @@ def _float_records(spec: NetworkSpec, xs: np.ndarray) -> list[np.ndarray]:
 
 
 def _fixed_layer_spikes(layer: LayerSpec, n_in: int, s_in: np.ndarray) -> np.ndarray:
-    import torch
+    import torch  # lazy: torch only on the calibration path (see _float_records)
 
-    from lava_nt.nn.fixed_emulator import emulate_fixed
+    from lava_nt.nn.fixed_emulator import emulate_fixed  # lazy: torch, as above
 
     one = NetworkSpec(n_in, [layer], fixed=True)
     return emulate_fixed(one, torch.as_tensor(s_in)).numpy().astype(np.float64)
@@ -219,8 +222,7 @@ def _build_layer(k, spec, cand: _Candidate, bias_exp, fixed_default):
 
 
 def _predictions(out: np.ndarray, n_classes: int) -> np.ndarray:
-    counts = out.sum(0).reshape(out.shape[1], n_classes, -1).sum(-1)
-    return np.argmax(counts, axis=-1)
+    return predictions(out, n_classes)
 
 
 def calibrate_quantize(
@@ -358,35 +360,3 @@ def _calibrate_layer(k, spec, default, dl, bias_exp, n_prev, s_fixed, s_float_in
     if chosen is not None:
         lq.scale_limit = f"calibrated ({chosen.clip}, {chosen.rounding})"
     return fl, lq, s, entry
-
-
-def calibration_lines(report) -> list[str]:
-    """Human-readable lines of ``report.calibration`` (empty without calibration)."""
-    cal = getattr(report, "calibration", None)
-    if not cal:
-        return []
-    out = [f"calibrated on {cal['samples']} samples (agreement with the float network):"]
-    for e in cal["layers"]:
-        d = e["default"]
-        line = f"  layer {e['layer']}: "
-        c = e["chosen"]
-        if c is None:
-            line += f"default kept (S={d['scale']:g})"
-        else:
-            line += (
-                f"S={c['scale']:g} (default {d['scale']:g}), clip at {c['clip']}, "
-                f"{c['rounding']} rounding, leak compensation "
-                f"{'on' if c['leak_compensation'] else 'off'}"
-                f", bias shift up to {c['max_abs_bias_shift']:.3g}"
-            )
-        line += (
-            f"; spike agreement {100 * d['spike_agreement']:.2f}% -> "
-            f"{100 * e['spike_agreement']:.2f}%"
-        )
-        if e.get("prediction_agreement") is not None:
-            line += (
-                f", predictions {100 * d['prediction_agreement']:.1f}% -> "
-                f"{100 * e['prediction_agreement']:.1f}%"
-            )
-        out.append(line + f" ({e['why']}; {len(e['tried'])} candidates)")
-    return out

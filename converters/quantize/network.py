@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -204,8 +205,6 @@ def _check_input_scale(spec: NetworkSpec, input_scale) -> float:
 
 def _scale_first_layer(spec: NetworkSpec, factor: float) -> NetworkSpec:
     """``spec`` with the first layer's weights (and spiking-bias ``W_in``) times ``factor``."""
-    import dataclasses
-
     first = spec.layers[0]
     sb = first.spiking_bias
     if sb is not None:

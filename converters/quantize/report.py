@@ -185,8 +185,6 @@ class QuantReport:
         for w in list(self.warnings) + [w for lq in self.layers for w in lq.warnings]:
             out.append(f"  warning: {w}")
         if self.calibration:
-            from lava_nt.converters.quantize.calibrate import calibration_lines
-
             out += calibration_lines(self)
         return "\n".join(out)
 
@@ -207,3 +205,35 @@ def _jsonable(x):
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
     return x
+
+
+def calibration_lines(report) -> list[str]:
+    """Human-readable lines of ``report.calibration`` (empty without calibration)."""
+    cal = getattr(report, "calibration", None)
+    if not cal:
+        return []
+    out = [f"calibrated on {cal['samples']} samples (agreement with the float network):"]
+    for e in cal["layers"]:
+        d = e["default"]
+        line = f"  layer {e['layer']}: "
+        c = e["chosen"]
+        if c is None:
+            line += f"default kept (S={d['scale']:g})"
+        else:
+            line += (
+                f"S={c['scale']:g} (default {d['scale']:g}), clip at {c['clip']}, "
+                f"{c['rounding']} rounding, leak compensation "
+                f"{'on' if c['leak_compensation'] else 'off'}"
+                f", bias shift up to {c['max_abs_bias_shift']:.3g}"
+            )
+        line += (
+            f"; spike agreement {100 * d['spike_agreement']:.2f}% -> "
+            f"{100 * e['spike_agreement']:.2f}%"
+        )
+        if e.get("prediction_agreement") is not None:
+            line += (
+                f", predictions {100 * d['prediction_agreement']:.1f}% -> "
+                f"{100 * e['prediction_agreement']:.1f}%"
+            )
+        out.append(line + f" ({e['why']}; {len(e['tried'])} candidates)")
+    return out
