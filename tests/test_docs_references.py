@@ -88,6 +88,29 @@ def test_no_page_cites_the_design_notes(page):
     assert not hits, f"{_rel(page)} cites files that do not ship (notes/, DESIGN): {hits}"
 
 
+SOURCE_DIRS = ("lava_nt", "converters", "processes", "examples", "benchmarks", "scripts", "tests")
+SOURCES = sorted(
+    path
+    for folder in SOURCE_DIRS
+    for path in (ROOT / folder).rglob("*")
+    if path.suffix in (".py", ".sh") and path.resolve() != Path(__file__).resolve()
+)
+
+
+def test_no_source_file_cites_the_design_notes():
+    """Docstrings and comments describe the code with facts that ship, like the pages."""
+    assert len(SOURCES) > 100
+    hits = [
+        f"{_rel(path)}:{i}: {line.strip()}"
+        for path in SOURCES
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if UNSHIPPED.search(line)
+    ]
+    assert not hits, "source files cite files that do not ship (notes/, DESIGN):\n" + "\n".join(
+        hits
+    )
+
+
 def test_the_checks_find_what_they_look_for():
     """The extractors see the forms the pages use, and a wrong name fails."""
     text = "see `lava_nt/spec/fixed.py`, (converters/netx.py), `lava_nt.io.atomic_write`."
