@@ -1,4 +1,5 @@
-"""Tuning methods: what each makes trainable, and the paper's parameter counts (DESIGN §4)."""
+"""Tuning methods: what each makes trainable, and the parameter counts the thesis reports for
+the EEG network (160-400-800-100)."""
 
 import pytest
 import torch
