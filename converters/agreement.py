@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lava_nt.decode import predictions  # re-exported: the public home is lava_nt.decode
+from lava_nt.decode import (  # predictions re-exported: its home is lava_nt.decode
+    check_labels,
+    predictions,
+)
 from lava_nt.network import NetworkSpec
 from lava_nt.spec.validation import ParameterError
 
@@ -147,7 +150,9 @@ class AgreementReport:
 
 
 def _resolve(model_or_spec, quantized):
-    """``(float spec or None, torch net or None, fixed spec, quant report or None)``."""
+    """``(float spec or None, torch net or None, fixed spec, quant report or None, classes or
+    None)``; ``classes`` is what the model says about its output coding (a model file's
+    ``n_classes``, an ``NTNetwork``'s ``n_classes``, a readout's units)."""
     from lava_nt.converters.quantize import QuantReport, quantize
 
     net = None
@@ -157,16 +162,20 @@ def _resolve(model_or_spec, quantized):
         from lava_nt.converters.model_file import load_model
 
         obj, info = load_model(obj)
+    classes = info.n_classes if info is not None else None
     if _is_net(obj):
         net = obj
+        classes = classes or getattr(net, "n_classes", None)
         obj = net.to_spec()
     if not isinstance(obj, NetworkSpec):
         raise ParameterError(
             "agreement: expected an NTNetwork, a NetworkSpec or a model file path, got "
             f"{type(obj).__name__}"
         )
+    if classes is None and getattr(obj, "readout", None) is not None:
+        classes = obj.readout.n
     if obj.fixed:
-        return None, None, obj, None
+        return None, None, obj, None, classes
     report = None
     if quantized is not None:
         if isinstance(quantized, tuple):
@@ -181,7 +190,7 @@ def _resolve(model_or_spec, quantized):
         raise ParameterError("agreement: 'quantized' must be a fixed-point NetworkSpec")
     if report is not None and not isinstance(report, QuantReport):
         report = None
-    return obj, net, fixed, report
+    return obj, net, fixed, report, classes
 
 
 def _layer_spikes(result) -> list[np.ndarray]:
@@ -232,6 +241,25 @@ def _runnable_engines(engines: tuple[str, ...], float_spec_given: bool) -> tuple
     return engines
 
 
+def _classes(given, known, y, n_out: int) -> int:
+    """The class count of :func:`agreement`: ``given``, else the model's, else (no labels) one
+    class per output neuron; unknown with labels is an error."""
+    if given is not None:
+        if known is not None and int(given) != int(known):
+            raise ParameterError(
+                f"agreement: n_classes={given} but the model codes {known} classes"
+            )
+        return int(given)
+    if known is not None:
+        return int(known)
+    if y is not None:
+        raise ParameterError(
+            "agreement: the model does not record its number of classes; pass n_classes=N "
+            "(lava-nt commands: --n-classes N)"
+        )
+    return int(n_out)
+
+
 def _check_labels(y, B: int):
     if y is None:
         return None
@@ -268,7 +296,7 @@ def agreement(
     model_or_spec,
     x,
     y=None,
-    n_classes: int | None = 2,
+    n_classes: int | None = None,
     *,
     T: int | None = None,
     quantized=None,
@@ -284,7 +312,10 @@ def agreement(
         x: binary spikes ``[T, B, n_in]`` or a static ``[B, n_in]`` input (then pass ``T``).
         y: optional integer labels ``[B]`` (accuracy per engine).
         n_classes: classes of the population code (``n_out`` must be a multiple); predictions
-            are :func:`lava_nt.decode.predictions` (ties to the lower class).
+            are :func:`lava_nt.decode.predictions` (ties to the lower class). Default: the
+            model's (model file, ``NTNetwork.n_classes``, readout units); when the model does not
+            say, labels ``y`` make it an error, and without labels every output neuron counts
+            as its own class (prediction agreement = agreement of the most active neuron).
         quantized: a fixed spec or ``(fixed spec, QuantReport)`` to use for the fixed engines.
         engines: the subset of :data:`ENGINES` to run.
         timeout: per Lava run (default: generous, proportional to the steps).
@@ -292,14 +323,15 @@ def agreement(
     import time
 
     engines = _known_engines(engines)
-    fspec, net, qspec, qrep = _resolve(model_or_spec, quantized)
+    fspec, net, qspec, qrep, known = _resolve(model_or_spec, quantized)
     engines = _runnable_engines(engines, fspec is not None)
     spec_any = fspec if fspec is not None else qspec
     xs = as_spike_input(x, T, spec_any.n_in)
     Tn, B, _ = xs.shape
-    if n_classes is None:
-        n_classes = 1
     y = _check_labels(y, B)
+    n_classes = _classes(n_classes, known, y, spec_any.n_out)
+    if y is not None:
+        check_labels(y, n_classes, "agreement")
     outs: dict[str, list[np.ndarray]] = {}
     timing = {}
     for e in engines:

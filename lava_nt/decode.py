@@ -49,7 +49,14 @@ import numpy as np
 
 from lava_nt.spec.validation import ParameterError
 
-__all__ = ["class_counts", "population_counts", "predict", "predictions"]
+__all__ = [
+    "check_labels",
+    "class_counts",
+    "output_classes",
+    "population_counts",
+    "predict",
+    "predictions",
+]
 
 
 def _is_torch(x) -> bool:
@@ -125,3 +132,46 @@ def predictions(spikes, n_classes: int):
     """Predicted classes ``[N]`` of output spikes ``[T, N, n_out]`` (population code):
     ``predict(population_counts(spikes, n_classes))``."""
     return predict(population_counts(spikes, n_classes))
+
+
+def check_labels(y, n_classes: int, where: str) -> None:
+    """Labels ``y`` (numpy or torch, integers) must lie in ``[0, n_classes)``: a label outside
+    would be compared with predictions that can never equal it, and the accuracy would be
+    silently wrong. The error names ``where``, the offending label and the class count.
+
+    Shapes and dtypes are the caller's to check; an empty or floating-point ``y`` passes here."""
+    n_classes = int(n_classes)
+    if _is_torch(y):
+        if y.numel() == 0 or y.is_floating_point():
+            return
+        lo, hi = int(y.min()), int(y.max())
+    else:
+        a = np.asarray(y)
+        if a.size == 0 or not np.issubdtype(a.dtype, np.integer):
+            return
+        lo, hi = int(a.min()), int(a.max())
+    if lo >= 0 and hi < n_classes:
+        return
+    bad = lo if lo < 0 else hi
+    raise ParameterError(
+        f"{where}: label {bad} is outside the model's {n_classes} classes [0, {n_classes - 1}]; "
+        "a model for more classes needs a larger output (build_network(..., n_classes=N) or "
+        "lava-nt train --classes N)"
+    )
+
+
+def output_classes(given, known, where: str) -> int:
+    """The class count of a population code: ``given`` (an explicit argument), else ``known``
+    (what the model records), else an error naming ``where`` and the argument to pass. Never a
+    silent default: a wrong count decodes every prediction wrongly."""
+    if given is not None and known is not None and int(given) != int(known):
+        raise ParameterError(f"{where}: n_classes={given} but the model codes {known} classes")
+    n = given if given is not None else known
+    if n is None:
+        raise ParameterError(
+            f"{where}: the model does not record its number of classes; pass n_classes=N "
+            "(lava-nt commands: --n-classes N)"
+        )
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
+        raise ParameterError(f"{where}: n_classes must be an integer >= 1, got {n!r}")
+    return int(n)

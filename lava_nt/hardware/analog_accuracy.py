@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lava_nt.converters.agreement import as_spike_input
+from lava_nt.decode import check_labels, output_classes, predictions
 from lava_nt.hardware.analog import (
     PAPER_REFERENCE,
     AnalogMapping,
@@ -147,17 +149,18 @@ def analog_accuracy(
             :class:`~lava_nt.nn.network.NTNetwork`.
         x: input spikes ``[T, B, n_in]`` or static ``[B, n_in]`` (then ``T`` is required).
         y: integer labels ``[B]``.
-        n_classes: output classes (population coding); default from the model file, else 2.
+        n_classes: output classes (population coding); default: the model's (model file,
+            ``NTNetwork.n_classes``); an error when the model does not say.
         mirror, domains, dac_bits, out_of_range, domain_value: see :func:`map_gains`.
     """
-    from lava_nt.converters.agreement import as_spike_input, predictions
 
     spec, nc = _resolve_model(model)
-    n_classes = int(n_classes or nc or 2)
+    n_classes = output_classes(n_classes, nc, "analog_accuracy")
     xs = as_spike_input(x, T, spec.n_in)
     y = np.asarray(y)
     if y.shape != (xs.shape[1],):
         raise ParameterError(f"analog_accuracy: y must have shape ({xs.shape[1]},), got {y.shape}")
+    check_labels(y, n_classes, "analog_accuracy")
     mapping = map_gains(
         spec,
         mirror,

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from lava_nt.decode import check_labels, output_classes, predictions
 from lava_nt.hardware.resources import NetworkResources, layer_structure
 from lava_nt.network import NetworkSpec, reference_run
 from lava_nt.spec.validation import ParameterError
@@ -185,7 +186,7 @@ def measure_activity(
 ) -> Activity:
     """Run ``spec`` on ``x`` (``[T, B, n_in]`` spikes) with the numpy reference engine and count
     spikes and synaptic operations per inference; with labels ``y`` also the accuracy
-    (population-coded argmax over ``n_classes``, default 2)."""
+    (population-coded argmax over ``n_classes``, which labels then require)."""
     x = _as_numpy(x)
     out, recs = reference_run(spec, x, record=True)
     act = activity_from_spikes(
@@ -197,10 +198,10 @@ def measure_activity(
     )
     act.output = out
     if y is not None:
-        from lava_nt.converters.agreement import predictions
-
         y = np.asarray(y)
-        pred = predictions(out, int(n_classes or 2))
+        n_classes = output_classes(n_classes, None, "measure_activity")
+        check_labels(y, n_classes, "measure_activity")
+        pred = predictions(out, n_classes)
         act.accuracy = float(np.mean(pred == y))
     return act
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lava_nt.converters.agreement import as_spike_input
+from lava_nt.decode import output_classes
 from lava_nt.hardware.cores import Mapping, apply_mapping, map_to_cores
 from lava_nt.hardware.energy import LOIHI1_TABLE2, Activity, EnergyFigures, energy_estimate
 from lava_nt.hardware.energy import measure_activity as _measure
@@ -246,7 +248,7 @@ def _jsonable(x):
 
 
 def _resolve(model):
-    """``(spec, info or None, label)``."""
+    """``(spec, info or None, label, classes or None)``."""
     info = None
     label = type(model).__name__
     if isinstance(model, str | os.PathLike):
@@ -254,13 +256,14 @@ def _resolve(model):
 
         label = str(model)
         model, info = load_model(model)
+    classes = info.n_classes if info is not None else getattr(model, "n_classes", None)
     if hasattr(model, "to_spec") and not isinstance(model, NetworkSpec):
         model = model.to_spec()
     if not isinstance(model, NetworkSpec):
         raise ParameterError(
             f"hardware_report: expected a model file, NetworkSpec or NTNetwork, got {label}"
         )
-    return model, info, label
+    return model, info, label, classes
 
 
 def hardware_report(
@@ -282,7 +285,8 @@ def hardware_report(
         model: a model file path, a :class:`~lava_nt.network.NetworkSpec` or an ``NTNetwork``.
         x: optional input spikes ``[T, B, n_in]`` (or static ``[B, n_in]`` with ``T``).
         y: optional integer labels ``[B]`` (the report then includes the accuracy).
-        n_classes: output classes (population coding); default from the model file, else 2.
+        n_classes: output classes (population coding); default: the model file's (or the
+            network's); needed with labels ``y`` when the model does not say.
         precision: run the ``"float"`` network or its quantised ``"fixed"`` twin for the
             activity.
         quantized: a fixed-point spec for the bit widths (default: the one attached to the model
@@ -292,7 +296,7 @@ def hardware_report(
     """
     if precision not in ("float", "fixed"):
         raise ParameterError(f"precision must be 'float' or 'fixed', got {precision!r}")
-    spec, info, label = _resolve(model)
+    spec, info, label, classes = _resolve(model)
     notes = []
     fixed, source = quantized, "given"
     if fixed is None and spec.fixed:
@@ -343,16 +347,16 @@ def hardware_report(
         notes=notes,
     )
     if x is not None:
-        from lava_nt.converters.agreement import as_spike_input
-
         xs = as_spike_input(x, T, spec.n_in)
         run = spec
         if precision == "fixed":
             if fixed is None:
                 raise ParameterError("precision='fixed' needs a quantised network")
             run = fixed
-        nc = n_classes or (info.n_classes if info is not None else None) or 2
-        act = _measure(run, xs, y, int(nc))
+        nc = n_classes or classes
+        if y is not None:
+            nc = output_classes(nc, None, "hardware_report")
+        act = _measure(run, xs, y, nc)
         act.output = None
         rep.activity = act
         rep.data = data_label

@@ -38,7 +38,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
+from lava_nt.decode import check_labels
 from lava_nt.device import module_device, resolve_device
 from lava_nt.io import append_jsonl, atomic_torch_save, atomic_write_text, to_jsonable
 from lava_nt.spec.validation import ParameterError
@@ -63,7 +65,6 @@ from lava_nt.training.config import (
     TrainConfig,
     TrainResult,
     _selection,
-    check_labels,
     default_lr,
     for_model,
     is_better,
@@ -306,8 +307,6 @@ def _record_epoch(run: _Run, run_dir: Path, row: dict, ended: bool, cfg, model, 
 def _epochs(run: _Run, cfg, stopped_early: bool):
     epochs = range(run.start_epoch, cfg.epochs if not stopped_early else run.start_epoch)
     if cfg.progress:
-        from tqdm.auto import tqdm
-
         epochs = tqdm(epochs, desc="train", initial=run.start_epoch, total=cfg.epochs, leave=False)
     return epochs
 

@@ -3,10 +3,14 @@ readout's values) and evaluation on a data set."""
 
 from __future__ import annotations
 
+import time
+import warnings
+
 import torch
 
 from lava_nt.decode import population_counts, predict
 from lava_nt.device import module_device
+from lava_nt.nn.readout import readout_loss
 from lava_nt.spec.validation import ParameterError
 from lava_nt.training.config import TrainConfig
 
@@ -82,9 +86,6 @@ class CompiledForward:
     def __call__(self, x, T, record=True):
         if self._fn is None:
             return self.model.forward_static(x, T, record=record)
-        import time
-        import warnings
-
         t0 = time.perf_counter()
         try:
             out = self._fn(x, T, record=record)
@@ -144,8 +145,6 @@ def loss_and_counts(model, x, y, cfg: TrainConfig, compiled=None):
     out, layers = run_model(model, x, cfg.T, compiled=compiled)
     ro = readout_of(model)
     if ro is not None:
-        from lava_nt.nn.readout import readout_loss
-
         _check_readout(ro, cfg)
         values = ro.values(out)
         loss = readout_loss(values, y)

@@ -145,24 +145,6 @@ def for_model(cfg: TrainConfig, model, where: str = "train") -> TrainConfig:
     return cfg if (n, lr) == (cfg.n_classes, cfg.lr) else replace(cfg, n_classes=n, lr=lr)
 
 
-def check_labels(y, n_classes: int, where: str) -> None:
-    """Labels ``y`` must lie in ``[0, n_classes)``: the error names the data, the offending
-    label and the model's class count."""
-    import torch
-
-    if not isinstance(y, torch.Tensor) or y.numel() == 0 or y.is_floating_point():
-        return  # shape and dtype errors are check_data's
-    lo, hi = int(y.min()), int(y.max())
-    if lo >= 0 and hi < n_classes:
-        return
-    bad = lo if lo < 0 else hi
-    raise ParameterError(
-        f"{where}: label {bad} is outside the model's {n_classes} classes [0, {n_classes - 1}]; "
-        f"a model for more classes needs a larger output (build_network(..., n_classes=N) or "
-        "lava-nt train --classes N)"
-    )
-
-
 # Fields that do not change a run's result: a checkpoint may be resumed with other values.
 _RUN_ONLY_FIELDS = ("checkpoint_every_s", "progress", "device")
 

@@ -33,7 +33,7 @@ def model(seed=0):
             dv=0.3,
             vth=1.0,
             w_b=[0.2, -0.2, 0.15, -0.1],
-            alpha=0.8,
+            c_retention=0.8,
             group="contiguous",
         ),  # fmt: skip
     )
@@ -116,3 +116,24 @@ def test_static_input_needs_an_integer_T(T):
 
     with pytest.raises(ParameterError, match="integer >= 1"):
         as_spike_input(np.zeros((3, 4)), T)
+
+
+def test_class_count_comes_from_the_model_and_labels_are_checked():
+    """No silent default of 2 classes: a 3-class model's count is its own; an unknown count with
+    labels is an error naming n_classes; a label outside the classes is an error."""
+    from lava_nt.builder import build_network
+
+    net = build_network(12, [10], n_classes=3, population=2, seed=0)
+    rng = np.random.default_rng(0)
+    x = (rng.random((8, 5, 12)) < 0.4).astype(np.float64)
+    y = np.array([0, 1, 2, 2, 1])
+    rep = agreement(net, x, y, engines=("torch_float",))
+    assert rep.n_classes == 3
+    with pytest.raises(ValueError, match="n_classes=2 but the model codes 3"):
+        agreement(net, x, y, n_classes=2, engines=("torch_float",))
+    spec = net.to_spec()
+    with pytest.raises(ValueError, match="pass n_classes=N"):
+        agreement(spec, x, y, engines=("torch_float",))
+    assert agreement(spec, x, engines=("torch_float",)).n_classes == 6  # one per neuron
+    with pytest.raises(ValueError, match="label 3 is outside the model's 3 classes"):
+        agreement(net, x, np.array([0, 1, 2, 3, 1]), engines=("torch_float",))

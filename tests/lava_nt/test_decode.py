@@ -77,3 +77,29 @@ def test_old_names_are_the_decode_functions():
 
     assert agreement.predictions is predictions
     assert training_counts is population_counts
+
+
+def test_check_labels_numpy_and_torch():
+    from lava_nt.decode import check_labels
+
+    check_labels(np.array([0, 2, 1]), 3, "here")
+    check_labels(torch.tensor([0, 2, 1]), 3, "here")
+    for y in (np.array([0, 3]), torch.tensor([0, 3])):
+        with pytest.raises(ValueError, match="here: label 3 is outside the model's 3 classes"):
+            check_labels(y, 3, "here")
+    with pytest.raises(ValueError, match="label -1"):
+        check_labels(np.array([-1, 0]), 3, "here")
+    check_labels(np.array([], dtype=np.int64), 3, "here")  # empty: nothing to check
+
+
+def test_output_classes_never_defaults():
+    from lava_nt.decode import output_classes
+
+    assert output_classes(None, 3, "w") == 3
+    assert output_classes(3, None, "w") == 3
+    with pytest.raises(ValueError, match="w: the model does not record its number of classes"):
+        output_classes(None, None, "w")
+    with pytest.raises(ValueError, match="n_classes=2 but the model codes 3"):
+        output_classes(2, 3, "w")
+    with pytest.raises(ValueError, match="integer >= 1"):
+        output_classes(0, None, "w")

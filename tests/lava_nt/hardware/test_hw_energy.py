@@ -77,3 +77,26 @@ def test_measure_activity_matches_reference_run(spec342):
 def test_activity_shape_errors(spec342):
     with pytest.raises(ValueError):
         activity_from_spikes(spec342, np.zeros((2, 1, 5)), [None, None], [None, None])
+
+
+def test_class_count_is_the_models_or_an_error():
+    """No silent 2-class default: labels need a known class count, taken from the network."""
+    from lava_nt.builder import build_network
+    from lava_nt.hardware import analog_accuracy, hardware_report, measure_activity
+
+    net = build_network(12, [10], n_classes=3, population=2, seed=0)
+    rng = np.random.default_rng(1)
+    x = (rng.random((8, 6, 12)) < 0.4).astype(np.float64)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    spec = net.to_spec()
+    with pytest.raises(ValueError, match="measure_activity: the model does not record"):
+        measure_activity(spec, x, y)
+    with pytest.raises(ValueError, match="hardware_report: the model does not record"):
+        hardware_report(spec, x, y)
+    with pytest.raises(ValueError, match="analog_accuracy: the model does not record"):
+        analog_accuracy(spec, x, y)
+    a = measure_activity(spec, x, y, n_classes=3)
+    assert analog_accuracy(net, x, y).n_classes == 3
+    assert hardware_report(net, x, y).activity.accuracy == a.accuracy
+    with pytest.raises(ValueError, match="label 3 is outside the model's 3 classes"):
+        measure_activity(spec, x, np.array([0, 1, 2, 3, 1, 2]), n_classes=3)
