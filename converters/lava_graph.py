@@ -197,7 +197,10 @@ def _spiking_bias_kwargs(p, fixed: bool) -> dict:
             du=p.du, dv=p.dv, vth=p.vth, bias_mant=p.bias_mant, bias_exp=p.bias_exp,
             w_b_mant=p.w_b_mant, w_b_exp=p.w_b_exp, dc=p.dc, group=p.group,
         )  # fmt: skip
-    return dict(du=p.du, dv=p.dv, vth=p.vth, bias=p.bias, w_b=p.w_b, alpha=p.alpha, group=p.group)
+    return dict(
+        du=p.du, dv=p.dv, vth=p.vth, bias=p.bias, w_b=p.w_b, c_retention=p.c_retention,
+        group=p.group,
+    )  # fmt: skip
 
 
 def _dense(weights, exp: int, fixed: bool, graded: bool = False):

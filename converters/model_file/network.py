@@ -27,12 +27,12 @@ def network_from_model(spec: NetworkSpec, info: ModelInfo | None = None, dtype=N
     net = NTNetwork.from_spec(
         spec,
         dtype=dtype,
-        train_weight=False,
-        train_bias=False,
-        train_gain=False,
-        train_w_in=False,
-        train_w_b=False,
-        train_alpha=False,
+        trainable_weight=False,
+        trainable_bias=False,
+        trainable_gain=False,
+        trainable_w_in=False,
+        trainable_w_b=False,
+        trainable_c_retention=False,
         detach_reset=detach,
     )
     if info is None:
@@ -46,7 +46,9 @@ def network_from_model(spec: NetworkSpec, info: ModelInfo | None = None, dtype=N
         cell.surrogate, cell.alpha, cell.spike_fn = name, alpha, make_spike_fn(name, alpha)
         sb = layer.spiking_bias
         if sb is not None:
-            sb.set_trainable(w_in=flags["w_in"], w_b=flags["w_b"], alpha=flags["alpha"])
+            sb.set_trainable(
+                w_in=flags["w_in"], w_b=flags["w_b"], c_retention=flags["c_retention"]
+            )
             bname = sur.get("bias_name") or DEFAULT_SURROGATE
             balpha = sur.get("bias_alpha") or DEFAULT_ALPHA
             sb.surrogate, sb.surrogate_alpha = bname, balpha

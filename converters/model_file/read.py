@@ -11,9 +11,12 @@ from lava_nt.converters.model_file.checksum import _checksum
 from lava_nt.converters.model_file.errors import ModelFileError
 from lava_nt.converters.model_file.schema import (
     FORMAT,
+    LEGACY_C_RETENTION,
     READABLE_VERSIONS,
     TRAINABLE_KINDS,
     ModelInfo,
+    c_retention_name,
+    trainable_kinds,
 )
 from lava_nt.converters.model_file.structure import check_structure, read_header
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
@@ -200,6 +203,8 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
                     )
                     w_in_exp = r.attr(sg, "w_in_exp", int)
                 else:
+                    # "alpha" in schema versions 1 and 2 (check_structure allows only one)
+                    c_name = "c_retention" if "c_retention" in sg else LEGACY_C_RETENTION
                     params = spiking_bias_parameters(
                         m,
                         n,
@@ -209,7 +214,7 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
                         vth=float(r.data(sg, "vth", "f", ())),
                         bias=r.data(sg, "bias", "f", (m,)),
                         w_b=r.data(sg, "w_b", "f", (m,)),
-                        alpha=r.data(sg, "alpha", "f", (m,)),
+                        c_retention=r.data(sg, c_name, "f", (m,)),
                         group=group,
                     )
                     w_in_exp = 0
@@ -284,9 +289,10 @@ def _check(r: _Reader, f, path) -> None:
         r.fail("checksum mismatch: the content was modified or corrupted after it was written")
 
 
-def _read_training(r: _Reader, tr, spec: NetworkSpec):
+def _read_training(r: _Reader, tr, spec: NetworkSpec, version: int):
     """The checked ``/training`` group: ``(trainable, surrogate, trainable_counts,
-    tuning_methods, n_trainable, dtype)``."""
+    tuning_methods, n_trainable, dtype)``; an old file's ``alpha`` flag and counts are returned
+    under the name ``c_retention``."""
     trainable = r.json_attr(tr, "trainable")
     surrogate = r.json_attr(tr, "surrogate")
     counts = r.json_attr(tr, "trainable_counts")
@@ -294,10 +300,14 @@ def _read_training(r: _Reader, tr, spec: NetworkSpec):
     nl = len(spec.layers)
     if not (isinstance(trainable, list) and len(trainable) == nl):
         r.fail(f"'/training' trainable flags must list {nl} layers")
+    kinds = trainable_kinds(version)
     for k, t in enumerate(trainable):
-        if not isinstance(t, dict) or set(t) != set(TRAINABLE_KINDS):
-            r.fail(f"'/training' trainable flags of layer {k} must have keys {TRAINABLE_KINDS}")
-        if (t["w_in"] or t["w_b"] or t["alpha"]) and spec.layers[k].spiking_bias is None:
+        if not isinstance(t, dict) or set(t) != set(kinds):
+            r.fail(f"'/training' trainable flags of layer {k} must have keys {kinds}")
+        if kinds != TRAINABLE_KINDS:
+            trainable[k] = {new: t[old] for old, new in zip(kinds, TRAINABLE_KINDS, strict=True)}
+            t = trainable[k]
+        if (t["w_in"] or t["w_b"] or t["c_retention"]) and spec.layers[k].spiking_bias is None:
             r.fail(f"'/training' marks spiking-bias tensors of layer {k} trainable, it has none")
     if not (isinstance(surrogate, list) and len(surrogate) == nl):
         r.fail(f"'/training' surrogate settings must list {nl} layers")
@@ -305,6 +315,12 @@ def _read_training(r: _Reader, tr, spec: NetworkSpec):
         isinstance(v, int) and v >= 0 for v in counts.values()
     ):
         r.fail("'/training' trainable_counts must map names to non-negative integers")
+    if c_retention_name(version) == LEGACY_C_RETENTION:  # tensor names before the rename
+        old = f"spiking_bias.{LEGACY_C_RETENTION}"
+        counts = {
+            (f"{key[: -len(old)]}spiking_bias.c_retention" if key.endswith(old) else key): v
+            for key, v in counts.items()
+        }
     n_trainable = r.attr(tr, "n_trainable", int)
     if n_trainable != sum(counts.values()):
         r.fail(f"'/training' n_trainable={n_trainable} != the sum of trainable_counts")
@@ -326,7 +342,10 @@ def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
     if r.attr(arch, "fixed", bool) != spec.fixed:
         r.fail("'/architecture' and '/network' disagree on fixed point")
     tr = r.group(f, "training")
-    trainable, surrogate, counts, methods, n_trainable, dtype = _read_training(r, tr, spec)
+    version = int(f.attrs["schema_version"])
+    trainable, surrogate, counts, methods, n_trainable, dtype = _read_training(
+        r, tr, spec, version
+    )
     out = r.group(f, "output")
     n_classes = r.attr(out, "n_classes", int)
     population = r.attr(out, "population", int)

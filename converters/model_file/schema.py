@@ -9,13 +9,29 @@ from typing import Any
 from lava_nt.network import NetworkSpec
 
 FORMAT = "lava-nt model"
-SCHEMA_VERSION = 2
-#: Versions this lava-nt reads: 1 (no readout, spike input) and 2 (adds ``input`` and
-#: the optional ``readout`` group of a network).
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+#: Versions this lava-nt reads: 1 (no readout, spike input), 2 (adds ``input`` and the optional
+#: ``readout`` group of a network) and 3 (the spiking-bias current's retention factor is stored
+#: as ``c_retention``, formerly ``alpha``: dataset and trainable flag).
+READABLE_VERSIONS = (1, 2, 3)
 #: ``meta`` keys that are promoted to their own fields; everything else is free-form.
 META_KEYS = ("seed", "data_protocol", "tuning_methods", "n_classes", "population")
-TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "alpha")
+TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "c_retention")
+#: Versions 1 and 2 store ``c_retention`` (dataset and trainable flag) under its old name.
+LEGACY_C_RETENTION = "alpha"
+#: The first version that writes ``c_retention``.
+C_RETENTION_VERSION = 3
+
+
+def c_retention_name(version: int) -> str:
+    """The name of the spiking-bias retention factor (dataset and trainable flag) in a file of
+    schema ``version``."""
+    return "c_retention" if version >= C_RETENTION_VERSION else LEGACY_C_RETENTION
+
+
+def trainable_kinds(version: int) -> tuple[str, ...]:
+    """The trainable-flag keys of a file of schema ``version``."""
+    return (*TRAINABLE_KINDS[:-1], c_retention_name(version))
 
 # ---- the layout (docs/model_file.md): every member and attribute a model file may hold ---------
 # Attributes: name -> kind (str, int or bool; all scalar). Datasets: name -> (dtype kind "f" float,
@@ -70,12 +86,21 @@ NEURON_DATASETS = {
 SPIKING_BIAS_DATASETS = {
     False: {"w_in": ("f", ("m", "n_prev")), "du": ("f", _SCALAR), "dv": ("f", _SCALAR),
             "vth": ("f", _SCALAR), "bias": ("f", ("m",)), "w_b": ("f", ("m",)),
-            "alpha": ("f", ("m",))},
+            "c_retention": ("f", ("m",))},
     True: {"w_in": ("i", ("m", "n_prev")), "du": ("i", _SCALAR), "dv": ("i", _SCALAR),
            "vth": ("i", _SCALAR), "bias_mant": ("i", ("m",)), "bias_exp": ("i", ("m",)),
            "w_b_mant": ("i", ("m",)), "w_b_exp": ("i", ("m",)), "dc": ("i", ("m",))},
 }  # fmt: skip
 OPTIONAL_SPIKING_BIAS_DATASETS = {"mask": ("b", ("m", "n_prev")), "group": ("i", ("n",))}
+
+
+def spiking_bias_datasets(fixed: bool, version: int) -> dict:
+    """The required spiking-bias datasets of a file of schema ``version`` (before version 3 the
+    float ``c_retention`` is called ``alpha``)."""
+    sets = SPIKING_BIAS_DATASETS[fixed]
+    if fixed or version >= C_RETENTION_VERSION:
+        return sets
+    return {(LEGACY_C_RETENTION if k == "c_retention" else k): v for k, v in sets.items()}
 
 
 @dataclass
@@ -89,11 +114,13 @@ class ModelInfo:
         fixed: the main network is fixed point.
         dtype: torch dtype name the network was saved from ("float32" / "float64").
         trainable: per layer ``{"weight": bool, "bias": ..., "gain": ..., "w_in", "w_b",
-            "alpha"}`` (which tensors were trainable when saved).
+            "c_retention"}`` (which tensors were trainable when saved; the ``alpha`` flag of a
+            version 1 or 2 file is read as ``c_retention``).
         tuning_methods: e.g. ``["nt2"]`` (empty if unknown / pretraining).
         trainable_counts: trainable scalars per tensor name; ``n_trainable`` their sum.
         n_classes, population: output coding (``n_out = n_classes * population``).
-        surrogate: per layer ``{"name", "alpha", "bias_name", "bias_alpha"}``.
+        surrogate: per layer ``{"name", "alpha", "bias_name", "bias_alpha"}`` (``alpha`` and
+            ``bias_alpha``: the surrogate-gradient slopes of the neurons and bias neurons).
         detach_reset: of the neurons.
         seed, data_protocol, created, lava_nt_version: provenance; ``meta`` free-form extras.
         quantized: the attached fixed-point spec (or None); ``quant_report`` its

@@ -269,7 +269,8 @@ class _Checker:
             if m <= 0:
                 self.fail(f"attribute 'm' of '{sg.name}' must be positive, got {m}")
             dims["m"] = m
-            main, extra = schema.SPIKING_BIAS_DATASETS[fixed], schema.OPTIONAL_SPIKING_BIAS_DATASETS
+            main = schema.spiking_bias_datasets(fixed, version)
+            extra = schema.OPTIONAL_SPIKING_BIAS_DATASETS
             self.members(sg, datasets=(*main, *extra), optional=extra)
             self.datasets(sg, main, dims)
             self.datasets(sg, extra, dims, present=set(sg))

@@ -82,7 +82,7 @@ def _write_spiking_bias(lg, sb, fixed: bool, fdt) -> None:
     else:
         for name in ("du", "dv", "vth"):
             sg.create_dataset(name, data=_num(getattr(pb, name), np.float64))
-        for name in ("bias", "w_b", "alpha"):
+        for name in ("bias", "w_b", "c_retention"):
             sg.create_dataset(name, data=_vec(getattr(pb, name), m, np.float64))
 
 
@@ -140,7 +140,7 @@ def _network_facts(net, k: int | None) -> dict:
                 "gain": is_trainable(cell, "gain"),
                 "w_in": sb is not None and is_trainable(sb, "w_in"),
                 "w_b": sb is not None and is_trainable(sb, "w_b"),
-                "alpha": sb is not None and is_trainable(sb, "alpha"),
+                "c_retention": sb is not None and is_trainable(sb, "c_retention"),
             }
         )
         surrogate.append(

@@ -27,8 +27,9 @@ du = 0, or a spiking  ``I(r = 1/dt)``) -> ``Affine(eye(n), b)`` -> ``LIF`` / ``I
 bias on du < 1)
 spiking bias          a ``NIRGraph`` (see :func:`to_nir`): ``Affine(W_in, b_b)`` -> bias neurons
                       (as a layer with g = 1) -> ``Linear(F)`` (fan-out ``F[i, group(i)] = w_b``)
-                      -> ``LI(tau = dt/(1-alpha), r = 1/((1-alpha) g))`` (alpha = 1: ``I(r =
-                      1/(dt g))``) -> the target neuron node, summed with its synaptic input
+                      -> ``LI(tau = dt/(1-c), r = 1/((1-c) g))`` with ``c = c_retention`` (c =
+                      1: ``I(r = 1/(dt g))``) -> the target neuron node, summed with its
+                      synaptic input
 readout, du = 1       ``Affine(W, b)`` -> ``LI(tau = dt/dv, r = 1/dv, v_leak = 0)`` (dv = 0:
                       ``I(r = 1/dt)``), feeding the Output (non-spiking: its state is the value)
 readout, du < 1       ``Affine(W, 0)`` -> ``LI(tau = dt/du, r = 1/du)`` (du = 0: ``I(r = 1/dt)``)

@@ -130,7 +130,7 @@ def _spiking_bias_graph(
     du, dv, vth = _scalar(p.du), _scalar(p.dv), _scalar(p.vth)
     b_b = _vec(p.bias, m)
     w_b = _vec(p.w_b, m)
-    alpha = _vec(p.alpha, m)
+    c_ret = _vec(p.c_retention, m)
     group = None if p.group is None else np.asarray(p.group, dtype=np.int64)
     grp = np.arange(m) if group is None else group
     if np.any(target_gain == 0):
@@ -146,7 +146,7 @@ def _spiking_bias_graph(
     )  # fmt: skip
     F = np.zeros((n, m))
     F[np.arange(n), grp] = w_b[grp]
-    a_t = alpha[grp]
+    a_t = c_ret[grp]
     g = target_gain
     if np.all(a_t < 1.0):
         leak = nir.LI(tau=dt / (1.0 - a_t), r=1.0 / ((1.0 - a_t) * g), v_leak=np.zeros(n))
@@ -154,7 +154,7 @@ def _spiking_bias_graph(
         leak = nir.I(r=1.0 / (dt * g))
     else:
         raise NIRExportError(
-            f"{where}: alpha mixes 1 (a current that never decays: NIR I) and values < 1 "
+            f"{where}: c_retention mixes 1 (a current that never decays: NIR I) and values < 1 "
             "(NIR LI) in one population; NIR needs one node type per population"
         )
     names = ["input"] + [nm for nm, _ in nodes] + ["fan_out", "leak", "output"]
@@ -173,7 +173,7 @@ def _spiking_bias_graph(
             f"{_META}vth": vth,
             f"{_META}bias": b_b,
             f"{_META}w_b": w_b,
-            f"{_META}alpha": alpha,
+            f"{_META}c_retention": c_ret,
         }
         if group is not None:
             meta[f"{_META}group"] = group

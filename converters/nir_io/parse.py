@@ -386,11 +386,12 @@ def _bias_current(g: _Graph, leak_name: str, n: int, dt: float):
 
 
 def _bias_groups(g: _Graph, fan: str, w_eff, a_t, n: int, m: int):
-    """Derive ``(group, w_b, alpha)`` from the effective weights ``w_eff [n, m]``: every target
-    row must receive from at most one bias neuron (NaN: a bias neuron that drives nothing)."""
+    """Derive ``(group, w_b, c_retention)`` from the effective weights ``w_eff [n, m]``: every
+    target row must receive from at most one bias neuron (NaN: a bias neuron that drives
+    nothing)."""
     group = np.full(n, -1, dtype=np.int64)
     w_b = np.full(m, np.nan)
-    alpha = np.full(m, np.nan)
+    c_ret = np.full(m, np.nan)
     for i in range(n):
         nzc = np.flatnonzero(w_eff[i])
         if nzc.size > 1:
@@ -398,31 +399,31 @@ def _bias_groups(g: _Graph, fan: str, w_eff, a_t, n: int, m: int):
         if nzc.size == 1:
             j = int(nzc[0])
             group[i] = j
-            for arr, val, what in ((w_b, w_eff[i, j], "w_b"), (alpha, a_t[i], "alpha")):
+            for arr, val, what in ((w_b, w_eff[i, j], "w_b"), (c_ret, a_t[i], "c_retention")):
                 if np.isnan(arr[j]):
                     arr[j] = val
                 elif not _close(arr[j], val):
                     raise g.node_error(
                         fan, f"bias neuron {j} drives its group with different {what} values"
                     )
-    return group, w_b, alpha
+    return group, w_b, c_ret
 
 
-def _cover_unassigned(group, a_t, silent, m: int, W_in, b_b, g_b, w_b, alpha):
+def _cover_unassigned(group, a_t, silent, m: int, W_in, b_b, g_b, w_b, c_ret):
     """Targets without any bias drive join a silent bias neuron (``group`` in place), one added
-    when there is none: ``(W_in, b_b, g_b, w_b, alpha)``."""
+    when there is none: ``(W_in, b_b, g_b, w_b, c_retention)``."""
     unassigned = np.flatnonzero(group < 0)  # targets without any bias drive
     if unassigned.size:
         if silent.size:
             group[unassigned] = silent[0]
             if np.all(a_t[unassigned] == a_t[unassigned[0]]):  # keep its (inert) decay
-                alpha[silent[0]] = a_t[unassigned[0]]
+                c_ret[silent[0]] = a_t[unassigned[0]]
         else:  # add a silent bias neuron for them
             W_in = np.vstack([W_in, np.zeros((1, W_in.shape[1]))])
             b_b, g_b = np.append(b_b, 0.0), np.append(g_b, 1.0)
-            w_b, alpha = np.append(w_b, 0.0), np.append(alpha, 0.0)
+            w_b, c_ret = np.append(w_b, 0.0), np.append(c_ret, 0.0)
             group[unassigned] = m
-    return W_in, b_b, g_b, w_b, alpha
+    return W_in, b_b, g_b, w_b, c_ret
 
 
 def _parse_spiking_bias(
@@ -460,13 +461,13 @@ def _parse_spiking_bias(
             return sb, True
         notes.append(f"{name}: lava-nt metadata disagrees with the NIR fields; ignored")
     # derive: every target row must receive from at most one bias neuron
-    group, w_b, alpha = _bias_groups(g, fan, w_eff, a_t, n, m)
+    group, w_b, c_ret = _bias_groups(g, fan, w_eff, a_t, n, m)
     silent = np.flatnonzero(np.isnan(w_b))  # bias neurons that drive nothing (w_b = 0)
     w_b[silent] = 0.0
-    alpha[silent] = 0.0
+    c_ret[silent] = 0.0
     W_in, b_b, g_b = pop.W, pop.bias, pop.gain
-    W_in, b_b, g_b, w_b, alpha = _cover_unassigned(
-        group, a_t, silent, m, W_in, b_b, g_b, w_b, alpha
+    W_in, b_b, g_b, w_b, c_ret = _cover_unassigned(
+        group, a_t, silent, m, W_in, b_b, g_b, w_b, c_ret
     )
     # bias neurons have unit gain in lava-nt: fold g_b into W_in and b_b (exact in reals)
     g_b = np.where(np.abs(g_b - 1.0) <= 8 * np.finfo(float).eps, 1.0, g_b)
@@ -477,7 +478,7 @@ def _parse_spiking_bias(
     try:
         params = spiking_bias_parameters(
             mb, n, where, du=pop.du, dv=pop.dv, vth=pop.vth, bias=b_b, w_b=w_b,
-            alpha=np.clip(alpha, 0.0, 1.0), group=grp,
+            c_retention=np.clip(c_ret, 0.0, 1.0), group=grp,
         )  # fmt: skip
     except ParameterError as exc:
         raise NIRImportError(f"{where}: {exc}", name) from None
@@ -490,7 +491,8 @@ def _spiking_bias_from_metadata(md, pop: _Pop, w_eff, a_t, n: int, where: str):
     m = pop.W.shape[0]
     try:
         du, dv, vth = (float(md[key]) for key in ("du", "dv", "vth"))
-        b_b, w_b, alpha = (np.asarray(md[key], np.float64) for key in ("bias", "w_b", "alpha"))
+        c_key = "c_retention" if "c_retention" in md else "alpha"  # "alpha": before lava-nt 0.2
+        b_b, w_b, c_ret = (np.asarray(md[key], np.float64) for key in ("bias", "w_b", c_key))
     except (KeyError, TypeError, ValueError):
         return None
     mg = md.get("group")
@@ -499,12 +501,12 @@ def _spiking_bias_from_metadata(md, pop: _Pop, w_eff, a_t, n: int, where: str):
         return None
     if mg is None and m != n:
         return None
-    if any(x.shape != (m,) for x in (b_b, w_b, alpha)) or grp.min() < 0 or grp.max() >= m:
+    if any(x.shape != (m,) for x in (b_b, w_b, c_ret)) or grp.min() < 0 or grp.max() >= m:
         return None
     want = np.zeros((n, m))
     want[np.arange(n), grp] = w_b[grp]
     if not (
-        _close(want, w_eff) and _close(alpha[grp], a_t) and _close(pop.gain, 1.0)
+        _close(want, w_eff) and _close(c_ret[grp], a_t) and _close(pop.gain, 1.0)
         and _close(b_b, pop.bias) and _close(du, pop.du) and _close(dv, pop.dv)
         and _close(vth, pop.vth)
     ):  # fmt: skip
@@ -515,7 +517,7 @@ def _spiking_bias_from_metadata(md, pop: _Pop, w_eff, a_t, n: int, where: str):
         if mask.shape != pop.W.shape or np.any(pop.W[~mask] != 0):
             mask = None
     params = spiking_bias_parameters(
-        m, n, where, du=du, dv=dv, vth=vth, bias=b_b, w_b=w_b, alpha=alpha,
+        m, n, where, du=du, dv=dv, vth=vth, bias=b_b, w_b=w_b, c_retention=c_ret,
         group=None if mg is None else grp.astype(np.int64),
     )  # fmt: skip
     return SpikingBiasSpec(w_in=pop.W.copy(), params=params, mask=mask)

@@ -49,10 +49,10 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
     b = _per_neuron(p.bias, n)
     g = _per_neuron(p.gain, n)
     sb = ls.spiking_bias
-    w_b = alpha = None
+    w_b = c_ret = None
     if sb is not None:
         w_b = _per_neuron(sb.params.w_b, sb.m)
-        alpha = _per_neuron(sb.params.alpha, sb.m)
+        c_ret = _per_neuron(sb.params.c_retention, sb.m)
     warnings: list[str] = []
     # bias register limit in float units (times S)
     fixed_exp = bias_exp if isinstance(bias_exp, int | np.integer) else None
@@ -67,7 +67,7 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
         soft = {"current u (24 bits)": _bound(UV_MAX, _u_bound(W, du))}
         if sb is not None:
             hard["bias weights w_b (13-bit mantissa)"] = _bound(wb_lim, _max_abs(w_b))
-            a_max = float(alpha.max()) if alpha.size else 0.0
+            a_max = float(c_ret.max()) if c_ret.size else 0.0
             if a_max < 1:
                 soft["bias current C (24 bits)"] = _bound(C_MAX * (1 - a_max), _max_abs(w_b))
         S, lim = _choose_scale(vth, _max_abs(W), hard, soft, power_of_two, where, warnings)
@@ -100,7 +100,7 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
     sb_info = None
     if sb is not None:
         sb_fixed, sb_info, sb_tensors = _quantize_spiking_bias(
-            k, sb, n, S, w_b, alpha, bias_exp, Sb_user, power_of_two, exp_max, warnings
+            k, sb, n, S, w_b, c_ret, bias_exp, Sb_user, power_of_two, exp_max, warnings
         )
         tensors.update(sb_tensors)
     lq = LayerQuant(
@@ -125,7 +125,7 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
     return LayerSpec(weight=mant, neuron=neuron, spiking_bias=sb_fixed, weight_exp=wexp), lq
 
 
-def _quantize_spiking_bias(k, sb, n, S_target, w_b, alpha, bias_exp, Sb_user, pow2, exp_max, warns):
+def _quantize_spiking_bias(k, sb, n, S_target, w_b, c_ret, bias_exp, Sb_user, pow2, exp_max, warns):
     where = f"quantize: layer {k} spiking bias"
     pb = sb.params
     m = sb.m
@@ -159,11 +159,13 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, alpha, bias_exp, Sb_user, po
     wbm, wbe, t["sb.w_b"] = _quantize_mant_exp(
         w_b, S_target, WB_MANT_MAX, "neuron", WB_EXP_MAX, "sb.w_b"
     )
-    dc, t["sb.alpha"] = _quantize_decay(1.0 - alpha, "sb.alpha")
-    # report alpha's own error (1 - dc/4096 vs alpha)
-    t["sb.alpha"] = _stats(
-        "sb.alpha", alpha, 1.0 - dc / DECAY_UNITY, dc != _round((1.0 - alpha) * DECAY_UNITY),
-        np.full(alpha.shape, 1.0 - DECAY_MAX / DECAY_UNITY),
+    # Loihi's current-decay register: c_retention = (4096 - dc) / 4096
+    dc, t["sb.c_retention"] = _quantize_decay(1.0 - c_ret, "sb.c_retention")
+    # report c_retention's own error (1 - dc/4096 vs c_retention)
+    t["sb.c_retention"] = _stats(
+        "sb.c_retention", c_ret, 1.0 - dc / DECAY_UNITY,
+        dc != _round((1.0 - c_ret) * DECAY_UNITY),
+        np.full(c_ret.shape, 1.0 - DECAY_MAX / DECAY_UNITY),
     )  # fmt: skip
     params = fixed_spiking_bias_parameters(
         m,

@@ -80,7 +80,7 @@ class PySpikingBiasModelFloat(AbstractPySpikingBiasModel):
     vth: float = LavaPyType(float, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     w_b: np.ndarray = LavaPyType(np.ndarray, float)
-    alpha: np.ndarray = LavaPyType(np.ndarray, float)
+    c_retention: np.ndarray = LavaPyType(np.ndarray, float)
     group: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
     # fixed-point Vars: unused in this precision
     bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
@@ -96,7 +96,7 @@ class PySpikingBiasModelFloat(AbstractPySpikingBiasModel):
             float(np.reshape(self.vth, -1)[0]),
             self.bias,
             self.w_b,
-            self.alpha,
+            self.c_retention,
             self.group,
         )
 
@@ -130,7 +130,7 @@ class PySpikingBiasModelBitAcc(AbstractPySpikingBiasModel):
     # floating-point Vars: unused in this precision
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     w_b: np.ndarray = LavaPyType(np.ndarray, float)
-    alpha: np.ndarray = LavaPyType(np.ndarray, float)
+    c_retention: np.ndarray = LavaPyType(np.ndarray, float)
 
     def parameters(self) -> FixedSpikingBiasParameters:
         return FixedSpikingBiasParameters(

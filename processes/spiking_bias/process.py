@@ -9,8 +9,10 @@ NTLIF's ``c_in``: no Dense in the bias path, so the bias path and the synaptic p
 target have the same delay. ``s_out`` (shape ``(m,)``) carries the bias neurons' own spikes.
 
 * floating point: ``SpikingBias(shape=(m,), n_target=n, du=1.0, dv=0.0, vth=1.0, bias=0.0,
-  w_b=0.0, alpha=0.0, group=None)`` (keywords of
-  :func:`lava_nt.spec.spiking_bias.spiking_bias_parameters`), ``select_tag="floating_pt"``.
+  w_b=0.0, c_retention=0.0, group=None)`` (keywords of
+  :func:`lava_nt.spec.spiking_bias.spiking_bias_parameters`; ``c_retention`` is the per-step
+  retention factor of the leaking current, ``C[t] = c_retention * C[t-1] + w_b * s_b[t]``, and
+  ``alpha=`` its deprecated name), ``select_tag="floating_pt"``.
 * fixed point: ``SpikingBias.fixed(shape=(m,), n_target=n, du=4095, dv=0, vth=1, bias_mant=0,
   bias_exp=0, w_b_mant=0, w_b_exp=0, dc=4095, group=None)`` (keywords of
   :func:`lava_nt.spec.fixed.fixed_spiking_bias_parameters`), ``select_tag="fixed_pt"``.
@@ -20,7 +22,7 @@ target have the same delay. ``s_out`` (shape ``(m,)``) carries the bias neurons'
 :class:`~lava_nt.processes.ntlif.process.NTLIF` and also zero the leaking current ``C``.
 
 Vars: ``u``, ``v``, ``C`` (state, ``(m,)``), ``du``, ``dv``, ``vth`` (one per population),
-``bias``, ``w_b``, ``alpha`` (float, ``(m,)``), ``group`` (``(n,)``), and ``bias_mant``,
+``bias``, ``w_b``, ``c_retention`` (float, ``(m,)``), ``group`` (``(n,)``), and ``bias_mant``,
 ``bias_exp``, ``w_b_mant``, ``w_b_exp``, ``dc`` (fixed point, ``(m,)``). As for NTLIF both sets
 exist in both precisions; the other precision's set is unused (neutral values).
 """
@@ -34,6 +36,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
+from lava_nt._deprecation import C_RETENTION_RENAME, rename_kwargs
 from lava_nt.processes.ntlif.process import (
     PRECISIONS,
     PROCESS_ARGUMENTS,
@@ -78,6 +81,8 @@ class SpikingBias(AbstractProcess):
         self._runtime = None  # Lava's __del__ calls stop(); it must work if validation fails
         where = "SpikingBias" if precision == "float" else "SpikingBias.fixed"
         check_choice(precision, PRECISIONS, "SpikingBias", "precision")
+        if precision == "float":
+            rename_kwargs(params, C_RETENTION_RENAME, where)
         names = (
             SPIKING_BIAS_PARAMETER_NAMES
             if precision == "float"
@@ -100,7 +105,7 @@ class SpikingBias(AbstractProcess):
             du, dv, vth = (float(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
             bias = per_neuron(p.bias, m, np.float64, where, "bias")
             w_b = per_neuron(p.w_b, m, np.float64, where, "w_b")
-            alpha = per_neuron(p.alpha, m, np.float64, where, "alpha")
+            c_ret = per_neuron(p.c_retention, m, np.float64, where, "c_retention")
             zeros = np.zeros(m, np.int64)
             bias_mant, bias_exp, w_b_mant, w_b_exp = zeros, zeros, zeros, zeros
             dc = np.full(m, DECAY_MAX, np.int64)
@@ -114,7 +119,7 @@ class SpikingBias(AbstractProcess):
             w_b_mant = per_neuron(p.w_b_mant, m, np.int64, where, "w_b_mant")
             w_b_exp = per_neuron(p.w_b_exp, m, np.int64, where, "w_b_exp")
             dc = per_neuron(p.dc, m, np.int64, where, "dc")
-            bias, w_b, alpha = np.zeros(m), np.zeros(m), np.zeros(m)
+            bias, w_b, c_ret = np.zeros(m), np.zeros(m), np.zeros(m)
         group = np.arange(n, dtype=np.int64) if p.group is None else np.asarray(p.group, np.int64)
         super().__init__(
             shape=(m,),
@@ -137,7 +142,7 @@ class SpikingBias(AbstractProcess):
         self.vth = Var(shape=(1,), init=vth)
         self.bias = Var(shape=(m,), init=bias)
         self.w_b = Var(shape=(m,), init=w_b)
-        self.alpha = Var(shape=(m,), init=alpha)
+        self.c_retention = Var(shape=(m,), init=c_ret)
         self.group = Var(shape=(n,), init=group)
         self.bias_mant = Var(shape=(m,), init=bias_mant)
         self.bias_exp = Var(shape=(m,), init=bias_exp)

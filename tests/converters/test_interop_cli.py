@@ -29,7 +29,13 @@ def spec_with_bias(seed=0, subtract=False):
         SpikingBiasSpec(
             rng.normal(0, 0.5, (5, n_in)),
             spiking_bias_parameters(
-                5, n1, du=1.0, dv=0.3, w_b=rng.normal(0, 0.3, 5), alpha=0.8, group="contiguous"
+                5,
+                n1,
+                du=1.0,
+                dv=0.3,
+                w_b=rng.normal(0, 0.3, 5),
+                c_retention=0.8,
+                group="contiguous",
             ),
         ),
     )

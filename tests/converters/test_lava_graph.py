@@ -70,7 +70,8 @@ def _random_float_spec(rng, x) -> NetworkSpec:
         w_in = rng.normal(0.1, 0.7, (m, n_prev)) * mask
         sb_kw = dict(
             du=float(rng.uniform(0.3, 1)), dv=float(rng.uniform(0.1, 0.4)),
-            w_b=_signed(rng.uniform(0.05, 0.5, m)), alpha=float(rng.uniform(0.5, 0.9)), group=group,
+            w_b=_signed(rng.uniform(0.05, 0.5, m)), c_retention=float(rng.uniform(0.5, 0.9)),
+            group=group,
         )  # fmt: skip
         W = rng.normal(0.0, 0.5, (n, n_prev))
         nt_kw = dict(

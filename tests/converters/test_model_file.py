@@ -109,14 +109,14 @@ def _float_spec(rng):
             vth=0.9,
             bias=rng.normal(0, 0.1, n1),
             w_b=rng.normal(0, 1, n1),
-            alpha=0.75,
+            c_retention=0.75,
         ),  # fmt: skip
         mask,
     )
     sb2 = SpikingBiasSpec(
         rng.normal(0, 1, (m2, n1)),
         spiking_bias_parameters(
-            m2, n2, w_b=rng.normal(0, 1, m2), alpha=0.5, group=rng.integers(0, m2, n2)
+            m2, n2, w_b=rng.normal(0, 1, m2), c_retention=0.5, group=rng.integers(0, m2, n2)
         ),  # fmt: skip
     )
     return NetworkSpec(
@@ -301,8 +301,9 @@ def test_corrupted_bytes_are_detected(good_file):
 
 
 def test_wrong_format_and_version(good_file, tmp_path):
-    tamper(good_file, lambda f: f.attrs.__setitem__("schema_version", 3), fix_checksum=False)
-    expect_error(good_file, "schema version 3", "reads versions 1, 2")
+    future = mf.SCHEMA_VERSION + 1
+    tamper(good_file, lambda f: f.attrs.__setitem__("schema_version", future), fix_checksum=False)
+    expect_error(good_file, f"schema version {future}", "reads versions 1, 2, 3")
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f.create_group("layer")
@@ -393,12 +394,65 @@ def test_checksum_covers_attributes(good_file):
     expect_error(good_file, "checksum mismatch")
 
 
+def _to_v2(f):
+    """What a version-2 writer wrote: the spiking-bias current's retention factor under its old
+    name ``alpha`` (float dataset, trainable flag, trainable-count tensor names), version 2."""
+    for g in ("network", "quantized"):
+        for lg in f[g].values() if g in f else ():
+            if "spiking_bias" in lg and "c_retention" in lg["spiking_bias"]:
+                lg["spiking_bias"].move("c_retention", "alpha")
+    tr = f["training"]
+    flags = json.loads(tr.attrs["trainable"])
+    tr.attrs["trainable"] = json.dumps(
+        [{("alpha" if k == "c_retention" else k): v for k, v in t.items()} for t in flags]
+    )
+    counts = json.loads(tr.attrs["trainable_counts"])
+    tr.attrs["trainable_counts"] = json.dumps(
+        {k.replace("spiking_bias.c_retention", "spiking_bias.alpha"): v for k, v in counts.items()}
+    )
+    f.attrs["schema_version"] = 2
+
+
 def _drop_v2(f):
-    """What a version-1 writer wrote: no 'input' attribute, version 1."""
+    """What a version-1 writer wrote: as version 2, without the 'input' attribute."""
+    _to_v2(f)
     for g in ("network", "quantized"):
         if g in f:
             del f[g].attrs["input"]
     f.attrs["schema_version"] = 1
+
+
+def test_files_written_before_c_retention_load_bitwise(tmp_path):
+    """Versions 1 and 2 store c_retention as 'alpha' (dataset and trainable flag): such a file
+    loads to the same spec, flags, counts and network, bit for bit."""
+    net, _ = tuned_net(torch.float64, "volumetric", seed=3)
+    net.set_trainable(c_retention=True)
+    with torch.no_grad():  # a trained, non-round retention factor
+        for layer in net.layers:
+            if layer.spiking_bias is not None:
+                layer.spiking_bias.c_retention.mul_(0.8 + 0.1 * torch.rand(1).double())
+    path, legacy = tmp_path / "new.h5", tmp_path / "legacy.h5"
+    save_model(path, net, quantized=True)
+    save_model(legacy, net, quantized=True)
+    tamper(legacy, _to_v2)
+    with h5py.File(legacy, "r") as f:
+        assert f.attrs["schema_version"] == 2 and "alpha" in f["network/layer_0/spiking_bias"]
+        assert "c_retention" not in f["network/layer_0/spiking_bias"]
+    spec_new, info_new = load_model(path)
+    spec_old, info_old = load_model(legacy)
+    assert (info_new.schema_version, info_old.schema_version) == (mf.SCHEMA_VERSION, 2)
+    assert_same_spec(spec_new, spec_old)
+    assert_same_spec(info_new.quantized, info_old.quantized)
+    assert info_old.trainable == info_new.trainable and info_old.trainable[0]["c_retention"]
+    assert info_old.trainable_counts == info_new.trainable_counts == trainable_counts(net)
+    assert_same_network(net, load_network(legacy)[0])
+    v1 = tmp_path / "v1.h5"
+    save_model(v1, net, quantized=True)
+    tamper(v1, _drop_v2)  # version 1 as well
+    assert_same_spec(spec_new, load_model(v1)[0])
+    # each version has exactly one name: 'alpha' in a version-3 file is an extra member
+    tamper(legacy, lambda f: f.attrs.__setitem__("schema_version", 3))
+    expect_error(legacy, "spiking_bias/alpha' is not part of a model file")
 
 
 def test_version_1_files_still_read(good_file):
@@ -443,7 +497,7 @@ def test_readout_and_graded_input_round_trip(tmp_path, reduce):
     path = tmp_path / "ro.h5"
     save_model(path, spec, quantized=quantize(spec, input_scale=16.0), meta={"n_classes": 4})
     back, info = load_model(path)
-    assert back.input == "graded" and info.schema_version == 2
+    assert back.input == "graded" and info.schema_version == mf.SCHEMA_VERSION
     np.testing.assert_array_equal(back.readout.weight, readout.weight)
     assert back.readout.params.reduce == reduce
     np.testing.assert_array_equal(back.readout.params.bias, readout.params.bias)

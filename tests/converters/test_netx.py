@@ -116,7 +116,7 @@ def test_export_refusals_and_fixed_specs(tmp_path):
         export_netx(sub, tmp_path / "d.h5")
     sb = netx_spec(3)
     sb.layers[0].spiking_bias = SpikingBiasSpec(
-        np.zeros((24, 30)), spiking_bias_parameters(24, 24, w_b=0.1, alpha=0.5)
+        np.zeros((24, 30)), spiking_bias_parameters(24, 24, w_b=0.1, c_retention=0.5)
     )
     with pytest.raises(StockLavaError, match="spiking bias"):
         export_netx(sb, tmp_path / "e.h5")

@@ -4,7 +4,8 @@ Proofs:
 * export -> nir.write -> nir.read (with nir's type check) -> import reproduces random networks
   bit for bit (every parameter and the spikes and bias currents of every layer under
   ``reference_run``): gains, biases, du = 1 / 0 < du < 1 / du = 0, dv = 0 / dv > 0, reset subtract
-  (metadata), per-neuron, volumetric and explicitly grouped spiking biases (alpha < 1 and = 1);
+  (metadata), per-neuron, volumetric and explicitly grouped spiking biases (c_retention < 1 and
+  = 1);
 * without lava-nt's metadata the values derived from the NIR fields agree to ~1e-15 and the spikes
   are identical on the same networks;
 * ``norse.torch.from_nir`` (norse 1.1, unchanged) runs ``norse_compat`` exports of networks
@@ -53,7 +54,7 @@ ALL_KINDS = [(16, 1.0, 0.2), (12, 0.5, 0.1), (8, 1.0, 0.0), (12, 0.3, 0.0), (8, 
 def random_spec(seed, cfg=ALL_KINDS, spiking=False, subtract=(), bias_zero=()):
     """A random float network with the layers ``cfg`` (n, du, dv) (:func:`lava_nt.testing.
     random_spec`); ``spiking`` gives layer k a spiking bias of kind k % 4: per neuron (masked),
-    volumetric, explicit groups (one silent bias neuron), alpha = 1 (a NIR I node)."""
+    volumetric, explicit groups (one silent bias neuron), c_retention = 1 (a NIR I node)."""
     kinds = [SPIKING_BIAS_KINDS[k % 4] for k in range(len(cfg))] if spiking else False
     return _random_spec(
         seed,
@@ -94,7 +95,7 @@ def assert_same_spec(a: NetworkSpec, b: NetworkSpec):
             qa, qb = sa.params, sb.params
             for f in ("du", "dv", "vth"):
                 assert float(getattr(qa, f)) == float(getattr(qb, f)), f
-            for f in ("bias", "w_b", "alpha"):
+            for f in ("bias", "w_b", "c_retention"):
                 np.testing.assert_array_equal(
                     np.broadcast_to(getattr(qa, f), (sa.m,)),
                     np.broadcast_to(getattr(qb, f), (sb.m,)),
@@ -153,7 +154,9 @@ def test_round_trip_without_metadata_derives_the_same_network(tmp_path, spiking)
                             getattr(qb, f), getattr(qa, f), rtol=1e-14, atol=1e-15
                         )
                     live = np.asarray(qa.w_b) != 0  # a silent bias neuron's decay is inert
-                    np.testing.assert_allclose(qb.alpha[live], qa.alpha[live], rtol=1e-14)
+                    np.testing.assert_allclose(
+                        qb.c_retention[live], qa.c_retention[live], rtol=1e-14
+                    )
             assert_same_run(spec, res.spec, spikes_in(seed))
 
 
@@ -166,7 +169,7 @@ def test_mapping_per_primitive():
     for du, dv in ((1.0, 0.25), (1.0, 0.0), (0.5, 0.25), (0.5, 0.0), (0.0, 0.25)):
         layers.append(LayerSpec(W, ntlif_parameters(2, du=du, dv=dv, vth=1.5, bias=b, gain=g)))
     layers[0].spiking_bias = SpikingBiasSpec(
-        np.eye(2), spiking_bias_parameters(2, 2, w_b=[0.5, -1.0], alpha=[0.75, 0.5])
+        np.eye(2), spiking_bias_parameters(2, 2, w_b=[0.5, -1.0], c_retention=[0.75, 0.5])
     )
     graph = to_nir(NetworkSpec(2, layers), dt=dt)
     nd = graph.nodes
@@ -202,7 +205,8 @@ def test_mapping_per_primitive():
     np.testing.assert_array_equal(nd["layer3_bias"].weight, np.eye(2))
     np.testing.assert_array_equal(nd["layer3_bias"].bias, b)
     np.testing.assert_allclose(nd["layer4_current"].r, 1 / dt)
-    # spiking bias: fan-out F[i, group(i)] = w_b, LI(tau = dt/(1-alpha), r = 1/((1-alpha) g))
+    # spiking bias: fan-out F[i, group(i)] = w_b, LI(tau = dt/(1-c), r = 1/((1-c) g)) with
+    # c = c_retention
     sub = nd["layer0_spiking_bias"]
     assert types["layer0_spiking_bias"] == "NIRGraph"
     assert ("input", "layer0_spiking_bias") in graph.edges
@@ -464,15 +468,15 @@ def test_export_refusals(tmp_path):
         to_nir(random_spec(0, NORSE_CFG), norse_compat=True)
     with pytest.raises(NIRExportError, match="LI/I synapse"):
         to_nir(random_spec(0, [(8, 0.5, 0.0)]), norse_compat=True)
-    # a spiking bias needs a nonzero target gain; alpha cannot mix 1 and < 1
+    # a spiking bias needs a nonzero target gain; c_retention cannot mix 1 and < 1
     sb_spec = random_spec(0, [(8, 1.0, 0.2)], spiking=True)
     sb_spec.layers[0].neuron = sb_spec.layers[0].neuron._replace(gain=np.r_[0.0, np.ones(7)])
     with pytest.raises(NIRExportError, match="gain 0"):
         to_nir(sb_spec)
     sb_spec = random_spec(0, [(8, 1.0, 0.2)], spiking=True)
     p = sb_spec.layers[0].spiking_bias.params
-    sb_spec.layers[0].spiking_bias.params = p._replace(alpha=np.r_[1.0, np.full(7, 0.5)])
-    with pytest.raises(NIRExportError, match="alpha mixes"):
+    sb_spec.layers[0].spiking_bias.params = p._replace(c_retention=np.r_[1.0, np.full(7, 0.5)])
+    with pytest.raises(NIRExportError, match="c_retention mixes"):
         to_nir(sb_spec)
     # NIR is float: a fixed-point spec is refused with a hint
     from lava_nt.converters.quantize import quantize

@@ -51,7 +51,7 @@ def random_spec(seed: int, spiking_bias: bool = True) -> tuple[NetworkSpec, np.n
                 rng.normal(0, 1.5 / np.sqrt(n_prev), (m, n_prev)),
                 spiking_bias_parameters(
                     m, n, du=1.0, dv=0.3, vth=1.0, w_b=rng.normal(0, 0.2, m),
-                    alpha=rng.uniform(0.6, 0.9, m), group=None if m == n else "contiguous",
+                    c_retention=rng.uniform(0.6, 0.9, m), group=None if m == n else "contiguous",
                 ),
             )  # fmt: skip
         layers.append(
@@ -316,7 +316,7 @@ def test_spiking_bias_registers():
     sb = SpikingBiasSpec(
         rng.normal(0, 0.5, (m, n_in)) * mask,
         spiking_bias_parameters(
-            m, n, du=0.5, dv=0.25, vth=0.8, w_b=w_b, alpha=0.0, group="contiguous"
+            m, n, du=0.5, dv=0.25, vth=0.8, w_b=w_b, c_retention=0.0, group="contiguous"
         ),  # fmt: skip
         mask,
     )
@@ -329,20 +329,20 @@ def test_spiking_bias_registers():
     wb = np.asarray(pb.w_b_mant) * 2.0 ** np.asarray(pb.w_b_exp)
     np.testing.assert_allclose(wb / S, w_b, rtol=1.0 / WB_MANT_MAX)
     assert pb.du == 2047 and pb.dv == 1024
-    # alpha = 0 needs dc = 4096: clipped to 4095 and reported
+    # c_retention = 0 needs dc = 4096: clipped to 4095 and reported
     np.testing.assert_array_equal(pb.dc, np.full(m, DECAY_MAX))
-    assert rep.layers[0].tensors["sb.alpha"].n_clipped == m
+    assert rep.layers[0].tensors["sb.c_retention"].n_clipped == m
     np.testing.assert_array_equal(np.asarray(fsb.w_in)[~mask], 0)
     np.testing.assert_array_equal(fsb.mask, mask)
     np.testing.assert_array_equal(pb.group, np.repeat(np.arange(m), n // m))
     assert rep.layers[0].spiking_bias["scale"] > 0
     # one current decay per bias neuron
-    alpha = np.array([0.5, 0.6, 0.7, 0.8])
-    sb.params = sb.params._replace(alpha=alpha)
+    c_retention = np.array([0.5, 0.6, 0.7, 0.8])
+    sb.params = sb.params._replace(c_retention=c_retention)
     q, rep = quantize(spec)
     dc = np.asarray(q.layers[0].spiking_bias.params.dc)
-    np.testing.assert_array_equal(dc, np.round((1 - alpha) * 4096))
-    assert rep.layers[0].tensors["sb.alpha"].n_clipped == 0
+    np.testing.assert_array_equal(dc, np.round((1 - c_retention) * 4096))
+    assert rep.layers[0].tensors["sb.c_retention"].n_clipped == 0
 
 
 def test_netx_target_constraints():

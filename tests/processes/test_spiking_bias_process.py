@@ -13,11 +13,11 @@ from lava_nt.spec import ParameterError
 def test_spiking_bias_ports_and_vars():
     from lava_nt.processes.spiking_bias.process import SpikingBias
 
-    p = SpikingBias(shape=(2,), n_target=6, w_b=[0.5, -0.5], alpha=0.8, group="contiguous")
+    p = SpikingBias(shape=(2,), n_target=6, w_b=[0.5, -0.5], c_retention=0.8, group="contiguous")
     assert p.precision == "float" and (p.m, p.n_target) == (2, 6)
     assert p.a_in.shape == (2,) and p.c_out.shape == (6,) and p.s_out.shape == (2,)
     np.testing.assert_array_equal(p.group.init, [0, 0, 0, 1, 1, 1])
-    np.testing.assert_array_equal(p.alpha.init, [0.8, 0.8])
+    np.testing.assert_array_equal(p.c_retention.init, [0.8, 0.8])
     q = SpikingBias(shape=(3,), w_b=1.0)  # per-neuron: m == n, identity groups
     np.testing.assert_array_equal(q.group.init, [0, 1, 2])
     r = SpikingBias.fixed(
@@ -56,7 +56,7 @@ def test_spiking_bias_misspelt_kwarg_raises(make, bad):
         (dict(shape=(2,), n_target=5, group="contiguous"), "multiple"),
         (dict(shape=(2,), n_target=4, group=[0, 1, 2, 0]), "group"),
         (dict(shape=(2,), n_target=0), "n_target"),
-        (dict(shape=(2,), alpha=1.5), "alpha"),
+        (dict(shape=(2,), c_retention=1.5), "c_retention"),
         (dict(shape=(2,), w_b=[1.0, 2.0, 3.0]), "w_b"),
         (dict(shape=(2,), precision="fixed", dc=4096), "dc"),
         (dict(shape=(2,), precision="fixed", dc=[1, 2, 3]), "dc"),
