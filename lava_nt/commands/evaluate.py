@@ -272,9 +272,7 @@ def _report_agreement(result: dict, runs: dict, engine: str, refs: list, pred, n
 
 
 def _evaluate(args) -> int:
-    import warnings
 
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     from lava_nt.converters.model_file import load_model
     from lava_nt.data import load_data
     from lava_nt.decode import predictions

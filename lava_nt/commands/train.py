@@ -123,9 +123,7 @@ def _training_data(args):
 
 
 def _train(args) -> int:
-    import warnings
 
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     from lava_nt.builder import build_network
     from lava_nt.converters.model_file import save_model
     from lava_nt.training import train

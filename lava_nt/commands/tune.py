@@ -178,9 +178,7 @@ def _qat_options(args, info, methods) -> dict | None:
 
 
 def _tune(args) -> int:
-    import warnings
 
-    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
     from lava_nt.converters.model_file import load_model, network_from_model
     from lava_nt.tuning import apply_tuning
 

@@ -44,3 +44,20 @@ def test_lava_nt_help_prints_no_warning():
         assert r.returncode == 0, r.stderr
         assert "Warning" not in r.stderr, r.stderr
         assert "usage: lava-nt" in r.stdout
+
+
+def test_a_training_command_prints_no_warning(tmp_path):
+    """A command that imports torch and Norse and trains (the filters once lived in the command
+    modules; now only at Norse's import sites)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((5, 12, 6)) < 0.3).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(12) % 2)
+    r = _python(
+        "-m", "lava_nt.cli", "train", "--data", str(tmp_path / "d.npz"), "--hidden", "4",
+        "--population", "2", "--epochs", "1", "--no-progress", "--out", str(tmp_path / "m.h5"),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "m.h5").exists()
+    assert "Warning" not in r.stderr, r.stderr
