@@ -9,7 +9,7 @@ env:
 	@scripts/bootstrap.sh
 
 demo: env
-	$(PY) -m lava_nt.cli eeg run --quick
+	$(PY) -m lava_nt.cli eeg run --quick --qat
 
 smoke: env
 	$(PY) -m lava_nt.cli smoke
