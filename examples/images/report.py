@@ -10,11 +10,14 @@ Accuracies are means over seeds.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+from lava_nt.io import atomic_write_text
 
 
 def _read(path: Path) -> list[dict]:
@@ -47,10 +50,11 @@ def _md(header: list[str], rows: list[list]) -> str:
 
 
 def _save(out: Path, name: str, header, rows) -> str:
-    with open(out / f"{name}.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    atomic_write_text(out / f"{name}.csv", buf.getvalue())
     return _md(header, rows)
 
 
@@ -243,5 +247,5 @@ def write_report(out: str | Path) -> Path:
     parts.append(f"Runs whose weights changed although the method freezes them: {len(frozen)}.")
     parts += [f"![{p}]({p})" for p in plots(out, ann_rows, snn_rows)]
     path = out / "report.md"
-    path.write_text("\n\n".join(parts) + "\n")
+    atomic_write_text(path, "\n\n".join(parts) + "\n")
     return path

@@ -9,12 +9,15 @@ aggregated CSV tables and the plots.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from lava_nt.io import atomic_write_text
 
 from . import ann, data, snn
 
@@ -65,10 +68,11 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
     fields = list(dict.fromkeys(k for row in rows for k in row))  # every key, first-seen order
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields, restval="")
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields, restval="")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def _ann_grid(cfg: dict, task: str, tr, te, pre: dict) -> list[dict]:
@@ -255,7 +259,7 @@ def run(
             log(f"[{time.time() - t0:.0f}s] Lava {task}/{v}: {len(lava_rows)} runs")
             _write_csv(out / "lava.csv", lava_rows)
     meta["seconds"] = time.time() - t0
-    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=2))
     from .report import write_report
 
     write_report(out)
