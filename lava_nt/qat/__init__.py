@@ -11,9 +11,9 @@ surrogate and straight-through gradients reach the trainable parameters:
   definition of the rules, :mod:`lava_nt.spec.quantization`): ``bias_mant << bias_exp
   = round(b S)`` (13-bit mantissa, per-neuron / per-layer / fixed exponent), ``gain_mant =
   round(256 g)`` (12-bit signed), ``w_b_mant << w_b_exp = round(w_b S)``, ``dc = round((1 -
-  alpha) 4096)``, weight mantissas ``2 round(W S / 2**(7+e))`` -- rounding half away from zero,
-  clipping to the register widths; the forward uses the rounded value, the backward the identity
-  (straight-through estimator, STE) with respect to the float *latent* parameter;
+  c_retention) 4096)``, weight mantissas ``2 round(W S / 2**(7+e))`` -- rounding half away from
+  zero, clipping to the register widths; the forward uses the rounded value, the backward the
+  identity (straight-through estimator, STE) with respect to the float *latent* parameter;
 * the dynamics are :func:`~lava_nt.spec.fixed.fixed_ntlif_step` and
   :func:`~lava_nt.spec.fixed.fixed_spiking_bias_step` operation for operation: products of
   integers (exact in float64: every value stays below 2**37), truncation toward zero after the

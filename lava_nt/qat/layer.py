@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lava_nt._deprecation import C_RETENTION_RENAME, rename_state_dict_keys
 from lava_nt.network import LayerSpec, SpikingBiasSpec
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE, make_spike_fn
 from lava_nt.qat.recurrences import _FixedLIF, _LeakyCurrent, _LIFConfig
@@ -46,9 +47,11 @@ from lava_nt.spec.spiking_bias import spiking_bias_parameters
 class QATLayer(torch.nn.Module):
     """One NTLIF layer (and its optional spiking bias) in fixed point with STE gradients.
 
-    Latent float parameters (``weight``, ``bias``, ``gain``; ``w_in``, ``w_b``, ``alpha``,
-    ``bias_b`` of the spiking bias) are ``nn.Parameter`` s when trainable, buffers otherwise;
-    registers are derived from them in every forward at the fixed scales ``S`` (and ``S_b``).
+    Latent float parameters (``weight``, ``bias``, ``gain``; ``w_in``, ``w_b``,
+    ``c_retention``, ``bias_b`` of the spiking bias) are ``nn.Parameter`` s when trainable, buffers
+    otherwise; registers are derived from them in every forward at the fixed scales ``S`` (and
+    ``S_b``). ``alpha`` / ``sb_alpha`` are the surrogate-gradient slopes of the neurons and the
+    bias neurons.
     """
 
     def __init__(
@@ -103,8 +106,8 @@ class QATLayer(torch.nn.Module):
             _set(
                 self, "w_b", np.broadcast_to(np.asarray(pb.w_b, np.float64), (m,)), trainable["w_b"]
             )
-            a0 = np.broadcast_to(np.asarray(pb.alpha, np.float64), (m,))
-            _set(self, "alpha", a0, trainable["alpha"])
+            c0 = np.broadcast_to(np.asarray(pb.c_retention, np.float64), (m,))
+            _set(self, "c_retention", c0, trainable["c_retention"])
             g = None if pb.group is None else torch.as_tensor(np.asarray(pb.group, np.int64))
             self.register_buffer("group", g)
         # frozen registers: the quantiser's (decays; thresholds depend on the fixed scales only)
@@ -128,7 +131,7 @@ class QATLayer(torch.nn.Module):
             bb, bbm, bbe = _mant_exp(self.bias_b * self.S_b, BIAS_MANT_MAX, self.bias_exp_mode,
                                      BIAS_EXP_MAX)  # fmt: skip
             wb, wbm, wbe = _mant_exp(self.w_b * self.S, WB_MANT_MAX, "neuron", WB_EXP_MAX)
-            dq = decay_units(1.0 - self.alpha)
+            dq = decay_units(1.0 - self.c_retention)  # dc: c_retention = (4096 - dc) / 4096
             dc_int = decay_register(dq.detach())
             sb = {
                 "k": kb, "k_int": kb_int, "w_exp": eb, "bias": bb, "bias_mant": bbm,
@@ -301,7 +304,7 @@ class QATLayer(torch.nn.Module):
             params = spiking_bias_parameters(
                 self.m, self.n, "QATNetwork", du=self.sb_du_f, dv=self.sb_dv_f,
                 vth=self.sb_vth_f, bias=_np(self.bias_b), w_b=_np(self.w_b),
-                alpha=np.clip(_np(self.alpha), 0.0, 1.0),
+                c_retention=np.clip(_np(self.c_retention), 0.0, 1.0),
                 group=None if self.group is None else _np(self.group).astype(np.int64),
             )  # fmt: skip
             w = self.w_in if self.mask is None else self.w_in * self.mask
@@ -322,9 +325,13 @@ class QATLayer(torch.nn.Module):
         if self.has_sb:
             wl = WB_MANT_MAX * 2.0**WB_EXP_MAX / self.S
             self.w_b.clamp_(-wl, wl)
-            self.alpha.clamp_(0.0, 1.0)
+            self.c_retention.clamp_(0.0, 1.0)
             if self.mask is not None:
                 self.w_in.mul_(self.mask)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        rename_state_dict_keys(state_dict, prefix, C_RETENTION_RENAME)  # pre-0.2 state dicts
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         sb = f", spiking bias m={self.m} S_b={self.S_b:g}" if self.has_sb else ""

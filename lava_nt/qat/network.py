@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from lava_nt._deprecation import C_RETENTION_RENAME, rename_kwargs
+from lava_nt.converters.model_file import load_model, save_model
+from lava_nt.converters.quantize import quantize
 from lava_nt.network import NetworkSpec
+from lava_nt.nn._util import is_trainable
+from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
 from lava_nt.qat.layer import QATLayer
 from lava_nt.qat.registers import TRAINABLE_KINDS, QATError, _trainable
@@ -17,15 +22,11 @@ from lava_nt.spec.validation import ParameterError
 
 
 def _is_ntnetwork(obj) -> bool:
-    from lava_nt.nn.network import NTNetwork
-
     return isinstance(obj, NTNetwork)
 
 
 def _trainable_flags(net) -> list[dict[str, bool]]:
     """What an NTNetwork (after apply_tuning) left trainable, per layer."""
-    from lava_nt.nn._util import is_trainable
-
     flags = []
     for layer in net.layers:
         sb = layer.spiking_bias
@@ -36,7 +37,7 @@ def _trainable_flags(net) -> list[dict[str, bool]]:
                 "gain": is_trainable(layer.neuron, "gain"),
                 "w_in": sb is not None and is_trainable(sb, "w_in"),
                 "w_b": sb is not None and is_trainable(sb, "w_b"),
-                "alpha": sb is not None and is_trainable(sb, "alpha"),
+                "c_retention": sb is not None and is_trainable(sb, "c_retention"),
             }
         )
     return flags
@@ -54,9 +55,11 @@ class QATNetwork(torch.nn.Module):
             (and spiking-bias scales ``S_b``) once, from ``net``'s current values; the scales
             then stay fixed (they are part of the deployed network's meaning).
         trainable: override which kinds are trainable, e.g. ``{"bias": True}`` (all layers) or a
-            list with one dict per layer; kinds: weight, bias, gain, w_in, w_b, alpha. Default:
-            what ``net`` has trainable (nothing for a spec).
-        surrogate, alpha, detach_reset: for a spec (an NTNetwork's own settings are used).
+            list with one dict per layer; kinds: weight, bias, gain, w_in, w_b, c_retention
+            (``alpha`` is its deprecated name). Default: what ``net`` has trainable (nothing for
+            a spec).
+        surrogate, alpha, detach_reset: for a spec (an NTNetwork's own settings are used;
+            ``alpha`` is the surrogate-gradient slope).
 
     Attributes:
         scales, bias_scales: the fixed scales; ``report``: the quantiser's report at construction.
@@ -76,8 +79,6 @@ class QATNetwork(torch.nn.Module):
         detach_reset: bool = True,
     ):
         super().__init__()
-        from lava_nt.converters.quantize import quantize
-
         if _is_ntnetwork(net):
             for k, layer in enumerate(net.layers):
                 sb = layer.spiking_bias
@@ -115,7 +116,8 @@ class QATNetwork(torch.nn.Module):
             if len(per) != len(spec.layers):
                 raise QATError(f"QATNetwork: 'trainable' needs {len(spec.layers)} entries")
             for f, t in zip(flags, per, strict=True):
-                for key, val in dict(t).items():
+                t = rename_kwargs(dict(t), C_RETENTION_RENAME, "QATNetwork: trainable")
+                for key, val in t.items():
                     if key not in TRAINABLE_KINDS:
                         raise QATError(f"QATNetwork: unknown trainable kind {key!r}")
                     f[key] = bool(val)
@@ -206,8 +208,8 @@ class QATNetwork(torch.nn.Module):
     # -- export ---------------------------------------------------------------------------------
     def to_float_spec(self) -> NetworkSpec:
         """The float network of the latent parameters (weights, biases, gains, ``w_b``, clamped
-        ``alpha``); ``quantize(to_float_spec(), scales=self.scales, bias_scales=self.bias_scales,
-        bias_exp=self.bias_exp)`` gives :meth:`to_fixed_spec`."""
+        ``c_retention``); ``quantize(to_float_spec(), scales=self.scales,
+        bias_scales=self.bias_scales, bias_exp=self.bias_exp)`` gives :meth:`to_fixed_spec`."""
         return NetworkSpec(self.n_in, [layer.float_layer() for layer in self.layers])
 
     def to_fixed_spec(self, check: bool = False) -> NetworkSpec:
@@ -222,8 +224,6 @@ class QATNetwork(torch.nn.Module):
 
     def quantized(self):
         """``(fixed_spec, QuantReport)`` of the latents at the fixed scales (quantiser's view)."""
-        from lava_nt.converters.quantize import quantize
-
         return quantize(
             self.to_float_spec(), scales=self.scales, bias_scales=self.bias_scales,
             bias_exp=self.bias_exp,
@@ -268,8 +268,6 @@ class QATNetwork(torch.nn.Module):
     def save(self, path, *, meta: dict | None = None, overwrite: bool = False) -> Path:
         """Save as a lava-nt model file: the latent float network with the trained fixed-point
         network attached (``load_model(path)`` / the ``quantized`` group hold the integers)."""
-        from lava_nt.converters.model_file import save_model
-
         fixed, report = self.quantized()
         meta = dict(meta or {})
         meta.setdefault("qat", {"scales": self.scales, "bias_scales": self.bias_scales,
@@ -284,8 +282,6 @@ class QATNetwork(torch.nn.Module):
     def load(cls, path, *, trainable: dict | Sequence[dict] | None = None, **kwargs) -> QATNetwork:
         """Rebuild a QAT network saved with :meth:`save` (same scales, same registers); the file
         is validated by :func:`~lava_nt.converters.model_file.load_model`."""
-        from lava_nt.converters.model_file import load_model
-
         spec, info = load_model(path)
         q = info.meta.get("qat")
         if not isinstance(q, dict) or "scales" not in q:

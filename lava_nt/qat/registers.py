@@ -26,7 +26,7 @@ from lava_nt.spec.quantization import (
 _HALF_UV = 1 << (UV_BITS - 1)
 _UV_LIM = float(_HALF_UV - 1)
 _C_LIM = float((1 << (C_BITS - 1)) - 1)
-TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "alpha")
+TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "c_retention")
 
 
 class QATError(ValueError):
