@@ -39,7 +39,9 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from tqdm.auto import tqdm
 
+from lava_nt.decode import predict
 from lava_nt.device import module_device, resolve_device
 from lava_nt.nn.fused import FusedNTNetwork
 from lava_nt.nn.network import NTNetwork
@@ -159,7 +161,7 @@ def _evaluate(model, datasets, cfg: TrainConfig, max_samples: int | None = None)
             out, recs = model.forward_static(xb, cfg.T, record=True)
             counts = population_counts(out, cfg.n_classes)  # [K, b, C]
             ce_sum += (_cross_entropy(counts, yb).double() * vb).sum(1)
-            correct += ((counts.argmax(-1) == yb) & vb).sum(1)
+            correct += ((predict(counts) == yb) & vb).sum(1)
             if cfg.spike_l1 > 0:
                 s = torch.stack(
                     [
@@ -358,7 +360,7 @@ def _train_epoch(models, params, groups, run, perms, xs, ys, n, opt, cfg: TrainC
             loss, counts = _batched_loss(models[g], xb, yb, cfg)
             loss.sum().backward()
             tot[lo:hi] += loss.detach().double() * gi.shape[1]
-            correct[lo:hi] += (counts.argmax(-1) == yb).sum(1)
+            correct[lo:hi] += (predict(counts) == yb).sum(1)
         if cfg.max_grad_norm is not None:
             for g, ps in enumerate(params):
                 if run[g]:
@@ -457,8 +459,6 @@ def _personalise_batched(net, train_sets, cfg, val_sets, fused, group) -> list[P
     val_groups = [val_sets[lo:hi] for lo, hi in groups] if val_sets else None
     epochs = range(cfg.epochs)
     if cfg.progress:
-        from tqdm.auto import tqdm
-
         epochs = tqdm(epochs, desc=f"personalise x{K}", leave=False)
     for epoch in epochs:
         run = [any(sel.active[lo:hi]) for lo, hi in groups]

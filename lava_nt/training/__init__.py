@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from lava_nt.decode import check_labels
+from lava_nt.decode import check_labels, predict
 from lava_nt.device import module_device, resolve_device
 from lava_nt.io import append_jsonl, atomic_torch_save, atomic_write_text, to_jsonable
 from lava_nt.spec.validation import ParameterError
@@ -261,7 +261,7 @@ def _train_epoch(model, x_tr, y_tr, cfg, opt, params, gen, compiled) -> dict:
         if hasattr(model, "after_step"):
             model.after_step()
         tot += float(loss.detach()) * len(idx)
-        correct += int((counts.argmax(-1) == yb).sum())
+        correct += int((predict(counts) == yb).sum())
     return {"train_loss": tot / n, "train_acc": correct / n}
 
 
