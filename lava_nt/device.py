@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+import torch
+
 from lava_nt.spec.validation import ParameterError
 
 __all__ = ["DEVICE_CHOICES", "module_device", "resolve_device"]
@@ -26,8 +28,6 @@ def resolve_device(device, where: str = "device"):
     ``"auto"`` is CUDA when available, else the CPU. ``"cuda"`` without a usable GPU, an index
     beyond the GPUs present or any other name raises :class:`ParameterError`.
     """
-    import torch
-
     if isinstance(device, torch.device):
         name = str(device)
     elif isinstance(device, str):
@@ -59,8 +59,6 @@ def resolve_device(device, where: str = "device"):
 
 def module_device(module):
     """The device of a module's first parameter or buffer (the CPU for an empty module)."""
-    import torch
-
     for t in module.parameters():
         return t.device
     for t in module.buffers():

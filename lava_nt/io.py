@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "CorruptFileError",
     "FileExistsNoOverwriteError",
@@ -168,7 +170,7 @@ def atomic_torch_save(obj, path, **kw) -> Path:
     """``torch.save(obj)`` through :func:`atomic_write` (fsynced, renamed into place). ``obj``
     should hold only tensors, numbers, strings and plain containers so that :func:`load_torch`
     can read it back."""
-    import torch
+    import torch  # lazy: torch only for torch files; lava_nt.io is used without torch
 
     return atomic_write(path, lambda tmp: torch.save(obj, tmp), **kw)
 
@@ -181,7 +183,7 @@ def load_torch(path, *, what: str = "file") -> Any:
     torch file, ``FileNotFoundError`` if it does not exist. ``what`` names the file's role in the
     messages (e.g. "trainer checkpoint").
     """
-    import torch
+    import torch  # lazy: torch only for torch files; lava_nt.io is used without torch
 
     path = Path(path)
     if not path.is_file():
@@ -223,8 +225,6 @@ def load_torch(path, *, what: str = "file") -> Any:
 def to_jsonable(v):
     """Convert numpy scalars/arrays, tuples, paths and nested containers to plain JSON types
     (tuples become lists: the one canonical form used when settings are compared)."""
-    import numpy as np
-
     if isinstance(v, dict):
         return {str(k): to_jsonable(x) for k, x in v.items()}
     if isinstance(v, list | tuple):

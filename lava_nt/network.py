@@ -45,6 +45,7 @@ from lava_nt.spec.readout import (
     ReadoutState,
     fixed_readout_step,
     readout_step,
+    reduce_readout,
 )
 from lava_nt.spec.spiking_bias import SpikingBiasParameters, SpikingBiasState, spiking_bias_step
 from lava_nt.spec.validation import ParameterError
@@ -204,8 +205,6 @@ def check_network_input(spec: NetworkSpec, x, where: str) -> np.ndarray:
 
 def readout_values(spec: NetworkSpec, trace):
     """The readout values ``[B, n]`` of a readout trace ``[T, B, n]`` (the spec's reduction)."""
-    from lava_nt.spec.readout import reduce_readout
-
     if spec.readout is None:
         raise ParameterError("readout_values: the network has no readout")
     return reduce_readout(trace, spec.readout.reduce)

@@ -26,6 +26,7 @@ input matrices; for the EEG network 160-400-800-100 it reproduces the paper's nu
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -137,8 +138,6 @@ def _check_methods(names: list[str]) -> None:
         raise ParameterError("apply_tuning: no method given")
     for m in names:
         if m not in METHODS:
-            import difflib
-
             close = difflib.get_close_matches(m, METHODS, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ParameterError(f"apply_tuning: unknown method '{m}'.{hint} Methods: {METHODS}")

@@ -5,6 +5,8 @@ Each process lives in its own folder with ``process.py`` (Vars and Ports only) a
 of a process folder: keep scripts out of these folders and use absolute imports.
 """
 
+import importlib
+
 from lava_nt.lava.compat import allow_lava_import
 
 # Lava's import fails if another library already chose a multiprocessing start method; every
@@ -22,7 +24,5 @@ __all__ = list(_EXPORTS)
 
 def __getattr__(name):
     if name in _EXPORTS:
-        import importlib
-
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,7 @@ before Lava is imported so Lava can set ``fork`` itself; lava-nt calls it before
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import sys
 
 _LAVA_MP = "lava.magma.runtime.message_infrastructure.multiprocessing"
@@ -18,7 +19,5 @@ def allow_lava_import() -> None:
     """Clear a previously chosen start method if Lava has not been imported yet (no-op after)."""
     if _LAVA_MP in sys.modules:
         return
-    import multiprocessing as mp
-
     if mp.get_start_method(allow_none=True) is not None:
         mp.set_start_method(None, force=True)

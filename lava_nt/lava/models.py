@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from lava_nt.spec.validation import ParameterError
 
 SELECT_TAG = {"float": "floating_pt", "fixed": "fixed_pt"}
@@ -69,7 +71,6 @@ def run_config(procs: Iterable, precision: str):
 def warm_model_cache(precisions: Iterable[str] = ("float", "fixed")) -> None:
     """Select the models of every Process class lava-nt's runners use (on one-neuron instances),
     so that jobs forked afterwards find them cached."""
-    import numpy as np
     from lava.proc.dense.process import Dense
     from lava.proc.io.extractor import Extractor
     from lava.proc.io.source import RingBuffer

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import math
 import multiprocessing
 import numbers
@@ -55,9 +56,11 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from multiprocessing import process, resource_tracker, shared_memory
 from typing import Any
 
 from lava_nt.lava.compat import allow_lava_import
+from lava_nt.lava.models import warm_model_cache
 from lava_nt.lava.procfs import (
     descendants,
     exit_text,
@@ -153,13 +156,9 @@ def preload_lava() -> None:
     global _PRELOADED
     if _PRELOADED:
         return
-    import importlib
-
     allow_lava_import()
     for name in LAVA_MODULES:
         importlib.import_module(name)
-    from lava_nt.lava.models import warm_model_cache
-
     warm_model_cache()
     _PRELOADED = True
 
@@ -216,8 +215,6 @@ def _hook_lava_workers() -> None:
     ``BaseProcess.start`` / ``run`` (inherited by the forked workers) record the worker and
     write such an exception to the run's error file.
     """
-    from multiprocessing import process
-
     base = process.BaseProcess
     start, run = base.start, base.run
 
@@ -245,8 +242,6 @@ def _hook_lava_workers() -> None:
 def _private_temp(run_dir: str, shm_prefix: str) -> None:
     """Make this process and everything it forks use the run's private files: temporary
     directory ``run_dir`` and shared-memory names starting with ``shm_prefix``."""
-    from multiprocessing import process, resource_tracker, shared_memory
-
     os.environ["TMPDIR"] = run_dir
     tempfile.tempdir = run_dir
     process.current_process()._config.pop("tempdir", None)  # multiprocessing's pymp-* cache

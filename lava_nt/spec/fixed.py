@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from lava_nt.spec.spiking_bias import check_group, contiguous_groups
 from lava_nt.spec.validation import (
     ParameterError,
     as_array,
@@ -154,8 +155,6 @@ def fixed_spiking_bias_parameters(
     m: int, n: int, where: str = "SpikingBias(fixed)", **kwargs
 ) -> FixedSpikingBiasParameters:
     """Validated :class:`FixedSpikingBiasParameters` for ``m`` bias neurons serving ``n``."""
-    from lava_nt.spec.spiking_bias import check_group, contiguous_groups
-
     check_names(kwargs, FIXED_SPIKING_BIAS_PARAMETER_NAMES, where)
     p = dict(FixedSpikingBiasParameters()._asdict())
     p.update(kwargs)
@@ -184,7 +183,7 @@ def fixed_spiking_bias_parameters(
 # ---- integer helpers: the same code for numpy int64 and torch int64 ---------------------------
 def _ns(x):
     if type(x).__module__.startswith("torch"):
-        import torch
+        import torch  # lazy: torch tensors only; lava_nt.spec is numpy-only (import lava_nt)
 
         return torch
     return np
@@ -204,7 +203,7 @@ def shift_exp(mant, exp):
 def as_int64(x):
     """Promote to int64 before any product (Lava promotes u and v to int64 the same way)."""
     if type(x).__module__.startswith("torch"):
-        import torch
+        import torch  # lazy: torch tensors only; lava_nt.spec is numpy-only (import lava_nt)
 
         return x.to(torch.int64)
     return np.asarray(x, dtype=np.int64)

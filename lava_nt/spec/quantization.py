@@ -88,7 +88,7 @@ __all__ = [
 def _ns(x):
     """The array namespace of ``x``: torch for tensors, numpy for everything else."""
     if type(x).__module__.startswith("torch"):
-        import torch
+        import torch  # lazy: torch tensors only; lava_nt.spec is numpy-only (import lava_nt)
 
         return torch
     return np

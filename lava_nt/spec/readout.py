@@ -180,7 +180,7 @@ def reduce_readout(trace, how: str):
     if how == "max":
         return trace.max(0).values if hasattr(trace, "detach") else trace.max(0)
     if hasattr(trace, "detach"):
-        import torch
+        import torch  # lazy: torch tensors only; lava_nt.spec is numpy-only (import lava_nt)
 
         if not torch.is_floating_point(trace):
             trace = trace.to(torch.float64)
