@@ -33,7 +33,7 @@ def small_spec(gain0=None, w_b=(0.2, 0.0)) -> NetworkSpec:
             dv=0.5,
             vth=0.5,
             w_b=np.array(w_b),
-            alpha=0.5,
+            c_retention=0.5,
             group=np.array([0, 0, 1, 1]),
         ),
         mask=MASK.copy(),
