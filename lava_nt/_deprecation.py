@@ -7,7 +7,7 @@ Every rename of a public keyword goes through :func:`rename_kwargs` (or its deco
   "`<old>` is deprecated, use `<new>`; the old name will be removed in 0.3";
 * the old and the new keyword together raise a :class:`~lava_nt.spec.validation.ParameterError`.
 
-The renames of lava-nt 0.2 (see CHANGELOG.md): the spiking-bias current's retention factor
+The renames (CHANGELOG.md, "Unreleased"): the spiking-bias current's retention factor
 ``alpha`` is ``c_retention`` (``alpha`` is only the surrogate-gradient slope), and every trainable
 flag ``train_<x>`` is ``trainable_<x>``.
 """

@@ -281,7 +281,7 @@ class SpikingBias(torch.nn.Module):
         return self.c_retention
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        rename_state_dict_keys(state_dict, prefix, C_RETENTION_RENAME)  # pre-0.2 state dicts
+        rename_state_dict_keys(state_dict, prefix, C_RETENTION_RENAME)  # saved before the rename
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def bias_parameters(self) -> SpikingBiasParameters:

@@ -1,5 +1,5 @@
-"""Renamed keywords (lava-nt 0.2): the spiking-bias current's retention factor ``alpha`` is
-``c_retention`` and every ``train_<x>`` flag is ``trainable_<x>``.
+"""Renamed keywords (CHANGELOG "Unreleased"): the spiking-bias current's retention factor
+``alpha`` is ``c_retention`` and every ``train_<x>`` flag is ``trainable_<x>``.
 
 For one release the old keyword alone works, warns (DeprecationWarning naming the new keyword and
 the release that removes the old one) and gives exactly what the new keyword gives; old and new
