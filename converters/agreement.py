@@ -20,10 +20,14 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from lava_nt.converters.lava_graph import run_network
+from lava_nt.converters.model_file import _is_ntnetwork, load_model
+from lava_nt.converters.quantize import QuantReport, _jsonable, quantize
 from lava_nt.decode import (  # predictions re-exported: its home is lava_nt.decode
     check_labels,
     predictions,
@@ -95,8 +99,6 @@ class AgreementReport:
         return self.pairs[key]
 
     def to_dict(self) -> dict:
-        from lava_nt.converters.quantize import _jsonable
-
         return _jsonable(
             {
                 "n_samples": self.n_samples,
@@ -153,14 +155,10 @@ def _resolve(model_or_spec, quantized):
     """``(float spec or None, torch net or None, fixed spec, quant report or None, classes or
     None)``; ``classes`` is what the model says about its output coding (a model file's
     ``n_classes``, an ``NTNetwork``'s ``n_classes``, a readout's units)."""
-    from lava_nt.converters.quantize import QuantReport, quantize
-
     net = None
     info = None
     obj = model_or_spec
     if isinstance(obj, str | os.PathLike):
-        from lava_nt.converters.model_file import load_model
-
         obj, info = load_model(obj)
     classes = info.n_classes if info is not None else None
     if _is_net(obj):
@@ -205,11 +203,12 @@ def _layer_spikes(result) -> list[np.ndarray]:
 
 def _run_engine(engine: str, fspec, net, qspec, xs: np.ndarray, timeout) -> list[np.ndarray]:
     """Every layer's spikes ``[T, B, n]`` of one engine on input ``xs``."""
+    # the numpy-only lava_nt.hardware imports this module (as_spike_input): torch stays out
+    # lazy: torch only when the engines run
     import torch
 
-    from lava_nt.converters.lava_graph import run_network
-    from lava_nt.nn.fixed_emulator import run_fixed
-    from lava_nt.nn.network import NTNetwork
+    from lava_nt.nn.fixed_emulator import run_fixed  # lazy: torch, as above
+    from lava_nt.nn.network import NTNetwork  # lazy: torch, as above
 
     if engine == "torch_float":
         tnet = NTNetwork.from_spec(fspec, dtype=torch.float64) if net is None else net
@@ -320,8 +319,6 @@ def agreement(
         engines: the subset of :data:`ENGINES` to run.
         timeout: per Lava run (default: generous, proportional to the steps).
     """
-    import time
-
     engines = _known_engines(engines)
     fspec, net, qspec, qrep, known = _resolve(model_or_spec, quantized)
     engines = _runnable_engines(engines, fspec is not None)
@@ -359,6 +356,4 @@ def agreement(
 
 
 def _is_net(obj) -> bool:
-    from lava_nt.converters.model_file import _is_ntnetwork
-
     return _is_ntnetwork(obj)

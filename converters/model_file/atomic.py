@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import h5py
+
 from lava_nt.converters.model_file.checksum import _checksum
 from lava_nt.converters.model_file.errors import ModelFileError, ModelFileExistsError
 from lava_nt.io import FileExistsNoOverwriteError
@@ -39,7 +41,6 @@ def atomic_h5_write(
     """Write an HDF5 file atomically (:func:`atomic_write`): ``write(h5py.File)`` fills the
     temporary file. With ``checksum`` a SHA-256 of the content is stored in the root attribute
     ``checksum``."""
-    import h5py
 
     def write_tmp(tmp: str) -> None:
         with h5py.File(tmp, "w") as f:

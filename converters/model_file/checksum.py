@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 
+import h5py
 import numpy as np
 
 
 def _checksum(f) -> str:
     """SHA-256 over every dataset (name, dtype, shape, bytes) and attribute, in sorted order,
     except the root ``checksum`` attribute itself."""
-    import h5py
-
     h = hashlib.sha256()
 
     def add_attrs(name, obj):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from h5py import h5o
+
 _UNDEFINED = 0xFF
 _MSG_CONTINUATION = 0x0010
 _MSG_ATTRIBUTE = 0x000C
@@ -131,8 +133,6 @@ def vlen_string_length(path, f, obj, name: str) -> int:
     """The length in bytes that the scalar variable-length string attribute ``name`` of ``obj``
     (an open h5py object in file ``f`` at ``path``) declares. Raises :class:`RawHeaderError`
     when that cannot be established from the object header."""
-    from h5py import h5o
-
     info = h5o.get_info(obj.id)
     sa, ss = f.id.get_create_plist().get_sizes()
     base = f.id.get_create_plist().get_userblock()

@@ -11,10 +11,15 @@ from lava_nt.spec.validation import ParameterError
 def network_from_model(spec: NetworkSpec, info: ModelInfo | None = None, dtype=None):
     """Rebuild the :class:`~lava_nt.nn.network.NTNetwork` of a loaded model: values (bit-exact
     in the saved dtype, or ``dtype``), trainable tensors, surrogate settings, ``n_classes``."""
+    # lazy: torch only to rebuild a torch network; loading and deploying a model file need none
     import torch
 
-    from lava_nt.nn.network import NTNetwork
-    from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE, make_spike_fn
+    from lava_nt.nn.network import NTNetwork  # lazy: torch, as above
+    from lava_nt.nn.surrogate import (  # lazy: torch, as above
+        DEFAULT_ALPHA,
+        DEFAULT_SURROGATE,
+        make_spike_fn,
+    )
 
     if spec.fixed:
         raise ParameterError(

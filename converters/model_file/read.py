@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import h5py
 import numpy as np
 
+from lava_nt import __version__
+from lava_nt.converters.lava_graph import check_spec
 from lava_nt.converters.model_file.checksum import _checksum
 from lava_nt.converters.model_file.errors import ModelFileError
 from lava_nt.converters.model_file.schema import (
@@ -19,9 +22,11 @@ from lava_nt.converters.model_file.schema import (
     trainable_kinds,
 )
 from lava_nt.converters.model_file.structure import check_structure, read_header
+from lava_nt.converters.quantize import QuantReport
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
 from lava_nt.spec.fixed import fixed_ntlif_parameters, fixed_spiking_bias_parameters
 from lava_nt.spec.ntlif import ntlif_parameters
+from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters, readout_parameters
 from lava_nt.spec.spiking_bias import spiking_bias_parameters
 from lava_nt.spec.validation import ParameterError
 
@@ -38,8 +43,6 @@ class _Reader:
 
     def group(self, g, name: str):
         obj = g.get(name)
-        import h5py
-
         if not isinstance(obj, h5py.Group):
             self.fail(f"missing group '{_join(g, name)}'")
         return obj
@@ -73,8 +76,6 @@ class _Reader:
     def data(self, g, name: str, kind: str, shape: tuple | None, optional: bool = False):
         """Dataset ``name`` of dtype kind ``"f"`` (float), ``"i"`` (integer) or ``"b"`` (bool),
         with exactly ``shape`` (None = any), finite."""
-        import h5py
-
         obj = g.get(name)
         if obj is None and optional:
             return None
@@ -102,8 +103,6 @@ class _Reader:
 
 
 def _read_readout(r: _Reader, g, fixed: bool, n_prev: int):
-    from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters, readout_parameters
-
     rg = r.group(g, "readout")
     n = r.attr(rg, "n", int)
     reduce = r.attr(rg, "reduce", str)
@@ -228,8 +227,6 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
     try:
         spec = NetworkSpec(n_in=n_in, layers=layers, fixed=fixed, readout=readout, input=kind)
         if fixed:
-            from lava_nt.converters.lava_graph import check_spec
-
             check_spec(spec, "fixed", "model file")
     except ParameterError as exc:
         r.fail(f"inconsistent network in '{g.name}': {exc}")
@@ -246,8 +243,6 @@ def load_model(path) -> tuple[NetworkSpec, ModelInfo]:
     content (finite values, ranges, consistency). Raises :class:`ModelFileError` (naming the
     file and the problem) for a missing, truncated, corrupt, hostile, wrong-format,
     wrong-version or inconsistent file."""
-    import h5py
-
     path = Path(path)
     if not path.exists():
         raise ModelFileError(path, "does not exist")
@@ -383,8 +378,6 @@ def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
             r.fail("'/quantized' must hold a fixed-point network")
         rep = r.json_attr(qg, "report")
         try:
-            from lava_nt.converters.quantize import QuantReport
-
             info.quant_report = QuantReport.from_dict(rep)
         except (KeyError, TypeError, ValueError) as exc:
             r.fail(f"'/quantized' report is malformed: {exc}")
@@ -392,6 +385,4 @@ def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
 
 
 def _version() -> str:
-    from lava_nt import __version__
-
     return __version__

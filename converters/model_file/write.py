@@ -8,11 +8,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
+from lava_nt import __version__
 from lava_nt.converters.model_file.atomic import atomic_h5_write
 from lava_nt.converters.model_file.read import load_model
 from lava_nt.converters.model_file.schema import FORMAT, SCHEMA_VERSION, TRAINABLE_KINDS, ModelInfo
+from lava_nt.converters.quantize import quantize
 from lava_nt.network import NetworkSpec
 from lava_nt.spec.validation import ParameterError
 
@@ -21,7 +24,7 @@ def _is_ntnetwork(obj) -> bool:
     """``isinstance(obj, NTNetwork)`` without importing torch for other objects."""
     if "torch" not in sys.modules:
         return False
-    from lava_nt.nn.network import NTNetwork
+    from lava_nt.nn.network import NTNetwork  # lazy: torch; saving a NetworkSpec needs none
 
     return isinstance(obj, NTNetwork)
 
@@ -125,8 +128,8 @@ def _surrogate_name(s) -> str | None:
 
 def _network_facts(net, k: int | None) -> dict:
     """Spec, dtype, trainable flags, counts and surrogate settings of an NTNetwork."""
-    from lava_nt.nn._util import is_trainable
-    from lava_nt.tuning import trainable_counts
+    from lava_nt.nn._util import is_trainable  # lazy: torch (an NTNetwork is being saved)
+    from lava_nt.tuning import trainable_counts  # lazy: torch, as above
 
     spec = net.to_spec(k)
     trainable, surrogate = [], []
@@ -203,8 +206,6 @@ def _quantized_pair(quantized, spec: NetworkSpec):
     """The ``(fixed_spec, report)`` to attach for save_model's ``quantized`` (or None)."""
     qpair = None
     if quantized is True:
-        from lava_nt.converters.quantize import quantize
-
         qpair = quantize(spec)
     elif quantized is not None and quantized is not False:
         qpair = tuple(quantized)
@@ -246,8 +247,6 @@ def save_model(
     Returns the path. Raises :class:`ModelFileExistsError`, :class:`ModelFileError` or
     :class:`~lava_nt.spec.validation.ParameterError` (bad input).
     """
-    from lava_nt import __version__
-
     meta = dict(meta or {})
     try:
         json.dumps(meta)
@@ -321,10 +320,7 @@ def attach_quantized(path, fixed_spec: NetworkSpec | None = None, report=None) -
     checksum). Returns the new :class:`ModelInfo`."""
     spec, info = load_model(path)
     if fixed_spec is None:
-        from lava_nt.converters.quantize import quantize
-
         fixed_spec, report = quantize(spec)
-    import h5py
 
     def write(f):
         with h5py.File(path, "r") as src:

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from lava_nt.converters.model_file import load_model
 from lava_nt.network import NetworkSpec
 from lava_nt.spec.validation import ParameterError
 
@@ -55,8 +56,6 @@ def _resolve_spec(model, where: str) -> NetworkSpec:
     """A float NetworkSpec from a spec, an NTNetwork or a model-file path."""
     obj = model
     if isinstance(obj, str | os.PathLike):
-        from lava_nt.converters.model_file import load_model
-
         obj, _info = load_model(obj)
     elif not isinstance(obj, NetworkSpec) and hasattr(obj, "to_spec"):
         obj = obj.to_spec()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import nir
 import numpy as np
 
+from lava_nt import __version__
+from lava_nt.converters.model_file import atomic_write
 from lava_nt.converters.nir_io.common import (
     _META,
     DEFAULT_DT,
@@ -39,8 +42,6 @@ def _population(
     ``plain_input``: the neuron node must add its input to the voltage without a synaptic filter
     (a spiking-bias current enters there), so du < 1 uses the LI/I + Affine split, not CubaLIF.
     """
-    import nir
-
     n = W.shape[0]
     ones = np.ones(n)
     zeros = np.zeros(n)
@@ -120,8 +121,6 @@ def _spiking_bias_graph(
     k: int, sb: SpikingBiasSpec, target_gain: np.ndarray, n_prev: int, dt: float, metadata: bool
 ):
     """The spiking-bias subgraph of layer ``k`` (Input -> ... -> Output, output = c / g)."""
-    import nir
-
     where = f"to_nir: layer {k} spiking bias"
     p = sb.params
     m = sb.m
@@ -208,10 +207,6 @@ def to_nir(
 
     Raises :class:`NIRExportError` naming the layer and the reason.
     """
-    import nir
-
-    from lava_nt import __version__
-
     spec = _resolve_spec(model, "to_nir")
     if not (isinstance(dt, int | float) and np.isfinite(dt) and dt > 0):
         raise NIRExportError(f"to_nir: dt must be a positive number of seconds, got {dt!r}")
@@ -316,8 +311,6 @@ def _readout_nodes(ro: ReadoutSpec, dt: float, metadata: bool) -> list[tuple[str
 
     The last node carries the exact values as ``lava_nt_*`` metadata (role ``readout``, ``du``,
     ``dv``, ``bias``, ``reduce``)."""
-    import nir
-
     p = ro.params
     W = _np(ro.weight)
     n = W.shape[0]
@@ -354,9 +347,5 @@ def export_nir(model, path, *, overwrite: bool = False, **kwargs) -> Path:
     """Write ``to_nir(model, **kwargs)`` to ``path`` with ``nir.write`` (atomically; an existing
     file is refused unless ``overwrite``). Every parameter is a per-neuron vector, so the file
     reads back with ``nir.read(path)`` and its default type check."""
-    import nir
-
     graph = to_nir(model, **kwargs)
-    from lava_nt.converters.model_file import atomic_write
-
     return atomic_write(Path(path), lambda tmp: nir.write(tmp, graph), overwrite=overwrite)

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
+import nir
 import numpy as np
 
 from lava_nt.converters.nir_io.common import (
@@ -197,8 +199,6 @@ def from_nir(
 
     Raises :class:`NIRImportError` naming the first node that does not map, and why.
     """
-    import nir
-
     if isinstance(graph, str | os.PathLike):
         graph = read_nir(graph)
     if not isinstance(graph, nir.NIRGraph):
@@ -372,9 +372,6 @@ def read_nir(path):
     """``nir.read(path)`` with a clear :class:`NIRImportError` for a missing or corrupt file
     (a graph whose declared types disagree, e.g. a batch dimension on the Input, is re-read
     without nir's type check; lava-nt checks the shapes itself)."""
-    import h5py
-    import nir
-
     path = Path(path)
     if not path.is_file():
         raise NIRImportError(f"NIR file '{path}' does not exist")

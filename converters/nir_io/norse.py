@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import warnings
+from types import SimpleNamespace
 
+import nir
 import numpy as np
 
 from lava_nt.converters.nir_io.common import NIRImportError, _meta, _read_dt
@@ -35,10 +38,7 @@ def norse_import_map(dt: float, dtype=None):
 def _norse_modules(dt: float, dtype):
     """The torch modules of :func:`norse_import_map` (``LIF``, ``LI``, ``CubaLIF``), their ``dtype``
     (default float64) and ``t`` (an array as a tensor of ``dtype``), built lazily (torch, norse)."""
-    import warnings
-    from types import SimpleNamespace
-
-    import torch
+    import torch  # lazy: torch only in the Norse bridge; nir_io itself is numpy-only
 
     # Norse's import-time torch.jit.script calls make torch warn (FutureWarning, meant for Norse):
     # silenced for this import only, by the exact message (as in lava_nt.nn.ntlif)
@@ -116,7 +116,7 @@ def _norse_modules(dt: float, dtype):
 
 
 def _map_linear(W, b, m):
-    import torch
+    import torch  # lazy: torch only in the Norse bridge; nir_io itself is numpy-only
 
     t = m.t
     lin = torch.nn.Linear(W.shape[1], W.shape[0], bias=b is not None, dtype=m.dtype)
@@ -129,8 +129,6 @@ def _map_linear(W, b, m):
 
 def _map_spiking(node, dt: float, m):
     """LIF, IF and CubaLIF nodes."""
-    import nir
-
     t = m.t
     vth = np.asarray(node.v_threshold, np.float64)
     n = vth.size
@@ -155,8 +153,6 @@ def _map_spiking(node, dt: float, m):
 
 def _map_node(node, dt: float, m):
     """The module for one NIR node, or None (nirtorch's defaults and recursion)."""
-    import nir
-
     t = m.t
     if isinstance(node, nir.Affine | nir.Linear):
         return _map_linear(np.asarray(node.weight, np.float64), getattr(node, "bias", None), m)
@@ -186,8 +182,6 @@ def inline_subgraphs(graph):
     """The same network with every (one level) subgraph's nodes moved into the top graph as
     ``<subgraph>_<node>`` (its Input/Output nodes dropped, edges rewired). Semantics are
     unchanged; it lets loaders without subgraph support run lava-nt's spiking-bias blocks."""
-    import nir
-
     subs = {k: v for k, v in graph.nodes.items() if isinstance(v, nir.NIRGraph)}
     if not subs:
         return graph
@@ -228,10 +222,7 @@ def to_norse(graph, *, dt: float | None = None, dtype=None):
     and so delivers the bias current one step late, and ``nir_to_torch`` fails on nested graphs.
     ``dt`` defaults to the graph's ``metadata["dt"]``. Call it step by step, ``out, state =
     module(x[t], state)``, or use :func:`run_norse`."""
-    import warnings
-
-    import nir
-    import nirtorch
+    import nirtorch  # lazy: nirtorch imports torch; only the Norse bridge needs it
 
     if isinstance(graph, str | os.PathLike):
         graph = read_nir(graph)
@@ -240,7 +231,7 @@ def to_norse(graph, *, dt: float | None = None, dtype=None):
     dt, _ = _read_dt(graph, dt)
     node_map = norse_import_map(dt, dtype)
     if any(isinstance(v, nir.NIRGraph) for v in graph.nodes.values()):
-        import torch
+        import torch  # lazy: torch only in the Norse bridge; nir_io itself is numpy-only
 
         flat = inline_subgraphs(graph)
         kinds = {type(v) for v in flat.nodes.values()}
@@ -255,7 +246,7 @@ def norse_float64(module):
     """Workaround for ``norse.torch.from_nir`` (norse 1.1), which casts every parameter to
     float32: convert the Linear layers and every Norse cell's parameter tuple to float64 in
     place (values already rounded to float32 stay rounded). Returns ``module``."""
-    import torch
+    import torch  # lazy: torch only in the Norse bridge; nir_io itself is numpy-only
 
     for mod in module.modules():
         p = getattr(mod, "p", None)
@@ -279,7 +270,7 @@ def norse_float64(module):
 def run_norse(module, x, dtype=None):
     """Run a ``nirtorch``-loaded module step by step on spikes ``x [T, B, n_in]``; returns the
     output spikes ``[T, B, n_out]`` as a numpy array."""
-    import torch
+    import torch  # lazy: torch only in the Norse bridge; nir_io itself is numpy-only
 
     dtype = dtype or torch.float64
     xs = torch.as_tensor(np.asarray(x), dtype=dtype)

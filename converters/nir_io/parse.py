@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import nir
 import numpy as np
 
 from lava_nt.converters.nir_io.common import NIRImportError, _close, _meta, _tname
@@ -28,8 +29,6 @@ class _Graph:
     """Edges of one (sub)graph with subgraph-port names resolved (``sub.input`` -> ``sub``)."""
 
     def __init__(self, graph, where: str):
-        import nir
-
         self.where = where
         self.nodes = dict(graph.nodes)
         self.succ: dict[str, list[str]] = {k: [] for k in self.nodes}
@@ -134,8 +133,6 @@ def _no_norse_leak(g: _Graph, name: str, v_leak: np.ndarray, conv: Convention) -
 
 
 def _affine(g: _Graph, name: str, n_in: int | None):
-    import nir
-
     node = g.nodes[name]
     if isinstance(node, nir.Affine):
         W, b = np.asarray(node.weight, np.float64), node.bias
@@ -188,8 +185,6 @@ _INTEGRATORS = ("LI", "I", "CubaLI")
 def _parse_synapse(g: _Graph, first: str, nxt: str, b_aff, n: int, conv: Convention, names):
     """A synaptic current node ``nxt`` (LI or I) and the diagonal Affine after it (both appended
     to ``names``): ``(du, scale, beta, the node after them)``."""
-    import nir
-
     node = g.nodes[nxt]
     if np.any(b_aff != 0):
         raise g.node_error(
@@ -240,8 +235,6 @@ def _unsupported_neuron(g: _Graph, nxt: str, tn: str):
 def _neuron_drive(g: _Graph, first, nxt, b_aff, beta, scale, du, n, conv: Convention, names):
     """The spiking neuron ``nxt`` (LIF, IF or CubaLIF): ``(du, dv, kappa, gain, num)``, ``num``
     the constant drive (``bias = num / gain``)."""
-    import nir
-
     node = g.nodes[nxt]
     kappa = None
     if isinstance(node, nir.LIF):
@@ -282,8 +275,6 @@ def _parse_population(
     """Parse ``Affine|Linear [-> LI|I -> Affine|Linear(diag)] -> LIF|IF|CubaLIF`` from ``first``;
     with ``readout_ok`` the chain may end in an integrator (``LI|I|CubaLI``) feeding the Output,
     a non-spiking readout."""
-    import nir
-
     W, b_aff = _affine(g, first, n_in)
     n = W.shape[0]
     names = [first]
@@ -332,8 +323,6 @@ def _parse_population(
 
 def _readout_population(g, names, W, b_aff, beta, scale, du, name, n, conv) -> _Pop:
     """An integrator node (LI, I, CubaLI) feeding the Output: a non-spiking readout."""
-    import nir
-
     node = g.nodes[name]
     if isinstance(node, nir.LI):
         dv = _decay(name, g, node.tau, n, conv, "tau")
@@ -366,8 +355,6 @@ def _readout_population(g, names, W, b_aff, beta, scale, du, name, n, conv) -> _
 
 def _bias_current(g: _Graph, leak_name: str, n: int, dt: float):
     """The spiking bias's current node (LI or I): ``(decay a_t, input factor)`` per target."""
-    import nir
-
     leak = g.nodes[leak_name]
     if isinstance(leak, nir.LI):
         if np.any(_per_neuron(leak_name, g, leak.v_leak, n, "v_leak") != 0):
@@ -491,7 +478,7 @@ def _spiking_bias_from_metadata(md, pop: _Pop, w_eff, a_t, n: int, where: str):
     m = pop.W.shape[0]
     try:
         du, dv, vth = (float(md[key]) for key in ("du", "dv", "vth"))
-        c_key = "c_retention" if "c_retention" in md else "alpha"  # "alpha": before lava-nt 0.2
+        c_key = "c_retention" if "c_retention" in md else "alpha"  # "alpha": before the rename
         b_b, w_b, c_ret = (np.asarray(md[key], np.float64) for key in ("bias", "w_b", c_key))
     except (KeyError, TypeError, ValueError):
         return None

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lava_nt.converters.agreement import as_spike_input
+from lava_nt.converters.model_file import load_model
 from lava_nt.decode import check_labels, output_classes, predictions
 from lava_nt.hardware.analog import (
     PAPER_REFERENCE,
@@ -109,8 +110,6 @@ def _resolve_model(model):
     """``(float spec, n_classes or None)`` from a path, NetworkSpec or NTNetwork."""
     n_classes = None
     if isinstance(model, str | os.PathLike):
-        from lava_nt.converters.model_file import load_model
-
         model, info = load_model(model)
         n_classes = info.n_classes
     if hasattr(model, "to_spec") and not isinstance(model, NetworkSpec):

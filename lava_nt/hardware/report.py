@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lava_nt.converters.agreement import as_spike_input
+from lava_nt.converters.model_file import load_model
+from lava_nt.converters.quantize import QuantizationError, quantize
 from lava_nt.decode import output_classes
 from lava_nt.hardware.cores import Mapping, apply_mapping, map_to_cores
 from lava_nt.hardware.energy import LOIHI1_TABLE2, Activity, EnergyFigures, energy_estimate
@@ -252,8 +254,6 @@ def _resolve(model):
     info = None
     label = type(model).__name__
     if isinstance(model, str | os.PathLike):
-        from lava_nt.converters.model_file import load_model
-
         label = str(model)
         model, info = load_model(model)
     classes = info.n_classes if info is not None else getattr(model, "n_classes", None)
@@ -304,8 +304,6 @@ def hardware_report(
     elif fixed is None and info is not None and info.quantized is not None:
         fixed, source = info.quantized, "the quantised network attached to the model file"
     elif fixed is None:
-        from lava_nt.converters.quantize import QuantizationError, quantize
-
         try:
             fixed, _ = quantize(spec)
             source = "quantize(spec) now (lava target, default options; nothing attached)"
