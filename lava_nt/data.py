@@ -71,6 +71,19 @@ class Data:
     def n_in(self) -> int:
         return int(self.x.shape[-1])
 
+    def inputs(self, graded: bool = False) -> np.ndarray:
+        """``x`` as network input ``[T, N, n_in]`` (float64): :meth:`spikes` for a spiking
+        network, and for a network built for real-valued input (``graded``) any finite values,
+        a static ``x`` repeated for ``T`` steps."""
+        if not graded:
+            return self.spikes()
+        if self.static:
+            if self.T is None:
+                raise DataError(self.path, "a static x [N, n_in] needs the number of steps T")
+            x = np.broadcast_to(self.x[None], (self.T,) + self.x.shape)
+            return np.ascontiguousarray(x, dtype=np.float64)
+        return np.asarray(self.x, dtype=np.float64)
+
     def spikes(self) -> np.ndarray:
         """``x`` as binary spikes ``[T, N, n_in]`` (float64 0/1; a static ``x`` repeated for ``T``
         steps). Graded values raise :class:`DataError` (a spiking run needs 0/1 inputs)."""

@@ -47,12 +47,15 @@ import numbers
 
 import numpy as np
 
+from lava_nt.spec.readout import reduce_readout
 from lava_nt.spec.validation import ParameterError
 
 __all__ = [
     "check_labels",
     "class_counts",
     "output_classes",
+    "output_predictions",
+    "output_scores",
     "population_counts",
     "predict",
     "predictions",
@@ -175,3 +178,29 @@ def output_classes(given, known, where: str) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) < 1:
         raise ParameterError(f"{where}: n_classes must be an integer >= 1, got {n!r}")
     return int(n)
+
+
+def output_scores(output, n_classes: int, reduce: str | None = None):
+    """Class scores ``[N, n_classes]`` of a network's output ``[T, N, n_out]``
+    (:attr:`lava_nt.result.RunResult.output`): its population spike counts, or, for a network
+    that ends in a readout, the readout's voltage trace reduced over time (``reduce``: the
+    readout's ``"last"``, ``"mean"`` or ``"max"``; one unit per class)."""
+    if reduce is None:
+        return population_counts(output, n_classes)
+    output = _as_array(output, "output_scores")
+    if output.ndim < 2:
+        raise ParameterError(
+            f"output_scores: a readout trace is [T, ..., n], got shape {tuple(output.shape)}"
+        )
+    n = _check_classes(n_classes, int(output.shape[-1]), "output_scores")
+    if n != int(output.shape[-1]):
+        raise ParameterError(
+            f"output_scores: a readout has one unit per class; {output.shape[-1]} units, "
+            f"n_classes={n}"
+        )
+    return reduce_readout(output, reduce)
+
+
+def output_predictions(output, n_classes: int, reduce: str | None = None):
+    """Predicted classes ``[N]`` of a network's output: ``predict(output_scores(...))``."""
+    return predict(output_scores(output, n_classes, reduce))

@@ -23,6 +23,13 @@ Runs the model on one engine and compares it with the torch reference of the sam
 Prints (and with ``--out`` writes as JSON) the accuracy and confusion matrix (with labels), every
 layer's spike rate (spikes per neuron per step) and the agreement with each reference: output and
 per-layer spike match and prediction agreement. Data: :mod:`lava_nt.data`.
+
+Networks that end in an integrator readout decide by the readout's reduced values
+(:func:`lava_nt.decode.output_predictions`), and their readout values are compared with the
+reference of the same precision (float: max absolute difference; fixed: equal values). Networks
+built for real-valued input take graded ``x`` as it is; their fixed-point network takes
+``round(x * input_scale)`` (the attached quantisation's scale; quantised on the spot, the power of
+two that puts the data's largest magnitude into the 8-bit range).
 """
 
 from __future__ import annotations
@@ -50,8 +57,9 @@ def register(subparsers) -> None:
         help="accuracy, confusion matrix, spike rates and torch agreement of a model on one "
         "engine (torch, Lava float, Lava fixed point)",
         description="Evaluate a lava-nt model on labelled data (.npz: x binary spikes "
-        "[T, N, n_in] or static [N, n_in] with T, optional labels y) on one engine, and compare "
-        "it with the torch reference of the same network.",
+        "[T, N, n_in] or static [N, n_in] with T, optional labels y; real-valued x for a network "
+        "built for graded input) on one engine, and compare it with the torch reference of the "
+        "same network. Networks with an integrator readout decide by its reduced values.",
     )
     p.add_argument("model", metavar="MODEL", help="lava-nt model file (.h5)")
     p.add_argument("--data", required=True, metavar="DATA.npz", help="x (and labels y)")
@@ -116,7 +124,7 @@ def confusion_matrix(y, pred, n_classes: int):
     return m
 
 
-def _fixed_network(spec, info, args):
+def _fixed_network(spec, info, args, xs):
     """``(fixed spec, where it came from, QuantReport or None)`` for the fixed engines."""
     if spec.fixed:
         if args.calibrate:
@@ -142,8 +150,23 @@ def _fixed_network(spec, info, args):
         return fixed, f"calibrated on {cal.n_samples} samples of {args.calibrate}", rep
     from lava_nt.converters.quantize import quantize
 
-    fixed, rep = quantize(spec)
-    return fixed, "quantised now (see lava-nt quantize; --calibrate CAL.npz calibrates it)", rep
+    scale = _input_scale(spec, xs)
+    fixed, rep = quantize(spec, input_scale=scale)
+    how = "quantised now (see lava-nt quantize; --calibrate CAL.npz calibrates it)"
+    if scale is not None:
+        how += f"; graded input x enters as round(x * {scale:g}) (8-bit range of the data)"
+    return fixed, how, rep
+
+
+def _input_scale(spec, xs) -> float | None:
+    """For real-valued input: the power of two that maps the data's largest magnitude into the
+    8-bit range (``|x| * S <= 255``), or None when the data are integers already (or spikes)."""
+    import numpy as np
+
+    if not spec.graded or np.array_equal(xs, np.round(xs)):
+        return None
+    peak = float(np.max(np.abs(xs)))
+    return float(2.0 ** np.floor(np.log2(255.0 / peak)))
 
 
 def _is_qat(info) -> bool:
@@ -155,46 +178,70 @@ def _default_T(info) -> int:
     return int(t) if isinstance(t, int) and not isinstance(t, bool) and t > 0 else 25
 
 
-def _layers(result) -> list:
-    """Every layer's spikes of a recorded :class:`~lava_nt.result.RunResult` (float arrays)."""
+def _numpy(a):
     import numpy as np
 
-    out = []
-    for s in result.layer_spikes:
-        if hasattr(s, "detach"):
-            s = s.detach().cpu().numpy()
-        out.append(np.asarray(s, dtype=np.float64))
-    return out
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
 
 
-def _run(engine: str, model_path, spec, fixed, xs, timeout):
-    """Every layer's spikes ``[T, N, n]`` of one engine."""
+class _Run:
+    """One engine's run: every spiking layer's spikes ``[T, N, n]`` and the output ``[T, N,
+    n_out]`` (the last layer's spikes, or a readout's voltage trace)."""
+
+    def __init__(self, result):
+        self.layers = [_numpy(s) for s in result.layer_spikes]
+        self.output = _numpy(result.output)
+        self.has_readout = bool(result.has_readout)
+
+
+def _run(engine: str, model_path, spec, fixed, inputs, timeout) -> _Run:
+    """One engine's run on ``inputs`` (``"float"``: the data; ``"fixed"``: what the fixed-point
+    network takes, see :func:`_fixed_input`)."""
     import torch
 
     from lava_nt.result import RunResult
 
+    xs = inputs["fixed" if engine in ("torch_fixed", "lava_fixed", "torch_qat") else "float"]
     if engine == "torch_float":
         from lava_nt.nn.network import NTNetwork
 
         net = NTNetwork.from_spec(spec, dtype=torch.float64)
         with torch.no_grad():
-            return _layers(net.run(torch.as_tensor(xs), record=True))
+            return _Run(net.run(torch.as_tensor(xs), record=True))
     if engine == "torch_qat":
         from lava_nt.qat import QATNetwork
 
         qat = QATNetwork.load(model_path)
         with torch.no_grad():
-            out, recs = qat.forward(torch.as_tensor(xs), record=True)
-        return _layers(RunResult(output=out, layers=recs))
+            out, recs = qat.forward(torch.as_tensor(inputs["float"]), record=True)
+        return _Run(RunResult(output=out, layers=recs))
     if engine == "torch_fixed":
         from lava_nt.nn.fixed_emulator import run_fixed
 
-        return _layers(run_fixed(fixed, torch.as_tensor(xs), record=True))
+        return _Run(run_fixed(fixed, torch.as_tensor(xs), record=True))
     from lava_nt.converters.lava_graph import run_network
 
     if engine == "lava_float":
-        return _layers(run_network(spec, xs, "float", timeout=timeout, record=True))
-    return _layers(run_network(fixed, xs, "fixed", timeout=timeout, record=True))
+        return _Run(run_network(spec, xs, "float", timeout=timeout, record=True))
+    return _Run(run_network(fixed, xs, "fixed", timeout=timeout, record=True))
+
+
+def _fixed_input(spec, report, xs):
+    """What the fixed-point network takes: the spikes themselves, or for real-valued (graded)
+    input the integers ``round(x * input_scale)`` (the quantiser's scale, 1 for an imported
+    integer network), half away from zero."""
+    if not spec.graded:
+        return xs
+    from lava_nt.spec.quantization import round_half_away
+
+    scale = float(getattr(report, "input_scale", 1.0) or 1.0)
+    return round_half_away(xs * scale)
+
+
+def _precision(engine: str) -> str:
+    return "float" if engine in ("torch_float", "lava_float") else "fixed"
 
 
 NAMES = {
@@ -212,23 +259,25 @@ def _n_classes(spec, info, args) -> int:
     return model_classes(info, args.n_classes, spec, args.model, EvaluateError)
 
 
-def _engines(args, spec, info):
-    """``(engine, reference engines, fixed spec or None, where it came from or None)``."""
+def _engines(args, spec, info, xs):
+    """``(engine, reference engines, fixed spec or None, where it came from or None, its
+    QuantReport or None)``."""
     qat = _is_qat(info)
     if args.engine == "torch":
-        engine = "torch_fixed" if spec.fixed else ("torch_qat" if qat else "torch_float")
-        return engine, [], None, None
+        if spec.fixed:
+            return "torch_fixed", [], spec, None, None
+        return ("torch_qat" if qat else "torch_float"), [], None, None, info.quant_report
     if args.engine == "lava-float":
         if spec.fixed:
             raise EvaluateError(
                 f"model '{args.model}' is fixed point only; evaluate it with --engine lava-fixed"
             )
-        return "lava_float", ["torch_float"], None, None
-    fixed, source, _ = _fixed_network(spec, info, args)
+        return "lava_float", ["torch_float"], None, None, None
+    fixed, source, report = _fixed_network(spec, info, args, xs)
     refs = ["torch_qat" if qat else "torch_fixed"]
     if not spec.fixed and not qat:
         refs.append("torch_float")
-    return "lava_fixed", refs, fixed, source
+    return "lava_fixed", refs, fixed, source, report
 
 
 def _report_accuracy(result: dict, y, pred, n_classes: int, N: int) -> None:
@@ -247,27 +296,37 @@ def _report_accuracy(result: dict, y, pred, n_classes: int, N: int) -> None:
         print(f"  true {c:<2}" + "".join(f"{v:>9}" for v in row))
 
 
-def _report_agreement(result: dict, runs: dict, engine: str, refs: list, pred, n_classes) -> None:
+def _report_agreement(result: dict, runs: dict, engine: str, refs: list, decide) -> None:
     import numpy as np
 
-    from lava_nt.decode import predictions
-
-    out = runs[engine]
+    run = runs[engine]
+    pred = decide(run.output)
     if refs:
         print("agreement with the torch reference:")
     for r in refs:
         other = runs[r]
-        match = [float(np.mean(a == b)) for a, b in zip(out, other, strict=True)]
-        agree = float(np.mean(pred == predictions(other[-1], n_classes)))
-        identical = all(m == 1.0 for m in match)
-        result["agreement"][r] = {
-            "name": NAMES[r], "output_match": match[-1], "layer_match": match,
-            "prediction_agreement": agree, "identical": identical,
-        }  # fmt: skip
+        match = [float(np.mean(a == b)) for a, b in zip(run.layers, other.layers, strict=True)]
+        agree = float(np.mean(pred == decide(other.output)))
+        entry = {"name": NAMES[r], "layer_match": match, "prediction_agreement": agree}
+        if run.has_readout and _precision(engine) != _precision(r):
+            entry["output_match"] = None  # integer and float readout values are in other units
+            what = "readout values in other units (fixed vs float)"
+        elif run.has_readout:
+            diff = float(np.max(np.abs(run.output - other.output), initial=0.0))
+            entry.update(output_match=float(np.mean(run.output == other.output)),
+                         readout_max_abs_difference=diff)  # fmt: skip
+            what = (
+                f"readout values {100 * entry['output_match']:.3f}% equal (max |diff| {diff:.3g})"
+            )
+        else:
+            entry["output_match"] = match[-1]
+            what = f"output spikes {100 * match[-1]:.3f}% equal"
+        entry["identical"] = entry["output_match"] == 1.0 and all(m == 1.0 for m in match)
+        result["agreement"][r] = entry
         layers = ", ".join(f"{100 * m:.3f}%" for m in match)
         print(
-            f"  vs {NAMES[r]}: output spikes {100 * match[-1]:.3f}% equal (per layer {layers}), "
-            f"predictions {100 * agree:.2f}% equal" + (": identical" if identical else "")
+            f"  vs {NAMES[r]}: {what} (spiking layers {layers}), predictions {100 * agree:.2f}% "
+            "equal" + (": identical" if entry["identical"] else "")
         )
 
 
@@ -275,7 +334,7 @@ def _evaluate(args) -> int:
 
     from lava_nt.converters.model_file import load_model
     from lava_nt.data import load_data
-    from lava_nt.decode import predictions
+    from lava_nt.decode import output_predictions
 
     if args.out:
         check_output(args.out, args.overwrite, EvaluateError)
@@ -286,8 +345,14 @@ def _evaluate(args) -> int:
     data = load_data(
         args.data, T=args.T, default_T=_default_T(info), n_in=spec.n_in, n_classes=n_classes
     )
-    xs, y = data.spikes(), data.y
-    engine, refs, fixed, source = _engines(args, spec, info)
+    xs, y = data.inputs(spec.graded), data.y
+    engine, refs, fixed, source, report = _engines(args, spec, info, xs)
+    inputs = {"float": xs, "fixed": _fixed_input(spec, report, xs)}
+    reduce = spec.readout.reduce if spec.readout is not None else None
+
+    def decide(output):
+        return output_predictions(output, n_classes, reduce)
+
     T, N = xs.shape[0], xs.shape[1]
     print(
         f"lava-nt evaluate: {args.model} (network {spec.sizes}) on {args.data}: {N} samples x "
@@ -295,22 +360,23 @@ def _evaluate(args) -> int:
     )
     if source:
         print(f"fixed-point network: {source}")
-    runs = {e: _run(e, args.model, spec, fixed, xs, args.timeout) for e in [engine, *refs]}
-    out = runs[engine]
-    pred = predictions(out[-1], n_classes)
+    runs = {e: _run(e, args.model, spec, fixed, inputs, args.timeout) for e in [engine, *refs]}
+    run = runs[engine]
+    pred = decide(run.output)
     result: dict = {
         "model": str(args.model), "data": str(args.data), "engine": args.engine,
         "engine_name": NAMES[engine], "n_samples": int(N), "T": int(T),
         "n_classes": int(n_classes), "qat": _is_qat(info), "fixed_point_network": source,
         "accuracy": None, "confusion": None,
-        "spike_rates": [float(s.mean()) for s in out],
-        "output_spikes_per_sample": float(out[-1].sum() / N),
+        "readout": None if reduce is None else {"reduce": reduce},
+        "spike_rates": [float(s.mean()) for s in run.layers],
+        "output_spikes_per_sample": float(run.layers[-1].sum() / N),
         "agreement": {},
     }  # fmt: skip
     _report_accuracy(result, y, pred, n_classes, N)
     rates = ", ".join(f"layer {k} {r:.4f}" for k, r in enumerate(result["spike_rates"]))
     print(f"spike rates (spikes per neuron per step): {rates}")
-    _report_agreement(result, runs, engine, refs, pred, n_classes)
+    _report_agreement(result, runs, engine, refs, decide)
     if args.out:
         from lava_nt.commands import write_json
 

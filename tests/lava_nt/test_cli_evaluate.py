@@ -116,3 +116,51 @@ def test_lava_float_and_errors(files, capsys):
         assert main(["evaluate", str(files["model"]), *extra]) == 1
         err = capsys.readouterr().err
         assert msg in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_readout_network_with_graded_input_on_every_engine(tmp_path, capsys):
+    """A network that ends in an integrator readout and takes real-valued input (as imported from
+    netx or NIR): decisions come from the reduced readout values; Lava float equals torch float64
+    value for value, Lava fixed equals the emulator bit for bit on round(x * S)."""
+    from lava_nt.decode import output_predictions
+    from lava_nt.nn.layer import NTLayer
+    from lava_nt.nn.readout import Readout
+
+    torch.manual_seed(0)
+    layers = [
+        NTLayer(16, 24, du=1.0, dv=0.2, vth=1.0, dtype=torch.float64),
+        NTLayer(24, 24, du=0.5, dv=0.1, vth=1.0, dtype=torch.float64),
+    ]
+    with torch.no_grad():
+        layers[0].linear.weight.mul_(3.0)
+        layers[1].linear.weight.mul_(4.0)
+    ro = Readout(24, 3, du=0.0, dv=1.0, reduce="mean", dtype=torch.float64)
+    net = NTNetwork(layers, readout=ro, input="graded")
+    model = tmp_path / "ro.h5"
+    save_model(model, net)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 40)
+    x = rng.random((40, 16)) * 0.3
+    for i, c in enumerate(y):
+        x[i, c * 5 : c * 5 + 5] += 0.7
+    data = tmp_path / "d.npz"
+    np.savez(data, x=x, y=y, T=np.array(8))
+    xs = torch.as_tensor(np.broadcast_to(x[None], (8, 40, 16)).copy())
+    with torch.no_grad():
+        ref = output_predictions(net.run(xs).output.numpy(), 3, "mean")
+    results = {}
+    for engine in ("torch", "lava-float", "lava-fixed"):
+        out = tmp_path / f"{engine}.json"
+        assert main(["evaluate", str(model), "--data", str(data), "--engine", engine,
+                     "--out", str(out)]) == 0  # fmt: skip
+        results[engine] = json.loads(out.read_text())
+    text = capsys.readouterr().out
+    assert results["torch"]["readout"] == {"reduce": "mean"}
+    assert results["torch"]["accuracy"] == float(np.mean(ref == y))
+    fl = results["lava-float"]
+    assert fl["accuracy"] == results["torch"]["accuracy"]
+    assert fl["agreement"]["torch_float"]["readout_max_abs_difference"] < 1e-9
+    fx = results["lava-fixed"]["agreement"]
+    assert fx["torch_fixed"]["identical"] and fx["torch_fixed"]["output_match"] == 1.0
+    assert fx["torch_float"]["output_match"] is None  # integer vs float readout units
+    assert "graded input x enters as round(x * " in text

@@ -103,3 +103,31 @@ def test_output_classes_never_defaults():
         output_classes(2, 3, "w")
     with pytest.raises(ValueError, match="integer >= 1"):
         output_classes(0, None, "w")
+
+
+def test_output_scores_of_a_readout_trace_and_of_spikes():
+    from lava_nt.decode import output_predictions, output_scores
+
+    trace = np.zeros((4, 2, 3))
+    trace[:, 0, 1] = [1, 2, 3, 0]  # unit 1 peaks early, ends at 0
+    trace[-1, 0, 2] = 1.0
+    trace[:, 1, 0] = 5.0
+    assert output_predictions(trace, 3, "last").tolist() == [2, 0]
+    assert output_predictions(trace, 3, "max").tolist() == [1, 0]
+    assert output_predictions(torch.as_tensor(trace), 3, "mean").tolist() == [1, 0]
+    spikes = np.zeros((4, 2, 6))
+    spikes[:, 0, 4] = 1
+    np.testing.assert_array_equal(output_scores(spikes, 3), population_counts(spikes, 3))
+    with pytest.raises(ParameterError, match="one unit per class"):
+        output_scores(np.zeros((4, 2, 6)), 3, "last")
+
+
+def test_data_inputs_graded_and_spikes(tmp_path):
+    from lava_nt.data import DataError, load_data
+
+    np.savez(tmp_path / "g.npz", x=np.array([[0.25, 1.0], [0.0, 0.5]]), T=np.array(3))
+    d = load_data(tmp_path / "g.npz")
+    g = d.inputs(graded=True)
+    assert g.shape == (3, 2, 2) and g[2, 0, 0] == 0.25
+    with pytest.raises(DataError, match="graded values"):
+        d.inputs(graded=False)
