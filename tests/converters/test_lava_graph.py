@@ -9,6 +9,8 @@ comparison meaningful. Sample 0 is a dense, high-activity sample: the sample aft
 unaffected (the per-sample reset works), which we also check against a run without resets.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -19,19 +21,19 @@ from lava_nt.converters.lava_graph import (
     source_data,
     to_torch_frame,
 )
-from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
+from lava_nt.network import LayerSpec, NetworkSpec, reference_run
 from lava_nt.spec import (
     ParameterError,
     fixed_ntlif_parameters,
-    fixed_spiking_bias_parameters,
     ntlif_parameters,
-    spiking_bias_parameters,
 )
+from lava_nt.testing import random_spec
 
 SAMPLES, T, N_IN = 100, 25, 32
 SIZES = (24, 20, 10)
 TARGET_RATE = 0.15
 BIAS_TARGET_RATE = 0.2
+KINDS = ("per_neuron", "volumetric", "grouped")  # volumetric: 5 bias neurons, groups of 4
 
 
 def _bisect(make, s_in, n_in, fixed, lo, hi, which, target, integer):
@@ -49,98 +51,66 @@ def _bisect(make, s_in, n_in, fixed, lo, hi, which, target, integer):
     return hi
 
 
-def _signed(x):
-    """Alternate signs so that every population has excitatory and inhibitory bias weights."""
-    return x * np.where(np.arange(len(x)) % 2, -1, 1)
+def _calibrated(spec: NetworkSpec, x: np.ndarray) -> NetworkSpec:
+    """``spec`` with every layer's bias-neuron and neuron thresholds bisected, layer by layer on
+    the reference run of ``x``, to the target rates."""
+    fixed, layers, s_in = spec.fixed, [], x
+    lo, hi, default_vth = (1, 2**17 - 1, 1000) if fixed else (0.05, 20.0, 1.0)
+    for layer in spec.layers:
+        n_prev = layer.weight.shape[1]
 
-
-def _groups(rng, k, n):
-    if k == 0:
-        return n, None  # per-neuron spiking bias
-    if k == 1:
-        return 5, "contiguous"  # volumetric, groups of 4
-    return 3, rng.integers(0, 3, n)  # explicit assignment
-
-
-def _random_float_spec(rng, x) -> NetworkSpec:
-    layers, n_prev, s_in = [], N_IN, x
-    for k, n in enumerate(SIZES):
-        m, group = _groups(rng, k, n)
-        mask = rng.random((m, n_prev)) < 0.5
-        w_in = rng.normal(0.1, 0.7, (m, n_prev)) * mask
-        sb_kw = dict(
-            du=float(rng.uniform(0.3, 1)), dv=float(rng.uniform(0.1, 0.4)),
-            w_b=_signed(rng.uniform(0.05, 0.5, m)), c_retention=float(rng.uniform(0.5, 0.9)),
-            group=group,
-        )  # fmt: skip
-        W = rng.normal(0.0, 0.5, (n, n_prev))
-        nt_kw = dict(
-            du=float(rng.uniform(0.3, 1)), dv=float(rng.uniform(0.1, 0.4)),
-            reset=("zero", "subtract")[k % 2], bias=rng.normal(0, 0.1, n),
-            gain=rng.uniform(0.6, 1.4, n),
-        )  # fmt: skip
-
-        def make_sb(vth_b, m=m, n=n, w_in=w_in, mask=mask, sb_kw=sb_kw):
-            return SpikingBiasSpec(w_in, spiking_bias_parameters(m, n, vth=vth_b, **sb_kw), mask)
+        def with_vth(vth, vth_b, layer=layer):
+            sb = layer.spiking_bias
+            sb = replace(sb, params=sb.params._replace(vth=vth_b))
+            return replace(layer, neuron=layer.neuron._replace(vth=vth), spiking_bias=sb)
 
         vth_b = _bisect(
-            lambda v, W=W, n=n, kw=nt_kw: LayerSpec(W, ntlif_parameters(n, **kw), make_sb(v)),
-            s_in, n_prev, False, 0.05, 20.0, "bias_spikes", BIAS_TARGET_RATE, False,
+            lambda v: with_vth(default_vth, v),
+            s_in, n_prev, fixed, lo, hi, "bias_spikes", BIAS_TARGET_RATE, fixed,
         )  # fmt: skip
-        sb = make_sb(vth_b)
         vth = _bisect(
-            lambda v, W=W, n=n, sb=sb, kw=nt_kw: LayerSpec(W, ntlif_parameters(n, vth=v, **kw), sb),
-            s_in, n_prev, False, 0.05, 20.0, "spikes", TARGET_RATE, False,
+            lambda v, vth_b=vth_b: with_vth(v, vth_b),
+            s_in, n_prev, fixed, lo, hi, "spikes", TARGET_RATE, fixed,
         )  # fmt: skip
-        layer = LayerSpec(W, ntlif_parameters(n, vth=vth, **nt_kw), sb)
-        s_in = reference_run(NetworkSpec(n_prev, [layer]), s_in)
+        layer = with_vth(vth, vth_b)
+        s_in = reference_run(NetworkSpec(n_prev, [layer], fixed=fixed), s_in)
         layers.append(layer)
-        n_prev = n
-    return NetworkSpec(N_IN, layers)
+    return NetworkSpec(spec.n_in, layers, fixed=fixed)
 
 
-def _random_fixed_spec(rng, x) -> NetworkSpec:
-    layers, n_prev, s_in = [], N_IN, x
-    for k, n in enumerate(SIZES):
-        m, group = _groups(rng, k, n)
-        mask = rng.random((m, n_prev)) < 0.5
-        w_in = rng.integers(-256, 256, (m, n_prev)) * mask  # full 8-bit signed range
-        w_in_exp = int(rng.integers(-1, 2))
-        sb_kw = dict(
-            du=int(rng.integers(800, 4096)), dv=int(rng.integers(300, 1500)),
-            bias_mant=rng.integers(-50, 50, m), bias_exp=int(rng.integers(0, 3)),
-            w_b_mant=_signed(rng.integers(100, 2000, m)), w_b_exp=int(rng.integers(0, 3)),
-            dc=int(rng.integers(300, 2000)), group=group,
-        )  # fmt: skip
-        W = rng.integers(-256, 256, (n, n_prev))
-        weight_exp = int(rng.integers(-1, 2))
-        nt_kw = dict(
-            du=int(rng.integers(800, 4096)), dv=int(rng.integers(300, 1500)),
-            reset=("zero", "subtract")[k % 2], bias_mant=rng.integers(-300, 300, n),
-            bias_exp=int(rng.integers(2, 5)), gain_mant=rng.integers(150, 360, n),
-        )  # fmt: skip
+def _random_float_spec(seed: int, x) -> NetworkSpec:
+    """Per-neuron, volumetric (contiguous) and explicitly grouped spiking biases with 50 % masks
+    (:func:`lava_nt.testing.random_spec`), thresholds calibrated on ``x``."""
+    spec = random_spec(
+        seed,
+        (N_IN, *SIZES),
+        spiking_bias=KINDS,
+        sb_density=0.5,
+        resets=("zero", "subtract"),
+        sb_mixed_signs=True,
+        weight_scale=0.5,
+    )
+    return _calibrated(spec, x)
 
-        def make_sb(vth_b, m=m, n=n, w_in=w_in, mask=mask, e=w_in_exp, sb_kw=sb_kw):
-            p = fixed_spiking_bias_parameters(m, n, vth=int(vth_b), **sb_kw)
-            return SpikingBiasSpec(w_in, p, mask, w_in_exp=e)
 
-        def make_layer(vth, sb, W=W, n=n, e=weight_exp, nt_kw=nt_kw):
-            return LayerSpec(W, fixed_ntlif_parameters(n, vth=int(vth), **nt_kw), sb, e)
-
-        vth_b = _bisect(
-            lambda v: make_layer(1000, make_sb(v)),
-            s_in, n_prev, True, 1, 2**17 - 1, "bias_spikes", BIAS_TARGET_RATE, True,
-        )  # fmt: skip
-        sb = make_sb(vth_b)
-        vth = _bisect(
-            lambda v, sb=sb: make_layer(v, sb),
-            s_in, n_prev, True, 1, 2**17 - 1, "spikes", TARGET_RATE, True,
-        )  # fmt: skip
-        layer = make_layer(vth, sb)
-        s_in = reference_run(NetworkSpec(n_prev, [layer], fixed=True), s_in)
-        layers.append(layer)
-        n_prev = n
-    return NetworkSpec(N_IN, layers, fixed=True)
+def _random_fixed_spec(seed: int, x) -> NetworkSpec:
+    """As :func:`_random_float_spec` in fixed point: full 8-bit signed weights and ``w_in``,
+    weight and ``w_in`` exponents of both signs, bias exponents 2..4."""
+    spec = random_spec(
+        seed,
+        (N_IN, *SIZES),
+        fixed=True,
+        spiking_bias=KINDS,
+        sb_density=0.5,
+        resets=("zero", "subtract"),
+        sb_mixed_signs=True,
+        weight_scale=256,
+        sb_weight_scale=256,
+        weight_exp=(1, -1, 0),
+        w_in_exp=(-1, 0, 1),
+        bias_exp=(2, 4, 3),
+    )
+    return _calibrated(spec, x)
 
 
 def _spikes(rng) -> np.ndarray:
@@ -186,9 +156,8 @@ def _check_reset_isolates_samples(spec, x, lava):
 
 
 def test_float_network_equals_reference():
-    rng = np.random.default_rng(7)
-    x = _spikes(rng)
-    spec = _random_float_spec(rng, x)
+    x = _spikes(np.random.default_rng(7))
+    spec = _random_float_spec(7, x)
     lava = run_network(spec, x, precision="float", record=True)
     assert lava.steps == SAMPLES * T + len(SIZES) and lava.window == T  # back to back
     _compare(spec, x, lava, exact_current=False)
@@ -196,9 +165,8 @@ def test_float_network_equals_reference():
 
 
 def test_fixed_network_equals_reference_bit_exact():
-    rng = np.random.default_rng(8)
-    x = _spikes(rng)
-    spec = _random_fixed_spec(rng, x)
+    x = _spikes(np.random.default_rng(8))
+    spec = _random_fixed_spec(8, x)
     lava = run_network(spec, x.astype(bool), precision="fixed", record=True)
     _compare(spec, x, lava, exact_current=True)
     _check_reset_isolates_samples(spec, x, lava)
@@ -208,7 +176,7 @@ def test_output_only_run_matches_recorded_run():
     """Without ``record`` only the last layer is tapped; short input, fixed point."""
     rng = np.random.default_rng(9)
     x = _spikes(rng)[:, :12]
-    spec = _random_fixed_spec(rng, _spikes(rng))
+    spec = _random_fixed_spec(9, _spikes(rng))
     lava = run_network(spec, x, precision="fixed")
     assert lava.layers == []
     np.testing.assert_array_equal(lava.output, reference_run(spec, x))

@@ -35,43 +35,27 @@ from lava_nt.spec.fixed import (
     WB_MANT_MAX,
     dense_effective_weights,
 )
+from lava_nt.testing import random_input
+from lava_nt.testing import random_spec as _random_spec
 
 N_IN, SIZES, T, B = 40, (30, 20), 25, 100
 
 
 def random_spec(seed: int, spiking_bias: bool = True) -> tuple[NetworkSpec, np.ndarray]:
-    """40 -> 30 -> 20 (2 classes x 10), rates ~10-15%, weights N(0, 1/sqrt(n_in))."""
-    rng = np.random.default_rng(seed)
-    layers, n_prev = [], N_IN
-    for k, n in enumerate(SIZES):
-        sb = None
-        if spiking_bias:
-            m = n if k == 0 else 5
-            sb = SpikingBiasSpec(
-                rng.normal(0, 1.5 / np.sqrt(n_prev), (m, n_prev)),
-                spiking_bias_parameters(
-                    m, n, du=1.0, dv=0.3, vth=1.0, w_b=rng.normal(0, 0.2, m),
-                    c_retention=rng.uniform(0.6, 0.9, m), group=None if m == n else "contiguous",
-                ),
-            )  # fmt: skip
-        layers.append(
-            LayerSpec(
-                rng.normal(0.0, 1.0 / np.sqrt(n_prev), (n, n_prev)),
-                ntlif_parameters(
-                    n,
-                    du=0.5,
-                    dv=0.2,
-                    vth=1.0,
-                    reset=("zero", "subtract")[k % 2],
-                    bias=rng.normal(0, 0.1, n),
-                    gain=rng.uniform(0.6, 1.4, n),
-                ),  # fmt: skip
-                sb,
-            )
-        )
-        n_prev = n
-    x = (rng.random((T, B, N_IN)) < 0.25).astype(np.float64)
-    return NetworkSpec(N_IN, layers), x
+    """40 -> 30 -> 20 (2 classes x 10) (:func:`lava_nt.testing.random_spec`), rates ~20-30%,
+    weights N(0, 1/sqrt(n_in)), a per-neuron then a volumetric spiking bias; and its input."""
+    spec = _random_spec(
+        seed,
+        (N_IN, *SIZES),
+        spiking_bias=("per_neuron", "volumetric") if spiking_bias else False,
+        resets=("zero", "subtract"),
+        du=0.5,
+        dv=0.2,
+        vth=1.0,
+        weight_scale=1.0,
+        fan_in=True,
+    )
+    return spec, random_input(seed + 1000, T, B, N_IN, rate=0.25)
 
 
 def _emu(q, x, record=False):

@@ -21,11 +21,10 @@ import pytest
 import torch
 
 from lava_nt.converters.quantize import quantize
-from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
+from lava_nt.network import LayerSpec, NetworkSpec
 from lava_nt.nn.fixed_emulator import emulate_fixed
 from lava_nt.nn.network import NTNetwork
 from lava_nt.qat import QATError, QATNetwork, fixed_spec_differences
-from lava_nt.spec import ntlif_parameters, spiking_bias_parameters
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
@@ -37,50 +36,34 @@ from lava_nt.spec.fixed import (
     WB_MANT_MAX,
     WB_MANT_MIN,
 )
+from lava_nt.testing import random_spec as _random_spec
 from lava_nt.training import TrainConfig, evaluate, train
 from lava_nt.tuning import apply_tuning
 
-ALL = {"weight": True, "bias": True, "gain": True, "w_in": True, "w_b": True, "alpha": True}
+ALL = {"weight": True, "bias": True, "gain": True, "w_in": True, "w_b": True, "c_retention": True}
 
 
 def random_spec(seed: int, resets=("zero", "subtract", "zero"), sizes=(24, 32, 20, 8)):
-    """Random float spec: volumetric (contiguous, 85% sparse W_in), per-neuron and
-    explicit-group spiking biases, gains, biases, decays, both reset modes."""
-    rng = np.random.default_rng(seed)
-    layers = []
-    kinds = ("volumetric", "per_neuron", "explicit")
-    for k, (n_in, n) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        kind = kinds[(k + seed) % 3]
-        if kind == "per_neuron":
-            m, group, mask = n, None, None
-        elif kind == "volumetric":
-            m, group, mask = n // 4, "contiguous", rng.random((n // 4, n_in)) < 0.15
-        else:
-            m, group, mask = 3, rng.integers(0, 3, n), rng.random((3, n_in)) < 0.5
-        w_in = rng.normal(0, 1.5 / np.sqrt(n_in), (m, n_in))
-        if mask is not None:
-            w_in = w_in * mask
-        sb = SpikingBiasSpec(
-            w_in,
-            spiking_bias_parameters(
-                m, n, du=float(rng.uniform(0.3, 1)), dv=float(rng.uniform(0.1, 0.4)), vth=1.0,
-                bias=rng.normal(0, 0.05, m), w_b=rng.normal(0, 0.3, m),
-                alpha=rng.uniform(0.5, 0.95, m), group=group,
-            ),
-            mask=mask,
-        )  # fmt: skip
-        layers.append(
-            LayerSpec(
-                rng.normal(0.02, 1.2 / np.sqrt(n_in), (n, n_in)),
-                ntlif_parameters(
-                    n, du=[1.0, 0.4, 0.7][k % 3], dv=[0.1, 0.25, 0.05][k % 3],
-                    vth=float(rng.uniform(0.8, 1.3)), reset=resets[k % len(resets)],
-                    bias=rng.normal(0, 0.1, n), gain=rng.uniform(0.6, 1.4, n),
-                ),
-                sb,
-            )
-        )  # fmt: skip
-    return NetworkSpec(sizes[0], layers)
+    """Random float spec (:func:`lava_nt.testing.random_spec`): volumetric (contiguous, 85%
+    sparse excitatory W_in, so that its bias neurons spike), per-neuron and explicit-group (3
+    bias neurons, one silent) spiking biases in a seed-dependent order, gains, biases, per-layer
+    decays, both reset modes."""
+    kinds = ("volumetric", "per_neuron", "grouped")
+    kinds = [kinds[(k + seed) % 3] for k in range(len(sizes) - 1)]
+    return _random_spec(
+        seed,
+        sizes,
+        spiking_bias=kinds,
+        resets=resets,
+        du=(1.0, 0.4, 0.7),
+        dv=(0.1, 0.25, 0.05),
+        weight_mean=0.02,
+        weight_scale=1.2,
+        fan_in=True,
+        sb_density=[{"volumetric": 0.15, "grouped": 0.5}.get(kind) for kind in kinds],
+        sb_weight_scale=[1.5 if kind == "volumetric" else None for kind in kinds],
+        sb_excitatory=[k for k, kind in enumerate(kinds) if kind == "volumetric"],
+    )
 
 
 def spikes(seed: int, shape, p: float = 0.3) -> torch.Tensor:
@@ -173,9 +156,9 @@ def _push_latents(qat: QATNetwork, seed: int) -> None:
             if layer.has_sb:
                 layer.w_b.add_(torch.randn(layer.m, generator=g, dtype=torch.float64))
                 layer.w_b[0] = 1e7 / S
-                layer.alpha[0] = 1.3  # outside [0, 1]: dc clips to 0
+                layer.c_retention[0] = 1.3  # outside [0, 1]: dc clips to 0
                 if layer.m > 1:
-                    layer.alpha[1] = -0.2  # dc clips to 4095
+                    layer.c_retention[1] = -0.2  # dc clips to 4095
                 layer.w_in.add_(torch.randn(layer.w_in.shape, generator=g, dtype=torch.float64)
                                 * 0.1)  # fmt: skip
                 if layer.mask is not None:
@@ -223,7 +206,7 @@ def test_registers_equal_the_quantizer_and_fit_their_widths(seed):
     for layer in qat.layers:
         assert float(layer.gain.detach().abs().max()) <= 8.0
         if layer.has_sb:
-            a = layer.alpha.detach()
+            a = layer.c_retention.detach()
             assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
 
 
@@ -333,7 +316,7 @@ def test_gradient_magnitude_follows_the_float_network():
     spec = random_spec(5, ("subtract", "subtract", "subtract"))
     spec = NetworkSpec(spec.n_in, [LayerSpec(ls.weight, ls.neuron) for ls in spec.layers[:2]])
     qat = QATNetwork(spec, trainable={"bias": True})
-    net = NTNetwork.from_spec(spec, train_weight=False, train_bias=True)
+    net = NTNetwork.from_spec(spec, trainable_weight=False, trainable_bias=True)
     x = spikes(5, (25, 60, 24))
     out_q = qat(x)
     out_f = net(x)

@@ -172,6 +172,12 @@ def test_spiking_bias_layout_options():
     # n = 30 is not a multiple of 30 // 4 = 7: 6 contiguous groups of 5
     assert sb[1].m == 6 and 0.3 < sb[1].mask.mean() < 0.7
     assert sb[2].mask is None and sb[2].m == 3  # 9 // 2 = 4 does not divide 9: 3 groups of 3
+    mixed = random_spec(
+        2, (10, 12, 12), spiking_bias=("grouped", "per_neuron"), sb_mixed_signs=True
+    )
+    w_b = [np.asarray(layer.spiking_bias.params.w_b) for layer in mixed.layers]
+    assert w_b[0][1] == 0 and w_b[0][0] > 0 > w_b[0][2]  # the silent one stays silent
+    assert np.all(w_b[1][0::2] > 0) and np.all(w_b[1][1::2] < 0)
     res = run_reference(spec, random_input(2, 25, 8, 40), record=True)
     assert res.layers[0]["bias_spikes"].mean() > 0.05  # the sparse excitatory bias neurons spike
 
