@@ -323,6 +323,13 @@ def agreement(
     fspec, net, qspec, qrep, known = _resolve(model_or_spec, quantized)
     engines = _runnable_engines(engines, fspec is not None)
     spec_any = fspec if fspec is not None else qspec
+    if spec_any.readout is not None or spec_any.graded:
+        what = "an integrator readout" if spec_any.readout is not None else "real-valued input"
+        raise ParameterError(
+            f"agreement: the network has {what}; compare its engines one at a time with "
+            "lava-nt evaluate MODEL --data D.npz --engine lava-float|lava-fixed (it decides by "
+            "the readout values and encodes graded input for fixed point)"
+        )
     xs = as_spike_input(x, T, spec_any.n_in)
     Tn, B, _ = xs.shape
     y = _check_labels(y, B)

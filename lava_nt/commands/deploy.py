@@ -153,6 +153,13 @@ def _deploy(args) -> int:
     if args.out:  # before the (long) Lava run
         check_output(args.out, args.overwrite, CommandError)
     spec, info = load_model(args.model)
+    if spec.readout is not None or spec.graded:
+        what = "an integrator readout" if spec.readout is not None else "real-valued input"
+        raise CommandError(
+            f"model '{args.model}' has {what}: run it on Lava with lava-nt evaluate "
+            f"{args.model} --data {args.data} --engine lava-float (or lava-fixed), which decides "
+            "by the readout values and encodes graded input for fixed point"
+        )
     n_classes = model_classes(info, args.n_classes, spec, args.model, CommandError)
     data = load_data(args.data, T=args.T, n_in=spec.n_in, n_classes=n_classes)
     x, y = data.spikes(), data.y

@@ -137,3 +137,14 @@ def test_class_count_comes_from_the_model_and_labels_are_checked():
     assert agreement(spec, x, engines=("torch_float",)).n_classes == 6  # one per neuron
     with pytest.raises(ValueError, match="label 3 is outside the model's 3 classes"):
         agreement(net, x, np.array([0, 1, 2, 3, 1]), engines=("torch_float",))
+
+
+def test_readout_and_graded_networks_point_to_evaluate():
+    """agreement decodes population spikes; a readout network would be decoded wrongly, so it is
+    refused with the command that handles it."""
+    from lava_nt.testing import random_spec
+
+    spec = random_spec(0, readout=3)
+    x = np.zeros((5, 2, spec.n_in))
+    with pytest.raises(ValueError, match="lava-nt evaluate"):
+        agreement(spec, x, engines=("torch_float",))
