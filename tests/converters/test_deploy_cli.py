@@ -149,6 +149,7 @@ def test_deploy_of_a_readout_network_points_to_evaluate(tmp_path, capsys):
     model = tmp_path / "ro.h5"
     save_model(model, spec)
     np.savez(tmp_path / "d.npz", x=np.zeros((5, 4, spec.n_in)), y=np.zeros(4, dtype=int))
-    assert main(["deploy", str(model), "--data", str(tmp_path / "d.npz")]) != 0
+    argv = ["deploy", str(model), "--data", str(tmp_path / "d.npz"), "--precision", "fixed"]
+    assert main(argv) != 0
     err = capsys.readouterr().err
     assert "has an integrator readout" in err and "lava-nt evaluate" in err
