@@ -33,8 +33,22 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize
 
-from lava_nt.examples.eeg.deap import list_participants, load_participant, participant_path
+from lava_nt.examples.eeg.deap import (
+    BASELINE_SAMPLES,
+    N_EEG,
+    Participant,
+    list_participants,
+    load_participant,
+    participant_path,
+)
 from lava_nt.examples.eeg.features import FeatureCache, FeatureParams, participant_features
+from lava_nt.examples.eeg.protocols import (
+    make_split,
+    population_thresholds,
+    pretrain_data,
+    tuning_data,
+)
+from lava_nt.examples.eeg.synthetic import SyntheticConfig, generate_participant
 
 __all__ = [
     "SWEEP_KNOBS",
@@ -133,13 +147,6 @@ def calibration_from_features(
     verbose: bool = True,
 ) -> dict:
     """:func:`calibration_report` on already computed ``{participant: ParticipantFeatures}``."""
-    from lava_nt.examples.eeg.protocols import (
-        make_split,
-        population_thresholds,
-        pretrain_data,
-        tuning_data,
-    )
-
     if thresholds not in ("person", "population"):
         raise ValueError(f"thresholds must be 'person' or 'population', got {thresholds!r}")
     ids = sorted(feats)
@@ -255,9 +262,6 @@ def sensitivity_sweep(
     ``knobs``: ``{variant: {knob: values}}`` (default :data:`SWEEP_KNOBS`); the variant's own
     setting of a knob is marked ``default`` (and evaluated once).
     """
-    from lava_nt.examples.eeg.deap import BASELINE_SAMPLES, N_EEG, Participant
-    from lava_nt.examples.eeg.synthetic import SyntheticConfig, generate_participant
-
     knobs = knobs or SWEEP_KNOBS
     out: list[SweepPoint] = []
     for variant in variants:

@@ -88,8 +88,6 @@ from lava_nt.io import atomic_write_bytes, atomic_write_text
 __all__ = [
     "SyntheticConfig",
     "VARIANTS",
-    "calibration_from_features",
-    "calibration_report",
     "SyntheticDataError",
     "check_can_write",
     "data_bytes",
@@ -551,11 +549,3 @@ def generate_deap(
         manifest["participants"] = sorted({*manifest["participants"], p})
     _write_manifest(d, manifest)
     return paths
-
-
-# the logistic-regression proxy lives in lava_nt.examples.eeg.calibration (it imports this module
-# lazily); its entry points stay importable from here
-from lava_nt.examples.eeg.calibration import (  # noqa: E402
-    calibration_from_features,
-    calibration_report,
-)

@@ -6,14 +6,10 @@ import pickle
 import numpy as np
 import pytest
 
+from lava_nt.examples.eeg.calibration import calibration_report
 from lava_nt.examples.eeg.deap import BASELINE_SAMPLES, load_deap
 from lava_nt.examples.eeg.features import BANDS
-from lava_nt.examples.eeg.synthetic import (
-    SyntheticConfig,
-    calibration_report,
-    generate_deap,
-    generate_participant,
-)
+from lava_nt.examples.eeg.synthetic import SyntheticConfig, generate_deap, generate_participant
 
 
 def _raw(path):
