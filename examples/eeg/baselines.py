@@ -29,6 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lava_nt.spec.validation import ParameterError
+from lava_nt.tuning import apply_tuning, count_trainable, freeze
+
 __all__ = [
     "LOGREG_C",
     "LoRALinear",
@@ -76,9 +79,6 @@ def lora_parameters(sizes: Sequence[int], rank: int, layers: Sequence[int]) -> i
 def apply_lora(net, *, rank: int = 1, layers: Sequence[int] = (1,), seed: int = 0) -> int:
     """Freeze ``net`` and put a :class:`LoRALinear` on each of ``layers``; returns the number of
     trainable parameters."""
-    from lava_nt.spec.validation import ParameterError
-    from lava_nt.tuning import count_trainable, freeze
-
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
         raise ParameterError(f"apply_lora: rank must be a positive integer, got {rank!r}")
     freeze(net)
@@ -113,8 +113,6 @@ def merge_adapters(net):
 def apply_method(net, method, seed: int) -> int:
     """Apply a pipeline :class:`~lava_nt.examples.eeg.pipeline.Method` to ``net`` (frozen except
     what the method trains); returns the number of trainable parameters."""
-    from lava_nt.tuning import apply_tuning
-
     if method.tuning is None:
         net.set_trainable(weight=False, bias=False, gain=False)
         return 0

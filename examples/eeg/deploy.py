@@ -29,16 +29,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from lava_nt.converters.lava_graph import run_network
+from lava_nt.converters.model_file import load_model
+from lava_nt.converters.quantize import quantize
+from lava_nt.decode import predictions
 from lava_nt.io import atomic_write
+from lava_nt.nn.fixed_emulator import run_fixed
+from lava_nt.nn.network import NTNetwork
+from lava_nt.qat import QATNetwork
 
 __all__ = ["deploy_model", "deploy_qat_model", "population_predictions"]
 
 
 def population_predictions(out: np.ndarray, n_classes: int = 2) -> np.ndarray:
     """Class decisions of output spikes ``[T, B, n_out]``: :func:`lava_nt.decode.predictions`."""
-    from lava_nt.decode import predictions
-
     return predictions(np.asarray(out), n_classes)
 
 
@@ -79,11 +85,6 @@ def deploy_model(
 
     Returns a JSON-serialisable dict (see the module docstring).
     """
-    import torch
-
-    from lava_nt.converters.lava_graph import run_network
-    from lava_nt.nn.network import NTNetwork
-
     x = np.asarray(x)
     y = np.asarray(y, dtype=np.int64)
     if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
@@ -124,9 +125,6 @@ def deploy_model(
     row["fixed_status"] = "not run"
     if fixed:
         try:
-            from lava_nt.converters.quantize import quantize
-            from lava_nt.nn.fixed_emulator import run_fixed
-
             fspec, qrep = quantize(spec)
             row["quant_max_rel_error"] = float(qrep.max_rel_error)
             row["quant_clipped"] = int(qrep.n_clipped)
@@ -176,12 +174,6 @@ def deploy_qat_model(
     ``qat_lava_fixed_spikes``, ``qat_lava_fixed_seconds`` and, with ``float_pred``,
     ``qat_vs_float_prediction_agreement``; ``qat_status`` is ``"ok"`` or says why it failed.
     """
-    import torch
-
-    from lava_nt.converters.lava_graph import run_network
-    from lava_nt.converters.model_file import load_model
-    from lava_nt.qat import QATNetwork
-
     x = np.asarray(x)
     y = np.asarray(y, dtype=np.int64)
     if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:

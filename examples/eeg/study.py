@@ -5,9 +5,10 @@ its :class:`~lava_nt.examples.eeg.pipeline.PipelineConfig`). :func:`run_study` w
 ``pretrain_seeds`` runs the first seed in ``RUN`` itself (exactly the run a single seed makes) and
 every further seed ``s`` in the nested run directory ``RUN/pretrain-seed-S`` (same settings and
 data, ``pretrain_seed = s``). Each is an ordinary run directory: resumable, settings checked on
-resume, its own results. :func:`study_rows` reads them all (every row tagged with its
-``pretrain_seed``) and the report (:mod:`lava_nt.examples.eeg.report`) treats a participant's
-units over tuning seeds x pretraining seeds as its replicates. Pretraining seeds can be added
+resume, its own results. :func:`study_rows` (:mod:`lava_nt.examples.eeg.runs`, re-exported
+here) reads them all (every row tagged with its ``pretrain_seed``) and the report
+(:mod:`lava_nt.examples.eeg.report`) treats a participant's units over tuning seeds x pretraining
+seeds as its replicates. Pretraining seeds can be added
 later by running again with a longer list.
 
 **Provenance.** :func:`record_command` appends one line per completed ``lava-nt eeg run`` to
@@ -19,21 +20,16 @@ into the documentation name these (``lava-nt eeg report RUN --docs FILE``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import shlex
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lava_nt.examples.eeg.pipeline import (
-    PipelineConfig,
-    PipelineError,
-    config_from_info,
-    load_results,
-    load_run_info,
-    run_pipeline,
-)
+from lava_nt import __version__
+from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, load_run_info, run_pipeline
+from lava_nt.examples.eeg.report import write_report
+from lava_nt.examples.eeg.runs import COMMANDS, NESTED, commands, nested_runs, study_rows
 from lava_nt.io import append_jsonl
 
 __all__ = [
@@ -46,28 +42,6 @@ __all__ = [
     "run_study",
     "study_rows",
 ]
-
-COMMANDS = "commands.jsonl"
-NESTED = "pretrain-seed-{}"
-
-
-def nested_runs(run_dir) -> list[tuple[int, Path]]:
-    """``(pretrain_seed, directory)`` of the run and of its nested pretraining-seed runs."""
-    run_dir = Path(run_dir)
-    out = [(config_from_info(load_run_info(run_dir)).pretrain_seed, run_dir)]
-    for d in sorted(run_dir.glob(NESTED.format("*"))):
-        if (d / "run.json").is_file():
-            out.append((config_from_info(load_run_info(d)).pretrain_seed, d))
-    return sorted(out, key=lambda t: t[0])
-
-
-def study_rows(run_dir) -> list[dict]:
-    """The results rows of the run and its nested runs, each with its ``pretrain_seed``."""
-    rows = []
-    for seed, d in nested_runs(run_dir):
-        for r in load_results(d):
-            rows.append({**r, "pretrain_seed": r.get("pretrain_seed", seed)})
-    return rows
 
 
 def run_study(
@@ -115,8 +89,6 @@ def run_study(
             )  # fmt: skip
         )
     if report:
-        from lava_nt.examples.eeg.report import write_report
-
         summaries[0].report = write_report(run_dir, log=log)
     return summaries
 
@@ -152,8 +124,6 @@ def record_command(
 
     ``code``: :func:`git_commit` taken when the command started (default: now).
     """
-    from lava_nt import __version__
-
     line = {
         "command": shlex.join([program, *map(str, argv)]),
         **(code if code is not None else git_commit()),
@@ -162,19 +132,3 @@ def record_command(
     }
     append_jsonl(Path(run_dir) / COMMANDS, line)
     return line
-
-
-def commands(run_dir) -> list[dict]:
-    """The recorded command lines of ``run_dir`` (unreadable lines skipped), oldest first."""
-    path = Path(run_dir) / COMMANDS
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and "command" in row:
-            out.append(row)
-    return out

@@ -16,6 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lava_nt.examples.eeg.calibration import sensitivity_sweep, sweep_markdown
+from lava_nt.examples.eeg.report.docs import caption, update_docs
+from lava_nt.examples.eeg.study import git_commit, record_command
 from lava_nt.io import atomic_write_text
 
 __all__ = ["run_sweep", "sweep_block"]
@@ -33,8 +35,6 @@ _EXPLAIN = (
 
 def sweep_block(points, settings: str, made_by: list[dict], regenerate: str) -> str:
     """The sweep table with its caption (the generated docs block)."""
-    from lava_nt.examples.eeg.report.docs import caption
-
     lines = caption(made_by, regenerate) + [settings, "", _EXPLAIN, ""]
     return "\n".join(lines + sweep_markdown(points)) + "\n"
 
@@ -42,9 +42,6 @@ def sweep_block(points, settings: str, made_by: list[dict], regenerate: str) -> 
 def run_sweep(args, argv: list[str]) -> list:
     """Run the sweep of the parsed ``lava-nt eeg sweep`` arguments; write the files and, with
     ``--docs``, the block."""
-    from lava_nt.examples.eeg.report.docs import update_docs
-    from lava_nt.examples.eeg.study import git_commit, record_command
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     code = git_commit()

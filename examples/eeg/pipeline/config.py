@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lava_nt.builder import build_network
 from lava_nt.device import resolve_device
 from lava_nt.examples.eeg.protocols import PROTOCOLS
 from lava_nt.io import to_jsonable
@@ -168,8 +169,6 @@ def check_methods(methods: Iterable[str]) -> tuple[str, ...]:
 
 def build_arch(arch: str, *, beta: float, seed: int):
     """A fresh (untrained) network of architecture ``arch`` (see :data:`ARCHS`)."""
-    from lava_nt.builder import build_network
-
     a = ARCHS[arch]
     return build_network(
         N_FEATURES, list(a.hidden), n_classes=2, population=a.population, bias=True,

@@ -12,6 +12,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from lava_nt.examples.eeg.pipeline.config import DEFAULT_METHODS, PipelineConfig, PipelineError
@@ -208,3 +209,20 @@ def config_from_info(info: dict, **overrides) -> PipelineConfig:
 
 
 # ---------------------------------------------------------------------------------- folds
+
+
+def _ranges(ids: Sequence[int]) -> str:
+    """Sorted participant ids as ranges, ``"1-3, 5"`` (``"none"`` for none): the run's log and
+    the report's header."""
+    ids = sorted(ids)
+    if not ids:
+        return "none"
+    out, start, prev = [], ids[0], ids[0]
+    for i in ids[1:] + [None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ", ".join(out)

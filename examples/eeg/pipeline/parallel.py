@@ -33,7 +33,9 @@ from pathlib import Path
 from lava_nt.examples.eeg.pipeline.config import METHODS, PipelineConfig, PipelineError
 from lava_nt.examples.eeg.pipeline.data import DataInfo, load_features
 from lava_nt.examples.eeg.pipeline.journal import append_result
-from lava_nt.examples.eeg.pipeline.units import _Pipeline, _torch_threads, pretrain_key
+from lava_nt.examples.eeg.pipeline.steps import pretrain_key
+from lava_nt.examples.eeg.pipeline.units import _Pipeline, _torch_threads
+from lava_nt.nn.fused import keep_freed_memory
 
 
 class _UnitWorker:
@@ -41,8 +43,6 @@ class _UnitWorker:
 
     def __init__(self, run_dir: str, config: PipelineConfig, data: DataInfo):
         if config.fused:
-            from lava_nt.nn.fused import keep_freed_memory
-
             keep_freed_memory()
         self.pipe = _Pipeline(Path(run_dir), config, data, log=lambda s: None)
         self.pipe.features = load_features(data, Path(run_dir), config.feature_seed, data.pool)

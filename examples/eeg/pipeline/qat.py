@@ -23,22 +23,35 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from scipy import stats
+
+from lava_nt.converters.model_file import load_model
+from lava_nt.examples.eeg.deploy import deploy_qat_model
+from lava_nt.examples.eeg.pipeline.config import METHODS
+from lava_nt.examples.eeg.pipeline.steps import (
+    _tensors,
+    _train_config,
+    model_path,
+    pretrain_key,
+    unit_dir,
+)
+from lava_nt.io import to_jsonable
+from lava_nt.qat import QATNetwork
+from lava_nt.training import TrainConfig, evaluate, train
+from lava_nt.tuning import METHODS as TUNING
 
 QAT_DIR = "qat"
 
 
 def qat_applies(method) -> bool:
     """QAT tunes the spiking methods of :mod:`lava_nt.tuning` (not ``none`` or the baselines)."""
-    from lava_nt.tuning import METHODS as TUNING
-
     tuning = getattr(method, "tuning", None)
     family = getattr(method, "family", "snn")
     return bool(tuning) and family == "snn" and all(t in TUNING for t in tuning)
 
 
 def qat_dir(run_dir, participant: int, method: str, seed: int) -> Path:
-    from lava_nt.examples.eeg.pipeline.units import unit_dir
-
     return unit_dir(run_dir, participant, method, seed) / QAT_DIR
 
 
@@ -46,18 +59,6 @@ def qat_unit_fields(pipe, participant: int, method: str, seed: int, group, td) -
     """Tune (or reload) the QAT model of one unit and return its ``qat_*`` results fields:
     accuracies of the training forward (= Lava fixed point) on the train / val / test parts,
     selected epoch, epochs run, the scales and the seconds it took."""
-    import torch
-
-    from lava_nt.examples.eeg.pipeline.config import METHODS
-    from lava_nt.examples.eeg.pipeline.units import (
-        _tensors,
-        _train_config,
-        model_path,
-        pretrain_key,
-    )
-    from lava_nt.qat import QATNetwork
-    from lava_nt.training import TrainConfig, evaluate, train
-
     m = METHODS[method]
     if not qat_applies(m):
         return {}
@@ -66,8 +67,6 @@ def qat_unit_fields(pipe, participant: int, method: str, seed: int, group, td) -
     d = qat_dir(pipe.run_dir, participant, method, seed)
     path = model_path(d)
     if path.exists():
-        from lava_nt.converters.model_file import load_model
-
         qat = QATNetwork.load(path)
         meta = load_model(path)[1].meta
     else:
@@ -92,8 +91,6 @@ def qat_unit_fields(pipe, participant: int, method: str, seed: int, group, td) -
             "seed": int(seed), "data_protocol": c.protocol, "n_classes": 2,
             "population": qat.n_out // 2, "seconds": round(time.perf_counter() - t0, 2),
         }  # fmt: skip
-        from lava_nt.io import to_jsonable
-
         qat.save(path, meta=to_jsonable(meta), overwrite=True)
     ecfg = TrainConfig(T=c.T, batch_size=c.batch_size, spike_l1=c.spike_l1, select="last")
     out = {}
@@ -113,10 +110,6 @@ def qat_unit_fields(pipe, participant: int, method: str, seed: int, group, td) -
 def qat_deploy_fields(pipe, participant: int, method: str, seed: int, x, y, row: dict) -> dict:
     """Deploy the unit's QAT model on Lava fixed point (:func:`deploy_qat_model`) on the same
     samples as the float deployment ``row``; ``{}`` for methods QAT does not apply to."""
-    from lava_nt.examples.eeg.deploy import deploy_qat_model
-    from lava_nt.examples.eeg.pipeline.config import METHODS
-    from lava_nt.examples.eeg.pipeline.units import model_path
-
     if not qat_applies(METHODS[method]):
         return {}
     path = model_path(qat_dir(pipe.run_dir, participant, method, seed))
@@ -132,8 +125,6 @@ def qat_deploy_fields(pipe, participant: int, method: str, seed: int, x, y, row:
 
 
 def _t_quantile(df: int, level: float = 0.95) -> float:
-    from scipy import stats
-
     return float(stats.t.ppf(0.5 + level / 2, df))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,11 +13,13 @@ from lava_nt.examples.eeg.pipeline.data import load_features, prepare_data
 from lava_nt.examples.eeg.pipeline.journal import (
     RESULTS,
     _check_run_json,
+    _ranges,
     _run_lock,
     _terminate_torn_line,
     append_result,
     load_results,
 )
+from lava_nt.examples.eeg.pipeline.parallel import run_units_parallel
 from lava_nt.examples.eeg.pipeline.units import (
     _Pipeline,
     _progress_bar,
@@ -46,11 +48,11 @@ def run_pipeline(
     data_dir=None,
     synthetic: SyntheticConfig | None = None,
     log: Callable[[str], None] = print,
-    report: bool = True,
+    report: Callable[..., dict] | None = None,
     workers: int | None = None,
     ray_address: str | None = None,
 ) -> RunSummary:
-    """Run (or continue) a LOSO experiment in ``run_dir`` and write its report.
+    """Run (or continue) a LOSO experiment in ``run_dir`` (and write its report with ``report``).
 
     Args:
         run_dir: the run directory (created; an existing one is resumed if its settings match).
@@ -58,7 +60,10 @@ def run_pipeline(
         data_dir: a directory of DEAP ``sNN.dat`` files (real or synthetic); None generates
             synthetic data (``synthetic``, default :class:`SyntheticConfig`) into ``RUN/data``.
         log: where progress messages go.
-        report: write the tables and plots at the end (:func:`report.write_report`).
+        report: the report writer, called as ``report(run_dir, log=log)`` at the end, e.g.
+            :func:`lava_nt.examples.eeg.report.write_report` (the report reads the pipeline's
+            results, so the pipeline does not import it); None or False: no report
+            (:func:`lava_nt.examples.eeg.study.run_study` writes it after all its runs).
         workers: run the units on this many Ray workers (:mod:`.parallel`); None: in this
             process, one after the other (no Ray).
         ray_address: join this Ray cluster instead of starting a local instance.
@@ -68,6 +73,7 @@ def run_pipeline(
     t_start = time.perf_counter()
     config = config or PipelineConfig()
     run_dir = _check_arguments(run_dir, data_dir, workers)
+    report = _check_report(report)
     run_dir.mkdir(parents=True, exist_ok=True)
     with _run_lock(run_dir), _torch_threads(config.threads):
         recorded = prepare_data(run_dir, data_dir, synthetic, log)
@@ -97,8 +103,6 @@ def run_pipeline(
                 if workers is None and ray_address is None:
                     _run_serial(pipe, run_dir, config, todo, groups, done_sets, sink)
                 else:
-                    from lava_nt.examples.eeg.pipeline.parallel import run_units_parallel
-
                     run_units_parallel(
                         run_dir, config, data, todo, groups, done_sets, workers=workers,
                         address=ray_address, write=pipe._write, on_rows=sink,
@@ -115,11 +119,21 @@ def run_pipeline(
         deployed=n_dep,
         seconds=time.perf_counter() - t_start,
     )
-    if report:
-        from lava_nt.examples.eeg.report import write_report
-
-        summary.report = write_report(run_dir, log=log)
+    if report is not None:
+        summary.report = report(run_dir, log=log)
     return summary
+
+
+def _check_report(report):
+    """The report writer to call, or None (for None or False)."""
+    if report is None or report is False:
+        return None
+    if report is True or not callable(report):
+        raise PipelineError(
+            "run_pipeline: 'report' is the report writer to call at the end (e.g. "
+            f"lava_nt.examples.eeg.report.write_report) or None, got {report!r}"
+        )
+    return report
 
 
 def _check_arguments(run_dir, data_dir, workers) -> Path:
@@ -240,18 +254,3 @@ def _deploy_line(row: dict) -> str:
     else:
         s += f", fixed point {row.get('fixed_status')}"
     return s + f" on {row.get('n_samples')} test samples"
-
-
-def _ranges(ids: Sequence[int]) -> str:
-    ids = sorted(ids)
-    if not ids:
-        return "none"
-    out, start, prev = [], ids[0], ids[0]
-    for i in ids[1:] + [None]:
-        if i is not None and i == prev + 1:
-            prev = i
-            continue
-        out.append(f"{start}" if start == prev else f"{start}-{prev}")
-        if i is not None:
-            start = prev = i
-    return ", ".join(out)

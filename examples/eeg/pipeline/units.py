@@ -10,9 +10,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
+from lava_nt.converters.model_file import load_network, save_model
+from lava_nt.decode import predictions
 from lava_nt.device import resolve_device
+from lava_nt.examples.eeg.baselines import apply_method, logistic_regression, merge_adapters
 from lava_nt.examples.eeg.deap import participant_path
+from lava_nt.examples.eeg.deploy import deploy_model
 from lava_nt.examples.eeg.features import ParticipantFeatures, file_sha256
 from lava_nt.examples.eeg.pipeline.config import (
     ARCHS,
@@ -28,6 +34,14 @@ from lava_nt.examples.eeg.pipeline.journal import (
     load_run_info,
 )
 from lava_nt.examples.eeg.pipeline.qat import qat_deploy_fields, qat_unit_fields
+from lava_nt.examples.eeg.pipeline.steps import (
+    MODEL_FILE,
+    _tensors,
+    _train_config,
+    model_path,
+    pretrain_key,
+    unit_dir,
+)
 from lava_nt.examples.eeg.protocols import (
     TuningData,
     make_split,
@@ -36,12 +50,22 @@ from lava_nt.examples.eeg.protocols import (
     tuning_data,
 )
 from lava_nt.io import load_torch, to_jsonable
+from lava_nt.nn.fused import FusedNTNetwork
+from lava_nt.training import TrainConfig, evaluate, train
+
+__all__ = [  # the layout names are re-exported (their home is .steps)
+    "MODEL_FILE",
+    "fold_groups",
+    "load_unit_model",
+    "model_path",
+    "pretrain_key",
+    "unit_data",
+    "unit_dir",
+]
 
 
 @contextlib.contextmanager
 def _torch_threads(n: int):
-    import torch
-
     old = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -74,61 +98,12 @@ def fold_groups(pool: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:
     return out
 
 
-def pretrain_key(group: Sequence[int]) -> str:
-    return "without-" + "-".join(f"p{p:02d}" for p in group)
-
-
-def unit_dir(run_dir: Path, participant: int, method: str, seed: int) -> Path:
-    return Path(run_dir) / "units" / f"p{participant:02d}" / method / f"seed-{seed}"
-
-
-def _train_config(config: PipelineConfig, *, tune: bool, seed: int):
-    from lava_nt.training import TrainConfig
-
-    if tune:
-        return TrainConfig(
-            epochs=config.tune_epochs,
-            lr=config.tune_lr,
-            batch_size=config.batch_size,
-            T=config.T,
-            spike_l1=config.spike_l1,
-            select=config.select,
-            patience=config.patience,
-            seed=seed,
-            progress=config.progress,
-            device=config.device,
-        )
-    return TrainConfig(
-        epochs=config.pretrain_epochs,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        T=config.T,
-        spike_l1=config.spike_l1,
-        select="last",
-        seed=seed,
-        progress=config.progress,
-        device=config.device,
-    )
-
-
-def _tensors(x: np.ndarray, y: np.ndarray):
-    import torch
-
-    return torch.as_tensor(np.asarray(x), dtype=torch.float32), torch.as_tensor(
-        np.asarray(y), dtype=torch.int64
-    )
-
-
 def _train(net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test_data=None):
     """Train ``net`` in place with the trainer (checkpoint/resume in ``run_dir``: a run killed
     after its last or early-stopping epoch is finalised on resume, not trained further); returns
     ``(history, best_epoch, stopped_early)``. ``net`` ends holding the selected epoch."""
-    from lava_nt.training import train
-
     model = net
     if fused:
-        from lava_nt.nn.fused import FusedNTNetwork
-
         model = FusedNTNetwork.from_network(net)
     res = train(
         model, train_data, cfg, val_data=val_data, test_data=test_data, run_dir=run_dir,
@@ -140,18 +115,8 @@ def _train(net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test
 # ---------------------------------------------------------------------------------- pipeline
 
 
-MODEL_FILE = "model.h5"
-
-
-def model_path(d: Path) -> Path:
-    """The lava-nt model file of a pretraining or unit directory."""
-    return Path(d) / MODEL_FILE
-
-
 def _save_model(d: Path, net, meta: dict, *, seed: int) -> Path:
     """Write the directory's model file (HDF5, atomically) with its provenance."""
-    from lava_nt.converters.model_file import save_model
-
     meta = {**meta, "seed": int(seed), "data_protocol": meta["protocol"], "n_classes": 2,
             "population": net.sizes[-1] // 2}  # fmt: skip
     return save_model(model_path(d), net, meta=to_jsonable(meta), overwrite=True)
@@ -160,8 +125,6 @@ def _save_model(d: Path, net, meta: dict, *, seed: int) -> Path:
 def _read_model(d: Path, what: str):
     """``(state_dict, meta)`` of the directory's model file, or None if it has none. Run
     directories of earlier versions hold ``model.pt`` instead (read with ``weights_only``)."""
-    from lava_nt.converters.model_file import load_network
-
     if model_path(d).exists():
         net, info = load_network(model_path(d))
         return net.state_dict(), {**info.meta, "seed": info.seed, "protocol": info.data_protocol}
@@ -304,8 +267,6 @@ class _Pipeline:
     # ---- one unit ------------------------------------------------------------------------
     def tuned_network(self, participant: int, method: str, seed: int, group):
         """A network holding the pretrained state with ``method`` applied (untrained)."""
-        from lava_nt.examples.eeg.baselines import apply_method
-
         m = METHODS[method]
         if m.family != "snn":
             raise PipelineError(f"method {method} ({m.label}) is not a spiking network")
@@ -316,8 +277,6 @@ class _Pipeline:
 
     def finished_network(self, participant: int, method: str, seed: int, group):
         """The tuned network of a finished unit (its model file; ``none``: the pretrained)."""
-        from lava_nt.examples.eeg.baselines import merge_adapters
-
         net, _ = self.tuned_network(participant, method, seed, group)
         if METHODS[method].tuning is not None:
             d = unit_dir(self.run_dir, participant, method, seed)
@@ -329,10 +288,6 @@ class _Pipeline:
 
     @_fixed_threads
     def run_unit(self, participant: int, method: str, seed: int, group) -> dict:
-
-        from lava_nt.examples.eeg.baselines import merge_adapters
-        from lava_nt.training import TrainConfig, evaluate
-
         c = self.config
         t0 = time.perf_counter()
         td = self.unit_data(participant, seed)
@@ -411,8 +366,6 @@ class _Pipeline:
 
     def _logreg_row(self, participant, method, seed, group, td: TuningData, t0) -> dict:
         """The results row of the per-person logistic-regression baseline."""
-        from lava_nt.examples.eeg.baselines import logistic_regression
-
         c = self.config
         r = logistic_regression(td, c.select)
         return {
@@ -429,9 +382,6 @@ class _Pipeline:
 
     @_fixed_threads
     def deploy_unit(self, participant: int, method: str, seed: int, group) -> dict:
-
-        from lava_nt.examples.eeg.deploy import deploy_model
-
         t0 = time.perf_counter()
         if METHODS[method].family != "snn":  # nothing to deploy; the row marks the unit done
             return {
@@ -469,10 +419,6 @@ class _Pipeline:
 
 def _predictions(net, x: np.ndarray, T: int) -> np.ndarray:
     """Class decisions of ``net`` on static inputs ``x`` (population counts, as ``evaluate``)."""
-    import torch
-
-    from lava_nt.decode import predictions
-
     if not len(x):
         return np.zeros(0, dtype=np.int64)
     was = net.training
@@ -488,8 +434,6 @@ def _predictions(net, x: np.ndarray, T: int) -> np.ndarray:
 def _progress_bar(total: int, initial: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, initial=initial, desc="LOSO units", unit="unit", dynamic_ncols=True)
 
 

@@ -2,7 +2,7 @@
 thesis' Tables 2/5/6 and Figures 3/7, plus the intervals and tests a reviewer needs.
 
 :func:`write_report` reads ``RUN/run.json`` and the results of the run and of its nested
-pretraining-seed runs (:func:`lava_nt.examples.eeg.study.study_rows`) and writes into
+pretraining-seed runs (:func:`lava_nt.examples.eeg.runs.study_rows`) and writes into
 ``RUN/report/``:
 
 * ``results.md``: header (protocol, data, settings), per-participant accuracy table (mean ± sd
@@ -47,6 +47,7 @@ from lava_nt.examples.eeg.report.tables import (
     _results_csv,
     accuracy_table,
 )
+from lava_nt.examples.eeg.runs import study_rows
 
 __all__ = ["REPORT_DIR", "accuracy_table", "write_report"]
 
@@ -60,8 +61,6 @@ def _csv(rows: list[list]) -> str:
 def write_report(run_dir, log: Callable[[str], None] = print, plots: bool = True) -> dict:
     """Write the tables, statistics and plots of ``run_dir`` into ``run_dir/report``; returns the
     paths."""
-    from lava_nt.examples.eeg.study import study_rows
-
     run_dir = Path(run_dir)
     info = load_run_info(run_dir)
     rows = study_rows(run_dir)

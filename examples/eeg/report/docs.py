@@ -20,6 +20,15 @@ import re
 from pathlib import Path
 
 from lava_nt.examples.eeg.pipeline import PipelineError, config_from_info, load_run_info
+from lava_nt.examples.eeg.report import accuracy_table
+from lava_nt.examples.eeg.report.statistics import statistics_markdown, study_statistics
+from lava_nt.examples.eeg.report.tables import (
+    _deploy_markdown,
+    _header_lines,
+    cost_table,
+    participant_table,
+)
+from lava_nt.examples.eeg.runs import commands, study_rows
 from lava_nt.io import atomic_write_text
 
 __all__ = ["BEGIN", "END", "blocks", "caption", "provenance_text", "run_block", "update_docs"]
@@ -57,16 +66,6 @@ def caption(made_by: list[dict], regenerate: str) -> list[str]:
 def run_block(run_dir, name: str, docs_path, shown_run_dir: str | None = None) -> str:
     """The generated block of a run directory: caption, settings, the per-participant table
     (up to 12 participants), the statistics and the wall times."""
-    from lava_nt.examples.eeg.report import accuracy_table
-    from lava_nt.examples.eeg.report.statistics import statistics_markdown, study_statistics
-    from lava_nt.examples.eeg.report.tables import (
-        _deploy_markdown,
-        _header_lines,
-        cost_table,
-        participant_table,
-    )
-    from lava_nt.examples.eeg.study import commands, study_rows
-
     run_dir = Path(run_dir)
     made_by = commands(run_dir)
     if not made_by:

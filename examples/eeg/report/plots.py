@@ -6,9 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from lava_nt.examples.eeg.pipeline import METHODS, config_from_info, load_run_info, unit_dir
-from lava_nt.examples.eeg.pipeline.units import MODEL_FILE
+from lava_nt.examples.eeg.deploy import population_predictions
+from lava_nt.examples.eeg.pipeline import (
+    METHODS,
+    MODEL_FILE,
+    config_from_info,
+    load_run_info,
+    load_unit_model,
+    unit_dir,
+)
+from lava_nt.nn.spiking_bias import plot_bias_current
 
 __all__ = ["plot_accuracy_bars", "plot_bias_current_figure", "plot_output_raster"]
 
@@ -68,11 +77,6 @@ def _pick_unit(rows, prefer, need_file: str | None = None, run_dir=None):
 
 def plot_bias_current_figure(run_dir: Path, rows, path: Path) -> Path | None:
     """Thesis Figure 3 from a tuned spiking-bias model (one test sample, one target neuron)."""
-    import torch
-
-    from lava_nt.examples.eeg.pipeline import load_unit_model
-    from lava_nt.nn.spiking_bias import plot_bias_current
-
     r = _pick_unit(rows, ("spiking_bias", "volumetric", "spiking_bias_sparse"), MODEL_FILE, run_dir)
     if r is None:
         return None
@@ -121,11 +125,6 @@ def plot_output_raster(run_dir: Path, rows, path: Path, n_samples: int = 4) -> P
             y = np.array(z["y"])
             pred = np.array(z["pred_float"])
     else:
-        import torch
-
-        from lava_nt.examples.eeg.deploy import population_predictions
-        from lava_nt.examples.eeg.pipeline import load_unit_model
-
         r = _pick_unit(rows, prefer, None, run_dir)
         if r is None:
             return None

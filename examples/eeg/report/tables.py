@@ -25,10 +25,12 @@ import numpy as np
 from lava_nt.examples.eeg.pipeline import (
     ARCHS,
     METHODS,
+    MODEL_FILE,
     PROTOCOL_TEXT,
     config_from_info,
 )
-from lava_nt.examples.eeg.pipeline.units import MODEL_FILE
+from lava_nt.examples.eeg.pipeline.journal import _ranges
+from lava_nt.examples.eeg.pipeline.qat import QAT_DEPLOY_KEYS, qat_report_lines
 from lava_nt.io import atomic_write_text
 
 __all__ = ["accuracy_table", "pretrain_parameters"]
@@ -129,12 +131,6 @@ def _header_lines(info: dict, rows: list[dict]) -> list[str]:
         f"torch threads per unit: {threads[0] if len(threads) == 1 else threads or cfg.threads} "
         "(fixed by the run, recorded in every row)",
     ]
-
-
-def _ranges(ids) -> str:
-    from lava_nt.examples.eeg.pipeline.run import _ranges as r
-
-    return r(list(ids))
 
 
 def _model_files(run_dir: Path) -> list[str]:
@@ -345,8 +341,6 @@ def _deploy_markdown(deploy_rows) -> list[str]:
         )
     if notes:
         lines += ["", "Fixed point: " + "; ".join(sorted(str(n) for n in notes))]
-    from lava_nt.examples.eeg.pipeline.qat import qat_report_lines
-
     return lines + qat_report_lines(deploy_rows)
 
 
@@ -416,8 +410,6 @@ def _deploy_csv(info, rows, deploy_rows) -> str:
             "fixed_vs_float_output_match", "fixed_vs_float_prediction_agreement",
             "quant_max_rel_error", "quant_clipped", "quant_zeroed", "fixed_status",
             "lava_float_seconds", "lava_fixed_seconds"]  # fmt: skip
-    from lava_nt.examples.eeg.pipeline.qat import QAT_DEPLOY_KEYS
-
     if any(r.get("qat_status") is not None for r in deploy_rows):
         keys += list(QAT_DEPLOY_KEYS)
     body = [

@@ -19,6 +19,7 @@ from lava_nt.examples.eeg.baselines import (
     merge_adapters,
 )
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, run_pipeline
+from lava_nt.examples.eeg.report import write_report
 
 TINY = dict(pretrain_epochs=2, tune_epochs=3, progress=False)
 
@@ -96,7 +97,7 @@ def base_run(small_deap, tmp_path_factory):
         methods=("none", "nt2", "readout", "lora", "logreg"), seeds=(0,), participants=(1,),
         lava=True, lava_fixed=False, lava_samples=2, **TINY,
     )  # fmt: skip
-    run_pipeline(run_dir, cfg, data_dir=small_deap, log=_quiet)
+    run_pipeline(run_dir, cfg, data_dir=small_deap, log=_quiet, report=write_report)
     return run_dir
 
 

@@ -14,6 +14,7 @@ from lava_nt.examples.eeg import pipeline as pl
 from lava_nt.examples.eeg.deap import DEAPFormatError, load_participant
 from lava_nt.examples.eeg.features import participant_features
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, run_pipeline
+from lava_nt.examples.eeg.report import write_report
 from lava_nt.examples.eeg.synthetic import (
     MANIFEST,
     SyntheticConfig,
@@ -192,7 +193,7 @@ def test_unit_models_are_model_files_and_legacy_pickles_are_refused(tmp_path):
     cfg = PipelineConfig(methods=("nt2",), seeds=(0,), participants=(1,), lava=False,
                          pretrain_epochs=1, tune_epochs=1, progress=False)  # fmt: skip
     syn = SyntheticConfig(n_participants=2, n_trials=8, n_samples=1024, seed=2)
-    run_pipeline(tmp_path, cfg, synthetic=syn, log=lambda s: None)
+    run_pipeline(tmp_path, cfg, synthetic=syn, log=lambda s: None, report=write_report)
     unit = pl.unit_dir(tmp_path, 1, "nt2", 0)
     _, info = load_model(pl.model_path(unit))
     assert info.seed == 0 and info.data_protocol == "honest" and info.meta["method"] == "nt2"

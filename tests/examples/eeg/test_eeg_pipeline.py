@@ -11,6 +11,7 @@ import pytest
 
 from lava_nt.examples.eeg import pipeline as pl
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, run_pipeline
+from lava_nt.examples.eeg.report import write_report
 from lava_nt.examples.eeg.synthetic import SyntheticConfig, generate_deap
 
 TINY = dict(pretrain_epochs=2, tune_epochs=3, progress=False)
@@ -50,7 +51,7 @@ def e2e(small_deap, tmp_path_factory):
         lava_samples=4,
         **TINY,
     )
-    summary = run_pipeline(run_dir, cfg, data_dir=small_deap, log=_quiet)
+    summary = run_pipeline(run_dir, cfg, data_dir=small_deap, log=_quiet, report=write_report)
     return run_dir, summary
 
 
@@ -151,7 +152,7 @@ def test_resume_after_kill_gives_same_results(small_deap, tmp_path, monkeypatch)
         methods=("nt2", "volumetric"), seeds=(0, 1), participants=(1,), lava=False, **TINY
     )
     ref = tmp_path / "ref"
-    run_pipeline(ref, cfg, data_dir=small_deap, log=_quiet)
+    run_pipeline(ref, cfg, data_dir=small_deap, log=_quiet, report=write_report)
 
     run = tmp_path / "killed"
     # killed after the first finished unit ...
@@ -172,7 +173,7 @@ def test_resume_after_kill_gives_same_results(small_deap, tmp_path, monkeypatch)
     with open(run / pl.RESULTS, "a") as f:
         f.write('{"schema": 1, "kind": "tu')
     with pytest.warns(RuntimeWarning, match="unreadable line"):
-        s = run_pipeline(run, cfg, data_dir=small_deap, log=_quiet)
+        s = run_pipeline(run, cfg, data_dir=small_deap, log=_quiet, report=write_report)
     assert (s.units_run, s.units_skipped) == (2, 2)
     assert _tune_rows(run) == _tune_rows(ref)
     assert _table(run) == _table(ref)
@@ -187,7 +188,7 @@ def test_thesis_protocol_named_in_reports(small_deap, tmp_path):
     cfg = PipelineConfig(
         protocol="thesis", methods=("nt2",), seeds=(0,), participants=(3,), lava=False, **TINY
     )
-    run_pipeline(tmp_path / "run", cfg, data_dir=small_deap, log=_quiet)
+    run_pipeline(tmp_path / "run", cfg, data_dir=small_deap, log=_quiet, report=write_report)
     rep = tmp_path / "run" / "report"
     md = (rep / "results.md").read_text()
     assert "(thesis protocol)" in md and "best test epoch" in md
@@ -218,6 +219,11 @@ def test_bad_inputs(small_deap, tmp_path):
     with pytest.raises(PipelineError, match="no participant left to pretrain on"):
         run_pipeline(tmp_path / "r5", PipelineConfig(fold_group_size=3), data_dir=small_deap,
                      log=_quiet)  # fmt: skip
+    # the pipeline does not import the report: the writer is passed in (True is refused)
+    with pytest.raises(PipelineError, match="'report' is the report writer"):
+        run_pipeline(tmp_path / "r6", PipelineConfig(), data_dir=small_deap, log=_quiet,
+                     report=True)  # fmt: skip
+    assert not (tmp_path / "r6").exists()
 
 
 def test_settings_must_match_on_resume(small_deap, tmp_path):

@@ -80,12 +80,13 @@ def test_pipeline_with_qat_tunes_deploys_and_reports_bit_exact(small_deap, tmp_p
     from lava_nt.converters.model_file import load_model
     from lava_nt.examples.eeg import pipeline as pl
     from lava_nt.examples.eeg.pipeline import PipelineConfig, run_pipeline
+    from lava_nt.examples.eeg.report import write_report
 
     cfg = PipelineConfig(methods=("none", "nt2"), seeds=(0,), participants=(1,), lava=True,
                          lava_samples=6, pretrain_epochs=2, tune_epochs=3, progress=False,
                          qat=True)  # fmt: skip
     run = tmp_path / "run"
-    run_pipeline(run, cfg, data_dir=small_deap, log=lambda m: None)
+    run_pipeline(run, cfg, data_dir=small_deap, log=lambda m: None, report=write_report)
     rows = pl.load_results(run)
     tune = {r["method"]: r for r in rows if r["kind"] == "tune"}
     dep = {r["method"]: r for r in rows if r["kind"] == "deploy"}
