@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import torch
 
 TASKS = ("digits", "digits_inverted")
 
@@ -71,8 +72,6 @@ def load_mnist(n: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 def resize(images: np.ndarray, size: int = 28) -> np.ndarray:
     """Bilinear resize of ``[N, h, w]`` images to ``[N, size, size]`` (torch, align_corners)."""
-    import torch
-
     t = torch.as_tensor(np.asarray(images, dtype=np.float32))[:, None]
     out = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=True)
     return out[:, 0].numpy()

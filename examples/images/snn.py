@@ -39,8 +39,14 @@ import numpy as np
 import torch
 
 from lava_nt import decode
+from lava_nt.converters.lava_graph import run_network
+from lava_nt.converters.quantize import quantize
 from lava_nt.nn.layer import NTLayer
 from lava_nt.nn.network import NTNetwork
+from lava_nt.qat import QATNetwork
+from lava_nt.training import TrainConfig, evaluate
+from lava_nt.training import train as bptt
+from lava_nt.tuning import apply_tuning, count_trainable, freeze
 
 METHODS = ("none", "tft", "nt1", "nt2", "additive_bias")
 VARIANTS = ("single", "multi")
@@ -185,7 +191,6 @@ def train_single(
 # ---- tuning both variants ---------------------------------------------------------------------
 def prepare(net: NTNetwork, method: str, seed: int = 0):
     """Apply ``method`` with :func:`lava_nt.tuning.apply_tuning` (``none`` freezes everything)."""
-    from lava_nt.tuning import apply_tuning, count_trainable, freeze
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; methods: {METHODS}")
@@ -199,8 +204,6 @@ def prepare(net: NTNetwork, method: str, seed: int = 0):
 
 
 def multi_config(*, lr: float, epochs: int, T: int, seed: int, batch_size: int = 64):
-    from lava_nt.training import TrainConfig
-
     return TrainConfig(
         epochs=epochs,
         lr=lr,
@@ -236,9 +239,6 @@ def tune_snn(
             train_single(net, train, lr=lr, epochs=epochs, seed=seed, s=s)
         acc = float(strict_correct(single_predict(net, test[0]), test[1]).mean())
     else:
-        from lava_nt.training import evaluate
-        from lava_nt.training import train as bptt
-
         cfg = multi_config(lr=lr, epochs=epochs, T=T, seed=seed)
         if n_par:
             bptt(net, train, cfg)
@@ -264,9 +264,6 @@ def deploy(
 ) -> list[dict]:
     """Torch vs Lava float (and Lava fixed point) on the samples ``x [B, n_in]`` (one Lava call
     per precision). Returns one row per precision."""
-    from lava_nt.converters.lava_graph import run_network
-    from lava_nt.converters.quantize import quantize
-
     T = 1 if variant == "single" else T
     with torch.no_grad():
         out_t = net.forward_static(x, T).detach().cpu().numpy()
@@ -302,10 +299,6 @@ def tune_snn_qat(
     """Tune ``net`` (multi-step variant) through the fixed-point network: ``prepare`` as
     :func:`tune_snn`, then :class:`lava_nt.qat.QATNetwork` trained with the same settings.
     Returns ``(qat, {"acc": test accuracy of the training forward, "params": ...})``."""
-    from lava_nt.qat import QATNetwork
-    from lava_nt.training import evaluate
-    from lava_nt.training import train as bptt
-
     torch.manual_seed(seed)
     n_par = prepare(net, method, seed)
     qat = QATNetwork(net)
@@ -318,8 +311,6 @@ def tune_snn_qat(
 def deploy_qat(qat, x: torch.Tensor, y: torch.Tensor, T: int) -> dict:
     """The QAT network's fixed-point spec on Lava against its training forward (one Lava call):
     a ``lava.csv`` row with precision ``"qat fixed"`` (``acc_torch`` = the training forward)."""
-    from lava_nt.converters.lava_graph import run_network
-
     with torch.no_grad():
         _, recs = qat.forward_static(x.to(torch.float64), T, record=True)
     trained = [r["spikes"].numpy() for r in recs]

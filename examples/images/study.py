@@ -20,6 +20,7 @@ import torch
 from lava_nt.io import atomic_write_text
 
 from . import ann, data, snn
+from .report import write_report
 
 PAPER_LRS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)  # Table 3 (feed-forward)
 PAPER_SNN_LRS = (1e-4, 1e-3, 1e-2, 1e-1)  # Table 7 (spiking)
@@ -260,8 +261,6 @@ def run(
             _write_csv(out / "lava.csv", lava_rows)
     meta["seconds"] = time.time() - t0
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=2))
-    from .report import write_report
-
     write_report(out)
     log(f"done in {meta['seconds']:.0f}s: {out / 'report.md'}")
     return meta
