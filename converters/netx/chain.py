@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import types
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,11 +21,11 @@ from lava_nt.lava.models import base_config
 from lava_nt.lava.run import default_timeout, run_isolated
 from lava_nt.network import check_network_input
 
-if TYPE_CHECKING:
-    from lava_nt.converters.netx.stock import StockLavaNetwork
 
-
-def _build_stock(net: StockLavaNetwork, src, L: int, fixed: bool) -> list:
+def _build_stock(net, src, L: int, fixed: bool) -> list:
+    """The ``Dense`` -> ``LIFReset`` chain of ``net``, a
+    :class:`~lava_nt.converters.netx.stock.StockLavaNetwork` (its ``layers``; not imported here:
+    the stock module runs through this one)."""
     from lava.proc.dense.process import Dense
     from lava.proc.lif.process import LIFReset
 
