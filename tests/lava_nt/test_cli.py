@@ -208,7 +208,7 @@ def test_lava_timeout_is_one_line_naming_the_option(files, capsys):
 
 
 def test_lava_failure_is_one_line(files, capsys, monkeypatch):
-    import lava_nt.converters.lava_graph as lava_graph
+    import lava_nt.converters.agreement as agreement  # deploy runs Lava through agreement
     from lava_nt.lava.run import LavaRunError
 
     def failing(*a, **k):
@@ -217,7 +217,7 @@ def test_lava_failure_is_one_line(files, capsys, monkeypatch):
             model_errors="details\nmore details\n",
         )
 
-    monkeypatch.setattr(lava_graph, "run_network", failing)
+    monkeypatch.setattr(agreement, "run_network", failing)
     argv = ["deploy", files["model"], "--precision", "float", "--data", files["data"]]
     code, _, err = _run(capsys, *argv)
     assert code == 1
