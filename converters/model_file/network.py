@@ -51,9 +51,7 @@ def network_from_model(spec: NetworkSpec, info: ModelInfo | None = None, dtype=N
         cell.surrogate, cell.alpha, cell.spike_fn = name, alpha, make_spike_fn(name, alpha)
         sb = layer.spiking_bias
         if sb is not None:
-            sb.set_trainable(
-                w_in=flags["w_in"], w_b=flags["w_b"], c_retention=flags["c_retention"]
-            )
+            sb.set_trainable(w_in=flags["w_in"], w_b=flags["w_b"], c_retention=flags["c_retention"])
             bname = sur.get("bias_name") or DEFAULT_SURROGATE
             balpha = sur.get("bias_alpha") or DEFAULT_ALPHA
             sb.surrogate, sb.surrogate_alpha = bname, balpha

@@ -338,9 +338,7 @@ def _load(r: _Reader, f, path) -> tuple[NetworkSpec, ModelInfo]:
         r.fail("'/architecture' and '/network' disagree on fixed point")
     tr = r.group(f, "training")
     version = int(f.attrs["schema_version"])
-    trainable, surrogate, counts, methods, n_trainable, dtype = _read_training(
-        r, tr, spec, version
-    )
+    trainable, surrogate, counts, methods, n_trainable, dtype = _read_training(r, tr, spec, version)
     out = r.group(f, "output")
     n_classes = r.attr(out, "n_classes", int)
     population = r.attr(out, "population", int)

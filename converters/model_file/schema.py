@@ -33,6 +33,7 @@ def trainable_kinds(version: int) -> tuple[str, ...]:
     """The trainable-flag keys of a file of schema ``version``."""
     return (*TRAINABLE_KINDS[:-1], c_retention_name(version))
 
+
 # ---- the layout (docs/model_file.md): every member and attribute a model file may hold ---------
 # Attributes: name -> kind (str, int or bool; all scalar). Datasets: name -> (dtype kind "f" float,
 # "i" integer or "b" boolean; shape in terms of n_prev = inputs of the layer, n = its neurons,

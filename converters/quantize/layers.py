@@ -139,8 +139,9 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, c_ret, bias_exp, Sb_user, po
     if Sb_user is None:
         hard = {
             "bias-neuron threshold (17 bits)": VTH_MAX * 2**VTH_SHIFT / vth,
-            "input weights W_in (8 bits)": _bound((K_MAX + _SAFE) * weight_unit(exp_max),
-                                                  _max_abs(W_in)),  # fmt: skip
+            "input weights W_in (8 bits)": _bound(
+                (K_MAX + _SAFE) * weight_unit(exp_max), _max_abs(W_in)
+            ),  # fmt: skip
             "bias-neuron drive (13-bit mantissa)": _bound(bias_lim, _max_abs(bb)),
         }
         soft = {"bias-neuron current u (24 bits)": _bound(UV_MAX, _u_bound(W_in, du))}

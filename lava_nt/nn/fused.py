@@ -73,6 +73,7 @@ __all__ = [
     "surrogate_of",
 ]
 
+
 class LayerConfig(NamedTuple):
     """Static settings of one fused layer (hashable, passed through autograd untouched)."""
 

@@ -199,8 +199,16 @@ class SpikingBias(torch.nn.Module):
         if group is None and m != n_target:
             group = "contiguous"
         checked = spiking_bias_parameters(
-            m, n_target, where, du=du, dv=dv, vth=vth, bias=bias, w_b=w_b,
-            c_retention=c_retention, group=group,
+            m,
+            n_target,
+            where,
+            du=du,
+            dv=dv,
+            vth=vth,
+            bias=bias,
+            w_b=w_b,
+            c_retention=c_retention,
+            group=group,
         )  # raises ParameterError on a wrong name, range or shape
         check_range(w_in_scale, where, "w_in_scale", 0.0, None)
         dtype = resolve_dtype(dtype)
