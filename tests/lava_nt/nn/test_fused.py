@@ -5,16 +5,15 @@ SuperSpike and arctan surrogates, static and time-varying inputs, batched parame
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from lava_nt.builder import build_network
-from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.network import NetworkSpec
 from lava_nt.nn.fused import FusedNTNetwork, fused_forward, keep_freed_memory, surrogate_grad
 from lava_nt.nn.network import NTNetwork
-from lava_nt.spec import ntlif_parameters
 from lava_nt.spec.validation import ParameterError
+from lava_nt.testing import random_spec
 from lava_nt.training import TrainConfig, loss_and_counts, train
 from lava_nt.tuning import apply_tuning
 
@@ -24,22 +23,18 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 
 
 def _spec(seed: int, resets, du: float, dv=(0.1, 0.3, 0.6)) -> NetworkSpec:
-    rng = np.random.default_rng(seed)
-    layers = []
-    for k, (n_in, n) in enumerate(zip(SIZES[:-1], SIZES[1:], strict=True)):
-        du_k = du if k != 1 else min(1.0, du + 0.2)
-        w = rng.normal(0.2, 1.0, (n, n_in)) / np.sqrt(n_in) * 1.3 * du_k  # u sums ~1/du inputs
-        neuron = ntlif_parameters(
-            n,
-            du=du_k,
-            dv=dv[k],
-            vth=[1.0, 0.8, 1.2][k],
-            reset=resets[k % len(resets)],
-            bias=rng.normal(0.05, 0.2, n),
-            gain=rng.uniform(0.6, 1.4, n),
-        )
-        layers.append(LayerSpec(weight=w, neuron=neuron))
-    return NetworkSpec(n_in=SIZES[0], layers=layers)
+    dus = (du, min(1.0, du + 0.2), du)  # u sums ~1/du inputs: the weights scale with du
+    return random_spec(
+        seed,
+        SIZES,
+        resets=resets,
+        du=dus,
+        dv=dv,
+        vth=(1.0, 0.8, 1.2),
+        weight_mean=[0.2 * 1.3 * d for d in dus],
+        weight_scale=[1.3 * d for d in dus],
+        fan_in=True,
+    )
 
 
 def _nets(spec, dtype=torch.float64, **kw):
