@@ -16,20 +16,13 @@ import pytest
 
 from lava_nt.converters import model_file as mf
 from lava_nt.converters.model_file import ModelFileError, load_model, save_model
-from lava_nt.network import LayerSpec, NetworkSpec
-from lava_nt.spec import ntlif_parameters
+from lava_nt.testing import random_spec
 
 MB = 1 << 20
 
 
 def _spec(sizes=(9, 8, 6), seed=0):
-    rng = np.random.default_rng(seed)
-    layers = []
-    for n_prev, n in zip(sizes[:-1], sizes[1:], strict=True):
-        neuron = ntlif_parameters(n, "test", du=0.5, dv=0.2, vth=1.0,
-                                  bias=rng.normal(0, 0.1, n), gain=1.0)  # fmt: skip
-        layers.append(LayerSpec(weight=rng.normal(0, 1, (n, n_prev)), neuron=neuron))
-    return NetworkSpec(sizes[0], layers)
+    return random_spec(seed, sizes, du=0.5, dv=0.2, vth=1.0, gain=1.0, weight_scale=1.0)
 
 
 @pytest.fixture()
