@@ -16,19 +16,12 @@ import pytest
 
 from lava_nt.cli import main
 from lava_nt.converters.model_file import save_model
-from lava_nt.network import LayerSpec, NetworkSpec
-from lava_nt.spec import ntlif_parameters
+from lava_nt.testing import random_spec
 
 
 def _spec(n_in=8):
-    rng = np.random.default_rng(0)
-    return NetworkSpec(
-        n_in,
-        [
-            LayerSpec(rng.normal(0.2, 0.4, (6, n_in)), ntlif_parameters(6, du=0.5, dv=0.2)),
-            LayerSpec(rng.normal(0.2, 0.4, (4, 6)), ntlif_parameters(4, du=1.0, dv=0.1)),
-        ],
-    )
+    return random_spec(0, (n_in, 6, 4), du=(0.5, 1.0), dv=(0.2, 0.1), vth=1.0, gain=1.0,
+                       zero_bias=(0, 1), weight_mean=0.2, weight_scale=0.4)  # fmt: skip
 
 
 @pytest.fixture()
