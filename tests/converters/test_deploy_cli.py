@@ -17,22 +17,24 @@ from lava_nt.converters.agreement import predictions
 from lava_nt.converters.model_file import load_model, save_model
 from lava_nt.converters.netx import read_netx
 from lava_nt.converters.quantize import quantize
-from lava_nt.network import LayerSpec, NetworkSpec, reference_run
+from lava_nt.network import reference_run
 from lava_nt.nn.fixed_emulator import emulate_fixed
-from lava_nt.spec import ntlif_parameters
+from lava_nt.testing import random_spec
 
 
 def small_spec(seed=0):
-    rng = np.random.default_rng(seed)
-    return NetworkSpec(
-        16,
-        [
-            LayerSpec(rng.normal(0, 0.3, (12, 16)),
-                      ntlif_parameters(12, du=0.5, dv=0.2, bias=rng.normal(0, 0.1, 12),
-                                       gain=rng.uniform(0.8, 1.2, 12))),
-            LayerSpec(rng.normal(0.05, 0.35, (6, 12)), ntlif_parameters(6, du=1.0, dv=0.1)),
-        ],
-    )  # fmt: skip
+    # 16 -> 12 -> 6; layer 1 with random biases and gains, layer 2 without bias, unit gains
+    return random_spec(
+        seed,
+        (16, 12, 6),
+        du=(0.5, 1.0),
+        dv=(0.2, 0.1),
+        vth=1.0,
+        gain=(None, 1.0),
+        zero_bias=(1,),
+        weight_mean=(0.0, 0.05),
+        weight_scale=(0.3, 0.35),
+    )
 
 
 @pytest.fixture()
@@ -143,8 +145,6 @@ def test_clear_errors(files, capsys):
 
 
 def test_deploy_of_a_readout_network_points_to_evaluate(tmp_path, capsys):
-    from lava_nt.testing import random_spec
-
     spec = random_spec(0, readout=3)
     model = tmp_path / "ro.h5"
     save_model(model, spec)
