@@ -39,29 +39,14 @@ from lava_nt.converters.quantize import QuantizationError, quantize
 from lava_nt.network import LayerSpec, NetworkSpec, reference_run
 from lava_nt.nn.fixed_emulator import emulate_fixed
 from lava_nt.nn.network import NTNetwork
-from lava_nt.spec import fixed_ntlif_parameters, ntlif_parameters
+from lava_nt.spec import fixed_ntlif_parameters
+from lava_nt.testing import random_spec
 
 
 def float_spec(seed: int = 0) -> NetworkSpec:
     """A 30-24-16-10 float network netx can hold after quantisation (gains folded)."""
-    rng = np.random.default_rng(seed)
-    sizes = (30, 24, 16, 10)
-    layers = []
-    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(
-            LayerSpec(
-                rng.normal(0.0, 1.2 / np.sqrt(a), (b, a)),
-                ntlif_parameters(
-                    b,
-                    du=(0.5, 1.0, 0.25)[k],
-                    dv=(0.2, 0.1, 0.0)[k],
-                    vth=(1.0, 0.8, 1.2)[k],
-                    bias=rng.normal(0, 0.08, b),
-                    gain=rng.uniform(0.7, 1.3, b),
-                ),  # fmt: skip
-            )
-        )
-    return NetworkSpec(sizes[0], layers)
+    return random_spec(seed, (30, 24, 16, 10), du=(0.5, 1.0, 0.25), dv=(0.2, 0.1, 0.0),
+                       vth=(1.0, 0.8, 1.2), weight_scale=1.2, fan_in=True)  # fmt: skip
 
 
 def x_in(seed, T=20, B=16, n=30):
