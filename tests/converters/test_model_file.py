@@ -29,11 +29,8 @@ from lava_nt.converters.model_file import (
     save_model,
 )
 from lava_nt.converters.quantize import quantize
-from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
-from lava_nt.spec import (
-    ntlif_parameters,
-    spiking_bias_parameters,
-)
+from lava_nt.network import NetworkSpec, reference_run
+from lava_nt.testing import random_spec
 from lava_nt.tuning import apply_tuning, count_trainable, trainable_counts
 
 
@@ -96,47 +93,12 @@ def test_network_round_trip_is_bitwise(tmp_path, dtype, method):
     assert net3.layers[0].linear.weight.dtype == torch.float64
 
 
-def _float_spec(rng):
-    n_in, n1, n2, m2 = 9, 8, 6, 3
-    mask = rng.random((n1, n_in)) < 0.6
-    sb1 = SpikingBiasSpec(
-        rng.normal(0, 1, (n1, n_in)) * mask,
-        spiking_bias_parameters(
-            n1,
-            n1,
-            du=0.7,
-            dv=0.2,
-            vth=0.9,
-            bias=rng.normal(0, 0.1, n1),
-            w_b=rng.normal(0, 1, n1),
-            c_retention=0.75,
-        ),  # fmt: skip
-        mask,
-    )
-    sb2 = SpikingBiasSpec(
-        rng.normal(0, 1, (m2, n1)),
-        spiking_bias_parameters(
-            m2, n2, w_b=rng.normal(0, 1, m2), c_retention=0.5, group=rng.integers(0, m2, n2)
-        ),  # fmt: skip
-    )
-    return NetworkSpec(
-        n_in,
-        [
-            LayerSpec(
-                rng.normal(0, 1, (n1, n_in)),
-                ntlif_parameters(
-                    n1,
-                    du=0.3,
-                    dv=0.1,
-                    vth=1.2,
-                    bias=rng.normal(0, 1, n1),
-                    gain=rng.uniform(0.5, 2, n1),
-                ),
-                sb1,
-            ),
-            LayerSpec(rng.normal(0, 1, (n2, n1)), ntlif_parameters(n2, reset="subtract"), sb2),
-        ],  # fmt: skip
-    )
+def _float_spec(seed):
+    """9 -> 8 -> 6: a masked per-neuron spiking bias on layer 0 (gains, biases), a grouped one
+    (explicit group per neuron) on layer 1 (subtract reset, no bias, unit gains)."""
+    return random_spec(seed, (9, 8, 6), spiking_bias=("per_neuron", "grouped"), du=(0.3, 1.0),
+                       dv=(0.1, 0.0), vth=(1.2, 1.0), resets=("zero", "subtract"),
+                       zero_bias=(1,), gain=(None, 1.0), weight_scale=1.0)  # fmt: skip
 
 
 def assert_same_spec(a: NetworkSpec, b: NetworkSpec):
@@ -166,7 +128,7 @@ def assert_same_spec(a: NetworkSpec, b: NetworkSpec):
 
 
 def test_spec_round_trip_float_fixed_and_attached_quantisation(tmp_path):
-    spec = _float_spec(np.random.default_rng(0))
+    spec = _float_spec(0)
     q, rep = quantize(spec)
     path = tmp_path / "spec.h5"
     save_model(path, spec, meta={"n_classes": 3}, quantized=(q, rep))
@@ -226,7 +188,7 @@ def test_save_refuses_to_overwrite_and_is_atomic(tmp_path, monkeypatch):
 
 def test_leftover_temporary_files_are_removed_by_the_next_save(tmp_path):
     """A kill during a write can leave the hidden temporary file; the next write removes it."""
-    spec = _float_spec(np.random.default_rng(0))
+    spec = _float_spec(0)
     stale = tmp_path / ".m.h5.k1ll3d.tmp"
     stale.write_bytes(b"half a file")
     save_model(tmp_path / "m.h5", spec)
@@ -249,7 +211,7 @@ def test_save_rejects_bad_arguments(tmp_path):
 # ---- broken files -------------------------------------------------------------------------
 @pytest.fixture()
 def good_file(tmp_path):
-    spec = _float_spec(np.random.default_rng(1))
+    spec = _float_spec(1)
     path = tmp_path / "good.h5"
     save_model(path, spec, quantized=True)
     return path
@@ -469,7 +431,7 @@ def test_version_1_file_with_a_readout_group_is_refused(tmp_path):
     from lava_nt.spec.readout import ReadoutSpec, readout_parameters
 
     rng = np.random.default_rng(3)
-    spec = _float_spec(rng)
+    spec = _float_spec(3)
     spec.readout = ReadoutSpec(
         rng.normal(0, 1, (3, spec.layers[-1].n)), readout_parameters(3, du=0.0, dv=1.0)
     )
@@ -487,7 +449,7 @@ def test_readout_and_graded_input_round_trip(tmp_path, reduce):
     from lava_nt.spec.readout import ReadoutSpec, readout_parameters
 
     rng = np.random.default_rng(4)
-    base = _float_spec(rng)
+    base = _float_spec(4)
     n_last = base.layers[-1].n
     readout = ReadoutSpec(
         rng.normal(0, 1, (4, n_last)),
