@@ -8,42 +8,24 @@ import pytest
 from lava_nt.cli import main
 from lava_nt.converters.model_file import load_model, save_model
 from lava_nt.converters.netx import export_netx
-from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec, reference_run
-from lava_nt.spec import ntlif_parameters, spiking_bias_parameters
+from lava_nt.network import LayerSpec, NetworkSpec, reference_run
+from lava_nt.spec import ntlif_parameters
+from lava_nt.testing import random_spec
 
 
 def spec_with_bias(seed=0, subtract=False):
-    rng = np.random.default_rng(seed)
-    n_in, n1, n2 = 12, 10, 6
-    l1 = LayerSpec(
-        rng.normal(0, 0.8, (n1, n_in)),
-        ntlif_parameters(
-            n1,
-            du=0.5,
-            dv=0.2,
-            vth=1.0,
-            bias=rng.normal(0, 0.1, n1),
-            gain=rng.uniform(0.6, 1.4, n1),
-            reset="subtract" if subtract else "zero",
-        ),  # fmt: skip
-        SpikingBiasSpec(
-            rng.normal(0, 0.5, (5, n_in)),
-            spiking_bias_parameters(
-                5,
-                n1,
-                du=1.0,
-                dv=0.3,
-                w_b=rng.normal(0, 0.3, 5),
-                c_retention=0.8,
-                group="contiguous",
-            ),
-        ),
+    """12 -> 10 -> 6 with gains, biases and a volumetric spiking bias on layer 0."""
+    return random_spec(
+        seed,
+        (12, 10, 6),
+        spiking_bias=("volumetric", None),
+        resets=("subtract" if subtract else "zero", "zero"),
+        du=(0.5, 1.0),
+        dv=(0.2, 0.1),
+        vth=(1.0, 0.9),
+        gain=(None, 1.0),
+        weight_scale=0.8,
     )
-    l2 = LayerSpec(
-        rng.normal(0, 0.8, (n2, n1)),
-        ntlif_parameters(n2, du=1.0, dv=0.1, vth=0.9, bias=rng.normal(0, 0.1, n2)),
-    )
-    return NetworkSpec(n_in, [l1, l2])
 
 
 def x_in(n_in=12):
