@@ -24,6 +24,7 @@ from lava_nt.commands import write_json
 from lava_nt.commands.arguments import (
     check_output,
     model_classes,
+    positive_float,
     positive_int,
     positive_seconds,
 )
@@ -78,6 +79,15 @@ def register(subparsers) -> None:
     )
     q.add_argument("--target", choices=("lava", "netx"), default="lava")
     q.add_argument("--fold-gains", action="store_true", help="fold NT1 gains into the weights")
+    q.add_argument(
+        "--input-scale",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="networks for real-valued (graded) input: the fixed-point network takes the integers "
+        "round(x * S) (default 1: the data are integers already); the first layer's weights are "
+        "divided by S. Recorded in the report (and the model file with --attach)",
+    )
     q.add_argument(
         "--calibrate",
         metavar="CAL.npz",
@@ -237,12 +247,21 @@ def cmd_quantize(args) -> int:
         spec, info = load_model(args.model)
         if spec.fixed:
             raise CommandError(f"model '{args.model}' is already fixed point")
+        if args.input_scale is not None and not spec.graded:
+            raise CommandError(
+                f"--input-scale: model '{args.model}' takes binary spikes; the scale applies to "
+                "networks built for real-valued (graded) input"
+            )
         if args.calibrate:
+            if args.input_scale is not None:
+                raise CommandError("--input-scale does not combine with --calibrate")
             q, rep = _calibrated(args, spec, info)
         else:
             if args.target == "netx":
                 _check_netx_reset(args.model, spec)
-            q, rep = quantize(spec, target=args.target, fold_gains=args.fold_gains)
+            q, rep = quantize(
+                spec, target=args.target, fold_gains=args.fold_gains, input_scale=args.input_scale
+            )
         if args.json:
             print(rep.to_json())
         elif args.report:

@@ -165,3 +165,30 @@ def test_readout_network_with_graded_input_on_every_engine(tmp_path, capsys):
     assert fx["torch_fixed"]["identical"] and fx["torch_fixed"]["output_match"] == 1.0
     assert fx["torch_float"]["output_match"] is None  # integer vs float readout units
     assert "graded input x enters as round(x * " in text
+
+
+def test_quantize_input_scale_is_attached_and_used_by_evaluate(tmp_path, capsys):
+    """lava-nt quantize --input-scale S --attach: the fixed-point network of a graded-input model
+    takes round(x * S); evaluate on Lava fixed point uses the attached scale and equals the
+    emulator bit for bit. A spiking network refuses the option."""
+    from lava_nt.converters.model_file import load_model
+    from lava_nt.testing import random_spec
+
+    spec = random_spec(3, (10, 12, 6), graded=True)
+    model = tmp_path / "g.h5"
+    save_model(model, spec, meta={"n_classes": 3})
+    assert main(["quantize", str(model), "--input-scale", "64", "--attach"]) == 0
+    _, info = load_model(model)
+    assert info.quant_report.input_scale == 64.0
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((20, 10)), y=rng.integers(0, 3, 20), T=np.array(6))
+    out = tmp_path / "r.json"
+    argv = ["evaluate", str(model), "--data", str(tmp_path / "d.npz"), "--engine", "lava-fixed"]
+    assert main([*argv, "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["fixed_point_network"].startswith("attached")
+    assert res["agreement"]["torch_fixed"]["identical"]
+    spiking = tmp_path / "s.h5"
+    save_model(spiking, random_spec(3, (10, 12, 6)), meta={"n_classes": 3})
+    assert main(["quantize", str(spiking), "--input-scale", "64"]) != 0
+    assert "takes binary spikes" in capsys.readouterr().err
