@@ -136,9 +136,9 @@ def test_import_netx_real_lava_dl_file_in_one_command(tmp_path, capsys):
     from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader
 
     try:
-        side = ensure_netx_reader(download=False)
+        side = ensure_netx_reader()
     except NetxUnavailable as exc:
-        pytest.skip(f"lava-dl 0.6.0 is not installed: {exc}")
+        pytest.skip(f"lava-dl 0.6.0 is not available (offline?): {exc}")
     src = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"
     out = tmp_path / "mnist.h5"
     code, text, _ = run_cli(capsys, "import-netx", str(src), str(out), "--reduce", "mean")

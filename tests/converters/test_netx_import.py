@@ -278,9 +278,9 @@ def test_file_errors(tmp_path):
 
 def test_lava_fixed_run_equals_lava_dl_loader(tmp_path):
     try:
-        side = ensure_netx_reader(download=False)
+        side = ensure_netx_reader()
     except NetxUnavailable as exc:
-        pytest.skip(f"lava-dl's netx reader is not installed (run test_netx.py online): {exc}")
+        pytest.skip(f"lava-dl's netx reader is not available (offline?): {exc}")
     files = [
         export_netx(float_spec(5), tmp_path / "own.h5").path,
         write_netx(tmp_path / "odd.h5", 3, ("mixed_odd", "excitatory")),
@@ -306,9 +306,9 @@ def run_network_fixed(spec, x):
 # ---- real files written by lava-dl's own exporter (shipped in the lava-dl 0.6.0 wheel) -----------
 def _lava_dl_file(name: str):
     try:
-        side = ensure_netx_reader(download=False)
+        side = ensure_netx_reader()
     except NetxUnavailable as exc:
-        pytest.skip(f"lava-dl 0.6.0 is not installed (run test_netx.py online): {exc}")
+        pytest.skip(f"lava-dl 0.6.0 is not available (offline?): {exc}")
     path = side / "tests" / "lava" / "lib" / "dl" / "netx" / name
     if not path.exists():
         pytest.skip(f"{path} is not in the lava-dl wheel")

@@ -32,7 +32,7 @@ def _mnist_net():
     from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader
 
     try:
-        side = ensure_netx_reader(download=False)
+        side = ensure_netx_reader()
     except NetxUnavailable as exc:
         pytest.skip(str(exc))
     path = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"

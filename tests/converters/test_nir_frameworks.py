@@ -433,7 +433,7 @@ def test_real_mnist_net_exports_to_nir_and_back(tmp_path):
     from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader, import_netx
 
     try:
-        side = ensure_netx_reader(download=False)
+        side = ensure_netx_reader()
     except NetxUnavailable as exc:
         pytest.skip(str(exc))
     path = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"
