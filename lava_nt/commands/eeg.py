@@ -529,8 +529,17 @@ def cmd_run(args) -> int:
     return 0
 
 
+_SUMMARY_COLUMNS = (
+    ("lava_float_acc", "Lava float"),
+    ("lava_fixed_acc", "Lava fixed, PTQ"),
+    ("qat_lava_fixed_acc", "Lava fixed, QAT"),
+    ("qat_train_deploy_agreement", "QAT train->deploy agreement"),
+)
+
+
 def _print_summary(run_dir) -> None:
-    """Mean test accuracy per method (and Lava accuracies), from the run's results."""
+    """Mean test accuracy per method (and Lava accuracies: float, post-training-quantised fixed
+    point and, with --qat, the QAT model on fixed point with its train->deploy agreement)."""
     from lava_nt.examples.eeg.report import accuracy_table
     from lava_nt.examples.eeg.study import study_rows
 
@@ -541,14 +550,14 @@ def _print_summary(run_dir) -> None:
     dep: dict = {}
     for r in rows:
         if r["kind"] == "deploy" and r.get("deployable") is not False:
-            for k in ("lava_float_acc", "lava_fixed_acc"):
+            for k, _ in _SUMMARY_COLUMNS:
                 if r.get(k) is not None:
                     dep.setdefault((r["method"], k), []).append(r[k])
     print(f"\nmean test accuracy over {len(table['participants'])} left-out participant(s):")
     for m in table["methods"]:
         o = table["mean"][m]
         line = f"  {m:20s} {o['mean']:.3f} (torch)"
-        for k, name in (("lava_float_acc", "Lava float"), ("lava_fixed_acc", "Lava fixed")):
+        for k, name in _SUMMARY_COLUMNS:
             v = dep.get((m, k))
             if v:
                 line += f"  {sum(v) / len(v):.3f} ({name})"
