@@ -61,14 +61,20 @@ def count_trainable(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def _fit(model, x, y, *, epochs: int, lr: float, batch_size: int, seed: int) -> None:
+def _fit(
+    model, x, y, *, epochs: int, lr: float, batch_size: int, seed: int, val=None
+) -> tuple[int, float | None]:
+    """Adam on cross-entropy for ``epochs`` epochs. With ``val = (x, y)`` the epoch with the best
+    validation accuracy is kept (its parameters restored; a tie keeps the earlier epoch).
+    Returns ``(epochs kept, validation accuracy there or None)``."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        return
+        return 0, None if val is None else accuracy(model, *val)
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n = len(y)
-    for _ in range(epochs):
+    best = (-1.0, 0, None)  # (val acc, epochs, state)
+    for epoch in range(1, epochs + 1):
         perm = torch.randperm(n, generator=gen)
         for i in range(0, n, batch_size):
             idx = perm[i : i + batch_size]
@@ -76,6 +82,14 @@ def _fit(model, x, y, *, epochs: int, lr: float, batch_size: int, seed: int) -> 
             loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
             loss.backward()
             opt.step()
+        if val is not None:
+            acc = accuracy(model, *val)
+            if acc > best[0]:
+                best = (acc, epoch, copy.deepcopy(model.state_dict()))
+    if val is None:
+        return epochs, None
+    model.load_state_dict(best[2])
+    return best[1], best[0]
 
 
 @torch.no_grad()
@@ -144,17 +158,22 @@ def tune(
     epochs: int = 10,
     batch_size: int = 64,
     seed: int = 0,
+    val=None,
 ) -> dict:
-    """Tune a copy of ``pretrained`` with ``method``; returns accuracy, trainable count, model."""
+    """Tune a copy of ``pretrained`` with ``method``; returns the test accuracy, trainable
+    count and model. With ``val`` the epoch is chosen on it (``epochs`` is then the most that
+    run) and ``val_acc`` / ``epochs`` say what was kept."""
     torch.manual_seed(seed)
     m = prepare(pretrained, method, seed)
     n_par = count_trainable(m)
     before = [w.detach().clone() for w in m.W]
-    _fit(m, *train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    kept, val_acc = _fit(m, *train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val=val)
     frozen = all(torch.equal(a, b) for a, b in zip(before, m.W, strict=True))
     return {
         "acc": accuracy(m, *test),
         "train_acc": accuracy(m, *train),
+        "val_acc": val_acc,
+        "epochs": kept,
         "params": n_par,
         "weights_frozen": frozen,
         "model": m,

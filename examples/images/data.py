@@ -118,3 +118,14 @@ def split(x, y, n_train: int, n_test: int):
         x[n_train : n_train + n_test],
         y[n_train : n_train + n_test],
     )
+
+
+def split3(x, y, n_train: int, n_test: int, n_val: int):
+    """``(train, test, val)``: :func:`split`'s train and test parts (unchanged) and the next
+    ``n_val`` samples as a validation part, disjoint from both, for choosing the learning rate
+    and the epoch."""
+    if n_train + n_test + n_val > len(y):
+        raise ValueError(f"split3: {n_train} + {n_test} + {n_val} > {len(y)} samples")
+    tr, te = split(x, y, n_train, n_test)
+    lo = n_train + n_test
+    return tr, te, (x[lo : lo + n_val], y[lo : lo + n_val])

@@ -35,6 +35,8 @@ single-update rule has its own forward (one step, ``H_sim``) and is not tuned wi
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -174,18 +176,35 @@ def train_single(
     seed: int = 0,
     s: float = 1e-3,
     optimizer: str = "adam",
-) -> None:
+    val=None,
+) -> tuple[int, float | None]:
+    """The single-update rule for ``epochs`` epochs. With ``val = (x, y)`` the epoch with the best
+    strict validation accuracy is kept (parameters restored; a tie keeps the earlier epoch).
+    Returns ``(epochs kept, validation accuracy there or None)``."""
     params = [p for p in net.parameters() if p.requires_grad]
     if not params:
-        return
+        return 0, None if val is None else _single_acc(net, val)
     opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(params, lr=lr)
     x, y = train
     gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
+    best = (-1.0, 0, None)
+    for epoch in range(1, epochs + 1):
         perm = torch.randperm(len(y), generator=gen)
         for i in range(0, len(y), batch_size):
             idx = perm[i : i + batch_size]
             single_update_step(net, x[idx], y[idx], opt, s)
+        if val is not None:
+            acc = _single_acc(net, val)
+            if acc > best[0]:
+                best = (acc, epoch, copy.deepcopy(net.state_dict()))
+    if val is None:
+        return epochs, None
+    net.load_state_dict(best[2])
+    return best[1], best[0]
+
+
+def _single_acc(net, data) -> float:
+    return float(strict_correct(single_predict(net, data[0]), data[1]).mean())
 
 
 # ---- tuning both variants ---------------------------------------------------------------------
@@ -203,7 +222,9 @@ def prepare(net: NTNetwork, method: str, seed: int = 0):
     return count_trainable(net)
 
 
-def multi_config(*, lr: float, epochs: int, T: int, seed: int, batch_size: int = 64):
+def multi_config(
+    *, lr: float, epochs: int, T: int, seed: int, batch_size: int = 64, select: str = "last"
+):
     return TrainConfig(
         epochs=epochs,
         lr=lr,
@@ -212,7 +233,7 @@ def multi_config(*, lr: float, epochs: int, T: int, seed: int, batch_size: int =
         n_classes=10,
         loss="ce",
         spike_l1=0.0,
-        select="last",
+        select=select,
         seed=seed,
     )
 
@@ -229,24 +250,36 @@ def tune_snn(
     T: int = 8,
     seed: int = 0,
     s: float = 1e-3,
+    val=None,
 ) -> dict:
-    """Tune ``net`` in place; returns test accuracy, trainable count and whether W stayed fixed."""
+    """Tune ``net`` in place; returns test accuracy, trainable count and whether W stayed fixed.
+    With ``val`` the epoch is chosen on it (the trainer's ``select="val"`` for the multi-step
+    variant) and ``val_acc`` / ``epochs`` say what was kept."""
     torch.manual_seed(seed)
     n_par = prepare(net, method, seed)
     w0 = [layer.linear.weight.detach().clone() for layer in net.layers]
+    kept, val_acc = (epochs if n_par else 0), None
     if variant == "single":
         if n_par:
-            train_single(net, train, lr=lr, epochs=epochs, seed=seed, s=s)
-        acc = float(strict_correct(single_predict(net, test[0]), test[1]).mean())
+            kept, val_acc = train_single(net, train, lr=lr, epochs=epochs, seed=seed, s=s, val=val)
+        elif val is not None:
+            val_acc = _single_acc(net, val)
+        acc = _single_acc(net, test)
     else:
-        cfg = multi_config(lr=lr, epochs=epochs, T=T, seed=seed)
+        select = "val" if val is not None else "last"
+        cfg = multi_config(lr=lr, epochs=epochs, T=T, seed=seed, select=select)
         if n_par:
-            bptt(net, train, cfg)
+            res = bptt(net, train, cfg, val_data=val)
+            if val is not None:
+                kept, val_acc = res.best_epoch + 1, float(res.best_metric)
+        elif val is not None:
+            val_acc = float(evaluate(net, *val, cfg)["acc"])
         acc = float(evaluate(net, *test, cfg)["acc"])
     frozen = all(
         torch.equal(a, layer.linear.weight) for a, layer in zip(w0, net.layers, strict=True)
     )
-    return {"acc": acc, "params": n_par, "weights_frozen": frozen}
+    return {"acc": acc, "params": n_par, "weights_frozen": frozen, "val_acc": val_acc,
+            "epochs": kept}  # fmt: skip
 
 
 # ---- Lava --------------------------------------------------------------------------------------

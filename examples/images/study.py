@@ -33,6 +33,8 @@ FULL = {
     "tasks": data.TASKS,
     "n_train": 500,
     "n_test": 500,
+    "n_val": 200,
+    "tft_max_epochs": (5, 10, 20, 40),
     "ann_methods": ann.METHODS,
     "ann_lrs": PAPER_LRS,
     "ann_epochs": 5,
@@ -54,6 +56,8 @@ QUICK = dict(
     pretrain_epochs=5,
     n_train=300,
     n_test=300,
+    n_val=150,
+    tft_max_epochs=(5, 10, 20),
     ann_lrs=(1e-1, 1e-2, 1e-3, 1e-4),
     ann_epochs=5,
     snn_lrs=(1e-3, 1e-2, 1e-1),
@@ -76,33 +80,76 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _ann_grid(cfg: dict, task: str, tr, te, pre: dict) -> list[dict]:
-    """The feed-forward tuning grid of one task (methods x learning rates x seeds)."""
+def _ann_runs(cfg, task, method, tr, te, va, pre, epochs: int) -> list[dict]:
+    """One method's runs over the learning rates and seeds (epoch chosen on ``va``)."""
+    mlp = pre[method not in ("additive", "additive_bias")]
+    lrs = cfg["ann_lrs"] if method != "none" else cfg["ann_lrs"][:1]
     rows = []
-    for method in cfg["ann_methods"]:
-        mlp = pre[method not in ("additive", "additive_bias")]
-        lrs = cfg["ann_lrs"] if method != "none" else cfg["ann_lrs"][:1]
-        for lr in lrs:
-            for seed in cfg["seeds"] if method != "none" else cfg["seeds"][:1]:
-                r = ann.tune(mlp, method, tr, te, lr=lr, epochs=cfg["ann_epochs"], seed=seed)
-                rows.append(
-                    {
-                        "task": task,
-                        "method": method,
-                        "lr": lr,
-                        "seed": seed,
-                        "acc": r["acc"],
-                        "params": r["params"],
-                        "weights_frozen": r["weights_frozen"],
-                    }
-                )
+    for lr in lrs:
+        for seed in cfg["seeds"] if method != "none" else cfg["seeds"][:1]:
+            r = ann.tune(mlp, method, tr, te, lr=lr, epochs=epochs, seed=seed, val=va)
+            rows.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "lr": lr,
+                    "seed": seed,
+                    "acc": r["acc"],
+                    "val_acc": r["val_acc"],
+                    "epochs": r["epochs"],
+                    "max_epochs": epochs,
+                    "params": r["params"],
+                    "weights_frozen": r["weights_frozen"],
+                }
+            )
     return rows
 
 
-def _snn_grid(cfg: dict, task: str, v: str, tr, te, pre: dict, lams: dict):
+def best_by_val(rows: list[dict]) -> tuple[float, float, float]:
+    """``(lr, mean validation accuracy, mean test accuracy)`` of the learning rate with the best
+    mean validation accuracy over seeds (a tie keeps the first in the grid's order)."""
+    by_lr: dict = {}
+    for r in rows:
+        by_lr.setdefault(r["lr"], []).append(r)
+    best = None
+    for lr, rs in by_lr.items():
+        v = float(np.mean([r["val_acc"] for r in rs]))
+        if best is None or v > best[1]:
+            best = (lr, v, float(np.mean([r["acc"] for r in rs])))
+    return best
+
+
+def _ann_grid(cfg: dict, task: str, tr, te, va, pre: dict) -> tuple[list[dict], list[dict]]:
+    """The feed-forward tuning grid of one task (methods x learning rates x seeds, the epoch
+    chosen on the validation part), and TFT's sweep: its maximum epochs grow through
+    ``tft_max_epochs`` until its best validation accuracy reaches readout-only retraining's
+    (``(rows, sweep)``; only the last TFT stage's rows enter the tables)."""
+    by_method = {
+        m: _ann_runs(cfg, task, m, tr, te, va, pre, cfg["ann_epochs"])
+        for m in cfg["ann_methods"]
+        if m != "tft"
+    }
+    readout = by_method.get("readout", [])
+    target = best_by_val(readout)[1] if readout else -1.0
+    sweep, tft = [], []
+    if "tft" in cfg["ann_methods"]:
+        for max_epochs in cfg["tft_max_epochs"]:
+            tft = _ann_runs(cfg, task, "tft", tr, te, va, pre, max_epochs)
+            lr, v, acc = best_by_val(tft)
+            sweep.append({"task": task, "max_epochs": max_epochs, "tft_best_lr": lr,
+                          "tft_val_acc": v, "tft_test_acc": acc, "readout_val_acc": target,
+                          "reached": v >= target})  # fmt: skip
+            if v >= target:
+                break
+    by_method["tft"] = tft
+    return [r for m in cfg["ann_methods"] for r in by_method.get(m, [])], sweep
+
+
+def _snn_grid(cfg: dict, task: str, v: str, tr, te, va, pre: dict, lams: dict):
     """The spiking tuning grid of one task and variant: ``(rows, best, tuned)`` with ``best``
-    the best learning rate and mean accuracy per method and ``tuned`` the networks tuned with
-    seed ``cfg["seeds"][0]`` per ``(method, lr)`` (for Lava)."""
+    the learning rate with the best mean validation accuracy per method (and that mean) and
+    ``tuned`` the networks tuned with seed ``cfg["seeds"][0]`` per ``(method, lr)`` (for Lava).
+    The epoch of every run is chosen on the validation part ``va``."""
     rows = []
     best: dict[str, tuple[float, float]] = {}
     tuned = {}
@@ -125,8 +172,9 @@ def _snn_grid(cfg: dict, task: str, v: str, tr, te, pre: dict, lams: dict):
                     T=cfg["T"],
                     seed=seed,
                     s=cfg["s"],
+                    val=va,
                 )
-                accs.append(r["acc"])
+                accs.append(r["val_acc"])
                 if seed == cfg["seeds"][0]:
                     tuned[(method, lr)] = net
                 rows.append(
@@ -137,6 +185,8 @@ def _snn_grid(cfg: dict, task: str, v: str, tr, te, pre: dict, lams: dict):
                         "lr": lr,
                         "seed": seed,
                         "acc": r["acc"],
+                        "val_acc": r["val_acc"],
+                        "epochs": r["epochs"],
                         "params": r["params"],
                         "weights_frozen": r["weights_frozen"],
                     }
@@ -243,14 +293,16 @@ def run(
     ann_rows, snn_rows, lava_rows = [], [], []
     for task in cfg["tasks"]:
         xt, yt = data.load_task(task)
-        tr, te = data.split(data.binarize(xt), yt, cfg["n_train"], cfg["n_test"])
-        tr, te = ann.to_tensors(*tr), ann.to_tensors(*te)
-        meta["tasks"][task] = {"n_train": len(tr[1]), "n_test": len(te[1])}
-        ann_rows += _ann_grid(cfg, task, tr, te, pre)
+        tr, te, va = data.split3(data.binarize(xt), yt, cfg["n_train"], cfg["n_test"], cfg["n_val"])
+        tr, te, va = ann.to_tensors(*tr), ann.to_tensors(*te), ann.to_tensors(*va)
+        meta["tasks"][task] = {"n_train": len(tr[1]), "n_test": len(te[1]), "n_val": len(va[1])}
+        rows, sweep = _ann_grid(cfg, task, tr, te, va, pre)
+        ann_rows += rows
+        meta.setdefault("tft_sweep", []).extend(sweep)
         log(f"[{time.time() - t0:.0f}s] ANN {task}: {len(ann_rows)} runs")
         _write_csv(out / "ann.csv", ann_rows)
         for v in snn.VARIANTS:
-            rows, best, tuned = _snn_grid(cfg, task, v, tr, te, pre, lams)
+            rows, best, tuned = _snn_grid(cfg, task, v, tr, te, va, pre, lams)
             snn_rows += rows
             log(f"[{time.time() - t0:.0f}s] SNN {task}/{v}: {len(snn_rows)} runs")
             _write_csv(out / "snn.csv", snn_rows)

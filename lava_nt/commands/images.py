@@ -7,8 +7,10 @@ lava-nt images run [--quick] [--out DIR] [--no-lava] [--qat]
     Lava (float and fixed point), write tables and plots. Needs the ``images`` extra. ``--qat``
     also tunes each deployed multi-step network with quantisation-aware tuning and runs it on Lava
     fixed point (bit for bit the training forward).
-lava-nt images report DIR
-    (Re)write report.md, the table CSVs and the plots of a run directory.
+lava-nt images report DIR [--docs PAGE.md --docs-name NAME]
+    (Re)write report.md, the table CSVs and the plots of a run directory; with ``--docs`` also
+    the generated block NAME of a documentation page (the tables with the recorded command and
+    commit that made them: ``images run`` records itself in ``DIR/commands.jsonl``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ def register(subparsers) -> None:
     r.set_defaults(func=_run)
     rep = sub.add_parser("report", help="(re)write the report of a run directory")
     rep.add_argument("dir")
+    rep.add_argument(
+        "--docs",
+        metavar="PAGE.md",
+        help="also write the tables into the generated block --docs-name of this page "
+        "(<!-- BEGIN generated: NAME --> ... <!-- END generated: NAME -->), captioned with the "
+        "recorded command and commit",
+    )
+    rep.add_argument("--docs-name", metavar="NAME", help="the block's name (with --docs)")
     rep.set_defaults(func=_report)
 
 
@@ -65,7 +75,11 @@ def _run(args) -> int:
             print("lava-nt images: error: --qat needs the Lava deployment (drop --no-lava)",
                   file=sys.stderr)  # fmt: skip
             return 1
+        from lava_nt.examples.eeg.study import git_commit, record_command
+
+        code = git_commit()  # the code this command runs (recorded when it completes)
         study.run(out, quick=args.quick, lava=not args.no_lava, qat=args.qat)
+        record_command(out, _argv(args), code=code)
     except MissingImageData as exc:
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2
@@ -76,11 +90,36 @@ def _run(args) -> int:
     return 0
 
 
-def _report(args) -> int:
-    from lava_nt.examples.images.report import write_report
+def _argv(args) -> list[str]:
+    """The ``images run`` command line that reproduces ``args``."""
+    out = ["images", "run"]
+    out += ["--quick"] if args.quick else []
+    out += ["--out", args.out] if args.out else []
+    out += ["--no-lava"] if args.no_lava else []
+    return out + (["--qat"] if args.qat else [])
 
+
+def _report(args) -> int:
+    from lava_nt.examples.images.report import docs_block, write_report
+
+    if (args.docs is None) != (args.docs_name is None):
+        print("lava-nt images: error: --docs and --docs-name go together", file=sys.stderr)
+        return 2
     try:
         path = write_report(args.dir)
+        if args.docs:
+            from lava_nt.examples.eeg.pipeline import PipelineError
+            from lava_nt.examples.eeg.report.docs import update_docs
+
+            regen = (
+                f"lava-nt images report {args.dir} --docs {args.docs} --docs-name {args.docs_name}"
+            )
+            try:
+                where = update_docs(args.docs, args.docs_name, docs_block(args.dir, regen))
+            except PipelineError as exc:
+                print(f"lava-nt images: error: {exc}", file=sys.stderr)
+                return 2
+            print(f"docs block '{args.docs_name}' written to {where}")
     except FileNotFoundError as exc:
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2

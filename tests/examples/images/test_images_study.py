@@ -121,10 +121,32 @@ def test_tiny_end_to_end(tmp_path):
     from lava_nt.examples.images import study
 
     settings = dict(n_src_train=200, n_src_test=50, pretrain_epochs=1, hidden=16, n_train=40,
-                    n_test=30, ann_lrs=(1e-2,), ann_epochs=1, snn_lrs=(1e-2,), snn_epochs=1,
-                    seeds=(0,), snn_seeds=(0,), T=3)  # fmt: skip
-    study.run(tmp_path, settings, quick=True, lava=False, log=lambda *a: None)
+                    n_test=30, n_val=30, ann_lrs=(1e-2, 1e-3), ann_epochs=1, snn_lrs=(1e-2,),
+                    snn_epochs=2, seeds=(0,), snn_seeds=(0,), T=3,
+                    tft_max_epochs=(1, 2))  # fmt: skip
+    meta = study.run(tmp_path, settings, quick=True, lava=False, log=lambda *a: None)
     report = (tmp_path / "report.md").read_text()
+    # the learning rate and epoch are chosen on the validation part, and the tables say so
+    assert report.count("Selection: every run keeps the epoch with the best accuracy") == 2
+    import csv
+
+    ann_rows = list(csv.DictReader((tmp_path / "ann.csv").read_text().splitlines()))
+    assert all(r["val_acc"] != "" and int(r["epochs"]) <= int(r["max_epochs"]) for r in ann_rows)
+    for task in ("digits", "digits_inverted"):
+        nt2 = [r for r in ann_rows if r["task"] == task and r["method"] == "nt2"]
+        best = study.best_by_val(
+            [dict(r, val_acc=float(r["val_acc"]), acc=float(r["acc"])) for r in nt2]
+        )
+        assert best[1] == max(float(r["val_acc"]) for r in nt2)
+    # TFT swept until it reaches readout-only retraining (or the last stage), recorded
+    sweep = meta["tft_sweep"]
+    assert {s["task"] for s in sweep} == {"digits", "digits_inverted"}
+    for task in ("digits", "digits_inverted"):
+        stages = [s for s in sweep if s["task"] == task]
+        assert [s["max_epochs"] for s in stages] == [1, 2][: len(stages)]
+        assert stages[-1]["reached"] or len(stages) == 2
+        assert all(not s["reached"] for s in stages[:-1])
+    assert (tmp_path / "table_tft_sweep.csv").exists()
     for name in ("table1_ann_additive_vs_nt1", "table3_ann", "table7_snn", "table8_snn"):
         assert (tmp_path / f"{name}.csv").exists()
     assert "Table 7 form" in report and "digits_inverted" in report
@@ -138,3 +160,39 @@ def test_tiny_end_to_end(tmp_path):
     assert main(["images", "report", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").exists()
     assert main(["images", "report", str(tmp_path / "missing")]) == 2
+    # the documentation block: refused without a recorded command, then written with it
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- BEGIN generated: t -->\nold\n<!-- END generated: t -->\nend\n")
+    argv = ["images", "report", str(tmp_path), "--docs", str(page), "--docs-name", "t"]
+    assert main(argv) == 2 and "old" in page.read_text()
+    from lava_nt.examples.eeg.study import record_command
+
+    record_command(tmp_path, ["images", "run", "--quick"])
+    assert main(argv) == 0
+    text = page.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith("end\n")
+    assert "`lava-nt images run --quick` (commit" in text and "Table 8 form" in text
+    assert "Selection: every run keeps the epoch" in text
+
+
+@needs_data
+def test_epoch_is_chosen_on_validation():
+    """tune(val=...) keeps the epoch with the best validation accuracy: the same run stopped at
+    that epoch (no validation) gives the same model, and no other epoch count validates better."""
+    from lava_nt.examples.images import data
+
+    xs, ys = data.load_mnist(300)
+    src = ann.to_tensors(data.binarize(xs[:200]), ys[:200])
+    pre = ann.pretrain(*src, hidden=16, epochs=2)
+    xt, yt = data.load_task("digits_inverted")
+    tr, te, va = data.split3(data.binarize(xt), yt, 60, 40, 40)
+    tr, te, va = ann.to_tensors(*tr), ann.to_tensors(*te), ann.to_tensors(*va)
+    r = ann.tune(pre, "nt2", tr, te, lr=0.05, epochs=6, seed=0, val=va)
+    assert 1 <= r["epochs"] <= 6
+    again = ann.tune(pre, "nt2", tr, te, lr=0.05, epochs=r["epochs"], seed=0)
+    assert again["acc"] == r["acc"] and ann.accuracy(again["model"], *va) == r["val_acc"]
+    for k in range(1, 7):
+        other = ann.tune(pre, "nt2", tr, te, lr=0.05, epochs=k, seed=0)
+        assert ann.accuracy(other["model"], *va) <= r["val_acc"]
+    with pytest.raises(ValueError, match="split3"):
+        data.split3(xt, yt, 1000, 700, 200)
