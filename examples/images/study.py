@@ -136,7 +136,8 @@ def _ann_grid(cfg: dict, task: str, tr, te, va, pre: dict) -> tuple[list[dict], 
         for max_epochs in cfg["tft_max_epochs"]:
             tft = _ann_runs(cfg, task, "tft", tr, te, va, pre, max_epochs)
             lr, v, acc = best_by_val(tft)
-            sweep.append({"task": task, "max_epochs": max_epochs, "tft_best_lr": lr,
+            sweep.append({"task": task, "variant": "ann", "max_epochs": max_epochs,
+                          "tft_best_lr": lr,
                           "tft_val_acc": v, "tft_test_acc": acc, "readout_val_acc": target,
                           "reached": v >= target})  # fmt: skip
             if v >= target:
@@ -145,55 +146,56 @@ def _ann_grid(cfg: dict, task: str, tr, te, va, pre: dict) -> tuple[list[dict], 
     return [r for m in cfg["ann_methods"] for r in by_method.get(m, [])], sweep
 
 
-def _snn_grid(cfg: dict, task: str, v: str, tr, te, va, pre: dict, lams: dict):
-    """The spiking tuning grid of one task and variant: ``(rows, best, tuned)`` with ``best``
-    the learning rate with the best mean validation accuracy per method (and that mean) and
-    ``tuned`` the networks tuned with seed ``cfg["seeds"][0]`` per ``(method, lr)`` (for Lava).
-    The epoch of every run is chosen on the validation part ``va``."""
-    rows = []
-    best: dict[str, tuple[float, float]] = {}
-    tuned = {}
+def _snn_runs(cfg, task, v, method, data, pre, lams, epochs: int):
+    """One spiking method's runs over the learning rates and seeds (epoch chosen on the
+    validation part): ``(rows, {lr: mean validation accuracy}, {lr: first seed's network})``."""
+    tr, te, va = data
+    b = method != "additive_bias"
+    lrs = cfg["snn_lrs"] if method != "none" else cfg["snn_lrs"][:1]
+    seeds = cfg.get("snn_seeds", cfg["seeds"])
+    rows, val, nets = [], {}, {}
+    for lr in lrs:
+        accs = []
+        for seed in seeds if method != "none" else seeds[:1]:
+            net = snn.to_snn(pre[b], lams[(v, b)], v)
+            r = snn.tune_snn(net, method, v, tr, te, lr=lr, epochs=epochs, T=cfg["T"],
+                             seed=seed, s=cfg["s"], val=va)  # fmt: skip
+            accs.append(r["val_acc"])
+            if seed == cfg["seeds"][0]:
+                nets[lr] = net
+            rows.append({"task": task, "variant": v, "method": method, "lr": lr, "seed": seed,
+                         "acc": r["acc"], "val_acc": r["val_acc"], "epochs": r["epochs"],
+                         "max_epochs": epochs, "params": r["params"],
+                         "weights_frozen": r["weights_frozen"]})  # fmt: skip
+        val[lr] = float(np.mean(accs))
+    return rows, val, nets
+
+
+def _snn_grid(cfg: dict, task: str, v: str, data, pre: dict, lams: dict, target: float):
+    """The spiking tuning grid of one task and variant: ``(rows, best, tuned, sweep)`` with
+    ``best`` the learning rate with the best mean validation accuracy per method (and that
+    mean), ``tuned`` the networks tuned with seed ``cfg["seeds"][0]`` per ``(method, lr)`` (for
+    Lava) and ``sweep`` TFT's stages: its maximum epochs grow through ``tft_max_epochs`` until
+    its best validation accuracy reaches ``target`` (readout-only retraining's, feed-forward).
+    The epoch of every run is chosen on the validation part ``data[2]``."""
+    rows, best, tuned, sweep = [], {}, {}, []
     for method in cfg["snn_methods"]:
-        b = method != "additive_bias"
-        lrs = cfg["snn_lrs"] if method != "none" else cfg["snn_lrs"][:1]
-        for lr in lrs:
-            accs = []
-            seeds = cfg.get("snn_seeds", cfg["seeds"])
-            for seed in seeds if method != "none" else seeds[:1]:
-                net = snn.to_snn(pre[b], lams[(v, b)], v)
-                r = snn.tune_snn(
-                    net,
-                    method,
-                    v,
-                    tr,
-                    te,
-                    lr=lr,
-                    epochs=cfg["snn_epochs"],
-                    T=cfg["T"],
-                    seed=seed,
-                    s=cfg["s"],
-                    val=va,
-                )
-                accs.append(r["val_acc"])
-                if seed == cfg["seeds"][0]:
-                    tuned[(method, lr)] = net
-                rows.append(
-                    {
-                        "task": task,
-                        "variant": v,
-                        "method": method,
-                        "lr": lr,
-                        "seed": seed,
-                        "acc": r["acc"],
-                        "val_acc": r["val_acc"],
-                        "epochs": r["epochs"],
-                        "params": r["params"],
-                        "weights_frozen": r["weights_frozen"],
-                    }
-                )
-            if method not in best or np.mean(accs) > best[method][1]:
-                best[method] = (lr, float(np.mean(accs)))
-    return rows, best, tuned
+        stages = cfg["tft_max_epochs"] if method == "tft" else (cfg["snn_epochs"],)
+        for epochs in stages:
+            m_rows, val, nets = _snn_runs(cfg, task, v, method, data, pre, lams, epochs)
+            lr = max(val, key=lambda k: (val[k], -list(val).index(k)))  # first lr on a tie
+            if method != "tft":
+                break
+            test = float(np.mean([r["acc"] for r in m_rows if r["lr"] == lr]))
+            sweep.append({"task": task, "variant": v, "max_epochs": epochs, "tft_best_lr": lr,
+                          "tft_val_acc": val[lr], "tft_test_acc": test,
+                          "readout_val_acc": target, "reached": val[lr] >= target})  # fmt: skip
+            if val[lr] >= target:
+                break
+        rows += m_rows
+        best[method] = (lr, val[lr])
+        tuned.update({(method, k): net for k, net in nets.items()})
+    return rows, best, tuned, sweep
 
 
 def _lava_runs(cfg: dict, task, v, tr, te, pre, lams, best, tuned, qat: bool) -> list[dict]:
@@ -302,7 +304,9 @@ def run(
         log(f"[{time.time() - t0:.0f}s] ANN {task}: {len(ann_rows)} runs")
         _write_csv(out / "ann.csv", ann_rows)
         for v in snn.VARIANTS:
-            rows, best, tuned = _snn_grid(cfg, task, v, tr, te, va, pre, lams)
+            target = next((s["readout_val_acc"] for s in sweep), -1.0)
+            rows, best, tuned, snn_sweep = _snn_grid(cfg, task, v, (tr, te, va), pre, lams, target)
+            meta["tft_sweep"].extend(snn_sweep)
             snn_rows += rows
             log(f"[{time.time() - t0:.0f}s] SNN {task}/{v}: {len(snn_rows)} runs")
             _write_csv(out / "snn.csv", snn_rows)

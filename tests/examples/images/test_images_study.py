@@ -141,11 +141,21 @@ def test_tiny_end_to_end(tmp_path):
     # TFT swept until it reaches readout-only retraining (or the last stage), recorded
     sweep = meta["tft_sweep"]
     assert {s["task"] for s in sweep} == {"digits", "digits_inverted"}
+    assert {s["variant"] for s in sweep} == {"ann", "single", "multi"}
     for task in ("digits", "digits_inverted"):
-        stages = [s for s in sweep if s["task"] == task]
-        assert [s["max_epochs"] for s in stages] == [1, 2][: len(stages)]
-        assert stages[-1]["reached"] or len(stages) == 2
-        assert all(not s["reached"] for s in stages[:-1])
+        for arm in ("ann", "single", "multi"):
+            stages = [s for s in sweep if s["task"] == task and s["variant"] == arm]
+            assert [s["max_epochs"] for s in stages] == [1, 2][: len(stages)]
+            assert stages[-1]["reached"] or len(stages) == 2
+            assert all(not s["reached"] for s in stages[:-1])
+    snn_rows = list(csv.DictReader((tmp_path / "snn.csv").read_text().splitlines()))
+    for task in ("digits", "digits_inverted"):
+        for arm in ("single", "multi"):
+            last = [s for s in sweep if s["task"] == task and s["variant"] == arm][-1]
+            tft = [
+                r for r in snn_rows if (r["task"], r["variant"], r["method"]) == (task, arm, "tft")
+            ]
+            assert tft and {int(r["max_epochs"]) for r in tft} == {last["max_epochs"]}
     assert (tmp_path / "table_tft_sweep.csv").exists()
     for name in ("table1_ann_additive_vs_nt1", "table3_ann", "table7_snn", "table8_snn"):
         assert (tmp_path / f"{name}.csv").exists()
