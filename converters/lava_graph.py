@@ -45,13 +45,13 @@ import numpy as np
 from lava_nt.lava.run import default_timeout, preload_lava, run_isolated, stopping
 from lava_nt.network import LayerSpec, NetworkSpec, check_network_input
 from lava_nt.result import RunResult
+from lava_nt.spec.fixed import WEIGHT_MANT_MAX, WEIGHT_MANT_MIN  # Dense: -256 .. 255
 from lava_nt.spec.quantization import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN  # hardware: -8 .. 7
 from lava_nt.spec.validation import ParameterError
 
 PRECISIONS = ("float", "fixed")
 #: Steps per ``run()`` call; the Extractor buffers hold one chunk.
 CHUNK_STEPS = 2048
-WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 255  # what Lava's bit-accurate Dense can hold
 #: Graded-spike payload bits of a Dense fed by graded input.
 GRADED_MESSAGE_BITS = 24
 

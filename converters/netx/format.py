@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+# one definition each: the quantiser quantises for netx's bias exponent, the spec holds the
+# Dense register's mantissa range (which lava-dl's 8-bit weights with their exponent fill)
+from lava_nt.converters.quantize.registers import NETX_BIAS_EXP
+from lava_nt.spec.fixed import WEIGHT_MANT_MAX, WEIGHT_MANT_MIN
+
 #: lava-dl release whose netx reader :func:`~lava_nt.converters.netx.run_netx` uses (and whose
 #: ``lava/lib/dl/netx/hdf5.py`` the importer reproduces).
 LAVA_DL_VERSION = "0.6.0"
-#: lava-dl 0.6.0 ``hdf5.py``: ``'bias_exp': 6`` for CUBA neurons (the bias is ``bias << 6``).
-NETX_BIAS_EXP = 6
 #: Integer weights the exporter writes (even mantissas survive Lava's mixed-sign truncation).
 NETX_WEIGHT_MIN, NETX_WEIGHT_MAX = -256, 254
-#: Integer weights the importer accepts (lava-dl's 8-bit weights with their exponent).
-WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -256, 255
 
 __all__ = [
     "LAVA_DL_VERSION",

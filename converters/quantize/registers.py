@@ -33,7 +33,8 @@ from lava_nt.spec.quantization import (
 
 #: netx casts weights to int and re-derives its own exponent from 8-bit values: weight_exp <= 0.
 NETX_WEIGHT_EXP_MAX = 0
-#: netx reads the bias with a fixed bias_exp of 6.
+#: netx reads the bias with a fixed bias_exp of 6 (lava-dl 0.6.0 ``hdf5.py``: ``'bias_exp': 6``
+#: for CUBA neurons, the bias is ``bias << 6``).
 NETX_BIAS_EXP = 6
 #: Below this many threshold units the worst-case no-wrap bound on u is relaxed.
 MIN_VTH_MANT = 256

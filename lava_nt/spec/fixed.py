@@ -69,6 +69,9 @@ VTH_MAX = (1 << VTH_BITS) - 1
 BIAS_MANT_MIN, BIAS_MANT_MAX = -(1 << (BIAS_MANT_BITS - 1)), (1 << (BIAS_MANT_BITS - 1)) - 1
 GAIN_MIN, GAIN_MAX = -(1 << (GAIN_BITS - 1)), (1 << (GAIN_BITS - 1)) - 1
 WB_MANT_MIN, WB_MANT_MAX = -(1 << (WB_MANT_BITS - 1)), (1 << (WB_MANT_BITS - 1)) - 1
+#: Dense weight mantissas Lava's bit-accurate Dense holds: 8 bits plus the sign bit it uses in
+#: mixed-sign mode (``[-256, 255]``, as :func:`dense_effective_weights` clips them).
+WEIGHT_MANT_MIN, WEIGHT_MANT_MAX = -(2**WEIGHT_BITS), 2**WEIGHT_BITS - 1
 
 FIXED_NTLIF_PARAMETER_NAMES = ("du", "dv", "vth", "bias_mant", "bias_exp", "gain_mant", "reset")
 FIXED_SPIKING_BIAS_PARAMETER_NAMES = (
