@@ -77,12 +77,7 @@ class Data:
         a static ``x`` repeated for ``T`` steps."""
         if not graded:
             return self.spikes()
-        if self.static:
-            if self.T is None:
-                raise DataError(self.path, "a static x [N, n_in] needs the number of steps T")
-            x = np.broadcast_to(self.x[None], (self.T,) + self.x.shape)
-            return np.ascontiguousarray(x, dtype=np.float64)
-        return np.asarray(self.x, dtype=np.float64)
+        return np.asarray(self._held(), dtype=np.float64)
 
     def spikes(self) -> np.ndarray:
         """``x`` as binary spikes ``[T, N, n_in]`` (float64 0/1; a static ``x`` repeated for ``T``
@@ -96,10 +91,15 @@ class Data:
                     f"x holds graded values (e.g. {self.x[idx]:g} at index {idx}); running the "
                     "network needs binary spikes (0 or 1)",
                 )
-            if self.T is None:
-                raise DataError(self.path, "a static x [N, n_in] needs the number of steps T")
-            return np.ascontiguousarray(np.broadcast_to(self.x[None], (self.T,) + self.x.shape))
-        return self.x
+        return self._held()
+
+    def _held(self) -> np.ndarray:
+        """``x`` as ``[T, N, n_in]``: a static ``x`` repeated for ``T`` steps (contiguous)."""
+        if not self.static:
+            return self.x
+        if self.T is None:
+            raise DataError(self.path, "a static x [N, n_in] needs the number of steps T")
+        return np.ascontiguousarray(np.broadcast_to(self.x[None], (self.T,) + self.x.shape))
 
 
 def _check_count(value, what: str, allow_none: bool = True) -> int | None:
