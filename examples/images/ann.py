@@ -24,6 +24,8 @@ import math
 import numpy as np
 import torch
 
+from lava_nt.examples.images.selection import train_keeping_best
+
 METHODS = ("none", "readout", "tft", "nt1", "nt1_id", "nt2", "additive")
 
 
@@ -73,8 +75,8 @@ def _fit(
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n = len(y)
-    best = (-1.0, 0, None)  # (val acc, epochs, state)
-    for epoch in range(1, epochs + 1):
+
+    def run_epoch() -> None:
         perm = torch.randperm(n, generator=gen)
         for i in range(0, n, batch_size):
             idx = perm[i : i + batch_size]
@@ -82,14 +84,9 @@ def _fit(
             loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
             loss.backward()
             opt.step()
-        if val is not None:
-            acc = accuracy(model, *val)
-            if acc > best[0]:
-                best = (acc, epoch, copy.deepcopy(model.state_dict()))
-    if val is None:
-        return epochs, None
-    model.load_state_dict(best[2])
-    return best[1], best[0]
+
+    validate = None if val is None else (lambda: accuracy(model, *val))
+    return train_keeping_best(model, epochs, run_epoch, validate)
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ import numpy as np
 
 from lava_nt.examples.eeg.report.docs import caption
 from lava_nt.examples.eeg.runs import commands
+from lava_nt.examples.images.selection import first_max
 from lava_nt.io import atomic_write_text
 
 
@@ -50,11 +51,8 @@ SELECTION_RULE = (
 
 def _best_by_val(acc: dict, val: dict, keys: list) -> tuple | None:
     """The key with the best validation mean (first in order on a tie) and its test mean."""
-    have = [k for k in keys if k in val and k in acc]
-    if not have:
-        return None
-    k = max(have, key=lambda k: (val[k][0], -have.index(k)))
-    return k, acc[k][0], val[k][0]
+    k = first_max([k for k in keys if k in val and k in acc], lambda k: val[k][0])
+    return None if k is None else (k, acc[k][0], val[k][0])
 
 
 def _lr(x) -> str:
@@ -196,8 +194,16 @@ def tft_sweep_table(out: Path, sweep: list[dict]) -> list[str]:
         + _save(
             out,
             "table_tft_sweep",
-            ["task", "arm", "max epochs", "best lr", "TFT val acc", "TFT test acc",
-             "readout val acc", "reached"],
+            [
+                "task",
+                "arm",
+                "max epochs",
+                "best lr",
+                "TFT val acc",
+                "TFT test acc",
+                "readout val acc",
+                "reached",
+            ],
             body,
         )
     ]

@@ -35,14 +35,13 @@ single-update rule has its own forward (one step, ``H_sim``) and is not tuned wi
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 
 from lava_nt import decode
 from lava_nt.converters.lava_graph import run_network
 from lava_nt.converters.quantize import quantize
+from lava_nt.examples.images.selection import train_keeping_best
 from lava_nt.nn.layer import NTLayer
 from lava_nt.nn.network import NTNetwork
 from lava_nt.qat import QATNetwork
@@ -187,20 +186,15 @@ def train_single(
     opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(params, lr=lr)
     x, y = train
     gen = torch.Generator().manual_seed(seed)
-    best = (-1.0, 0, None)
-    for epoch in range(1, epochs + 1):
+
+    def run_epoch() -> None:
         perm = torch.randperm(len(y), generator=gen)
         for i in range(0, len(y), batch_size):
             idx = perm[i : i + batch_size]
             single_update_step(net, x[idx], y[idx], opt, s)
-        if val is not None:
-            acc = _single_acc(net, val)
-            if acc > best[0]:
-                best = (acc, epoch, copy.deepcopy(net.state_dict()))
-    if val is None:
-        return epochs, None
-    net.load_state_dict(best[2])
-    return best[1], best[0]
+
+    validate = None if val is None else (lambda: _single_acc(net, val))
+    return train_keeping_best(net, epochs, run_epoch, validate)
 
 
 def _single_acc(net, data) -> float:

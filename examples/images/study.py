@@ -14,13 +14,13 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lava_nt.io import atomic_write_text
 
 from . import ann, data, snn
 from .report import write_report
+from .selection import best_by_val
 
 PAPER_LRS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)  # Table 3 (feed-forward)
 PAPER_SNN_LRS = (1e-4, 1e-3, 1e-2, 1e-1)  # Table 7 (spiking)
@@ -105,20 +105,6 @@ def _ann_runs(cfg, task, method, tr, te, va, pre, epochs: int) -> list[dict]:
     return rows
 
 
-def best_by_val(rows: list[dict]) -> tuple[float, float, float]:
-    """``(lr, mean validation accuracy, mean test accuracy)`` of the learning rate with the best
-    mean validation accuracy over seeds (a tie keeps the first in the grid's order)."""
-    by_lr: dict = {}
-    for r in rows:
-        by_lr.setdefault(r["lr"], []).append(r)
-    best = None
-    for lr, rs in by_lr.items():
-        v = float(np.mean([r["val_acc"] for r in rs]))
-        if best is None or v > best[1]:
-            best = (lr, v, float(np.mean([r["acc"] for r in rs])))
-    return best
-
-
 def _ann_grid(cfg: dict, task: str, tr, te, va, pre: dict) -> tuple[list[dict], list[dict]]:
     """The feed-forward tuning grid of one task (methods x learning rates x seeds, the epoch
     chosen on the validation part), and TFT's sweep: its maximum epochs grow through
@@ -148,27 +134,24 @@ def _ann_grid(cfg: dict, task: str, tr, te, va, pre: dict) -> tuple[list[dict], 
 
 def _snn_runs(cfg, task, v, method, data, pre, lams, epochs: int):
     """One spiking method's runs over the learning rates and seeds (epoch chosen on the
-    validation part): ``(rows, {lr: mean validation accuracy}, {lr: first seed's network})``."""
+    validation part): ``(rows, {lr: first seed's network})``."""
     tr, te, va = data
     b = method != "additive_bias"
     lrs = cfg["snn_lrs"] if method != "none" else cfg["snn_lrs"][:1]
     seeds = cfg.get("snn_seeds", cfg["seeds"])
-    rows, val, nets = [], {}, {}
+    rows, nets = [], {}
     for lr in lrs:
-        accs = []
         for seed in seeds if method != "none" else seeds[:1]:
             net = snn.to_snn(pre[b], lams[(v, b)], v)
             r = snn.tune_snn(net, method, v, tr, te, lr=lr, epochs=epochs, T=cfg["T"],
                              seed=seed, s=cfg["s"], val=va)  # fmt: skip
-            accs.append(r["val_acc"])
             if seed == cfg["seeds"][0]:
                 nets[lr] = net
             rows.append({"task": task, "variant": v, "method": method, "lr": lr, "seed": seed,
                          "acc": r["acc"], "val_acc": r["val_acc"], "epochs": r["epochs"],
                          "max_epochs": epochs, "params": r["params"],
                          "weights_frozen": r["weights_frozen"]})  # fmt: skip
-        val[lr] = float(np.mean(accs))
-    return rows, val, nets
+    return rows, nets
 
 
 def _snn_grid(cfg: dict, task: str, v: str, data, pre: dict, lams: dict, target: float):
@@ -182,18 +165,17 @@ def _snn_grid(cfg: dict, task: str, v: str, data, pre: dict, lams: dict, target:
     for method in cfg["snn_methods"]:
         stages = cfg["tft_max_epochs"] if method == "tft" else (cfg["snn_epochs"],)
         for epochs in stages:
-            m_rows, val, nets = _snn_runs(cfg, task, v, method, data, pre, lams, epochs)
-            lr = max(val, key=lambda k: (val[k], -list(val).index(k)))  # first lr on a tie
+            m_rows, nets = _snn_runs(cfg, task, v, method, data, pre, lams, epochs)
+            lr, val, test = best_by_val(m_rows)
             if method != "tft":
                 break
-            test = float(np.mean([r["acc"] for r in m_rows if r["lr"] == lr]))
             sweep.append({"task": task, "variant": v, "max_epochs": epochs, "tft_best_lr": lr,
-                          "tft_val_acc": val[lr], "tft_test_acc": test,
-                          "readout_val_acc": target, "reached": val[lr] >= target})  # fmt: skip
-            if val[lr] >= target:
+                          "tft_val_acc": val, "tft_test_acc": test, "readout_val_acc": target,
+                          "reached": val >= target})  # fmt: skip
+            if val >= target:
                 break
         rows += m_rows
-        best[method] = (lr, val[lr])
+        best[method] = (lr, val)
         tuned.update({(method, k): net for k, net in nets.items()})
     return rows, best, tuned, sweep
 

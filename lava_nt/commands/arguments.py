@@ -175,3 +175,24 @@ def reset_export_error(model, layers: list[int], target: str) -> str:
         f"{head}; netx's CUBA neurons (Lava LIF) reset to zero, so it cannot be written as "
         f"netx: {retrain}, or run it with lava-nt deploy (lava-nt's own processes)"
     )
+
+
+def reproducing_argv(args, prefix: list[str]) -> list[str]:
+    """The command line that reproduces ``args`` (parsed by the subcommand parser stored as
+    ``args.parser``): ``prefix`` and every option that differs from its default, in the
+    parser's order. Used to record what a run directory was made by."""
+    out = list(prefix)
+    for a in args.parser._actions:
+        if not a.option_strings or a.dest == "help":
+            continue
+        v = getattr(args, a.dest, None)
+        if v is None or v == a.default:
+            continue
+        opt = max(a.option_strings, key=len)
+        if isinstance(a, argparse._StoreTrueAction):
+            out.append(opt)
+        elif isinstance(v, list):
+            out += [opt, *map(str, v)]
+        else:
+            out += [opt, str(v)]
+    return out

@@ -29,6 +29,7 @@ from lava_nt.commands.arguments import (
     positive_float,
     positive_int,
     positive_seconds,
+    reproducing_argv,
 )
 
 QUICK = {
@@ -298,26 +299,6 @@ def _check_docs(args) -> None:
         raise SystemExit("lava-nt eeg: error: --docs and --docs-name go together")
 
 
-def _argv(args, cmd: str) -> list[str]:
-    """The command line that reproduces ``args``: every option that differs from its default, in
-    the parser's order."""
-    out = ["eeg", cmd]
-    for a in args.parser._actions:
-        if not a.option_strings or a.dest == "help":
-            continue
-        v = getattr(args, a.dest, None)
-        if v is None or v == a.default:
-            continue
-        opt = max(a.option_strings, key=len)
-        if isinstance(a, argparse._StoreTrueAction):
-            out.append(opt)
-        elif isinstance(v, list):
-            out += [opt, *map(str, v)]
-        else:
-            out += [opt, str(v)]
-    return out
-
-
 def _fail(cmd: str, exc: BaseException) -> int:
     if isinstance(exc, OSError) and exc.filename is not None:
         msg = f"cannot write '{exc.filename}': {exc.strerror}"
@@ -499,7 +480,7 @@ def cmd_run(args) -> int:
             run_dir, config, pseeds, data_dir=args.data, synthetic=synthetic,
             workers=args.workers, ray_address=args.ray_address,
         )  # fmt: skip
-        record_command(run_dir, _argv(args, "run"), code=code)
+        record_command(run_dir, reproducing_argv(args, ["eeg", "run"]), code=code)
     except _user_errors() as exc:
         return _fail("run", exc)
     except OSError as exc:
@@ -586,7 +567,7 @@ def cmd_sweep(args) -> int:
     from lava_nt.examples.eeg.sweep import run_sweep
 
     try:
-        run_sweep(args, _argv(args, "sweep"))
+        run_sweep(args, reproducing_argv(args, ["eeg", "sweep"]))
     except _user_errors() as exc:
         return _fail("sweep", exc)
     except OSError as exc:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sys
 
+from lava_nt.commands.arguments import reproducing_argv
+
 
 def register(subparsers) -> None:
     """Add ``lava-nt images {run,report}``."""
@@ -38,7 +40,7 @@ def register(subparsers) -> None:
         "(quantisation-aware tuning) and run it on Lava fixed point: bit for bit what training "
         "computed",
     )
-    r.set_defaults(func=_run)
+    r.set_defaults(func=_run, parser=r)
     rep = sub.add_parser("report", help="(re)write the report of a run directory")
     rep.add_argument("dir")
     rep.add_argument(
@@ -79,7 +81,7 @@ def _run(args) -> int:
 
         code = git_commit()  # the code this command runs (recorded when it completes)
         study.run(out, quick=args.quick, lava=not args.no_lava, qat=args.qat)
-        record_command(out, _argv(args), code=code)
+        record_command(out, reproducing_argv(args, ["images", "run"]), code=code)
     except MissingImageData as exc:
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2
@@ -88,15 +90,6 @@ def _run(args) -> int:
         print(f"lava-nt images: error: {msg} (--no-lava skips Lava)", file=sys.stderr)
         return 1
     return 0
-
-
-def _argv(args) -> list[str]:
-    """The ``images run`` command line that reproduces ``args``."""
-    out = ["images", "run"]
-    out += ["--quick"] if args.quick else []
-    out += ["--out", args.out] if args.out else []
-    out += ["--no-lava"] if args.no_lava else []
-    return out + (["--qat"] if args.qat else [])
 
 
 def _report(args) -> int:

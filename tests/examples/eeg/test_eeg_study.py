@@ -181,7 +181,7 @@ def test_cli_study_options(tmp_path, capsys):
     assert synthetic.noise == 0.4 and synthetic.person_strength == 0.0
     assert config.thresholds == "population" and config.pretrain_seed == 3
     assert config.methods == ("lora", "logreg")
-    cmd = eeg._argv(args, "run")
+    cmd = eeg.reproducing_argv(args, ["eeg", "run"])
     assert cmd[:2] == ["eeg", "run"] and "--pretrain-seeds" in cmd and "--thresholds" in cmd
     assert eeg.build_config(parser.parse_args(cmd))[0] == config  # the command reproduces it
     bad = ["eeg", "run", "--out", str(tmp_path / "r"), "--synthetic-set", "colour=3"]

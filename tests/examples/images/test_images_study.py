@@ -118,7 +118,7 @@ def test_nt1_nt2_keep_weights_frozen():
 
 @needs_data
 def test_tiny_end_to_end(tmp_path):
-    from lava_nt.examples.images import study
+    from lava_nt.examples.images import selection, study
 
     settings = dict(n_src_train=200, n_src_test=50, pretrain_epochs=1, hidden=16, n_train=40,
                     n_test=30, n_val=30, ann_lrs=(1e-2, 1e-3), ann_epochs=1, snn_lrs=(1e-2,),
@@ -134,7 +134,7 @@ def test_tiny_end_to_end(tmp_path):
     assert all(r["val_acc"] != "" and int(r["epochs"]) <= int(r["max_epochs"]) for r in ann_rows)
     for task in ("digits", "digits_inverted"):
         nt2 = [r for r in ann_rows if r["task"] == task and r["method"] == "nt2"]
-        best = study.best_by_val(
+        best = selection.best_by_val(
             [dict(r, val_acc=float(r["val_acc"]), acc=float(r["acc"])) for r in nt2]
         )
         assert best[1] == max(float(r["val_acc"]) for r in nt2)
@@ -226,3 +226,27 @@ def test_docs_images_numbers_come_from_a_recorded_run():
     outside = re.sub(r"<!-- BEGIN generated: .*?<!-- END generated: [\w.-]+ -->", "", text,
                      flags=re.S)  # fmt: skip
     assert not re.search(r"^\|.*\d\.\d{3}.*\|$", outside, re.M)
+
+
+def test_selection_ties_keep_the_first_candidate():
+    from lava_nt.examples.images.selection import best_by_val, first_max
+
+    assert first_max(["a", "b", "c"], {"a": 0.5, "b": 0.7, "c": 0.7}.get) == "b"
+    assert first_max([], float) is None
+    rows = [{"lr": 0.1, "val_acc": 0.6, "acc": 0.5}, {"lr": 0.01, "val_acc": 0.6, "acc": 0.9},
+            {"lr": 0.1, "val_acc": 0.8, "acc": 0.7}]  # fmt: skip
+    assert best_by_val(rows) == (0.1, 0.7, 0.6)
+
+
+def test_images_run_records_the_command_that_reproduces_it():
+    from lava_nt.cli import build_parser
+    from lava_nt.commands.arguments import reproducing_argv
+
+    parser = build_parser()
+    args = parser.parse_args(["images", "run", "--quick", "--out", "x", "--qat"])
+    cmd = reproducing_argv(args, ["images", "run"])
+    assert cmd == ["images", "run", "--quick", "--out", "x", "--qat"]
+    assert vars(parser.parse_args(cmd)).keys() == vars(args).keys()
+    assert reproducing_argv(parser.parse_args(["images", "run"]), ["images", "run"]) == [
+        "images", "run"
+    ]  # fmt: skip
