@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import json
 import numbers
-import os
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lava_nt.converters.lava_graph import run_network
-from lava_nt.converters.model_file import _is_ntnetwork, load_model
+from lava_nt.converters.model_file import resolve_model
 from lava_nt.converters.quantize import QuantReport, _jsonable, quantize
 from lava_nt.decode import (  # predictions re-exported: its home is lava_nt.decode
     check_labels,
+    output_classes,
     predictions,
 )
 from lava_nt.network import NetworkSpec
@@ -153,25 +153,10 @@ class AgreementReport:
 
 def _resolve(model_or_spec, quantized):
     """``(float spec or None, torch net or None, fixed spec, quant report or None, classes or
-    None)``; ``classes`` is what the model says about its output coding (a model file's
-    ``n_classes``, an ``NTNetwork``'s ``n_classes``, a readout's units)."""
-    net = None
-    info = None
-    obj = model_or_spec
-    if isinstance(obj, str | os.PathLike):
-        obj, info = load_model(obj)
-    classes = info.n_classes if info is not None else None
-    if _is_net(obj):
-        net = obj
-        classes = classes or getattr(net, "n_classes", None)
-        obj = net.to_spec()
-    if not isinstance(obj, NetworkSpec):
-        raise ParameterError(
-            "agreement: expected an NTNetwork, a NetworkSpec or a model file path, got "
-            f"{type(obj).__name__}"
-        )
-    if classes is None and getattr(obj, "readout", None) is not None:
-        classes = obj.readout.n
+    None)``; ``classes`` is what the model says about its output coding (a model file's or an
+    ``NTNetwork``'s ``n_classes``)."""
+    m = resolve_model(model_or_spec, "agreement")
+    obj, info, net, classes = m.spec, m.info, m.net, m.n_classes
     if obj.fixed:
         return None, None, obj, None, classes
     report = None
@@ -191,16 +176,6 @@ def _resolve(model_or_spec, quantized):
     return obj, net, fixed, report, classes
 
 
-def _layer_spikes(result) -> list[np.ndarray]:
-    """Every layer's spikes of a recorded :class:`~lava_nt.result.RunResult`, as float arrays."""
-    out = []
-    for s in result.layer_spikes:
-        if hasattr(s, "detach"):
-            s = s.detach().cpu().numpy()
-        out.append(np.asarray(s, dtype=np.float64))
-    return out
-
-
 def _run_engine(engine: str, fspec, net, qspec, xs: np.ndarray, timeout) -> list[np.ndarray]:
     """Every layer's spikes ``[T, B, n]`` of one engine on input ``xs``."""
     # the numpy-only lava_nt.hardware imports this module (as_spike_input): torch stays out
@@ -214,12 +189,12 @@ def _run_engine(engine: str, fspec, net, qspec, xs: np.ndarray, timeout) -> list
         tnet = NTNetwork.from_spec(fspec, dtype=torch.float64) if net is None else net
         with torch.no_grad():
             xt = torch.as_tensor(xs, dtype=next(tnet.parameters()).dtype)
-            return _layer_spikes(tnet.run(xt, record=True))
+            return tnet.run(xt, record=True).numpy_layer_spikes()
     if engine == "torch_fixed":
-        return _layer_spikes(run_fixed(qspec, torch.as_tensor(xs), record=True))
+        return run_fixed(qspec, torch.as_tensor(xs), record=True).numpy_layer_spikes()
     if engine == "lava_float":
-        return _layer_spikes(run_network(fspec, xs, "float", timeout=timeout, record=True))
-    return _layer_spikes(run_network(qspec, xs, "fixed", timeout=timeout, record=True))
+        return run_network(fspec, xs, "float", timeout=timeout, record=True).numpy_layer_spikes()
+    return run_network(qspec, xs, "fixed", timeout=timeout, record=True).numpy_layer_spikes()
 
 
 def _known_engines(engines) -> tuple[str, ...]:
@@ -241,22 +216,12 @@ def _runnable_engines(engines: tuple[str, ...], float_spec_given: bool) -> tuple
 
 
 def _classes(given, known, y, n_out: int) -> int:
-    """The class count of :func:`agreement`: ``given``, else the model's, else (no labels) one
-    class per output neuron; unknown with labels is an error."""
-    if given is not None:
-        if known is not None and int(given) != int(known):
-            raise ParameterError(
-                f"agreement: n_classes={given} but the model codes {known} classes"
-            )
-        return int(given)
-    if known is not None:
-        return int(known)
-    if y is not None:
-        raise ParameterError(
-            "agreement: the model does not record its number of classes; pass n_classes=N "
-            "(lava-nt commands: --n-classes N)"
-        )
-    return int(n_out)
+    """The class count of :func:`agreement`: :func:`lava_nt.decode.output_classes` (``given``,
+    else the model's; unknown is an error), except that without labels and without any count
+    every output neuron counts as its own class."""
+    if given is None and known is None and y is None:
+        return int(n_out)
+    return output_classes(given, known, "agreement")
 
 
 def _check_labels(y, B: int):
@@ -360,7 +325,3 @@ def agreement(
             rep.pairs[f"{a} vs {b}"] = _pair_summary(outs[a], outs[b], preds[a], preds[b])
     rep.quantization = _quantization_summary(qrep)
     return rep
-
-
-def _is_net(obj) -> bool:
-    return _is_ntnetwork(obj)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import pickle
 import tempfile
@@ -222,21 +223,36 @@ def load_torch(path, *, what: str = "file") -> Any:
         ) from None
 
 
-def to_jsonable(v):
+NONFINITE = ("keep", "null", "str")
+
+
+def to_jsonable(v, nonfinite: str = "keep"):
     """Convert numpy scalars/arrays, tuples, paths and nested containers to plain JSON types
-    (tuples become lists: the one canonical form used when settings are compared)."""
+    (tuples become lists: the one canonical form used when settings are compared).
+
+    ``nonfinite``: what becomes of NaN and infinite floats: ``"keep"`` (floats; Python's ``json``
+    writes and reads them back: run journals), ``"null"`` (``None``) or ``"str"`` (``"nan"``,
+    ``"inf"``, ``"-inf"``): strict JSON for reports read by other tools."""
+    if nonfinite not in NONFINITE:
+        raise ValueError(f"to_jsonable: nonfinite must be one of {NONFINITE}, got {nonfinite!r}")
+    return _jsonable(v, nonfinite)
+
+
+def _jsonable(v, nonfinite: str):
     if isinstance(v, dict):
-        return {str(k): to_jsonable(x) for k, x in v.items()}
+        return {str(k): _jsonable(x, nonfinite) for k, x in v.items()}
     if isinstance(v, list | tuple):
-        return [to_jsonable(x) for x in v]
+        return [_jsonable(x, nonfinite) for x in v]
     if isinstance(v, np.ndarray):
-        return to_jsonable(v.tolist())
+        return _jsonable(v.tolist(), nonfinite)
     if isinstance(v, np.bool_):
         return bool(v)
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.floating):
-        return float(v)
+        v = float(v)
+    if isinstance(v, float) and nonfinite != "keep" and not math.isfinite(v):
+        return None if nonfinite == "null" else str(v)
     if isinstance(v, Path):
         return str(v)
     return v

@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 __all__ = ["RunResult"]
 
 
@@ -60,6 +62,15 @@ class RunResult:
         """Every recorded layer's spikes ``[T, B, n]`` (needs ``record=True``)."""
         return [rec["spikes"] for rec in self.layers]
 
+    def numpy_output(self) -> np.ndarray:
+        """:attr:`output` as a float64 numpy array (a torch tensor detached and moved to the
+        CPU), for comparing engines."""
+        return _float64(self.output)
+
+    def numpy_layer_spikes(self) -> list[np.ndarray]:
+        """:attr:`layer_spikes` as float64 numpy arrays (needs ``record=True``)."""
+        return [_float64(s) for s in self.layer_spikes]
+
     def keys(self) -> tuple[str, ...]:
         """The names :meth:`__getitem__` accepts."""
         return ("output", "spikes", "layers", "has_readout", "states")
@@ -69,3 +80,9 @@ class RunResult:
         if key not in self.keys():
             raise KeyError(key)
         return getattr(self, key)
+
+
+def _float64(a) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)

@@ -22,7 +22,8 @@ Modules: :mod:`~.errors`, :mod:`~.schema` (format, version, the layout, :class:`
 :mod:`~.atomic` (atomic HDF5 writing), :mod:`~.checksum`, :mod:`~.write` (:func:`save_model`,
 :func:`attach_quantized`), :mod:`~.structure` (what a file may not contain, checked before
 reading), :mod:`~.hdf5_raw` (stored string lengths from the raw object header), :mod:`~.read`
-(:func:`load_model`), :mod:`~.network` (:func:`network_from_model`, :func:`load_network`).
+(:func:`load_model`), :mod:`~.network` (:func:`network_from_model`, :func:`load_network`),
+:mod:`~.resolve` (:func:`resolve_model`: a spec, a network or a path, accepted one way).
 """
 
 from lava_nt.converters.model_file.atomic import atomic_h5_write, atomic_write
@@ -30,6 +31,7 @@ from lava_nt.converters.model_file.checksum import _checksum as _checksum
 from lava_nt.converters.model_file.errors import ModelFileError, ModelFileExistsError
 from lava_nt.converters.model_file.network import load_network, network_from_model
 from lava_nt.converters.model_file.read import load_model
+from lava_nt.converters.model_file.resolve import ResolvedModel, resolve_model
 from lava_nt.converters.model_file.schema import (
     FORMAT,
     META_KEYS,
@@ -48,11 +50,13 @@ __all__ = [
     "ModelFileError",
     "ModelFileExistsError",
     "ModelInfo",
+    "ResolvedModel",
     "atomic_h5_write",
     "atomic_write",
     "attach_quantized",
     "load_model",
     "load_network",
     "network_from_model",
+    "resolve_model",
     "save_model",
 ]

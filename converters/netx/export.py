@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import h5py
 import numpy as np
 
 from lava_nt import __version__
-from lava_nt.converters.model_file import _is_ntnetwork, atomic_h5_write, load_model
+from lava_nt.converters.model_file import atomic_h5_write, resolve_model
 from lava_nt.converters.netx.format import NETX_BIAS_EXP, NETX_WEIGHT_MAX, NETX_WEIGHT_MIN, read_str
 from lava_nt.converters.netx.stock import StockLavaError, check_stock
 from lava_nt.converters.quantize import quantize
@@ -20,7 +19,6 @@ from lava_nt.spec.fixed import (
     GAIN_UNITY,
     dense_effective_weights,
 )
-from lava_nt.spec.validation import ParameterError
 
 
 @dataclass
@@ -101,20 +99,12 @@ def _netx_weight(ls) -> np.ndarray:
 def _resolve_for_netx(spec_or_model):
     """A netx-compatible fixed spec (and the QuantReport if it was quantised here)."""
 
-    obj = spec_or_model
-    if isinstance(obj, str | os.PathLike):
-        obj, info = load_model(obj)
-        # the model's own fixed-point network (e.g. QAT-tuned for netx, or imported from netx)
-        # is written exactly when netx can hold it
-        if info.quantized is not None and not netx_compatible(info.quantized):
-            return info.quantized, info.quant_report
-    elif _is_net(obj):
-        obj = obj.to_spec()
-    if not isinstance(obj, NetworkSpec):
-        raise ParameterError(
-            "export_netx: expected a NetworkSpec, an NTNetwork or a model file path, got "
-            f"{type(obj).__name__}"
-        )
+    m = resolve_model(spec_or_model, "export_netx")
+    obj, info = m.spec, m.info
+    # a model file's own fixed-point network (e.g. QAT-tuned for netx, or imported from netx)
+    # is written exactly when netx can hold it
+    if info is not None and info.quantized is not None and not netx_compatible(info.quantized):
+        return info.quantized, info.quant_report
     if obj.fixed:
         why = netx_compatible(obj)
         if why:
@@ -251,8 +241,3 @@ def read_netx(path) -> dict:
                 }
             )
     return out
-
-
-def _is_net(obj) -> bool:
-
-    return _is_ntnetwork(obj)

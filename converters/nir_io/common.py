@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from lava_nt.converters.model_file import load_model
+from lava_nt.converters.model_file import resolve_model
 from lava_nt.network import NetworkSpec
 from lava_nt.spec.validation import ParameterError
 
@@ -54,16 +52,7 @@ def _scalar(x) -> float:
 
 def _resolve_spec(model, where: str) -> NetworkSpec:
     """A float NetworkSpec from a spec, an NTNetwork or a model-file path."""
-    obj = model
-    if isinstance(obj, str | os.PathLike):
-        obj, _info = load_model(obj)
-    elif not isinstance(obj, NetworkSpec) and hasattr(obj, "to_spec"):
-        obj = obj.to_spec()
-    if not isinstance(obj, NetworkSpec):
-        raise NIRExportError(
-            f"{where}: expected a NetworkSpec, an NTNetwork or a model file path, got "
-            f"{type(obj).__name__}"
-        )
+    obj = resolve_model(model, where, NIRExportError).spec
     if obj.fixed:
         raise NIRExportError(
             f"{where}: NIR is floating point and this spec is fixed point; export the float "

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
+from lava_nt.io import to_jsonable
 
 
 # ---- report ---------------------------------------------------------------------------------
@@ -192,19 +191,8 @@ class QuantReport:
 
 
 def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_jsonable(v) for v in x.tolist()]
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    return x
+    """JSON form of a report (non-finite floats as strings: strict JSON)."""
+    return to_jsonable(x, nonfinite="str")
 
 
 def calibration_lines(report) -> list[str]:

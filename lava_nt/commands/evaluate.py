@@ -178,21 +178,13 @@ def _default_T(info) -> int:
     return int(t) if isinstance(t, int) and not isinstance(t, bool) and t > 0 else 25
 
 
-def _numpy(a):
-    import numpy as np
-
-    if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
-    return np.asarray(a, dtype=np.float64)
-
-
 class _Run:
     """One engine's run: every spiking layer's spikes ``[T, N, n]`` and the output ``[T, N,
     n_out]`` (the last layer's spikes, or a readout's voltage trace)."""
 
     def __init__(self, result):
-        self.layers = [_numpy(s) for s in result.layer_spikes]
-        self.output = _numpy(result.output)
+        self.layers = result.numpy_layer_spikes()
+        self.output = result.numpy_output()
         self.has_readout = bool(result.has_readout)
 
 

@@ -7,14 +7,13 @@ reachable range) and the DAC-quantised voltage; :func:`plot_analog` draws the ma
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lava_nt.converters.agreement import as_spike_input
-from lava_nt.converters.model_file import load_model
+from lava_nt.converters.model_file import resolve_model
 from lava_nt.decode import check_labels, output_classes, predictions
 from lava_nt.hardware.analog import (
     PAPER_REFERENCE,
@@ -23,7 +22,7 @@ from lava_nt.hardware.analog import (
     dac_levels,
     map_gains,
 )
-from lava_nt.network import NetworkSpec, reference_run
+from lava_nt.network import reference_run
 from lava_nt.spec.validation import ParameterError
 
 __all__ = ["AnalogAccuracy", "analog_accuracy", "plot_analog"]
@@ -106,22 +105,6 @@ _STAGES = {
 }
 
 
-def _resolve_model(model):
-    """``(float spec, n_classes or None)`` from a path, NetworkSpec or NTNetwork."""
-    n_classes = None
-    if isinstance(model, str | os.PathLike):
-        model, info = load_model(model)
-        n_classes = info.n_classes
-    if hasattr(model, "to_spec") and not isinstance(model, NetworkSpec):
-        n_classes = getattr(model, "n_classes", None)
-        model = model.to_spec()
-    if not isinstance(model, NetworkSpec):
-        raise ParameterError(
-            f"expected a model file, NetworkSpec or NTNetwork, got {type(model).__name__}"
-        )
-    return model, n_classes
-
-
 def analog_accuracy(
     model,
     x,
@@ -153,7 +136,8 @@ def analog_accuracy(
         mirror, domains, dac_bits, out_of_range, domain_value: see :func:`map_gains`.
     """
 
-    spec, nc = _resolve_model(model)
+    m = resolve_model(model, "analog_accuracy")
+    spec, nc = m.spec, m.n_classes
     n_classes = output_classes(n_classes, nc, "analog_accuracy")
     xs = as_spike_input(x, T, spec.n_in)
     y = np.asarray(y)

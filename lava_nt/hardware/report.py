@@ -10,13 +10,12 @@ tables (``to_markdown``) and JSON (``to_dict`` / ``to_json``). ``lava-nt report 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lava_nt.converters.agreement import as_spike_input
-from lava_nt.converters.model_file import load_model
+from lava_nt.converters.model_file import resolve_model
 from lava_nt.converters.quantize import QuantizationError, quantize
 from lava_nt.decode import output_classes
 from lava_nt.hardware.cores import Mapping, apply_mapping, map_to_cores
@@ -29,6 +28,7 @@ from lava_nt.hardware.resources import (
     NetworkResources,
     count_resources,
 )
+from lava_nt.io import to_jsonable
 from lava_nt.network import NetworkSpec
 from lava_nt.spec.validation import ParameterError
 
@@ -233,37 +233,8 @@ def _limits_line(chip: ChipLimits) -> str:
 
 
 def _jsonable(x):
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating | float):
-        v = float(x)
-        return v if np.isfinite(v) else None
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
-
-
-def _resolve(model):
-    """``(spec, info or None, label, classes or None)``."""
-    info = None
-    label = type(model).__name__
-    if isinstance(model, str | os.PathLike):
-        label = str(model)
-        model, info = load_model(model)
-    classes = info.n_classes if info is not None else getattr(model, "n_classes", None)
-    if hasattr(model, "to_spec") and not isinstance(model, NetworkSpec):
-        model = model.to_spec()
-    if not isinstance(model, NetworkSpec):
-        raise ParameterError(
-            f"hardware_report: expected a model file, NetworkSpec or NTNetwork, got {label}"
-        )
-    return model, info, label, classes
+    """JSON form of a report (non-finite floats as null: strict JSON)."""
+    return to_jsonable(x, nonfinite="null")
 
 
 def hardware_report(
@@ -296,7 +267,8 @@ def hardware_report(
     """
     if precision not in ("float", "fixed"):
         raise ParameterError(f"precision must be 'float' or 'fixed', got {precision!r}")
-    spec, info, label, classes = _resolve(model)
+    m = resolve_model(model, "hardware_report")
+    spec, info, label, classes = m.spec, m.info, m.label, m.n_classes
     notes = []
     fixed, source = quantized, "given"
     if fixed is None and spec.fixed:
