@@ -60,6 +60,11 @@ def _save_npz(path: Path, **arrays) -> None:
     atomic_write(path, write, make_parents=True)
 
 
+def check_indices(B: int, n: int) -> np.ndarray:
+    """``n`` sample indices spread evenly over ``B`` (neighbours are copies of one trial)."""
+    return np.unique(np.linspace(0, B - 1, min(int(n), B)).round().astype(np.int64))
+
+
 def deploy_model(
     net,
     x,
@@ -71,6 +76,7 @@ def deploy_model(
     timeout: float | None = None,
     save_spikes=None,
     keep: int = 8,
+    lava_check: int | None = None,
 ) -> dict:
     """Run ``net`` on Lava (float, and fixed point if ``fixed``) for static inputs ``x [B, 160]``.
 
@@ -79,9 +85,16 @@ def deploy_model(
         x: binary inputs ``[B, n_in]`` (held for ``T`` steps); y: labels ``[B]``.
         fixed: also quantise and run the Loihi fixed-point network.
         timeout: seconds per Lava run (default: proportional to the steps).
-        save_spikes: optional ``.npz`` path for the Lava output spikes of ``keep`` samples
+        save_spikes: optional ``.npz`` path for the output spikes of ``keep`` samples
             spread over ``x`` (``lava_float`` ``[T, k, n_out]`` uint8, ``lava_fixed`` if run,
             ``y``, predictions) for plotting.
+        lava_check: None (default): every sample runs on Lava. An integer ``N >= 0``: the
+            *reference* mode for large studies: the Lava accuracies of every sample are computed
+            by the engines the test suite proves equal to Lava (torch float64 for Lava float, the
+            bit-exact fixed-point emulator for Lava fixed), and Lava itself runs only ``N``
+            samples spread over ``x`` as a check (``lava_check_float_match`` /
+            ``lava_check_fixed_match``: fraction of equal output spikes, 1.0 expected; none
+            with ``N = 0``). ``deploy_engine`` records the mode (``"lava"``/``"reference"``).
 
     Returns a JSON-serialisable dict (see the module docstring).
     """
@@ -89,8 +102,12 @@ def deploy_model(
     y = np.asarray(y, dtype=np.int64)
     if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"deploy_model: x must be [B, n_in] with B = len(y) >= 1, got {x.shape}")
+    if lava_check is not None and (isinstance(lava_check, bool) or int(lava_check) < 0):
+        raise ValueError(f"deploy_model: lava_check must be None or >= 0, got {lava_check!r}")
     B = x.shape[0]
-    row: dict = {"n_samples": int(B), "T": int(T)}
+    reference = lava_check is not None
+    row: dict = {"n_samples": int(B), "T": int(T),
+                 "deploy_engine": "reference" if reference else "lava"}  # fmt: skip
     with torch.no_grad():
         out32 = net.forward_static(torch.as_tensor(x, dtype=torch.float32), T).numpy()
         spec = net.to_spec()  # float64 copies
@@ -101,20 +118,32 @@ def deploy_model(
     row["torch_acc"] = _acc(p32, y)
     row["torch64_acc"] = _acc(p64, y)
     xs = np.ascontiguousarray(np.broadcast_to(x.astype(np.float64)[None], (T, *x.shape)))
-    t0 = time.perf_counter()
-    lava = run_network(spec, xs, "float", timeout=timeout)
-    row["lava_float_seconds"] = round(time.perf_counter() - t0, 2)
-    lf = np.asarray(lava.spikes)
+    check = check_indices(B, lava_check) if reference and lava_check else None
+    if reference:
+        row["lava_check_samples"] = 0 if check is None else int(check.size)
+        lf = out64
+        if check is not None:
+            t0 = time.perf_counter()
+            lc = np.asarray(run_network(spec, xs[:, check], "float", timeout=timeout).spikes)
+            row["lava_float_seconds"] = round(time.perf_counter() - t0, 2)
+            row["lava_check_float_match"] = float(np.mean(lc == out64[:, check]))
+        row["lava_steps"] = int(T * B)
+    else:
+        t0 = time.perf_counter()
+        lava = run_network(spec, xs, "float", timeout=timeout)
+        row["lava_float_seconds"] = round(time.perf_counter() - t0, 2)
+        lf = np.asarray(lava.spikes)
+        row["lava_steps"] = int(lava.steps)
     pf = population_predictions(lf, n_classes)
     row["lava_float_acc"] = _acc(pf, y)
-    row["float_output_match"] = float(np.mean(lf == out64))
+    if not reference:  # (reference mode: lava_check_float_match, on the checked samples)
+        row["float_output_match"] = float(np.mean(lf == out64))
     row["float_prediction_agreement"] = float(np.mean(pf == p64))
     row["float_prediction_agreement_f32"] = float(np.mean(pf == p32))
     row["lava_float_spikes"] = int(lf.sum())
     row["lava_float_pred"] = pf.astype(int).tolist()
-    row["lava_steps"] = int(lava.steps)
     # samples kept for plots: spread over the test part (neighbours are copies of one trial)
-    sel = np.unique(np.linspace(0, B - 1, min(int(keep), B)).round().astype(np.int64))
+    sel = check_indices(B, keep)
     arrays = {
         "lava_float": lf[:, sel].astype(np.uint8),
         "y": y[sel],
@@ -125,29 +154,44 @@ def deploy_model(
     row["fixed_status"] = "not run"
     if fixed:
         try:
-            fspec, qrep = quantize(spec)
-            row["quant_max_rel_error"] = float(qrep.max_rel_error)
-            row["quant_clipped"] = int(qrep.n_clipped)
-            row["quant_zeroed"] = int(qrep.n_zeroed)
-            t0 = time.perf_counter()
-            lfx = np.asarray(run_network(fspec, xs, "fixed", timeout=timeout).spikes)
-            row["lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
-            emu = run_fixed(fspec, torch.as_tensor(xs)).output.numpy()
-            px = population_predictions(lfx, n_classes)
-            row["lava_fixed_acc"] = _acc(px, y)
-            row["fixed_emulator_match"] = float(np.mean(lfx == emu))
-            row["fixed_vs_float_output_match"] = float(np.mean(lfx == lf))
-            row["fixed_vs_float_prediction_agreement"] = float(np.mean(px == pf))
-            row["lava_fixed_spikes"] = int(lfx.sum())
-            row["fixed_status"] = "ok"
-            arrays["lava_fixed"] = lfx[:, sel].astype(np.uint8)
-            arrays["pred_fixed"] = px[sel]
+            _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, reference,
+                          check, sel)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - report the reason, keep the float results
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             row["fixed_status"] = f"unavailable ({msg})"
     if save_spikes is not None:
         _save_npz(Path(save_spikes), **arrays)
     return row
+
+
+def _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, reference, check, sel):
+    """The fixed-point half of :func:`deploy_model` (quantise, run, compare), into ``row``."""
+    fspec, qrep = quantize(spec)
+    row["quant_max_rel_error"] = float(qrep.max_rel_error)
+    row["quant_clipped"] = int(qrep.n_clipped)
+    row["quant_zeroed"] = int(qrep.n_zeroed)
+    emu = run_fixed(fspec, torch.as_tensor(xs)).output.numpy()
+    if reference:
+        lfx = emu
+        if check is not None:
+            t0 = time.perf_counter()
+            lc = np.asarray(run_network(fspec, xs[:, check], "fixed", timeout=timeout).spikes)
+            row["lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+            row["lava_check_fixed_match"] = float(np.mean(lc == emu[:, check]))
+    else:
+        t0 = time.perf_counter()
+        lfx = np.asarray(run_network(fspec, xs, "fixed", timeout=timeout).spikes)
+        row["lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+    px = population_predictions(lfx, n_classes)
+    row["lava_fixed_acc"] = _acc(px, y)
+    if not reference:  # (reference mode: lava_check_fixed_match, on the checked samples)
+        row["fixed_emulator_match"] = float(np.mean(lfx == emu))
+    row["fixed_vs_float_output_match"] = float(np.mean(lfx == lf))
+    row["fixed_vs_float_prediction_agreement"] = float(np.mean(px == pf))
+    row["lava_fixed_spikes"] = int(lfx.sum())
+    row["fixed_status"] = "ok"
+    arrays["lava_fixed"] = lfx[:, sel].astype(np.uint8)
+    arrays["pred_fixed"] = px[sel]
 
 
 def deploy_qat_model(
@@ -159,6 +203,7 @@ def deploy_qat_model(
     n_classes: int = 2,
     timeout: float | None = None,
     float_pred=None,
+    lava_check: int | None = None,
 ) -> dict:
     """Deploy a QAT-tuned model file on Lava fixed point and compare it with its training forward.
 
@@ -167,6 +212,10 @@ def deploy_qat_model(
         x: binary inputs ``[B, n_in]`` (held for ``T`` steps); y: labels ``[B]``.
         float_pred: optional predictions of the float-tuned model on the same samples (e.g.
             ``deploy_model(...)["lava_float_pred"]``) for ``qat_vs_float_prediction_agreement``.
+        lava_check: as in :func:`deploy_model`: None runs every sample on Lava; ``N >= 0``
+            compares the training forward with the bit-exact fixed-point emulator on every
+            sample (``qat_bit_exact``) and runs only ``N`` samples on Lava as a check
+            (``qat_lava_check_match``: fraction of equal spikes over every layer).
 
     Returns a JSON-serialisable dict: ``qat_torch_acc`` (the training forward's accuracy),
     ``qat_lava_fixed_acc``, ``qat_bit_exact`` (every layer's spikes equal),
@@ -190,10 +239,23 @@ def deploy_qat_model(
             _, recs = qat.forward_static(torch.as_tensor(x, dtype=torch.float64), T, record=True)
         trained = [r["spikes"].numpy() for r in recs]
         xs = np.ascontiguousarray(np.broadcast_to(x.astype(np.float64)[None], (T, *x.shape)))
-        t0 = time.perf_counter()
-        lava = run_network(info.quantized, xs, "fixed", timeout=timeout, record=True)
-        row["qat_lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
-        lv = [np.asarray(layer["spikes"]) for layer in lava.layers]
+        if lava_check is None:
+            t0 = time.perf_counter()
+            lava = run_network(info.quantized, xs, "fixed", timeout=timeout, record=True)
+            row["qat_lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+            lv = [np.asarray(layer["spikes"]) for layer in lava.layers]
+        else:  # reference mode: the bit-exact emulator on every sample, Lava on a few
+            emu = run_fixed(info.quantized, torch.as_tensor(xs), record=True)
+            lv = [np.asarray(s) for s in emu.numpy_layer_spikes()]
+            check = check_indices(len(y), lava_check) if lava_check else None
+            if check is not None:
+                t0 = time.perf_counter()
+                lava = run_network(info.quantized, xs[:, check], "fixed", timeout=timeout,
+                                   record=True)  # fmt: skip
+                row["qat_lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+                row["qat_lava_check_match"] = float(np.mean(np.concatenate([
+                    (np.asarray(a["spikes"]) == b[:, check]).ravel()
+                    for a, b in zip(lava.layers, lv, strict=True)])))  # fmt: skip
         pt = population_predictions(trained[-1], n_classes)
         pl = population_predictions(lv[-1], n_classes)
         row["qat_torch_acc"] = _acc(pt, y)

@@ -203,6 +203,14 @@ def register(subparsers) -> None:
         "--lava-samples", type=positive_int, help="deploy at most N test samples per model"
     )
     r.add_argument(
+        "--lava-check",
+        type=int,
+        metavar="N",
+        help="reference mode for large studies: deployment accuracies of every test sample from "
+        "the engines the test suite proves equal to Lava (torch float64, the bit-exact "
+        "fixed-point emulator), Lava itself on only N samples per model as a check (0: none)",
+    )
+    r.add_argument(
         "--lava-timeout",
         type=positive_seconds,
         metavar="SECONDS",
@@ -406,6 +414,7 @@ def build_config(args):
     kw["lava_fixed"] = not args.no_fixed
     kw["qat"] = args.qat
     kw["lava_samples"] = args.lava_samples
+    kw["lava_check"] = args.lava_check
     kw["lava_timeout"] = args.lava_timeout
     kw["fused"] = not args.no_fused
     kw["threads"] = args.threads

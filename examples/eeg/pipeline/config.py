@@ -256,6 +256,10 @@ class PipelineConfig:
     lava: bool = True
     lava_fixed: bool = True
     lava_samples: int | None = None
+    #: None: deploy every test sample on Lava; N >= 0: the reference mode for large studies
+    #: (deployment accuracies from the engines proven equal to Lava, Lava itself on N samples
+    #: per model as a check; examples.eeg.deploy.deploy_model)
+    lava_check: int | None = None
     #: tune every spiking unit a second time through the fixed-point network (QAT,
     #: lava_nt.examples.eeg.pipeline.qat) and deploy both
     qat: bool = False
@@ -267,10 +271,10 @@ class PipelineConfig:
     # settings that may differ between invocations on the same run directory (more folds, more
     # methods or seeds, Lava on or off); all others must match run.json
     EXTENSIBLE = ("methods", "seeds", "participants", "lava", "lava_fixed", "lava_timeout",
-                  "progress", "device")  # fmt: skip
+                  "progress", "device", "lava_check")  # fmt: skip
     # settings added after run directories existed: left out of run.json at their default, so a
     # run directory that does not record them resumes unchanged
-    OPTIONAL = {"thresholds": "person", "qat": False}
+    OPTIONAL = {"thresholds": "person", "qat": False, "lava_check": None}
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
@@ -337,6 +341,8 @@ class PipelineConfig:
         _real("balance_tol", self.balance_tol, 0.0, 1.0, hi_open=True)
         if self.lava_samples is not None:
             _int("lava_samples", self.lava_samples, 1, "a positive integer or None")
+        if self.lava_check is not None:
+            _int("lava_check", self.lava_check, 0, "an integer >= 0 or None")
         if self.lava_timeout is not None:
             _real("lava_timeout", self.lava_timeout, 0.0, None, lo_open=True)
 

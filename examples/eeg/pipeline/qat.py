@@ -117,7 +117,7 @@ def qat_deploy_fields(pipe, participant: int, method: str, seed: int, x, y, row:
         return {"qat_status": f"no QAT model in {path.parent}"}
     return deploy_qat_model(
         path, x, y, T=pipe.config.T, timeout=pipe.config.lava_timeout,
-        float_pred=row.get("lava_float_pred"),
+        float_pred=row.get("lava_float_pred"), lava_check=pipe.config.lava_check,
     )  # fmt: skip
 
 
@@ -266,4 +266,5 @@ def qat_report_lines(deploy_rows: list[dict]) -> list[str]:
 QAT_DEPLOY_KEYS = (
     "qat_status", "qat_torch_acc", "qat_lava_fixed_acc", "qat_bit_exact",
     "qat_train_deploy_agreement", "qat_vs_float_prediction_agreement", "qat_lava_fixed_seconds",
+    "qat_lava_check_match",
 )  # fmt: skip

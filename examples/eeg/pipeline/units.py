@@ -406,6 +406,7 @@ class _Pipeline:
             fixed=self.config.lava_fixed,
             timeout=self.config.lava_timeout,
             save_spikes=unit_dir(self.run_dir, participant, method, seed) / "deploy.npz",
+            lava_check=self.config.lava_check,
         )
         if self.config.qat and self.config.lava_fixed:  # the QAT model on Lava fixed point
             row.update(qat_deploy_fields(self, participant, method, seed, x, y, row))

@@ -321,7 +321,8 @@ def _deploy_markdown(deploy_rows) -> list[str]:
             return _fmt(_mean([r.get(key) for r in rr]))
 
         def match(key, rr=rs):  # spike match: mean, and the worst model if not all identical
-            vals = [r.get(key) for r in rr if r.get(key) is not None]
+            alt = CHECK_KEYS[key]  # reference-mode rows: Lava vs the reference on checked samples
+            vals = [r.get(key, r.get(alt)) for r in rr if r.get(key, r.get(alt)) is not None]
             if not vals:
                 return "-"
             return _fmt(float(np.mean(vals))) + (
@@ -341,7 +342,21 @@ def _deploy_markdown(deploy_rows) -> list[str]:
         )
     if notes:
         lines += ["", "Fixed point: " + "; ".join(sorted(str(n) for n in notes))]
+    ref = [r for r in deploy_rows if r.get("deploy_engine") == "reference"]
+    if ref:
+        checked = sorted({int(r.get("lava_check_samples", 0)) for r in ref})
+        lines += ["", f"Reference mode (`--lava-check`) for {len(ref)} of {len(deploy_rows)} "
+                  "deployments: their Lava accuracies come from the engines the test suite "
+                  "proves equal to Lava (torch float64 for Lava float, the bit-exact fixed-point "
+                  "emulator for Lava fixed) on every test sample; Lava itself ran "
+                  f"{'/'.join(map(str, checked))} sample(s) per model, and their spike match "
+                  "columns compare those Lava runs with the reference."]  # fmt: skip
     return lines + qat_report_lines(deploy_rows)
+
+
+#: spike-match keys of a Lava deployment and their reference-mode counterparts
+CHECK_KEYS = {"float_output_match": "lava_check_float_match",
+              "fixed_emulator_match": "lava_check_fixed_match"}  # fmt: skip
 
 
 def _csv_text(header_lines, head, body) -> str:
@@ -409,7 +424,8 @@ def _deploy_csv(info, rows, deploy_rows) -> str:
             "float_prediction_agreement_f32", "lava_fixed_acc", "fixed_emulator_match",
             "fixed_vs_float_output_match", "fixed_vs_float_prediction_agreement",
             "quant_max_rel_error", "quant_clipped", "quant_zeroed", "fixed_status",
-            "lava_float_seconds", "lava_fixed_seconds"]  # fmt: skip
+            "lava_float_seconds", "lava_fixed_seconds", "deploy_engine", "lava_check_samples",
+            "lava_check_float_match", "lava_check_fixed_match"]  # fmt: skip
     if any(r.get("qat_status") is not None for r in deploy_rows):
         keys += list(QAT_DEPLOY_KEYS)
     body = [
