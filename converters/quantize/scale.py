@@ -1,4 +1,15 @@
-"""The choice of each layer's voltage scale ``S`` from the register limits."""
+"""The choice of each layer's voltage scale ``S`` from the register limits, and of the input
+scale of real-valued (graded) input.
+
+Graded input, one rule for every command (``lava-nt evaluate``, ``lava-nt deploy``, the engine
+agreement report): the float engines take the data ``x`` as they are; the fixed-point network
+takes the integers ``round(x * input_scale)`` (half away from zero, :func:`encode_graded_input`),
+``input_scale`` being the one its quantisation recorded (``QuantReport.input_scale``, set by
+``lava-nt quantize --input-scale S``), 1 for a network that has no report (a fixed-point model:
+the data are integers already). When a graded network is quantised on the spot,
+:func:`graded_input_scale` chooses the power of two that puts the data's largest magnitude into
+the 8-bit range.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +27,43 @@ from lava_nt.spec.fixed import (
     DECAY_UNITY,
     VTH_SHIFT,
 )
-from lava_nt.spec.quantization import K_MAX, QUANT_WEIGHT_EXP_MIN, weight_unit
+from lava_nt.spec.quantization import (
+    K_MAX,
+    QUANT_WEIGHT_EXP_MIN,
+    round_half_away,
+    weight_unit,
+)
+
+__all__ = ["encode_graded_input", "fixed_point_input", "graded_input_scale"]
+
+
+# ---- graded input ---------------------------------------------------------------------------
+def graded_input_scale(spec, x) -> float | None:
+    """The input scale for quantising a graded-input ``spec`` on the spot for data ``x``: the
+    power of two ``S`` that maps the data's largest magnitude into the 8-bit range
+    (``max |x| * S <= 255``), or None (no scale: 1) when ``x`` holds integers already, and for a
+    network that takes spikes."""
+    x = np.asarray(x, dtype=np.float64)
+    if not getattr(spec, "graded", False) or np.array_equal(x, np.round(x)):
+        return None
+    peak = float(np.max(np.abs(x)))
+    return float(2.0 ** np.floor(np.log2(255.0 / peak)))
+
+
+def encode_graded_input(x, input_scale: float | None) -> np.ndarray:
+    """The integers a fixed-point network takes for real-valued data ``x``:
+    ``round(x * input_scale)``, half away from zero (``input_scale`` None: 1)."""
+    scale = 1.0 if input_scale is None else float(input_scale)
+    return round_half_away(np.asarray(x, dtype=np.float64) * scale)
+
+
+def fixed_point_input(spec, report, x) -> np.ndarray:
+    """What the fixed-point network of ``spec`` takes for the input ``x`` the float network
+    takes: spikes as they are; graded data as :func:`encode_graded_input` with the scale of the
+    quantisation ``report`` (its ``input_scale``; 1 without a report)."""
+    if not getattr(spec, "graded", False):
+        return np.asarray(x)
+    return encode_graded_input(x, getattr(report, "input_scale", None) or 1.0)
 
 
 # ---- scale choice ---------------------------------------------------------------------------

@@ -29,7 +29,8 @@ Networks that end in an integrator readout decide by the readout's reduced value
 reference of the same precision (float: max absolute difference; fixed: equal values). Networks
 built for real-valued input take graded ``x`` as it is; their fixed-point network takes
 ``round(x * input_scale)`` (the attached quantisation's scale; quantised on the spot, the power of
-two that puts the data's largest magnitude into the 8-bit range).
+two that puts the data's largest magnitude into the 8-bit range): the rule of
+:mod:`lava_nt.converters.quantize.scale`, shared with ``lava-nt deploy``.
 """
 
 from __future__ import annotations
@@ -149,24 +150,14 @@ def _fixed_network(spec, info, args, xs):
         print("\n".join(calibration_lines(rep)))
         return fixed, f"calibrated on {cal.n_samples} samples of {args.calibrate}", rep
     from lava_nt.converters.quantize import quantize
+    from lava_nt.converters.quantize.scale import graded_input_scale
 
-    scale = _input_scale(spec, xs)
+    scale = graded_input_scale(spec, xs)
     fixed, rep = quantize(spec, input_scale=scale)
     how = "quantised now (see lava-nt quantize; --calibrate CAL.npz calibrates it)"
     if scale is not None:
         how += f"; graded input x enters as round(x * {scale:g}) (8-bit range of the data)"
     return fixed, how, rep
-
-
-def _input_scale(spec, xs) -> float | None:
-    """For real-valued input: the power of two that maps the data's largest magnitude into the
-    8-bit range (``|x| * S <= 255``), or None when the data are integers already (or spikes)."""
-    import numpy as np
-
-    if not spec.graded or np.array_equal(xs, np.round(xs)):
-        return None
-    peak = float(np.max(np.abs(xs)))
-    return float(2.0 ** np.floor(np.log2(255.0 / peak)))
 
 
 def _is_qat(info) -> bool:
@@ -190,7 +181,7 @@ class _Run:
 
 def _run(engine: str, model_path, spec, fixed, inputs, timeout) -> _Run:
     """One engine's run on ``inputs`` (``"float"``: the data; ``"fixed"``: what the fixed-point
-    network takes, see :func:`_fixed_input`)."""
+    network takes, :func:`lava_nt.converters.quantize.scale.fixed_point_input`)."""
     import torch
 
     from lava_nt.result import RunResult
@@ -218,18 +209,6 @@ def _run(engine: str, model_path, spec, fixed, inputs, timeout) -> _Run:
     if engine == "lava_float":
         return _Run(run_network(spec, xs, "float", timeout=timeout, record=True))
     return _Run(run_network(fixed, xs, "fixed", timeout=timeout, record=True))
-
-
-def _fixed_input(spec, report, xs):
-    """What the fixed-point network takes: the spikes themselves, or for real-valued (graded)
-    input the integers ``round(x * input_scale)`` (the quantiser's scale, 1 for an imported
-    integer network), half away from zero."""
-    if not spec.graded:
-        return xs
-    from lava_nt.spec.quantization import round_half_away
-
-    scale = float(getattr(report, "input_scale", 1.0) or 1.0)
-    return round_half_away(xs * scale)
 
 
 def _precision(engine: str) -> str:
@@ -339,7 +318,9 @@ def _evaluate(args) -> int:
     )
     xs, y = data.inputs(spec.graded), data.y
     engine, refs, fixed, source, report = _engines(args, spec, info, xs)
-    inputs = {"float": xs, "fixed": _fixed_input(spec, report, xs)}
+    from lava_nt.converters.quantize.scale import fixed_point_input
+
+    inputs = {"float": xs, "fixed": fixed_point_input(spec, report, xs)}
     reduce = spec.readout.reduce if spec.readout is not None else None
 
     def decide(output):

@@ -139,12 +139,88 @@ def test_class_count_comes_from_the_model_and_labels_are_checked():
         agreement(net, x, np.array([0, 1, 2, 3, 1]), engines=("torch_float",))
 
 
-def test_readout_and_graded_networks_point_to_evaluate():
-    """agreement decodes population spikes; a readout network would be decoded wrongly, so it is
-    refused with the command that handles it."""
+def readout_graded_spec(seed=0):
+    """10 graded inputs -> 16 -> 12 -> a 3-unit integrator readout read as the mean."""
     from lava_nt.testing import random_spec
 
-    spec = random_spec(0, readout=3)
-    x = np.zeros((5, 2, spec.n_in))
-    with pytest.raises(ValueError, match="lava-nt evaluate"):
-        agreement(spec, x, engines=("torch_float",))
+    return random_spec(seed, (10, 16, 12), du=(1.0, 0.5), dv=(0.2, 0.1), readout=3,
+                       readout_reduce="mean", graded=True, weight_scale=(2.0, 1.5))  # fmt: skip
+
+
+def test_readout_network_with_graded_input_on_all_engines(tmp_path):
+    """Decisions from the readout values; torch float64 = Lava float within the stated
+    tolerance, the emulator = Lava fixed value for value, both on round(x * S) with the scale
+    the shared rule picks; every number equals what the engines say on their own."""
+    from lava_nt.converters.agreement import FLOAT_READOUT_TOLERANCE
+    from lava_nt.converters.quantize.scale import encode_graded_input, graded_input_scale
+    from lava_nt.decode import output_predictions
+    from lava_nt.spec.readout import reduce_readout
+
+    spec = readout_graded_spec()
+    rng = np.random.default_rng(1)
+    static = rng.random((20, 10))
+    y = rng.integers(0, 3, 20)
+    rep = agreement(spec, static, y, T=8)
+    S = graded_input_scale(spec, static)
+    assert S == 128.0 and rep.input_scale == S  # max |x| in (255/256, 1): 2**7
+    assert rep.readout == {"n": 3, "reduce": "mean"} and rep.n_classes == 3
+    x = np.broadcast_to(static[None], (8, 20, 10))
+    float_values = reduce_readout(reference_run(spec, x), "mean")
+    q, _ = quantize(spec, input_scale=S)
+    fixed_values = reduce_readout(emulate_fixed(q, encode_graded_input(x, S)).numpy(), "mean")
+    tol = FLOAT_READOUT_TOLERANCE * max(1.0, np.abs(float_values).max())
+    for e in ("torch_float", "lava_float"):
+        np.testing.assert_allclose(rep.readout_values[e], float_values, rtol=0, atol=tol)
+    for e in ("torch_fixed", "lava_fixed"):
+        np.testing.assert_array_equal(rep.readout_values[e], fixed_values)
+    assert np.abs(fixed_values).max() > 1000  # integer units, not silent
+    fl, fx = rep.pair("torch_float", "lava_float"), rep.pair("torch_fixed", "lava_fixed")
+    assert fl["readout_agree"] and fl["readout_max_abs_difference"] <= tol
+    assert fx["readout_agree"] and fx["identical"] and fx["readout_max_abs_difference"] == 0
+    assert rep.pair("torch_float", "torch_fixed")["output_match"] is None  # other units
+    for e, values in (("torch_float", float_values), ("lava_fixed", fixed_values)):
+        pred = output_predictions(values[None], 3, "last")  # the values are the class scores
+        np.testing.assert_array_equal(rep.predictions[e], pred)
+        assert rep.engines[e]["accuracy"] == pytest.approx(float(np.mean(pred == y)))
+    d = json.loads(rep.to_json())
+    assert np.array(d["readout_values"]["lava_fixed"]).shape == (20, 3)
+    assert d["input_scale"] == 128.0
+    text = rep.to_markdown()
+    assert "readout of 3 units" in text and "round(x * 128)" in text
+    # an attached quantisation's input scale is the one used
+    q64, r64 = quantize(spec, input_scale=64.0)
+    path = tmp_path / "g.h5"
+    save_model(path, spec, quantized=(q64, r64))
+    rep2 = agreement(path, static, T=8, engines=("torch_fixed",))
+    want = reduce_readout(emulate_fixed(q64, encode_graded_input(x, 64.0)).numpy(), "mean")
+    assert rep2.input_scale == 64.0
+    np.testing.assert_array_equal(rep2.readout_values["torch_fixed"], want)
+    # a fixed-point spec alone takes integers
+    with pytest.raises(ValueError, match="integers"):
+        agreement(q64, static, T=8, engines=("torch_fixed",))
+
+
+def test_graded_input_scale_rule():
+    from lava_nt.converters.quantize.scale import (
+        encode_graded_input,
+        fixed_point_input,
+        graded_input_scale,
+    )
+    from lava_nt.testing import random_spec
+
+    graded, spiking = random_spec(0, (4, 3), graded=True), random_spec(0, (4, 3))
+    assert graded_input_scale(graded, [[0.5, -2.0]]) == 64.0  # 2 * 64 <= 255 < 2 * 128
+    assert graded_input_scale(graded, [[0.25, 1.0]]) == 128.0
+    assert graded_input_scale(graded, [[3.0, -7.0]]) is None  # integers already
+    assert graded_input_scale(spiking, [[0.5]]) is None
+    np.testing.assert_array_equal(encode_graded_input([0.5, -0.5, 0.26], 2.0), [1, -1, 1])
+    rep = types_namespace(input_scale=4.0)
+    np.testing.assert_array_equal(fixed_point_input(graded, rep, [[0.3]]), [[1.0]])
+    np.testing.assert_array_equal(fixed_point_input(graded, None, [[2.4]]), [[2.0]])
+    np.testing.assert_array_equal(fixed_point_input(spiking, rep, [[1.0]]), [[1.0]])
+
+
+def types_namespace(**kw):
+    import types
+
+    return types.SimpleNamespace(**kw)
