@@ -23,7 +23,16 @@ surrogate and straight-through gradients reach the trainable parameters:
   i.e. on the float network's ``v - vth``, so surrogate slopes keep their meaning and gradients
   have the float network's magnitude.
 
-Hence ``QATNetwork(x)`` gives bit for bit the spikes of
+A network that ends in a non-spiking integrator readout (``NetworkSpec.readout``) carries it as a
+:class:`~lava_nt.qat.readout.QATReadout` at its own scale ``S_r`` (registers by the same rules as
+the quantiser's readout): the forward then returns the readout's integer voltage trace, and
+``values(trace)`` (what the training loss takes) reduces it over the window (last / mean / max)
+and divides by ``S_r``. A network built for graded (real-valued) input takes the data ``x``; its
+layers run on the integers ``round(x * input_scale)`` that the fixed-point network takes
+(:meth:`QATNetwork.fixed_input`), the first layer's weights divided by ``input_scale`` as the
+quantiser divides them.
+
+Hence ``QATNetwork(x)`` gives bit for bit the spikes (and readout values) of
 :func:`~lava_nt.nn.fixed_emulator.emulate_fixed` and of Lava's fixed-point run of
 :meth:`QATNetwork.to_fixed_spec`, which holds the integer mantissas used in training and equals
 :func:`~lava_nt.converters.quantize.quantize` of :meth:`QATNetwork.to_float_spec` at the same
@@ -44,11 +53,15 @@ see ``docs/qat.md``.
 
 Modules: :mod:`~lava_nt.qat.registers` (the straight-through register quantisers),
 :mod:`~lava_nt.qat.recurrences` (fused integer recurrences with hand-written BPTT),
-:mod:`~lava_nt.qat.layer` (:class:`QATLayer`), :mod:`~lava_nt.qat.network` (:class:`QATNetwork`).
+:mod:`~lava_nt.qat.layer` (:class:`QATLayer`), :mod:`~lava_nt.qat.readout` (:class:`QATReadout`),
+:mod:`~lava_nt.qat.network` (:class:`QATNetwork`), :mod:`~lava_nt.qat.compare`
+(:func:`fixed_spec_differences`).
 """
 
+from lava_nt.qat.compare import fixed_spec_differences
 from lava_nt.qat.layer import QATLayer
-from lava_nt.qat.network import QATNetwork, fixed_spec_differences
+from lava_nt.qat.network import QATNetwork
+from lava_nt.qat.readout import READOUT_TRAINABLE_KINDS, QATReadout
 from lava_nt.qat.registers import (
     TRAINABLE_KINDS,
     QATError,
@@ -65,10 +78,12 @@ __all__ = [
     "K_MAX",
     "QUANT_WEIGHT_EXP_MAX",
     "QUANT_WEIGHT_EXP_MIN",
+    "READOUT_TRAINABLE_KINDS",
     "TRAINABLE_KINDS",
     "QATError",
     "QATLayer",
     "QATNetwork",
+    "QATReadout",
     "fixed_spec_differences",
     "round_half_away",
     "ste",

@@ -20,8 +20,9 @@ from lava_nt.qat.registers import (
     _set,
     _trainable,
     _trunc_shift,
-    _weights,
     _wrap_u,
+    cached_weights,
+    drive,
     ste,
 )
 from lava_nt.spec.fixed import (
@@ -67,6 +68,7 @@ class QATLayer(torch.nn.Module):
         sb_surrogate=None,
         sb_alpha: float | None = None,
         detach_reset: bool = True,
+        input_scale: float | None = None,
     ):
         super().__init__()
         p = ls.neuron
@@ -80,6 +82,9 @@ class QATLayer(torch.nn.Module):
         self.detach_reset = bool(detach_reset)
         self.engine = "fused"
         self._wcache: dict = {}
+        # graded input (first layer): the integers round(x * input_scale) drive W / input_scale
+        self.graded = input_scale is not None
+        self.in_factor = 1.0 if input_scale is None else 1.0 / float(input_scale)
         self.surrogate, self.surrogate_alpha = surrogate, float(alpha)
         self.spike_fn = make_spike_fn(surrogate, alpha)
         _set(self, "weight", ls.weight, trainable["weight"])
@@ -119,15 +124,14 @@ class QATLayer(torch.nn.Module):
     # -- registers ------------------------------------------------------------------------------
     def registers(self) -> _Registers:
         """The layer's registers at the current latent values (STE tensors and integers)."""
-        k, k_int, e = self._cached_weights("weight", self.weight, self.S)
+        k, k_int, e = cached_weights(self, "weight", self.S, self.in_factor)
         bias, bm, be = _mant_exp(self.bias * self.S, BIAS_MANT_MAX, self.bias_exp_mode,
                                  BIAS_EXP_MAX)  # fmt: skip
         gq = gain_units(self.gain)
         g_int = gain_register(gq.detach())
         sb = None
         if self.has_sb:
-            w = self.w_in if self.mask is None else self.w_in * self.mask
-            kb, kb_int, eb = self._cached_weights("w_in", w, self.S_b)
+            kb, kb_int, eb = cached_weights(self, "w_in", self.S_b, self.in_factor, self.mask)
             bb, bbm, bbe = _mant_exp(self.bias_b * self.S_b, BIAS_MANT_MAX, self.bias_exp_mode,
                                      BIAS_EXP_MAX)  # fmt: skip
             wb, wbm, wbe = _mant_exp(self.w_b * self.S, WB_MANT_MAX, "neuron", WB_EXP_MAX)
@@ -141,33 +145,9 @@ class QATLayer(torch.nn.Module):
         return _Registers(k, k_int, e, bias, bm, be, ste(gq, g_int), g_int, sb)
 
     # -- dynamics -------------------------------------------------------------------------------
-    def _cached_weights(self, name: str, w: torch.Tensor, S: float):
-        """:func:`_weights` of a matrix; frozen matrices are quantised once (cache keyed on the
-        tensor's identity and in-place version counter)."""
-        src = getattr(self, name)
-        if src.requires_grad:
-            return _weights(w, S)
-        key = (id(src), src._version, src.data_ptr(), S)
-        hit = self._wcache.get(name)
-        if hit is None or hit[0] != key:
-            with torch.no_grad():
-                res = _weights(w, S)
-            hit = (key, res, res[0].to(torch.float32))
-            self._wcache[name] = hit
-        return hit[1]
-
-    @staticmethod
-    def _drive(s_in: torch.Tensor, k: torch.Tensor, e: int) -> torch.Tensor:
-        """``dense_fixed_output(2k · s, e) << 6`` = ``(k · s) 2**(7+e)``.
-
-        The product runs in float32 when that is exact: spikes are 0/1 and ``|k| <= 127``, so
-        every partial sum is an integer below ``127 n_in < 2**24`` (float32's exact-integer
-        range); the power-of-two factor and the cast to float64 are exact too."""
-        if 127 * s_in.shape[-1] < 2**24:
-            a = torch.matmul(s_in.to(torch.float32), k.to(torch.float32).T).to(torch.float64)
-        else:  # pragma: no cover - more than 132,000 inputs per neuron
-            a = torch.matmul(s_in.to(torch.float64), k.T)
-        return a * 2.0 ** (7 + e)
+    def _drive(self, s_in: torch.Tensor, k: torch.Tensor, e: int) -> torch.Tensor:
+        """:func:`~lava_nt.qat.registers.drive` of this layer's input (graded or spikes)."""
+        return drive(s_in, k, e, self.graded)
 
     def run(self, x: torch.Tensor, T: int | None = None, record: bool = False):
         """Run ``x [T, ..., n_in]`` (or a static ``[..., n_in]`` held ``T`` steps): spikes

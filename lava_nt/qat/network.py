@@ -1,4 +1,5 @@
-"""The QAT network (:class:`QATNetwork`) and the register comparison of two fixed-point specs."""
+"""The QAT network (:class:`QATNetwork`): the fixed-point layers, the optional integrator readout
+and graded input, as one trainable torch module."""
 
 from __future__ import annotations
 
@@ -12,17 +13,39 @@ import torch
 from lava_nt._deprecation import C_RETENTION_RENAME, rename_kwargs
 from lava_nt.converters.model_file import load_model, save_model
 from lava_nt.converters.quantize import quantize
-from lava_nt.network import NetworkSpec
+from lava_nt.converters.quantize.scale import encode_graded_input
+from lava_nt.network import GRADED_INPUT_MAX, NetworkSpec
 from lava_nt.nn._util import is_trainable
 from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
+from lava_nt.qat.compare import fixed_spec_differences
 from lava_nt.qat.layer import QATLayer
+from lava_nt.qat.readout import READOUT_TRAINABLE_KINDS, QATReadout
 from lava_nt.qat.registers import TRAINABLE_KINDS, QATError, _trainable
 from lava_nt.spec.validation import ParameterError
 
 
 def _is_ntnetwork(obj) -> bool:
     return isinstance(obj, NTNetwork)
+
+
+def _readout_flags(net) -> dict[str, bool]:
+    """What an NTNetwork's readout has trainable (``apply_tuning`` freezes it)."""
+    ro = getattr(net, "readout", None)
+    if ro is None:
+        return dict.fromkeys(READOUT_TRAINABLE_KINDS, False)
+    return {"weight": bool(ro.linear.weight.requires_grad), "bias": is_trainable(ro, "bias")}
+
+
+def _refuse_delays(spec: NetworkSpec) -> None:
+    """QAT does not model synaptic delays (yet): refuse a spec whose layers have any."""
+    for k, ls in enumerate(spec.layers):
+        d = getattr(ls, "delay", None)
+        if d is not None and np.any(np.asarray(d) != 0):
+            raise QATError(
+                f"QATNetwork: layer {k} has synaptic delays, which quantisation-aware tuning does "
+                "not model yet; tune it in float and quantise the result"
+            )
 
 
 def _trainable_flags(net) -> list[dict[str, bool]]:
@@ -60,9 +83,18 @@ class QATNetwork(torch.nn.Module):
             a spec).
         surrogate, alpha, detach_reset: for a spec (an NTNetwork's own settings are used;
             ``alpha`` is the surrogate-gradient slope).
+        input_scale: graded input only: the fixed-point network takes ``round(x * input_scale)``
+            (default 1: integer data); :meth:`forward` takes the real-valued ``x`` and applies it.
+        readout_scale, readout_window: the readout's voltage scale ``S_r`` (default: the
+            quantiser's choice, no 24-bit overflow over ``readout_window`` steps).
+        readout_trainable: ``{"weight": bool, "bias": bool}`` of the readout (default: what
+            ``net``'s readout has trainable; nothing for a spec).
 
     Attributes:
-        scales, bias_scales: the fixed scales; ``report``: the quantiser's report at construction.
+        scales, bias_scales: the fixed scales; ``readout_scale`` (None without a readout) and
+        ``input_scale`` (1.0 for spike input); ``report``: the quantiser's report at construction;
+        ``readout``: the :class:`~lava_nt.qat.readout.QATReadout` or None; ``input``:
+        ``"spikes"`` or ``"graded"``.
     """
 
     def __init__(
@@ -77,6 +109,10 @@ class QATNetwork(torch.nn.Module):
         surrogate: Any = DEFAULT_SURROGATE,
         alpha: float = DEFAULT_ALPHA,
         detach_reset: bool = True,
+        input_scale: float | None = None,
+        readout_scale: float | None = None,
+        readout_window: int = 100,
+        readout_trainable: dict | None = None,
     ):
         super().__init__()
         if _is_ntnetwork(net):
@@ -98,6 +134,7 @@ class QATNetwork(torch.nn.Module):
             ]
             detach = [bool(layer.neuron.detach_reset) for layer in net.layers]
             n_classes = getattr(net, "n_classes", None)
+            ro_flags = _readout_flags(net)
         elif isinstance(net, NetworkSpec):
             if net.fixed:
                 raise QATError("QATNetwork: expected a float spec (quantisation happens here)")
@@ -107,6 +144,7 @@ class QATNetwork(torch.nn.Module):
             sbsur = [(surrogate, alpha)] * len(spec.layers)
             detach = [bool(detach_reset)] * len(spec.layers)
             n_classes = None
+            ro_flags = dict.fromkeys(READOUT_TRAINABLE_KINDS, False)
         else:
             raise QATError(
                 f"QATNetwork: expected an NTNetwork or a float NetworkSpec, got {type(net)}"
@@ -121,15 +159,25 @@ class QATNetwork(torch.nn.Module):
                     if key not in TRAINABLE_KINDS:
                         raise QATError(f"QATNetwork: unknown trainable kind {key!r}")
                     f[key] = bool(val)
+        _refuse_delays(spec)
+        ro_flags = _override_readout_flags(ro_flags, readout_trainable, spec)
         if isinstance(bias_exp, bool) or not (
             bias_exp in ("neuron", "layer") or isinstance(bias_exp, int | np.integer)
         ):
             raise ParameterError("QATNetwork: bias_exp must be 'neuron', 'layer' or an int")
+        if input_scale is not None and not spec.graded:
+            raise QATError(
+                "QATNetwork: input_scale applies to a network built for graded (real-valued) "
+                "input; this one takes spikes"
+            )
         q, report = quantize(
             spec, scales=scales, bias_scales=bias_scales, bias_exp=bias_exp,
-            power_of_two=power_of_two,
+            power_of_two=power_of_two, input_scale=input_scale, readout_scale=readout_scale,
+            readout_window=readout_window,
         )  # fmt: skip
         self.report = report
+        self.input = spec.input
+        self.input_scale = float(report.input_scale)
         self.bias_exp = bias_exp if isinstance(bias_exp, str) else int(bias_exp)
         self.scales = [float(lq.scale) for lq in report.layers]
         self.bias_scales = [
@@ -150,9 +198,16 @@ class QATNetwork(torch.nn.Module):
                 sb_surrogate=sbsur[k][0],
                 sb_alpha=sbsur[k][1],
                 detach_reset=detach[k],
+                input_scale=self.input_scale if k == 0 and spec.graded else None,
             )  # fmt: skip
             for k, ls in enumerate(spec.layers)
         )
+        self.readout_scale = None if report.readout is None else float(report.readout.scale)
+        self.readout = None
+        if spec.readout is not None:
+            self.readout = QATReadout(
+                spec.readout, q.readout, self.readout_scale, self.bias_exp, ro_flags
+            )
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -161,24 +216,57 @@ class QATNetwork(torch.nn.Module):
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].n
+        return self.readout.n if self.readout is not None else self.layers[-1].n
+
+    @property
+    def graded(self) -> bool:
+        return self.input == "graded"
+
+    def values(self, out: torch.Tensor) -> torch.Tensor:
+        """Readout values ``[..., n]`` (float units) of an output trace (needs a readout)."""
+        if self.readout is None:
+            raise ParameterError("QATNetwork.values: the network has no readout")
+        return self.readout.values(out)
 
     @property
     def sizes(self) -> list[int]:
         return [self.n_in] + [layer.n for layer in self.layers]
 
     # -- running --------------------------------------------------------------------------------
+    def fixed_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the fixed-point network takes for the input ``x`` of the float network: spikes
+        as they are; graded data as the integers ``round(x * input_scale)`` (half away from zero,
+        :func:`~lava_nt.converters.quantize.scale.encode_graded_input`, the rule every engine
+        uses) in float64. Not differentiable with respect to ``x``."""
+        if not self.graded:
+            return x
+        xi = encode_graded_input(x.detach().cpu().numpy(), self.input_scale)
+        if xi.size and float(np.abs(xi).max()) > GRADED_INPUT_MAX:
+            raise ParameterError(
+                f"QATNetwork: round(x * {self.input_scale:g}) exceeds the graded-input payload "
+                f"+-{GRADED_INPUT_MAX}; the input is larger than the scale was chosen for"
+            )
+        return torch.as_tensor(xi, dtype=torch.float64, device=x.device)
+
+    def _finish(self, s, recs, record: bool):
+        if self.readout is not None:
+            s = self.readout(s)
+        return (s, recs) if record else s
+
     def forward(self, x: torch.Tensor, record: bool = False):
-        """Spikes ``[T, ..., n_out]`` (float64 0/1, surrogate gradients) of input ``x [T, ...,
-        n_in]``; with ``record=True`` also one dict per layer (``spikes``, ``bias_current`` in
-        integer voltage units, ``bias_spikes``), as :func:`~lava_nt.network.reference_run`."""
+        """Output spikes ``[T, ..., n_out]`` (float64 0/1, surrogate gradients) of input ``x [T,
+        ..., n_in]``, or for a network with a readout its integer voltage trace (float64 holding
+        the fixed-point network's integers; :meth:`values` reduces it); with ``record=True`` also
+        one dict per layer (``spikes``, ``bias_current`` in integer voltage units,
+        ``bias_spikes``), as :func:`~lava_nt.network.reference_run`. Graded input: ``x`` is the
+        real-valued data; the layers take :meth:`fixed_input` of it."""
         if x.shape[-1] != self.n_in:
             raise ParameterError(f"QATNetwork: input must be [T, ..., {self.n_in}]")
-        s, recs = x, []
+        s, recs = self.fixed_input(x), []
         for layer in self.layers:
             s, rec = layer.run(s, record=record)
             recs.append(rec)
-        return (s, recs) if record else s
+        return self._finish(s, recs, record)
 
     def forward_static(self, x: torch.Tensor, T: int, record: bool = False):
         """A static input ``x [..., n_in]`` held for ``T`` steps (the EEG task); returns what
@@ -189,12 +277,12 @@ class QATNetwork(torch.nn.Module):
             raise ParameterError(
                 f"QATNetwork.forward_static: 'T' must be a positive int, got {T!r}"
             )
-        s, rec = self.layers[0].run(x, T=T, record=record)
+        s, rec = self.layers[0].run(self.fixed_input(x), T=T, record=record)
         recs = [rec]
         for layer in self.layers[1:]:
             s, rec = layer.run(s, record=record)
             recs.append(rec)
-        return (s, recs) if record else s
+        return self._finish(s, recs, record)
 
     def after_step(self) -> None:
         """Called by :func:`lava_nt.training.train` after every optimizer step."""
@@ -203,21 +291,34 @@ class QATNetwork(torch.nn.Module):
     def constrain_(self) -> QATNetwork:
         for layer in self.layers:
             layer.constrain_()
+        if self.readout is not None:
+            self.readout.constrain_()
         return self
 
     # -- export ---------------------------------------------------------------------------------
     def to_float_spec(self) -> NetworkSpec:
         """The float network of the latent parameters (weights, biases, gains, ``w_b``, clamped
-        ``c_retention``); ``quantize(to_float_spec(), scales=self.scales,
-        bias_scales=self.bias_scales, bias_exp=self.bias_exp)`` gives :meth:`to_fixed_spec`."""
-        return NetworkSpec(self.n_in, [layer.float_layer() for layer in self.layers])
+        ``c_retention``, the readout's weights and biases); :meth:`quantized` (the quantiser at
+        this network's scales) of it gives :meth:`to_fixed_spec`."""
+        ro = None if self.readout is None else self.readout.float_readout()
+        return NetworkSpec(
+            self.n_in, [layer.float_layer() for layer in self.layers], readout=ro,
+            input=self.input,
+        )  # fmt: skip
+
+    def _fixed(self) -> NetworkSpec:
+        ro = None if self.readout is None else self.readout.fixed_readout()
+        return NetworkSpec(
+            self.n_in, [layer.fixed_layer() for layer in self.layers], fixed=True, readout=ro,
+            input=self.input,
+        )  # fmt: skip
 
     def to_fixed_spec(self, check: bool = False) -> NetworkSpec:
         """The fixed-point network that the forward computes (integer mantissas as trained):
         deploy it with ``run_network(spec, x, "fixed")``. Its registers are the quantiser's at the
         same scales by construction (both apply :mod:`lava_nt.spec.quantization`; the tests prove
         it); ``check=True`` compares them once more (:meth:`check_against_quantizer`)."""
-        fixed = NetworkSpec(self.n_in, [layer.fixed_layer() for layer in self.layers], fixed=True)
+        fixed = self._fixed()
         if check:
             self.check_against_quantizer(None, fixed)
         return fixed
@@ -226,7 +327,8 @@ class QATNetwork(torch.nn.Module):
         """``(fixed_spec, QuantReport)`` of the latents at the fixed scales (quantiser's view)."""
         return quantize(
             self.to_float_spec(), scales=self.scales, bias_scales=self.bias_scales,
-            bias_exp=self.bias_exp,
+            bias_exp=self.bias_exp, input_scale=self.input_scale if self.graded else None,
+            readout_scale=self.readout_scale,
         )  # fmt: skip
 
     def check_against_quantizer(self, q: NetworkSpec | None = None, fixed=None) -> None:
@@ -236,9 +338,7 @@ class QATNetwork(torch.nn.Module):
         if q is None:
             q, _ = self.quantized()
         if fixed is None:
-            fixed = NetworkSpec(
-                self.n_in, [layer.fixed_layer() for layer in self.layers], fixed=True
-            )
+            fixed = self._fixed()
         diffs = fixed_spec_differences(q, fixed)
         if diffs:
             raise QATError(
@@ -263,6 +363,11 @@ class QATNetwork(torch.nn.Module):
                 out[f"layers.{k}.sb.w_b_mant"] = np.asarray(pb.w_b_mant)
                 out[f"layers.{k}.sb.w_b_exp"] = np.asarray(pb.w_b_exp)
                 out[f"layers.{k}.sb.dc"] = np.asarray(pb.dc)
+        if fixed.readout is not None:
+            ro = fixed.readout
+            out["readout.weight"] = np.asarray(ro.weight)
+            out["readout.bias_mant"] = np.asarray(ro.params.bias_mant)
+            out["readout.bias_exp"] = np.asarray(ro.params.bias_exp)
         return out
 
     def save(self, path, *, meta: dict | None = None, overwrite: bool = False) -> Path:
@@ -271,7 +376,8 @@ class QATNetwork(torch.nn.Module):
         fixed, report = self.quantized()
         meta = dict(meta or {})
         meta.setdefault("qat", {"scales": self.scales, "bias_scales": self.bias_scales,
-                                "bias_exp": self.bias_exp})  # fmt: skip
+                                "bias_exp": self.bias_exp, "readout_scale": self.readout_scale,
+                                "input_scale": self.input_scale})  # fmt: skip
         if self.n_classes is not None:
             meta.setdefault("n_classes", int(self.n_classes))
         return save_model(
@@ -289,9 +395,15 @@ class QATNetwork(torch.nn.Module):
         sur = info.surrogate[0] if info.surrogate else {}
         kwargs.setdefault("surrogate", sur.get("name") or DEFAULT_SURROGATE)
         kwargs.setdefault("alpha", sur.get("alpha") or DEFAULT_ALPHA)
+        rep = info.quant_report
+        if spec.graded and q.get("input_scale") is None and rep is not None:
+            q = {**q, "input_scale": rep.input_scale}
+        if spec.readout is not None and q.get("readout_scale") is None and rep is not None:
+            q = {**q, "readout_scale": None if rep.readout is None else rep.readout.scale}
         qat = cls(
             spec, scales=q["scales"], bias_scales=q["bias_scales"], bias_exp=q["bias_exp"],
-            trainable=trainable, **kwargs,
+            trainable=trainable, input_scale=q.get("input_scale") if spec.graded else None,
+            readout_scale=q.get("readout_scale"), **kwargs,
         )  # fmt: skip
         if info.quantized is not None:  # the file's integers must be what its floats quantise to
             diffs = fixed_spec_differences(info.quantized, qat.to_fixed_spec())
@@ -313,37 +425,26 @@ class QATNetwork(torch.nn.Module):
                         out[kind] += int(layer.mask.sum())
                     else:
                         out[kind] += t.numel()
+        if self.readout is not None:
+            for kind in READOUT_TRAINABLE_KINDS:
+                if _trainable(self.readout, kind):
+                    out[f"readout.{kind}"] = getattr(self.readout, kind).numel()
         out["total"] = sum(out.values())
         return out
 
 
-def fixed_spec_differences(a: NetworkSpec, b: NetworkSpec) -> list[str]:
-    """Names of the registers in which two fixed-point specs differ (empty: identical)."""
-    out = []
-    if len(a.layers) != len(b.layers) or a.n_in != b.n_in:
-        return ["architecture"]
-    for k, (la, lb) in enumerate(zip(a.layers, b.layers, strict=True)):
-        if la.weight_exp != lb.weight_exp or not np.array_equal(
-            np.asarray(la.weight), np.asarray(lb.weight)
-        ):
-            out.append(f"layer {k} weight")
-        for name in ("du", "dv", "vth", "bias_mant", "bias_exp", "gain_mant", "reset_subtract"):
-            if not np.array_equal(np.asarray(getattr(la.neuron, name)),
-                                  np.asarray(getattr(lb.neuron, name))):  # fmt: skip
-                out.append(f"layer {k} {name}")
-        sa, sb = la.spiking_bias, lb.spiking_bias
-        if (sa is None) != (sb is None):
-            out.append(f"layer {k} spiking bias")
-            continue
-        if sa is None:
-            continue
-        if sa.w_in_exp != sb.w_in_exp or not np.array_equal(sa.w_in, sb.w_in):
-            out.append(f"layer {k} sb.w_in")
-        for name in ("du", "dv", "vth", "bias_mant", "bias_exp", "w_b_mant", "w_b_exp", "dc"):
-            if not np.array_equal(np.asarray(getattr(sa.params, name)),
-                                  np.asarray(getattr(sb.params, name))):  # fmt: skip
-                out.append(f"layer {k} sb.{name}")
-        ga, gb = sa.params.group, sb.params.group
-        if (ga is None) != (gb is None) or (ga is not None and not np.array_equal(ga, gb)):
-            out.append(f"layer {k} sb.group")
+def _override_readout_flags(flags: dict, given, spec: NetworkSpec) -> dict:
+    """``flags`` updated with ``readout_trainable`` (validated)."""
+    if given is None:
+        return flags
+    if spec.readout is None:
+        raise QATError("QATNetwork: readout_trainable given, but the network has no readout")
+    out = dict(flags)
+    for key, val in dict(given).items():
+        if key not in READOUT_TRAINABLE_KINDS:
+            raise QATError(
+                f"QATNetwork: unknown readout trainable kind {key!r} (kinds: "
+                f"{', '.join(READOUT_TRAINABLE_KINDS)})"
+            )
+        out[key] = bool(val)
     return out

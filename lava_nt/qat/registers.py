@@ -15,6 +15,7 @@ from lava_nt.spec.fixed import (
 )
 from lava_nt.spec.quantization import (
     QUANT_WEIGHT_EXP_MAX,
+    WEIGHT_UNIT_SHIFT,
     mantissa,
     mantissa_exponents,
     max_abs,
@@ -72,6 +73,48 @@ def _weights(W: torch.Tensor, S: float):
     kq = weight_units(W, S, e)
     k = weight_index(kq.detach())
     return ste(kq, k), k, e
+
+
+def drive(s_in: torch.Tensor, k: torch.Tensor, e: int, graded: bool = False) -> torch.Tensor:
+    """``dense_fixed_output(2k · s, e) << 6`` = ``(k · s) 2**(7+e)``: a Dense's drive of ``u``.
+
+    For spikes (0/1) the product runs in float32 when that is exact: ``|k| <= 127``, so every
+    partial sum is an integer below ``127 n_in < 2**24`` (float32's exact-integer range); the
+    power-of-two factor and the cast to float64 are exact too. Graded input (integers up to
+    ``GRADED_INPUT_MAX``, ``graded=True``) runs in float64, exact while ``127 max|x| n_in <
+    2**53``."""
+    if not graded and 127 * s_in.shape[-1] < 2**24:
+        a = torch.matmul(s_in.to(torch.float32), k.to(torch.float32).T).to(torch.float64)
+    else:
+        if graded and 127.0 * max_abs(s_in.detach()) * s_in.shape[-1] >= 2.0**53:
+            raise QATError(
+                "QATNetwork: the graded input is too large for an exact float64 drive "
+                f"(max |x| {max_abs(s_in.detach()):g} over {s_in.shape[-1]} inputs)"
+            )
+        a = torch.matmul(s_in.to(torch.float64), k.T)
+    return a * 2.0 ** (WEIGHT_UNIT_SHIFT + e)
+
+
+def cached_weights(module: torch.nn.Module, name: str, S: float, factor: float = 1.0, mask=None):
+    """:func:`_weights` of ``module``'s matrix ``name`` (times ``mask``, then times ``factor``:
+    the first layer's ``1 / input_scale`` for graded input, as the quantiser scales it); a frozen
+    matrix is quantised once (cache keyed on the tensor's identity and in-place version)."""
+    src = getattr(module, name)
+
+    def value():
+        w = src if mask is None else src * mask
+        return w if factor == 1.0 else w * factor
+
+    if src.requires_grad:
+        return _weights(value(), S)
+    cache = module.__dict__.setdefault("_wcache", {})
+    key = (id(src), src._version, src.data_ptr(), S, factor)
+    hit = cache.get(name)
+    if hit is None or hit[0] != key:
+        with torch.no_grad():
+            hit = (key, _weights(value(), S))
+        cache[name] = hit
+    return hit[1]
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
