@@ -17,9 +17,14 @@ that step before integrating: ``reset_interval = L``, ``reset_offset = (k + 1) %
 work on different samples at the same time (layer 1 already on sample ``b + 1`` while layer ``D``
 finishes sample ``b``), each one on exactly ``T`` steps of one sample between its resets, as a
 feed-forward pipeline with one step of delay per Dense. Layer ``k``'s output for sample ``b`` at
-torch step ``t`` is found at Lava step index ``j = b*L + t + k`` (``j = time_step - 1``). (Earlier
-versions gave every sample its own ``T + D`` window; the back-to-back layout runs ``D`` steps
-less per sample and gives the same spikes -- the tests compare every layer with the reference.)
+torch step ``t`` is found at Lava step index ``j = b*L + t + k`` (``j = time_step - 1``).
+
+A layer with synaptic delays (``LayerSpec.delay``) gets Lava's ``DelayDense`` instead of its
+``Dense``: a spike over a synapse of delay ``d`` arrives ``1 + d`` steps after it was sent, so
+delay 0 keeps ``Dense``'s timing and the mapping above is unchanged (:mod:`lava_nt.spec.delay`).
+Its delay line must be empty when a sample starts; the ``DelayDense`` is run by
+:mod:`lava_nt.lava.delay_dense`'s models (Lava's own, plus emptying the line at the end of the
+step before layer ``k``'s next sample arrives: ``reset_offset = (k - 1) % L``).
 
 Graded input (``spec.input == "graded"``): the RingBuffer sends the real values (float) or the
 integers (fixed point) as graded spikes, and the first layer's Dense (and its spiking bias'
@@ -45,6 +50,7 @@ import numpy as np
 from lava_nt.lava.run import default_timeout, preload_lava, run_isolated, stopping
 from lava_nt.network import LayerSpec, NetworkSpec, check_network_input
 from lava_nt.result import RunResult
+from lava_nt.spec.delay import has_delay
 from lava_nt.spec.fixed import WEIGHT_MANT_MAX, WEIGHT_MANT_MIN  # Dense: -256 .. 255
 from lava_nt.spec.quantization import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN  # hardware: -8 .. 7
 from lava_nt.spec.validation import ParameterError
@@ -203,14 +209,23 @@ def _spiking_bias_kwargs(p, fixed: bool) -> dict:
     )  # fmt: skip
 
 
-def _dense(weights, exp: int, fixed: bool, graded: bool = False):
-    from lava.proc.dense.process import Dense
+def _dense(weights, exp: int, fixed: bool, graded: bool = False, delay=None, reset=(0, 0)):
+    """Lava's ``Dense``, or its ``DelayDense`` for a delay matrix with a nonzero delay (whose
+    line empties every ``reset = (interval, offset)``, see the module docstring)."""
+    from lava.proc.dense.process import DelayDense, Dense
 
     w = np.asarray(weights)
-    bits = {"num_message_bits": GRADED_MESSAGE_BITS} if graded else {}
+    kw = {"num_message_bits": GRADED_MESSAGE_BITS} if graded else {}
     if fixed:
-        return Dense(weights=w.astype(np.int64), weight_exp=int(exp), num_weight_bits=8, **bits)
-    return Dense(weights=w.astype(np.float64), **bits)
+        kw.update(weight_exp=int(exp), num_weight_bits=8)
+    w = w.astype(np.int64) if fixed else w.astype(np.float64)
+    if not has_delay(delay):
+        return Dense(weights=w, **kw)
+    interval, offset = reset
+    return DelayDense(
+        weights=w, delays=np.asarray(delay, dtype=np.int64), reset_interval=int(interval),
+        reset_offset=int(offset), **kw,
+    )  # fmt: skip
 
 
 def network_depth(spec: NetworkSpec) -> int:
@@ -281,7 +296,7 @@ def build(
             **_ntlif_kwargs(layer.neuron, fixed),
         )
         graded = k == 1 and spec.graded
-        dense = _dense(layer.weight, layer.weight_exp, fixed, graded)
+        dense = _dense(layer.weight, layer.weight_exp, fixed, graded, layer.delay, (L, (k - 1) % L))
         prev_out.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)
         sb_proc = sb_dense = None
@@ -339,6 +354,12 @@ def build(
     procs += [p for p in (ro_proc, ro_tap) if p is not None]
     procs += [t for t in (*spike_taps, *current_taps, *bias_spike_taps) if t is not None]
     run_cfg = run_config(procs, precision)  # models chosen by tag, once per Process class
+    delayed = [d for d, ls in zip(denses, spec.layers, strict=False) if ls.has_delay]
+    if delayed:
+        from lava_nt.lava.delay_dense import delay_dense_model  # lazy: imports Lava
+
+        for dense in delayed:  # Lava's DelayDense models plus the per-sample reset
+            run_cfg.exception_proc_model_map[dense] = delay_dense_model(precision)
     return LavaGraph(
         src, layers, denses, biases, bias_denses, ro_proc, ro_tap, spike_taps, current_taps,
         bias_spike_taps, run_cfg, steps, L, chunk,

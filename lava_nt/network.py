@@ -4,7 +4,10 @@ A :class:`NetworkSpec` is what every engine builds from: the torch modules
 (:func:`lava_nt.nn.network.NTNetwork.from_spec`), the Lava process graph
 (:func:`lava_nt.converters.lava_graph.run_network`) and the numpy reference (:func:`reference_run`).
 Layer ``k`` computes ``a = W_k · s_{k-1}``, its optional spiking-bias population computes
-``a_b = W_in · s_{k-1}`` and delivers ``c``, and the NTLIF step gives ``s_k``.
+``a_b = W_in · s_{k-1}`` and delivers ``c``, and the NTLIF step gives ``s_k``. A layer with
+synaptic delays (``LayerSpec.delay``, integer steps per synapse) computes
+``a_j(t) = sum_i W_ji s_i(t - D_ji)`` instead (:mod:`lava_nt.spec.delay`; its spiking bias and a
+readout have no delays).
 
 Input: ``input="spikes"`` (default) takes binary spikes ``s_0``; ``input="graded"`` takes
 real-valued data ``x`` (pixel intensities, features; static or changing every step) that enters
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lava_nt.result import RunResult
+from lava_nt.spec.delay import check_delay, delay_groups, delayed_input, has_delay
 from lava_nt.spec.fixed import (
     FixedNTLIFParameters,
     FixedNTLIFState,
@@ -82,16 +86,34 @@ class SpikingBiasSpec:
 
 @dataclass
 class LayerSpec:
-    """One layer: Dense ``weight`` (n x n_in), NTLIF parameters, optional spiking bias."""
+    """One layer: Dense ``weight`` (n x n_in), NTLIF parameters, optional spiking bias, optional
+    synaptic ``delay``.
+
+    ``delay`` (None = no delay): an integer ``(n, n_in)`` matrix of steps in
+    ``0 .. DELAY_MAX`` (62), one per synapse, the shape of ``weight``; the layer's current is
+    ``I_j(t) = sum_i W_ji x_i(t - D_ji)`` with ``x(t < 0) = 0``, and delay 0 is a synapse
+    without delay, whose timing equals a layer without ``delay`` (Lava's ``DelayDense``
+    delivers a spike ``1 + d`` steps after it was sent, ``Dense`` after 1). Per-neuron,
+    per-input and scalar delays become the matrix with
+    :func:`lava_nt.spec.delay.expand_delay`; the full definition, including the accumulation
+    order of both precisions, is :mod:`lava_nt.spec.delay`. The spiking bias' ``w_in`` has no
+    delays.
+    """
 
     weight: np.ndarray
     neuron: NTLIFParameters | FixedNTLIFParameters
     spiking_bias: SpikingBiasSpec | None = None
     weight_exp: int = 0  # fixed point only
+    delay: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         return int(np.asarray(self.weight).shape[0])
+
+    @property
+    def has_delay(self) -> bool:
+        """True if any synapse of the layer is delayed."""
+        return has_delay(self.delay)
 
 
 def _check_spiking_bias(sb, n: int, n_prev: int, where: str) -> None:
@@ -133,6 +155,7 @@ class NetworkSpec:
         for k, layer in enumerate(self.layers):
             where = f"NetworkSpec layer {k}"
             layer.weight = _check_matrix(layer.weight, None, n_prev, where, "weight")
+            layer.delay = check_delay(layer.delay, layer.n, n_prev, where)
             if layer.spiking_bias is not None:
                 _check_spiking_bias(layer.spiking_bias, layer.n, n_prev, where)
             n_prev = layer.n
@@ -169,6 +192,11 @@ class NetworkSpec:
     @property
     def graded(self) -> bool:
         return self.input == "graded"
+
+    @property
+    def has_delays(self) -> bool:
+        """True if any layer has a delayed synapse."""
+        return any(layer.has_delay for layer in self.layers)
 
 
 def check_network_input(spec: NetworkSpec, x, where: str) -> np.ndarray:
@@ -266,15 +294,35 @@ def _readout_reference(ro: ReadoutSpec, s_in: np.ndarray, fixed: bool) -> np.nda
     return out
 
 
+def _synaptic_reference(layer: LayerSpec, s_in: np.ndarray, fixed: bool) -> np.ndarray:
+    """The layer's synaptic current ``[T, B, n]`` (with its delays, :mod:`lava_nt.spec.delay`)."""
+    if fixed:
+        W = dense_effective_weights(layer.weight)
+        x = np.round(s_in).astype(np.int64)
+
+        def project(w, xs):
+            return dense_fixed_output(np.einsum("ij,tbj->tbi", w, xs), layer.weight_exp)
+
+    else:
+        W = np.asarray(layer.weight, dtype=np.float64)
+        x = s_in.astype(np.float64)
+
+        def project(w, xs):
+            return np.einsum("ij,tbj->tbi", w, xs)
+
+    if not layer.has_delay:
+        return project(W, x)
+    groups = delay_groups(layer.delay)
+    masked = [np.where(mask, W, 0) for _, mask in groups]
+    return delayed_input(x, groups, lambda idx, xs: project(masked[idx], xs))
+
+
 def _layer_reference(layer: LayerSpec, s_in: np.ndarray, fixed: bool):
     T, B, _ = s_in.shape
     n = layer.n
     sb = layer.spiking_bias
+    a_all = _synaptic_reference(layer, s_in, fixed)
     if fixed:
-        W = dense_effective_weights(layer.weight)
-        a_all = dense_fixed_output(
-            np.einsum("ij,tbj->tbi", W, np.round(s_in).astype(np.int64)), layer.weight_exp
-        )
         st = FixedNTLIFState(np.zeros((B, n), np.int64), np.zeros((B, n), np.int64))
         if sb is not None:
             Wb = dense_effective_weights(sb.w_in)
@@ -283,7 +331,6 @@ def _layer_reference(layer: LayerSpec, s_in: np.ndarray, fixed: bool):
             )
             sst = FixedSpikingBiasState(*(np.zeros((B, sb.m), np.int64),) * 3)
     else:
-        a_all = np.einsum("ij,tbj->tbi", layer.weight, s_in.astype(np.float64))
         st = NTLIFState(np.zeros((B, n)), np.zeros((B, n)))
         if sb is not None:
             ab_all = np.einsum("ij,tbj->tbi", sb.w_in, s_in.astype(np.float64))

@@ -8,6 +8,10 @@ using only the spec's integer definitions (:mod:`lava_nt.spec.fixed`)::
     c[t], .. = fixed_spiking_bias_step(dense_fixed_output(W_in_eff · s_in[t], w_in_exp), ...)
     s[t], .. = fixed_ntlif_step(a[t], c[t], ...)
 
+A layer with synaptic delays adds one such Dense output per distinct delay value, each over the
+input shifted by its delay and scaled by the exponent on its own, as Lava's bit-accurate
+``DelayDense`` does (:mod:`lava_nt.spec.delay`).
+
 Graded input (``spec.input == "graded"``) takes integers instead of spikes; a readout
 (:mod:`lava_nt.spec.readout`) turns the last layer's spikes into the int64 voltage trace of
 :func:`~lava_nt.spec.readout.fixed_readout_step`, which is then the output.
@@ -24,6 +28,7 @@ import torch
 
 from lava_nt.network import GRADED_INPUT_MAX, NetworkSpec
 from lava_nt.result import RunResult
+from lava_nt.spec.delay import delay_groups, delayed_input
 from lava_nt.spec.fixed import (
     FixedNTLIFParameters,
     FixedNTLIFState,
@@ -60,9 +65,19 @@ def torch_fixed_parameters(p, device=None):
     return type(p)(**fields)
 
 
-def _dense(weights, exp, s_in: torch.Tensor) -> torch.Tensor:
-    w = torch.as_tensor(dense_effective_weights(np.asarray(weights)), device=s_in.device)
-    return dense_fixed_output(torch.matmul(s_in, w.T), int(exp))
+def _dense(weights, exp, s_in: torch.Tensor, delay=None) -> torch.Tensor:
+    """Lava's bit-accurate (Delay)Dense output ``[T, B, n]`` of ``s_in [T, B, n_in]``."""
+    w_eff = dense_effective_weights(np.asarray(weights))  # sign mode etc. of the whole matrix
+    if delay is None or not np.any(np.asarray(delay)):
+        w = torch.as_tensor(w_eff, device=s_in.device)
+        return dense_fixed_output(torch.matmul(s_in, w.T), int(exp))
+    groups = delay_groups(delay)
+    masked = [torch.as_tensor(np.where(mask, w_eff, 0), device=s_in.device) for _, mask in groups]
+
+    def project(idx, xs):
+        return dense_fixed_output(torch.matmul(xs, masked[idx].T), int(exp))
+
+    return delayed_input(s_in, groups, project)
 
 
 def emulate_fixed(spec: NetworkSpec, x, record: bool = False, device=None):
@@ -126,7 +141,7 @@ def _emulate_layer(layer, s_in: torch.Tensor, where: str) -> tuple[torch.Tensor,
     if not isinstance(layer.neuron, FixedNTLIFParameters):
         raise ParameterError(f"{where}: layer neuron parameters must be FixedNTLIFParameters")
     T, B, _ = s_in.shape
-    a_all = _dense(layer.weight, layer.weight_exp, s_in)
+    a_all = _dense(layer.weight, layer.weight_exp, s_in, layer.delay)
     p = torch_fixed_parameters(layer.neuron, s_in.device)
     zeros = torch.zeros((B, layer.n), dtype=torch.int64, device=s_in.device)
     st = FixedNTLIFState(zeros, zeros)

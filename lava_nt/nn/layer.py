@@ -6,15 +6,23 @@ One layer of a feed-forward NT network, exactly as :mod:`lava_nt.network` descri
     c[t]    = SpikingBias(s_in[t])        (0 without a spiking bias)
     s[t], _ = NTLIF step(a[t], c[t])      (lava_nt.spec.ntlif.ntlif_step)
 
+With synaptic delays (``delay``, an integer ``(n, n_in)`` matrix) the current is
+``a_j[t] = sum_i W_ji s_in_i[t - D_ji]`` (:mod:`lava_nt.spec.delay`): the synapses are grouped by
+delay value and each group is one masked matmul over the time-shifted input, so per-neuron
+delays cost one matmul per distinct value, not one per synapse.
+
 ``forward(s_in, state=None) -> (s_out, state)`` is one tick, so the layer works inside
 ``norse.torch.SequentialState``; :meth:`NTLayer.run` processes a whole ``[T, ..., n_in]`` sequence
-with one matmul for all steps (identical math: the matmul does not depend on the state).
+with one matmul for all steps (identical math: the matmul does not depend on the state). A delayed
+layer's state keeps the last ``max delay`` inputs (``NTLayerState.history``), so a run continued
+from a state, or tick by tick, equals one long run.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
 from lava_nt._deprecation import TRAINABLE_FLAG_RENAMES, renamed_kwargs
@@ -22,6 +30,7 @@ from lava_nt.nn._util import as_tensor, reject_unknown, resolve_dtype
 from lava_nt.nn.ntlif import NTLIFCell
 from lava_nt.nn.spiking_bias import SpikingBias, SpikingBiasState
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
+from lava_nt.spec.delay import check_delay, delayed_input, has_delay
 from lava_nt.spec.ntlif import NTLIFState
 from lava_nt.spec.spiking_bias import spiking_bias_step
 from lava_nt.spec.validation import ParameterError, check_positive_int
@@ -31,16 +40,18 @@ __all__ = ["NTLayer", "NTLayerState"]
 _LAYER_ARGS = (
     "bias", "gain", "spiking_bias", "weight", "trainable_weight", "trainable_bias",
     "trainable_gain", "du", "dv", "vth", "reset", "surrogate", "alpha", "detach_reset", "k",
-    "param_shape", "dtype", "device",
+    "param_shape", "delay", "dtype", "device",
 )  # fmt: skip
 
 
 class NTLayerState(NamedTuple):
-    """State of one :class:`NTLayer`: the neurons' ``NTLIFState`` and the spiking bias' state
-    (None without a spiking bias)."""
+    """State of one :class:`NTLayer`: the neurons' ``NTLIFState``, the spiking bias' state
+    (None without a spiking bias) and, for a layer with delays, the last ``max delay`` inputs
+    ``[M, ..., n_in]`` still on their way (None: nothing sent before)."""
 
     neuron: NTLIFState
     bias: SpikingBiasState | None = None
+    history: torch.Tensor | None = None
 
 
 class NTLayer(torch.nn.Module):
@@ -57,6 +68,8 @@ class NTLayer(torch.nn.Module):
         trainable_bias, trainable_gain: override the defaults above.
         du, dv, vth, reset, surrogate, alpha, detach_reset, k, param_shape: of the
             :class:`NTLIFCell` (``alpha`` is the surrogate slope).
+        delay: None, or the integer ``(n, n_in)`` synaptic delays in steps (0..62; frozen;
+            :mod:`lava_nt.spec.delay`).
         dtype, device: of the weights, parameters and buffers.
     """
 
@@ -81,6 +94,7 @@ class NTLayer(torch.nn.Module):
         detach_reset: bool = True,
         k: int | None = None,
         param_shape: tuple[int, ...] | None = None,
+        delay: Any = None,
         dtype: torch.dtype | None = None,
         device: Any = None,
         **unknown,
@@ -139,6 +153,25 @@ class NTLayer(torch.nn.Module):
                     f"the layer is {n_in} -> {n}"
                 )
         self.spiking_bias = spiking_bias
+        d = check_delay(delay, n, n_in, where)
+        self.register_buffer("delay", None if d is None else torch.as_tensor(d, device=device))
+        self._delay_values: list[int] = []
+        masks = None
+        if has_delay(d):
+            self._delay_values = sorted(np.unique(d).tolist(), reverse=True)
+            masks = torch.as_tensor(np.stack([d == v for v in self._delay_values]), device=device)
+        # one mask per distinct delay value, largest first (the delay line's order)
+        self.register_buffer("_delay_masks", masks, persistent=False)
+
+    @property
+    def has_delay(self) -> bool:
+        """True if any synapse of the layer is delayed."""
+        return bool(self._delay_values)
+
+    @property
+    def max_delay(self) -> int:
+        """The largest synaptic delay in steps (0 without delays)."""
+        return self._delay_values[0] if self._delay_values else 0
 
     # convenient views
     @property
@@ -153,12 +186,41 @@ class NTLayer(torch.nn.Module):
     def gain(self) -> torch.Tensor:
         return self.neuron.gain
 
-    def synaptic_input(self, s_in: torch.Tensor) -> torch.Tensor:
-        """``a = s_in @ W.T`` for any leading dims (all ``T`` steps in one matmul)."""
-        return self.linear(s_in.to(self.linear.weight.dtype))
+    def synaptic_input(self, s_in: torch.Tensor, history: torch.Tensor | None = None):
+        """``a = s_in @ W.T`` for any leading dims (all ``T`` steps in one matmul).
+
+        With delays ``s_in`` is a sequence ``[T, ..., n_in]`` that starts at step 0 (or after
+        ``history``, the ``[M, ..., n_in]`` inputs sent before it) and ``a_j[t] = sum_i W_ji
+        s_in_i[t - D_ji]``: one masked matmul per distinct delay over the shifted input, added
+        from the largest delay down (:func:`lava_nt.spec.delay.delayed_input`)."""
+        w = self.linear.weight
+        x = s_in.to(w.dtype)
+        if not self.has_delay:
+            return self.linear(x)
+        if history is not None and history.shape[0]:
+            x = torch.cat([history.to(w.dtype), x])
+        masks = self._delay_masks
+        groups = list(zip(self._delay_values, masks, strict=True))
+        a = delayed_input(x, groups, lambda idx, xs: torch.matmul(xs, (w * masks[idx]).T))
+        return a if history is None else a[history.shape[0] :]
+
+    def _history(self, x: torch.Tensor, state: NTLayerState | None) -> tuple:
+        """``(history before x or None, history after x or None)`` of a delayed layer."""
+        if not self.has_delay:
+            return None, None
+        M = self.max_delay
+        old = None if state is None else state.history
+        if old is None:
+            full = torch.cat([x.new_zeros((M, *x.shape[1:])), x])
+        else:
+            full = torch.cat([old.to(x.dtype), x])
+        return old, full[full.shape[0] - M :]
 
     def forward(self, s_in: torch.Tensor, state: NTLayerState | None = None):
         """One tick: ``(s_out [..., n], NTLayerState)``; ``state=None`` starts fresh."""
+        if self.has_delay:
+            z, st, _ = self.run(s_in.unsqueeze(0), state)
+            return z[0], st
         a = self.synaptic_input(s_in)
         c, sb_state = None, None
         if self.spiking_bias is not None:
@@ -184,8 +246,11 @@ class NTLayer(torch.nn.Module):
         without a spiking bias).
         """
         sb = self.spiking_bias
+        if T is not None and self.has_delay:  # a held input reaches the neurons step by step
+            x, T = x.expand(T, *x.shape), None
+        old_hist, new_hist = self._history(x, state)
         if T is None:
-            a_all = self.synaptic_input(x)
+            a_all = self.synaptic_input(x, old_hist)
         else:
             a_all = self.synaptic_input(x).expand(T, *x.shape[:-1], self.n)
         nst = None if state is None else state.neuron
@@ -224,7 +289,8 @@ class NTLayer(torch.nn.Module):
                 "bias_current": torch.stack(cs) if cs else None,
                 "bias_spikes": torch.stack(sbs) if sbs else None,
             }
-        return z_all, NTLayerState(nst, sst), rec
+        return z_all, NTLayerState(nst, sst, new_hist), rec
 
     def extra_repr(self) -> str:
-        return f"n_in={self.n_in}, n={self.n}, trainable_weight={self.linear.weight.requires_grad}"
+        out = f"n_in={self.n_in}, n={self.n}, trainable_weight={self.linear.weight.requires_grad}"
+        return out + (f", max_delay={self.max_delay}" if self.has_delay else "")

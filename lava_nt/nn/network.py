@@ -249,7 +249,8 @@ class NTNetwork(torch.nn.Module):
         Values are copied exactly (in ``dtype``; use float64 for bit-equality with
         :func:`lava_nt.network.reference_run`). ``trainable_*`` choose which tensors are
         ``nn.Parameter`` s (the old ``train_*`` names are deprecated); ``surrogate`` / ``alpha``
-        set the spike surrogate (and its slope) of all neurons.
+        set the spike surrogate (and its slope) of all neurons. Synaptic delays are copied
+        (frozen, not trained).
         """
         if not isinstance(spec, NetworkSpec):
             raise ParameterError("NTNetwork.from_spec: expected a lava_nt.network.NetworkSpec")
@@ -305,6 +306,7 @@ class NTNetwork(torch.nn.Module):
                     surrogate=surrogate,
                     alpha=alpha,
                     detach_reset=detach_reset,
+                    delay=ls.delay,
                     dtype=dtype,
                     device=device,
                 )
@@ -321,7 +323,7 @@ class NTNetwork(torch.nn.Module):
         """The floating-point :class:`~lava_nt.network.NetworkSpec` of this network (numpy
         float64 copies: weights, biases, gains, decays, thresholds, reset modes, spiking-bias
         ``W_in`` (masked), masks, ``w_b``, ``c_retention`` (clamped to [0, 1]), groups). With
-        batched parameters pick set ``k``."""
+        batched parameters pick set ``k``. Synaptic delays are copied as they are."""
         layers = []
         for idx, layer in enumerate(self.layers):
             cell = layer.neuron
@@ -351,8 +353,14 @@ class NTNetwork(torch.nn.Module):
                     params=sb.to_parameters(k if sb.k is not None else None),
                     mask=None if sb.mask is None else sb.mask.cpu().numpy().copy(),
                 )
+            delay = None if layer.delay is None else layer.delay.cpu().numpy().astype(np.int64)
             layers.append(
-                LayerSpec(weight=to_numpy(layer.linear.weight), neuron=neuron, spiking_bias=sbs)
+                LayerSpec(
+                    weight=to_numpy(layer.linear.weight),
+                    neuron=neuron,
+                    spiking_bias=sbs,
+                    delay=delay,
+                )  # fmt: skip
             )
         readout = self.readout.to_spec() if self.readout is not None else None
         return NetworkSpec(
