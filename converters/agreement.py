@@ -412,15 +412,15 @@ def agreement(
     engines = _runnable_engines(engines, fspec is not None)
     spec_any = fspec if fspec is not None else qspec
     xs = as_network_input(spec_any, x, T)
-    if qspec is None and any(_precision(e) == "fixed" for e in engines):
+    any_fixed = any(_precision(e) == "fixed" for e in engines)
+    if qspec is None and any_fixed:
         qspec, qrep = _quantize_here(fspec, xs)
     inputs = {"float": xs, "fixed": xs}
-    input_scale = None
-    if spec_any.graded and fspec is not None:
-        input_scale = float(getattr(qrep, "input_scale", None) or 1.0)
+    if fspec is not None:
         inputs["fixed"] = fixed_point_input(fspec, qrep, xs)
-    elif spec_any.graded:
-        input_scale = 1.0  # a fixed-point spec alone takes the integers it is given
+    input_scale = None  # a fixed-point spec alone takes the integers it is given: scale 1
+    if spec_any.graded and any_fixed:
+        input_scale = float(getattr(qrep, "input_scale", None) or 1.0) if fspec is not None else 1.0
     Tn, B, _ = xs.shape
     y = _check_labels(y, B)
     ro = spec_any.readout

@@ -4,8 +4,13 @@ lava-nt deploy MODEL --precision float|fixed --data DATA.npz [--out results.json
     Run the model on Lava (float, or the quantised fixed-point network) and print the
     accuracy (if DATA.npz has labels) and the spike agreement with the torch engine of the
     same precision (and, for fixed point, with the float model). DATA.npz holds binary spikes
-    ``x`` ``[T, N, n_in]`` (or static ``[N, n_in]`` plus ``T``) and optionally labels ``y``
-    ``[N]`` (format: :mod:`lava_nt.data`). ``--out`` is checked before the Lava run.
+    ``x`` ``[T, N, n_in]`` (or static ``[N, n_in]`` plus ``T``; real values for a network built
+    for graded input) and optionally labels ``y`` ``[N]`` (format: :mod:`lava_nt.data`).
+    ``--out`` is checked before the Lava run. A network that ends in an integrator readout
+    decides by the readout's values, which are compared with the torch engine (fixed point:
+    equal; float: within :data:`~lava_nt.converters.agreement.FLOAT_READOUT_TOLERANCE`) and
+    written to ``--out``; graded input enters the fixed-point network as
+    ``round(x * input_scale)`` (:mod:`lava_nt.converters.quantize.scale`).
 lava-nt quantize MODEL [--report] [--json] [--attach] [--target lava|netx] [--fold-gains]
                  [--calibrate CAL.npz [--T N]]
     Quantise the model to Loihi fixed point and print the report (``--attach`` stores the
@@ -40,7 +45,10 @@ def register(subparsers) -> None:
         "deploy",
         help="run a saved model on Lava (float or fixed point) and report accuracy/agreement",
         description="Run a saved lava-nt model on Lava's CPU simulator and compare it with the "
-        "torch engine of the same precision.",
+        "torch engine of the same precision. A network that ends in an integrator readout "
+        "decides by the readout values (written to --out); graded input enters the fixed-point "
+        "network as round(x * input_scale) (the attached quantisation's scale, or the power of "
+        "two that puts the data's largest magnitude into the 8-bit range).",
     )
     p.add_argument("model", metavar="MODEL", help="lava-nt model file (.h5)")
     p.add_argument("--precision", choices=("float", "fixed"), required=True)
@@ -48,7 +56,8 @@ def register(subparsers) -> None:
         "--data",
         required=True,
         metavar="DATA.npz",
-        help="spikes x [T, N, n_in] (or static [N, n_in] with T), optional labels y [N]",
+        help="spikes x [T, N, n_in] (or static [N, n_in] with T; real values for a network "
+        "built for graded input), optional labels y [N]",
     )
     p.add_argument("--out", metavar="results.json", help="write the results as JSON")
     p.add_argument(
@@ -155,6 +164,23 @@ def cmd_deploy(args) -> int:
         return _fail("deploy", lava_failure(exc))
 
 
+def _fixed_network(spec, info, x):
+    """``(quantized for agreement or None, where the fixed-point network comes from)``."""
+    if info.quantized is not None:
+        return (info.quantized, info.quant_report), "attached to the model file"
+    if spec.fixed:
+        return None, "the model itself"
+    from lava_nt.converters.quantize import quantize
+    from lava_nt.converters.quantize.scale import graded_input_scale
+
+    scale = graded_input_scale(spec, x)
+    source = "quantised now (not attached; see `lava-nt quantize --attach`)"
+    if scale is None:
+        return quantize(spec), source
+    source += f"; graded input x enters as round(x * {scale:g}) (8-bit range of the data)"
+    return quantize(spec, input_scale=scale), source
+
+
 def _deploy(args) -> int:
     from lava_nt.converters.agreement import agreement
     from lava_nt.converters.model_file import load_model
@@ -163,38 +189,21 @@ def _deploy(args) -> int:
     if args.out:  # before the (long) Lava run
         check_output(args.out, args.overwrite, CommandError)
     spec, info = load_model(args.model)
-    if spec.readout is not None or spec.graded:
-        what = "an integrator readout" if spec.readout is not None else "real-valued input"
-        raise CommandError(
-            f"model '{args.model}' has {what}: run it on Lava with lava-nt evaluate "
-            f"{args.model} --data {args.data} --engine lava-float (or lava-fixed), which decides "
-            "by the readout values and encodes graded input for fixed point"
-        )
     n_classes = model_classes(info, args.n_classes, spec, args.model, CommandError)
     data = load_data(args.data, T=args.T, n_in=spec.n_in, n_classes=n_classes)
-    x, y = data.spikes(), data.y
-    quantized = None
+    x, y = data.inputs(spec.graded), data.y
+    quantized = source = None
     if args.precision == "float":
         if spec.fixed:
             raise CommandError(
                 f"model '{args.model}' is fixed point only; deploy it with --precision fixed"
             )
         engines = ("torch_float", "lava_float")
-        source = None
     else:
         engines = ("torch_float", "torch_fixed", "lava_fixed") if not spec.fixed else (
             "torch_fixed", "lava_fixed"
         )  # fmt: skip
-        if info.quantized is not None:
-            quantized = (info.quantized, info.quant_report)
-            source = "attached to the model file"
-        elif spec.fixed:
-            source = "the model itself"
-        else:
-            from lava_nt.converters.quantize import quantize
-
-            quantized = quantize(spec)
-            source = "quantised now (not attached; see `lava-nt quantize --attach`)"
+        quantized, source = _fixed_network(spec, info, x)
     model = spec
     if not spec.fixed:
         from lava_nt.converters.model_file import network_from_model
@@ -211,15 +220,19 @@ def _deploy(args) -> int:
     )
     lava = "lava_" + args.precision
     torch_same = "torch_" + args.precision
+    kind = ", graded input" if spec.graded else ""
     print(
-        f"lava-nt deploy: {args.model} on Lava ({args.precision}), network {spec.sizes}, "
-        f"{x.shape[1]} samples x {x.shape[0]} steps"
+        f"lava-nt deploy: {args.model} on Lava ({args.precision}), network {spec.sizes}"
+        f"{_readout_words(spec)}{kind}, {x.shape[1]} samples x {x.shape[0]} steps"
     )
     if source:
         print(f"fixed-point network: {source}")
     e = rep.engines[lava]
     if e["accuracy"] is not None:
         print(f"accuracy (Lava {args.precision}): {100 * e['accuracy']:.2f}%")
+    pair = rep.pair(torch_same, lava)
+    if spec.readout is not None:
+        print(_readout_line(args.precision, pair))
     print(rep.to_markdown())
     result = {
         "model": str(args.model),
@@ -227,9 +240,20 @@ def _deploy(args) -> int:
         "precision": args.precision,
         "accuracy": e["accuracy"],
         "engine_pair": f"{torch_same} vs {lava}",
-        "output_match": rep.pair(torch_same, lava)["output_match"],
+        "output_match": pair["output_match"],
+        "predictions": rep.predictions[lava].tolist(),
         "agreement": rep.to_dict(),
     }
+    if spec.readout is not None:
+        result["readout"] = {
+            "n": int(spec.readout.n),
+            "reduce": spec.readout.reduce,
+            "values": rep.readout_values[lava].tolist(),
+            "max_abs_difference": pair["readout_max_abs_difference"],
+            "agree": pair["readout_agree"],
+        }
+    if rep.input_scale is not None:
+        result["input_scale"] = rep.input_scale
     if args.out:
         try:
             write_json(args.out, result, args.overwrite, CommandError)
@@ -237,6 +261,27 @@ def _deploy(args) -> int:
             raise CommandError(f"cannot write '{args.out}': {exc.strerror or exc}") from None
         print(f"results written to {args.out}")
     return 0
+
+
+def _readout_words(spec) -> str:
+    ro = spec.readout
+    return "" if ro is None else f" + readout of {ro.n} units (read as '{ro.reduce}')"
+
+
+def _readout_line(precision: str, pair: dict) -> str:
+    """How the Lava readout values compare with the torch engine of the same precision."""
+    from lava_nt.converters.agreement import FLOAT_READOUT_TOLERANCE
+
+    diff = pair["readout_max_abs_difference"]
+    if precision == "fixed":
+        verdict = "equal value for value" if pair["readout_agree"] else "NOT equal"
+        return f"readout values (Lava fixed vs torch fixed-point emulator): {verdict} " \
+            f"(max |diff| {diff:g})"  # fmt: skip
+    verdict = "within" if pair["readout_agree"] else "OUTSIDE"
+    return (
+        f"readout values (Lava float vs torch float64): max |diff| {diff:.3g}, {verdict} the "
+        f"tolerance ({FLOAT_READOUT_TOLERANCE:g} of the largest value)"
+    )
 
 
 def cmd_quantize(args) -> int:

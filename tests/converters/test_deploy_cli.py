@@ -144,12 +144,65 @@ def test_clear_errors(files, capsys):
             assert frag in err, (argv, err)
 
 
-def test_deploy_of_a_readout_network_points_to_evaluate(tmp_path, capsys):
-    spec = random_spec(0, readout=3)
+def test_deploy_readout_network_with_graded_input(tmp_path, capsys):
+    """A network for real-valued input that ends in an integrator readout: deploy decides by the
+    readout values and writes them; Lava float equals torch float64 within the stated tolerance
+    (measured: max |diff| 0 here), Lava fixed equals the emulator on round(x * S) value for
+    value, with S chosen by the shared rule or taken from the attached quantisation."""
+    from lava_nt.converters.agreement import FLOAT_READOUT_TOLERANCE
+    from lava_nt.converters.quantize.scale import encode_graded_input, graded_input_scale
+    from lava_nt.decode import output_predictions
+    from lava_nt.nn.network import NTNetwork
+    from lava_nt.spec.readout import reduce_readout
+
+    spec = random_spec(0, (10, 16, 12), du=(1.0, 0.5), dv=(0.2, 0.1), readout=3,
+                       readout_reduce="mean", graded=True, weight_scale=(2.0, 1.5))  # fmt: skip
     model = tmp_path / "ro.h5"
     save_model(model, spec)
-    np.savez(tmp_path / "d.npz", x=np.zeros((5, 4, spec.n_in)), y=np.zeros(4, dtype=int))
-    argv = ["deploy", str(model), "--data", str(tmp_path / "d.npz"), "--precision", "fixed"]
-    assert main(argv) != 0
-    err = capsys.readouterr().err
-    assert "has an integrator readout" in err and "lava-nt evaluate" in err
+    rng = np.random.default_rng(4)
+    static, y = rng.random((30, 10)), rng.integers(0, 3, 30)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=static, y=y, T=np.array(8))
+    x = np.broadcast_to(static[None], (8, 30, 10)).copy()
+    res = {}
+    for precision in ("float", "fixed"):
+        out = tmp_path / f"{precision}.json"
+        argv = ["deploy", str(model), "--data", str(data), "--precision", precision]
+        assert main([*argv, "--out", str(out)]) == 0
+        res[precision] = json.loads(out.read_text())
+    text = capsys.readouterr().out
+    # float: torch float64 computed here, independently of deploy
+    net = NTNetwork.from_spec(spec, dtype=torch.float64)
+    with torch.no_grad():
+        want = reduce_readout(net.run(torch.as_tensor(x)).output.numpy(), "mean")
+    fl = res["float"]
+    got = np.array(fl["readout"]["values"])
+    tol = FLOAT_READOUT_TOLERANCE * max(1.0, np.abs(want).max())
+    assert got.shape == (30, 3) and np.abs(got - want).max() <= tol
+    assert fl["readout"]["agree"] and fl["readout"]["max_abs_difference"] <= tol
+    assert fl["readout"]["reduce"] == "mean" and "input_scale" not in fl
+    pred = output_predictions(want[None], 3, "last")
+    assert fl["predictions"] == pred.tolist() and fl["accuracy"] == float(np.mean(pred == y))
+    # fixed: the emulator on round(x * S), S from the shared rule
+    S = graded_input_scale(spec, static)
+    q, _ = quantize(spec, input_scale=S)
+    want_fx = reduce_readout(emulate_fixed(q, encode_graded_input(x, S)).numpy(), "mean")
+    fx = res["fixed"]
+    assert fx["input_scale"] == S == 128.0
+    np.testing.assert_array_equal(np.array(fx["readout"]["values"]), want_fx)
+    assert fx["readout"]["agree"] and fx["output_match"] == 1.0
+    assert fx["agreement"]["pairs"]["torch_fixed vs lava_fixed"]["identical"]
+    assert fx["predictions"] == output_predictions(want_fx[None], 3, "last").tolist()
+    assert "equal value for value" in text and f"round(x * {S:g})" in text
+    assert "within the tolerance" in text
+    # an attached quantisation's input scale is used
+    assert main(["quantize", str(model), "--input-scale", "32", "--attach"]) == 0
+    out = tmp_path / "attached.json"
+    argv = ["deploy", str(model), "--data", str(data), "--precision", "fixed", "--out", str(out)]
+    assert main(argv) == 0
+    att = json.loads(out.read_text())
+    q32 = load_model(model)[1].quantized
+    want32 = reduce_readout(emulate_fixed(q32, encode_graded_input(x, 32.0)).numpy(), "mean")
+    assert att["input_scale"] == 32.0
+    np.testing.assert_array_equal(np.array(att["readout"]["values"]), want32)
+    assert "attached to the model file" in capsys.readouterr().out
