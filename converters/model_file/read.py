@@ -220,7 +220,10 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
                 sbs = SpikingBiasSpec(w_in=w_in, params=params, mask=mask, w_in_exp=w_in_exp)
         except ParameterError as exc:
             r.fail(f"invalid parameters in '{lg.name}': {exc}")
-        layers.append(LayerSpec(weight=w, neuron=neuron, spiking_bias=sbs, weight_exp=wexp))
+        delay = r.data(lg, "delay", "i", (n, n_prev), optional=True)  # version 4 on
+        layers.append(
+            LayerSpec(weight=w, neuron=neuron, spiking_bias=sbs, weight_exp=wexp, delay=delay)
+        )
         n_prev = n
     kind = r.attr(g, "input", str) if "input" in g.attrs else "spikes"
     readout = _read_readout(r, g, fixed, n_prev) if "readout" in g else None

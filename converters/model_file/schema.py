@@ -9,11 +9,12 @@ from typing import Any
 from lava_nt.network import NetworkSpec
 
 FORMAT = "lava-nt model"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Versions this lava-nt reads: 1 (no readout, spike input), 2 (adds ``input`` and the optional
-#: ``readout`` group of a network) and 3 (the spiking-bias current's retention factor is stored
-#: as ``c_retention``, formerly ``alpha``: dataset and trainable flag).
-READABLE_VERSIONS = (1, 2, 3)
+#: ``readout`` group of a network), 3 (the spiking-bias current's retention factor is stored
+#: as ``c_retention``, formerly ``alpha``: dataset and trainable flag) and 4 (a layer's optional
+#: ``delay`` dataset: synaptic delays).
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: ``meta`` keys that are promoted to their own fields; everything else is free-form.
 META_KEYS = ("seed", "data_protocol", "tuning_methods", "n_classes", "population")
 TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "c_retention")
@@ -75,6 +76,10 @@ PROVENANCE_ATTRS = {
     "meta": str,
 }
 LAYER_ATTRS = {False: {}, True: {"weight_exp": int}}  # by fixed point
+#: Version 4: a layer's synaptic delays in steps (``LayerSpec.delay``; absent = no delay).
+OPTIONAL_LAYER_DATASETS = {"delay": ("i", ("n", "n_prev"))}
+#: The first version that may hold ``delay``.
+DELAY_VERSION = 4
 NEURON_ATTRS = {"reset": str}
 SPIKING_BIAS_ATTRS = {False: {"m": int}, True: {"m": int, "w_in_exp": int}}
 _SCALAR = ()

@@ -254,9 +254,11 @@ class _Checker:
             lg = g[lname]
             dims = {"n_prev": sizes[k], "n": sizes[k + 1]}
             self.attrs(lg, schema.LAYER_ATTRS[fixed])
-            self.members(lg, groups=("neuron", "spiking_bias"), datasets=("weight",),
-                         optional=("spiking_bias",))  # fmt: skip
+            extra = schema.OPTIONAL_LAYER_DATASETS if version >= schema.DELAY_VERSION else {}
+            self.members(lg, groups=("neuron", "spiking_bias"), datasets=("weight", *extra),
+                         optional=("spiking_bias", *extra))  # fmt: skip
             self.dataset(lg, "weight", "i" if fixed else "f", (dims["n"], dims["n_prev"]))
+            self.datasets(lg, extra, dims, present=set(lg))
             ng = lg["neuron"]
             self.attrs(ng, schema.NEURON_ATTRS)
             self.members(ng, datasets=schema.NEURON_DATASETS[fixed])

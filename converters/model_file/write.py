@@ -92,6 +92,8 @@ def _write_spiking_bias(lg, sb, fixed: bool, fdt) -> None:
 def _write_layer(lg, ls, fixed: bool, fdt) -> None:
     n = ls.n
     lg.create_dataset("weight", data=np.asarray(ls.weight).astype(fdt))
+    if ls.delay is not None:
+        lg.create_dataset("delay", data=np.asarray(ls.delay).astype(np.int64))
     p = ls.neuron
     ng = lg.create_group("neuron")
     ng.attrs["reset"] = "subtract" if p.reset_subtract else "zero"

@@ -200,7 +200,7 @@ def _build_layer(k, spec, cand: _Candidate, bias_exp, fixed_default):
     if cand.leak:
         vth *= _leak_factor(p, fixed_default.layers[k].neuron)
     neuron = p._replace(bias=b, vth=np.float64(vth))
-    layer = LayerSpec(weight=ls.weight, neuron=neuron, spiking_bias=ls.spiking_bias)
+    layer = LayerSpec(weight=ls.weight, neuron=neuron, spiking_bias=ls.spiking_bias, delay=ls.delay)
     one = NetworkSpec(int(np.asarray(ls.weight).shape[1]), [layer])
     q, rep = quantize(one, scales=[cand.scale], bias_exp=bias_exp)
     fl = q.layers[0]
@@ -217,7 +217,7 @@ def _build_layer(k, spec, cand: _Candidate, bias_exp, fixed_default):
     lq.weight_exp = int(cand.weight_exp)
     lq.warnings = [w for w in lq.warnings if "weight" not in w]
     out = LayerSpec(weight=cand.mant, neuron=fl.neuron, spiking_bias=fl.spiking_bias,
-                    weight_exp=int(cand.weight_exp))  # fmt: skip
+                    weight_exp=int(cand.weight_exp), delay=ls.delay)  # fmt: skip
     return out, lq
 
 

@@ -97,7 +97,7 @@ def dequantize(
             W = W * float(input_scale)
             if sbs is not None:
                 sbs.w_in = sbs.w_in * float(input_scale)
-        layers.append(LayerSpec(weight=W, neuron=neuron, spiking_bias=sbs))
+        layers.append(LayerSpec(weight=W, neuron=neuron, spiking_bias=sbs, delay=ls.delay))
     readout = None
     if fixed.readout is not None:
         readout = dequantize_readout(

@@ -122,7 +122,10 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
                 f"layer {k}: {tq.n_clipped} value(s) of {tq.name} clipped (worst "
                 f"{tq.worst_clipped:.6g} -> {tq.clip_limit:.6g})"
             )
-    return LayerSpec(weight=mant, neuron=neuron, spiking_bias=sb_fixed, weight_exp=wexp), lq
+    out = LayerSpec(
+        weight=mant, neuron=neuron, spiking_bias=sb_fixed, weight_exp=wexp, delay=ls.delay
+    )  # synaptic delays are steps: carried unchanged
+    return out, lq
 
 
 def _quantize_spiking_bias(k, sb, n, S_target, w_b, c_ret, bias_exp, Sb_user, pow2, exp_max, warns):

@@ -51,7 +51,9 @@ def fold_gains(spec: NetworkSpec) -> NetworkSpec:
             gain=np.ones(n),
         )
         W = np.asarray(ls.weight, dtype=np.float64) * g[:, None]
-        layers.append(LayerSpec(weight=W, neuron=neuron, spiking_bias=ls.spiking_bias))
+        layers.append(
+            LayerSpec(weight=W, neuron=neuron, spiking_bias=ls.spiking_bias, delay=ls.delay)
+        )
     return NetworkSpec(
         n_in=spec.n_in, layers=layers, fixed=False, readout=spec.readout, input=spec.input
     )
