@@ -253,4 +253,13 @@ def _deploy_line(row: dict) -> str:
         s += f", Lava fixed {pct(row.get('lava_fixed_acc'))}"
     else:
         s += f", fixed point {row.get('fixed_status')}"
-    return s + f" on {row.get('n_samples')} test samples"
+    s += f" on {row.get('n_samples')} test samples"
+    if row.get("deploy_engine") == "reference":  # accuracies from torch float64 / the emulator
+        s = s.replace(" (torch", " (reference mode; torch").replace(", spike match n/a", "")
+        n = row.get("lava_check_samples", 0)
+        checks = [row.get(k) for k in ("lava_check_float_match", "lava_check_fixed_match")]
+        if n:
+            s += f"; Lava checked on {n}: spike match " + "/".join(
+                pct(v) for v in checks if v is not None
+            )
+    return s
