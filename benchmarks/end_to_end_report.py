@@ -195,12 +195,11 @@ def _hotspot_text(folds, per_fold, flops_fold, total_32) -> str:
         hot_text = (
             "Hotspot: the spiking-bias units run at "
             + ", ".join(f"{m} {r / 1e9:.1f} GFLOP/s ({sec:.0f} s per fold)" for m, r, sec, _ in hot)
-            + f" vs nt2's {r_nt2 / 1e9:.1f} GFLOP/s (their bias path counted): in "
-            "`lava_nt.nn.fused.fused_forward` a spiking-bias population is not fused (a plain "
-            "autograd loop over the T steps, `_spiking_bias_current`). At nt2's rate they would "
-            f"take {saved:.0f} s less per fold ({_fmt_s(saved * scale_folds)} of the "
-            f"{_fmt_s(total_32)}); not changed here (lava_nt/nn is outside this benchmark's "
-            "files)."
+            + f" vs nt2's {r_nt2 / 1e9:.1f} GFLOP/s (their bias path counted; the bias neurons "
+            "are a second NTLIF population on every layer, fused like the layer itself, and "
+            "spiking_bias_sparse's masked W_in is computed dense: see the 'Tuning unit cost' "
+            f"section). At nt2's rate they would take {saved:.0f} s less per fold "
+            f"({_fmt_s(saved * scale_folds)} of the {_fmt_s(total_32)})."
         )
     return hot_text
 

@@ -32,16 +32,24 @@ exactly the same function with one :class:`torch.autograd.Function` per NTLIF la
 * **tuning mode**: a tensor that does not require grad (frozen weights, frozen gains) costs
   nothing in the backward pass; layer 1's input gradient is never computed.
 
-Weights (``nn.Linear`` without bias), spiking-bias populations and the loss stay in ordinary
-autograd; a spiking bias' current enters the fused layer as the input ``c``, so every tuning method
-works (spiking biases are simply not accelerated).
+* **spiking bias** (every kind the tuning methods make: one bias neuron per neuron, a masked
+  trainable ``W_in``, volumetric groups): the bias neurons are NTLIF neurons and run as one
+  :class:`_NTLIFSequence` node; their leaking current ``C[t] = c_retention C[t-1] + w_b s_b[t]``
+  and its fan-out to the target neurons are one more node
+  (:func:`lava_nt.nn.fused_bias.bias_current`, hand-written backward, bit-identical to autograd
+  through the spec step in float32 for ``w_b``, ``W_in`` and the inputs); the current enters the
+  target layer's node as its input ``c``. Per layer and step nothing runs in autograd.
+
+Weights (``nn.Linear`` without bias, a spiking bias' drive ``s_in (W_in * mask)^T``) and the loss
+stay in ordinary autograd (one matmul for all steps each).
 
 Supported: both reset modes, detached or not, ``du`` and ``dv`` in [0, 1], per-neuron or batched
 ``[K, 1, n]`` bias and gain, the ``"super"`` (``"superspike"``, ``"fast_sigmoid"``), ``"atan"`` and
 ``"heaviside"`` surrogates (``"heaviside"`` gives zero gradients where ``NTNetwork`` gives none). A
 custom surrogate callable or a trainable ``du``/``dv``/``vth`` raises
 :class:`~lava_nt.spec.validation.ParameterError`. Only fresh-state runs are offered (every sample
-starts from zero, as in training). Under ``torch.no_grad()`` (evaluation) nothing is kept for a
+starts from zero, as in training). A layer with synaptic delays (``NTLayer.delay``) is refused
+(train the ``NTNetwork`` itself). Under ``torch.no_grad()`` (evaluation) nothing is kept for a
 backward pass. There is no ``torch.compile`` path: compiling the unrolled T-step loop made it
 several times slower here (inductor recomputes the chain), and the eager loop is what is tested.
 
@@ -59,6 +67,7 @@ from typing import NamedTuple
 
 import torch
 
+from lava_nt.nn.fused_bias import bias_current
 from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of
 from lava_nt.spec.spiking_bias import spiking_bias_step
@@ -290,14 +299,18 @@ def _sequence(a, c, bias, gain, du, dv, vth, T, reset_subtract, detach_reset, ki
 
 
 def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
-    """Bias current ``[T, ..., n]`` and bias spikes ``[T, ..., m]`` of a spiking-bias population.
+    """Bias current ``[T, ..., n]`` and bias spikes ``[T, ..., m]`` of a spiking-bias population,
+    as two fused nodes.
 
     The bias neurons are NTLIF neurons (gain 1, reset to zero, see
-    :func:`lava_nt.spec.spiking_bias.spiking_bias_step`), so they run as one fused node
-    (:class:`_NTLIFSequence`); the leaking current ``C[t] = c_retention C[t-1] + w_b s_b[t]`` and
-    the fan-out to the targets stay in ordinary autograd (two small operations per step), with the
-    spec's operations in the spec's order. A population whose bias-neuron dynamics are trainable
-    or whose surrogate has no known derivative runs the spec step in autograd instead."""
+    :func:`lava_nt.spec.spiking_bias.spiking_bias_step`), so they run as one
+    :class:`_NTLIFSequence`; the leaking current ``C[t] = c_retention C[t-1] + w_b s_b[t]`` and the
+    fan-out to the targets run as one :func:`lava_nt.nn.fused_bias.bias_current` node, with the
+    spec's operations in the spec's order. Every kind the tuning methods make is fused: per-neuron
+    (``spiking_bias``), masked trainable ``W_in`` (``spiking_bias_sparse``; the mask is applied in
+    the drive ``a_b = s_in (W_in * mask)^T``, in autograd) and volumetric groups. A population
+    whose bias-neuron dynamics are trainable or whose surrogate has no known derivative runs the
+    spec step in autograd instead."""
     ab = sb.drive(x)
     fusable = not any(t.requires_grad for t in (sb.du, sb.dv, sb.vth, sb.bias))
     if fusable:
@@ -311,14 +324,7 @@ def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
     s_b = _sequence(
         ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, T, False, sb.detach_reset, kind, alpha
     )  # reset to zero
-    w = sb.w_b * s_b  # [T, ..., m], as the spec's ``w_b * s_b`` of every step
-    a_c = sb.effective_c_retention()
-    shape = torch.broadcast_shapes(s_b.shape[1:], sb.w_b.shape, a_c.shape)
-    cs = [w[0].expand(shape)]  # c_retention * 0 + w_b s_b[0]
-    for t in range(1, s_b.shape[0]):
-        cs.append(a_c * cs[-1] + w[t])
-    C = torch.stack(cs)
-    return (C if sb.group is None else C[..., sb.group]), s_b
+    return bias_current(s_b, sb.w_b, sb.effective_c_retention(), sb.group), s_b
 
 
 def _spiking_bias_current_autograd(sb, ab: torch.Tensor, T: int | None):
@@ -333,6 +339,16 @@ def _spiking_bias_current_autograd(sb, ab: torch.Tensor, T: int | None):
         cs.append(c)
         sbs.append(s_b)
     return torch.stack(cs), torch.stack(sbs)
+
+
+def _refuse_delays(net: NTNetwork) -> None:
+    """The fused path has no synaptic delays (``NTLayer.delay``): refuse such a network."""
+    for k, layer in enumerate(net.layers):
+        if getattr(layer, "has_delay", False):
+            raise ParameterError(
+                f"FusedNTNetwork: layer {k} has synaptic delays, which the fused training path "
+                "does not support; train the NTNetwork itself (the eager path)"
+            )
 
 
 def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record: bool = False):
@@ -354,6 +370,7 @@ def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record:
         raise ParameterError(f"FusedNTNetwork: 'T' must be a positive int, got {T!r}")
     if T is None and x.dim() < 2:
         raise ParameterError(f"FusedNTNetwork: input must be [T, ..., {net.n_in}]")
+    _refuse_delays(net)
     s = x
     recs = []
     for k, layer in enumerate(net.layers):
@@ -408,6 +425,7 @@ class FusedNTNetwork(torch.nn.Module):
                     raise ParameterError(
                         f"FusedNTNetwork: layer {k} has a trainable '{name}' (not supported)"
                     )
+        _refuse_delays(net)
         self.net = net
         if hasattr(net, "n_classes"):
             self.n_classes = net.n_classes
