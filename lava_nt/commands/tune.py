@@ -16,7 +16,13 @@ the training forward *is* the integer network that Lava's fixed-point models run
 file carries exactly those integers (its attached fixed-point network), so ``lava-nt deploy
 TUNED.h5 --precision fixed`` reproduces the training forward spike for spike. The scales are those
 of MODEL's attached fixed-point network when it has one (an imported netx model keeps its
-integers), else the quantiser's choice. ``--target netx`` keeps every register within what
+integers), else the quantiser's choice. A network that ends in an integrator readout is tuned
+through its fixed-point readout too (the loss takes the readout's integer values divided by its
+scale); a network built for real-valued (graded) input trains on the integers ``round(x * S_x)``
+its fixed-point network takes, ``S_x`` being the attached quantisation's input scale, else the
+rule ``lava-nt evaluate`` applies (:func:`lava_nt.converters.quantize.scale.graded_input_scale`:
+the power of two that puts the training data's largest magnitude into the 8-bit range; 1 for
+integer data). ``--target netx`` keeps every register within what
 lava-dl's netx format holds (bias exponent 6, integer weights, no gains or spiking biases, reset
 to zero), so ``lava-nt export-netx`` writes exactly the trained integers.
 
@@ -147,8 +153,30 @@ def cmd_tune(args) -> int:
         return 1
 
 
-def _qat_options(args, info, methods) -> dict | None:
-    """The QAT settings (target, scales, bias exponent), or None without ``--qat``."""
+def _load(args, path, role: str, spec, n_classes: int):
+    """A labelled data file for the trainer (:func:`~lava_nt.commands.training_run.labelled`);
+    real-valued input for a graded network with ``--qat`` stays float64, so that the integers
+    ``round(x * S_x)`` of training are those ``lava-nt evaluate`` computes from the same file."""
+    if not (args.qat and spec.graded):
+        return load_labelled(
+            path, role, n_in=spec.n_in, n_classes=n_classes, T=args.T, graded=spec.graded
+        )
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from lava_nt.commands.training_run import labelled
+    from lava_nt.data import load_data
+
+    data = load_data(path, T=args.T, default_T=25, n_in=spec.n_in, n_classes=n_classes)
+    x = torch.as_tensor(np.ascontiguousarray(data.x), dtype=torch.float64)
+    return dataclasses.replace(labelled(data, role, True), x=x)
+
+
+def _qat_options(args, info, methods, spec, x) -> dict | None:
+    """The QAT settings (target, scales, bias exponent, input and readout scales), or None
+    without ``--qat``."""
     if not args.qat:
         if args.target is not None:
             raise RunError("--target chooses the fixed-point format of --qat; add --qat")
@@ -163,8 +191,11 @@ def _qat_options(args, info, methods) -> dict | None:
                 f"--target netx: netx has no gains or spiking biases; method(s) {', '.join(bad)} "
                 "cannot be tuned for it (use --target lava)"
             )
+    from lava_nt.converters.quantize.scale import graded_input_scale
+
     opts = {"target": target, "scales": None, "bias_scales": None,
-            "bias_exp": 6 if target == "netx" else "neuron",
+            "bias_exp": 6 if target == "netx" else "neuron", "readout_scale": None,
+            "input_scale": graded_input_scale(spec, x),
             "source": "the quantiser's choice"}  # fmt: skip
     if rep is not None and getattr(rep, "target", "lava") == target:
         opts["scales"] = [float(lq.scale) for lq in rep.layers]
@@ -173,6 +204,10 @@ def _qat_options(args, info, methods) -> dict | None:
         ]
         mode = str(rep.bias_exp_mode)
         opts["bias_exp"] = int(mode) if mode.lstrip("-").isdigit() else mode
+        if rep.readout is not None:
+            opts["readout_scale"] = float(rep.readout.scale)
+        if spec.graded:
+            opts["input_scale"] = float(rep.input_scale)
         opts["source"] = "the model's attached fixed-point network"
     return opts
 
@@ -189,15 +224,8 @@ def _tune(args) -> int:
             "(import-netx and import-nir write one)"
         )
     n_classes = model_classes(info, args.n_classes, spec, args.model, RunError)
-    graded = spec.graded  # a network for real-valued input (an imported netx Input block)
-    tr = load_labelled(
-        args.train, "training", n_in=spec.n_in, n_classes=n_classes, T=args.T, graded=graded
-    )
-    va = None
-    if args.val:
-        va = load_labelled(
-            args.val, "validation", n_in=spec.n_in, n_classes=n_classes, T=args.T, graded=graded
-        )
+    tr = _load(args, args.train, "training", spec, n_classes)
+    va = None if not args.val else _load(args, args.val, "validation", spec, n_classes)
     methods = list(dict.fromkeys(args.method))
     if args.lr is None:  # NT methods: TUNE_LR; tft trains the weights: the pretraining rate
         from lava_nt.training import PRETRAIN_LR, TUNE_LR
@@ -212,13 +240,7 @@ def _tune(args) -> int:
     report = apply_tuning(net, methods, seed=args.seed, **kwargs)  # checks methods and layers
     if report.total == 0:
         raise RunError(f"method(s) {' '.join(methods)} leave nothing to tune in this network")
-    if args.qat and spec.readout is not None:
-        raise RunError(
-            "--qat trains through the fixed-point spiking layers, which do not include a "
-            "readout yet; tune this network without --qat (its readout loss is used) and "
-            "quantise the result"
-        )
-    qopts = _qat_options(args, info, methods)
+    qopts = _qat_options(args, info, methods, spec, tr.x)
     from lava_nt.commands.train import _trainer_identity
 
     settings = {"methods": methods, "tuning": kwargs, "n_classes": n_classes,
@@ -239,6 +261,8 @@ def _tune(args) -> int:
         + f", T {tr.T}, up to {cfg.epochs} epochs"
         + (f", QAT for {qopts['target']} (scales from {qopts['source']})" if qat else "")
     )  # fmt: skip
+    if qat is not None and qat.graded:
+        print(f"  graded input: the fixed-point network takes round(x * {qat.input_scale:g})")
     for line in report.added:
         print(f"  added {line}")
     if qat is not None:
@@ -286,13 +310,16 @@ def _trainer_model(net, qopts, info):
     from lava_nt.qat import QATNetwork
 
     scales, bias_scales = qopts["scales"], qopts["bias_scales"]
+    readout_scale, input_scale = qopts["readout_scale"], qopts["input_scale"]
     if qopts["target"] == "netx" and scales is None:
         spec = net.to_spec()
         layers = subtract_reset_layers(spec)
         if layers:
             raise RunError(reset_export_error(info.path, layers, "netx"))
-        _, rep = quantize(spec, target="netx")  # refuses spiking biases
+        _, rep = quantize(spec, target="netx", input_scale=input_scale)  # refuses spiking biases
         scales = [float(lq.scale) for lq in rep.layers]
+        if rep.readout is not None:
+            readout_scale = float(rep.readout.scale)
         gains = [ls.neuron.gain for ls in spec.layers]
         import numpy as np
 
@@ -304,7 +331,10 @@ def _trainer_model(net, qopts, info):
             s if k < len(net.layers) and net.layers[k].spiking_bias is not None else None
             for k, s in enumerate(bias_scales)
         ]
-    qat = QATNetwork(net, scales=scales, bias_scales=bias_scales, bias_exp=qopts["bias_exp"])
+    qat = QATNetwork(
+        net, scales=scales, bias_scales=bias_scales, bias_exp=qopts["bias_exp"],
+        input_scale=input_scale, readout_scale=readout_scale,
+    )  # fmt: skip
     qat.n_classes = getattr(net, "n_classes", None)
     return qat, qat
 
@@ -330,24 +360,27 @@ def _warn_requantised(qat, info) -> None:
 
 def _handoff_check(qat, data) -> dict:
     """Run the saved fixed-point network in the emulator (bit-exact with Lava fixed point) on
-    (at most 256 samples of) ``data`` and compare every layer's spikes with the QAT training
-    forward."""
+    (at most 256 samples of) ``data`` and compare every layer's spikes, and a readout's integer
+    values, with the QAT training forward."""
     import numpy as np
     import torch
 
-    from lava_nt.nn.fixed_emulator import emulate_fixed
+    from lava_nt.nn.fixed_emulator import run_fixed
 
     n = min(data.n, 256)
     x = data.x[..., :n, :].to(torch.float64)
     xs = x if x.ndim == 3 else x.unsqueeze(0).expand(data.T, *x.shape)
     with torch.no_grad():
-        _, recs = qat.forward(xs, record=True)
-    _, emu = emulate_fixed(qat.to_fixed_spec(), xs.to(torch.int64), record=True)
+        out, recs = qat.forward(xs, record=True)
+    emu = run_fixed(qat.to_fixed_spec(), qat.fixed_input(xs).to(torch.int64), record=True)
     exact = all(
         np.array_equal(r["spikes"].numpy(), e["spikes"].numpy())
-        for r, e in zip(recs, emu, strict=True)
+        for r, e in zip(recs, emu.layers, strict=True)
     )
-    return {"data": data.path, "samples": n, "bit_exact": bool(exact)}
+    if qat.readout is not None:
+        exact = exact and np.array_equal(out.numpy(), emu.output.numpy())
+    return {"data": data.path, "samples": n, "bit_exact": bool(exact),
+            "readout": qat.readout is not None}  # fmt: skip
 
 
 def _print_result(out, meta: dict, args, written: bool = True) -> None:
@@ -358,6 +391,7 @@ def _print_result(out, meta: dict, args, written: bool = True) -> None:
         verdict = "bit for bit" if chk["bit_exact"] else "NOT bit for bit (please report this)"
         print(
             f"QAT: the fixed-point network attached to {out} computes the training forward "
+            f"(every layer's spikes{', the readout values' if chk.get('readout') else ''}) "
             f"{verdict} on {chk['samples']} samples of {chk['data']} (checked in the fixed-point "
             "emulator, which equals Lava fixed point)"
         )
