@@ -44,7 +44,10 @@ def _build_stock(net, src, L: int, fixed: bool) -> list:
 
 def _build_netx(payload: dict, src, L: int, fixed: bool):
     hdf5 = import_netx_hdf5(payload["side"])
-    net = hdf5.Network(net_config=payload["path"], reset_interval=L, reset_offset=1)
+    net = hdf5.Network(
+        net_config=payload["path"], reset_interval=L, reset_offset=1,
+        num_layers=payload.get("num_layers"),  # stops before a final average layer
+    )  # fmt: skip
     layers = list(net.layers)
     if payload["info"]["input"] is not None:  # bias-encoded Input block: drive its neuron
         src.s_out.connect(layers[0].neuron.a_in)

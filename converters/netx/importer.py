@@ -15,6 +15,15 @@ netx dataset          meaning in lava-dl 0.6.0 -> lava-nt fixed spec
 ``neuron/iDecay``     Lava ``du = iDecay - 1`` (1..4096)
 ``neuron/vDecay``     Lava ``dv = vDecay`` (0..4095)
 ``neuron/vThMant``    ``vth`` (0..131071)
+``delay``             synaptic delays (``LayerSpec.delay``): ``(n,)`` one per output neuron
+                      (``D[j, :] = d_j``, checked first), ``(n_in,)`` one per input
+                      (``D[:, i] = d_i``), a scalar for all, or the full ``(n, n_in)`` matrix;
+                      larger than 62 -> clamped to 62 with lava-dl's warning; cast to int.
+                      netx builds a ``DelayDense`` (a spike arrives ``1 + d`` steps later)
+``flatten``           right after the input: nothing to do for dense vectors
+``average``           last: slayer's population average of ``n_classes`` consecutive groups of
+                      the last layer's neurons (lava-dl's reader refuses it; lava-dl's own tests
+                      stop before it) -> :attr:`NetxImport.n_classes`, population decoding
 reset                 to zero (CUBA), gain 1 (``gain_mant = 256``), no spiking bias
 ====================  =========================================================================
 
@@ -28,14 +37,16 @@ integers.
 
 Refused, with the layer and the reason: layer types other than input/dense (conv, pool, ...),
 recurrent or complex weights, non-CUBA neurons (SDNN, RF), graded spikes (``messageBits`` > 0),
-nonzero synaptic ``delay`` (all-zero delays are accepted), ``iDecay = 0`` (a current that never
-decays: lava-nt's 12-bit ``du`` starts at decay 1/4096), ``vDecay = 4096``, a dense layer without
-a neuron group (netx's non-leaky default with ``vThMant = 2**17``), weights outside
-[-256, 255] and biases that no 13-bit mantissa with a 3-bit exponent can hold.
+negative delays and delays on a readout (a dense layer without neuron group), ``iDecay = 0``
+(a current that never decays: lava-nt's 12-bit ``du`` starts at decay 1/4096),
+``vDecay = 4096``, a dense layer without a neuron group (netx's non-leaky default with
+``vThMant = 2**17``) that is not the last, weights outside [-256, 255] and biases that no 13-bit
+mantissa with a 3-bit exponent can hold.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +65,7 @@ from lava_nt.converters.netx.lava_dl import (
 )
 from lava_nt.converters.quantize import LayerQuant, QuantReport, dequantize
 from lava_nt.network import LayerSpec, NetworkSpec
+from lava_nt.spec.delay import DELAY_MAX, expand_delay
 from lava_nt.spec.fixed import (
     DECAY_MAX,
     GAIN_UNITY,
@@ -101,6 +113,9 @@ class NetxImport:
     #: bias-encoded input (a netx Input layer with a neuron group): the input transform's
     #: integer weight; the networks take ``round(input_weight * data)`` (:meth:`encode_input`)
     input_weight: int | None = None
+    #: classes of a final ``average`` layer (slayer's population average: the last layer's
+    #: neurons in ``n_classes`` consecutive groups, as :mod:`lava_nt.decode`); None without one
+    n_classes: int | None = None
 
     def encode_input(self, data):
         """The integer graded input of a bias-encoded netx network for real ``data`` (e.g. pixel
@@ -153,7 +168,7 @@ def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxIm
     f = _open(path)
     notes: list[str] = []
     try:
-        n_in, input_group, raw = _scan_layers(path, f["layer"], notes)
+        n_in, input_group, raw, n_classes = _scan_layers(path, f["layer"], notes)
         n_in, layers, scales, lqs, readout, readout_lq, input_weight = _build_layers(
             path, raw, input_group, n_in, reduce, notes
         )
@@ -161,6 +176,7 @@ def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxIm
         f.close()
     kind = "graded" if input_group is not None else "spikes"
     fixed = NetworkSpec(int(n_in), layers, fixed=True, readout=readout, input=kind)
+    _check_average(path, fixed, n_classes, notes)
     scales, float_spec = _float_twin(fixed, scales, lqs, readout_lq, units)
     report = QuantReport(
         layers=[LayerQuant(**lq) for lq in lqs],
@@ -170,14 +186,14 @@ def import_netx(path, *, reduce: str = "last", units: str = "integer") -> NetxIm
         warnings=[f"imported from netx file '{path.name}' (exact integers, not quantised)"],
         readout=None if readout_lq is None else LayerQuant(**readout_lq),
     )
-    return NetxImport(fixed, float_spec, scales, report, notes, str(path), input_weight)
+    return NetxImport(fixed, float_spec, scales, report, notes, str(path), input_weight, n_classes)
 
 
 _UNSUPPORTED_TYPES = {
     "conv": "convolutions are not lava-nt layers (dense only)",
     "flatten": "reshapes are not lava-nt layers",
     "pool": "pooling is not a lava-nt layer",
-    "average": "averaging is not a lava-nt layer",
+    "average": "an average layer belongs last (population decoding of the last layer)",
     "concat": "concatenation is not a lava-nt layer",
     "dense_rec": "recurrent weights: lava-nt networks are feed-forward",
     "dense_comp": "complex weights (resonate-and-fire) are not NTLIF",
@@ -198,17 +214,26 @@ def _layer_kind(path: Path, i: int, g) -> tuple[str, np.ndarray]:
 
 def _scan_layers(path: Path, lay, notes: list[str]):
     """``(n_in or None, the Input block's group or None, [(index, group, size)] of the dense
-    layers)``; anything but input, a flatten right after it, and dense layers is refused."""
+    layers, classes of a final average layer or None)``; anything but input, a flatten right
+    after it, dense layers and a final average layer is refused."""
     keys = sorted(lay.keys(), key=lambda s: int(s) if s.isdigit() else -1)
     if not keys or any(k != str(i) for i, k in enumerate(keys)):
         raise NetxImportError(
             f"netx file '{path}': layers must be numbered 0..L-1, found {list(lay.keys())}"
         )
-    n_in = input_group = None
+    n_in = input_group = n_classes = None
     raw = []
     for i, key in enumerate(keys):
         g = lay[key]
         typ, shape = _layer_kind(path, i, g)
+        if typ == "average" and i == len(keys) - 1 and raw:
+            n_classes = int(np.prod(shape))
+            notes.append(
+                f"layer {i} (average, {n_classes} outputs): slayer's population average of "
+                f"{n_classes} consecutive groups of the last layer's neurons; imported as "
+                f"population decoding with {n_classes} classes (lava-dl's reader has no average)"
+            )
+            continue
         if typ == "input":
             if i != 0:
                 raise NetxImportError(f"netx file '{path}': layer {i} is a second input", i)
@@ -232,7 +257,7 @@ def _scan_layers(path: Path, lay, notes: list[str]):
         raw.append((i, g, int(np.prod(shape))))
     if not raw:
         raise NetxImportError(f"netx file '{path}' has no dense layer")
-    return n_in, input_group, raw
+    return n_in, input_group, raw, n_classes
 
 
 def _build_layers(path: Path, raw, input_group, n_in, reduce: str, notes: list[str]):
@@ -303,8 +328,64 @@ def _float_twin(fixed: NetworkSpec, scales, lqs, readout_lq, units: str):
     return scales, dequantize(fixed, scales=scales, readout_scale=readout_scale)
 
 
+def _check_average(path, spec: NetworkSpec, n_classes, notes: list[str]) -> None:
+    """A final average layer needs spiking outputs that split into ``n_classes`` groups."""
+    if n_classes is None:
+        return
+    last = len(spec.layers) - 1
+    if spec.readout is not None:
+        raise NetxImportError(
+            f"netx file '{path}': the average layer follows a readout (a dense layer without "
+            "neuron group): slayer averages spikes, a readout has none",
+            last,
+        )
+    n_out = spec.layers[-1].n
+    if n_classes < 1 or n_out % n_classes:
+        raise NetxImportError(
+            f"netx file '{path}': the average layer's {n_classes} outputs do not split the last "
+            f"layer's {n_out} neurons into equal groups",
+            last,
+        )
+    notes.append(f"output coding: {n_classes} classes x {n_out // n_classes} neurons")
+
+
+def _delay(g, n: int, n_prev: int, fail, notes, i: int):
+    """The layer's ``(n, n_prev)`` delay matrix as lava-dl 0.6.0's reader builds it (None for no
+    or all-zero delays): clamped to 62 with lava-dl's warning, cast to int, expanded by
+    :func:`~lava_nt.spec.delay.expand_delay` (per output neuron first, then per input)."""
+    if "delay" not in g:
+        return None
+    d = np.asarray(g["delay"][()])
+    if not np.issubdtype(d.dtype, np.number) or not np.all(np.isfinite(d)) or d.size == 0:
+        fail("'delay' must hold finite numbers")
+    if d.max() > DELAY_MAX:
+        msg = f"Found max delay of {d.max()}. Clamping the delays."
+        warnings.warn(msg, stacklevel=3)  # lava-dl's warning, word for word
+        notes.append(f"layer {i}: {msg} (to 0..{DELAY_MAX}, as lava-dl does)")
+        d = np.clip(d, 0, DELAY_MAX)
+    if d.min() < 0:
+        fail(f"negative delay {d.min()} (Lava's DelayDense refuses it)")
+    if np.any(d != np.trunc(d)):
+        notes.append(f"layer {i}: fractional delays truncated toward zero, as netx does")
+    try:
+        full = expand_delay(np.trunc(d).astype(np.int64), n, n_prev, f"layer {i}")
+    except ParameterError as exc:
+        fail(str(exc))
+    if not full.any():
+        notes.append(f"layer {i}: all-zero 'delay' dataset: no delay")
+        return None
+    kind = (
+        "one per output neuron" if d.ndim == 1 and d.size == n and n > 1
+        else "one per input" if d.ndim == 1 and d.size == n_prev and n_prev > 1
+        else "one for all synapses" if d.size == 1
+        else "one per synapse"
+    )  # fmt: skip
+    notes.append(f"layer {i}: synaptic delays up to {int(full.max())} steps ({kind})")
+    return full
+
+
 def _weights(g, n: int, n_prev, fail, notes, i: int) -> np.ndarray:
-    """The integer ``(n, n_prev)`` weight matrix of a dense layer (checked; delays refused)."""
+    """The integer ``(n, n_prev)`` weight matrix of a dense layer (checked)."""
     for key, why in (
         ("weight_rec", "recurrent weights: lava-nt networks are feed-forward"),
         ("weight/real", "complex weights (resonate-and-fire) are not NTLIF"),
@@ -329,14 +410,6 @@ def _weights(g, n: int, n_prev, fail, notes, i: int) -> np.ndarray:
         fail(f"weight has {w.shape[1]} inputs, the layer before has {n_prev} neurons")
     if w.size and (w.min() < -256 or w.max() > 255):
         fail(f"weights in [{w.min()}, {w.max()}] exceed the 8-bit synapse range [-256, 255]")
-    if "delay" in g:
-        d = np.asarray(g["delay"][()])
-        if np.any(d != 0):
-            fail(
-                f"synaptic delays (up to {int(np.max(d))} steps): lava-nt layers have no delays "
-                "(netx would build a DelayDense); retrain without delays or drop them"
-            )
-        notes.append(f"layer {i}: all-zero 'delay' dataset ignored")
     return w
 
 
@@ -357,6 +430,7 @@ def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
         raise NetxImportError(f"netx file '{path}': layer {i} (dense): {why}", i)
 
     w = _weights(g, n, n_prev, fail, notes, i)
+    delay = _delay(g, n, w.shape[1], fail, notes, i)
     nrn = g["neuron"]
     i_decay, v_decay, vth = _neuron_registers(path, i, nrn, fail)
     if i_decay == 0:
@@ -396,7 +470,8 @@ def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
         notes.append(
             f"layer {i}: refDelay = {read_int(nrn['refDelay'])} is not read by netx; ignored"
         )
-    return LayerSpec(weight=weight, neuron=neuron, weight_exp=int(weight_exp)), S, lq
+    layer = LayerSpec(weight=weight, neuron=neuron, weight_exp=int(weight_exp), delay=delay)
+    return layer, S, lq
 
 
 def _neuron_registers(path, i: int, nrn, fail):
@@ -478,6 +553,8 @@ def _readout_layer(path, i: int, index: int, g, n: int, n_prev, reduce: str):
         raise NetxImportError(f"netx file '{path}': layer {i} (dense readout): {why}", i)
 
     w = _weights(g, n, n_prev, fail, [], i)
+    if _delay(g, n, w.shape[1], fail, [], i) is not None:
+        fail("synaptic delays into a readout: lava-nt's readout has none")
     bias = _biases(g, n, fail, [], i)
     try:
         eff, wexp = netx_effective_weights(w)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
+
 from lava_nt.converters.netx.chain import run_chain
 from lava_nt.converters.netx.export import read_netx
 from lava_nt.converters.netx.reader import ensure_netx_reader
@@ -24,6 +26,12 @@ def run_netx(path, x, *, side_dir=None, timeout: float | None = None, record: bo
     A dense layer without neuron group (netx's readout, a non-leaky integrator that never
     spikes) is read through a Lava ``Monitor`` on its voltage: ``output`` is then that voltage
     trace (int64), directly comparable with ``run_network(spec, x, "fixed").output``.
+    Synaptic delays run in lava-dl's ``DelayDense`` (whose delay lines no sample reset empties:
+    give such a network one sample per call, or samples whose delayed spikes die out within the
+    ``depth`` zero steps between windows). A final ``average`` layer, which lava-dl's reader
+    cannot build, is left out (``num_layers``, as lava-dl's own tests do): ``output`` is then
+    the last layer's spikes, decoded by population (:attr:`~lava_nt.converters.netx.NetxImport.
+    n_classes`).
 
     Returns a :class:`~lava_nt.converters.lava_graph.LavaRunResult` in the torch time frame,
     directly comparable with ``run_network(spec, x, "fixed")`` (with ``record``, ``layers`` lists
@@ -31,7 +39,14 @@ def run_netx(path, x, *, side_dir=None, timeout: float | None = None, record: bo
     :class:`NetxUnavailable` if the reader is not installed (see :func:`ensure_netx_reader`)."""
     side = ensure_netx_reader(side_dir, download=False)
     info = read_netx(path)
-    return run_chain(
-        "netx", {"path": str(Path(path).resolve()), "side": str(side), "info": info},
-        x, "fixed", timeout, record,
-    )  # fmt: skip
+    payload = {"path": str(Path(path).resolve()), "side": str(side), "info": info}
+    if info["layers"] and info["layers"][-1]["type"] == "average":
+        info["layers"] = info["layers"][:-1]
+        payload["num_layers"] = _layers_before_average(path)
+    return run_chain("netx", payload, x, "fixed", timeout, record)
+
+
+def _layers_before_average(path) -> int:
+    """The number of netx layers before the final ``average`` layer (lava-dl's ``num_layers``)."""
+    with h5py.File(path, "r") as f:
+        return len(f["layer"]) - 1

@@ -81,6 +81,12 @@ def to_stock_lava(spec: NetworkSpec, *, fold_gains: bool = True) -> StockLavaNet
         :class:`~lava_nt.converters.lava_graph.LavaRunResult`.
     """
     check_stock(spec, "to_stock_lava")
+    for k, ls in enumerate(spec.layers):
+        if ls.has_delay:
+            raise StockLavaError(
+                f"to_stock_lava: layer {k} has synaptic delays; the stock chain is Dense -> LIF "
+                "(deploy with lava_nt.converters.lava_graph.run_network, which uses DelayDense)"
+            )
     layers = []
     if spec.fixed:
         for k, ls in enumerate(spec.layers):

@@ -181,6 +181,16 @@ def _spiking_bias_graph(
     return nir.NIRGraph(nodes=gnodes, edges=_chain_edges(names), metadata=meta)
 
 
+def _refuse_delays(spec) -> None:
+    for k, ls in enumerate(spec.layers):
+        if ls.has_delay:
+            raise NIRExportError(
+                f"to_nir: layer {k} has synaptic delays, which lava-nt does not write to NIR (a "
+                "NIR Delay node delays a whole vector, not each synapse); deploy with Lava or "
+                "export to netx (which holds them as lava-dl does)"
+            )
+
+
 def to_nir(
     model,
     *,
@@ -208,6 +218,7 @@ def to_nir(
     Raises :class:`NIRExportError` naming the layer and the reason.
     """
     spec = _resolve_spec(model, "to_nir")
+    _refuse_delays(spec)
     if not (isinstance(dt, int | float) and np.isfinite(dt) and dt > 0):
         raise NIRExportError(f"to_nir: dt must be a positive number of seconds, got {dt!r}")
     dt = float(dt)

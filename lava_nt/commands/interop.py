@@ -124,8 +124,9 @@ def register(subparsers) -> None:
     x = subparsers.add_parser(
         "import-netx",
         help="import a lava-dl netx HDF5 network as a lava-nt model file",
-        description="Import a lava-dl netx network (input, dense CUBA layers, a bias-encoded "
-        "Input block as graded input, a dense layer without neuron group as integrator readout). "
+        description="Import a lava-dl netx network (input, flatten, dense CUBA layers with "
+        "synaptic delays, a bias-encoded Input block as graded input, a dense layer without "
+        "neuron group as integrator readout, a final average layer as population decoding). "
         "The model file holds the float twin as its network and the exact fixed-point network "
         "as its attached quantised network.",
     )
@@ -305,6 +306,8 @@ def cmd_import_netx(args) -> int:
         meta = {"imported_from": f"netx {args.netx_file}", "netx_scales": res.scales}
         if res.input_weight is not None:
             meta["netx_input_weight"] = res.input_weight
+        if args.n_classes is None and res.n_classes is not None:  # the file's average layer
+            args.n_classes = res.n_classes
         _coding_meta(args, res.fixed_spec, meta)
         path = _save(
             args.out, res.float_spec, args.overwrite, meta, quantized=(res.fixed_spec, res.report)
