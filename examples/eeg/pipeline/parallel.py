@@ -11,12 +11,18 @@ from the cache once and then runs whole units through the same code as the seria
 * a **unit** (participant, method, seed) waits for its pretraining, tunes (checkpoint, exact
   resume and model file in its own unit directory), deploys on Lava if asked, and returns its rows.
 
+Dispatch: pretrainings first (every unit waits for one); then, whenever a worker is free, the
+ready unit expected to take longest (longest processing time first, by the per-method cost model
+:data:`UNIT_COST_S`), so the short units fill the end of the run and the last worker to finish
+does not start a long unit while the others idle. Ties keep the run's order (fold, method, seed).
+
 Results are identical to a serial run (each unit is deterministic given its seeds and the thread
-count, which every worker sets as the driver would); only the order of the lines in
-``results.jsonl`` follows completion. Killing the driver ends the local Ray instance and its
-workers; Lava runs inside a worker are isolated as everywhere (their process group is killed when
-the worker dies). With ``--ray-address`` the run directory must be on a filesystem every node sees
-at the same path, and lava-nt must be installed on every node.
+count, which every worker sets as the driver would; the dispatch order changes only which worker
+runs a unit and when); only the order of the lines in ``results.jsonl`` follows completion.
+Killing the driver ends the local Ray instance and its workers; Lava runs inside a worker are
+isolated as everywhere (their process group is killed when the worker dies). With
+``--ray-address`` the run directory must be on a filesystem every node sees at the same path, and
+lava-nt must be installed on every node.
 """
 
 from __future__ import annotations
@@ -36,6 +42,40 @@ from lava_nt.examples.eeg.pipeline.journal import append_result
 from lava_nt.examples.eeg.pipeline.steps import pretrain_key
 from lava_nt.examples.eeg.pipeline.units import _Pipeline, _torch_threads
 from lava_nt.nn.fused import keep_freed_memory
+
+#: Expected seconds of one unit per method: (tuning, Lava deployment), means per fold on
+#: full-size DEAP-format data with one torch thread, as BENCHMARKS.md's end-to-end section
+#: measured them (all seven default methods, the spiking-bias ones before their bias path was
+#: fused, which made them cheaper per step but left them the longest). Only the order matters:
+#: the dispatch runs the dearest ready unit first. Methods it did not measure are estimated from
+#: the ones whose training work they resemble (nt1, lora as nt2; readout as tft; logreg: no
+#: spiking network). An unknown method counts as the median.
+UNIT_COST_S: dict[str, tuple[float, float]] = {
+    "none": (0.1, 2.9),
+    "nt2": (11.9, 2.7),
+    "spiking_bias": (43.3, 4.9),
+    "spiking_bias_sparse": (35.0, 4.5),
+    "volumetric": (24.7, 3.1),
+    "ablation": (13.8, 2.4),
+    "tft": (11.2, 2.5),
+    "nt1": (11.9, 2.7),
+    "lora": (11.9, 2.7),
+    "readout": (11.2, 2.5),
+    "logreg": (0.5, 0.0),
+}
+
+
+def unit_cost(method: str, tune: bool, deploy: bool) -> float:
+    """Expected seconds of a unit of ``method`` that tunes and/or deploys (:data:`UNIT_COST_S`)."""
+    costs = sorted(UNIT_COST_S.values())
+    t, d = UNIT_COST_S.get(method, costs[len(costs) // 2])
+    return (t if tune else 0.0) + (d if deploy else 0.0)
+
+
+def _pop_longest(ready: list, cost) -> tuple:
+    """Remove and return the ready unit with the highest expected cost (the first on ties)."""
+    i = max(range(len(ready)), key=lambda j: (cost(ready[j]), -j))
+    return ready.pop(i)
 
 
 class _UnitWorker:
@@ -201,6 +241,13 @@ def _schedule(ray, actors, config, todo, groups, done, run_dir, on_rows) -> None
             if pre not in waiting:
                 ready_pre.append((groups[p], pre[1]))
             waiting.setdefault(pre, []).append(u)
+
+    def flags(u) -> tuple[bool, bool]:
+        return u not in done["tune"], bool(config.lava) and u not in done["deploy"]
+
+    def cost(u) -> float:
+        return unit_cost(u[1], *flags(u))
+
     idle, pending = list(actors), {}
     while ready_pre or ready or pending:
         while idle and (ready_pre or ready):
@@ -209,9 +256,8 @@ def _schedule(ray, actors, config, todo, groups, done, run_dir, on_rows) -> None
                 group, arch = ready_pre.pop(0)
                 pending[a.pretrain.remote(group, arch)] = (a, "pretrain", (group, arch))
             else:
-                p, m, s = u = ready.pop(0)
-                tune = u not in done["tune"]
-                deploy = config.lava and u not in done["deploy"]
+                p, m, s = u = _pop_longest(ready, cost)
+                tune, deploy = flags(u)
                 pending[a.unit.remote(p, m, s, groups[p], tune, deploy)] = (a, "unit", u)
         finished, _ = ray.wait(list(pending), num_returns=1)
         for ref in finished:
