@@ -17,7 +17,9 @@ lava-nt quantize MODEL [--report] [--json] [--attach] [--target lava|netx] [--fo
     quantised network in the model file); ``--calibrate`` chooses each layer's quantisation on
     calibration inputs (:mod:`lava_nt.converters.quantize.calibrate`).
 lava-nt export-netx MODEL OUT [--overwrite]
-    Write the model as a lava-dl netx HDF5 file (needs no spiking biases, reset "zero").
+    Write the model as a lava-dl netx HDF5 file (needs no spiking biases, reset "zero"; a
+    graded-input network is written with netx's bias-encoded Input block when its first layer
+    is that block, see :mod:`lava_nt.converters.netx.export`).
 """
 
 from __future__ import annotations
@@ -109,7 +111,15 @@ def register(subparsers) -> None:
     )
     q.set_defaults(func=cmd_quantize)
 
-    e = subparsers.add_parser("export-netx", help="write a saved model as a lava-dl netx HDF5 file")
+    e = subparsers.add_parser(
+        "export-netx",
+        help="write a saved model as a lava-dl netx HDF5 file",
+        description="Write a saved lava-nt model as a lava-dl netx HDF5 file (no spiking biases, "
+        "reset to zero). A network for graded input is written with netx's bias-encoded Input "
+        "block (its first layer must be that block: identity weights, du = 1, no bias); the "
+        "transform weight is the input scale of the attached quantisation (lava-nt quantize "
+        "--input-scale S --attach) or of the netx file it was imported from.",
+    )
     e.add_argument("model", metavar="MODEL")
     e.add_argument("out", metavar="OUT")
     e.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
@@ -350,7 +360,7 @@ def _check_netx_reset(model, spec=None) -> None:
 def cmd_export_netx(args) -> int:
     try:
         from lava_nt.converters.model_file import ModelFileExistsError
-        from lava_nt.converters.netx import export_netx
+        from lava_nt.converters.netx import export_netx, read_netx
 
         check_output(args.out, args.overwrite, CommandError)
         _check_netx_reset(args.model)
@@ -359,6 +369,12 @@ def cmd_export_netx(args) -> int:
         except ModelFileExistsError as exc:
             raise CommandError(f"'{exc.path}' exists; pass --overwrite to replace it") from None
         print(f"netx file written to {res.path}: network {res.spec.sizes}")
+        if res.spec.graded:
+            w = read_netx(res.path)["input"]["weight"]
+            print(
+                f"  graded input: layer 0 is netx's bias-encoded Input block; the data enter "
+                f"as round({w} * x) (its transform weight)"
+            )
         if res.report is not None:
             print(res.report.summary())
         return 0
