@@ -91,10 +91,12 @@ class QATNetwork(torch.nn.Module):
             ``net``'s readout has trainable; nothing for a spec).
 
     Attributes:
-        scales, bias_scales: the fixed scales; ``readout_scale`` (None without a readout) and
-        ``input_scale`` (1.0 for spike input); ``report``: the quantiser's report at construction;
-        ``readout``: the :class:`~lava_nt.qat.readout.QATReadout` or None; ``input``:
-        ``"spikes"`` or ``"graded"``.
+        scales, bias_scales: the fixed scales of the layers and their spiking biases.
+        readout_scale: the readout's scale ``S_r`` (None without a readout).
+        input_scale: the graded input's scale ``S_x`` (1.0 for spike input).
+        report: the quantiser's report at construction.
+        readout: the :class:`~lava_nt.qat.readout.QATReadout` (None without a readout).
+        input: the input kind, spikes or graded.
     """
 
     def __init__(
