@@ -77,8 +77,9 @@ def register(subparsers) -> None:
         "--qat for fixed point)",
         description="Neuromodulatory tuning of a saved lava-nt model (any model file, imported "
         "ones included) on labelled data (.npz: x binary spikes [T, N, n_in] or static "
-        "[N, n_in], y labels). Every pretrained weight stays frozen; the methods' parameters are "
-        "trained. Writes a lava-nt model file; the run directory makes the command resumable.",
+        "[N, n_in], real-valued x for a network built for graded input, y labels). Every "
+        "pretrained weight stays frozen; the methods' parameters are trained. Writes a lava-nt "
+        "model file; the run directory makes the command resumable.",
     )
     p.add_argument("model", metavar="MODEL", help="lava-nt model file (.h5)")
     p.add_argument("--train", required=True, metavar="TRAIN.npz", help="tuning data (x, y)")
@@ -117,7 +118,8 @@ def register(subparsers) -> None:
     q.add_argument(
         "--qat",
         action="store_true",
-        help="quantisation-aware tuning: train through the Loihi fixed-point network, so that "
+        help="quantisation-aware tuning: train through the Loihi fixed-point network (an "
+        "integrator readout and graded input, as round(x * input scale), included), so that "
         "Lava fixed point (lava-nt deploy --precision fixed) runs bit for bit what training "
         "computed",
     )
