@@ -1,6 +1,6 @@
 """Run the lava-nt benchmarks and write the results file (atomically).
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--only training,lava,...] [--out FILE]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--only training,tuning,...] [--out FILE]
 
 Each benchmark runs in its own subprocess (a fresh interpreter: torch.compile state, thread pools
 and Lava's forked workers never leak from one benchmark into the next) with a timeout. A benchmark
@@ -46,6 +46,7 @@ BENCHES = {
     "fidelity": ("bench_fidelity.py", 900, 3600),
     "personalise": ("bench_personalise.py", 900, 3600),
     "end_to_end": ("bench_end_to_end.py", 900, 5400),
+    "tuning": ("bench_tuning.py", 900, 2400),
     "scaling": ("bench_scaling.py", 1200, 3600),
 }
 RESULTS = HERE / "results"
