@@ -233,7 +233,7 @@ def _set(key, value):
 @pytest.mark.parametrize(
     "extra, words",
     [
-        (_set("delay", np.full(20, 3)), "synaptic delays"),
+        (_set("delay", np.full(20, -1)), "negative delay"),
         (_set("neuron/type", b"SDNN"), "neuron type 'SDNN'"),
         (_set("neuron/messageBits", 8), "graded spikes"),
         (_set("neuron/iDecay", 0), "iDecay = 0"),
@@ -352,7 +352,6 @@ def test_real_mnist_net_imports_with_graded_input_and_integrator_readout():
     [
         ("tiny.net", 1, "type 'conv'"),
         ("gts/pilotnet_lif/network.net", 1, "type 'conv'"),
-        ("gts/ntidigits/ntidigits.net", 5, "type 'average'"),
     ],
 )
 def test_real_files_with_unsupported_layers_are_refused_naming_the_layer(name, layer, words):
