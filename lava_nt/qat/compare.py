@@ -23,6 +23,13 @@ def _dense_differs(w_a, e_a, w_b, e_b) -> bool:
     return e_a != e_b or not np.array_equal(np.asarray(w_a), np.asarray(w_b))
 
 
+def _delay_differs(la, lb) -> bool:
+    """True if two layers delay their synapses differently (None = all zero: no delay)."""
+    da = np.zeros(np.shape(la.weight), np.int64) if la.delay is None else np.asarray(la.delay)
+    db = np.zeros(np.shape(lb.weight), np.int64) if lb.delay is None else np.asarray(lb.delay)
+    return not np.array_equal(da, db)
+
+
 def _bias_differences(k: int, sa, sb) -> list[str]:
     if (sa is None) != (sb is None):
         return [f"layer {k} spiking bias"]
@@ -51,13 +58,16 @@ def _readout_differences(ra, rb) -> list[str]:
 
 def fixed_spec_differences(a: NetworkSpec, b: NetworkSpec) -> list[str]:
     """Names of the registers in which two fixed-point specs differ (empty: identical): every
-    layer's weights, neuron and spiking-bias registers, the readout's, and the input kind."""
+    layer's weights, synaptic delays (None and all-zero are the same: no delay), neuron and
+    spiking-bias registers, the readout's, and the input kind."""
     if len(a.layers) != len(b.layers) or a.n_in != b.n_in:
         return ["architecture"]
     out = [] if a.input == b.input else ["input kind"]
     for k, (la, lb) in enumerate(zip(a.layers, b.layers, strict=True)):
         if _dense_differs(la.weight, la.weight_exp, lb.weight, lb.weight_exp):
             out.append(f"layer {k} weight")
+        if _delay_differs(la, lb):
+            out.append(f"layer {k} delay")
         out += [f"layer {k} {n}" for n in _differ(la.neuron, lb.neuron, _NEURON)]
         out += _bias_differences(k, la.spiking_bias, lb.spiking_bias)
     return out + _readout_differences(a.readout, b.readout)

@@ -1,5 +1,5 @@
-"""One QAT layer: an NTLIF layer (and its optional spiking bias) in fixed point with STE
-gradients (:class:`QATLayer`)."""
+"""One QAT layer: an NTLIF layer (and its optional spiking bias, and its optional synaptic delays)
+in fixed point with STE gradients (:class:`QATLayer`)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ from lava_nt.qat.registers import (
     _trunc_shift,
     _wrap_u,
     cached_weights,
+    delayed_drive,
     drive,
     ste,
 )
+from lava_nt.spec.delay import delay_groups, has_delay
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
@@ -53,6 +55,11 @@ class QATLayer(torch.nn.Module):
     otherwise; registers are derived from them in every forward at the fixed scales ``S`` (and
     ``S_b``). ``alpha`` / ``sb_alpha`` are the surrogate-gradient slopes of the neurons and the
     bias neurons.
+
+    Synaptic delays (``ls.delay``, frozen) delay the weights' drive as the fixed-point engines
+    do (:func:`~lava_nt.qat.registers.delayed_drive`: one masked integer drive per distinct
+    delay over the shifted input, :mod:`lava_nt.spec.delay`); the spiking bias' ``w_in`` has
+    none. Every sample starts with empty delay lines.
     """
 
     def __init__(
@@ -88,6 +95,7 @@ class QATLayer(torch.nn.Module):
         self.surrogate, self.surrogate_alpha = surrogate, float(alpha)
         self.spike_fn = make_spike_fn(surrogate, alpha)
         _set(self, "weight", ls.weight, trainable["weight"])
+        self._set_delay(ls.delay)
         _set(self, "bias", np.broadcast_to(np.asarray(p.bias, np.float64), (n,)), trainable["bias"])
         _set(self, "gain", np.broadcast_to(np.asarray(p.gain, np.float64), (n,)), trainable["gain"])
         sb = ls.spiking_bias
@@ -121,6 +129,29 @@ class QATLayer(torch.nn.Module):
             fp = fl.spiking_bias.params
             self.sb_du, self.sb_dv, self.sb_vth = int(fp.du), int(fp.dv), int(fp.vth)
 
+    def _set_delay(self, delay) -> None:
+        """Keep the delay matrix (None stays None) and, if it delays anything, one boolean mask
+        per distinct delay value, largest first (:func:`lava_nt.spec.delay.delay_groups`)."""
+        d = None if delay is None else np.asarray(delay, dtype=np.int64)
+        self.register_buffer("delay", None if d is None else torch.as_tensor(d), persistent=False)
+        self._delay_values: list[int] = []
+        masks = None
+        if has_delay(d):
+            groups = delay_groups(d)
+            self._delay_values = [v for v, _ in groups]
+            masks = torch.as_tensor(np.stack([m for _, m in groups]))
+        self.register_buffer("_delay_masks", masks, persistent=False)
+
+    @property
+    def has_delay(self) -> bool:
+        """True if any synapse of the layer is delayed."""
+        return bool(self._delay_values)
+
+    @property
+    def max_delay(self) -> int:
+        """The largest synaptic delay in steps (0 without delays)."""
+        return self._delay_values[0] if self._delay_values else 0
+
     # -- registers ------------------------------------------------------------------------------
     def registers(self) -> _Registers:
         """The layer's registers at the current latent values (STE tensors and integers)."""
@@ -149,6 +180,13 @@ class QATLayer(torch.nn.Module):
         """:func:`~lava_nt.qat.registers.drive` of this layer's input (graded or spikes)."""
         return drive(s_in, k, e, self.graded)
 
+    def _weight_drive(self, s_in: torch.Tensor, k: torch.Tensor, e: int) -> torch.Tensor:
+        """The drive through the weights: delayed per synapse if the layer has delays."""
+        if not self.has_delay:
+            return self._drive(s_in, k, e)
+        groups = list(zip(self._delay_values, self._delay_masks, strict=True))
+        return delayed_drive(s_in, k, e, groups, self.graded)
+
     def run(self, x: torch.Tensor, T: int | None = None, record: bool = False):
         """Run ``x [T, ..., n_in]`` (or a static ``[..., n_in]`` held ``T`` steps): spikes
         ``[T, ..., n]`` and the record dict (spikes, bias_current, bias_spikes) if asked.
@@ -160,7 +198,9 @@ class QATLayer(torch.nn.Module):
         ``"autograd"``."""
         r = self.registers()
         x = x.to(torch.float64)
-        a_all = self._drive(x, r.k, r.w_exp)
+        if T is not None and self.has_delay:  # a held input reaches the neurons step by step
+            x, T = x.expand(T, *x.shape), None
+        a_all = self._weight_drive(x, r.k, r.w_exp)
         ab_all = None
         if r.sb is not None:
             ab_all = self._drive(x, r.sb["k"], r.sb["w_exp"])
@@ -270,7 +310,13 @@ class QATLayer(torch.nn.Module):
                 w_in_exp=int(sb["w_exp"]),
             )
         mant = (2 * _np(r.k_int)).astype(np.int64)
-        return LayerSpec(weight=mant, neuron=neuron, spiking_bias=sbs, weight_exp=int(r.w_exp))
+        return LayerSpec(
+            weight=mant, neuron=neuron, spiking_bias=sbs, weight_exp=int(r.w_exp),
+            delay=self._delay_copy(),
+        )  # fmt: skip
+
+    def _delay_copy(self) -> np.ndarray | None:
+        return None if self.delay is None else _np(self.delay).astype(np.int64)
 
     def float_layer(self) -> LayerSpec:
         """The float :class:`LayerSpec` of the latent parameters."""
@@ -292,7 +338,9 @@ class QATLayer(torch.nn.Module):
                 w_in=_np(w), params=params,
                 mask=None if self.mask is None else _np(self.mask).astype(bool),
             )  # fmt: skip
-        return LayerSpec(weight=_np(self.weight), neuron=neuron, spiking_bias=sbs)
+        return LayerSpec(
+            weight=_np(self.weight), neuron=neuron, spiking_bias=sbs, delay=self._delay_copy()
+        )
 
     @torch.no_grad()
     def constrain_(self) -> None:
@@ -316,4 +364,5 @@ class QATLayer(torch.nn.Module):
     def extra_repr(self) -> str:
         sb = f", spiking bias m={self.m} S_b={self.S_b:g}" if self.has_sb else ""
         tr = [k for k in TRAINABLE_KINDS if _trainable(self, k)]
-        return f"n_in={self.n_in}, n={self.n}, S={self.S:g}{sb}, trainable={tr}"
+        dl = f", max_delay={self.max_delay}" if self.has_delay else ""
+        return f"n_in={self.n_in}, n={self.n}, S={self.S:g}{sb}{dl}, trainable={tr}"

@@ -1,5 +1,5 @@
-"""The QAT network (:class:`QATNetwork`): the fixed-point layers, the optional integrator readout
-and graded input, as one trainable torch module."""
+"""The QAT network (:class:`QATNetwork`): the fixed-point layers (with their synaptic delays, if
+any), the optional integrator readout and graded input, as one trainable torch module."""
 
 from __future__ import annotations
 
@@ -35,17 +35,6 @@ def _readout_flags(net) -> dict[str, bool]:
     if ro is None:
         return dict.fromkeys(READOUT_TRAINABLE_KINDS, False)
     return {"weight": bool(ro.linear.weight.requires_grad), "bias": is_trainable(ro, "bias")}
-
-
-def _refuse_delays(spec: NetworkSpec) -> None:
-    """QAT does not model synaptic delays (yet): refuse a spec whose layers have any."""
-    for k, ls in enumerate(spec.layers):
-        d = getattr(ls, "delay", None)
-        if d is not None and np.any(np.asarray(d) != 0):
-            raise QATError(
-                f"QATNetwork: layer {k} has synaptic delays, which quantisation-aware tuning does "
-                "not model yet; tune it in float and quantise the result"
-            )
 
 
 def _trainable_flags(net) -> list[dict[str, bool]]:
@@ -161,7 +150,6 @@ class QATNetwork(torch.nn.Module):
                     if key not in TRAINABLE_KINDS:
                         raise QATError(f"QATNetwork: unknown trainable kind {key!r}")
                     f[key] = bool(val)
-        _refuse_delays(spec)
         ro_flags = _override_readout_flags(ro_flags, readout_trainable, spec)
         if isinstance(bias_exp, bool) or not (
             bias_exp in ("neuron", "layer") or isinstance(bias_exp, int | np.integer)

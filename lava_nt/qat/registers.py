@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from lava_nt.spec.delay import delayed_input
 from lava_nt.spec.fixed import (
     C_BITS,
     UV_BITS,
@@ -93,6 +94,26 @@ def drive(s_in: torch.Tensor, k: torch.Tensor, e: int, graded: bool = False) -> 
             )
         a = torch.matmul(s_in.to(torch.float64), k.T)
     return a * 2.0 ** (WEIGHT_UNIT_SHIFT + e)
+
+
+def delayed_drive(
+    s_in: torch.Tensor, k: torch.Tensor, e: int, groups, graded: bool = False
+) -> torch.Tensor:
+    """The drive of a layer with synaptic delays: ``sum_d drive(s_in(t - d), k * mask_d, e)``
+    over ``groups`` (``[(d, bool mask tensor)]``, largest delay first, as
+    :func:`lava_nt.spec.delay.delay_groups` orders them), added by
+    :func:`lava_nt.spec.delay.delayed_input` (the one definition of the delay line).
+
+    The spec scales each group's integer accumulation by the weight exponent on its own
+    (``dense_fixed_output`` per delay column, as Lava's bit-accurate ``DelayDense``); here each
+    group's :func:`drive` is that scaled accumulation exactly, because the quantiser's mantissas
+    ``2k`` are even and its exponents are ``>= -1`` (``QUANT_WEIGHT_EXP_MIN``), so no group's
+    shift drops a bit. The masked ``k`` keeps its straight-through gradient."""
+
+    def project(idx: int, xs: torch.Tensor) -> torch.Tensor:
+        return drive(xs, k * groups[idx][1].to(k.dtype), e, graded)
+
+    return delayed_input(s_in, groups, project)
 
 
 def cached_weights(module: torch.nn.Module, name: str, S: float, factor: float = 1.0, mask=None):

@@ -20,7 +20,6 @@ import torch
 from lava_nt.converters.quantize import quantize
 from lava_nt.converters.quantize.scale import encode_graded_input, graded_input_scale
 from lava_nt.decode import output_predictions
-from lava_nt.network import LayerSpec, NetworkSpec
 from lava_nt.nn.fixed_emulator import run_fixed
 from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.readout import readout_loss
@@ -310,10 +309,6 @@ def test_refusals():
         QATNetwork(dataclasses.replace(spec, readout=None), readout_trainable={"bias": True})
     with pytest.raises(QATError, match="graded"):
         QATNetwork(spec, input_scale=4.0)
-    delayed = NetworkSpec(spec.n_in, [LayerSpec(ls.weight, ls.neuron) for ls in spec.layers])
-    delayed.layers[1].delay = np.ones(delayed.layers[1].weight.shape, dtype=np.int64)
-    with pytest.raises(QATError, match="layer 1 has synaptic delays"):
-        QATNetwork(delayed)
     qat = QATNetwork(_spec(14, graded=True), input_scale=2.0**21)
     with pytest.raises(ParameterError, match="graded-input payload"):
         qat(torch.full((3, 2, spec.n_in), 5.0))
