@@ -67,7 +67,7 @@ from typing import NamedTuple
 
 import torch
 
-from lava_nt.nn.fused_bias import bias_current
+from lava_nt.nn.fused_bias import align_steps, bias_current, expand_steps
 from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of
 from lava_nt.spec.spiking_bias import spiking_bias_step
@@ -287,6 +287,11 @@ def _sequence(a, c, bias, gain, du, dv, vth, T, reset_subtract, detach_reset, ki
     """Spikes of one NTLIF population over the whole sequence: one :class:`_NTLIFSequence` node,
     or just the loop when nothing needs a gradient (nothing is saved for a backward pass)."""
     static = T is not None
+    if not static:  # each step a[t] lines up with [k, 1, n] parameters as in the spec step
+        c_shape = () if c is None else c.shape[1:]
+        a = align_steps(
+            a, len(torch.broadcast_shapes(a.shape[1:], c_shape, bias.shape, gain.shape))
+        )
     cfg = LayerConfig(
         int(T if static else a.shape[0]), static, reset_subtract, detach_reset, kind, alpha
     )
@@ -324,7 +329,12 @@ def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
     s_b = _sequence(
         ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, T, False, sb.detach_reset, kind, alpha
     )  # reset to zero
-    return bias_current(s_b, sb.w_b, sb.effective_c_retention(), sb.group), s_b
+    a_c = sb.effective_c_retention()
+    c = bias_current(s_b, sb.w_b, a_c, sb.group)
+    # bias spikes in the shape the eager network records (with [k, 1, m] parameter sets the
+    # bias-neuron state is [k, ..., m] there, even for an input shared by the sets)
+    shape = torch.broadcast_shapes(s_b.shape[1:], sb.w_b.shape, a_c.shape)
+    return c, expand_steps(s_b, shape)
 
 
 def _spiking_bias_current_autograd(sb, ab: torch.Tensor, T: int | None):

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["bias_current"]
+__all__ = ["align_steps", "bias_current", "expand_steps"]
 
 
 def bias_current(
@@ -54,12 +54,30 @@ def bias_current(
         return C if group is None else C.index_select(-1, group)
 
 
+def align_steps(x: torch.Tensor, ndim: int) -> torch.Tensor:
+    """``x [T, ...]`` viewed as ``[T, 1, ..., 1, ...]`` with ``ndim`` dims after T, so that each
+    step ``x[t]`` lines up with a per-step shape of ``ndim`` dims from the right (as the spec step
+    broadcasts ``s_b[t]`` against ``[k, 1, m]`` parameters)."""
+    extra = ndim - (x.dim() - 1)
+    return x if extra <= 0 else x.view(x.shape[0], *([1] * extra), *x.shape[1:])
+
+
+def expand_steps(x: torch.Tensor, shape) -> torch.Tensor:
+    """``x [T, ...]`` expanded (a view) to ``[T, *shape]``, each step ``x[t]`` broadcast to
+    ``shape`` as the spec step broadcasts it (e.g. bias spikes ``[T, B, m]`` -> ``[T, k, B, m]``
+    for ``k`` parameter sets, the shape the eager network records)."""
+    shape = tuple(shape)
+    if tuple(x.shape[1:]) == shape:
+        return x
+    return align_steps(x, len(shape)).expand(x.shape[0], *shape)
+
+
 def _current(s_b, w_b, c_ret) -> torch.Tensor:
     """``C [T, ...]`` over the whole sequence (no autograd): ``C[t] = c_ret * C[t-1] + w_b s_b[t]``
     with the product and the sum rounded separately, as the spec step."""
     T = s_b.shape[0]
     shape = torch.broadcast_shapes(s_b.shape[1:], w_b.shape, c_ret.shape)
-    w = w_b * s_b  # the jump of every step, all at once (the spec's ``w_b * s_b``)
+    w = w_b * align_steps(s_b, len(shape))  # the jump of every step at once (the spec's w_b * s_b)
     C = w if tuple(w.shape[1:]) == tuple(shape) else w.expand(T, *shape).contiguous()
     if T > 1:
         tmp = torch.empty(shape, dtype=C.dtype, device=C.device)
@@ -114,8 +132,12 @@ class _BiasCurrentSequence(torch.autograd.Function):
             for t in range(T - 2, -1, -1):
                 # autograd: dL/dC[t] = (stack's g[t]) + (mul's G[t+1] * c_ret), both rounded
                 torch.add(g[t], torch.mul(G[t + 1], c_ret, out=tmp), out=G[t])
-        gs = (G * w_b).sum_to_size(ctx.s_shape) if need_s else None
-        gw = (G * s_b).sum_to_size(w_b.shape) if need_w else None
+        nd = G.dim() - 1
+        gs = None
+        if need_s:
+            s_steps = align_steps(s_b, nd).shape
+            gs = (G * w_b).sum_to_size(s_steps).view(ctx.s_shape)
+        gw = (G * align_steps(s_b, nd)).sum_to_size(w_b.shape) if need_w else None
         gc = None
         if need_c:
             gc = (G[1:] * C[:-1]).sum_to_size(c_ret.shape) if T > 1 else torch.zeros_like(c_ret)

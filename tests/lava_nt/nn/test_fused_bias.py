@@ -76,23 +76,25 @@ def _run(net, x, static: bool, fused: bool):
 
 
 CASES = {
-    # kinds per layer, trainable c_retention, batched parameter sets, bias-neuron detach_reset
-    "per_neuron": (("per_neuron", "per_neuron", "per_neuron"), False, None, True),
-    "volumetric": (("volumetric", None, "volumetric"), False, None, True),
-    "grouped+integrator": (("grouped", "integrator", "shuffled"), True, None, False),
-    "batched": (("per_neuron", "volumetric", "shuffled"), True, 3, True),
+    # kinds per layer, trainable c_retention, batched parameter sets, bias-neuron detach_reset,
+    # input with a parameter-set dimension [K, B, n_in] (else one [B, n_in] input for all sets)
+    "per_neuron": (("per_neuron", "per_neuron", "per_neuron"), False, None, True, False),
+    "volumetric": (("volumetric", None, "volumetric"), False, None, True, False),
+    "grouped+integrator": (("grouped", "integrator", "shuffled"), True, None, False, False),
+    "batched": (("per_neuron", "volumetric", "shuffled"), True, 3, True, True),
+    "batched, shared input": (("volumetric", "per_neuron", "grouped"), False, 2, True, False),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("static", [True, False])
 def test_fused_spiking_bias_equals_ntnetwork(case, static):
-    kinds, trainable_c, k, detach = CASES[case]
+    kinds, trainable_c, k, detach, k_input = CASES[case]
     spec = _spec(len(case) + 7, kinds)
     ref = _net(spec, trainable_c, k, detach_reset=detach)
     fus = _net(spec, trainable_c, k, detach_reset=detach)
     g = torch.Generator().manual_seed(3)
-    lead = (B,) if k is None else (k, B)
+    lead = (k, B) if k_input else (B,)
     shape = (*lead, SIZES[0]) if static else (T, *lead, SIZES[0])
     x = (torch.rand(shape, generator=g, dtype=torch.float64) < 0.4).double()
     out_r, rec_r, gx_r, g_r = _run(ref, x, static, fused=False)
