@@ -40,7 +40,11 @@ from lava_nt.spec.ntlif import NTLIFParameters
 from lava_nt.spec.quantization import K_MAX, gain_register, gain_units, weight_unit
 
 
-def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, exp_max):
+def _quantize_layer(
+    k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, exp_max, in_peak=1.0
+):
+    """Layer ``k`` in fixed point; ``in_peak``: the largest input magnitude per step (1 for
+    spikes; the integer graded input's peak for a graded network's first layer)."""
     where = f"quantize: layer {k}"
     p: NTLIFParameters = ls.neuron
     n = ls.n
@@ -64,7 +68,7 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
             "weights (8 bits)": _bound((K_MAX + _SAFE) * weight_unit(exp_max), _max_abs(W)),
             "biases (13-bit mantissa)": _bound(bias_lim, _max_abs(b)),
         }
-        soft = {"current u (24 bits)": _bound(UV_MAX, _u_bound(W, du))}
+        soft = {_u_name("current u (24 bits)", in_peak): _bound(UV_MAX, _u_bound(W, du) * in_peak)}
         if sb is not None:
             hard["bias weights w_b (13-bit mantissa)"] = _bound(wb_lim, _max_abs(w_b))
             a_max = float(c_ret.max()) if c_ret.size else 0.0
@@ -100,7 +104,7 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
     sb_info = None
     if sb is not None:
         sb_fixed, sb_info, sb_tensors = _quantize_spiking_bias(
-            k, sb, n, S, w_b, c_ret, bias_exp, Sb_user, power_of_two, exp_max, warnings
+            k, sb, n, S, w_b, c_ret, bias_exp, Sb_user, power_of_two, exp_max, warnings, in_peak
         )
         tensors.update(sb_tensors)
     lq = LayerQuant(
@@ -128,7 +132,9 @@ def _quantize_layer(k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, e
     return out, lq
 
 
-def _quantize_spiking_bias(k, sb, n, S_target, w_b, c_ret, bias_exp, Sb_user, pow2, exp_max, warns):
+def _quantize_spiking_bias(
+    k, sb, n, S_target, w_b, c_ret, bias_exp, Sb_user, pow2, exp_max, warns, in_peak=1.0
+):
     where = f"quantize: layer {k} spiking bias"
     pb = sb.params
     m = sb.m
@@ -147,7 +153,8 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, c_ret, bias_exp, Sb_user, po
             ),  # fmt: skip
             "bias-neuron drive (13-bit mantissa)": _bound(bias_lim, _max_abs(bb)),
         }
-        soft = {"bias-neuron current u (24 bits)": _bound(UV_MAX, _u_bound(W_in, du))}
+        name = _u_name("bias-neuron current u (24 bits)", in_peak)
+        soft = {name: _bound(UV_MAX, _u_bound(W_in, du) * in_peak)}
         Sb, lim = _choose_scale(vth, _max_abs(W_in), hard, soft, pow2, where, warns)
     else:
         Sb, lim = Sb_user, "given"
@@ -199,3 +206,8 @@ def _quantize_spiking_bias(k, sb, n, S_target, w_b, c_ret, bias_exp, Sb_user, po
         "bias_exp": [int(v) for v in bexp],
     }
     return fsb, info, t
+
+
+def _u_name(name: str, in_peak: float) -> str:
+    """The current-bound's name in the report (says when graded input scales it)."""
+    return name if in_peak == 1.0 else f"{name[:-1]}, graded input up to {in_peak:g})"

@@ -18,6 +18,7 @@ from lava_nt.converters.quantize.registers import (
     _scalar,
 )
 from lava_nt.converters.quantize.report import QuantReport
+from lava_nt.converters.quantize.scale import GRADED_PEAK
 from lava_nt.network import LayerSpec, NetworkSpec
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
@@ -82,6 +83,7 @@ def quantize(
     input_scale: float | None = None,
     readout_scale: float | None = None,
     readout_window: int = 100,
+    input_peak: float | None = None,
 ) -> tuple[NetworkSpec, QuantReport]:
     """Quantise a floating-point ``spec`` to a fixed-point one (see the module docstring).
 
@@ -101,6 +103,10 @@ def quantize(
         input_scale: graded input only: the fixed-point network takes the integers
             ``round(x * input_scale)`` (default 1: the data are integers already); the first
             layer's weights are divided by it. Recorded in ``report.input_scale``.
+        input_peak: graded input only: the largest magnitude of that integer input in one step
+            (default :data:`~lava_nt.converters.quantize.scale.GRADED_PEAK` = 255, the 8-bit
+            range the input-scale rule maps data into). The first layer's scale is chosen so
+            that its 24-bit current cannot wrap even when every input sits at this peak.
         readout_scale: force the readout's voltage scale (default: the largest one its weights
             and biases fit with no 24-bit overflow over ``readout_window`` steps, lowered to fill
             the 8-bit weight range).
@@ -129,9 +135,11 @@ def quantize(
         target=target,
         bias_exp_mode=str(bias_exp),
     )
+    peak = _check_input_peak(spec, input_peak)
     layers = []
     for k, ls in enumerate(src.layers):
-        fl, lq = _quantize_layer(k, ls, bias_exp, scales[k], bias_scales[k], power_of_two, exp_max)
+        fl, lq = _quantize_layer(k, ls, bias_exp, scales[k], bias_scales[k], power_of_two, exp_max,
+                                 peak if k == 0 else 1.0)  # fmt: skip
         layers.append(fl)
         report.layers.append(lq)
     report.input_scale = float(s_x)
@@ -203,6 +211,23 @@ def _check_input_scale(spec: NetworkSpec, input_scale) -> float:
     if input_scale is not None and not spec.graded:
         raise ParameterError("quantize: input_scale applies to graded input (input='graded')")
     return s_x
+
+
+def _check_input_peak(spec: NetworkSpec, input_peak) -> float:
+    """The integer input's peak per step the first layer's current bound assumes: 1 for spikes,
+    ``input_peak`` (default :data:`GRADED_PEAK`) for graded input; raises for a bad value."""
+    if input_peak is None:
+        return GRADED_PEAK if spec.graded else 1.0
+    if (
+        isinstance(input_peak, bool)
+        or not isinstance(input_peak, int | float | np.integer | np.floating)
+        or not math.isfinite(input_peak)
+        or input_peak <= 0
+    ):
+        raise ParameterError(f"quantize: input_peak must be a positive number, got {input_peak!r}")
+    if not spec.graded:
+        raise ParameterError("quantize: input_peak applies to graded input (input='graded')")
+    return float(input_peak)
 
 
 def _scale_first_layer(spec: NetworkSpec, factor: float) -> NetworkSpec:

@@ -34,7 +34,12 @@ from lava_nt.spec.quantization import (
     weight_unit,
 )
 
-__all__ = ["encode_graded_input", "fixed_point_input", "graded_input_scale"]
+__all__ = ["GRADED_PEAK", "encode_graded_input", "fixed_point_input", "graded_input_scale"]
+
+#: the 8-bit range :func:`graded_input_scale` maps graded data into (``max |x| * S <= 255``), and
+#: the quantiser's default bound on the integer input per step when it guarantees that a graded
+#: network's first-layer current cannot wrap (``quantize(input_peak=...)``)
+GRADED_PEAK = 255.0
 
 
 # ---- graded input ---------------------------------------------------------------------------
@@ -47,7 +52,7 @@ def graded_input_scale(spec, x) -> float | None:
     if not getattr(spec, "graded", False) or np.array_equal(x, np.round(x)):
         return None
     peak = float(np.max(np.abs(x)))
-    return float(2.0 ** np.floor(np.log2(255.0 / peak)))
+    return float(2.0 ** np.floor(np.log2(GRADED_PEAK / peak)))
 
 
 def encode_graded_input(x, input_scale: float | None) -> np.ndarray:

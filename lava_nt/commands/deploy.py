@@ -100,6 +100,15 @@ def register(subparsers) -> None:
         "divided by S. Recorded in the report (and the model file with --attach)",
     )
     q.add_argument(
+        "--input-peak",
+        type=positive_float,
+        default=None,
+        metavar="P",
+        help="networks for real-valued (graded) input: the largest integer round(x * S) in one "
+        "step the first layer's 24-bit current must hold without wrapping (default 255, the "
+        "8-bit range); a smaller true peak of your data gives a finer first-layer scale",
+    )
+    q.add_argument(
         "--calibrate",
         metavar="CAL.npz",
         help="calibrated quantisation: per-layer scales, rounding and bias-shift correction "
@@ -302,21 +311,23 @@ def cmd_quantize(args) -> int:
         spec, info = load_model(args.model)
         if spec.fixed:
             raise CommandError(f"model '{args.model}' is already fixed point")
-        if args.input_scale is not None and not spec.graded:
-            raise CommandError(
-                f"--input-scale: model '{args.model}' takes binary spikes; the scale applies to "
-                "networks built for real-valued (graded) input"
-            )
+        for opt, v in (("--input-scale", args.input_scale), ("--input-peak", args.input_peak)):
+            if v is not None and not spec.graded:
+                raise CommandError(
+                    f"{opt}: model '{args.model}' takes binary spikes; it applies to networks "
+                    "built for real-valued (graded) input"
+                )
         if args.calibrate:
-            if args.input_scale is not None:
-                raise CommandError("--input-scale does not combine with --calibrate")
+            if args.input_scale is not None or args.input_peak is not None:
+                raise CommandError("--input-scale/--input-peak do not combine with --calibrate")
             q, rep = _calibrated(args, spec, info)
         else:
             if args.target == "netx":
                 _check_netx_reset(args.model, spec)
             q, rep = quantize(
-                spec, target=args.target, fold_gains=args.fold_gains, input_scale=args.input_scale
-            )
+                spec, target=args.target, fold_gains=args.fold_gains,
+                input_scale=args.input_scale, input_peak=args.input_peak,
+            )  # fmt: skip
         if args.json:
             print(rep.to_json())
         elif args.report:
