@@ -22,7 +22,9 @@ scale); a network built for real-valued (graded) input trains on the integers ``
 its fixed-point network takes, ``S_x`` being the attached quantisation's input scale, else the
 rule ``lava-nt evaluate`` applies (:func:`lava_nt.converters.quantize.scale.graded_input_scale`:
 the power of two that puts the training data's largest magnitude into the 8-bit range; 1 for
-integer data). ``--target netx`` keeps every register within what
+integer data). Synaptic delays (``LayerSpec.delay``) are trained through as the fixed-point
+engines run them (one integer drive per distinct delay, :mod:`lava_nt.spec.delay`) and carried
+into the tuned model file. ``--target netx`` keeps every register within what
 lava-dl's netx format holds (bias exponent 6, integer weights, no gains or spiking biases, reset
 to zero), so ``lava-nt export-netx`` writes exactly the trained integers.
 
@@ -119,7 +121,8 @@ def register(subparsers) -> None:
         "--qat",
         action="store_true",
         help="quantisation-aware tuning: train through the Loihi fixed-point network (an "
-        "integrator readout and graded input, as round(x * input scale), included), so that "
+        "integrator readout, graded input as round(x * input scale) and synaptic delays "
+        "included), so that "
         "Lava fixed point (lava-nt deploy --precision fixed) runs bit for bit what training "
         "computed",
     )

@@ -30,7 +30,10 @@ the quantiser's readout): the forward then returns the readout's integer voltage
 and divides by ``S_r``. A network built for graded (real-valued) input takes the data ``x``; its
 layers run on the integers ``round(x * input_scale)`` that the fixed-point network takes
 (:meth:`QATNetwork.fixed_input`), the first layer's weights divided by ``input_scale`` as the
-quantiser divides them.
+quantiser divides them. Layers with synaptic delays (``LayerSpec.delay``) delay their weights'
+drive as the fixed-point engines do (:func:`~lava_nt.qat.registers.delayed_drive`, one masked
+integer drive per distinct delay over the shifted input, :mod:`lava_nt.spec.delay`); the delays
+are frozen and carried into every exported spec and model file.
 
 Hence ``QATNetwork(x)`` gives bit for bit the spikes (and readout values) of
 :func:`~lava_nt.nn.fixed_emulator.emulate_fixed` and of Lava's fixed-point run of
