@@ -31,22 +31,23 @@ exactly the same function with one :class:`torch.autograd.Function` per NTLIF la
   (one small matmul instead of ``T``).
 * **tuning mode**: a tensor that does not require grad (frozen weights, frozen gains) costs
   nothing in the backward pass; layer 1's input gradient is never computed.
-
 * **spiking bias** (every kind the tuning methods make: one bias neuron per neuron, a masked
   trainable ``W_in``, volumetric groups): the bias neurons are NTLIF neurons and run as one
   :class:`_NTLIFSequence` node; their leaking current ``C[t] = c_retention C[t-1] + w_b s_b[t]``
   and its fan-out to the target neurons are one more node
-  (:func:`lava_nt.nn.fused_bias.bias_current`, hand-written backward, bit-identical to autograd
-  through the spec step in float32 for ``w_b``, ``W_in`` and the inputs); the current enters the
-  target layer's node as its input ``c``. Per layer and step nothing runs in autograd.
+  (:func:`lava_nt.nn.fused_bias.bias_current`, whose hand-written backward performs autograd's
+  operations in autograd's order: float32 losses and gradients are bit-identical to computing
+  the current as an autograd loop); the current enters the target layer's node as its input
+  ``c``. Per layer and step nothing runs in autograd.
 
 Weights (``nn.Linear`` without bias, a spiking bias' drive ``s_in (W_in * mask)^T``) and the loss
 stay in ordinary autograd (one matmul for all steps each).
 
 Supported: both reset modes, detached or not, ``du`` and ``dv`` in [0, 1], per-neuron or batched
-``[K, 1, n]`` bias and gain, the ``"super"`` (``"superspike"``, ``"fast_sigmoid"``), ``"atan"`` and
-``"heaviside"`` surrogates (``"heaviside"`` gives zero gradients where ``NTNetwork`` gives none). A
-custom surrogate callable or a trainable ``du``/``dv``/``vth`` raises
+``[K, 1, n]`` bias, gain and spiking-bias ``w_b`` / ``c_retention`` (with an input per parameter
+set or one shared by the sets), the ``"super"`` (``"superspike"``, ``"fast_sigmoid"``),
+``"atan"`` and ``"heaviside"`` surrogates (``"heaviside"`` gives zero gradients where
+``NTNetwork`` gives none). A custom surrogate callable or a trainable ``du``/``dv``/``vth`` raises
 :class:`~lava_nt.spec.validation.ParameterError`. Only fresh-state runs are offered (every sample
 starts from zero, as in training). A layer with synaptic delays (``NTLayer.delay``) is refused
 (train the ``NTNetwork`` itself). Under ``torch.no_grad()`` (evaluation) nothing is kept for a
