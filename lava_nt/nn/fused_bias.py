@@ -26,9 +26,11 @@ The forward performs the spec's operations in the spec's order (``c_retention * 
 operations step-by-step autograd would perform, in its order: the product ``c_retention * G[t+1]``
 rounded and then added to ``g[t]``, a bias neuron's target gradients summed in target-index order
 starting from zero, one product and one reduction for ``dL/dw_b`` and ``dL/ds_b``. So in float32
-it gives the same ``dL/dw_b`` and ``dL/ds_b`` bits as the autograd loop; only ``dL/dc_retention``
-(a trainable retention, which the tuning methods never use) is one reduction instead of one per
-step.
+it gives the same ``dL/dw_b`` and ``dL/ds_b`` bits as the autograd loop that computes the jumps
+``w_b s_b`` of all steps in one product (the fused path's formulation before this node; the
+eager network multiplies step by step, so its ``dL/dw_b`` is the same sum in another order). Only
+``dL/dc_retention`` (a trainable retention, which the tuning methods never use) is one reduction
+instead of one per step.
 """
 
 from __future__ import annotations
