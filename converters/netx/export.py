@@ -32,6 +32,7 @@ import numpy as np
 
 from lava_nt import __version__
 from lava_nt.converters.model_file import atomic_h5_write, resolve_model
+from lava_nt.converters.netx.delays import write_delay
 from lava_nt.converters.netx.format import NETX_BIAS_EXP, NETX_WEIGHT_MAX, NETX_WEIGHT_MIN, read_str
 from lava_nt.converters.netx.stock import StockLavaError, check_stock
 from lava_nt.converters.quantize import quantize
@@ -123,6 +124,8 @@ def _input_block_reasons(spec: NetworkSpec) -> list[str]:
         why.append("layer 0 has a bias (netx's Input neuron has none)")
     if int(p.vth) < 1:
         why.append("layer 0 has vth = 0 (netx's Input neuron needs vThMant >= 1)")
+    if getattr(ls, "delay", None) is not None and np.any(np.asarray(ls.delay) != 0):
+        why.append("layer 0 has synaptic delays (netx's Input block has none)")
     if len(spec.layers) < 2 and spec.readout is None:
         why.append("nothing follows the Input block (netx needs a dense layer after it)")
     return [f"{w}. {INPUT_BLOCK}" for w in why]
@@ -323,6 +326,7 @@ def _write_dense(lay, k: int, ls, params):
     g.create_dataset("inFeatures", data=int(ls.weight.shape[1]))
     g.create_dataset("outFeatures", data=int(ls.n))
     g.create_dataset("weight", data=_netx_weight(ls).astype(np.int64))
+    write_delay(g, ls)  # synaptic delays as lava-dl writes them (none: nothing written)
     eff = np.broadcast_to(
         np.asarray(params.bias_mant, dtype=np.int64) << np.asarray(params.bias_exp, dtype=np.int64),
         (ls.n,),

@@ -286,10 +286,6 @@ def test_netx_import_clamps_like_lava_dl_and_refuses_negative_delays(tmp_path):
         import_netx(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="converters/netx/export.py does not call converters.netx.delays.write_delay yet",
-)
 def test_export_netx_writes_delays(tmp_path):
     fixed = _netx_spec_with_delays(5)
     export_netx(fixed, tmp_path / "d.net")

@@ -212,3 +212,17 @@ def test_export_netx_command_uses_the_attached_input_scale(tmp_path, capsys):
     assert info.quant_report.input_scale == 32.0
     want = export_netx(spec, tmp_path / "api.net", input_scale=32).spec
     assert_same_fixed(want, imp.fixed_spec)
+
+
+def test_input_block_with_delays_is_refused():
+    import dataclasses
+
+    spec = input_block_spec()
+    fixed, _ = quantize(spec, input_scale=4.0)
+    assert not any("delays" in w for w in netx_compatible(fixed))
+    first = fixed.layers[0]
+    delayed = dataclasses.replace(first, delay=np.full((first.n, fixed.n_in), 2, dtype=np.int64))
+    bad = NetworkSpec(fixed.n_in, [delayed, *fixed.layers[1:]], fixed=True,
+                      readout=fixed.readout, input="graded")  # fmt: skip
+    assert any("layer 0 has synaptic delays (netx's Input block has none)" in w
+               for w in netx_compatible(bad))  # fmt: skip
