@@ -8,6 +8,9 @@ forward does not grow with T; delays are refused."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
@@ -218,11 +221,15 @@ def test_fused_graph_does_not_grow_with_T():
     assert eager[1] > eager[0] + 100
 
 
-def test_fused_refuses_delays(monkeypatch):
-    net = build_network(8, [6], 2, 2, seed=0)
-    monkeypatch.setattr(type(net.layers[0]), "has_delay", property(lambda self: True),
-                        raising=False)  # fmt: skip
-    with pytest.raises(ParameterError, match="layer 0 has synaptic delays"):
+def test_fused_refuses_delays():
+    spec = random_spec(0, (8, 6, 4))
+    delay = np.zeros((4, 6), dtype=np.int64)
+    delay[0, 0] = 2
+    layers = [spec.layers[0], dataclasses.replace(spec.layers[1], delay=delay)]
+    net = NTNetwork.from_spec(dataclasses.replace(spec, layers=layers))
+    assert net.layers[1].has_delay
+    with pytest.raises(ParameterError, match="layer 1 has synaptic delays"):
         FusedNTNetwork(net)
-    with pytest.raises(ParameterError, match="layer 0 has synaptic delays"):
-        fused_forward(net, torch.zeros(3, 2, 8))
+    with pytest.raises(ParameterError, match="layer 1 has synaptic delays"):
+        fused_forward(net, torch.zeros(3, 2, 8, dtype=torch.float64))
+    FusedNTNetwork(NTNetwork.from_spec(spec))  # the same network without delays is accepted
