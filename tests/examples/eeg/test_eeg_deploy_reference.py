@@ -86,7 +86,8 @@ def test_pipeline_reference_mode_rows_and_report(small_deap, tmp_path):
 
     run_dir = tmp_path / "run"
     cfg = PipelineConfig(methods=("nt2",), seeds=(0,), participants=(1,), lava_samples=4,
-                         lava_check=1, pretrain_epochs=2, tune_epochs=2, progress=False)  # fmt: skip
+                         lava_check=1, pretrain_epochs=2, tune_epochs=2,
+                         progress=False)  # fmt: skip
     run_pipeline(run_dir, cfg, data_dir=small_deap, log=lambda s: None, report=write_report)
     dep = [r for r in pl.load_results(run_dir) if r["kind"] == "deploy"]
     assert len(dep) == 1 and dep[0]["deploy_engine"] == "reference"
