@@ -52,7 +52,7 @@ from lava_nt.spec.readout import (
     reduce_readout,
 )
 from lava_nt.spec.spiking_bias import SpikingBiasParameters, SpikingBiasState, spiking_bias_step
-from lava_nt.spec.validation import ParameterError
+from lava_nt.spec.validation import ParameterError, check_layer_or_neuron
 
 INPUT_KINDS = ("spikes", "graded")
 #: Largest magnitude of a fixed-point graded input (24-bit signed graded-spike payload).
@@ -173,6 +173,10 @@ class NetworkSpec:
             if not isinstance(layer.neuron, want):
                 raise ParameterError(
                     f"NetworkSpec layer {k}: neuron parameters must be {want.__name__}"
+                )
+            for name in ("du", "dv"):  # one decay per layer or one per neuron
+                check_layer_or_neuron(
+                    getattr(layer.neuron, name), f"NetworkSpec layer {k}", name, layer.n
                 )
             sb = layer.spiking_bias
             if sb is not None and not isinstance(sb.params, want_sb):

@@ -277,6 +277,7 @@ def fused_ntlif(
     for name in ("du", "dv", "vth"):
         if getattr(cell, name).requires_grad:
             raise ParameterError(f"FusedNTNetwork: a trainable '{name}' is not supported")
+    _refuse_per_neuron_decays(cell, "an NTLIF layer")
     kind, alpha = surrogate_of(cell.spike_fn)
     return _sequence(
         a, c, cell.bias, cell.gain, cell.du, cell.dv, cell.vth, T,
@@ -362,6 +363,16 @@ def _refuse_delays(net: NTNetwork) -> None:
             )
 
 
+def _refuse_per_neuron_decays(cell, what: str) -> None:
+    """The fused path takes one ``du`` and one ``dv`` per layer: refuse per-neuron decays."""
+    for name in ("du", "dv"):
+        if getattr(cell, name).numel() != 1:
+            raise ParameterError(
+                f"FusedNTNetwork: {what} has per-neuron '{name}', which the fused training path "
+                "does not support; train the NTNetwork itself (the eager path)"
+            )
+
+
 def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record: bool = False):
     """Run ``net`` with one fused autograd node per layer (see the module docstring).
 
@@ -436,6 +447,7 @@ class FusedNTNetwork(torch.nn.Module):
                     raise ParameterError(
                         f"FusedNTNetwork: layer {k} has a trainable '{name}' (not supported)"
                     )
+            _refuse_per_neuron_decays(cell, f"layer {k}")
         _refuse_delays(net)
         self.net = net
         if hasattr(net, "n_classes"):

@@ -36,6 +36,12 @@ from lava_nt.spec.validation import ParameterError
 __all__ = ["NTNetwork"]
 
 
+def _decay(t: torch.Tensor):
+    """A decay buffer as a spec value: a float for one per layer, a float64 ``(n,)`` array for
+    one per neuron."""
+    return float(t) if t.numel() == 1 else to_numpy(t).astype(np.float64).reshape(-1)
+
+
 class NTNetwork(torch.nn.Module):
     """A feed-forward stack of :class:`NTLayer` s.
 
@@ -338,8 +344,8 @@ class NTNetwork(torch.nn.Module):
             if gain.dim() == 3:
                 gain = gain[k, 0]
             neuron = NTLIFParameters(
-                du=float(cell.du),
-                dv=float(cell.dv),
+                du=_decay(cell.du),
+                dv=_decay(cell.dv),
                 vth=float(cell.vth),
                 bias=to_numpy(bias),
                 gain=to_numpy(gain),

@@ -87,7 +87,8 @@ class NTLIFCell(SNNCell):
 
     Args:
         n: number of neurons.
-        du, dv: current and voltage decay in [0, 1] (one per layer; ``du = 1``: no current state).
+        du, dv: current and voltage decay in [0, 1]: a scalar (one per layer) or one value per
+            neuron (shape ``(n,)``); ``du = 1``: no current state.
         vth: threshold > 0 (one per layer).
         reset: ``"zero"`` or ``"subtract"``.
         bias: additive bias (scalar, ``(n,)`` or ``[K, 1, n]``); ``None`` = no bias (zeros).
@@ -234,10 +235,16 @@ class NTLIFCell(SNNCell):
         bias = "trainable" if is_trainable(self, "bias") else "frozen"
         gain = "trainable" if is_trainable(self, "gain") else "frozen"
         return (
-            f"n={self.n}, du={float(self.du):g}, dv={float(self.dv):g}, vth={float(self.vth):g}, "
+            f"n={self.n}, du={_decay_repr(self.du)}, dv={_decay_repr(self.dv)}, "
+            f"vth={float(self.vth):g}, "
             f"reset={self.reset}, bias={bias}{tuple(self.bias.shape)}, "
             f"gain={gain}{tuple(self.gain.shape)}, surrogate={self.surrogate!r}, alpha={self.alpha}"
         )
+
+
+def _decay_repr(t: torch.Tensor) -> str:
+    """``0.5`` for one decay per layer, ``per-neuron(n)`` for one per neuron."""
+    return f"{float(t):g}" if t.numel() == 1 else f"per-neuron({t.numel()})"
 
 
 class NTLIF(NTLIFCell):

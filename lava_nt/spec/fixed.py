@@ -40,6 +40,7 @@ from lava_nt.spec.validation import (
     ParameterError,
     as_array,
     check_int_range,
+    check_layer_or_neuron,
     check_names,
     check_shape,
 )
@@ -81,7 +82,9 @@ FIXED_SPIKING_BIAS_PARAMETER_NAMES = (
 
 class FixedNTLIFParameters(NamedTuple):
     """Integer NTLIF parameters (12-bit decays, 17-bit vth, 13-bit bias mantissa, 3-bit exponent,
-    12-bit signed gain mantissa with unity 256)."""
+    12-bit signed gain mantissa with unity 256). ``du`` and ``dv`` are one register per layer or
+    one per neuron (shape ``(n,)``, as Lava's LIF and lava-dl's netx allow); ``vth`` is one per
+    layer."""
 
     du: Any = DECAY_MAX
     dv: Any = 0
@@ -139,9 +142,12 @@ def fixed_ntlif_parameters(n: int, where: str = "NTLIF(fixed)", **kwargs) -> Fix
         raise ParameterError(f"{where}: 'reset' must be 'zero' or 'subtract', got {reset!r}")
     p.update(kwargs)
     p["reset_subtract"] = reset == "subtract"
-    _check_scalars(p, ("du", "dv", "vth"), where)
-    check_int_range(p["du"], where, "du", 0, DECAY_MAX)
-    check_int_range(p["dv"], where, "dv", 0, DECAY_MAX)
+    _check_scalars(p, ("vth",), where)
+    for name in ("du", "dv"):  # one per layer or one per neuron
+        check_layer_or_neuron(p[name], where, name, n)
+        check_int_range(p[name], where, name, 0, DECAY_MAX)
+        if not hasattr(p[name], "detach") and np.ndim(p[name]) != 0:
+            p[name] = np.asarray(p[name], dtype=np.int64).reshape(-1)
     check_int_range(p["vth"], where, "vth", 1, VTH_MAX)  # 0: v > 0 spikes every step
     check_shape(p["bias_mant"], where, "bias_mant", n)
     check_int_range(p["bias_mant"], where, "bias_mant", BIAS_MANT_MIN, BIAS_MANT_MAX)

@@ -1,9 +1,11 @@
 """NTLIF: the bias-modulated LIF neuron, defined once (floating point).
 
-One layer of ``n`` neurons, discrete time, one call = one tick. Per layer: current decay ``du``
-(1 = no current state), voltage decay ``dv``, threshold ``vth``, reset mode. Per neuron: additive
-bias ``b`` and multiplicative gain ``g``. Inputs each step: synaptic input ``a[t]`` (= W·s_in) and a
-graded bias current ``c[t]`` (from spiking bias neurons, 0 if none)::
+One layer of ``n`` neurons, discrete time, one call = one tick. Per layer: threshold ``vth`` and
+reset mode. Per layer or per neuron: current decay ``du`` (1 = no current state) and voltage
+decay ``dv`` (a scalar, or one value per neuron as lava-dl's CUBA blocks trained with
+``shared_param=False``). Per neuron: additive bias ``b`` and multiplicative gain ``g``. Inputs
+each step: synaptic input ``a[t]`` (= W·s_in) and a graded bias current ``c[t]`` (from spiking
+bias neurons, 0 if none)::
 
     u[t] = (1 - du) * u[t-1] + a[t]
     v[t] = (1 - dv) * v[t-1] + g * (u[t] + b) + c[t]
@@ -29,6 +31,7 @@ from lava_nt.spec.validation import (
     as_array,
     check_choice,
     check_finite,
+    check_layer_or_neuron,
     check_names,
     check_range,
     check_shape,
@@ -50,7 +53,8 @@ class NTLIFParameters(NamedTuple):
 
     Attributes:
         du: current decay in [0, 1]; 1 forgets the current every step (no current state).
-        dv: voltage decay in [0, 1]; the thesis' LIF has ``dv = 1 - beta``.
+            A scalar, or one value per neuron (shape ``(n,)``).
+        dv: voltage decay in [0, 1]; the thesis' LIF has ``dv = 1 - beta``. A scalar or ``(n,)``.
         vth: threshold (> 0), one value per layer as on Loihi.
         bias: additive bias ``b``, scalar or one per neuron.
         gain: multiplicative gain ``g``, scalar or one per neuron (NT1 tunes it).
@@ -80,19 +84,20 @@ def ntlif_parameters(n: int, where: str = "NTLIF", **kwargs) -> NTLIFParameters:
     """Validated :class:`NTLIFParameters` for a layer of ``n`` neurons.
 
     Keyword arguments: ``du``, ``dv``, ``vth``, ``reset`` ("zero" | "subtract"), ``bias``, ``gain``.
-    A misspelt name, a decay outside [0, 1], a non-positive threshold, a bias or gain whose last
-    dimension is not ``n`` or any non-finite value raises :class:`ParameterError`.
+    ``du`` and ``dv`` are scalars or one value per neuron (shape ``(n,)``); ``vth`` is a scalar.
+    A misspelt name, a decay outside [0, 1] or of another shape, a non-positive threshold, a bias
+    or gain whose last dimension is not ``n`` or any non-finite value raises
+    :class:`ParameterError`.
     """
     check_names(kwargs, NTLIF_PARAMETER_NAMES, where)
-    du = kwargs.get("du", 1.0)
-    dv = kwargs.get("dv", 0.0)
+    du = as_array(kwargs.get("du", 1.0), np.float64, where, "du")
+    dv = as_array(kwargs.get("dv", 0.0), np.float64, where, "dv")
     vth = kwargs.get("vth", 1.0)
     reset = check_choice(kwargs.get("reset", "zero"), RESET_MODES, where, "reset")
     bias = as_array(kwargs.get("bias", 0.0), np.float64, where, "bias")
     gain = as_array(kwargs.get("gain", 1.0), np.float64, where, "gain")
     for name, val in (("du", du), ("dv", dv)):
-        if np.ndim(as_scalar_check(val)) != 0:
-            raise ParameterError(f"{where}: '{name}' must be a scalar (one decay per layer)")
+        check_layer_or_neuron(val, where, name, n)
         check_range(val, where, name, 0.0, 1.0)
     if np.ndim(as_scalar_check(vth)) != 0:
         raise ParameterError(f"{where}: 'vth' must be a scalar (one threshold per layer, as Loihi)")

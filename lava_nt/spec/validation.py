@@ -106,6 +106,18 @@ def check_shape(x, where: str, name: str, n: int, allow_scalar: bool = True) -> 
     )
 
 
+def check_layer_or_neuron(x, where: str, name: str, n: int) -> None:
+    """``x`` is one value for the layer (a scalar, or a single-element array) or exactly one per
+    neuron (shape ``(n,)``); nothing batched."""
+    shape = tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+    if shape in ((), (1,), (n,)):
+        return
+    raise ParameterError(
+        f"{where}: '{name}' must be a scalar (one value per layer) or have shape ({n},) "
+        f"(one per neuron), got shape {shape}"
+    )
+
+
 def check_int_range(x, where: str, name: str, lo: int, hi: int) -> None:
     """Integer-valued and inside [lo, hi] (a fixed-point register of stated width)."""
     arr = as_values(x, where, name)

@@ -22,6 +22,13 @@ from lava_nt.spec.fixed import FixedNTLIFParameters, FixedNTLIFState, fixed_ntli
 from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
 
 
+def decay(var, dtype):
+    """A decay Var as the spec wants it: a scalar for one per layer (shape ``(1,)``), else the
+    ``(n,)`` array (both in ``dtype``, so uint16 registers never enter the integer arithmetic)."""
+    arr = np.asarray(var, dtype=dtype).reshape(-1)
+    return arr[0].item() if arr.size == 1 else arr
+
+
 class AbstractPyNTLIFModel(PyLoihiProcessModel):
     """Common structure: recv ``a_in`` and ``c_in``, reset if due, spec step, send ``s_out``."""
 
@@ -70,8 +77,8 @@ class PyNTLIFModelFloat(AbstractPyNTLIFModel):
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     u: np.ndarray = LavaPyType(np.ndarray, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)
-    du: float = LavaPyType(float, float)
-    dv: float = LavaPyType(float, float)
+    du: np.ndarray = LavaPyType(np.ndarray, float)  # (1,) per layer or (n,) per neuron
+    dv: np.ndarray = LavaPyType(np.ndarray, float)
     vth: float = LavaPyType(float, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     gain: np.ndarray = LavaPyType(np.ndarray, float)
@@ -82,8 +89,8 @@ class PyNTLIFModelFloat(AbstractPyNTLIFModel):
 
     def parameters(self) -> NTLIFParameters:
         return NTLIFParameters(
-            float(np.reshape(self.du, -1)[0]),
-            float(np.reshape(self.dv, -1)[0]),
+            decay(self.du, np.float64),
+            decay(self.dv, np.float64),
             float(np.reshape(self.vth, -1)[0]),
             self.bias,
             self.gain,
@@ -110,8 +117,8 @@ class PyNTLIFModelBitAcc(AbstractPyNTLIFModel):
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    du: int = LavaPyType(int, np.uint16, precision=12)
-    dv: int = LavaPyType(int, np.uint16, precision=12)
+    du: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)  # (1,) or (n,)
+    dv: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
     vth: int = LavaPyType(int, np.int32, precision=17)
     bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
     bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
@@ -122,8 +129,8 @@ class PyNTLIFModelBitAcc(AbstractPyNTLIFModel):
 
     def parameters(self) -> FixedNTLIFParameters:
         return FixedNTLIFParameters(
-            int(np.reshape(self.du, -1)[0]),
-            int(np.reshape(self.dv, -1)[0]),
+            decay(self.du, np.int64),
+            decay(self.dv, np.int64),
             int(np.reshape(self.vth, -1)[0]),
             self.bias_mant.astype(np.int64),
             self.bias_exp.astype(np.int64),

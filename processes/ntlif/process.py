@@ -20,7 +20,8 @@ many samples follow each other in one long run.
 Ports: ``a_in`` (synaptic input from a Dense, shape ``(n,)``), ``c_in`` (graded bias current, e.g.
 from :class:`lava_nt.processes.spiking_bias.process.SpikingBias`; zero if unconnected), ``s_out``.
 
-Vars: ``u``, ``v`` (state), ``du``, ``dv``, ``vth`` (one per layer), ``bias``, ``gain`` (float,
+Vars: ``u``, ``v`` (state), ``du``, ``dv`` (shape ``(1,)`` for one decay per layer, ``(n,)`` for
+one per neuron, following the parameter), ``vth`` (one per layer), ``bias``, ``gain`` (float,
 per neuron) and ``bias_mant``, ``bias_exp``, ``gain_mant`` (fixed point, per neuron). Lava needs
 the same Vars for every model of a Process, so both sets exist in both precisions; the set that
 belongs to the other precision is unused and kept at neutral values (bias 0, gain 1, gain_mant
@@ -92,6 +93,13 @@ def per_neuron(x, n: int, dtype, where: str, name: str) -> np.ndarray:
     return np.broadcast_to(arr.reshape(-1), (n,)).copy()
 
 
+def layer_or_neuron(x, dtype) -> np.ndarray:
+    """A decay as the init of its Var: shape ``(1,)`` for one value per layer, ``(n,)`` for one
+    per neuron (sizes were validated by the spec)."""
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=dtype)
+    return arr.reshape(-1).copy()
+
+
 def scalar(x, where: str, name: str):
     arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
     if arr.size != 1:
@@ -133,7 +141,8 @@ class NTLIF(AbstractProcess):
         interval, offset = reset_schedule(reset_interval, reset_offset, where)
         if precision == "float":
             p = ntlif_parameters(n, where, **params)
-            du, dv, vth = (float(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
+            du, dv = (layer_or_neuron(getattr(p, k), np.float64) for k in ("du", "dv"))
+            vth = float(scalar(p.vth, where, "vth"))
             bias, gain = (
                 per_neuron(p.bias, n, np.float64, where, "bias"),
                 per_neuron(p.gain, n, np.float64, where, "gain"),
@@ -143,7 +152,8 @@ class NTLIF(AbstractProcess):
             gain_mant = np.full(n, GAIN_UNITY, np.int64)
         else:
             p = fixed_ntlif_parameters(n, where, **params)
-            du, dv, vth = (int(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
+            du, dv = (layer_or_neuron(getattr(p, k), np.int64) for k in ("du", "dv"))
+            vth = int(scalar(p.vth, where, "vth"))
             bias, gain = np.zeros(n), np.ones(n)
             bias_mant = per_neuron(p.bias_mant, n, np.int64, where, "bias_mant")
             bias_exp = per_neuron(p.bias_exp, n, np.int64, where, "bias_exp")
@@ -163,8 +173,8 @@ class NTLIF(AbstractProcess):
         self.s_out = OutPort(shape=(n,))
         self.u = Var(shape=(n,), init=0)
         self.v = Var(shape=(n,), init=0)
-        self.du = Var(shape=(1,), init=du)
-        self.dv = Var(shape=(1,), init=dv)
+        self.du = Var(shape=du.shape, init=du)
+        self.dv = Var(shape=dv.shape, init=dv)
         self.vth = Var(shape=(1,), init=vth)
         self.bias = Var(shape=(n,), init=bias)
         self.gain = Var(shape=(n,), init=gain)

@@ -1,0 +1,192 @@
+"""Per-neuron current and voltage decays (``du``, ``dv`` of shape ``(n,)``) in every engine.
+
+Proofs: random networks whose layers have one ``du`` and one ``dv`` per neuron (including the
+edge values ``du = 1`` / ``dv = 0`` in float and ``du = 4095`` / ``dv = 0`` in fixed point) run
+spike for spike equal in the numpy reference, torch float64 and Lava float, and bit for bit equal
+in the reference, the torch emulator and Lava fixed point. Wrong shapes and ranges are refused
+with named errors; the fused training path refuses per-neuron decays so training falls back to the
+eager path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lava_nt.converters.lava_graph import run_network
+from lava_nt.network import LayerSpec, NetworkSpec, run_reference
+from lava_nt.nn.fixed_emulator import run_fixed
+from lava_nt.nn.network import NTNetwork
+from lava_nt.spec import fixed_ntlif_parameters, ntlif_parameters
+from lava_nt.spec.validation import ParameterError
+from lava_nt.testing import random_input, random_spec
+
+SIZES = (24, 20, 16, 10)
+T, B = 25, 12
+
+
+def per_neuron_float(spec: NetworkSpec, seed: int) -> NetworkSpec:
+    """``spec`` with one ``du`` and one ``dv`` per neuron on every layer (first neuron ``du = 1``,
+    second ``dv = 0``, third ``du = 0``: a current that never decays)."""
+    rng = np.random.default_rng(seed)
+    for ls in spec.layers:
+        du = rng.uniform(0.1, 1.0, ls.n)
+        dv = rng.uniform(0.0, 0.5, ls.n)
+        du[0], dv[1], du[2] = 1.0, 0.0, 0.0
+        ls.neuron = ls.neuron._replace(du=du, dv=dv)
+    spec.__post_init__()
+    return spec
+
+
+def per_neuron_fixed(spec: NetworkSpec, seed: int) -> NetworkSpec:
+    """``spec`` with one ``du`` and one ``dv`` register per neuron (edge values 4095, 0 and 0)."""
+    rng = np.random.default_rng(seed)
+    for ls in spec.layers:
+        du = rng.integers(200, 4096, ls.n)
+        dv = rng.integers(0, 2000, ls.n)
+        du[0], dv[1], du[2] = 4095, 0, 0
+        ls.neuron = ls.neuron._replace(du=du, dv=dv)
+    spec.__post_init__()
+    return spec
+
+
+def float_spec(seed: int = 3) -> NetworkSpec:
+    return per_neuron_float(
+        random_spec(seed, SIZES, spiking_bias=("per_neuron", None, "volumetric"),
+                    resets=("zero", "subtract"), weight_scale=0.5),
+        seed + 1,
+    )  # fmt: skip
+
+
+def fixed_spec(seed: int = 5) -> NetworkSpec:
+    return per_neuron_fixed(
+        random_spec(seed, SIZES, fixed=True, spiking_bias=(None, "per_neuron", None),
+                    resets=("subtract", "zero"), weight_exp=(0, 1, 0)),
+        seed + 1,
+    )  # fmt: skip
+
+
+def _active(spikes, name):
+    rate = float(np.mean(np.asarray(spikes)))
+    assert 0.01 < rate < 0.7, f"{name}: firing rate {rate:.3f} makes the comparison meaningless"
+
+
+def _differs_from_layer_decays(spec, x, fixed: bool):
+    """The per-neuron decays matter: the layer-mean decays give other spikes."""
+    layers = []
+    for ls in spec.layers:
+        du, dv = (np.mean(getattr(ls.neuron, k)) for k in ("du", "dv"))
+        if fixed:
+            du, dv = int(round(du)), int(round(dv))
+        layers.append(LayerSpec(ls.weight, ls.neuron._replace(du=du, dv=dv), ls.spiking_bias,
+                                ls.weight_exp))  # fmt: skip
+    flat = NetworkSpec(spec.n_in, layers, fixed=spec.fixed)
+    return not np.array_equal(run_reference(flat, x).output, run_reference(spec, x).output)
+
+
+# ---- spec validation --------------------------------------------------------------------------
+def test_float_parameters_accept_scalar_or_one_per_neuron():
+    p = ntlif_parameters(4, du=[1.0, 0.5, 0.0, 0.25], dv=0.1)
+    assert np.asarray(p.du).shape == (4,) and p.dv == 0.1
+    with pytest.raises(ParameterError, match=r"'du' must be a scalar .* shape \(4,\)"):
+        ntlif_parameters(4, du=np.full(5, 0.5))
+    with pytest.raises(ParameterError, match=r"'dv' must be a scalar .* got shape \(2, 1, 4\)"):
+        ntlif_parameters(4, dv=np.full((2, 1, 4), 0.5))
+    with pytest.raises(ParameterError, match=r"layer 7: 'dv' must be <= 1.0, got 1.5"):
+        ntlif_parameters(4, "layer 7", dv=[0.1, 0.2, 1.5, 0.0])
+    with pytest.raises(ParameterError, match="'vth' must be a scalar"):
+        ntlif_parameters(4, vth=np.ones(4))
+
+
+def test_fixed_parameters_accept_scalar_or_one_register_per_neuron():
+    p = fixed_ntlif_parameters(3, du=[4095, 0, 17], dv=[0, 4095, 1])
+    assert p.du.dtype == np.int64 and p.du.tolist() == [4095, 0, 17]
+    with pytest.raises(ParameterError, match=r"'du' must be in \[0, 4095\], got 4096"):
+        fixed_ntlif_parameters(3, du=[4096, 0, 1])
+    with pytest.raises(ParameterError, match="'dv' must be integer-valued"):
+        fixed_ntlif_parameters(3, dv=[0.5, 0, 1])
+    with pytest.raises(ParameterError, match=r"'du' must be a scalar .* got shape \(2,\)"):
+        fixed_ntlif_parameters(3, du=[1, 2])
+    with pytest.raises(ParameterError, match="'vth' must be a scalar"):
+        fixed_ntlif_parameters(3, vth=[1, 2, 3])
+
+
+def test_network_spec_refuses_decays_of_another_layer_size():
+    spec = float_spec()
+    ls = spec.layers[1]
+    ls.neuron = ls.neuron._replace(du=np.full(ls.n + 1, 0.5))
+    with pytest.raises(ParameterError, match=r"NetworkSpec layer 1: 'du' must be a scalar"):
+        spec.__post_init__()
+
+
+# ---- float engines ----------------------------------------------------------------------------
+def test_reference_equals_torch_float64_equals_lava_float():
+    spec = float_spec()
+    x = random_input(11, T, B, SIZES[0], rate=0.3)
+    assert _differs_from_layer_decays(spec, x, fixed=False)
+    ref = run_reference(spec, x, record=True)
+    net = NTNetwork.from_spec(spec, dtype=torch.float64)
+    with torch.no_grad():
+        out, rec = net(torch.as_tensor(x), record=True)
+    lava = run_network(spec, x, precision="float", record=True)
+    for k in range(len(spec.layers)):
+        _active(ref.layers[k]["spikes"], f"layer {k}")
+        np.testing.assert_array_equal(rec[k]["spikes"].numpy(), ref.layers[k]["spikes"])
+        np.testing.assert_array_equal(lava.layers[k]["spikes"], ref.layers[k]["spikes"])
+    np.testing.assert_array_equal(out.numpy(), ref.output)
+    np.testing.assert_array_equal(lava.output, ref.output)
+
+
+def test_torch_network_keeps_per_neuron_decays_in_to_spec():
+    spec = float_spec()
+    net = NTNetwork.from_spec(spec, dtype=torch.float64)
+    assert tuple(net.layers[0].neuron.du.shape) == (SIZES[1],)
+    assert "per-neuron(20)" in repr(net.layers[0].neuron)
+    back = net.to_spec()
+    for a, b in zip(spec.layers, back.layers, strict=True):
+        np.testing.assert_array_equal(a.neuron.du, b.neuron.du)
+        np.testing.assert_array_equal(a.neuron.dv, b.neuron.dv)
+
+
+def test_fused_path_refuses_per_neuron_decays_and_training_falls_back():
+    from lava_nt.commands.train import _fused
+    from lava_nt.nn.fused import FusedNTNetwork, fused_forward
+
+    net = NTNetwork.from_spec(float_spec(), dtype=torch.float64)
+    with pytest.raises(ParameterError, match="layer 0 has per-neuron 'du'.*eager path"):
+        FusedNTNetwork.from_network(net)
+    with pytest.raises(ParameterError, match="per-neuron 'du'"):
+        fused_forward(net, torch.zeros(T, 2, SIZES[0], dtype=torch.float64))
+    assert _fused(net) is net  # the training command keeps the eager NTNetwork
+    x = torch.as_tensor(random_input(2, T, 4, SIZES[0], rate=0.3))
+    net(x).sum().backward()  # the eager path trains: gradients reach every layer's bias
+    assert all(layer.neuron.bias.grad is not None for layer in net.layers)
+
+
+# ---- fixed-point engines ----------------------------------------------------------------------
+def test_reference_equals_emulator_equals_lava_fixed():
+    spec = fixed_spec()
+    x = random_input(13, T, B, SIZES[0], rate=0.3)
+    assert _differs_from_layer_decays(spec, x, fixed=True)
+    ref = run_reference(spec, x, record=True)
+    emu = run_fixed(spec, torch.as_tensor(x), record=True)
+    lava = run_network(spec, x, precision="fixed", record=True)
+    for k in range(len(spec.layers)):
+        _active(ref.layers[k]["spikes"], f"layer {k}")
+        np.testing.assert_array_equal(emu.layers[k]["spikes"].numpy(), ref.layers[k]["spikes"])
+        np.testing.assert_array_equal(lava.layers[k]["spikes"], ref.layers[k]["spikes"])
+    np.testing.assert_array_equal(emu.output.numpy(), ref.output)
+    np.testing.assert_array_equal(lava.output, ref.output)
+
+
+def test_lava_process_decay_vars_follow_the_parameter():
+    from lava_nt.processes.ntlif.process import NTLIF
+
+    one = NTLIF.fixed(shape=(3,), du=7, dv=[0, 1, 2])
+    assert one.du.shape == (1,) and one.dv.shape == (3,)
+    assert one.dv.init.tolist() == [0, 1, 2]
+    flt = NTLIF(shape=(3,), du=[1.0, 0.5, 0.25])
+    assert flt.du.shape == (3,) and flt.dv.shape == (1,)
+    with pytest.raises(ParameterError, match=r"NTLIF: 'du' must be a scalar .* shape \(3,\)"):
+        NTLIF(shape=(3,), du=[1.0, 0.5])
