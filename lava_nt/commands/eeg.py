@@ -203,6 +203,14 @@ def register(subparsers) -> None:
         "--lava-samples", type=positive_int, help="deploy at most N test samples per model"
     )
     r.add_argument(
+        "--qat-init",
+        choices=("pretrained", "float"),
+        default="pretrained",
+        help="with --qat: start each QAT unit from the pretrained network (default: tuned in "
+        "parallel with the float unit) or from the float unit's tuned model (QAT fine-tuning)",
+    )
+    r.add_argument("--qat-epochs", type=positive_int, help="with --qat: maximum QAT epochs")
+    r.add_argument(
         "--lava-check",
         type=int,
         metavar="N",
@@ -413,6 +421,8 @@ def build_config(args):
     kw["lava"] = not args.no_lava
     kw["lava_fixed"] = not args.no_fixed
     kw["qat"] = args.qat
+    kw["qat_init"] = args.qat_init
+    kw["qat_epochs"] = args.qat_epochs
     kw["lava_samples"] = args.lava_samples
     kw["lava_check"] = args.lava_check
     kw["lava_timeout"] = args.lava_timeout

@@ -21,6 +21,9 @@ N_FEATURES = 160
 #: tuning person's training part and each pretraining person's own data (the thesis);
 #: "population" = the pretraining participants pooled, applied to everyone of the fold.
 THRESHOLDS = ("person", "population")
+#: where a QAT unit starts: the pretrained network with the method applied (tuned from scratch in
+#: parallel with the float unit) or the float unit's tuned model (QAT fine-tuning)
+QAT_INITS = ("pretrained", "float")
 THRESHOLD_TEXT = {
     "person": "thresholds: each person's own mean power (tuning person: training part)",
     "population": "thresholds: mean power of the pretraining participants, for everyone",
@@ -263,6 +266,10 @@ class PipelineConfig:
     #: tune every spiking unit a second time through the fixed-point network (QAT,
     #: lava_nt.examples.eeg.pipeline.qat) and deploy both
     qat: bool = False
+    #: QAT_INITS: "float" fine-tunes the float-tuned model through the fixed-point network
+    qat_init: str = "pretrained"
+    #: maximum QAT epochs (None: tune_epochs)
+    qat_epochs: int | None = None
     lava_timeout: float | None = None
     progress: bool = False
     device: str = "cpu"
@@ -274,7 +281,8 @@ class PipelineConfig:
                   "progress", "device", "lava_check")  # fmt: skip
     # settings added after run directories existed: left out of run.json at their default, so a
     # run directory that does not record them resumes unchanged
-    OPTIONAL = {"thresholds": "person", "qat": False, "lava_check": None}
+    OPTIONAL = {"thresholds": "person", "qat": False, "lava_check": None,
+                "qat_init": "pretrained", "qat_epochs": None}  # fmt: skip
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
@@ -289,6 +297,14 @@ class PipelineConfig:
             resolve_device(self.device, "device")
         except ValueError as e:
             raise PipelineError(str(e)) from None
+        if self.qat_init not in QAT_INITS:
+            raise PipelineError(
+                f"qat_init must be one of {', '.join(QAT_INITS)}, got {self.qat_init!r}"
+            )
+        if self.qat_epochs is not None:
+            _int("qat_epochs", self.qat_epochs, 1, "a positive integer or None")
+        if not self.qat and (self.qat_init != "pretrained" or self.qat_epochs is not None):
+            raise PipelineError("qat_init and qat_epochs apply to QAT units (qat=True)")
         if self.thresholds not in THRESHOLDS:
             raise PipelineError(
                 f"thresholds must be one of {', '.join(THRESHOLDS)}, got {self.thresholds!r}"
@@ -377,7 +393,14 @@ class PipelineConfig:
                 if self.fold_group_size == 1
                 else f"one pretraining per group of {self.fold_group_size} folds"
             )  # fmt: skip
-            + (", every unit also tuned with QAT (fixed point in the loop)" if self.qat else "")
+            + (
+                ", every unit also tuned with QAT (fixed point in the loop"
+                + (", fine-tuning the float-tuned model" if self.qat_init == "float" else "")
+                + (f", up to {self.qat_epochs} epochs" if self.qat_epochs else "")
+                + ")"
+                if self.qat
+                else ""
+            )  # fmt: skip
             + (", " + THRESHOLD_TEXT[self.thresholds] if self.thresholds != "person" else "")
         )
 

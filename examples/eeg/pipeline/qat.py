@@ -3,7 +3,9 @@
 With ``PipelineConfig.qat`` every tuned spiking unit (participant, method, seed) is tuned a second
 time, through the Loihi fixed-point network (:class:`lava_nt.qat.QATNetwork`): the same pretrained
 network, the same seeded tuning method, data, trainer settings and epoch selection as the float
-tuning, with scales chosen by the quantiser from the pretrained values. Its model file is
+tuning, with scales chosen by the quantiser from the pretrained values (``qat_init="float"``,
+``--qat-init float``: instead it starts from the float unit's tuned model, with the scales chosen
+from those values, and fine-tunes it, at most ``qat_epochs`` epochs). Its model file is
 ``units/pNN/METHOD/seed-S/qat/model.h5`` (the latent float network with the trained fixed-point
 network attached, provenance as the float unit's; checkpoint and exact resume in the same
 directory). The unit's results row gains ``qat_*`` fields (:func:`qat_unit_fields`) and its
@@ -71,11 +73,16 @@ def qat_unit_fields(pipe, participant: int, method: str, seed: int, group, td) -
         meta = load_model(path)[1].meta
     else:
         d.mkdir(parents=True, exist_ok=True)
-        net, _ = pipe.tuned_network(participant, method, seed, group)
+        if c.qat_init == "float":  # QAT fine-tuning of the float unit's tuned model
+            net = pipe.finished_network(participant, method, seed, group)
+        else:
+            net, _ = pipe.tuned_network(participant, method, seed, group)
         net = net.to(torch.device("cpu"))
         qat = QATNetwork(net)
         cfg = _train_config(c, tune=True, seed=seed)
         cfg.progress = False
+        if c.qat_epochs is not None:
+            cfg.epochs = c.qat_epochs
         val = _tensors(td.x_val, td.y_val) if c.select == "val" else None
         test = _tensors(td.x_test, td.y_test) if c.select == "test" else None
         res = train(
@@ -89,6 +96,7 @@ def qat_unit_fields(pipe, participant: int, method: str, seed: int, group, td) -
             "best_epoch": res.best_epoch, "stopped": bool(res.stopped_early),
             "data_sha256": pipe._data_hashes([participant]), **pipe._provenance(),
             "seed": int(seed), "data_protocol": c.protocol, "n_classes": 2,
+            "qat_init": c.qat_init,
             "population": qat.n_out // 2, "seconds": round(time.perf_counter() - t0, 2),
         }  # fmt: skip
         qat.save(path, meta=to_jsonable(meta), overwrite=True)
