@@ -104,6 +104,12 @@ def netx_compatible(spec: NetworkSpec) -> list[str]:
     return why
 
 
+def _shown(decay) -> str:
+    """A decay for a message: its value, or ``per-neuron min..max``."""
+    d = np.asarray(decay, dtype=np.float64)
+    return f"{float(d):g}" if d.size == 1 else f"per-neuron {d.min():g}..{d.max():g}"
+
+
 def _input_block_reasons(spec: NetworkSpec) -> list[str]:
     """Why layer 0 of a fixed-point graded ``spec`` is not netx's Input block ([] if it is)."""
     ls = spec.layers[0]
@@ -117,8 +123,8 @@ def _input_block_reasons(spec: NetworkSpec) -> list[str]:
         w = None
     if w is None or not np.array_equal(w, np.eye(ls.n, dtype=np.int64)):
         why.append("layer 0's weights are not the identity (one integer unit per input)")
-    if int(p.du) != DECAY_MAX:
-        why.append(f"layer 0 has du = {int(p.du)}, not {DECAY_MAX} (netx iDecay 4096)")
+    if np.any(np.asarray(p.du) != DECAY_MAX):
+        why.append(f"layer 0 has du = {_shown(p.du)}, not {DECAY_MAX} (netx iDecay 4096)")
     eff = np.asarray(p.bias_mant, dtype=np.int64) << np.asarray(p.bias_exp, dtype=np.int64)
     if np.any(eff != 0):
         why.append("layer 0 has a bias (netx's Input neuron has none)")
@@ -144,8 +150,8 @@ def _float_input_block_gain(spec: NetworkSpec) -> float:
         why.append(f"layer 0 has {ls.n} neurons for {spec.n_in} inputs")
     elif not (c > 0 and np.array_equal(W, c * np.eye(ls.n))):
         why.append("layer 0's weights are not a positive multiple of the identity")
-    if float(p.du) != 1.0:
-        why.append(f"layer 0 has du = {float(p.du):g}, not 1")
+    if np.any(np.asarray(p.du) != 1.0):
+        why.append(f"layer 0 has du = {_shown(p.du)}, not 1")
     if np.any(np.asarray(p.bias) != 0):
         why.append("layer 0 has a bias")
     if np.any(np.asarray(p.gain) != 1):
@@ -335,22 +341,37 @@ def _write_dense(lay, k: int, ls, params):
     return g
 
 
+def _decay_data(register, offset: int):
+    """A decay register as netx stores it: a scalar int for one per layer, an int64 ``(n,)``
+    array for one per neuron (as lava-dl writes blocks trained with ``shared_param=False``)."""
+    r = np.asarray(register, dtype=np.int64) + offset
+    return int(r) if r.ndim == 0 else r.reshape(-1)
+
+
 def _write_neuron(g, p) -> None:
-    """The CUBA neuron group of a netx layer (Lava ``du = iDecay - 1``)."""
+    """The CUBA neuron group of a netx layer (Lava ``du = iDecay - 1``; decays scalar or one per
+    neuron, the threshold one per layer)."""
     nrn = g.create_group("neuron")
     nrn.create_dataset("type", (1,), "S10", [b"CUBA"])
-    nrn.create_dataset("iDecay", data=int(p.du) + 1)
-    nrn.create_dataset("vDecay", data=int(p.dv))
+    nrn.create_dataset("iDecay", data=_decay_data(p.du, 1))
+    nrn.create_dataset("vDecay", data=_decay_data(p.dv, 0))
     nrn.create_dataset("vThMant", data=int(p.vth))
     nrn.create_dataset("refDelay", data=1)
     nrn.create_dataset("gradedSpike", data=False)
+
+
+def _int_or_list(ds):
+    """A netx integer dataset: ``int`` for one value, a list of ints for one per neuron."""
+    v = np.asarray(ds[()]).reshape(-1)
+    return int(v[0]) if v.size == 1 else [int(x) for x in v]
 
 
 def read_netx(path) -> dict:
     """The netx file's layers as plain numpy values (for inspection, tests and :func:`run_netx`):
     ``{"n_in": int, "input": None or {"shape", "weight", "bias", "neuron_type", "iDecay",
     "vDecay", "vThMant"}, "layers": [{"type", "shape", "weight", "bias", "neuron_type",
-    "iDecay", "vDecay", "vThMant", "readout"}, ...]}`` (dense layers; ``readout`` is True for a
+    "iDecay", "vDecay", "vThMant", "readout"}, ...]}`` (dense layers; ``iDecay`` and ``vDecay``
+    are an int, or a list with one per neuron; ``readout`` is True for a
     dense layer without neuron group, whose neuron fields are then None). String fields may be
     stored as scalars or as one-element arrays (lava-dl writes both)."""
 
@@ -360,8 +381,8 @@ def read_netx(path) -> dict:
         nrn = g["neuron"]
         return {
             "neuron_type": read_str(nrn["type"]),
-            "iDecay": int(np.asarray(nrn["iDecay"][()]).reshape(-1)[0]),
-            "vDecay": int(np.asarray(nrn["vDecay"][()]).reshape(-1)[0]),
+            "iDecay": _int_or_list(nrn["iDecay"]),
+            "vDecay": _int_or_list(nrn["vDecay"]),
             "vThMant": int(np.asarray(nrn["vThMant"][()]).reshape(-1)[0]),
         }
 

@@ -23,6 +23,7 @@ __all__ = [
     "WEIGHT_MANT_MAX",
     "WEIGHT_MANT_MIN",
     "read_int",
+    "read_per_neuron",
     "read_str",
 ]
 
@@ -43,3 +44,15 @@ def read_int(ds) -> int:
     if v.size != 1:
         raise ValueError(f"expected a scalar, got shape {v.shape}")
     return int(v.reshape(-1)[0])
+
+
+def read_per_neuron(ds, n: int):
+    """A netx integer dataset that holds one value for the layer or one per neuron (lava-dl
+    writes per-neuron ``iDecay`` / ``vDecay`` for blocks trained with ``shared_param=False``):
+    ``int`` for a scalar or 1-element array, an int64 ``(n,)`` array for ``n`` values."""
+    v = np.asarray(ds[()])
+    if v.size == 1:
+        return int(v.reshape(-1)[0])
+    if v.size != n:
+        raise ValueError(f"expected a scalar or {n} values (one per neuron), got shape {v.shape}")
+    return v.reshape(-1).astype(np.int64)

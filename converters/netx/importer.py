@@ -12,9 +12,10 @@ netx dataset          meaning in lava-dl 0.6.0 -> lava-nt fixed spec
                       ``num_weight_bits``; Lava's Dense truncates. The integer that reaches
                       ``u >> 6`` per input spike is written as an 8-bit Dense mantissa + exponent
 ``bias`` (n,)         cast to int, ``bias_mant`` with ``bias_exp = 6``
-``neuron/iDecay``     Lava ``du = iDecay - 1`` (1..4096)
-``neuron/vDecay``     Lava ``dv = vDecay`` (0..4095)
-``neuron/vThMant``    ``vth`` (0..131071)
+``neuron/iDecay``     Lava ``du = iDecay - 1`` (1..4096); a scalar, or ``(n,)`` one per neuron
+                      (lava-dl's CUBA blocks trained with ``shared_param=False``)
+``neuron/vDecay``     Lava ``dv = vDecay`` (0..4095); a scalar or ``(n,)`` one per neuron
+``neuron/vThMant``    ``vth`` (0..131071), one per layer
 ``delay``             synaptic delays (``LayerSpec.delay``): ``(n,)`` one per output neuron
                       (``D[j, :] = d_j``, checked first), ``(n_in,)`` one per input
                       (``D[:, i] = d_i``), a scalar for all, or the full ``(n, n_in)`` matrix;
@@ -37,7 +38,8 @@ integers.
 
 Refused, with the layer and the reason: layer types other than input/dense (conv, pool, ...),
 recurrent or complex weights, non-CUBA neurons (SDNN, RF), graded spikes (``messageBits`` > 0),
-negative delays and delays on a readout (a dense layer without neuron group), ``iDecay = 0``
+negative delays and delays on a readout (a dense layer without neuron group), per-neuron
+thresholds (``vThMant`` with more than one value: one threshold per layer), ``iDecay = 0``
 (a current that never decays: lava-nt's 12-bit ``du`` starts at decay 1/4096),
 ``vDecay = 4096``, a dense layer without a neuron group (netx's non-leaky default with
 ``vThMant = 2**17``) that is not the last, weights outside [-256, 255] and biases that no 13-bit
@@ -63,6 +65,7 @@ from lava_nt.converters.netx.lava_dl import (
     lava_nt_weights,
     netx_effective_weights,
 )
+from lava_nt.converters.netx.neurons import check_decays, neuron_registers, report_register
 from lava_nt.converters.quantize import LayerQuant, QuantReport, dequantize
 from lava_nt.network import LayerSpec, NetworkSpec
 from lava_nt.spec.delay import DELAY_MAX, expand_delay
@@ -432,16 +435,8 @@ def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
     w = _weights(g, n, n_prev, fail, notes, i)
     delay = _delay(g, n, w.shape[1], fail, notes, i)
     nrn = g["neuron"]
-    i_decay, v_decay, vth = _neuron_registers(path, i, nrn, fail)
-    if i_decay == 0:
-        fail(
-            "iDecay = 0 (netx: Lava du = -1, a current that never decays); lava-nt's 12-bit du "
-            "register starts at a decay of 1/4096"
-        )
-    if not 1 <= i_decay <= DECAY_MAX + 1:
-        fail(f"iDecay = {i_decay} outside 1..4096")
-    if not 0 <= v_decay <= DECAY_MAX:
-        fail(f"vDecay = {v_decay} outside 0..{DECAY_MAX} (lava-nt's 12-bit dv register)")
+    i_decay, v_decay, vth = neuron_registers(path, i, nrn, fail, n)
+    check_decays(i_decay, v_decay, fail)
     if not 0 <= vth <= VTH_MAX:
         fail(f"vThMant = {vth} outside 0..{VTH_MAX} (17-bit threshold)")
     bias = _biases(g, n, fail, notes, i)
@@ -463,8 +458,8 @@ def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
         "weight_exp": int(weight_exp),
         "bias_exp": [int(e) for e in bias_exp],
         "vth_mant": int(vth),
-        "du": int(i_decay - 1),
-        "dv": int(v_decay),
+        "du": report_register(i_decay - 1),
+        "dv": report_register(v_decay),
     }
     if "refDelay" in nrn and read_int(nrn["refDelay"]) not in (0, 1):
         notes.append(
@@ -474,27 +469,6 @@ def _dense_layer(path, i: int, k: int, g, n: int, n_prev, notes):
     return layer, S, lq
 
 
-def _neuron_registers(path, i: int, nrn, fail):
-    """``(iDecay, vDecay, vThMant)`` of a CUBA neuron group, checked."""
-    try:
-        ntype = read_str(nrn["type"]).upper()
-    except KeyError:
-        fail("neuron group has no 'type'")
-    if ntype not in ("CUBA", "LOIHI"):
-        fail(
-            f"neuron type '{ntype}': only CUBA (LIF) neurons map to NTLIF (SDNN sigma-delta and "
-            "RF resonate-and-fire neurons do not)"
-        )
-    if "messageBits" in nrn and read_int(nrn["messageBits"]) != 0:
-        fail(
-            f"graded spikes (messageBits = {read_int(nrn['messageBits'])}): NTLIF spikes are binary"
-        )
-    try:
-        return tuple(read_int(nrn[key]) for key in ("iDecay", "vDecay", "vThMant"))
-    except (KeyError, ValueError) as exc:
-        fail(f"neuron group needs scalar iDecay, vDecay and vThMant ({exc})")
-
-
 def _input_layer(path, g, n: int, notes):
     """netx's bias-encoded Input block as lava-nt layer 0: graded input through an identity
     Dense into NTLIF neurons with the input neuron's registers and the transform's bias."""
@@ -502,13 +476,15 @@ def _input_layer(path, g, n: int, notes):
     def fail(why: str):
         raise NetxImportError(f"netx file '{path}': layer 0 (input): {why}", 0)
 
-    i_decay, v_decay, vth = _neuron_registers(path, 0, g["neuron"], fail)
-    if i_decay != DECAY_MAX + 1:
+    i_decay, v_decay, vth = neuron_registers(path, 0, g["neuron"], fail, n)
+    if np.any(np.asarray(i_decay) != DECAY_MAX + 1):
         fail(
             f"iDecay = {i_decay}: netx feeds the data as the neuron's bias, which lava-nt delivers "
             "as a current that must be forgotten every step (iDecay = 4096) to equal a bias"
         )
-    if not 0 <= v_decay <= DECAY_MAX or not 1 <= vth <= VTH_MAX:
+    if np.any((np.asarray(v_decay) < 0) | (np.asarray(v_decay) > DECAY_MAX)) or not (
+        1 <= vth <= VTH_MAX
+    ):
         fail(f"vDecay = {v_decay} / vThMant = {vth} outside lava-nt's 12-bit / 17-bit registers")
     weight = read_int(g["weight"]) if "weight" in g else 64
     t_bias = read_int(g["bias"]) if "bias" in g else 0
@@ -531,7 +507,7 @@ def _input_layer(path, g, n: int, notes):
         "index": 0, "scale": float((1 << VTH_SHIFT) * vth),
         "scale_limit": "netx import (S = 64 vThMant: float threshold 1)", "weight_exp": 0,
         "bias_exp": [int(e) for e in bias_exp], "vth_mant": int(vth), "du": DECAY_MAX,
-        "dv": int(v_decay),
+        "dv": report_register(v_decay),
     }  # fmt: skip
     layer = LayerSpec(weight=np.eye(n, dtype=np.int64), neuron=neuron, weight_exp=0)
     return layer, lq["scale"], lq, weight

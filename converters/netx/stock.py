@@ -16,6 +16,14 @@ from lava_nt.spec.fixed import (
 from lava_nt.spec.validation import ParameterError
 
 
+def _decay(x, dtype):
+    """A decay as Lava's ``LIF`` takes it: a scalar for one per layer, a ``(n,)`` array for one
+    per neuron (Lava's models compute the decay elementwise; lava-dl's netx passes arrays)."""
+    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=dtype)
+    arr = arr.reshape(-1)
+    return arr[0].item() if arr.size == 1 else arr
+
+
 class StockLavaError(ParameterError):
     """The network uses a feature stock Lava ``LIF``/``Dense`` (or netx) cannot express."""
 
@@ -106,8 +114,8 @@ def to_stock_lava(spec: NetworkSpec, *, fold_gains: bool = True) -> StockLavaNet
                         "num_weight_bits": 8,
                     },
                     "lif": {
-                        "du": int(p.du),
-                        "dv": int(p.dv),
+                        "du": _decay(p.du, np.int64),
+                        "dv": _decay(p.dv, np.int64),
                         "vth": int(p.vth),
                         "bias_mant": np.broadcast_to(np.asarray(p.bias_mant), (n,)).astype(
                             np.int64
@@ -133,8 +141,8 @@ def to_stock_lava(spec: NetworkSpec, *, fold_gains: bool = True) -> StockLavaNet
             {
                 "dense": {"weights": np.asarray(ls.weight, dtype=np.float64)},
                 "lif": {
-                    "du": _scalar(p.du),
-                    "dv": _scalar(p.dv),
+                    "du": _decay(p.du, np.float64),
+                    "dv": _decay(p.dv, np.float64),
                     "vth": _scalar(p.vth),
                     "bias_mant": _per_neuron(p.bias, ls.n),
                     "bias_exp": np.zeros(ls.n),

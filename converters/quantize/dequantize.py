@@ -22,6 +22,14 @@ from lava_nt.spec.validation import ParameterError
 
 
 # ---- back to float --------------------------------------------------------------------------
+def _decay(register, offset: int):
+    """``(register + offset) / 4096``: a float for one register per layer, a float64 ``(n,)``
+    array for one per neuron (``offset`` 1 for ``du``: Loihi decays ``u`` by ``(du + 1)/4096``)."""
+    r = np.asarray(register, dtype=np.int64)
+    d = (r + offset) / DECAY_UNITY
+    return float(d) if r.ndim == 0 else d.reshape(-1)
+
+
 def dequantize(
     fixed: NetworkSpec,
     report: QuantReport | None = None,
@@ -62,8 +70,8 @@ def dequantize(
         neuron = ntlif_parameters(
             n,
             f"dequantize layer {k}",
-            du=(int(p.du) + 1) / DECAY_UNITY,
-            dv=int(p.dv) / DECAY_UNITY,
+            du=_decay(p.du, 1),
+            dv=_decay(p.dv, 0),
             vth=int(p.vth) * 2**VTH_SHIFT / S,
             reset=p.reset_subtract and "subtract" or "zero",
             bias=_per_neuron(p.bias_mant, n) * 2.0 ** _per_neuron(p.bias_exp, n) / S,

@@ -35,6 +35,13 @@ class TensorQuant:
         return self.max_abs_error == 0.0 and self.n_clipped == 0
 
 
+def _decays(r) -> str:
+    """A decay register for the report: ``123``, or ``per-neuron 17..4095`` for a list."""
+    if isinstance(r, list | tuple):
+        return f"per-neuron {min(r)}..{max(r)}" if r else "-"
+    return str(r)
+
+
 @dataclass
 class LayerQuant:
     """What :func:`quantize` chose for one layer (and its spiking bias, if any)."""
@@ -45,8 +52,8 @@ class LayerQuant:
     weight_exp: int
     bias_exp: list[int]
     vth_mant: int
-    du: int
-    dv: int
+    du: int | list[int]  # one register per layer, or a list with one per neuron
+    dv: int | list[int]
     tensors: dict[str, TensorQuant] = field(default_factory=dict)
     spiking_bias: dict | None = None  # scale, scale_limit, w_in_exp, vth_mant, du, dv, dc, w_b_exp
     warnings: list[str] = field(default_factory=list)
@@ -141,7 +148,7 @@ class QuantReport:
             be = f"{min(lq.bias_exp)}..{max(lq.bias_exp)}" if lq.bias_exp else "-"
             lines.append(
                 f"| {lq.index} | {lq.scale:g} | {lq.scale_limit} | {lq.weight_exp} | {be} | "
-                f"{lq.vth_mant} | {lq.du} | {lq.dv} |"
+                f"{lq.vth_mant} | {_decays(lq.du)} | {_decays(lq.dv)} |"
             )
             sb = lq.spiking_bias
             if sb:
@@ -179,7 +186,7 @@ class QuantReport:
         for lq in self.layers:
             out.append(
                 f"  layer {lq.index}: S={lq.scale:g} ({lq.scale_limit}), weight_exp={lq.weight_exp}"
-                f", vth={lq.vth_mant}, du={lq.du}, dv={lq.dv}"
+                f", vth={lq.vth_mant}, du={_decays(lq.du)}, dv={_decays(lq.dv)}"
             )
         for w in list(self.warnings) + [w for lq in self.layers for w in lq.warnings]:
             out.append(f"  warning: {w}")

@@ -190,3 +190,89 @@ def test_lava_process_decay_vars_follow_the_parameter():
     assert flt.du.shape == (3,) and flt.dv.shape == (1,)
     with pytest.raises(ParameterError, match=r"NTLIF: 'du' must be a scalar .* shape \(3,\)"):
         NTLIF(shape=(3,), du=[1.0, 0.5])
+
+
+# ---- netx -------------------------------------------------------------------------------------
+def netx_spec(seed: int = 7) -> NetworkSpec:
+    """A netx-ready fixed network (zero reset, unity gains, no spiking bias) with per-neuron
+    decay registers."""
+    from lava_nt.converters.quantize import quantize
+
+    spec = random_spec(seed, (16, 12, 8), weight_scale=1.2, fan_in=True, vth=(1.0, 0.8))
+    fixed, _ = quantize(spec, target="netx")
+    return per_neuron_fixed(fixed, seed + 1)
+
+
+def test_netx_export_writes_per_neuron_decays_and_import_reads_them(tmp_path):
+    import h5py
+
+    from lava_nt.converters.netx import export_netx, import_netx
+    from lava_nt.converters.netx.export import read_netx
+
+    fixed = netx_spec()
+    path = tmp_path / "pn.net"
+    export_netx(fixed, path)
+    with h5py.File(path, "r") as f:
+        nrn = f["layer/1/neuron"]
+        assert nrn["iDecay"].shape == (12,) and nrn["vThMant"].shape == ()
+        np.testing.assert_array_equal(nrn["iDecay"][()], fixed.layers[0].neuron.du + 1)
+        np.testing.assert_array_equal(nrn["vDecay"][()], fixed.layers[0].neuron.dv)
+    info = read_netx(path)
+    assert info["layers"][1]["iDecay"] == (fixed.layers[1].neuron.du + 1).tolist()
+    imp = import_netx(path)
+    for a, b in zip(imp.fixed_spec.layers, fixed.layers, strict=True):
+        np.testing.assert_array_equal(a.neuron.du, b.neuron.du)
+        np.testing.assert_array_equal(a.neuron.dv, b.neuron.dv)
+    assert imp.report.layers[0].du == fixed.layers[0].neuron.du.tolist()
+    assert "per-neuron 0..4095" in imp.report.summary()
+    # the float twin carries du = iDecay / 4096 and dv = vDecay / 4096 per neuron
+    np.testing.assert_array_equal(
+        imp.float_spec.layers[1].neuron.du, (fixed.layers[1].neuron.du + 1) / 4096
+    )
+    x = random_input(4, T, B, fixed.n_in, rate=0.3)
+    ours = run_reference(fixed, x, record=True)
+    _active(ours.layers[-1]["spikes"], "last layer")
+    np.testing.assert_array_equal(run_reference(imp.fixed_spec, x).output, ours.output)
+
+
+def test_netx_import_refuses_per_neuron_thresholds_naming_the_layer(tmp_path):
+    import h5py
+
+    from lava_nt.converters.netx import NetxImportError, export_netx, import_netx
+
+    path = tmp_path / "vth.net"
+    export_netx(netx_spec(), path)
+    with h5py.File(path, "r+") as f:
+        del f["layer/2/neuron/vThMant"]
+        f["layer/2/neuron"].create_dataset("vThMant", data=np.arange(1, 9) * 10)
+    with pytest.raises(NetxImportError, match=r"layer 2 \(dense\): per-neuron thresholds"):
+        import_netx(path)
+    with h5py.File(path, "r+") as f:
+        del f["layer/2/neuron/vThMant"]
+        f["layer/2/neuron"].create_dataset("vThMant", data=100)
+        del f["layer/2/neuron/vDecay"]
+        f["layer/2/neuron"].create_dataset("vDecay", data=np.arange(5))
+    with pytest.raises(NetxImportError, match=r"layer 2 \(dense\): iDecay and vDecay must be"):
+        import_netx(path)
+
+
+def test_lava_dl_reader_runs_exported_per_neuron_decays_like_lava_nt(tmp_path):
+    from lava_nt.converters.netx import export_netx, run_netx
+    from lava_nt.converters.netx.reader import NetxUnavailable, ensure_netx_reader
+
+    fixed = netx_spec(9)
+    path = tmp_path / "pn.net"
+    export_netx(fixed, path)
+    x = random_input(5, T, 6, fixed.n_in, rate=0.3)
+    assert _differs_from_layer_decays(fixed, x, fixed=True)
+    ours = run_fixed(fixed, torch.as_tensor(x), record=True)
+    _active(ours.layers[-1]["spikes"].numpy(), "last layer")
+    try:
+        side = ensure_netx_reader()
+    except NetxUnavailable as exc:
+        pytest.skip(f"lava-dl's netx reader is not available (offline?): {exc}")
+    theirs = run_netx(path, x, side_dir=side, record=True)
+    for k in range(len(fixed.layers)):
+        np.testing.assert_array_equal(
+            theirs.layers[k]["spikes"], ours.layers[k]["spikes"].numpy(), err_msg=f"layer {k}"
+        )
