@@ -125,6 +125,16 @@ def _read_readout(r: _Reader, g, fixed: bool, n_prev: int):
     return ReadoutSpec(w, params)
 
 
+def _decay(r: _Reader, ng, name: str, kind: str, n: int):
+    """A neuron decay: a scalar (``int`` / ``float``), or one value per neuron ``(n,)``."""
+    arr = r.data(ng, name, kind, None)
+    if arr.shape == ():
+        return int(arr) if kind == "i" else float(arr)
+    if arr.shape != (n,):
+        r.fail(f"dataset '{ng.name}/{name}' has shape {arr.shape}, expected () or ({n},)")
+    return arr
+
+
 def _join(g, name: str) -> str:
     base = g.name.rstrip("/")
     return f"{base}/{name}" if base else f"/{name}"
@@ -157,8 +167,8 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
                 neuron = fixed_ntlif_parameters(
                     n,
                     where,
-                    du=int(r.data(ng, "du", "i", ())),
-                    dv=int(r.data(ng, "dv", "i", ())),
+                    du=_decay(r, ng, "du", "i", n),
+                    dv=_decay(r, ng, "dv", "i", n),
                     vth=int(r.data(ng, "vth", "i", ())),
                     bias_mant=r.data(ng, "bias_mant", "i", (n,)),
                     bias_exp=r.data(ng, "bias_exp", "i", (n,)),
@@ -170,8 +180,8 @@ def _read_spec(r: _Reader, g, sizes: list[int] | None) -> NetworkSpec:
                 neuron = ntlif_parameters(
                     n,
                     where,
-                    du=float(r.data(ng, "du", "f", ())),
-                    dv=float(r.data(ng, "dv", "f", ())),
+                    du=_decay(r, ng, "du", "f", n),
+                    dv=_decay(r, ng, "dv", "f", n),
                     vth=float(r.data(ng, "vth", "f", ())),
                     bias=r.data(ng, "bias", "f", (n,)),
                     gain=r.data(ng, "gain", "f", (n,)),

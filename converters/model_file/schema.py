@@ -9,12 +9,13 @@ from typing import Any
 from lava_nt.network import NetworkSpec
 
 FORMAT = "lava-nt model"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Versions this lava-nt reads: 1 (no readout, spike input), 2 (adds ``input`` and the optional
 #: ``readout`` group of a network), 3 (the spiking-bias current's retention factor is stored
-#: as ``c_retention``, formerly ``alpha``: dataset and trainable flag) and 4 (a layer's optional
-#: ``delay`` dataset: synaptic delays).
-READABLE_VERSIONS = (1, 2, 3, 4)
+#: as ``c_retention``, formerly ``alpha``: dataset and trainable flag), 4 (a layer's optional
+#: ``delay`` dataset: synaptic delays) and 5 (a layer's neuron ``du`` and ``dv`` may hold one
+#: value per neuron, shape ``(n,)``, instead of a scalar).
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 #: ``meta`` keys that are promoted to their own fields; everything else is free-form.
 META_KEYS = ("seed", "data_protocol", "tuning_methods", "n_classes", "population")
 TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "c_retention")
@@ -89,6 +90,10 @@ NEURON_DATASETS = {
     True: {"du": ("i", _SCALAR), "dv": ("i", _SCALAR), "vth": ("i", _SCALAR),
            "bias_mant": ("i", ("n",)), "bias_exp": ("i", ("n",)), "gain_mant": ("i", ("n",))},
 }  # fmt: skip
+#: Version 5: the neuron datasets that may hold a scalar or one value per neuron ``(n,)``.
+PER_NEURON_DECAYS = ("du", "dv")
+#: The first version whose neuron ``du`` / ``dv`` may have shape ``(n,)``.
+PER_NEURON_DECAY_VERSION = 5
 SPIKING_BIAS_DATASETS = {
     False: {"w_in": ("f", ("m", "n_prev")), "du": ("f", _SCALAR), "dv": ("f", _SCALAR),
             "vth": ("f", _SCALAR), "bias": ("f", ("m",)), "w_b": ("f", ("m",)),

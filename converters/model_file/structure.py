@@ -262,7 +262,7 @@ class _Checker:
             ng = lg["neuron"]
             self.attrs(ng, schema.NEURON_ATTRS)
             self.members(ng, datasets=schema.NEURON_DATASETS[fixed])
-            self.datasets(ng, schema.NEURON_DATASETS[fixed], dims)
+            self.datasets(ng, _neuron_datasets(ng, fixed, version, dims["n"]), dims)
             if "spiking_bias" not in lg:
                 continue
             sg = lg["spiking_bias"]
@@ -276,6 +276,17 @@ class _Checker:
             self.members(sg, datasets=(*main, *extra), optional=extra)
             self.datasets(sg, main, dims)
             self.datasets(sg, extra, dims, present=set(sg))
+
+
+def _neuron_datasets(ng, fixed: bool, version: int, n: int) -> dict:
+    """The neuron datasets with their expected shapes: from version 5 on, ``du`` and ``dv`` may
+    be a scalar or hold one value per neuron (whichever the file stores is expected)."""
+    sets = dict(schema.NEURON_DATASETS[fixed])
+    if version >= schema.PER_NEURON_DECAY_VERSION:
+        for name in schema.PER_NEURON_DECAYS:
+            if ng[name].shape == (n,):
+                sets[name] = (sets[name][0], ("n",))
+    return sets
 
 
 def read_header(f, path) -> tuple[object, object]:

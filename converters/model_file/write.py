@@ -48,6 +48,14 @@ def _num(x, dtype):
     return np.asarray(x).astype(dtype).reshape(())
 
 
+def _decay(x, dtype):
+    """A neuron decay as stored: a scalar, or one value per neuron ``(n,)`` (schema 5)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x).astype(dtype)
+    return a.reshape(()) if a.size == 1 else a.reshape(-1)
+
+
 def _write_readout(g, ro, fixed: bool, fdt) -> None:
     rg = g.create_group("readout")
     rp = ro.params
@@ -97,15 +105,15 @@ def _write_layer(lg, ls, fixed: bool, fdt) -> None:
     p = ls.neuron
     ng = lg.create_group("neuron")
     ng.attrs["reset"] = "subtract" if p.reset_subtract else "zero"
+    dt = np.int64 if fixed else np.float64
+    for name in ("du", "dv"):
+        ng.create_dataset(name, data=_decay(getattr(p, name), dt))
+    ng.create_dataset("vth", data=_num(p.vth, dt))
     if fixed:
         lg.attrs["weight_exp"] = int(ls.weight_exp)
-        for name in ("du", "dv", "vth"):
-            ng.create_dataset(name, data=_num(getattr(p, name), np.int64))
         for name in ("bias_mant", "bias_exp", "gain_mant"):
             ng.create_dataset(name, data=_vec(getattr(p, name), n, np.int64))
     else:
-        for name in ("du", "dv", "vth"):
-            ng.create_dataset(name, data=_num(getattr(p, name), np.float64))
         for name in ("bias", "gain"):
             ng.create_dataset(name, data=_vec(getattr(p, name), n, np.float64))
     if ls.spiking_bias is not None:

@@ -280,6 +280,13 @@ def _calibration_input(spec: NetworkSpec, x, n_classes, max_samples: int) -> np.
             "calibrate_quantize: networks with a readout or graded input are not calibrated; "
             "use quantize()"
         )
+    for k, ls in enumerate(spec.layers):
+        if any(np.size(getattr(ls.neuron, d)) != 1 for d in ("du", "dv")):
+            raise QuantizationError(
+                f"calibrate_quantize: layer {k} has per-neuron decays, which the calibrated "
+                "search (its leak compensation scales the one threshold) does not handle; use "
+                "quantize()"
+            )
     xs = np.asarray(x, dtype=np.float64)
     if xs.ndim != 3 or xs.shape[-1] != spec.n_in or xs.shape[1] == 0:
         raise ParameterError(

@@ -6,12 +6,15 @@ import numpy as np
 
 from lava_nt.converters.quantize.registers import (
     _SAFE,
+    _decay_values,
     _per_neuron,
     _quantize_decay,
     _quantize_du,
     _quantize_mant_exp,
     _quantize_vth,
     _quantize_weights,
+    _register_value,
+    _report_value,
     _round,
     _scalar,
     _stats,
@@ -49,7 +52,7 @@ def _quantize_layer(
     p: NTLIFParameters = ls.neuron
     n = ls.n
     W = np.asarray(ls.weight, dtype=np.float64)
-    du, dv, vth = _scalar(p.du), _scalar(p.dv), _scalar(p.vth)
+    du, dv, vth = _decay_values(p.du), _decay_values(p.dv), _scalar(p.vth)
     b = _per_neuron(p.bias, n)
     g = _per_neuron(p.gain, n)
     sb = ls.spiking_bias
@@ -92,8 +95,8 @@ def _quantize_layer(
     neuron = fixed_ntlif_parameters(
         n,
         where,
-        du=int(du_f),
-        dv=int(dv_f),
+        du=_register_value(du_f),
+        dv=_register_value(dv_f),
         vth=int(vth_m),
         bias_mant=bmant,
         bias_exp=bexp,
@@ -114,8 +117,8 @@ def _quantize_layer(
         weight_exp=wexp,
         bias_exp=[int(e) for e in bexp],
         vth_mant=int(vth_m),
-        du=int(du_f),
-        dv=int(dv_f),
+        du=_report_value(du_f),
+        dv=_report_value(dv_f),
         tensors=tensors,
         spiking_bias=sb_info,
         warnings=warnings,

@@ -14,6 +14,7 @@ from lava_nt.converters.quantize.registers import (
     NETX_WEIGHT_EXP_MAX,
     TARGETS,
     QuantizationError,
+    _decay_values,
     _per_neuron,
     _scalar,
 )
@@ -44,8 +45,8 @@ def fold_gains(spec: NetworkSpec) -> NetworkSpec:
         neuron = ntlif_parameters(
             n,
             f"fold_gains layer {k}",
-            du=_scalar(p.du),
-            dv=_scalar(p.dv),
+            du=_decay_values(p.du),
+            dv=_decay_values(p.dv),
             vth=_scalar(p.vth),
             reset=p.reset,
             bias=g * b,

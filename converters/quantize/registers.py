@@ -151,19 +151,49 @@ def _quantize_vth(vth: float, S: float, where: str):
     return int(v), _stats("vth", [vth], [v * 64 / S], [v != raw], [VTH_MAX * 64 / S])
 
 
-def _quantize_du(du: float, where: str, name: str = "du"):
-    if not du > 0:
+def _quantize_du(du, where: str, name: str = "du"):
+    """The current decay register(s) of ``du`` (a scalar, or one per neuron elementwise):
+    ``(register, TensorQuant)`` with an int register, or an int64 ``(n,)`` array."""
+    d = np.asarray(du, dtype=np.float64)
+    flat = d.reshape(-1)
+    at = (lambda i: "") if d.ndim == 0 else (lambda i: f" (neuron {i})")
+    bad = np.flatnonzero(~(flat > 0))
+    if bad.size:
         raise QuantizationError(
-            f"{where}: {name}=0 (current never decays) is not representable: Loihi's current decay "
-            f"is (du+1)/4096 >= 1/4096; use {name} >= 1/4096"
+            f"{where}: {name}=0{at(bad[0])} (current never decays) is not representable: "
+            f"Loihi's current decay is (du+1)/4096 >= 1/4096; use {name} >= 1/4096"
         )
-    q = decay_units(np.float64(du))
-    if int(_round(q)) < 1:
+    q = decay_units(flat)
+    bad = np.flatnonzero(_round(q) < 1)
+    if bad.size:
         raise QuantizationError(
-            f"{where}: {name}={du:g} is below the smallest representable current decay 1/4096"
+            f"{where}: {name}={flat[bad[0]]:g}{at(bad[0])} is below the smallest representable "
+            "current decay 1/4096"
         )
-    r = int(current_decay_register(q))
-    return r, _stats(name, [du], [(r + 1) / DECAY_UNITY])
+    r = current_decay_register(q).astype(np.int64)
+    tq = _stats(name, flat, (r + 1) / DECAY_UNITY)
+    return (int(r[0]) if d.ndim == 0 else r), tq
+
+
+def _decay_values(x):
+    """A float decay as the quantiser reads it: a float (one per layer) or a float64 ``(n,)``
+    array (one per neuron)."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x, dtype=np.float64)
+    return float(a.reshape(-1)[0]) if a.size == 1 else a.reshape(-1)
+
+
+def _register_value(r):
+    """A decay register for the fixed spec: an int, or an int64 ``(n,)`` array."""
+    a = np.asarray(r, dtype=np.int64)
+    return int(a) if a.ndim == 0 else a.reshape(-1)
+
+
+def _report_value(r):
+    """A decay register for the report: an int, or a list of ints (one per neuron)."""
+    a = np.asarray(r, dtype=np.int64)
+    return int(a) if a.ndim == 0 else [int(v) for v in a.reshape(-1)]
 
 
 def _quantize_decay(d, name: str):

@@ -124,11 +124,13 @@ def _choose_scale(
     return float(p), lim
 
 
-def _u_bound(W: np.ndarray, du: float) -> float:
-    """Worst-case |u| (all inputs spiking every step): max row sum of |W| / du."""
+def _u_bound(W: np.ndarray, du) -> float:
+    """Worst-case |u| (all inputs spiking every step): the largest row sum of |W| divided by its
+    neuron's own ``du`` (one per layer, or one per neuron)."""
     if W.size == 0:
         return 0.0
-    return float(np.abs(W).sum(axis=1).max()) / max(du, 1.0 / DECAY_UNITY)
+    du = np.maximum(np.asarray(du, dtype=np.float64), 1.0 / DECAY_UNITY)
+    return float((np.abs(W).sum(axis=1) / du).max())
 
 
 def _max_abs(x) -> float:

@@ -276,3 +276,93 @@ def test_lava_dl_reader_runs_exported_per_neuron_decays_like_lava_nt(tmp_path):
         np.testing.assert_array_equal(
             theirs.layers[k]["spikes"], ours.layers[k]["spikes"].numpy(), err_msg=f"layer {k}"
         )
+
+
+# ---- quantiser and model file -----------------------------------------------------------------
+def _positive_du(spec: NetworkSpec) -> NetworkSpec:
+    """``float_spec`` without its ``du = 0`` entries (a current that never decays has no Loihi
+    register: the quantiser refuses it)."""
+    for ls in spec.layers:
+        du = np.asarray(ls.neuron.du).copy()
+        du[du == 0] = 0.05
+        ls.neuron = ls.neuron._replace(du=du)
+    return spec
+
+
+def test_quantiser_maps_each_neurons_decays_by_the_spec_rules():
+    from lava_nt.converters.quantize import dequantize, quantize
+    from lava_nt.spec.quantization import current_decay_register, decay_register, decay_units
+
+    spec = _positive_du(float_spec())
+    fixed, rep = quantize(spec)
+    for k, (fl, ls) in enumerate(zip(fixed.layers, spec.layers, strict=True)):
+        du, dv = np.asarray(ls.neuron.du), np.asarray(ls.neuron.dv)
+        np.testing.assert_array_equal(fl.neuron.du, current_decay_register(decay_units(du)))
+        np.testing.assert_array_equal(fl.neuron.dv, decay_register(decay_units(dv)))
+        assert fl.neuron.du[0] == 4095 and fl.neuron.dv[1] == 0  # du = 1 and dv = 0 exactly
+        assert rep.layers[k].du == fl.neuron.du.tolist()
+    back = dequantize(fixed, rep)
+    np.testing.assert_allclose(back.layers[0].neuron.du, spec.layers[0].neuron.du, atol=1 / 8192)
+    with pytest.raises(Exception, match=r"quantize: layer 0: du=0 \(neuron 2\)"):
+        quantize(float_spec())
+
+
+def test_quantiser_current_bound_uses_each_neurons_own_du():
+    from lava_nt.converters.quantize.scale import _u_bound
+
+    W = np.array([[1.0, 1.0], [4.0, 0.0], [0.5, 0.5]])
+    du = np.array([0.5, 1.0, 0.01])
+    assert _u_bound(W, du) == pytest.approx(100.0)  # row 3: 1.0 / 0.01
+    assert _u_bound(W, 1.0) == pytest.approx(4.0)
+    # equal per-neuron decays quantise exactly like the scalar decay
+    from lava_nt.converters.quantize import quantize
+
+    scalar = random_spec(3, SIZES, weight_scale=0.5, du=0.3, dv=0.2)
+    arrays = random_spec(3, SIZES, weight_scale=0.5, du=0.3, dv=0.2)
+    for ls in arrays.layers:
+        ls.neuron = ls.neuron._replace(du=np.full(ls.n, 0.3), dv=np.full(ls.n, 0.2))
+    (fa, ra), (fb, rb) = quantize(scalar), quantize(arrays)
+    assert [lq.scale for lq in ra.layers] == [lq.scale for lq in rb.layers]
+    x = random_input(1, T, B, SIZES[0])
+    np.testing.assert_array_equal(run_reference(fa, x).output, run_reference(fb, x).output)
+
+
+def test_calibrated_quantiser_refuses_per_neuron_decays():
+    from lava_nt.converters.quantize import QuantizationError, calibrate_quantize
+
+    spec = _positive_du(float_spec())
+    with pytest.raises(QuantizationError, match="layer 0 has per-neuron decays.*quantize"):
+        calibrate_quantize(spec, random_input(1, T, 8, SIZES[0]))
+
+
+def test_model_file_stores_per_neuron_decays(tmp_path):
+    import h5py
+
+    from lava_nt.converters.model_file import (
+        SCHEMA_VERSION,
+        ModelFileError,
+        load_model,
+        save_model,
+    )
+    from lava_nt.converters.quantize import quantize
+
+    spec = _positive_du(float_spec())
+    fixed, rep = quantize(spec)
+    path = save_model(tmp_path / "m.h5", spec, quantized=(fixed, rep))
+    back, info = load_model(path)
+    assert info.schema_version == SCHEMA_VERSION == 5
+    for a, b in zip(back.layers, spec.layers, strict=True):
+        np.testing.assert_array_equal(a.neuron.du, b.neuron.du)
+        np.testing.assert_array_equal(a.neuron.dv, b.neuron.dv)
+    for a, b in zip(info.quantized.layers, fixed.layers, strict=True):
+        np.testing.assert_array_equal(a.neuron.du, b.neuron.du)
+    assert info.quant_report.layers[0].du == rep.layers[0].du
+    # a scalar network still writes scalars
+    plain = save_model(tmp_path / "s.h5", random_spec(1, SIZES))
+    with h5py.File(plain, "r") as f:
+        assert f["network/layer_0/neuron/du"].shape == ()
+    # per-neuron decays in a file that claims an older schema are refused
+    with h5py.File(path, "r+") as f:
+        f.attrs["schema_version"] = 4
+    with pytest.raises(ModelFileError, match=r"du' has shape \(20,\), expected \(\)"):
+        load_model(path)
