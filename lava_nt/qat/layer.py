@@ -9,7 +9,7 @@ import torch
 from lava_nt._deprecation import C_RETENTION_RENAME, rename_state_dict_keys
 from lava_nt.network import LayerSpec, SpikingBiasSpec
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE, make_spike_fn
-from lava_nt.qat.recurrences import _FixedLIF, _LeakyCurrent, _LIFConfig
+from lava_nt.qat.recurrences import _FixedLIF, _LeakyCurrent, _LIFConfig, decay_factor
 from lava_nt.qat.registers import (
     _C_LIM,
     _UV_LIM,
@@ -45,6 +45,14 @@ from lava_nt.spec.fixed import (
 from lava_nt.spec.ntlif import ntlif_parameters
 from lava_nt.spec.quantization import decay_register, decay_units, gain_register, gain_units
 from lava_nt.spec.spiking_bias import spiking_bias_parameters
+
+
+def _decay(x, kind):
+    """A decay as the layer keeps it: ``kind`` (int or float) for one per layer, a numpy
+    ``(n,)`` array (int64 / float64) for one per neuron."""
+    a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    a = a.astype(np.int64 if kind is int else np.float64).reshape(-1)
+    return kind(a[0]) if a.size == 1 else a
 
 
 class QATLayer(torch.nn.Module):
@@ -84,7 +92,7 @@ class QATLayer(torch.nn.Module):
         self.n = n
         self.S = float(S)
         self.bias_exp_mode = bias_exp
-        self.du_f, self.dv_f, self.vth_f = float(p.du), float(p.dv), float(p.vth)
+        self.du_f, self.dv_f, self.vth_f = _decay(p.du, float), _decay(p.dv, float), float(p.vth)
         self.reset_subtract = bool(p.reset_subtract)
         self.detach_reset = bool(detach_reset)
         self.engine = "fused"
@@ -124,7 +132,9 @@ class QATLayer(torch.nn.Module):
             g = None if pb.group is None else torch.as_tensor(np.asarray(pb.group, np.int64))
             self.register_buffer("group", g)
         # frozen registers: the quantiser's (decays; thresholds depend on the fixed scales only)
-        self.du, self.dv, self.vth = int(fl.neuron.du), int(fl.neuron.dv), int(fl.neuron.vth)
+        # du, dv: one register per layer (int) or one per neuron (int64 (n,) array)
+        self.du, self.dv = _decay(fl.neuron.du, int), _decay(fl.neuron.dv, int)
+        self.vth = int(fl.neuron.vth)
         if sb is not None:
             fp = fl.spiking_bias.params
             self.sb_du, self.sb_dv, self.sb_vth = int(fp.du), int(fp.dv), int(fp.vth)
@@ -233,8 +243,8 @@ class QATLayer(torch.nn.Module):
         steps = a_all.shape[0]
         u = torch.zeros(a_all.shape[1:], dtype=torch.float64, device=a_all.device)
         v = u
-        ku = float(DECAY_UNITY - (self.du + 1))
-        kv = float(DECAY_UNITY - self.dv)
+        ku = decay_factor(self.du, 1, a_all.device) * DECAY_UNITY  # 4096 - (du + 1)
+        kv = decay_factor(self.dv, 0, a_all.device) * DECAY_UNITY  # 4096 - dv
         vth = float(self.vth << VTH_SHIFT)
         sb = r.sb
         if sb is not None:

@@ -18,12 +18,31 @@ from lava_nt.spec.validation import ParameterError
 
 
 class _LIFConfig(NamedTuple):
-    du: int
-    dv: int
+    du: Any  # int, or an int64 (n,) array: one register per neuron
+    dv: Any
     vth: int
     S: float
     reset_subtract: bool
     spike_fn: Any
+
+
+def decay_factor(register, offset: int, device=None):
+    """``(4096 - (register + offset)) / 4096``, the retention of a decay register (``offset`` 1
+    for ``du``): a float for one register per layer, a float64 ``(n,)`` tensor for one per
+    neuron (exact: a dyadic rational)."""
+    if isinstance(register, int):
+        return (DECAY_UNITY - (register + offset)) / DECAY_UNITY
+    r = torch.as_tensor(register, dtype=torch.float64, device=device)
+    return (DECAY_UNITY - (r + offset)) / DECAY_UNITY
+
+
+def _fmax(f) -> float:
+    """The largest retention factor (a float or a per-neuron tensor)."""
+    return float(f.max()) if isinstance(f, torch.Tensor) else float(f)
+
+
+def _all_zero(f) -> bool:
+    return bool((f == 0).all()) if isinstance(f, torch.Tensor) else f == 0.0
 
 
 def _surrogate_derivative(spike_fn, x: torch.Tensor) -> torch.Tensor:
@@ -88,18 +107,18 @@ class _FixedLIF(torch.autograd.Function):
         a = a_all.detach()
         b = bias.detach()
         g = gain.detach()
-        fu = (DECAY_UNITY - (cfg.du + 1)) / DECAY_UNITY
-        fv = (DECAY_UNITY - cfg.dv) / DECAY_UNITY
+        fu = decay_factor(cfg.du, 1, a.device)
+        fv = decay_factor(cfg.dv, 0, a.device)
         vth = float(cfg.vth << VTH_SHIFT)
         lim = _UV_LIM
         steps = a.shape[0]
         # current u: depends on the drive only, so it runs first (vectorised when du = 1).
         # |u| <= max|a| / (1 - fu): when that stays inside 24 bits, u can never wrap.
         amax = float(a.abs().max()) if a.numel() else 0.0
-        if fu == 0.0:
+        if _all_zero(fu):
             u_all = _wrap_exact(a) if amax >= _HALF_UV else a
         else:
-            may_wrap = fu >= 1.0 or amax / (1.0 - fu) >= _HALF_UV
+            may_wrap = _fmax(fu) >= 1.0 or amax / (1.0 - _fmax(fu)) >= _HALF_UV
             u_all = torch.empty(a.shape, dtype=torch.float64, device=a.device)
             u = None
             for t in range(steps):
@@ -113,7 +132,8 @@ class _FixedLIF(torch.autograd.Function):
             X = X + c_all.detach()
         # |v| <= max|X| min(T, 1 / (1 - fv)) (truncation and reset only shrink |v|)
         xmax = float(X.abs().max()) if X.numel() else 0.0
-        may_sat = xmax * (steps if fv >= 1.0 else min(steps, 1.0 / (1.0 - fv))) > lim
+        fv_max = _fmax(fv)
+        may_sat = xmax * (steps if fv_max >= 1.0 else min(steps, 1.0 / (1.0 - fv_max))) > lim
         v_pre = torch.empty(X.shape, dtype=torch.float64, device=X.device)
         v = None
         for t in range(steps):
@@ -144,8 +164,8 @@ class _FixedLIF(torch.autograd.Function):
         if ctx.may_sat and bool((v_pre.abs() > lim).any()):
             keep = (v_pre.abs() <= lim).to(torch.float64)
         reset_keep = None if cfg.reset_subtract else (vc <= vth).to(torch.float64)
-        kv = (DECAY_UNITY - cfg.dv) / DECAY_UNITY
-        ku = (DECAY_UNITY - (cfg.du + 1)) / DECAY_UNITY
+        kv = decay_factor(cfg.dv, 0, gz.device)
+        ku = decay_factor(cfg.du, 1, gz.device)
         D = torch.empty_like(gz)
         d = None
         for t in range(gz.shape[0] - 1, -1, -1):
@@ -163,7 +183,7 @@ class _FixedLIF(torch.autograd.Function):
         g_x = D * (g / GAIN_UNITY) if (need_a or need_b) else None
         ga = None
         if need_a:
-            if ku == 0.0:
+            if _all_zero(ku):
                 ga = g_x
             else:
                 ga = torch.empty_like(g_x)

@@ -366,3 +366,52 @@ def test_model_file_stores_per_neuron_decays(tmp_path):
         f.attrs["schema_version"] = 4
     with pytest.raises(ModelFileError, match=r"du' has shape \(20,\), expected \(\)"):
         load_model(path)
+
+
+# ---- QAT ----------------------------------------------------------------------------------------
+QAT_ALL = {"weight": True, "bias": True, "gain": True, "w_in": True, "w_b": True,
+           "c_retention": True}  # fmt: skip
+
+
+def _qat_grads(qat, x, engine: str) -> dict:
+    for layer in qat.layers:
+        layer.engine = engine
+    qat.zero_grad(set_to_none=True)
+    out, recs = qat(x, record=True)
+    loss = (out.mean(0) * torch.linspace(-1, 1, out.shape[-1], dtype=torch.float64)).sum()
+    (loss + sum(r["spikes"].mean() for r in recs)).backward()
+    return {n: p.grad.clone() for n, p in qat.named_parameters()}
+
+
+@pytest.mark.parametrize("engine", ["fused", "autograd"])
+def test_qat_forward_is_the_emulator_with_per_neuron_decay_registers(engine):
+    from lava_nt.converters.quantize import quantize
+    from lava_nt.qat import QATNetwork
+
+    spec = _positive_du(float_spec())
+    qat = QATNetwork(spec, trainable=QAT_ALL)
+    fixed, _ = quantize(spec)
+    for layer, fl in zip(qat.layers, fixed.layers, strict=True):
+        layer.engine = engine
+        np.testing.assert_array_equal(layer.du, fl.neuron.du)  # frozen: the quantiser's registers
+        np.testing.assert_array_equal(layer.dv, fl.neuron.dv)
+    x = torch.as_tensor(random_input(21, T, B, SIZES[0], rate=0.3))
+    with torch.no_grad():
+        out, recs = qat(x, record=True)
+    emu = run_fixed(qat.to_fixed_spec(), x.to(torch.int64), record=True)
+    assert torch.equal(out.to(torch.int64), emu.output)
+    for k, (r, e) in enumerate(zip(recs, emu.layers, strict=True)):
+        _active(r["spikes"].numpy(), f"layer {k}")
+        assert torch.equal(r["spikes"].to(torch.int64), e["spikes"]), f"layer {k}"
+    np.testing.assert_array_equal(qat.to_float_spec().layers[0].neuron.du, spec.layers[0].neuron.du)
+
+
+def test_qat_fused_gradients_equal_autograd_with_per_neuron_decays():
+    from lava_nt.qat import QATNetwork
+
+    qat = QATNetwork(_positive_du(float_spec()), trainable=QAT_ALL)
+    x = torch.as_tensor(random_input(22, T, 8, SIZES[0], rate=0.3))
+    ref, fused = _qat_grads(qat, x, "autograd"), _qat_grads(qat, x, "fused")
+    for name, g in fused.items():
+        torch.testing.assert_close(g, ref[name], rtol=1e-9, atol=1e-12)
+    assert float(fused["layers.0.bias"].abs().max()) > 0
