@@ -34,16 +34,18 @@ readout, du = 1       ``Affine(W, b)`` -> ``LI(tau = dt/dv, r = 1/dv, v_leak = 0
                       ``I(r = 1/dt)``), feeding the Output (non-spiking: its state is the value)
 readout, du < 1       ``Affine(W, 0)`` -> ``LI(tau = dt/du, r = 1/du)`` (du = 0: ``I(r = 1/dt)``)
                       -> ``Affine(eye(n), b)`` -> the node for ``dv`` as above
+per-neuron du, dv     (every one in (0, 1]) ``Affine(W, 0)`` -> ``CubaLIF`` as for 0 < du < 1 with
+                      per-neuron ``tau_syn``, ``tau_mem`` (with a spiking bias: the LI split)
 ====================  =============================================================================
 
 Reset "subtract" has no NIR field (NIR 1.0 resets to ``v_reset``): it is refused unless
 ``subtract_reset="metadata"``, which records it in the neuron's metadata (lava-nt honours it,
 other tools reset to zero). Graded input is recorded as ``metadata["lava_nt_input"]``. Import
 (:func:`from_nir`) accepts the chains above (and ``Linear`` for ``Affine``, ``Flatten`` after
-the input, ``CubaLI`` as a readout, per-neuron thresholds), read the way the framework that wrote
-the graph runs it (``source``: NIR's own Euler update, snnTorch 1.0's ``export_to_nir`` or Norse
-1.1's ``to_nir``; :mod:`~lava_nt.converters.nir_io.conventions`), and names any node that does
-not map. ``docs/interop.md`` has the derivations, the limits and the Norse 1.1 workarounds
+the input, ``CubaLI`` as a readout, per-neuron thresholds and time constants), read the way the
+framework that wrote the graph runs it (``source``: NIR's own Euler update, snnTorch 1.0's
+``export_to_nir`` or Norse 1.1's ``to_nir``; :mod:`~lava_nt.converters.nir_io.conventions`), and
+names any node that does not map. ``docs/interop.md`` has the derivations, the limits and the Norse 1.1 workarounds
 (:func:`to_norse`).
 
 Modules: :mod:`~lava_nt.converters.nir_io.export` (:func:`to_nir`, :func:`export_nir`),

@@ -23,6 +23,13 @@ from lava_nt.network import SpikingBiasSpec
 from lava_nt.spec.readout import ReadoutSpec
 
 
+def _layer_decay(x):
+    """A layer's decay: a float when every neuron has the same one, else the float64 ``(n,)``
+    array."""
+    a = _np(x).astype(np.float64).reshape(-1)
+    return float(a[0]) if np.all(a == a[0]) else a
+
+
 def _population(
     prefix: str,
     W: np.ndarray,
@@ -46,6 +53,14 @@ def _population(
     ones = np.ones(n)
     zeros = np.zeros(n)
     vth_v = np.full(n, vth)
+    if np.ndim(du) or np.ndim(dv):
+        if norse_compat and (plain_input or np.any(bias != 0)):
+            raise NIRExportError(
+                f"{where}: per-neuron decays with a bias or a spiking bias: norse 1.1's from_nir "
+                "cannot run that CubaLIF / LI split; export without norse_compat and load it "
+                "with lava_nt.converters.nir_io.to_norse"
+            )
+        return _per_neuron_population(prefix, W, du, dv, vth_v, bias, gain, dt, plain_input, where)
     if not (0.0 <= du <= 1.0 and 0.0 <= dv <= 1.0):
         raise NIRExportError(f"{where}: decays must lie in [0, 1], got du={du}, dv={dv}")
     if du == 1.0 or (du > 0.0 and dv > 0.0 and not plain_input):
@@ -105,6 +120,42 @@ def _population(
         )  # fmt: skip
     else:
         neuron = nir.IF(r=gain / dt, v_threshold=vth_v, v_reset=zeros.copy())
+    return [
+        (f"{prefix}synapse", syn),
+        (f"{prefix}current", cur),
+        (f"{prefix}bias", add_b),
+        (f"{prefix}neuron", neuron),
+    ]
+
+
+def _per_neuron_population(prefix, W, du, dv, vth_v, bias, gain, dt, plain_input, where):
+    """A population with per-neuron decays: per-neuron time constants ``tau = dt / d`` in a
+    CubaLIF (or, when a spiking-bias current enters the neuron, LI -> Affine(eye, b) -> LIF).
+    Every ``du`` and ``dv`` must be in (0, 1]: a decay of 0 has no time constant, and one
+    layer is one node type."""
+    n = W.shape[0]
+    du_a = np.broadcast_to(np.asarray(du, np.float64), (n,)).copy()
+    dv_a = np.broadcast_to(np.asarray(dv, np.float64), (n,)).copy()
+    if not (np.all((du_a > 0) & (du_a <= 1)) and np.all((dv_a > 0) & (dv_a <= 1))):
+        raise NIRExportError(
+            f"{where}: per-neuron decays are written as per-neuron time constants, which needs "
+            "every du and dv in (0, 1] (a decay of 0 has no time constant)"
+        )
+    zeros = np.zeros(n)
+    syn = nir.Affine(weight=W.copy(), bias=zeros.copy())
+    if not plain_input:
+        neuron = nir.CubaLIF(
+            tau_syn=dt / du_a, tau_mem=dt / dv_a, r=gain / (du_a * dv_a),
+            v_leak=gain * bias / dv_a, v_threshold=vth_v, v_reset=zeros.copy(),
+            w_in=np.ones(n),
+        )  # fmt: skip
+        return [(f"{prefix}synapse", syn), (f"{prefix}neuron", neuron)]
+    cur = nir.LI(tau=dt / du_a, r=1.0 / du_a, v_leak=zeros.copy())
+    add_b = nir.Affine(weight=np.eye(n), bias=np.asarray(bias, np.float64).copy())
+    neuron = nir.LIF(
+        tau=dt / dv_a, r=gain / dv_a, v_leak=zeros.copy(), v_threshold=vth_v,
+        v_reset=zeros.copy(),
+    )  # fmt: skip
     return [
         (f"{prefix}synapse", syn),
         (f"{prefix}current", cur),
@@ -241,7 +292,7 @@ def to_nir(
         p = ls.neuron
         n = ls.n
         W = _np(ls.weight)
-        du, dv, vth = _scalar(p.du), _scalar(p.dv), _scalar(p.vth)
+        du, dv, vth = _layer_decay(p.du), _layer_decay(p.dv), _scalar(p.vth)
         bias, gain = _vec(p.bias, n), _vec(p.gain, n)
         if p.reset_subtract:
             if norse_compat:

@@ -172,11 +172,12 @@ def from_nir(
     ``Affine|Linear -> LIF | IF | CubaLIF`` or ``Affine|Linear -> LI|I -> Affine(diagonal) ->
     LIF | IF``, optionally with a lava-nt spiking-bias subgraph into its neuron node (see
     :func:`to_nir`); the readout an integrator ``Affine|Linear -> LI | I | CubaLI`` (or
-    ``Affine -> LI|I -> Affine(diagonal) -> LI|I``) feeding the Output. Per population the
-    time constants must be uniform (NTLIF has one decay per layer), ``v_reset`` must be 0, and
-    the decay ``step/tau <= 1``. Thresholds may differ per neuron: each neuron's voltage is then
-    measured in units of ``vth / vth_i`` (gain and bias scaled, exact in real arithmetic), with
-    ``vth`` the layer's most common threshold.
+    ``Affine -> LI|I -> Affine(diagonal) -> LI|I``) feeding the Output. Time constants that
+    differ across a spiking population become per-neuron decays (``du``, ``dv`` of shape
+    ``(n,)``); a readout's must be uniform (one decay per population). ``v_reset`` must be 0,
+    and every decay ``step/tau <= 1``. Thresholds may differ per neuron: each neuron's voltage
+    is then measured in units of ``vth / vth_i`` (gain and bias scaled, exact in real
+    arithmetic), with ``vth`` the layer's most common threshold.
 
     Args:
         graph: a ``nir.NIRGraph`` or a path (read with ``nir.read``).
@@ -312,6 +313,18 @@ def _check_readout_position(g: _Graph, pop, subs: list, layers: list) -> None:
         )
 
 
+def _decay_value(x):
+    """A decay from lava-nt's metadata: a float, or a float64 ``(n,)`` array (one per neuron)."""
+    a = np.asarray(x, np.float64)
+    return float(a) if a.ndim == 0 else a.reshape(-1).copy()
+
+
+def _shown(d) -> str:
+    """A decay for the notes: ``0.25``, or ``per-neuron 0.1..0.9``."""
+    a = np.asarray(d, np.float64)
+    return f"{float(a):.6g}" if a.ndim == 0 else f"per-neuron {a.min():.6g}..{a.max():.6g}"
+
+
 def _layer_values(pop, md: dict, use_metadata: bool, k: int, notes: list[str]):
     """``(du, dv, vth, bias, gain, exact)``: lava-nt's metadata when it agrees with the NIR
     fields (exact), else the values derived from the fields."""
@@ -322,7 +335,8 @@ def _layer_values(pop, md: dict, use_metadata: bool, k: int, notes: list[str]):
     if all(c is not None for c in cand) and all(
         _close(c, v) for c, v in zip(cand, (du, dv, vth, bias, gain), strict=True)
     ):
-        du, dv, vth = (float(c) for c in cand[:3])
+        du, dv = (_decay_value(c) for c in cand[:2])
+        vth = float(cand[2])
         bias, gain = (np.asarray(c, np.float64).copy() for c in cand[3:])
         return du, dv, vth, bias, gain, True
     notes.append(f"layer {k}: lava-nt metadata disagrees with the NIR fields; ignored")
@@ -346,7 +360,7 @@ def _spiking_layer(g: _Graph, pop, subs, k: int, n_prev: int, conv, use_metadata
     exact = exact and (sbs is None or sb_exact)
     src_kind = "lava-nt metadata (exact)" if exact else "derived from the NIR fields"
     notes.append(
-        f"layer {k}: {' -> '.join(pop.names)}, {n} neurons, du={du:.6g}, dv={dv:.6g}, "
+        f"layer {k}: {' -> '.join(pop.names)}, {n} neurons, du={_shown(du)}, dv={_shown(dv)}, "
         f"vth={vth:.6g}, reset {reset}"
         + (", spiking bias" if sbs is not None else "")
         + (", per-neuron thresholds (voltages rescaled to this vth)" if pop.vth_rescaled else "")

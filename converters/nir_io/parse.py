@@ -90,8 +90,12 @@ def _uniform(node_name: str, g: _Graph, val, n: int, what: str, why: str) -> flo
     return float(a[0])
 
 
-def _decay(node_name: str, g: _Graph, tau, n: int, conv: Convention, what: str) -> float:
-    """The one decay ``step / tau`` of a population, as the graph's source computes it."""
+def _decay(
+    node_name: str, g: _Graph, tau, n: int, conv: Convention, what: str, per_neuron: bool = False
+):
+    """The decay ``step / tau`` of a population, as the graph's source computes it: a float
+    when every neuron has the same one, else (``per_neuron``: a spiking NTLIF layer) the float64
+    ``(n,)`` array of per-neuron decays; a readout has one per population."""
     t = _per_neuron(node_name, g, tau, n, what)
     if not (np.all(np.isfinite(t)) and np.all(t > 0)):
         bad = t[~(np.isfinite(t) & (t > 0))][0]
@@ -99,15 +103,16 @@ def _decay(node_name: str, g: _Graph, tau, n: int, conv: Convention, what: str) 
             node_name, f"'{what}' must be a positive finite time constant, got {bad}"
         )
     d = _per_neuron(node_name, g, conv.decays(tau), n, what)
-    if not np.all(d == d[0]):
+    uniform = bool(np.all(d == d[0]))
+    if not uniform and not per_neuron:
         raise g.node_error(
             node_name,
             f"'{what}' differs across neurons (per-neuron time constants, from {d.min():.6g} to "
-            f"{d.max():.6g} per step); an NTLIF layer has one decay per layer and a readout one "
-            "per population (as Lava's LIF process has one du/dv), so it cannot be imported "
-            "exactly",
+            f"{d.max():.6g} per step); a readout has one decay per population, so it cannot be "
+            "imported exactly",
         )
-    if d[0] > 1.0:
+    if np.any(d > 1.0):
+        i = int(np.flatnonzero(d > 1.0)[0])
         hint = ""
         if conv.source == "nir":
             hint = (
@@ -116,11 +121,11 @@ def _decay(node_name: str, g: _Graph, tau, n: int, conv: Convention, what: str) 
             )
         raise g.node_error(
             node_name,
-            f"'{what}' = {t[0]:g} s is shorter than the time step {conv.step:g} s (decay "
-            f"{d[0]:g} > 1); forward Euler with this step is unstable and has no NTLIF "
+            f"'{what}' = {t[i]:g} s is shorter than the time step {conv.step:g} s (decay "
+            f"{d[i]:g} > 1); forward Euler with this step is unstable and has no NTLIF "
             f"equivalent{hint}",
         )
-    return float(d[0])
+    return float(d[0]) if uniform else d.copy()
 
 
 def _no_norse_leak(g: _Graph, name: str, v_leak: np.ndarray, conv: Convention) -> None:
@@ -167,8 +172,8 @@ class _Pop:
 
     names: list[str]
     W: np.ndarray
-    du: float
-    dv: float
+    du: float | np.ndarray  # one decay, or one per neuron (spiking layers only)
+    dv: float | np.ndarray
     vth: float | None
     bias: np.ndarray
     gain: np.ndarray
@@ -196,7 +201,7 @@ def _parse_synapse(g: _Graph, first: str, nxt: str, b_aff, n: int, conv: Convent
     if isinstance(node, nir.LI):
         if np.any(_per_neuron(nxt, g, node.v_leak, n, "v_leak") != 0):
             raise g.node_error(nxt, "a synaptic-current LI with v_leak != 0 has no NTLIF form")
-        du = _decay(nxt, g, node.tau, n, conv, "tau")
+        du = _decay(nxt, g, node.tau, n, conv, "tau", per_neuron=True)
         kx = conv.leak_gain(du, _per_neuron(nxt, g, node.r, n, "r"), node.r)
     else:
         du = 0.0
@@ -238,7 +243,7 @@ def _neuron_drive(g: _Graph, first, nxt, b_aff, beta, scale, du, n, conv: Conven
     node = g.nodes[nxt]
     kappa = None
     if isinstance(node, nir.LIF):
-        dv = _decay(nxt, g, node.tau, n, conv, "tau")
+        dv = _decay(nxt, g, node.tau, n, conv, "tau", per_neuron=True)
         kappa = conv.leak_gain(dv, _per_neuron(nxt, g, node.r, n, "r"), node.r)
         v_leak = _per_neuron(nxt, g, node.v_leak, n, "v_leak")
         _no_norse_leak(g, nxt, v_leak, conv)
@@ -258,8 +263,8 @@ def _neuron_drive(g: _Graph, first, nxt, b_aff, beta, scale, du, n, conv: Conven
                 "an Affine bias in front of a CubaLIF is filtered by its synapse; NTLIF adds the "
                 "bias after the current (use CubaLIF's v_leak, or a Linear without bias)",
             )
-        du = _decay(nxt, g, node.tau_syn, n, conv, "tau_syn")
-        dv = _decay(nxt, g, node.tau_mem, n, conv, "tau_mem")
+        du = _decay(nxt, g, node.tau_syn, n, conv, "tau_syn", per_neuron=True)
+        dv = _decay(nxt, g, node.tau_mem, n, conv, "tau_mem", per_neuron=True)
         r = conv.leak_gain(dv, _per_neuron(nxt, g, node.r, n, "r"), node.r)
         jump = conv.jump(du, _per_neuron(nxt, g, node.w_in, n, "w_in"), node.w_in)
         v_leak = _per_neuron(nxt, g, node.v_leak, n, "v_leak")
@@ -324,6 +329,12 @@ def _parse_population(
 def _readout_population(g, names, W, b_aff, beta, scale, du, name, n, conv) -> _Pop:
     """An integrator node (LI, I, CubaLI) feeding the Output: a non-spiking readout."""
     node = g.nodes[name]
+    if np.ndim(du) != 0:
+        raise g.node_error(
+            names[1],
+            "per-neuron time constants in a readout's synaptic current; a readout has one "
+            "decay per population, so it cannot be imported exactly",
+        )
     if isinstance(node, nir.LI):
         dv = _decay(name, g, node.tau, n, conv, "tau")
         k = conv.leak_gain(dv, _per_neuron(name, g, node.r, n, "r"), node.r)

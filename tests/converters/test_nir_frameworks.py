@@ -10,8 +10,10 @@ Proofs (every comparison on the same random input, frameworks run in float64):
 * Norse ``LIFCell`` / ``LIFBoxCell`` layers and an ``LIBoxCell`` readout, exported with Norse's
   defaults (``to_nir(model, sample)``, the #411 time constants), likewise; the quantised network
   runs in the fixed-point emulator exactly as on Lava fixed point;
-* what cannot be imported exactly is refused naming the node (per-neuron time constants, a
-  nonzero ``v_leak`` under Norse, an integrator inside the network);
+* per-neuron time constants (snnTorch ``beta`` / ``alpha`` vectors) import as per-neuron
+  decays and run as in snnTorch;
+* what cannot be imported exactly is refused naming the node (per-neuron time constants in a
+  readout, a nonzero ``v_leak`` under Norse, an integrator inside the network);
 * lava-nt readouts (every ``du``/``dv`` kind, graded input) export to NIR and import back bit for
   bit; ``to_norse`` runs them value for value; the real lava-dl ``mnist.net`` round-trips.
 """
@@ -191,14 +193,23 @@ def test_snntorch_subtract_reset_is_not_in_the_graph(tmp_path):
     assert not np.array_equal(spikes[0], ours[0])
 
 
-def test_snntorch_per_neuron_time_constants_are_refused(tmp_path):
+def test_snntorch_per_neuron_time_constants_import_exactly(tmp_path):
     net = _snntorch_net()
     with torch.no_grad():
         net[1].beta.copy_(torch.linspace(0.8, 0.95, 14))
-    graph = nir.read(export_snntorch(net, 20, tmp_path / "snn.nir"))
-    with pytest.raises(NIRImportError, match="per-neuron time constants") as err:
-        from_nir(graph, source="snntorch")
-    assert err.value.node == "1"
+        net[3].alpha.copy_(torch.linspace(0.6, 0.9, 10))
+        net[3].beta.copy_(torch.linspace(0.5, 0.8, 10))
+    res = from_nir(nir.read(export_snntorch(net, 20, tmp_path / "snn.nir")), source="snntorch")
+    p = [ls.neuron for ls in res.spec.layers]
+    # one decay per neuron: snnTorch's float32 beta / alpha exactly
+    np.testing.assert_array_equal(1 - p[0].dv, net[1].beta.detach().float().numpy())
+    np.testing.assert_array_equal(1 - p[1].du, net[3].alpha.detach().float().numpy())
+    np.testing.assert_array_equal(1 - p[1].dv, net[3].beta.detach().float().numpy())
+    assert np.ndim(p[2].dv) == 0  # a uniform layer stays one value
+    assert any("du=per-neuron" in note for note in res.notes)
+    x = _x(3, 20)
+    spikes, _ = run_snntorch(net, x)
+    _assert_same(spikes, spikes[-1], res.spec, x, lava=True)
     # read with NIR's default step, snnTorch's time constants are shorter than the step
     with pytest.raises(NIRImportError, match="source='snntorch'"):
         from_nir(nir.read(export_snntorch(_snntorch_net(), 20, tmp_path / "b.nir")))

@@ -392,8 +392,9 @@ def _bad_graphs():
     cases = {}
     d, e = _chain(("fc", _aff()), ("d", nir.Delay(delay=np.ones(2))), ("lif", _lif()))
     cases["delay"] = (d, e, "d", "delays")
-    d, e = _chain(("fc", _aff()), ("lif", _lif(tau=np.array([0.01, 0.02]))))
-    cases["tau per neuron"] = (d, e, "lif", "one decay per layer")
+    li_pn = nir.LI(tau=np.array([0.01, 0.02]), r=np.ones(2), v_leak=np.zeros(2))
+    d, e = _chain(("fc", _aff()), ("lif", _lif()), ("fc2", _aff(2, 2)), ("li", li_pn))
+    cases["readout tau per neuron"] = (d, e, "li", "one decay per population")
     d, e = _chain(("fc", _aff()), ("lif", _lif(v_reset=np.array([0.0, -0.5]))))
     cases["v_reset"] = (d, e, "lif", "v_reset")
     d, e = _chain(("fc", _aff()), ("lif", _lif(tau=np.full(2, 1e-5))))

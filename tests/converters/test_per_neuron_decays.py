@@ -415,3 +415,35 @@ def test_qat_fused_gradients_equal_autograd_with_per_neuron_decays():
     for name, g in fused.items():
         torch.testing.assert_close(g, ref[name], rtol=1e-9, atol=1e-12)
     assert float(fused["layers.0.bias"].abs().max()) > 0
+
+
+# ---- NIR ----------------------------------------------------------------------------------------
+def test_nir_export_and_import_keep_per_neuron_decays():
+    from lava_nt.converters.nir_io import NIRExportError, from_nir, to_nir
+
+    spec = random_spec(4, SIZES, spiking_bias=("per_neuron", None, None), resets="zero",
+                       weight_scale=0.5)  # fmt: skip
+    rng = np.random.default_rng(5)
+    for ls in spec.layers:  # decays in (0, 1]: every one has a time constant
+        du, dv = rng.uniform(0.1, 1.0, ls.n), rng.uniform(0.05, 0.5, ls.n)
+        du[0] = 1.0
+        ls.neuron = ls.neuron._replace(du=du, dv=dv)
+    x = random_input(6, T, B, SIZES[0], rate=0.3)
+    assert _differs_from_layer_decays(spec, x, fixed=False)
+    ref = run_reference(spec, x, record=True)
+    exact = from_nir(to_nir(spec)).spec  # lava-nt's metadata: the same numbers
+    for a, b in zip(exact.layers, spec.layers, strict=True):
+        np.testing.assert_array_equal(a.neuron.du, b.neuron.du)
+        np.testing.assert_array_equal(a.neuron.dv, b.neuron.dv)
+    np.testing.assert_array_equal(run_reference(exact, x).output, ref.output)
+    # from the NIR fields alone (per-neuron tau = dt / d): the same spikes
+    fields = from_nir(to_nir(spec), use_metadata=False).spec
+    np.testing.assert_allclose(fields.layers[1].neuron.du, spec.layers[1].neuron.du, rtol=1e-12)
+    back = run_reference(fields, x, record=True)
+    for k in range(len(SIZES) - 1):
+        _active(ref.layers[k]["spikes"], f"layer {k}")
+        np.testing.assert_array_equal(back.layers[k]["spikes"], ref.layers[k]["spikes"])
+    # a per-neuron decay of 0 has no time constant: refused naming the layer
+    spec.layers[2].neuron = spec.layers[2].neuron._replace(dv=np.r_[0.0, np.full(9, 0.2)])
+    with pytest.raises(NIRExportError, match="layer 2: per-neuron decays"):
+        to_nir(spec)
