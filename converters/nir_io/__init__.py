@@ -45,8 +45,8 @@ other tools reset to zero). Graded input is recorded as ``metadata["lava_nt_inpu
 the input, ``CubaLI`` as a readout, per-neuron thresholds and time constants), read the way the
 framework that wrote the graph runs it (``source``: NIR's own Euler update, snnTorch 1.0's
 ``export_to_nir`` or Norse 1.1's ``to_nir``; :mod:`~lava_nt.converters.nir_io.conventions`), and
-names any node that does not map. ``docs/interop.md`` has the derivations, the limits and the Norse 1.1 workarounds
-(:func:`to_norse`).
+names any node that does not map. ``docs/interop.md`` has the derivations, the limits and the
+Norse 1.1 workarounds (:func:`to_norse`).
 
 Modules: :mod:`~lava_nt.converters.nir_io.export` (:func:`to_nir`, :func:`export_nir`),
 :mod:`~lava_nt.converters.nir_io.importer` (:func:`from_nir`, :func:`import_nir`,
