@@ -297,6 +297,12 @@ def cmd_import_nir(args) -> int:
         return _fail("import-nir", exc)
 
 
+def _registers(r) -> str:
+    """A decay register for the import summary: ``4095``, or ``per-neuron 17..4095``."""
+    vals = [int(v) for v in (r.reshape(-1) if hasattr(r, "reshape") else [r])]
+    return str(vals[0]) if len(vals) == 1 else f"per-neuron {min(vals)}..{max(vals)}"
+
+
 def cmd_import_netx(args) -> int:
     try:
         from lava_nt.converters.netx import import_netx
@@ -316,7 +322,7 @@ def cmd_import_netx(args) -> int:
         for k, ls in enumerate(res.fixed_spec.layers):
             p = ls.neuron
             print(
-                f"  layer {k}: vth={int(p.vth)} du={int(p.du)} dv={int(p.dv)} "
+                f"  layer {k}: vth={int(p.vth)} du={_registers(p.du)} dv={_registers(p.dv)} "
                 f"weight_exp={ls.weight_exp}, float scale S={res.scales[k]:g}"
             )
         ro = res.fixed_spec.readout

@@ -447,3 +447,26 @@ def test_nir_export_and_import_keep_per_neuron_decays():
     spec.layers[2].neuron = spec.layers[2].neuron._replace(dv=np.r_[0.0, np.full(9, 0.2)])
     with pytest.raises(NIRExportError, match="layer 2: per-neuron decays"):
         to_nir(spec)
+
+
+def test_cli_import_netx_and_export_netx_keep_per_neuron_decays(tmp_path, capsys):
+    from lava_nt.cli import main
+    from lava_nt.converters.model_file import load_model
+    from lava_nt.converters.netx import export_netx
+    from lava_nt.converters.netx.export import read_netx
+
+    fixed = netx_spec(11)
+    src = tmp_path / "pn.net"
+    export_netx(fixed, src)
+    model = tmp_path / "pn.h5"
+    assert main(["import-netx", str(src), str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "du=per-neuron" in out and "dv=per-neuron" in out
+    spec, info = load_model(model)
+    np.testing.assert_array_equal(info.quantized.layers[1].neuron.dv, fixed.layers[1].neuron.dv)
+    assert np.asarray(spec.layers[0].neuron.du).shape == (12,)
+    back = tmp_path / "back.net"
+    assert main(["export-netx", str(model), str(back)]) == 0
+    a, b = read_netx(src), read_netx(back)
+    for la, lb in zip(a["layers"], b["layers"], strict=True):
+        assert la["iDecay"] == lb["iDecay"] and la["vDecay"] == lb["vDecay"]
