@@ -470,3 +470,27 @@ def test_cli_import_netx_and_export_netx_keep_per_neuron_decays(tmp_path, capsys
     a, b = read_netx(src), read_netx(back)
     for la, lb in zip(a["layers"], b["layers"], strict=True):
         assert la["iDecay"] == lb["iDecay"] and la["vDecay"] == lb["vDecay"]
+
+
+def test_float_network_with_per_neuron_decays_exports_to_netx_and_saves_bit_for_bit(tmp_path):
+    from lava_nt.converters.model_file import load_network, save_model
+    from lava_nt.converters.netx import export_netx, import_netx
+    from lava_nt.converters.quantize import quantize
+
+    spec = random_spec(3, (16, 12, 8), weight_scale=1.2, fan_in=True)
+    rng = np.random.default_rng(0)
+    for ls in spec.layers:
+        ls.neuron = ls.neuron._replace(
+            du=rng.uniform(0.2, 1.0, ls.n), dv=rng.uniform(0.05, 0.4, ls.n)
+        )
+    export_netx(spec, tmp_path / "f.net")  # quantised for netx on the way
+    fixed, _ = quantize(spec, target="netx")
+    for a, b in zip(import_netx(tmp_path / "f.net").fixed_spec.layers, fixed.layers, strict=True):
+        np.testing.assert_array_equal(a.neuron.du, b.neuron.du)
+        np.testing.assert_array_equal(a.neuron.dv, b.neuron.dv)
+    net = NTNetwork.from_spec(spec, dtype=torch.float32)
+    net2, _ = load_network(save_model(tmp_path / "m.h5", net))
+    sd, sd2 = net.state_dict(), net2.state_dict()
+    assert sd.keys() == sd2.keys() and sd["layers.0.neuron.du"].shape == (12,)
+    for key, val in sd.items():
+        assert torch.equal(val, sd2[key]), key
