@@ -9,10 +9,12 @@ bit-accurate ``PyLifModelBitAcc`` operation for operation (``lava/proc/lif/model
     s[t] = v[t] > (vth << 6)
     v[t] = 0  |  v[t] - (vth << 6)      where s[t]       (reset zero | subtract)
 
-``trunc`` rounds toward zero (sign-magnitude shift, as Loihi's decays), ``wrap24`` is Lava's
-24-bit wrap of ``u`` and ``sat24`` the saturation of ``v`` to ±(2**23 - 1). The gain extension is
-an integer multiply by a signed 12-bit mantissa followed by the same truncating shift by
-``GAIN_SHIFT`` = 8 bits, so ``gain_mant = 256`` is exactly unity. The graded bias current ``c`` is
+The decay registers ``du`` and ``dv`` are one per layer or one per neuron (shape ``(n,)``, applied
+elementwise, as Lava's LIF takes them from lava-dl's netx files). ``trunc`` rounds toward zero
+(sign-magnitude shift, as Loihi's decays), ``wrap24`` is Lava's 24-bit wrap of ``u`` and
+``sat24`` the saturation of ``v`` to ±(2**23 - 1). The gain extension is an integer multiply by a
+signed 12-bit mantissa followed by the same truncating shift by ``GAIN_SHIFT`` = 8 bits, so
+``gain_mant = 256`` is exactly unity. The graded bias current ``c`` is
 in voltage units (like the bias: no ``<< 6``).
 
 Spiking bias (same style)::
