@@ -10,8 +10,8 @@ Proofs (every comparison on the same random input, frameworks run in float64):
 * Norse ``LIFCell`` / ``LIFBoxCell`` layers and an ``LIBoxCell`` readout, exported with Norse's
   defaults (``to_nir(model, sample)``, the #411 time constants), likewise; the quantised network
   runs in the fixed-point emulator exactly as on Lava fixed point;
-* per-neuron time constants (snnTorch ``beta`` / ``alpha`` vectors) import as per-neuron
-  decays and run as in snnTorch;
+* per-neuron time constants (snnTorch ``beta`` / ``alpha``, Norse ``tau_syn_inv`` /
+  ``tau_mem_inv`` vectors) import as per-neuron decays and run as in the framework;
 * what cannot be imported exactly is refused naming the node (per-neuron time constants in a
   readout, a nonzero ``v_leak`` under Norse, an integrator inside the network);
 * lava-nt readouts (every ``du``/``dv`` kind, graded input) export to NIR and import back bit for
@@ -292,6 +292,26 @@ def test_norse_graph_runs_as_in_norse(tmp_path):
     res1 = import_nir(export_norse(mods, 20, tmp_path / "n1.nir", dt=1.0), source="norse",
                       export_dt=1.0)  # fmt: skip
     np.testing.assert_allclose(reference_run(res1.spec, x), readout, rtol=0, atol=1e-12)
+
+
+def test_norse_per_neuron_time_constants_run_as_in_norse(tmp_path):
+    mods = _norse_modules(1)
+    with torch.no_grad():  # per-neuron tau_syn_inv / tau_mem_inv as a user types them (the
+        # import recovers those float32 values); the readout keeps one
+        mods[1].p.tau_syn_inv.copy_(150.0 + 10.0 * torch.arange(14))
+        mods[1].p.tau_mem_inv.copy_(60.0 + 5.0 * torch.arange(14))
+        mods[3].p.tau_mem_inv.copy_(150.0 + 25.0 * torch.arange(10))
+    res = import_nir(export_norse(mods, 20, tmp_path / "pn.nir"), source="norse")
+    p = [ls.neuron for ls in res.spec.layers]
+    # Norse's float32 dt * tau_inv per neuron, up to one float32 ulp (the float32 tau it wrote
+    # does not always single out its tau_inv)
+    f32 = np.float32
+    np.testing.assert_allclose(p[0].du, f32(0.001) * mods[1].p.tau_syn_inv.numpy(), rtol=2e-7)
+    np.testing.assert_allclose(p[1].dv, f32(0.001) * mods[3].p.tau_mem_inv.numpy(), rtol=2e-7)
+    assert np.ptp(p[0].du) > 0.1 and np.ptp(p[1].dv) > 0.1
+    x = _x(5, 20)
+    spikes, readout = run_norse_cells(mods, x)
+    _assert_same(spikes, readout, res.spec, x, lava=True)
 
 
 def test_norse_import_quantises_and_runs_alike_on_lava_fixed_point(tmp_path):
