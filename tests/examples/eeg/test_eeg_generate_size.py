@@ -5,7 +5,7 @@ import re
 import pytest
 
 from lava_nt.cli import main
-from lava_nt.commands import eeg as eeg_cmd
+from lava_nt.commands.eeg import generate as eeg_generate
 from lava_nt.examples.eeg.synthetic import SyntheticConfig, data_bytes, generate_deap
 
 SMALL = ["--participants", "2", "--trials", "4", "--samples", "1024"]
@@ -32,7 +32,7 @@ def test_default_generate_refuses_without_yes(tmp_path, capsys):
 
 def test_threshold_and_yes(tmp_path, capsys, monkeypatch):
     size = data_bytes(SyntheticConfig(n_participants=2, n_trials=4, n_samples=1024))
-    monkeypatch.setattr(eeg_cmd, "GENERATE_CONFIRM_BYTES", size - 1)  # just below this request
+    monkeypatch.setattr(eeg_generate, "GENERATE_CONFIRM_BYTES", size - 1)  # just below this request
     out = tmp_path / "data"
     assert main(["eeg", "generate", "--out", str(out), *SMALL]) == 1
     assert "pass --yes" in capsys.readouterr().err
@@ -40,7 +40,7 @@ def test_threshold_and_yes(tmp_path, capsys, monkeypatch):
     assert main(["eeg", "generate", "--out", str(out), *SMALL, "--yes"]) == 0
     assert f"writing {size / 1e9:.1f} GB (2 participants x 4 trials" in capsys.readouterr().out
     assert sorted(p.name for p in out.glob("s*.dat")) == ["s01.dat", "s02.dat"]
-    monkeypatch.setattr(eeg_cmd, "GENERATE_CONFIRM_BYTES", size)  # at the threshold: no --yes
+    monkeypatch.setattr(eeg_generate, "GENERATE_CONFIRM_BYTES", size)  # at the threshold: no --yes
     assert main(["eeg", "generate", "--out", str(tmp_path / "again"), *SMALL]) == 0
 
 

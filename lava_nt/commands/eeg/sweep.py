@@ -1,0 +1,21 @@
+"""``lava-nt eeg sweep``: the synthetic generator's knobs against a logistic-regression proxy."""
+
+from __future__ import annotations
+
+from lava_nt.commands.arguments import reproducing_argv
+from lava_nt.commands.eeg.errors import check_docs, env_error, fail, user_errors
+
+
+def cmd_sweep(args) -> int:
+    check_docs(args)
+    from lava_nt.examples.eeg.sweep import run_sweep
+
+    try:
+        run_sweep(args, reproducing_argv(args, ["eeg", "sweep"]))
+    except user_errors() as exc:
+        return fail("sweep", exc)
+    except OSError as exc:
+        if not env_error(exc):
+            raise
+        return fail("sweep", exc)
+    return 0
