@@ -43,6 +43,8 @@ def ints(values) -> list[int] | None:
     for v in values:
         try:
             out += int_list(v)
+        except argparse.ArgumentTypeError as exc:  # a backwards range such as 5-2
+            raise SystemExit(f"lava-nt eeg: error: {exc}") from None
         except ValueError:
             raise SystemExit(f"lava-nt eeg: error: not a number or range: '{v}'") from None
     return out

@@ -249,6 +249,9 @@ def test_cli_errors_and_generate(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["eeg", "report", str(tmp_path / "nothing")]) == 1
     assert "does not exist" in capsys.readouterr().err
+    for bad, msg in (("5-2", "empty range '5-2'"), ("x", "not a number or range: 'x'")):
+        with pytest.raises(SystemExit, match=msg):  # one line, no traceback
+            main(["eeg", "run", "--seeds", bad, "--out", str(tmp_path / "r")])
     out = tmp_path / "gen"
     assert main(["eeg", "generate", "--out", str(out), "--participants", "2", "--trials", "4",
                  "--samples", "1024", "--seed", "3"]) == 0  # fmt: skip
