@@ -51,9 +51,11 @@ set or one shared by the sets), the ``"super"`` (``"superspike"``, ``"fast_sigmo
 :class:`~lava_nt.spec.validation.ParameterError`. Only fresh-state runs are offered (every sample
 starts from zero, as in training). A layer with synaptic delays (``NTLayer.delay``) is refused
 (train the ``NTNetwork`` itself). Under ``torch.no_grad()`` (evaluation) nothing is kept for a
-backward pass. ``FusedNTNetwork(net, compile=True)`` (opt-in) runs the per-layer loops as
-kernels compiled by ``torch.compile`` (:mod:`lava_nt.nn.fused_compile`): the same operations,
-equal to this path up to float rounding (tests: float64, equal spikes, gradients to 1e-9).
+backward pass. There is no ``torch.compile`` path: compiled per layer (the forward loop and the
+backward recurrence each one inductor kernel, ``benchmarks/bench_compile.py``) the EEG tuning step
+was only 1.03-1.13x faster (NT1+NT2 and NT2, two runs), for a one-off compile of 1-2 minutes per
+input shape, because the eager loops are a small part of the step; the eager loop is what is
+tested.
 
 Usage: ``fused = FusedNTNetwork.from_network(net)`` shares ``net``'s parameters (training
 ``fused`` trains ``net``); ``fused`` has ``forward(x [T, B, n_in], record=False)`` and
@@ -70,7 +72,6 @@ from typing import NamedTuple
 import torch
 
 from lava_nt.nn.fused_bias import align_steps, bias_current, expand_steps
-from lava_nt.nn.fused_compile import compiled_backward, compiled_forward, compiled_input_grad
 from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of
 from lava_nt.spec.spiking_bias import spiking_bias_step
@@ -95,7 +96,6 @@ class LayerConfig(NamedTuple):
     detach_reset: bool
     surrogate: str  # "super" | "atan" | "heaviside"
     alpha: float
-    compiled: bool = False  # the loops as compiled kernels (lava_nt.nn.fused_compile)
 
 
 def surrogate_grad(x: torch.Tensor, kind: str, alpha: float) -> torch.Tensor:
@@ -133,12 +133,6 @@ def _run_layer(a, c, bias, gain, du, dv, vth, cfg: LayerConfig, keep_x: bool, ke
     # computed exactly in double and rounds to the same factor as the 0-d buffer arithmetic.
     beta_u, beta_v = 1.0 - float(du), 1.0 - float(dv)
     no_u = beta_u == 0.0
-    if cfg.compiled:
-        with torch.no_grad():
-            return compiled_forward(
-                a, c, bias, gain, beta_u, beta_v, float(vth), dtype, T, cfg.static,
-                cfg.reset_subtract, keep_x, keep_u and not no_u,
-            )  # fmt: skip
     with torch.no_grad():
         if no_u:
             u = None
@@ -214,11 +208,6 @@ class _NTLIFSequence(torch.autograd.Function):
 
 def _voltage_grad(g_s, x, s, dv, vth, cfg: LayerConfig) -> torch.Tensor:
     """``D[t] = dL/dv'[t]`` of every step (module docstring), built in place."""
-    if cfg.compiled:
-        return compiled_backward(
-            g_s, x, s, float(1.0 - dv), float(vth), cfg.T, cfg.detach_reset,
-            cfg.reset_subtract, cfg.surrogate, cfg.alpha,
-        )  # fmt: skip
     # first the direct term dL/ds[t] * sg(x[t]) and the reset factor R[t] ...
     if cfg.detach_reset:
         d = _direct_term(g_s, x, cfg.surrogate, cfg.alpha)
@@ -267,9 +256,7 @@ def _input_grad(d, d_t, gain, du, cfg: LayerConfig) -> torch.Tensor:
         return gain * d_t
     gd = d.mul_(gain)
     decay = float(1.0 - du)
-    if decay != 0.0 and cfg.compiled:
-        gd = compiled_input_grad(gd, decay, cfg.T)
-    elif decay != 0.0:
+    if decay != 0.0:
         g_s_t = gd.unbind(0)
         for t in range(cfg.T - 2, -1, -1):
             g_s_t[t].add_(g_s_t[t + 1], alpha=decay)
@@ -286,12 +273,10 @@ def fused_ntlif(
     cell,
     T: int | None = None,
     c: torch.Tensor | None = None,
-    compile: bool = False,
 ) -> torch.Tensor:
     """Spikes ``[T, ..., n]`` of the NTLIF layer ``cell`` (an :class:`~lava_nt.nn.ntlif.NTLIFCell`)
     for synaptic input ``a`` ``[T, ..., n]`` (or a static ``[..., n]`` held for ``T`` steps) and
-    optional bias current ``c`` ``[T, ..., n]``, from a fresh state, as one autograd node
-    (``compile``: its loops as compiled kernels, :mod:`lava_nt.nn.fused_compile`)."""
+    optional bias current ``c`` ``[T, ..., n]``, from a fresh state, as one autograd node."""
     for name in ("du", "dv", "vth"):
         if getattr(cell, name).requires_grad:
             raise ParameterError(f"FusedNTNetwork: a trainable '{name}' is not supported")
@@ -299,13 +284,11 @@ def fused_ntlif(
     kind, alpha = surrogate_of(cell.spike_fn)
     return _sequence(
         a, c, cell.bias, cell.gain, cell.du, cell.dv, cell.vth, T,
-        bool(cell.reset_subtract), bool(cell.detach_reset), kind, alpha, bool(compile),
+        bool(cell.reset_subtract), bool(cell.detach_reset), kind, alpha,
     )  # fmt: skip
 
 
-def _sequence(
-    a, c, bias, gain, du, dv, vth, T, reset_subtract, detach_reset, kind, alpha, compiled=False
-):
+def _sequence(a, c, bias, gain, du, dv, vth, T, reset_subtract, detach_reset, kind, alpha):
     """Spikes of one NTLIF population over the whole sequence: one :class:`_NTLIFSequence` node,
     or just the loop when nothing needs a gradient (nothing is saved for a backward pass)."""
     static = T is not None
@@ -315,9 +298,8 @@ def _sequence(
             a, len(torch.broadcast_shapes(a.shape[1:], c_shape, bias.shape, gain.shape))
         )
     cfg = LayerConfig(
-        int(T if static else a.shape[0]), static, reset_subtract, detach_reset, kind, alpha,
-        compiled,
-    )  # fmt: skip
+        int(T if static else a.shape[0]), static, reset_subtract, detach_reset, kind, alpha
+    )
     args = (a, c, bias, gain, du, dv, vth, cfg)
     if not torch.is_grad_enabled() or not any(
         t is not None and t.requires_grad for t in args[:4]
@@ -326,7 +308,7 @@ def _sequence(
     return _NTLIFSequence.apply(*args)
 
 
-def _spiking_bias_current(sb, x: torch.Tensor, T: int | None, compiled: bool = False):
+def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
     """Bias current ``[T, ..., n]`` and bias spikes ``[T, ..., m]`` of a spiking-bias population,
     as two fused nodes.
 
@@ -350,9 +332,8 @@ def _spiking_bias_current(sb, x: torch.Tensor, T: int | None, compiled: bool = F
         return _spiking_bias_current_autograd(sb, ab, T)
     one = torch.ones((), dtype=sb.vth.dtype, device=ab.device)  # bias neurons: gain 1
     s_b = _sequence(
-        ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, T, False, sb.detach_reset, kind, alpha,
-        compiled,
-    )  # reset to zero; fmt: skip
+        ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, T, False, sb.detach_reset, kind, alpha
+    )  # reset to zero
     a_c = sb.effective_c_retention()
     c = bias_current(s_b, sb.w_b, a_c, sb.group)
     # bias spikes in the shape the eager network records (with [k, 1, m] parameter sets the
@@ -395,15 +376,8 @@ def _refuse_per_neuron_decays(cell, what: str) -> None:
             )
 
 
-def fused_forward(
-    net: NTNetwork,
-    x: torch.Tensor,
-    T: int | None = None,
-    record: bool = False,
-    compile: bool = False,
-):
-    """Run ``net`` with one fused autograd node per layer (see the module docstring); with
-    ``compile`` each layer's loops run as compiled kernels (:mod:`lava_nt.nn.fused_compile`).
+def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record: bool = False):
+    """Run ``net`` with one fused autograd node per layer (see the module docstring).
 
     ``x`` is ``[T, ..., n_in]``, or with ``T`` given a static ``[..., n_in]`` held for ``T`` steps.
     Returns the output spikes ``[T, ..., n_out]`` (the readout's voltage trace for a network with
@@ -429,13 +403,8 @@ def fused_forward(
         a = layer.synaptic_input(s)
         c = b_spk = None
         if layer.spiking_bias is not None:
-            sb_args = (layer.spiking_bias, s, t_static)
-            c, b_spk = (
-                _spiking_bias_current(*sb_args, compiled=True)
-                if compile
-                else _spiking_bias_current(*sb_args)
-            )
-        s = fused_ntlif(a, layer.neuron, t_static, c, compile)
+            c, b_spk = _spiking_bias_current(layer.spiking_bias, s, t_static)
+        s = fused_ntlif(a, layer.neuron, t_static, c)
         if record:
             recs.append({"spikes": s, "bias_current": c, "bias_spikes": b_spk})
     if net.readout is not None:  # the readout's voltage trace, as NTNetwork.forward
@@ -467,13 +436,9 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
 
 class FusedNTNetwork(torch.nn.Module):
     """An :class:`NTNetwork` run through :func:`fused_forward` (same parameters, same spikes,
-    same gradients, fewer autograd nodes). Build with :meth:`from_network`.
+    same gradients, fewer autograd nodes). Build with :meth:`from_network`."""
 
-    ``compile=True`` (opt-in) runs each layer's T-step loops, forward and backward, as kernels
-    compiled by ``torch.compile`` (:mod:`lava_nt.nn.fused_compile`): equal to the default path up
-    to float rounding, with a one-off compile per layer and input shape."""
-
-    def __init__(self, net: NTNetwork, compile: bool = False):
+    def __init__(self, net: NTNetwork):
         super().__init__()
         if not isinstance(net, NTNetwork):
             raise ParameterError("FusedNTNetwork: expected an NTNetwork")
@@ -487,19 +452,14 @@ class FusedNTNetwork(torch.nn.Module):
                     )
             _refuse_per_neuron_decays(cell, f"layer {k}")
         _refuse_delays(net)
-        if not isinstance(compile, bool):
-            raise ParameterError(
-                f"FusedNTNetwork: 'compile' must be True or False, got {compile!r}"
-            )
         self.net = net
-        self.compiled = compile
         if hasattr(net, "n_classes"):
             self.n_classes = net.n_classes
 
     @classmethod
-    def from_network(cls, net: NTNetwork, compile: bool = False) -> FusedNTNetwork:
+    def from_network(cls, net: NTNetwork) -> FusedNTNetwork:
         """Wrap ``net`` (no copy: the parameters are shared)."""
-        return cls(net, compile)
+        return cls(net)
 
     @property
     def n_in(self) -> int:
@@ -519,11 +479,11 @@ class FusedNTNetwork(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, record: bool = False):
         """``x [T, ..., n_in]`` -> spikes ``[T, ..., n_out]`` (and records with ``record``)."""
-        return fused_forward(self.net, x, None, record, self.compiled)
+        return fused_forward(self.net, x, None, record)
 
     def forward_static(self, x: torch.Tensor, T: int, record: bool = False):
         """Static input ``x [..., n_in]`` held for ``T`` steps (layer-1 input computed once)."""
-        return fused_forward(self.net, x, T, record, self.compiled)
+        return fused_forward(self.net, x, T, record)
 
     def after_step(self):
         if hasattr(self.net, "after_step"):
