@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,6 +86,9 @@ def _estimate(stages: dict[str, float], workers: int, eff: float, seeds: int = 5
 
 def run(quick: bool) -> dict:
     rounds = 1 if quick else 2
+    # SIGTERM (e.g. a stopped session) unwinds like Ctrl-C: the finally below removes the
+    # temporary data and subprocess.run kills the pipeline it waits for
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="bench_scaling_"))
     try:
         data = tmp / "data"
