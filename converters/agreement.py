@@ -77,9 +77,8 @@ PAIRS = (
 )
 
 
-def as_spike_input(x, T: int | None = None, n_in: int | None = None) -> np.ndarray:
-    """``x`` as binary float spikes ``[T, B, n_in]``: a ``[T, B, n_in]`` array as it is, or a
-    static ``[B, n_in]`` input held for ``T`` steps."""
+def _held(x, T) -> np.ndarray:
+    """``x`` as a numpy array; a static ``[B, n_in]`` input held for ``T`` steps (checked)."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
@@ -89,6 +88,13 @@ def as_spike_input(x, T: int | None = None, n_in: int | None = None) -> np.ndarr
                 f"a static input [B, n_in] needs the number of steps T, an integer >= 1 (got {T!r})"
             )
         x = np.broadcast_to(x[None], (int(T),) + x.shape)
+    return x
+
+
+def as_spike_input(x, T: int | None = None, n_in: int | None = None) -> np.ndarray:
+    """``x`` as binary float spikes ``[T, B, n_in]``: a ``[T, B, n_in]`` array as it is, or a
+    static ``[B, n_in]`` input held for ``T`` steps."""
+    x = _held(x, T)
     if x.ndim != 3:
         raise ParameterError(f"input must be [T, B, n_in] or static [B, n_in], got {x.shape}")
     if n_in is not None and x.shape[-1] != n_in:
@@ -106,15 +112,7 @@ def as_network_input(spec: NetworkSpec, x, T: int | None = None) -> np.ndarray:
     input held for ``T`` steps."""
     if not spec.graded:
         return as_spike_input(x, T, spec.n_in)
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    if x.ndim == 2:
-        if T is None or isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
-            raise ParameterError(
-                f"a static input [B, n_in] needs the number of steps T, an integer >= 1 (got {T!r})"
-            )
-        x = np.broadcast_to(x[None], (int(T),) + x.shape)
+    x = _held(x, T)
     return np.ascontiguousarray(check_network_input(spec, x, "agreement"))
 
 
