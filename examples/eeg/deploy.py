@@ -65,6 +65,14 @@ def check_indices(B: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(0, B - 1, min(int(n), B)).round().astype(np.int64))
 
 
+def _timed_run(row: dict, key: str, spec, x, precision: str, timeout, record: bool = False):
+    """``run_network`` on Lava, its wall time stored as ``row[key]`` (seconds)."""
+    t0 = time.perf_counter()
+    res = run_network(spec, x, precision, timeout=timeout, record=record)
+    row[key] = round(time.perf_counter() - t0, 2)
+    return res
+
+
 def deploy_model(
     net,
     x,
@@ -123,15 +131,12 @@ def deploy_model(
         row["lava_check_samples"] = 0 if check is None else int(check.size)
         lf = out64
         if check is not None:
-            t0 = time.perf_counter()
-            lc = np.asarray(run_network(spec, xs[:, check], "float", timeout=timeout).spikes)
-            row["lava_float_seconds"] = round(time.perf_counter() - t0, 2)
+            lava = _timed_run(row, "lava_float_seconds", spec, xs[:, check], "float", timeout)
+            lc = np.asarray(lava.spikes)
             row["lava_check_float_match"] = float(np.mean(lc == out64[:, check]))
         row["lava_steps"] = int(T * B)
     else:
-        t0 = time.perf_counter()
-        lava = run_network(spec, xs, "float", timeout=timeout)
-        row["lava_float_seconds"] = round(time.perf_counter() - t0, 2)
+        lava = _timed_run(row, "lava_float_seconds", spec, xs, "float", timeout)
         lf = np.asarray(lava.spikes)
         row["lava_steps"] = int(lava.steps)
     pf = population_predictions(lf, n_classes)
@@ -174,14 +179,11 @@ def _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, referenc
     if reference:
         lfx = emu
         if check is not None:
-            t0 = time.perf_counter()
-            lc = np.asarray(run_network(fspec, xs[:, check], "fixed", timeout=timeout).spikes)
-            row["lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+            lava = _timed_run(row, "lava_fixed_seconds", fspec, xs[:, check], "fixed", timeout)
+            lc = np.asarray(lava.spikes)
             row["lava_check_fixed_match"] = float(np.mean(lc == emu[:, check]))
     else:
-        t0 = time.perf_counter()
-        lfx = np.asarray(run_network(fspec, xs, "fixed", timeout=timeout).spikes)
-        row["lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+        lfx = np.asarray(_timed_run(row, "lava_fixed_seconds", fspec, xs, "fixed", timeout).spikes)
     px = population_predictions(lfx, n_classes)
     row["lava_fixed_acc"] = _acc(px, y)
     if not reference:  # (reference mode: lava_check_fixed_match, on the checked samples)
@@ -240,19 +242,16 @@ def deploy_qat_model(
         trained = [r["spikes"].numpy() for r in recs]
         xs = np.ascontiguousarray(np.broadcast_to(x.astype(np.float64)[None], (T, *x.shape)))
         if lava_check is None:
-            t0 = time.perf_counter()
-            lava = run_network(info.quantized, xs, "fixed", timeout=timeout, record=True)
-            row["qat_lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+            lava = _timed_run(row, "qat_lava_fixed_seconds", info.quantized, xs, "fixed", timeout,
+                              record=True)  # fmt: skip
             lv = [np.asarray(layer["spikes"]) for layer in lava.layers]
         else:  # reference mode: the bit-exact emulator on every sample, Lava on a few
             emu = run_fixed(info.quantized, torch.as_tensor(xs), record=True)
             lv = [np.asarray(s) for s in emu.numpy_layer_spikes()]
             check = check_indices(len(y), lava_check) if lava_check else None
             if check is not None:
-                t0 = time.perf_counter()
-                lava = run_network(info.quantized, xs[:, check], "fixed", timeout=timeout,
-                                   record=True)  # fmt: skip
-                row["qat_lava_fixed_seconds"] = round(time.perf_counter() - t0, 2)
+                lava = _timed_run(row, "qat_lava_fixed_seconds", info.quantized, xs[:, check],
+                                  "fixed", timeout, record=True)  # fmt: skip
                 row["qat_lava_check_match"] = float(np.mean(np.concatenate([
                     (np.asarray(a["spikes"]) == b[:, check]).ravel()
                     for a, b in zip(lava.layers, lv, strict=True)])))  # fmt: skip

@@ -18,7 +18,7 @@ from lava_nt.decode import predictions
 from lava_nt.device import resolve_device
 from lava_nt.examples.eeg.baselines import apply_method, logistic_regression, merge_adapters
 from lava_nt.examples.eeg.deap import participant_path
-from lava_nt.examples.eeg.deploy import deploy_model
+from lava_nt.examples.eeg.deploy import check_indices, deploy_model
 from lava_nt.examples.eeg.features import ParticipantFeatures, file_sha256
 from lava_nt.examples.eeg.pipeline.config import (
     ARCHS,
@@ -396,7 +396,7 @@ class _Pipeline:
         n = self.config.lava_samples
         if n is not None and n < len(y):
             # evenly spread over the test part (consecutive instances are one trial's copies)
-            idx = np.unique(np.linspace(0, len(y) - 1, n).round().astype(np.int64))
+            idx = check_indices(len(y), n)
             x, y = x[idx], y[idx]
         row = deploy_model(
             net,
