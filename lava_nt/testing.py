@@ -29,10 +29,11 @@ from lava_nt.spec import (
     ntlif_parameters,
     spiking_bias_parameters,
 )
+from lava_nt.spec.delay import DELAY_MAX, expand_delay
 from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters, readout_parameters
 from lava_nt.spec.validation import ParameterError
 
-__all__ = ["SPIKING_BIAS_KINDS", "random_input", "random_spec"]
+__all__ = ["SPIKING_BIAS_KINDS", "random_input", "random_spec", "with_delays"]
 
 #: Spiking-bias kinds of :func:`random_spec` (``spiking_bias=True`` cycles through the first
 #: three): one bias neuron per neuron with a connectivity mask; ``n // 4`` bias neurons in
@@ -343,3 +344,32 @@ def random_input(
             return rng.integers(0, 256, (T, B, n_in)).astype(np.float64)
         return rng.random((T, B, n_in))
     return (rng.random((T, B, n_in)) < rate).astype(np.float64)
+
+
+def with_delays(
+    spec: NetworkSpec, seed: int, kinds=("synapse", "output", "input"), T: int = 30
+) -> NetworkSpec:
+    """``spec`` with one delay form per layer (cycling ``kinds``): ``synapse`` (0..62, both ends
+    present), ``output`` (per output neuron, 0..8 with 0 and 8 present), ``input`` (per input,
+    0..5 with 0 and 5 present) or ``long`` (every synapse at ``T`` or more: past the window)."""
+    rng = np.random.default_rng(seed)
+    n_prev = spec.n_in
+    for k, ls in enumerate(spec.layers):
+        kind = kinds[k % len(kinds)]
+        if kind == "synapse":
+            d = rng.integers(0, DELAY_MAX + 1, size=(ls.n, n_prev))
+            d.flat[0], d.flat[-1] = 0, DELAY_MAX
+        elif kind == "output":
+            v = rng.integers(0, 9, size=ls.n)
+            v[0], v[-1] = 0, 8
+            d = expand_delay(v, ls.n, n_prev, "with_delays")
+        elif kind == "input":
+            v = rng.integers(0, 6, size=n_prev)
+            v[0], v[-1] = 0, 5
+            d = expand_delay(v, ls.n, n_prev, "with_delays")
+        else:
+            d = rng.integers(T, DELAY_MAX + 1, size=(ls.n, n_prev))
+        ls.delay = d
+        n_prev = ls.n
+    spec.__post_init__()  # validates the delays
+    return spec

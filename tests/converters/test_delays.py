@@ -22,29 +22,9 @@ from lava_nt.converters.quantize import dequantize, quantize
 from lava_nt.network import NetworkSpec, run_reference
 from lava_nt.nn.fixed_emulator import run_fixed
 from lava_nt.nn.network import NTNetwork
-from lava_nt.spec.delay import DELAY_MAX, check_delay, expand_delay
+from lava_nt.spec.delay import check_delay, expand_delay
 from lava_nt.spec.validation import ParameterError
-from lava_nt.testing import random_input, random_spec
-
-
-def with_delays(spec: NetworkSpec, seed: int, kinds=("synapse", "output", "input")):
-    """``spec`` with delays on every layer, cycling per-synapse (0..62, both ends present),
-    per-output-neuron and per-input delays."""
-    rng = np.random.default_rng(seed)
-    n_prev = spec.n_in
-    for k, ls in enumerate(spec.layers):
-        kind = kinds[k % len(kinds)]
-        if kind == "synapse":
-            d = rng.integers(0, DELAY_MAX + 1, size=(ls.n, n_prev))
-            d.flat[0], d.flat[-1] = 0, DELAY_MAX
-        elif kind == "output":
-            d = expand_delay(rng.integers(0, 9, size=ls.n), ls.n, n_prev, "test")
-        else:
-            d = expand_delay(rng.integers(0, 6, size=n_prev), ls.n, n_prev, "test")
-        ls.delay = d
-        n_prev = ls.n
-    spec.__post_init__()  # validate the delays
-    return spec
+from lava_nt.testing import random_input, random_spec, with_delays
 
 
 def _float_spec(seed=1, **kw):

@@ -34,38 +34,11 @@ from lava_nt.network import NetworkSpec
 from lava_nt.nn.fixed_emulator import run_fixed
 from lava_nt.nn.network import NTNetwork
 from lava_nt.qat import QATNetwork, fixed_spec_differences
-from lava_nt.spec.delay import DELAY_MAX, expand_delay
-from lava_nt.testing import random_input, random_spec
+from lava_nt.spec.delay import DELAY_MAX
+from lava_nt.testing import random_input, random_spec, with_delays
 
 ALL = {"weight": True, "bias": True, "gain": True, "w_in": True, "w_b": True, "c_retention": True}
 SIZES = (16, 14, 12, 8)
-
-
-def with_delays(spec: NetworkSpec, seed: int, kinds, T: int = 30) -> NetworkSpec:
-    """``spec`` with one delay form per layer (cycling ``kinds``): ``synapse`` (0..62, both ends
-    present), ``output`` (per output neuron, 0..8 with 0 and 8 present), ``input`` (per input,
-    0..5 with 0 and 5 present) or ``long`` (every synapse at ``T`` or more: past the window)."""
-    rng = np.random.default_rng(seed)
-    n_prev = spec.n_in
-    for k, ls in enumerate(spec.layers):
-        kind = kinds[k % len(kinds)]
-        if kind == "synapse":
-            d = rng.integers(0, DELAY_MAX + 1, size=(ls.n, n_prev))
-            d.flat[0], d.flat[-1] = 0, DELAY_MAX
-        elif kind == "output":
-            v = rng.integers(0, 9, size=ls.n)
-            v[0], v[-1] = 0, 8
-            d = expand_delay(v, ls.n, n_prev, "test")
-        elif kind == "input":
-            v = rng.integers(0, 6, size=n_prev)
-            v[0], v[-1] = 0, 5
-            d = expand_delay(v, ls.n, n_prev, "test")
-        else:
-            d = rng.integers(T, DELAY_MAX + 1, size=(ls.n, n_prev))
-        ls.delay = d
-        n_prev = ls.n
-    spec.__post_init__()  # validates the delays
-    return spec
 
 
 def delay_spec(seed: int, kinds, graded: bool = False, T: int = 30, spiking_bias=None):
