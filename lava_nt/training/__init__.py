@@ -27,6 +27,13 @@ whose state goes into every checkpoint, so a run that is killed and resumed ends
 result of an uninterrupted run (tests prove it), also when it was killed after its last epoch or
 early stop but before it wrote ``best.pt``, and also when checkpoints are written only every
 ``checkpoint_every_s`` seconds (the epochs since the last checkpoint are recomputed on resume).
+
+Abstracted gradients (``TrainConfig.abstract``, the thesis' chapter 3,
+:mod:`lava_nt.training.abstracted`): the training steps run the network through
+:class:`AbstractedNetwork`, whose backward pass carries the gradient at each block's output to the
+block's input through one matrix ``M`` (derived per batch by least squares, or ``[I 0]``) while
+the block's own parameters get their ordinary gradient; evaluation runs the plain network (same
+forward). A ``FusedNTNetwork`` stays fused (split into fused segments at the block boundaries).
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from lava_nt.decode import check_labels, predict
 from lava_nt.device import module_device, resolve_device
 from lava_nt.io import append_jsonl, atomic_torch_save, atomic_write_text, to_jsonable
 from lava_nt.spec.validation import ParameterError
+from lava_nt.training.abstracted import MATRICES, AbstractedNetwork
 from lava_nt.training.batches import (
     CompiledForward,
     _check_readout,
@@ -73,6 +81,8 @@ from lava_nt.training.config import (
 
 __all__ = [
     "LOSSES",
+    "MATRICES",
+    "AbstractedNetwork",
     "PRETRAIN_LR",
     "SELECTIONS",
     "TUNE_LR",
@@ -237,13 +247,20 @@ def _open_run_dir(run_dir: Path, resume: bool, cfg, model, opt, gen) -> _Run:
 def _compiled_forward(model, x_tr, cfg):
     if not cfg.compile:
         return None
+    if cfg.abstract:
+        raise ParameterError(
+            "train: compile=True does not combine with abstracted gradients ('abstract')"
+        )
     if x_tr.ndim != 2 or not hasattr(model, "forward_static"):
         raise ParameterError("train: compile=True needs static inputs [B, n_in] and an NTNetwork")
     return CompiledForward(model, cfg.compile_backend)
 
 
-def _train_epoch(model, x_tr, y_tr, cfg, opt, params, gen, compiled) -> dict:
-    """One epoch of shuffled mini-batches; the epoch's mean training loss and accuracy."""
+def _train_epoch(model, x_tr, y_tr, cfg, opt, params, gen, compiled, fwd=None) -> dict:
+    """One epoch of shuffled mini-batches; the epoch's mean training loss and accuracy.
+    ``fwd``: the module that runs the training forward (an :class:`AbstractedNetwork` of
+    ``model``; default ``model`` itself)."""
+    fwd = model if fwd is None else fwd
     model.train()
     n = len(y_tr)
     perm = torch.randperm(n, generator=gen)
@@ -253,7 +270,7 @@ def _train_epoch(model, x_tr, y_tr, cfg, opt, params, gen, compiled) -> dict:
         xb = x_tr[..., idx, :]
         yb = y_tr[idx]
         opt.zero_grad(set_to_none=True)
-        loss, counts = _loss_and_counts(model, xb, yb, cfg, compiled)
+        loss, counts = _loss_and_counts(fwd, xb, yb, cfg, compiled)
         loss.backward()
         if cfg.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -346,12 +363,16 @@ def _train(model, train_data, cfg, val_data, test_data, run_dir, resume, stop_af
         return cfg.patience is not None and run.bad_epochs >= cfg.patience
 
     compiled = _compiled_forward(model, x_tr, cfg)
+    fwd = AbstractedNetwork(model, cfg.abstract, cfg.abstract_matrix) if cfg.abstract else None
     # a resumed run that had already ended (killed before best.pt) is only finalised
     stopped_early = patience_out()
     epochs = _epochs(run, cfg, stopped_early)
     run.last_ckpt = _now()
     for epoch in epochs:
-        row = {"epoch": epoch, **_train_epoch(model, x_tr, y_tr, cfg, opt, params, gen, compiled)}
+        row = {
+            "epoch": epoch,
+            **_train_epoch(model, x_tr, y_tr, cfg, opt, params, gen, compiled, fwd),
+        }
         for data, part in ((val_data, "val"), (test_data, "test")):
             if data is not None:
                 r = evaluate(model, *data, cfg)

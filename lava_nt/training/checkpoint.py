@@ -10,7 +10,7 @@ import torch
 
 from lava_nt.io import CorruptFileError, load_torch, move_aside
 from lava_nt.spec.validation import ParameterError
-from lava_nt.training.config import _RUN_ONLY_FIELDS, TrainConfig, _replay_selection
+from lava_nt.training.config import TrainConfig, _replay_selection, comparable
 
 _CHECKPOINT_KEYS = {
     "model": dict,
@@ -57,8 +57,7 @@ def _load_checkpoint(ckpt: Path, cfg: TrainConfig) -> dict | None:
             f"train: '{ckpt}' is not a checkpoint of this trainer ({'; '.join(bad)}); delete "
             "it, use another run directory or resume=False"
         )
-    saved = {k: v for k, v in state["config"].items() if k not in _RUN_ONLY_FIELDS}
-    ours = {k: v for k, v in asdict(cfg).items() if k not in _RUN_ONLY_FIELDS}
+    saved, ours = comparable(state["config"]), comparable(asdict(cfg))
     if saved != ours:
         diff = sorted(k for k in saved.keys() | ours.keys() if saved.get(k) != ours.get(k))
         raise ParameterError(

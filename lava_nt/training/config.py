@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from lava_nt.device import resolve_device
 from lava_nt.spec.validation import ParameterError, check_choice
+from lava_nt.training.abstracted import check_blocks, check_matrix
 
 LOSSES = ("ce", "mse")
 SELECTIONS = ("val", "test", "last")
@@ -44,6 +45,14 @@ class TrainConfig:
     the final epoch (or the early stop); 0 = after every epoch. A killed run loses at most about
     this much work; the resume stays exact. It and ``progress`` do not change the result, so a
     run may be resumed with other values of them.
+
+    ``abstract``: layer blocks whose backward pass is abstracted (the thesis' chapter 3,
+    :mod:`lava_nt.training.abstracted`): ``(first, last)`` pairs of 0-based layer indices,
+    inclusive, ``first >= 1``, not overlapping; empty (default) = plain BPTT.
+    ``abstract_matrix``: the matrix that carries a block's output gradient to its input:
+    ``"derived"`` (eq. 5, least squares on the batch's spike counts) or ``"identity"``
+    (``[I 0]``). Only :func:`lava_nt.training.train` applies them (on an ``NTNetwork`` or a
+    ``FusedNTNetwork``); other trainers refuse a configuration with blocks.
     """
 
     epochs: int = 15
@@ -64,8 +73,12 @@ class TrainConfig:
     compile_backend: str = "inductor"
     checkpoint_every_s: float = 30.0
     device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (lava_nt.device)
+    abstract: tuple[tuple[int, int], ...] = ()
+    abstract_matrix: str = "derived"
 
     def __post_init__(self):
+        self.abstract = check_blocks(self.abstract, None, "TrainConfig: 'abstract'")
+        check_matrix(self.abstract_matrix, "TrainConfig: 'abstract_matrix'")
         resolve_device(self.device, "TrainConfig: 'device'")
         check_choice(self.loss, LOSSES, "TrainConfig", "loss")
         check_choice(self.select, SELECTIONS, "TrainConfig", "select")
@@ -140,6 +153,11 @@ def for_model(cfg: TrainConfig, model, where: str = "train") -> TrainConfig:
             f"{where}: TrainConfig(n_classes={n}) but the model has {own} classes; leave "
             "n_classes unset (None) to use the model's"
         )
+    if cfg.abstract and where not in _ABSTRACTION_READERS:
+        raise ParameterError(
+            f"{where}: abstracted gradients (TrainConfig.abstract) are applied by "
+            "lava_nt.training.train only; use it, or leave 'abstract' empty"
+        )
     n = own if n is None else n
     lr = cfg.lr if cfg.lr is not None else default_lr(model)
     return cfg if (n, lr) == (cfg.n_classes, cfg.lr) else replace(cfg, n_classes=n, lr=lr)
@@ -147,6 +165,33 @@ def for_model(cfg: TrainConfig, model, where: str = "train") -> TrainConfig:
 
 # Fields that do not change a run's result: a checkpoint may be resumed with other values.
 _RUN_ONLY_FIELDS = ("checkpoint_every_s", "progress", "device")
+
+# Callers of for_model that honour TrainConfig.abstract (train) or only run forward passes, where
+# the abstraction changes nothing; any other caller (a trainer of its own) refuses it.
+_ABSTRACTION_READERS = ("train", "evaluate", "evaluate_batched", "loss_and_counts")
+
+# Fields added after checkpoints and run identities were first written, with their defaults: a
+# stored configuration without them means the default, and a configuration at the default is
+# compared without them (older checkpoints and run directories stay resumable).
+_LATER_FIELDS = {"abstract": (), "abstract_matrix": "derived"}
+
+
+def comparable(config: dict, drop=_RUN_ONLY_FIELDS) -> dict:
+    """A configuration dict (``asdict(TrainConfig)``, or one read from a checkpoint) as it is
+    compared between runs: without the fields in ``drop`` and without later fields
+    (``_LATER_FIELDS``) that hold their default; tuples as lists (JSON's form)."""
+    out = {}
+    for k, v in config.items():
+        if k in drop:
+            continue
+        if k in _LATER_FIELDS and _plain(v) == _plain(_LATER_FIELDS[k]):
+            continue
+        out[k] = _plain(v)
+    return out
+
+
+def _plain(v):
+    return [_plain(e) for e in v] if isinstance(v, list | tuple) else v
 
 
 @dataclass
