@@ -1,0 +1,38 @@
+"""On-device tuning: biases learned by a local rule inside one Lava run, and its numpy twin.
+
+- :mod:`lava_nt.ondevice.rule`: :class:`OnDeviceRule` (what is tuned, rates, band, feedback
+  matrices, targets) and :func:`make_rule`;
+- :mod:`lava_nt.ondevice.twin`: :func:`run_twin`, the per-sample numpy loop;
+- :mod:`lava_nt.ondevice.lava_engine`: :func:`run_lava <lava_nt.ondevice.lava_engine.run_lava>`,
+  the same in one long Lava run (imports Lava when called).
+
+The rule's equations are :mod:`lava_nt.spec.learning`; the guide is ``docs/on_device.md``.
+"""
+
+from lava_nt.ondevice.rule import (
+    FEEDBACK_KINDS,
+    OnDeviceRule,
+    check_rule,
+    derived_feedback,
+    feedback_matrices,
+    fixed_feedback,
+    identity_feedback,
+    layer_counts,
+    make_rule,
+)
+from lava_nt.ondevice.twin import OnDeviceResult, run_twin, tuned_spec
+
+__all__ = [
+    "FEEDBACK_KINDS",
+    "OnDeviceResult",
+    "OnDeviceRule",
+    "check_rule",
+    "derived_feedback",
+    "feedback_matrices",
+    "fixed_feedback",
+    "identity_feedback",
+    "layer_counts",
+    "make_rule",
+    "run_twin",
+    "tuned_spec",
+]

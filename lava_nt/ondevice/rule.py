@@ -1,0 +1,256 @@
+"""What an on-device tuning run learns and how: :class:`OnDeviceRule` and its feedback matrices.
+
+The rule itself (eligibility, output error, feedback, update; float and integer) is
+:mod:`lava_nt.spec.learning`. This module gathers one run's settings, validates them against a
+:class:`~lava_nt.network.NetworkSpec` and builds the fixed feedback matrices ``B_l [n_l, n_out]``
+that carry the output error to each tuned layer:
+
+``identity``
+    ``B_l = [I 0]`` (``eye(n_l, n_out)``): neuron ``i`` of the layer gets output neuron ``i``'s
+    error (the identity for the output layer itself).
+``derived``
+    ``B_l = M_l``, the least-squares solution of ``C_l M_l = C_out`` over a batch, with ``C_l``
+    ``[N, n_l]`` the layer's spike counts and ``C_out`` ``[N, n_out]`` the output's, measured once
+    offline on the pretrained network (the abstracted gradient of thesis ch. 3: ``M`` maps the
+    layer's activity to the output's, so ``M e`` carries the output error back through the
+    skipped layers). The output layer keeps the identity.
+
+In fixed point a float matrix becomes 8-bit Dense mantissas ``B_mant`` and an exponent:
+``B_exp = ceil(log2(max|B| / 254))`` clipped to Lava's ``-8 .. 7`` and ``B_mant = clip(round(B /
+2**B_exp), -254, 254)``, so ``l = (B_mant e) << B_exp`` (a right shift for a negative exponent)
+approximates ``B e``; 0/1 matrices stay as they are (exponent 0). The Dense then uses the effective weights of
+:func:`lava_nt.spec.fixed.dense_effective_weights` (a mixed-sign matrix loses its LSB), which the
+twin applies too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from lava_nt.network import NetworkSpec, run_reference
+from lava_nt.spec.fixed import WEIGHT_MANT_MAX, dense_effective_weights
+from lava_nt.spec.learning import (
+    FixedLearningParameters,
+    LearningParameters,
+    Targets,
+    fixed_learning_parameters,
+    learning_parameters,
+    targets,
+)
+from lava_nt.spec.quantization import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, round_half_away
+from lava_nt.spec.validation import ParameterError
+
+FEEDBACK_KINDS = ("identity", "derived")
+
+
+@dataclass
+class OnDeviceRule:
+    """The settings of one on-device tuning run.
+
+    Attributes:
+        T: steps of a sample (the eligibility and error window).
+        layers: indices (0-based) of the tuned layers, ascending.
+        params: one :class:`~lava_nt.spec.learning.LearningParameters` (float) or
+            :class:`~lava_nt.spec.learning.FixedLearningParameters` per tuned layer.
+        feedback: one matrix ``[n_l, n_out]`` per tuned layer: float64 ``B`` (float) or integer
+            mantissas (fixed point; the Dense's effective weights are applied when it runs).
+        feedback_exp: fixed point: the Dense exponent of each feedback matrix (0 in float).
+        targets: the output :class:`~lava_nt.spec.learning.Targets` (counts over ``T``).
+    """
+
+    T: int
+    layers: tuple
+    params: list
+    feedback: list
+    feedback_exp: list
+    targets: Targets
+
+    def effective_feedback(self, fixed: bool) -> list:
+        """The matrices the feedback Denses apply (fixed: Lava's effective 8-bit weights)."""
+        if not fixed:
+            return [np.asarray(b, np.float64) for b in self.feedback]
+        return [dense_effective_weights(np.asarray(b)) for b in self.feedback]
+
+
+def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") -> None:
+    """Raise :class:`ParameterError` unless ``rule`` fits ``spec`` (networks of NTLIF layers
+    with a population-coded spiking output; no readout, no synaptic delays, no spiking biases)."""
+    if not isinstance(spec, NetworkSpec):
+        raise ParameterError(f"{where}: spec must be a NetworkSpec, got {type(spec).__name__}")
+    if spec.readout is not None:
+        raise ParameterError(f"{where}: networks with a readout are not supported (spiking output)")
+    for k, layer in enumerate(spec.layers):
+        if layer.has_delay:
+            raise ParameterError(f"{where}: layer {k} has synaptic delays (not supported)")
+        if layer.spiking_bias is not None:
+            raise ParameterError(f"{where}: layer {k} has a spiking bias (not supported)")
+    n_out = spec.n_out
+    if n_out % rule.targets.n_classes:
+        raise ParameterError(
+            f"{where}: {n_out} output neurons do not split into {rule.targets.n_classes} classes"
+        )
+    if not rule.layers:
+        raise ParameterError(f"{where}: no layer to tune")
+    if list(rule.layers) != sorted(set(rule.layers)):
+        raise ParameterError(f"{where}: tuned layers must be distinct and ascending")
+    for name in ("params", "feedback", "feedback_exp"):
+        if len(getattr(rule, name)) != len(rule.layers):
+            raise ParameterError(f"{where}: '{name}' needs one entry per tuned layer")
+    want = FixedLearningParameters if spec.fixed else LearningParameters
+    for i, k in enumerate(rule.layers):
+        if not 0 <= k < len(spec.layers):
+            raise ParameterError(f"{where}: layer {k} does not exist ({len(spec.layers)} layers)")
+        if not isinstance(rule.params[i], want):
+            raise ParameterError(f"{where}: layer {k}: parameters must be {want.__name__}")
+        _check_feedback(rule.feedback[i], rule.feedback_exp[i], spec.layers[k].n, n_out,
+                        spec.fixed, f"{where}: layer {k} feedback")  # fmt: skip
+
+
+def _check_feedback(B, exp, n: int, n_out: int, fixed: bool, where: str) -> None:
+    B = np.asarray(B)
+    if B.shape != (n, n_out):
+        raise ParameterError(f"{where}: B must have shape ({n}, {n_out}), got {B.shape}")
+    if not np.all(np.isfinite(B)):
+        raise ParameterError(f"{where}: B holds non-finite values")
+    if fixed:
+        if np.any(B != np.round(B)) or np.any(np.abs(B) > WEIGHT_MANT_MAX + 1):
+            raise ParameterError(f"{where}: fixed-point B must hold 8-bit integer mantissas")
+        if isinstance(exp, bool) or int(exp) != exp or not WEIGHT_EXP_MIN <= exp <= WEIGHT_EXP_MAX:
+            raise ParameterError(
+                f"{where}: exponent must be an int in [{WEIGHT_EXP_MIN}, {WEIGHT_EXP_MAX}]"
+            )
+    elif exp != 0:
+        raise ParameterError(f"{where}: a float feedback matrix has exponent 0")
+
+
+# ---- feedback matrices ------------------------------------------------------------------------
+def identity_feedback(n: int, n_out: int) -> np.ndarray:
+    """``[I 0]``: ``eye(n, n_out)`` as float64."""
+    return np.eye(n, n_out)
+
+
+def derived_feedback(counts_layer, counts_out) -> np.ndarray:
+    """The least-squares ``M`` ``[n_l, n_out]`` of ``counts_layer M = counts_out`` (counts
+    ``[N, n_l]`` and ``[N, n_out]`` of the same ``N`` samples; minimum-norm solution)."""
+    c_l = np.asarray(counts_layer, np.float64)
+    c_o = np.asarray(counts_out, np.float64)
+    if c_l.ndim != 2 or c_o.ndim != 2 or c_l.shape[0] != c_o.shape[0] or c_l.shape[0] < 1:
+        raise ParameterError(
+            f"derived_feedback: counts must be [N, n_l] and [N, n_out] with the same N >= 1, "
+            f"got {c_l.shape} and {c_o.shape}"
+        )
+    return np.linalg.lstsq(c_l, c_o, rcond=None)[0]
+
+
+def layer_counts(spec: NetworkSpec, x) -> list[np.ndarray]:
+    """Every layer's spike counts ``[N, n_l]`` on input ``x [T, N, n_in]`` (numpy reference)."""
+    res = run_reference(spec, x, record=True)
+    return [np.asarray(rec["spikes"]).sum(0) for rec in res.layers]
+
+
+def fixed_feedback(B) -> tuple[np.ndarray, int]:
+    """``(B_mant, B_exp)``: 8-bit Dense mantissas and exponent approximating a float ``B``
+    (module docstring); a 0/1 matrix is returned unchanged with exponent 0."""
+    B = np.asarray(B, np.float64)
+    if np.all((B == 0) | (B == 1)):
+        return B.astype(np.int64), 0
+    top = float(np.max(np.abs(B)))
+    if top == 0.0:
+        return np.zeros(B.shape, np.int64), 0
+    lim = WEIGHT_MANT_MAX - 1
+    exp = int(np.clip(math.ceil(math.log2(top / lim)), WEIGHT_EXP_MIN, WEIGHT_EXP_MAX))
+    return np.clip(round_half_away(B / 2.0**exp), -lim, lim).astype(np.int64), exp
+
+
+def feedback_matrices(spec: NetworkSpec, layers, kind: str = "identity", x=None) -> list:
+    """Float feedback matrices for the tuned ``layers``: ``identity`` or ``derived`` (from the
+    spike counts of ``spec`` on ``x [T, N, n_in]``, required then)."""
+    if kind not in FEEDBACK_KINDS:
+        raise ParameterError(f"feedback: kind must be one of {FEEDBACK_KINDS}, got {kind!r}")
+    n_out = spec.n_out
+    last = len(spec.layers) - 1
+    if kind == "identity":
+        return [identity_feedback(spec.layers[k].n, n_out) for k in layers]
+    if x is None:
+        raise ParameterError("feedback: 'derived' needs input x to measure the layers' counts")
+    counts = layer_counts(spec, x)
+    return [
+        identity_feedback(spec.layers[k].n, n_out) if k == last
+        else derived_feedback(counts[k], counts[last])
+        for k in layers
+    ]  # fmt: skip
+
+
+def make_rule(
+    spec: NetworkSpec,
+    T: int,
+    n_classes: int,
+    *,
+    layers=None,
+    eta=1e-3,
+    band=0.5,
+    eta_mant=None,
+    eta_shift: int = 0,
+    feedback="identity",
+    x_feedback=None,
+    rates=(0.5, 0.0),
+) -> OnDeviceRule:
+    """A validated :class:`OnDeviceRule` for ``spec``.
+
+    Args:
+        spec: the network (float or fixed point).
+        T: steps per sample.
+        n_classes: classes of the output population code.
+        layers: tuned layer indices (default: every layer).
+        eta: float learning rate (scalar, or one value or array per tuned layer).
+        band: eligible strip below threshold as a fraction of the layer's threshold (> 0; in
+            fixed point ``round(band * (vth << 6))`` voltage units, at least 1).
+        eta_mant, eta_shift: fixed point: the rate mantissa (scalar or one per tuned layer;
+            default 1) and the shift.
+        feedback: "identity", "derived" (needs ``x_feedback``) or a list of matrices (float
+            ``B``, or in fixed point ``(B_mant, B_exp)`` pairs).
+        x_feedback: input ``[T, N, n_in]`` whose spike counts derive ``M``.
+        rates: target rates ``(r_on, r_off)``.
+    """
+    D = len(spec.layers)
+    layers = tuple(range(D)) if layers is None else tuple(int(k) for k in layers)
+    for k in layers:
+        if not 0 <= k < D:
+            raise ParameterError(f"make_rule: layer {k} does not exist ({D} layers)")
+    tg = targets(T, rates, n_classes, fixed=spec.fixed, where="make_rule")
+    if isinstance(feedback, str):
+        mats = feedback_matrices(spec, layers, feedback, x_feedback)
+        pairs = [fixed_feedback(B) if spec.fixed else (B, 0) for B in mats]
+    else:
+        pairs = [fb if spec.fixed else (fb, 0) for fb in feedback]
+        if len(pairs) != len(layers):
+            raise ParameterError("make_rule: one feedback matrix per tuned layer")
+    params = []
+    for i, k in enumerate(layers):
+        n = spec.layers[k].n
+        where = f"make_rule: layer {k}"
+        if not isinstance(band, int | float) or not band > 0:
+            raise ParameterError(f"{where}: band must be a number > 0 (fraction of vth)")
+        vth = spec.layers[k].neuron.vth
+        if spec.fixed:
+            mant = 1 if eta_mant is None else _per_layer(eta_mant, i, len(layers))
+            b = max(1, int(round_half_away(band * (int(vth) << 6))))
+            params.append(fixed_learning_parameters(n, mant, eta_shift, b, where))
+        else:
+            params.append(learning_parameters(n, _per_layer(eta, i, len(layers)),
+                                              band * float(vth), where))  # fmt: skip
+    rule = OnDeviceRule(int(T), layers, params, [p[0] for p in pairs], [p[1] for p in pairs], tg)
+    check_rule(spec, rule, "make_rule")
+    return rule
+
+
+def _per_layer(value, i: int, n_layers: int):
+    """``value`` for the ``i``-th tuned layer: a scalar/array for all, or a list with one each."""
+    if isinstance(value, list | tuple):
+        if len(value) != n_layers:
+            raise ParameterError(f"make_rule: give one value per tuned layer ({n_layers})")
+        return value[i]
+    return value

@@ -1,0 +1,242 @@
+"""Local bias learning of NTLIF layers, defined once (floating point and Loihi integers).
+
+A rule a neuromorphic core can run on its own: every quantity is held by the core of the neuron
+(its spike, its voltage, a counter) or arrives there as a graded spike (the error). One sample is a
+window of ``T`` steps; per tuned layer ``l`` and neuron ``i``::
+
+    elig_i   = sum_{t < T} [ s_i[t]  or  v_i[t] > vth - band ]          eligibility count
+    e_j      = learn * (target_j(y) - count_j)                          output error, j < n_out
+    target_j = T * r_on  if neuron j codes the label y, else T * r_off  (population code)
+    l_i      = sum_j B_ij e_j                                           error through B (Dense)
+    b_i     += eta_i * l_i * elig_i                                     float update, once a sample
+
+Legend: ``s_i[t]`` the neuron's spike and ``v_i[t]`` its voltage *after* the step (after the
+reset), ``vth`` the layer's threshold, ``band`` (> 0, voltage units) the width of the eligible
+strip below threshold (a one-sided boxcar surrogate: a step counts when the neuron spiked or ended
+within ``band`` below threshold), ``count_j`` output neuron ``j``'s spikes in the window,
+``learn`` 1 on tuning samples and 0 on test samples, ``r_on``/``r_off`` the target rates of the
+trainer's ``"mse"`` loss, ``B`` the fixed feedback matrix ``[n_l, n_out]`` (identity / ``[I 0]``
+or a least-squares ``M``), ``eta_i`` the learning rate (scalar or one per neuron).
+
+Fixed point (integers everywhere; ``v``, ``band`` and ``vth << 6`` in Loihi voltage units)::
+
+    elig_i   = sum_{t < T} [ s_i[t]  or  v_i[t] > (vth << 6) - band ]
+    target_j = round(T * r_on) | round(T * r_off)                       (integers)
+    l_i      = dense_fixed_output( sum_j B_eff_ij e_j , B_exp )         Lava's bit-accurate Dense
+    d_i      = rshift_round( eta_mant_i * l_i * elig_i , eta_shift )
+    bias_mant_i = clip( bias_mant_i + d_i , -4096, 4095 )               13-bit signed saturation
+
+``rshift_round(x, s) = sign(x) * ((|x| + 2**(s-1)) >> s)`` (``x`` for ``s = 0``) divides by
+``2**s`` rounding half away from zero, the rounding rule of :mod:`lava_nt.spec.quantization`;
+``eta_mant`` is an unsigned 12-bit mantissa and ``eta_shift`` in ``0 .. 24``. The update changes
+the mantissa only (``bias_exp`` stays), so a step of 1 is ``2**bias_exp`` voltage units.
+
+Every function here uses operators (and ``where``/``clip``/``sign``/``abs`` of the array's own
+namespace) only, so the same code runs on numpy arrays (the twin and the Lava ProcessModels) and
+on torch tensors.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from lava_nt.spec.fixed import BIAS_MANT_MAX, BIAS_MANT_MIN, VTH_SHIFT, dense_fixed_output
+from lava_nt.spec.ntlif import ArrayLike
+from lava_nt.spec.quantization import round_half_away
+from lava_nt.spec.validation import ParameterError, as_values, check_shape
+
+#: Unsigned bits of the fixed-point learning-rate mantissa ``eta_mant``.
+ETA_MANT_BITS = 12
+ETA_MANT_MAX = (1 << ETA_MANT_BITS) - 1
+#: Largest right shift ``eta_shift`` of the fixed-point update.
+ETA_SHIFT_MAX = 24
+#: Largest eligibility band in fixed point (the 24-bit voltage range).
+BAND_MAX = (1 << 23) - 1
+
+
+class LearningParameters(NamedTuple):
+    """Float learning parameters of one tuned layer.
+
+    Attributes:
+        eta: learning rate (>= 0), a scalar or one per neuron ``(n,)``.
+        band: eligible strip below threshold (> 0, voltage units).
+    """
+
+    eta: ArrayLike = 0.0
+    band: float = 0.5
+
+
+class FixedLearningParameters(NamedTuple):
+    """Integer learning parameters of one tuned layer.
+
+    Attributes:
+        eta_mant: unsigned 12-bit rate mantissa, a scalar or one per neuron ``(n,)``.
+        eta_shift: right shift of the update (0 .. 24), one per layer.
+        band: eligible strip below ``vth << 6`` in voltage units (integer > 0).
+    """
+
+    eta_mant: ArrayLike = 0
+    eta_shift: int = 0
+    band: int = 1
+
+
+class Targets(NamedTuple):
+    """Target spike counts of the output population code over a window.
+
+    Attributes:
+        on: count wanted from each neuron of the label's population (``T * r_on``).
+        off: count wanted from every other output neuron (``T * r_off``).
+        n_classes: classes of the population code (``n_out`` is a multiple).
+    """
+
+    on: float
+    off: float
+    n_classes: int
+
+
+def _number(x, where: str, name: str) -> float:
+    v = as_values(x, where, name)
+    if v.ndim != 0 or not np.isfinite(v):
+        raise ParameterError(f"{where}: '{name}' must be one finite number, got {x!r}")
+    return float(v)
+
+
+def _integer(x, where: str, name: str, lo: int, hi: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral | np.integer):
+        raise ParameterError(f"{where}: '{name}' must be an int, got {x!r}")
+    if not lo <= int(x) <= hi:
+        raise ParameterError(f"{where}: '{name}' must be in [{lo}, {hi}], got {x}")
+    return int(x)
+
+
+def learning_parameters(n: int, eta=0.0, band=0.5, where: str = "learning") -> LearningParameters:
+    """Validated :class:`LearningParameters` for a layer of ``n`` neurons: ``eta`` finite and
+    >= 0 (scalar or ``(n,)``), ``band`` finite and > 0."""
+    e = as_values(eta, where, "eta")
+    check_shape(e, where, "eta", n)
+    if not np.all(np.isfinite(e)) or np.any(e < 0):
+        raise ParameterError(f"{where}: 'eta' must be finite and >= 0, got {eta!r}")
+    b = _number(band, where, "band")
+    if b <= 0:
+        raise ParameterError(f"{where}: 'band' must be > 0 (voltage units), got {band!r}")
+    eta = float(e) if e.ndim == 0 else e.astype(np.float64).copy()
+    return LearningParameters(eta, b)
+
+
+def fixed_learning_parameters(
+    n: int, eta_mant=0, eta_shift=0, band=1, where: str = "learning(fixed)"
+) -> FixedLearningParameters:
+    """Validated :class:`FixedLearningParameters`: ``eta_mant`` integers in ``0 .. 4095``
+    (scalar or ``(n,)``), ``eta_shift`` in ``0 .. 24``, ``band`` an integer in
+    ``1 .. 2**23 - 1``."""
+    m = as_values(eta_mant, where, "eta_mant")
+    check_shape(m, where, "eta_mant", n)
+    if np.any(m != np.round(m)) or np.any(m < 0) or np.any(m > ETA_MANT_MAX):
+        raise ParameterError(
+            f"{where}: 'eta_mant' must hold integers in [0, {ETA_MANT_MAX}] (unsigned "
+            f"{ETA_MANT_BITS}-bit), got {eta_mant!r}"
+        )
+    shift = _integer(eta_shift, where, "eta_shift", 0, ETA_SHIFT_MAX)
+    band = _integer(band, where, "band", 1, BAND_MAX)
+    mant = int(m) if m.ndim == 0 else m.astype(np.int64)
+    return FixedLearningParameters(mant, shift, band)
+
+
+def targets(T: int, rates=(0.5, 0.0), n_classes: int = 2, fixed: bool = False,
+            where: str = "targets") -> Targets:  # fmt: skip
+    """:class:`Targets` of a window of ``T`` steps for target rates ``(r_on, r_off)`` in [0, 1]
+    (the trainer's ``"mse"`` target rates); integers ``round(T * r)`` in fixed point."""
+    T = _integer(T, where, "T", 1, 1 << 16)
+    n_classes = _integer(n_classes, where, "n_classes", 1, 1 << 20)
+    if len(tuple(rates)) != 2:
+        raise ParameterError(f"{where}: 'rates' must be (r_on, r_off), got {rates!r}")
+    r_on, r_off = (_number(r, where, "rates") for r in rates)
+    for r in (r_on, r_off):
+        if not 0.0 <= r <= 1.0:
+            raise ParameterError(f"{where}: target rates must be in [0, 1], got {rates!r}")
+    if fixed:
+        return Targets(int(round_half_away(T * r_on)), int(round_half_away(T * r_off)), n_classes)
+    return Targets(T * r_on, T * r_off, n_classes)
+
+
+# ---- the rule (operators only) ----------------------------------------------------------------
+def _cast_like(mask, ref):
+    """A boolean ``mask`` in ``ref``'s dtype (numpy or torch)."""
+    if hasattr(mask, "to") and not isinstance(mask, np.ndarray):
+        return mask.to(ref.dtype)
+    return np.asarray(mask).astype(np.asarray(ref).dtype)
+
+
+def eligibility_increment(s, v, vth, band):
+    """1 where the neuron spiked or its (post-step) voltage ``v`` lies above ``vth - band``,
+    else 0, in ``v``'s dtype (float: ``vth`` the threshold; fixed: pass ``vth << 6``)."""
+    return _cast_like((s > 0) | (v > vth - band), v)
+
+
+def eligibility_step(elig, s, v, vth, band):
+    """``elig + eligibility_increment(s, v, vth, band)``: the counter after one step."""
+    return elig + eligibility_increment(s, v, vth, band)
+
+
+def fixed_threshold(vth):
+    """A fixed-point threshold register in voltage units (``vth << 6``), as the step compares."""
+    return vth << VTH_SHIFT
+
+
+def population_target(label, n_out: int, tg: Targets):
+    """Target counts ``[n_out]`` for ``label`` (an int): ``tg.on`` for the ``n_out //
+    n_classes`` neurons of class ``label``, ``tg.off`` elsewhere (numpy, the targets' type)."""
+    pop = n_out // tg.n_classes
+    cls = np.arange(n_out) // pop
+    dtype = np.int64 if isinstance(tg.on, numbers.Integral) else np.float64
+    return np.where(cls == int(label), tg.on, tg.off).astype(dtype)
+
+
+def output_error(count, target, learn):
+    """``learn * (target - count)``: the error of one window (``learn`` 1 or 0)."""
+    return learn * (target - count)
+
+
+def feedback_signal(B, e):
+    """Float ``l = B e``: what a graded Dense of weights ``B [n_l, n_out]`` delivers."""
+    return B.dot(e)
+
+
+def fixed_feedback_signal(B_eff, e, B_exp: int):
+    """Integer ``l``: Lava's bit-accurate graded Dense with effective weights ``B_eff``
+    (:func:`lava_nt.spec.fixed.dense_effective_weights`) and exponent ``B_exp``."""
+    return dense_fixed_output(B_eff.dot(e), B_exp)
+
+
+def bias_update(bias, l, elig, p: LearningParameters):
+    """Float ``bias + eta * l * elig`` (one update; ``l = 0`` leaves ``bias`` unchanged)."""
+    return bias + p.eta * l * elig
+
+
+def rshift_round(x, shift: int):
+    """``x / 2**shift`` rounded half away from zero, on integers (``x`` for ``shift = 0``)."""
+    if shift == 0:
+        return x
+    xp = np if isinstance(x, np.ndarray | numbers.Number) else _torch_ns(x)
+    return xp.sign(x) * ((xp.abs(x) + (1 << (shift - 1))) >> shift)
+
+
+def _torch_ns(x):
+    import torch  # lazy: torch tensors only; lava_nt.spec is numpy-only (import lava_nt)
+
+    return torch
+
+
+def fixed_bias_delta(l, elig, p: FixedLearningParameters):
+    """The integer mantissa change ``rshift_round(eta_mant * l * elig, eta_shift)``."""
+    return rshift_round(p.eta_mant * l * elig, p.eta_shift)
+
+
+def fixed_bias_update(bias_mant, l, elig, p: FixedLearningParameters):
+    """``clip(bias_mant + fixed_bias_delta(l, elig, p), -4096, 4095)`` (13-bit signed)."""
+    new = bias_mant + fixed_bias_delta(l, elig, p)
+    xp = np if isinstance(new, np.ndarray | numbers.Number) else _torch_ns(new)
+    return xp.clip(new, BIAS_MANT_MIN, BIAS_MANT_MAX)
