@@ -18,9 +18,9 @@ that carry the output error to each tuned layer:
 In fixed point a float matrix becomes 8-bit Dense mantissas ``B_mant`` and an exponent:
 ``B_exp = ceil(log2(max|B| / 254))`` clipped to Lava's ``-8 .. 7`` and ``B_mant = clip(round(B /
 2**B_exp), -254, 254)``, so ``l = (B_mant e) << B_exp`` (a right shift for a negative exponent)
-approximates ``B e``; 0/1 matrices stay as they are (exponent 0). The Dense then uses the effective weights of
-:func:`lava_nt.spec.fixed.dense_effective_weights` (a mixed-sign matrix loses its LSB), which the
-twin applies too.
+approximates ``B e``; 0/1 matrices stay as they are (exponent 0). The Dense then uses the
+effective weights of :func:`lava_nt.spec.fixed.dense_effective_weights` (a mixed-sign matrix
+loses its LSB), which the twin applies too.
 """
 
 from __future__ import annotations

@@ -1,0 +1,190 @@
+"""On-device tuning inside ONE long Lava run (float or bit-accurate fixed point; no torch).
+
+Graph for ``D`` layers, tuned layers ``k`` (every layer is a
+:class:`~lava_nt.processes.ondevice.process.LearningNTLIF`; an untuned one gets no error)::
+
+    RingBuffer(x) -> Dense(W_1) -> L_1 -> ... -> Dense(W_D) -> L_D -> Extractor (output spikes)
+                                   ^ err_in                      |
+                                   |                             v
+                     Dense(B_k, graded) <-------------- OutputError(labels, learn)
+
+Schedule (:func:`lava_nt.converters.lava_graph.schedule` with ``back_to_back=False``): sample
+``b`` has a window of ``L = T + D`` steps, its ``T`` input steps followed by ``D`` zero steps;
+layer ``k`` (1-based) resets ``u``, ``v`` and its eligibility at ``time_step = b*L + k + 1``
+and counts eligibility over that sample's ``T`` steps; :class:`OutputError` counts the output
+layer's spikes over its ``T`` steps and, on the last one (``b*L + D + T``), sends the error; the
+feedback ``Dense`` delivers ``l_k = B_k e`` one step later (``b*L + D + T + 1``), after layer
+``k``'s last step of sample ``b`` and before its reset for sample ``b + 1`` (``(b+1)*L + k + 1``,
+later because ``L = T + D``), where the layer applies the update. The next sample therefore runs
+with the new biases, exactly as the twin's per-sample loop. One extra step after the last window
+delivers the last sample's update: ``S * L + 1`` steps in all. The learning flags ``learn`` let
+one run tune on the first samples and test on the rest.
+
+Final biases are read with ``Var.get`` after the last step (one read per tuned layer), output
+spikes with an Extractor; the run goes through :func:`lava_nt.lava.run.run_isolated` (timeout,
+``stop()`` always).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lava_nt.converters.lava_graph import (
+    CHUNK_STEPS,
+    GRADED_MESSAGE_BITS,
+    check_spec,
+    run_chunked,
+    source_data,
+    to_torch_frame,
+)
+from lava_nt.lava.run import default_timeout, preload_lava, run_isolated
+from lava_nt.network import NetworkSpec
+from lava_nt.ondevice.rule import OnDeviceRule
+from lava_nt.ondevice.twin import OnDeviceResult, check_run
+
+
+def ondevice_schedule(T: int, S: int, depth: int) -> tuple[int, int]:
+    """``(window, steps)`` of a run of ``S`` samples: ``L = T + depth``, ``S * L + 1`` steps."""
+    L = T + depth
+    return L, S * L + 1
+
+
+def _neuron_kwargs(p, fixed: bool) -> dict:
+    reset = "subtract" if p.reset_subtract else "zero"
+    if fixed:
+        return dict(du=p.du, dv=p.dv, vth=p.vth, bias_mant=p.bias_mant, bias_exp=p.bias_exp,
+                    gain_mant=p.gain_mant, reset=reset)  # fmt: skip
+    return dict(du=p.du, dv=p.dv, vth=p.vth, bias=p.bias, gain=p.gain, reset=reset)
+
+
+def _learning_kwargs(lp, fixed: bool) -> dict:
+    if lp is None:  # an untuned layer: rate 0, no error arrives anyway
+        return dict(eta_mant=0, eta_shift=0, band=1) if fixed else dict(eta=0.0, band=1.0)
+    return lp._asdict()
+
+
+def _dense(weights, exp: int, fixed: bool, graded: bool):
+    from lava.proc.dense.process import Dense  # lazy: imports Lava
+
+    kw = {"num_message_bits": GRADED_MESSAGE_BITS} if graded else {}
+    if fixed:
+        return Dense(weights=np.asarray(weights).astype(np.int64), weight_exp=int(exp),
+                     num_weight_bits=8, **kw)  # fmt: skip
+    return Dense(weights=np.asarray(weights, np.float64), **kw)
+
+
+def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: str):
+    """Build the processes (inside the job): ``(source, learners, tap, run_cfg, L, steps)``."""
+    from lava.proc.io.extractor import Extractor  # lazy: imports Lava
+    from lava.proc.io.source import RingBuffer  # lazy: imports Lava
+
+    from lava_nt.lava.models import run_config  # lazy: imports Lava
+    from lava_nt.processes.ondevice.models import (  # lazy: imports Lava
+        PyLearningNTLIFModelBitAcc,
+        PyLearningNTLIFModelFloat,
+        PyOutputErrorModelBitAcc,
+        PyOutputErrorModelFloat,
+    )
+    from lava_nt.processes.ondevice.process import (  # lazy: imports Lava
+        LearningNTLIF,
+        OutputError,
+    )
+
+    fixed = precision == "fixed"
+    T, S, _ = x.shape
+    D = len(spec.layers)
+    L, steps = ondevice_schedule(T, S, D)
+    data = source_data(x, D, back_to_back=False)
+    data = np.concatenate([data, np.zeros((spec.n_in, 1))], axis=1)
+    src = RingBuffer(data=data.astype(np.int32) if fixed else data)
+    tuned = dict(zip(rule.layers, range(len(rule.layers)), strict=True))
+    prev, procs, learners = src.s_out, [src], []
+    for k, layer in enumerate(spec.layers, start=1):
+        lp = rule.params[tuned[k - 1]] if k - 1 in tuned else None
+        lif = LearningNTLIF(
+            shape=(layer.n,), precision=precision, learn_steps=T, reset_interval=L,
+            reset_offset=(k + 1) % L, name=f"learning_ntlif_{k}",
+            **_neuron_kwargs(layer.neuron, fixed), **_learning_kwargs(lp, fixed),
+        )  # fmt: skip
+        dense = _dense(layer.weight, layer.weight_exp, fixed, k == 1 and spec.graded)
+        prev.connect(dense.s_in)
+        dense.a_out.connect(lif.a_in)
+        procs += [dense, lif]
+        learners.append(lif)
+        prev = lif.s_out
+    tg = rule.targets
+    err = OutputError(
+        shape=(spec.n_out,), labels=labels, learn=learn, target_on=tg.on, target_off=tg.off,
+        n_classes=tg.n_classes, steps=T, window=L, first_step=D + 1, precision=precision,
+    )  # fmt: skip
+    prev.connect(err.s_in)
+    procs.append(err)
+    for i, k in enumerate(rule.layers):
+        fb = _dense(rule.feedback[i], rule.feedback_exp[i], fixed, graded=True)
+        err.e_out.connect(fb.s_in)
+        fb.a_out.connect(learners[k].err_in)
+        procs.append(fb)
+    tap = Extractor(shape=(spec.n_out,), buffer_size=min(steps, CHUNK_STEPS))
+    prev.connect(tap.in_port)
+    procs.append(tap)
+    cfg = run_config([p for p in procs if not isinstance(p, LearningNTLIF | OutputError)],
+                     precision)  # fmt: skip
+    for p in learners:
+        cfg.exception_proc_model_map[p] = (
+            PyLearningNTLIFModelBitAcc if fixed else PyLearningNTLIFModelFloat
+        )
+    err_model = PyOutputErrorModelBitAcc if fixed else PyOutputErrorModelFloat
+    cfg.exception_proc_model_map[err] = err_model
+    return src, learners, tap, cfg, L, steps
+
+
+def _job(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: str) -> dict:
+    src, learners, tap, cfg, L, steps = _build(spec, rule, x, labels, learn, precision)
+    name = "bias_mant" if precision == "fixed" else "bias"
+
+    def read_biases():
+        return {k: np.asarray(getattr(learners[k], name).get()).copy() for k in rule.layers}
+
+    t0 = time.perf_counter()
+    records, timing, biases = run_chunked(
+        src, cfg, steps, min(steps, CHUNK_STEPS), {"out": tap}, finish=read_biases
+    )
+    timing["total_job"] = time.perf_counter() - t0
+    T, S, _ = x.shape
+    out = to_torch_frame(records["out"], len(spec.layers), T, S, L)
+    return {"output": out, "biases": biases, "steps": steps, "window": L, "timing": timing}
+
+
+def run_lava(
+    spec: NetworkSpec,
+    rule: OnDeviceRule,
+    x,
+    labels,
+    learn=None,
+    precision: str | None = None,
+    timeout: float | None = None,
+) -> OnDeviceResult:
+    """On-device tuning in one Lava run (arguments as :func:`lava_nt.ondevice.twin.run_twin`).
+
+    ``precision`` defaults to the spec's ("fixed" for a fixed-point spec). Returns an
+    :class:`~lava_nt.ondevice.twin.OnDeviceResult` (no ``history``; ``steps`` and ``window``
+    set); raises :class:`~lava_nt.spec.validation.ParameterError` for bad inputs and
+    :class:`~lava_nt.lava.run.LavaError` if the Lava job fails or times out.
+    """
+    precision = precision or ("fixed" if spec.fixed else "float")
+    check_spec(spec, precision, "run_lava")
+    xf, y, lr = check_run(spec, rule, x, labels, learn, "run_lava")
+    T, S, _ = xf.shape
+    _, steps = ondevice_schedule(T, S, len(spec.layers))
+    if timeout is None:
+        timeout = default_timeout(steps) + 2.0 * (len(spec.layers) + 1)
+    preload_lava()
+    res = run_isolated(_job, spec, rule, xf, y, lr, precision, timeout=timeout)
+    biases = {k: np.asarray(v).astype(np.int64 if spec.fixed else np.float64)
+              for k, v in res["biases"].items()}  # fmt: skip
+    return OnDeviceResult(
+        np.asarray(res["output"], np.float64), biases, lr, "lava", precision,
+        steps=res["steps"], window=res["window"],
+    )  # fmt: skip
