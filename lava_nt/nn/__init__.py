@@ -14,6 +14,8 @@ torch emulator of the fixed-point models.
 - :mod:`lava_nt.nn.fixed_emulator`: :func:`emulate_fixed` (int64, bit-exact with the spec).
 - :mod:`lava_nt.nn.fused`: :class:`FusedNTNetwork` (the same network, one autograd node per layer
   with hand-written BPTT: the fast training path), :func:`keep_freed_memory`.
+- :mod:`lava_nt.nn.sparse_grad`: :func:`sparse_gradients` (opt-in sparse spiking gradient
+  descent: surrogate gradients only near threshold).
 
 All dynamics come from :mod:`lava_nt.spec`. ``import lava_nt.nn`` itself is light: torch and Norse
 are imported only when one of the names below is first used.
@@ -44,6 +46,8 @@ _EXPORTS = {
     "emulate_fixed": "fixed_emulator",
     "FusedNTNetwork": "fused",
     "keep_freed_memory": "fused",
+    "sparse_gradients": "sparse_grad",
+    "set_sparse_band": "sparse_grad",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -67,13 +67,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from typing import NamedTuple
 
 import torch
 
 from lava_nt.nn.fused_bias import align_steps, bias_current, expand_steps
+from lava_nt.nn.fused_core import LayerConfig, _bias_gain_grads, _run_layer, surrogate_grad
+from lava_nt.nn.fused_sparse import sparse_band_applies, sparse_band_layer
 from lava_nt.nn.network import NTNetwork
-from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of
+from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of, surrogate_width
 from lava_nt.spec.spiking_bias import spiking_bias_step
 from lava_nt.spec.validation import ParameterError
 
@@ -85,85 +86,6 @@ __all__ = [
     "keep_freed_memory",
     "surrogate_of",
 ]
-
-
-class LayerConfig(NamedTuple):
-    """Static settings of one fused layer (hashable, passed through autograd untouched)."""
-
-    T: int
-    static: bool  # ``a`` is [..., n] held for T steps instead of [T, ..., n]
-    reset_subtract: bool
-    detach_reset: bool
-    surrogate: str  # "super" | "atan" | "heaviside"
-    alpha: float
-
-
-def surrogate_grad(x: torch.Tensor, kind: str, alpha: float) -> torch.Tensor:
-    """``ds/dx`` of the surrogate at ``x``: :func:`~lava_nt.nn.surrogate.surrogate_derivative`
-    in the fused order (``(1 / den) alpha/2``)."""
-    return surrogate_derivative(x, kind, alpha, scale_last=True)
-
-
-def _run_layer(a, c, bias, gain, du, dv, vth, cfg: LayerConfig, keep_x: bool, keep_u: bool):
-    """The T-step loop of one layer from a fresh state, without autograd. Returns ``(spikes, x,
-    u)`` with ``x = v' - vth`` (None unless ``keep_x``) and the currents ``u`` stacked over time
-    (None unless ``keep_u`` and ``du < 1``).
-
-    This is :func:`lava_nt.spec.ntlif.ntlif_step` with the SAME operations in the SAME order, so
-    every value is bit-identical (tests compare it with ``NTNetwork`` in float64 and float32)::
-
-        u[t]  = (1 - du) * u[t-1] + a[t]             (u[t] = a[t] when du = 1: 0 * u + a = a)
-        G[t]  = g * (u[t] + b)                       (for all t at once; once if a is static)
-        v'[t] = ((1 - dv) * v[t-1] + G[t]) + c[t]    (+ c[t] only if a bias current is given)
-        x[t]  = v'[t] - vth,  s[t] = x[t] > 0
-        v[t]  = v'[t] - s[t] * vth   or   v'[t] * (1 - s[t])
-
-    Everything that does not depend on ``v`` is computed for all steps at once (also ``x``, from
-    the stored ``v'``, after the loop), so the loop does four operations per step into
-    preallocated buffers instead of about ten allocating ones (Python-float scalars: an operation
-    with a 0-d tensor costs several times more here). No fused multiply-add is used
-    (``(1 - dv) * v + G`` is a multiply, then an add): it would round differently from the spec."""
-    T = cfg.T
-    a_shape = a.shape if cfg.static else a.shape[1:]
-    c_shape = () if c is None else c.shape[1:]
-    shape = torch.broadcast_shapes(a_shape, c_shape, bias.shape, gain.shape)
-    dtype = torch.promote_types(a.dtype, vth.dtype)
-    dev = a.device
-    # ``du`` and ``dv`` enter the spec only as ``1 - du`` and ``1 - dv``: as Python floats that is
-    # computed exactly in double and rounds to the same factor as the 0-d buffer arithmetic.
-    beta_u, beta_v = 1.0 - float(du), 1.0 - float(dv)
-    no_u = beta_u == 0.0
-    with torch.no_grad():
-        if no_u:
-            u = None
-            g_all = gain * (a + bias)  # [..., n] (static) or [T, ..., n]
-        else:
-            a_t = [a] * T if cfg.static else a.unbind(0)
-            u = torch.empty((T, *a_shape), dtype=a.dtype, device=dev)
-            u[0] = a_t[0]  # (1 - du) * 0 + a = a
-            for t in range(1, T):
-                torch.mul(u[t - 1], beta_u, out=u[t]).add_(a_t[t])
-            g_all = gain * (u + bias)
-        g_steps = [g_all] * T if (cfg.static and no_u) else g_all.unbind(0)
-        c_steps = None if c is None else c.unbind(0)
-        spikes = torch.empty((T, *shape), dtype=dtype, device=dev)
-        # v' (before the reset) of every step, or one reused buffer when x is not needed
-        vp = torch.empty((T, *shape) if keep_x else shape, dtype=dtype, device=dev)
-        v = torch.zeros(shape, dtype=dtype, device=dev)
-        vth_f = float(vth)  # exact: vth is a float32/float64 0-d tensor
-        for t in range(T):
-            vp_t = vp[t] if keep_x else vp
-            torch.mul(v, beta_v, out=vp_t).add_(g_steps[t])
-            if c_steps is not None:
-                vp_t.add_(c_steps[t])
-            # v' - vth > 0  <=>  v' > vth  (IEEE subtraction is exact in sign, with subnormals)
-            s_t = torch.gt(vp_t, vth_f, out=spikes[t])
-            if cfg.reset_subtract:
-                torch.sub(vp_t, s_t, alpha=vth_f, out=v)  # s in {0, 1}: s * vth is exact
-            else:
-                torch.mul(vp_t, torch.sub(1.0, s_t), out=v)
-        x = vp.sub_(vth_f) if keep_x else None  # x = v' - vth, in place of v'
-    return spikes, x, (u if keep_u else None)
 
 
 class _NTLIFSequence(torch.autograd.Function):
@@ -210,10 +132,10 @@ def _voltage_grad(g_s, x, s, dv, vth, cfg: LayerConfig) -> torch.Tensor:
     """``D[t] = dL/dv'[t]`` of every step (module docstring), built in place."""
     # first the direct term dL/ds[t] * sg(x[t]) and the reset factor R[t] ...
     if cfg.detach_reset:
-        d = _direct_term(g_s, x, cfg.surrogate, cfg.alpha)
+        d = _direct_term(g_s, x, cfg.surrogate, cfg.alpha, cfg.width)
         r = None if cfg.reset_subtract else 1.0 - s
     else:
-        sg = surrogate_grad(x, cfg.surrogate, cfg.alpha)
+        sg = surrogate_grad(x, cfg.surrogate, cfg.alpha, cfg.width)
         d = g_s * sg
         if cfg.reset_subtract:
             r = sg.mul_(-float(vth)).add_(1.0)
@@ -232,23 +154,6 @@ def _voltage_grad(g_s, x, s, dv, vth, cfg: LayerConfig) -> torch.Tensor:
     return d
 
 
-def _bias_gain_grads(d, d_t, a, u, bias, gain, need_b: bool, need_g: bool):
-    """``(dL/db, dL/dg)`` (None where not needed): ``dv'/db = g``, ``dv'/dg = u + b``; ``d_t`` is
-    ``D`` summed over time (static input without a current state) or None."""
-    pshape = torch.broadcast_shapes(bias.shape, gain.shape)
-    d_p = (d_t if d_t is not None else d).sum_to_size(pshape)
-    gb = gg = None
-    if need_b:
-        gb = (gain * d_p).sum_to_size(bias.shape)
-    if need_g:
-        if d_t is not None:
-            ud = (a * d_t).sum_to_size(pshape)
-        else:
-            ud = ((a if u is None else u) * d).sum_to_size(pshape)
-        gg = ud.add_(bias * d_p).sum_to_size(gain.shape)
-    return gb, gg
-
-
 def _input_grad(d, d_t, gain, du, cfg: LayerConfig) -> torch.Tensor:
     """``dL/da`` (before summing to ``a``'s shape): ``dv'/du = g``, ``du[t]/da[t] = 1``,
     ``du[t+1]/du[t] = 1 - du``; ``d`` is consumed (modified in place)."""
@@ -263,9 +168,9 @@ def _input_grad(d, d_t, gain, du, cfg: LayerConfig) -> torch.Tensor:
     return gd.sum(0) if cfg.static else gd
 
 
-def _direct_term(g_s: torch.Tensor, x: torch.Tensor, kind: str, alpha: float) -> torch.Tensor:
+def _direct_term(g_s: torch.Tensor, x: torch.Tensor, kind: str, alpha: float, width=None):
     """``g_s * surrogate_grad(x)`` as a new tensor, with as few passes as possible."""
-    return surrogate_derivative(x, kind, alpha, g_s, scale_last=True)
+    return surrogate_derivative(x, kind, alpha, g_s, scale_last=True, width=width)
 
 
 def fused_ntlif(
@@ -285,10 +190,13 @@ def fused_ntlif(
     return _sequence(
         a, c, cell.bias, cell.gain, cell.du, cell.dv, cell.vth, T,
         bool(cell.reset_subtract), bool(cell.detach_reset), kind, alpha,
+        surrogate_width(cell.spike_fn),
     )  # fmt: skip
 
 
-def _sequence(a, c, bias, gain, du, dv, vth, T, reset_subtract, detach_reset, kind, alpha):
+def _sequence(
+    a, c, bias, gain, du, dv, vth, T, reset_subtract, detach_reset, kind, alpha, width=None
+):
     """Spikes of one NTLIF population over the whole sequence: one :class:`_NTLIFSequence` node,
     or just the loop when nothing needs a gradient (nothing is saved for a backward pass)."""
     static = T is not None
@@ -298,7 +206,7 @@ def _sequence(a, c, bias, gain, du, dv, vth, T, reset_subtract, detach_reset, ki
             a, len(torch.broadcast_shapes(a.shape[1:], c_shape, bias.shape, gain.shape))
         )
     cfg = LayerConfig(
-        int(T if static else a.shape[0]), static, reset_subtract, detach_reset, kind, alpha
+        int(T if static else a.shape[0]), static, reset_subtract, detach_reset, kind, alpha, width
     )
     args = (a, c, bias, gain, du, dv, vth, cfg)
     if not torch.is_grad_enabled() or not any(
@@ -332,8 +240,9 @@ def _spiking_bias_current(sb, x: torch.Tensor, T: int | None):
         return _spiking_bias_current_autograd(sb, ab, T)
     one = torch.ones((), dtype=sb.vth.dtype, device=ab.device)  # bias neurons: gain 1
     s_b = _sequence(
-        ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, T, False, sb.detach_reset, kind, alpha
-    )  # reset to zero
+        ab, None, sb.bias, one, sb.du, sb.dv, sb.vth, T, False, sb.detach_reset, kind, alpha,
+        surrogate_width(sb.spike_fn),
+    )  # reset to zero  # fmt: skip
     a_c = sb.effective_c_retention()
     c = bias_current(s_b, sb.w_b, a_c, sb.group)
     # bias spikes in the shape the eager network records (with [k, 1, m] parameter sets the
@@ -400,16 +309,39 @@ def fused_forward(net: NTNetwork, x: torch.Tensor, T: int | None = None, record:
     recs = []
     for k, layer in enumerate(net.layers):
         t_static = T if k == 0 else None
-        a = layer.synaptic_input(s)
+        width = _sparse_band(layer, s, t_static)
+        a = layer.synaptic_input(s) if width is None else None
         c = b_spk = None
         if layer.spiking_bias is not None:
             c, b_spk = _spiking_bias_current(layer.spiking_bias, s, t_static)
-        s = fused_ntlif(a, layer.neuron, t_static, c)
+        if width is None:
+            s = fused_ntlif(a, layer.neuron, t_static, c)
+        else:  # a = s W^T and the NTLIF loop as one node with a sparse input gradient
+            kind, alpha = surrogate_of(layer.neuron.spike_fn)
+            w = layer.linear.weight
+            s = sparse_band_layer(s.to(w.dtype), w, layer.neuron, c, kind, alpha, width)
         if record:
             recs.append({"spikes": s, "bias_current": c, "bias_spikes": b_spk})
     if net.readout is not None:  # the readout's voltage trace, as NTNetwork.forward
         s = net.readout(s)
     return (s, recs) if record else s
+
+
+def _sparse_band(layer, s: torch.Tensor, T: int | None) -> float | None:
+    """The band width of ``layer`` if it runs as a :mod:`lava_nt.nn.fused_sparse` node (a band is
+    set, a gradient is recorded and the layer is of the kind that node handles), else None."""
+    cell = layer.neuron
+    width = surrogate_width(cell.spike_fn)
+    if width is None or not torch.is_grad_enabled():
+        return None
+    if not (s.requires_grad or layer.linear.weight.requires_grad):
+        return None
+    if not sparse_band_applies(layer, width, T is not None):
+        return None
+    for name in ("du", "dv", "vth"):
+        if getattr(cell, name).requires_grad:
+            raise ParameterError(f"FusedNTNetwork: a trainable '{name}' is not supported")
+    return width
 
 
 def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 << 30) -> bool:

@@ -31,6 +31,12 @@ is ``c_retention``.
 The derivatives are defined once, in :func:`surrogate_derivative`: the autograd functions here,
 the fused BPTT (:mod:`lava_nt.nn.fused`) and the QAT recurrences (:mod:`lava_nt.qat`) all call it;
 :func:`surrogate_of` names the surrogate of a spike function made by :func:`make_spike_fn`.
+
+Sparse gradients (opt-in, Perez-Nieves & Goodman 2021): a spike function with a band ``width``
+(:func:`with_band`) has the derivative above where ``|x| < width`` and exactly zero where
+``|x| >= width`` (``x`` compared in its own dtype); the forward is unchanged.
+:func:`lava_nt.nn.sparse_grad.sparse_gradients` sets ``width = B_th * vth`` on every spiking
+population of a network (``B_th`` in units of the threshold).
 """
 
 from __future__ import annotations
@@ -52,9 +58,11 @@ SURROGATE_KINDS = ("super", "atan", "heaviside")
 
 def surrogate_derivative(
     x: torch.Tensor, kind: str, alpha: float, grad: torch.Tensor | None = None,
-    *, scale_last: bool = False,
+    *, scale_last: bool = False, width: float | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """``grad * ds/dx`` of the surrogate ``kind`` at ``x`` (``ds/dx`` itself if ``grad`` is None)::
+    """``grad * ds/dx`` of the surrogate ``kind`` at ``x`` (``ds/dx`` itself if ``grad`` is None),
+    restricted to the band ``|x| < width`` when ``width`` is given (sparse gradients: zero
+    elsewhere, the values inside unchanged; see :func:`with_band`)::
 
         super:      ds/dx = 1 / (alpha |x| + 1)**2
         atan:       ds/dx = (alpha / 2) / (1 + (pi/2 alpha x)**2)
@@ -72,6 +80,17 @@ def surrogate_derivative(
     its gradients stay what they were. Without autograd recording (every backward pass) the
     work is done in place on new tensors.
     """
+    out = _derivative(x, kind, alpha, grad, scale_last)
+    if width is None:
+        return out
+    outside = x.abs() >= width  # compared in x's dtype; NaN stays (it is not >= anything)
+    if torch.is_grad_enabled():
+        return out.masked_fill(outside, 0.0)
+    return out.masked_fill_(outside, 0.0)
+
+
+def _derivative(x, kind: str, alpha: float, grad, scale_last: bool) -> torch.Tensor:
+    """:func:`surrogate_derivative` without the band (a new tensor)."""
     if kind == "heaviside":
         return torch.zeros_like(x)
     inplace = not torch.is_grad_enabled()
@@ -104,61 +123,71 @@ def surrogate_derivative(
 
 
 class SuperSpike(torch.autograd.Function):
-    """Heaviside forward, SuperSpike backward ``grad / (alpha * |x| + 1)**2``."""
+    """Heaviside forward, SuperSpike backward ``grad / (alpha * |x| + 1)**2`` (zero where
+    ``|x| >= width`` when a band ``width`` is given)."""
 
     @staticmethod
-    def forward(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    def forward(x: torch.Tensor, alpha: float, width: float | None = None) -> torch.Tensor:
         return (x > 0).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, alpha = inputs
+        x, alpha, width = inputs
         ctx.save_for_backward(x)
         ctx.alpha = alpha
+        ctx.width = width
 
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         grad = None
         if ctx.needs_input_grad[0]:
-            grad = surrogate_derivative(x, "super", ctx.alpha, grad_output)
-        return grad, None
+            grad = surrogate_derivative(x, "super", ctx.alpha, grad_output, width=ctx.width)
+        return grad, None, None
 
 
 class ATanSpike(torch.autograd.Function):
-    """Heaviside forward, arctan backward ``grad * (alpha/2) / (1 + (pi/2 * alpha * x)**2)``."""
+    """Heaviside forward, arctan backward ``grad * (alpha/2) / (1 + (pi/2 * alpha * x)**2)``
+    (zero where ``|x| >= width`` when a band ``width`` is given)."""
 
     @staticmethod
-    def forward(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    def forward(x: torch.Tensor, alpha: float, width: float | None = None) -> torch.Tensor:
         return (x > 0).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, alpha = inputs
+        x, alpha, width = inputs
         ctx.save_for_backward(x)
         ctx.alpha = alpha
+        ctx.width = width
 
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         grad = None
         if ctx.needs_input_grad[0]:
-            grad = surrogate_derivative(x, "atan", ctx.alpha, grad_output)
-        return grad, None
+            grad = surrogate_derivative(x, "atan", ctx.alpha, grad_output, width=ctx.width)
+        return grad, None, None
 
 
-def super_spike(x: torch.Tensor, alpha: float = DEFAULT_ALPHA) -> torch.Tensor:
-    """``(x > 0)`` with the SuperSpike surrogate of slope ``alpha``."""
-    return SuperSpike.apply(x, alpha)
+def super_spike(
+    x: torch.Tensor, alpha: float = DEFAULT_ALPHA, width: float | None = None
+) -> torch.Tensor:
+    """``(x > 0)`` with the SuperSpike surrogate of slope ``alpha`` (restricted to
+    ``|x| < width`` when ``width`` is given)."""
+    return SuperSpike.apply(x, alpha, width)
 
 
-def atan_spike(x: torch.Tensor, alpha: float = 2.0) -> torch.Tensor:
-    """``(x > 0)`` with the arctan surrogate of sharpness ``alpha``."""
-    return ATanSpike.apply(x, alpha)
+def atan_spike(x: torch.Tensor, alpha: float = 2.0, width: float | None = None) -> torch.Tensor:
+    """``(x > 0)`` with the arctan surrogate of sharpness ``alpha`` (restricted to
+    ``|x| < width`` when ``width`` is given)."""
+    return ATanSpike.apply(x, alpha, width)
 
 
-def heaviside_spike(x: torch.Tensor, alpha: float = 0.0) -> torch.Tensor:
-    """``(x > 0)`` without any gradient (``alpha`` is ignored)."""
+def heaviside_spike(
+    x: torch.Tensor, alpha: float = 0.0, width: float | None = None
+) -> torch.Tensor:
+    """``(x > 0)`` without any gradient (``alpha`` and ``width`` are ignored)."""
     return (x > 0).to(x.dtype)
 
 
@@ -220,3 +249,29 @@ def surrogate_of(spike_fn, where: str = "FusedNTNetwork") -> tuple[str, float]:
     # a bare function runs with its own default slope; the derivative must use the same one
     default = inspect.signature(func).parameters["alpha"].default
     return kind, float(kw.get("alpha", default))
+
+
+def surrogate_width(spike_fn) -> float | None:
+    """The band ``width`` of a spike function made by :func:`with_band` (None: no band, the
+    dense derivative; also for a custom callable)."""
+    if isinstance(spike_fn, functools.partial) and spike_fn.func in _SURROGATE_KIND:
+        w = spike_fn.keywords.get("width")
+        return None if w is None else float(w)
+    return None
+
+
+def with_band(spike_fn, width: float | None, where: str = "sparse_gradients"):
+    """The spike function ``spike_fn`` (a built-in surrogate, see :func:`surrogate_of`) with its
+    derivative restricted to ``|x| < width`` (``width=None``: the dense spike function, exactly
+    what :func:`make_spike_fn` returns). Forward and slope unchanged.
+
+    Raises :class:`ParameterError` (naming ``where``) for a custom callable or a ``width`` that
+    is not a finite number > 0."""
+    kind, alpha = surrogate_of(spike_fn, where)
+    func = {v: k for k, v in _SURROGATE_KIND.items()}[kind]
+    if width is None:
+        return functools.partial(func, alpha=alpha)
+    w = float(width)
+    if not math.isfinite(w) or w <= 0:
+        raise ParameterError(f"{where}: the band width must be a finite number > 0, got {width!r}")
+    return functools.partial(func, alpha=alpha, width=w)

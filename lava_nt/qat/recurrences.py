@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of
+from lava_nt.nn.surrogate import surrogate_derivative, surrogate_of, surrogate_width
 from lava_nt.qat.registers import _C_LIM, _HALF_UV, _UV_LIM
 from lava_nt.spec.fixed import (
     DECAY_UNITY,
@@ -49,6 +49,10 @@ def _surrogate_derivative(spike_fn, x: torch.Tensor) -> torch.Tensor:
     """Elementwise d spike_fn / dx at ``x`` (the surrogate's backward, one call for all steps):
     :func:`~lava_nt.nn.surrogate.surrogate_derivative` for the built-in surrogates (the same
     values autograd through ``spike_fn`` gives), autograd through a custom ``spike_fn``."""
+    if surrogate_width(spike_fn) is not None:
+        raise ParameterError(
+            "QATNetwork: a sparse-gradient band is not supported by the QAT recurrences"
+        )
     try:
         kind, alpha = surrogate_of(spike_fn, "QATNetwork")
     except ParameterError:
