@@ -89,6 +89,8 @@ COMMAND_MODULES = (
     "lava_nt.commands.train",
     "lava_nt.commands.tune",
     "lava_nt.commands.evaluate",
+    "lava_nt.commands.ondevice",
+    "lava_nt.commands.abstracted",
 )
 
 

@@ -33,6 +33,8 @@ import numpy as np
 from lava_nt.network import NetworkSpec, run_reference
 from lava_nt.spec.fixed import WEIGHT_MANT_MAX, dense_effective_weights
 from lava_nt.spec.learning import (
+    ETA_MANT_MAX,
+    ETA_SHIFT_MAX,
     FixedLearningParameters,
     LearningParameters,
     Targets,
@@ -193,7 +195,7 @@ def make_rule(
     eta=1e-3,
     band=0.5,
     eta_mant=None,
-    eta_shift: int = 0,
+    eta_shift=0,
     feedback="identity",
     x_feedback=None,
     rates=(0.5, 0.0),
@@ -208,8 +210,9 @@ def make_rule(
         eta: float learning rate (scalar, or one value or array per tuned layer).
         band: eligible strip below threshold as a fraction of the layer's threshold (> 0; in
             fixed point ``round(band * (vth << 6))`` voltage units, at least 1).
-        eta_mant, eta_shift: fixed point: the rate mantissa (scalar or one per tuned layer;
-            default 1) and the shift.
+        eta_mant, eta_shift: fixed point: the rate mantissa (default 1) and the shift, each
+            one value for all tuned layers or a list with one per tuned layer
+            (:func:`fixed_rates` converts a float ``eta``).
         feedback: "identity", "derived" (needs ``x_feedback``) or a list of matrices (float
             ``B``, or in fixed point ``(B_mant, B_exp)`` pairs).
         x_feedback: input ``[T, N, n_in]`` whose spike counts derive ``M``.
@@ -238,7 +241,8 @@ def make_rule(
         if spec.fixed:
             mant = 1 if eta_mant is None else _per_layer(eta_mant, i, len(layers))
             b = max(1, int(round_half_away(band * (int(vth) << 6))))
-            params.append(fixed_learning_parameters(n, mant, eta_shift, b, where))
+            shift = _per_layer(eta_shift, i, len(layers))
+            params.append(fixed_learning_parameters(n, mant, shift, b, where))
         else:
             params.append(learning_parameters(n, _per_layer(eta, i, len(layers)),
                                               band * float(vth), where))  # fmt: skip
@@ -254,3 +258,33 @@ def _per_layer(value, i: int, n_layers: int):
             raise ParameterError(f"make_rule: give one value per tuned layer ({n_layers})")
         return value[i]
     return value
+
+
+def fixed_rates(eta: float, fixed: NetworkSpec, float_spec: NetworkSpec, layers) -> tuple:
+    """``(eta_mant, eta_shift)`` lists (one per tuned layer) equivalent to a float rate ``eta``.
+
+    A float bias step ``eta * l * elig`` is ``eta * l * elig * S`` Loihi voltage units, ``S =
+    (vth_reg << 6) / vth`` the layer's scale (the quantiser's, read off the thresholds), i.e.
+    ``q_i = eta * S / 2**bias_exp_i`` mantissa steps; the rate is ``eta_mant_i = round(q_i *
+    2**shift)`` with the largest ``shift`` in ``0 .. 24`` that keeps every ``eta_mant_i`` within
+    12 bits (a rate below ``2**-24`` mantissa steps rounds to 0).
+    """
+    if not fixed.fixed or float_spec.fixed or len(fixed.layers) != len(float_spec.layers):
+        raise ParameterError("fixed_rates: needs the fixed spec and the float spec it came from")
+    if not np.isfinite(eta) or eta < 0:
+        raise ParameterError(f"fixed_rates: eta must be finite and >= 0, got {eta!r}")
+    mants, shifts = [], []
+    for k in layers:
+        fp, p = fixed.layers[k].neuron, float_spec.layers[k].neuron
+        scale = (int(fp.vth) << 6) / float(p.vth)
+        q = eta * scale / 2.0 ** np.broadcast_to(np.asarray(fp.bias_exp), (fixed.layers[k].n,))
+        shift = 0
+        while (
+            shift < ETA_SHIFT_MAX
+            and np.max(round_half_away(q * 2.0 ** (shift + 1))) <= ETA_MANT_MAX
+        ):
+            shift += 1
+        mant = np.clip(round_half_away(q * 2.0**shift), 0, ETA_MANT_MAX).astype(np.int64)
+        mants.append(mant)
+        shifts.append(shift)
+    return mants, shifts

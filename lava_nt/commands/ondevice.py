@@ -1,0 +1,299 @@
+"""``lava-nt ondevice``: tune a model's biases on (simulated) neuromorphic hardware.
+
+lava-nt ondevice MODEL --train TUNE.npz --test TEST.npz [--precision float|fixed]
+                 [--engine twin|lava] [--feedback identity|derived] [--layers K ...]
+                 [--eta 1e-3] [--eta-mant M --eta-shift S] [--band 0.5] [--rates 0.5 0.0]
+                 [--epochs 1] [--n-classes N] [--T N] [--timeout S] --out DIR [--overwrite]
+
+One run presents TEST (learning off: accuracy before), then TUNE (learning on, ``--epochs``
+passes) and TEST again (accuracy after). The biases of the tuned layers change after every
+tuning sample by the local rule of :mod:`lava_nt.spec.learning` (eligibility x error fed back
+through a fixed matrix); ``--engine lava`` does all of it inside ONE Lava run with no torch in the
+loop (:func:`lava_nt.ondevice.lava_engine.run_lava`), ``--engine twin`` runs the numpy twin,
+which gives the same result (bit for bit in fixed point).
+
+``--precision fixed`` tunes the Loihi integer network: the model's own (fixed-point model), the
+one attached to the model file, or the model quantised now; ``--eta`` is converted to integer
+rates per neuron (:func:`lava_nt.ondevice.rule.fixed_rates`) unless ``--eta-mant``/``--eta-shift``
+give them. ``--feedback derived`` measures the least-squares feedback matrices on TUNE with the
+untuned network. Writes ``DIR/tuned.h5`` (the tuned network: float, or fixed point only) and
+``DIR/report.json`` (accuracy before/after, settings, bias changes), both atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lava_nt.commands.arguments import (
+    check_output_dir,
+    model_classes,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    positive_seconds,
+)
+
+
+class OnDeviceError(Exception):
+    """A user-facing error of ``lava-nt ondevice``."""
+
+
+def _rate(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a rate in [0, 1], got {text!r}")
+    return v
+
+
+def _eta(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not v >= 0.0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return v
+
+
+def register(subparsers) -> None:
+    """Add ``lava-nt ondevice``."""
+    p = subparsers.add_parser(
+        "ondevice",
+        help="tune biases on-device with a local learning rule (in one Lava run, or its twin)",
+        description="On-device tuning: present TEST (before), TUNE (learning on) and TEST "
+        "(after) in one run; the tuned layers' biases change after each tuning sample by a "
+        "local rule (eligibility x output error through a fixed feedback matrix). Writes "
+        "DIR/tuned.h5 and DIR/report.json. Guide: docs/on_device.md.",
+    )
+    p.add_argument("model", help="a lava-nt model file (.h5)")
+    p.add_argument("--train", required=True, help="tuning data (.npz with x and labels y)")
+    p.add_argument("--test", required=True, help="test data (.npz with x and labels y)")
+    p.add_argument("--precision", choices=("float", "fixed"), default="float")
+    p.add_argument(
+        "--engine",
+        choices=("twin", "lava"),
+        default="twin",
+        help="twin: the numpy twin; lava: one long Lava run (default twin)",
+    )
+    p.add_argument(
+        "--feedback",
+        choices=("identity", "derived"),
+        default="identity",
+        help="feedback matrix per layer: [I 0], or least squares on TUNE's counts",
+    )
+    p.add_argument(
+        "--layers",
+        type=nonnegative_int,
+        nargs="+",
+        default=None,
+        help="tuned layers (0-based; default all)",
+    )
+    p.add_argument("--eta", type=_eta, default=1e-3, help="learning rate (float; default 1e-3)")
+    p.add_argument(
+        "--eta-mant",
+        type=nonnegative_int,
+        default=None,
+        help="fixed point: rate mantissa 0..4095 (with --eta-shift; overrides --eta)",
+    )
+    p.add_argument(
+        "--eta-shift",
+        type=nonnegative_int,
+        default=None,
+        help="fixed point: right shift 0..24 of the update",
+    )
+    p.add_argument(
+        "--band",
+        type=positive_float,
+        default=0.5,
+        help="eligible strip below threshold, fraction of vth (default 0.5)",
+    )
+    p.add_argument(
+        "--rates",
+        type=_rate,
+        nargs=2,
+        default=(0.5, 0.0),
+        metavar=("ON", "OFF"),
+        help="target spike rates of the label's population and the others",
+    )
+    p.add_argument("--epochs", type=positive_int, default=1, help="passes over TUNE")
+    p.add_argument("--n-classes", type=positive_int, default=None)
+    p.add_argument("--T", type=positive_int, default=None, help="steps of a static x")
+    p.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=None,
+        help="seconds for the Lava run (default from its length)",
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--overwrite", action="store_true", help="replace DIR's files")
+    p.set_defaults(func=cmd_ondevice)  # fmt: skip
+
+
+def cmd_ondevice(args) -> int:
+    from lava_nt.converters.model_file import ModelFileError
+    from lava_nt.converters.quantize import QuantizationError
+    from lava_nt.data import DataError
+    from lava_nt.lava.run import LavaError
+    from lava_nt.spec.validation import ParameterError
+
+    try:
+        return _ondevice(args)
+    except (OnDeviceError, DataError, ModelFileError, QuantizationError, ParameterError) as exc:
+        print(f"lava-nt ondevice: error: {exc}", file=sys.stderr)
+        return 1
+    except LavaError as exc:
+        from lava_nt.commands.deploy import lava_failure
+
+        print(f"lava-nt ondevice: error: {lava_failure(exc)}", file=sys.stderr)
+        return 1
+
+
+def _network(args, spec, info, xs):
+    """``(network to tune, float spec or None, how it was obtained, QuantReport or None)``."""
+    if args.precision == "float":
+        if spec.fixed:
+            raise OnDeviceError(f"model '{args.model}' is fixed point only; use --precision fixed")
+        return spec, spec, "the model's float network", None
+    if spec.fixed:
+        return spec, None, "the model itself (fixed point)", None
+    if info.quantized is not None:
+        return info.quantized, spec, "attached to the model file", info.quant_report
+    from lava_nt.converters.quantize import quantize
+    from lava_nt.converters.quantize.scale import graded_input_scale
+
+    fixed, rep = quantize(spec, input_scale=graded_input_scale(spec, xs))
+    return fixed, spec, "quantised now", rep
+
+
+def _rule(args, net, float_spec, T: int, n_classes: int, x_tune):
+    from lava_nt.ondevice import fixed_rates, make_rule
+
+    layers = None if args.layers is None else sorted(set(args.layers))
+    kw = dict(layers=layers, band=args.band, feedback=args.feedback, x_feedback=x_tune,
+              rates=tuple(args.rates))  # fmt: skip
+    if not net.fixed:
+        if args.eta_mant is not None or args.eta_shift is not None:
+            raise OnDeviceError("--eta-mant/--eta-shift are fixed point only (use --eta)")
+        return make_rule(net, T, n_classes, eta=args.eta, **kw)
+    if args.eta_mant is not None or args.eta_shift is not None:
+        return make_rule(net, T, n_classes, eta_mant=args.eta_mant or 0,
+                         eta_shift=args.eta_shift or 0, **kw)  # fmt: skip
+    if float_spec is None:
+        raise OnDeviceError(
+            "a fixed-point-only model has no float scale to convert --eta; give the integer "
+            "rate with --eta-mant M --eta-shift S"
+        )
+    chosen = range(len(net.layers)) if layers is None else layers
+    mants, shifts = fixed_rates(args.eta, net, float_spec, chosen)
+    return make_rule(net, T, n_classes, eta_mant=mants, eta_shift=shifts, **kw)
+
+
+def _ondevice(args) -> int:
+    import numpy as np
+
+    from lava_nt.converters.model_file import load_model
+    from lava_nt.converters.quantize.scale import fixed_point_input
+    from lava_nt.data import load_data
+
+    out_dir = check_output_dir(args.out, OnDeviceError)
+    for name in ("tuned.h5", "report.json"):
+        if (out_dir / name).exists() and not args.overwrite:
+            raise OnDeviceError(f"'{out_dir / name}' exists; pass --overwrite to replace it")
+    spec, info = load_model(args.model)
+    n_classes = model_classes(info, args.n_classes, spec, args.model, OnDeviceError)
+    if spec.readout is not None:
+        raise OnDeviceError("on-device tuning needs a population-coded spiking output (no readout)")
+    T0 = info.meta.get("T") if isinstance(info.meta.get("T"), int) else 25
+    sets = {}
+    for role in ("train", "test"):
+        d = load_data(getattr(args, role), T=args.T, default_T=T0, n_in=spec.n_in,
+                      n_classes=n_classes)  # fmt: skip
+        if d.y is None:
+            raise OnDeviceError(f"--{role} {getattr(args, role)}: the data file has no labels y")
+        sets[role] = (d.inputs(spec.graded), d.y)
+    (xt, yt), (xs, ys) = sets["train"], sets["test"]
+    if xt.shape[0] != xs.shape[0]:
+        raise OnDeviceError(f"TUNE has {xt.shape[0]} steps per sample, TEST {xs.shape[0]}")
+    net, float_spec, source, report = _network(args, spec, info, xt)
+    xt, xs = (fixed_point_input(spec, report, v) if net.fixed else v for v in (xt, xs))
+    T = int(xt.shape[0])
+    rule = _rule(args, net, float_spec, T, n_classes, xt)
+    x = np.concatenate([xs] + [xt] * args.epochs + [xs], axis=1)
+    labels = np.concatenate([ys] + [yt] * args.epochs + [ys])
+    learn = np.concatenate([np.zeros(len(ys))] + [np.ones(len(yt))] * args.epochs
+                           + [np.zeros(len(ys))]).astype(np.int64)  # fmt: skip
+    print(
+        f"lava-nt ondevice: {args.model} (network {net.sizes}, {args.precision}: {source}); "
+        f"engine {args.engine}; tuning layers {list(rule.layers)} on {len(yt)} samples x "
+        f"{args.epochs} epoch(s), testing on {len(ys)} before and after; T {T}"
+    )
+    if args.engine == "lava":
+        from lava_nt.ondevice.lava_engine import run_lava
+
+        res = run_lava(net, rule, x, labels, learn, timeout=args.timeout)
+    else:
+        from lava_nt.ondevice import run_twin
+
+        res = run_twin(net, rule, x, labels, learn)
+    _finish(args, out_dir, net, rule, res, (ys, yt), n_classes, info, source)
+    return 0
+
+
+def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: str) -> None:
+    import numpy as np
+
+    from lava_nt.commands import write_json
+    from lava_nt.commands.training_run import file_sha256
+    from lava_nt.converters.model_file import save_model
+    from lava_nt.decode import predictions
+    from lava_nt.ondevice import tuned_spec
+
+    ys, yt = ys_yt
+    n_test = len(ys)
+    pred = predictions(res.output, n_classes)
+    before = float(np.mean(pred[:n_test] == ys))
+    after = float(np.mean(pred[-n_test:] == ys))
+    online = float(np.mean(pred[n_test:-n_test] == np.tile(yt, args.epochs)))
+    name = "bias_mant" if net.fixed else "bias"
+    changes = {}
+    for k, b in res.biases.items():
+        start = np.broadcast_to(getattr(net.layers[k].neuron, name), b.shape)
+        d = np.asarray(b, np.float64) - start
+        changes[str(k)] = {"mean_abs": float(np.abs(d).mean()), "max_abs": float(np.abs(d).max())}
+    tuned = tuned_spec(net, res.biases)
+    settings = {
+        "precision": args.precision, "engine": args.engine, "feedback": args.feedback,
+        "layers": list(rule.layers), "eta": args.eta, "eta_mant": args.eta_mant,
+        "eta_shift": args.eta_shift, "band": args.band, "rates": list(args.rates),
+        "epochs": args.epochs, "T": rule.T,
+    }  # fmt: skip
+    meta = {
+        "n_classes": n_classes, "role": "tuned", "T": rule.T, "ondevice": settings,
+        "tuned_from": {"path": str(args.model), "sha256": file_sha256(args.model),
+                       "network": source},
+    }  # fmt: skip
+    if info.population is not None:
+        meta["population"] = info.population
+    model_path = out_dir / "tuned.h5"
+    save_model(model_path, tuned, meta=meta, overwrite=args.overwrite)
+    rep = {
+        "model": str(args.model), "train": str(args.train), "test": str(args.test),
+        "tuned_model": str(model_path), "settings": settings, "network": source,
+        "accuracy_before": before, "accuracy_after": after, "accuracy_online_tuning": online,
+        "n_tune": int(len(yt)), "n_test": int(n_test), "bias_change": changes,
+        "lava_steps": int(res.steps) if res.engine == "lava" else None,
+    }  # fmt: skip
+    write_json(out_dir / "report.json", rep, True, OnDeviceError)
+    print(
+        f"test accuracy before {before:.4f}, after {after:.4f} (online during tuning {online:.4f})"
+    )
+    for k, c in changes.items():
+        print(
+            f"  layer {k}: {name} changed by {c['mean_abs']:.4g} on average "
+            f"(max {c['max_abs']:.4g})"
+        )
+    print(f"tuned model written to {model_path}; report {out_dir / 'report.json'}")

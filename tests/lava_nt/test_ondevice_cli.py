@@ -1,0 +1,91 @@
+"""``lava-nt ondevice``: help, the files it writes, twin = Lava through the CLI, and its errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lava_nt.cli import main
+from lava_nt.converters.model_file import load_model, save_model
+from lava_nt.converters.quantize import quantize
+from lava_nt.decode import predictions
+from lava_nt.network import run_reference
+from lava_nt.testing import random_input, random_spec
+
+T = 8
+
+
+@pytest.fixture()
+def files(tmp_path):
+    spec = random_spec(5, (16, 12, 4), excitatory=(0, 1))
+    save_model(tmp_path / "m.h5", spec, meta={"n_classes": 2, "T": T})
+    rng = np.random.default_rng(0)
+    for name, seed, n in (("tune", 1, 8), ("test", 2, 6)):
+        x = random_input(seed, T, n, 16)
+        np.savez(tmp_path / f"{name}.npz", x=x, y=rng.integers(0, 2, n))
+    np.savez(tmp_path / "nolabels.npz", x=random_input(3, T, 4, 16))
+    return tmp_path, spec
+
+
+def _run(tmp_path, out, *extra):
+    argv = ["ondevice", str(tmp_path / "m.h5"), "--train", str(tmp_path / "tune.npz"),
+            "--test", str(tmp_path / "test.npz"), "--out", str(tmp_path / out), *extra]  # fmt: skip
+    return main(argv)
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ondevice", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for opt in ("--engine", "--precision", "--feedback", "--eta-mant", "--band", "--rates"):
+        assert opt in text
+
+
+def test_fixed_twin_and_lava_write_the_same_tuned_model(files, capsys):
+    tmp_path, spec = files
+    assert _run(tmp_path, "twin", "--precision", "fixed", "--eta", "0.002") == 0
+    assert _run(tmp_path, "lava", "--precision", "fixed", "--eta", "0.002", "--engine", "lava") == 0
+    a, info = load_model(tmp_path / "twin" / "tuned.h5")
+    b, _ = load_model(tmp_path / "lava" / "tuned.h5")
+    assert a.fixed and info.meta["ondevice"]["precision"] == "fixed"
+    base, _ = quantize(spec)
+    changed = False
+    for la, lb, l0 in zip(a.layers, b.layers, base.layers, strict=True):
+        assert np.array_equal(la.neuron.bias_mant, lb.neuron.bias_mant)
+        changed |= not np.array_equal(la.neuron.bias_mant, l0.neuron.bias_mant)
+    assert changed
+    rep = json.loads((tmp_path / "twin" / "report.json").read_text())
+    rep_lava = json.loads((tmp_path / "lava" / "report.json").read_text())
+    assert rep_lava["accuracy_after"] == rep["accuracy_after"] and rep_lava["lava_steps"] > 0
+    # the report's accuracies are those of the untuned and the written tuned network
+    test = np.load(tmp_path / "test.npz")
+    for net, key in ((base, "accuracy_before"), (a, "accuracy_after")):
+        acc = np.mean(predictions(run_reference(net, test["x"]).output, 2) == test["y"])
+        assert rep[key] == pytest.approx(acc)
+    assert "test accuracy before" in capsys.readouterr().out
+
+
+def test_float_twin_with_derived_feedback(files):
+    tmp_path, spec = files
+    args = ("--feedback", "derived", "--layers", "1", "--eta", "0.001", "--epochs", "2")
+    assert _run(tmp_path, "f", *args) == 0
+    tuned, info = load_model(tmp_path / "f" / "tuned.h5")
+    assert not tuned.fixed and info.meta["ondevice"]["layers"] == [1]
+    assert np.array_equal(tuned.layers[0].neuron.bias, spec.layers[0].neuron.bias)
+    assert not np.array_equal(tuned.layers[1].neuron.bias, spec.layers[1].neuron.bias)
+
+
+def test_errors(files, capsys):
+    tmp_path, _ = files
+    assert _run(tmp_path, "e1", "--eta-mant", "3") == 1
+    assert "fixed point only" in capsys.readouterr().err
+    nolab = ["ondevice", str(tmp_path / "m.h5"), "--train", str(tmp_path / "nolabels.npz"),
+             "--test", str(tmp_path / "test.npz"), "--out", str(tmp_path / "e2")]  # fmt: skip
+    assert main(nolab) == 1
+    assert "has no labels y" in capsys.readouterr().err
+    assert _run(tmp_path, "e3", "--layers", "5") == 1
+    assert "layer 5 does not exist" in capsys.readouterr().err
+    assert _run(tmp_path, "ok") == 0
+    assert _run(tmp_path, "ok") == 1
+    assert "pass --overwrite" in capsys.readouterr().err
