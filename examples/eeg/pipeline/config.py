@@ -274,6 +274,9 @@ class PipelineConfig:
     progress: bool = False
     device: str = "cpu"
     thresholds: str = "person"
+    #: sparse spiking gradient descent: the band B_th (surrogate gradients only where
+    #: |v - vth| < B_th vth; lava_nt.nn.sparse_grad) in pretraining and tuning; None: dense
+    sparse_grad: float | None = None
 
     # settings that may differ between invocations on the same run directory (more folds, more
     # methods or seeds, Lava on or off); all others must match run.json
@@ -282,7 +285,7 @@ class PipelineConfig:
     # settings added after run directories existed: left out of run.json at their default, so a
     # run directory that does not record them resumes unchanged
     OPTIONAL = {"thresholds": "person", "qat": False, "lava_check": None,
-                "qat_init": "pretrained", "qat_epochs": None}  # fmt: skip
+                "qat_init": "pretrained", "qat_epochs": None, "sparse_grad": None}  # fmt: skip
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
@@ -305,6 +308,14 @@ class PipelineConfig:
             _int("qat_epochs", self.qat_epochs, 1, "a positive integer or None")
         if not self.qat and (self.qat_init != "pretrained" or self.qat_epochs is not None):
             raise PipelineError("qat_init and qat_epochs apply to QAT units (qat=True)")
+        if self.sparse_grad is not None:
+            _real("sparse_grad", self.sparse_grad, 0.0, None, lo_open=True)
+            object.__setattr__(self, "sparse_grad", float(self.sparse_grad))
+            if self.qat:
+                raise PipelineError(
+                    "sparse_grad does not combine with qat: the QAT units have no sparse-band "
+                    "backward (run the QAT comparison without --sparse-grad)"
+                )
         if self.thresholds not in THRESHOLDS:
             raise PipelineError(
                 f"thresholds must be one of {', '.join(THRESHOLDS)}, got {self.thresholds!r}"
@@ -402,6 +413,11 @@ class PipelineConfig:
                 else ""
             )  # fmt: skip
             + (", " + THRESHOLD_TEXT[self.thresholds] if self.thresholds != "person" else "")
+            + (
+                f", sparse surrogate gradients (|v - vth| < {self.sparse_grad:g} vth)"
+                if self.sparse_grad is not None
+                else ""
+            )  # fmt: skip
         )
 
 

@@ -51,6 +51,7 @@ from lava_nt.examples.eeg.protocols import (
 )
 from lava_nt.io import load_torch, to_jsonable
 from lava_nt.nn.fused import FusedNTNetwork
+from lava_nt.nn.sparse_grad import sparse_gradients
 from lava_nt.training import TrainConfig, evaluate, train
 
 __all__ = [  # the layout names are re-exported (their home is .steps)
@@ -98,18 +99,29 @@ def fold_groups(pool: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:
     return out
 
 
-def _train(net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test_data=None):
+def _train(
+    net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test_data=None,
+    sparse_grad: float | None = None,
+):  # fmt: skip
     """Train ``net`` in place with the trainer (checkpoint/resume in ``run_dir``: a run killed
     after its last or early-stopping epoch is finalised on resume, not trained further); returns
-    ``(history, best_epoch, stopped_early)``. ``net`` ends holding the selected epoch."""
+    ``(history, best_epoch, stopped_early)``. ``net`` ends holding the selected epoch.
+    ``sparse_grad``: the band of sparse spiking gradient descent (:mod:`lava_nt.nn.sparse_grad`)
+    while training, None for the dense surrogate gradient."""
     model = net
     if fused:
         model = FusedNTNetwork.from_network(net)
-    res = train(
-        model, train_data, cfg, val_data=val_data, test_data=test_data, run_dir=run_dir,
-        resume=True,
-    )  # fmt: skip
+    with sparse_gradients(net, sparse_grad):
+        res = train(
+            model, train_data, cfg, val_data=val_data, test_data=test_data, run_dir=run_dir,
+            resume=True,
+        )  # fmt: skip
     return res.history, res.best_epoch, res.stopped_early
+
+
+def sparse_fields(config: PipelineConfig) -> dict:
+    """The results-row field of the run's sparse-gradient band (absent for the dense default)."""
+    return {} if config.sparse_grad is None else {"sparse_grad": config.sparse_grad}
 
 
 # ---------------------------------------------------------------------------------- pipeline
@@ -203,7 +215,7 @@ class _Pipeline:
         x, y = pretrain_data([self.features[q] for q in others], th)
         net = build_arch(arch, beta=c.beta, seed=c.pretrain_seed)
         cfg = _train_config(c, tune=False, seed=c.pretrain_seed)
-        hist, _, _ = _train(net, _tensors(x, y), cfg, d, c.fused)
+        hist, _, _ = _train(net, _tensors(x, y), cfg, d, c.fused, sparse_grad=c.sparse_grad)
         secs = time.perf_counter() - t0
         last = hist[-1] if hist else {}
         row = {
@@ -219,6 +231,7 @@ class _Pipeline:
             "train_loss": last.get("train_loss"),
             "device": str(resolve_device(c.device)),
             "pretrain_seed": c.pretrain_seed,
+            **sparse_fields(c),
             "threads": c.threads,
             "seconds": round(secs, 2),
         }
@@ -308,8 +321,9 @@ class _Pipeline:
                 val = _tensors(td.x_val, td.y_val) if c.select == "val" else None
                 test = _tensors(td.x_test, td.y_test) if c.select == "test" else None
                 hist, best_epoch, stopped = _train(
-                    net, _tensors(td.x_train, td.y_train), cfg, d, c.fused, val, test
-                )
+                    net, _tensors(td.x_train, td.y_train), cfg, d, c.fused, val, test,
+                    sparse_grad=c.sparse_grad,
+                )  # fmt: skip
                 merge_adapters(net)  # LoRA: the tuned model is the plain network W + B A
                 meta = {
                     "role": "tuned", "participant": participant, "method": method,
@@ -348,6 +362,7 @@ class _Pipeline:
             "selection": c.select,
             **(qat_unit_fields(self, participant, method, seed, group, td) if c.qat else {}),
             "device": str(resolve_device(c.device)) if METHODS[method].tuning else "cpu",
+            **sparse_fields(c),
             **self._test_detail(td, _predictions(net, td.x_test, c.T)),
             "seconds": round(time.perf_counter() - t0, 2),
         }
@@ -376,7 +391,8 @@ class _Pipeline:
             "n_train": int(len(td.y_train)), "n_val": int(len(td.y_val)),
             "n_test": int(len(td.y_test)), "test_high": int(np.sum(td.y_test)),
             "best_epoch": None, "epochs_run": 0, "stopped_early": False, "selection": c.select,
-            "logreg_C": r.C, "device": "cpu", **self._test_detail(td, r.test_pred),
+            "logreg_C": r.C, "device": "cpu", **sparse_fields(c),
+            **self._test_detail(td, r.test_pred),
             "seconds": round(time.perf_counter() - t0, 2),
         }  # fmt: skip
 
@@ -388,7 +404,7 @@ class _Pipeline:
                 "schema": SCHEMA, "kind": "deploy", "participant": participant, "method": method,
                 "seed": seed, "protocol": self.config.protocol, "deployable": False,
                 "n_samples": 0, "fixed_status": "not a spiking network",
-                "threads": self.config.threads, "seconds": 0.0,
+                "threads": self.config.threads, "seconds": 0.0, **sparse_fields(self.config),
             }  # fmt: skip
         td = self.unit_data(participant, seed)
         net = self.finished_network(participant, method, seed, group)
@@ -413,7 +429,7 @@ class _Pipeline:
         row.update(
             schema=SCHEMA, kind="deploy", participant=participant, method=method, seed=seed,
             protocol=self.config.protocol, threads=self.config.threads,
-            seconds=round(time.perf_counter() - t0, 2),
+            seconds=round(time.perf_counter() - t0, 2), **sparse_fields(self.config),
         )  # fmt: skip
         return row
 

@@ -98,6 +98,7 @@ def build_config(args):
     kw["progress"] = not args.no_progress
     kw["device"] = args.device
     kw["thresholds"] = getattr(args, "thresholds", "person")
+    kw["sparse_grad"] = getattr(args, "sparse_grad", None)
     pseeds = ints(getattr(args, "pretrain_seeds", None))
     if pseeds:
         kw["pretrain_seed"] = pseeds[0]

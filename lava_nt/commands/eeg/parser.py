@@ -169,6 +169,14 @@ def register(subparsers) -> None:
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument(
+        "--sparse-grad",
+        type=positive_float,
+        metavar="B_TH",
+        help="sparse spiking gradient descent in pretraining and tuning: surrogate gradients "
+        "only where |v - vth| < B_TH * vth (e.g. 0.5), zero elsewhere; recorded in run.json and "
+        "every results row. Default: the dense surrogate gradient",
+    )
+    r.add_argument(
         "--device",
         default="cpu",
         help="where torch trains: cpu (default), cuda, cuda:N or auto (a GPU when present); "
