@@ -3,13 +3,14 @@
 lava-nt train --data TRAIN.npz [--val VAL.npz] --hidden 400 800 [--classes 2] [--population 50]
               [--beta 0.9] [--vth 1] [--reset subtract|zero] [--du 1] [--no-bias] [--init-seed 0]
               [--epochs 15] [--lr 1e-4] [--batch-size 32] [--T 25] [--spike-l1 1e-3]
-              [--patience N] [--select val|last] [--seed 0] --out MODEL.h5 [--run-dir DIR]
-              [--overwrite]
+              [--patience N] [--select val|last] [--seed 0] [--abstract FIRST-LAST ...]
+              [--abstract-matrix derived|identity] --out MODEL.h5 [--run-dir DIR] [--overwrite]
 
 The network is :func:`lava_nt.builder.build_network` (``n_in`` from the data, NTLIF layers,
 population-coded output: ``classes * population`` output neurons); it is trained with
 :func:`lava_nt.training.train` (BPTT, Adam, cross-entropy on population spike counts, spike-rate
-L1) and written as a lava-nt model file. Data files: :mod:`lava_nt.data` (binary inputs, labels
+L1; ``--abstract`` abstracts the backward pass of layer blocks, :mod:`lava_nt.training.abstracted`)
+and written as a lava-nt model file. Data files: :mod:`lava_nt.data` (binary inputs, labels
 ``y``). Progress, checkpoint and exact resume live in the run directory
 (:mod:`lava_nt.commands.training_run`).
 
@@ -32,6 +33,7 @@ from lava_nt.commands.training_run import (
     plan_run,
     shell_quote,
     trainer_config,
+    trainer_identity,
 )
 
 
@@ -138,7 +140,7 @@ def _train(args) -> int:
         "population": args.population, "beta": args.beta, "vth": args.vth,
         "reset": args.reset, "du": args.du, "bias": not args.no_bias, "init_seed": args.init_seed,
     }  # fmt: skip
-    settings = {"network": network, "trainer": _trainer_identity(cfg)}
+    settings = {"network": network, "trainer": trainer_identity(cfg)}
     inputs = {"train": args.data} | ({"val": args.val} if args.val else {})
     plan, done = plan_run("train", args, settings, inputs)
     if done is not None:
@@ -176,12 +178,6 @@ def _train(args) -> int:
     save_model(plan.out, net, meta=to_jsonable(meta), overwrite=args.overwrite)
     _print_result(plan.out, meta, args)
     return 0
-
-
-def _trainer_identity(cfg) -> dict:
-    from dataclasses import asdict
-
-    return {k: v for k, v in asdict(cfg).items() if k not in ("progress", "checkpoint_every_s")}
 
 
 def _fused(net):

@@ -84,6 +84,27 @@ def add_trainer_options(p, *, epochs: int, lr: float | None) -> None:
         "epoch (default without)",
     )
     t.add_argument("--seed", type=int, default=0, help="batch order and tuning masks (default 0)")
+    a = p.add_argument_group(
+        "abstracted gradients (the thesis' chapter 3; lava_nt.training.abstracted)"
+    )
+    a.add_argument(
+        "--abstract",
+        type=layer_block,
+        action="append",
+        default=None,
+        metavar="FIRST-LAST",
+        help="abstract the backward pass of layers FIRST..LAST (0-based, inclusive, FIRST >= 1; "
+        "e.g. 1-3; repeatable for blocks that do not overlap): the gradient at the block's "
+        "output reaches its input through one matrix M, while the block's own parameters "
+        "still learn by backpropagation",
+    )
+    a.add_argument(
+        "--abstract-matrix",
+        choices=("derived", "identity"),
+        default=None,
+        help="M: 'derived' (default; least squares on the batch's spike counts, eq. 5) or "
+        "'identity' (the block identity [I 0]: the gradient zero-padded or truncated)",
+    )
     o = p.add_argument_group("output and run directory")
     o.add_argument("--out", required=True, metavar="MODEL.h5", help="the model file to write")
     o.add_argument(
@@ -105,6 +126,20 @@ def add_trainer_options(p, *, epochs: int, lr: float | None) -> None:
         help="write a checkpoint at most every N seconds (0: every epoch; default %(default)g)",
     )
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def layer_block(text: str) -> tuple[int, int]:
+    """``FIRST-LAST`` (or ``N`` for ``N-N``): a block of 0-based layer indices."""
+    parts = text.split("-")
+    try:
+        if len(parts) not in (1, 2):
+            raise ValueError
+        first, last = int(parts[0]), int(parts[-1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a layer block is FIRST-LAST (0-based layer indices, e.g. 1-3), got {text!r}"
+        ) from None
+    return first, last
 
 
 def file_sha256(path) -> str:
@@ -175,6 +210,8 @@ def trainer_config(args, *, T: int, n_classes: int, have_val: bool):
         raise RunError(
             "--patience needs a selection metric: give validation data (--val) and --select val"
         )
+    if args.abstract_matrix is not None and not args.abstract:
+        raise RunError("--abstract-matrix needs --abstract FIRST-LAST (the block to abstract)")
     return TrainConfig(
         epochs=args.epochs,
         lr=args.lr,
@@ -187,7 +224,20 @@ def trainer_config(args, *, T: int, n_classes: int, have_val: bool):
         seed=args.seed,
         progress=not args.no_progress,
         checkpoint_every_s=args.checkpoint_every,
+        abstract=tuple(args.abstract or ()),
+        abstract_matrix=args.abstract_matrix or "derived",
     )
+
+
+def trainer_identity(cfg) -> dict:
+    """The trainer settings that identify a run (``run.json``, the model's provenance): the
+    :class:`~lava_nt.training.TrainConfig` without ``progress`` and ``checkpoint_every_s``, and
+    without later fields at their default (so older run directories stay resumable)."""
+    from dataclasses import asdict
+
+    from lava_nt.training.config import comparable
+
+    return comparable(asdict(cfg), drop=("progress", "checkpoint_every_s"))
 
 
 def canonical(obj) -> str:

@@ -3,7 +3,8 @@
 lava-nt tune MODEL --train TRAIN.npz [--val VAL.npz] --method nt2 [nt1 ...] [--layers ...]
              [--group-size 10] [--input-sparsity 0.85] [--sparsity 0.9] [--gain-init identity]
              [--qat] [--target lava|netx] [--epochs 100] [--lr 1e-2] [--patience N]
-             [--select val|last] [--seed 0] --out TUNED.h5 [--run-dir DIR] [--overwrite]
+             [--select val|last] [--seed 0] [--abstract FIRST-LAST ...]
+             [--abstract-matrix derived|identity] --out TUNED.h5 [--run-dir DIR] [--overwrite]
 
 MODEL is any lava-nt model file (trained here, written by the examples, or imported from netx /
 NIR: their float network is tuned). :func:`lava_nt.tuning.apply_tuning` freezes it and makes the
@@ -32,6 +33,10 @@ to zero), so ``lava-nt export-netx`` writes exactly the trained integers.
 few biases, gains or bias-neuron weights against frozen weights and barely move at the
 pretraining rate, and to the pretraining rate 1e-4 for ``tft`` (it trains every weight).
 
+``--abstract FIRST-LAST`` (repeatable) and ``--abstract-matrix`` tune with abstracted gradients
+(:mod:`lava_nt.training.abstracted`): the tuned parameters before a block learn from the gradient
+at the block's output carried through one matrix; not with ``--qat``.
+
 Progress, checkpoint and exact resume: :mod:`lava_nt.commands.training_run`.
 """
 
@@ -54,6 +59,7 @@ from lava_nt.commands.training_run import (
     plan_run,
     shell_quote,
     trainer_config,
+    trainer_identity,
 )
 
 
@@ -246,10 +252,12 @@ def _tune(args) -> int:
     if report.total == 0:
         raise RunError(f"method(s) {' '.join(methods)} leave nothing to tune in this network")
     qopts = _qat_options(args, info, methods, spec, tr.x)
-    from lava_nt.commands.train import _trainer_identity
-
+    if qopts is not None and cfg.abstract:
+        raise RunError(
+            "--abstract trains the float network (NTNetwork); it does not combine with --qat"
+        )
     settings = {"methods": methods, "tuning": kwargs, "n_classes": n_classes,
-                "trainer": _trainer_identity(cfg),
+                "trainer": trainer_identity(cfg),
                 "qat": None if qopts is None else {k: v for k, v in qopts.items()
                                                    if k != "source"}}  # fmt: skip
     inputs = {"model": args.model, "train": args.train} | ({"val": args.val} if args.val else {})

@@ -170,24 +170,19 @@ _RUN_ONLY_FIELDS = ("checkpoint_every_s", "progress", "device")
 # the abstraction changes nothing; any other caller (a trainer of its own) refuses it.
 _ABSTRACTION_READERS = ("train", "evaluate", "evaluate_batched", "loss_and_counts")
 
-# Fields added after checkpoints and run identities were first written, with their defaults: a
-# stored configuration without them means the default, and a configuration at the default is
-# compared without them (older checkpoints and run directories stay resumable).
-_LATER_FIELDS = {"abstract": (), "abstract_matrix": "derived"}
+# Fields added after checkpoints and run identities were first written. Without blocks the
+# abstraction fields change nothing, so a configuration without blocks is compared without them,
+# and a stored configuration that lacks them (older checkpoints and run directories) still
+# compares equal; with blocks both fields count.
+_ABSTRACTION_FIELDS = ("abstract", "abstract_matrix")
 
 
 def comparable(config: dict, drop=_RUN_ONLY_FIELDS) -> dict:
     """A configuration dict (``asdict(TrainConfig)``, or one read from a checkpoint) as it is
-    compared between runs: without the fields in ``drop`` and without later fields
-    (``_LATER_FIELDS``) that hold their default; tuples as lists (JSON's form)."""
-    out = {}
-    for k, v in config.items():
-        if k in drop:
-            continue
-        if k in _LATER_FIELDS and _plain(v) == _plain(_LATER_FIELDS[k]):
-            continue
-        out[k] = _plain(v)
-    return out
+    compared between runs: without the fields in ``drop``, without the abstraction fields when
+    it has no ``abstract`` blocks, tuples as lists (JSON's form)."""
+    skip = set(drop) | (set() if config.get("abstract") else set(_ABSTRACTION_FIELDS))
+    return {k: _plain(v) for k, v in config.items() if k not in skip}
 
 
 def _plain(v):
