@@ -99,23 +99,18 @@ def fold_groups(pool: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:
     return out
 
 
-def _train(
-    net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test_data=None,
-    sparse_grad: float | None = None,
-):  # fmt: skip
+def _train(net, train_data, cfg, run_dir: Path, fused: bool, val_data=None, test_data=None):
     """Train ``net`` in place with the trainer (checkpoint/resume in ``run_dir``: a run killed
     after its last or early-stopping epoch is finalised on resume, not trained further); returns
-    ``(history, best_epoch, stopped_early)``. ``net`` ends holding the selected epoch.
-    ``sparse_grad``: the band of sparse spiking gradient descent (:mod:`lava_nt.nn.sparse_grad`)
-    while training, None for the dense surrogate gradient."""
+    ``(history, best_epoch, stopped_early)``. ``net`` ends holding the selected epoch. The
+    callers wrap it in :func:`~lava_nt.nn.sparse_grad.sparse_gradients` with the run's band."""
     model = net
     if fused:
         model = FusedNTNetwork.from_network(net)
-    with sparse_gradients(net, sparse_grad):
-        res = train(
-            model, train_data, cfg, val_data=val_data, test_data=test_data, run_dir=run_dir,
-            resume=True,
-        )  # fmt: skip
+    res = train(
+        model, train_data, cfg, val_data=val_data, test_data=test_data, run_dir=run_dir,
+        resume=True,
+    )  # fmt: skip
     return res.history, res.best_epoch, res.stopped_early
 
 
@@ -215,7 +210,8 @@ class _Pipeline:
         x, y = pretrain_data([self.features[q] for q in others], th)
         net = build_arch(arch, beta=c.beta, seed=c.pretrain_seed)
         cfg = _train_config(c, tune=False, seed=c.pretrain_seed)
-        hist, _, _ = _train(net, _tensors(x, y), cfg, d, c.fused, sparse_grad=c.sparse_grad)
+        with sparse_gradients(net, c.sparse_grad):  # None: the dense surrogate gradient
+            hist, _, _ = _train(net, _tensors(x, y), cfg, d, c.fused)
         secs = time.perf_counter() - t0
         last = hist[-1] if hist else {}
         row = {
@@ -320,10 +316,10 @@ class _Pipeline:
                 cfg = _train_config(c, tune=True, seed=seed)
                 val = _tensors(td.x_val, td.y_val) if c.select == "val" else None
                 test = _tensors(td.x_test, td.y_test) if c.select == "test" else None
-                hist, best_epoch, stopped = _train(
-                    net, _tensors(td.x_train, td.y_train), cfg, d, c.fused, val, test,
-                    sparse_grad=c.sparse_grad,
-                )  # fmt: skip
+                with sparse_gradients(net, c.sparse_grad):
+                    hist, best_epoch, stopped = _train(
+                        net, _tensors(td.x_train, td.y_train), cfg, d, c.fused, val, test
+                    )
                 merge_adapters(net)  # LoRA: the tuned model is the plain network W + B A
                 meta = {
                     "role": "tuned", "participant": participant, "method": method,
