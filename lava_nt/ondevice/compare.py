@@ -1,0 +1,173 @@
+"""On-device tuning against BPTT tuning of the same biases, on one small transfer task.
+
+``python -m lava_nt.ondevice.compare [--out results.json] [--lava]`` (needs scikit-learn):
+
+* task: scikit-learn's 8x8 digits, rate-coded (a pixel of intensity ``p/16`` spikes with
+  probability ``p/16`` per step, seeded), ``T = 20``; network 64-64-20 (5 classes x 4 output
+  neurons, :func:`lava_nt.builder.build_network`, reset by subtraction);
+* pretraining on digits 0-4 (BPTT, ``"mse"`` loss with target rates (0.5, 0.0), Adam 2e-3, 15
+  epochs, best validation epoch);
+* transfer to digits 5-9 (labels 0-4) with every weight frozen, tuning only the biases of both
+  layers: (a) BPTT ``nt2`` (Adam 1e-2, same loss, 15 epochs, best validation epoch); (b) the local
+  on-device rule (:mod:`lava_nt.spec.learning`) in float with ``[I 0]`` and with derived feedback,
+  and in fixed point, ``eta`` chosen on the validation split, 3 passes over the tuning set.
+
+Accuracies are on a held-out test split of digits 5-9 (numpy reference of the tuned network).
+``--lava`` also runs the fixed-point tuning inside one Lava run and checks it equals the twin bit
+for bit. The results are one seed of one small task; they show the size of the gap, not a
+general ranking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import numpy as np
+
+from lava_nt.decode import predictions
+from lava_nt.network import NetworkSpec, run_reference
+from lava_nt.ondevice.rule import fixed_rates, make_rule
+from lava_nt.ondevice.twin import run_twin, tuned_spec
+
+T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
+ETAS = (3e-4, 1e-3, 3e-3)
+
+
+def digits_task(seed: int = 0) -> dict:
+    """Rate-coded digits split into ``A`` (0-4: train, val) and ``B`` (5-9: tune, val, test)."""
+    from sklearn.datasets import load_digits  # lazy: optional extra (scikit-learn)
+
+    d = load_digits()
+    rng = np.random.default_rng(seed)
+    x, y = d.data / 16.0, d.target
+    out = {}
+    for name, mask, offset, cuts in (("A", y < 5, 0, (0.8,)), ("B", y >= 5, 5, (0.35, 0.5))):
+        idx = rng.permutation(np.flatnonzero(mask))
+        spikes = (rng.random((T, idx.size, 64)) < x[idx][None]).astype(np.float64)
+        edges = [0, *(int(c * idx.size) for c in cuts), idx.size]
+        parts = ("train", "val") if name == "A" else ("tune", "val", "test")
+        for part, lo, hi in zip(parts, edges[:-1], edges[1:], strict=True):
+            out[f"{name}_{part}"] = (spikes[:, lo:hi], (y[idx][lo:hi] - offset).astype(np.int64))
+    return out
+
+
+def accuracy(spec: NetworkSpec, data) -> float:
+    x, y = data
+    return float(np.mean(predictions(run_reference(spec, x).output, CLASSES) == y))
+
+
+def _torch(data):
+    import torch  # lazy: torch only for the BPTT arms
+
+    return torch.as_tensor(data[0], dtype=torch.float32), torch.as_tensor(data[1])
+
+
+def pretrain(task: dict, seed: int = 0):
+    from lava_nt.builder import build_network  # lazy: torch only for the BPTT arms
+    from lava_nt.training import TrainConfig, train  # lazy: torch
+
+    net = build_network(64, [64], n_classes=CLASSES, population=POP, seed=seed)
+    cfg = TrainConfig(epochs=15, lr=2e-3, T=T, loss="mse", select="val", seed=seed)
+    train(net, _torch(task["A_train"]), cfg, val_data=_torch(task["A_val"]))
+    return net
+
+
+def bptt_nt2(net, task: dict, seed: int = 0) -> NetworkSpec:
+    from lava_nt.training import TrainConfig, train  # lazy: torch
+    from lava_nt.tuning import apply_tuning  # lazy: torch
+
+    net = copy.deepcopy(net)
+    apply_tuning(net, "nt2")
+    cfg = TrainConfig(epochs=15, lr=1e-2, T=T, loss="mse", select="val", seed=seed)
+    train(net, _torch(task["B_tune"]), cfg, val_data=_torch(task["B_val"]))
+    return net.to_spec()
+
+
+def _sequence(data, epochs: int):
+    x, y = data
+    return np.concatenate([x] * epochs, axis=1), np.concatenate([y] * epochs)
+
+
+def on_device(spec: NetworkSpec, task: dict, feedback: str, float_spec=None) -> tuple:
+    """Best-``eta`` on-device tuning (validation accuracy): ``(tuned spec, eta, seconds)``."""
+    x, y = _sequence(task["B_tune"], EPOCHS_ON_DEVICE)
+    best = None
+    for eta in ETAS:
+        kw = dict(feedback=feedback, x_feedback=task["B_tune"][0])
+        if spec.fixed:
+            mants, shifts = fixed_rates(eta, spec, float_spec, range(len(spec.layers)))
+            rule = make_rule(spec, T, CLASSES, eta_mant=mants, eta_shift=shifts, **kw)
+        else:
+            rule = make_rule(spec, T, CLASSES, eta=eta, **kw)
+        t0 = time.perf_counter()
+        res = run_twin(spec, rule, x, y)
+        seconds = time.perf_counter() - t0
+        tuned = tuned_spec(spec, res.biases)
+        val = accuracy(tuned, task["B_val"])
+        if best is None or val > best[0]:
+            best = (val, tuned, eta, seconds, rule)
+    return best[1], best[2], best[3], best[4]
+
+
+def compare(seed: int = 0, lava: bool = False) -> dict:
+    from lava_nt.converters.quantize import quantize  # lazy: the bridge, for the fixed arm
+
+    task = digits_task(seed)
+    t0 = time.perf_counter()
+    net = pretrain(task, seed)
+    spec = net.to_spec()
+    rows = {"pretrained on 0-4 (accuracy on 0-4)": (accuracy(spec, task["A_val"]), None)}
+    rows["untuned on 5-9"] = (accuracy(spec, task["B_test"]), None)
+    t1 = time.perf_counter()
+    rows["BPTT nt2 (biases)"] = (accuracy(bptt_nt2(net, task, seed), task["B_test"]), None)
+    timing = {"pretrain_s": t1 - t0, "bptt_s": time.perf_counter() - t1}
+    for fb in ("identity", "derived"):
+        tuned, eta, secs, _ = on_device(spec, task, fb)
+        rows[f"on-device float, {fb} feedback"] = (accuracy(tuned, task["B_test"]), eta)
+        timing[f"on_device_{fb}_s"] = secs
+    fixed, _ = quantize(spec)
+    rows["untuned on 5-9, fixed point"] = (accuracy(fixed, task["B_test"]), None)
+    ftuned, feta, _, frule = on_device(fixed, task, "identity", spec)
+    rows["on-device fixed point, identity feedback"] = (accuracy(ftuned, task["B_test"]), feta)
+    result = {"rows": {k: {"accuracy": a, "eta": e} for k, (a, e) in rows.items()},
+              "timing": timing, "sizes": {k: int(v[1].size) for k, v in task.items()}}  # fmt: skip
+    if lava:
+        from lava_nt.ondevice.lava_engine import run_lava  # lazy: imports Lava
+
+        x, y = _sequence(task["B_tune"], EPOCHS_ON_DEVICE)
+        t2 = time.perf_counter()
+        res = run_lava(fixed, frule, x, y)
+        twin = run_twin(fixed, frule, x, y)
+        result["lava"] = {
+            "seconds": time.perf_counter() - t2, "steps": res.steps,
+            "bit_exact": bool(np.array_equal(res.output, twin.output) and all(
+                np.array_equal(res.biases[k], twin.biases[k]) for k in frule.layers)),
+        }  # fmt: skip
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lava_nt.ondevice.compare", description=__doc__)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lava", action="store_true", help="also run the fixed-point tuning in Lava")
+    p.add_argument("--out", default=None, help="write the results as JSON")
+    args = p.parse_args(argv)
+    res = compare(args.seed, args.lava)
+    print("| arm | test accuracy (digits 5-9) | eta |\n|---|---|---|")
+    for name, r in res["rows"].items():
+        eta = "" if r["eta"] is None else f"{r['eta']:g}"
+        print(f"| {name} | {r['accuracy']:.3f} | {eta} |")
+    print(res["timing"], res["sizes"], res.get("lava"))
+    if args.out:
+        import json
+
+        from lava_nt.io import atomic_write_text, to_jsonable  # lazy: only with --out
+
+        atomic_write_text(args.out, json.dumps(to_jsonable(res), indent=1) + "\n", overwrite=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
