@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import time
 
 import numpy as np
@@ -161,8 +162,6 @@ def main(argv=None) -> int:
         print(f"| {name} | {r['accuracy']:.3f} | {eta} |")
     print(res["timing"], res["sizes"], res.get("lava"))
     if args.out:
-        import json
-
         from lava_nt.io import atomic_write_text, to_jsonable  # lazy: only with --out
 
         atomic_write_text(args.out, json.dumps(to_jsonable(res), indent=1) + "\n", overwrite=True)
