@@ -89,14 +89,14 @@ def sparse_matmul(q: torch.Tensor, w: torch.Tensor, max_density: float | None = 
     if max_density is None:
         max_density = SPARSE_MAX_DENSITY
     rows = q.shape[0]
-    nz = q != 0
-    counts = nz.sum(1)
-    nnz = int(counts.sum())
+    nnz = int(torch.count_nonzero(q))
     density = nnz / max(q.numel(), 1)
     if nnz == 0:
         return q.new_zeros((rows, w.shape[1])), 0.0
     if density > max_density:
         return q @ w, density
+    nz = q != 0
+    counts = nz.sum(1)
     idx = nz.nonzero()[:, 1]  # row-major: the entries of row 0, then row 1, ...
     offsets = torch.zeros(rows, dtype=torch.long, device=q.device)
     offsets[1:] = counts.cumsum(0)[:-1]
@@ -132,8 +132,11 @@ class _SparseBandLayer(torch.autograd.Function):
         grads = [None] * 10
         beta = float(1.0 - dv)
         G = surrogate_derivative(x, cfg.surrogate, cfg.alpha, g_s, scale_last=True, width=cfg.width)
+        q = None
+        if need_in:  # Q = g G before G becomes D in place
+            q = (G * gain).sum_to_size(ctx.al_shape).reshape(-1, weight.shape[0])
         if need_w or need_c or need_b or need_g:
-            d = G.clone()
+            d = G
             d_s = d.unbind(0)
             for t in range(cfg.T - 2, -1, -1):  # R[t] = 1: the dense node's recurrence
                 d_s[t].add_(d_s[t + 1], alpha=beta)
@@ -147,8 +150,7 @@ class _SparseBandLayer(torch.autograd.Function):
                 da = (gain * d).sum_to_size(ctx.al_shape).reshape(-1, n)
                 grads[1] = da.t().mm(s_in.reshape(-1, n_in))
         if need_in:
-            n, n_in = weight.shape
-            q = G.mul_(gain).sum_to_size(ctx.al_shape).reshape(-1, n)
+            n_in = weight.shape[1]
             p, _ = sparse_matmul(q, weight)
             p = p.view(*ctx.a_shape[:-1], n_in)
             p_s = p.unbind(0)

@@ -80,22 +80,28 @@ def surrogate_derivative(
     its gradients stay what they were. Without autograd recording (every backward pass) the
     work is done in place on new tensors.
     """
-    out = _derivative(x, kind, alpha, grad, scale_last)
+    out, outside = _derivative(x, kind, alpha, grad, scale_last, width)
     if width is None:
         return out
-    outside = x.abs() >= width  # compared in x's dtype; NaN stays (it is not >= anything)
+    if outside is None:
+        outside = x.abs() >= width
     if torch.is_grad_enabled():
         return out.masked_fill(outside, 0.0)
     return out.masked_fill_(outside, 0.0)
 
 
-def _derivative(x, kind: str, alpha: float, grad, scale_last: bool) -> torch.Tensor:
-    """:func:`surrogate_derivative` without the band (a new tensor)."""
+def _derivative(x, kind: str, alpha: float, grad, scale_last: bool, width):
+    """``(grad * ds/dx, outside)``: :func:`surrogate_derivative` without the band (a new
+    tensor) and, for super with a band, the band's complement ``|x| >= width`` (compared in
+    ``x``'s dtype; NaN is inside) from the ``|x|`` it computes anyway (else None)."""
     if kind == "heaviside":
-        return torch.zeros_like(x)
+        return torch.zeros_like(x), None
     inplace = not torch.is_grad_enabled()
+    outside = None
     if kind == "super":
         den = x.abs()
+        if width is not None:
+            outside = den >= width
         den = den.mul_(alpha).add_(1.0) if inplace else den * alpha + 1.0
         den = den.mul_(den) if inplace else den * den
         scale = None
@@ -111,15 +117,15 @@ def _derivative(x, kind: str, alpha: float, grad, scale_last: bool) -> torch.Ten
         if scale is None or scale_last:
             out = den.reciprocal_() if inplace else den.reciprocal()
         else:
-            return torch.full_like(den, scale) / den
+            return torch.full_like(den, scale) / den, outside
     elif scale is None or scale_last:
         same = inplace and grad.shape == den.shape and grad.dtype == den.dtype
         out = torch.div(grad, den, out=den) if same else grad / den
     else:
-        return grad * scale / den
+        return grad * scale / den, outside
     if scale is None:
-        return out
-    return out.mul_(scale) if inplace else out * scale
+        return out, outside
+    return (out.mul_(scale) if inplace else out * scale), outside
 
 
 class SuperSpike(torch.autograd.Function):
