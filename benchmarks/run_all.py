@@ -48,6 +48,7 @@ BENCHES = {
     "end_to_end": ("bench_end_to_end.py", 900, 5400),
     "tuning": ("bench_tuning.py", 900, 2400),
     "scaling": ("bench_scaling.py", 1200, 3600),
+    "sparse_grad": ("bench_sparse_grad.py", 900, 2400),
 }
 RESULTS = HERE / "results"
 

@@ -219,6 +219,13 @@ def register(subparsers) -> None:
     rep = sub.add_parser("report", help="write the tables and plots of a run directory")
     rep.add_argument("run_dir", metavar="RUN_DIR")
     rep.add_argument("--no-plots", action="store_true")
+    rep.add_argument(
+        "--against",
+        metavar="BASE_RUN",
+        help="compare RUN_DIR with another run of the same units (e.g. without --sparse-grad): "
+        "per method both mean test accuracies and the paired difference; with --docs that "
+        "comparison is the block written",
+    )
     docs_options(rep)
     rep.set_defaults(func=cmd_report)
 

@@ -12,8 +12,16 @@ def cmd_report(args) -> int:
         from lava_nt.examples.eeg.report.docs import run_block, update_docs
 
         paths = write_report(args.run_dir, plots=not args.no_plots)
+        against = getattr(args, "against", None)
+        if against is not None:
+            from lava_nt.examples.eeg.report.compare import comparison_block, comparison_lines
+
+            print("\n".join(comparison_lines(args.run_dir, against)))
         if args.docs:
-            body = run_block(args.run_dir, args.docs_name, args.docs)
+            if against is not None:
+                body = comparison_block(args.run_dir, against, args.docs_name, args.docs)
+            else:
+                body = run_block(args.run_dir, args.docs_name, args.docs)
             where = update_docs(args.docs, args.docs_name, body)
             print(f"docs block '{args.docs_name}' written to {where}")
     except user_errors() as exc:

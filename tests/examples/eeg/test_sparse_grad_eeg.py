@@ -86,19 +86,54 @@ def test_tiny_run_records_band_and_refuses_other_value(small_deap, tmp_path, mon
     assert summary.units_run == 0
 
 
-def test_band_changes_training(small_deap, tmp_path):
-    """The pretrained weights of a tiny run with a narrow band differ from the dense run's (the
-    band reaches the gradients), while the dense run's rows carry no sparse_grad field."""
-    states = {}
+def test_band_changes_training_and_comparison_block(small_deap, tmp_path, capsys):
+    """Two tiny CLI runs, dense and with a narrow band: the band reaches the gradients (the
+    pretrained weights differ), only the banded run's rows carry sparse_grad, and
+    ``report --against`` writes the paired comparison as a docs block naming both commands."""
+    from lava_nt.cli import main
+    from lava_nt.examples.eeg.report.docs import blocks
+
+    runs = {}
     for band in (None, 0.05):
-        cfg = PipelineConfig(
-            methods=("none",), seeds=(0,), participants=(1,), sparse_grad=band, **TINY
-        )
         run_dir = tmp_path / f"run-{band}"
-        run_pipeline(run_dir, cfg, data_dir=small_deap, log=_quiet, report=False)
+        args = [
+            "eeg",
+            "run",
+            "--data",
+            str(small_deap),
+            "--out",
+            str(run_dir),
+            "--participants",
+            "1",
+            "2",
+            "--methods",
+            "none",
+            "nt2",
+            "--seeds",
+            "0",
+            "--pretrain-epochs",
+            "2",
+            "--tune-epochs",
+            "3",
+            "--no-lava",
+            "--no-progress",
+        ]
+        if band is not None:
+            args += ["--sparse-grad", str(band)]
+        assert main(args) == 0, capsys.readouterr().err
         rows = pl.load_results(run_dir)
         assert all(("sparse_grad" in r) == (band is not None) for r in rows)
-        states[band] = pl.load_unit_model(run_dir, 1, "none", 0)[0].state_dict()
-    w_dense = states[None]["layers.1.linear.weight"]
-    w_band = states[0.05]["layers.1.linear.weight"]
-    assert not torch.equal(w_dense, w_band)
+        runs[band] = run_dir
+    w = [pl.load_unit_model(runs[b], 1, "none", 0)[0].layers[1].linear.weight for b in runs]
+    assert not torch.equal(w[0], w[1])
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- BEGIN generated: cmp -->\n<!-- END generated: cmp -->\n")
+    capsys.readouterr()
+    rc = main(["eeg", "report", str(runs[0.05]), "--against", str(runs[None]), "--no-plots",
+               "--docs", str(page), "--docs-name", "cmp"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    body = blocks(page.read_text())["cmp"]
+    assert f"--against {runs[None]} --docs {page} --docs-name cmp" in body
+    assert body.count("- `lava-nt eeg run --data") == 2 and "--sparse-grad 0.05" in body
+    assert "sparse_grad: None -> 0.05" in body
+    assert "| nt2 | 2 | 2 |" in body and "| none | 2 | 2 |" in body
