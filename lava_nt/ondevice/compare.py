@@ -9,13 +9,14 @@
   epochs, best validation epoch);
 * transfer to digits 5-9 (labels 0-4) with every weight frozen, tuning only the biases of both
   layers: (a) BPTT ``nt2`` (Adam 1e-2, same loss, 15 epochs, best validation epoch); (b) the local
-  on-device rule (:mod:`lava_nt.spec.learning`) in float with ``[I 0]`` and with derived feedback,
-  and in fixed point, ``eta`` chosen on the validation split, 3 passes over the tuning set.
+  on-device rule (:mod:`lava_nt.spec.learning`) with ``[I 0]`` and with derived feedback, in
+  float and in fixed point, ``eta`` and ``band`` chosen on the validation split from
+  :data:`ETAS` x :data:`BANDS`, 3 passes over the tuning set.
 
 Accuracies are on a held-out test split of digits 5-9 (numpy reference of the tuned network).
-``--lava`` also runs the fixed-point tuning inside one Lava run and checks it equals the twin bit
-for bit. The results are one seed of one small task; they show the size of the gap, not a
-general ranking.
+``--lava`` also runs the last fixed-point tuning (derived feedback) inside one Lava run and
+checks that it equals the twin bit for bit. The results are one seed of one small task; they
+show the size of the gap, not a general ranking.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from lava_nt.ondevice.rule import fixed_rates, make_rule
 from lava_nt.ondevice.twin import run_twin, tuned_spec
 
 T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
-ETAS = (3e-4, 1e-3, 3e-3)
+ETAS = (3e-5, 1e-4, 3e-4, 1e-3)
+BANDS = (0.25, 0.5, 1.0)
 
 
 def digits_task(seed: int = 0) -> dict:
@@ -92,11 +94,12 @@ def _sequence(data, epochs: int):
 
 
 def on_device(spec: NetworkSpec, task: dict, feedback: str, float_spec=None) -> tuple:
-    """Best-``eta`` on-device tuning (validation accuracy): ``(tuned spec, eta, seconds)``."""
+    """On-device tuning with the best ``eta`` and ``band`` of the grids (validation accuracy):
+    ``(tuned spec, (eta, band), seconds of the chosen run, its rule)``."""
     x, y = _sequence(task["B_tune"], EPOCHS_ON_DEVICE)
     best = None
-    for eta in ETAS:
-        kw = dict(feedback=feedback, x_feedback=task["B_tune"][0])
+    for eta, band in ((e, b) for e in ETAS for b in BANDS):
+        kw = dict(feedback=feedback, x_feedback=task["B_tune"][0], band=band)
         if spec.fixed:
             mants, shifts = fixed_rates(eta, spec, float_spec, range(len(spec.layers)))
             rule = make_rule(spec, T, CLASSES, eta_mant=mants, eta_shift=shifts, **kw)
@@ -108,7 +111,7 @@ def on_device(spec: NetworkSpec, task: dict, feedback: str, float_spec=None) -> 
         tuned = tuned_spec(spec, res.biases)
         val = accuracy(tuned, task["B_val"])
         if best is None or val > best[0]:
-            best = (val, tuned, eta, seconds, rule)
+            best = (val, tuned, (eta, band), seconds, rule)
     return best[1], best[2], best[3], best[4]
 
 
@@ -130,9 +133,10 @@ def compare(seed: int = 0, lava: bool = False) -> dict:
         timing[f"on_device_{fb}_s"] = secs
     fixed, _ = quantize(spec)
     rows["untuned on 5-9, fixed point"] = (accuracy(fixed, task["B_test"]), None)
-    ftuned, feta, _, frule = on_device(fixed, task, "identity", spec)
-    rows["on-device fixed point, identity feedback"] = (accuracy(ftuned, task["B_test"]), feta)
-    result = {"rows": {k: {"accuracy": a, "eta": e} for k, (a, e) in rows.items()},
+    for fb in ("identity", "derived"):
+        ftuned, feta, _, frule = on_device(fixed, task, fb, spec)
+        rows[f"on-device fixed point, {fb} feedback"] = (accuracy(ftuned, task["B_test"]), feta)
+    result = {"rows": {k: {"accuracy": a, "eta_band": e} for k, (a, e) in rows.items()},
               "timing": timing, "sizes": {k: int(v[1].size) for k, v in task.items()}}  # fmt: skip
     if lava:
         from lava_nt.ondevice.lava_engine import run_lava  # lazy: imports Lava
@@ -156,10 +160,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="write the results as JSON")
     args = p.parse_args(argv)
     res = compare(args.seed, args.lava)
-    print("| arm | test accuracy (digits 5-9) | eta |\n|---|---|---|")
+    print("| arm | test accuracy (digits 5-9) | eta, band |\n|---|---|---|")
     for name, r in res["rows"].items():
-        eta = "" if r["eta"] is None else f"{r['eta']:g}"
-        print(f"| {name} | {r['accuracy']:.3f} | {eta} |")
+        eb = "" if r["eta_band"] is None else "{:g}, {:g}".format(*r["eta_band"])
+        print(f"| {name} | {r['accuracy']:.3f} | {eb} |")
     print(res["timing"], res["sizes"], res.get("lava"))
     if args.out:
         from lava_nt.io import atomic_write_text, to_jsonable  # lazy: only with --out

@@ -227,3 +227,16 @@ def test_run_errors_name_the_problem():
     sb = random_spec(0, (6, 4), spiking_bias="per_neuron")
     with pytest.raises(ParameterError, match="spiking bias"):
         make_rule(sb, 4, 2)
+
+
+def test_comparison_task_is_a_seeded_disjoint_split():
+    pytest.importorskip("sklearn")
+    from lava_nt.ondevice.compare import T, digits_task
+
+    a, b = digits_task(0), digits_task(0)
+    assert a.keys() == {"A_train", "A_val", "B_tune", "B_val", "B_test"}
+    for key, (x, y) in a.items():
+        assert x.shape[0] == T and x.shape[1] == y.size and set(np.unique(x)) <= {0.0, 1.0}
+        assert y.min() >= 0 and y.max() <= 4
+        assert np.array_equal(x, b[key][0]) and np.array_equal(y, b[key][1])
+    assert sum(v[1].size for v in a.values()) == 1797
