@@ -20,17 +20,18 @@ grey levels in [0, 1]. A seed sets the initial weights and the batch order; the 
 for every seed.
 
 The cost per step (forward, backward and Adam step, in milliseconds, one torch thread) is measured
-in the same run for all variants, seeds interleaved, and reported as a ratio to the baseline.
+by :func:`step_costs` before the runs: rounds of one step per variant on the same batch, the
+order rotating, so that the shared machine's changing load meets all variants alike; the median
+is reported, and its ratio to the baseline's (``cost.csv``).
 
-``run(out, settings)`` writes ``results.csv`` (one row per dataset, variant and seed: the best
-test accuracy, its epoch, every epoch's test accuracy and the mean step time), ``meta.json``
+``run(out, settings)`` writes ``cost.csv``, ``results.csv`` (one row per dataset, variant and seed:
+the best test accuracy, its epoch, every epoch's test accuracy and the run's own mean step time),
+``meta.json``
 (settings, versions) and the report (:func:`.report.write_report`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ from lava_nt.examples.images import data as image_data
 from lava_nt.io import atomic_write_text
 from lava_nt.training.abstracted import abstract_block
 
-from .report import THESIS_MNIST, VARIANTS, write_report
+from .report import THESIS_MNIST, VARIANTS, write_csv, write_report
 
 __all__ = ["BLOCK", "DATASETS", "FULL", "MLP", "QUICK", "SIZES", "THESIS_MNIST", "VARIANTS", "run"]
 
@@ -51,8 +52,8 @@ BLOCK = (1, 3)  # 0-based layers abstracted: 392 -> 196 -> 98 -> 49
 DATASETS = ("mnist", "digits")
 
 FULL = {"datasets": DATASETS, "seeds": (0, 1, 2, 3, 4), "epochs": 10, "batch_size": 64,
-        "lr": 1e-4}  # fmt: skip
-QUICK = dict(FULL, seeds=(0, 1), epochs=2)
+        "lr": 1e-4, "cost_rounds": 300}  # fmt: skip
+QUICK = dict(FULL, seeds=(0, 1), epochs=2, cost_rounds=20)
 
 
 class MLP(torch.nn.Module):
@@ -101,14 +102,43 @@ def accuracy(model: MLP, x, y) -> float:
     return float((model(x).argmax(-1) == y).float().mean())
 
 
+def _step(model: MLP, opt, xb, yb, variant: str) -> None:
+    """One training step (forward, backward, Adam) of a variant."""
+    block = None if variant == "baseline" else BLOCK
+    matrix = "derived" if variant == "baseline" else variant
+    opt.zero_grad(set_to_none=True)
+    torch.nn.functional.nll_loss(model(xb, block, matrix), yb).backward()
+    opt.step()
+
+
+def step_costs(train, cfg: dict, rounds: int, seed: int = 0) -> dict:
+    """``{variant: [step seconds]}``: ``rounds`` rounds of one step per variant on the same
+    random batch, the variants' order rotating each round, so that a change of the machine's
+    load meets every variant alike (the timing of record; the runs' own step times follow the
+    load of their moment)."""
+    x, y = train
+    gen = torch.Generator().manual_seed(seed)
+    nets = {}
+    for v in VARIANTS:
+        torch.manual_seed(seed)
+        m = MLP()
+        nets[v] = (m, torch.optim.Adam(m.parameters(), lr=cfg["lr"]))
+    times = {v: [] for v in VARIANTS}
+    for r in range(rounds):
+        idx = torch.randint(0, len(y), (cfg["batch_size"],), generator=gen)
+        for v in VARIANTS[r % 3 :] + VARIANTS[: r % 3]:
+            t0 = time.perf_counter()
+            _step(*nets[v], x[idx], y[idx], v)
+            times[v].append(time.perf_counter() - t0)
+    return times
+
+
 def train_one(train, test, variant: str, seed: int, cfg: dict) -> dict:
     """One run: the test accuracy after every epoch, the best one and the mean step time."""
     torch.manual_seed(seed)
     model = MLP()
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     gen = torch.Generator().manual_seed(seed)
-    block = None if variant == "baseline" else BLOCK
-    matrix = "derived" if variant == "baseline" else variant
     x, y = train
     accs, step_s, steps = [], 0.0, 0
     for _ in range(cfg["epochs"]):
@@ -116,24 +146,13 @@ def train_one(train, test, variant: str, seed: int, cfg: dict) -> dict:
         for i in range(0, len(y), cfg["batch_size"]):
             idx = perm[i : i + cfg["batch_size"]]
             t0 = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.nll_loss(model(x[idx], block, matrix), y[idx])
-            loss.backward()
-            opt.step()
+            _step(model, opt, x[idx], y[idx], variant)
             step_s += time.perf_counter() - t0
             steps += 1
         accs.append(accuracy(model, *test))
     best = int(np.argmax(accs))  # the first epoch with the maximum
     return {"acc": accs[best], "best_epoch": best, "epoch_accs": " ".join(map(str, accs)),
             "ms_per_step": 1e3 * step_s / steps, "steps": steps}  # fmt: skip
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def run(out, settings: dict | None = None, quick: bool = False, log=print) -> list[dict]:
@@ -143,17 +162,22 @@ def run(out, settings: dict | None = None, quick: bool = False, log=print) -> li
     out.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # comparable step times on a shared machine
-    rows = []
+    rows, costs = [], []
     try:
         for dataset in cfg["datasets"]:
             train, test = load(dataset)
+            for v, ts in step_costs(train, cfg, cfg["cost_rounds"]).items():
+                q1, med, q3 = np.percentile(1e3 * np.asarray(ts), [25, 50, 75])
+                costs.append({"dataset": dataset, "variant": v, "median_ms": med, "q1_ms": q1,
+                              "q3_ms": q3, "rounds": len(ts)})  # fmt: skip
+            write_csv(out / "cost.csv", costs)
             for seed in cfg["seeds"]:
                 for variant in VARIANTS:
                     r = train_one(train, test, variant, seed, cfg)
                     rows.append({"dataset": dataset, "variant": variant, "seed": seed, **r})
                     log(f"{dataset} {variant} seed {seed}: test accuracy {r['acc']:.4f} "
                         f"(epoch {r['best_epoch']}), {r['ms_per_step']:.2f} ms/step")  # fmt: skip
-                    _write_csv(out / "results.csv", rows)
+                    write_csv(out / "results.csv", rows)
     finally:
         torch.set_num_threads(threads)
     meta = {"settings": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
