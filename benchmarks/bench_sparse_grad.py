@@ -285,7 +285,8 @@ def run(quick: bool) -> dict:
     ]
     notes = [
         "Density of Q (the sparse node's input-gradient operand g G, layers 2 and 3 in order; "
-        "the sparse embedding_bag product is used at or below 3 %, the dense matmul above): "
+        "the sparse embedding_bag product is used at or below 3 %, the dense matmul above; "
+        "above 3 % the value is the node's estimate from every 8th entry): "
         + "; ".join(q_notes)
         + ".",
         "Where the time goes: the band removes no work from the forward pass (the dense "
