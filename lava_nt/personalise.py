@@ -45,6 +45,7 @@ from lava_nt.decode import predict
 from lava_nt.device import module_device, resolve_device
 from lava_nt.nn.fused import FusedNTNetwork
 from lava_nt.nn.network import NTNetwork
+from lava_nt.nn.sparse_grad import sparse_gradients
 from lava_nt.spec.validation import ParameterError
 from lava_nt.training import TrainConfig, check_data, for_model, is_better, population_counts
 
@@ -249,6 +250,7 @@ def personalise_batched(
     *,
     fused: bool | None = None,
     group: int | None = None,
+    sparse_grad: float | None = None,
 ) -> list[PersonResult]:
     """Tune one parameter set per person, all in one run (static inputs ``[B, n_in]``).
 
@@ -270,7 +272,15 @@ def personalise_batched(
     frozen) and ``cfg.n_classes`` None takes the network's class count.
     ``cfg.compile`` is not used (eager). ``cfg.device`` moves the network and the data there for
     the run and the network back afterwards (:func:`lava_nt.device.resolve_device`).
+    ``sparse_grad``: the band ``B_th`` of sparse spiking gradient descent during the run
+    (:func:`lava_nt.nn.sparse_grad.sparse_gradients`; None: the dense surrogate gradient).
     """
+    with sparse_gradients(net, sparse_grad):
+        return _personalise_on_device(net, train_sets, cfg, val_sets, fused, group)
+
+
+def _personalise_on_device(net, train_sets, cfg: TrainConfig, val_sets, fused, group):
+    """:func:`personalise_batched` on ``cfg.device`` (the network moved there and back)."""
     device = resolve_device(cfg.device, "personalise_batched: device")
     home = module_device(net)
     if device == home:
