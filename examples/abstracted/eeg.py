@@ -17,7 +17,10 @@ Both phases go through :func:`lava_nt.training.train` with ``TrainConfig.abstrac
 path, split at the block). The cost per step (:func:`step_costs`, ``eeg_cost.csv``): rounds of
 one training step per variant in rotating order, one thread, the median. Writes ``eeg.csv`` (one
 row per participant, phase, variant and seed; with each run's own step time) into the study
-directory.
+directory, and ``eeg_alignment.csv``: on each left-out participant's test inputs, the cosine
+between the true BPTT gradient at the block's input and ``G_out @ M^T`` for ``M`` from spike
+counts (lava-nt's rule), ``M`` per time step, and ``[I 0]`` (:func:`gradient_alignment`, on the
+baseline-pretrained network).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lava_nt.decode import population_counts
 from lava_nt.examples.eeg.pipeline.config import build_arch
 from lava_nt.examples.eeg.pipeline.data import load_features, prepare_data
 from lava_nt.examples.eeg.protocols import make_split, pretrain_data, tuning_data
@@ -50,7 +54,7 @@ from lava_nt.tuning import apply_tuning
 from .report import VARIANTS, write_csv
 
 EEG_BLOCK = (1, 1)
-EEG_FULL = {"pool": 6, "left_out": (1, 2, 3), "seeds": (0,), "pretrain_epochs": 15,
+EEG_FULL = {"pool": 6, "left_out": (1, 2), "seeds": (0,), "pretrain_epochs": 15,
             "tune_epochs": 60, "T": 25, "batch_size": 32, "cost_rounds": 30}  # fmt: skip
 EEG_QUICK = dict(EEG_FULL, pool=3, left_out=(1,), pretrain_epochs=1, tune_epochs=2,
                  cost_rounds=2)  # fmt: skip
@@ -132,6 +136,48 @@ def step_costs(x, y, cfg: dict, rounds: int, seed: int = 0) -> dict:
     return out
 
 
+def _cos(a, b) -> float:
+    """Mean cosine similarity of the rows of ``a`` and ``b`` (rows where either is zero count
+    as 0)."""
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=-1).nan_to_num().mean())
+
+
+def gradient_alignment(net, x, y, T: int) -> dict:
+    """How well each rule's ``G_in`` matches the true BPTT gradient at the block's input
+    (:data:`EEG_BLOCK` = one layer), for the loss of the batch ``(x, y)``: ``{rule: (cosine per
+    sample and step, cosine of the per-sample gradients summed over the steps)}``. Rules:
+    ``counts`` (one ``M`` from spike counts, applied at every step: lava-nt's choice),
+    ``per-step`` (one ``M`` per step from that step's spikes) and ``identity`` (``[I 0]``)."""
+    from lava_nt.training.abstracted import derived_matrix  # lazy: only this measurement
+
+    first, last = EEG_BLOCK
+    s_in = x
+    for k, layer in enumerate(net.layers[:first]):
+        s_in = layer.run(s_in, None, T=T if k == 0 else None)[0]
+    s_in = s_in.detach().requires_grad_(True)
+    s_out = s_in
+    for layer in net.layers[first : last + 1]:
+        s_out = layer.run(s_out, None)[0]
+    s = s_out
+    for layer in net.layers[last + 1 :]:
+        s = layer.run(s, None)[0]
+    loss = torch.nn.functional.cross_entropy(population_counts(s, 2), y)
+    g_out = torch.autograd.grad(loss, s_out, retain_graph=True)[0]
+    g_true = torch.autograd.grad(loss, s_in)[0]
+    a, b = s_in.detach(), s_out.detach()
+    m = derived_matrix(a.sum(0), b.sum(0))
+    rules = {
+        "counts": g_out @ m.T,
+        "per-step": torch.stack([g_out[t] @ derived_matrix(a[t], b[t]).T for t in range(len(a))]),
+        "identity": g_out[..., : a.shape[-1]],
+    }
+    d = a.shape[-1]
+    return {
+        k: (_cos(v.reshape(-1, d), g_true.reshape(-1, d)), _cos(v.sum(0), g_true.sum(0)))
+        for k, v in rules.items()
+    }
+
+
 def _costs(x, y, cfg: dict, out: Path) -> None:
     rows = []
     for (phase, v), ts in step_costs(x, y, cfg, cfg["cost_rounds"]).items():
@@ -142,6 +188,7 @@ def _costs(x, y, cfg: dict, out: Path) -> None:
 
 
 def _folds(cfg, data, feats, rows, out: Path, log) -> None:
+    aligned = []
     for p in cfg["left_out"]:
         others = [feats[q] for q in data.pool if q != p]
         pre = _tensors(*pretrain_data(others))
@@ -162,6 +209,11 @@ def _folds(cfg, data, feats, rows, out: Path, log) -> None:
                              "n_train": len(pre[1]), "n_test": len(test[1])})  # fmt: skip
                 log(f"EEG p{p:02d} pretrain {variant}: test accuracy {acc:.3f}, {ms:.1f} ms/step")
                 write_csv(out / "eeg.csv", rows)
+            align = gradient_alignment(pretrained["baseline"], *test, cfg["T"])
+            for rule, (c_step, c_sum) in align.items():
+                aligned.append({"participant": p, "seed": seed, "rule": rule,
+                                "cos_per_step": c_step, "cos_summed": c_sum})  # fmt: skip
+            write_csv(out / "eeg_alignment.csv", aligned)
             for variant in VARIANTS:
                 net = copy.deepcopy(pretrained["baseline"])
                 apply_tuning(net, "nt2", seed=seed)

@@ -55,7 +55,8 @@ def _read(out: Path) -> tuple[list[dict], dict, list[dict], dict]:
             f"{out}: no results.csv or eeg.csv (run 'lava-nt abstracted run' first)"
         )
     meta = {**_json(out / "meta.json"), "costs": _csv(out / "cost.csv")}
-    eeg_meta = {**_json(out / "eeg_meta.json"), "costs": _csv(out / "eeg_cost.csv")}
+    eeg_meta = {**_json(out / "eeg_meta.json"), "costs": _csv(out / "eeg_cost.csv"),
+                "alignment": _csv(out / "eeg_alignment.csv")}  # fmt: skip
     return rows, meta, eeg, eeg_meta
 
 
@@ -164,12 +165,35 @@ def eeg_tables(rows: list[dict], meta: dict) -> list[str]:
                     f"| {phase} | {LABELS[v]} | ({e['mean']:.4f}, {e['std']:.3f}) | {e['n']} "
                     f"| {cost} |"
                 )
+    parts += _alignment_table(meta.get("alignment", []))
     parts += ["", "Test accuracy: the left-out participant's test part (trials unseen in "
               "training and validation). ms / step: one training step (forward, loss, backward, "
               "Adam) of a batch of 32 on one thread, the median [quartiles] of rounds of one step "
               "per variant in rotating order; cost vs baseline: the ratio of the medians. A small "
               "study: a few participants on synthetic data."]  # fmt: skip
     return ["\n".join(parts)]
+
+
+RULES = {"counts": "M from spike counts, every step (lava-nt)", "per-step": "one M per step",
+         "identity": "[I 0]"}  # fmt: skip
+
+
+def _alignment_table(rows: list[dict]) -> list[str]:
+    """Which ``L`` for spikes: cosine of each rule's ``G_in`` with the true BPTT gradient."""
+    if not rows:
+        return []
+    out = ["", "Which `L` for spikes: cosine between `G_out @ M^T` and the true BPTT gradient "
+           "at the block's input (baseline-pretrained network, the left-out participants' test "
+           "inputs; mean over participants):", "",
+           "| rule | cosine per sample and step | cosine of the gradients summed over steps |",
+           "|---|---|---|"]  # fmt: skip
+    for rule, label in RULES.items():
+        sel = [r for r in rows if r["rule"] == rule]
+        if sel:
+            step = np.mean([float(r["cos_per_step"]) for r in sel])
+            summed = np.mean([float(r["cos_summed"]) for r in sel])
+            out.append(f"| {label} | {step:.3f} | {summed:.3f} |")
+    return out
 
 
 def docs_block(out, regenerate: str) -> str:
