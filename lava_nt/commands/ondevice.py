@@ -17,7 +17,10 @@ one attached to the model file, or the model quantised now; ``--eta`` is convert
 rates per neuron (:func:`lava_nt.ondevice.rule.fixed_rates`) unless ``--eta-mant``/``--eta-shift``
 give them. ``--feedback derived`` measures the least-squares feedback matrices on TUNE with the
 untuned network. Writes ``DIR/tuned.h5`` (the tuned network: float, or fixed point only) and
-``DIR/report.json`` (accuracy before/after, settings, bias changes), both atomically.
+``DIR/report.json`` (accuracy before/after, settings, bias changes), both atomically. In fixed
+point the tuned layers' biases first get room to grow (``--bias-headroom``,
+:func:`lava_nt.ondevice.rule.bias_headroom`): the quantiser's smallest exponents would saturate
+at once.
 """
 
 from __future__ import annotations
@@ -118,6 +121,13 @@ def register(subparsers) -> None:
         default=(0.5, 0.0),
         metavar=("ON", "OFF"),
         help="target spike rates of the label's population and the others",
+    )
+    p.add_argument(
+        "--bias-headroom",
+        type=_eta,
+        default=1.0,
+        help="fixed point: give the tuned layers' biases one exponent per layer that holds "
+        "this fraction of the threshold (default 1.0; 0 keeps what they need now)",
     )
     p.add_argument("--epochs", type=positive_int, default=1, help="passes over TUNE")
     p.add_argument("--n-classes", type=positive_int, default=None)
@@ -221,6 +231,12 @@ def _ondevice(args) -> int:
     net, float_spec, source, report = _network(args, spec, info, xt)
     xt, xs = (fixed_point_input(spec, report, v) if net.fixed else v for v in (xt, xs))
     T = int(xt.shape[0])
+    if net.fixed:
+        from lava_nt.ondevice import bias_headroom
+
+        layers = range(len(net.layers)) if args.layers is None else sorted(set(args.layers))
+        if all(0 <= k < len(net.layers) for k in layers):  # else make_rule names the layer
+            net = bias_headroom(net, layers, args.bias_headroom)
     rule = _rule(args, net, float_spec, T, n_classes, xt)
     x = np.concatenate([xs] + [xt] * args.epochs + [xs], axis=1)
     labels = np.concatenate([ys] + [yt] * args.epochs + [ys])
@@ -269,7 +285,7 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         "precision": args.precision, "engine": args.engine, "feedback": args.feedback,
         "layers": list(rule.layers), "eta": args.eta, "eta_mant": args.eta_mant,
         "eta_shift": args.eta_shift, "band": args.band, "rates": list(args.rates),
-        "epochs": args.epochs, "T": rule.T,
+        "epochs": args.epochs, "T": rule.T, "bias_headroom": args.bias_headroom,
     }  # fmt: skip
     meta = {
         "n_classes": n_classes, "role": "tuned", "T": rule.T, "ondevice": settings,

@@ -12,6 +12,7 @@ The rule's equations are :mod:`lava_nt.spec.learning`; the guide is ``docs/on_de
 from lava_nt.ondevice.rule import (
     FEEDBACK_KINDS,
     OnDeviceRule,
+    bias_headroom,
     check_rule,
     derived_feedback,
     feedback_matrices,
@@ -27,6 +28,7 @@ __all__ = [
     "FEEDBACK_KINDS",
     "OnDeviceResult",
     "OnDeviceRule",
+    "bias_headroom",
     "check_rule",
     "derived_feedback",
     "feedback_matrices",

@@ -10,7 +10,8 @@
 * transfer to digits 5-9 (labels 0-4) with every weight frozen, tuning only the biases of both
   layers: (a) BPTT ``nt2`` (Adam 1e-2, same loss, 15 epochs, best validation epoch); (b) the local
   on-device rule (:mod:`lava_nt.spec.learning`) with ``[I 0]`` and with derived feedback, in
-  float and in fixed point, ``eta`` and ``band`` chosen on the validation split from
+  float and in fixed point (quantised, then :func:`~lava_nt.ondevice.rule.bias_headroom` 1.0),
+  ``eta`` and ``band`` chosen on the validation split from
   :data:`ETAS` x :data:`BANDS`, 3 passes over the tuning set.
 
 Accuracies are on a held-out test split of digits 5-9 (numpy reference of the tuned network).
@@ -30,7 +31,7 @@ import numpy as np
 
 from lava_nt.decode import predictions
 from lava_nt.network import NetworkSpec, run_reference
-from lava_nt.ondevice.rule import fixed_rates, make_rule
+from lava_nt.ondevice.rule import bias_headroom, fixed_rates, make_rule
 from lava_nt.ondevice.twin import run_twin, tuned_spec
 
 T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
@@ -131,7 +132,7 @@ def compare(seed: int = 0, lava: bool = False) -> dict:
         tuned, eta, secs, _ = on_device(spec, task, fb)
         rows[f"on-device float, {fb} feedback"] = (accuracy(tuned, task["B_test"]), eta)
         timing[f"on_device_{fb}_s"] = secs
-    fixed, _ = quantize(spec)
+    fixed = bias_headroom(quantize(spec)[0], range(len(spec.layers)), 1.0)
     rows["untuned on 5-9, fixed point"] = (accuracy(fixed, task["B_test"]), None)
     for fb in ("identity", "derived"):
         ftuned, feta, _, frule = on_device(fixed, task, fb, spec)

@@ -25,13 +25,20 @@ loses its LSB), which the twin applies too.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from lava_nt.network import NetworkSpec, run_reference
-from lava_nt.spec.fixed import WEIGHT_MANT_MAX, dense_effective_weights
+from lava_nt.spec.fixed import (
+    BIAS_EXP_MAX,
+    BIAS_MANT_MAX,
+    BIAS_MANT_MIN,
+    WEIGHT_MANT_MAX,
+    dense_effective_weights,
+)
 from lava_nt.spec.learning import (
     ETA_MANT_MAX,
     ETA_SHIFT_MAX,
@@ -288,3 +295,34 @@ def fixed_rates(eta: float, fixed: NetworkSpec, float_spec: NetworkSpec, layers)
         mants.append(mant)
         shifts.append(shift)
     return mants, shifts
+
+
+def bias_headroom(spec: NetworkSpec, layers, vth_fraction: float = 1.0) -> NetworkSpec:
+    """A copy of the fixed-point ``spec`` whose tuned ``layers`` can hold biases up to
+    ``vth_fraction`` of the threshold.
+
+    The quantiser gives each bias the smallest exponent that holds it, so a tuned bias that grows
+    saturates its 13-bit mantissa at once. Here every neuron of a tuned layer gets the layer's
+    exponent ``e`` = the smallest in ``0 .. 7`` with ``4095 << e >= max(vth_fraction * (vth <<
+    6), max |bias|)`` (7 if none), and its value ``bias_mant << bias_exp`` is re-expressed as
+    ``round(value / 2**e) << e`` (round half away from zero; an error below ``2**(e-1)`` voltage
+    units). ``vth_fraction = 0`` keeps only what the biases need now.
+    """
+    if not spec.fixed:
+        raise ParameterError("bias_headroom: needs a fixed-point spec")
+    if not np.isfinite(vth_fraction) or vth_fraction < 0:
+        raise ParameterError(f"bias_headroom: vth_fraction must be >= 0, got {vth_fraction!r}")
+    out = copy.deepcopy(spec)
+    for k in layers:
+        layer = out.layers[k]
+        p = layer.neuron
+        value = np.broadcast_to(
+            np.asarray(p.bias_mant, np.int64) << np.asarray(p.bias_exp, np.int64), (layer.n,)
+        )
+        need = max(vth_fraction * (int(p.vth) << 6), float(np.abs(value).max(initial=0)))
+        exp = next((e for e in range(BIAS_EXP_MAX + 1) if BIAS_MANT_MAX << e >= need),
+                   BIAS_EXP_MAX)  # fmt: skip
+        mant = np.clip(round_half_away(value / 2.0**exp), BIAS_MANT_MIN, BIAS_MANT_MAX)
+        layer.neuron = p._replace(bias_mant=mant.astype(np.int64),
+                                  bias_exp=np.full(layer.n, exp, np.int64))  # fmt: skip
+    return out

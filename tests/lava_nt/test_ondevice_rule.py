@@ -8,6 +8,7 @@ import torch
 
 from lava_nt.network import LayerSpec, NetworkSpec
 from lava_nt.ondevice import (
+    bias_headroom,
     derived_feedback,
     fixed_feedback,
     identity_feedback,
@@ -240,3 +241,21 @@ def test_comparison_task_is_a_seeded_disjoint_split():
         assert y.min() >= 0 and y.max() <= 4
         assert np.array_equal(x, b[key][0]) and np.array_equal(y, b[key][1])
     assert sum(v[1].size for v in a.values()) == 1797
+
+
+def test_bias_headroom_reexpresses_the_biases_with_room_to_grow():
+    spec = random_spec(2, (10, 8, 4), fixed=True, bias_exp="random")
+    out = bias_headroom(spec, [1], 1.0)
+    p0, p1 = spec.layers[1].neuron, out.layers[1].neuron
+    vth = int(p0.vth) << 6
+    exp = int(p1.bias_exp[0])
+    assert np.all(p1.bias_exp == exp) and (4095 << exp) >= min(vth, 4095 << 7)
+    assert exp == 7 or (4095 << (exp - 1)) < vth  # the smallest exponent that holds vth
+    before = p0.bias_mant << np.broadcast_to(p0.bias_exp, (4,))
+    assert np.all(np.abs((p1.bias_mant << exp) - before) <= (1 << exp) // 2)
+    assert out.layers[0].neuron is not p0 and np.array_equal(  # layer 0 untouched
+        out.layers[0].neuron.bias_mant, spec.layers[0].neuron.bias_mant
+    )
+    assert np.array_equal(spec.layers[1].neuron.bias_mant, p0.bias_mant)  # a copy
+    with pytest.raises(ParameterError, match="fixed-point"):
+        bias_headroom(random_spec(2, (10, 8, 4)), [0])
