@@ -151,25 +151,25 @@ def _time_steps(variants: dict, x, y, rounds: int, reps: int):
 
 
 def _q_density(model, x, y) -> list[float]:
-    """Densities of ``Q`` (the sparse node's input-gradient operand) in one backward pass."""
+    """Densities of ``G`` in the sparse node (its decision) in one backward pass."""
     from lava_nt.nn import fused_sparse
     from lava_nt.training import TrainConfig, loss_and_counts
 
     seen = []
-    real = fused_sparse.sparse_matmul
+    real = fused_sparse.sampled_density
 
-    def spy(q, w):
-        out, d = real(q, w)
+    def spy(t):
+        d = real(t)
         seen.append(d)
-        return out, d
+        return d
 
-    fused_sparse.sparse_matmul = spy
+    fused_sparse.sampled_density = spy
     try:
         cfg = TrainConfig(T=T, n_classes=2, spike_l1=1e-3, batch_size=B)
         loss, _ = loss_and_counts(model, x[:B], y[:B], cfg)
         loss.backward()
     finally:
-        fused_sparse.sparse_matmul = real
+        fused_sparse.sampled_density = real
     return seen[::-1]  # the backward visits the last layer first
 
 
@@ -188,7 +188,7 @@ def _kernels(rounds: int) -> tuple[list[dict], str]:
             q = torch.randn(T * B, n, generator=g) * (torch.rand(T * B, n, generator=g) < d)
             fns = {
                 "dense": lambda q=q, w=w: q @ w,
-                "embedding_bag": lambda q=q, w=w: sparse_matmul(q, w, max_density=1.0),
+                "embedding_bag": lambda q=q, w=w: sparse_matmul(q, w),
                 "csr": lambda q=q, w=w: q.to_sparse_csr() @ w,
             }
             t = common.interleaved(fns, rounds, reps=10, warmup=2)
@@ -284,9 +284,9 @@ def run(quick: bool) -> dict:
         "first table below.",
     ]
     notes = [
-        "Density of Q (the sparse node's input-gradient operand g G, layers 2 and 3 in order; "
-        "the sparse embedding_bag product is used at or below 3 %, the dense matmul above; "
-        "above 3 % the value is the node's estimate from every 8th entry): "
+        "Density of G (the banded direct term dL/ds sg(x) the sparse node sees, layers 2 and 3 "
+        "in order, estimated from every 8th entry as the node does; at or below 3 % the input "
+        "gradient is the sparse embedding_bag product, above it the dense matmul): "
         + "; ".join(q_notes)
         + ".",
         "Where the time goes: the band removes no work from the forward pass (the dense "

@@ -15,14 +15,15 @@ reset factor ``R[t] = 1``, the EEG network's layers) the recurrence is one linea
 
 so the input-gradient matmul takes the sparse ``Q = g G`` (``[rows, n]`` with only the band's
 entries non-zero) instead of the dense ``g D``. :class:`_SparseBandLayer` is one autograd node
-for ``a = s_in W^T`` and the NTLIF loop that computes ``dL/ds_in`` that way. The product ``Q W``
-is computed as a sparse sum of the active neurons' weight rows per input row
-(``torch.nn.functional.embedding_bag`` with the non-zero values as per-sample weights) when
-``Q``'s measured density is at most :data:`SPARSE_MAX_DENSITY`, and as the dense matmul
-otherwise (same values up to summation order): on this project's 2-core CPU, one thread, the
-sparse product is faster than MKL's dense matmul only below about 3 % non-zeros
-(``benchmarks/bench_sparse_grad.py`` records the crossover; torch's CSR product was slower than
-``embedding_bag`` at every density measured, mostly for building the CSR tensor). Everything else
+for ``a = s_in W^T`` and the NTLIF loop that computes ``dL/ds_in`` that way when ``G`` is sparse
+enough: its density, estimated from every 8th entry, at most :data:`SPARSE_MAX_DENSITY`; ``Q W``
+is then a sparse sum of the active neurons' weight rows per input row
+(``torch.nn.functional.embedding_bag`` with the non-zero values as per-sample weights). Above
+that density the node computes ``dL/ds_in = (g D) W`` with the dense matmul, as the dense node
+does (no filter after it). The threshold is the measured crossover on this project's 2-core CPU,
+one thread: a sparse product beats MKL's dense matmul of these shapes only below about 3 %
+non-zeros, if at all under load (``benchmarks/bench_sparse_grad.py`` records it; torch's CSR
+product, building the CSR tensor included, was no better than ``embedding_bag``). Everything else
 (``dL/dW = (g D)^T s_in``, ``dL/db``, ``dL/dg``, ``dL/dc``) is computed from ``D`` as in the
 dense node. The forward is the dense node's, bit for bit.
 
@@ -42,12 +43,18 @@ from lava_nt.nn.fused_bias import align_steps
 from lava_nt.nn.fused_core import LayerConfig, _bias_gain_grads, _run_layer
 from lava_nt.nn.surrogate import surrogate_derivative
 
-__all__ = ["SPARSE_MAX_DENSITY", "sparse_band_applies", "sparse_band_layer", "sparse_matmul"]
+__all__ = [
+    "SPARSE_MAX_DENSITY",
+    "sampled_density",
+    "sparse_band_applies",
+    "sparse_band_layer",
+    "sparse_matmul",
+]
 
 #: Largest density of ``Q`` at which the input-gradient product is computed sparsely (measured
 #: crossover with the dense matmul on this project's CPU, one thread: module docstring).
 SPARSE_MAX_DENSITY = 0.03
-#: ``sparse_matmul`` estimates the density of ``Q`` from every this-many-th entry.
+#: :func:`sampled_density` estimates a density from every this-many-th entry.
 DENSITY_STRIDE = 8
 
 
@@ -83,31 +90,26 @@ def sparse_band_layer(s_in, weight, cell, c, kind: str, alpha: float, width: flo
     )
 
 
-def sparse_matmul(q: torch.Tensor, w: torch.Tensor, max_density: float | None = None):
-    """``q @ w`` for ``q [rows, n]``, ``w [n, m]``: the sum of the weight rows of each row's
-    non-zero entries weighted by them (``embedding_bag``) when at most ``max_density`` (default
-    :data:`SPARSE_MAX_DENSITY`) of ``q`` is non-zero, the dense matmul otherwise. Returns
-    ``(product, density)``; the density decides from every :data:`DENSITY_STRIDE`-th entry (a
-    full count costs as much as a few percent of the step), and is exact on the sparse path."""
-    if max_density is None:
-        max_density = SPARSE_MAX_DENSITY
+def sampled_density(t: torch.Tensor) -> float:
+    """Fraction of non-zero entries of ``t`` estimated from every :data:`DENSITY_STRIDE`-th one
+    (a full count costs as much as a few percent of a step)."""
+    sample = t.reshape(-1)[::DENSITY_STRIDE]
+    return int(torch.count_nonzero(sample)) / max(sample.numel(), 1)
+
+
+def sparse_matmul(q: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``q @ w`` for a sparse ``q [rows, n]`` and ``w [n, m]``: per row, the sum of the weight
+    rows of its non-zero entries weighted by them (``embedding_bag``; the same value as the
+    matmul up to summation order)."""
     rows = q.shape[0]
-    flat = q.reshape(-1)
-    sample = flat[::DENSITY_STRIDE]
-    density = int(torch.count_nonzero(sample)) / max(sample.numel(), 1)
-    if density > max_density:
-        return q @ w, density
     nz = q != 0
-    nnz = int(nz.sum())
-    density = nnz / max(q.numel(), 1)
-    if nnz == 0:
-        return q.new_zeros((rows, w.shape[1])), 0.0
     counts = nz.sum(1)
+    if int(counts.sum()) == 0:
+        return q.new_zeros((rows, w.shape[1]))
     idx = nz.nonzero()[:, 1]  # row-major: the entries of row 0, then row 1, ...
     offsets = torch.zeros(rows, dtype=torch.long, device=q.device)
     offsets[1:] = counts.cumsum(0)[:-1]
-    out = F.embedding_bag(idx, w, offsets, mode="sum", per_sample_weights=q[nz])
-    return out, density
+    return F.embedding_bag(idx, w, offsets, mode="sum", per_sample_weights=q[nz])
 
 
 class _SparseBandLayer(torch.autograd.Function):
@@ -138,29 +140,33 @@ class _SparseBandLayer(torch.autograd.Function):
         grads = [None] * 10
         beta = float(1.0 - dv)
         G = surrogate_derivative(x, cfg.surrogate, cfg.alpha, g_s, scale_last=True, width=cfg.width)
+        n = ctx.a_shape[-1]
+        # the sparse product only pays below SPARSE_MAX_DENSITY; above it the dense node's way
+        sparse = need_in and sampled_density(G) <= SPARSE_MAX_DENSITY
         q = None
-        if need_in:  # Q = g G before G becomes D in place
-            q = (G * gain).sum_to_size(ctx.al_shape).reshape(-1, weight.shape[0])
-        if need_w or need_c or need_b or need_g:
-            d = G
-            d_s = d.unbind(0)
-            for t in range(cfg.T - 2, -1, -1):  # R[t] = 1: the dense node's recurrence
-                d_s[t].add_(d_s[t + 1], alpha=beta)
-            if need_c:
-                grads[2] = d.sum_to_size(ctx.c_shape)
-            if need_b or need_g:
-                grads[3], grads[4] = _bias_gain_grads(d, None, a_al, None, bias, gain, need_b,
-                                                      need_g)  # fmt: skip
-            if need_w:
-                n, n_in = ctx.a_shape[-1], s_in.shape[-1]
-                da = (gain * d).sum_to_size(ctx.al_shape).reshape(-1, n)
-                grads[1] = da.t().mm(s_in.reshape(-1, n_in))
+        if sparse:  # Q = g G before G becomes D in place
+            q = (G * gain).sum_to_size(ctx.al_shape).reshape(-1, n)
+        d = G
+        d_s = d.unbind(0)
+        for t in range(cfg.T - 2, -1, -1):  # R[t] = 1: the dense node's recurrence
+            d_s[t].add_(d_s[t + 1], alpha=beta)
+        if need_c:
+            grads[2] = d.sum_to_size(ctx.c_shape)
+        if need_b or need_g:
+            grads[3], grads[4] = _bias_gain_grads(d, None, a_al, None, bias, gain, need_b, need_g)
+        da = None
+        if need_w or (need_in and not sparse):
+            da = (gain * d).sum_to_size(ctx.al_shape).reshape(-1, n)
+        if need_w:
+            grads[1] = da.t().mm(s_in.reshape(-1, s_in.shape[-1]))
         if need_in:
             n_in = weight.shape[1]
-            p, _ = sparse_matmul(q, weight)
-            p = p.view(*ctx.a_shape[:-1], n_in)
-            p_s = p.unbind(0)
-            for t in range(cfg.T - 2, -1, -1):  # the filter F, after the matmul
-                p_s[t].add_(p_s[t + 1], alpha=beta)
-            grads[0] = p
+            if not sparse:
+                grads[0] = (da @ weight).view(*ctx.a_shape[:-1], n_in)
+            else:
+                p = sparse_matmul(q, weight).view(*ctx.a_shape[:-1], n_in)
+                p_s = p.unbind(0)
+                for t in range(cfg.T - 2, -1, -1):  # the filter F, after the matmul
+                    p_s[t].add_(p_s[t + 1], alpha=beta)
+                grads[0] = p
         return tuple(grads)

@@ -6,7 +6,7 @@ the band width ``w = B_th * vth`` (computed in double precision) and its surroga
 becomes::
 
     ds/dx = sg(x)   where |x| <  w        (x = v' - vth: the voltage before the reset minus vth,
-          = 0       where |x| >= w         compared with w in x's dtype)
+          = 0       where |x| >= w         compared with w in x's dtype; also where x is NaN)
 
 ``sg`` the population's own surrogate (slope unchanged). The forward pass (the spikes, the
 loss) is untouched; only gradients change. Every spiking population of the network gets it: the

@@ -34,7 +34,7 @@ the fused BPTT (:mod:`lava_nt.nn.fused`) and the QAT recurrences (:mod:`lava_nt.
 
 Sparse gradients (opt-in, Perez-Nieves & Goodman 2021): a spike function with a band ``width``
 (:func:`with_band`) has the derivative above where ``|x| < width`` and exactly zero where
-``|x| >= width`` (``x`` compared in its own dtype); the forward is unchanged.
+``|x| >= width`` or ``x`` is NaN (``x`` compared in its own dtype); the forward is unchanged.
 :func:`lava_nt.nn.sparse_grad.sparse_gradients` sets ``width = B_th * vth`` on every spiking
 population of a network (``B_th`` in units of the threshold).
 """
@@ -47,6 +47,7 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from lava_nt.spec.validation import ParameterError
 
@@ -62,7 +63,7 @@ def surrogate_derivative(
 ) -> torch.Tensor:  # fmt: skip
     """``grad * ds/dx`` of the surrogate ``kind`` at ``x`` (``ds/dx`` itself if ``grad`` is None),
     restricted to the band ``|x| < width`` when ``width`` is given (sparse gradients: zero
-    elsewhere, the values inside unchanged; see :func:`with_band`)::
+    elsewhere and at NaN, the values inside bit for bit unchanged; see :func:`with_band`)::
 
         super:      ds/dx = 1 / (alpha |x| + 1)**2
         atan:       ds/dx = (alpha / 2) / (1 + (pi/2 alpha x)**2)
@@ -80,33 +81,20 @@ def surrogate_derivative(
     its gradients stay what they were. Without autograd recording (every backward pass) the
     work is done in place on new tensors.
     """
-    out, outside = _derivative(x, kind, alpha, grad, scale_last, width)
-    if width is None:
-        return out
-    if outside is None:
-        outside = x.abs() >= width
-    if torch.is_grad_enabled():
-        return out.masked_fill(outside, 0.0)
-    return out.masked_fill_(outside, 0.0)
-
-
-def _derivative(x, kind: str, alpha: float, grad, scale_last: bool, width):
-    """``(grad * ds/dx, outside)``: :func:`surrogate_derivative` without the band (a new
-    tensor) and, for super with a band, the band's complement ``|x| >= width`` (compared in
-    ``x``'s dtype; NaN is inside) from the ``|x|`` it computes anyway (else None)."""
     if kind == "heaviside":
-        return torch.zeros_like(x), None
+        return torch.zeros_like(x)
     inplace = not torch.is_grad_enabled()
-    outside = None
     if kind == "super":
-        den = x.abs()
-        if width is not None:
-            outside = den >= width
+        den = x.abs() if width is None else _banded_abs(x, width, inplace)
         den = den.mul_(alpha).add_(1.0) if inplace else den * alpha + 1.0
         den = den.mul_(den) if inplace else den * den
         scale = None
     elif kind == "atan":
-        den = x.mul(0.5 * math.pi * alpha)
+        # |x| c squared equals (x c) squared exactly (IEEE products are symmetric in sign)
+        c = 0.5 * math.pi * alpha
+        den = x.mul(c) if width is None else _banded_abs(x, width, inplace)
+        if width is not None:
+            den = den.mul_(c) if inplace else den * c
         den = den.mul_(den).add_(1.0) if inplace else den * den + 1.0
         scale = 0.5 * alpha
     else:
@@ -117,15 +105,26 @@ def _derivative(x, kind: str, alpha: float, grad, scale_last: bool, width):
         if scale is None or scale_last:
             out = den.reciprocal_() if inplace else den.reciprocal()
         else:
-            return torch.full_like(den, scale) / den, outside
+            return torch.full_like(den, scale) / den
     elif scale is None or scale_last:
         same = inplace and grad.shape == den.shape and grad.dtype == den.dtype
         out = torch.div(grad, den, out=den) if same else grad / den
     else:
-        return grad * scale / den, outside
+        return grad * scale / den
     if scale is None:
-        return out, outside
-    return (out.mul_(scale) if inplace else out * scale), outside
+        return out
+    return out.mul_(scale) if inplace else out * scale
+
+
+def _banded_abs(x: torch.Tensor, width: float, inplace: bool) -> torch.Tensor:
+    """``|x|`` where ``|x| < width``, ``+inf`` elsewhere (and for NaN), as a new tensor: the
+    surrogate's denominator is then infinite outside the band, so its derivative there is exactly
+    zero (``g / inf``, ``1 / inf``) without a separate mask pass (``torch.threshold`` on ``-|x|``:
+    ``-|x| > -width`` keeps the value; the comparison is in ``x``'s dtype)."""
+    n = x.abs().neg_()
+    if inplace:
+        return F.threshold_(n, -width, -math.inf).neg_()
+    return F.threshold(n, -width, -math.inf).neg()
 
 
 class SuperSpike(torch.autograd.Function):
