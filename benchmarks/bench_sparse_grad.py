@@ -215,7 +215,10 @@ def _kernels(rounds: int) -> tuple[list[dict], str]:
 def run(quick: bool) -> dict:
     import torch
 
+    from lava_nt.nn.fused import keep_freed_memory
+
     warnings.filterwarnings("ignore")
+    keep_freed_memory()  # as `lava-nt eeg run` does for the fused path
     torch.set_num_threads(1)
     torch.manual_seed(0)
     rounds = 4 if quick else 10
@@ -273,7 +276,8 @@ def run(quick: bool) -> dict:
         "by the pipeline itself (`lava-nt eeg run --quick` settings: synthetic data 4 "
         "participants x 40 trials x 2048 samples, fold 1, 8 epochs), float32, "
         "torch.set_num_threads(1), T 25, batch 32 of participant 1's binary training inputs, "
-        "Adam lr 1e-4, CE on population counts + spike L1 1e-3, FusedNTNetwork.",
+        "Adam lr 1e-4, CE on population counts + spike L1 1e-3, FusedNTNetwork, "
+        "keep_freed_memory() (as `lava-nt eeg run` sets it).",
         f"Bands B_th {', '.join(f'{b:g}' for b in BANDS)} (surrogate derivative zero where "
         "|v' - vth| >= B_th vth: lava_nt.nn.sparse_gradients); each variant has its own network "
         f"copy and Adam state; {rounds} interleaved rounds x {reps} steps (2 warm-up steps); "

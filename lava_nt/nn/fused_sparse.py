@@ -152,11 +152,13 @@ class _SparseBandLayer(torch.autograd.Function):
             d_s[t].add_(d_s[t + 1], alpha=beta)
         if need_c:
             grads[2] = d.sum_to_size(ctx.c_shape)
+            if grads[2] is d:
+                grads[2] = d.clone()  # d becomes g D in place below
         if need_b or need_g:
             grads[3], grads[4] = _bias_gain_grads(d, None, a_al, None, bias, gain, need_b, need_g)
         da = None
-        if need_w or (need_in and not sparse):
-            da = (gain * d).sum_to_size(ctx.al_shape).reshape(-1, n)
+        if need_w or (need_in and not sparse):  # d is not needed after this: g D in place
+            da = d.mul_(gain).sum_to_size(ctx.al_shape).reshape(-1, n)
         if need_w:
             grads[1] = da.t().mm(s_in.reshape(-1, s_in.shape[-1]))
         if need_in:
