@@ -289,17 +289,17 @@ def run(quick: bool) -> dict:
     ]
     notes = [
         "Density of G (the banded direct term dL/ds sg(x) the sparse node sees, layers 2 and 3 "
-        "in order, estimated from every 8th entry as the node does; at or below 3 % the input "
-        "gradient is the sparse embedding_bag product, above it the dense matmul): "
-        + "; ".join(q_notes)
-        + ".",
+        "in order, estimated from every 8th entry as the node does; at or below 1 % "
+        "(SPARSE_MAX_DENSITY) the input gradient is the sparse embedding_bag product, above it "
+        "the dense matmul): " + "; ".join(q_notes) + ".",
         "Where the time goes: the band removes no work from the forward pass (the dense "
         "synaptic matmuls, the loop over T) nor from the elementwise backward (the surrogate "
         "and the voltage-gradient recurrence over T touch every neuron either way); it can only "
-        "shrink the input-gradient product of layers 2 and 3, and on this CPU MKL's dense "
-        "matmul beats every sparse product above about 3 % non-zeros (kernel table). So the "
-        "step gains little; the paper's up-to-150x was the backward pass alone, on a GPU with "
-        "custom kernels and larger layers at about 1 % activity.",
+        "shrink the input-gradient product of layers 2 and 3 (a few ms of a step), and on this "
+        "CPU MKL's dense matmul beats every sparse product above about 1-2 % non-zeros (kernel "
+        "table); the band's own cost is a few elementwise passes per population. So the step "
+        "does not get faster; the paper's up-to-150x was the backward pass alone, on a GPU "
+        "with custom kernels and larger layers at about 1 % activity.",
     ]
     return {
         "title": "Sparse spiking gradient descent (EEG network, dense vs banded)",

@@ -21,9 +21,10 @@ is then a sparse sum of the active neurons' weight rows per input row
 (``torch.nn.functional.embedding_bag`` with the non-zero values as per-sample weights). Above
 that density the node computes ``dL/ds_in = (g D) W`` with the dense matmul, as the dense node
 does (no filter after it). The threshold is the measured crossover on this project's 2-core CPU,
-one thread: a sparse product beats MKL's dense matmul of these shapes only below about 3 %
-non-zeros, if at all under load (``benchmarks/bench_sparse_grad.py`` records it; torch's CSR
-product, building the CSR tensor included, was no better than ``embedding_bag``). Everything else
+one thread, under load: a sparse product beats MKL's dense matmul of these shapes only at about
+1-2 % non-zeros, and then by 5-20 % (``benchmarks/bench_sparse_grad.py`` records it; torch's CSR
+product, building the CSR tensor included, was sometimes a little faster and sometimes slower than
+``embedding_bag``, which needs no sparse tensor and is kept). Everything else
 (``dL/dW = (g D)^T s_in``, ``dL/db``, ``dL/dg``, ``dL/dc``) is computed from ``D`` as in the
 dense node. The forward is the dense node's, bit for bit.
 
@@ -53,7 +54,7 @@ __all__ = [
 
 #: Largest density of ``Q`` at which the input-gradient product is computed sparsely (measured
 #: crossover with the dense matmul on this project's CPU, one thread: module docstring).
-SPARSE_MAX_DENSITY = 0.03
+SPARSE_MAX_DENSITY = 0.01
 #: :func:`sampled_density` estimates a density from every this-many-th entry.
 DENSITY_STRIDE = 8
 
