@@ -1,7 +1,7 @@
 """``lava-nt abstracted``: the thesis' chapter 3 Table 1 comparison (abstracted gradients).
 
 lava-nt abstracted run [--quick] [--out DIR] [--seeds N] [--epochs N] [--parts table1 eeg]
-                       [--datasets mnist digits]
+                       [--eeg-participants N] [--datasets mnist digits]
     Train a 5-layer ReLU MLP (784-392-196-98-49-10) with plain backpropagation, with its three
     middle layers abstracted by the derived M (eq. 5) and by the block identity [I 0], on the
     MNIST subset of the image example and on scikit-learn's digits (Adam 1e-4, batch 64, 10
@@ -61,6 +61,13 @@ def register(subparsers) -> None:
         "network, pretraining and nt2 tuning (small: synthetic data, a few participants)",
     )
     r.add_argument(
+        "--eeg-participants",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="--parts eeg: leave out participants 1..N in turn (default 2; pool max(6, N + 1))",
+    )
+    r.add_argument(
         "--datasets",
         nargs="+",
         choices=("mnist", "digits"),
@@ -113,8 +120,11 @@ def _run(args) -> int:
             from lava_nt.examples.abstracted.eeg import run_eeg
             from lava_nt.examples.abstracted.report import write_report
 
-            run_eeg(out, {"seeds": settings["seeds"]} if "seeds" in settings else None,
-                    quick=args.quick)  # fmt: skip
+            eeg = {"seeds": settings["seeds"]} if "seeds" in settings else {}
+            if args.eeg_participants is not None:
+                n = args.eeg_participants
+                eeg |= {"left_out": tuple(range(1, n + 1)), "pool": max(6, n + 1)}
+            run_eeg(out, eeg, quick=args.quick)
             write_report(out)
     except MissingImageData as exc:
         print(f"lava-nt abstracted: {exc}", file=sys.stderr)
