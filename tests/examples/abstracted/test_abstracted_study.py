@@ -85,3 +85,23 @@ def test_docs_table_comes_from_a_recorded_run():
     outside = re.sub(r"<!-- BEGIN generated: .*?<!-- END generated: [\w.-]+ -->", "", text,
                      flags=re.S)  # fmt: skip
     assert not re.search(r"^\|.*\d\.\d{3}.*\|$", outside, re.M)
+
+
+def test_eeg_gradient_alignment_and_configs():
+    from lava_nt.builder import build_network
+    from lava_nt.examples.abstracted.eeg import EEG_BLOCK, EEG_FULL, _cfg, gradient_alignment
+
+    assert _cfg("baseline", 0, EEG_FULL, tune=False).abstract == ()
+    c = _cfg("identity", 3, EEG_FULL, tune=True)
+    assert c.abstract == (EEG_BLOCK,) and c.abstract_matrix == "identity" and c.select == "val"
+    net = build_network(20, [16, 24], n_classes=2, population=4, beta=0.8, seed=0)
+    with torch.no_grad():  # a lively network: every layer spikes
+        for layer in net.layers:
+            layer.linear.weight.mul_(3.0)
+    x = (torch.rand(12, 20, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    y = torch.arange(12) % 2
+    res = gradient_alignment(net, x, y, T=8)
+    assert set(res) == {"counts", "per-step", "identity"}
+    for step, summed in res.values():
+        assert -1.0 <= step <= 1.0 and -1.0 <= summed <= 1.0
+    assert res["counts"] != res["identity"]
