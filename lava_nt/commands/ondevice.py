@@ -2,7 +2,7 @@
 
 lava-nt ondevice MODEL --train TUNE.npz --test TEST.npz [--precision float|fixed]
                  [--engine twin|lava] [--feedback identity|derived] [--layers K ...]
-                 [--eta 1e-3] [--eta-mant M --eta-shift S] [--band 0.5] [--rates 0.5 0.0]
+                 [--eta 3e-4] [--eta-mant M --eta-shift S] [--band 0.5] [--rates 0.5 0.0]
                  [--epochs 1] [--n-classes N] [--T N] [--timeout S] --out DIR [--overwrite]
 
 One run presents TEST (learning off: accuracy before), then TUNE (learning on, ``--epochs``
@@ -75,7 +75,12 @@ def register(subparsers) -> None:
     p.add_argument("model", help="a lava-nt model file (.h5)")
     p.add_argument("--train", required=True, help="tuning data (.npz with x and labels y)")
     p.add_argument("--test", required=True, help="test data (.npz with x and labels y)")
-    p.add_argument("--precision", choices=("float", "fixed"), default="float")
+    p.add_argument(
+        "--precision",
+        choices=("float", "fixed"),
+        default="float",
+        help="float64 network, or the Loihi integer one (default float)",
+    )
     p.add_argument(
         "--engine",
         choices=("twin", "lava"),
@@ -95,7 +100,7 @@ def register(subparsers) -> None:
         default=None,
         help="tuned layers (0-based; default all)",
     )
-    p.add_argument("--eta", type=_eta, default=1e-3, help="learning rate (float; default 1e-3)")
+    p.add_argument("--eta", type=_eta, default=3e-4, help="learning rate (float; default 3e-4)")
     p.add_argument(
         "--eta-mant",
         type=nonnegative_int,

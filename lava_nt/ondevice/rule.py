@@ -199,7 +199,7 @@ def make_rule(
     n_classes: int,
     *,
     layers=None,
-    eta=1e-3,
+    eta=3e-4,
     band=0.5,
     eta_mant=None,
     eta_shift=0,
