@@ -1,7 +1,9 @@
 """On-device tuning inside ONE long Lava run (float or bit-accurate fixed point; no torch).
 
 Graph for ``D`` layers, tuned layers ``k`` (every layer is a
-:class:`~lava_nt.processes.ondevice.process.LearningNTLIF`; an untuned one gets no error)::
+:class:`~lava_nt.processes.ondevice.process.LearningNTLIF`; an untuned one gets no error; a
+layer's spiking bias is built as :func:`lava_nt.converters.lava_graph.run_network` builds it and
+stays frozen)::
 
     RingBuffer(x) -> Dense(W_1) -> L_1 -> ... -> Dense(W_D) -> L_D -> Extractor (output spikes)
                                    ^ err_in                      |
@@ -34,6 +36,7 @@ import numpy as np
 from lava_nt.converters.lava_graph import (
     CHUNK_STEPS,
     GRADED_MESSAGE_BITS,
+    _spiking_bias_kwargs,
     check_spec,
     run_chunked,
     source_data,
@@ -91,6 +94,7 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
         LearningNTLIF,
         OutputError,
     )
+    from lava_nt.processes.spiking_bias.process import SpikingBias  # lazy: imports Lava
 
     fixed = precision == "fixed"
     T, S, _ = x.shape
@@ -112,6 +116,18 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
         prev.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)
         procs += [dense, lif]
+        sb = layer.spiking_bias
+        if sb is not None:  # frozen, as run_network builds it
+            bias = SpikingBias(
+                shape=(sb.m,), n_target=layer.n, precision=precision, reset_interval=L,
+                reset_offset=(k + 1) % L, name=f"spiking_bias_{k}",
+                **_spiking_bias_kwargs(sb.params, fixed),
+            )  # fmt: skip
+            b_dense = _dense(sb.w_in, sb.w_in_exp, fixed, k == 1 and spec.graded)
+            prev.connect(b_dense.s_in)
+            b_dense.a_out.connect(bias.a_in)
+            bias.c_out.connect(lif.c_in)
+            procs += [bias, b_dense]
         learners.append(lif)
         prev = lif.s_out
     tg = rule.targets

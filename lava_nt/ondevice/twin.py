@@ -9,11 +9,12 @@ samples with ``learn = 1``), so every sample runs with the biases the previous o
         e   = learn_b * (target(y_b) - output counts)
         l_k = B_k e ;  bias_k <- update(bias_k, l_k, elig_k)       (tuned layers k)
 
-It computes each layer's synaptic input as Lava's ``Dense`` does (the sum of the weight columns
-of the inputs that spiked; ``W x`` for graded input; fixed point: effective 8-bit weights and
-the exponent shift) and calls the spec's step functions, so it equals the Lava run
-(:func:`lava_nt.ondevice.lava_engine.run_lava`): bit for bit in fixed point, and in float64 up
-to the order of additions, which the twin keeps (tests compare both).
+A layer's spiking bias (frozen; :mod:`lava_nt.spec.spiking_bias`) runs with it and delivers its
+current as in every engine. It computes each layer's synaptic input as Lava's ``Dense`` does
+(the sum of the weight columns of the inputs that spiked; ``W x`` for graded input; fixed point:
+effective 8-bit weights and the exponent shift) and calls the spec's step functions, so it
+equals the Lava run (:func:`lava_nt.ondevice.lava_engine.run_lava`): bit for bit in fixed
+point, and in float64 up to the order of additions, which the twin keeps (tests compare both).
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from lava_nt.network import NetworkSpec, check_network_input
 from lava_nt.ondevice.rule import OnDeviceRule, check_rule
 from lava_nt.spec.fixed import (
     FixedNTLIFState,
+    FixedSpikingBiasState,
     dense_effective_weights,
     dense_fixed_output,
     fixed_ntlif_step,
+    fixed_spiking_bias_step,
 )
 from lava_nt.spec.learning import (
     bias_update,
@@ -43,6 +46,7 @@ from lava_nt.spec.learning import (
     population_target,
 )
 from lava_nt.spec.ntlif import NTLIFState, ntlif_step
+from lava_nt.spec.spiking_bias import SpikingBiasState, spiking_bias_step
 from lava_nt.spec.validation import ParameterError
 
 
@@ -95,6 +99,29 @@ def _drive(W, x_t, graded: bool):
     return W[:, x_t.astype(bool)].sum(axis=1)
 
 
+class _Bias:
+    """A layer's spiking bias over one sample: the current ``c`` it delivers at each step."""
+
+    def __init__(self, sb, fixed: bool, graded: bool):
+        self.sb, self.fixed, self.graded = sb, fixed, graded
+        m = sb.m
+        if fixed:
+            self.W = dense_effective_weights(sb.w_in)
+            self.st = FixedSpikingBiasState(*(np.zeros(m, np.int64),) * 3)
+        else:
+            self.W = np.asarray(sb.w_in, np.float64)
+            self.st = SpikingBiasState(*(np.zeros(m),) * 3)
+
+    def current(self, x_t):
+        a_b = _drive(self.W, x_t, self.graded)
+        if self.fixed:
+            a_b = dense_fixed_output(a_b, self.sb.w_in_exp)
+            c, _, self.st = fixed_spiking_bias_step(a_b, self.st, self.sb.params)
+        else:
+            c, _, self.st = spiking_bias_step(a_b, self.st, self.sb.params)
+        return c
+
+
 def _layer(layer, x_in, p, graded: bool, fixed: bool, learn_p):
     """One layer over ``T`` steps of one sample: ``(spikes [T, n], elig [n] or None)``."""
     T = x_in.shape[0]
@@ -108,14 +135,16 @@ def _layer(layer, x_in, p, graded: bool, fixed: bool, learn_p):
         W = np.asarray(layer.weight, np.float64)
         st = NTLIFState(np.zeros(n), np.zeros(n))
         thr = p.vth
+    bias = None if layer.spiking_bias is None else _Bias(layer.spiking_bias, fixed, graded)
     elig = None if learn_p is None else np.zeros(n, np.int64 if fixed else np.float64)
     out = np.zeros((T, n))
     for t in range(T):
         a = _drive(W, x_in[t], graded)
+        c = (0 if fixed else 0.0) if bias is None else bias.current(x_in[t])
         if fixed:
-            s, st = fixed_ntlif_step(dense_fixed_output(a, layer.weight_exp), 0, st, p)
+            s, st = fixed_ntlif_step(dense_fixed_output(a, layer.weight_exp), c, st, p)
         else:
-            s, st = ntlif_step(a, 0.0, st, p)
+            s, st = ntlif_step(a, c, st, p)
         if elig is not None:
             elig = eligibility_step(elig, s, st.v, thr, learn_p.band)
         out[t] = s

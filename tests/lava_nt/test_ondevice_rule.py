@@ -225,9 +225,9 @@ def test_run_errors_name_the_problem():
         make_rule(spec, 4, 2, feedback="derived")
     with pytest.raises(ParameterError, match="band"):
         make_rule(spec, 4, 2, band=-1)
-    sb = random_spec(0, (6, 4), spiking_bias="per_neuron")
-    with pytest.raises(ParameterError, match="spiking bias"):
-        make_rule(sb, 4, 2)
+    ro = random_spec(0, (6, 4), readout=2)
+    with pytest.raises(ParameterError, match="readout"):
+        make_rule(ro, 4, 2)
 
 
 def test_comparison_task_is_a_seeded_disjoint_split():

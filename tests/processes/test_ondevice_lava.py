@@ -74,6 +74,16 @@ def test_float_graded_input_last_layer_only():
     _compare(spec, make_rule(spec, 7, 2, layers=[1], eta=0.05, band=0.3), x)
 
 
+@pytest.mark.parametrize("fixed", [False, True])
+def test_frozen_spiking_biases(fixed):
+    """Per-neuron and volumetric spiking biases deliver their current; the NTLIF biases learn."""
+    spec = random_spec(13, (10, 12, 6), fixed=fixed, excitatory=(0, 1), sb_excitatory=(0, 1),
+                       spiking_bias=("per_neuron", "volumetric"))  # fmt: skip
+    x = random_input(14, 6, 6, 10)
+    kw = dict(eta_mant=[200, 100], eta_shift=2) if fixed else dict(eta=0.02)
+    _compare(spec, make_rule(spec, 6, 3, **kw), x, np.array([0, 1, 2, 2, 1, 0]))
+
+
 def test_schedule_and_process_errors():
     assert ondevice_schedule(10, 3, 2) == (12, 37)
     from lava_nt.processes.ondevice.process import LearningNTLIF, OutputError
