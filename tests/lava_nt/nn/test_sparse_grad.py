@@ -242,3 +242,13 @@ def test_custom_surrogate_and_qat_refused():
 
     with pytest.raises(ParameterError, match="QATNetwork: a sparse-gradient band"):
         recurrences._surrogate_derivative(with_band(make_spike_fn(), 0.2), torch.zeros(3))
+
+
+def test_qat_network_refused():
+    from lava_nt.qat import QATNetwork
+
+    qat = QATNetwork(random_spec(0, (6, 5, 4), resets="zero"))
+    with pytest.raises(ParameterError, match="QAT module"):
+        with sparse_gradients(qat, 0.5):
+            pass
+    assert all(surrogate_width(m.spike_fn) is None for m in qat.modules() if hasattr(m, "spike_fn"))
