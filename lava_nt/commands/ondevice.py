@@ -268,7 +268,7 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
     import numpy as np
 
     from lava_nt.commands import write_json
-    from lava_nt.commands.training_run import file_sha256
+    from lava_nt.commands.training_run import file_sha256, shell_quote
     from lava_nt.converters.model_file import save_model
     from lava_nt.decode import predictions
     from lava_nt.ondevice import tuned_spec
@@ -318,3 +318,6 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
             f"(max {c['max_abs']:.4g})"
         )
     print(f"tuned model written to {model_path}; report {out_dir / 'report.json'}")
+    engine = "lava-fixed" if net.fixed else "lava-float"
+    print(f"next: lava-nt evaluate {shell_quote(str(model_path))} --data "
+          f"{shell_quote(str(args.test))} --engine {engine}")  # fmt: skip

@@ -11,6 +11,7 @@ from lava_nt.ondevice import (
     bias_headroom,
     derived_feedback,
     fixed_feedback,
+    fixed_rates,
     identity_feedback,
     make_rule,
     run_twin,
@@ -259,3 +260,18 @@ def test_bias_headroom_reexpresses_the_biases_with_room_to_grow():
     assert np.array_equal(spec.layers[1].neuron.bias_mant, p0.bias_mant)  # a copy
     with pytest.raises(ParameterError, match="fixed-point"):
         bias_headroom(random_spec(2, (10, 8, 4)), [0])
+
+
+def test_fixed_rates_match_the_float_rate_in_mantissa_steps():
+    spec = random_spec(4, (10, 8, 4))
+    from lava_nt.converters.quantize import quantize
+
+    fixed = quantize(spec)[0]
+    mants, shifts = fixed_rates(1e-3, fixed, spec, [0, 1])
+    for k, (m, s) in enumerate(zip(mants, shifts, strict=True)):
+        p = fixed.layers[k].neuron
+        q = 1e-3 * ((int(p.vth) << 6) / spec.layers[k].neuron.vth) / 2.0**p.bias_exp
+        assert m.max() <= 4095 and (s == 24 or np.round(q * 2.0 ** (s + 1)).max() > 4095)
+        np.testing.assert_allclose(m / 2.0**s, q, rtol=0, atol=0.5 / 2.0**s)
+    with pytest.raises(ParameterError, match="fixed spec and the float spec"):
+        fixed_rates(1e-3, spec, spec, [0])
