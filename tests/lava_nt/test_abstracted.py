@@ -306,3 +306,17 @@ def test_unsupported_combinations_are_refused():
     net.expand_parameters(2)
     with pytest.raises(ParameterError, match="batched \\(per-person\\) parameters"):
         AbstractedNetwork(net, [(1, 1)])
+
+
+@pytest.mark.parametrize("matrix", ["derived", "identity"])
+def test_fused_abstracted_network_equals_the_eager_one(matrix):
+    net = _snn(2)
+    x = _spikes(seed=3)
+    eager, s_e = _snn_grads(AbstractedNetwork(net, [(1, 1), (2, 3)], matrix), net, x)
+    fused, s_f = _snn_grads(
+        AbstractedNetwork(FusedNTNetwork(net), [(1, 1), (2, 3)], matrix), net, x
+    )
+    assert torch.equal(s_e, s_f)
+    assert eager.keys() == fused.keys()
+    for name in eager:  # every layer, the ones before each block included
+        assert torch.allclose(eager[name], fused[name], rtol=0, atol=1e-10), name
