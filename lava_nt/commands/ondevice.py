@@ -307,6 +307,7 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         "accuracy_before": before, "accuracy_after": after, "accuracy_online_tuning": online,
         "n_tune": int(len(yt)), "n_test": int(n_test), "bias_change": changes,
         "lava_steps": int(res.steps) if res.engine == "lava" else None,
+        "learning": _learning_cost(rule, res, ys, yt, args.epochs),
     }  # fmt: skip
     write_json(out_dir / "report.json", rep, True, OnDeviceError)
     print(
@@ -317,7 +318,28 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
             f"  layer {k}: {name} changed by {c['mean_abs']:.4g} on average "
             f"(max {c['max_abs']:.4g})"
         )
+    cost = rep["learning"]
+    ops, en = cost["counts"]["per_tuning_sample"], cost["energy"]
+    print(
+        f"learning cost per tuning sample (ESTIMATE, {en['figures']['label']}): "
+        f"{ops['eligibility_updates']:.0f} eligibility + {ops['error_counter_updates']:.0f} "
+        f"error-counter updates, {ops['error_messages']:.3g} error messages, "
+        f"{ops['error_synops']:.4g} feedback synops, {ops['bias_updates']:.0f} bias updates: "
+        f"{en['total_pj'] / 1e3:.4g} nJ (lower bound {en['total_low_pj'] / 1e3:.4g} nJ)"
+    )
     print(f"tuned model written to {model_path}; report {out_dir / 'report.json'}")
     engine = "lava-fixed" if net.fixed else "lava-float"
     print(f"next: lava-nt evaluate {shell_quote(str(model_path))} --data "
           f"{shell_quote(str(args.test))} --engine {engine}")  # fmt: skip
+
+
+def _learning_cost(rule, res, ys, yt, epochs: int) -> dict:
+    """The ``learning`` section of report.json: the operations the rule adds per tuning sample
+    and their energy estimate (:mod:`lava_nt.hardware.learning`)."""
+    import numpy as np
+
+    from lava_nt.hardware.learning import learning_activity, learning_energy
+
+    labels = np.concatenate([ys] + [yt] * epochs + [ys]).astype(np.int64)
+    act = learning_activity(rule, res.output, labels, res.learn)
+    return {"counts": act.to_dict(), "energy": learning_energy(act)}

@@ -8,6 +8,9 @@ Modules (numpy only; matplotlib for the optional plot):
     energy      spikes and synaptic operations per inference from a run on real inputs, and an
                 energy-per-inference estimate from Davies et al. 2018, Table 2 (pre-silicon
                 Loihi 1 figures, :data:`LOIHI1_TABLE2`)
+    learning    the operations on-device tuning adds per tuning sample (eligibility counters,
+                error messages and their feedback synops, bias updates) and their energy
+                estimate from the same figures
     analog      the JLPEA 2022 synapse (a current mirror with a resistive load, eq. 14-16): tuned
                 NT1 gains -> supply voltages in 0.5-1.0 V, power domains, DAC quantisation, and
                 the accuracy after it (in analog_accuracy)
@@ -37,6 +40,7 @@ from lava_nt.hardware.energy import (
     energy_estimate,
     measure_activity,
 )
+from lava_nt.hardware.learning import LearningActivity, learning_activity, learning_energy
 from lava_nt.hardware.report import HardwareReport, hardware_report
 from lava_nt.hardware.resources import (
     LOIHI1,
@@ -59,6 +63,7 @@ __all__ = [
     "ChipLimits",
     "EnergyFigures",
     "HardwareReport",
+    "LearningActivity",
     "Mapping",
     "MirrorModel",
     "NetworkResources",
@@ -67,6 +72,8 @@ __all__ = [
     "dac_levels",
     "energy_estimate",
     "hardware_report",
+    "learning_activity",
+    "learning_energy",
     "map_gains",
     "map_to_cores",
     "measure_activity",

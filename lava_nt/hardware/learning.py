@@ -1,0 +1,186 @@
+"""The learning cost of on-device tuning: operations per tuning sample and an energy estimate.
+
+On-device bias tuning (:mod:`lava_nt.ondevice`, the rule of :mod:`lava_nt.spec.learning`) adds
+these operations to inference, per tuning sample (a window of ``T`` steps with ``learn = 1``):
+
+* **eligibility counter increments**: every neuron of a tuned layer updates its counter ``elig``
+  once per step (``n_l * T`` per layer; an increment by 0 is still an update of the register);
+* **error counters**: the output-error process counts each output neuron's spikes, one update per
+  output neuron per step (``n_out * T``);
+* **error messages**: at the end of the window the error process sends one graded spike per
+  nonzero error ``e_j`` (an error of 0 sends nothing);
+* **error delivery**: each feedback ``Dense`` turns a graded spike ``e_j`` into one synaptic
+  operation per nonzero entry of its column ``B[:, j]`` (fixed point: of the effective 8-bit
+  weights Lava's Dense applies), counted from the errors of a real run;
+* **bias updates**: one multiply-accumulate and saturation per tuned neuron, once per sample.
+
+:func:`learning_activity` counts them from a run's output spikes (twin or Lava; the errors are
+recomputed from the output counts, labels and learning flags exactly as the rule computes them),
+averaged over the tuning samples. :func:`learning_energy` prices them with the same per-operation
+figures as the inference estimate (:data:`lava_nt.hardware.energy.LOIHI1_TABLE2`, Davies et al.
+2018, Table 2, **pre-silicon Loihi 1 figures**; an **estimate**):
+
+=================================  =============================================================
+operation                           figure
+=================================  =============================================================
+eligibility / error counter update  neuron update, 81 pJ active (52 pJ inactive: lower bound):
+                                    the counter is one more compartment-like register per step
+error message (graded spike)        within-tile spike, 1.7 pJ
+error delivery (graded synop)       synaptic op, 23.6 pJ
+bias update (MAC + saturation)      neuron update, 81 pJ active (52 pJ inactive: lower bound)
+=================================  =============================================================
+
+Not included (as at inference): tile hops, barrier synchronisation, static power, host I/O (the
+labels and learning flags the error process holds are loaded once with the run). Loihi's own
+learning engine (120 pJ per pairwise-STDP synaptic update) is not used: the rule changes neuron
+registers, not synapses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from lava_nt.hardware.energy import LOIHI1_TABLE2, EnergyFigures
+from lava_nt.spec.learning import FixedLearningParameters, output_error, population_target
+from lava_nt.spec.validation import ParameterError
+
+__all__ = ["LayerLearning", "LearningActivity", "learning_activity", "learning_energy"]
+
+
+@dataclass
+class LayerLearning:
+    """Per tuning sample, the operations the rule adds to one tuned layer."""
+
+    index: int
+    neurons: int
+    eligibility_updates: float  # neurons * T
+    error_synops: float  # graded synaptic ops of the layer's feedback Dense (mean)
+    bias_updates: float  # neurons
+
+
+@dataclass
+class LearningActivity:
+    """Result of :func:`learning_activity` (per tuning sample: means over the tuning samples)."""
+
+    T: int
+    n_tune: int  # tuning samples of the run (learn = 1)
+    n_out: int
+    error_counter_updates: float  # n_out * T
+    error_messages: float  # nonzero errors sent (mean)
+    layers: list[LayerLearning] = field(default_factory=list)
+
+    @property
+    def eligibility_updates(self) -> float:
+        return float(sum(la.eligibility_updates for la in self.layers))
+
+    @property
+    def error_synops(self) -> float:
+        return float(sum(la.error_synops for la in self.layers))
+
+    @property
+    def bias_updates(self) -> float:
+        return float(sum(la.bias_updates for la in self.layers))
+
+    def to_dict(self) -> dict:
+        return {
+            "T": self.T,
+            "n_tune": self.n_tune,
+            "n_out": self.n_out,
+            "per_tuning_sample": {
+                "eligibility_updates": self.eligibility_updates,
+                "error_counter_updates": self.error_counter_updates,
+                "error_messages": self.error_messages,
+                "error_synops": self.error_synops,
+                "bias_updates": self.bias_updates,
+            },
+            "layers": [asdict(la) for la in self.layers],
+        }
+
+
+def learning_activity(rule, output, labels, learn) -> LearningActivity:
+    """Count the operations the on-device rule adds per tuning sample of a run.
+
+    Args:
+        rule: the run's :class:`~lava_nt.ondevice.rule.OnDeviceRule`.
+        output: the run's output spikes ``[T, S, n_out]`` (:attr:`OnDeviceResult.output`).
+        labels: ``[S]`` labels of the samples.
+        learn: ``[S]`` flags (1: a tuning sample); at least one must be 1.
+    """
+    where = "learning_activity"
+    out = np.asarray(output, np.float64)
+    n_out = int(np.asarray(rule.feedback[0]).shape[1]) if rule.feedback else 0
+    if out.ndim != 3 or out.shape[0] != rule.T or out.shape[2] != n_out:
+        raise ParameterError(
+            f"{where}: output must be [T={rule.T}, S, n_out={n_out}] spikes, got {out.shape}"
+        )
+    S = out.shape[1]
+    y = np.asarray(labels)
+    lr = np.asarray(learn)
+    if y.shape != (S,) or not np.issubdtype(y.dtype, np.integer):
+        raise ParameterError(f"{where}: labels must be {S} integers, got {y.dtype} {y.shape}")
+    if lr.shape != (S,) or not np.all((lr == 0) | (lr == 1)):
+        raise ParameterError(f"{where}: learn must be {S} flags (0 or 1)")
+    if not lr.any():
+        raise ParameterError(f"{where}: the run has no tuning sample (learn is all 0)")
+    fixed = isinstance(rule.params[0], FixedLearningParameters)
+    B = rule.effective_feedback(fixed)
+    fan = [np.count_nonzero(b, axis=0) for b in B]  # nonzero synapses per error neuron
+    count = out.sum(0)  # [S, n_out]
+    tune = np.flatnonzero(lr == 1)
+    nz = np.zeros((len(tune), n_out), bool)
+    for r, b in enumerate(tune):
+        e = output_error(count[b], population_target(int(y[b]), n_out, rule.targets), 1)
+        nz[r] = e != 0
+    act = LearningActivity(T=rule.T, n_tune=len(tune), n_out=n_out,
+                           error_counter_updates=float(n_out * rule.T),
+                           error_messages=float(nz.sum(1).mean()))  # fmt: skip
+    for k, b, f in zip(rule.layers, B, fan, strict=True):
+        n = int(b.shape[0])
+        act.layers.append(
+            LayerLearning(index=int(k), neurons=n, eligibility_updates=float(n * rule.T),
+                          error_synops=float((nz @ f).mean()), bias_updates=float(n))  # fmt: skip
+        )
+    return act
+
+
+def learning_energy(activity: LearningActivity, figures: EnergyFigures = LOIHI1_TABLE2) -> dict:
+    """Energy per tuning sample (picojoules) of the operations in ``activity``, priced as the
+    module docstring states (an estimate from pre-silicon figures); per-layer and total terms."""
+    if not isinstance(activity, LearningActivity):
+        raise ParameterError(
+            f"learning_energy: expected a LearningActivity, got {type(activity).__name__}"
+        )
+    hi, lo = figures.neuron_update_active_pj, figures.neuron_update_inactive_pj
+    layers = []
+    for la in activity.layers:
+        upd = la.eligibility_updates + la.bias_updates
+        syn = la.error_synops * figures.synaptic_op_pj
+        layers.append({"index": la.index, "eligibility_pj": la.eligibility_updates * hi,
+                       "error_synops_pj": syn, "bias_updates_pj": la.bias_updates * hi,
+                       "total_pj": upd * hi + syn, "total_low_pj": upd * lo + syn})  # fmt: skip
+    counters = activity.eligibility_updates + activity.error_counter_updates
+    msg = activity.error_messages * figures.spike_within_tile_pj
+    syn = activity.error_synops * figures.synaptic_op_pj
+    bias = activity.bias_updates
+    total = (counters + bias) * hi + msg + syn
+    low = (counters + bias) * lo + msg + syn
+    return {
+        "estimate": True,
+        "figures": figures.to_dict(),
+        "T": activity.T,
+        "layers": layers,
+        "eligibility_pj": activity.eligibility_updates * hi,
+        "error_counters_pj": activity.error_counter_updates * hi,
+        "error_messages_pj": msg,
+        "error_synops_pj": syn,
+        "bias_updates_pj": bias * hi,
+        "total_pj": total,
+        "total_low_pj": low,
+        "run_total_pj": total * activity.n_tune,
+        "model": "ESTIMATE per tuning sample: (eligibility + error-counter updates + bias "
+        "updates) * E_neuron_update (active; inactive for the lower bound) + error messages * "
+        "E_spike (within tile) + feedback synops * E_synop; no tile hops, barrier sync, static "
+        "power or host I/O",
+    }
