@@ -7,6 +7,11 @@ lava-nt images run [--quick] [--out DIR] [--no-lava] [--qat]
     Lava (float and fixed point), write tables and plots. Needs the ``images`` extra. ``--qat``
     also tunes each deployed multi-step network with quantisation-aware tuning and runs it on Lava
     fixed point (bit for bit the training forward).
+lava-nt images ondevice [--quick] [--out DIR]
+    On-device tuning of the multi-step spiking classifier's biases (the local rule of
+    ``lava_nt.ondevice``, float and fixed point, [I 0] and derived feedback) beside BPTT nt2 on
+    the same biases, tasks and splits; eta/band chosen on validation as the study chooses
+    learning rates. Writes ``DIR/ondevice.csv``; ``images report DIR`` adds its table.
 lava-nt images report DIR [--docs PAGE.md --docs-name NAME]
     (Re)write report.md, the table CSVs and the plots of a run directory; with ``--docs`` also
     the generated block NAME of a documentation page (the tables with the recorded command and
@@ -41,6 +46,17 @@ def register(subparsers) -> None:
         "computed",
     )
     r.set_defaults(func=_run, parser=r)
+    o = sub.add_parser(
+        "ondevice",
+        help="on-device bias tuning (local rule, float and fixed point) beside BPTT nt2",
+        description="Pretrain and convert as 'images run' does (multi-step variant), then tune "
+        "the 74 biases to each task with BPTT nt2 and with the on-device rule (float and fixed "
+        "point twin, [I 0] and derived feedback); eta/band and the learning rate are chosen on "
+        "validation. Guide: docs/on_device.md.",
+    )
+    o.add_argument("--quick", action="store_true", help="small settings (about a minute)")
+    o.add_argument("--out", default=None, help="run directory (default runs/images-ondevice)")
+    o.set_defaults(func=_ondevice, parser=o)
     rep = sub.add_parser("report", help="(re)write the report of a run directory")
     rep.add_argument("dir")
     rep.add_argument(
@@ -89,6 +105,35 @@ def _run(args) -> int:
         msg = lava_failure(exc, timeout_option=False)
         print(f"lava-nt images: error: {msg} (--no-lava skips Lava)", file=sys.stderr)
         return 1
+    return 0
+
+
+def _ondevice(args) -> int:
+    try:
+        from lava_nt.examples.images import ondevice
+        from lava_nt.examples.images.data import MissingImageData
+    except ImportError as exc:  # pragma: no cover
+        print(f"lava-nt images: {exc}", file=sys.stderr)
+        return 2
+    from lava_nt.commands.arguments import check_output_dir
+    from lava_nt.examples.eeg.study import git_commit, record_command
+
+    out = args.out or ("runs/images-ondevice-quick" if args.quick else "runs/images-ondevice")
+    try:
+        check_output_dir(out, ValueError)
+    except ValueError as exc:
+        print(f"lava-nt images: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        code = git_commit()
+        ondevice.run(out, quick=args.quick)
+        record_command(out, reproducing_argv(args, ["images", "ondevice"]), code=code)
+    except MissingImageData as exc:
+        print(f"lava-nt images: {exc}", file=sys.stderr)
+        return 2
+    from lava_nt.examples.images.report import write_report
+
+    print(write_report(out))
     return 0
 
 

@@ -1,0 +1,203 @@
+"""On-device tuning beside BPTT NT tuning of the same biases, on the image transfer tasks.
+
+The spiking network is the study's multi-step classifier (:func:`.snn.to_snn` of the MLP
+pretrained on the MNIST subset, ``"multi"`` variant: rate-coded NTLIF layers 784-64-10, one
+output neuron per class, static binary images held for ``T`` steps). Its 74 biases are tuned to
+each transfer task in two ways:
+
+* **BPTT nt2** (:func:`.snn.tune_snn` with ``nt2``): the study's own spiking arm, Adam over the
+  study's learning rates, cross-entropy on spike counts, the epoch chosen on validation;
+* **on-device** (:mod:`lava_nt.ondevice`): the local rule (eligibility x output error through a
+  fixed feedback matrix, ``[I 0]`` or the least-squares ``M`` derived on the tuning set), every
+  tuning sample in turn, ``epochs`` passes over the tuning set (each seed presents the samples in
+  its own order), the pass chosen on validation, in float64 and in Loihi fixed point (the
+  quantised network with :func:`~lava_nt.ondevice.rule.bias_headroom` 1.0). ``eta`` and
+  ``band`` play the learning rate's part: the pair with the best mean validation accuracy over
+  the seeds is chosen (:func:`.selection.best_by_val`, as the study chooses learning rates), and
+  the test accuracy is reported at that choice.
+
+The fixed-point arm runs the numpy twin (:func:`lava_nt.ondevice.run_twin`), which the tests
+prove equal to the Lava run bit for bit (``tests/processes/test_ondevice_lava.py``); accuracy
+needs no Lava run. Writes ``ondevice.csv`` (one row per run) and ``ondevice_meta.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lava_nt.converters.quantize import quantize
+from lava_nt.decode import predictions
+from lava_nt.examples.images import ann, data, snn
+from lava_nt.examples.images.selection import best_by_val
+from lava_nt.io import atomic_write_text
+from lava_nt.network import run_reference
+from lava_nt.ondevice import bias_headroom, fixed_rates, make_rule, run_twin, tuned_spec
+
+ETAS = (3e-4, 1e-3, 3e-3)
+BANDS = (0.5, 1.0)
+FEEDBACKS = ("identity", "derived")
+PRECISIONS = ("float", "fixed")
+
+SETTINGS = {
+    "n_src_train": 4000,
+    "n_src_test": 1000,
+    "hidden": 64,
+    "pretrain_epochs": 10,
+    "tasks": data.TASKS,
+    "n_train": 500,
+    "n_test": 500,
+    "n_val": 200,
+    "T": 8,
+    "epochs": 5,
+    "bptt_lrs": (1e-3, 1e-2, 1e-1),  # the study's SNN grid around its nt2 choices
+    "seeds": (0, 1, 2),
+    "etas": ETAS,
+    "bands": BANDS,
+    "feedbacks": FEEDBACKS,
+    "precisions": PRECISIONS,
+}
+QUICK = dict(SETTINGS, n_train=150, n_test=150, n_val=100, epochs=2, bptt_lrs=(1e-2, 1e-1),
+             seeds=(0, 1), etas=(3e-4, 1e-3), bands=(1.0,), tasks=("digits",))  # fmt: skip
+
+
+def _spikes(x, T: int) -> np.ndarray:
+    """Static binary images ``[B, n_in]`` held for ``T`` steps: ``[T, B, n_in]`` float64."""
+    x = np.asarray(x, np.float64)
+    return np.ascontiguousarray(np.broadcast_to(x[None], (T, *x.shape)))
+
+
+def accuracy(spec, x, y) -> float:
+    """Test accuracy of a network on ``x [T, B, n_in]`` (one output neuron per class)."""
+    return float(np.mean(predictions(run_reference(spec, x).output, spec.n_out) == y))
+
+
+def _rule(net, float_spec, T: int, eta: float, band: float, feedback: str, x_fb):
+    kw = dict(band=band, feedback=feedback, x_feedback=x_fb)
+    layers = range(len(net.layers))
+    if net.fixed:
+        mants, shifts = fixed_rates(eta, net, float_spec, layers)
+        return make_rule(net, T, net.n_out, eta_mant=mants, eta_shift=shifts, **kw)
+    return make_rule(net, T, net.n_out, eta=eta, **kw)
+
+
+def tune_on_device(net, rule, tune, val, test, epochs: int, seed: int) -> dict:
+    """``epochs`` passes of the rule over ``tune`` (order from ``seed``), keeping the pass with
+    the best validation accuracy (a tie keeps the earlier; 0 = untuned)."""
+    (xt, yt), (xv, yv), (xs, ys) = tune, val, test
+    rng = np.random.default_rng(seed)
+    best = (accuracy(net, xv, yv), 0, net)
+    cur = net
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(yt))
+        res = run_twin(cur, rule, xt[:, order], yt[order])
+        cur = tuned_spec(cur, res.biases)
+        v = accuracy(cur, xv, yv)
+        if v > best[0]:
+            best = (v, epoch, cur)
+    return {"val_acc": best[0], "epochs": best[1], "acc": accuracy(best[2], xs, ys)}
+
+
+def _bptt_rows(cfg, task, pre, lams, parts) -> list[dict]:
+    tr, te, va = parts
+    rows = []
+    for lr in cfg["bptt_lrs"]:
+        for seed in cfg["seeds"]:
+            net = snn.to_snn(pre, lams, "multi")
+            r = snn.tune_snn(net, "nt2", "multi", tr, te, lr=lr, epochs=cfg["epochs"],
+                             T=cfg["T"], seed=seed, val=va)  # fmt: skip
+            rows.append({"task": task, "arm": "bptt nt2", "precision": "float",
+                         "feedback": "", "lr": f"{lr:g}", "seed": seed, "acc": r["acc"],
+                         "val_acc": r["val_acc"], "epochs": r["epochs"]})  # fmt: skip
+    return rows
+
+
+def _ondevice_rows(cfg, task, spec, parts, log) -> list[dict]:
+    T = cfg["T"]
+    tr, te, va = ((_spikes(p[0].numpy(), T), p[1].numpy().astype(np.int64)) for p in parts)
+    nets = {"float": spec}
+    if "fixed" in cfg["precisions"]:
+        nets["fixed"] = bias_headroom(quantize(spec)[0], range(len(spec.layers)), 1.0)
+    rows = []
+    for precision in cfg["precisions"]:
+        net = nets[precision]
+        base = {"task": task, "precision": precision}
+        untuned = {"acc": accuracy(net, *te), "val_acc": accuracy(net, *va), "epochs": 0}
+        rows.append({**base, "arm": "untuned", "feedback": "", "lr": "", "seed": "", **untuned})
+        for fb in cfg["feedbacks"]:
+            t0 = time.time()
+            for eta in cfg["etas"]:
+                for band in cfg["bands"]:
+                    rule = _rule(net, spec, T, eta, band, fb, tr[0])
+                    for seed in cfg["seeds"]:
+                        r = tune_on_device(net, rule, tr, va, te, cfg["epochs"], seed)
+                        rows.append({**base, "arm": "on-device", "feedback": fb,
+                                     "lr": f"{eta:g}/{band:g}", "seed": seed, **r})  # fmt: skip
+            log(f"  on-device {task} {precision} {fb}: {time.time() - t0:.0f}s")
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields, restval="")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def run(out: str | Path, settings: dict | None = None, quick: bool = False, log=print) -> dict:
+    """Pretrain and convert as the study does, then both arms on every task; returns meta."""
+    import torch  # lazy: torch only here (pretraining and the BPTT arm)
+
+    cfg = dict(QUICK if quick else SETTINGS)
+    cfg.update(settings or {})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    xs, ys = data.load_mnist(cfg["n_src_train"] + cfg["n_src_test"])
+    src_tr, _ = data.split(data.binarize(xs), ys, cfg["n_src_train"], cfg["n_src_test"])
+    src_tr = ann.to_tensors(*src_tr)
+    pre = ann.pretrain(*src_tr, hidden=cfg["hidden"], bias=True, epochs=cfg["pretrain_epochs"])
+    lams = snn.scales(pre, src_tr[0], "multi")
+    spec = snn.to_snn(pre, lams, "multi").to_spec()
+    rows = []
+    for task in cfg["tasks"]:
+        xt, yt = data.load_task(task)
+        parts = data.split3(data.binarize(xt), yt, cfg["n_train"], cfg["n_test"], cfg["n_val"])
+        parts = [ann.to_tensors(*p) for p in parts]
+        rows += _bptt_rows(cfg, task, pre, lams, parts)
+        log(f"[{time.time() - t0:.0f}s] BPTT nt2 {task}")
+        rows += _ondevice_rows(cfg, task, spec, parts, log)
+        log(f"[{time.time() - t0:.0f}s] on-device {task}")
+        _write_csv(out / "ondevice.csv", rows)
+    meta = {"settings": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+            "seconds": time.time() - t0}  # fmt: skip
+    atomic_write_text(out / "ondevice_meta.json", json.dumps(meta, indent=2))
+    return meta
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """One row per task and arm: the chosen lr (or eta/band) by mean validation accuracy over
+    seeds, that mean and the mean test accuracy (rows as read from ``ondevice.csv``)."""
+    groups: dict = {}
+    for r in rows:
+        key = (r["task"], r["arm"], r["precision"], r["feedback"])
+        groups.setdefault(key, []).append(
+            {**r, "acc": float(r["acc"]), "val_acc": float(r["val_acc"])}
+        )
+    out = []
+    for (task, arm, precision, fb), rs in groups.items():
+        choice, val, acc = best_by_val(rs)
+        seeds = sorted({r["seed"] for r in rs if r["lr"] == choice and r["seed"] != ""})
+        std = float(np.std([r["acc"] for r in rs if r["lr"] == choice]))
+        out.append({"task": task, "arm": arm, "precision": precision, "feedback": fb,
+                    "choice": choice, "val_acc": val, "acc": acc, "std": std,
+                    "seeds": len(seeds)})  # fmt: skip
+    return out
