@@ -85,6 +85,7 @@ def deploy_model(
     save_spikes=None,
     keep: int = 8,
     lava_check: int | None = None,
+    quantized=None,
 ) -> dict:
     """Run ``net`` on Lava (float, and fixed point if ``fixed``) for static inputs ``x [B, 160]``.
 
@@ -103,6 +104,9 @@ def deploy_model(
             samples spread over ``x`` as a check (``lava_check_float_match`` /
             ``lava_check_fixed_match``: fraction of equal output spikes, 1.0 expected; none
             with ``N = 0``). ``deploy_engine`` records the mode (``"lava"``/``"reference"``).
+        quantized: optional ``(fixed spec, report)`` to run in fixed point instead of quantising
+            ``net`` (e.g. the network an ``ondevice`` unit learned with the integer rule);
+            ``fixed_model`` records which (``"quantised"`` / ``"given"``).
 
     Returns a JSON-serialisable dict (see the module docstring).
     """
@@ -160,7 +164,7 @@ def deploy_model(
     if fixed:
         try:
             _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, reference,
-                          check, sel)  # fmt: skip
+                          check, sel, quantized)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - report the reason, keep the float results
             msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             row["fixed_status"] = f"unavailable ({msg})"
@@ -169,9 +173,11 @@ def deploy_model(
     return row
 
 
-def _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, reference, check, sel):
+def _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, reference, check, sel,
+                  quantized=None):  # fmt: skip
     """The fixed-point half of :func:`deploy_model` (quantise, run, compare), into ``row``."""
-    fspec, qrep = quantize(spec)
+    fspec, qrep = quantize(spec) if quantized is None else quantized
+    row["fixed_model"] = "quantised" if quantized is None else "given"
     row["quant_max_rel_error"] = float(qrep.max_rel_error)
     row["quant_clipped"] = int(qrep.n_clipped)
     row["quant_zeroed"] = int(qrep.n_zeroed)

@@ -70,6 +70,9 @@ class Method:
     label: str
     tuned: str  # what is trained, for the parameter table
     family: str = "snn"  # "snn": a tuned spiking network; "logreg": per-person logistic regression
+    #: how the tuned parameters learn: "bptt" (the trainer) or "ondevice" (the local rule's
+    #: twin, lava_nt.examples.eeg.pipeline.ondevice; float and fixed point)
+    learner: str = "bptt"
 
     def tuning_kwargs(self) -> dict:
         return dict(self.kwargs)
@@ -114,6 +117,15 @@ METHODS: dict[str, Method] = {
             "biases of layer 1 of the 160-1000-277-98 network",
         ),
         Method("tft", "main", ("tft",), (), "traditional fine-tuning", "every weight and bias"),
+        Method(
+            "ondevice",
+            "main",
+            ("nt2",),
+            (),
+            "on-device bias rule (local, no BPTT)",
+            "biases b of every layer (400 + 800 + 100, as nt2), by the local rule",
+            learner="ondevice",
+        ),
         # baselines (lava_nt.examples.eeg.baselines)
         Method(
             "readout",

@@ -47,9 +47,12 @@ QAT_DIR = "qat"
 
 
 def qat_applies(method) -> bool:
-    """QAT tunes the spiking methods of :mod:`lava_nt.tuning` (not ``none`` or the baselines)."""
+    """QAT tunes the spiking methods of :mod:`lava_nt.tuning` (not ``none``, the baselines or
+    ``ondevice``, which learns its fixed-point network with the integer rule itself)."""
     tuning = getattr(method, "tuning", None)
     family = getattr(method, "family", "snn")
+    if getattr(method, "learner", "bptt") != "bptt":
+        return False
     return bool(tuning) and family == "snn" and all(t in TUNING for t in tuning)
 
 

@@ -33,6 +33,7 @@ from lava_nt.examples.eeg.pipeline.journal import (
     config_from_info,
     load_run_info,
 )
+from lava_nt.examples.eeg.pipeline.ondevice import learned_fixed, ondevice_fields, tune_unit
 from lava_nt.examples.eeg.pipeline.qat import qat_deploy_fields, qat_unit_fields
 from lava_nt.examples.eeg.pipeline.steps import (
     MODEL_FILE,
@@ -312,6 +313,8 @@ class _Pipeline:
                 state, meta = saved
                 merge_adapters(net).load_state_dict(state)
                 hist, best_epoch, stopped = meta["history"], meta["best_epoch"], meta["stopped"]
+            elif METHODS[method].learner == "ondevice":
+                meta = tune_unit(self, participant, method, seed, group, td, net)
             else:
                 cfg = _train_config(c, tune=True, seed=seed)
                 val = _tensors(td.x_val, td.y_val) if c.select == "val" else None
@@ -357,11 +360,19 @@ class _Pipeline:
             "stopped_early": bool(stopped),
             "selection": c.select,
             **(qat_unit_fields(self, participant, method, seed, group, td) if c.qat else {}),
-            "device": str(resolve_device(c.device)) if METHODS[method].tuning else "cpu",
+            **(ondevice_fields(self, participant, method, seed, td, meta)
+               if METHODS[method].learner == "ondevice" else {}),  # fmt: skip
+            "device": self._device(method),
             **sparse_fields(c),
             **self._test_detail(td, _predictions(net, td.x_test, c.T)),
             "seconds": round(time.perf_counter() - t0, 2),
         }
+
+    def _device(self, method: str) -> str:
+        """Where the unit's tuning ran (torch's device; numpy on the CPU for ondevice)."""
+        m = METHODS[method]
+        torch_tuned = bool(m.tuning) and m.learner == "bptt"
+        return str(resolve_device(self.config.device)) if torch_tuned else "cpu"
 
     def _test_detail(self, td: TuningData, pred: np.ndarray) -> dict:
         """What the statistics need from a unit: the trial of each test instance, whether it was
@@ -410,12 +421,15 @@ class _Pipeline:
             # evenly spread over the test part (consecutive instances are one trial's copies)
             idx = check_indices(len(y), n)
             x, y = x[idx], y[idx]
+        learned = (learned_fixed(self, participant, method, seed)
+                   if METHODS[method].learner == "ondevice" else None)  # fmt: skip
         row = deploy_model(
             net,
             x,
             y,
             T=self.config.T,
             fixed=self.config.lava_fixed,
+            quantized=learned,
             timeout=self.config.lava_timeout,
             save_spikes=unit_dir(self.run_dir, participant, method, seed) / "deploy.npz",
             lava_check=self.config.lava_check,

@@ -1,0 +1,141 @@
+"""On-device tuning of a network from arrays, its rate and band chosen on a selection split.
+
+:func:`tune_on_device` runs the twin (:func:`lava_nt.ondevice.twin.run_twin`) once per point of
+an ``eta x band`` grid over the same seeded presentation of the tuning samples and keeps the
+tuned network with the best accuracy on the selection split (ties: the earlier grid point, i.e.
+the smaller rate, then the narrower band). The seed fixes only the order in which the tuning
+samples are presented (one permutation per pass); the rule itself has no randomness. In fixed
+point the rates come from the float rates by :func:`~lava_nt.ondevice.rule.fixed_rates`, so
+both precisions search the same grid.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from lava_nt.decode import predictions
+from lava_nt.network import NetworkSpec, run_reference
+from lava_nt.ondevice.rule import (
+    FEEDBACK_KINDS,
+    feedback_matrices,
+    fixed_feedback,
+    fixed_rates,
+    make_rule,
+)
+from lava_nt.ondevice.twin import run_twin, tuned_spec
+from lava_nt.spec.validation import ParameterError
+
+
+class OnDeviceChoice(NamedTuple):
+    """What :func:`tune_on_device` returns.
+
+    Attributes:
+        spec: the tuned network (float, or fixed point with the learned ``bias_mant``).
+        eta, band: the chosen grid point (float rate; band as a fraction of the threshold).
+        select_acc: its accuracy on the selection split.
+        grid: every grid point's ``{"eta", "band", "select_acc"}``, in grid order.
+        biases: the learned biases of the tuned layers (``{layer: array}``, as the twin returns).
+    """
+
+    spec: NetworkSpec
+    eta: float
+    band: float
+    select_acc: float
+    grid: list
+    biases: dict
+
+
+def static_sequence(x, T: int) -> np.ndarray:
+    """Static inputs ``[N, n_in]`` held for ``T`` steps: ``[T, N, n_in]`` float64."""
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2:
+        raise ParameterError(f"static_sequence: x must be [N, n_in], got shape {x.shape}")
+    return np.ascontiguousarray(np.broadcast_to(x[None], (int(T), *x.shape)))
+
+
+def presentation_order(n: int, passes: int, seed: int) -> np.ndarray:
+    """Indices of ``passes`` passes over ``n`` samples, each pass a fresh seeded permutation."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.permutation(n) for _ in range(passes)]).astype(np.int64)
+
+
+def spec_accuracy(spec: NetworkSpec, x, y, n_classes: int) -> float:
+    """Population-code accuracy of ``spec`` (numpy reference) on inputs ``x [T, N, n_in]``."""
+    return float(np.mean(predictions(run_reference(spec, x).output, n_classes) == np.asarray(y)))
+
+
+def _check_grid(etas, bands, passes, feedback) -> None:
+    if not etas or not all(np.isfinite(e) and e > 0 for e in etas):
+        raise ParameterError(f"tune_on_device: etas must be numbers > 0, got {list(etas)!r}")
+    if not bands or not all(np.isfinite(b) and b > 0 for b in bands):
+        raise ParameterError(f"tune_on_device: bands must be numbers > 0, got {list(bands)!r}")
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ParameterError(f"tune_on_device: passes must be an integer >= 1, got {passes!r}")
+    if feedback not in FEEDBACK_KINDS:
+        raise ParameterError(
+            f"tune_on_device: feedback must be one of {FEEDBACK_KINDS}, got {feedback!r}"
+        )
+
+
+def tune_on_device(
+    spec: NetworkSpec,
+    x_tune,
+    y_tune,
+    x_select,
+    y_select,
+    *,
+    T: int,
+    n_classes: int,
+    etas=(1e-4, 3e-4, 1e-3),
+    bands=(0.25, 0.5),
+    passes: int = 2,
+    seed: int = 0,
+    feedback: str = "derived",
+    layers=None,
+    float_spec: NetworkSpec | None = None,
+) -> OnDeviceChoice:
+    """Tune ``spec``'s biases with the on-device rule; choose ``eta x band`` on the selection split.
+
+    Args:
+        spec: the starting network (float, or fixed point: then ``float_spec`` is the float
+            network it was quantised from, for :func:`~lava_nt.ondevice.rule.fixed_rates`).
+        x_tune, y_tune: tuning inputs ``[T, N, n_in]`` and labels ``[N]``.
+        x_select, y_select: the selection split (same layout), e.g. the validation part.
+        T, n_classes: steps per sample and classes of the population code.
+        etas, bands: the grid (float rates; bands as fractions of the threshold).
+        passes: passes over the tuning samples (each in its own seeded order).
+        seed: the presentation order's seed (:func:`presentation_order`).
+        feedback: ``"derived"`` (least squares on the tuning inputs' spike counts) or
+            ``"identity"``.
+        layers: tuned layers (default: every layer).
+    """
+    _check_grid(etas, bands, passes, feedback)
+    if spec.fixed and (float_spec is None or float_spec.fixed):
+        raise ParameterError("tune_on_device: a fixed-point spec needs float_spec (the float one)")
+    x_tune = np.asarray(x_tune, np.float64)
+    y_tune = np.asarray(y_tune, np.int64)
+    if len(np.asarray(y_select)) == 0:
+        raise ParameterError("tune_on_device: the selection split is empty")
+    order = presentation_order(len(y_tune), passes, seed)
+    xs, ys = x_tune[:, order], y_tune[order]
+    layers = tuple(range(len(spec.layers))) if layers is None else tuple(layers)
+    mats = feedback_matrices(spec, layers, feedback, x_tune)  # measured once for the grid
+    fb = [fixed_feedback(B) for B in mats] if spec.fixed else mats
+    best, grid = None, []
+    for eta in etas:
+        for band in bands:
+            kw = dict(layers=layers, feedback=fb, band=float(band))
+            if spec.fixed:
+                mants, shifts = fixed_rates(float(eta), spec, float_spec, layers)
+                rule = make_rule(spec, T, n_classes, eta_mant=mants, eta_shift=shifts, **kw)
+            else:
+                rule = make_rule(spec, T, n_classes, eta=float(eta), **kw)
+            res = run_twin(spec, rule, xs, ys)
+            tuned = tuned_spec(spec, res.biases)
+            acc = spec_accuracy(tuned, x_select, y_select, n_classes)
+            grid.append({"eta": float(eta), "band": float(band), "select_acc": acc})
+            if best is None or acc > best.select_acc:
+                best = OnDeviceChoice(tuned, float(eta), float(band), acc, grid, res.biases)
+    return best
