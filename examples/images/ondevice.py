@@ -18,7 +18,8 @@ each transfer task in two ways:
 
 The fixed-point arm runs the numpy twin (:func:`lava_nt.ondevice.run_twin`), which the tests
 prove equal to the Lava run bit for bit (``tests/processes/test_ondevice_lava.py``); accuracy
-needs no Lava run. Writes ``ondevice.csv`` (one row per run) and ``ondevice_meta.json``.
+needs no Lava run. Writes ``ondevice.csv`` (one row per run) and ``ondevice_meta.json``;
+:func:`.report.ondevice_table` chooses and tabulates.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import numpy as np
 from lava_nt.converters.quantize import quantize
 from lava_nt.decode import predictions
 from lava_nt.examples.images import ann, data, snn
-from lava_nt.examples.images.selection import best_by_val
 from lava_nt.io import atomic_write_text
 from lava_nt.network import run_reference
 from lava_nt.ondevice import bias_headroom, fixed_rates, make_rule, run_twin, tuned_spec
@@ -182,22 +182,3 @@ def run(out: str | Path, settings: dict | None = None, quick: bool = False, log=
     atomic_write_text(out / "ondevice_meta.json", json.dumps(meta, indent=2))
     return meta
 
-
-def summary(rows: list[dict]) -> list[dict]:
-    """One row per task and arm: the chosen lr (or eta/band) by mean validation accuracy over
-    seeds, that mean and the mean test accuracy (rows as read from ``ondevice.csv``)."""
-    groups: dict = {}
-    for r in rows:
-        key = (r["task"], r["arm"], r["precision"], r["feedback"])
-        groups.setdefault(key, []).append(
-            {**r, "acc": float(r["acc"]), "val_acc": float(r["val_acc"])}
-        )
-    out = []
-    for (task, arm, precision, fb), rs in groups.items():
-        choice, val, acc = best_by_val(rs)
-        seeds = sorted({r["seed"] for r in rs if r["lr"] == choice and r["seed"] != ""})
-        std = float(np.std([r["acc"] for r in rs if r["lr"] == choice]))
-        out.append({"task": task, "arm": arm, "precision": precision, "feedback": fb,
-                    "choice": choice, "val_acc": val, "acc": acc, "std": std,
-                    "seeds": len(seeds)})  # fmt: skip
-    return out
