@@ -370,6 +370,8 @@ def verdicts(tests: dict[tuple[str, str], PairedTest]) -> list[Verdict]:
 
 BASELINES = ("readout", "lora", "logreg")
 NT_METHODS = ("nt2", "nt1", "spiking_bias", "volumetric")
+#: a method learning by a local rule against BPTT tuning of the same parameters
+LEARNER_PAIRS = (("ondevice", "nt2"),)
 
 
 @dataclass(frozen=True)
@@ -393,11 +395,13 @@ class StudyStats:
 
 
 def default_pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
-    """Every method against ``none``, the thesis' claims, each NT method against each baseline."""
+    """Every method against ``none``, the thesis' claims, each NT method against each baseline,
+    on-device tuning against BPTT tuning of the same parameters (:data:`LEARNER_PAIRS`)."""
     have = set(methods)
     pairs = [(m, "none") for m in methods if m != "none" and "none" in have]
     pairs += [(c.a, c.b) for c in CLAIMS if c.a in have and c.b in have]
     pairs += [(a, b) for a in NT_METHODS for b in BASELINES if a in have and b in have]
+    pairs += [(a, b) for a, b in LEARNER_PAIRS if a in have and b in have]
     out: list[tuple[str, str]] = []
     for p in pairs:
         if p not in out:

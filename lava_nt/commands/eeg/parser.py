@@ -76,7 +76,8 @@ def register(subparsers) -> None:
         nargs="+",
         metavar="M",
         help="tuning methods (default: all: "
-        "none nt2 spiking_bias spiking_bias_sparse volumetric ablation tft)",
+        "none nt2 spiking_bias spiking_bias_sparse volumetric ablation tft; opt-in: nt1 readout "
+        "lora logreg ondevice = the biases tuned by the on-device local rule, float and fixed)",
     )
     r.add_argument(
         "--seeds", nargs="+", metavar="S", help="seeds, e.g. '0 1 2' or '0-4' (default 0-4)"

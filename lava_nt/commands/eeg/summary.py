@@ -5,10 +5,13 @@ from __future__ import annotations
 
 SUMMARY_COLUMNS = (
     ("lava_float_acc", "Lava float"),
-    ("lava_fixed_acc", "Lava fixed, PTQ"),
+    ("lava_fixed_acc", "Lava fixed, PTQ"),  # ondevice units: the network learned in fixed point
     ("qat_lava_fixed_acc", "Lava fixed, QAT"),
     ("qat_train_deploy_agreement", "QAT train->deploy agreement"),
 )
+
+#: methods whose fixed-point model is learned in fixed point (not post-training quantised)
+LEARNED_FIXED = ("ondevice",)
 
 
 def print_summary(run_dir) -> None:
@@ -34,5 +37,7 @@ def print_summary(run_dir) -> None:
         for k, name in SUMMARY_COLUMNS:
             v = dep.get((m, k))
             if v:
+                if k == "lava_fixed_acc" and m in LEARNED_FIXED:
+                    name = "Lava fixed, learned in fixed point"
                 line += f"  {sum(v) / len(v):.3f} ({name})"
         print(line)

@@ -65,6 +65,14 @@ def test_ondevice_unit_rows_and_deployment(run):
     assert dep_nt2["fixed_model"] == "quantised"
     text = (run_dir / "report" / "results.md").read_text()
     assert "on-device bias rule" in text
+    assert "| ondevice - nt2 |" in text  # paired against BPTT of the same biases
+
+
+def test_stats_pair_ondevice_with_nt2():
+    from lava_nt.examples.eeg.stats import default_pairs
+
+    assert ("ondevice", "nt2") in default_pairs(["none", "nt2", "ondevice"])
+    assert ("ondevice", "nt2") not in default_pairs(["none", "ondevice"])
 
 
 def test_fixed_model_is_the_twins_learning_bit_for_bit(run):
