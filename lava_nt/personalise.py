@@ -273,8 +273,17 @@ def personalise_batched(
     ``cfg.compile`` is not used (eager). ``cfg.device`` moves the network and the data there for
     the run and the network back afterwards (:func:`lava_nt.device.resolve_device`).
     ``sparse_grad``: the band ``B_th`` of sparse spiking gradient descent during the run
-    (:func:`lava_nt.nn.sparse_grad.sparse_gradients`; None: the dense surrogate gradient).
+    (:func:`lava_nt.nn.sparse_grad.sparse_gradients`; None: ``cfg.sparse_grad``, whose default
+    None is the dense surrogate gradient; a value that differs from a set ``cfg.sparse_grad`` is
+    an error).
     """
+    if sparse_grad is None:
+        sparse_grad = cfg.sparse_grad
+    elif cfg.sparse_grad is not None and sparse_grad != cfg.sparse_grad:
+        raise ParameterError(
+            f"personalise_batched: sparse_grad={sparse_grad!r} differs from "
+            f"TrainConfig(sparse_grad={cfg.sparse_grad!r}); give it once"
+        )
     with sparse_gradients(net, sparse_grad):
         return _personalise_on_device(net, train_sets, cfg, val_sets, fused, group)
 

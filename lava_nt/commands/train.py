@@ -4,12 +4,14 @@ lava-nt train --data TRAIN.npz [--val VAL.npz] --hidden 400 800 [--classes 2] [-
               [--beta 0.9] [--vth 1] [--reset subtract|zero] [--du 1] [--no-bias] [--init-seed 0]
               [--epochs 15] [--lr 1e-4] [--batch-size 32] [--T 25] [--spike-l1 1e-3]
               [--patience N] [--select val|last] [--seed 0] [--abstract FIRST-LAST ...]
-              [--abstract-matrix derived|identity] --out MODEL.h5 [--run-dir DIR] [--overwrite]
+              [--abstract-matrix derived|identity] [--sparse-grad B_TH] --out MODEL.h5
+              [--run-dir DIR] [--overwrite]
 
 The network is :func:`lava_nt.builder.build_network` (``n_in`` from the data, NTLIF layers,
 population-coded output: ``classes * population`` output neurons); it is trained with
 :func:`lava_nt.training.train` (BPTT, Adam, cross-entropy on population spike counts, spike-rate
-L1; ``--abstract`` abstracts the backward pass of layer blocks, :mod:`lava_nt.training.abstracted`)
+L1; ``--abstract`` abstracts the backward pass of layer blocks, :mod:`lava_nt.training.abstracted`;
+``--sparse-grad`` keeps surrogate gradients near threshold only, :mod:`lava_nt.nn.sparse_grad`)
 and written as a lava-nt model file. Data files: :mod:`lava_nt.data` (binary inputs, labels
 ``y``). Progress, checkpoint and exact resume live in the run directory
 (:mod:`lava_nt.commands.training_run`).

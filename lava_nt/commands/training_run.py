@@ -85,7 +85,8 @@ def add_trainer_options(p, *, epochs: int, lr: float | None) -> None:
     )
     t.add_argument("--seed", type=int, default=0, help="batch order and tuning masks (default 0)")
     a = p.add_argument_group(
-        "abstracted gradients (the thesis' chapter 3; lava_nt.training.abstracted)"
+        "gradient approximations (abstracted gradients, the thesis' chapter 3: "
+        "lava_nt.training.abstracted; sparse gradients: lava_nt.nn.sparse_grad)"
     )
     a.add_argument(
         "--abstract",
@@ -104,6 +105,14 @@ def add_trainer_options(p, *, epochs: int, lr: float | None) -> None:
         default=None,
         help="M: 'derived' (default; least squares on the batch's spike counts, eq. 5) or "
         "'identity' (the block identity [I 0]: the gradient zero-padded or truncated)",
+    )
+    a.add_argument(
+        "--sparse-grad",
+        type=positive_float,
+        default=None,
+        metavar="B_TH",
+        help="sparse spiking gradient descent (Perez-Nieves & Goodman 2021): the surrogate "
+        "derivative is zero outside |v' - vth| < B_TH * vth (e.g. 0.5); default: dense",
     )
     o = p.add_argument_group("output and run directory")
     o.add_argument("--out", required=True, metavar="MODEL.h5", help="the model file to write")
@@ -226,6 +235,7 @@ def trainer_config(args, *, T: int, n_classes: int, have_val: bool):
         checkpoint_every_s=args.checkpoint_every,
         abstract=tuple(args.abstract or ()),
         abstract_matrix=args.abstract_matrix or "derived",
+        sparse_grad=args.sparse_grad,
     )
 
 

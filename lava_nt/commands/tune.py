@@ -4,7 +4,8 @@ lava-nt tune MODEL --train TRAIN.npz [--val VAL.npz] --method nt2 [nt1 ...] [--l
              [--group-size 10] [--input-sparsity 0.85] [--sparsity 0.9] [--gain-init identity]
              [--qat] [--target lava|netx] [--epochs 100] [--lr 1e-2] [--patience N]
              [--select val|last] [--seed 0] [--abstract FIRST-LAST ...]
-             [--abstract-matrix derived|identity] --out TUNED.h5 [--run-dir DIR] [--overwrite]
+             [--abstract-matrix derived|identity] [--sparse-grad B_TH] --out TUNED.h5
+             [--run-dir DIR] [--overwrite]
 
 MODEL is any lava-nt model file (trained here, written by the examples, or imported from netx /
 NIR: their float network is tuned). :func:`lava_nt.tuning.apply_tuning` freezes it and makes the
@@ -255,6 +256,11 @@ def _tune(args) -> int:
     if qopts is not None and cfg.abstract:
         raise RunError(
             "--abstract trains the float network (NTNetwork); it does not combine with --qat"
+        )
+    if qopts is not None and cfg.sparse_grad is not None:
+        raise RunError(
+            "--sparse-grad bands the float network's surrogate gradient; QAT has no banded "
+            "backward, so it does not combine with --qat"
         )
     settings = {"methods": methods, "tuning": kwargs, "n_classes": n_classes,
                 "trainer": trainer_identity(cfg),

@@ -34,6 +34,10 @@ Abstracted gradients (``TrainConfig.abstract``, the thesis' chapter 3,
 block's input through one matrix ``M`` (derived per batch by least squares, or ``[I 0]``) while
 the block's own parameters get their ordinary gradient; evaluation runs the plain network (same
 forward). A ``FusedNTNetwork`` stays fused (split into fused segments at the block boundaries).
+
+Sparse spiking gradient descent (``TrainConfig.sparse_grad = B_th``,
+:mod:`lava_nt.nn.sparse_grad`): during ``train`` every spiking population's surrogate derivative
+is zero outside ``|v' - vth| < B_th * vth``; the forward pass, and so evaluation, is unchanged.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from tqdm.auto import tqdm
 from lava_nt.decode import check_labels, predict
 from lava_nt.device import module_device, resolve_device
 from lava_nt.io import append_jsonl, atomic_torch_save, atomic_write_text, to_jsonable
+from lava_nt.nn.sparse_grad import sparse_gradients
 from lava_nt.spec.validation import ParameterError
 from lava_nt.training.abstracted import MATRICES, AbstractedNetwork
 from lava_nt.training.batches import (
@@ -169,19 +174,20 @@ def train(
     """
     device = resolve_device(cfg.device, "train: device")
     home = module_device(model)
-    if device == home:
-        return _train(model, train_data, cfg, val_data, test_data, run_dir, resume,
-                      stop_after_epoch)  # fmt: skip
+    with sparse_gradients(model, cfg.sparse_grad):  # None: the spike functions stay as they are
+        if device == home:
+            return _train(model, train_data, cfg, val_data, test_data, run_dir, resume,
+                          stop_after_epoch)  # fmt: skip
 
-    def to(data):
-        return None if data is None else tuple(t.to(device) for t in data)
+        def to(data):
+            return None if data is None else tuple(t.to(device) for t in data)
 
-    model.to(device)
-    try:
-        return _train(model, to(train_data), cfg, to(val_data), to(test_data), run_dir, resume,
-                      stop_after_epoch)  # fmt: skip
-    finally:
-        model.to(home)  # the caller's model ends where it started, holding the selected epoch
+        model.to(device)
+        try:
+            return _train(model, to(train_data), cfg, to(val_data), to(test_data), run_dir,
+                          resume, stop_after_epoch)  # fmt: skip
+        finally:
+            model.to(home)  # the caller's model ends where it started, with the selected epoch
 
 
 @dataclass
@@ -250,6 +256,10 @@ def _compiled_forward(model, x_tr, cfg):
     if cfg.abstract:
         raise ParameterError(
             "train: compile=True does not combine with abstracted gradients ('abstract')"
+        )
+    if cfg.sparse_grad is not None:
+        raise ParameterError(
+            "train: compile=True does not combine with sparse gradients ('sparse_grad')"
         )
     if x_tr.ndim != 2 or not hasattr(model, "forward_static"):
         raise ParameterError("train: compile=True needs static inputs [B, n_in] and an NTNetwork")

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from lava_nt.device import resolve_device
+from lava_nt.nn.sparse_grad import check_band
 from lava_nt.spec.validation import ParameterError, check_choice
 from lava_nt.training.abstracted import check_blocks, check_matrix
 
@@ -53,6 +54,12 @@ class TrainConfig:
     ``"derived"`` (eq. 5, least squares on the batch's spike counts) or ``"identity"``
     (``[I 0]``). Only :func:`lava_nt.training.train` applies them (on an ``NTNetwork`` or a
     ``FusedNTNetwork``); other trainers refuse a configuration with blocks.
+
+    ``sparse_grad``: the band ``B_th`` of sparse spiking gradient descent (Perez-Nieves &
+    Goodman 2021, :mod:`lava_nt.nn.sparse_grad`): during training the surrogate derivative of
+    every spiking population is zero outside ``|v' - vth| < B_th * vth``; None (default) = the
+    dense surrogate gradient. Applied by :func:`lava_nt.training.train` and
+    :func:`lava_nt.personalise.personalise_batched`; QAT networks refuse it.
     """
 
     epochs: int = 15
@@ -75,8 +82,10 @@ class TrainConfig:
     device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto" (lava_nt.device)
     abstract: tuple[tuple[int, int], ...] = ()
     abstract_matrix: str = "derived"
+    sparse_grad: float | None = None
 
     def __post_init__(self):
+        self.sparse_grad = check_band(self.sparse_grad, "TrainConfig: 'sparse_grad'")
         self.abstract = check_blocks(self.abstract, None, "TrainConfig: 'abstract'")
         check_matrix(self.abstract_matrix, "TrainConfig: 'abstract_matrix'")
         resolve_device(self.device, "TrainConfig: 'device'")
@@ -180,8 +189,11 @@ _ABSTRACTION_FIELDS = ("abstract", "abstract_matrix")
 def comparable(config: dict, drop=_RUN_ONLY_FIELDS) -> dict:
     """A configuration dict (``asdict(TrainConfig)``, or one read from a checkpoint) as it is
     compared between runs: without the fields in ``drop``, without the abstraction fields when
-    it has no ``abstract`` blocks, tuples as lists (JSON's form)."""
+    it has no ``abstract`` blocks, without ``sparse_grad`` when it is None, tuples as lists
+    (JSON's form)."""
     skip = set(drop) | (set() if config.get("abstract") else set(_ABSTRACTION_FIELDS))
+    if config.get("sparse_grad") is None:  # added later: absent = the dense default
+        skip.add("sparse_grad")
     return {k: _plain(v) for k, v in config.items() if k not in skip}
 
 
