@@ -259,8 +259,9 @@ def lava_table(out: Path, rows: list[dict]) -> list[str]:
 
 
 ONDEVICE_NOTE = (
-    "The multi-step spiking classifier's 74 biases tuned to each task: BPTT nt2 (the spiking arm "
-    "above) and the local on-device rule (`lava-nt images ondevice`, `lava_nt.ondevice`: "
+    "The multi-step spiking classifier's 74 biases tuned to each task: BPTT nt2 (the study's "
+    "spiking arm, same settings) and the local on-device rule (`lava-nt images ondevice`, "
+    "`lava_nt.ondevice`: "
     "eligibility x output error through a fixed feedback matrix, one update per tuning sample, "
     "[I 0] or the derived least-squares feedback), in float64 and in Loihi fixed point. "
     "*choice* is the learning rate, or eta/band for the rule, with the best mean validation "
