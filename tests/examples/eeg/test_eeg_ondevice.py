@@ -153,3 +153,34 @@ def test_bad_settings(kw, match):
     fixed = quantize(spec)[0]
     with pytest.raises(ParameterError, match="float_spec"):
         tune_on_device(fixed, x, [0, 1], x, [0, 1], T=5, n_classes=2)
+
+
+def test_deploy_runs_a_given_fixed_network_on_lava():
+    """Full Lava mode (no --lava-check): the given fixed network (here: one whose output biases
+    differ from the quantisation of ``net``) is what runs in fixed point, equal to the emulator."""
+    from lava_nt.builder import build_network
+    from lava_nt.examples.eeg.deploy import deploy_model
+    from lava_nt.network import run_reference
+
+    rng = np.random.default_rng(0)
+    x, y = (rng.random((12, 20)) < 0.4).astype(np.float32), rng.integers(0, 2, 12)
+    net = build_network(20, [16], 2, 4, seed=3)
+    fixed, rep = quantize(net.to_spec())
+    given = bias_headroom(fixed, [1], 1.0)
+    out = given.layers[1]
+    n = out.n
+    out.neuron = out.neuron._replace(bias_mant=np.where(np.arange(n) < n // 2, 4095, -4095))
+    row = deploy_model(net, x, y, T=6, quantized=(given, rep))
+    base = deploy_model(net, x, y, T=6, lava_check=0)
+    assert row["fixed_status"] == "ok" and row["fixed_model"] == "given"
+    assert base["fixed_model"] == "quantised"
+    assert row["fixed_emulator_match"] == 1.0
+    want = np.mean(pl_predictions(run_reference(given, static_sequence(x, 6)).output) == y)
+    assert row["lava_fixed_acc"] == pytest.approx(want)
+    assert row["lava_fixed_spikes"] != base["lava_fixed_spikes"]
+
+
+def pl_predictions(out):
+    from lava_nt.decode import predictions
+
+    return predictions(out, 2)
