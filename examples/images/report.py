@@ -373,8 +373,11 @@ def _report_parts(out: Path) -> list[str]:
             f"{s.get('snn_epochs')}, T = {s.get('T')} (multi-step), s = {s.get('s')} "
             f"(single-update), tasks {meta.get('tasks')}, {meta.get('seconds', 0):.0f} s.\n"
         )
-    parts += ann_tables(out, ann_rows) + tft_sweep_table(out, meta.get("tft_sweep", []))
-    parts += snn_tables(out, snn_rows) + lava_table(out, lava_rows)
+    if ann_rows:
+        parts += ann_tables(out, ann_rows) + tft_sweep_table(out, meta.get("tft_sweep", []))
+    if snn_rows:
+        parts += snn_tables(out, snn_rows)
+    parts += lava_table(out, lava_rows)
     frozen = [
         r
         for r in ann_rows + snn_rows
