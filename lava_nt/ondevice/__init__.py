@@ -3,6 +3,8 @@
 - :mod:`lava_nt.ondevice.rule`: :class:`OnDeviceRule` (what is tuned, rates, band, feedback
   matrices, targets) and :func:`make_rule`;
 - :mod:`lava_nt.ondevice.twin`: :func:`run_twin`, the per-sample numpy loop;
+- :mod:`lava_nt.ondevice.torch_twin`: :func:`run_twin_torch`, the same loop on torch tensors
+  (float64 / int64, CPU or GPU);
 - :mod:`lava_nt.ondevice.select`: :func:`tune_on_device`, the twin over an ``eta x band`` grid,
   the choice made on a selection split (the EEG pipeline's ``ondevice`` method);
 - :mod:`lava_nt.ondevice.lava_engine`: :func:`run_lava <lava_nt.ondevice.lava_engine.run_lava>`,
@@ -25,6 +27,7 @@ from lava_nt.ondevice.rule import (
     make_rule,
 )
 from lava_nt.ondevice.select import OnDeviceChoice, tune_on_device
+from lava_nt.ondevice.torch_twin import run_twin_torch
 from lava_nt.ondevice.twin import OnDeviceResult, run_twin, tuned_spec
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "layer_counts",
     "make_rule",
     "run_twin",
+    "run_twin_torch",
     "tune_on_device",
     "tuned_spec",
 ]

@@ -93,10 +93,11 @@ def check_run(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, where: st
 
 
 def _drive(W, x_t, graded: bool):
-    """Lava ``Dense``'s accumulation of one step's input ``x_t`` (before any exponent)."""
+    """Lava ``Dense``'s accumulation of one step's input ``x_t`` (before any exponent); numpy
+    arrays or torch tensors."""
     if graded:
-        return W.dot(x_t)
-    return W[:, x_t.astype(bool)].sum(axis=1)
+        return W @ x_t
+    return W[:, x_t != 0].sum(axis=1)
 
 
 class _Bias:

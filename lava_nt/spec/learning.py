@@ -202,13 +202,13 @@ def output_error(count, target, learn):
 
 def feedback_signal(B, e):
     """Float ``l = B e``: what a graded Dense of weights ``B [n_l, n_out]`` delivers."""
-    return B.dot(e)
+    return B @ e
 
 
 def fixed_feedback_signal(B_eff, e, B_exp: int):
     """Integer ``l``: Lava's bit-accurate graded Dense with effective weights ``B_eff``
     (:func:`lava_nt.spec.fixed.dense_effective_weights`) and exponent ``B_exp``."""
-    return dense_fixed_output(B_eff.dot(e), B_exp)
+    return dense_fixed_output(B_eff @ e, B_exp)
 
 
 def bias_update(bias, l, elig, p: LearningParameters):
