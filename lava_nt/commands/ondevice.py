@@ -1,7 +1,7 @@
 """``lava-nt ondevice``: tune a model's biases on (simulated) neuromorphic hardware.
 
 lava-nt ondevice MODEL --train TUNE.npz --test TEST.npz [--precision float|fixed]
-                 [--engine twin|lava] [--feedback identity|derived] [--layers K ...]
+                 [--engine twin|torch|lava] [--feedback identity|derived] [--layers K ...]
                  [--eta 3e-4] [--eta-mant M --eta-shift S] [--band 0.5] [--rates 0.5 0.0]
                  [--epochs 1] [--n-classes N] [--T N] [--timeout S] --out DIR [--overwrite]
 
@@ -9,8 +9,9 @@ One run presents TEST (learning off: accuracy before), then TUNE (learning on, `
 passes) and TEST again (accuracy after). The biases of the tuned layers change after every
 tuning sample by the local rule of :mod:`lava_nt.spec.learning` (eligibility x error fed back
 through a fixed matrix); ``--engine lava`` does all of it inside ONE Lava run with no torch in the
-loop (:func:`lava_nt.ondevice.lava_engine.run_lava`), ``--engine twin`` runs the numpy twin,
-which gives the same result (bit for bit in fixed point).
+loop (:func:`lava_nt.ondevice.lava_engine.run_lava`), ``--engine twin`` runs the numpy twin and
+``--engine torch`` the torch twin (:func:`lava_nt.ondevice.torch_twin.run_twin_torch`), which
+give the same result (bit for bit in fixed point).
 
 ``--precision fixed`` tunes the Loihi integer network: the model's own (fixed-point model), the
 one attached to the model file, or the model quantised now; ``--eta`` is converted to integer
@@ -83,9 +84,10 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--engine",
-        choices=("twin", "lava"),
+        choices=("twin", "torch", "lava"),
         default="twin",
-        help="twin: the numpy twin; lava: one long Lava run (default twin)",
+        help="twin: the numpy twin; torch: the torch twin (same result); lava: one long Lava "
+        "run (default twin)",
     )
     p.add_argument(
         "--feedback",
@@ -256,6 +258,10 @@ def _ondevice(args) -> int:
         from lava_nt.ondevice.lava_engine import run_lava
 
         res = run_lava(net, rule, x, labels, learn, timeout=args.timeout)
+    elif args.engine == "torch":
+        from lava_nt.ondevice import run_twin_torch
+
+        res = run_twin_torch(net, rule, x, labels, learn)
     else:
         from lava_nt.ondevice import run_twin
 

@@ -67,6 +67,23 @@ def test_fixed_twin_and_lava_write_the_same_tuned_model(files, capsys):
     assert "test accuracy before" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("precision", ["float", "fixed"])
+def test_torch_engine_writes_the_numpy_twins_model(files, precision):
+    tmp_path, _ = files
+    args = ("--precision", precision, "--eta", "0.002", "--feedback", "derived")
+    assert _run(tmp_path, "np", *args) == 0
+    assert _run(tmp_path, "pt", *args, "--engine", "torch") == 0
+    a, _ = load_model(tmp_path / "np" / "tuned.h5")
+    b, info = load_model(tmp_path / "pt" / "tuned.h5")
+    assert info.meta["ondevice"]["engine"] == "torch"
+    name = "bias_mant" if precision == "fixed" else "bias"
+    for la, lb in zip(a.layers, b.layers, strict=True):
+        assert np.array_equal(getattr(la.neuron, name), getattr(lb.neuron, name))
+    ra = json.loads((tmp_path / "np" / "report.json").read_text())
+    rb = json.loads((tmp_path / "pt" / "report.json").read_text())
+    assert ra["accuracy_after"] == rb["accuracy_after"]
+
+
 def test_float_twin_with_derived_feedback(files):
     tmp_path, spec = files
     args = ("--feedback", "derived", "--layers", "1", "--eta", "0.001", "--epochs", "2")
