@@ -24,8 +24,6 @@ needs no Lava run. Writes ``ondevice.csv`` (one row per run) and ``ondevice_meta
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from pathlib import Path
@@ -33,27 +31,21 @@ from pathlib import Path
 import numpy as np
 
 from lava_nt.converters.quantize import quantize
-from lava_nt.decode import predictions
-from lava_nt.examples.images import ann, data, snn
+from lava_nt.examples.images import ann, data, snn, study
 from lava_nt.io import atomic_write_text
-from lava_nt.network import run_reference
 from lava_nt.ondevice import bias_headroom, fixed_rates, make_rule, run_twin, tuned_spec
+from lava_nt.ondevice.select import presentation_order, spec_accuracy, static_sequence
 
 ETAS = (3e-4, 1e-3, 3e-3)
 BANDS = (0.5, 1.0)
 FEEDBACKS = ("identity", "derived")
 PRECISIONS = ("float", "fixed")
 
+#: the network and the data as the study pretrains and splits them (its full settings)
+SHARED = ("n_src_train", "n_src_test", "hidden", "pretrain_epochs", "tasks", "n_train", "n_test",
+          "n_val", "T")  # fmt: skip
 SETTINGS = {
-    "n_src_train": 4000,
-    "n_src_test": 1000,
-    "hidden": 64,
-    "pretrain_epochs": 10,
-    "tasks": data.TASKS,
-    "n_train": 500,
-    "n_test": 500,
-    "n_val": 200,
-    "T": 8,
+    **{k: study.FULL[k] for k in SHARED},
     "epochs": 5,
     "bptt_lrs": (1e-3, 1e-2, 1e-1),  # the study's SNN grid around its nt2 choices
     "seeds": (0, 1, 2),
@@ -66,15 +58,9 @@ QUICK = dict(SETTINGS, n_train=150, n_test=150, n_val=100, epochs=2, bptt_lrs=(1
              seeds=(0, 1), etas=(3e-4, 1e-3), bands=(1.0,), tasks=("digits",))  # fmt: skip
 
 
-def _spikes(x, T: int) -> np.ndarray:
-    """Static binary images ``[B, n_in]`` held for ``T`` steps: ``[T, B, n_in]`` float64."""
-    x = np.asarray(x, np.float64)
-    return np.ascontiguousarray(np.broadcast_to(x[None], (T, *x.shape)))
-
-
 def accuracy(spec, x, y) -> float:
     """Test accuracy of a network on ``x [T, B, n_in]`` (one output neuron per class)."""
-    return float(np.mean(predictions(run_reference(spec, x).output, spec.n_out) == y))
+    return spec_accuracy(spec, x, y, spec.n_out)
 
 
 def _rule(net, float_spec, T: int, eta: float, band: float, feedback: str, x_fb):
@@ -90,11 +76,10 @@ def tune_on_device(net, rule, tune, val, test, epochs: int, seed: int) -> dict:
     """``epochs`` passes of the rule over ``tune`` (order from ``seed``), keeping the pass with
     the best validation accuracy (a tie keeps the earlier; 0 = untuned)."""
     (xt, yt), (xv, yv), (xs, ys) = tune, val, test
-    rng = np.random.default_rng(seed)
+    orders = presentation_order(len(yt), epochs, seed).reshape(epochs, len(yt))
     best = (accuracy(net, xv, yv), 0, net)
     cur = net
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(yt))
+    for epoch, order in enumerate(orders, start=1):
         res = run_twin(cur, rule, xt[:, order], yt[order])
         cur = tuned_spec(cur, res.biases)
         v = accuracy(cur, xv, yv)
@@ -119,7 +104,7 @@ def _bptt_rows(cfg, task, pre, lams, parts) -> list[dict]:
 
 def _ondevice_rows(cfg, task, spec, parts, log) -> list[dict]:
     T = cfg["T"]
-    tr, te, va = ((_spikes(p[0].numpy(), T), p[1].numpy().astype(np.int64)) for p in parts)
+    tr, te, va = ((static_sequence(p[0].numpy(), T), p[1].numpy().astype(np.int64)) for p in parts)
     nets = {"float": spec}
     if "fixed" in cfg["precisions"]:
         nets["fixed"] = bias_headroom(quantize(spec)[0], range(len(spec.layers)), 1.0)
@@ -140,15 +125,6 @@ def _ondevice_rows(cfg, task, spec, parts, log) -> list[dict]:
                                      "lr": f"{eta:g}/{band:g}", "seed": seed, **r})  # fmt: skip
             log(f"  on-device {task} {precision} {fb}: {time.time() - t0:.0f}s")
     return rows
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    fields = list(dict.fromkeys(k for row in rows for k in row))
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=fields, restval="")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def run(out: str | Path, settings: dict | None = None, quick: bool = False, log=print) -> dict:
@@ -176,9 +152,8 @@ def run(out: str | Path, settings: dict | None = None, quick: bool = False, log=
         log(f"[{time.time() - t0:.0f}s] BPTT nt2 {task}")
         rows += _ondevice_rows(cfg, task, spec, parts, log)
         log(f"[{time.time() - t0:.0f}s] on-device {task}")
-        _write_csv(out / "ondevice.csv", rows)
+        study.write_csv(out / "ondevice.csv", rows)
     meta = {"settings": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
             "seconds": time.time() - t0}  # fmt: skip
     atomic_write_text(out / "ondevice_meta.json", json.dumps(meta, indent=2))
     return meta
-

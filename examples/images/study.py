@@ -72,7 +72,9 @@ QUICK = dict(
 )
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, rows: list[dict]) -> None:
+    """``rows`` as a CSV file (every key a column, first-seen order), written atomically;
+    nothing for no rows."""
     if not rows:
         return
     fields = list(dict.fromkeys(k for row in rows for k in row))  # every key, first-seen order
@@ -287,19 +289,19 @@ def run(
         ann_rows += rows
         meta.setdefault("tft_sweep", []).extend(sweep)
         log(f"[{time.time() - t0:.0f}s] ANN {task}: {len(ann_rows)} runs")
-        _write_csv(out / "ann.csv", ann_rows)
+        write_csv(out / "ann.csv", ann_rows)
         for v in snn.VARIANTS:
             target = next((s["readout_val_acc"] for s in sweep), -1.0)
             rows, best, tuned, snn_sweep = _snn_grid(cfg, task, v, (tr, te, va), pre, lams, target)
             meta["tft_sweep"].extend(snn_sweep)
             snn_rows += rows
             log(f"[{time.time() - t0:.0f}s] SNN {task}/{v}: {len(snn_rows)} runs")
-            _write_csv(out / "snn.csv", snn_rows)
+            write_csv(out / "snn.csv", snn_rows)
             if not (lava and task in cfg["lava_tasks"]):
                 continue
             lava_rows += _lava_runs(cfg, task, v, tr, te, pre, lams, best, tuned, qat)
             log(f"[{time.time() - t0:.0f}s] Lava {task}/{v}: {len(lava_rows)} runs")
-            _write_csv(out / "lava.csv", lava_rows)
+            write_csv(out / "lava.csv", lava_rows)
     meta["seconds"] = time.time() - t0
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=2))
     write_report(out)
