@@ -138,11 +138,8 @@ def _compiled(fn, args):
     return c
 
 
-
 def _signature(args) -> tuple:
-    return tuple(
-        ("T", tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in args
-    )
+    return tuple(("T", tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else a for a in args)
 
 
 def _compiled(fn, *args):
@@ -308,9 +305,7 @@ def run(quick: bool) -> dict:
         ))  # fmt: skip
     for k, ts in times.items():
         rows.append(f"| {k} | {ms[k]:.1f} ({common.spread([t * 1e3 for t in ts])}) |")
-    table = "\n".join(
-        ["| variant | ms per tuning step (median, min-max) |", "|---|---|", *rows]
-    )
+    table = "\n".join(["| variant | ms per tuning step (median, min-max) |", "|---|---|", *rows])
     setup = [
         "EEG network 160-400-800-100 (build_network defaults: du 1, dv 0.1, subtractive reset, "
         "SuperSpike slope 10), float32, torch.set_num_threads(2), T 25, batch 32, static binary "

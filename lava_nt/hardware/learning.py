@@ -139,8 +139,13 @@ def learning_activity(rule, output, labels, learn) -> LearningActivity:
     for k, b, f in zip(rule.layers, B, fan, strict=True):
         n = int(b.shape[0])
         act.layers.append(
-            LayerLearning(index=int(k), neurons=n, eligibility_updates=float(n * rule.T),
-                          error_synops=float((nz @ f).mean()), bias_updates=float(n))  # fmt: skip
+            LayerLearning(
+                index=int(k),
+                neurons=n,
+                eligibility_updates=float(n * rule.T),
+                error_synops=float((nz @ f).mean()),
+                bias_updates=float(n),
+            )  # fmt: skip
         )
     return act
 

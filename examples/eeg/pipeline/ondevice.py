@@ -99,8 +99,13 @@ def tune_unit(pipe, participant: int, method: str, seed: int, group, td, net):
     }  # fmt: skip
     d = unit_dir(pipe.run_dir, participant, method, seed)
     d.mkdir(parents=True, exist_ok=True)
-    saved = {**meta, "seed": int(seed), "data_protocol": meta["protocol"], "n_classes": 2,
-             "population": net.sizes[-1] // 2}  # fmt: skip (as the other units' model files)
+    saved = {
+        **meta,
+        "seed": int(seed),
+        "data_protocol": meta["protocol"],
+        "n_classes": 2,
+        "population": net.sizes[-1] // 2,
+    }  # fmt: skip (as the other units' model files)
     save_model(model_path(d), net, meta=to_jsonable(saved), overwrite=True,
                quantized=(fx.spec, qrep))  # fmt: skip
     return meta
@@ -133,6 +138,7 @@ def ondevice_fields(pipe, participant: int, method: str, seed: int, td, meta: di
         y = getattr(td, f"y_{part}")
         out[f"ondevice_fixed_{part}_acc"] = (
             spec_accuracy(fixed, static_sequence(getattr(td, f"x_{part}"), T), y, 2)
-            if len(y) else None
+            if len(y)
+            else None
         )
     return out

@@ -360,8 +360,11 @@ class _Pipeline:
             "stopped_early": bool(stopped),
             "selection": c.select,
             **(qat_unit_fields(self, participant, method, seed, group, td) if c.qat else {}),
-            **(ondevice_fields(self, participant, method, seed, td, meta)
-               if METHODS[method].learner == "ondevice" else {}),  # fmt: skip
+            **(
+                ondevice_fields(self, participant, method, seed, td, meta)
+                if METHODS[method].learner == "ondevice"
+                else {}
+            ),  # fmt: skip
             "device": self._device(method),
             **sparse_fields(c),
             **self._test_detail(td, _predictions(net, td.x_test, c.T)),
