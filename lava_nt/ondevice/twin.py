@@ -1,4 +1,4 @@
-"""The numpy twin of on-device tuning: the same rule, sample by sample, without Lava.
+"""The twin of on-device tuning: the same rule, sample by sample, without Lava (numpy or torch).
 
 :func:`run_twin` runs a :class:`~lava_nt.network.NetworkSpec` over a sequence of samples; after
 each sample the tuned layers' biases change by the rule of :mod:`lava_nt.spec.learning` (only on
@@ -15,6 +15,10 @@ current as in every engine. It computes each layer's synaptic input as Lava's ``
 effective 8-bit weights and the exponent shift) and calls the spec's step functions, so it
 equals the Lava run (:func:`lava_nt.ondevice.lava_engine.run_lava`): bit for bit in fixed
 point, and in float64 up to the order of additions, which the twin keeps (tests compare both).
+
+The loop is written once over an array backend (:class:`NumpyArrays` here; the torch twin
+:func:`lava_nt.ondevice.torch_twin.run_twin_torch` passes its torch backend), so the numpy and
+the torch twin run the same code on different arrays.
 """
 
 from __future__ import annotations
@@ -92,6 +96,36 @@ def check_run(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, where: st
     return x, y.astype(np.int64), lr.astype(np.int64)
 
 
+class NumpyArrays:
+    """The twin's array backend on numpy: int64 arrays in fixed point, float64 in float.
+
+    A backend gives the loop what differs between array libraries: ``dtype`` (of the run),
+    ``float64``, ``tensor`` (a new array from numpy data), ``zeros``, ``cast``, ``params`` (a
+    parameter NamedTuple in the backend's arrays) and ``numpy`` (back to a numpy array).
+    """
+
+    float64 = np.float64
+
+    def __init__(self, fixed: bool):
+        self.fixed = fixed
+        self.dtype = np.int64 if fixed else np.float64
+
+    def tensor(self, x, dtype=None):
+        return np.array(x, dtype=dtype or self.dtype)
+
+    def zeros(self, *shape, dtype=None):
+        return np.zeros(shape, dtype or self.dtype)
+
+    def cast(self, x, dtype=None):
+        return np.asarray(x).astype(dtype or self.dtype)
+
+    def params(self, nt):
+        return nt
+
+    def numpy(self, x) -> np.ndarray:
+        return np.array(x)
+
+
 def _drive(W, x_t, graded: bool):
     """Lava ``Dense``'s accumulation of one step's input ``x_t`` (before any exponent); numpy
     arrays or torch tensors."""
@@ -103,46 +137,46 @@ def _drive(W, x_t, graded: bool):
 class _Bias:
     """A layer's spiking bias over one sample: the current ``c`` it delivers at each step."""
 
-    def __init__(self, sb, fixed: bool, graded: bool):
-        self.sb, self.fixed, self.graded = sb, fixed, graded
+    def __init__(self, sb, xp, graded: bool):
+        self.sb, self.fixed, self.graded = sb, xp.fixed, graded
+        self.p = xp.params(sb.params)
         m = sb.m
-        if fixed:
-            self.W = dense_effective_weights(sb.w_in)
-            self.st = FixedSpikingBiasState(*(np.zeros(m, np.int64),) * 3)
+        if self.fixed:
+            self.W = xp.tensor(dense_effective_weights(sb.w_in))
+            self.st = FixedSpikingBiasState(*(xp.zeros(m),) * 3)
         else:
-            self.W = np.asarray(sb.w_in, np.float64)
-            self.st = SpikingBiasState(*(np.zeros(m),) * 3)
+            self.W = xp.tensor(sb.w_in)
+            self.st = SpikingBiasState(*(xp.zeros(m),) * 3)
 
     def current(self, x_t):
         a_b = _drive(self.W, x_t, self.graded)
         if self.fixed:
             a_b = dense_fixed_output(a_b, self.sb.w_in_exp)
-            c, _, self.st = fixed_spiking_bias_step(a_b, self.st, self.sb.params)
+            c, _, self.st = fixed_spiking_bias_step(a_b, self.st, self.p)
         else:
-            c, _, self.st = spiking_bias_step(a_b, self.st, self.sb.params)
+            c, _, self.st = spiking_bias_step(a_b, self.st, self.p)
         return c
 
 
-def _layer(layer, x_in, p, graded: bool, fixed: bool, learn_p):
-    """One layer over ``T`` steps of one sample: ``(spikes [T, n], elig [n] or None)``."""
-    T = x_in.shape[0]
-    n = layer.n
-    if fixed:
-        W = dense_effective_weights(layer.weight)
-        st = FixedNTLIFState(np.zeros(n, np.int64), np.zeros(n, np.int64))
+def _layer(layer, x_in, p, graded: bool, xp, learn_p):
+    """One layer over ``T`` steps of one sample: ``(spikes [T, n] float64, elig [n] or None)``."""
+    T, n = x_in.shape[0], layer.n
+    if xp.fixed:
+        W = xp.tensor(dense_effective_weights(layer.weight))
+        st = FixedNTLIFState(xp.zeros(n), xp.zeros(n))
         thr = fixed_threshold(int(p.vth))
-        x_in = x_in.astype(np.int64)
+        x_in = xp.cast(x_in)
     else:
-        W = np.asarray(layer.weight, np.float64)
-        st = NTLIFState(np.zeros(n), np.zeros(n))
+        W = xp.tensor(layer.weight)
+        st = NTLIFState(xp.zeros(n), xp.zeros(n))
         thr = p.vth
-    bias = None if layer.spiking_bias is None else _Bias(layer.spiking_bias, fixed, graded)
-    elig = None if learn_p is None else np.zeros(n, np.int64 if fixed else np.float64)
-    out = np.zeros((T, n))
+    bias = None if layer.spiking_bias is None else _Bias(layer.spiking_bias, xp, graded)
+    elig = None if learn_p is None else xp.zeros(n)
+    out = xp.zeros(T, n, dtype=xp.float64)
     for t in range(T):
         a = _drive(W, x_in[t], graded)
-        c = (0 if fixed else 0.0) if bias is None else bias.current(x_in[t])
-        if fixed:
+        c = (0 if xp.fixed else 0.0) if bias is None else bias.current(x_in[t])
+        if xp.fixed:
             s, st = fixed_ntlif_step(dense_fixed_output(a, layer.weight_exp), c, st, p)
         else:
             s, st = ntlif_step(a, c, st, p)
@@ -167,42 +201,51 @@ def run_twin(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn=None) -> On
         the bias history.
     """
     x, y, lr = check_run(spec, rule, x, labels, learn, "run_twin")
+    return run_twin_on(spec, rule, x, y, lr, NumpyArrays(spec.fixed))
+
+
+def run_twin_on(spec: NetworkSpec, rule: OnDeviceRule, x, y, lr, xp) -> OnDeviceResult:
+    """The per-sample loop of :func:`run_twin` on the array backend ``xp`` (checked inputs:
+    ``x [T, S, n_in]`` float64, ``y`` and ``lr`` ``[S]`` int64, as :func:`check_run` returns)."""
     T, S, _ = x.shape
     fixed = spec.fixed
     field_name = "bias_mant" if fixed else "bias"
-    neurons = [layer.neuron for layer in spec.layers]
+    neurons = [xp.params(layer.neuron) for layer in spec.layers]
     for k in rule.layers:  # per-neuron copies, so the spec's own arrays never change
-        bias = np.broadcast_to(getattr(neurons[k], field_name), (spec.layers[k].n,)).copy()
-        neurons[k] = neurons[k]._replace(**{field_name: bias})
-    B = rule.effective_feedback(fixed)
+        bias = np.broadcast_to(getattr(spec.layers[k].neuron, field_name), (spec.layers[k].n,))
+        neurons[k] = neurons[k]._replace(**{field_name: xp.tensor(bias)})
+    B = [xp.tensor(b) for b in rule.effective_feedback(fixed)]
+    lparams = [xp.params(p) for p in rule.params]
     tuned = dict(zip(rule.layers, range(len(rule.layers)), strict=True))
-    history = {k: np.zeros((S, spec.layers[k].n), np.int64 if fixed else np.float64)
-               for k in rule.layers}  # fmt: skip
-    output = np.zeros((T, S, spec.n_out))
-    n_out = spec.n_out
+    history = {k: xp.zeros(S, spec.layers[k].n) for k in rule.layers}
+    xs = xp.tensor(x, dtype=xp.float64)
+    output = xp.zeros(T, S, spec.n_out, dtype=xp.float64)
     for b in range(S):
-        s_in = x[:, b, :]
+        s_in = xs[:, b, :]
         eligs = {}
         for k, layer in enumerate(spec.layers):
-            lp = rule.params[tuned[k]] if k in tuned else None
-            s_in, elig = _layer(layer, s_in, neurons[k], k == 0 and spec.graded, fixed, lp)
+            lp = lparams[tuned[k]] if k in tuned else None
+            s_in, elig = _layer(layer, s_in, neurons[k], k == 0 and spec.graded, xp, lp)
             if elig is not None:
                 eligs[k] = elig
         output[:, b, :] = s_in
-        count = s_in.sum(0).astype(np.int64) if fixed else s_in.sum(0)
-        e = output_error(count, population_target(y[b], n_out, rule.targets), lr[b])
+        count = xp.cast(s_in.sum(0))
+        e = output_error(count, xp.tensor(population_target(y[b], spec.n_out, rule.targets)),
+                         int(lr[b]))  # fmt: skip
         for k, i in tuned.items():
             p = neurons[k]
             if fixed:
                 l_k = fixed_feedback_signal(B[i], e, int(rule.feedback_exp[i]))
-                new = fixed_bias_update(p.bias_mant, l_k, eligs[k], rule.params[i])
+                new = fixed_bias_update(p.bias_mant, l_k, eligs[k], lparams[i])
             else:
-                new = bias_update(p.bias, feedback_signal(B[i], e), eligs[k], rule.params[i])
+                new = bias_update(p.bias, feedback_signal(B[i], e), eligs[k], lparams[i])
             neurons[k] = p._replace(**{field_name: new})
             history[k][b] = new
-    biases = {k: getattr(neurons[k], field_name).copy() for k in rule.layers}
-    precision = "fixed" if fixed else "float"
-    return OnDeviceResult(output, biases, lr, "twin", precision, history=history)
+    biases = {k: xp.numpy(getattr(neurons[k], field_name)) for k in rule.layers}
+    return OnDeviceResult(
+        xp.numpy(output), biases, lr, "twin", "fixed" if fixed else "float",
+        history={k: xp.numpy(h) for k, h in history.items()},
+    )  # fmt: skip
 
 
 def tuned_spec(spec: NetworkSpec, biases: dict) -> NetworkSpec:
