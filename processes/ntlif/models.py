@@ -9,14 +9,11 @@ equations live in :mod:`lava_nt.spec`, nowhere else.
 from __future__ import annotations
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.resources import CPU
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lava_nt.lava.run import check_model_precision, report_model_errors
+from lava_nt.lava.run import report_model_errors
+from lava_nt.processes._models import AbstractPyResetModel, first, fixed_model, float_model
 from lava_nt.processes.ntlif.process import NTLIF
 from lava_nt.spec.fixed import FixedNTLIFParameters, FixedNTLIFState, fixed_ntlif_step
 from lava_nt.spec.ntlif import NTLIFParameters, NTLIFState, ntlif_step
@@ -29,22 +26,13 @@ def decay(var, dtype):
     return arr[0].item() if arr.size == 1 else arr
 
 
-class AbstractPyNTLIFModel(PyLoihiProcessModel):
+class AbstractPyNTLIFModel(AbstractPyResetModel):
     """Common structure: recv ``a_in`` and ``c_in``, reset if due, spec step, send ``s_out``."""
-
-    precision: str = ""  # "float" | "fixed", set by the concrete models
 
     @report_model_errors
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        check_model_precision(type(self).__name__, proc_params, self.precision)
-        self.reset_interval = int(proc_params["reset_interval"])
-        self.reset_offset = int(proc_params["reset_offset"])
         self.reset_subtract = bool(proc_params["reset_subtract"])
-
-    def reset_due(self) -> bool:
-        """Lava LIFReset's rule (time_step counts from 1)."""
-        return self.reset_interval > 0 and self.time_step % self.reset_interval == self.reset_offset
 
     def parameters(self):
         raise NotImplementedError
@@ -65,9 +53,7 @@ class AbstractPyNTLIFModel(PyLoihiProcessModel):
         self.s_out.send(s)
 
 
-@implements(proc=NTLIF, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
+@float_model(NTLIF)
 class PyNTLIFModelFloat(AbstractPyNTLIFModel):
     """Floating-point NTLIF: :func:`lava_nt.spec.ntlif.ntlif_step` on float64 numpy arrays."""
 
@@ -91,7 +77,7 @@ class PyNTLIFModelFloat(AbstractPyNTLIFModel):
         return NTLIFParameters(
             decay(self.du, np.float64),
             decay(self.dv, np.float64),
-            float(np.reshape(self.vth, -1)[0]),
+            float(first(self.vth)),
             self.bias,
             self.gain,
             self.reset_subtract,
@@ -101,9 +87,7 @@ class PyNTLIFModelFloat(AbstractPyNTLIFModel):
         return ntlif_step(a, c, NTLIFState(self.u, self.v), p)
 
 
-@implements(proc=NTLIF, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
+@fixed_model(NTLIF)
 class PyNTLIFModelBitAcc(AbstractPyNTLIFModel):
     """Bit-accurate NTLIF: :func:`lava_nt.spec.fixed.fixed_ntlif_step` on int64 numpy arrays.
 
@@ -131,7 +115,7 @@ class PyNTLIFModelBitAcc(AbstractPyNTLIFModel):
         return FixedNTLIFParameters(
             decay(self.du, np.int64),
             decay(self.dv, np.int64),
-            int(np.reshape(self.vth, -1)[0]),
+            int(first(self.vth)),
             self.bias_mant.astype(np.int64),
             self.bias_exp.astype(np.int64),
             self.gain_mant.astype(np.int64),

@@ -33,81 +33,26 @@ arguments): a wrong name or an out-of-range value raises :class:`lava_nt.spec.Pa
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
+from lava_nt.processes._common import (  # noqa: F401 (layer_size: public here as before)
+    PRECISIONS,
+    PROCESS_ARGUMENTS,
+    PrecisionProcess,
+    layer_or_neuron,
+    layer_size,
+    per_neuron,
+    scalar,
+)
 from lava_nt.spec.fixed import FIXED_NTLIF_PARAMETER_NAMES, GAIN_UNITY, fixed_ntlif_parameters
 from lava_nt.spec.ntlif import NTLIF_PARAMETER_NAMES, ntlif_parameters
-from lava_nt.spec.validation import ParameterError, check_choice, check_names
 
-PRECISIONS = ("float", "fixed")
-#: Names every NTLIF constructor accepts besides the neuron parameters.
-PROCESS_ARGUMENTS = ("shape", "precision", "reset_interval", "reset_offset", "name", "log_config")
+NAMES = {"float": NTLIF_PARAMETER_NAMES, "fixed": FIXED_NTLIF_PARAMETER_NAMES}
 
 
-def layer_size(shape, where: str) -> int:
-    """``shape`` as a 1-D layer size ``n`` (an int or a tuple ``(n,)``)."""
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
-        shape = (int(shape),)
-    if (
-        not isinstance(shape, tuple | list)
-        or len(shape) != 1
-        or not isinstance(shape[0], numbers.Integral)
-        or isinstance(shape[0], bool)
-        or shape[0] <= 0
-    ):
-        raise ParameterError(f"{where}: 'shape' must be (n,) with a positive int n, got {shape!r}")
-    return int(shape[0])
-
-
-def reset_schedule(reset_interval, reset_offset, where: str) -> tuple[int, int]:
-    """Validated ``(reset_interval, reset_offset % reset_interval)``; interval 0 = never."""
-    if reset_interval is None:
-        reset_interval = 0
-    for name, val in (("reset_interval", reset_interval), ("reset_offset", reset_offset)):
-        if isinstance(val, bool) or not isinstance(val, numbers.Integral):
-            raise ParameterError(f"{where}: '{name}' must be an int, got {val!r}")
-    if reset_interval < 0:
-        raise ParameterError(f"{where}: 'reset_interval' must be >= 0, got {reset_interval}")
-    if reset_interval == 0:
-        return 0, 0
-    return int(reset_interval), int(reset_offset) % int(reset_interval)
-
-
-def per_neuron(x, n: int, dtype, where: str, name: str) -> np.ndarray:
-    """A scalar or ``(n,)`` value as an ``(n,)`` array of ``dtype``.
-
-    The spec validators also accept batched values (``[K, 1, n]``, one per personalised copy); a
-    Lava process holds exactly one value per neuron, so only sizes 1 and n are accepted here.
-    """
-    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=dtype)
-    if arr.size not in (1, n):
-        raise ParameterError(
-            f"{where}: '{name}' must be a scalar or hold one value per neuron ({n}), "
-            f"got shape {arr.shape}"
-        )
-    return np.broadcast_to(arr.reshape(-1), (n,)).copy()
-
-
-def layer_or_neuron(x, dtype) -> np.ndarray:
-    """A decay as the init of its Var: shape ``(1,)`` for one value per layer, ``(n,)`` for one
-    per neuron (sizes were validated by the spec)."""
-    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=dtype)
-    return arr.reshape(-1).copy()
-
-
-def scalar(x, where: str, name: str):
-    arr = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
-    if arr.size != 1:
-        raise ParameterError(f"{where}: '{name}' must be a scalar (one value per layer)")
-    return arr.reshape(()).item()
-
-
-class NTLIF(AbstractProcess):
+class NTLIF(PrecisionProcess):
     """Bias-modulated LIF layer (see the module docstring for the API).
 
     Args:
@@ -132,13 +77,10 @@ class NTLIF(AbstractProcess):
         log_config=None,
         **params,
     ) -> None:
-        self._runtime = None  # Lava's __del__ calls stop(); it must work if validation fails
-        where = "NTLIF" if precision == "float" else "NTLIF.fixed"
-        check_choice(precision, PRECISIONS, "NTLIF", "precision")
-        names = NTLIF_PARAMETER_NAMES if precision == "float" else FIXED_NTLIF_PARAMETER_NAMES
-        check_names(params, names + PROCESS_ARGUMENTS, where)
-        n = layer_size(shape, where)
-        interval, offset = reset_schedule(reset_interval, reset_offset, where)
+        args = self.check_arguments(
+            "NTLIF", precision, params, NAMES, shape, reset_interval, reset_offset
+        )
+        where, n = args.where, args.n
         if precision == "float":
             p = ntlif_parameters(n, where, **params)
             du, dv = (layer_or_neuron(getattr(p, k), np.float64) for k in ("du", "dv"))
@@ -158,15 +100,7 @@ class NTLIF(AbstractProcess):
             bias_mant = per_neuron(p.bias_mant, n, np.int64, where, "bias_mant")
             bias_exp = per_neuron(p.bias_exp, n, np.int64, where, "bias_exp")
             gain_mant = per_neuron(p.gain_mant, n, np.int64, where, "gain_mant")
-        super().__init__(
-            shape=(n,),
-            precision=precision,
-            reset_subtract=bool(p.reset_subtract),
-            reset_interval=interval,
-            reset_offset=offset,
-            name=name,
-            log_config=log_config,
-        )
+        self.init_process(args, precision, name, log_config, reset_subtract=bool(p.reset_subtract))
         self.parameters = p  # the validated spec parameters (NTLIFParameters / Fixed...)
         self.a_in = InPort(shape=(n,))
         self.c_in = InPort(shape=(n,))
@@ -181,32 +115,6 @@ class NTLIF(AbstractProcess):
         self.bias_mant = Var(shape=(n,), init=bias_mant)
         self.bias_exp = Var(shape=(n,), init=bias_exp)
         self.gain_mant = Var(shape=(n,), init=gain_mant)
-
-    @classmethod
-    def fixed(
-        cls,
-        *,
-        shape,
-        reset_interval: int | None = 0,
-        reset_offset: int = 0,
-        name: str | None = None,
-        log_config=None,
-        **params,
-    ) -> NTLIF:
-        """Loihi fixed-point NTLIF (integer registers; run with ``select_tag="fixed_pt"``)."""
-        return cls(
-            shape=shape,
-            precision="fixed",
-            reset_interval=reset_interval,
-            reset_offset=reset_offset,
-            name=name,
-            log_config=log_config,
-            **params,
-        )
-
-    @property
-    def precision(self) -> str:
-        return self.proc_params["precision"]
 
     @property
     def n(self) -> int:

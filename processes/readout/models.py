@@ -7,14 +7,11 @@ and send the voltage on ``v_out``; the equations live in :mod:`lava_nt.spec.read
 from __future__ import annotations
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.resources import CPU
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lava_nt.lava.run import check_model_precision, report_model_errors
+from lava_nt.lava.run import report_model_errors
+from lava_nt.processes._models import AbstractPyResetModel, first, fixed_model, float_model
 from lava_nt.processes.readout.process import Readout
 from lava_nt.spec.readout import (
     FixedReadoutParameters,
@@ -25,17 +22,8 @@ from lava_nt.spec.readout import (
 )
 
 
-class AbstractPyReadoutModel(PyLoihiProcessModel):
+class AbstractPyReadoutModel(AbstractPyResetModel):
     """Common structure: recv ``a_in``, reset if due, spec step, send ``v_out``."""
-
-    precision: str = ""
-
-    @report_model_errors
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
-        check_model_precision(type(self).__name__, proc_params, self.precision)
-        self.reset_interval = int(proc_params["reset_interval"])
-        self.reset_offset = int(proc_params["reset_offset"])
 
     def step(self, a):
         raise NotImplementedError
@@ -43,7 +31,7 @@ class AbstractPyReadoutModel(PyLoihiProcessModel):
     @report_model_errors
     def run_spk(self) -> None:
         a = self.a_in.recv()
-        if self.reset_interval > 0 and self.time_step % self.reset_interval == self.reset_offset:
+        if self.reset_due():
             self.u[:] = 0
             self.v[:] = 0
         v, state = self.step(a)
@@ -52,9 +40,7 @@ class AbstractPyReadoutModel(PyLoihiProcessModel):
         self.v_out.send(v)
 
 
-@implements(proc=Readout, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
+@float_model(Readout)
 class PyReadoutModelFloat(AbstractPyReadoutModel):
     """Floating-point readout on float64 numpy arrays."""
 
@@ -73,15 +59,11 @@ class PyReadoutModelFloat(AbstractPyReadoutModel):
     bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
 
     def step(self, a):
-        p = ReadoutParameters(
-            float(np.reshape(self.du, -1)[0]), float(np.reshape(self.dv, -1)[0]), self.bias
-        )
+        p = ReadoutParameters(float(first(self.du)), float(first(self.dv)), self.bias)
         return readout_step(a, ReadoutState(self.u, self.v), p)
 
 
-@implements(proc=Readout, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
+@fixed_model(Readout)
 class PyReadoutModelBitAcc(AbstractPyReadoutModel):
     """Bit-accurate readout on int64 numpy arrays (24-bit wrapping ``u``, saturating ``v``)."""
 
@@ -101,8 +83,8 @@ class PyReadoutModelBitAcc(AbstractPyReadoutModel):
 
     def step(self, a):
         p = FixedReadoutParameters(
-            int(np.reshape(self.i_decay, -1)[0]),
-            int(np.reshape(self.v_decay, -1)[0]),
+            int(first(self.i_decay)),
+            int(first(self.v_decay)),
             self.bias_mant.astype(np.int64),
             self.bias_exp.astype(np.int64),
         )

@@ -5,10 +5,11 @@ One Process class serves both precisions, fixed when the Process is built:
 * floating point: ``Readout(shape=(n,), du=0.0, dv=1.0, bias=0.0)`` (the keyword arguments of
   :func:`lava_nt.spec.readout.readout_parameters`); model ``PyReadoutModelFloat``
   (``select_tag="floating_pt"``).
-* Loihi fixed point: ``Readout(shape=(n,), precision="fixed", i_decay=0, v_decay=4096,
-  bias_mant=0, bias_exp=0)`` (:func:`lava_nt.spec.readout.fixed_readout_parameters`: netx's
-  13-bit decay registers, 13-bit signed bias mantissa, 3-bit exponent); model
-  ``PyReadoutModelBitAcc`` (``select_tag="fixed_pt"``).
+* Loihi fixed point: ``Readout.fixed(shape=(n,), i_decay=0, v_decay=4096, bias_mant=0,
+  bias_exp=0)``, the same as ``Readout(..., precision="fixed")``
+  (:func:`lava_nt.spec.readout.fixed_readout_parameters`: netx's 13-bit decay registers, 13-bit
+  signed bias mantissa, 3-bit exponent); model ``PyReadoutModelBitAcc``
+  (``select_tag="fixed_pt"``).
 
 ``reset_interval`` / ``reset_offset`` zero ``u`` and ``v`` at the start of the steps with
 ``time_step % reset_interval == reset_offset``, exactly as :class:`~lava_nt.processes.ntlif.
@@ -25,23 +26,20 @@ from __future__ import annotations
 
 import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
-from lava_nt.processes.ntlif.process import layer_size, per_neuron, reset_schedule
+from lava_nt.processes._common import PrecisionProcess, per_neuron
 from lava_nt.spec.readout import (
     FIXED_READOUT_PARAMETER_NAMES,
     READOUT_PARAMETER_NAMES,
     fixed_readout_parameters,
     readout_parameters,
 )
-from lava_nt.spec.validation import check_choice, check_names
 
-PRECISIONS = ("float", "fixed")
-PROCESS_ARGUMENTS = ("shape", "precision", "reset_interval", "reset_offset", "name", "log_config")
+NAMES = {"float": READOUT_PARAMETER_NAMES, "fixed": FIXED_READOUT_PARAMETER_NAMES}
 
 
-class Readout(AbstractProcess):
+class Readout(PrecisionProcess):
     """Non-spiking integrator readout population (see the module docstring)."""
 
     def __init__(
@@ -55,14 +53,12 @@ class Readout(AbstractProcess):
         log_config=None,
         **params,
     ) -> None:
-        self._runtime = None  # Lava's __del__ calls stop(); it must work if validation fails
-        where = "Readout" if precision == "float" else "Readout(fixed)"
-        check_choice(precision, PRECISIONS, "Readout", "precision")
         params.pop("reduce", None)  # the reduction happens on the host
-        names = READOUT_PARAMETER_NAMES if precision == "float" else FIXED_READOUT_PARAMETER_NAMES
-        check_names(params, names + PROCESS_ARGUMENTS, where)
-        n = layer_size(shape, where)
-        interval, offset = reset_schedule(reset_interval, reset_offset, where)
+        args = self.check_arguments(
+            "Readout", precision, params, NAMES, shape, reset_interval, reset_offset,
+            fixed_where="Readout(fixed)",
+        )  # fmt: skip
+        where, n = args.where, args.n
         du = dv = 0.0
         bias = np.zeros(n)
         i_decay, v_decay = 0, 0
@@ -77,14 +73,7 @@ class Readout(AbstractProcess):
             i_decay, v_decay = int(p.i_decay), int(p.v_decay)
             bias_mant = per_neuron(p.bias_mant, n, np.int64, where, "bias_mant")
             bias_exp = per_neuron(p.bias_exp, n, np.int64, where, "bias_exp")
-        super().__init__(
-            shape=(n,),
-            precision=precision,
-            reset_interval=interval,
-            reset_offset=offset,
-            name=name,
-            log_config=log_config,
-        )
+        self.init_process(args, precision, name, log_config)
         self.parameters = p
         self.a_in = InPort(shape=(n,))
         self.v_out = OutPort(shape=(n,))
@@ -97,10 +86,6 @@ class Readout(AbstractProcess):
         self.v_decay = Var(shape=(1,), init=v_decay)
         self.bias_mant = Var(shape=(n,), init=bias_mant)
         self.bias_exp = Var(shape=(n,), init=bias_exp)
-
-    @property
-    def precision(self) -> str:
-        return self.proc_params["precision"]
 
     @property
     def n(self) -> int:

@@ -9,14 +9,11 @@ step they call: :func:`lava_nt.spec.spiking_bias.spiking_bias_step` or
 from __future__ import annotations
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.resources import CPU
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from lava_nt.lava.run import check_model_precision, report_model_errors
+from lava_nt.lava.run import report_model_errors
+from lava_nt.processes._models import AbstractPyResetModel, first, fixed_model, float_model
 from lava_nt.processes.spiking_bias.process import SpikingBias
 from lava_nt.spec.fixed import (
     FixedSpikingBiasParameters,
@@ -26,20 +23,8 @@ from lava_nt.spec.fixed import (
 from lava_nt.spec.spiking_bias import SpikingBiasParameters, SpikingBiasState, spiking_bias_step
 
 
-class AbstractPySpikingBiasModel(PyLoihiProcessModel):
+class AbstractPySpikingBiasModel(AbstractPyResetModel):
     """Common structure: recv ``a_in``, reset if due, spec step, send ``c_out`` and ``s_out``."""
-
-    precision: str = ""
-
-    @report_model_errors
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
-        check_model_precision(type(self).__name__, proc_params, self.precision)
-        self.reset_interval = int(proc_params["reset_interval"])
-        self.reset_offset = int(proc_params["reset_offset"])
-
-    def reset_due(self) -> bool:
-        return self.reset_interval > 0 and self.time_step % self.reset_interval == self.reset_offset
 
     def parameters(self):
         raise NotImplementedError
@@ -62,9 +47,7 @@ class AbstractPySpikingBiasModel(PyLoihiProcessModel):
         self.s_out.send(s_b)
 
 
-@implements(proc=SpikingBias, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
+@float_model(SpikingBias)
 class PySpikingBiasModelFloat(AbstractPySpikingBiasModel):
     """Floating point: :func:`lava_nt.spec.spiking_bias.spiking_bias_step` on float64 arrays."""
 
@@ -91,9 +74,9 @@ class PySpikingBiasModelFloat(AbstractPySpikingBiasModel):
 
     def parameters(self) -> SpikingBiasParameters:
         return SpikingBiasParameters(
-            float(np.reshape(self.du, -1)[0]),
-            float(np.reshape(self.dv, -1)[0]),
-            float(np.reshape(self.vth, -1)[0]),
+            float(first(self.du)),
+            float(first(self.dv)),
+            float(first(self.vth)),
             self.bias,
             self.w_b,
             self.c_retention,
@@ -104,9 +87,7 @@ class PySpikingBiasModelFloat(AbstractPySpikingBiasModel):
         return spiking_bias_step(a, SpikingBiasState(self.u, self.v, self.C), p)
 
 
-@implements(proc=SpikingBias, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
+@fixed_model(SpikingBias)
 class PySpikingBiasModelBitAcc(AbstractPySpikingBiasModel):
     """Bit-accurate: :func:`lava_nt.spec.fixed.fixed_spiking_bias_step` on int64 arrays (24-bit
     u, v and C; 12-bit decays; 17-bit vth; 13-bit bias and bias-weight mantissas, 3-bit exps)."""
@@ -134,9 +115,9 @@ class PySpikingBiasModelBitAcc(AbstractPySpikingBiasModel):
 
     def parameters(self) -> FixedSpikingBiasParameters:
         return FixedSpikingBiasParameters(
-            int(np.reshape(self.du, -1)[0]),
-            int(np.reshape(self.dv, -1)[0]),
-            int(np.reshape(self.vth, -1)[0]),
+            int(first(self.du)),
+            int(first(self.dv)),
+            int(first(self.vth)),
             self.bias_mant.astype(np.int64),
             self.bias_exp.astype(np.int64),
             self.w_b_mant.astype(np.int64),

@@ -33,28 +33,22 @@ import numbers
 
 import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
 from lava_nt._deprecation import C_RETENTION_RENAME, rename_kwargs
-from lava_nt.processes.ntlif.process import (
-    PRECISIONS,
-    PROCESS_ARGUMENTS,
-    layer_size,
-    per_neuron,
-    reset_schedule,
-    scalar,
-)
+from lava_nt.processes._common import PrecisionProcess, per_neuron, scalar
 from lava_nt.spec.fixed import (
     DECAY_MAX,
     FIXED_SPIKING_BIAS_PARAMETER_NAMES,
     fixed_spiking_bias_parameters,
 )
 from lava_nt.spec.spiking_bias import SPIKING_BIAS_PARAMETER_NAMES, spiking_bias_parameters
-from lava_nt.spec.validation import ParameterError, check_choice, check_names, check_shape
+from lava_nt.spec.validation import ParameterError, check_shape
+
+NAMES = {"float": SPIKING_BIAS_PARAMETER_NAMES, "fixed": FIXED_SPIKING_BIAS_PARAMETER_NAMES}
 
 
-class SpikingBias(AbstractProcess):
+class SpikingBias(PrecisionProcess):
     """Spiking-bias population (see the module docstring for the API).
 
     Args:
@@ -78,18 +72,13 @@ class SpikingBias(AbstractProcess):
         log_config=None,
         **params,
     ) -> None:
-        self._runtime = None  # Lava's __del__ calls stop(); it must work if validation fails
-        where = "SpikingBias" if precision == "float" else "SpikingBias.fixed"
-        check_choice(precision, PRECISIONS, "SpikingBias", "precision")
         if precision == "float":
-            rename_kwargs(params, C_RETENTION_RENAME, where)
-        names = (
-            SPIKING_BIAS_PARAMETER_NAMES
-            if precision == "float"
-            else FIXED_SPIKING_BIAS_PARAMETER_NAMES
-        )
-        check_names(params, names + PROCESS_ARGUMENTS + ("n_target",), where)
-        m = layer_size(shape, where)
+            rename_kwargs(params, C_RETENTION_RENAME, "SpikingBias")
+        args = self.check_arguments(
+            "SpikingBias", precision, params, NAMES, shape, reset_interval, reset_offset,
+            extra=("n_target",),
+        )  # fmt: skip
+        where, m = args.where, args.n
         if n_target is None:
             n_target = m
         if (
@@ -99,7 +88,6 @@ class SpikingBias(AbstractProcess):
         ):
             raise ParameterError(f"{where}: 'n_target' must be a positive int, got {n_target!r}")
         n = int(n_target)
-        interval, offset = reset_schedule(reset_interval, reset_offset, where)
         if precision == "float":
             p = spiking_bias_parameters(m, n, where, **params)
             du, dv, vth = (float(scalar(getattr(p, k), where, k)) for k in ("du", "dv", "vth"))
@@ -121,15 +109,7 @@ class SpikingBias(AbstractProcess):
             dc = per_neuron(p.dc, m, np.int64, where, "dc")
             bias, w_b, c_ret = np.zeros(m), np.zeros(m), np.zeros(m)
         group = np.arange(n, dtype=np.int64) if p.group is None else np.asarray(p.group, np.int64)
-        super().__init__(
-            shape=(m,),
-            n_target=n,
-            precision=precision,
-            reset_interval=interval,
-            reset_offset=offset,
-            name=name,
-            log_config=log_config,
-        )
+        self.init_process(args, precision, name, log_config, n_target=n)
         self.parameters = p  # the validated spec parameters
         self.a_in = InPort(shape=(m,))
         self.c_out = OutPort(shape=(n,))
@@ -149,34 +129,6 @@ class SpikingBias(AbstractProcess):
         self.w_b_mant = Var(shape=(m,), init=w_b_mant)
         self.w_b_exp = Var(shape=(m,), init=w_b_exp)
         self.dc = Var(shape=(m,), init=dc)
-
-    @classmethod
-    def fixed(
-        cls,
-        *,
-        shape,
-        n_target: int | None = None,
-        reset_interval: int | None = 0,
-        reset_offset: int = 0,
-        name: str | None = None,
-        log_config=None,
-        **params,
-    ) -> SpikingBias:
-        """Loihi fixed-point spiking bias (integer registers; ``select_tag="fixed_pt"``)."""
-        return cls(
-            shape=shape,
-            n_target=n_target,
-            precision="fixed",
-            reset_interval=reset_interval,
-            reset_offset=reset_offset,
-            name=name,
-            log_config=log_config,
-            **params,
-        )
-
-    @property
-    def precision(self) -> str:
-        return self.proc_params["precision"]
 
     @property
     def m(self) -> int:

@@ -1,0 +1,68 @@
+"""What every lava-nt ProcessModel shares, defined once.
+
+* :class:`AbstractPyResetModel`: the base of every model here. It refuses a model of the other
+  precision (:func:`lava_nt.lava.run.check_model_precision`), reads the reset schedule from the
+  process parameters and says when a step starts a new sample (:meth:`reset_due`, the rule of
+  Lava's ``LIFReset``: ``time_step % reset_interval == reset_offset``, ``time_step`` counting from
+  1).
+* :func:`float_model` and :func:`fixed_model`: Lava's declaration of a CPU model of a Process
+  with the tags the runners select (``"floating_pt"``; ``"bit_accurate_loihi", "fixed_pt"``).
+* :func:`first`: the value of a one-element Var (Lava stores scalars as shape ``(1,)``).
+
+The Process side is :mod:`lava_nt.processes._common`. This module sits beside the process
+folders, not in one: Lava executes every ``.py`` file of a process folder when it looks for models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from lava_nt.lava.run import check_model_precision, report_model_errors
+
+#: The select_tag of each precision's models.
+FLOAT_TAGS = ("floating_pt",)
+FIXED_TAGS = ("bit_accurate_loihi", "fixed_pt")
+
+
+def first(var):
+    """The value of a one-element Var (a scalar stored as shape ``(1,)``), as stored."""
+    return np.reshape(var, -1)[0]
+
+
+def float_model(proc):
+    """Declare a class the floating-point CPU model of ``proc`` (``select_tag="floating_pt"``)."""
+
+    def declare(cls):
+        return implements(proc=proc, protocol=LoihiProtocol)(requires(CPU)(tag(*FLOAT_TAGS)(cls)))
+
+    return declare
+
+
+def fixed_model(proc):
+    """Declare a class the bit-accurate CPU model of ``proc`` (``select_tag="fixed_pt"``)."""
+
+    def declare(cls):
+        return implements(proc=proc, protocol=LoihiProtocol)(requires(CPU)(tag(*FIXED_TAGS)(cls)))
+
+    return declare
+
+
+class AbstractPyResetModel(PyLoihiProcessModel):
+    """Model base: checks the precision and knows the per-sample reset schedule."""
+
+    precision: str = ""  # "float" | "fixed", set by the concrete models
+
+    @report_model_errors
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        check_model_precision(type(self).__name__, proc_params, self.precision)
+        self.reset_interval = int(proc_params["reset_interval"])
+        self.reset_offset = int(proc_params["reset_offset"])
+
+    def reset_due(self) -> bool:
+        """Lava LIFReset's rule (time_step counts from 1)."""
+        return self.reset_interval > 0 and self.time_step % self.reset_interval == self.reset_offset
