@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,11 +42,17 @@ from lava_nt.spec.fixed import (
 from lava_nt.spec.learning import (
     ETA_MANT_MAX,
     ETA_SHIFT_MAX,
+    LEARN_KINDS,
+    UPDATE_SHIFT_MAX,
     FixedLearningParameters,
+    FixedRate,
     LearningParameters,
+    Rate,
     Targets,
     fixed_learning_parameters,
+    fixed_rate,
     learning_parameters,
+    rate,
     targets,
 )
 from lava_nt.spec.quantization import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, round_half_away
@@ -68,6 +74,13 @@ class OnDeviceRule:
             mantissas (fixed point; the Dense's effective weights are applied when it runs).
         feedback_exp: fixed point: the Dense exponent of each feedback matrix (0 in float).
         targets: the output :class:`~lava_nt.spec.learning.Targets` (counts over ``T``).
+        learn: what learns in the tuned layers, a tuple of ``"bias"``, ``"gain"``,
+            ``"sb_weight"`` (:data:`~lava_nt.spec.learning.LEARN_KINDS`; default the biases
+            only). The eligibility band of ``params`` serves every kind.
+        gain_params: with ``"gain"``: one :class:`~lava_nt.spec.learning.Rate` (float) or
+            :class:`~lava_nt.spec.learning.FixedRate` per tuned layer (one per neuron or one).
+        sb_params: with ``"sb_weight"``: per tuned layer a ``Rate``/``FixedRate`` of its
+            spiking bias' weights (one per bias neuron or one), None for a layer without one.
     """
 
     T: int
@@ -76,6 +89,13 @@ class OnDeviceRule:
     feedback: list
     feedback_exp: list
     targets: Targets
+    learn: tuple = ("bias",)
+    gain_params: list = field(default_factory=list)
+    sb_params: list = field(default_factory=list)
+
+    def learns(self, kind: str) -> bool:
+        """True if ``kind`` (``"bias"``, ``"gain"`` or ``"sb_weight"``) learns."""
+        return kind in self.learn
 
     def effective_feedback(self, fixed: bool) -> list:
         """The matrices the feedback Denses apply (fixed: Lava's effective 8-bit weights)."""
@@ -115,6 +135,34 @@ def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") 
             raise ParameterError(f"{where}: layer {k}: parameters must be {want.__name__}")
         _check_feedback(rule.feedback[i], rule.feedback_exp[i], spec.layers[k].n, n_out,
                         spec.fixed, f"{where}: layer {k} feedback")  # fmt: skip
+    _check_kinds(spec, rule, where)
+
+
+def _check_kinds(spec: NetworkSpec, rule: OnDeviceRule, where: str) -> None:
+    """``rule.learn`` and the rates of the gain and spiking-bias weight updates."""
+    kinds = tuple(rule.learn) if isinstance(rule.learn, list | tuple) else (rule.learn,)
+    bad = [k for k in kinds if k not in LEARN_KINDS]
+    if bad or not kinds or len(set(kinds)) != len(kinds):
+        raise ParameterError(
+            f"{where}: 'learn' must name distinct kinds of {LEARN_KINDS}, got {rule.learn!r}"
+        )
+    want = FixedRate if spec.fixed else Rate
+    for kind, name in (("gain", "gain_params"), ("sb_weight", "sb_params")):
+        if kind not in kinds:
+            continue
+        rates = getattr(rule, name)
+        if len(rates) != len(rule.layers):
+            raise ParameterError(f"{where}: '{name}' needs one entry per tuned layer")
+        for k, r in zip(rule.layers, rates, strict=True):
+            sb = spec.layers[k].spiking_bias
+            if kind == "sb_weight" and sb is None:
+                if r is not None:
+                    raise ParameterError(f"{where}: layer {k} has no spiking bias to tune")
+                continue
+            if not isinstance(r, want):
+                raise ParameterError(f"{where}: layer {k}: {kind} rate must be {want.__name__}")
+    if "sb_weight" in kinds and all(spec.layers[k].spiking_bias is None for k in rule.layers):
+        raise ParameterError(f"{where}: 'sb_weight' learns, but no tuned layer has a spiking bias")
 
 
 def _check_feedback(B, exp, n: int, n_out: int, fixed: bool, where: str) -> None:
@@ -205,6 +253,13 @@ def make_rule(
     feedback="identity",
     x_feedback=None,
     rates=(0.5, 0.0),
+    learn=("bias",),
+    eta_gain=1e-5,
+    eta_gain_mant=None,
+    eta_gain_shift=0,
+    eta_sb=3e-4,
+    eta_sb_mant=None,
+    eta_sb_shift=0,
 ) -> OnDeviceRule:
     """A validated :class:`OnDeviceRule` for ``spec``.
 
@@ -223,6 +278,13 @@ def make_rule(
             ``B``, or in fixed point ``(B_mant, B_exp)`` pairs).
         x_feedback: input ``[T, N, n_in]`` whose spike counts derive ``M``.
         rates: target rates ``(r_on, r_off)``.
+        learn: what learns (``"bias"``, ``"gain"``, ``"sb_weight"``; one or more). Without
+            ``"bias"`` the bias rate is 0 (the band still sets the eligibility).
+        eta_gain, eta_sb: float rates of the gain and spiking-bias weight updates (scalar, or
+            one value or array per tuned layer).
+        eta_gain_mant, eta_gain_shift, eta_sb_mant, eta_sb_shift: fixed point: their integer
+            rates (mantissa default 1, shift in ``0 .. 48``; per layer as ``eta_mant``;
+            :func:`fixed_update_rates` converts float rates).
     """
     D = len(spec.layers)
     layers = tuple(range(D)) if layers is None else tuple(int(k) for k in layers)
@@ -252,9 +314,36 @@ def make_rule(
         else:
             params.append(learning_parameters(n, _per_layer(eta, i, len(layers)),
                                               band * float(vth), where))  # fmt: skip
-    rule = OnDeviceRule(int(T), layers, params, [p[0] for p in pairs], [p[1] for p in pairs], tg)
+    kinds = (learn,) if isinstance(learn, str) else tuple(learn)
+    if "bias" not in kinds:  # frozen biases: rate 0, the band still counts eligibility
+        params = [p._replace(eta_mant=0) if spec.fixed else p._replace(eta=0.0) for p in params]
+    gain = _rates(spec, layers, "gain" in kinds, False, eta_gain, eta_gain_mant, eta_gain_shift)
+    sbw = _rates(spec, layers, "sb_weight" in kinds, True, eta_sb, eta_sb_mant, eta_sb_shift)
+    rule = OnDeviceRule(int(T), layers, params, [p[0] for p in pairs], [p[1] for p in pairs], tg,
+                        kinds, gain, sbw)  # fmt: skip
     check_rule(spec, rule, "make_rule")
     return rule
+
+
+def _rates(spec, layers, on: bool, sb: bool, eta, mant, shift) -> list:
+    """Per tuned layer the validated gain (``sb`` False) or spiking-bias weight rates."""
+    if not on:
+        return []
+    out = []
+    for i, k in enumerate(layers):
+        layer = spec.layers[k]
+        what = "spiking-bias weight" if sb else "gain"
+        where = f"make_rule: layer {k} {what} rate"
+        if sb and layer.spiking_bias is None:
+            out.append(None)
+            continue
+        n = layer.spiking_bias.m if sb else layer.n
+        if spec.fixed:
+            m = 1 if mant is None else _per_layer(mant, i, len(layers))
+            out.append(fixed_rate(n, m, _per_layer(shift, i, len(layers)), where))
+        else:
+            out.append(rate(n, _per_layer(eta, i, len(layers)), where))
+    return out
 
 
 def _per_layer(value, i: int, n_layers: int):
@@ -284,13 +373,56 @@ def fixed_rates(eta: float, fixed: NetworkSpec, float_spec: NetworkSpec, layers)
         fp, p = fixed.layers[k].neuron, float_spec.layers[k].neuron
         scale = (int(fp.vth) << 6) / float(p.vth)
         q = eta * scale / 2.0 ** np.broadcast_to(np.asarray(fp.bias_exp), (fixed.layers[k].n,))
-        shift = 0
-        while (
-            shift < ETA_SHIFT_MAX
-            and np.max(round_half_away(q * 2.0 ** (shift + 1))) <= ETA_MANT_MAX
-        ):
-            shift += 1
-        mant = np.clip(round_half_away(q * 2.0**shift), 0, ETA_MANT_MAX).astype(np.int64)
+        mant, shift = _mantissa_shift(q, ETA_SHIFT_MAX)
+        mants.append(mant)
+        shifts.append(shift)
+    return mants, shifts
+
+
+def _mantissa_shift(q, shift_max: int) -> tuple[np.ndarray, int]:
+    """``(mant, shift)``: ``round(q * 2**shift)`` with the largest ``shift <= shift_max`` that
+    keeps every mantissa within 12 bits."""
+    shift = 0
+    while shift < shift_max and np.max(round_half_away(q * 2.0 ** (shift + 1))) <= ETA_MANT_MAX:
+        shift += 1
+    return np.clip(round_half_away(q * 2.0**shift), 0, ETA_MANT_MAX).astype(np.int64), shift
+
+
+def fixed_update_rates(eta: float, kind: str, fixed: NetworkSpec, float_spec: NetworkSpec,
+                       layers) -> tuple:  # fmt: skip
+    """``(eta_mant, eta_shift)`` lists (one per tuned layer) of the fixed-point gain (``kind``
+    ``"gain"``) or spiking-bias weight (``"sb_weight"``) update equivalent to a float ``eta``.
+
+    With ``S = (vth_reg << 6) / vth`` the layer's scale: a gain step ``eta * l * elig_g`` is
+    ``256 * eta * l * elig_g`` gain LSBs, and the fixed ``elig_g`` (in units of ``x / 256``) is
+    ``S / 256`` times the float one, so the rate is ``q = eta * 2**16 / S``; a weight step ``eta *
+    Q`` is ``eta * Q * S / 2**w_b_exp_j`` mantissa LSBs with the same ``Q`` (the trace's ``2**8``
+    is shifted out), so ``q_j = eta * S / 2**w_b_exp_j``. Mantissa and shift as
+    :func:`fixed_rates` (shift up to 48). A layer without a spiking bias gets ``(None, 0)``.
+    """
+    if kind not in ("gain", "sb_weight"):
+        raise ParameterError(
+            f"fixed_update_rates: kind must be 'gain' or 'sb_weight', got {kind!r}"
+        )
+    if not fixed.fixed or float_spec.fixed or len(fixed.layers) != len(float_spec.layers):
+        raise ParameterError("fixed_update_rates: needs the fixed spec and its float spec")
+    if not np.isfinite(eta) or eta < 0:
+        raise ParameterError(f"fixed_update_rates: eta must be finite and >= 0, got {eta!r}")
+    mants, shifts = [], []
+    for k in layers:
+        layer = fixed.layers[k]
+        scale = (int(layer.neuron.vth) << 6) / float(float_spec.layers[k].neuron.vth)
+        if kind == "gain":
+            q = np.full(layer.n, eta * 2.0**16 / scale)
+        elif layer.spiking_bias is None:
+            mants.append(None)
+            shifts.append(0)
+            continue
+        else:
+            sb = layer.spiking_bias
+            w_exp = np.broadcast_to(np.asarray(sb.params.w_b_exp), (sb.m,))
+            q = eta * scale / 2.0**w_exp
+        mant, shift = _mantissa_shift(q, UPDATE_SHIFT_MAX)
         mants.append(mant)
         shifts.append(shift)
     return mants, shifts

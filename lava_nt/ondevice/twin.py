@@ -1,16 +1,18 @@
 """The twin of on-device tuning: the same rule, sample by sample, without Lava (numpy or torch).
 
 :func:`run_twin` runs a :class:`~lava_nt.network.NetworkSpec` over a sequence of samples; after
-each sample the tuned layers' biases change by the rule of :mod:`lava_nt.spec.learning` (only on
-samples with ``learn = 1``), so every sample runs with the biases the previous ones left::
+each sample the tuned layers' biases (and, as ``rule.learn`` says, their gains and their spiking
+biases' weights) change by the rules of :mod:`lava_nt.spec.learning` (only on samples with
+``learn = 1``), so every sample runs with the parameters the previous ones left::
 
     for each sample b:
-        every layer from a fresh state, T steps, biases of now:   spikes, eligibility counts
+        every layer from a fresh state, T steps, parameters of now:  spikes, eligibilities
         e   = learn_b * (target(y_b) - output counts)
-        l_k = B_k e ;  bias_k <- update(bias_k, l_k, elig_k)       (tuned layers k)
+        l_k = B_k e ;  bias_k, gain_k, w_b_k <- updates(l_k, eligibilities_k)   (tuned layers k)
 
-A layer's spiking bias (frozen; :mod:`lava_nt.spec.spiking_bias`) runs with it and delivers its
-current as in every engine. It computes each layer's synaptic input as Lava's ``Dense`` does
+A layer's spiking bias (:mod:`lava_nt.spec.spiking_bias`) runs with it and delivers its
+current as in every engine; when its weights learn it also keeps the pre trace of its spikes.
+It computes each layer's synaptic input as Lava's ``Dense`` does
 (the sum of the weight columns of the inputs that spiked; ``W x`` for graded input; fixed point:
 effective 8-bit weights and the exponent shift) and calls the spec's step functions, so it
 equals the Lava run (:func:`lava_nt.ondevice.lava_engine.run_lava`): bit for bit in fixed
@@ -41,13 +43,28 @@ from lava_nt.spec.fixed import (
 )
 from lava_nt.spec.learning import (
     bias_update,
-    eligibility_step,
+    eligibility_increment,
+    fan_out,
     feedback_signal,
     fixed_bias_update,
     fixed_feedback_signal,
+    fixed_gain_eligibility_step,
+    fixed_gain_update,
+    fixed_sb_eligibility_step,
+    fixed_sb_signal,
+    fixed_sb_trace_step,
+    fixed_sb_weight_update,
     fixed_threshold,
+    gain_eligibility_step,
+    gain_update,
+    group_matrix,
+    group_sum,
     output_error,
     population_target,
+    sb_eligibility_step,
+    sb_signal,
+    sb_trace_step,
+    sb_weight_update,
 )
 from lava_nt.spec.ntlif import NTLIFState, ntlif_step
 from lava_nt.spec.spiking_bias import SpikingBiasState, spiking_bias_step
@@ -67,6 +84,10 @@ class OnDeviceResult:
         precision: "float" or "fixed".
         history: twin only: the tuned biases after every sample (``{layer: [S, n]}``).
         steps, window: Lava only: time steps run and steps per sample window.
+        gains: when gains learn: final gain of each tuned layer (float ``gain`` or the integer
+            ``gain_mant``; ``{layer: [n]}``).
+        sb_weights: when spiking-bias weights learn: final ``w_b`` (float) or ``w_b_mant``
+            (fixed) of each tuned layer's spiking bias (``{layer: [m]}``).
     """
 
     output: np.ndarray
@@ -77,6 +98,8 @@ class OnDeviceResult:
     history: dict = field(default_factory=dict)
     steps: int = 0
     window: int = 0
+    gains: dict = field(default_factory=dict)
+    sb_weights: dict = field(default_factory=dict)
 
 
 def check_run(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, where: str):
@@ -135,11 +158,11 @@ def _drive(W, x_t, graded: bool):
 
 
 class _Bias:
-    """A layer's spiking bias over one sample: the current ``c`` it delivers at each step."""
+    """A layer's spiking bias over one sample: the current ``c`` it delivers at each step (and,
+    with ``trace``, the pre trace of its spikes for the weight rule)."""
 
-    def __init__(self, sb, xp, graded: bool):
-        self.sb, self.fixed, self.graded = sb, xp.fixed, graded
-        self.p = xp.params(sb.params)
+    def __init__(self, sb, p, xp, graded: bool, trace: bool):
+        self.sb, self.p, self.fixed, self.graded = sb, p, xp.fixed, graded
         m = sb.m
         if self.fixed:
             self.W = xp.tensor(dense_effective_weights(sb.w_in))
@@ -147,19 +170,54 @@ class _Bias:
         else:
             self.W = xp.tensor(sb.w_in)
             self.st = SpikingBiasState(*(xp.zeros(m),) * 3)
+        self.tr = xp.zeros(m) if trace else None
 
     def current(self, x_t):
         a_b = _drive(self.W, x_t, self.graded)
         if self.fixed:
             a_b = dense_fixed_output(a_b, self.sb.w_in_exp)
-            c, _, self.st = fixed_spiking_bias_step(a_b, self.st, self.p)
+            c, s_b, self.st = fixed_spiking_bias_step(a_b, self.st, self.p)
         else:
-            c, _, self.st = spiking_bias_step(a_b, self.st, self.p)
+            c, s_b, self.st = spiking_bias_step(a_b, self.st, self.p)
+        if self.tr is not None:
+            self.tr = (fixed_sb_trace_step(self.tr, s_b, self.p.dc) if self.fixed
+                       else sb_trace_step(self.tr, s_b, self.p.c_retention))  # fmt: skip
         return c
 
+    def trace(self):
+        """The trace at each target neuron (``[n]``)."""
+        return fan_out(self.tr, self.p.group)
 
-def _layer(layer, x_in, p, graded: bool, xp, learn_p):
-    """One layer over ``T`` steps of one sample: ``(spikes [T, n] float64, elig [n] or None)``."""
+
+@dataclass
+class _Learning:
+    """What one tuned layer counts during a sample: the band, and whether gain / weight
+    eligibilities are kept; after the sample, the eligibilities counted."""
+
+    band: object
+    gain: bool = False
+    sb: bool = False
+    count: object = None
+    elig_gain: object = None
+    elig_sb: object = None
+
+
+def _count(lk: _Learning, inc, st, p, bias, fixed: bool) -> None:
+    """Add one step's eligibility ``inc`` to the layer's counters."""
+    lk.count = lk.count + inc
+    if lk.gain:
+        lk.elig_gain = (
+            fixed_gain_eligibility_step(lk.elig_gain, inc, st.u, p.bias_mant, p.bias_exp)
+            if fixed else gain_eligibility_step(lk.elig_gain, inc, st.u, p.bias)
+        )  # fmt: skip
+    if lk.sb:
+        step = fixed_sb_eligibility_step if fixed else sb_eligibility_step
+        lk.elig_sb = step(lk.elig_sb, inc, bias.trace())
+
+
+def _layer(layer, x_in, p, sbp, graded: bool, xp, lk: _Learning | None):
+    """One layer over ``T`` steps of one sample: its spikes ``[T, n]`` (float64); the
+    eligibilities are counted into ``lk`` (a tuned layer)."""
     T, n = x_in.shape[0], layer.n
     if xp.fixed:
         W = xp.tensor(dense_effective_weights(layer.weight))
@@ -170,8 +228,12 @@ def _layer(layer, x_in, p, graded: bool, xp, learn_p):
         W = xp.tensor(layer.weight)
         st = NTLIFState(xp.zeros(n), xp.zeros(n))
         thr = p.vth
-    bias = None if layer.spiking_bias is None else _Bias(layer.spiking_bias, xp, graded)
-    elig = None if learn_p is None else xp.zeros(n)
+    sb = layer.spiking_bias
+    bias = None if sb is None else _Bias(sb, sbp, xp, graded, lk is not None and lk.sb)
+    if lk is not None:
+        lk.count = xp.zeros(n)
+        lk.elig_gain = xp.zeros(n) if lk.gain else None
+        lk.elig_sb = xp.zeros(n) if lk.sb else None
     out = xp.zeros(T, n, dtype=xp.float64)
     for t in range(T):
         a = _drive(W, x_in[t], graded)
@@ -180,10 +242,10 @@ def _layer(layer, x_in, p, graded: bool, xp, learn_p):
             s, st = fixed_ntlif_step(dense_fixed_output(a, layer.weight_exp), c, st, p)
         else:
             s, st = ntlif_step(a, c, st, p)
-        if elig is not None:
-            elig = eligibility_step(elig, s, st.v, thr, learn_p.band)
+        if lk is not None:
+            _count(lk, eligibility_increment(s, st.v, thr, lk.band), st, p, bias, xp.fixed)
         out[t] = s
-    return out, elig
+    return out
 
 
 def run_twin(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn=None) -> OnDeviceResult:
@@ -204,55 +266,100 @@ def run_twin(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn=None) -> On
     return run_twin_on(spec, rule, x, y, lr, NumpyArrays(spec.fixed))
 
 
+def _names(fixed: bool) -> dict:
+    """The parameter field each kind changes, in the spec's precision."""
+    if fixed:
+        return {"bias": "bias_mant", "gain": "gain_mant", "sb_weight": "w_b_mant"}
+    return {"bias": "bias", "gain": "gain", "sb_weight": "w_b"}
+
+
+def _per_neuron(xp, value, n: int):
+    """A fresh per-neuron copy of a parameter in the backend's arrays (the spec never changes)."""
+    return xp.tensor(np.broadcast_to(np.asarray(value), (n,)))
+
+
 def run_twin_on(spec: NetworkSpec, rule: OnDeviceRule, x, y, lr, xp) -> OnDeviceResult:
     """The per-sample loop of :func:`run_twin` on the array backend ``xp`` (checked inputs:
     ``x [T, S, n_in]`` float64, ``y`` and ``lr`` ``[S]`` int64, as :func:`check_run` returns)."""
     T, S, _ = x.shape
     fixed = spec.fixed
-    field_name = "bias_mant" if fixed else "bias"
+    name = _names(fixed)
+    gain_on, sb_on = rule.learns("gain"), rule.learns("sb_weight")
     neurons = [xp.params(layer.neuron) for layer in spec.layers]
-    for k in rule.layers:  # per-neuron copies, so the spec's own arrays never change
-        bias = np.broadcast_to(getattr(spec.layers[k].neuron, field_name), (spec.layers[k].n,))
-        neurons[k] = neurons[k]._replace(**{field_name: xp.tensor(bias)})
+    sbps = [None if la.spiking_bias is None else xp.params(la.spiking_bias.params)
+            for la in spec.layers]  # fmt: skip
+    tuned = dict(zip(rule.layers, range(len(rule.layers)), strict=True))
+    G, learning = {}, {}
+    for k, i in tuned.items():
+        layer, sb = spec.layers[k], spec.layers[k].spiking_bias
+        kinds = ("bias", "gain") if gain_on else ("bias",)
+        neurons[k] = neurons[k]._replace(**{name[kd]: _per_neuron(
+            xp, getattr(layer.neuron, name[kd]), layer.n) for kd in kinds})  # fmt: skip
+        learning[k] = _Learning(xp.params(rule.params[i]).band, gain_on, sb_on and sb is not None)
+        if learning[k].sb:
+            w = _per_neuron(xp, getattr(sb.params, name["sb_weight"]), sb.m)
+            sbps[k] = sbps[k]._replace(**{name["sb_weight"]: w})
+            gm = group_matrix(sb.params.group, sb.m)
+            G[k] = None if gm is None else xp.tensor(gm)
     B = [xp.tensor(b) for b in rule.effective_feedback(fixed)]
     lparams = [xp.params(p) for p in rule.params]
-    tuned = dict(zip(rule.layers, range(len(rule.layers)), strict=True))
+    grates = [xp.params(r) for r in rule.gain_params] if gain_on else []
+    wrates = [None if r is None else xp.params(r) for r in rule.sb_params] if sb_on else []
     history = {k: xp.zeros(S, spec.layers[k].n) for k in rule.layers}
     xs = xp.tensor(x, dtype=xp.float64)
     output = xp.zeros(T, S, spec.n_out, dtype=xp.float64)
     for b in range(S):
         s_in = xs[:, b, :]
-        eligs = {}
         for k, layer in enumerate(spec.layers):
-            lp = lparams[tuned[k]] if k in tuned else None
-            s_in, elig = _layer(layer, s_in, neurons[k], k == 0 and spec.graded, xp, lp)
-            if elig is not None:
-                eligs[k] = elig
+            s_in = _layer(layer, s_in, neurons[k], sbps[k], k == 0 and spec.graded, xp,
+                          learning.get(k))  # fmt: skip
         output[:, b, :] = s_in
-        count = xp.cast(s_in.sum(0))
-        e = output_error(count, xp.tensor(population_target(y[b], spec.n_out, rule.targets)),
+        e = output_error(xp.cast(s_in.sum(0)),
+                         xp.tensor(population_target(y[b], spec.n_out, rule.targets)),
                          int(lr[b]))  # fmt: skip
         for k, i in tuned.items():
-            p = neurons[k]
+            p, lk = neurons[k], learning[k]
             if fixed:
                 l_k = fixed_feedback_signal(B[i], e, int(rule.feedback_exp[i]))
-                new = fixed_bias_update(p.bias_mant, l_k, eligs[k], lparams[i])
             else:
-                new = bias_update(p.bias, feedback_signal(B[i], e), eligs[k], lparams[i])
-            neurons[k] = p._replace(**{field_name: new})
-            history[k][b] = new
-    biases = {k: xp.numpy(getattr(neurons[k], field_name)) for k in rule.layers}
+                l_k = feedback_signal(B[i], e)
+            new = {}
+            if rule.learns("bias"):
+                update = fixed_bias_update if fixed else bias_update
+                new[name["bias"]] = update(getattr(p, name["bias"]), l_k, lk.count, lparams[i])
+            if gain_on:
+                update = fixed_gain_update if fixed else gain_update
+                new[name["gain"]] = update(getattr(p, name["gain"]), l_k, lk.elig_gain, grates[i])
+            neurons[k] = p._replace(**new)
+            history[k][b] = getattr(neurons[k], name["bias"])
+            if lk.sb:
+                Q = group_sum((fixed_sb_signal if fixed else sb_signal)(l_k, lk.elig_sb), G[k])
+                update = fixed_sb_weight_update if fixed else sb_weight_update
+                w = update(getattr(sbps[k], name["sb_weight"]), Q, wrates[i])
+                sbps[k] = sbps[k]._replace(**{name["sb_weight"]: w})
     return OnDeviceResult(
-        xp.numpy(output), biases, lr, "twin", "fixed" if fixed else "float",
+        xp.numpy(output),
+        {k: xp.numpy(getattr(neurons[k], name["bias"])) for k in rule.layers},
+        lr, "twin", "fixed" if fixed else "float",
         history={k: xp.numpy(h) for k, h in history.items()},
+        gains={k: xp.numpy(getattr(neurons[k], name["gain"])) for k in rule.layers}
+        if gain_on else {},
+        sb_weights={k: xp.numpy(getattr(sbps[k], name["sb_weight"])) for k in rule.layers
+                    if learning[k].sb},
     )  # fmt: skip
 
 
-def tuned_spec(spec: NetworkSpec, biases: dict) -> NetworkSpec:
-    """A copy of ``spec`` with the tuned biases (``{layer: bias or bias_mant}``) in place."""
+def tuned_spec(spec: NetworkSpec, biases: dict, gains=None, sb_weights=None) -> NetworkSpec:
+    """A copy of ``spec`` with the tuned biases (``{layer: bias or bias_mant}``), and the learned
+    gains (``{layer: gain or gain_mant}``) and spiking-bias weights (``{layer: w_b or
+    w_b_mant}``) if given, in place."""
     out = copy.deepcopy(spec)
-    name = "bias_mant" if spec.fixed else "bias"
-    for k, b in biases.items():
-        layer = out.layers[k]
-        layer.neuron = layer.neuron._replace(**{name: np.asarray(b).copy()})
+    name = _names(spec.fixed)
+    for kind, values in (("bias", biases), ("gain", gains or {})):
+        for k, v in values.items():
+            layer = out.layers[k]
+            layer.neuron = layer.neuron._replace(**{name[kind]: np.asarray(v).copy()})
+    for k, w in (sb_weights or {}).items():
+        sb = out.layers[k].spiking_bias
+        sb.params = sb.params._replace(**{name["sb_weight"]: np.asarray(w).copy()})
     return out

@@ -31,6 +31,55 @@ Fixed point (integers everywhere; ``v``, ``band`` and ``vth << 6`` in Loihi volt
 ``eta_mant`` is an unsigned 12-bit mantissa and ``eta_shift`` in ``0 .. 24``. The update changes
 the mantissa only (``bias_exp`` stays), so a step of 1 is ``2**bias_exp`` voltage units.
 
+Gain and spiking-bias weight rules
+----------------------------------
+The same eligibility step ``inc_i[t] = [ s_i[t] or v_i[t] > vth - band ]`` and the same error
+``l_i`` drive two more updates, each the derivative of the neuron's input through *this* step
+(the one-step approximation of the bias rule: the leak's memory and the resets are ignored)::
+
+    v_i[t] = (1 - dv) v_i[t-1] + g_i (u_i[t] + b_i) + c_i[t]         (the NTLIF step)
+    d v_i[t] / d g_i  = u_i[t] + b_i                                the neuron's own state
+    d v_i[t] / d w_j  = trace_j[t]   for i in group(j)                the bias neuron's trace
+
+Gain (per neuron ``i`` of a tuned layer)::
+
+    elig_g_i = sum_{t < T} inc_i[t] * (u_i[t] + b_i)
+    g_i     += eta_g_i * l_i * elig_g_i
+
+Spiking-bias weight ``w_j`` of bias neuron ``j`` (``C_j[t] = c_retention_j C_j[t-1] + w_j
+s_b_j[t]``; the target neuron ``i`` receives ``C_group(i)[t]``, so ``C_j = w_j trace_j``)::
+
+    trace_j[t] = c_retention_j * trace_j[t-1] + s_b_j[t]             pre trace, 0 at sample start
+    elig_w_i   = sum_{t < T} inc_i[t] * trace_group(i)[t]            held by target neuron i
+    q_i        = l_i * elig_w_i                                      sent back to the bias neuron
+    w_j       += eta_w_j * sum_{i in group(j)} q_i
+
+Legend: ``u_i[t]`` the synaptic current after step ``t``, ``b_i`` the (sample's) bias, ``g_i``
+the gain, ``s_b_j[t]`` bias neuron ``j``'s spike, ``c_retention_j`` its current's retention,
+``eta_g``/``eta_w`` rates >= 0 (one per neuron / per bias neuron, or one value).
+
+Fixed point (``x_i[t] = u_i[t] + (bias_mant_i << bias_exp_i)`` is what ``fixed_ntlif_step``
+multiplies by ``gain_mant``; ``dc`` the bias neuron's current decay register)::
+
+    elig_g_i  = sat24( elig_g_i + inc_i[t] * rshift_round(x_i[t], 8) )     pre-shift GAIN_SHIFT
+    gain_mant_i = clip( gain_mant_i + rshift_round(eta_mant_i * sat24(l_i) * elig_g_i,
+                                                   eta_shift), -2048, 2047 )    12-bit signed
+    trace_j[t] = sat24( trunc((4096 - dc_j) * trace_j[t-1] / 4096) + (s_b_j[t] << 8) )
+    elig_w_i  = sat24( elig_w_i + inc_i[t] * trace_group(i)[t] )
+    q_i       = sat24( rshift_round(sat24(l_i) * elig_w_i, 8) )          a 24-bit graded message
+    Q_j       = clip( sum_{i in group(j)} q_i , -(2**47 - 1), 2**47 - 1 )
+    w_b_mant_j = clip( w_b_mant_j + rshift_round(eta_mant_j * Q_j, eta_shift), -4096, 4095 )
+
+``sat24`` saturates to ``±(2**23 - 1)``. The pre-shifts are the partners' own fractional bits:
+``gain_mant`` multiplies ``x`` and drops 8 bits (:data:`~lava_nt.spec.fixed.GAIN_SHIFT`), so
+``elig_g`` counts in units of one gain LSB's effect on ``v``; the trace holds ``2**8`` per spike
+(:data:`TRACE_SHIFT`), which ``q`` removes again. Overflow: every product stays inside int64 --
+``|eta_mant * sat24(l) * elig_g| < 2**12 * 2**23 * 2**23 = 2**58``, ``|sat24(l) * elig_w| <
+2**46`` and ``|eta_mant * Q| < 2**12 * 2**47 = 2**59``. ``eta_shift`` of these two updates is in
+``0 .. 48`` (:data:`UPDATE_SHIFT_MAX`; the products are wider than the bias rule's). The updates
+change the mantissas only: one step of ``w_b_mant`` is ``2**w_b_exp`` voltage units per bias
+spike, one step of ``gain_mant`` is ``1/256`` of unity gain.
+
 Every function here uses operators (and ``where``/``clip``/``sign``/``abs`` of the array's own
 namespace) only, so the same code runs on numpy arrays (the twin and the Lava ProcessModels) and
 on torch tensors.
@@ -43,7 +92,23 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lava_nt.spec.fixed import BIAS_MANT_MAX, BIAS_MANT_MIN, VTH_SHIFT, dense_fixed_output
+from lava_nt.spec.fixed import (
+    BIAS_MANT_MAX,
+    BIAS_MANT_MIN,
+    C_BITS,
+    DECAY_SHIFT,
+    DECAY_UNITY,
+    GAIN_MAX,
+    GAIN_MIN,
+    GAIN_SHIFT,
+    VTH_SHIFT,
+    WB_MANT_MAX,
+    WB_MANT_MIN,
+    as_int64,
+    dense_fixed_output,
+    saturate,
+    trunc_shift,
+)
 from lava_nt.spec.ntlif import ArrayLike
 from lava_nt.spec.quantization import round_half_away
 from lava_nt.spec.validation import ParameterError, as_values, check_shape
@@ -55,6 +120,16 @@ ETA_MANT_MAX = (1 << ETA_MANT_BITS) - 1
 ETA_SHIFT_MAX = 24
 #: Largest eligibility band in fixed point (the 24-bit voltage range).
 BAND_MAX = (1 << 23) - 1
+#: What can learn: the neuron's bias, its gain, and the weights of its spiking bias.
+LEARN_KINDS = ("bias", "gain", "sb_weight")
+#: Largest right shift of the fixed-point gain and spiking-bias weight updates.
+UPDATE_SHIFT_MAX = 48
+#: Fractional bits of the fixed-point spiking-bias trace (a spike adds ``2**8``).
+TRACE_SHIFT = 8
+#: Bits of the signed, saturating gain/weight eligibility registers, trace and messages.
+ELIG_BITS = 24
+#: Saturation of the group sum ``Q_j`` of the spiking-bias weight rule.
+GROUP_SUM_MAX = (1 << 47) - 1
 
 
 class LearningParameters(NamedTuple):
@@ -81,6 +156,29 @@ class FixedLearningParameters(NamedTuple):
     eta_mant: ArrayLike = 0
     eta_shift: int = 0
     band: int = 1
+
+
+class Rate(NamedTuple):
+    """Float rate of a gain or spiking-bias weight update.
+
+    Attributes:
+        eta: learning rate (>= 0), a scalar or one per neuron (gain: ``(n,)``; weight: one per
+            bias neuron ``(m,)``).
+    """
+
+    eta: ArrayLike = 0.0
+
+
+class FixedRate(NamedTuple):
+    """Integer rate of a gain or spiking-bias weight update.
+
+    Attributes:
+        eta_mant: unsigned 12-bit rate mantissa, a scalar or one per (bias) neuron.
+        eta_shift: right shift of the update (0 .. 48), one per layer.
+    """
+
+    eta_mant: ArrayLike = 0
+    eta_shift: int = 0
 
 
 class Targets(NamedTuple):
@@ -143,6 +241,19 @@ def fixed_learning_parameters(
     band = _integer(band, where, "band", 1, BAND_MAX)
     mant = int(m) if m.ndim == 0 else m.astype(np.int64)
     return FixedLearningParameters(mant, shift, band)
+
+
+def rate(n: int, eta=0.0, where: str = "rate") -> Rate:
+    """Validated :class:`Rate` for ``n`` (bias) neurons: ``eta`` finite and >= 0, a scalar or
+    ``(n,)``."""
+    return Rate(learning_parameters(n, eta, 1.0, where).eta)
+
+
+def fixed_rate(n: int, eta_mant=0, eta_shift=0, where: str = "rate(fixed)") -> FixedRate:
+    """Validated :class:`FixedRate`: ``eta_mant`` integers in ``0 .. 4095`` (scalar or ``(n,)``),
+    ``eta_shift`` an int in ``0 .. 48``."""
+    mant = fixed_learning_parameters(n, eta_mant, 0, 1, where).eta_mant
+    return FixedRate(mant, _integer(eta_shift, where, "eta_shift", 0, UPDATE_SHIFT_MAX))
 
 
 def targets(T: int, rates=(0.5, 0.0), n_classes: int = 2, fixed: bool = False,
@@ -240,3 +351,101 @@ def fixed_bias_update(bias_mant, l, elig, p: FixedLearningParameters):
     new = bias_mant + fixed_bias_delta(l, elig, p)
     xp = np if isinstance(new, np.ndarray | numbers.Number) else _torch_ns(new)
     return xp.clip(new, BIAS_MANT_MIN, BIAS_MANT_MAX)
+
+
+# ---- gain and spiking-bias weight rules (operators only) ---------------------------------------
+def _xp(x):
+    return np if isinstance(x, np.ndarray | numbers.Number) else _torch_ns(x)
+
+
+def gain_eligibility_step(elig_g, inc, u, bias):
+    """Float ``elig_g + inc * (u + bias)`` (``inc`` from :func:`eligibility_increment`, ``u`` the
+    post-step current)."""
+    return elig_g + inc * (u + bias)
+
+
+def fixed_gain_eligibility_step(elig_g, inc, u, bias_mant, bias_exp):
+    """``sat24(elig_g + inc * rshift_round(u + (bias_mant << bias_exp), 8))``."""
+    x = as_int64(u) + (bias_mant << bias_exp)
+    return saturate(elig_g + inc * rshift_round(x, GAIN_SHIFT), ELIG_BITS)
+
+
+def gain_update(gain, l, elig_g, r: Rate):
+    """Float ``gain + eta * l * elig_g``."""
+    return gain + r.eta * l * elig_g
+
+
+def fixed_gain_delta(l, elig_g, r: FixedRate):
+    """The integer gain change ``rshift_round(eta_mant * sat24(l) * elig_g, eta_shift)``."""
+    return rshift_round(r.eta_mant * saturate(l, ELIG_BITS) * elig_g, r.eta_shift)
+
+
+def fixed_gain_update(gain_mant, l, elig_g, r: FixedRate):
+    """``clip(gain_mant + fixed_gain_delta(l, elig_g, r), -2048, 2047)`` (12-bit signed)."""
+    new = gain_mant + fixed_gain_delta(l, elig_g, r)
+    return _xp(new).clip(new, GAIN_MIN, GAIN_MAX)
+
+
+def sb_trace_step(trace, s_b, c_retention):
+    """Float pre trace of the bias neurons: ``c_retention * trace + s_b``."""
+    return c_retention * trace + s_b
+
+
+def fixed_sb_trace_step(trace, s_b, dc):
+    """``sat24(trunc((4096 - dc) * trace / 4096) + (s_b << 8))``: the trace decays as the
+    current ``C`` does (same register ``dc``, same truncation) and a spike adds ``2**8``."""
+    decayed = trunc_shift(as_int64(trace) * (DECAY_UNITY - dc), DECAY_SHIFT)
+    return saturate(decayed + s_b * (1 << TRACE_SHIFT), C_BITS)
+
+
+def fan_out(x, group):
+    """``x[..., group]``: a bias-neuron quantity at each target neuron (``x`` if ``group`` is
+    None, one bias neuron per target neuron)."""
+    return x if group is None else x[..., group]
+
+
+def sb_eligibility_step(elig_w, inc, trace_target):
+    """Float ``elig_w + inc * trace_target`` (the trace fanned out to the target neurons)."""
+    return elig_w + inc * trace_target
+
+
+def fixed_sb_eligibility_step(elig_w, inc, trace_target):
+    """``sat24(elig_w + inc * trace_target)``."""
+    return saturate(elig_w + inc * trace_target, ELIG_BITS)
+
+
+def sb_signal(l, elig_w):
+    """Float ``q = l * elig_w``: what each target neuron sends back to its bias neuron."""
+    return l * elig_w
+
+
+def fixed_sb_signal(l, elig_w):
+    """``sat24(rshift_round(sat24(l) * elig_w, 8))``: a 24-bit graded message."""
+    return saturate(rshift_round(saturate(l, ELIG_BITS) * elig_w, TRACE_SHIFT), ELIG_BITS)
+
+
+def group_matrix(group, m: int) -> np.ndarray | None:
+    """The one-hot ``[m, n]`` matrix of a target -> bias-neuron assignment (numpy bool; None for
+    ``group`` None, one bias neuron per target)."""
+    if group is None:
+        return None
+    g = np.asarray(group.detach().cpu().numpy() if hasattr(group, "detach") else group)
+    return g[None, :] == np.arange(m)[:, None]
+
+
+def group_sum(q, G):
+    """``Q_j = sum_{i in group(j)} q_i`` with ``G`` from :func:`group_matrix` (``q`` if None)."""
+    return q if G is None else (G * q).sum(-1)
+
+
+def sb_weight_update(w_b, Q, r: Rate):
+    """Float ``w_b + eta * Q``."""
+    return w_b + r.eta * Q
+
+
+def fixed_sb_weight_update(w_b_mant, Q, r: FixedRate):
+    """``clip(w_b_mant + rshift_round(eta_mant * clip(Q, ±(2**47-1)), eta_shift), -4096, 4095)``
+    (13-bit signed, the bias weight's mantissa)."""
+    xp = _xp(Q)
+    d = rshift_round(r.eta_mant * xp.clip(Q, -GROUP_SUM_MAX, GROUP_SUM_MAX), r.eta_shift)
+    return xp.clip(w_b_mant + d, WB_MANT_MIN, WB_MANT_MAX)
