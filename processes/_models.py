@@ -2,9 +2,9 @@
 
 * :class:`AbstractPyResetModel`: the base of every model here. It refuses a model of the other
   precision (:func:`lava_nt.lava.run.check_model_precision`), reads the reset schedule from the
-  process parameters and says when a step starts a new sample (:meth:`reset_due`, the rule of
+  process parameters, says when a step starts a new sample (:meth:`reset_due`, the rule of
   Lava's ``LIFReset``: ``time_step % reset_interval == reset_offset``, ``time_step`` counting from
-  1).
+  1), zeroes the state Vars then and writes the spec's new state back to them.
 * :func:`float_model` and :func:`fixed_model`: Lava's declaration of a CPU model of a Process
   with the tags the runners select (``"floating_pt"``; ``"bit_accurate_loihi", "fixed_pt"``).
 * :func:`first`: the value of a one-element Var (Lava stores scalars as shape ``(1,)``).
@@ -55,6 +55,7 @@ class AbstractPyResetModel(PyLoihiProcessModel):
     """Model base: checks the precision and knows the per-sample reset schedule."""
 
     precision: str = ""  # "float" | "fixed", set by the concrete models
+    state_vars: tuple[str, ...] = ("u", "v")  # the fields of the spec state, Vars of that name
 
     @report_model_errors
     def __init__(self, proc_params):
@@ -66,3 +67,15 @@ class AbstractPyResetModel(PyLoihiProcessModel):
     def reset_due(self) -> bool:
         """Lava LIFReset's rule (time_step counts from 1)."""
         return self.reset_interval > 0 and self.time_step % self.reset_interval == self.reset_offset
+
+    def reset_if_due(self) -> None:
+        """Zero the state Vars at the start of a new sample."""
+        if self.reset_due():
+            for name in self.state_vars:
+                getattr(self, name)[:] = 0
+
+    def store(self, state) -> None:
+        """Write the spec's new state (a NamedTuple with the fields :attr:`state_vars`) back to
+        the Vars."""
+        for name in self.state_vars:
+            getattr(self, name)[:] = getattr(state, name)

@@ -44,12 +44,9 @@ class AbstractPyNTLIFModel(AbstractPyResetModel):
     def run_spk(self) -> None:
         a = self.a_in.recv()
         c = self.c_in.recv()  # zeros when nothing is connected
-        if self.reset_due():
-            self.u[:] = 0
-            self.v[:] = 0
+        self.reset_if_due()
         s, state = self.step(a, c, self.parameters())
-        self.u[:] = state.u
-        self.v[:] = state.v
+        self.store(state)
         self.s_out.send(s)
 
 

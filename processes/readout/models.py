@@ -31,12 +31,9 @@ class AbstractPyReadoutModel(AbstractPyResetModel):
     @report_model_errors
     def run_spk(self) -> None:
         a = self.a_in.recv()
-        if self.reset_due():
-            self.u[:] = 0
-            self.v[:] = 0
+        self.reset_if_due()
         v, state = self.step(a)
-        self.u[:] = state.u
-        self.v[:] = state.v
+        self.store(state)
         self.v_out.send(v)
 
 

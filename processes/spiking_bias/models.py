@@ -26,6 +26,8 @@ from lava_nt.spec.spiking_bias import SpikingBiasParameters, SpikingBiasState, s
 class AbstractPySpikingBiasModel(AbstractPyResetModel):
     """Common structure: recv ``a_in``, reset if due, spec step, send ``c_out`` and ``s_out``."""
 
+    state_vars = ("u", "v", "C")
+
     def parameters(self):
         raise NotImplementedError
 
@@ -35,14 +37,9 @@ class AbstractPySpikingBiasModel(AbstractPyResetModel):
     @report_model_errors
     def run_spk(self) -> None:
         a = self.a_in.recv()
-        if self.reset_due():
-            self.u[:] = 0
-            self.v[:] = 0
-            self.C[:] = 0
+        self.reset_if_due()
         c, s_b, state = self.step(a, self.parameters())
-        self.u[:] = state.u
-        self.v[:] = state.v
-        self.C[:] = state.C
+        self.store(state)
         self.c_out.send(c)
         self.s_out.send(s_b)
 
