@@ -22,7 +22,16 @@ with the new biases, exactly as the twin's per-sample loop. One extra step after
 delivers the last sample's update: ``S * L + 1`` steps in all. The learning flags ``learn`` let
 one run tune on the first samples and test on the rest.
 
-Final biases are read with ``Var.get`` after the last step (one read per tuned layer), output
+Gains learn in the layer itself (the same update step). When spiking-bias weights learn, a tuned
+layer's bias population is a
+:class:`~lava_nt.processes.ondevice.process.LearningSpikingBias` with two more direct links
+beside ``c_out -> c_in``: ``trace_out -> trace_in`` (the trace of step ``t`` arrives at step
+``t`` with the current it shaped, so the layer counts ``inc[t] * trace[t]`` as the twin does) and
+the layer's ``sb_out -> q_in`` (``q = l * elig_sb``, nonzero only at the update step
+``b*L + D + T + 1``, received in the same step after the bias population has sent its own
+outputs), so the weights change at the update step too, before the next sample's reset.
+
+Final biases (and gains, weights) are read with ``Var.get`` after the last step, output
 spikes with an Extractor; the run goes through :func:`lava_nt.lava.run.run_isolated` (timeout,
 ``stop()`` always).
 """
@@ -62,10 +71,25 @@ def _neuron_kwargs(p, fixed: bool) -> dict:
     return dict(du=p.du, dv=p.dv, vth=p.vth, bias=p.bias, gain=p.gain, reset=reset)
 
 
-def _learning_kwargs(lp, fixed: bool) -> dict:
-    if lp is None:  # an untuned layer: rate 0, no error arrives anyway
+def _learning_kwargs(rule: OnDeviceRule, i, fixed: bool, has_sb: bool) -> dict:
+    """The LearningNTLIF keywords of tuned layer number ``i`` (None: an untuned layer)."""
+    if i is None:  # an untuned layer: rate 0, no error arrives anyway
         return dict(eta_mant=0, eta_shift=0, band=1) if fixed else dict(eta=0.0, band=1.0)
-    return lp._asdict()
+    kw = rule.params[i]._asdict()
+    if not rule.learns("bias"):
+        kw["eta_mant" if fixed else "eta"] = 0 if fixed else 0.0
+    if rule.learns("gain"):
+        g = rule.gain_params[i]
+        kw.update(dict(eta_gain_mant=g.eta_mant, eta_gain_shift=g.eta_shift) if fixed
+                  else dict(eta_gain=g.eta), learn_gain=True)  # fmt: skip
+    kw["learn_sb"] = bool(rule.learns("sb_weight") and has_sb)
+    return kw
+
+
+def _sb_learning_kwargs(rate, fixed: bool) -> dict:
+    if fixed:
+        return dict(eta_w_mant=rate.eta_mant, eta_w_shift=rate.eta_shift)
+    return dict(eta_w=rate.eta)
 
 
 def _dense(weights, exp: int, fixed: bool, graded: bool):
@@ -87,11 +111,14 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     from lava_nt.processes.ondevice.models import (  # lazy: imports Lava
         PyLearningNTLIFModelBitAcc,
         PyLearningNTLIFModelFloat,
+        PyLearningSpikingBiasModelBitAcc,
+        PyLearningSpikingBiasModelFloat,
         PyOutputErrorModelBitAcc,
         PyOutputErrorModelFloat,
     )
     from lava_nt.processes.ondevice.process import (  # lazy: imports Lava
         LearningNTLIF,
+        LearningSpikingBias,
         OutputError,
     )
     from lava_nt.processes.spiking_bias.process import SpikingBias  # lazy: imports Lava
@@ -104,29 +131,39 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     data = np.concatenate([data, np.zeros((spec.n_in, 1))], axis=1)
     src = RingBuffer(data=data.astype(np.int32) if fixed else data)
     tuned = dict(zip(rule.layers, range(len(rule.layers)), strict=True))
-    prev, procs, learners = src.s_out, [src], []
+    prev, procs, learners, biases = src.s_out, [src], [], {}
     for k, layer in enumerate(spec.layers, start=1):
-        lp = rule.params[tuned[k - 1]] if k - 1 in tuned else None
+        i = tuned.get(k - 1)
+        sb = layer.spiking_bias
+        lkw = _learning_kwargs(rule, i, fixed, sb is not None)
         lif = LearningNTLIF(
             shape=(layer.n,), precision=precision, learn_steps=T, reset_interval=L,
             reset_offset=(k + 1) % L, name=f"learning_ntlif_{k}",
-            **_neuron_kwargs(layer.neuron, fixed), **_learning_kwargs(lp, fixed),
+            **_neuron_kwargs(layer.neuron, fixed), **lkw,
         )  # fmt: skip
         dense = _dense(layer.weight, layer.weight_exp, fixed, k == 1 and spec.graded)
         prev.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)
         procs += [dense, lif]
-        sb = layer.spiking_bias
-        if sb is not None:  # frozen, as run_network builds it
-            bias = SpikingBias(
+        if sb is not None:  # as run_network builds it (frozen unless its weights learn)
+            learning = lkw.get("learn_sb", False)
+            cls, extra = SpikingBias, {}
+            if learning:
+                cls = LearningSpikingBias
+                extra = _sb_learning_kwargs(rule.sb_params[i], fixed)
+            bias = cls(
                 shape=(sb.m,), n_target=layer.n, precision=precision, reset_interval=L,
                 reset_offset=(k + 1) % L, name=f"spiking_bias_{k}",
-                **_spiking_bias_kwargs(sb.params, fixed),
+                **_spiking_bias_kwargs(sb.params, fixed), **extra,
             )  # fmt: skip
             b_dense = _dense(sb.w_in, sb.w_in_exp, fixed, k == 1 and spec.graded)
             prev.connect(b_dense.s_in)
             b_dense.a_out.connect(bias.a_in)
             bias.c_out.connect(lif.c_in)
+            if learning:
+                bias.trace_out.connect(lif.trace_in)
+                lif.sb_out.connect(bias.q_in)
+                biases[k - 1] = bias
             procs += [bias, b_dense]
         learners.append(lif)
         prev = lif.s_out
@@ -145,32 +182,43 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     tap = Extractor(shape=(spec.n_out,), buffer_size=min(steps, CHUNK_STEPS))
     prev.connect(tap.in_port)
     procs.append(tap)
-    cfg = run_config([p for p in procs if not isinstance(p, LearningNTLIF | OutputError)],
-                     precision)  # fmt: skip
-    for p in learners:
-        cfg.exception_proc_model_map[p] = (
-            PyLearningNTLIFModelBitAcc if fixed else PyLearningNTLIFModelFloat
-        )
-    err_model = PyOutputErrorModelBitAcc if fixed else PyOutputErrorModelFloat
-    cfg.exception_proc_model_map[err] = err_model
-    return src, learners, tap, cfg, L, steps
+    own = (LearningNTLIF, OutputError, LearningSpikingBias)
+    cfg = run_config([p for p in procs if not isinstance(p, own)], precision)
+    models = {
+        LearningNTLIF: PyLearningNTLIFModelBitAcc if fixed else PyLearningNTLIFModelFloat,
+        OutputError: PyOutputErrorModelBitAcc if fixed else PyOutputErrorModelFloat,
+        LearningSpikingBias: (PyLearningSpikingBiasModelBitAcc if fixed
+                              else PyLearningSpikingBiasModelFloat),
+    }  # fmt: skip
+    for p in procs:
+        if isinstance(p, own):
+            cfg.exception_proc_model_map[p] = models[type(p)]
+    return src, learners, biases, tap, cfg, L, steps
 
 
 def _job(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: str) -> dict:
-    src, learners, tap, cfg, L, steps = _build(spec, rule, x, labels, learn, precision)
-    name = "bias_mant" if precision == "fixed" else "bias"
+    src, learners, sbs, tap, cfg, L, steps = _build(spec, rule, x, labels, learn, precision)
+    fixed = precision == "fixed"
 
-    def read_biases():
-        return {k: np.asarray(getattr(learners[k], name).get()).copy() for k in rule.layers}
+    def read(procs, var: str, layers) -> dict:
+        return {k: np.asarray(getattr(procs[k], var).get()).copy() for k in layers}
+
+    def read_learned():
+        return {
+            "biases": read(learners, "bias_mant" if fixed else "bias", rule.layers),
+            "gains": read(learners, "gain_mant" if fixed else "gain", rule.layers)
+            if rule.learns("gain") else {},
+            "sb_weights": read(sbs, "w_b_mant" if fixed else "w_b", sorted(sbs)),
+        }  # fmt: skip
 
     t0 = time.perf_counter()
-    records, timing, biases = run_chunked(
-        src, cfg, steps, min(steps, CHUNK_STEPS), {"out": tap}, finish=read_biases
+    records, timing, learned = run_chunked(
+        src, cfg, steps, min(steps, CHUNK_STEPS), {"out": tap}, finish=read_learned
     )
     timing["total_job"] = time.perf_counter() - t0
     T, S, _ = x.shape
     out = to_torch_frame(records["out"], len(spec.layers), T, S, L)
-    return {"output": out, "biases": biases, "steps": steps, "window": L, "timing": timing}
+    return {"output": out, **learned, "steps": steps, "window": L, "timing": timing}
 
 
 def run_lava(
@@ -198,9 +246,11 @@ def run_lava(
         timeout = default_timeout(steps) + 2.0 * (len(spec.layers) + 1)
     preload_lava()
     res = run_isolated(_job, spec, rule, xf, y, lr, precision, timeout=timeout)
-    biases = {k: np.asarray(v).astype(np.int64 if spec.fixed else np.float64)
-              for k, v in res["biases"].items()}  # fmt: skip
+    dtype = np.int64 if spec.fixed else np.float64
+    learned = {name: {k: np.asarray(v).astype(dtype) for k, v in res[name].items()}
+               for name in ("biases", "gains", "sb_weights")}  # fmt: skip
     return OnDeviceResult(
-        np.asarray(res["output"], np.float64), biases, lr, "lava", precision,
-        steps=res["steps"], window=res["window"],
+        np.asarray(res["output"], np.float64), learned["biases"], lr, "lava", precision,
+        steps=res["steps"], window=res["window"], gains=learned["gains"],
+        sb_weights=learned["sb_weights"],
     )  # fmt: skip

@@ -5,7 +5,10 @@ The learning layer's models reuse :class:`lava_nt.processes.ntlif.models.Abstrac
 :mod:`lava_nt.spec.learning`: count the eligibility during the sample's ``learn_steps`` steps and
 apply the bias update with the error received on ``err_in`` (a no-op when it is zero). The
 output-error models count the output spikes and send the error at the end of each window. The
-equations are the spec's; these classes only move values between Vars, ports and spec functions.
+learning spiking bias' models reuse
+:class:`lava_nt.processes.spiking_bias.models.AbstractPySpikingBiasModel`'s parts (reset, spec
+step) and add the trace and the weight update. The equations are the spec's; these classes only
+move values between Vars, ports and spec functions.
 """
 
 from __future__ import annotations
@@ -24,32 +27,62 @@ from lava_nt.processes.ntlif.models import (
     PyNTLIFModelBitAcc,
     PyNTLIFModelFloat,
 )
-from lava_nt.processes.ondevice.process import LearningNTLIF, OutputError
+from lava_nt.processes.ondevice.process import LearningNTLIF, LearningSpikingBias, OutputError
+from lava_nt.processes.spiking_bias.models import (
+    AbstractPySpikingBiasModel,
+    PySpikingBiasModelBitAcc,
+    PySpikingBiasModelFloat,
+)
 from lava_nt.spec.learning import (
     FixedLearningParameters,
+    FixedRate,
     LearningParameters,
+    Rate,
     Targets,
     bias_update,
-    eligibility_step,
+    eligibility_increment,
+    fan_out,
     fixed_bias_update,
+    fixed_gain_eligibility_step,
+    fixed_gain_update,
+    fixed_sb_eligibility_step,
+    fixed_sb_signal,
+    fixed_sb_trace_step,
+    fixed_sb_weight_update,
     fixed_threshold,
+    gain_eligibility_step,
+    gain_update,
+    group_matrix,
+    group_sum,
     output_error,
     population_target,
+    sb_eligibility_step,
+    sb_signal,
+    sb_trace_step,
+    sb_weight_update,
 )
 
 
+def _flag(var) -> bool:
+    return bool(int(np.reshape(var, -1)[0]))
+
+
 class AbstractPyLearningNTLIFModel(AbstractPyNTLIFModel):
-    """NTLIF step plus eligibility counting and the bias update."""
+    """NTLIF step plus eligibility counting and the bias (gain) updates; sends ``q`` of the
+    spiking-bias weight rule on ``sb_out`` (zeros unless ``learn_sb``)."""
 
     def counting(self) -> bool:
         """True during the first ``learn_steps`` steps after a per-sample reset."""
         phase = (self.time_step - self.reset_offset) % self.reset_interval
         return phase < int(np.reshape(self.learn_steps, -1)[0])
 
-    def count_eligibility(self, s, v, p) -> None:
+    def count_eligibility(self, s, state, p, trace) -> None:
         raise NotImplementedError
 
     def learn(self, l) -> None:
+        raise NotImplementedError
+
+    def sb_signal(self, l):
         raise NotImplementedError
 
     @report_model_errors
@@ -57,18 +90,19 @@ class AbstractPyLearningNTLIFModel(AbstractPyNTLIFModel):
         a = self.a_in.recv()
         c = self.c_in.recv()
         l = self.err_in.recv()  # noqa: E741 (the rule's symbol)
+        trace = self.trace_in.recv()  # zeros unless a learning spiking bias is connected
         if self.reset_due():
-            self.u[:] = 0
-            self.v[:] = 0
-            self.elig[:] = 0
+            for var in (self.u, self.v, self.elig, self.elig_gain, self.elig_sb):
+                var[:] = 0
         p = self.parameters()
         s, state = self.step(a, c, p)
         self.u[:] = state.u
         self.v[:] = state.v
         if self.counting():
-            self.count_eligibility(s, state.v, p)
+            self.count_eligibility(s, state, p, trace)
         self.learn(l)
         self.s_out.send(s)
+        self.sb_out.send(self.sb_signal(l))
 
 
 @implements(proc=LearningNTLIF, protocol=LoihiProtocol)
@@ -83,7 +117,9 @@ class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     c_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     err_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    trace_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    sb_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     u: np.ndarray = LavaPyType(np.ndarray, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)
     du: np.ndarray = LavaPyType(np.ndarray, float)
@@ -92,9 +128,14 @@ class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     gain: np.ndarray = LavaPyType(np.ndarray, float)
     elig: np.ndarray = LavaPyType(np.ndarray, float)
+    elig_gain: np.ndarray = LavaPyType(np.ndarray, float)
+    elig_sb: np.ndarray = LavaPyType(np.ndarray, float)
     learn_steps: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    learn_gain: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    learn_sb: np.ndarray = LavaPyType(np.ndarray, np.int32)
     eta: np.ndarray = LavaPyType(np.ndarray, float)
     band: np.ndarray = LavaPyType(np.ndarray, float)
+    eta_gain: np.ndarray = LavaPyType(np.ndarray, float)
     # fixed-point Vars: unused in this precision
     bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
     bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
@@ -102,6 +143,8 @@ class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
     eta_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
     eta_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
     band_fixed: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    eta_gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    eta_gain_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
 
     parameters = PyNTLIFModelFloat.parameters
     step = PyNTLIFModelFloat.step
@@ -109,12 +152,24 @@ class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
     def _learning(self) -> LearningParameters:
         return LearningParameters(self.eta, float(np.reshape(self.band, -1)[0]))
 
-    def count_eligibility(self, s, v, p) -> None:
-        self.elig[:] = eligibility_step(self.elig, s, v, p.vth, self._learning().band)
+    def count_eligibility(self, s, state, p, trace) -> None:
+        inc = eligibility_increment(s, state.v, p.vth, self._learning().band)
+        self.elig[:] = self.elig + inc
+        if _flag(self.learn_gain):
+            self.elig_gain[:] = gain_eligibility_step(self.elig_gain, inc, state.u, p.bias)
+        if _flag(self.learn_sb):
+            self.elig_sb[:] = sb_eligibility_step(self.elig_sb, inc, np.asarray(trace, float))
 
     def learn(self, l) -> None:
-        self.bias[:] = bias_update(self.bias, np.asarray(l, np.float64), self.elig,
-                                   self._learning())  # fmt: skip
+        l = np.asarray(l, np.float64)  # noqa: E741 (the rule's symbol)
+        self.bias[:] = bias_update(self.bias, l, self.elig, self._learning())
+        if _flag(self.learn_gain):
+            self.gain[:] = gain_update(self.gain, l, self.elig_gain, Rate(self.eta_gain))
+
+    def sb_signal(self, l):
+        if not _flag(self.learn_sb):
+            return np.zeros(self.elig_sb.shape)
+        return sb_signal(np.asarray(l, np.float64), self.elig_sb)
 
 
 @implements(proc=LearningNTLIF, protocol=LoihiProtocol)
@@ -128,7 +183,9 @@ class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
     c_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     err_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    trace_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    sb_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     du: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
@@ -138,15 +195,22 @@ class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel):
     bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
     gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=12)
     elig: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
+    elig_gain: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    elig_sb: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     learn_steps: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    learn_gain: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    learn_sb: np.ndarray = LavaPyType(np.ndarray, np.int32)
     eta_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
     eta_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
     band_fixed: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    eta_gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    eta_gain_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
     # floating-point Vars: unused in this precision
     bias: np.ndarray = LavaPyType(np.ndarray, float)
     gain: np.ndarray = LavaPyType(np.ndarray, float)
     eta: np.ndarray = LavaPyType(np.ndarray, float)
     band: np.ndarray = LavaPyType(np.ndarray, float)
+    eta_gain: np.ndarray = LavaPyType(np.ndarray, float)
 
     parameters = PyNTLIFModelBitAcc.parameters
     step = PyNTLIFModelBitAcc.step
@@ -158,17 +222,160 @@ class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel):
             int(np.reshape(self.band_fixed, -1)[0]),
         )
 
-    def count_eligibility(self, s, v, p) -> None:
-        elig = eligibility_step(self.elig.astype(np.int64), s, np.asarray(v, np.int64),
-                                fixed_threshold(p.vth), self._learning().band)  # fmt: skip
-        self.elig[:] = elig
+    def count_eligibility(self, s, state, p, trace) -> None:
+        inc = eligibility_increment(s, np.asarray(state.v, np.int64), fixed_threshold(p.vth),
+                                    self._learning().band)  # fmt: skip
+        self.elig[:] = self.elig.astype(np.int64) + inc
+        if _flag(self.learn_gain):
+            self.elig_gain[:] = fixed_gain_eligibility_step(
+                self.elig_gain.astype(np.int64), inc, state.u, p.bias_mant, p.bias_exp
+            )
+        if _flag(self.learn_sb):
+            self.elig_sb[:] = fixed_sb_eligibility_step(
+                self.elig_sb.astype(np.int64), inc, np.asarray(trace, np.int64)
+            )
 
     def learn(self, l) -> None:
+        l = np.asarray(l, np.int64)  # noqa: E741 (the rule's symbol)
         self.bias_mant[:] = fixed_bias_update(
-            self.bias_mant.astype(np.int64),
-            np.asarray(l, np.int64),
-            self.elig.astype(np.int64),
-            self._learning(),
+            self.bias_mant.astype(np.int64), l, self.elig.astype(np.int64), self._learning()
+        )
+        if _flag(self.learn_gain):
+            r = FixedRate(self.eta_gain_mant.astype(np.int64),
+                          int(np.reshape(self.eta_gain_shift, -1)[0]))  # fmt: skip
+            self.gain_mant[:] = fixed_gain_update(
+                self.gain_mant.astype(np.int64), l, self.elig_gain.astype(np.int64), r
+            )
+
+    def sb_signal(self, l):
+        if not _flag(self.learn_sb):
+            return np.zeros(self.elig_sb.shape, np.int64)
+        return fixed_sb_signal(np.asarray(l, np.int64), self.elig_sb.astype(np.int64))
+
+
+class AbstractPyLearningSpikingBiasModel(AbstractPySpikingBiasModel):
+    """Spiking-bias step, pre trace and the weight update: receive ``a_in``, reset (also the
+    trace), step, send ``c_out``, ``s_out`` and the fanned-out trace, *then* receive ``q`` from
+    the target (sent in the same step) and update the weights."""
+
+    q_dtype = np.float64
+
+    def trace_step(self, s_b, p):
+        raise NotImplementedError
+
+    def update_weights(self, Q) -> None:
+        raise NotImplementedError
+
+    @report_model_errors
+    def run_spk(self) -> None:
+        a = self.a_in.recv()
+        if self.reset_due():
+            for var in (self.u, self.v, self.C, self.trace):
+                var[:] = 0
+        p = self.parameters()
+        c, s_b, state = self.step(a, p)
+        self.u[:] = state.u
+        self.v[:] = state.v
+        self.C[:] = state.C
+        trace = self.trace_step(s_b, p)
+        self.trace[:] = trace
+        self.c_out.send(c)
+        self.s_out.send(s_b)
+        self.trace_out.send(fan_out(trace, p.group))
+        q = np.asarray(self.q_in.recv(), self.q_dtype)
+        self.update_weights(group_sum(q, group_matrix(p.group, self.trace.shape[0])))
+
+
+@implements(proc=LearningSpikingBias, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyLearningSpikingBiasModelFloat(AbstractPyLearningSpikingBiasModel):
+    """Float: :func:`~lava_nt.spec.learning.sb_trace_step` and
+    :func:`~lava_nt.spec.learning.sb_weight_update` on float64 arrays."""
+
+    precision = "float"
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    q_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    trace_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    u: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    C: np.ndarray = LavaPyType(np.ndarray, float)
+    trace: np.ndarray = LavaPyType(np.ndarray, float)
+    du: float = LavaPyType(float, float)
+    dv: float = LavaPyType(float, float)
+    vth: float = LavaPyType(float, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    w_b: np.ndarray = LavaPyType(np.ndarray, float)
+    c_retention: np.ndarray = LavaPyType(np.ndarray, float)
+    eta_w: np.ndarray = LavaPyType(np.ndarray, float)
+    group: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+    # fixed-point Vars: unused in this precision
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    w_b_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    w_b_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    dc: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
+    eta_w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    eta_w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+
+    parameters = PySpikingBiasModelFloat.parameters
+    step = PySpikingBiasModelFloat.step
+
+    def trace_step(self, s_b, p):
+        return sb_trace_step(self.trace, s_b, p.c_retention)
+
+    def update_weights(self, Q) -> None:
+        self.w_b[:] = sb_weight_update(self.w_b, np.asarray(Q, np.float64), Rate(self.eta_w))
+
+
+@implements(proc=LearningSpikingBias, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_accurate_loihi", "fixed_pt")
+class PyLearningSpikingBiasModelBitAcc(AbstractPyLearningSpikingBiasModel):
+    """Bit-accurate: :func:`~lava_nt.spec.learning.fixed_sb_trace_step` and
+    :func:`~lava_nt.spec.learning.fixed_sb_weight_update` on int64 (24-bit trace and ``q``,
+    13-bit ``w_b_mant``)."""
+
+    precision = "fixed"
+    q_dtype = np.int64
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
+    q_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    trace_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    C: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    trace: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    du: int = LavaPyType(int, np.uint16, precision=12)
+    dv: int = LavaPyType(int, np.uint16, precision=12)
+    vth: int = LavaPyType(int, np.int32, precision=17)
+    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    w_b_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
+    w_b_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
+    dc: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
+    group: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+    eta_w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    eta_w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+    # floating-point Vars: unused in this precision
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    w_b: np.ndarray = LavaPyType(np.ndarray, float)
+    c_retention: np.ndarray = LavaPyType(np.ndarray, float)
+    eta_w: np.ndarray = LavaPyType(np.ndarray, float)
+
+    parameters = PySpikingBiasModelBitAcc.parameters
+    step = PySpikingBiasModelBitAcc.step
+
+    def trace_step(self, s_b, p):
+        return fixed_sb_trace_step(self.trace.astype(np.int64), s_b, p.dc)
+
+    def update_weights(self, Q) -> None:
+        r = FixedRate(self.eta_w_mant.astype(np.int64), int(np.reshape(self.eta_w_shift, -1)[0]))
+        self.w_b_mant[:] = fixed_sb_weight_update(
+            self.w_b_mant.astype(np.int64), np.asarray(Q, np.int64), r
         )
 
 

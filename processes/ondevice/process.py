@@ -7,7 +7,18 @@ changes its biases by the error ``l`` arriving on ``err_in`` (a graded input, no
 ``Dense`` holding the feedback matrix ``B``): float ``bias += eta * l * elig``, fixed point
 ``bias_mant = clip(bias_mant + rshift_round(eta_mant * l * elig, eta_shift))``. A step with
 ``l = 0`` changes nothing, so the layer learns exactly when an error arrives. The eligibility
-counter restarts with ``u`` and ``v`` at the reset.
+counter restarts with ``u`` and ``v`` at the reset. With ``learn_gain`` it also keeps the gain
+eligibility and updates its gains; with ``learn_sb`` it accumulates the trace arriving on
+``trace_in`` into the weight eligibility and sends ``q = l * elig_sb`` on ``sb_out`` (rules and
+fixed-point details: :mod:`lava_nt.spec.learning`).
+
+:class:`LearningSpikingBias` is a :class:`~lava_nt.processes.spiking_bias.process.SpikingBias`
+whose weights learn: it keeps the pre trace of its spikes, sends it fanned out to the target
+neurons on ``trace_out`` (connected straight to the target's ``trace_in``, beside ``c_out ->
+c_in``: no delay, so the target sees the trace of the same step as the current) and receives
+``q`` on ``q_in`` (from the target's ``sb_out``, same step), sums it over each bias neuron's
+group and updates ``w_b`` (float) or ``w_b_mant`` (fixed). It sends before it receives, so the
+two-way direct link cannot deadlock.
 
 :class:`OutputError` watches the output layer: it counts each output neuron's spikes over the
 ``steps`` steps of a window that starts at ``first_step`` and repeats every ``window`` steps, and
@@ -25,11 +36,19 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
 from lava_nt.processes.ntlif.process import NTLIF, layer_size
-from lava_nt.spec.learning import fixed_learning_parameters, learning_parameters
+from lava_nt.processes.spiking_bias.process import SpikingBias
+from lava_nt.spec.learning import (
+    fixed_learning_parameters,
+    fixed_rate,
+    learning_parameters,
+    rate,
+)
 from lava_nt.spec.validation import ParameterError, check_choice
 
-LEARNING_FLOAT = ("eta", "band")
-LEARNING_FIXED = ("eta_mant", "eta_shift", "band")
+LEARNING_FLOAT = ("eta", "band", "eta_gain")
+LEARNING_FIXED = ("eta_mant", "eta_shift", "band", "eta_gain_mant", "eta_gain_shift")
+SB_LEARNING_FLOAT = ("eta_w",)
+SB_LEARNING_FIXED = ("eta_w_mant", "eta_w_shift")
 
 
 def _positive_int(x, where: str, name: str) -> int:
@@ -47,14 +66,20 @@ class LearningNTLIF(NTLIF):
         eta, band: float learning parameters (:func:`lava_nt.spec.learning.learning_parameters`).
         eta_mant, eta_shift, band: fixed-point ones
             (:func:`lava_nt.spec.learning.fixed_learning_parameters`).
+        learn_gain: the gains learn, at ``eta_gain`` (float) or ``eta_gain_mant`` /
+            ``eta_gain_shift`` (fixed; :func:`lava_nt.spec.learning.rate` / ``fixed_rate``).
+        learn_sb: keep the spiking-bias weight eligibility and send ``q`` on ``sb_out``.
         **kwargs: everything :class:`~lava_nt.processes.ntlif.process.NTLIF` takes.
 
-    Extra port ``err_in`` (graded ``l``, shape ``(n,)``); extra Vars ``elig`` (counter),
-    ``eta`` and ``band`` (float), ``eta_mant``, ``eta_shift``, ``band_fixed`` (fixed point),
-    ``learn_steps``.
+    Extra ports ``err_in`` (graded ``l``), ``trace_in`` (the spiking bias' trace) and ``sb_out``
+    (``q``), all shape ``(n,)``; extra Vars ``elig`` (counter), ``elig_gain``, ``elig_sb``,
+    ``eta``, ``band``, ``eta_gain`` (float), ``eta_mant``, ``eta_shift``, ``band_fixed``,
+    ``eta_gain_mant``, ``eta_gain_shift`` (fixed point), ``learn_steps``, ``learn_gain``,
+    ``learn_sb``.
     """
 
-    def __init__(self, *, shape, learn_steps: int, precision: str = "float", **kwargs) -> None:
+    def __init__(self, *, shape, learn_steps: int, precision: str = "float",
+                 learn_gain: bool = False, learn_sb: bool = False, **kwargs) -> None:  # fmt: skip
         self._runtime = None
         where = "LearningNTLIF"
         check_choice(precision, ("float", "fixed"), where, "precision")
@@ -75,15 +100,32 @@ class LearningNTLIF(NTLIF):
         band = 0.0
         eta_mant = np.zeros(n, np.int64)
         eta_shift, band_fixed = 0, 1
+        eta_gain, gain_mant, gain_shift = np.zeros(n), np.zeros(n, np.int64), 0
         if precision == "float":
+            g = rate(n, learn.pop("eta_gain", 0.0), f"{where} eta_gain")
             lp = learning_parameters(n, where=where, **learn)
             eta = np.broadcast_to(np.asarray(lp.eta, np.float64), (n,)).copy()
             band = float(lp.band)
+            eta_gain = np.broadcast_to(np.asarray(g.eta, np.float64), (n,)).copy()
         else:
+            g = fixed_rate(n, learn.pop("eta_gain_mant", 0), learn.pop("eta_gain_shift", 0),
+                           f"{where} gain rate")  # fmt: skip
             lp = fixed_learning_parameters(n, where=where, **learn)
             eta_mant = np.broadcast_to(np.asarray(lp.eta_mant, np.int64), (n,)).copy()
             eta_shift, band_fixed = lp.eta_shift, lp.band
+            gain_mant = np.broadcast_to(np.asarray(g.eta_mant, np.int64), (n,)).copy()
+            gain_shift = g.eta_shift
         self.learning = lp
+        self.gain_rate = g
+        self.trace_in = InPort(shape=(n,))
+        self.sb_out = OutPort(shape=(n,))
+        self.elig_gain = Var(shape=(n,), init=0)
+        self.elig_sb = Var(shape=(n,), init=0)
+        self.eta_gain = Var(shape=(n,), init=eta_gain)
+        self.eta_gain_mant = Var(shape=(n,), init=gain_mant)
+        self.eta_gain_shift = Var(shape=(1,), init=gain_shift)
+        self.learn_gain = Var(shape=(1,), init=int(bool(learn_gain)))
+        self.learn_sb = Var(shape=(1,), init=int(bool(learn_sb)))
         self.err_in = InPort(shape=(n,))
         self.elig = Var(shape=(n,), init=0)
         self.learn_steps = Var(shape=(1,), init=T)
@@ -137,3 +179,46 @@ class OutputError(AbstractProcess):
         self.learn = Var(shape=learn.shape, init=learn)
         self.target_on = Var(shape=(1,), init=target_on)
         self.target_off = Var(shape=(1,), init=target_off)
+
+
+class LearningSpikingBias(SpikingBias):
+    """Spiking bias whose weights ``w_b`` learn (see the module docstring).
+
+    Args:
+        eta_w: float rate (>= 0; scalar or one per bias neuron), with ``precision="float"``.
+        eta_w_mant, eta_w_shift: fixed-point rate (:func:`lava_nt.spec.learning.fixed_rate`).
+        **kwargs: everything :class:`~lava_nt.processes.spiking_bias.process.SpikingBias` takes.
+
+    Extra ports ``trace_out`` (``(n,)``, the trace at each target neuron) and ``q_in``
+    (``(n,)``); extra Vars ``trace`` (``(m,)``), ``eta_w`` (float), ``eta_w_mant``,
+    ``eta_w_shift`` (fixed point).
+    """
+
+    def __init__(self, *, shape, precision: str = "float", **kwargs) -> None:
+        self._runtime = None
+        where = "LearningSpikingBias"
+        check_choice(precision, ("float", "fixed"), where, "precision")
+        m = layer_size(shape, where)
+        names = SB_LEARNING_FLOAT if precision == "float" else SB_LEARNING_FIXED
+        learn = {k: kwargs.pop(k) for k in names if k in kwargs}
+        for k in SB_LEARNING_FLOAT + SB_LEARNING_FIXED:
+            if k in kwargs:
+                raise ParameterError(f"{where}: '{k}' is not a {precision} learning parameter")
+        if precision == "float":
+            r = rate(m, learn.get("eta_w", 0.0), where)
+            eta_w = np.broadcast_to(np.asarray(r.eta, np.float64), (m,)).copy()
+            mant, shift = np.zeros(m, np.int64), 0
+        else:
+            r = fixed_rate(m, learn.get("eta_w_mant", 0), learn.get("eta_w_shift", 0), where)
+            eta_w = np.zeros(m)
+            mant = np.broadcast_to(np.asarray(r.eta_mant, np.int64), (m,)).copy()
+            shift = r.eta_shift
+        super().__init__(shape=shape, precision=precision, **kwargs)
+        n = self.n_target
+        self.rate = r
+        self.trace_out = OutPort(shape=(n,))
+        self.q_in = InPort(shape=(n,))
+        self.trace = Var(shape=(m,), init=0)
+        self.eta_w = Var(shape=(m,), init=eta_w)
+        self.eta_w_mant = Var(shape=(m,), init=mant)
+        self.eta_w_shift = Var(shape=(1,), init=shift)
