@@ -127,52 +127,48 @@ def _banded_abs(x: torch.Tensor, width: float, inplace: bool) -> torch.Tensor:
     return F.threshold(n, -width, -math.inf).neg()
 
 
-class SuperSpike(torch.autograd.Function):
+def _spike_function(name: str, kind: str, doc: str) -> type[torch.autograd.Function]:
+    """The autograd function of surrogate ``kind``: Heaviside forward, backward
+    :func:`surrogate_derivative` of ``kind`` (restricted to ``|x| < width`` when the optional
+    third argument ``width`` is given). ``apply(x, alpha, width=None)``."""
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(x: torch.Tensor, alpha: float, width: float | None = None) -> torch.Tensor:
+            return (x > 0).to(x.dtype)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            x, alpha, width = inputs
+            ctx.save_for_backward(x)
+            ctx.alpha = alpha
+            ctx.width = width
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (x,) = ctx.saved_tensors
+            grad = None
+            if ctx.needs_input_grad[0]:
+                grad = surrogate_derivative(x, kind, ctx.alpha, grad_output, width=ctx.width)
+            return grad, None, None
+
+    Spike.__name__ = Spike.__qualname__ = name
+    Spike.__doc__ = doc
+    return Spike
+
+
+SuperSpike = _spike_function(
+    "SuperSpike",
+    "super",
     """Heaviside forward, SuperSpike backward ``grad / (alpha * |x| + 1)**2`` (zero where
-    ``|x| >= width`` when a band ``width`` is given)."""
-
-    @staticmethod
-    def forward(x: torch.Tensor, alpha: float, width: float | None = None) -> torch.Tensor:
-        return (x > 0).to(x.dtype)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, alpha, width = inputs
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        ctx.width = width
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        grad = None
-        if ctx.needs_input_grad[0]:
-            grad = surrogate_derivative(x, "super", ctx.alpha, grad_output, width=ctx.width)
-        return grad, None, None
-
-
-class ATanSpike(torch.autograd.Function):
+    ``|x| >= width`` when a band ``width`` is given).""",
+)
+ATanSpike = _spike_function(
+    "ATanSpike",
+    "atan",
     """Heaviside forward, arctan backward ``grad * (alpha/2) / (1 + (pi/2 * alpha * x)**2)``
-    (zero where ``|x| >= width`` when a band ``width`` is given)."""
-
-    @staticmethod
-    def forward(x: torch.Tensor, alpha: float, width: float | None = None) -> torch.Tensor:
-        return (x > 0).to(x.dtype)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, alpha, width = inputs
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
-        ctx.width = width
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (x,) = ctx.saved_tensors
-        grad = None
-        if ctx.needs_input_grad[0]:
-            grad = surrogate_derivative(x, "atan", ctx.alpha, grad_output, width=ctx.width)
-        return grad, None, None
+    (zero where ``|x| >= width`` when a band ``width`` is given).""",
+)
 
 
 def super_spike(
