@@ -1,24 +1,31 @@
-"""``lava-nt ondevice``: tune a model's biases on (simulated) neuromorphic hardware.
+"""``lava-nt ondevice``: tune a model's biases (gains, spiking-bias weights) on (simulated)
+neuromorphic hardware.
 
 lava-nt ondevice MODEL --train TUNE.npz --test TEST.npz [--precision float|fixed]
                  [--engine twin|torch|lava] [--feedback identity|derived] [--layers K ...]
-                 [--eta 3e-4] [--eta-mant M --eta-shift S] [--band 0.5] [--rates 0.5 0.0]
+                 [--learn bias gain sb_weight] [--eta 3e-4] [--eta-mant M --eta-shift S]
+                 [--eta-gain 1e-4] [--eta-gain-mant M --eta-gain-shift S] [--eta-sb 3e-4]
+                 [--eta-sb-mant M --eta-sb-shift S] [--band 0.5] [--rates 0.5 0.0]
                  [--epochs 1] [--n-classes N] [--T N] [--timeout S] --out DIR [--overwrite]
 
 One run presents TEST (learning off: accuracy before), then TUNE (learning on, ``--epochs``
 passes) and TEST again (accuracy after). The biases of the tuned layers change after every
 tuning sample by the local rule of :mod:`lava_nt.spec.learning` (eligibility x error fed back
-through a fixed matrix); ``--engine lava`` does all of it inside ONE Lava run with no torch in the
-loop (:func:`lava_nt.ondevice.lava_engine.run_lava`), ``--engine twin`` runs the numpy twin and
+through a fixed matrix); ``--learn`` adds the gains and the spiking biases' weights (rules of
+the same module; one or more of ``bias gain sb_weight``, default ``bias``); ``--engine lava``
+does all of it inside ONE Lava run with no torch in the loop
+(:func:`lava_nt.ondevice.lava_engine.run_lava`), ``--engine twin`` runs the numpy twin and
 ``--engine torch`` the torch twin (:func:`lava_nt.ondevice.torch_twin.run_twin_torch`), which
 give the same result (bit for bit in fixed point).
 
 ``--precision fixed`` tunes the Loihi integer network: the model's own (fixed-point model), the
 one attached to the model file, or the model quantised now; ``--eta`` is converted to integer
-rates per neuron (:func:`lava_nt.ondevice.rule.fixed_rates`) unless ``--eta-mant``/``--eta-shift``
+rates per neuron (:func:`lava_nt.ondevice.rule.fixed_rates`; ``--eta-gain``/``--eta-sb`` by
+:func:`lava_nt.ondevice.rule.fixed_update_rates`) unless ``--eta-mant``/``--eta-shift``
 give them. ``--feedback derived`` measures the least-squares feedback matrices on TUNE with the
-untuned network. Writes ``DIR/tuned.h5`` (the tuned network: float, or fixed point only) and
-``DIR/report.json`` (accuracy before/after, settings, bias changes), both atomically. In fixed
+untuned network. Writes ``DIR/tuned.h5`` (the tuned network with its learned biases, gains and
+spiking-bias weights: float, or fixed point only) and ``DIR/report.json`` (accuracy
+before/after, settings, parameter changes), both atomically. In fixed
 point the tuned layers' biases first get room to grow (``--bias-headroom``,
 :func:`lava_nt.ondevice.rule.bias_headroom`): the quantiser's smallest exponents would saturate
 at once.
@@ -116,6 +123,26 @@ def register(subparsers) -> None:
         help="fixed point: right shift 0..24 of the update",
     )
     p.add_argument(
+        "--learn",
+        choices=("bias", "gain", "sb_weight"),
+        nargs="+",
+        default=["bias"],
+        help="what learns in the tuned layers: biases, gains, spiking-bias weights (one or "
+        "more; default bias)",
+    )
+    p.add_argument("--eta-gain", type=_eta, default=1e-4,
+                   help="gain learning rate (float; default 1e-4)")  # fmt: skip
+    p.add_argument("--eta-gain-mant", type=nonnegative_int, default=None,
+                   help="fixed point: gain rate mantissa 0..4095")  # fmt: skip
+    p.add_argument("--eta-gain-shift", type=nonnegative_int, default=None,
+                   help="fixed point: right shift 0..48 of the gain update")  # fmt: skip
+    p.add_argument("--eta-sb", type=_eta, default=3e-4,
+                   help="spiking-bias weight learning rate (float; default 3e-4)")  # fmt: skip
+    p.add_argument("--eta-sb-mant", type=nonnegative_int, default=None,
+                   help="fixed point: weight rate mantissa 0..4095")  # fmt: skip
+    p.add_argument("--eta-sb-shift", type=nonnegative_int, default=None,
+                   help="fixed point: right shift 0..48 of the weight update")  # fmt: skip
+    p.add_argument(
         "--band",
         type=positive_float,
         default=0.5,
@@ -186,27 +213,45 @@ def _network(args, spec, info, xs):
     return fixed, spec, "quantised now", rep
 
 
+_RATES = (("eta", "bias"), ("eta_gain", "gain"), ("eta_sb", "sb_weight"))
+
+
 def _rule(args, net, float_spec, T: int, n_classes: int, x_tune):
-    from lava_nt.ondevice import fixed_rates, make_rule
+    from lava_nt.ondevice import make_rule
 
     layers = None if args.layers is None else sorted(set(args.layers))
     kw = dict(layers=layers, band=args.band, feedback=args.feedback, x_feedback=x_tune,
-              rates=tuple(args.rates))  # fmt: skip
-    if not net.fixed:
-        if args.eta_mant is not None or args.eta_shift is not None:
-            raise OnDeviceError("--eta-mant/--eta-shift are fixed point only (use --eta)")
-        return make_rule(net, T, n_classes, eta=args.eta, **kw)
-    if args.eta_mant is not None or args.eta_shift is not None:
-        return make_rule(net, T, n_classes, eta_mant=args.eta_mant or 0,
-                         eta_shift=args.eta_shift or 0, **kw)  # fmt: skip
+              rates=tuple(args.rates), learn=tuple(dict.fromkeys(args.learn)))  # fmt: skip
+    for eta, kind in _RATES:
+        mant, shift = getattr(args, f"{eta}_mant"), getattr(args, f"{eta}_shift")
+        flag = f"--{eta.replace('_', '-')}"
+        if not net.fixed:
+            if mant is not None or shift is not None:
+                raise OnDeviceError(f"{flag}-mant/{flag}-shift are fixed point only (use {flag})")
+            kw[eta] = getattr(args, eta)
+        elif mant is not None or shift is not None:
+            kw[f"{eta}_mant"], kw[f"{eta}_shift"] = mant or 0, shift or 0
+        elif kind in args.learn:
+            kw[f"{eta}_mant"], kw[f"{eta}_shift"] = _fixed_rates(args, net, float_spec, eta,
+                                                                 kind, layers)  # fmt: skip
+    return make_rule(net, T, n_classes, **kw)
+
+
+def _fixed_rates(args, net, float_spec, eta: str, kind: str, layers):
+    """Integer rates (per tuned layer) converted from the float ``--eta*`` of ``kind``."""
+    from lava_nt.ondevice import fixed_rates, fixed_update_rates
+
+    flag = f"--{eta.replace('_', '-')}"
     if float_spec is None:
         raise OnDeviceError(
-            "a fixed-point-only model has no float scale to convert --eta; give the integer "
-            "rate with --eta-mant M --eta-shift S"
+            f"a fixed-point-only model has no float scale to convert {flag}; give the integer "
+            f"rate with {flag}-mant M {flag}-shift S"
         )
     chosen = range(len(net.layers)) if layers is None else layers
-    mants, shifts = fixed_rates(args.eta, net, float_spec, chosen)
-    return make_rule(net, T, n_classes, eta_mant=mants, eta_shift=shifts, **kw)
+    if kind == "bias":
+        return fixed_rates(args.eta, net, float_spec, chosen)
+    mants, shifts = fixed_update_rates(getattr(args, eta), kind, net, float_spec, chosen)
+    return [0 if m is None else m for m in mants], shifts
 
 
 def _ondevice(args) -> int:
@@ -286,18 +331,23 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
     after = float(np.mean(pred[-n_test:] == ys))
     online = float(np.mean(pred[n_test:-n_test] == np.tile(yt, args.epochs)))
     name = "bias_mant" if net.fixed else "bias"
-    changes = {}
-    for k, b in res.biases.items():
-        start = np.broadcast_to(getattr(net.layers[k].neuron, name), b.shape)
-        d = np.asarray(b, np.float64) - start
-        changes[str(k)] = {"mean_abs": float(np.abs(d).mean()), "max_abs": float(np.abs(d).max())}
-    tuned = tuned_spec(net, res.biases)
+    changes = _changes(net, res.biases, lambda k: net.layers[k].neuron, name)
+    gname = "gain_mant" if net.fixed else "gain"
+    wname = "w_b_mant" if net.fixed else "w_b"
+    tuned = tuned_spec(net, res.biases, res.gains, res.sb_weights)
     settings = {
         "precision": args.precision, "engine": args.engine, "feedback": args.feedback,
-        "layers": list(rule.layers), "eta": args.eta, "eta_mant": args.eta_mant,
-        "eta_shift": args.eta_shift, "band": args.band, "rates": list(args.rates),
-        "epochs": args.epochs, "T": rule.T, "bias_headroom": args.bias_headroom,
+        "layers": list(rule.layers), "learn": list(rule.learn), "eta": args.eta,
+        "eta_mant": args.eta_mant, "eta_shift": args.eta_shift, "band": args.band,
+        "rates": list(args.rates), "epochs": args.epochs, "T": rule.T,
+        "bias_headroom": args.bias_headroom,
     }  # fmt: skip
+    if rule.learns("gain"):
+        settings.update(eta_gain=args.eta_gain, eta_gain_mant=args.eta_gain_mant,
+                        eta_gain_shift=args.eta_gain_shift)  # fmt: skip
+    if rule.learns("sb_weight"):
+        settings.update(eta_sb=args.eta_sb, eta_sb_mant=args.eta_sb_mant,
+                        eta_sb_shift=args.eta_sb_shift)  # fmt: skip
     meta = {
         "n_classes": n_classes, "role": "tuned", "T": rule.T, "ondevice": settings,
         "tuned_from": {"path": str(args.model), "sha256": file_sha256(args.model),
@@ -312,6 +362,9 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         "tuned_model": str(model_path), "settings": settings, "network": source,
         "accuracy_before": before, "accuracy_after": after, "accuracy_online_tuning": online,
         "n_tune": int(len(yt)), "n_test": int(n_test), "bias_change": changes,
+        "gain_change": _changes(net, res.gains, lambda k: net.layers[k].neuron, gname),
+        "sb_weight_change": _changes(net, res.sb_weights,
+                                     lambda k: net.layers[k].spiking_bias.params, wname),
         "lava_steps": int(res.steps) if res.engine == "lava" else None,
         "learning": _learning_cost(rule, res, ys, yt, args.epochs),
     }  # fmt: skip
@@ -319,11 +372,13 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
     print(
         f"test accuracy before {before:.4f}, after {after:.4f} (online during tuning {online:.4f})"
     )
-    for k, c in changes.items():
-        print(
-            f"  layer {k}: {name} changed by {c['mean_abs']:.4g} on average "
-            f"(max {c['max_abs']:.4g})"
-        )
+    for what, key in ((name, "bias_change"), (gname, "gain_change"),
+                      (wname, "sb_weight_change")):  # fmt: skip
+        for k, c in rep[key].items():
+            print(
+                f"  layer {k}: {what} changed by {c['mean_abs']:.4g} on average "
+                f"(max {c['max_abs']:.4g})"
+            )
     cost = rep["learning"]
     ops, en = cost["counts"]["per_tuning_sample"], cost["energy"]
     print(
@@ -337,6 +392,17 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
     engine = "lava-fixed" if net.fixed else "lava-float"
     print(f"next: lava-nt evaluate {shell_quote(str(model_path))} --data "
           f"{shell_quote(str(args.test))} --engine {engine}")  # fmt: skip
+
+
+def _changes(net, learned: dict, owner, name: str) -> dict:
+    """``{layer: {mean_abs, max_abs}}`` of the change of the learned ``name`` fields."""
+    import numpy as np
+
+    out = {}
+    for k, b in learned.items():
+        d = np.asarray(b, np.float64) - np.broadcast_to(getattr(owner(k), name), b.shape)
+        out[str(k)] = {"mean_abs": float(np.abs(d).mean()), "max_abs": float(np.abs(d).max())}
+    return out
 
 
 def _learning_cost(rule, res, ys, yt, epochs: int) -> dict:

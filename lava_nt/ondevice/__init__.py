@@ -1,7 +1,8 @@
-"""On-device tuning: biases learned by a local rule inside one Lava run, and its numpy twin.
+"""On-device tuning: biases (gains, spiking-bias weights) learned by local rules inside one Lava
+run, and its twin (numpy or torch).
 
-- :mod:`lava_nt.ondevice.rule`: :class:`OnDeviceRule` (what is tuned, rates, band, feedback
-  matrices, targets) and :func:`make_rule`;
+- :mod:`lava_nt.ondevice.rule`: :class:`OnDeviceRule` (what is tuned and which parameters
+  learn, rates, band, feedback matrices, targets) and :func:`make_rule`;
 - :mod:`lava_nt.ondevice.twin`: :func:`run_twin`, the per-sample numpy loop;
 - :mod:`lava_nt.ondevice.torch_twin`: :func:`run_twin_torch`, the same loop on torch tensors
   (float64 / int64, CPU or GPU);
@@ -10,7 +11,7 @@
 - :mod:`lava_nt.ondevice.lava_engine`: :func:`run_lava <lava_nt.ondevice.lava_engine.run_lava>`,
   the same in one long Lava run (imports Lava when called).
 
-The rule's equations are :mod:`lava_nt.spec.learning`; the guide is ``docs/on_device.md``.
+The rules' equations are :mod:`lava_nt.spec.learning`; the guide is ``docs/on_device.md``.
 """
 
 from lava_nt.ondevice.rule import (
@@ -22,6 +23,7 @@ from lava_nt.ondevice.rule import (
     feedback_matrices,
     fixed_feedback,
     fixed_rates,
+    fixed_update_rates,
     identity_feedback,
     layer_counts,
     make_rule,
@@ -41,6 +43,7 @@ __all__ = [
     "feedback_matrices",
     "fixed_feedback",
     "fixed_rates",
+    "fixed_update_rates",
     "identity_feedback",
     "layer_counts",
     "make_rule",
