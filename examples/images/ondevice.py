@@ -11,7 +11,9 @@ each transfer task in two ways:
   fixed feedback matrix, ``[I 0]`` or the least-squares ``M`` derived on the tuning set), every
   tuning sample in turn, ``epochs`` passes over the tuning set (each seed presents the samples in
   its own order), the pass chosen on validation, in float64 and in Loihi fixed point (the
-  quantised network with :func:`~lava_nt.ondevice.rule.bias_headroom` 1.0). ``eta`` and
+  quantised network with :func:`~lava_nt.ondevice.rule.bias_headroom` 1.0), by
+  :func:`lava_nt.ondevice.select.tune_on_device` (the EEG pipeline's too) with one grid point
+  and ``keep_best_pass``. ``eta`` and
   ``band`` play the learning rate's part: the pair with the best mean validation accuracy over
   the seeds is chosen (:func:`.selection.best_by_val`, as the study chooses learning rates), and
   the test accuracy is reported at that choice.
@@ -33,8 +35,8 @@ import numpy as np
 from lava_nt.converters.quantize import quantize
 from lava_nt.examples.images import ann, data, snn, study
 from lava_nt.io import atomic_write_text
-from lava_nt.ondevice import bias_headroom, fixed_rates, make_rule, run_twin, tuned_spec
-from lava_nt.ondevice.select import presentation_order, spec_accuracy, static_sequence
+from lava_nt.ondevice import bias_headroom
+from lava_nt.ondevice.select import spec_accuracy, static_sequence, tune_on_device
 
 ETAS = (3e-4, 1e-3, 3e-3)
 BANDS = (0.5, 1.0)
@@ -61,31 +63,6 @@ QUICK = dict(SETTINGS, n_train=150, n_test=150, n_val=100, epochs=2, bptt_lrs=(1
 def accuracy(spec, x, y) -> float:
     """Test accuracy of a network on ``x [T, B, n_in]`` (one output neuron per class)."""
     return spec_accuracy(spec, x, y, spec.n_out)
-
-
-def _rule(net, float_spec, T: int, eta: float, band: float, feedback: str, x_fb):
-    kw = dict(band=band, feedback=feedback, x_feedback=x_fb)
-    layers = range(len(net.layers))
-    if net.fixed:
-        mants, shifts = fixed_rates(eta, net, float_spec, layers)
-        return make_rule(net, T, net.n_out, eta_mant=mants, eta_shift=shifts, **kw)
-    return make_rule(net, T, net.n_out, eta=eta, **kw)
-
-
-def tune_on_device(net, rule, tune, val, test, epochs: int, seed: int) -> dict:
-    """``epochs`` passes of the rule over ``tune`` (order from ``seed``), keeping the pass with
-    the best validation accuracy (a tie keeps the earlier; 0 = untuned)."""
-    (xt, yt), (xv, yv), (xs, ys) = tune, val, test
-    orders = presentation_order(len(yt), epochs, seed).reshape(epochs, len(yt))
-    best = (accuracy(net, xv, yv), 0, net)
-    cur = net
-    for epoch, order in enumerate(orders, start=1):
-        res = run_twin(cur, rule, xt[:, order], yt[order])
-        cur = tuned_spec(cur, res.biases)
-        v = accuracy(cur, xv, yv)
-        if v > best[0]:
-            best = (v, epoch, cur)
-    return {"val_acc": best[0], "epochs": best[1], "acc": accuracy(best[2], xs, ys)}
 
 
 def _bptt_rows(cfg, task, pre, lams, parts) -> list[dict]:
@@ -118,11 +95,15 @@ def _ondevice_rows(cfg, task, spec, parts, log) -> list[dict]:
             t0 = time.time()
             for eta in cfg["etas"]:
                 for band in cfg["bands"]:
-                    rule = _rule(net, spec, T, eta, band, fb, tr[0])
                     for seed in cfg["seeds"]:
-                        r = tune_on_device(net, rule, tr, va, te, cfg["epochs"], seed)
+                        ch = tune_on_device(net, *tr, *va, T=T, n_classes=net.n_out,
+                                            etas=(eta,), bands=(band,), passes=cfg["epochs"],
+                                            seed=seed, feedback=fb, keep_best_pass=True,
+                                            float_spec=spec)  # fmt: skip
                         rows.append({**base, "arm": "on-device", "feedback": fb,
-                                     "lr": f"{eta:g}/{band:g}", "seed": seed, **r})  # fmt: skip
+                                     "lr": f"{eta:g}/{band:g}", "seed": seed,
+                                     "val_acc": ch.select_acc, "epochs": ch.passes,
+                                     "acc": accuracy(ch.spec, *te)})  # fmt: skip
             log(f"  on-device {task} {precision} {fb}: {time.time() - t0:.0f}s")
     return rows
 

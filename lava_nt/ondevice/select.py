@@ -1,16 +1,24 @@
 """On-device tuning of a network from arrays, its rate and band chosen on a selection split.
 
-:func:`tune_on_device` runs the twin (:func:`lava_nt.ondevice.twin.run_twin`) once per point of
-an ``eta x band`` grid over the same seeded presentation of the tuning samples and keeps the
-tuned network with the best accuracy on the selection split (ties: the earlier grid point, i.e.
-the smaller rate, then the narrower band). The seed fixes only the order in which the tuning
-samples are presented (one permutation per pass); the rule itself has no randomness. In fixed
-point the rates come from the float rates by :func:`~lava_nt.ondevice.rule.fixed_rates`, so
-both precisions search the same grid.
+:func:`tune_on_device` (the one used by the EEG pipeline's ``ondevice`` method and the image
+example's on-device arm) runs the twin (:func:`lava_nt.ondevice.twin.run_twin`) once per point of
+an ``eta x band`` grid, ``passes`` passes over the tuning samples, every point over the same
+seeded presentation, and keeps the tuned network with the best score on the selection split
+(ties: the earlier grid point, i.e. the smaller rate, then the narrower band). With
+``keep_best_pass`` each point also keeps its best pass on the selection split (0 = the untuned
+network; ties: the earlier pass). The seed fixes only the order in which the tuning samples are
+presented (one permutation per pass); the rule itself has no randomness. In fixed point the
+rates come from the float rates by :func:`~lava_nt.ondevice.rule.fixed_rates`, so both
+precisions search the same grid.
+
+``engine="lava"`` re-runs the chosen point (its passes, in the same order) as ONE Lava learning
+run (:func:`lava_nt.ondevice.lava_engine.run_lava`) and returns what Lava learned; the tests
+prove it equal to the twin (bit for bit in fixed point, to round-off in float64).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -37,6 +45,9 @@ class OnDeviceChoice(NamedTuple):
         select_acc: its accuracy on the selection split.
         grid: every grid point's ``{"eta", "band", "select_acc"}``, in grid order.
         biases: the learned biases of the tuned layers (``{layer: array}``, as the twin returns).
+        passes: the passes the tuned network has seen (``keep_best_pass``: the best one; 0 =
+            untuned).
+        engine: what learned the returned biases: "twin" or "lava".
     """
 
     spec: NetworkSpec
@@ -45,6 +56,8 @@ class OnDeviceChoice(NamedTuple):
     select_acc: float
     grid: list
     biases: dict
+    passes: int
+    engine: str = "twin"
 
 
 def static_sequence(x, T: int) -> np.ndarray:
@@ -66,17 +79,59 @@ def spec_accuracy(spec: NetworkSpec, x, y, n_classes: int) -> float:
     return float(np.mean(predictions(run_reference(spec, x).output, n_classes) == np.asarray(y)))
 
 
-def _check_grid(etas, bands, passes, feedback) -> None:
+def balanced_accuracy(spec: NetworkSpec, x, y, n_classes: int) -> float:
+    """Mean over the classes present in ``y`` of the per-class accuracy (recall) of ``spec``:
+    a network that predicts one class scores ``1 / (classes present)`` however imbalanced
+    ``y`` is."""
+    y = np.asarray(y)
+    p = predictions(run_reference(spec, x).output, n_classes)
+    return float(np.mean([np.mean(p[y == c] == c) for c in np.unique(y)]))
+
+
+#: the scores a selection split can choose by
+METRICS = {"accuracy": spec_accuracy, "balanced": balanced_accuracy}
+ENGINES = ("twin", "lava")
+
+
+def _check_grid(etas, bands, passes, feedback, metric, engine) -> None:
     if not etas or not all(np.isfinite(e) and e > 0 for e in etas):
         raise ParameterError(f"tune_on_device: etas must be numbers > 0, got {list(etas)!r}")
     if not bands or not all(np.isfinite(b) and b > 0 for b in bands):
         raise ParameterError(f"tune_on_device: bands must be numbers > 0, got {list(bands)!r}")
     if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
         raise ParameterError(f"tune_on_device: passes must be an integer >= 1, got {passes!r}")
-    if feedback not in FEEDBACK_KINDS:
-        raise ParameterError(
-            f"tune_on_device: feedback must be one of {FEEDBACK_KINDS}, got {feedback!r}"
-        )
+    for name, value, allowed in (("feedback", feedback, FEEDBACK_KINDS),
+                                 ("metric", metric, tuple(METRICS)),
+                                 ("engine", engine, ENGINES)):  # fmt: skip
+        if value not in allowed:
+            raise ParameterError(f"tune_on_device: {name} must be one of {allowed}, got {value!r}")
+
+
+def _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb):
+    kw = dict(layers=layers, feedback=fb, band=float(band))
+    if spec.fixed:
+        mants, shifts = fixed_rates(float(eta), spec, float_spec, layers)
+        return make_rule(spec, T, n_classes, eta_mant=mants, eta_shift=shifts, **kw)
+    return make_rule(spec, T, n_classes, eta=float(eta), **kw)
+
+
+def _point(spec, rule, xs, ys, n: int, score, keep_best_pass: bool):
+    """One grid point: ``(score, passes kept, tuned spec, biases)``; pass by pass, each pass a
+    twin run from the biases the previous one left (the same as one run over every pass)."""
+    passes = len(ys) // n
+    biases = {k: np.broadcast_to(getattr(spec.layers[k].neuron, "bias_mant" if spec.fixed
+                                         else "bias"), (spec.layers[k].n,)).copy()
+              for k in rule.layers}  # fmt: skip
+    best = (score(spec), 0, spec, biases) if keep_best_pass else None
+    cur = spec
+    for p in range(passes):
+        res = run_twin(cur, rule, xs[:, p * n : (p + 1) * n], ys[p * n : (p + 1) * n])
+        cur = tuned_spec(cur, res.biases)
+        if keep_best_pass or p == passes - 1:
+            acc = score(cur)
+            if best is None or acc > best[0]:
+                best = (acc, p + 1, cur, res.biases)
+    return best
 
 
 def tune_on_device(
@@ -95,6 +150,9 @@ def tune_on_device(
     feedback: str = "derived",
     layers=None,
     float_spec: NetworkSpec | None = None,
+    keep_best_pass: bool = False,
+    metric: str = "accuracy",
+    engine: str = "twin",
 ) -> OnDeviceChoice:
     """Tune ``spec``'s biases with the on-device rule; choose ``eta x band`` on the selection split.
 
@@ -110,32 +168,47 @@ def tune_on_device(
         feedback: ``"derived"`` (least squares on the tuning inputs' spike counts) or
             ``"identity"``.
         layers: tuned layers (default: every layer).
+        keep_best_pass: keep each grid point's best pass on the selection split (0: untuned)
+            instead of the last.
+        metric: the selection score: ``"accuracy"`` or ``"balanced"`` (mean per-class
+            accuracy, :func:`balanced_accuracy`).
+        engine: ``"twin"``, or ``"lava"``: the grid runs on the twin, then the chosen point is
+            re-run as one Lava learning run whose biases are returned (``select_acc`` is the
+            Lava-learned network's score).
     """
-    _check_grid(etas, bands, passes, feedback)
+    _check_grid(etas, bands, passes, feedback, metric, engine)
     if spec.fixed and (float_spec is None or float_spec.fixed):
         raise ParameterError("tune_on_device: a fixed-point spec needs float_spec (the float one)")
     x_tune = np.asarray(x_tune, np.float64)
     y_tune = np.asarray(y_tune, np.int64)
     if len(np.asarray(y_select)) == 0:
         raise ParameterError("tune_on_device: the selection split is empty")
-    order = presentation_order(len(y_tune), passes, seed)
+    n = len(y_tune)
+    order = presentation_order(n, passes, seed)
     xs, ys = x_tune[:, order], y_tune[order]
     layers = tuple(range(len(spec.layers))) if layers is None else tuple(layers)
     mats = feedback_matrices(spec, layers, feedback, x_tune)  # measured once for the grid
     fb = [fixed_feedback(B) for B in mats] if spec.fixed else mats
+    score = partial(_score, METRICS[metric], x_select, y_select, n_classes)
     best, grid = None, []
     for eta in etas:
         for band in bands:
-            kw = dict(layers=layers, feedback=fb, band=float(band))
-            if spec.fixed:
-                mants, shifts = fixed_rates(float(eta), spec, float_spec, layers)
-                rule = make_rule(spec, T, n_classes, eta_mant=mants, eta_shift=shifts, **kw)
-            else:
-                rule = make_rule(spec, T, n_classes, eta=float(eta), **kw)
-            res = run_twin(spec, rule, xs, ys)
-            tuned = tuned_spec(spec, res.biases)
-            acc = spec_accuracy(tuned, x_select, y_select, n_classes)
-            grid.append({"eta": float(eta), "band": float(band), "select_acc": acc})
+            rule = _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb)
+            acc, kept, tuned, biases = _point(spec, rule, xs, ys, n, score, keep_best_pass)
+            grid.append({"eta": float(eta), "band": float(band), "select_acc": acc,
+                         "passes": kept})  # fmt: skip
             if best is None or acc > best.select_acc:
-                best = OnDeviceChoice(tuned, float(eta), float(band), acc, grid, res.biases)
-    return best
+                best = OnDeviceChoice(tuned, float(eta), float(band), acc, grid, biases, kept)
+    if engine == "lava" and best.passes > 0:
+        from lava_nt.ondevice.lava_engine import run_lava  # lazy: imports Lava
+
+        rule = _grid_rule(spec, float_spec, T, n_classes, best.eta, best.band, layers, fb)
+        k = best.passes * n
+        res = run_lava(spec, rule, xs[:, :k], ys[:k])
+        tuned = tuned_spec(spec, res.biases)
+        best = best._replace(spec=tuned, biases=res.biases, select_acc=score(tuned))
+    return best._replace(engine=engine)
+
+
+def _score(fn, x, y, n_classes, spec):
+    return fn(spec, x, y, n_classes)
