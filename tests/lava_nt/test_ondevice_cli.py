@@ -39,7 +39,9 @@ def test_help_lists_the_options(capsys):
         main(["ondevice", "--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    for opt in ("--engine", "--precision", "--feedback", "--eta-mant", "--band", "--rates"):
+    opts = ("--engine", "--precision", "--feedback", "--eta-mant", "--band", "--rates", "--learn",
+            "--eta-gain", "--eta-gain-mant", "--eta-sb", "--eta-sb-shift")  # fmt: skip
+    for opt in opts:
         assert opt in text
 
 
@@ -107,3 +109,37 @@ def test_errors(files, capsys):
     assert _run(tmp_path, "ok") == 0
     assert _run(tmp_path, "ok") == 1
     assert "pass --overwrite" in capsys.readouterr().err
+    assert _run(tmp_path, "e4", "--learn", "gain", "--eta-gain-shift", "3") == 1
+    assert "--eta-gain-mant/--eta-gain-shift are fixed point only" in capsys.readouterr().err
+    assert _run(tmp_path, "e5", "--learn", "sb_weight") == 1
+    assert "no tuned layer has a spiking bias" in capsys.readouterr().err
+
+
+def test_fixed_gains_and_weights_twin_and_lava_write_the_same_model(tmp_path):
+    """--learn gain sb_weight (biases frozen) on a network with volumetric and per-neuron
+    spiking biases: twin and Lava write the same tuned.h5; its gains and weights are the
+    learned ones, its biases the (headroom) starting ones; report.json records the settings."""
+    spec = random_spec(6, (16, 12, 4), excitatory=(0, 1), sb_excitatory=(0, 1),
+                       spiking_bias=("volumetric", "per_neuron"))  # fmt: skip
+    save_model(tmp_path / "m.h5", spec, meta={"n_classes": 2, "T": T})
+    rng = np.random.default_rng(1)
+    for name, seed, n in (("tune", 4, 6), ("test", 5, 4)):
+        np.savez(tmp_path / f"{name}.npz", x=random_input(seed, T, n, 16), y=rng.integers(0, 2, n))
+    args = ("--precision", "fixed", "--learn", "gain", "sb_weight", "--eta-gain", "0.0005",
+            "--eta-sb", "0.001")  # fmt: skip
+    assert _run(tmp_path, "twin", *args) == 0
+    assert _run(tmp_path, "lava", *args, "--engine", "lava") == 0
+    a, info = load_model(tmp_path / "twin" / "tuned.h5")
+    b, _ = load_model(tmp_path / "lava" / "tuned.h5")
+    base = bias_headroom(quantize(spec)[0], [0, 1], 1.0)
+    for la, lb, l0 in zip(a.layers, b.layers, base.layers, strict=True):
+        assert np.array_equal(la.neuron.gain_mant, lb.neuron.gain_mant)
+        assert np.array_equal(la.spiking_bias.params.w_b_mant, lb.spiking_bias.params.w_b_mant)
+        assert np.array_equal(la.neuron.bias_mant, l0.neuron.bias_mant)
+        assert not np.array_equal(la.neuron.gain_mant, l0.neuron.gain_mant)
+        assert not np.array_equal(la.spiking_bias.params.w_b_mant, l0.spiking_bias.params.w_b_mant)
+    settings = info.meta["ondevice"]
+    assert settings["learn"] == ["gain", "sb_weight"] and settings["eta_gain"] == 0.0005
+    rep = json.loads((tmp_path / "twin" / "report.json").read_text())
+    assert rep["settings"]["eta_sb"] == 0.001 and set(rep["gain_change"]) == {"0", "1"}
+    assert rep["sb_weight_change"]["1"]["max_abs"] > 0 and rep["bias_change"]["0"]["max_abs"] == 0
