@@ -1,4 +1,5 @@
-"""Small helpers shared by the lava_nt.nn modules (tensor registration, argument checks)."""
+"""Small helpers shared by the lava_nt.nn modules (tensor registration, argument checks) and
+by the QAT network (synaptic delay masks, a network's sizes)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from lava_nt.spec.delay import delay_groups, has_delay
 from lava_nt.spec.validation import ParameterError, check_names
 
 
@@ -77,3 +79,60 @@ def is_trainable(module: torch.nn.Module, name: str) -> bool:
 
 def to_numpy(t) -> np.ndarray:
     return t.detach().cpu().to(torch.float64).numpy().copy()
+
+
+class DelayMasks:
+    """Synaptic delays of a torch layer (``NTLayer``, ``QATLayer``): the ``delay`` buffer and, if
+    it delays anything, one boolean mask per distinct delay value, largest first (the delay
+    line's order, :func:`lava_nt.spec.delay.delay_groups`). Mixed into a ``torch.nn.Module``."""
+
+    def set_delay(self, d: np.ndarray | None, device=None, persistent: bool = True) -> None:
+        """Keep the validated int64 delay matrix ``d`` (None: no delays) and its masks."""
+        buffer = None if d is None else torch.as_tensor(d, device=device)
+        self.register_buffer("delay", buffer, persistent=persistent)
+        self._delay_values: list[int] = []
+        masks = None
+        if has_delay(d):
+            groups = delay_groups(d)
+            self._delay_values = [v for v, _ in groups]
+            masks = torch.as_tensor(np.stack([m for _, m in groups]), device=device)
+        self.register_buffer("_delay_masks", masks, persistent=False)
+
+    @property
+    def has_delay(self) -> bool:
+        """True if any synapse of the layer is delayed."""
+        return bool(self._delay_values)
+
+    @property
+    def max_delay(self) -> int:
+        """The largest synaptic delay in steps (0 without delays)."""
+        return self._delay_values[0] if self._delay_values else 0
+
+    def delay_mask_groups(self) -> list[tuple[int, torch.Tensor]]:
+        """``[(delay value, mask)]``, largest first (the groups
+        :func:`lava_nt.spec.delay.delayed_input` adds)."""
+        return list(zip(self._delay_values, self._delay_masks, strict=True))
+
+
+class LayerStack:
+    """Sizes and readout values of a network that holds ``layers`` (each with ``n_in`` and ``n``)
+    and an optional ``readout`` (``NTNetwork``, ``QATNetwork``). Mixed into a
+    ``torch.nn.Module``."""
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.readout.n if self.readout is not None else self.layers[-1].n
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.n_in] + [layer.n for layer in self.layers]
+
+    def values(self, out: torch.Tensor) -> torch.Tensor:
+        """Readout values ``[..., n]`` (float units) of an output trace (needs a readout)."""
+        if self.readout is None:
+            raise ParameterError(f"{type(self).__name__}.values: the network has no readout")
+        return self.readout.values(out)

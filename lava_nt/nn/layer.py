@@ -22,15 +22,14 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 
 from lava_nt._deprecation import TRAINABLE_FLAG_RENAMES, renamed_kwargs
-from lava_nt.nn._util import as_tensor, reject_unknown, resolve_dtype
+from lava_nt.nn._util import DelayMasks, as_tensor, reject_unknown, resolve_dtype
 from lava_nt.nn.ntlif import NTLIFCell
 from lava_nt.nn.spiking_bias import SpikingBias, SpikingBiasState
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
-from lava_nt.spec.delay import check_delay, delayed_input, has_delay
+from lava_nt.spec.delay import check_delay, delayed_input
 from lava_nt.spec.ntlif import NTLIFState
 from lava_nt.spec.spiking_bias import spiking_bias_step
 from lava_nt.spec.validation import ParameterError, check_positive_int
@@ -54,7 +53,7 @@ class NTLayerState(NamedTuple):
     history: torch.Tensor | None = None
 
 
-class NTLayer(torch.nn.Module):
+class NTLayer(DelayMasks, torch.nn.Module):
     """Linear (no torch bias) + optional :class:`SpikingBias` + :class:`NTLIFCell`.
 
     Args:
@@ -153,25 +152,7 @@ class NTLayer(torch.nn.Module):
                     f"the layer is {n_in} -> {n}"
                 )
         self.spiking_bias = spiking_bias
-        d = check_delay(delay, n, n_in, where)
-        self.register_buffer("delay", None if d is None else torch.as_tensor(d, device=device))
-        self._delay_values: list[int] = []
-        masks = None
-        if has_delay(d):
-            self._delay_values = sorted(np.unique(d).tolist(), reverse=True)
-            masks = torch.as_tensor(np.stack([d == v for v in self._delay_values]), device=device)
-        # one mask per distinct delay value, largest first (the delay line's order)
-        self.register_buffer("_delay_masks", masks, persistent=False)
-
-    @property
-    def has_delay(self) -> bool:
-        """True if any synapse of the layer is delayed."""
-        return bool(self._delay_values)
-
-    @property
-    def max_delay(self) -> int:
-        """The largest synaptic delay in steps (0 without delays)."""
-        return self._delay_values[0] if self._delay_values else 0
+        self.set_delay(check_delay(delay, n, n_in, where), device)
 
     # convenient views
     @property
@@ -200,7 +181,7 @@ class NTLayer(torch.nn.Module):
         if history is not None and history.shape[0]:
             x = torch.cat([history.to(w.dtype), x])
         masks = self._delay_masks
-        groups = list(zip(self._delay_values, masks, strict=True))
+        groups = self.delay_mask_groups()
         a = delayed_input(x, groups, lambda idx, xs: torch.matmul(xs, (w * masks[idx]).T))
         return a if history is None else a[history.shape[0] :]
 

@@ -24,7 +24,7 @@ import torch
 
 from lava_nt._deprecation import C_RETENTION_RENAME, TRAINABLE_FLAG_RENAMES, renamed_kwargs
 from lava_nt.network import LayerSpec, NetworkSpec, SpikingBiasSpec
-from lava_nt.nn._util import is_trainable, to_numpy
+from lava_nt.nn._util import LayerStack, is_trainable, to_numpy
 from lava_nt.nn.layer import NTLayer, NTLayerState
 from lava_nt.nn.readout import Readout
 from lava_nt.nn.spiking_bias import SpikingBias
@@ -42,7 +42,7 @@ def _decay(t: torch.Tensor):
     return float(t) if t.numel() == 1 else to_numpy(t).astype(np.float64).reshape(-1)
 
 
-class NTNetwork(torch.nn.Module):
+class NTNetwork(LayerStack, torch.nn.Module):
     """A feed-forward stack of :class:`NTLayer` s.
 
     Args:
@@ -88,24 +88,6 @@ class NTNetwork(torch.nn.Module):
         return cls(
             NTLayer(a, b, **layer_kwargs) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
-
-    @property
-    def n_in(self) -> int:
-        return self.layers[0].n_in
-
-    @property
-    def n_out(self) -> int:
-        return self.readout.n if self.readout is not None else self.layers[-1].n
-
-    def values(self, out: torch.Tensor) -> torch.Tensor:
-        """Readout values ``[..., n]`` of an output trace (needs a readout)."""
-        if self.readout is None:
-            raise ParameterError("NTNetwork.values: the network has no readout")
-        return self.readout.values(out)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [self.n_in] + [layer.n for layer in self.layers]
 
     # ---- running --------------------------------------------------------------------------
     def forward(

@@ -8,6 +8,7 @@ import torch
 
 from lava_nt._deprecation import C_RETENTION_RENAME, rename_state_dict_keys
 from lava_nt.network import LayerSpec, SpikingBiasSpec
+from lava_nt.nn._util import DelayMasks
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE, make_spike_fn
 from lava_nt.qat.recurrences import _FixedLIF, _LeakyCurrent, _LIFConfig, decay_factor
 from lava_nt.qat.registers import (
@@ -26,7 +27,6 @@ from lava_nt.qat.registers import (
     drive,
     ste,
 )
-from lava_nt.spec.delay import delay_groups, has_delay
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
@@ -55,7 +55,7 @@ def _decay(x, kind):
     return kind(a[0]) if a.size == 1 else a
 
 
-class QATLayer(torch.nn.Module):
+class QATLayer(DelayMasks, torch.nn.Module):
     """One NTLIF layer (and its optional spiking bias) in fixed point with STE gradients.
 
     Latent float parameters (``weight``, ``bias``, ``gain``; ``w_in``, ``w_b``,
@@ -103,7 +103,8 @@ class QATLayer(torch.nn.Module):
         self.surrogate, self.surrogate_alpha = surrogate, float(alpha)
         self.spike_fn = make_spike_fn(surrogate, alpha)
         _set(self, "weight", ls.weight, trainable["weight"])
-        self._set_delay(ls.delay)
+        d = None if ls.delay is None else np.asarray(ls.delay, dtype=np.int64)
+        self.set_delay(d, persistent=False)
         _set(self, "bias", np.broadcast_to(np.asarray(p.bias, np.float64), (n,)), trainable["bias"])
         _set(self, "gain", np.broadcast_to(np.asarray(p.gain, np.float64), (n,)), trainable["gain"])
         sb = ls.spiking_bias
@@ -139,29 +140,6 @@ class QATLayer(torch.nn.Module):
             fp = fl.spiking_bias.params
             self.sb_du, self.sb_dv, self.sb_vth = int(fp.du), int(fp.dv), int(fp.vth)
 
-    def _set_delay(self, delay) -> None:
-        """Keep the delay matrix (None stays None) and, if it delays anything, one boolean mask
-        per distinct delay value, largest first (:func:`lava_nt.spec.delay.delay_groups`)."""
-        d = None if delay is None else np.asarray(delay, dtype=np.int64)
-        self.register_buffer("delay", None if d is None else torch.as_tensor(d), persistent=False)
-        self._delay_values: list[int] = []
-        masks = None
-        if has_delay(d):
-            groups = delay_groups(d)
-            self._delay_values = [v for v, _ in groups]
-            masks = torch.as_tensor(np.stack([m for _, m in groups]))
-        self.register_buffer("_delay_masks", masks, persistent=False)
-
-    @property
-    def has_delay(self) -> bool:
-        """True if any synapse of the layer is delayed."""
-        return bool(self._delay_values)
-
-    @property
-    def max_delay(self) -> int:
-        """The largest synaptic delay in steps (0 without delays)."""
-        return self._delay_values[0] if self._delay_values else 0
-
     # -- registers ------------------------------------------------------------------------------
     def registers(self) -> _Registers:
         """The layer's registers at the current latent values (STE tensors and integers)."""
@@ -194,8 +172,7 @@ class QATLayer(torch.nn.Module):
         """The drive through the weights: delayed per synapse if the layer has delays."""
         if not self.has_delay:
             return self._drive(s_in, k, e)
-        groups = list(zip(self._delay_values, self._delay_masks, strict=True))
-        return delayed_drive(s_in, k, e, groups, self.graded)
+        return delayed_drive(s_in, k, e, self.delay_mask_groups(), self.graded)
 
     def run(self, x: torch.Tensor, T: int | None = None, record: bool = False):
         """Run ``x [T, ..., n_in]`` (or a static ``[..., n_in]`` held ``T`` steps): spikes

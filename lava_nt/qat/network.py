@@ -15,7 +15,7 @@ from lava_nt.converters.model_file import load_model, save_model
 from lava_nt.converters.quantize import quantize
 from lava_nt.converters.quantize.scale import encode_graded_input
 from lava_nt.network import GRADED_INPUT_MAX, NetworkSpec
-from lava_nt.nn._util import is_trainable
+from lava_nt.nn._util import LayerStack, is_trainable
 from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
 from lava_nt.qat.compare import fixed_spec_differences
@@ -55,7 +55,7 @@ def _trainable_flags(net) -> list[dict[str, bool]]:
     return flags
 
 
-class QATNetwork(torch.nn.Module):
+class QATNetwork(LayerStack, torch.nn.Module):
     """The fixed-point network as a trainable torch module (see the module docstring).
 
     Args:
@@ -201,26 +201,8 @@ class QATNetwork(torch.nn.Module):
 
     # -- properties -----------------------------------------------------------------------------
     @property
-    def n_in(self) -> int:
-        return self.layers[0].n_in
-
-    @property
-    def n_out(self) -> int:
-        return self.readout.n if self.readout is not None else self.layers[-1].n
-
-    @property
     def graded(self) -> bool:
         return self.input == "graded"
-
-    def values(self, out: torch.Tensor) -> torch.Tensor:
-        """Readout values ``[..., n]`` (float units) of an output trace (needs a readout)."""
-        if self.readout is None:
-            raise ParameterError("QATNetwork.values: the network has no readout")
-        return self.readout.values(out)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [self.n_in] + [layer.n for layer in self.layers]
 
     # -- running --------------------------------------------------------------------------------
     def fixed_input(self, x: torch.Tensor) -> torch.Tensor:
