@@ -366,7 +366,7 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         "sb_weight_change": _changes(net, res.sb_weights,
                                      lambda k: net.layers[k].spiking_bias.params, wname),
         "lava_steps": int(res.steps) if res.engine == "lava" else None,
-        "learning": _learning_cost(rule, res, ys, yt, args.epochs),
+        "learning": _learning_cost(rule, res, ys, yt, args.epochs, net),
     }  # fmt: skip
     write_json(out_dir / "report.json", rep, True, OnDeviceError)
     print(
@@ -385,7 +385,10 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         f"learning cost per tuning sample (ESTIMATE, {en['figures']['label']}): "
         f"{ops['eligibility_updates']:.0f} eligibility + {ops['error_counter_updates']:.0f} "
         f"error-counter updates, {ops['error_messages']:.3g} error messages, "
-        f"{ops['error_synops']:.4g} feedback synops, {ops['bias_updates']:.0f} bias updates: "
+        f"{ops['error_synops']:.4g} feedback synops, {ops['bias_updates']:.0f} bias updates"
+        + (f", {ops['gain_and_weight_updates']:.0f} gain/weight-rule updates and "
+           f"{ops['weight_messages']:.3g} weight messages" if rule.learn != ("bias",) else "")
+        + ": "
         f"{en['total_pj'] / 1e3:.4g} nJ (lower bound {en['total_low_pj'] / 1e3:.4g} nJ)"
     )
     print(f"tuned model written to {model_path}; report {out_dir / 'report.json'}")
@@ -405,7 +408,7 @@ def _changes(net, learned: dict, owner, name: str) -> dict:
     return out
 
 
-def _learning_cost(rule, res, ys, yt, epochs: int) -> dict:
+def _learning_cost(rule, res, ys, yt, epochs: int, net=None) -> dict:
     """The ``learning`` section of report.json: the operations the rule adds per tuning sample
     and their energy estimate (:mod:`lava_nt.hardware.learning`)."""
     import numpy as np
@@ -413,5 +416,5 @@ def _learning_cost(rule, res, ys, yt, epochs: int) -> dict:
     from lava_nt.hardware.learning import learning_activity, learning_energy
 
     labels = np.concatenate([ys] + [yt] * epochs + [ys]).astype(np.int64)
-    act = learning_activity(rule, res.output, labels, res.learn)
+    act = learning_activity(rule, res.output, labels, res.learn, spec=net)
     return {"counts": act.to_dict(), "energy": learning_energy(act)}

@@ -12,7 +12,15 @@ these operations to inference, per tuning sample (a window of ``T`` steps with `
 * **error delivery**: each feedback ``Dense`` turns a graded spike ``e_j`` into one synaptic
   operation per nonzero entry of its column ``B[:, j]`` (fixed point: of the effective 8-bit
   weights Lava's Dense applies), counted from the errors of a real run;
-* **bias updates**: one multiply-accumulate and saturation per tuned neuron, once per sample.
+* **bias updates**: one multiply-accumulate and saturation per tuned neuron, once per sample
+  (only when the biases learn).
+
+When gains learn (``rule.learn``), each neuron of a tuned layer also updates its gain
+eligibility every step (``n_l * T``) and its gain once per sample (``n_l``). When spiking-bias
+weights learn, each bias neuron updates its trace every step (``m * T``), each target neuron its
+weight eligibility (``n_l * T``) and sends ``q_i`` back as one graded spike where its error
+``l_i`` is nonzero (``q_i = 0`` otherwise; counted from the run's errors), and each bias neuron
+updates its weight once per sample (``m``).
 
 :func:`learning_activity` counts them from a run's output spikes (twin or Lava; the errors are
 recomputed from the output counts, labels and learning flags exactly as the rule computes them),
@@ -25,9 +33,11 @@ operation                           figure
 =================================  =============================================================
 eligibility / error counter update  neuron update, 81 pJ active (52 pJ inactive: lower bound):
                                     the counter is one more compartment-like register per step
-error message (graded spike)        within-tile spike, 1.7 pJ
+                                    (also the gain / weight eligibilities and the trace)
+error message (graded spike)        within-tile spike, 1.7 pJ (also each ``q_i`` message)
 error delivery (graded synop)       synaptic op, 23.6 pJ
 bias update (MAC + saturation)      neuron update, 81 pJ active (52 pJ inactive: lower bound)
+                                    (also each gain and weight update)
 =================================  =============================================================
 
 Not included (as at inference): tile hops, barrier synchronisation, static power, host I/O (the
@@ -57,7 +67,19 @@ class LayerLearning:
     neurons: int
     eligibility_updates: float  # neurons * T
     error_synops: float  # graded synaptic ops of the layer's feedback Dense (mean)
-    bias_updates: float  # neurons
+    bias_updates: float  # neurons (0 when the biases do not learn)
+    gain_eligibility_updates: float = 0.0  # neurons * T when gains learn
+    gain_updates: float = 0.0  # neurons
+    trace_updates: float = 0.0  # bias neurons * T when spiking-bias weights learn
+    sb_eligibility_updates: float = 0.0  # neurons * T
+    sb_messages: float = 0.0  # q messages (mean; neurons with a nonzero error)
+    sb_weight_updates: float = 0.0  # bias neurons
+
+    @property
+    def extra_updates(self) -> float:
+        """Register updates of the gain and weight rules (priced as neuron updates)."""
+        return (self.gain_eligibility_updates + self.gain_updates + self.trace_updates
+                + self.sb_eligibility_updates + self.sb_weight_updates)  # fmt: skip
 
 
 @dataclass
@@ -83,6 +105,14 @@ class LearningActivity:
     def bias_updates(self) -> float:
         return float(sum(la.bias_updates for la in self.layers))
 
+    @property
+    def extra_updates(self) -> float:
+        return float(sum(la.extra_updates for la in self.layers))
+
+    @property
+    def sb_messages(self) -> float:
+        return float(sum(la.sb_messages for la in self.layers))
+
     def to_dict(self) -> dict:
         return {
             "T": self.T,
@@ -94,12 +124,14 @@ class LearningActivity:
                 "error_messages": self.error_messages,
                 "error_synops": self.error_synops,
                 "bias_updates": self.bias_updates,
+                "gain_and_weight_updates": self.extra_updates,
+                "weight_messages": self.sb_messages,
             },
             "layers": [asdict(la) for la in self.layers],
         }
 
 
-def learning_activity(rule, output, labels, learn) -> LearningActivity:
+def learning_activity(rule, output, labels, learn, spec=None) -> LearningActivity:
     """Count the operations the on-device rule adds per tuning sample of a run.
 
     Args:
@@ -107,6 +139,8 @@ def learning_activity(rule, output, labels, learn) -> LearningActivity:
         output: the run's output spikes ``[T, S, n_out]`` (:attr:`OnDeviceResult.output`).
         labels: ``[S]`` labels of the samples.
         learn: ``[S]`` flags (1: a tuning sample); at least one must be 1.
+        spec: the network (optional): the size of each learning spiking bias (else read from
+            the rule's per-bias-neuron rates).
     """
     where = "learning_activity"
     out = np.asarray(output, np.float64)
@@ -133,21 +167,38 @@ def learning_activity(rule, output, labels, learn) -> LearningActivity:
     for r, b in enumerate(tune):
         e = output_error(count[b], population_target(int(y[b]), n_out, rule.targets), 1)
         nz[r] = e != 0
+    # a neuron's l_i is nonzero where its feedback row meets a nonzero error (no cancellation
+    # is assumed: an upper bound of the q messages)
+    l_nz = [(nz.astype(np.int64) @ (b != 0).T.astype(np.int64)) > 0 for b in B]
+    learns = getattr(rule, "learn", ("bias",))
+    sb_rates = getattr(rule, "sb_params", []) if "sb_weight" in learns else []
     act = LearningActivity(T=rule.T, n_tune=len(tune), n_out=n_out,
                            error_counter_updates=float(n_out * rule.T),
                            error_messages=float(nz.sum(1).mean()))  # fmt: skip
-    for k, b, f in zip(rule.layers, B, fan, strict=True):
+    for i, (k, b, f) in enumerate(zip(rule.layers, B, fan, strict=True)):
         n = int(b.shape[0])
-        act.layers.append(
-            LayerLearning(
-                index=int(k),
-                neurons=n,
-                eligibility_updates=float(n * rule.T),
-                error_synops=float((nz @ f).mean()),
-                bias_updates=float(n),
-            )  # fmt: skip
-        )
+        la = LayerLearning(index=int(k), neurons=n, eligibility_updates=float(n * rule.T),
+                           error_synops=float((nz @ f).mean()),
+                           bias_updates=float(n) if "bias" in learns else 0.0)  # fmt: skip
+        if "gain" in learns:
+            la.gain_eligibility_updates, la.gain_updates = float(n * rule.T), float(n)
+        if sb_rates and sb_rates[i] is not None:
+            m = _bias_neurons(spec, k, sb_rates[i], where)
+            la.trace_updates, la.sb_weight_updates = float(m * rule.T), float(m)
+            la.sb_eligibility_updates = float(n * rule.T)
+            la.sb_messages = float(l_nz[i].sum(1).mean())
+        act.layers.append(la)
     return act
+
+
+def _bias_neurons(spec, k: int, r, where: str) -> int:
+    """Bias neurons of layer ``k``'s spiking bias: from ``spec``, else the size of the rate
+    (:func:`~lava_nt.ondevice.rule.make_rule` stores one rate per bias neuron)."""
+    if spec is not None:
+        return int(spec.layers[k].spiking_bias.m)
+    if np.ndim(r[0]) == 0:
+        raise ParameterError(f"{where}: layer {k}: pass spec to count the spiking bias' neurons")
+    return int(np.size(r[0]))
 
 
 def learning_energy(activity: LearningActivity, figures: EnergyFigures = LOIHI1_TABLE2) -> dict:
@@ -159,18 +210,22 @@ def learning_energy(activity: LearningActivity, figures: EnergyFigures = LOIHI1_
         )
     hi, lo = figures.neuron_update_active_pj, figures.neuron_update_inactive_pj
     layers = []
+    spike = figures.spike_within_tile_pj
     for la in activity.layers:
-        upd = la.eligibility_updates + la.bias_updates
-        syn = la.error_synops * figures.synaptic_op_pj
+        upd = la.eligibility_updates + la.bias_updates + la.extra_updates
+        syn = la.error_synops * figures.synaptic_op_pj + la.sb_messages * spike
         layers.append({"index": la.index, "eligibility_pj": la.eligibility_updates * hi,
-                       "error_synops_pj": syn, "bias_updates_pj": la.bias_updates * hi,
+                       "error_synops_pj": la.error_synops * figures.synaptic_op_pj,
+                       "bias_updates_pj": la.bias_updates * hi,
+                       "gain_and_weight_updates_pj": la.extra_updates * hi,
+                       "weight_messages_pj": la.sb_messages * spike,
                        "total_pj": upd * hi + syn, "total_low_pj": upd * lo + syn})  # fmt: skip
     counters = activity.eligibility_updates + activity.error_counter_updates
-    msg = activity.error_messages * figures.spike_within_tile_pj
+    msg = (activity.error_messages + activity.sb_messages) * spike
     syn = activity.error_synops * figures.synaptic_op_pj
-    bias = activity.bias_updates
-    total = (counters + bias) * hi + msg + syn
-    low = (counters + bias) * lo + msg + syn
+    upd = counters + activity.bias_updates + activity.extra_updates
+    total = upd * hi + msg + syn
+    low = upd * lo + msg + syn
     return {
         "estimate": True,
         "figures": figures.to_dict(),
@@ -178,14 +233,16 @@ def learning_energy(activity: LearningActivity, figures: EnergyFigures = LOIHI1_
         "layers": layers,
         "eligibility_pj": activity.eligibility_updates * hi,
         "error_counters_pj": activity.error_counter_updates * hi,
-        "error_messages_pj": msg,
+        "error_messages_pj": activity.error_messages * spike,
+        "weight_messages_pj": activity.sb_messages * spike,
         "error_synops_pj": syn,
-        "bias_updates_pj": bias * hi,
+        "bias_updates_pj": activity.bias_updates * hi,
+        "gain_and_weight_updates_pj": activity.extra_updates * hi,
         "total_pj": total,
         "total_low_pj": low,
         "run_total_pj": total * activity.n_tune,
-        "model": "ESTIMATE per tuning sample: (eligibility + error-counter updates + bias "
-        "updates) * E_neuron_update (active; inactive for the lower bound) + error messages * "
-        "E_spike (within tile) + feedback synops * E_synop; no tile hops, barrier sync, static "
-        "power or host I/O",
+        "model": "ESTIMATE per tuning sample: (eligibility + error-counter updates + bias, gain "
+        "and weight rule updates) * E_neuron_update (active; inactive for the lower bound) + "
+        "(error + weight messages) * E_spike (within tile) + feedback synops * E_synop; no tile "
+        "hops, barrier sync, static power or host I/O",
     }

@@ -340,10 +340,12 @@ def _rates(spec, layers, on: bool, sb: bool, eta, mant, shift) -> list:
         n = layer.spiking_bias.m if sb else layer.n
         if spec.fixed:
             m = 1 if mant is None else _per_layer(mant, i, len(layers))
-            out.append(fixed_rate(n, m, _per_layer(shift, i, len(layers)), where))
+            r = fixed_rate(n, m, _per_layer(shift, i, len(layers)), where)
+            out.append(r._replace(eta_mant=np.broadcast_to(r.eta_mant, (n,)).astype(np.int64)))
         else:
-            out.append(rate(n, _per_layer(eta, i, len(layers)), where))
-    return out
+            r = rate(n, _per_layer(eta, i, len(layers)), where)
+            out.append(r._replace(eta=np.broadcast_to(r.eta, (n,)).astype(np.float64)))
+    return out  # one rate per (bias) neuron
 
 
 def _per_layer(value, i: int, n_layers: int):

@@ -107,3 +107,32 @@ def test_ondevice_report_has_the_learning_cost(tmp_path, capsys):
     assert per["eligibility_updates"] == (12 + 4) * 8 and per["bias_updates"] == 16
     assert cost["energy"]["estimate"] is True and cost["energy"]["total_pj"] > 0
     assert "learning cost per tuning sample (ESTIMATE" in capsys.readouterr().out
+
+
+def test_gain_and_weight_rules_add_their_updates_and_messages():
+    """Layer 0 (4 neurons, a volumetric spiking bias of m neurons) learns bias, gain and
+    weights through the hand-made B0 of ``tiny``; layer 1 gains only (no spiking bias)."""
+    spec = random_spec(0, (3, 4, 2), spiking_bias=("volumetric", None))
+    m = spec.layers[0].spiking_bias.m
+    B0 = np.array([[1.0, 0.0], [0.5, -1.0], [0.0, 0.0], [0.0, 2.0]])
+    rule = make_rule(spec, T, 2, learn=("gain", "sb_weight"), feedback=[B0, np.eye(2)])
+    out = np.zeros((T, 2, 2))
+    out[:2, 0, 0] = 1  # label 0, counts [2, 0]: errors [0, 0] -> no l, no q
+    out[:, 1, 0] = 1  # label 1, counts [4, 0]: errors [-4, 2] -> l nonzero in rows 0, 1, 3
+    act = learning_activity(rule, out, np.array([0, 1]), np.array([1, 1]))
+    l0, l1 = act.layers
+    assert (l0.bias_updates, l1.bias_updates) == (0, 0)  # the biases do not learn
+    assert (l0.gain_eligibility_updates, l0.gain_updates) == (4 * T, 4)
+    assert (l0.trace_updates, l0.sb_weight_updates, l0.sb_eligibility_updates) == (
+        m * T, m, 4 * T)  # fmt: skip
+    assert l0.sb_messages == pytest.approx((0 + 3) / 2)
+    assert (l1.trace_updates, l1.sb_messages, l1.gain_updates) == (0, 0, 2)
+    extra = (4 * T + 4 + m * T + m + 4 * T) + (2 * T + 2)
+    assert act.extra_updates == extra and act.sb_messages == 1.5
+    e = learning_energy(act)
+    assert e["gain_and_weight_updates_pj"] == pytest.approx(extra * 81.0)
+    assert e["weight_messages_pj"] == pytest.approx(1.5 * 1.7)
+    base = (act.eligibility_updates + act.error_counter_updates) * 81.0
+    assert e["total_pj"] == pytest.approx(base + extra * 81.0 + (1 + 1.5) * 1.7 + 3 * 23.6)
+    spec_counted = learning_activity(rule, out, np.array([0, 1]), np.array([1, 1]), spec=spec)
+    assert spec_counted.layers[0].trace_updates == m * T
