@@ -1,5 +1,18 @@
 """Subcommands of the ``lava-nt`` CLI, one module per group (each defines ``register``)."""
 
+import sys
+
+
+class CommandError(Exception):
+    """A user-facing error (printed without a traceback)."""
+
+
+def fail(cmd: str, exc: BaseException | str) -> int:
+    """Report a user-facing error as one line ``lava-nt CMD: error: ...`` on stderr; returns the
+    exit status 1."""
+    print(f"lava-nt {cmd}: error: {exc}", file=sys.stderr)
+    return 1
+
 
 def write_json(path, obj, overwrite: bool, error: type[Exception] = ValueError) -> None:
     """Write ``obj`` as indented JSON atomically (temporary file, fsync, rename: see

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
+    "add_overwrite",
     "check_output",
     "check_output_dir",
     "nonnegative_int",
@@ -71,6 +72,11 @@ def positive_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be a positive number of seconds, got {text!r}"
         ) from None
+
+
+def add_overwrite(parser, what: str) -> None:
+    """The ``--overwrite`` flag of a command that writes ``what`` (refused if it exists)."""
+    parser.add_argument("--overwrite", action="store_true", help=f"replace an existing {what}")
 
 
 def check_output(path, overwrite: bool, error: type[Exception]) -> Path:

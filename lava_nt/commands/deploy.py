@@ -25,20 +25,16 @@ lava-nt export-netx MODEL OUT [--overwrite]
 from __future__ import annotations
 
 import argparse
-import sys
 
-from lava_nt.commands import write_json
+from lava_nt.commands import CommandError, fail, write_json
 from lava_nt.commands.arguments import (
+    add_overwrite,
     check_output,
     model_classes,
     positive_float,
     positive_int,
     positive_seconds,
 )
-
-
-class CommandError(Exception):
-    """A user-facing error (printed without a traceback)."""
 
 
 def register(subparsers) -> None:
@@ -75,7 +71,7 @@ def register(subparsers) -> None:
         metavar="SECONDS",
         help="seconds for each Lava run (default: 60 + 0.02 per time step)",
     )
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_overwrite(p, "--out file")
     p.set_defaults(func=cmd_deploy)
 
     q = subparsers.add_parser(
@@ -131,13 +127,8 @@ def register(subparsers) -> None:
     )
     e.add_argument("model", metavar="MODEL")
     e.add_argument("out", metavar="OUT")
-    e.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    add_overwrite(e, "OUT")
     e.set_defaults(func=cmd_export_netx)
-
-
-def _fail(cmd: str, exc: BaseException) -> int:
-    print(f"lava-nt {cmd}: error: {exc}", file=sys.stderr)
-    return 1
 
 
 def _user_errors():
@@ -178,9 +169,9 @@ def cmd_deploy(args) -> int:
     try:
         return _deploy(args)
     except _user_errors() as exc:
-        return _fail("deploy", exc)
+        return fail("deploy", exc)
     except LavaError as exc:
-        return _fail("deploy", lava_failure(exc))
+        return fail("deploy", lava_failure(exc))
 
 
 def _fixed_network(spec, info, x):
@@ -341,7 +332,7 @@ def cmd_quantize(args) -> int:
             print(f"quantised network attached to {args.model}")
         return 0
     except _user_errors() as exc:
-        return _fail("quantize", exc)
+        return fail("quantize", exc)
 
 
 def _calibrated(args, spec, info):
@@ -390,7 +381,7 @@ def cmd_export_netx(args) -> int:
             print(res.report.summary())
         return 0
     except _user_errors() as exc:
-        return _fail("export-netx", exc)
+        return fail("export-netx", exc)
 
 
 def main(argv=None) -> int:  # pragma: no cover - convenience for `python -m`

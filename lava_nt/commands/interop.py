@@ -24,13 +24,12 @@ trained with ``lava-nt train --reset zero`` for netx).
 
 from __future__ import annotations
 
-import sys
+from lava_nt.commands import CommandError, fail
+from lava_nt.commands.arguments import add_overwrite, check_output, positive_float, positive_int
 
-from lava_nt.commands.arguments import check_output, positive_float, positive_int
-
-
-class CommandError(Exception):
-    """A user-facing error (printed without a traceback)."""
+#: How a readout is read over the window (lava_nt.spec.readout.REDUCTIONS; not imported, so that
+#: the CLI starts without numpy).
+REDUCTIONS = ("last", "mean", "max")
 
 
 def register(subparsers) -> None:
@@ -60,7 +59,7 @@ def register(subparsers) -> None:
     e.add_argument(
         "--no-metadata", action="store_true", help="omit the exact lava-nt values (node metadata)"
     )
-    e.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    add_overwrite(e, "OUT")
     e.set_defaults(func=cmd_export_nir)
 
     i = subparsers.add_parser(
@@ -98,13 +97,7 @@ def register(subparsers) -> None:
         help="read the last layer's membrane voltage (never reset) as a non-spiking readout "
         "(e.g. snnTorch's Leaky(reset_mechanism='none') output layer)",
     )
-    i.add_argument(
-        "--reduce",
-        choices=("last", "mean", "max"),
-        default=None,
-        help="how a readout is read over the window (default: the graph's lava-nt metadata, "
-        "else last)",
-    )
+    _add_reduce(i, None, "the graph's lava-nt metadata, else last")
     i.add_argument(
         "--input",
         choices=("spikes", "graded"),
@@ -118,7 +111,7 @@ def register(subparsers) -> None:
         help="ignore lava-nt node metadata (derive every value from the NIR fields)",
     )
     _add_coding_options(i)
-    i.add_argument("--overwrite", action="store_true", help="replace an existing OUT_MODEL")
+    add_overwrite(i, "OUT_MODEL")
     i.set_defaults(func=cmd_import_nir)
 
     x = subparsers.add_parser(
@@ -132,12 +125,7 @@ def register(subparsers) -> None:
     )
     x.add_argument("netx_file", metavar="IN", help="netx HDF5 file")
     x.add_argument("out", metavar="OUT_MODEL", help="lava-nt model file to write (.h5)")
-    x.add_argument(
-        "--reduce",
-        choices=("last", "mean", "max"),
-        default="last",
-        help="how a readout is read over the window (default: last)",
-    )
+    _add_reduce(x, "last", "last")
     x.add_argument(
         "--units",
         choices=("integer", "threshold", "dyadic"),
@@ -146,8 +134,17 @@ def register(subparsers) -> None:
         "dyadic (thresholds in (0.5, 1], readout values of a few units: for lava-nt tune; exact)",
     )
     _add_coding_options(x)
-    x.add_argument("--overwrite", action="store_true", help="replace an existing OUT_MODEL")
+    add_overwrite(x, "OUT_MODEL")
     x.set_defaults(func=cmd_import_netx)
+
+
+def _add_reduce(p, default: str | None, default_text: str) -> None:
+    p.add_argument(
+        "--reduce",
+        choices=REDUCTIONS,
+        default=default,
+        help=f"how a readout is read over the window (default: {default_text})",
+    )
 
 
 def _add_coding_options(p) -> None:
@@ -205,11 +202,6 @@ def _coding_note(meta: dict, spec) -> str:
     )
 
 
-def _fail(cmd: str, exc: BaseException) -> int:
-    print(f"lava-nt {cmd}: error: {exc}", file=sys.stderr)
-    return 1
-
-
 def _user_errors():
     from lava_nt.converters.model_file import ModelFileError
     from lava_nt.converters.netx import NetxImportError
@@ -251,7 +243,7 @@ def cmd_export_nir(args) -> int:
         print(f"NIR graph written to {path} (dt = {dt:g} s per step)")
         return 0
     except _user_errors() as exc:
-        return _fail("export-nir", exc)
+        return fail("export-nir", exc)
 
 
 def _check_reset(args) -> None:
@@ -294,7 +286,7 @@ def cmd_import_nir(args) -> int:
         print(f"model written to {path}")
         return 0
     except _user_errors() as exc:
-        return _fail("import-nir", exc)
+        return fail("import-nir", exc)
 
 
 def _registers(r) -> str:
@@ -339,4 +331,4 @@ def cmd_import_netx(args) -> int:
         print(f"model written to {path} (float twin; the fixed-point network is attached)")
         return 0
     except _user_errors() as exc:
-        return _fail("import-netx", exc)
+        return fail("import-netx", exc)
