@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from lava_nt.converters.quantize.registers import (
@@ -43,6 +45,42 @@ from lava_nt.spec.ntlif import NTLIFParameters
 from lava_nt.spec.quantization import K_MAX, gain_register, gain_units, weight_unit
 
 
+class _Population(NamedTuple):
+    """The registers a layer and a spiking-bias population both have (weights, threshold, decays,
+    bias mantissa and exponent) at one scale."""
+
+    weight_mant: np.ndarray
+    weight_exp: int
+    vth: int
+    du: object  # an int register, or an int64 (n,) array (one per neuron)
+    dv: object
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+
+
+def _quantize_population(W, vth, du, dv, bias, S, bias_exp, exp_max, where, weight_name, prefix):
+    """:class:`_Population` of ``W``, ``vth``, ``du``, ``dv``, ``bias`` at scale ``S`` and their
+    report entries ``{name: TensorQuant}`` (named ``weight_name`` and ``prefix`` + vth, du, dv,
+    bias, in that order)."""
+    t = {}
+    mant, wexp, t[weight_name] = _quantize_weights(W, S, where, weight_name, exp_max)
+    vth_m, t[prefix + "vth"] = _quantize_vth(vth, S, where)
+    t[prefix + "vth"].name = prefix + "vth"
+    du_f, t[prefix + "du"] = _quantize_du(du, where, prefix + "du")
+    dv_f, t[prefix + "dv"] = _quantize_decay(dv, prefix + "dv")
+    bmant, bexp, t[prefix + "bias"] = _quantize_mant_exp(
+        bias, S, BIAS_MANT_MAX, bias_exp, BIAS_EXP_MAX, prefix + "bias"
+    )
+    return _Population(mant, wexp, vth_m, du_f, dv_f, bmant, bexp), t
+
+
+def _bias_limit(bias_exp) -> float:
+    """The largest bias register value in float units times the scale (mantissa limit with a
+    safety margin, shifted by the fixed exponent or the largest one)."""
+    fixed_exp = bias_exp if isinstance(bias_exp, int | np.integer) else None
+    return (BIAS_MANT_MAX + _SAFE) * 2.0 ** (BIAS_EXP_MAX if fixed_exp is None else fixed_exp)
+
+
 def _quantize_layer(
     k, ls: LayerSpec, bias_exp, S_user, Sb_user, power_of_two, exp_max, in_peak=1.0
 ):
@@ -61,9 +99,7 @@ def _quantize_layer(
         w_b = _per_neuron(sb.params.w_b, sb.m)
         c_ret = _per_neuron(sb.params.c_retention, sb.m)
     warnings: list[str] = []
-    # bias register limit in float units (times S)
-    fixed_exp = bias_exp if isinstance(bias_exp, int | np.integer) else None
-    bias_lim = (BIAS_MANT_MAX + _SAFE) * 2.0 ** (BIAS_EXP_MAX if fixed_exp is None else fixed_exp)
+    bias_lim = _bias_limit(bias_exp)
     wb_lim = (WB_MANT_MAX + _SAFE) * 2.0**WB_EXP_MAX
     if S_user is None:
         hard = {
@@ -80,14 +116,8 @@ def _quantize_layer(
         S, lim = _choose_scale(vth, _max_abs(W), hard, soft, power_of_two, where, warnings)
     else:
         S, lim = S_user, "given"
-    tensors = {}
-    mant, wexp, tensors["weight"] = _quantize_weights(W, S, where, "weight", exp_max)
-    vth_m, tensors["vth"] = _quantize_vth(vth, S, where)
-    du_f, tensors["du"] = _quantize_du(du, where)
-    dv_f, tensors["dv"] = _quantize_decay(dv, "dv")
-    bmant, bexp, tensors["bias"] = _quantize_mant_exp(
-        b, S, BIAS_MANT_MAX, bias_exp, BIAS_EXP_MAX, "bias"
-    )
+    r, tensors = _quantize_population(W, vth, du, dv, b, S, bias_exp, exp_max, where, "weight", "")
+    mant, wexp, vth_m, du_f, dv_f, bmant, bexp = r
     gq = gain_units(g)
     gmant = gain_register(gq)
     g_lim = np.where(g < 0, GAIN_MIN, GAIN_MAX) / 256
@@ -146,8 +176,7 @@ def _quantize_spiking_bias(
         W_in = np.where(np.asarray(sb.mask, dtype=bool), W_in, 0.0)
     du, dv, vth = _scalar(pb.du), _scalar(pb.dv), _scalar(pb.vth)
     bb = _per_neuron(pb.bias, m)
-    fixed_exp = bias_exp if isinstance(bias_exp, int | np.integer) else None
-    bias_lim = (BIAS_MANT_MAX + _SAFE) * 2.0 ** (BIAS_EXP_MAX if fixed_exp is None else fixed_exp)
+    bias_lim = _bias_limit(bias_exp)
     if Sb_user is None:
         hard = {
             "bias-neuron threshold (17 bits)": VTH_MAX * 2**VTH_SHIFT / vth,
@@ -161,15 +190,10 @@ def _quantize_spiking_bias(
         Sb, lim = _choose_scale(vth, _max_abs(W_in), hard, soft, pow2, where, warns)
     else:
         Sb, lim = Sb_user, "given"
-    t = {}
-    mant, wexp, t["sb.w_in"] = _quantize_weights(W_in, Sb, where, "sb.w_in", exp_max)
-    vth_m, t["sb.vth"] = _quantize_vth(vth, Sb, where)
-    t["sb.vth"].name = "sb.vth"
-    du_f, t["sb.du"] = _quantize_du(du, where, "sb.du")
-    dv_f, t["sb.dv"] = _quantize_decay(dv, "sb.dv")
-    bmant, bexp, t["sb.bias"] = _quantize_mant_exp(
-        bb, Sb, BIAS_MANT_MAX, bias_exp, BIAS_EXP_MAX, "sb.bias"
+    r, t = _quantize_population(
+        W_in, vth, du, dv, bb, Sb, bias_exp, exp_max, where, "sb.w_in", "sb."
     )
+    mant, wexp, vth_m, du_f, dv_f, bmant, bexp = r
     wbm, wbe, t["sb.w_b"] = _quantize_mant_exp(
         w_b, S_target, WB_MANT_MAX, "neuron", WB_EXP_MAX, "sb.w_b"
     )
