@@ -91,9 +91,11 @@ def balanced_accuracy(spec: NetworkSpec, x, y, n_classes: int) -> float:
 #: the scores a selection split can choose by
 METRICS = {"accuracy": spec_accuracy, "balanced": balanced_accuracy}
 ENGINES = ("twin", "lava")
+#: which tuning samples learn (see :func:`tune_on_device`)
+LEARN_ON = ("all", "errors")
 
 
-def _check_grid(etas, bands, passes, feedback, metric, engine) -> None:
+def _check_grid(etas, bands, passes, feedback, metric, engine, learn_on) -> None:
     if not etas or not all(np.isfinite(e) and e > 0 for e in etas):
         raise ParameterError(f"tune_on_device: etas must be numbers > 0, got {list(etas)!r}")
     if not bands or not all(np.isfinite(b) and b > 0 for b in bands):
@@ -102,7 +104,8 @@ def _check_grid(etas, bands, passes, feedback, metric, engine) -> None:
         raise ParameterError(f"tune_on_device: passes must be an integer >= 1, got {passes!r}")
     for name, value, allowed in (("feedback", feedback, FEEDBACK_KINDS),
                                  ("metric", metric, tuple(METRICS)),
-                                 ("engine", engine, ENGINES)):  # fmt: skip
+                                 ("engine", engine, ENGINES),
+                                 ("learn_on", learn_on, LEARN_ON)):  # fmt: skip
         if value not in allowed:
             raise ParameterError(f"tune_on_device: {name} must be one of {allowed}, got {value!r}")
 
@@ -115,23 +118,35 @@ def _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb):
     return make_rule(spec, T, n_classes, eta=float(eta), **kw)
 
 
-def _point(spec, rule, xs, ys, n: int, score, keep_best_pass: bool):
-    """One grid point: ``(score, passes kept, tuned spec, biases)``; pass by pass, each pass a
-    twin run from the biases the previous one left (the same as one run over every pass)."""
+def _point(spec, rule, xs, ys, n: int, score, keep_best_pass: bool, learn_on: str):
+    """One grid point: ``(score, passes kept, tuned spec, biases, learn flags of the kept
+    passes)``; pass by pass, each pass a twin run from the biases the previous one left (the
+    same as one run over every pass)."""
     passes = len(ys) // n
-    biases = {k: np.broadcast_to(getattr(spec.layers[k].neuron, "bias_mant" if spec.fixed
-                                         else "bias"), (spec.layers[k].n,)).copy()
-              for k in rule.layers}  # fmt: skip
-    best = (score(spec), 0, spec, biases) if keep_best_pass else None
-    cur = spec
+    field_name = "bias_mant" if spec.fixed else "bias"
+    biases = {k: np.broadcast_to(getattr(spec.layers[k].neuron, field_name),
+                                 (spec.layers[k].n,)).copy() for k in rule.layers}  # fmt: skip
+    best = (score(spec), 0, spec, biases, np.zeros(0, np.int64)) if keep_best_pass else None
+    cur, flags = spec, []
     for p in range(passes):
-        res = run_twin(cur, rule, xs[:, p * n : (p + 1) * n], ys[p * n : (p + 1) * n])
+        xp, yp = xs[:, p * n : (p + 1) * n], ys[p * n : (p + 1) * n]
+        learn = _learn_flags(cur, xp, yp, rule.targets.n_classes, learn_on)
+        flags.append(learn)
+        res = run_twin(cur, rule, xp, yp, learn)
         cur = tuned_spec(cur, res.biases)
         if keep_best_pass or p == passes - 1:
             acc = score(cur)
             if best is None or acc > best[0]:
-                best = (acc, p + 1, cur, res.biases)
+                best = (acc, p + 1, cur, res.biases, np.concatenate(flags))
     return best
+
+
+def _learn_flags(spec, x, y, n_classes: int, learn_on: str) -> np.ndarray:
+    """Per-sample learning flags of a pass: all 1, or (``"errors"``) 1 on the samples the
+    network misclassifies at the start of the pass."""
+    if learn_on == "all":
+        return np.ones(len(y), np.int64)
+    return (predictions(run_reference(spec, x).output, n_classes) != y).astype(np.int64)
 
 
 def tune_on_device(
@@ -153,6 +168,7 @@ def tune_on_device(
     keep_best_pass: bool = False,
     metric: str = "accuracy",
     engine: str = "twin",
+    learn_on: str = "all",
 ) -> OnDeviceChoice:
     """Tune ``spec``'s biases with the on-device rule; choose ``eta x band`` on the selection split.
 
@@ -175,8 +191,12 @@ def tune_on_device(
         engine: ``"twin"``, or ``"lava"``: the grid runs on the twin, then the chosen point is
             re-run as one Lava learning run whose biases are returned (``select_acc`` is the
             Lava-learned network's score).
+        learn_on: ``"all"`` tuning samples learn, or ``"errors"``: at the start of each pass
+            the host marks the samples the network misclassifies, and only those learn in that
+            pass (the rule's ``learn`` flags; a perceptron-like rule: once a sample is right it
+            stops pushing the biases). The Lava re-run uses the flags the twin computed.
     """
-    _check_grid(etas, bands, passes, feedback, metric, engine)
+    _check_grid(etas, bands, passes, feedback, metric, engine, learn_on)
     if spec.fixed and (float_spec is None or float_spec.fixed):
         raise ParameterError("tune_on_device: a fixed-point spec needs float_spec (the float one)")
     x_tune = np.asarray(x_tune, np.float64)
@@ -190,21 +210,23 @@ def tune_on_device(
     mats = feedback_matrices(spec, layers, feedback, x_tune)  # measured once for the grid
     fb = [fixed_feedback(B) for B in mats] if spec.fixed else mats
     score = partial(_score, METRICS[metric], x_select, y_select, n_classes)
-    best, grid = None, []
+    best, best_learn, grid = None, None, []
     for eta in etas:
         for band in bands:
             rule = _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb)
-            acc, kept, tuned, biases = _point(spec, rule, xs, ys, n, score, keep_best_pass)
+            acc, kept, tuned, biases, learn = _point(spec, rule, xs, ys, n, score,
+                                                     keep_best_pass, learn_on)  # fmt: skip
             grid.append({"eta": float(eta), "band": float(band), "select_acc": acc,
                          "passes": kept})  # fmt: skip
             if best is None or acc > best.select_acc:
                 best = OnDeviceChoice(tuned, float(eta), float(band), acc, grid, biases, kept)
+                best_learn = learn
     if engine == "lava" and best.passes > 0:
         from lava_nt.ondevice.lava_engine import run_lava  # lazy: imports Lava
 
         rule = _grid_rule(spec, float_spec, T, n_classes, best.eta, best.band, layers, fb)
         k = best.passes * n
-        res = run_lava(spec, rule, xs[:, :k], ys[:k])
+        res = run_lava(spec, rule, xs[:, :k], ys[:k], best_learn)
         tuned = tuned_spec(spec, res.biases)
         best = best._replace(spec=tuned, biases=res.biases, select_acc=score(tuned))
     return best._replace(engine=engine)

@@ -84,19 +84,41 @@ def test_balanced_accuracy_scores_a_one_class_network_at_chance():
     assert balanced_accuracy(spec, x, y, 2) == pytest.approx(0.5)
 
 
+def test_learn_on_errors_learns_from_the_misclassified_samples_only(task):
+    from lava_nt.decode import predictions
+    from lava_nt.network import run_reference
+
+    spec, _, (xt, yt), (xv, yv) = task
+    ch = tune_on_device(spec, xt, yt, xv, yv, T=T, n_classes=2, etas=(1e-2,), bands=(0.5,),
+                        passes=1, seed=2, learn_on="errors")  # fmt: skip
+    order = presentation_order(len(yt), 1, 2)
+    x, y = xt[:, order], yt[order]
+    wrong = (predictions(run_reference(spec, x).output, 2) != y).astype(np.int64)
+    assert 0 < wrong.sum() < len(y)
+    rule = make_rule(spec, T, 2, eta=1e-2, band=0.5, feedback="derived", x_feedback=xt)
+    want = run_twin(spec, rule, x, y, wrong)
+    every = run_twin(spec, rule, x, y)
+    for k in range(2):
+        assert np.array_equal(want.biases[k], ch.biases[k])
+    assert any(not np.array_equal(every.biases[k], ch.biases[k]) for k in range(2))
+
+
 @pytest.mark.parametrize(("kw", "match"), [(dict(metric="f1"), "metric"),
-                                            (dict(engine="loihi"), "engine")])  # fmt: skip
+                                            (dict(engine="loihi"), "engine"),
+                                            (dict(learn_on="right"), "learn_on")])  # fmt: skip
 def test_bad_options(task, kw, match):
     spec, _, (xt, yt), (xv, yv) = task
     with pytest.raises(ParameterError, match=match):
         tune_on_device(spec, xt, yt, xv, yv, T=T, n_classes=2, **kw)
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["float", "fixed"])
-def test_lava_engine_learns_what_the_twin_learns(task, which):
+@pytest.mark.parametrize(("which", "learn_on"), [(0, "all"), (1, "all"), (1, "errors")],
+                         ids=["float", "fixed", "fixed-errors"])  # fmt: skip
+def test_lava_engine_learns_what_the_twin_learns(task, which, learn_on):
     net, extra = _nets(task)[which]
     (xt, yt), (xv, yv) = task[2], task[3]
-    kw = dict(T=T, n_classes=2, etas=(1e-2,), bands=(0.5,), passes=2, seed=1, **extra)
+    kw = dict(T=T, n_classes=2, etas=(1e-2,), bands=(0.5,), passes=2, seed=1,
+              learn_on=learn_on, **extra)  # fmt: skip
     twin = tune_on_device(net, xt, yt, xv, yv, **kw)
     lava = tune_on_device(net, xt, yt, xv, yv, engine="lava", **kw)
     assert lava.engine == "lava" and (lava.eta, lava.band, lava.passes) == (twin.eta, twin.band, 2)

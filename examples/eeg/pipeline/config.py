@@ -24,6 +24,8 @@ THRESHOLDS = ("person", "population")
 #: where a QAT unit starts: the pretrained network with the method applied (tuned from scratch in
 #: parallel with the float unit) or the float unit's tuned model (QAT fine-tuning)
 QAT_INITS = ("pretrained", "float")
+#: what learns the biases of an ``ondevice`` unit (lava_nt.ondevice.select.ENGINES)
+ONDEVICE_ENGINES = ("twin", "lava")
 THRESHOLD_TEXT = {
     "person": "thresholds: each person's own mean power (tuning person: training part)",
     "population": "thresholds: mean power of the pretraining participants, for everyone",
@@ -289,11 +291,15 @@ class PipelineConfig:
     #: sparse spiking gradient descent: the band B_th (surrogate gradients only where
     #: |v - vth| < B_th vth; lava_nt.nn.sparse_grad) in pretraining and tuning; None: dense
     sparse_grad: float | None = None
+    #: what learns an ``ondevice`` unit's biases: "twin" (numpy) or "lava" (the grid runs on the
+    #: twin, the chosen point once more as one Lava learning run, whose biases the unit deploys;
+    #: proven equal, so not part of the run's identity; each row records it)
+    ondevice_engine: str = "twin"
 
     # settings that may differ between invocations on the same run directory (more folds, more
     # methods or seeds, Lava on or off); all others must match run.json
     EXTENSIBLE = ("methods", "seeds", "participants", "lava", "lava_fixed", "lava_timeout",
-                  "progress", "device", "lava_check")  # fmt: skip
+                  "progress", "device", "lava_check", "ondevice_engine")  # fmt: skip
     # settings added after run directories existed: left out of run.json at their default, so a
     # run directory that does not record them resumes unchanged
     OPTIONAL = {"thresholds": "person", "qat": False, "lava_check": None,
@@ -328,6 +334,11 @@ class PipelineConfig:
                     "sparse_grad does not combine with qat: the QAT units have no sparse-band "
                     "backward (run the QAT comparison without --sparse-grad)"
                 )
+        if self.ondevice_engine not in ONDEVICE_ENGINES:
+            raise PipelineError(
+                f"ondevice_engine must be one of {', '.join(ONDEVICE_ENGINES)}, got "
+                f"{self.ondevice_engine!r}"
+            )
         if self.thresholds not in THRESHOLDS:
             raise PipelineError(
                 f"thresholds must be one of {', '.join(THRESHOLDS)}, got {self.thresholds!r}"

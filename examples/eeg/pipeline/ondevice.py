@@ -16,7 +16,11 @@ equal to the Lava run: bit for bit in fixed point, to round-off in float):
 * both precisions are tuned: float64 from the pretrained float network, and fixed point with the
   integer rule from the quantised pretrained network (every layer's bias exponent widened by
   :func:`lava_nt.ondevice.bias_headroom` to hold biases up to the threshold), each with its own
-  grid choice.
+  grid choice;
+* with ``--ondevice-engine lava`` (:attr:`PipelineConfig.ondevice_engine`) the grid still runs
+  on the twin, and each precision's chosen point runs once more as ONE Lava learning run
+  (:func:`lava_nt.ondevice.lava_engine.run_lava`, all its passes in the same order): the unit
+  keeps and deploys the biases Lava learned (equal to the twin's; the row records the engine).
 
 The unit's model file holds the float-tuned network (deployed on Lava float like every unit) with
 the learned fixed-point network attached as its quantised network: the Lava fixed-point
@@ -75,7 +79,7 @@ def tune_unit(pipe, participant: int, method: str, seed: int, group, td, net):
     x_sel = static_sequence(getattr(td, f"x_{part}"), c.T)
     y_sel = np.asarray(getattr(td, f"y_{part}"), np.int64)
     kw = dict(T=c.T, n_classes=2, etas=ETAS, bands=BANDS, passes=PASSES, seed=seed,
-              feedback=FEEDBACK)  # fmt: skip
+              feedback=FEEDBACK, engine=c.ondevice_engine)  # fmt: skip
     fl = tune_on_device(spec, x_tune, y_tune, x_sel, y_sel, **kw)
     t1 = time.perf_counter()
     fspec0, qrep = quantize(spec)
@@ -90,6 +94,7 @@ def tune_unit(pipe, participant: int, method: str, seed: int, group, td, net):
         "data_sha256": pipe._data_hashes([participant]), **pipe._provenance(),
         "ondevice": {
             "feedback": FEEDBACK, "passes": PASSES, "etas": list(ETAS), "bands": list(BANDS),
+            "engine": c.ondevice_engine,
             "select_part": part, "n_tune": int(len(y_tune)), "headroom": HEADROOM,
             "float": {"eta": fl.eta, "band": fl.band, "select_acc": fl.select_acc,
                       "grid": fl.grid, "seconds": round(t1 - t0, 2)},
@@ -127,6 +132,7 @@ def ondevice_fields(pipe, participant: int, method: str, seed: int, td, meta: di
     out = {
         "ondevice_feedback": od["feedback"], "ondevice_passes": od["passes"],
         "ondevice_select_part": od["select_part"], "ondevice_n_tune": od["n_tune"],
+        "ondevice_engine": od.get("engine", "twin"),
     }  # fmt: skip
     for prec in ("float", "fixed"):
         p = od[prec]

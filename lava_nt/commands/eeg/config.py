@@ -99,6 +99,7 @@ def build_config(args):
     kw["device"] = args.device
     kw["thresholds"] = getattr(args, "thresholds", "person")
     kw["sparse_grad"] = getattr(args, "sparse_grad", None)
+    kw["ondevice_engine"] = getattr(args, "ondevice_engine", "twin")
     pseeds = ints(getattr(args, "pretrain_seeds", None))
     if pseeds:
         kw["pretrain_seed"] = pseeds[0]

@@ -178,6 +178,15 @@ def register(subparsers) -> None:
         "every results row. Default: the dense surrogate gradient",
     )
     r.add_argument(
+        "--ondevice-engine",
+        choices=("twin", "lava"),
+        default="twin",
+        help="method ondevice: what learns the biases: twin (default: the numpy twin) or lava "
+        "(the eta x band grid on the twin, then the chosen point once more as ONE Lava learning "
+        "run per precision, float and fixed, whose biases the unit deploys; equal to the twin, "
+        "recorded in each row as ondevice_engine)",
+    )
+    r.add_argument(
         "--device",
         default="cpu",
         help="where torch trains: cpu (default), cuda, cuda:N or auto (a GPU when present); "

@@ -1,0 +1,76 @@
+"""``lava-nt eeg run --ondevice-engine lava``: an ``ondevice`` unit whose chosen grid point is
+re-run as one Lava learning run per precision gives the same results row and the same learned
+biases as the twin, and leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from lava_nt.converters.model_file import load_model
+from lava_nt.examples.eeg import pipeline as pl
+from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, run_pipeline
+from lava_nt.examples.eeg.pipeline.steps import model_path, unit_dir
+
+#: fields that may differ between the engines: what ran and how long it took
+RUN_FIELDS = ("ondevice_engine", "seconds", "ondevice_float_seconds", "ondevice_fixed_seconds")
+
+
+def _children() -> list[int]:
+    """Processes whose parent is this test process."""
+    me, out = os.getpid(), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == me:
+            out.append(int(pid))
+    return out
+
+
+def _run(run_dir, data, engine):
+    cfg = PipelineConfig(methods=("ondevice",), seeds=(0,), participants=(1,), lava=False,
+                         pretrain_epochs=2, tune_epochs=3, progress=False,
+                         ondevice_engine=engine)  # fmt: skip
+    run_pipeline(run_dir, cfg, data_dir=data, log=lambda _m: None, report=False)
+    (row,) = [r for r in pl.load_results(run_dir) if r["kind"] == "tune"]
+    spec, info = load_model(model_path(unit_dir(run_dir, 1, "ondevice", 0)))
+    pre, _ = load_model(model_path(run_dir / "pretrained" / "without-p01" / "main"))
+    return row, spec, info.quantized, pre
+
+
+@pytest.fixture(scope="module")
+def both(small_deap, tmp_path_factory):
+    base = tmp_path_factory.mktemp("ondevice_engine")
+    before = set(_children())
+    twin = _run(base / "twin", small_deap, "twin")
+    lava = _run(base / "lava", small_deap, "lava")
+    return twin, lava, before
+
+
+def test_lava_engine_gives_the_twins_row_and_biases(both):
+    (trow, tspec, tfixed, pre), (lrow, lspec, lfixed, _), _ = both
+    assert trow["ondevice_engine"] == "twin" and lrow["ondevice_engine"] == "lava"
+    assert {k: v for k, v in trow.items() if k not in RUN_FIELDS} == {
+        k: v for k, v in lrow.items() if k not in RUN_FIELDS
+    }
+    for k in range(3):
+        assert np.array_equal(tspec.layers[k].neuron.bias, lspec.layers[k].neuron.bias)
+        assert np.array_equal(tfixed.layers[k].neuron.bias_mant, lfixed.layers[k].neuron.bias_mant)
+    # the rule learned something: the biases moved from the pretrained network's
+    assert any(not np.allclose(np.broadcast_to(pre.layers[k].neuron.bias, (pre.layers[k].n,)),
+                               lspec.layers[k].neuron.bias) for k in range(3))  # fmt: skip
+
+
+def test_lava_engine_leaves_no_processes(both):
+    *_, before = both
+    assert set(_children()) <= before
+
+
+def test_engine_is_validated():
+    with pytest.raises(PipelineError, match="ondevice_engine"):
+        PipelineConfig(ondevice_engine="loihi")
