@@ -46,16 +46,23 @@ class _File:
         return data
 
 
-def _messages_v1(raw: _File, addr: int, sa: int, ss: int):
-    head = raw.read(addr, 16)
-    chunks = [(addr + 16, _uint(head[8:12]))]
+def _chunks(raw: _File, chunks: list[tuple[int, int]]):
+    """``(data, length)`` of each object header chunk ``(start, length)`` in ``chunks``, first
+    in first out; the caller appends the continuation chunks it finds while reading one. At most
+    ``_MAX_CHUNKS`` chunks are read (a loop of continuations cannot run forever)."""
     seen = 0
     while chunks:
         seen += 1
         if seen > _MAX_CHUNKS:
             raise RawHeaderError("too many object header continuation chunks")
         start, length = chunks.pop(0)
-        data = raw.read(start, length)
+        yield raw.read(start, length), length
+
+
+def _messages_v1(raw: _File, addr: int, sa: int, ss: int):
+    head = raw.read(addr, 16)
+    chunks = [(addr + 16, _uint(head[8:12]))]
+    for data, length in _chunks(raw, chunks):
         off = 0
         while off + 8 <= length:
             mtype, msize = _uint(data[off : off + 2]), _uint(data[off + 2 : off + 4])
@@ -78,13 +85,7 @@ def _messages_v2(raw: _File, addr: int, sa: int, ss: int):
     width = 1 << (flags & 0x03)
     chunks = [(p + width, _uint(raw.read(p, width)))]
     hdr = 6 if flags & 0x04 else 4
-    seen = 0
-    while chunks:
-        seen += 1
-        if seen > _MAX_CHUNKS:
-            raise RawHeaderError("too many object header continuation chunks")
-        start, length = chunks.pop(0)
-        data = raw.read(start, length)
+    for data, length in _chunks(raw, chunks):
         off = 0
         while off + hdr <= length:
             mtype, msize, mflags = data[off], _uint(data[off + 1 : off + 3]), data[off + 3]
