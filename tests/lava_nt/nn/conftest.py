@@ -1,15 +1,18 @@
 """Shared builders for the lava_nt.nn tests: random float and fixed-point NetworkSpecs
-(:func:`lava_nt.testing.random_spec` with the options these tests use)."""
+(:func:`lava_nt.testing.random_spec` with the options these tests use), and one run-and-backprop
+helper (:func:`run_with_grads`) for the tests that compare the gradients of two paths."""
 
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 import torch
 
 from lava_nt.network import NetworkSpec
+from lava_nt.nn.fused import fused_forward
 from lava_nt.testing import random_input as _random_input
 from lava_nt.testing import random_spec
 
@@ -81,6 +84,50 @@ def random_input(seed: int, T: int, B: int, n_in: int, rate: float = 0.3) -> np.
     return _random_input(seed + 1000, T, B, n_in, rate)
 
 
+def spike_loss(out, recs, bias_terms: bool = False):
+    """A scalar loss that reaches every part of a run: the output spikes weighted by time and
+    neuron, plus 0.3 x each layer's firing rate; with ``bias_terms`` also the spiking-bias
+    current and spikes (so that the gradients through those records are compared too)."""
+    w = torch.linspace(0.5, 1.5, out.shape[0], dtype=out.dtype).view(-1, *[1] * (out.dim() - 1))
+    loss = (out * w * torch.linspace(-1.0, 1.0, out.shape[-1], dtype=out.dtype)).sum()
+    for r in recs:
+        loss = loss + 0.3 * r["spikes"].mean()
+        if bias_terms and r["bias_current"] is not None:  # the records are differentiable too
+            loss = loss + 0.2 * (r["bias_current"] ** 2).mean() + 0.1 * r["bias_spikes"].mean()
+    return loss
+
+
+class GradRun(NamedTuple):
+    """What :func:`run_with_grads` returns."""
+
+    out: torch.Tensor  # the output spikes (detached)
+    recs: list  # the per-layer records
+    input_grad: torch.Tensor
+    grads: dict  # {parameter name: gradient} of every parameter that got one
+
+    @property
+    def all_grads(self) -> dict:
+        """The parameter gradients and the input's (key ``"input"``)."""
+        return {**self.grads, "input": self.input_grad}
+
+
+def run_with_grads(net, x, T: int, static: bool, fused: bool, bias_terms: bool = False):
+    """Run ``net`` on ``x`` (a static input held ``T`` steps, or a sequence) through the fused
+    path (:func:`~lava_nt.nn.fused.fused_forward`) or the network itself, and backpropagate
+    :func:`spike_loss` to the parameters and the input."""
+    x = x.clone().requires_grad_(True)
+    if fused:
+        out, recs = fused_forward(net, x, T if static else None, record=True)
+    elif static:
+        out, recs = net.forward_static(x, T, record=True)
+    else:
+        out, recs = net(x, record=True)
+    net.zero_grad(set_to_none=True)
+    spike_loss(out, recs, bias_terms).backward()
+    grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+    return GradRun(out.detach(), recs, x.grad.clone(), grads)
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     torch.manual_seed(0)
@@ -90,11 +137,13 @@ def _seed_everything():
 
 @pytest.fixture
 def builders():
-    """The spec / input builders of this conftest (pytest's importlib mode cannot import it)."""
+    """The builders and helpers of this conftest (pytest's importlib mode cannot import it)."""
 
     class B:
         float_spec = staticmethod(random_float_spec)
         fixed_spec = staticmethod(random_fixed_spec)
         inputs = staticmethod(random_input)
+        loss = staticmethod(spike_loss)
+        run = staticmethod(run_with_grads)
 
     return B

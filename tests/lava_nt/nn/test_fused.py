@@ -10,7 +10,7 @@ import torch
 
 from lava_nt.builder import build_network
 from lava_nt.network import NetworkSpec
-from lava_nt.nn.fused import FusedNTNetwork, fused_forward, keep_freed_memory, surrogate_grad
+from lava_nt.nn.fused import FusedNTNetwork, keep_freed_memory, surrogate_grad
 from lava_nt.nn.network import NTNetwork
 from lava_nt.spec.validation import ParameterError
 from lava_nt.testing import random_spec
@@ -51,28 +51,6 @@ def _input(seed: int, static: bool, dtype=torch.float64):
     return (torch.rand(shape, generator=g) < rate).to(dtype)
 
 
-def _loss(out, recs):
-    # weights the output spikes by time and neuron, adds a spike-rate term on every layer
-    w = torch.linspace(0.5, 1.5, out.shape[0], dtype=out.dtype).view(-1, *[1] * (out.dim() - 1))
-    w = w * torch.linspace(-1.0, 1.0, out.shape[-1], dtype=out.dtype)
-    rate = sum(r["spikes"].mean() for r in recs)
-    return (out * w).sum() + 0.3 * rate
-
-
-def _run(net, x, static, fused):
-    x = x.clone().requires_grad_(True)
-    if fused:
-        out, recs = fused_forward(net, x, T if static else None, record=True)
-    elif static:
-        out, recs = net.forward_static(x, T, record=True)
-    else:
-        out, recs = net(x, record=True)
-    net.zero_grad(set_to_none=True)
-    _loss(out, recs).backward()
-    grads = {n: p.grad.clone() for n, p in net.named_parameters()}
-    return out.detach(), recs, x.grad.clone(), grads
-
-
 def _assert_active(recs):
     for k, r in enumerate(recs):
         rate = float(r["spikes"].detach().mean())
@@ -84,13 +62,13 @@ def _assert_active(recs):
 @pytest.mark.parametrize("du", [1.0, 0.55])
 @pytest.mark.parametrize("resets", [("zero", "subtract", "zero"), ("subtract", "zero", "subtract")])
 @pytest.mark.parametrize("static", [True, False])
-def test_fused_equals_ntnetwork(surrogate, detach_reset, du, resets, static):
+def test_fused_equals_ntnetwork(surrogate, detach_reset, du, resets, static, builders):
     spec = _spec(3, resets, du)
     alpha = 5.0 if surrogate == "super" else 2.0
     ref, fus = _nets(spec, surrogate=surrogate, alpha=alpha, detach_reset=detach_reset)
     x = _input(7, static)
-    out_r, rec_r, gx_r, g_r = _run(ref, x, static, fused=False)
-    out_f, rec_f, gx_f, g_f = _run(fus, x, static, fused=True)
+    out_r, rec_r, gx_r, g_r = builders.run(ref, x, T, static, fused=False)
+    out_f, rec_f, gx_f, g_f = builders.run(fus, x, T, static, fused=True)
     _assert_active(rec_r)
     assert torch.equal(out_r, out_f)
     for rr, rf in zip(rec_r, rec_f, strict=True):
@@ -170,7 +148,7 @@ def test_fused_trains_like_ntnetwork():
     assert all(not torch.equal(p, q) for p, q in zip(nets[0].parameters(), init, strict=True))
 
 
-def test_fused_with_spiking_bias_and_batched_parameters():
+def test_fused_with_spiking_bias_and_batched_parameters(builders):
     """Spiking-bias layers stay in autograd (their current enters the fused node as ``c``), and
     batched ``[K, 1, n]`` bias/gain reduce their gradients per parameter set."""
     nets = []
@@ -193,7 +171,7 @@ def test_fused_with_spiking_bias_and_batched_parameters():
     for model in (ref, fus):
         out, recs = model.forward_static(x, T, record=True)
         model.zero_grad()
-        _loss(out, recs).backward()
+        builders.loss(out, recs).backward()
         outs.append((out.detach(), [r["bias_spikes"] for r in recs]))
         grads.append([(n, p.grad) for n, p in model.named_parameters() if p.requires_grad])
     assert torch.equal(outs[0][0], outs[1][0])
@@ -280,7 +258,7 @@ def test_run_layer_voltages_bit_identical_to_spec(static, du, reset_subtract, wi
 
 @pytest.mark.parametrize("method", ["spiking_bias_sparse", "volumetric"])
 @pytest.mark.parametrize("static", [True, False])
-def test_fused_spiking_bias_gradients(method, static):
+def test_fused_spiking_bias_gradients(method, static, builders):
     """Trainable sparse W_in (gradient through the fused bias neurons to their input) and
     volumetric groups (fan-out): spikes identical, gradients of W_in, w_b and biases equal."""
     nets = []
@@ -303,7 +281,7 @@ def test_fused_spiking_bias_gradients(method, static):
     for model in (ref, fus):
         out, recs = model.forward_static(x, T, record=True) if static else model(x, record=True)
         model.zero_grad()
-        _loss(out, recs).backward()
+        builders.loss(out, recs).backward()
         outs.append((out.detach(), [r["bias_spikes"] for r in recs]))
         grads.append([(n, p.grad) for n, p in model.named_parameters() if p.requires_grad])
     assert torch.equal(outs[0][0], outs[1][0])

@@ -54,30 +54,6 @@ def _net(spec, trainable_c: bool, k: int | None, **kw):
     return net
 
 
-def _loss(out, recs):
-    w = torch.linspace(0.5, 1.5, out.shape[0], dtype=out.dtype).view(-1, *[1] * (out.dim() - 1))
-    loss = (out * w * torch.linspace(-1.0, 1.0, out.shape[-1], dtype=out.dtype)).sum()
-    for r in recs:
-        loss = loss + 0.3 * r["spikes"].mean()
-        if r["bias_current"] is not None:  # the records are differentiable too
-            loss = loss + 0.2 * (r["bias_current"] ** 2).mean() + 0.1 * r["bias_spikes"].mean()
-    return loss
-
-
-def _run(net, x, static: bool, fused: bool):
-    x = x.clone().requires_grad_(True)
-    if fused:
-        out, recs = fused_forward(net, x, T if static else None, record=True)
-    elif static:
-        out, recs = net.forward_static(x, T, record=True)
-    else:
-        out, recs = net(x, record=True)
-    net.zero_grad(set_to_none=True)
-    _loss(out, recs).backward()
-    grads = {n: p.grad.clone() for n, p in net.named_parameters()}
-    return out.detach(), [{k: v for k, v in r.items()} for r in recs], x.grad.clone(), grads
-
-
 CASES = {
     # kinds per layer, trainable c_retention, batched parameter sets, bias-neuron detach_reset,
     # input with a parameter-set dimension [K, B, n_in] (else one [B, n_in] input for all sets)
@@ -91,7 +67,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("static", [True, False])
-def test_fused_spiking_bias_equals_ntnetwork(case, static):
+def test_fused_spiking_bias_equals_ntnetwork(case, static, builders):
     kinds, trainable_c, k, detach, k_input = CASES[case]
     spec = _spec(len(case) + 7, kinds)
     ref = _net(spec, trainable_c, k, detach_reset=detach)
@@ -100,8 +76,8 @@ def test_fused_spiking_bias_equals_ntnetwork(case, static):
     lead = (k, B) if k_input else (B,)
     shape = (*lead, SIZES[0]) if static else (T, *lead, SIZES[0])
     x = (torch.rand(shape, generator=g, dtype=torch.float64) < 0.4).double()
-    out_r, rec_r, gx_r, g_r = _run(ref, x, static, fused=False)
-    out_f, rec_f, gx_f, g_f = _run(fus, x, static, fused=True)
+    out_r, rec_r, gx_r, g_r = builders.run(ref, x, T, static, False, bias_terms=True)
+    out_f, rec_f, gx_f, g_f = builders.run(fus, x, T, static, True, bias_terms=True)
     assert torch.equal(out_r, out_f)
     for j, (rr, rf) in enumerate(zip(rec_r, rec_f, strict=True)):
         assert 0.02 < float(rr["spikes"].detach().mean()) < 0.7, f"layer {j}: test meaningless"

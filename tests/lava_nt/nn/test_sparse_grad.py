@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lava_nt.nn import fused_sparse
-from lava_nt.nn.fused import FusedNTNetwork, fused_forward
+from lava_nt.nn.fused import FusedNTNetwork
 from lava_nt.nn.network import NTNetwork
 from lava_nt.nn.sparse_grad import check_band, set_sparse_band, sparse_gradients
 from lava_nt.nn.surrogate import make_spike_fn, surrogate_derivative, surrogate_width, with_band
@@ -48,29 +48,6 @@ def _input(seed: int, static: bool, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     shape = (B, SIZES[0]) if static else (T, B, SIZES[0])
     return (torch.rand(shape, generator=g) < 0.4).to(dtype)
-
-
-def _loss(out, recs):
-    w = torch.linspace(0.5, 1.5, out.shape[0], dtype=out.dtype).view(-1, *[1] * (out.dim() - 1))
-    loss = (out * w * torch.linspace(-1.0, 1.0, out.shape[-1], dtype=out.dtype)).sum()
-    for r in recs:
-        loss = loss + 0.3 * r["spikes"].mean()
-    return loss
-
-
-def _run(net, x, static: bool, fused: bool):
-    x = x.clone().requires_grad_(True)
-    if fused:
-        out, recs = fused_forward(net, x, T if static else None, record=True)
-    elif static:
-        out, recs = net.forward_static(x, T, record=True)
-    else:
-        out, recs = net(x, record=True)
-    net.zero_grad(set_to_none=True)
-    _loss(out, recs).backward()
-    grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
-    grads["input"] = x.grad.clone()
-    return out.detach(), grads
 
 
 class _MaskedSuper(torch.autograd.Function):
@@ -113,14 +90,14 @@ def _close(a: dict, b: dict):
 
 
 @pytest.mark.parametrize("fused", [False, True])
-def test_no_band_is_bit_identical(fused):
+def test_no_band_is_bit_identical(fused, builders):
     spec = _spec(0, "bias")
     x = _input(1, static=False)
     net = _net(spec)
     fns = [m.spike_fn for m in net.modules() if hasattr(m, "spike_fn")]
-    _, dense = _run(net, x, False, fused)
+    dense = builders.run(net, x, T, False, fused).all_grads
     with sparse_gradients(net, None):
-        _, same = _run(net, x, False, fused)
+        same = builders.run(net, x, T, False, fused).all_grads
     for n in dense:
         assert torch.equal(dense[n], same[n]), n
     assert [m.spike_fn for m in net.modules() if hasattr(m, "spike_fn")] == fns
@@ -128,23 +105,23 @@ def test_no_band_is_bit_identical(fused):
 
 @pytest.mark.parametrize("kind", ["eeg", "mixed", "bias"])
 @pytest.mark.parametrize("static", [False, True])
-def test_eager_band_equals_masked_dense(kind, static):
+def test_eager_band_equals_masked_dense(kind, static, builders):
     spec = _spec(2, kind)
     x = _input(3, static)
     net, ref = _net(spec), _net(spec)
     with sparse_gradients(net, BAND):
-        _, got = _run(net, x, static, False)
+        got = builders.run(net, x, T, static, False).all_grads
     _reference_band(ref, BAND)
-    _, want = _run(ref, x, static, False)
+    want = builders.run(ref, x, T, static, False).all_grads
     _close(got, want)
-    _, dense = _run(_net(spec), x, static, False)  # the band changes the gradients
+    dense = builders.run(_net(spec), x, T, static, False).all_grads  # the band changes them
     assert any(not torch.allclose(dense[n], got[n]) for n in got)
 
 
 @pytest.mark.parametrize("max_density", [0.0, 1.0])
 @pytest.mark.parametrize("kind", ["eeg", "mixed", "bias"])
 @pytest.mark.parametrize("static", [False, True])
-def test_fused_band_equals_eager(kind, static, max_density, monkeypatch):
+def test_fused_band_equals_eager(kind, static, max_density, monkeypatch, builders):
     """Both products of the sparse node (dense: max density 0; embedding_bag: 1) and the dense
     node with the banded derivative equal the eager gradients; the node is used where it
     applies."""
@@ -156,15 +133,15 @@ def test_fused_band_equals_eager(kind, static, max_density, monkeypatch):
     x = _input(5, static)
     eager, fused = _net(spec), _net(spec)
     with sparse_gradients(eager, BAND), sparse_gradients(fused, BAND):
-        out_e, want = _run(eager, x, static, False)
-        out_f, got = _run(fused, x, static, True)
-    assert torch.equal(out_e, out_f)
-    _close(got, want)
+        run_e = builders.run(eager, x, T, static, False)
+        run_f = builders.run(fused, x, T, static, True)
+    assert torch.equal(run_e.out, run_f.out)
+    _close(run_f.all_grads, run_e.all_grads)
     n_sparse = 0 if kind == "mixed" else len(SIZES) - 1 - int(static)
     assert len(calls) == n_sparse
 
 
-def test_fused_band_batched_parameter_sets():
+def test_fused_band_batched_parameter_sets(builders):
     spec = _spec(6, "bias")
     x = _input(7, static=False)
     eager, fused = _net(spec, k=3), _net(spec, k=3)
@@ -173,8 +150,8 @@ def test_fused_band_batched_parameter_sets():
             for layer in net.layers:
                 layer.neuron.bias.add_(0.05 * torch.arange(3.0, dtype=torch.float64).view(3, 1, 1))
     with sparse_gradients(eager, BAND), sparse_gradients(fused, BAND):
-        _, want = _run(eager, x, False, False)
-        _, got = _run(fused, x, False, True)
+        want = builders.run(eager, x, T, False, False).all_grads
+        got = builders.run(fused, x, T, False, True).all_grads
     _close(got, want)
 
 
