@@ -20,13 +20,11 @@ per-output-neuron and per-input delays, and delays longer than the window:
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from lava_nt.cli import main
 from lava_nt.converters.lava_graph import run_network
 from lava_nt.converters.model_file import load_model, save_model
 from lava_nt.converters.quantize import quantize
@@ -246,39 +244,20 @@ def test_gradients_flow_through_the_delays(seed, kinds):
             assert float(gw[late].abs().max()) == 0.0
 
 
-def test_bias_gradients_point_where_the_float_networks_do():
+def test_bias_gradients_point_where_the_float_networks_do(qat_checks):
     """STE + surrogate on (v - vth) / S through the delay lines: the QAT bias gradient has the
     float (delayed) network's direction and magnitude."""
     spec = delay_spec(12, ("output", "input", "output"), spiking_bias=[None, None, None])
     spec = dataclasses.replace(spec, layers=spec.layers[:2])
     qat = QATNetwork(spec, trainable={"bias": True})
     net = NTNetwork.from_spec(spec, trainable_weight=False, trainable_bias=True)
-    x = spikes(12, 30, 64, spec.n_in)
-    out_q, out_f = qat(x), net(x)
-    assert float((out_q == out_f).double().mean()) > 0.9
-    out_q.sum().backward()
-    out_f.sum().backward()
-    for lq, lf in zip(qat.layers, net.layers, strict=True):
-        gq, gf = lq.bias.grad, lf.neuron.bias.grad
-        cos = float(torch.dot(gq, gf) / (gq.norm() * gf.norm()))
-        ratio = float(gq.norm() / gf.norm())
-        assert cos > 0.9 and 0.7 < ratio < 1.4, (cos, ratio)
+    qat_checks.gradients_follow_float(qat, net, spikes(12, 30, 64, spec.n_in))
 
 
 # ---- 4. lava-nt tune --qat -> lava-nt evaluate --engine lava-fixed -----------------------------
-def _data(path, n: int, seed: int, n_in: int, T: int, graded: bool):
-    """Two classes: the first or the second half of the inputs is more active (static)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    p = np.where(y[:, None] == 1, np.linspace(0.1, 0.7, n_in), np.linspace(0.7, 0.1, n_in))
-    x = rng.random((n, n_in)) * p * 1.5 if graded else (rng.random((n, n_in)) < p).astype(np.uint8)
-    np.savez(path, x=x, y=y, T=np.int64(T))
-    return str(path)
-
-
 @pytest.mark.parametrize("case", ["spikes", "graded-readout"])
 def test_tune_qat_on_a_delay_network_then_lava_fixed_runs_the_training_forward(
-    tmp_path, capsys, case
+    tmp_path, capsys, case, qat_checks
 ):
     graded = case == "graded-readout"
     T = 12
@@ -288,24 +267,11 @@ def test_tune_qat_on_a_delay_network_then_lava_fixed_runs_the_training_forward(
     )  # fmt: skip
     spec = with_delays(spec, 13, ("input", "output") if graded else ("output", "synapse"), T)
     model = save_model(tmp_path / "pre.h5", spec, meta={"n_classes": 2})
-    train = _data(tmp_path / "train.npz", 40, 1, spec.n_in, T, graded)
-    test = _data(tmp_path / "test.npz", 24, 2, spec.n_in, T, graded)
+    train = qat_checks.data(tmp_path / "train.npz", 40, 1, spec.n_in, T, graded)
+    test = qat_checks.data(tmp_path / "test.npz", 24, 2, spec.n_in, T, graded)
     out = tmp_path / "tuned.h5"
-    argv = ["tune", str(model), "--train", train, "--method", "nt2", "--qat", "--epochs", "2",
-            "--lr", "3e-2", "--no-progress", "--checkpoint-every", "0",
-            "--out", str(out)]  # fmt: skip
-    assert main(argv) == 0
-    text = capsys.readouterr().out
-    assert "bit for bit" in text and "NOT" not in text
+    qat_checks.tune(capsys, model, train, out)
     tuned, info = load_model(out)
     assert info.meta["qat_check"]["bit_exact"] is True
     assert _same_delays(tuned, spec) and _same_delays(info.quantized, spec)
-    res = tmp_path / "res.json"
-    ev = ["evaluate", str(out), "--data", test, "--engine", "lava-fixed", "--out", str(res)]
-    assert main(ev) == 0
-    result = json.loads(res.read_text())
-    assert result["qat"] is True and result["engine"] == "lava-fixed"
-    ref = result["agreement"]["torch_qat"]
-    assert ref["identical"] is True and ref["prediction_agreement"] == 1.0
-    assert ref["output_match"] == 1.0 and all(m == 1.0 for m in ref["layer_match"])
-    assert 0.0 < min(result["spike_rates"]) and max(result["spike_rates"]) < 1.0
+    qat_checks.evaluate(out, test, tmp_path / "res.json")
