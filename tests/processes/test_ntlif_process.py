@@ -212,9 +212,8 @@ def test_ntlif_process_vars_and_precisions():
     assert (r.proc_params["reset_interval"], r.proc_params["reset_offset"]) == (5, 2)
 
 
-@pytest.mark.parametrize(
-    "make, bad",
-    [
+MISSPELT = {
+    "NTLIF": [
         (lambda P: P(shape=(3,), bais=0.1), "bais"),
         (lambda P: P(shape=(3,), vth=1.0, gian=2.0), "gian"),
         (lambda P: P(shape=(3,), reset_intreval=5), "reset_intreval"),
@@ -223,12 +222,27 @@ def test_ntlif_process_vars_and_precisions():
         (lambda P: P.fixed(shape=(3,), gain=1.0), "gain"),
         (lambda P: P.fixed(shape=(3,), vht=5), "vht"),
     ],
+    "SpikingBias": [
+        (lambda P: P(shape=(3,), w_bb=1.0), "w_bb"),
+        (lambda P: P(shape=(3,), alhpa=0.5), "alhpa"),
+        (lambda P: P(shape=(3,), reset_ofset=1), "reset_ofset"),
+        (lambda P: P(shape=(3,), dc=100), "dc"),  # a fixed-point name in float
+        (lambda P: P.fixed(shape=(3,), alpha=0.5), "alpha"),  # a float name in fixed point
+        (lambda P: P.fixed(shape=(3,), w_b=1.0), "w_b"),
+        (lambda P: P.fixed(shape=(3,), w_b_mnt=1), "w_b_mnt"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "process, make, bad", [(p, make, bad) for p, cases in MISSPELT.items() for make, bad in cases]
 )
-def test_ntlif_misspelt_kwarg_raises(make, bad):
-    from lava_nt.processes.ntlif.process import NTLIF
+def test_misspelt_kwarg_raises(process, make, bad):
+    """NTLIF and SpikingBias refuse a misspelt keyword, or one of the other precision."""
+    import lava_nt.processes
 
     with pytest.raises(ParameterError, match=f"'{bad}'"):
-        make(NTLIF)
+        make(getattr(lava_nt.processes, process))
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""SpikingBias Lava process: construction and parameter validation (no Lava run).
+"""SpikingBias Lava process: construction and parameter validation (no Lava run; misspelt
+keywords are tested with NTLIF's in test_ntlif_process.py).
 
 Its dynamics are compared with the numpy reference inside whole networks, per-neuron, volumetric
 and explicitly grouped, float and bit-exact fixed point, in tests/converters/test_lava_graph.py.
@@ -28,25 +29,6 @@ def test_spiking_bias_ports_and_vars():
     assert (r.proc_params["reset_interval"], r.proc_params["reset_offset"]) == (7, 2)
     np.testing.assert_array_equal(r.dc.init, [10, 20])
     np.testing.assert_array_equal(r.group.init, [1, 1, 0, 0])
-
-
-@pytest.mark.parametrize(
-    "make, bad",
-    [
-        (lambda P: P(shape=(3,), w_bb=1.0), "w_bb"),
-        (lambda P: P(shape=(3,), alhpa=0.5), "alhpa"),
-        (lambda P: P(shape=(3,), reset_ofset=1), "reset_ofset"),
-        (lambda P: P(shape=(3,), dc=100), "dc"),  # a fixed-point name in float
-        (lambda P: P.fixed(shape=(3,), alpha=0.5), "alpha"),  # a float name in fixed point
-        (lambda P: P.fixed(shape=(3,), w_b=1.0), "w_b"),
-        (lambda P: P.fixed(shape=(3,), w_b_mnt=1), "w_b_mnt"),
-    ],
-)
-def test_spiking_bias_misspelt_kwarg_raises(make, bad):
-    from lava_nt.processes.spiking_bias.process import SpikingBias
-
-    with pytest.raises(ParameterError, match=f"'{bad}'"):
-        make(SpikingBias)
 
 
 @pytest.mark.parametrize(
