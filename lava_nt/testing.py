@@ -4,6 +4,8 @@
 with per-layer choices of decays, reset modes and spiking-bias kinds and an optional readout;
 :func:`random_input` the matching input. Both are deterministic given ``seed`` (one
 ``numpy.random.default_rng(seed)`` each), so a test that fails can be rerun exactly.
+:func:`half_active_task` is a small separable classification task for the trainer's tests (torch
+tensors; torch is imported only when it is called).
 
 Example::
 
@@ -33,7 +35,7 @@ from lava_nt.spec.delay import DELAY_MAX, expand_delay
 from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters, readout_parameters
 from lava_nt.spec.validation import ParameterError
 
-__all__ = ["SPIKING_BIAS_KINDS", "random_input", "random_spec", "with_delays"]
+__all__ = ["SPIKING_BIAS_KINDS", "half_active_task", "random_input", "random_spec", "with_delays"]
 
 #: Spiking-bias kinds of :func:`random_spec` (``spiking_bias=True`` cycles through the first
 #: three): one bias neuron per neuron with a connectivity mask; ``n // 4`` bias neurons in
@@ -373,3 +375,18 @@ def with_delays(
         n_prev = ls.n
     spec.__post_init__()  # validates the delays
     return spec
+
+
+def half_active_task(seed: int = 0, n: int = 96, n_in: int = 40):
+    """A separable static task for training tests: ``(x [n, n_in], y [n])`` with binary spikes
+    ``x`` (float32; probability 0.6 in the half of the inputs that names the class, 0.15 in the
+    other) and labels ``y`` in {0, 1} (int64), deterministic given ``seed`` (one
+    ``torch.Generator``)."""
+    import torch  # lazy: the rest of this module is numpy only
+
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    p = torch.full((n, n_in), 0.15)
+    p[y == 0, : n_in // 2] = 0.6
+    p[y == 1, n_in // 2 :] = 0.6
+    return (torch.rand(n, n_in, generator=g) < p).float(), y

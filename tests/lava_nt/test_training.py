@@ -7,19 +7,9 @@ import torch
 
 from lava_nt.builder import build_network
 from lava_nt.spec.validation import ParameterError
+from lava_nt.testing import half_active_task
 from lava_nt.training import TrainConfig, evaluate, population_counts, train
 from lava_nt.tuning import apply_tuning
-
-
-def _task(seed=0, n=96, n_in=40):
-    """A separable static task: class = which half of the inputs is more active."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    p = torch.full((n, n_in), 0.15)
-    p[y == 0, : n_in // 2] = 0.6
-    p[y == 1, n_in // 2 :] = 0.6
-    x = (torch.rand(n, n_in, generator=g) < p).float()
-    return x, y
 
 
 def _net(seed=0):
@@ -40,8 +30,8 @@ def test_population_counts_sum_each_class_group():
 
 
 def test_training_learns_and_selects_on_validation(tmp_path):
-    x, y = _task(0)
-    xv, yv = _task(1, n=64)
+    x, y = half_active_task(0)
+    xv, yv = half_active_task(1, n=64)
     net = _net()
     before = evaluate(net, xv, yv, TrainConfig(**CFG))["acc"]
     res = train(
@@ -60,8 +50,8 @@ def test_training_learns_and_selects_on_validation(tmp_path):
 
 
 def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
-    x, y = _task(2)
-    xv, yv = _task(3, n=48)
+    x, y = half_active_task(2)
+    xv, yv = half_active_task(3, n=48)
     cfg = TrainConfig(**CFG, spike_l1=1e-3)
     ref = _net(5)
     apply_tuning(ref, ["nt1", "nt2"])
@@ -82,8 +72,8 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
 
 
 def test_early_stopping_and_thesis_selection():
-    x, y = _task(4)
-    xt, yt = _task(5, n=48)
+    x, y = half_active_task(4)
+    xt, yt = half_active_task(5, n=48)
     net = _net()
     apply_tuning(net, "nt2")
     cfg = TrainConfig(**{**CFG, "lr": 1e-9, "epochs": 20}, select="test", patience=2)
@@ -92,7 +82,7 @@ def test_early_stopping_and_thesis_selection():
 
 
 def test_bad_data_and_config_raise():
-    x, y = _task(0)
+    x, y = half_active_task(0)
     net = _net()
     cfg = TrainConfig(**CFG, select="last")
     with pytest.raises(ParameterError, match="width 39, the network expects 40"):
@@ -117,7 +107,7 @@ def test_bad_data_and_config_raise():
 
 
 def test_mse_loss_trains():
-    x, y = _task(6)
+    x, y = half_active_task(6)
     net = _net()
     res = train(net, (x, y), TrainConfig(**CFG, loss="mse", select="last", target_rates=(0.6, 0.0)))
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
@@ -125,7 +115,7 @@ def test_mse_loss_trains():
 
 def test_compiled_forward_trains_like_eager(capsys):
     """torch.compile path (eager backend: no inductor cost in tests) gives the same run."""
-    x, y = _task(7)
+    x, y = half_active_task(7)
     runs = []
     for compile_ in (False, True):
         net = _net(2)

@@ -10,6 +10,7 @@ import torch
 from lava_nt.builder import build_network
 from lava_nt.io import UnsafeFileError, load_torch
 from lava_nt.spec.validation import ParameterError
+from lava_nt.testing import half_active_task
 from lava_nt.training import TrainConfig, train
 from lava_nt.tuning import apply_tuning
 
@@ -24,15 +25,6 @@ class Payload:
         return (exec, (f"open({self.marker!r}, 'w').close()",))
 
 
-def _task(seed=0, n=64, n_in=40):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    p = torch.full((n, n_in), 0.15)
-    p[y == 0, : n_in // 2] = 0.6
-    p[y == 1, n_in // 2 :] = 0.6
-    return (torch.rand(n, n_in, generator=g) < p).float(), y
-
-
 def _net():
     net = build_network(40, [16], n_classes=2, population=4, beta=0.8, seed=5)
     apply_tuning(net, ["nt1", "nt2"])
@@ -40,7 +32,7 @@ def _net():
 
 
 CFG = TrainConfig(lr=5e-3, batch_size=16, T=6, seed=1, epochs=4, checkpoint_every_s=0)
-TRAIN, VAL = _task(2), _task(3, n=16)
+TRAIN, VAL = half_active_task(2, n=64), half_active_task(3, n=16)
 
 
 def _rows(run_dir):

@@ -10,19 +10,9 @@ import torch
 import lava_nt.training as tr
 from lava_nt.builder import build_network
 from lava_nt.spec.validation import ParameterError
+from lava_nt.testing import half_active_task
 from lava_nt.training import TrainConfig, is_better, train
 from lava_nt.tuning import apply_tuning
-
-
-def _task(seed=0, n=96, n_in=40):
-    """A separable static task: class = which half of the inputs is more active."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    p = torch.full((n, n_in), 0.15)
-    p[y == 0, : n_in // 2] = 0.6
-    p[y == 1, n_in // 2 :] = 0.6
-    x = (torch.rand(n, n_in, generator=g) < p).float()
-    return x, y
 
 
 def _net(seed=5):
@@ -105,8 +95,8 @@ def test_tie_break_picks_lower_loss_and_resets_patience(monkeypatch, tmp_path, s
     losses = [1.00, 0.80, 0.90, 0.80, 2.00, 2.00, 0.10, 2.50]
     fake = _Scripted(zip(accs, losses, strict=True))
     monkeypatch.setattr(tr, "evaluate", fake)
-    x, y = _task(2)
-    xs, ys = _task(3, n=24)
+    x, y = half_active_task(2)
+    xs, ys = half_active_task(3, n=24)
     data = {"val_data": (xs, ys)} if select == "val" else {"test_data": (xs, ys)}
     net = _net()
     cfg = TrainConfig(**CFG, epochs=20, select=select, patience=3)
@@ -126,10 +116,10 @@ def test_tie_with_lower_loss_is_an_improvement_for_patience(monkeypatch):
     losses = [1.0, 0.9, 0.95, 0.7, 0.7, 0.8, 0.1]
     fake = _Scripted((0.5, v) for v in losses)
     monkeypatch.setattr(tr, "evaluate", fake)
-    x, y = _task(2)
+    x, y = half_active_task(2)
     net = _net()
     cfg = TrainConfig(**CFG, epochs=20, select="val", patience=2)
-    res = train(net, (x, y), cfg, val_data=_task(3, n=8))
+    res = train(net, (x, y), cfg, val_data=half_active_task(3, n=8))
     assert res.best_epoch == 3 and res.best_loss == 0.7
     assert res.stopped_early and len(res.history) == 6
     for name, v in net.state_dict().items():
@@ -138,8 +128,8 @@ def test_tie_with_lower_loss_is_an_improvement_for_patience(monkeypatch):
 
 def test_tie_break_in_a_real_run_selects_by_the_rule(tmp_path):
     """A small validation set: accuracies tie; the selected epoch follows the rule."""
-    x, y = _task(0)
-    xv, yv = _task(1, n=12)
+    x, y = half_active_task(0)
+    xv, yv = half_active_task(1, n=12)
     net = _net(0)
     res = train(net, (x, y), TrainConfig(**CFG, epochs=14), val_data=(xv, yv), run_dir=tmp_path)
     rows = _rows(tmp_path)
@@ -162,8 +152,8 @@ def test_tie_break_in_a_real_run_selects_by_the_rule(tmp_path):
 
 
 def _early_stop_setup():
-    x, y = _task(2)
-    xv, yv = _task(3, n=24)
+    x, y = half_active_task(2)
+    xv, yv = half_active_task(3, n=24)
     cfg = TrainConfig(**CFG, epochs=40, patience=3, checkpoint_every_s=0)
     return (x, y), (xv, yv), cfg
 
@@ -220,8 +210,8 @@ def test_stop_after_the_early_stop_epoch_then_resume(tmp_path):
 
 
 def test_resume_after_the_last_epoch_trains_no_more(tmp_path):
-    x, y = _task(2)
-    val = _task(3, n=24)
+    x, y = half_active_task(2)
+    val = half_active_task(3, n=24)
     cfg = TrainConfig(**CFG, epochs=4, checkpoint_every_s=0)
     ref = _net()
     r_ref = train(ref, (x, y), cfg, val_data=val)
@@ -254,8 +244,8 @@ class _EpochClock:
 
 
 def test_checkpoint_interval_kill_and_resume_is_exact(tmp_path, monkeypatch):
-    x, y = _task(2)
-    val = _task(3, n=24)
+    x, y = half_active_task(2)
+    val = half_active_task(3, n=24)
     cfg = TrainConfig(**CFG, epochs=9, checkpoint_every_s=3)
     ref = _net()
     r_ref = train(
@@ -297,8 +287,8 @@ def test_checkpoint_interval_kill_and_resume_is_exact(tmp_path, monkeypatch):
 
 def test_resume_with_another_checkpoint_interval(tmp_path):
     """``checkpoint_every_s`` does not change the result, so it may differ on resume."""
-    x, y = _task(2)
-    val = _task(3, n=24)
+    x, y = half_active_task(2)
+    val = half_active_task(3, n=24)
     cfg = TrainConfig(**CFG, epochs=4, checkpoint_every_s=0)
     ref = _net()
     r_ref = train(ref, (x, y), cfg, val_data=val)
@@ -331,8 +321,8 @@ def _make_old(ckpt, **changes):
 
 
 def test_old_checkpoint_resumes_exactly_when_its_choice_agrees(tmp_path):
-    x, y = _task(2)
-    val = _task(3, n=24)
+    x, y = half_active_task(2)
+    val = half_active_task(3, n=24)
     cfg = TrainConfig(**CFG, epochs=5, checkpoint_every_s=0)
     ref = _net()
     r_ref = train(ref, (x, y), cfg, val_data=val)
@@ -348,21 +338,25 @@ def test_old_checkpoint_resumes_exactly_when_its_choice_agrees(tmp_path):
 def test_old_checkpoint_with_a_different_choice_is_refused(tmp_path, monkeypatch):
     # a tie with a lower loss at epoch 1: the old rule kept epoch 0 (and counted a bad epoch)
     monkeypatch.setattr(tr, "evaluate", _Scripted([(0.5, 1.0), (0.5, 0.8)] * 4))
-    x, y = _task(2)
+    x, y = half_active_task(2)
     cfg = TrainConfig(**CFG, epochs=5, checkpoint_every_s=0)
-    train(_net(), (x, y), cfg, val_data=_task(3, n=8), run_dir=tmp_path, stop_after_epoch=1)
+    train(
+        _net(), (x, y), cfg, val_data=half_active_task(3, n=8), run_dir=tmp_path, stop_after_epoch=1
+    )
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["best"]["epoch"] == 1 and state["bad_epochs"] == 0  # the new rule's choice
     # a current-format checkpoint whose selection state does not follow from its history
     tampered = {**state, "best": {**state["best"], "epoch": 0}, "bad_epochs": 1}
     torch.save(tampered, tmp_path / "checkpoint.pt")
     with pytest.raises(ParameterError, match="inconsistent: its best epoch 0 .* history"):
-        train(_net(), (x, y), cfg, val_data=_task(3, n=8), run_dir=tmp_path)
+        train(_net(), (x, y), cfg, val_data=half_active_task(3, n=8), run_dir=tmp_path)
     _make_old(tmp_path / "checkpoint.pt", best={"epoch": 0, "metric": 0.5}, bad_epochs=1)
     with pytest.raises(ParameterError, match="older trainer.*chose epoch 0.*chooses epoch 1"):
-        train(_net(), (x, y), cfg, val_data=_task(3, n=8), run_dir=tmp_path)
+        train(_net(), (x, y), cfg, val_data=half_active_task(3, n=8), run_dir=tmp_path)
     # resume=False starts over
-    res = train(_net(), (x, y), cfg, val_data=_task(3, n=8), run_dir=tmp_path, resume=False)
+    res = train(
+        _net(), (x, y), cfg, val_data=half_active_task(3, n=8), run_dir=tmp_path, resume=False
+    )
     assert len(res.history) == cfg.epochs
 
 
