@@ -22,35 +22,12 @@ from lava_nt.nn.fixed_emulator import emulate_fixed
 from lava_nt.testing import random_spec
 
 
-def small_spec(seed=0):
-    # 16 -> 12 -> 6; layer 1 with random biases and gains, layer 2 without bias, unit gains
-    return random_spec(
-        seed,
-        (16, 12, 6),
-        du=(0.5, 1.0),
-        dv=(0.2, 0.1),
-        vth=1.0,
-        gain=(None, 1.0),
-        zero_bias=(1,),
-        weight_mean=(0.0, 0.05),
-        weight_scale=(0.3, 0.35),
-    )
-
-
 @pytest.fixture()
-def files(tmp_path):
-    spec = small_spec()
-    model = tmp_path / "model.h5"
-    save_model(model, spec, meta={"n_classes": 2, "seed": 0})
-    rng = np.random.default_rng(1)
-    x = (rng.random((12, 40, 16)) < 0.35).astype(np.int8)
-    y = rng.integers(0, 2, 40)
-    data = tmp_path / "data.npz"
-    np.savez(data, x=x, y=y)
-    static = tmp_path / "static.npz"
-    np.savez(static, x=x[0], y=y, T=12)
-    return {"spec": spec, "model": model, "data": data, "static": static, "x": x, "y": y,
-            "dir": tmp_path}  # fmt: skip
+def files(tmp_path, cli_files):
+    f = cli_files.model_and_data(tmp_path, cli_files.spec(), n_classes=2, T=12, N=40)
+    f["static"] = tmp_path / "static.npz"
+    np.savez(f["static"], x=f["x"][0], y=f["y"], T=12)
+    return f
 
 
 def test_subcommands_are_registered():

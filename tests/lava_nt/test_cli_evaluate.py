@@ -20,35 +20,12 @@ from lava_nt.nn.network import NTNetwork
 from lava_nt.testing import random_spec
 
 
-def small_spec(seed=0):
-    # 16 -> 12 -> 6; layer 1 with random biases and gains, layer 2 without bias, unit gains
-    return random_spec(
-        seed,
-        (16, 12, 6),
-        du=(0.5, 1.0),
-        dv=(0.2, 0.1),
-        vth=1.0,
-        gain=(None, 1.0),
-        zero_bias=(1,),
-        weight_mean=(0.0, 0.05),
-        weight_scale=(0.35, 0.35),
-    )
-
-
 @pytest.fixture()
-def files(tmp_path):
-    spec = small_spec()
-    model = tmp_path / "model.h5"
-    save_model(model, spec, meta={"n_classes": 3, "seed": 0})
-    rng = np.random.default_rng(1)
-    x = (rng.random((10, 30, 16)) < 0.35).astype(np.int8)
-    y = rng.integers(0, 3, 30)
-    data = tmp_path / "data.npz"
-    np.savez(data, x=x, y=y)
-    nolabel = tmp_path / "nolabel.npz"
-    np.savez(nolabel, x=x)
-    return {"spec": spec, "model": model, "data": data, "nolabel": nolabel, "x": x, "y": y,
-            "dir": tmp_path}  # fmt: skip
+def files(tmp_path, cli_files):
+    f = cli_files.model_and_data(tmp_path, cli_files.spec(weight_scale=0.35), 3, T=10, N=30)
+    f["nolabel"] = tmp_path / "nolabel.npz"
+    np.savez(f["nolabel"], x=f["x"])
+    return f
 
 
 def _confusion(y, p, n):
@@ -172,7 +149,6 @@ def test_quantize_input_scale_is_attached_and_used_by_evaluate(tmp_path, capsys)
     takes round(x * S); evaluate on Lava fixed point uses the attached scale and equals the
     emulator bit for bit. A spiking network refuses the option."""
     from lava_nt.converters.model_file import load_model
-    from lava_nt.testing import random_spec
 
     spec = random_spec(3, (10, 12, 6), graded=True)
     model = tmp_path / "g.h5"
