@@ -16,8 +16,16 @@
 
 Accuracies are on a held-out test split of digits 5-9 (numpy reference of the tuned network).
 ``--lava`` also runs the last fixed-point tuning (derived feedback) inside one Lava run and
-checks that it equals the twin bit for bit. The results are one seed of one small task; they
-show the size of the gap, not a general ranking.
+checks that it equals the twin bit for bit.
+
+``--kinds`` runs :func:`kinds_study` instead: what the gain and spiking-bias weight rules add to
+the bias rule. The pretrained network gets a volumetric spiking bias on its hidden layer
+(:func:`lava_nt.tuning.apply_tuning` ``"volumetric"``, 8 bias neurons of 8 targets each, ``w_b``
+0, so it starts as the pretrained network); float, derived feedback, 3 passes; (a) biases only
+(``eta`` x ``band`` from :data:`ETAS` x :data:`BANDS`), (b) + gains (``eta_gain`` from
+:data:`KIND_ETAS`, the rest as chosen in (a)), (c) + spiking-bias weights (``eta_sb``, the rest
+as chosen in (b)); every choice by validation accuracy. The results are one seed of one small
+task; they show the size of the gap, not a general ranking.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from lava_nt.ondevice.twin import run_twin, tuned_spec
 T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
 ETAS = (3e-5, 1e-4, 3e-4, 1e-3)
 BANDS = (0.25, 0.5, 1.0)
+KIND_ETAS = {"gain": (3e-6, 1e-5, 3e-5, 1e-4), "sb_weight": (1e-4, 3e-4, 1e-3, 3e-3)}
 
 
 def digits_task(seed: int = 0) -> dict:
@@ -155,6 +164,59 @@ def compare(seed: int = 0, lava: bool = False) -> dict:
     return result
 
 
+def kinds_study(seed: int = 0) -> dict:
+    """Biases vs + gains vs + spiking-bias weights, learned on-device (module docstring)."""
+    from lava_nt.tuning import apply_tuning  # lazy: torch only for the pretraining
+
+    task = digits_task(seed)
+    net = pretrain(task, seed)
+    apply_tuning(net, "volumetric", group_size=8, seed=seed)  # w_b = 0: still the pretrained net
+    spec = net.to_spec()
+    x, y = _sequence(task["B_tune"], EPOCHS_ON_DEVICE)
+
+    def run(**kw):
+        rule = make_rule(spec, T, CLASSES, feedback="derived", x_feedback=task["B_tune"][0],
+                         **kw)  # fmt: skip
+        res = run_twin(spec, rule, x, y)
+        tuned = tuned_spec(spec, res.biases, res.gains, res.sb_weights)
+        return accuracy(tuned, task["B_val"]), tuned
+
+    def choose(grid):
+        best = None
+        for kw in grid:
+            val, tuned = run(**kw)
+            if best is None or val > best[0]:
+                best = (val, tuned, kw)
+        return best
+
+    rows = {"untuned on 5-9": (accuracy(spec, task["B_test"]), None)}
+    t0 = time.perf_counter()
+    _, tuned, kw = choose([dict(eta=e, band=b) for e in ETAS for b in BANDS])
+    rows["biases"] = (accuracy(tuned, task["B_test"]), dict(kw))
+    for kind, name in (("gain", "+ gains"), ("sb_weight", "+ spiking-bias weights")):
+        learn = ("bias", "gain") if kind == "gain" else ("bias", "gain", "sb_weight")
+        key = "eta_gain" if kind == "gain" else "eta_sb"
+        _, tuned, kw = choose([{**kw, "learn": learn, key: e} for e in KIND_ETAS[kind]])
+        rows[name] = (accuracy(tuned, task["B_test"]), {k: v for k, v in kw.items()
+                                                        if k != "learn"})  # fmt: skip
+    return {"rows": {k: {"accuracy": a, "settings": st} for k, (a, st) in rows.items()},
+            "seconds": time.perf_counter() - t0, "bias_neurons": spec.layers[0].spiking_bias.m}
+
+
+def kinds_table(results: dict) -> str:
+    """A Markdown table of :func:`kinds_study` results ``{seed: result}``."""
+    seeds = list(results)
+    lines = ["| learned on-device | " + " | ".join(f"seed {s}" for s in seeds)
+             + " | mean | chosen (per seed) |", "|" + "---|" * (len(seeds) + 3)]  # fmt: skip
+    for name in results[seeds[0]]["rows"]:
+        accs = [results[s]["rows"][name]["accuracy"] for s in seeds]
+        sts = [results[s]["rows"][name]["settings"] for s in seeds]
+        st = "; ".join(", ".join(f"{k} {v:g}" for k, v in d.items()) for d in sts if d)
+        cells = " | ".join(f"{a:.3f}" for a in accs)
+        lines.append(f"| {name} | {cells} | {np.mean(accs):.3f} | {st} |")
+    return "\n".join(lines)
+
+
 TABLE_HEADER = "| arm | {} | mean | eta, band (per seed) |"
 
 
@@ -203,16 +265,26 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds")
     p.add_argument("--lava", action="store_true", help="also run the fixed-point tuning in Lava")
     p.add_argument("--out", default=None, help="write the results as JSON")
+    p.add_argument("--kinds", action="store_true",
+                   help="run the gain / spiking-bias weight study instead (block "
+                   "'compare-kinds' with --docs)")  # fmt: skip
     p.add_argument("--docs", metavar="PAGE.md", default=None,
                    help="write the table into the page's block 'compare', captioned with this "
                    "command and the commit")  # fmt: skip
     args = p.parse_args(argv)
     commit = _commit()
-    results = {s: compare(s, args.lava) for s in args.seed}
-    text = table(results)
-    print(text)
-    for s, res in results.items():
-        print(s, res["timing"], res["sizes"], res.get("lava"))
+    if args.kinds:
+        results = {s: kinds_study(s) for s in args.seed}
+        text = kinds_table(results)
+        print(text)
+        for s, res in results.items():
+            print(s, f"{res['seconds']:.1f} s", res["bias_neurons"], "bias neurons")
+    else:
+        results = {s: compare(s, args.lava) for s in args.seed}
+        text = table(results)
+        print(text)
+        for s, res in results.items():
+            print(s, res["timing"], res["sizes"], res.get("lava"))
     if args.out:
         from lava_nt.io import atomic_write_text, to_jsonable  # lazy: only with --out
 
@@ -224,7 +296,7 @@ def main(argv=None) -> int:
 
         cmd = shlex.join(["python", "-m", "lava_nt.ondevice.compare",
                           *(sys.argv[1:] if argv is None else argv)])  # fmt: skip
-        write_docs_block(args.docs, "compare",
+        write_docs_block(args.docs, "compare-kinds" if args.kinds else "compare",
                          f"*Generated by `{cmd}` (commit `{commit}`).*\n\n{text}")  # fmt: skip
     return 0
 

@@ -21,3 +21,15 @@ def test_compare_table_and_docs_block(tmp_path):
     page.write_text("no block")
     with pytest.raises(SystemExit, match="no single block"):
         write_docs_block(str(page), "compare", "new")
+
+
+def test_kinds_table():
+    from lava_nt.ondevice.compare import kinds_table
+
+    res = {s: {"rows": {"biases": {"accuracy": a, "settings": {"eta": 1e-4, "band": 0.5}},
+                        "+ gains": {"accuracy": b, "settings": {"eta": 1e-4, "eta_gain": 3e-5}}}}
+           for s, a, b in ((0, 0.2, 0.4), (1, 0.1, 0.3))}  # fmt: skip
+    text = kinds_table(res)
+    assert "| learned on-device | seed 0 | seed 1 | mean | chosen (per seed) |" in text
+    assert "| biases | 0.200 | 0.100 | 0.150 | eta 0.0001, band 0.5; eta 0.0001, band 0.5 |" in text
+    assert "| + gains | 0.400 | 0.300 | 0.350 | eta 0.0001, eta_gain 3e-05;" in text
