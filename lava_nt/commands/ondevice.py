@@ -386,8 +386,12 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         f"{ops['eligibility_updates']:.0f} eligibility + {ops['error_counter_updates']:.0f} "
         f"error-counter updates, {ops['error_messages']:.3g} error messages, "
         f"{ops['error_synops']:.4g} feedback synops, {ops['bias_updates']:.0f} bias updates"
-        + (f", {ops['gain_and_weight_updates']:.0f} gain/weight-rule updates and "
-           f"{ops['weight_messages']:.3g} weight messages" if rule.learn != ("bias",) else "")
+        + (
+            f", {ops['gain_and_weight_updates']:.0f} gain/weight-rule updates and "
+            f"{ops['weight_messages']:.3g} weight messages"
+            if rule.learn != ("bias",)
+            else ""
+        )
         + ": "
         f"{en['total_pj'] / 1e3:.4g} nJ (lower bound {en['total_low_pj'] / 1e3:.4g} nJ)"
     )

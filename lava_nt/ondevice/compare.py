@@ -199,8 +199,11 @@ def kinds_study(seed: int = 0) -> dict:
         _, tuned, kw = choose([{**kw, "learn": learn, key: e} for e in KIND_ETAS[kind]])
         rows[name] = (accuracy(tuned, task["B_test"]), {k: v for k, v in kw.items()
                                                         if k != "learn"})  # fmt: skip
-    return {"rows": {k: {"accuracy": a, "settings": st} for k, (a, st) in rows.items()},
-            "seconds": time.perf_counter() - t0, "bias_neurons": spec.layers[0].spiking_bias.m}
+    return {
+        "rows": {k: {"accuracy": a, "settings": st} for k, (a, st) in rows.items()},
+        "seconds": time.perf_counter() - t0,
+        "bias_neurons": spec.layers[0].spiking_bias.m,
+    }
 
 
 def kinds_table(results: dict) -> str:
