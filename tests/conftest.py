@@ -3,6 +3,8 @@ so the helpers come through fixtures)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -44,8 +46,4 @@ def model_and_data(directory, spec, n_classes: int, T: int, N: int) -> dict:
 def cli_files():
     """The builders of this conftest for the command-line tests (a small model and its data)."""
 
-    class Files:
-        spec = staticmethod(small_spec)
-        model_and_data = staticmethod(model_and_data)
-
-    return Files
+    return SimpleNamespace(spec=small_spec, model_and_data=model_and_data)

@@ -7,6 +7,7 @@ pytest's importlib mode cannot import a conftest, so the helpers come through th
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -73,10 +74,9 @@ def assert_bias_gradients_follow_float(qat, net, x) -> None:
 def qat_checks():
     """The helpers of this conftest."""
 
-    class Checks:
-        data = staticmethod(two_class_data)
-        tune = staticmethod(tune_qat)
-        evaluate = staticmethod(evaluate_lava_fixed)
-        gradients_follow_float = staticmethod(assert_bias_gradients_follow_float)
-
-    return Checks
+    return SimpleNamespace(
+        data=two_class_data,
+        tune=tune_qat,
+        evaluate=evaluate_lava_fixed,
+        gradients_follow_float=assert_bias_gradients_follow_float,
+    )

@@ -5,6 +5,7 @@ helper (:func:`run_with_grads`) for the tests that compare the gradients of two 
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
@@ -139,11 +140,10 @@ def _seed_everything():
 def builders():
     """The builders and helpers of this conftest (pytest's importlib mode cannot import it)."""
 
-    class B:
-        float_spec = staticmethod(random_float_spec)
-        fixed_spec = staticmethod(random_fixed_spec)
-        inputs = staticmethod(random_input)
-        loss = staticmethod(spike_loss)
-        run = staticmethod(run_with_grads)
-
-    return B
+    return SimpleNamespace(
+        float_spec=random_float_spec,
+        fixed_spec=random_fixed_spec,
+        inputs=random_input,
+        loss=spike_loss,
+        run=run_with_grads,
+    )
