@@ -45,5 +45,4 @@ def model_and_data(directory, spec, n_classes: int, T: int, N: int) -> dict:
 @pytest.fixture
 def cli_files():
     """The builders of this conftest for the command-line tests (a small model and its data)."""
-
     return SimpleNamespace(spec=small_spec, model_and_data=model_and_data)

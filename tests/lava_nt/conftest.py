@@ -73,7 +73,6 @@ def assert_bias_gradients_follow_float(qat, net, x) -> None:
 @pytest.fixture
 def qat_checks():
     """The helpers of this conftest."""
-
     return SimpleNamespace(
         data=two_class_data,
         tune=tune_qat,

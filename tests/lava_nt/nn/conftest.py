@@ -139,7 +139,6 @@ def _seed_everything():
 @pytest.fixture
 def builders():
     """The builders and helpers of this conftest (pytest's importlib mode cannot import it)."""
-
     return SimpleNamespace(
         float_spec=random_float_spec,
         fixed_spec=random_fixed_spec,
