@@ -28,7 +28,8 @@ spiking-bias weights: float, or fixed point only) and ``DIR/report.json`` (accur
 before/after, settings, parameter changes), both atomically. In fixed
 point the tuned layers' biases first get room to grow (``--bias-headroom``,
 :func:`lava_nt.ondevice.rule.bias_headroom`): the quantiser's smallest exponents would saturate
-at once.
+at once; so do the learning spiking biases' weights (``--sb-headroom``,
+:func:`lava_nt.ondevice.rule.sb_weight_headroom`).
 """
 
 from __future__ import annotations
@@ -163,6 +164,13 @@ def register(subparsers) -> None:
         help="fixed point: give the tuned layers' biases one exponent per layer that holds "
         "this fraction of the threshold (default 1.0; 0 keeps what they need now)",
     )
+    p.add_argument(
+        "--sb-headroom",
+        type=_eta,
+        default=1.0,
+        help="fixed point, --learn sb_weight: give each tuned layer's spiking-bias weights one "
+        "exponent that holds this fraction of the layer's threshold (default 1.0)",
+    )
     p.add_argument("--epochs", type=positive_int, default=1, help="passes over TUNE")
     p.add_argument("--n-classes", type=positive_int, default=None)
     p.add_argument("--T", type=positive_int, default=None, help="steps of a static x")
@@ -284,11 +292,13 @@ def _ondevice(args) -> int:
     xt, xs = (fixed_point_input(spec, report, v) if net.fixed else v for v in (xt, xs))
     T = int(xt.shape[0])
     if net.fixed:
-        from lava_nt.ondevice import bias_headroom
+        from lava_nt.ondevice import bias_headroom, sb_weight_headroom
 
         layers = range(len(net.layers)) if args.layers is None else sorted(set(args.layers))
         if all(0 <= k < len(net.layers) for k in layers):  # else make_rule names the layer
             net = bias_headroom(net, layers, args.bias_headroom)
+            if "sb_weight" in args.learn:
+                net = sb_weight_headroom(net, layers, args.sb_headroom)
     rule = _rule(args, net, float_spec, T, n_classes, xt)
     x = np.concatenate([xs] + [xt] * args.epochs + [xs], axis=1)
     labels = np.concatenate([ys] + [yt] * args.epochs + [ys])
@@ -347,7 +357,7 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
                         eta_gain_shift=args.eta_gain_shift)  # fmt: skip
     if rule.learns("sb_weight"):
         settings.update(eta_sb=args.eta_sb, eta_sb_mant=args.eta_sb_mant,
-                        eta_sb_shift=args.eta_sb_shift)  # fmt: skip
+                        eta_sb_shift=args.eta_sb_shift, sb_headroom=args.sb_headroom)  # fmt: skip
     meta = {
         "n_classes": n_classes, "role": "tuned", "T": rule.T, "ondevice": settings,
         "tuned_from": {"path": str(args.model), "sha256": file_sha256(args.model),

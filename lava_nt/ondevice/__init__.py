@@ -27,6 +27,7 @@ from lava_nt.ondevice.rule import (
     identity_feedback,
     layer_counts,
     make_rule,
+    sb_weight_headroom,
 )
 from lava_nt.ondevice.select import OnDeviceChoice, tune_on_device
 from lava_nt.ondevice.torch_twin import run_twin_torch
@@ -49,6 +50,7 @@ __all__ = [
     "make_rule",
     "run_twin",
     "run_twin_torch",
+    "sb_weight_headroom",
     "tune_on_device",
     "tuned_spec",
 ]

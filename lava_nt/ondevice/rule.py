@@ -449,13 +449,45 @@ def bias_headroom(spec: NetworkSpec, layers, vth_fraction: float = 1.0) -> Netwo
     for k in layers:
         layer = out.layers[k]
         p = layer.neuron
-        value = np.broadcast_to(
-            np.asarray(p.bias_mant, np.int64) << np.asarray(p.bias_exp, np.int64), (layer.n,)
-        )
-        need = max(vth_fraction * (int(p.vth) << 6), float(np.abs(value).max(initial=0)))
-        exp = next((e for e in range(BIAS_EXP_MAX + 1) if BIAS_MANT_MAX << e >= need),
-                   BIAS_EXP_MAX)  # fmt: skip
-        mant = np.clip(round_half_away(value / 2.0**exp), BIAS_MANT_MIN, BIAS_MANT_MAX)
-        layer.neuron = p._replace(bias_mant=mant.astype(np.int64),
-                                  bias_exp=np.full(layer.n, exp, np.int64))  # fmt: skip
+        mant, exp = _room(p.bias_mant, p.bias_exp, layer.n, vth_fraction * (int(p.vth) << 6))
+        layer.neuron = p._replace(bias_mant=mant, bias_exp=exp)
+    return out
+
+
+def _room(mant, exp, n: int, need: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(mant, exp)`` of ``n`` values ``mant << exp`` re-expressed with one exponent, the
+    smallest in ``0 .. 7`` with ``4095 << e >= max(need, max |value|)`` (7 if none); the 13-bit
+    bias and bias-weight mantissas have the same range."""
+    value = np.broadcast_to(np.asarray(mant, np.int64) << np.asarray(exp, np.int64), (n,))
+    need = max(need, float(np.abs(value).max(initial=0)))
+    e = next((e for e in range(BIAS_EXP_MAX + 1) if BIAS_MANT_MAX << e >= need), BIAS_EXP_MAX)
+    m = np.clip(round_half_away(value / 2.0**e), BIAS_MANT_MIN, BIAS_MANT_MAX)
+    return m.astype(np.int64), np.full(n, e, np.int64)
+
+
+def sb_weight_headroom(spec: NetworkSpec, layers, vth_fraction: float = 1.0) -> NetworkSpec:
+    """A copy of the fixed-point ``spec`` whose tuned ``layers``' spiking biases can hold
+    weights up to ``vth_fraction`` of the target layer's threshold (``vth << 6``) per spike.
+
+    As :func:`bias_headroom` for the weights ``w_b_mant << w_b_exp`` (13-bit mantissa, 3-bit
+    exponent, the same range): every bias neuron of the population gets the exponent ``e`` = the
+    smallest in ``0 .. 7`` with ``4095 << e >= max(vth_fraction * (vth << 6), max |w|)``, and
+    each weight is re-expressed as ``round(w / 2**e) << e``. A weight that starts at 0 (a spiking
+    bias added for tuning) could otherwise only reach 4095 voltage units. Layers without a
+    spiking bias are left as they are.
+    """
+    if not spec.fixed:
+        raise ParameterError("sb_weight_headroom: needs a fixed-point spec")
+    if not np.isfinite(vth_fraction) or vth_fraction < 0:
+        raise ParameterError(f"sb_weight_headroom: vth_fraction must be >= 0, not {vth_fraction}")
+    out = copy.deepcopy(spec)
+    for k in layers:
+        layer = out.layers[k]
+        sb = layer.spiking_bias
+        if sb is None:
+            continue
+        p = sb.params
+        need = vth_fraction * (int(layer.neuron.vth) << 6)
+        mant, exp = _room(p.w_b_mant, p.w_b_exp, sb.m, need)
+        sb.params = p._replace(w_b_mant=mant, w_b_exp=exp)
     return out

@@ -10,7 +10,7 @@ from lava_nt.converters.model_file import load_model, save_model
 from lava_nt.converters.quantize import quantize
 from lava_nt.decode import predictions
 from lava_nt.network import run_reference
-from lava_nt.ondevice import bias_headroom
+from lava_nt.ondevice import bias_headroom, sb_weight_headroom
 from lava_nt.testing import random_input, random_spec
 
 T = 8
@@ -131,8 +131,9 @@ def test_fixed_gains_and_weights_twin_and_lava_write_the_same_model(tmp_path):
     assert _run(tmp_path, "lava", *args, "--engine", "lava") == 0
     a, info = load_model(tmp_path / "twin" / "tuned.h5")
     b, _ = load_model(tmp_path / "lava" / "tuned.h5")
-    base = bias_headroom(quantize(spec)[0], [0, 1], 1.0)
+    base = sb_weight_headroom(bias_headroom(quantize(spec)[0], [0, 1], 1.0), [0, 1], 1.0)
     for la, lb, l0 in zip(a.layers, b.layers, base.layers, strict=True):
+        assert np.array_equal(la.spiking_bias.params.w_b_exp, l0.spiking_bias.params.w_b_exp)
         assert np.array_equal(la.neuron.gain_mant, lb.neuron.gain_mant)
         assert np.array_equal(la.spiking_bias.params.w_b_mant, lb.spiking_bias.params.w_b_mant)
         assert np.array_equal(la.neuron.bias_mant, l0.neuron.bias_mant)
@@ -142,4 +143,5 @@ def test_fixed_gains_and_weights_twin_and_lava_write_the_same_model(tmp_path):
     assert settings["learn"] == ["gain", "sb_weight"] and settings["eta_gain"] == 0.0005
     rep = json.loads((tmp_path / "twin" / "report.json").read_text())
     assert rep["settings"]["eta_sb"] == 0.001 and set(rep["gain_change"]) == {"0", "1"}
+    assert rep["settings"]["sb_headroom"] == 1.0
     assert rep["sb_weight_change"]["1"]["max_abs"] > 0 and rep["bias_change"]["0"]["max_abs"] == 0

@@ -16,6 +16,7 @@ from lava_nt.ondevice import (
     make_rule,
     run_twin,
     run_twin_torch,
+    sb_weight_headroom,
     tuned_spec,
 )
 from lava_nt.spec.fixed import GAIN_MAX, GAIN_MIN, WB_MANT_MAX, fixed_ntlif_parameters
@@ -298,6 +299,23 @@ def test_fixed_update_rates_convert_the_float_rates():
     np.testing.assert_allclose(mants[0] / 2.0 ** shifts[0], want, rtol=5e-3)
     with pytest.raises(ParameterError, match="kind must be"):
         fixed_update_rates(1e-3, "bias", q, fspec, [0])
+
+
+def test_sb_weight_headroom_reexpresses_the_weights_with_room_to_grow():
+    spec = _sb_hand_spec(True)  # vth 1 -> 64 voltage units; w_b 16 << 0
+    sb = spec.layers[0].spiking_bias
+    sb.params = sb.params._replace(w_b_mant=np.array([1000]), w_b_exp=np.array([3]))
+    out = sb_weight_headroom(spec, [0], 300.0)  # room for 300 * 64 = 19,200: e = 3 (32,760)
+    p = out.layers[0].spiking_bias.params
+    assert (p.w_b_mant.tolist(), p.w_b_exp.tolist()) == ([1000], [3])
+    out = sb_weight_headroom(spec, [0], 1000.0)  # 64,000: e = 4, round(8000 / 16) = 500
+    p = out.layers[0].spiking_bias.params
+    assert (p.w_b_mant.tolist(), p.w_b_exp.tolist()) == ([500], [4])
+    assert spec.layers[0].spiking_bias.params.w_b_mant.tolist() == [1000]  # a copy
+    # 0: only what the weight needs now (8000 <= 4095 << 1)
+    assert sb_weight_headroom(spec, [0], 0.0).layers[0].spiking_bias.params.w_b_exp[0] == 1
+    with pytest.raises(ParameterError, match="needs a fixed-point spec"):
+        sb_weight_headroom(_sb_hand_spec(False), [0])
 
 
 # ---- errors ------------------------------------------------------------------------------------
