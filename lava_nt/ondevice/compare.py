@@ -24,8 +24,11 @@ the bias rule. The pretrained network gets a volumetric spiking bias on its hidd
 0, so it starts as the pretrained network); float, derived feedback, 3 passes; (a) biases only
 (``eta`` x ``band`` from :data:`ETAS` x :data:`BANDS`), (b) + gains (``eta_gain`` from
 :data:`KIND_ETAS`, the rest as chosen in (a)), (c) + spiking-bias weights (``eta_sb``, the rest
-as chosen in (b)); every choice by validation accuracy. The results are one seed of one small
-task; they show the size of the gap, not a general ranking.
+as chosen in (b)); every choice by validation accuracy. The same three arms then run in fixed
+point (quantised, bias and weight headroom 1.0) with the float choices' rates converted
+(:func:`~lava_nt.ondevice.rule.fixed_rates`, :func:`~lava_nt.ondevice.rule.fixed_update_rates`);
+with ``--lava`` the last of them also runs inside one Lava run, checked bit for bit. The
+results are one seed of one small task; they show the size of the gap, not a general ranking.
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ import numpy as np
 
 from lava_nt.decode import predictions
 from lava_nt.network import NetworkSpec, run_reference
-from lava_nt.ondevice.rule import bias_headroom, fixed_rates, make_rule
+from lava_nt.ondevice.rule import (
+    bias_headroom,
+    fixed_rates,
+    fixed_update_rates,
+    make_rule,
+    sb_weight_headroom,
+)
 from lava_nt.ondevice.twin import run_twin, tuned_spec
 
 T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
@@ -164,8 +173,23 @@ def compare(seed: int = 0, lava: bool = False) -> dict:
     return result
 
 
-def kinds_study(seed: int = 0) -> dict:
+def _fixed_kwargs(kw: dict, fixed: NetworkSpec, spec: NetworkSpec) -> dict:
+    """The fixed-point ``make_rule`` keywords of the float choice ``kw`` (converted rates)."""
+    layers = range(len(spec.layers))
+    mant, shift = fixed_rates(kw["eta"], fixed, spec, layers)
+    out = {"band": kw["band"], "learn": kw.get("learn", ("bias",)), "eta_mant": mant,
+           "eta_shift": shift}  # fmt: skip
+    for key, kind in (("eta_gain", "gain"), ("eta_sb", "sb_weight")):
+        if key in kw:
+            mant, shift = fixed_update_rates(kw[key], kind, fixed, spec, layers)
+            out[f"{key}_mant"] = [0 if m is None else m for m in mant]
+            out[f"{key}_shift"] = shift
+    return out
+
+
+def kinds_study(seed: int = 0, lava: bool = False) -> dict:
     """Biases vs + gains vs + spiking-bias weights, learned on-device (module docstring)."""
+    from lava_nt.converters.quantize import quantize  # lazy: the bridge, for the fixed arm
     from lava_nt.tuning import apply_tuning  # lazy: torch only for the pretraining
 
     task = digits_task(seed)
@@ -175,16 +199,17 @@ def kinds_study(seed: int = 0) -> dict:
     x, y = _sequence(task["B_tune"], EPOCHS_ON_DEVICE)
 
     def run(**kw):
-        rule = make_rule(spec, T, CLASSES, feedback="derived", x_feedback=task["B_tune"][0],
+        net = kw.pop("net", spec)
+        rule = make_rule(net, T, CLASSES, feedback="derived", x_feedback=task["B_tune"][0],
                          **kw)  # fmt: skip
-        res = run_twin(spec, rule, x, y)
-        tuned = tuned_spec(spec, res.biases, res.gains, res.sb_weights)
-        return accuracy(tuned, task["B_val"]), tuned
+        res = run_twin(net, rule, x, y)
+        tuned = tuned_spec(net, res.biases, res.gains, res.sb_weights)
+        return accuracy(tuned, task["B_val"]), tuned, rule, res
 
     def choose(grid):
         best = None
         for kw in grid:
-            val, tuned = run(**kw)
+            val, tuned, _, _ = run(**kw)
             if best is None or val > best[0]:
                 best = (val, tuned, kw)
         return best
@@ -193,17 +218,38 @@ def kinds_study(seed: int = 0) -> dict:
     t0 = time.perf_counter()
     _, tuned, kw = choose([dict(eta=e, band=b) for e in ETAS for b in BANDS])
     rows["biases"] = (accuracy(tuned, task["B_test"]), dict(kw))
+    chosen = {"biases": dict(kw)}
     for kind, name in (("gain", "+ gains"), ("sb_weight", "+ spiking-bias weights")):
         learn = ("bias", "gain") if kind == "gain" else ("bias", "gain", "sb_weight")
         key = "eta_gain" if kind == "gain" else "eta_sb"
         _, tuned, kw = choose([{**kw, "learn": learn, key: e} for e in KIND_ETAS[kind]])
+        chosen[name] = dict(kw)
         rows[name] = (accuracy(tuned, task["B_test"]), {k: v for k, v in kw.items()
                                                         if k != "learn"})  # fmt: skip
-    return {
+    # fixed point: the float choices' rates converted, biases and weights given headroom
+    every = range(len(spec.layers))
+    fixed = sb_weight_headroom(bias_headroom(quantize(spec)[0], every, 1.0), every, 1.0)
+    rows["untuned on 5-9, fixed point"] = (accuracy(fixed, task["B_test"]), None)
+    for name, kw in chosen.items():
+        _, tuned, frule, fres = run(net=fixed, **_fixed_kwargs(kw, fixed, spec))
+        rows[f"{name}, fixed point"] = (accuracy(tuned, task["B_test"]), None)
+    result = {
         "rows": {k: {"accuracy": a, "settings": st} for k, (a, st) in rows.items()},
         "seconds": time.perf_counter() - t0,
         "bias_neurons": spec.layers[0].spiking_bias.m,
     }
+    if lava:  # the last fixed-point arm (every kind) inside one Lava run
+        from lava_nt.ondevice.lava_engine import run_lava  # lazy: imports Lava
+
+        t1 = time.perf_counter()
+        res = run_lava(fixed, frule, x, y)
+        same = np.array_equal(res.output, fres.output) and all(
+            np.array_equal(getattr(res, f)[k], getattr(fres, f)[k])
+            for f in ("biases", "gains", "sb_weights") for k in getattr(fres, f)
+        )  # fmt: skip
+        result["lava"] = {"seconds": time.perf_counter() - t1, "steps": res.steps,
+                          "bit_exact": bool(same)}  # fmt: skip
+    return result
 
 
 def kinds_table(results: dict) -> str:
@@ -277,11 +323,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     commit = _commit()
     if args.kinds:
-        results = {s: kinds_study(s) for s in args.seed}
+        results = {s: kinds_study(s, args.lava) for s in args.seed}
         text = kinds_table(results)
         print(text)
         for s, res in results.items():
-            print(s, f"{res['seconds']:.1f} s", res["bias_neurons"], "bias neurons")
+            print(
+                s, f"{res['seconds']:.1f} s", res["bias_neurons"], "bias neurons", res.get("lava")
+            )
     else:
         results = {s: compare(s, args.lava) for s in args.seed}
         text = table(results)
