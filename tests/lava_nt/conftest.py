@@ -1,4 +1,5 @@
-"""Shared checks of the QAT tests (test_qat, test_qat_delays, test_qat_readout_cli).
+"""Shared checks of the QAT tests (test_qat, test_qat_delays, test_qat_readout,
+test_qat_readout_cli).
 
 pytest's importlib mode cannot import a conftest, so the helpers come through the
 ``qat_checks`` fixture.
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from lava_nt.cli import main
+from lava_nt.nn.fixed_emulator import run_fixed
 
 
 def two_class_data(path, n: int, seed: int, n_in: int, T: int, graded: bool) -> str:
@@ -55,6 +57,34 @@ def evaluate_lava_fixed(model, test: str, res) -> dict:
     return result
 
 
+def assert_qat_is_emulator(qat, x: torch.Tensor, static_T: int | None = None):
+    """The QAT forward (recording) equals :func:`~lava_nt.nn.fixed_emulator.run_fixed` of its
+    fixed-point network on the integer input, bit for bit: the output (spikes or readout trace),
+    every layer's spikes and, where the layer has a spiking bias, its current and spikes (none
+    where it has none). ``x`` is a sequence, or a static input held ``static_T`` steps. Returns
+    ``(output, per-layer spike rates)``."""
+    with torch.no_grad():
+        if static_T is None:
+            out, recs = qat(x, record=True)
+            xs = x
+        else:
+            out, recs = qat.forward_static(x, static_T, record=True)
+            xs = x.expand(static_T, *x.shape)
+    emu = run_fixed(qat.to_fixed_spec(), qat.fixed_input(xs).to(torch.int64), record=True)
+    assert emu.has_readout == (qat.readout is not None)
+    assert torch.equal(out, emu.output.to(out.dtype))
+    rates = []
+    for k, (r, e) in enumerate(zip(recs, emu.layers, strict=True)):
+        assert torch.equal(r["spikes"].to(torch.int64), e["spikes"]), f"layer {k}"
+        rates.append(float(r["spikes"].mean()))
+        if e["bias_current"] is None:
+            assert r["bias_current"] is None, f"layer {k}"
+            continue
+        assert torch.equal(r["bias_current"].to(torch.int64), e["bias_current"]), f"layer {k}"
+        assert torch.equal(r["bias_spikes"].to(torch.int64), e["bias_spikes"]), f"layer {k}"
+    return out, rates
+
+
 def assert_bias_gradients_follow_float(qat, net, x) -> None:
     """STE + surrogate on (v - vth) / S: the QAT network ``qat`` and the float network ``net``
     agree on most output spikes of ``x``, and each layer's bias gradient of the QAT network has
@@ -74,6 +104,7 @@ def assert_bias_gradients_follow_float(qat, net, x) -> None:
 def qat_checks():
     """The helpers of this conftest."""
     return SimpleNamespace(
+        emulator=assert_qat_is_emulator,
         data=two_class_data,
         tune=tune_qat,
         evaluate=evaluate_lava_fixed,

@@ -22,7 +22,6 @@ import torch
 
 from lava_nt.converters.quantize import quantize
 from lava_nt.network import LayerSpec, NetworkSpec
-from lava_nt.nn.fixed_emulator import emulate_fixed
 from lava_nt.nn.network import NTNetwork
 from lava_nt.qat import QATError, QATNetwork, fixed_spec_differences
 from lava_nt.spec.fixed import (
@@ -71,46 +70,23 @@ def spikes(seed: int, shape, p: float = 0.3) -> torch.Tensor:
     return torch.as_tensor((rng.random(shape) < p).astype(np.float64))
 
 
-def assert_same_as_emulator(qat: QATNetwork, x: torch.Tensor, static_T: int | None = None):
-    """QAT forward (record) == emulate_fixed(to_fixed_spec()) at every layer, bit for bit."""
-    with torch.no_grad():
-        if static_T is None:
-            out, recs = qat(x, record=True)
-            xe = x
-        else:
-            out, recs = qat.forward_static(x, static_T, record=True)
-            xe = x.expand(static_T, *x.shape)
-    emu, erecs = emulate_fixed(qat.to_fixed_spec(), xe.to(torch.int64), record=True)
-    assert torch.equal(out.to(torch.int64), emu)
-    rates = []
-    for r, e in zip(recs, erecs, strict=True):
-        assert torch.equal(r["spikes"].to(torch.int64), e["spikes"])
-        rates.append(float(r["spikes"].mean()))
-        if e["bias_current"] is None:
-            assert r["bias_current"] is None
-            continue
-        assert torch.equal(r["bias_current"].to(torch.int64), e["bias_current"])
-        assert torch.equal(r["bias_spikes"].to(torch.int64), e["bias_spikes"])
-    return rates
-
-
 # ---- 1. forward == fixed-point emulator --------------------------------------------------------
 @pytest.mark.parametrize("engine", ["fused", "autograd"])
 @pytest.mark.parametrize(
     "seed,resets",
     [(0, ("zero", "subtract", "zero")), (1, ("subtract", "zero", "subtract")), (2, ("subtract",))],
 )
-def test_forward_is_the_fixed_point_network(seed, resets, engine):
+def test_forward_is_the_fixed_point_network(seed, resets, engine, qat_checks):
     qat = QATNetwork(random_spec(seed, resets), trainable=ALL)
     for layer in qat.layers:
         layer.engine = engine
-    rates = assert_same_as_emulator(qat, spikes(seed, (25, 40, 24)))
+    _, rates = qat_checks.emulator(qat, spikes(seed, (25, 40, 24)))
     assert all(0.02 < r < 0.9 for r in rates), rates  # not a trivial comparison
-    assert_same_as_emulator(qat, spikes(seed, (40, 24)), static_T=20)
+    qat_checks.emulator(qat, spikes(seed, (40, 24)), static_T=20)
 
 
 @pytest.mark.parametrize("bias_exp", ["layer", 6, 0])
-def test_bias_exponent_modes(bias_exp):
+def test_bias_exponent_modes(bias_exp, qat_checks):
     spec = random_spec(3)
     qat = QATNetwork(spec, bias_exp=bias_exp, trainable=ALL)
     q, _ = quantize(spec, bias_exp=bias_exp, scales=qat.scales, bias_scales=qat.bias_scales)
@@ -120,10 +96,10 @@ def test_bias_exponent_modes(bias_exp):
         assert len(set(be.tolist())) == 1
     else:
         assert set(be.tolist()) == {bias_exp}
-    assert_same_as_emulator(qat, spikes(3, (20, 30, 24)))
+    qat_checks.emulator(qat, spikes(3, (20, 30, 24)))
 
 
-def test_u_wraps_and_v_saturates_bit_exactly():
+def test_u_wraps_and_v_saturates_bit_exactly(qat_checks):
     """Forced large scales: the 24-bit current wraps and v saturates; still bit-exact."""
     spec = random_spec(4, ("zero", "subtract", "zero"))
     qat = QATNetwork(spec, scales=[4e6, 4e6, 4e6], bias_scales=[4e6] * 3, trainable=ALL)
@@ -133,8 +109,8 @@ def test_u_wraps_and_v_saturates_bit_exactly():
         r = layer.registers()
         drive = layer._drive(x, r.k_int, r.w_exp)
     assert float(drive.abs().max()) > 2**23  # one step's input alone exceeds the 24-bit range
-    assert_same_as_emulator(qat, x)
-    assert_same_as_emulator(qat, x[0], static_T=25)
+    qat_checks.emulator(qat, x)
+    qat_checks.emulator(qat, x[0], static_T=25)
 
 
 # ---- 4. registers: the quantiser's, integers within their widths -------------------------------
@@ -184,7 +160,7 @@ def _assert_widths(fixed: NetworkSpec) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_registers_equal_the_quantizer_and_fit_their_widths(seed):
+def test_registers_equal_the_quantizer_and_fit_their_widths(seed, qat_checks):
     qat = QATNetwork(random_spec(seed), trainable=ALL)
     _push_latents(qat, seed)
     fixed = qat.to_fixed_spec()
@@ -199,7 +175,7 @@ def test_registers_equal_the_quantizer_and_fit_their_widths(seed):
     _assert_widths(fixed)
     ints = qat.integer_parameters()
     assert all(v.dtype == np.int64 for v in ints.values())
-    assert_same_as_emulator(qat, spikes(seed, (20, 30, 24)))
+    qat_checks.emulator(qat, spikes(seed, (20, 30, 24)))
     # constrain_ (after every optimizer step) keeps the registers and bounds the latents
     qat.constrain_()
     assert fixed_spec_differences(fixed, qat.to_fixed_spec()) == []

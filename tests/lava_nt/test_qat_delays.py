@@ -29,7 +29,6 @@ from lava_nt.converters.lava_graph import run_network
 from lava_nt.converters.model_file import load_model, save_model
 from lava_nt.converters.quantize import quantize
 from lava_nt.network import NetworkSpec
-from lava_nt.nn.fixed_emulator import run_fixed
 from lava_nt.nn.network import NTNetwork
 from lava_nt.qat import QATNetwork, fixed_spec_differences
 from lava_nt.spec.delay import DELAY_MAX
@@ -53,28 +52,6 @@ def spikes(seed: int, T: int, B: int, n_in: int, rate: float = 0.3) -> torch.Ten
     return torch.as_tensor(random_input(seed, T, B, n_in, rate))
 
 
-def assert_qat_is_emulator(qat: QATNetwork, x: torch.Tensor, static_T: int | None = None):
-    """QAT forward == run_fixed(to_fixed_spec()) at every layer (spikes, bias currents and
-    spikes), bit for bit; returns the per-layer spike rates."""
-    with torch.no_grad():
-        if static_T is None:
-            out, recs = qat(x, record=True)
-            xs = x
-        else:
-            out, recs = qat.forward_static(x, static_T, record=True)
-            xs = x.expand(static_T, *x.shape)
-    emu = run_fixed(qat.to_fixed_spec(), qat.fixed_input(xs).to(torch.int64), record=True)
-    assert torch.equal(out.to(torch.int64), emu.output)
-    rates = []
-    for k, (r, e) in enumerate(zip(recs, emu.layers, strict=True)):
-        assert torch.equal(r["spikes"].to(torch.int64), e["spikes"]), f"layer {k}"
-        if e["bias_current"] is not None:
-            assert torch.equal(r["bias_current"].to(torch.int64), e["bias_current"]), f"layer {k}"
-            assert torch.equal(r["bias_spikes"].to(torch.int64), e["bias_spikes"]), f"layer {k}"
-        rates.append(float(r["spikes"].mean()))
-    return rates
-
-
 KINDS = [("synapse", "output", "input"), ("output", "input", "synapse"),
          ("input", "synapse", "output")]  # fmt: skip
 
@@ -82,38 +59,38 @@ KINDS = [("synapse", "output", "input"), ("output", "input", "synapse"),
 # ---- 1. forward == emulator == Lava fixed ------------------------------------------------------
 @pytest.mark.parametrize("engine", ["fused", "autograd"])
 @pytest.mark.parametrize("seed,kinds", list(enumerate(KINDS)))
-def test_forward_is_the_fixed_point_network(seed, kinds, engine):
+def test_forward_is_the_fixed_point_network(seed, kinds, engine, qat_checks):
     qat = QATNetwork(delay_spec(seed, kinds), trainable=ALL)
     for layer in qat.layers:
         layer.engine = engine
     assert [layer.has_delay for layer in qat.layers] == [True] * 3
-    rates = assert_qat_is_emulator(qat, spikes(seed, 30, 16, qat.n_in))
+    _, rates = qat_checks.emulator(qat, spikes(seed, 30, 16, qat.n_in))
     assert all(0.01 < r < 0.8 for r in rates), rates  # not a trivial comparison
     # a static input reaches the neurons step by step through the delay lines
-    rates = assert_qat_is_emulator(qat, spikes(seed + 7, 1, 16, qat.n_in)[0], static_T=30)
+    _, rates = qat_checks.emulator(qat, spikes(seed + 7, 1, 16, qat.n_in)[0], static_T=30)
     assert all(0.01 < r < 0.9 for r in rates), rates
 
 
-def test_small_scales_give_weight_exponent_minus_one_and_stay_exact():
+def test_small_scales_give_weight_exponent_minus_one_and_stay_exact(qat_checks):
     """At small scales the quantiser picks weight exponent -1 (an arithmetic right shift per
     delay group in the spec); the per-group drive is still exact."""
     spec = delay_spec(3, KINDS[0])
     qat = QATNetwork(spec, scales=[6000.0] * 3, bias_scales=[6000.0] * 3, trainable=ALL)
     assert [ls.weight_exp for ls in qat.to_fixed_spec().layers] == [-1, -1, -1]
-    rates = assert_qat_is_emulator(qat, spikes(3, 30, 16, qat.n_in))
+    _, rates = qat_checks.emulator(qat, spikes(3, 30, 16, qat.n_in))
     assert all(0.01 < r < 0.8 for r in rates), rates
 
 
-def test_graded_input_with_delays():
+def test_graded_input_with_delays(qat_checks):
     spec = delay_spec(4, KINDS[1], graded=True)
     qat = QATNetwork(spec, input_scale=100.0, trainable=ALL)
     x = torch.as_tensor(random_input(4, 30, 12, spec.n_in, graded=True))
-    rates = assert_qat_is_emulator(qat, x)
+    _, rates = qat_checks.emulator(qat, x)
     assert all(0.01 < r < 0.9 for r in rates), rates
-    assert_qat_is_emulator(qat, x[0], static_T=25)
+    qat_checks.emulator(qat, x[0], static_T=25)
 
 
-def test_delays_longer_than_the_window_deliver_nothing():
+def test_delays_longer_than_the_window_deliver_nothing(qat_checks):
     """A layer whose every delay is at least T gets no input within the window: its drive is
     zero and it spikes from its bias alone, in QAT as in the emulator."""
     T = 20
@@ -126,7 +103,7 @@ def test_delays_longer_than_the_window_deliver_nothing():
         drive = layer._weight_drive(torch.ones(T, 8, layer.n_in, dtype=torch.float64), r.k,
                                     r.w_exp)  # fmt: skip
     assert drive.shape == (T, 8, layer.n) and float(drive.abs().max()) == 0.0
-    assert_qat_is_emulator(qat, x)
+    qat_checks.emulator(qat, x)
     # a longer window reaches the delayed synapses
     with torch.no_grad():
         drive = layer._weight_drive(torch.ones(64, 2, layer.n_in, dtype=torch.float64), r.k,

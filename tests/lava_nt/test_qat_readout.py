@@ -46,28 +46,6 @@ def _x(seed: int, T: int, B: int, n_in: int, graded: bool) -> torch.Tensor:
     return torch.as_tensor(random_input(seed, T, B, n_in, graded=graded))
 
 
-def _assert_same_as_emulator(qat: QATNetwork, x: torch.Tensor, static_T: int | None = None):
-    """QAT forward (record) == run_fixed(to_fixed_spec()) on the integer input, bit for bit:
-    every layer's spikes and bias currents, and the output (readout trace or spikes)."""
-    with torch.no_grad():
-        if static_T is None:
-            out, recs = qat(x, record=True)
-            xe = x
-        else:
-            out, recs = qat.forward_static(x, static_T, record=True)
-            xe = x.expand(static_T, *x.shape)
-    emu = run_fixed(qat.to_fixed_spec(), qat.fixed_input(xe).to(torch.int64), record=True)
-    assert emu.has_readout == (qat.readout is not None)
-    assert torch.equal(out, emu.output.to(torch.float64))
-    rates = []
-    for r, e in zip(recs, emu.layers, strict=True):
-        assert torch.equal(r["spikes"].to(torch.int64), e["spikes"])
-        rates.append(float(r["spikes"].mean()))
-        if e["bias_current"] is not None:
-            assert torch.equal(r["bias_current"].to(torch.int64), e["bias_current"])
-    return out, rates
-
-
 # ---- 1. forward == emulator ---------------------------------------------------------------------
 @pytest.mark.parametrize("engine", ["fused", "autograd"])
 @pytest.mark.parametrize(
@@ -75,14 +53,14 @@ def _assert_same_as_emulator(qat: QATNetwork, x: torch.Tensor, static_T: int | N
     [(0, "last", False, False), (1, "mean", False, True), (2, "max", True, False),
      (3, "mean", True, True)],
 )  # fmt: skip
-def test_forward_is_the_fixed_point_network(seed, reduce, graded, sb, engine):
+def test_forward_is_the_fixed_point_network(seed, reduce, graded, sb, engine, qat_checks):
     spec = _spec(seed, reduce=reduce, graded=graded, sb=sb)
     x = _x(seed, 20, 16, spec.n_in, graded)
     qat = QATNetwork(spec, trainable=ALL, readout_trainable=RO_ALL,
                      input_scale=graded_input_scale(spec, x))  # fmt: skip
     for layer in qat.layers:
         layer.engine = engine
-    out, rates = _assert_same_as_emulator(qat, x)
+    out, rates = qat_checks.emulator(qat, x)
     assert all(0.02 < r < 0.9 for r in rates), rates  # not a trivial comparison
     assert float(out.abs().max()) > 1000  # integer readout values, not a zero trace
     # the values the loss takes: the integer reduction over S_r (same decisions as the integers)
@@ -92,11 +70,11 @@ def test_forward_is_the_fixed_point_network(seed, reduce, graded, sb, engine):
     np.testing.assert_array_equal(
         v.argmax(-1).numpy(), output_predictions(emu.output.numpy(), 3, reduce)
     )
-    _assert_same_as_emulator(qat, x[0], static_T=12)
+    qat_checks.emulator(qat, x[0], static_T=12)
 
 
 @pytest.mark.parametrize("input_scale", [None, 1.0, 10.0, 37.5])
-def test_graded_input_enters_as_the_rounded_scaled_integers(input_scale):
+def test_graded_input_enters_as_the_rounded_scaled_integers(input_scale, qat_checks):
     """Any scale (not only powers of two): the first layer's registers and the forward follow
     the quantiser's input scaling; no readout needed."""
     spec = dataclasses.replace(random_spec(4, (14, 12, 10), graded=True), readout=None)
@@ -107,14 +85,14 @@ def test_graded_input_enters_as_the_rounded_scaled_integers(input_scale):
     assert qat.input_scale == (1.0 if input_scale is None else input_scale)
     xi = qat.fixed_input(x)
     np.testing.assert_array_equal(xi.numpy(), encode_graded_input(x.numpy(), input_scale))
-    _, rates = _assert_same_as_emulator(qat, x)
+    _, rates = qat_checks.emulator(qat, x)
     assert all(0.02 < r < 0.9 for r in rates), rates
     q, rep = quantize(spec, input_scale=input_scale)
     assert fixed_spec_differences(q, qat.to_fixed_spec()) == []
     assert qat.quantized()[1].input_scale == rep.input_scale == qat.input_scale
 
 
-def test_readout_u_wraps_and_v_saturates_bit_exactly():
+def test_readout_u_wraps_and_v_saturates_bit_exactly(qat_checks):
     """A readout that accumulates (du = 0, dv = 1) at a forced large scale: u wraps at 24 bits
     and v saturates, as in Lava."""
     spec = _spec(5)
@@ -127,7 +105,7 @@ def test_readout_u_wraps_and_v_saturates_bit_exactly():
     spec = dataclasses.replace(spec, readout=ro)
     qat = QATNetwork(spec, readout_scale=2.0e5)
     x = _x(5, 40, 8, spec.n_in, False)
-    out, _ = _assert_same_as_emulator(qat, x)
+    out, _ = qat_checks.emulator(qat, x)
     assert float(out.abs().max()) == UV_MAX  # v saturated
     with torch.no_grad():  # the current without the wrap would exceed 24 bits
         _, recs = qat(x, record=True)
@@ -155,7 +133,7 @@ def _push_readout(qat: QATNetwork, seed: int) -> None:
 @pytest.mark.parametrize("bias_exp", ["neuron", "layer", 6])
 @pytest.mark.parametrize("seed,graded,power_of_two", [(6, False, False), (7, True, True),
                                                        (8, True, False)])  # fmt: skip
-def test_registers_equal_the_quantizer(seed, graded, power_of_two, bias_exp):
+def test_registers_equal_the_quantizer(seed, graded, power_of_two, bias_exp, qat_checks):
     spec = _spec(seed, reduce="mean", graded=graded, sb=True)
     x = _x(seed, 4, 4, spec.n_in, graded)
     s_x = graded_input_scale(spec, x)
@@ -175,7 +153,7 @@ def test_registers_equal_the_quantizer(seed, graded, power_of_two, bias_exp):
     qat.constrain_()  # clamps the latent to the register's limit: same registers
     assert fixed_spec_differences(fixed, qat.to_fixed_spec()) == []
     assert float(qat.readout.bias.detach()[0]) < 1e7 / qat.readout.S
-    _assert_same_as_emulator(qat, _x(seed, 12, 6, spec.n_in, graded))
+    qat_checks.emulator(qat, _x(seed, 12, 6, spec.n_in, graded))
 
 
 def test_a_readout_disagreement_is_reported():
