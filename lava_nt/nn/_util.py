@@ -77,6 +77,17 @@ def is_trainable(module: torch.nn.Module, name: str) -> bool:
     return p is not None and p.requires_grad
 
 
+def stacked_record(spikes: torch.Tensor, currents: list, bias_spikes: list) -> dict:
+    """One layer's record as the torch engines return it: ``spikes [T, ..., n]`` and the spiking
+    bias' per-step currents and spikes stacked over time (None without a spiking bias, i.e. for
+    empty lists)."""
+    return {
+        "spikes": spikes,
+        "bias_current": torch.stack(currents) if currents else None,
+        "bias_spikes": torch.stack(bias_spikes) if bias_spikes else None,
+    }
+
+
 def to_numpy(t) -> np.ndarray:
     return t.detach().cpu().to(torch.float64).numpy().copy()
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from lava_nt.network import GRADED_INPUT_MAX, NetworkSpec
+from lava_nt.nn._util import stacked_record
 from lava_nt.result import RunResult
 from lava_nt.spec.delay import delay_groups, delayed_input
 from lava_nt.spec.fixed import (
@@ -163,12 +164,7 @@ def _emulate_layer(layer, s_in: torch.Tensor, where: str) -> tuple[torch.Tensor,
         s, st = fixed_ntlif_step(a_all[t], c, st, p)
         out.append(s.to(torch.int64))
     spikes = torch.stack(out)
-    rec = {
-        "spikes": spikes,
-        "bias_current": torch.stack(cur) if cur else None,
-        "bias_spikes": torch.stack(bsp) if bsp else None,
-    }
-    return spikes, rec
+    return spikes, stacked_record(spikes, cur, bsp)
 
 
 def _emulate_readout(ro, s_in: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,13 @@ from typing import Any, NamedTuple
 import torch
 
 from lava_nt._deprecation import TRAINABLE_FLAG_RENAMES, renamed_kwargs
-from lava_nt.nn._util import DelayMasks, as_tensor, reject_unknown, resolve_dtype
+from lava_nt.nn._util import (
+    DelayMasks,
+    as_tensor,
+    reject_unknown,
+    resolve_dtype,
+    stacked_record,
+)
 from lava_nt.nn.ntlif import NTLIFCell
 from lava_nt.nn.spiking_bias import SpikingBias, SpikingBiasState
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE
@@ -263,13 +269,7 @@ class NTLayer(DelayMasks, torch.nn.Module):
             )
             zs.append(z)
         z_all = torch.stack(zs)
-        rec = None
-        if record:
-            rec = {
-                "spikes": z_all,
-                "bias_current": torch.stack(cs) if cs else None,
-                "bias_spikes": torch.stack(sbs) if sbs else None,
-            }
+        rec = stacked_record(z_all, cs, sbs) if record else None
         return z_all, NTLayerState(nst, sst, new_hist), rec
 
     def extra_repr(self) -> str:

@@ -8,7 +8,7 @@ import torch
 
 from lava_nt._deprecation import C_RETENTION_RENAME, rename_state_dict_keys
 from lava_nt.network import LayerSpec, SpikingBiasSpec
-from lava_nt.nn._util import DelayMasks
+from lava_nt.nn._util import DelayMasks, stacked_record
 from lava_nt.nn.surrogate import DEFAULT_ALPHA, DEFAULT_SURROGATE, make_spike_fn
 from lava_nt.qat.recurrences import _FixedLIF, _LeakyCurrent, _LIFConfig, decay_factor
 from lava_nt.qat.registers import (
@@ -257,14 +257,7 @@ class QATLayer(DelayMasks, torch.nn.Module):
             v = v - rs * vth if self.reset_subtract else v * (1.0 - rs)
             zs.append(s)
         z = torch.stack(zs)
-        rec = None
-        if record:
-            rec = {
-                "spikes": z,
-                "bias_current": torch.stack(cs) if cs else None,
-                "bias_spikes": torch.stack(sbs) if sbs else None,
-            }
-        return z, rec
+        return z, stacked_record(z, cs, sbs) if record else None
 
     # -- export ---------------------------------------------------------------------------------
     def fixed_layer(self) -> LayerSpec:
