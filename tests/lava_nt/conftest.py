@@ -85,6 +85,24 @@ def assert_qat_is_emulator(qat, x: torch.Tensor, static_T: int | None = None):
     return out, rates
 
 
+def qat_grads(qat, x: torch.Tensor, engine: str, bias_terms: bool = False) -> dict:
+    """``{parameter: gradient}`` of a loss over every layer's spikes (and, with ``bias_terms``,
+    a tiny term of each spiking bias' current) with all layers on ``engine`` ("fused" or
+    "autograd")."""
+    for layer in qat.layers:
+        layer.engine = engine
+    qat.zero_grad(set_to_none=True)
+    out, recs = qat(x, record=True)
+    w = torch.linspace(-1, 1, out.shape[-1], dtype=torch.float64)
+    loss = (out.mean(0) * w).sum() + sum(r["spikes"].mean() for r in recs)
+    if bias_terms:
+        loss = loss + sum(
+            r["bias_current"].mean() * 1e-6 for r in recs if r["bias_current"] is not None
+        )
+    loss.backward()
+    return {n: p.grad.clone() for n, p in qat.named_parameters()}
+
+
 def assert_bias_gradients_follow_float(qat, net, x) -> None:
     """STE + surrogate on (v - vth) / S: the QAT network ``qat`` and the float network ``net``
     agree on most output spikes of ``x``, and each layer's bias gradient of the QAT network has
@@ -105,6 +123,7 @@ def qat_checks():
     """The helpers of this conftest."""
     return SimpleNamespace(
         emulator=assert_qat_is_emulator,
+        grads=qat_grads,
         data=two_class_data,
         tune=tune_qat,
         evaluate=evaluate_lava_fixed,

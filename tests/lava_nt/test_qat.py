@@ -253,26 +253,12 @@ def test_a_disagreement_with_the_quantizer_is_reported():
 
 
 # ---- 3. gradients --------------------------------------------------------------------------------
-def _grads(qat: QATNetwork, x: torch.Tensor, engine: str) -> dict[str, torch.Tensor]:
-    for layer in qat.layers:
-        layer.engine = engine
-    qat.zero_grad(set_to_none=True)
-    out, recs = qat(x, record=True)
-    w = torch.linspace(-1, 1, out.shape[-1], dtype=torch.float64)
-    loss = (out.mean(0) * w).sum() + sum(r["spikes"].mean() for r in recs)
-    loss = loss + sum(
-        r["bias_current"].mean() * 1e-6 for r in recs if r["bias_current"] is not None
-    )
-    loss.backward()
-    return {n: p.grad.clone() for n, p in qat.named_parameters()}
-
-
 @pytest.mark.parametrize("seed", [0, 1])
-def test_gradients_reach_every_trainable_kind_and_fused_equals_autograd(seed):
+def test_gradients_reach_every_trainable_kind_and_fused_equals_autograd(seed, qat_checks):
     qat = QATNetwork(random_spec(seed), trainable=ALL)
     x = spikes(seed, (25, 30, 24))
-    g_ref = _grads(qat, x, "autograd")
-    g_fused = _grads(qat, x, "fused")
+    g_ref = qat_checks.grads(qat, x, "autograd", bias_terms=True)
+    g_fused = qat_checks.grads(qat, x, "fused", bias_terms=True)
     kinds = set()
     for name, g in g_fused.items():
         assert torch.isfinite(g).all(), name

@@ -189,24 +189,13 @@ def test_save_and_load_keep_the_delays(tmp_path):
 
 
 # ---- 3. gradients ------------------------------------------------------------------------------
-def _grads(qat: QATNetwork, x: torch.Tensor, engine: str) -> dict[str, torch.Tensor]:
-    for layer in qat.layers:
-        layer.engine = engine
-    qat.zero_grad(set_to_none=True)
-    out, recs = qat(x, record=True)
-    w = torch.linspace(-1, 1, out.shape[-1], dtype=torch.float64)
-    loss = (out.mean(0) * w).sum() + sum(r["spikes"].mean() for r in recs)
-    loss.backward()
-    return {n: p.grad.clone() for n, p in qat.named_parameters()}
-
-
 @pytest.mark.parametrize("seed,kinds", [(10, KINDS[0]), (11, KINDS[1])])
-def test_gradients_flow_through_the_delays(seed, kinds):
+def test_gradients_flow_through_the_delays(seed, kinds, qat_checks):
     T = 30
     qat = QATNetwork(delay_spec(seed, kinds, T=T), trainable=ALL)
     x = spikes(seed, T, 16, qat.n_in)
-    g_ref = _grads(qat, x, "autograd")
-    g = _grads(qat, x, "fused")
+    g_ref = qat_checks.grads(qat, x, "autograd")
+    g = qat_checks.grads(qat, x, "fused")
     for name, val in g.items():
         assert torch.isfinite(val).all(), name
         torch.testing.assert_close(val, g_ref[name], rtol=1e-9, atol=1e-12)
