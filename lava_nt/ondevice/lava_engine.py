@@ -22,6 +22,14 @@ with the new biases, exactly as the twin's per-sample loop. One extra step after
 delivers the last sample's update: ``S * L + 1`` steps in all. The learning flags ``learn`` let
 one run tune on the first samples and test on the rest.
 
+A layer with synaptic delays gets Lava's ``DelayDense`` (as
+:func:`lava_nt.converters.lava_graph.run_network` builds it, run by
+:mod:`lava_nt.lava.delay_dense`'s models), whose delay line empties at the end of the step before
+the sample's first input reaches it (``time_step % L == (k - 1) % L``). No extra window steps are
+needed: a delayed spike that lands within the layer's ``T`` counted steps is counted, a later one
+is lost at the reset, exactly as in the twin and ``run_reference`` (the output keeps the frame of
+the network without delays; :mod:`lava_nt.spec.delay`), so the window stays ``L = T + D``.
+
 Gains learn in the layer itself (the same update step). When spiking-bias weights learn, a tuned
 layer's bias population is a
 :class:`~lava_nt.processes.ondevice.process.LearningSpikingBias` with two more direct links
@@ -44,7 +52,7 @@ import numpy as np
 
 from lava_nt.converters.lava_graph import (
     CHUNK_STEPS,
-    GRADED_MESSAGE_BITS,
+    _dense,
     _spiking_bias_kwargs,
     check_spec,
     run_chunked,
@@ -92,21 +100,12 @@ def _sb_learning_kwargs(rate, fixed: bool) -> dict:
     return dict(eta_w=rate.eta)
 
 
-def _dense(weights, exp: int, fixed: bool, graded: bool):
-    from lava.proc.dense.process import Dense  # lazy: imports Lava
-
-    kw = {"num_message_bits": GRADED_MESSAGE_BITS} if graded else {}
-    if fixed:
-        return Dense(weights=np.asarray(weights).astype(np.int64), weight_exp=int(exp),
-                     num_weight_bits=8, **kw)  # fmt: skip
-    return Dense(weights=np.asarray(weights, np.float64), **kw)
-
-
 def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: str):
     """Build the processes (inside the job): ``(source, learners, tap, run_cfg, L, steps)``."""
     from lava.proc.io.extractor import Extractor  # lazy: imports Lava
     from lava.proc.io.source import RingBuffer  # lazy: imports Lava
 
+    from lava_nt.lava.delay_dense import delay_dense_model  # lazy: imports Lava
     from lava_nt.lava.models import run_config  # lazy: imports Lava
     from lava_nt.processes.ondevice.models import (  # lazy: imports Lava
         PyLearningNTLIFModelBitAcc,
@@ -131,7 +130,7 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     data = np.concatenate([data, np.zeros((spec.n_in, 1))], axis=1)
     src = RingBuffer(data=data.astype(np.int32) if fixed else data)
     tuned = dict(zip(rule.layers, range(len(rule.layers)), strict=True))
-    prev, procs, learners, biases = src.s_out, [src], [], {}
+    prev, procs, learners, biases, delayed = src.s_out, [src], [], {}, []
     for k, layer in enumerate(spec.layers, start=1):
         i = tuned.get(k - 1)
         sb = layer.spiking_bias
@@ -141,7 +140,11 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
             reset_offset=(k + 1) % L, name=f"learning_ntlif_{k}",
             **_neuron_kwargs(layer.neuron, fixed), **lkw,
         )  # fmt: skip
-        dense = _dense(layer.weight, layer.weight_exp, fixed, k == 1 and spec.graded)
+        # a delayed layer gets a DelayDense whose line empties before the sample's first input
+        dense = _dense(layer.weight, layer.weight_exp, fixed, k == 1 and spec.graded,
+                       layer.delay, (L, (k - 1) % L))  # fmt: skip
+        if layer.has_delay:
+            delayed.append(dense)
         prev.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)
         procs += [dense, lif]
@@ -193,6 +196,8 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     for p in procs:
         if isinstance(p, own):
             cfg.exception_proc_model_map[p] = models[type(p)]
+    for dense in delayed:  # Lava's DelayDense models plus the per-sample reset
+        cfg.exception_proc_model_map[dense] = delay_dense_model(precision)
     return src, learners, biases, tap, cfg, L, steps
 
 

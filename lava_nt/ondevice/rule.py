@@ -106,15 +106,12 @@ class OnDeviceRule:
 
 def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") -> None:
     """Raise :class:`ParameterError` unless ``rule`` fits ``spec`` (networks of NTLIF layers
-    with a population-coded spiking output, spiking biases allowed (they stay frozen); no readout,
-    no synaptic delays)."""
+    with a population-coded spiking output; spiking biases and synaptic delays allowed; no
+    readout)."""
     if not isinstance(spec, NetworkSpec):
         raise ParameterError(f"{where}: spec must be a NetworkSpec, got {type(spec).__name__}")
     if spec.readout is not None:
         raise ParameterError(f"{where}: networks with a readout are not supported (spiking output)")
-    for k, layer in enumerate(spec.layers):
-        if layer.has_delay:
-            raise ParameterError(f"{where}: layer {k} has synaptic delays (not supported)")
     n_out = spec.n_out
     if n_out % rule.targets.n_classes:
         raise ParameterError(

@@ -14,7 +14,10 @@ A layer's spiking bias (:mod:`lava_nt.spec.spiking_bias`) runs with it and deliv
 current as in every engine; when its weights learn it also keeps the pre trace of its spikes.
 It computes each layer's synaptic input as Lava's ``Dense`` does
 (the sum of the weight columns of the inputs that spiked; ``W x`` for graded input; fixed point:
-effective 8-bit weights and the exponent shift) and calls the spec's step functions, so it
+effective 8-bit weights and the exponent shift; a layer with synaptic delays through the delay
+line of :mod:`lava_nt.spec.delay`, as ``run_reference`` and Lava's ``DelayDense`` do: over the
+sample's ``T`` steps, empty at its start, a spike whose delay reaches past ``T`` is lost, so the
+output keeps the frame of the layer without delay) and calls the spec's step functions, so it
 equals the Lava run (:func:`lava_nt.ondevice.lava_engine.run_lava`): bit for bit in fixed
 point, and in float64 up to the order of additions, which the twin keeps (tests compare both).
 
@@ -33,6 +36,7 @@ import numpy as np
 from lava_nt.decode import check_labels
 from lava_nt.network import NetworkSpec, check_network_input
 from lava_nt.ondevice.rule import OnDeviceRule, check_rule
+from lava_nt.spec.delay import delay_groups, delayed_input
 from lava_nt.spec.fixed import (
     FixedNTLIFState,
     FixedSpikingBiasState,
@@ -157,6 +161,21 @@ def _drive(W, x_t, graded: bool):
     return W[:, x_t != 0].sum(axis=1)
 
 
+def _delayed_drive(layer, W, x_in, xp):
+    """A delayed layer's synaptic input ``[T, n]`` over one sample (``x_in [T, n_in]``), the
+    delay line of :mod:`lava_nt.spec.delay` (its groups and :func:`delayed_input`, empty at the
+    sample start, nothing after ``T``): per delay value ``d`` the masked weights times ``x(t -
+    d)``; fixed point scales each group by the exponent on its own, as Lava's ``DelayDense``."""
+    groups = delay_groups(layer.delay)
+    masked = [W * xp.tensor(mask, dtype=W.dtype) for _, mask in groups]
+
+    def project(idx, xs):
+        a = xs @ masked[idx].T
+        return dense_fixed_output(a, layer.weight_exp) if xp.fixed else a
+
+    return delayed_input(x_in, groups, project)
+
+
 class _Bias:
     """A layer's spiking bias over one sample: the current ``c`` it delivers at each step (and,
     with ``trace``, the pre trace of its spikes for the weight rule)."""
@@ -235,11 +254,17 @@ def _layer(layer, x_in, p, sbp, graded: bool, xp, lk: _Learning | None):
         lk.elig_gain = xp.zeros(n) if lk.gain else None
         lk.elig_sb = xp.zeros(n) if lk.sb else None
     out = xp.zeros(T, n, dtype=xp.float64)
+    delayed = _delayed_drive(layer, W, x_in, xp) if layer.has_delay else None
     for t in range(T):
-        a = _drive(W, x_in[t], graded)
         c = (0 if xp.fixed else 0.0) if bias is None else bias.current(x_in[t])
+        if delayed is not None:
+            a = delayed[t]
+        elif xp.fixed:
+            a = dense_fixed_output(_drive(W, x_in[t], graded), layer.weight_exp)
+        else:
+            a = _drive(W, x_in[t], graded)
         if xp.fixed:
-            s, st = fixed_ntlif_step(dense_fixed_output(a, layer.weight_exp), c, st, p)
+            s, st = fixed_ntlif_step(a, c, st, p)
         else:
             s, st = ntlif_step(a, c, st, p)
         if lk is not None:
