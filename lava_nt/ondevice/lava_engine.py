@@ -55,6 +55,7 @@ from lava_nt.converters.lava_graph import (
     _dense,
     _spiking_bias_kwargs,
     check_spec,
+    network_depth,
     run_chunked,
     source_data,
     to_torch_frame,
@@ -110,6 +111,8 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     from lava_nt.processes.ondevice.models import (  # lazy: imports Lava
         PyLearningNTLIFModelBitAcc,
         PyLearningNTLIFModelFloat,
+        PyLearningReadoutModelBitAcc,
+        PyLearningReadoutModelFloat,
         PyLearningSpikingBiasModelBitAcc,
         PyLearningSpikingBiasModelFloat,
         PyOutputErrorModelBitAcc,
@@ -117,6 +120,7 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     )
     from lava_nt.processes.ondevice.process import (  # lazy: imports Lava
         LearningNTLIF,
+        LearningReadout,
         LearningSpikingBias,
         OutputError,
     )
@@ -124,9 +128,9 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
 
     fixed = precision == "fixed"
     T, S, _ = x.shape
-    D = len(spec.layers)
-    L, steps = ondevice_schedule(T, S, D)
-    data = source_data(x, D, back_to_back=False)
+    depth = network_depth(spec)  # the layers, and one more stage for a readout
+    L, steps = ondevice_schedule(T, S, depth)
+    data = source_data(x, depth, back_to_back=False)
     data = np.concatenate([data, np.zeros((spec.n_in, 1))], axis=1)
     src = RingBuffer(data=data.astype(np.int32) if fixed else data)
     tuned = dict(zip(rule.layers, range(len(rule.layers)), strict=True))
@@ -170,13 +174,8 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
             procs += [bias, b_dense]
         learners.append(lif)
         prev = lif.s_out
-    tg = rule.targets
-    err = OutputError(
-        shape=(spec.n_out,), labels=labels, learn=learn, target_on=tg.on, target_off=tg.off,
-        n_classes=tg.n_classes, steps=T, window=L, first_step=D + 1, precision=precision,
-    )  # fmt: skip
-    prev.connect(err.s_in)
-    procs.append(err)
+    err, prev, more = _error_source(spec, rule, prev, labels, learn, (T, L), precision)
+    procs += more
     for i, k in enumerate(rule.layers):
         fb = _dense(rule.feedback[i], rule.feedback_exp[i], fixed, graded=True)
         err.e_out.connect(fb.s_in)
@@ -185,24 +184,57 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     tap = Extractor(shape=(spec.n_out,), buffer_size=min(steps, CHUNK_STEPS))
     prev.connect(tap.in_port)
     procs.append(tap)
-    own = (LearningNTLIF, OutputError, LearningSpikingBias)
+    own = (LearningNTLIF, OutputError, LearningSpikingBias, LearningReadout)
     cfg = run_config([p for p in procs if not isinstance(p, own)], precision)
     models = {
         LearningNTLIF: PyLearningNTLIFModelBitAcc if fixed else PyLearningNTLIFModelFloat,
         OutputError: PyOutputErrorModelBitAcc if fixed else PyOutputErrorModelFloat,
         LearningSpikingBias: (PyLearningSpikingBiasModelBitAcc if fixed
                               else PyLearningSpikingBiasModelFloat),
+        LearningReadout: PyLearningReadoutModelBitAcc if fixed else PyLearningReadoutModelFloat,
     }  # fmt: skip
     for p in procs:
         if isinstance(p, own):
             cfg.exception_proc_model_map[p] = models[type(p)]
     for dense in delayed:  # Lava's DelayDense models plus the per-sample reset
         cfg.exception_proc_model_map[dense] = delay_dense_model(precision)
-    return src, learners, biases, tap, cfg, L, steps
+    return src, learners, biases, err, tap, cfg, L, steps
+
+
+def _error_source(spec: NetworkSpec, rule: OnDeviceRule, prev, labels, learn, window,
+                  precision: str):  # fmt: skip
+    """``(process, port, processes)``: what sends the output error on ``e_out`` and the port the
+    output Extractor reads. A spiking output: an :class:`OutputError` on the last layer's spikes
+    (its window starts at ``D + 1``). A readout: ``Dense(W_r) ->``
+    :class:`~lava_nt.processes.ondevice.process.LearningReadout`, one stage deeper (resets at
+    ``b*L + D + 2``, sends the error on its ``T``-th step), whose trace the Extractor reads."""
+    from lava_nt.processes.ondevice.process import (  # lazy: imports Lava
+        LearningReadout,
+        OutputError,
+    )
+
+    (T, L), D, tg, fixed = window, len(spec.layers), rule.targets, precision == "fixed"
+    common = dict(labels=labels, learn=learn, target_on=tg.on, target_off=tg.off,
+                  n_classes=tg.n_classes, precision=precision)  # fmt: skip
+    if spec.readout is None:
+        err = OutputError(shape=(spec.n_out,), steps=T, window=L, first_step=D + 1, **common)
+        prev.connect(err.s_in)
+        return err, prev, [err]
+    ro, r = spec.readout, rule.readout_rate
+    rate = dict(eta_mant=r.eta_mant, eta_shift=r.eta_shift) if fixed else dict(eta=r.eta)
+    params = {k: v for k, v in ro.params._asdict().items() if k != "reduce"}
+    proc = LearningReadout(
+        shape=(ro.n,), learn_steps=T, reduce=ro.reduce, reset_interval=L,
+        reset_offset=(D + 2) % L, name="learning_readout", **common, **params, **rate,
+    )  # fmt: skip
+    dense = _dense(ro.weight, ro.weight_exp, fixed)
+    prev.connect(dense.s_in)
+    dense.a_out.connect(proc.a_in)
+    return proc, proc.v_out, [dense, proc]
 
 
 def _job(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: str) -> dict:
-    src, learners, sbs, tap, cfg, L, steps = _build(spec, rule, x, labels, learn, precision)
+    src, learners, sbs, err, tap, cfg, L, steps = _build(spec, rule, x, labels, learn, precision)
     fixed = precision == "fixed"
 
     def read(procs, var: str, layers) -> dict:
@@ -214,6 +246,8 @@ def _job(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: str
             "gains": read(learners, "gain_mant" if fixed else "gain", rule.layers)
             if rule.learns("gain") else {},
             "sb_weights": read(sbs, "w_b_mant" if fixed else "w_b", sorted(sbs)),
+            "readout_bias": None if spec.readout is None
+            else np.asarray(getattr(err, "bias_mant" if fixed else "bias").get()).copy(),
         }  # fmt: skip
 
     t0 = time.perf_counter()
@@ -222,7 +256,7 @@ def _job(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: str
     )
     timing["total_job"] = time.perf_counter() - t0
     T, S, _ = x.shape
-    out = to_torch_frame(records["out"], len(spec.layers), T, S, L)
+    out = to_torch_frame(records["out"], network_depth(spec), T, S, L)
     return {"output": out, **learned, "steps": steps, "window": L, "timing": timing}
 
 
@@ -246,7 +280,7 @@ def run_lava(
     check_spec(spec, precision, "run_lava")
     xf, y, lr = check_run(spec, rule, x, labels, learn, "run_lava")
     T, S, _ = xf.shape
-    _, steps = ondevice_schedule(T, S, len(spec.layers))
+    _, steps = ondevice_schedule(T, S, network_depth(spec))
     if timeout is None:
         timeout = default_timeout(steps) + 2.0 * (len(spec.layers) + 1)
     preload_lava()
@@ -258,4 +292,6 @@ def run_lava(
         np.asarray(res["output"], np.float64), learned["biases"], lr, "lava", precision,
         steps=res["steps"], window=res["window"], gains=learned["gains"],
         sb_weights=learned["sb_weights"],
+        readout_bias=None if res["readout_bias"] is None
+        else np.asarray(res["readout_bias"]).astype(dtype),
     )  # fmt: skip

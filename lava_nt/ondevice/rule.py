@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lava_nt.network import NetworkSpec, run_reference
+from lava_nt.network import NetworkSpec, readout_values, run_reference
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
@@ -49,14 +49,16 @@ from lava_nt.spec.learning import (
     LearningParameters,
     Rate,
     Targets,
+    check_readout_reduction,
     fixed_learning_parameters,
     fixed_rate,
     learning_parameters,
     rate,
+    readout_targets,
     targets,
 )
 from lava_nt.spec.quantization import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, round_half_away
-from lava_nt.spec.validation import ParameterError
+from lava_nt.spec.validation import ParameterError, check_shape
 
 FEEDBACK_KINDS = ("identity", "derived")
 
@@ -81,6 +83,9 @@ class OnDeviceRule:
             :class:`~lava_nt.spec.learning.FixedRate` per tuned layer (one per neuron or one).
         sb_params: with ``"sb_weight"``: per tuned layer a ``Rate``/``FixedRate`` of its
             spiking bias' weights (one per bias neuron or one), None for a layer without one.
+        readout_rate: a network with a readout: the ``Rate`` (float) or ``FixedRate`` of its
+            bias' delta rule (one per unit or one; rate 0 keeps it); ``targets`` are then the
+            readout value targets (:func:`~lava_nt.spec.learning.readout_targets`).
     """
 
     T: int
@@ -92,6 +97,7 @@ class OnDeviceRule:
     learn: tuple = ("bias",)
     gain_params: list = field(default_factory=list)
     sb_params: list = field(default_factory=list)
+    readout_rate: object = None
 
     def learns(self, kind: str) -> bool:
         """True if ``kind`` (``"bias"``, ``"gain"`` or ``"sb_weight"``) learns."""
@@ -106,12 +112,19 @@ class OnDeviceRule:
 
 def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") -> None:
     """Raise :class:`ParameterError` unless ``rule`` fits ``spec`` (networks of NTLIF layers
-    with a population-coded spiking output; spiking biases and synaptic delays allowed; no
-    readout)."""
+    with a population-coded spiking output or a readout read as 'last' or 'max'; spiking
+    biases and synaptic delays allowed)."""
     if not isinstance(spec, NetworkSpec):
         raise ParameterError(f"{where}: spec must be a NetworkSpec, got {type(spec).__name__}")
     if spec.readout is not None:
-        raise ParameterError(f"{where}: networks with a readout are not supported (spiking output)")
+        check_readout_reduction(spec.readout.reduce, where)
+        want = FixedRate if spec.fixed else Rate
+        if not isinstance(rule.readout_rate, want):
+            raise ParameterError(f"{where}: a readout needs 'readout_rate', a {want.__name__}")
+        check_shape(np.asarray(rule.readout_rate.eta_mant if spec.fixed else rule.readout_rate.eta),
+                    where, "readout rate", spec.readout.n)  # fmt: skip
+    elif rule.readout_rate is not None:
+        raise ParameterError(f"{where}: 'readout_rate' given, but the network has no readout")
     n_out = spec.n_out
     if n_out % rule.targets.n_classes:
         raise ParameterError(
@@ -225,16 +238,31 @@ def feedback_matrices(spec: NetworkSpec, layers, kind: str = "identity", x=None)
         raise ParameterError(f"feedback: kind must be one of {FEEDBACK_KINDS}, got {kind!r}")
     n_out = spec.n_out
     last = len(spec.layers) - 1
+    ro = None if spec.readout is None else readout_feedback(spec)
     if kind == "identity":
-        return [identity_feedback(spec.layers[k].n, n_out) for k in layers]
+        return [ro if k == last and ro is not None else identity_feedback(spec.layers[k].n, n_out)
+                for k in layers]  # fmt: skip
     if x is None:
         raise ParameterError("feedback: 'derived' needs input x to measure the layers' counts")
     counts = layer_counts(spec, x)
-    return [
-        identity_feedback(spec.layers[k].n, n_out) if k == last
+    mats = [
+        np.eye(spec.layers[k].n) if k == last and ro is not None
+        else identity_feedback(spec.layers[k].n, n_out) if k == last
         else derived_feedback(counts[k], counts[last])
         for k in layers
     ]  # fmt: skip
+    return mats if ro is None else [m @ ro for m in mats]
+
+
+def readout_feedback(spec: NetworkSpec) -> np.ndarray:
+    """``W_r^T`` ``[n_last, n_readout]``: the readout's own weights (fixed point: the Dense's
+    effective weights times ``2**weight_exp``), which carry the readout error to the last spiking
+    layer (the exact gradient of the values with respect to its spike counts for ``du = 0``,
+    ``dv = 1`` and ``"last"``)."""
+    ro = spec.readout
+    if spec.fixed:
+        return dense_effective_weights(np.asarray(ro.weight)).T * 2.0 ** int(ro.weight_exp)
+    return np.asarray(ro.weight, np.float64).T.copy()
 
 
 def make_rule(
@@ -250,6 +278,10 @@ def make_rule(
     feedback="identity",
     x_feedback=None,
     rates=(0.5, 0.0),
+    readout_targets=None,
+    eta_readout=0.0,
+    eta_readout_mant=0,
+    eta_readout_shift=0,
     learn=("bias",),
     eta_gain=1e-5,
     eta_gain_mant=None,
@@ -274,7 +306,11 @@ def make_rule(
         feedback: "identity", "derived" (needs ``x_feedback``) or a list of matrices (float
             ``B``, or in fixed point ``(B_mant, B_exp)`` pairs).
         x_feedback: input ``[T, N, n_in]`` whose spike counts derive ``M``.
-        rates: target rates ``(r_on, r_off)``.
+        rates: target rates ``(r_on, r_off)`` (a spiking output).
+        readout_targets: a network with a readout: its value targets ``(on, off)`` (required;
+            :func:`measure_readout_targets` measures them).
+        eta_readout, eta_readout_mant, eta_readout_shift: the rate of the readout bias' delta
+            rule (float; fixed point mantissa and shift ``0 .. 48``); 0 keeps the readout bias.
         learn: what learns (``"bias"``, ``"gain"``, ``"sb_weight"``; one or more). Without
             ``"bias"`` the bias rate is 0 (the band still sets the eligibility).
         eta_gain, eta_sb: float rates of the gain and spiking-bias weight updates (scalar, or
@@ -288,7 +324,8 @@ def make_rule(
     for k in layers:
         if not 0 <= k < D:
             raise ParameterError(f"make_rule: layer {k} does not exist ({D} layers)")
-    tg = targets(T, rates, n_classes, fixed=spec.fixed, where="make_rule")
+    tg, ro_rate = _output_targets(spec, T, n_classes, rates, readout_targets, eta_readout,
+                                  eta_readout_mant, eta_readout_shift)  # fmt: skip
     if isinstance(feedback, str):
         mats = feedback_matrices(spec, layers, feedback, x_feedback)
         pairs = [fixed_feedback(B) if spec.fixed else (B, 0) for B in mats]
@@ -317,9 +354,44 @@ def make_rule(
     gain = _rates(spec, layers, "gain" in kinds, False, eta_gain, eta_gain_mant, eta_gain_shift)
     sbw = _rates(spec, layers, "sb_weight" in kinds, True, eta_sb, eta_sb_mant, eta_sb_shift)
     rule = OnDeviceRule(int(T), layers, params, [p[0] for p in pairs], [p[1] for p in pairs], tg,
-                        kinds, gain, sbw)  # fmt: skip
+                        kinds, gain, sbw, ro_rate)  # fmt: skip
     check_rule(spec, rule, "make_rule")
     return rule
+
+
+def _output_targets(spec, T, n_classes, rates, ro_targets, eta, mant, shift) -> tuple:
+    """``(targets, readout_rate)`` of make_rule: spike-count targets, or a readout's value
+    targets and the rate of its bias (None without a readout)."""
+    if spec.readout is None:
+        return targets(T, rates, n_classes, fixed=spec.fixed, where="make_rule"), None
+    where = "make_rule: readout"
+    if ro_targets is None or len(tuple(ro_targets)) != 2:
+        raise ParameterError(f"{where}: give readout_targets=(on, off) in readout value units "
+                             "(measure_readout_targets measures them)")  # fmt: skip
+    tg = readout_targets(*ro_targets, n_classes, fixed=spec.fixed, where=where)
+    n = spec.readout.n
+    if spec.fixed:
+        return tg, fixed_rate(n, mant, shift, f"{where} rate")
+    return tg, rate(n, eta, f"{where} rate")
+
+
+def measure_readout_targets(spec: NetworkSpec, x, labels) -> tuple:
+    """``(on, off)``: the mean readout value of the label's unit and of the other units over
+    the samples ``x [T, N, n_in]`` (:func:`~lava_nt.network.run_reference`), rounded to
+    integers in fixed point: targets the network already reaches on average, so the delta rule
+    pulls every sample towards the typical values of a right and a wrong class."""
+    if spec.readout is None:
+        raise ParameterError("measure_readout_targets: the network has no readout")
+    values = np.asarray(readout_values(spec, run_reference(spec, x).output), np.float64)
+    y = np.asarray(labels).astype(np.int64)
+    if y.shape != (values.shape[0],) or y.min() < 0 or y.max() >= spec.readout.n:
+        raise ParameterError(f"measure_readout_targets: need {values.shape[0]} labels in "
+                             f"[0, {spec.readout.n})")  # fmt: skip
+    hit = np.arange(spec.readout.n)[None, :] == y[:, None]
+    on, off = float(values[hit].mean()), float(values[~hit].mean()) if (~hit).any() else 0.0
+    if spec.fixed:
+        return int(round_half_away(on)), int(round_half_away(off))
+    return on, off
 
 
 def _rates(spec, layers, on: bool, sb: bool, eta, mant, shift) -> list:

@@ -54,6 +54,8 @@ from lava_nt.spec.learning import (
     fixed_feedback_signal,
     fixed_gain_eligibility_step,
     fixed_gain_update,
+    fixed_readout_bias_update,
+    fixed_readout_error,
     fixed_sb_eligibility_step,
     fixed_sb_signal,
     fixed_sb_trace_step,
@@ -65,12 +67,14 @@ from lava_nt.spec.learning import (
     group_sum,
     output_error,
     population_target,
+    readout_bias_update,
     sb_eligibility_step,
     sb_signal,
     sb_trace_step,
     sb_weight_update,
 )
 from lava_nt.spec.ntlif import NTLIFState, ntlif_step
+from lava_nt.spec.readout import ReadoutState, fixed_readout_step, readout_step, reduce_readout
 from lava_nt.spec.spiking_bias import SpikingBiasState, spiking_bias_step
 from lava_nt.spec.validation import ParameterError
 
@@ -80,7 +84,9 @@ class OnDeviceResult:
     """What an on-device tuning run returns (twin or Lava).
 
     Attributes:
-        output: output spikes ``[T, S, n_out]`` (float 0/1) of every sample, in run order.
+        output: output spikes ``[T, S, n_out]`` (float 0/1) of every sample, in run order, or
+            with a readout its voltage trace ``[T, S, n_readout]`` (float64; integer values in
+            fixed point).
         biases: final bias of each tuned layer (``{layer: array}``): float biases, or the
             integer ``bias_mant`` registers in fixed point.
         learn: the ``[S]`` learning flags (1: the sample tuned the biases).
@@ -92,6 +98,7 @@ class OnDeviceResult:
             ``gain_mant``; ``{layer: [n]}``).
         sb_weights: when spiking-bias weights learn: final ``w_b`` (float) or ``w_b_mant``
             (fixed) of each tuned layer's spiking bias (``{layer: [m]}``).
+        readout_bias: a network with a readout: its final bias (float) or ``bias_mant``.
     """
 
     output: np.ndarray
@@ -104,6 +111,7 @@ class OnDeviceResult:
     window: int = 0
     gains: dict = field(default_factory=dict)
     sb_weights: dict = field(default_factory=dict)
+    readout_bias: np.ndarray | None = None
 
 
 def check_run(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, where: str):
@@ -273,6 +281,26 @@ def _layer(layer, x_in, p, sbp, graded: bool, xp, lk: _Learning | None):
     return out
 
 
+def _readout(ro, p, s_in, xp):
+    """The readout over one sample: its voltage trace ``[T, n]`` (fresh state, the readout's
+    Dense on the last layer's spikes ``s_in [T, n_last]``)."""
+    T, n = s_in.shape[0], ro.n
+    if xp.fixed:
+        W = xp.tensor(dense_effective_weights(ro.weight))
+        s_in = xp.cast(s_in)
+    else:
+        W = xp.tensor(ro.weight)
+    st = ReadoutState(xp.zeros(n), xp.zeros(n))
+    trace = xp.zeros(T, n)
+    for t in range(T):
+        a = _drive(W, s_in[t], False)
+        if xp.fixed:
+            trace[t], st = fixed_readout_step(dense_fixed_output(a, ro.weight_exp), st, p)
+        else:
+            trace[t], st = readout_step(a, st, p)
+    return trace
+
+
 def run_twin(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn=None) -> OnDeviceResult:
     """Run on-device tuning in numpy (float64 or int64 as ``spec``).
 
@@ -333,15 +361,27 @@ def run_twin_on(spec: NetworkSpec, rule: OnDeviceRule, x, y, lr, xp) -> OnDevice
     history = {k: xp.zeros(S, spec.layers[k].n) for k in rule.layers}
     xs = xp.tensor(x, dtype=xp.float64)
     output = xp.zeros(T, S, spec.n_out, dtype=xp.float64)
+    ro = spec.readout
+    if ro is not None:
+        rop = xp.params(ro.params._replace(**{name["bias"]: _per_neuron(
+            xp, getattr(ro.params, name["bias"]), ro.n)}))  # fmt: skip
+        rorate = xp.params(rule.readout_rate)
     for b in range(S):
         s_in = xs[:, b, :]
         for k, layer in enumerate(spec.layers):
             s_in = _layer(layer, s_in, neurons[k], sbps[k], k == 0 and spec.graded, xp,
                           learning.get(k))  # fmt: skip
-        output[:, b, :] = s_in
-        e = output_error(xp.cast(s_in.sum(0)),
-                         xp.tensor(population_target(y[b], spec.n_out, rule.targets)),
-                         int(lr[b]))  # fmt: skip
+        target = xp.tensor(population_target(y[b], spec.n_out, rule.targets))
+        if ro is None:
+            output[:, b, :] = s_in
+            e = output_error(xp.cast(s_in.sum(0)), target, int(lr[b]))
+        else:  # the readout's value of the window against its target; its bias learns
+            trace = _readout(ro, rop, s_in, xp)
+            output[:, b, :] = xp.cast(trace, xp.float64)
+            value = reduce_readout(trace, ro.reduce)
+            e = (fixed_readout_error if fixed else output_error)(value, target, int(lr[b]))
+            update = fixed_readout_bias_update if fixed else readout_bias_update
+            rop = rop._replace(**{name["bias"]: update(getattr(rop, name["bias"]), e, rorate)})
         for k, i in tuned.items():
             p, lk = neurons[k], learning[k]
             if fixed:
@@ -371,15 +411,20 @@ def run_twin_on(spec: NetworkSpec, rule: OnDeviceRule, x, y, lr, xp) -> OnDevice
         if gain_on else {},
         sb_weights={k: xp.numpy(getattr(sbps[k], name["sb_weight"])) for k in rule.layers
                     if learning[k].sb},
+        readout_bias=None if ro is None else xp.numpy(getattr(rop, name["bias"])),
     )  # fmt: skip
 
 
-def tuned_spec(spec: NetworkSpec, biases: dict, gains=None, sb_weights=None) -> NetworkSpec:
+def tuned_spec(spec: NetworkSpec, biases: dict, gains=None, sb_weights=None,
+               readout_bias=None) -> NetworkSpec:  # fmt: skip
     """A copy of ``spec`` with the tuned biases (``{layer: bias or bias_mant}``), and the learned
-    gains (``{layer: gain or gain_mant}``) and spiking-bias weights (``{layer: w_b or
-    w_b_mant}``) if given, in place."""
+    gains (``{layer: gain or gain_mant}``), spiking-bias weights (``{layer: w_b or
+    w_b_mant}``) and readout bias (``bias`` or ``bias_mant``) if given, in place."""
     out = copy.deepcopy(spec)
     name = _names(spec.fixed)
+    if readout_bias is not None:
+        ro = out.readout
+        ro.params = ro.params._replace(**{name["bias"]: np.asarray(readout_bias).copy()})
     for kind, values in (("bias", biases), ("gain", gains or {})):
         for k, v in values.items():
             layer = out.layers[k]

@@ -80,6 +80,29 @@ multiplies by ``gain_mant``; ``dc`` the bias neuron's current decay register)::
 change the mantissas only: one step of ``w_b_mant`` is ``2**w_b_exp`` voltage units per bias
 spike, one step of ``gain_mant`` is ``1/256`` of unity gain.
 
+Readout output
+--------------
+A network that ends in a non-spiking integrator readout (:mod:`lava_nt.spec.readout`; unit ``j``
+is class ``j``, as the trainer reads it) has no output spikes to count. Its error compares the
+readout *value* of the window with a per-class target, a one-hot scaled target (the trainer's
+cross-entropy pushes the label's value up and the others down; the local rule pulls them to two
+levels)::
+
+    value_j  = v_j[T-1]            ("last")     or  max_{t < T} v_j[t]   ("max")
+    target_j = on  if j == y  else  off          (readout value units; integers in fixed point)
+    e_j      = learn * (target_j - value_j)                       fixed: sat24(...)
+    b_j     += eta_r * e_j                                        the readout's own bias
+    bias_mant_j = clip( bias_mant_j + rshift_round(eta_r_mant * e_j, eta_r_shift), -4096, 4095 )
+
+Both reductions run online (the last value, a running maximum) and are integers in fixed point;
+``"mean"`` (a float64 division of the integer sum in fixed point) is refused. The readout bias
+update is the delta rule: the exact gradient descent step on ``(target_j - value_j)**2 / 2`` with
+respect to ``b_j`` up to the positive factor ``c = d value_j / d b_j``, which the rate absorbs.
+For netx's readout (``dv = 1``: ``v = u + b``) ``c = 1`` for both reductions; for a leaky
+voltage (``dv < 1``) ``"last"`` has the constant ``c = sum_{k < T} (1 - dv)**k`` and ``"max"`` a
+factor between 1 and that ``c``. The tuned spiking layers below get ``l = B e`` exactly as with a
+spiking output (``B [n_l, n_readout]``).
+
 Every function here uses operators (and ``where``/``clip``/``sign``/``abs`` of the array's own
 namespace) only, so the same code runs on numpy arrays (the twin and the Lava ProcessModels) and
 on torch tensors.
@@ -449,3 +472,58 @@ def fixed_sb_weight_update(w_b_mant, Q, r: FixedRate):
     xp = _xp(Q)
     d = rshift_round(r.eta_mant * xp.clip(Q, -GROUP_SUM_MAX, GROUP_SUM_MAX), r.eta_shift)
     return xp.clip(w_b_mant + d, WB_MANT_MIN, WB_MANT_MAX)
+
+
+# ---- readout output (operators only) ------------------------------------------------------------
+#: The readout reductions a local rule computes online (the last value, a running maximum).
+READOUT_REDUCTIONS = ("last", "max")
+
+
+def check_readout_reduction(how: str, where: str) -> str:
+    """``how`` if the rule can learn through it (:data:`READOUT_REDUCTIONS`), else a
+    :class:`ParameterError` that says why."""
+    if how not in READOUT_REDUCTIONS:
+        raise ParameterError(
+            f"{where}: on-device tuning reads the readout as 'last' or 'max' (online, integers in "
+            f"fixed point), not {how!r}; import the model with reduce='last' or 'max'"
+        )
+    return how
+
+
+def readout_targets(on, off, n_classes: int, fixed: bool = False,
+                    where: str = "readout targets") -> Targets:  # fmt: skip
+    """:class:`Targets` of a readout in its value units: ``on`` for the label's unit, ``off``
+    for the others (finite numbers; integers within 24 bits in fixed point)."""
+    n_classes = _integer(n_classes, where, "n_classes", 1, 1 << 20)
+    on, off = _number(on, where, "on"), _number(off, where, "off")
+    if not fixed:
+        return Targets(on, off, n_classes)
+    lim = (1 << (ELIG_BITS - 1)) - 1
+    if any(t != round(t) or abs(t) > lim for t in (on, off)):
+        raise ParameterError(f"{where}: fixed-point targets must be integers within ±{lim}")
+    return Targets(int(on), int(off), n_classes)
+
+
+def readout_value_step(value, v, first: bool, how: str):
+    """The window's readout value after a step with voltage ``v``: ``v`` on the window's first
+    step and for ``"last"``, else the running maximum (``"max"``)."""
+    if first or how == "last":
+        return v
+    return _xp(v).maximum(value, v)
+
+
+def fixed_readout_error(value, target, learn):
+    """``sat24(learn * (target - value))``: the readout error as a 24-bit graded message."""
+    return saturate(output_error(value, target, learn), ELIG_BITS)
+
+
+def readout_bias_update(bias, e, r: Rate):
+    """Float ``bias + eta * e`` (the delta rule)."""
+    return bias + r.eta * e
+
+
+def fixed_readout_bias_update(bias_mant, e, r: FixedRate):
+    """``clip(bias_mant + rshift_round(eta_mant * e, eta_shift), -4096, 4095)`` (``|eta_mant *
+    e| < 2**35``)."""
+    new = bias_mant + rshift_round(r.eta_mant * e, r.eta_shift)
+    return _xp(new).clip(new, BIAS_MANT_MIN, BIAS_MANT_MAX)

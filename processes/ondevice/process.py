@@ -24,6 +24,14 @@ two-way direct link cannot deadlock.
 ``steps`` steps of a window that starts at ``first_step`` and repeats every ``window`` steps, and
 on the last of them sends ``learn[b] * (target(labels[b]) - count)`` on ``e_out`` (zeros on every
 other step). ``labels`` and ``learn`` hold one entry per sample ``b`` of the run.
+
+:class:`LearningReadout` is a :class:`~lava_nt.processes.readout.process.Readout` that is its
+network's output error too: over the first ``learn_steps`` steps after each per-sample reset it
+keeps the window's value (the last voltage, or the running maximum for ``reduce="max"``), and on
+the last of them sends ``e = learn[b] * (target(labels[b]) - value)`` (24-bit saturated in fixed
+point) on ``e_out`` and changes its own bias by the delta rule (float ``bias += eta * e``, fixed
+``bias_mant = clip(bias_mant + rshift_round(eta_mant * e, eta_shift))``); zeros on every other
+step (:mod:`lava_nt.spec.learning`, "Readout output").
 """
 
 from __future__ import annotations
@@ -36,12 +44,15 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
 from lava_nt.processes.ntlif.process import NTLIF, layer_size
+from lava_nt.processes.readout.process import Readout
 from lava_nt.processes.spiking_bias.process import SpikingBias
 from lava_nt.spec.learning import (
+    check_readout_reduction,
     fixed_learning_parameters,
     fixed_rate,
     learning_parameters,
     rate,
+    readout_targets,
 )
 from lava_nt.spec.validation import ParameterError, check_choice
 
@@ -222,3 +233,69 @@ class LearningSpikingBias(SpikingBias):
         self.eta_w = Var(shape=(m,), init=eta_w)
         self.eta_w_mant = Var(shape=(m,), init=mant)
         self.eta_w_shift = Var(shape=(1,), init=shift)
+
+
+class LearningReadout(Readout):
+    """Readout whose window value is the output error and whose bias learns (module docstring).
+
+    Args:
+        labels, learn: ``[S]`` class labels and learning flags, one per sample of the run.
+        target_on, target_off: value targets of the label's unit and of the others
+            (:func:`lava_nt.spec.learning.readout_targets`; integers in fixed point).
+        n_classes: classes (``n % n_classes == 0``; unit ``j`` codes class ``j // (n //
+            n_classes)``).
+        learn_steps: steps of a sample's window (``T``; ``reset_interval`` must be at least this).
+        reduce: ``"last"`` or ``"max"``.
+        eta: float rate of the bias (>= 0; scalar or one per unit); ``eta_mant``, ``eta_shift``
+            the fixed-point rate (:func:`lava_nt.spec.learning.fixed_rate`).
+        **kwargs: everything :class:`~lava_nt.processes.readout.process.Readout` takes.
+
+    Extra port ``e_out`` (``(n,)``); extra Vars ``value``, ``sample`` (samples done),
+    ``labels``, ``learn``, ``target_on``, ``target_off``, ``n_classes``, ``learn_steps``,
+    ``reduce_max``, ``eta`` (float), ``eta_mant``, ``eta_shift`` (fixed point).
+    """
+
+    def __init__(self, *, shape, labels, learn, target_on, target_off, n_classes: int,
+                 learn_steps: int, reduce: str = "last", precision: str = "float", eta=0.0,
+                 eta_mant=0, eta_shift=0, **kwargs) -> None:  # fmt: skip
+        self._runtime = None
+        where = "LearningReadout"
+        check_choice(precision, ("float", "fixed"), where, "precision")
+        n = layer_size(shape, where)
+        T = _positive_int(learn_steps, where, "learn_steps")
+        tg = readout_targets(target_on, target_off, n_classes, precision == "fixed", where)
+        if n % tg.n_classes:
+            raise ParameterError(f"{where}: {n} units do not split into {tg.n_classes} classes")
+        check_readout_reduction(reduce, where)
+        labels = np.asarray(labels, np.int64).reshape(-1)
+        learn = np.asarray(learn, np.int64).reshape(-1)
+        if labels.shape != learn.shape or labels.size < 1:
+            raise ParameterError(f"{where}: labels and learn need one entry per sample")
+        if labels.min() < 0 or labels.max() >= tg.n_classes or np.any(learn * (1 - learn)):
+            raise ParameterError(f"{where}: labels in [0, {tg.n_classes}) and learn flags 0/1")
+        if precision == "float":
+            r = rate(n, eta, where)
+            eta_f = np.broadcast_to(np.asarray(r.eta, np.float64), (n,)).copy()
+            mant, shift = np.zeros(n, np.int64), 0
+        else:
+            r = fixed_rate(n, eta_mant, eta_shift, where)
+            eta_f = np.zeros(n)
+            mant = np.broadcast_to(np.asarray(r.eta_mant, np.int64), (n,)).copy()
+            shift = r.eta_shift
+        super().__init__(shape=shape, precision=precision, **kwargs)
+        if int(self.proc_params["reset_interval"]) < T:
+            raise ParameterError(f"{where}: reset_interval must be >= learn_steps ({T})")
+        self.rate, self.targets = r, tg
+        self.e_out = OutPort(shape=(n,))
+        self.value = Var(shape=(n,), init=0)
+        self.sample = Var(shape=(1,), init=0)
+        self.labels = Var(shape=labels.shape, init=labels)
+        self.learn = Var(shape=learn.shape, init=learn)
+        self.target_on = Var(shape=(1,), init=tg.on)
+        self.target_off = Var(shape=(1,), init=tg.off)
+        self.n_classes = Var(shape=(1,), init=tg.n_classes)
+        self.learn_steps = Var(shape=(1,), init=T)
+        self.reduce_max = Var(shape=(1,), init=int(reduce == "max"))
+        self.eta = Var(shape=(n,), init=eta_f)
+        self.eta_mant = Var(shape=(n,), init=mant)
+        self.eta_shift = Var(shape=(1,), init=shift)

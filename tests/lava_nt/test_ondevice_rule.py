@@ -227,8 +227,8 @@ def test_run_errors_name_the_problem():
     with pytest.raises(ParameterError, match="band"):
         make_rule(spec, 4, 2, band=-1)
     ro = random_spec(0, (6, 4), readout=2)
-    with pytest.raises(ParameterError, match="readout"):
-        make_rule(ro, 4, 2)
+    with pytest.raises(ParameterError, match="give readout_targets"):
+        make_rule(ro, 4, 2)  # a readout network needs its value targets
 
 
 def test_comparison_task_is_a_seeded_disjoint_split():
