@@ -6,6 +6,8 @@ lava-nt ondevice MODEL --train TUNE.npz --test TEST.npz [--precision float|fixed
                  [--learn bias gain sb_weight] [--eta 3e-4] [--eta-mant M --eta-shift S]
                  [--eta-gain 1e-4] [--eta-gain-mant M --eta-gain-shift S] [--eta-sb 3e-4]
                  [--eta-sb-mant M --eta-sb-shift S] [--band 0.5] [--rates 0.5 0.0]
+                 [--readout-targets ON OFF] [--eta-readout 0.05]
+                 [--eta-readout-mant M --eta-readout-shift S]
                  [--epochs 1] [--n-classes N] [--T N] [--timeout S] --out DIR [--overwrite]
 
 One run presents TEST (learning off: accuracy before), then TUNE (learning on, ``--epochs``
@@ -17,6 +19,13 @@ does all of it inside ONE Lava run with no torch in the loop
 (:func:`lava_nt.ondevice.lava_engine.run_lava`), ``--engine twin`` runs the numpy twin and
 ``--engine torch`` the torch twin (:func:`lava_nt.ondevice.torch_twin.run_twin_torch`), which
 give the same result (bit for bit in fixed point).
+
+A model that ends in a non-spiking readout (a netx or NIR import, read as ``last`` or ``max``)
+is tuned through its readout values: the error is ``target - value`` per class (``ON`` for the
+label's unit, ``OFF`` for the others; ``--readout-targets``, default the mean value of the label's
+unit and of the other units on TUNE, measured with the untuned network), the readout's bias learns
+by the delta rule at ``--eta-readout`` and the spiking layers as above; accuracy is the argmax of
+the readout values. Layers with synaptic delays are tuned like any other layer.
 
 ``--precision fixed`` tunes the Loihi integer network: the model's own (fixed-point model), the
 one attached to the model file, or the model quantised now; ``--eta`` is converted to integer
@@ -158,6 +167,21 @@ def register(subparsers) -> None:
         help="target spike rates of the label's population and the others",
     )
     p.add_argument(
+        "--readout-targets",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("ON", "OFF"),
+        help="a model with a readout: value targets of the label's unit and the others "
+        "(the model's value units; default measured on TUNE)",
+    )
+    p.add_argument("--eta-readout", type=_eta, default=0.05,
+                   help="a readout's bias: rate of its delta rule (default 0.05)")  # fmt: skip
+    p.add_argument("--eta-readout-mant", type=nonnegative_int, default=None,
+                   help="fixed point: readout rate mantissa 0..4095")  # fmt: skip
+    p.add_argument("--eta-readout-shift", type=nonnegative_int, default=None,
+                   help="fixed point: right shift 0..48 of the readout bias update")  # fmt: skip
+    p.add_argument(
         "--bias-headroom",
         type=_eta,
         default=1.0,
@@ -224,12 +248,15 @@ def _network(args, spec, info, xs):
 _RATES = (("eta", "bias"), ("eta_gain", "gain"), ("eta_sb", "sb_weight"))
 
 
-def _rule(args, net, float_spec, T: int, n_classes: int, x_tune):
+def _rule(args, net, float_spec, T: int, n_classes: int, tune):
     from lava_nt.ondevice import make_rule
 
+    x_tune, y_tune = tune
     layers = None if args.layers is None else sorted(set(args.layers))
     kw = dict(layers=layers, band=args.band, feedback=args.feedback, x_feedback=x_tune,
               rates=tuple(args.rates), learn=tuple(dict.fromkeys(args.learn)))  # fmt: skip
+    if net.readout is not None:
+        kw.update(_readout_rule(args, net, x_tune, y_tune))
     for eta, kind in _RATES:
         mant, shift = getattr(args, f"{eta}_mant"), getattr(args, f"{eta}_shift")
         flag = f"--{eta.replace('_', '-')}"
@@ -243,6 +270,28 @@ def _rule(args, net, float_spec, T: int, n_classes: int, x_tune):
             kw[f"{eta}_mant"], kw[f"{eta}_shift"] = _fixed_rates(args, net, float_spec, eta,
                                                                  kind, layers)  # fmt: skip
     return make_rule(net, T, n_classes, **kw)
+
+
+def _readout_rule(args, net, x_tune, y_tune) -> dict:
+    """make_rule's readout keywords: value targets (given, or measured on TUNE) and the rate of
+    the readout bias (fixed point: the mantissa and shift given, or converted)."""
+    from lava_nt.ondevice.rule import fixed_readout_rate, measure_readout_targets
+
+    tg = args.readout_targets
+    if tg is None:
+        tg = measure_readout_targets(net, x_tune, y_tune)
+    kw = {"readout_targets": tuple(tg)}
+    mant, shift = args.eta_readout_mant, args.eta_readout_shift
+    if not net.fixed:
+        if mant is not None or shift is not None:
+            raise OnDeviceError("--eta-readout-mant/--eta-readout-shift are fixed point only "
+                                "(use --eta-readout)")  # fmt: skip
+        kw["eta_readout"] = args.eta_readout
+    elif mant is not None or shift is not None:
+        kw["eta_readout_mant"], kw["eta_readout_shift"] = mant or 0, shift or 0
+    else:
+        kw["eta_readout_mant"], kw["eta_readout_shift"] = fixed_readout_rate(args.eta_readout, net)
+    return kw
 
 
 def _fixed_rates(args, net, float_spec, eta: str, kind: str, layers):
@@ -275,8 +324,6 @@ def _ondevice(args) -> int:
             raise OnDeviceError(f"'{out_dir / name}' exists; pass --overwrite to replace it")
     spec, info = load_model(args.model)
     n_classes = model_classes(info, args.n_classes, spec, args.model, OnDeviceError)
-    if spec.readout is not None:
-        raise OnDeviceError("on-device tuning needs a population-coded spiking output (no readout)")
     T0 = info.meta.get("T") if isinstance(info.meta.get("T"), int) else 25
     sets = {}
     for role in ("train", "test"):
@@ -299,7 +346,7 @@ def _ondevice(args) -> int:
             net = bias_headroom(net, layers, args.bias_headroom)
             if "sb_weight" in args.learn:
                 net = sb_weight_headroom(net, layers, args.sb_headroom)
-    rule = _rule(args, net, float_spec, T, n_classes, xt)
+    rule = _rule(args, net, float_spec, T, n_classes, (xt, yt))
     x = np.concatenate([xs] + [xt] * args.epochs + [xs], axis=1)
     labels = np.concatenate([ys] + [yt] * args.epochs + [ys])
     learn = np.concatenate([np.zeros(len(ys))] + [np.ones(len(yt))] * args.epochs
@@ -331,12 +378,13 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
     from lava_nt.commands import write_json
     from lava_nt.commands.training_run import file_sha256, shell_quote
     from lava_nt.converters.model_file import save_model
-    from lava_nt.decode import predictions
+    from lava_nt.decode import output_predictions
     from lava_nt.ondevice import tuned_spec
 
     ys, yt = ys_yt
     n_test = len(ys)
-    pred = predictions(res.output, n_classes)
+    ro = net.readout
+    pred = output_predictions(res.output, n_classes, None if ro is None else ro.reduce)
     before = float(np.mean(pred[:n_test] == ys))
     after = float(np.mean(pred[-n_test:] == ys))
     online = float(np.mean(pred[n_test:-n_test] == np.tile(yt, args.epochs)))
@@ -344,7 +392,7 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
     changes = _changes(net, res.biases, lambda k: net.layers[k].neuron, name)
     gname = "gain_mant" if net.fixed else "gain"
     wname = "w_b_mant" if net.fixed else "w_b"
-    tuned = tuned_spec(net, res.biases, res.gains, res.sb_weights)
+    tuned = tuned_spec(net, res.biases, res.gains, res.sb_weights, res.readout_bias)
     settings = {
         "precision": args.precision, "engine": args.engine, "feedback": args.feedback,
         "layers": list(rule.layers), "learn": list(rule.learn), "eta": args.eta,
@@ -352,6 +400,10 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         "rates": list(args.rates), "epochs": args.epochs, "T": rule.T,
         "bias_headroom": args.bias_headroom,
     }  # fmt: skip
+    if ro is not None:
+        settings.update(readout_targets=[float(rule.targets.on), float(rule.targets.off)],
+                        eta_readout=args.eta_readout, eta_readout_mant=args.eta_readout_mant,
+                        eta_readout_shift=args.eta_readout_shift)  # fmt: skip
     if rule.learns("gain"):
         settings.update(eta_gain=args.eta_gain, eta_gain_mant=args.eta_gain_mant,
                         eta_gain_shift=args.eta_gain_shift)  # fmt: skip
@@ -375,8 +427,11 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         "gain_change": _changes(net, res.gains, lambda k: net.layers[k].neuron, gname),
         "sb_weight_change": _changes(net, res.sb_weights,
                                      lambda k: net.layers[k].spiking_bias.params, wname),
+        "readout_bias_change": None if ro is None
+        else _changes(net, {"readout": res.readout_bias}, lambda k: ro.params, name)["readout"],
         "lava_steps": int(res.steps) if res.engine == "lava" else None,
-        "learning": _learning_cost(rule, res, ys, yt, args.epochs, net),
+        # the cost model counts output spikes: not defined for a readout's error
+        "learning": None if ro is not None else _learning_cost(rule, res, ys, yt, args.epochs, net),
     }  # fmt: skip
     write_json(out_dir / "report.json", rep, True, OnDeviceError)
     print(
@@ -389,7 +444,20 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
                 f"  layer {k}: {what} changed by {c['mean_abs']:.4g} on average "
                 f"(max {c['max_abs']:.4g})"
             )
+    if rep["readout_bias_change"] is not None:
+        c = rep["readout_bias_change"]
+        print(f"  readout: {name} changed by {c['mean_abs']:.4g} on average "
+              f"(max {c['max_abs']:.4g})")  # fmt: skip
     cost = rep["learning"]
+    if cost is not None:
+        _print_cost(cost, rule)
+    print(f"tuned model written to {model_path}; report {out_dir / 'report.json'}")
+    engine = "lava-fixed" if net.fixed else "lava-float"
+    print(f"next: lava-nt evaluate {shell_quote(str(model_path))} --data "
+          f"{shell_quote(str(args.test))} --engine {engine}")  # fmt: skip
+
+
+def _print_cost(cost: dict, rule) -> None:
     ops, en = cost["counts"]["per_tuning_sample"], cost["energy"]
     print(
         f"learning cost per tuning sample (ESTIMATE, {en['figures']['label']}): "
@@ -405,10 +473,6 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         + ": "
         f"{en['total_pj'] / 1e3:.4g} nJ (lower bound {en['total_low_pj'] / 1e3:.4g} nJ)"
     )
-    print(f"tuned model written to {model_path}; report {out_dir / 'report.json'}")
-    engine = "lava-fixed" if net.fixed else "lava-float"
-    print(f"next: lava-nt evaluate {shell_quote(str(model_path))} --data "
-          f"{shell_quote(str(args.test))} --engine {engine}")  # fmt: skip
 
 
 def _changes(net, learned: dict, owner, name: str) -> dict:

@@ -22,6 +22,15 @@ with the new biases, exactly as the twin's per-sample loop. One extra step after
 delivers the last sample's update: ``S * L + 1`` steps in all. The learning flags ``learn`` let
 one run tune on the first samples and test on the rest.
 
+A network with a readout (:mod:`lava_nt.spec.readout`) ends in ``Dense(W_r) ->``
+:class:`~lava_nt.processes.ondevice.process.LearningReadout` instead of the ``OutputError``: one
+stage deeper, so ``L = T + D + 1`` (``D + 1`` zero steps). The readout resets at ``b*L + D + 2``,
+keeps the window's value over its ``T`` steps and on the last one (``b*L + D + T + 1``) sends the
+error and changes its own bias; the feedback ``Dense`` delivers ``l_k`` at ``b*L + D + T + 2``,
+after layer ``k``'s last counted step (``b*L + k + T``) and before its next reset
+(``b*L + T + D + k + 2``); the last update arrives at step ``S * L + 1``, the run's last. The
+Extractor reads the readout's voltage trace (the output then is that trace, as in the twin).
+
 A layer with synaptic delays gets Lava's ``DelayDense`` (as
 :func:`lava_nt.converters.lava_graph.run_network` builds it, run by
 :mod:`lava_nt.lava.delay_dense`'s models), whose delay line empties at the end of the step before

@@ -394,6 +394,20 @@ def measure_readout_targets(spec: NetworkSpec, x, labels) -> tuple:
     return on, off
 
 
+def fixed_readout_rate(eta: float, fixed: NetworkSpec) -> tuple:
+    """``(eta_mant [n], eta_shift)`` of the fixed-point readout bias update equivalent to a float
+    rate ``eta``: the value and the error share the readout's voltage scale, so a float step
+    ``eta * e`` is ``eta * e_fixed / 2**bias_exp_j`` mantissa steps, ``q_j = eta /
+    2**bias_exp_j``; mantissa and shift as :func:`fixed_rates` (shift up to 48)."""
+    if not fixed.fixed or fixed.readout is None:
+        raise ParameterError("fixed_readout_rate: needs a fixed-point spec with a readout")
+    if not np.isfinite(eta) or eta < 0:
+        raise ParameterError(f"fixed_readout_rate: eta must be finite and >= 0, got {eta!r}")
+    ro = fixed.readout
+    q = eta / 2.0 ** np.broadcast_to(np.asarray(ro.params.bias_exp), (ro.n,))
+    return _mantissa_shift(q, UPDATE_SHIFT_MAX)
+
+
 def _rates(spec, layers, on: bool, sb: bool, eta, mant, shift) -> list:
     """Per tuned layer the validated gain (``sb`` False) or spiking-bias weight rates."""
     if not on:

@@ -10,6 +10,10 @@ biases' weights) change by the rules of :mod:`lava_nt.spec.learning` (only on sa
         e   = learn_b * (target(y_b) - output counts)
         l_k = B_k e ;  bias_k, gain_k, w_b_k <- updates(l_k, eligibilities_k)   (tuned layers k)
 
+A network that ends in a readout (:mod:`lava_nt.spec.readout`) runs it over the sample too; its
+window value (``"last"`` or ``"max"``) against the value targets is the error ``e``, and its bias
+changes by the delta rule after the sample (:mod:`lava_nt.spec.learning`, "Readout output").
+
 A layer's spiking bias (:mod:`lava_nt.spec.spiking_bias`) runs with it and delivers its
 current as in every engine; when its weights learn it also keeps the pre trace of its spikes.
 It computes each layer's synaptic input as Lava's ``Dense`` does
