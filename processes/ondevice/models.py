@@ -14,12 +14,9 @@ move values between Vars, ports and spec functions.
 from __future__ import annotations
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.resources import CPU
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_nt.lava.run import report_model_errors
 from lava_nt.processes._models import first, fixed_model, float_model
@@ -79,7 +76,7 @@ from lava_nt.spec.learning import (
 
 
 def _flag(var) -> bool:
-    return bool(int(np.reshape(var, -1)[0]))
+    return bool(int(first(var)))
 
 
 class AbstractPyLearningNTLIFModel(AbstractPyNTLIFModel):
@@ -89,7 +86,7 @@ class AbstractPyLearningNTLIFModel(AbstractPyNTLIFModel):
     def counting(self) -> bool:
         """True during the first ``learn_steps`` steps after a per-sample reset."""
         phase = (self.time_step - self.reset_offset) % self.reset_interval
-        return phase < int(np.reshape(self.learn_steps, -1)[0])
+        return phase < int(first(self.learn_steps))
 
     def count_eligibility(self, s, state, p, trace) -> None:
         raise NotImplementedError
@@ -111,8 +108,7 @@ class AbstractPyLearningNTLIFModel(AbstractPyNTLIFModel):
                 var[:] = 0
         p = self.parameters()
         s, state = self.step(a, c, p)
-        self.u[:] = state.u
-        self.v[:] = state.v
+        self.store(state)
         if self.counting():
             self.count_eligibility(s, state, p, trace)
         self.learn(l)
@@ -120,9 +116,7 @@ class AbstractPyLearningNTLIFModel(AbstractPyNTLIFModel):
         self.sb_out.send(self.sb_signal(l))
 
 
-@implements(proc=LearningNTLIF, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
+@float_model(LearningNTLIF)
 class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
     """Float learning NTLIF: :func:`lava_nt.spec.ntlif.ntlif_step`, then
     :func:`~lava_nt.spec.learning.eligibility_step` and :func:`~lava_nt.spec.learning.bias_update`
@@ -165,7 +159,7 @@ class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
     step = PyNTLIFModelFloat.step
 
     def _learning(self) -> LearningParameters:
-        return LearningParameters(self.eta, float(np.reshape(self.band, -1)[0]))
+        return LearningParameters(self.eta, float(first(self.band)))
 
     def count_eligibility(self, s, state, p, trace) -> None:
         inc = eligibility_increment(s, state.v, p.vth, self._learning().band)
@@ -187,9 +181,7 @@ class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
         return sb_signal(np.asarray(l, np.float64), self.elig_sb)
 
 
-@implements(proc=LearningNTLIF, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
+@fixed_model(LearningNTLIF)
 class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel):
     """Bit-accurate learning NTLIF: :func:`lava_nt.spec.fixed.fixed_ntlif_step`, then the
     integer eligibility and :func:`~lava_nt.spec.learning.fixed_bias_update` on int64."""
@@ -233,8 +225,8 @@ class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel):
     def _learning(self) -> FixedLearningParameters:
         return FixedLearningParameters(
             self.eta_mant.astype(np.int64),
-            int(np.reshape(self.eta_shift, -1)[0]),
-            int(np.reshape(self.band_fixed, -1)[0]),
+            int(first(self.eta_shift)),
+            int(first(self.band_fixed)),
         )
 
     def count_eligibility(self, s, state, p, trace) -> None:
@@ -257,7 +249,7 @@ class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel):
         )
         if _flag(self.learn_gain):
             r = FixedRate(self.eta_gain_mant.astype(np.int64),
-                          int(np.reshape(self.eta_gain_shift, -1)[0]))  # fmt: skip
+                          int(first(self.eta_gain_shift)))  # fmt: skip
             self.gain_mant[:] = fixed_gain_update(
                 self.gain_mant.astype(np.int64), l, self.elig_gain.astype(np.int64), r
             )
@@ -289,9 +281,7 @@ class AbstractPyLearningSpikingBiasModel(AbstractPySpikingBiasModel):
                 var[:] = 0
         p = self.parameters()
         c, s_b, state = self.step(a, p)
-        self.u[:] = state.u
-        self.v[:] = state.v
-        self.C[:] = state.C
+        self.store(state)
         trace = self.trace_step(s_b, p)
         self.trace[:] = trace
         self.c_out.send(c)
@@ -301,9 +291,7 @@ class AbstractPyLearningSpikingBiasModel(AbstractPySpikingBiasModel):
         self.update_weights(group_sum(q, group_matrix(p.group, self.trace.shape[0])))
 
 
-@implements(proc=LearningSpikingBias, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
+@float_model(LearningSpikingBias)
 class PyLearningSpikingBiasModelFloat(AbstractPyLearningSpikingBiasModel):
     """Float: :func:`~lava_nt.spec.learning.sb_trace_step` and
     :func:`~lava_nt.spec.learning.sb_weight_update` on float64 arrays."""
@@ -345,9 +333,7 @@ class PyLearningSpikingBiasModelFloat(AbstractPyLearningSpikingBiasModel):
         self.w_b[:] = sb_weight_update(self.w_b, np.asarray(Q, np.float64), Rate(self.eta_w))
 
 
-@implements(proc=LearningSpikingBias, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
+@fixed_model(LearningSpikingBias)
 class PyLearningSpikingBiasModelBitAcc(AbstractPyLearningSpikingBiasModel):
     """Bit-accurate: :func:`~lava_nt.spec.learning.fixed_sb_trace_step` and
     :func:`~lava_nt.spec.learning.fixed_sb_weight_update` on int64 (24-bit trace and ``q``,
@@ -388,7 +374,7 @@ class PyLearningSpikingBiasModelBitAcc(AbstractPyLearningSpikingBiasModel):
         return fixed_sb_trace_step(self.trace.astype(np.int64), s_b, p.dc)
 
     def update_weights(self, Q) -> None:
-        r = FixedRate(self.eta_w_mant.astype(np.int64), int(np.reshape(self.eta_w_shift, -1)[0]))
+        r = FixedRate(self.eta_w_mant.astype(np.int64), int(first(self.eta_w_shift)))
         self.w_b_mant[:] = fixed_sb_weight_update(
             self.w_b_mant.astype(np.int64), np.asarray(Q, np.int64), r
         )
@@ -429,9 +415,7 @@ class AbstractPyOutputErrorModel(PyLoihiProcessModel):
         self.e_out.send(e)
 
 
-@implements(proc=OutputError, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
+@float_model(OutputError)
 class PyOutputErrorModelFloat(AbstractPyOutputErrorModel):
     """Float output error: float64 counts and targets."""
 
@@ -444,13 +428,11 @@ class PyOutputErrorModelFloat(AbstractPyOutputErrorModel):
     target_off: np.ndarray = LavaPyType(np.ndarray, float)
 
     def targets(self) -> Targets:
-        on, off = (float(np.reshape(t, -1)[0]) for t in (self.target_on, self.target_off))
+        on, off = (float(first(t)) for t in (self.target_on, self.target_off))
         return Targets(on, off, self.n_classes)
 
 
-@implements(proc=OutputError, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
+@fixed_model(OutputError)
 class PyOutputErrorModelBitAcc(AbstractPyOutputErrorModel):
     """Integer output error: int64 counts and targets, sent as 24-bit graded spikes."""
 
@@ -464,7 +446,7 @@ class PyOutputErrorModelBitAcc(AbstractPyOutputErrorModel):
     target_off: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
 
     def targets(self) -> Targets:
-        on, off = (int(np.reshape(t, -1)[0]) for t in (self.target_on, self.target_off))
+        on, off = (int(first(t)) for t in (self.target_on, self.target_off))
         return Targets(on, off, self.n_classes)
 
 
