@@ -90,3 +90,37 @@ def test_readout_errors(tmp_path, capsys):
     assert _run(tmp_path, "e2", "--eta-readout-mant", "3") == 1
     assert "--eta-readout-mant/--eta-readout-shift are fixed point only" in (
         capsys.readouterr().err)  # fmt: skip
+
+
+def test_netx_imported_readout_network(tmp_path, capsys):
+    """lava-dl's mnist.net (graded input, an integrator readout of 10 units read as 'last'),
+    imported with ``lava-nt import-netx``, tuned by ``lava-nt ondevice`` (float twin): the
+    readout bias learns and the report's accuracy is that of the written model."""
+    from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader
+
+    try:
+        side = ensure_netx_reader()
+    except NetxUnavailable as exc:
+        pytest.skip(str(exc))
+    path = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in the side-installed lava-dl wheel")
+    model = tmp_path / "m.h5"
+    assert main(["import-netx", str(path), str(model), "--units", "dyadic"]) == 0
+    spec, info = load_model(model)
+    assert spec.readout is not None and spec.readout.reduce == "last" and spec.graded
+    w_in = int(info.meta["netx_input_weight"])
+    rng = np.random.default_rng(0)
+    for name, n in (("tune", 12), ("test", 8)):
+        x = np.floor(rng.random((n, spec.n_in)) * (rng.random((n, spec.n_in)) < 0.2) * w_in)
+        np.savez(tmp_path / f"{name}.npz", x=x, y=rng.integers(0, 10, n), T=T)
+    capsys.readouterr()
+    assert _run(tmp_path, "out", "--eta", "1e-5", "--eta-readout", "0.05", "--T", str(T)) == 0, (
+        capsys.readouterr().err)  # fmt: skip
+    tuned, _ = load_model(tmp_path / "out" / "tuned.h5")
+    assert not np.array_equal(tuned.readout.params.bias, spec.readout.params.bias)
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    test = np.load(tmp_path / "test.npz")
+    x = np.repeat(test["x"][None], T, axis=0)
+    pred = output_predictions(run_reference(tuned, x).output, 10, "last")
+    assert rep["accuracy_after"] == pytest.approx(float(np.mean(pred == test["y"])))
