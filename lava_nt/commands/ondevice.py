@@ -269,13 +269,22 @@ def _rule(args, net, float_spec, T: int, n_classes: int, tune):
         elif kind in args.learn:
             kw[f"{eta}_mant"], kw[f"{eta}_shift"] = _fixed_rates(args, net, float_spec, eta,
                                                                  kind, layers)  # fmt: skip
-    return make_rule(net, T, n_classes, **kw)
+    rule = make_rule(net, T, n_classes, **kw)
+    if net.fixed and net.readout is not None and "eta_readout_mant" not in kw:
+        from lava_nt.ondevice import check_rule, fixed_readout_rate
+        from lava_nt.spec.learning import fixed_rate
+
+        # converted after make_rule: the conversion needs the rule's error shift
+        mant, shift = fixed_readout_rate(args.eta_readout, net, rule.error_shift)
+        rule.readout_rate = fixed_rate(net.readout.n, mant, shift, "--eta-readout")
+        check_rule(net, rule, "lava-nt ondevice")
+    return rule
 
 
 def _readout_rule(args, net, x_tune, y_tune) -> dict:
     """make_rule's readout keywords: value targets (given, or measured on TUNE) and the rate of
     the readout bias (fixed point: the mantissa and shift given, or converted)."""
-    from lava_nt.ondevice.rule import fixed_readout_rate, measure_readout_targets
+    from lava_nt.ondevice.rule import measure_readout_targets
 
     tg = args.readout_targets
     if tg is None:
@@ -289,9 +298,7 @@ def _readout_rule(args, net, x_tune, y_tune) -> dict:
         kw["eta_readout"] = args.eta_readout
     elif mant is not None or shift is not None:
         kw["eta_readout_mant"], kw["eta_readout_shift"] = mant or 0, shift or 0
-    else:
-        kw["eta_readout_mant"], kw["eta_readout_shift"] = fixed_readout_rate(args.eta_readout, net)
-    return kw
+    return kw  # fixed point without --eta-readout-mant/-shift: converted after make_rule
 
 
 def _fixed_rates(args, net, float_spec, eta: str, kind: str, layers):

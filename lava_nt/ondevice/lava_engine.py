@@ -230,7 +230,8 @@ def _error_source(spec: NetworkSpec, rule: OnDeviceRule, prev, labels, learn, wi
         prev.connect(err.s_in)
         return err, prev, [err]
     ro, r = spec.readout, rule.readout_rate
-    rate = dict(eta_mant=r.eta_mant, eta_shift=r.eta_shift) if fixed else dict(eta=r.eta)
+    rate = (dict(eta_mant=r.eta_mant, eta_shift=r.eta_shift, error_shift=rule.error_shift)
+            if fixed else dict(eta=r.eta))  # fmt: skip
     params = {k: v for k, v in ro.params._asdict().items() if k != "reduce"}
     proc = LearningReadout(
         shape=(ro.n,), learn_steps=T, reduce=ro.reduce, reset_interval=L,

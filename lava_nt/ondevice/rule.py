@@ -54,6 +54,8 @@ from lava_nt.spec.learning import (
     fixed_rate,
     learning_parameters,
     rate,
+    readout_error_bound,
+    readout_error_shift,
     readout_targets,
     targets,
 )
@@ -86,6 +88,8 @@ class OnDeviceRule:
         readout_rate: a network with a readout: the ``Rate`` (float) or ``FixedRate`` of its
             bias' delta rule (one per unit or one; rate 0 keeps it); ``targets`` are then the
             readout value targets (:func:`~lava_nt.spec.learning.readout_targets`).
+        error_shift: fixed point with a readout: ``err_shift`` of its error (0 otherwise;
+            :func:`~lava_nt.spec.learning.readout_error_shift`).
     """
 
     T: int
@@ -98,6 +102,7 @@ class OnDeviceRule:
     gain_params: list = field(default_factory=list)
     sb_params: list = field(default_factory=list)
     readout_rate: object = None
+    error_shift: int = 0
 
     def learns(self, kind: str) -> bool:
         """True if ``kind`` (``"bias"``, ``"gain"`` or ``"sb_weight"``) learns."""
@@ -125,6 +130,7 @@ def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") 
                     where, "readout rate", spec.readout.n)  # fmt: skip
     elif rule.readout_rate is not None:
         raise ParameterError(f"{where}: 'readout_rate' given, but the network has no readout")
+    _check_error_shift(spec, rule, where)
     n_out = spec.n_out
     if n_out % rule.targets.n_classes:
         raise ParameterError(
@@ -146,6 +152,24 @@ def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") 
         _check_feedback(rule.feedback[i], rule.feedback_exp[i], spec.layers[k].n, n_out,
                         spec.fixed, f"{where}: layer {k} feedback")  # fmt: skip
     _check_kinds(spec, rule, where)
+
+
+def _check_error_shift(spec: NetworkSpec, rule: OnDeviceRule, where: str) -> None:
+    """A fixed-point readout's error shift keeps every ``l`` inside 24 bits; 0 elsewhere."""
+    s = rule.error_shift
+    if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s <= 24:
+        raise ParameterError(f"{where}: 'error_shift' must be an int in [0, 24], got {s!r}")
+    if not (spec.fixed and spec.readout is not None):
+        if s:
+            raise ParameterError(f"{where}: 'error_shift' is for a fixed-point readout only")
+        return
+    for k, B, e in zip(rule.layers, rule.effective_feedback(True), rule.feedback_exp,
+                       strict=False):  # fmt: skip
+        if readout_error_bound(B, e, s) >= 1 << 23:
+            raise ParameterError(
+                f"{where}: layer {k}: readout errors through B can exceed 24 bits with "
+                f"error_shift {s} (readout_error_shift gives the smallest safe shift)"
+            )
 
 
 def _check_kinds(spec: NetworkSpec, rule: OnDeviceRule, where: str) -> None:
@@ -355,6 +379,8 @@ def make_rule(
     sbw = _rates(spec, layers, "sb_weight" in kinds, True, eta_sb, eta_sb_mant, eta_sb_shift)
     rule = OnDeviceRule(int(T), layers, params, [p[0] for p in pairs], [p[1] for p in pairs], tg,
                         kinds, gain, sbw, ro_rate)  # fmt: skip
+    if spec.fixed and spec.readout is not None:
+        rule.error_shift = readout_error_shift(rule.effective_feedback(True), rule.feedback_exp)
     check_rule(spec, rule, "make_rule")
     return rule
 
@@ -394,17 +420,19 @@ def measure_readout_targets(spec: NetworkSpec, x, labels) -> tuple:
     return on, off
 
 
-def fixed_readout_rate(eta: float, fixed: NetworkSpec) -> tuple:
+def fixed_readout_rate(eta: float, fixed: NetworkSpec, error_shift: int = 0) -> tuple:
     """``(eta_mant [n], eta_shift)`` of the fixed-point readout bias update equivalent to a float
     rate ``eta``: the value and the error share the readout's voltage scale, so a float step
     ``eta * e`` is ``eta * e_fixed / 2**bias_exp_j`` mantissa steps, ``q_j = eta /
-    2**bias_exp_j``; mantissa and shift as :func:`fixed_rates` (shift up to 48)."""
+    2**bias_exp_j``, times ``2**error_shift`` (the fixed error is divided by it; pass the rule's,
+    :func:`~lava_nt.spec.learning.readout_error_shift`); mantissa and shift as
+    :func:`fixed_rates` (shift up to 48)."""
     if not fixed.fixed or fixed.readout is None:
         raise ParameterError("fixed_readout_rate: needs a fixed-point spec with a readout")
     if not np.isfinite(eta) or eta < 0:
         raise ParameterError(f"fixed_readout_rate: eta must be finite and >= 0, got {eta!r}")
     ro = fixed.readout
-    q = eta / 2.0 ** np.broadcast_to(np.asarray(ro.params.bias_exp), (ro.n,))
+    q = eta * 2.0**error_shift / 2.0 ** np.broadcast_to(np.asarray(ro.params.bias_exp), (ro.n,))
     return _mantissa_shift(q, UPDATE_SHIFT_MAX)
 
 

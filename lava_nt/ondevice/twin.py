@@ -383,7 +383,8 @@ def run_twin_on(spec: NetworkSpec, rule: OnDeviceRule, x, y, lr, xp) -> OnDevice
             trace = _readout(ro, rop, s_in, xp)
             output[:, b, :] = xp.cast(trace, xp.float64)
             value = reduce_readout(trace, ro.reduce)
-            e = (fixed_readout_error if fixed else output_error)(value, target, int(lr[b]))
+            e = (fixed_readout_error(value, target, int(lr[b]), rule.error_shift) if fixed
+                 else output_error(value, target, int(lr[b])))  # fmt: skip
             update = fixed_readout_bias_update if fixed else readout_bias_update
             rop = rop._replace(**{name["bias"]: update(getattr(rop, name["bias"]), e, rorate)})
         for k, i in tuned.items():

@@ -90,7 +90,8 @@ levels)::
 
     value_j  = v_j[T-1]            ("last")     or  max_{t < T} v_j[t]   ("max")
     target_j = on  if j == y  else  off          (readout value units; integers in fixed point)
-    e_j      = learn * (target_j - value_j)                       fixed: sat24(...)
+    e_j      = learn * (target_j - value_j)
+    fixed:     e_j = sat24( rshift_round(learn * (target_j - value_j), err_shift) )
     b_j     += eta_r * e_j                                        the readout's own bias
     bias_mant_j = clip( bias_mant_j + rshift_round(eta_r_mant * e_j, eta_r_shift), -4096, 4095 )
 
@@ -101,7 +102,12 @@ respect to ``b_j`` up to the positive factor ``c = d value_j / d b_j``, which th
 For netx's readout (``dv = 1``: ``v = u + b``) ``c = 1`` for both reductions; for a leaky
 voltage (``dv < 1``) ``"last"`` has the constant ``c = sum_{k < T} (1 - dv)**k`` and ``"max"`` a
 factor between 1 and that ``c``. The tuned spiking layers below get ``l = B e`` exactly as with a
-spiking output (``B [n_l, n_readout]``).
+spiking output (``B [n_l, n_readout]``). A readout's value lives in 24-bit voltage units, so
+in fixed point the error is first divided by ``2**err_shift`` (rounded half away from zero):
+``err_shift`` in ``0 .. 24`` is the smallest shift that keeps every ``l = B e`` inside 24 bits
+whatever the values (:func:`readout_error_bound`: ``max_i sum_j |B_eff_ij| * e_max`` scaled by
+``B_exp``, ``e_max = min(2**23 - 1, 2**(24 - err_shift))``, below ``2**23``), as a graded
+message on the chip and Lava's 32-bit Dense accumulation need; the rates absorb the factor.
 
 Every function here uses operators (and ``where``/``clip``/``sign``/``abs`` of the array's own
 namespace) only, so the same code runs on numpy arrays (the twin and the Lava ProcessModels) and
@@ -512,9 +518,29 @@ def readout_value_step(value, v, first: bool, how: str):
     return _xp(v).maximum(value, v)
 
 
-def fixed_readout_error(value, target, learn):
-    """``sat24(learn * (target - value))``: the readout error as a 24-bit graded message."""
-    return saturate(output_error(value, target, learn), ELIG_BITS)
+def fixed_readout_error(value, target, learn, shift: int = 0):
+    """``sat24(rshift_round(learn * (target - value), shift))``: the readout error as a 24-bit
+    graded message."""
+    return saturate(rshift_round(output_error(value, target, learn), shift), ELIG_BITS)
+
+
+def readout_error_bound(B_eff, B_exp: int, shift: int) -> int:
+    """The largest ``|l_i|`` a feedback Dense (effective weights ``B_eff``, exponent ``B_exp``)
+    can deliver from fixed-point readout errors of ``err_shift = shift``."""
+    e_max = min((1 << (ELIG_BITS - 1)) - 1, 1 << (ELIG_BITS - shift))
+    row = int(np.abs(np.asarray(B_eff, np.int64)).sum(axis=1).max(initial=0))
+    return int(dense_fixed_output(np.int64(row * e_max), int(B_exp)))
+
+
+def readout_error_shift(feedback_eff, feedback_exp) -> int:
+    """The smallest ``err_shift`` in ``0 .. 24`` whose :func:`readout_error_bound` stays below
+    ``2**23`` for every feedback matrix (24 if none does)."""
+    lim = 1 << (ELIG_BITS - 1)
+    for shift in range(ELIG_BITS + 1):
+        if all(readout_error_bound(B, e, shift) < lim
+               for B, e in zip(feedback_eff, feedback_exp, strict=True)):  # fmt: skip
+            return shift
+    return ELIG_BITS
 
 
 def readout_bias_update(bias, e, r: Rate):

@@ -526,6 +526,7 @@ class PyLearningReadoutModelFloat(AbstractPyLearningReadoutModel):
     bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
     eta_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
     eta_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+    error_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
 
     step = PyReadoutModelFloat.step
 
@@ -563,6 +564,7 @@ class PyLearningReadoutModelBitAcc(AbstractPyLearningReadoutModel):
     n_classes: np.ndarray = LavaPyType(np.ndarray, np.int32)
     learn_steps: np.ndarray = LavaPyType(np.ndarray, np.int32)
     reduce_max: np.ndarray = LavaPyType(np.ndarray, np.int32)
+    error_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
     # floating-point Vars: unused in this precision
     du: float = LavaPyType(float, float)
     dv: float = LavaPyType(float, float)
@@ -572,7 +574,7 @@ class PyLearningReadoutModelBitAcc(AbstractPyLearningReadoutModel):
     step = PyReadoutModelBitAcc.step
 
     def error(self, value, target, learn):
-        return fixed_readout_error(value, target, learn)
+        return fixed_readout_error(value, target, learn, int(first(self.error_shift)))
 
     def update_bias(self, e) -> None:
         r = FixedRate(self.eta_mant.astype(np.int64), int(first(self.eta_shift)))

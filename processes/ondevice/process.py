@@ -28,10 +28,10 @@ other step). ``labels`` and ``learn`` hold one entry per sample ``b`` of the run
 :class:`LearningReadout` is a :class:`~lava_nt.processes.readout.process.Readout` that is its
 network's output error too: over the first ``learn_steps`` steps after each per-sample reset it
 keeps the window's value (the last voltage, or the running maximum for ``reduce="max"``), and on
-the last of them sends ``e = learn[b] * (target(labels[b]) - value)`` (24-bit saturated in fixed
-point) on ``e_out`` and changes its own bias by the delta rule (float ``bias += eta * e``, fixed
-``bias_mant = clip(bias_mant + rshift_round(eta_mant * e, eta_shift))``); zeros on every other
-step (:mod:`lava_nt.spec.learning`, "Readout output").
+the last of them sends ``e = learn[b] * (target(labels[b]) - value)`` (fixed point: divided by
+``2**error_shift``, 24-bit saturated) on ``e_out`` and changes its own bias by the delta rule
+(float ``bias += eta * e``, fixed ``bias_mant = clip(bias_mant + rshift_round(eta_mant * e,
+eta_shift))``); zeros on every other step (:mod:`lava_nt.spec.learning`, "Readout output").
 """
 
 from __future__ import annotations
@@ -246,18 +246,19 @@ class LearningReadout(Readout):
             n_classes)``).
         learn_steps: steps of a sample's window (``T``; ``reset_interval`` must be at least this).
         reduce: ``"last"`` or ``"max"``.
+        error_shift: fixed point: right shift of the error (``0 .. 24``).
         eta: float rate of the bias (>= 0; scalar or one per unit); ``eta_mant``, ``eta_shift``
             the fixed-point rate (:func:`lava_nt.spec.learning.fixed_rate`).
         **kwargs: everything :class:`~lava_nt.processes.readout.process.Readout` takes.
 
     Extra port ``e_out`` (``(n,)``); extra Vars ``value``, ``sample`` (samples done),
     ``labels``, ``learn``, ``target_on``, ``target_off``, ``n_classes``, ``learn_steps``,
-    ``reduce_max``, ``eta`` (float), ``eta_mant``, ``eta_shift`` (fixed point).
+    ``reduce_max``, ``eta`` (float), ``eta_mant``, ``eta_shift``, ``error_shift`` (fixed point).
     """
 
     def __init__(self, *, shape, labels, learn, target_on, target_off, n_classes: int,
                  learn_steps: int, reduce: str = "last", precision: str = "float", eta=0.0,
-                 eta_mant=0, eta_shift=0, **kwargs) -> None:  # fmt: skip
+                 eta_mant=0, eta_shift=0, error_shift: int = 0, **kwargs) -> None:  # fmt: skip
         self._runtime = None
         where = "LearningReadout"
         check_choice(precision, ("float", "fixed"), where, "precision")
@@ -267,6 +268,9 @@ class LearningReadout(Readout):
         if n % tg.n_classes:
             raise ParameterError(f"{where}: {n} units do not split into {tg.n_classes} classes")
         check_readout_reduction(reduce, where)
+        if isinstance(error_shift, bool) or not isinstance(error_shift, int | np.integer) or (
+                not 0 <= error_shift <= 24):  # fmt: skip
+            raise ParameterError(f"{where}: 'error_shift' must be an int in [0, 24]")
         labels = np.asarray(labels, np.int64).reshape(-1)
         learn = np.asarray(learn, np.int64).reshape(-1)
         if labels.shape != learn.shape or labels.size < 1:
@@ -299,3 +303,4 @@ class LearningReadout(Readout):
         self.eta = Var(shape=(n,), init=eta_f)
         self.eta_mant = Var(shape=(n,), init=mant)
         self.eta_shift = Var(shape=(1,), init=shift)
+        self.error_shift = Var(shape=(1,), init=int(error_shift))

@@ -21,6 +21,8 @@ from lava_nt.spec.learning import (
     fixed_readout_bias_update,
     fixed_readout_error,
     readout_bias_update,
+    readout_error_bound,
+    readout_error_shift,
     readout_targets,
     readout_value_step,
 )
@@ -93,3 +95,20 @@ def test_measured_targets_feedback_and_fixed_rate():
     assert rule.targets.on == 100 and np.array_equal(rule.readout_rate.eta_mant, mant)
     with pytest.raises(ParameterError, match="fixed-point spec with a readout"):
         fixed_readout_rate(0.01, spec)
+
+
+def test_error_shift_rounds_and_bounds_the_feedback():
+    # -5 / 4 = -1.25 -> -1; 6 / 4 = 1.5 -> 2 (half away from zero)
+    assert list(fixed_readout_error(np.array([5, -6]), np.array([0, 0]), 1, 2)) == [-1, 2]
+    B = np.array([[100, -20], [3, 4]])
+    # e_max = min(2**23 - 1, 2**(24 - s)); the largest row sum is 120; B_exp scales it
+    assert readout_error_bound(B, 0, 0) == 120 * ((1 << 23) - 1)
+    assert readout_error_bound(B, 2, 10) == (120 * (1 << 14)) << 2
+    assert readout_error_bound(B, -1, 10) == (120 * (1 << 14)) >> 1
+    s = readout_error_shift([B], [0])
+    assert readout_error_bound(B, 0, s) < 1 << 23 <= readout_error_bound(B, 0, s - 1)
+    assert s == 8  # 120 * 2**(24 - s) < 2**23 first for s = 8
+    fixed = random_spec(2, (10, 8, 6), fixed=True, excitatory=(0, 1), readout=2)
+    m0, s0 = fixed_readout_rate(0.01, fixed)
+    m3, s3 = fixed_readout_rate(0.01, fixed, error_shift=3)
+    np.testing.assert_allclose(m3 / 2.0**s3, 8 * m0 / 2.0**s0, rtol=1e-3)

@@ -16,6 +16,7 @@ from lava_nt.network import run_reference
 from lava_nt.ondevice import make_rule, run_twin, run_twin_torch, tuned_spec
 from lava_nt.ondevice.lava_engine import run_lava
 from lava_nt.ondevice.rule import measure_readout_targets
+from lava_nt.spec.learning import fixed_feedback_signal, fixed_readout_error
 from lava_nt.spec.readout import readout_parameters
 from lava_nt.spec.validation import ParameterError
 from lava_nt.testing import random_input, random_spec, with_delays
@@ -35,9 +36,9 @@ def _spec(seed, fixed, reduce="last"):
 def _rule(spec, x):
     on, off = measure_readout_targets(spec, x, LABELS)
     if spec.fixed:  # targets apart, so the error has a sign per class
-        return make_rule(spec, T, 2, eta_mant=[300, 120], eta_shift=14, band=0.4,
+        return make_rule(spec, T, 2, eta_mant=[300, 120], eta_shift=6, band=0.4,
                          readout_targets=(on + 800, off - 800), eta_readout_mant=3,
-                         eta_readout_shift=6)  # fmt: skip
+                         eta_readout_shift=0)  # fmt: skip
     return make_rule(spec, T, 2, eta=0.002, readout_targets=(on + 1.0, off - 1.0),
                      eta_readout=0.05)  # fmt: skip
 
@@ -131,3 +132,25 @@ def test_readout_rule_errors():
         run_twin(plain, wrong, x, LABELS)
     with pytest.raises(ParameterError, match="needs 'readout_rate'"):
         run_twin(spec, replace(rule, readout_rate=None), x, LABELS)
+
+
+def test_fixed_error_shift_keeps_l_within_24_bits():
+    """Errors near the 24-bit limit through a large feedback matrix: make_rule picks the error
+    shift that keeps every ``l = B e`` inside 24 bits (Lava's 32-bit Dense accumulation would
+    wrap beyond 2**31, and a graded message holds 24 bits); check_rule refuses a smaller one;
+    the twin and Lava agree."""
+    spec = _spec(3, True, "last")
+    x = random_input(4, T, 6, 12)
+    sign = np.array([254, -254])  # the errors of the two classes add up instead of cancelling
+    fb = [(np.tile(sign, (10, 1)), 0), (np.tile(sign, (8, 1)), 3)]
+    rule = make_rule(spec, T, 2, eta_mant=[1, 1], eta_shift=0, band=0.4, feedback=fb,
+                     readout_targets=(8_000_000, -8_000_000))  # fmt: skip
+    assert rule.error_shift == 13  # 508 * 2**(24 - s) << 3 < 2**23 first for s = 13
+    twin = run_twin(spec, rule, x, LABELS, LEARN)
+    target = np.where(np.arange(2) == LABELS[0], 8_000_000, -8_000_000)
+    e = fixed_readout_error(twin.output[-1, 0].astype(np.int64), target, 1, rule.error_shift)
+    l_last = fixed_feedback_signal(rule.effective_feedback(True)[1], e, 3)
+    assert 2**21 < np.abs(l_last).max() < 2**23  # large, and inside 24 bits
+    with pytest.raises(ParameterError, match="can exceed 24 bits with error_shift 0"):
+        run_twin(spec, replace(rule, error_shift=0), x, LABELS, LEARN)
+    _check(spec, twin, run_lava(spec, rule, x, LABELS, LEARN), True)
