@@ -284,7 +284,7 @@ def _rule(args, net, float_spec, T: int, n_classes: int, tune):
 def _readout_rule(args, net, x_tune, y_tune) -> dict:
     """make_rule's readout keywords: value targets (given, or measured on TUNE) and the rate of
     the readout bias (fixed point: the mantissa and shift given, or converted)."""
-    from lava_nt.ondevice.rule import measure_readout_targets
+    from lava_nt.ondevice import measure_readout_targets
 
     tg = args.readout_targets
     if tg is None:

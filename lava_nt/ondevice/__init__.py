@@ -9,11 +9,13 @@ run, and its twin (numpy or torch).
 - :mod:`lava_nt.ondevice.select`: :func:`tune_on_device`, the twin over an ``eta x band`` grid,
   the choice made on a selection split (the EEG pipeline's ``ondevice`` method);
 - :mod:`lava_nt.ondevice.lava_engine`: :func:`run_lava <lava_nt.ondevice.lava_engine.run_lava>`,
-  the same in one long Lava run (imports Lava when called).
+  the same in one long Lava run (imports Lava when called);
+- :mod:`lava_nt.ondevice.readout`: a readout network's value targets and feedback matrix.
 
 The rules' equations are :mod:`lava_nt.spec.learning`; the guide is ``docs/on_device.md``.
 """
 
+from lava_nt.ondevice.readout import measure_readout_targets, readout_feedback
 from lava_nt.ondevice.rule import (
     FEEDBACK_KINDS,
     OnDeviceRule,
@@ -28,8 +30,6 @@ from lava_nt.ondevice.rule import (
     identity_feedback,
     layer_counts,
     make_rule,
-    measure_readout_targets,
-    readout_feedback,
     sb_weight_headroom,
 )
 from lava_nt.ondevice.select import OnDeviceChoice, tune_on_device

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lava_nt.network import NetworkSpec, readout_values, run_reference
+from lava_nt.network import NetworkSpec, run_reference
+from lava_nt.ondevice.readout import output_targets, readout_feedback
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
@@ -56,8 +57,6 @@ from lava_nt.spec.learning import (
     rate,
     readout_error_bound,
     readout_error_shift,
-    readout_targets,
-    targets,
 )
 from lava_nt.spec.quantization import WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, round_half_away
 from lava_nt.spec.validation import ParameterError, check_shape
@@ -278,17 +277,6 @@ def feedback_matrices(spec: NetworkSpec, layers, kind: str = "identity", x=None)
     return mats if ro is None else [m @ ro for m in mats]
 
 
-def readout_feedback(spec: NetworkSpec) -> np.ndarray:
-    """``W_r^T`` ``[n_last, n_readout]``: the readout's own weights (fixed point: the Dense's
-    effective weights times ``2**weight_exp``), which carry the readout error to the last spiking
-    layer (the exact gradient of the values with respect to its spike counts for ``du = 0``,
-    ``dv = 1`` and ``"last"``)."""
-    ro = spec.readout
-    if spec.fixed:
-        return dense_effective_weights(np.asarray(ro.weight)).T * 2.0 ** int(ro.weight_exp)
-    return np.asarray(ro.weight, np.float64).T.copy()
-
-
 def make_rule(
     spec: NetworkSpec,
     T: int,
@@ -348,7 +336,7 @@ def make_rule(
     for k in layers:
         if not 0 <= k < D:
             raise ParameterError(f"make_rule: layer {k} does not exist ({D} layers)")
-    tg, ro_rate = _output_targets(spec, T, n_classes, rates, readout_targets, eta_readout,
+    tg, ro_rate = output_targets(spec, T, n_classes, rates, readout_targets, eta_readout,
                                   eta_readout_mant, eta_readout_shift)  # fmt: skip
     if isinstance(feedback, str):
         mats = feedback_matrices(spec, layers, feedback, x_feedback)
@@ -383,41 +371,6 @@ def make_rule(
         rule.error_shift = readout_error_shift(rule.effective_feedback(True), rule.feedback_exp)
     check_rule(spec, rule, "make_rule")
     return rule
-
-
-def _output_targets(spec, T, n_classes, rates, ro_targets, eta, mant, shift) -> tuple:
-    """``(targets, readout_rate)`` of make_rule: spike-count targets, or a readout's value
-    targets and the rate of its bias (None without a readout)."""
-    if spec.readout is None:
-        return targets(T, rates, n_classes, fixed=spec.fixed, where="make_rule"), None
-    where = "make_rule: readout"
-    if ro_targets is None or len(tuple(ro_targets)) != 2:
-        raise ParameterError(f"{where}: give readout_targets=(on, off) in readout value units "
-                             "(measure_readout_targets measures them)")  # fmt: skip
-    tg = readout_targets(*ro_targets, n_classes, fixed=spec.fixed, where=where)
-    n = spec.readout.n
-    if spec.fixed:
-        return tg, fixed_rate(n, mant, shift, f"{where} rate")
-    return tg, rate(n, eta, f"{where} rate")
-
-
-def measure_readout_targets(spec: NetworkSpec, x, labels) -> tuple:
-    """``(on, off)``: the mean readout value of the label's unit and of the other units over
-    the samples ``x [T, N, n_in]`` (:func:`~lava_nt.network.run_reference`), rounded to
-    integers in fixed point: targets the network already reaches on average, so the delta rule
-    pulls every sample towards the typical values of a right and a wrong class."""
-    if spec.readout is None:
-        raise ParameterError("measure_readout_targets: the network has no readout")
-    values = np.asarray(readout_values(spec, run_reference(spec, x).output), np.float64)
-    y = np.asarray(labels).astype(np.int64)
-    if y.shape != (values.shape[0],) or y.min() < 0 or y.max() >= spec.readout.n:
-        raise ParameterError(f"measure_readout_targets: need {values.shape[0]} labels in "
-                             f"[0, {spec.readout.n})")  # fmt: skip
-    hit = np.arange(spec.readout.n)[None, :] == y[:, None]
-    on, off = float(values[hit].mean()), float(values[~hit].mean()) if (~hit).any() else 0.0
-    if spec.fixed:
-        return int(round_half_away(on)), int(round_half_away(off))
-    return on, off
 
 
 def fixed_readout_rate(eta: float, fixed: NetworkSpec, error_shift: int = 0) -> tuple:

@@ -15,7 +15,7 @@ import pytest
 from lava_nt.network import run_reference
 from lava_nt.ondevice import make_rule, run_twin, run_twin_torch, tuned_spec
 from lava_nt.ondevice.lava_engine import run_lava
-from lava_nt.ondevice.rule import measure_readout_targets
+from lava_nt.ondevice.readout import measure_readout_targets
 from lava_nt.spec.learning import fixed_feedback_signal, fixed_readout_error
 from lava_nt.spec.readout import readout_parameters
 from lava_nt.spec.validation import ParameterError
