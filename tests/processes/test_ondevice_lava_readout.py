@@ -93,12 +93,37 @@ def test_readout_twin_matches_run_reference_and_torch(fixed):
     _equal(np.asarray(after, np.float64), twin.output[:, 4:], fixed)
 
 
-def test_fixed_readout_with_delays_lava_equals_twin():
-    spec = with_delays(_spec(7, True, "last"), 7, ("output", "input"), T)
+@pytest.mark.parametrize("fixed", [False, True])
+def test_readout_with_delays_lava_equals_twin(fixed):
+    spec = with_delays(_spec(7, fixed, "last"), 7, ("output", "input"), T)
     x = random_input(8, T, 6, 12)
     rule = _rule(spec, x)
     twin = run_twin(spec, rule, x, LABELS, LEARN)
-    _check(spec, twin, run_lava(spec, rule, x, LABELS, LEARN), True)
+    _check(spec, twin, run_lava(spec, rule, x, LABELS, LEARN), fixed)
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_graded_readout_network_learning_gains_lava_equals_twin(fixed):
+    """Graded input (as lava-dl's mnist.net) and the gain rule driven by the readout error."""
+    kw = dict(weight_exp=(0, 1), bias_exp="random") if fixed else {}
+    spec = random_spec(13, (6, 10, 8), fixed=fixed, graded=True, excitatory=(0, 1), readout=2,
+                       readout_reduce="max", **kw)  # fmt: skip
+    x = random_input(14, T, 6, 6, graded=True, fixed=fixed)
+    on, off = measure_readout_targets(spec, x, LABELS)
+    if fixed:
+        rule = make_rule(spec, T, 2, eta_mant=[300, 120], eta_shift=6, band=0.4,
+                         readout_targets=(on + 800, off - 800), eta_readout_mant=3,
+                         learn=("bias", "gain"), eta_gain_mant=200, eta_gain_shift=20)  # fmt: skip
+    else:
+        rule = make_rule(spec, T, 2, eta=0.002, readout_targets=(on + 1.0, off - 1.0),
+                         eta_readout=0.05, learn=("bias", "gain"), eta_gain=1e-4)  # fmt: skip
+    twin = run_twin(spec, rule, x, LABELS, LEARN)
+    lava = run_lava(spec, rule, x, LABELS, LEARN)
+    _check(spec, twin, lava, fixed)
+    for k in rule.layers:
+        start = spec.layers[k].neuron.gain_mant if fixed else spec.layers[k].neuron.gain
+        assert not np.array_equal(twin.gains[k], np.broadcast_to(start, twin.gains[k].shape))
+        _equal(lava.gains[k], twin.gains[k], fixed)
 
 
 def test_delta_rule_reaches_the_target_of_a_linear_readout():
