@@ -124,3 +124,12 @@ def test_netx_imported_readout_network(tmp_path, capsys):
     x = np.repeat(test["x"][None], T, axis=0)
     pred = output_predictions(run_reference(tuned, x).output, 10, "last")
     assert rep["accuracy_after"] == pytest.approx(float(np.mean(pred == test["y"])))
+
+
+def test_help_lists_the_readout_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ondevice", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for opt in ("--readout-targets", "--eta-readout", "--eta-readout-mant", "--eta-readout-shift"):
+        assert opt in text
