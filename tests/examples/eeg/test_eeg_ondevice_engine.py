@@ -74,3 +74,17 @@ def test_lava_engine_leaves_no_processes(both):
 def test_engine_is_validated():
     with pytest.raises(PipelineError, match="ondevice_engine"):
         PipelineConfig(ondevice_engine="loihi")
+
+
+def test_cli_option_reaches_the_config_and_is_not_part_of_the_run_identity():
+    from lava_nt.cli import build_parser
+    from lava_nt.commands.eeg.config import build_config
+
+    def args(*extra):
+        return build_parser().parse_args(["eeg", "run", "--out", "unused", *extra])
+
+    cfg, _, _ = build_config(args("--ondevice-engine", "lava"))
+    assert cfg.ondevice_engine == "lava" and "ondevice_engine" not in cfg.identity()
+    assert build_config(args())[0].ondevice_engine == "twin"
+    with pytest.raises(SystemExit):
+        args("--ondevice-engine", "torch")
