@@ -33,6 +33,13 @@ import numpy as np
 
 from lava_nt.network import NetworkSpec, run_reference
 from lava_nt.ondevice.readout import output_targets, readout_feedback
+from lava_nt.spec.error_gate import (
+    FixedClassWeights,
+    check_class_weights,
+    check_error_gate,
+    check_fixed_class_weights,
+    fixed_class_weights,
+)
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
@@ -89,6 +96,11 @@ class OnDeviceRule:
             readout value targets (:func:`~lava_nt.spec.learning.readout_targets`).
         error_shift: fixed point with a readout: ``err_shift`` of its error (0 otherwise;
             :func:`~lava_nt.spec.learning.readout_error_shift`).
+        error_gate: ``"always"`` (default) or ``"misclassified"`` (a sample pushes only while
+            its counts predict another class; :mod:`lava_nt.spec.error_gate`).
+        class_weights: None (all 1), float64 ``[K]`` weights of each class's error (float), or
+            :class:`~lava_nt.spec.error_gate.FixedClassWeights` (fixed point). A spiking
+            output only: a readout network refuses a gate or weights.
     """
 
     T: int
@@ -102,6 +114,8 @@ class OnDeviceRule:
     sb_params: list = field(default_factory=list)
     readout_rate: object = None
     error_shift: int = 0
+    error_gate: str = "always"
+    class_weights: object = None
 
     def learns(self, kind: str) -> bool:
         """True if ``kind`` (``"bias"``, ``"gain"`` or ``"sb_weight"``) learns."""
@@ -130,6 +144,7 @@ def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") 
     elif rule.readout_rate is not None:
         raise ParameterError(f"{where}: 'readout_rate' given, but the network has no readout")
     _check_error_shift(spec, rule, where)
+    _check_gate(spec, rule, where)
     n_out = spec.n_out
     if n_out % rule.targets.n_classes:
         raise ParameterError(
@@ -151,6 +166,21 @@ def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") 
         _check_feedback(rule.feedback[i], rule.feedback_exp[i], spec.layers[k].n, n_out,
                         spec.fixed, f"{where}: layer {k} feedback")  # fmt: skip
     _check_kinds(spec, rule, where)
+
+
+def _check_gate(spec: NetworkSpec, rule: OnDeviceRule, where: str) -> None:
+    """The error gate is known; class weights fit the classes and the precision; a readout
+    network keeps the plain error (its gate and weights are not implemented)."""
+    check_error_gate(rule.error_gate, where)
+    cw, K = rule.class_weights, rule.targets.n_classes
+    if spec.readout is not None and (rule.error_gate != "always" or cw is not None):
+        raise ParameterError(f"{where}: the error gate and class weights need a spiking output; "
+                             "a readout network keeps error_gate 'always' and no class weights")
+    if cw is not None:
+        if spec.fixed:
+            check_fixed_class_weights(cw, K, where)
+        else:
+            check_class_weights(cw, K, where)
 
 
 def _check_error_shift(spec: NetworkSpec, rule: OnDeviceRule, where: str) -> None:
@@ -301,6 +331,8 @@ def make_rule(
     eta_sb=3e-4,
     eta_sb_mant=None,
     eta_sb_shift=0,
+    error_gate="always",
+    class_weights=None,
 ) -> OnDeviceRule:
     """A validated :class:`OnDeviceRule` for ``spec``.
 
@@ -330,6 +362,11 @@ def make_rule(
         eta_gain_mant, eta_gain_shift, eta_sb_mant, eta_sb_shift: fixed point: their integer
             rates (mantissa default 1, shift in ``0 .. 48``; per layer as ``eta_mant``;
             :func:`fixed_update_rates` converts float rates).
+        error_gate: ``"always"`` or ``"misclassified"`` (:mod:`lava_nt.spec.error_gate`).
+        class_weights: None, float weights ``[n_classes]`` (converted to mantissas and a shift
+            in fixed point, :func:`~lava_nt.spec.error_gate.fixed_class_weights`), or
+            ``FixedClassWeights`` (fixed point);
+            :func:`~lava_nt.spec.error_gate.balanced_class_weights` derives balanced ones.
     """
     D = len(spec.layers)
     layers = tuple(range(D)) if layers is None else tuple(int(k) for k in layers)
@@ -367,6 +404,11 @@ def make_rule(
     sbw = _rates(spec, layers, "sb_weight" in kinds, True, eta_sb, eta_sb_mant, eta_sb_shift)
     rule = OnDeviceRule(int(T), layers, params, [p[0] for p in pairs], [p[1] for p in pairs], tg,
                         kinds, gain, sbw, ro_rate)  # fmt: skip
+    rule.error_gate = check_error_gate(error_gate, "make_rule")
+    if class_weights is not None:
+        rule.class_weights = (class_weights if isinstance(class_weights, FixedClassWeights)
+                              else fixed_class_weights(class_weights, "make_rule") if spec.fixed
+                              else check_class_weights(class_weights, n_classes, "make_rule"))
     if spec.fixed and spec.readout is not None:
         rule.error_shift = readout_error_shift(rule.effective_feedback(True), rule.feedback_exp)
     check_rule(spec, rule, "make_rule")

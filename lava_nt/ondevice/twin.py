@@ -7,7 +7,8 @@ biases' weights) change by the rules of :mod:`lava_nt.spec.learning` (only on sa
 
     for each sample b:
         every layer from a fresh state, T steps, parameters of now:  spikes, eligibilities
-        e   = learn_b * (target(y_b) - output counts)
+        e   = learn_b * gate_b * w_{y_b} * (target(y_b) - output counts)   (gate, weights: 1
+              unless the rule opts in, :mod:`lava_nt.spec.error_gate`)
         l_k = B_k e ;  bias_k, gain_k, w_b_k <- updates(l_k, eligibilities_k)   (tuned layers k)
 
 A network that ends in a readout (:mod:`lava_nt.spec.readout`) runs it over the sample too; its
@@ -41,6 +42,7 @@ from lava_nt.decode import check_labels
 from lava_nt.network import NetworkSpec, check_network_input
 from lava_nt.ondevice.rule import OnDeviceRule, check_rule
 from lava_nt.spec.delay import delay_groups, delayed_input
+from lava_nt.spec.error_gate import sample_error
 from lava_nt.spec.fixed import (
     FixedNTLIFState,
     FixedSpikingBiasState,
@@ -365,7 +367,7 @@ def run_twin_on(spec: NetworkSpec, rule: OnDeviceRule, x, y, lr, xp) -> OnDevice
     history = {k: xp.zeros(S, spec.layers[k].n) for k in rule.layers}
     xs = xp.tensor(x, dtype=xp.float64)
     output = xp.zeros(T, S, spec.n_out, dtype=xp.float64)
-    ro = spec.readout
+    ro, K = spec.readout, rule.targets.n_classes
     if ro is not None:
         rop = xp.params(ro.params._replace(**{name["bias"]: _per_neuron(
             xp, getattr(ro.params, name["bias"]), ro.n)}))  # fmt: skip
@@ -378,7 +380,8 @@ def run_twin_on(spec: NetworkSpec, rule: OnDeviceRule, x, y, lr, xp) -> OnDevice
         target = xp.tensor(population_target(y[b], spec.n_out, rule.targets))
         if ro is None:
             output[:, b, :] = s_in
-            e = output_error(xp.cast(s_in.sum(0)), target, int(lr[b]))
+            e = sample_error(xp.cast(s_in.sum(0)), target, int(lr[b]), int(y[b]), K,
+                             rule.error_gate, rule.class_weights, fixed)  # fmt: skip
         else:  # the readout's value of the window against its target; its bias learns
             trace = _readout(ro, rop, s_in, xp)
             output[:, b, :] = xp.cast(trace, xp.float64)

@@ -41,6 +41,7 @@ from lava_nt.processes.spiking_bias.models import (
     PySpikingBiasModelBitAcc,
     PySpikingBiasModelFloat,
 )
+from lava_nt.spec.error_gate import FixedClassWeights, sample_error
 from lava_nt.spec.learning import (
     FixedLearningParameters,
     FixedRate,
@@ -410,9 +411,15 @@ class AbstractPyOutputErrorModel(PyLoihiProcessModel):
             self.count[:] = count
             b = since // self.window
             if phase == self.steps - 1 and b < self.labels.size:
-                target = population_target(int(self.labels[b]), self.n, self.targets())
-                e = output_error(count, target, self.dtype(self.learn[b]))
+                y = int(self.labels[b])
+                target = population_target(y, self.n, self.targets())
+                gate = "misclassified" if int(first(self.gate_misclassified)) else "always"
+                e = sample_error(count, target, self.dtype(self.learn[b]), y, self.n_classes,
+                                 gate, self.class_weights(), self.dtype is np.int64)  # fmt: skip
         self.e_out.send(e)
+
+    def class_weights(self):
+        raise NotImplementedError
 
 
 @float_model(OutputError)
@@ -426,10 +433,18 @@ class PyOutputErrorModelFloat(AbstractPyOutputErrorModel):
     learn: np.ndarray = LavaPyType(np.ndarray, np.int32)
     target_on: np.ndarray = LavaPyType(np.ndarray, float)
     target_off: np.ndarray = LavaPyType(np.ndarray, float)
+    gate_misclassified: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    class_w: np.ndarray = LavaPyType(np.ndarray, float)
+    # fixed-point Vars: unused in this precision
+    w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
 
     def targets(self) -> Targets:
         on, off = (float(first(t)) for t in (self.target_on, self.target_off))
         return Targets(on, off, self.n_classes)
+
+    def class_weights(self):
+        return np.asarray(self.class_w, np.float64)
 
 
 @fixed_model(OutputError)
@@ -444,10 +459,18 @@ class PyOutputErrorModelBitAcc(AbstractPyOutputErrorModel):
     learn: np.ndarray = LavaPyType(np.ndarray, np.int32)
     target_on: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
     target_off: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
+    gate_misclassified: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
+    # floating-point Vars: unused in this precision
+    class_w: np.ndarray = LavaPyType(np.ndarray, float)
 
     def targets(self) -> Targets:
         on, off = (int(first(t)) for t in (self.target_on, self.target_off))
         return Targets(on, off, self.n_classes)
+
+    def class_weights(self):
+        return FixedClassWeights(np.asarray(self.w_mant, np.int64), int(first(self.w_shift)))
 
 
 class AbstractPyLearningReadoutModel(AbstractPyReadoutModel):

@@ -46,6 +46,11 @@ from lava.magma.core.process.variable import Var
 from lava_nt.processes.ntlif.process import NTLIF, layer_size
 from lava_nt.processes.readout.process import Readout
 from lava_nt.processes.spiking_bias.process import SpikingBias
+from lava_nt.spec.error_gate import (
+    check_class_weights,
+    check_error_gate,
+    check_fixed_class_weights,
+)
 from lava_nt.spec.learning import (
     check_readout_reduction,
     fixed_learning_parameters,
@@ -160,10 +165,17 @@ class OutputError(AbstractProcess):
         window: steps between window starts (``>= steps``).
         first_step: Lava ``time_step`` (from 1) at which sample 0's window starts.
         precision: "float" or "fixed".
+        error_gate: ``"always"`` or ``"misclassified"`` (:mod:`lava_nt.spec.error_gate`).
+        class_weights: None (all 1), float ``[n_classes]`` weights (float), or
+            :class:`~lava_nt.spec.error_gate.FixedClassWeights` (fixed point).
+
+    Vars ``gate_misclassified`` (0/1), ``class_w`` (float weights), ``w_mant`` (unsigned 12-bit)
+    and ``w_shift`` hold the gate and the weights.
     """
 
     def __init__(self, *, shape, labels, learn, target_on, target_off, n_classes: int,
                  steps: int, window: int, first_step: int, precision: str = "float",
+                 error_gate: str = "always", class_weights=None,
                  name: str | None = None) -> None:  # fmt: skip
         self._runtime = None
         where = "OutputError"
@@ -190,6 +202,24 @@ class OutputError(AbstractProcess):
         self.learn = Var(shape=learn.shape, init=learn)
         self.target_on = Var(shape=(1,), init=target_on)
         self.target_off = Var(shape=(1,), init=target_off)
+        w, mant, shift = _class_weights(class_weights, n_classes, precision, where)
+        self.gate_misclassified = Var(shape=(1,), init=int(
+            check_error_gate(error_gate, where) == "misclassified"))  # fmt: skip
+        self.class_w = Var(shape=(n_classes,), init=w)
+        self.w_mant = Var(shape=(n_classes,), init=mant)
+        self.w_shift = Var(shape=(1,), init=shift)
+
+
+def _class_weights(cw, K: int, precision: str, where: str):
+    """``(float weights [K], mantissas [K], shift)`` of OutputError's class weights (ones and
+    shift 0 without weights; the other precision's Vars stay at their neutral value)."""
+    w, mant, shift = np.ones(K), np.ones(K, np.int64), 0
+    if cw is None:
+        return w, mant, shift
+    if precision == "fixed":
+        cw = check_fixed_class_weights(cw, K, where)
+        return w, np.asarray(cw.w_mant, np.int64).copy(), int(cw.w_shift)
+    return check_class_weights(cw, K, where), mant, shift
 
 
 class LearningSpikingBias(SpikingBias):
