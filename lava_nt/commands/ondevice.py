@@ -195,6 +195,20 @@ def register(subparsers) -> None:
         help="fixed point, --learn sb_weight: give each tuned layer's spiking-bias weights one "
         "exponent that holds this fraction of the layer's threshold (default 1.0)",
     )
+    p.add_argument(
+        "--error-gate",
+        choices=("always", "misclassified"),
+        default="always",
+        help="which tuning samples send the output error: always (default) or only the "
+        "misclassified ones (argmax of the class counts, lowest class on a tie, != label)",
+    )
+    p.add_argument(
+        "--class-weights",
+        choices=("none", "balanced"),
+        default="none",
+        help="weight each sample's error by its class: none (default) or balanced "
+        "(w_y = N / (K N_y) over TUNE; fixed point: 12-bit mantissas and one shift)",
+    )
     p.add_argument("--epochs", type=positive_int, default=1, help="passes over TUNE")
     p.add_argument("--n-classes", type=positive_int, default=None)
     p.add_argument("--T", type=positive_int, default=None, help="steps of a static x")
@@ -257,6 +271,11 @@ def _rule(args, net, float_spec, T: int, n_classes: int, tune):
               rates=tuple(args.rates), learn=tuple(dict.fromkeys(args.learn)))  # fmt: skip
     if net.readout is not None:
         kw.update(_readout_rule(args, net, x_tune, y_tune))
+    kw["error_gate"] = args.error_gate
+    if args.class_weights == "balanced":
+        from lava_nt.spec.error_gate import balanced_class_weights
+
+        kw["class_weights"] = balanced_class_weights(y_tune, n_classes, where="--class-weights")
     for eta, kind in _RATES:
         mant, shift = getattr(args, f"{eta}_mant"), getattr(args, f"{eta}_shift")
         flag = f"--{eta.replace('_', '-')}"
@@ -405,7 +424,8 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         "layers": list(rule.layers), "learn": list(rule.learn), "eta": args.eta,
         "eta_mant": args.eta_mant, "eta_shift": args.eta_shift, "band": args.band,
         "rates": list(args.rates), "epochs": args.epochs, "T": rule.T,
-        "bias_headroom": args.bias_headroom,
+        "bias_headroom": args.bias_headroom, "error_gate": rule.error_gate,
+        "class_weights": args.class_weights, "class_weight_values": _weights(rule.class_weights),
     }  # fmt: skip
     if ro is not None:
         settings.update(readout_targets=[float(rule.targets.on), float(rule.targets.off)],
@@ -462,6 +482,16 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
     engine = "lava-fixed" if net.fixed else "lava-float"
     print(f"next: lava-nt evaluate {shell_quote(str(model_path))} --data "
           f"{shell_quote(str(args.test))} --engine {engine}")  # fmt: skip
+
+
+def _weights(cw):
+    """The rule's class weights for the report: None, a float list, or the fixed mantissas and
+    shift."""
+    if cw is None:
+        return None
+    if hasattr(cw, "w_mant"):
+        return {"w_mant": [int(m) for m in cw.w_mant], "w_shift": int(cw.w_shift)}
+    return [float(w) for w in cw]
 
 
 def _print_cost(cost: dict, rule) -> None:

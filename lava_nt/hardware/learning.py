@@ -8,7 +8,8 @@ these operations to inference, per tuning sample (a window of ``T`` steps with `
 * **error counters**: the output-error process counts each output neuron's spikes, one update per
   output neuron per step (``n_out * T``);
 * **error messages**: at the end of the window the error process sends one graded spike per
-  nonzero error ``e_j`` (an error of 0 sends nothing);
+  nonzero error ``e_j`` (an error of 0 sends nothing: with the rule's ``"misclassified"``
+  error gate a correctly predicted sample sends no message and causes no delivery);
 * **error delivery**: each feedback ``Dense`` turns a graded spike ``e_j`` into one synaptic
   operation per nonzero entry of its column ``B[:, j]`` (fixed point: of the effective 8-bit
   weights Lava's Dense applies), counted from the errors of a real run;
@@ -53,7 +54,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from lava_nt.hardware.energy import LOIHI1_TABLE2, EnergyFigures
-from lava_nt.spec.learning import FixedLearningParameters, output_error, population_target
+from lava_nt.spec.error_gate import sample_error
+from lava_nt.spec.learning import FixedLearningParameters, population_target
 from lava_nt.spec.validation import ParameterError
 
 __all__ = ["LayerLearning", "LearningActivity", "learning_activity", "learning_energy"]
@@ -164,8 +166,11 @@ def learning_activity(rule, output, labels, learn, spec=None) -> LearningActivit
     count = out.sum(0)  # [S, n_out]
     tune = np.flatnonzero(lr == 1)
     nz = np.zeros((len(tune), n_out), bool)
-    for r, b in enumerate(tune):
-        e = output_error(count[b], population_target(int(y[b]), n_out, rule.targets), 1)
+    gate, cw = getattr(rule, "error_gate", "always"), getattr(rule, "class_weights", None)
+    for r, b in enumerate(tune):  # the rule's own error: a gated sample sends nothing
+        target = population_target(int(y[b]), n_out, rule.targets)
+        e = sample_error(count[b].astype(np.int64) if fixed else count[b], target, 1, int(y[b]),
+                         rule.targets.n_classes, gate, cw, fixed)  # fmt: skip
         nz[r] = e != 0
     # a neuron's l_i is nonzero where its feedback row meets a nonzero error (no cancellation
     # is assumed: an upper bound of the q messages)

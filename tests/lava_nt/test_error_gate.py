@@ -120,3 +120,26 @@ def test_gated_twin_moves_only_on_wrong_samples_and_torch_agrees(fixed):
             assert np.array_equal(tt.biases[k], res.biases[k])
         else:
             np.testing.assert_allclose(tt.biases[k], res.biases[k], rtol=0, atol=1e-12)
+
+
+def test_learning_cost_counts_only_the_errors_the_gate_sends():
+    from lava_nt.hardware.learning import learning_activity
+
+    spec, rule, x, y, lr = _gated(False, 11)
+    res = run_twin(spec, rule, x, y, lr)
+    plain = make_rule(spec, 8, 2, eta=0.05)
+    gated = learning_activity(rule, res.output, y, lr)
+    always = learning_activity(plain, res.output, y, lr)
+    tune = np.flatnonzero(lr == 1)
+    pred = np.asarray(predict(class_counts(res.output.sum(0), 2)))[tune]
+    wrong = pred != y[tune]
+    assert 0 < wrong.sum() < len(tune)
+    # the same run: the gate silences exactly the correct samples' messages
+    count = res.output.sum(0)[tune]
+    from lava_nt.spec.learning import population_target
+
+    nz = np.array([(population_target(int(c), 4, rule.targets) - k != 0).sum()
+                   for c, k in zip(y[tune], count, strict=True)])  # fmt: skip
+    assert gated.error_messages == pytest.approx((nz * wrong).mean())
+    assert always.error_messages == pytest.approx(nz.mean())
+    assert gated.error_messages < always.error_messages
