@@ -24,8 +24,12 @@ THRESHOLDS = ("person", "population")
 #: where a QAT unit starts: the pretrained network with the method applied (tuned from scratch in
 #: parallel with the float unit) or the float unit's tuned model (QAT fine-tuning)
 QAT_INITS = ("pretrained", "float")
-#: what learns the biases of an ``ondevice`` unit (lava_nt.ondevice.select.ENGINES)
-ONDEVICE_ENGINES = ("twin", "lava")
+#: the ``ondevice`` settings' choices (lava_nt.ondevice.select: ENGINES, METRICS, LEARN_ON)
+ONDEVICE_CHOICES = {
+    "ondevice_engine": ("twin", "lava"),
+    "ondevice_metric": ("accuracy", "balanced"),
+    "ondevice_learn_on": ("all", "errors"),
+}
 THRESHOLD_TEXT = {
     "person": "thresholds: each person's own mean power (tuning person: training part)",
     "population": "thresholds: mean power of the pretraining participants, for everyone",
@@ -295,6 +299,10 @@ class PipelineConfig:
     #: twin, the chosen point once more as one Lava learning run, whose biases the unit deploys;
     #: proven equal, so not part of the run's identity; each row records it)
     ondevice_engine: str = "twin"
+    #: ``ondevice`` units: the grid point's selection score (lava_nt.ondevice.select.METRICS) and
+    #: which tuning samples learn (select.LEARN_ON: "errors" = host-set per-pass flags)
+    ondevice_metric: str = "accuracy"
+    ondevice_learn_on: str = "all"
 
     # settings that may differ between invocations on the same run directory (more folds, more
     # methods or seeds, Lava on or off); all others must match run.json
@@ -303,7 +311,8 @@ class PipelineConfig:
     # settings added after run directories existed: left out of run.json at their default, so a
     # run directory that does not record them resumes unchanged
     OPTIONAL = {"thresholds": "person", "qat": False, "lava_check": None,
-                "qat_init": "pretrained", "qat_epochs": None, "sparse_grad": None}  # fmt: skip
+                "qat_init": "pretrained", "qat_epochs": None, "sparse_grad": None,
+                "ondevice_metric": "accuracy", "ondevice_learn_on": "all"}  # fmt: skip
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
@@ -334,11 +343,11 @@ class PipelineConfig:
                     "sparse_grad does not combine with qat: the QAT units have no sparse-band "
                     "backward (run the QAT comparison without --sparse-grad)"
                 )
-        if self.ondevice_engine not in ONDEVICE_ENGINES:
-            raise PipelineError(
-                f"ondevice_engine must be one of {', '.join(ONDEVICE_ENGINES)}, got "
-                f"{self.ondevice_engine!r}"
-            )
+        for name, allowed in ONDEVICE_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise PipelineError(
+                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
         if self.thresholds not in THRESHOLDS:
             raise PipelineError(
                 f"thresholds must be one of {', '.join(THRESHOLDS)}, got {self.thresholds!r}"

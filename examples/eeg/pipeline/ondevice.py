@@ -17,6 +17,9 @@ equal to the Lava run: bit for bit in fixed point, to round-off in float):
   integer rule from the quantised pretrained network (every layer's bias exponent widened by
   :func:`lava_nt.ondevice.bias_headroom` to hold biases up to the threshold), each with its own
   grid choice;
+* ``--ondevice-metric balanced`` chooses by balanced accuracy and ``--ondevice-learn-on errors``
+  lets only the samples misclassified at the start of a pass learn in it
+  (:func:`lava_nt.ondevice.select.tune_on_device`'s ``metric`` and ``learn_on``);
 * with ``--ondevice-engine lava`` (:attr:`PipelineConfig.ondevice_engine`) the grid still runs
   on the twin, and each precision's chosen point runs once more as ONE Lava learning run
   (:func:`lava_nt.ondevice.lava_engine.run_lava`, all its passes in the same order): the unit
@@ -79,7 +82,8 @@ def tune_unit(pipe, participant: int, method: str, seed: int, group, td, net):
     x_sel = static_sequence(getattr(td, f"x_{part}"), c.T)
     y_sel = np.asarray(getattr(td, f"y_{part}"), np.int64)
     kw = dict(T=c.T, n_classes=2, etas=ETAS, bands=BANDS, passes=PASSES, seed=seed,
-              feedback=FEEDBACK, engine=c.ondevice_engine)  # fmt: skip
+              feedback=FEEDBACK, engine=c.ondevice_engine, metric=c.ondevice_metric,
+              learn_on=c.ondevice_learn_on)  # fmt: skip
     fl = tune_on_device(spec, x_tune, y_tune, x_sel, y_sel, **kw)
     t1 = time.perf_counter()
     fspec0, qrep = quantize(spec)
@@ -94,7 +98,8 @@ def tune_unit(pipe, participant: int, method: str, seed: int, group, td, net):
         "data_sha256": pipe._data_hashes([participant]), **pipe._provenance(),
         "ondevice": {
             "feedback": FEEDBACK, "passes": PASSES, "etas": list(ETAS), "bands": list(BANDS),
-            "engine": c.ondevice_engine,
+            "engine": c.ondevice_engine, "metric": c.ondevice_metric,
+            "learn_on": c.ondevice_learn_on,
             "select_part": part, "n_tune": int(len(y_tune)), "headroom": HEADROOM,
             "float": {"eta": fl.eta, "band": fl.band, "select_acc": fl.select_acc,
                       "grid": fl.grid, "seconds": round(t1 - t0, 2)},
@@ -133,6 +138,8 @@ def ondevice_fields(pipe, participant: int, method: str, seed: int, td, meta: di
         "ondevice_feedback": od["feedback"], "ondevice_passes": od["passes"],
         "ondevice_select_part": od["select_part"], "ondevice_n_tune": od["n_tune"],
         "ondevice_engine": od.get("engine", "twin"),
+        "ondevice_metric": od.get("metric", "accuracy"),
+        "ondevice_learn_on": od.get("learn_on", "all"),
     }  # fmt: skip
     for prec in ("float", "fixed"):
         p = od[prec]

@@ -100,6 +100,8 @@ def build_config(args):
     kw["thresholds"] = getattr(args, "thresholds", "person")
     kw["sparse_grad"] = getattr(args, "sparse_grad", None)
     kw["ondevice_engine"] = getattr(args, "ondevice_engine", "twin")
+    kw["ondevice_metric"] = getattr(args, "ondevice_metric", "accuracy")
+    kw["ondevice_learn_on"] = getattr(args, "ondevice_learn_on", "all")
     pseeds = ints(getattr(args, "pretrain_seeds", None))
     if pseeds:
         kw["pretrain_seed"] = pseeds[0]

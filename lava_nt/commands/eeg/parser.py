@@ -187,6 +187,20 @@ def register(subparsers) -> None:
         "recorded in each row as ondevice_engine)",
     )
     r.add_argument(
+        "--ondevice-metric",
+        choices=("accuracy", "balanced"),
+        default="accuracy",
+        help="method ondevice: the score that chooses eta x band on the selection part: accuracy "
+        "(default) or balanced (mean per-class accuracy)",
+    )
+    r.add_argument(
+        "--ondevice-learn-on",
+        choices=("all", "errors"),
+        default="all",
+        help="method ondevice: which tuning samples learn: all (default) or errors (at the start "
+        "of each pass, only the samples the network misclassifies)",
+    )
+    r.add_argument(
         "--device",
         default="cpu",
         help="where torch trains: cpu (default), cuda, cuda:N or auto (a GPU when present); "

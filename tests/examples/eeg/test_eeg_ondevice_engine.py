@@ -88,3 +88,36 @@ def test_cli_option_reaches_the_config_and_is_not_part_of_the_run_identity():
     assert build_config(args())[0].ondevice_engine == "twin"
     with pytest.raises(SystemExit):
         args("--ondevice-engine", "torch")
+
+
+def test_metric_and_learn_on_options(small_deap, tmp_path):
+    """--ondevice-metric balanced --ondevice-learn-on errors: recorded in run.json and the row,
+    and the unit's fixed network is what tune_on_device learns with them, bit for bit."""
+    from lava_nt.converters.quantize import quantize
+    from lava_nt.examples.eeg.pipeline import ondevice as od
+    from lava_nt.ondevice import bias_headroom
+    from lava_nt.ondevice.select import static_sequence, tune_on_device
+
+    cfg = PipelineConfig(methods=("ondevice",), seeds=(0,), participants=(1,), lava=False,
+                         pretrain_epochs=2, tune_epochs=3, progress=False,
+                         ondevice_metric="balanced", ondevice_learn_on="errors")  # fmt: skip
+    assert cfg.identity()["ondevice_metric"] == "balanced"
+    assert cfg.identity()["ondevice_learn_on"] == "errors"
+    assert "ondevice_metric" not in PipelineConfig().identity()
+    run_dir = tmp_path / "run"
+    run_pipeline(run_dir, cfg, data_dir=small_deap, log=lambda _m: None, report=False)
+    (row,) = [r for r in pl.load_results(run_dir) if r["kind"] == "tune"]
+    assert (row["ondevice_metric"], row["ondevice_learn_on"]) == ("balanced", "errors")
+    _, info = load_model(model_path(unit_dir(run_dir, 1, "ondevice", 0)))
+    pre, _ = load_model(model_path(run_dir / "pretrained" / "without-p01" / "main"))
+    td = pl.unit_data(run_dir, 1, 0)
+    start = bias_headroom(quantize(pre)[0], range(3), od.HEADROOM)
+    fx = tune_on_device(start, static_sequence(td.x_train, 25), td.y_train,
+                        static_sequence(td.x_val, 25), td.y_val, T=25, n_classes=2,
+                        etas=(row["ondevice_fixed_eta"],), bands=(row["ondevice_fixed_band"],),
+                        passes=od.PASSES, seed=0, float_spec=pre, metric="balanced",
+                        learn_on="errors")  # fmt: skip
+    assert fx.select_acc == row["ondevice_fixed_select_acc"]
+    for k in range(3):
+        got = np.broadcast_to(info.quantized.layers[k].neuron.bias_mant, (pre.layers[k].n,))
+        assert np.array_equal(got, fx.biases[k])
