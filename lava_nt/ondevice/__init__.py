@@ -12,7 +12,9 @@ run, and its twin (numpy or torch).
   the same in one long Lava run (imports Lava when called);
 - :mod:`lava_nt.ondevice.readout`: a readout network's value targets and feedback matrix.
 
-The rules' equations are :mod:`lava_nt.spec.learning`; the guide is ``docs/on_device.md``.
+The rules' equations are :mod:`lava_nt.spec.learning` (the opt-in error gate and class weights:
+:mod:`lava_nt.spec.error_gate`, re-exported here: :func:`balanced_class_weights`); the guide
+is ``docs/on_device.md``.
 """
 
 from lava_nt.ondevice.readout import measure_readout_targets, readout_feedback
@@ -35,12 +37,15 @@ from lava_nt.ondevice.rule import (
 from lava_nt.ondevice.select import OnDeviceChoice, tune_on_device
 from lava_nt.ondevice.torch_twin import run_twin_torch
 from lava_nt.ondevice.twin import OnDeviceResult, run_twin, tuned_spec
+from lava_nt.spec.error_gate import ERROR_GATES, balanced_class_weights
 
 __all__ = [
+    "ERROR_GATES",
     "FEEDBACK_KINDS",
     "OnDeviceChoice",
     "OnDeviceResult",
     "OnDeviceRule",
+    "balanced_class_weights",
     "bias_headroom",
     "check_rule",
     "derived_feedback",
