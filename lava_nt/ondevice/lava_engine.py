@@ -233,6 +233,7 @@ def _error_source(spec: NetworkSpec, rule: OnDeviceRule, prev, labels, learn, wi
     ro, r = spec.readout, rule.readout_rate
     rate = (dict(eta_mant=r.eta_mant, eta_shift=r.eta_shift, error_shift=rule.error_shift)
             if fixed else dict(eta=r.eta))  # fmt: skip
+    rate.update(error_gate=rule.error_gate, class_weights=rule.class_weights)
     params = {k: v for k, v in ro.params._asdict().items() if k != "reduce"}
     proc = LearningReadout(
         shape=(ro.n,), learn_steps=T, reduce=ro.reduce, reset_interval=L,

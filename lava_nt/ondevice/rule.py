@@ -39,6 +39,7 @@ from lava_nt.spec.error_gate import (
     check_error_gate,
     check_fixed_class_weights,
     fixed_class_weights,
+    weight_bits,
 )
 from lava_nt.spec.fixed import (
     BIAS_EXP_MAX,
@@ -99,8 +100,8 @@ class OnDeviceRule:
         error_gate: ``"always"`` (default) or ``"misclassified"`` (a sample pushes only while
             its counts predict another class; :mod:`lava_nt.spec.error_gate`).
         class_weights: None (all 1), float64 ``[K]`` weights of each class's error (float), or
-            :class:`~lava_nt.spec.error_gate.FixedClassWeights` (fixed point). A spiking
-            output only: a readout network refuses a gate or weights.
+            :class:`~lava_nt.spec.error_gate.FixedClassWeights` (fixed point; a readout's
+            ``error_shift`` then grows by :func:`~lava_nt.spec.error_gate.weight_bits`).
     """
 
     T: int
@@ -169,13 +170,9 @@ def check_rule(spec: NetworkSpec, rule: OnDeviceRule, where: str = "on-device") 
 
 
 def _check_gate(spec: NetworkSpec, rule: OnDeviceRule, where: str) -> None:
-    """The error gate is known; class weights fit the classes and the precision; a readout
-    network keeps the plain error (its gate and weights are not implemented)."""
+    """The error gate is known; class weights fit the classes and the precision."""
     check_error_gate(rule.error_gate, where)
     cw, K = rule.class_weights, rule.targets.n_classes
-    if spec.readout is not None and (rule.error_gate != "always" or cw is not None):
-        raise ParameterError(f"{where}: the error gate and class weights need a spiking output; "
-                             "a readout network keeps error_gate 'always' and no class weights")
     if cw is not None:
         if spec.fixed:
             check_fixed_class_weights(cw, K, where)
@@ -192,9 +189,10 @@ def _check_error_shift(spec: NetworkSpec, rule: OnDeviceRule, where: str) -> Non
         if s:
             raise ParameterError(f"{where}: 'error_shift' is for a fixed-point readout only")
         return
+    wb = weight_bits(rule.class_weights)  # weighted errors: the bound of a shift wb smaller
     for k, B, e in zip(rule.layers, rule.effective_feedback(True), rule.feedback_exp,
                        strict=False):  # fmt: skip
-        if readout_error_bound(B, e, s) >= 1 << 23:
+        if readout_error_bound(B, e, max(0, s - wb)) >= 1 << 23:
             raise ParameterError(
                 f"{where}: layer {k}: readout errors through B can exceed 24 bits with "
                 f"error_shift {s} (readout_error_shift gives the smallest safe shift)"
@@ -410,7 +408,8 @@ def make_rule(
                               else fixed_class_weights(class_weights, "make_rule") if spec.fixed
                               else check_class_weights(class_weights, n_classes, "make_rule"))
     if spec.fixed and spec.readout is not None:
-        rule.error_shift = readout_error_shift(rule.effective_feedback(True), rule.feedback_exp)
+        rule.error_shift = min(24, weight_bits(rule.class_weights) + readout_error_shift(
+            rule.effective_feedback(True), rule.feedback_exp))  # fmt: skip
     check_rule(spec, rule, "make_rule")
     return rule
 

@@ -61,7 +61,6 @@ from lava_nt.spec.learning import (
     fixed_gain_eligibility_step,
     fixed_gain_update,
     fixed_readout_bias_update,
-    fixed_readout_error,
     fixed_sb_eligibility_step,
     fixed_sb_signal,
     fixed_sb_trace_step,
@@ -71,7 +70,6 @@ from lava_nt.spec.learning import (
     gain_update,
     group_matrix,
     group_sum,
-    output_error,
     population_target,
     readout_bias_update,
     sb_eligibility_step,
@@ -386,8 +384,8 @@ def run_twin_on(spec: NetworkSpec, rule: OnDeviceRule, x, y, lr, xp) -> OnDevice
             trace = _readout(ro, rop, s_in, xp)
             output[:, b, :] = xp.cast(trace, xp.float64)
             value = reduce_readout(trace, ro.reduce)
-            e = (fixed_readout_error(value, target, int(lr[b]), rule.error_shift) if fixed
-                 else output_error(value, target, int(lr[b])))  # fmt: skip
+            e = sample_error(value, target, int(lr[b]), int(y[b]), K, rule.error_gate,
+                             rule.class_weights, fixed, rule.error_shift)  # fmt: skip
             update = fixed_readout_bias_update if fixed else readout_bias_update
             rop = rop._replace(**{name["bias"]: update(getattr(rop, name["bias"]), e, rorate)})
         for k, i in tuned.items():

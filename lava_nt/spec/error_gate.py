@@ -26,6 +26,12 @@ zero and ``sat24`` saturates to ``±(2**23 - 1)`` as the readout error does. Wit
 exactly (``|target - count| <= T <= 2**16``, so the saturation never acts). Overflow:
 ``|w_mant * (target - count)| < 2**12 * 2**17``, far inside int64.
 
+A network ending in a readout (:mod:`lava_nt.spec.learning`, "Readout output") uses its window
+values ``value_j`` for ``count_j`` (``pred`` their argmax, one unit per class) and in fixed
+point shifts by ``err_shift + w_shift``: ``e_j = sat24(rshift_round(learn * gate * w_mant_y *
+(target_j - value_j), err_shift + w_shift))`` (``|w_mant * (target - value)| < 2**12 * 2**25``);
+its ``err_shift`` grows by :func:`weight_bits` so that ``l = B e`` stays inside 24 bits.
+
 Operators only (plus ``argmax``/``reshape`` of the array's own namespace), so the twin (numpy or
 torch) and the Lava error process run the same functions.
 """
@@ -96,14 +102,16 @@ def fixed_weighted_error(count, target, learn, g: int, w_mant: int, w_shift: int
 
 
 def sample_error(count, target, learn, label: int, n_classes: int, gate: str = "always",
-                 weights=None, fixed: bool = False):  # fmt: skip
+                 weights=None, fixed: bool = False, err_shift: int = 0):  # fmt: skip
     """The output error of one window with the gate and the class weights (module docstring):
-    ``weights`` None (all 1), a float ``[K]`` array, or :class:`FixedClassWeights` (``fixed``)."""
+    ``weights`` None (all 1), a float ``[K]`` array, or :class:`FixedClassWeights` (``fixed``).
+    A readout passes its window values as ``count`` and, in fixed point, its ``err_shift``,
+    which adds to ``w_shift`` (without gate and weights: the readout error exactly)."""
     g = gate_open(count, label, n_classes, gate)
     y = int(label)
     if fixed:
         mant, shift = (1, 0) if weights is None else (int(weights.w_mant[y]), weights.w_shift)
-        return fixed_weighted_error(count, target, int(learn), g, mant, shift)
+        return fixed_weighted_error(count, target, int(learn), g, mant, shift + err_shift)
     w = 1.0 if weights is None else float(weights[y])
     return weighted_error(count, target, learn, g, w)
 
@@ -157,6 +165,15 @@ def fixed_class_weights(w, where: str = "class weights(fixed)") -> FixedClassWei
         shift += 1
     mant = np.asarray(round_half_away(v * 2.0**shift), np.int64)
     return FixedClassWeights(mant, shift)
+
+
+def weight_bits(cw) -> int:
+    """The bits the largest fixed-point weight adds to an error: the smallest ``b >= 0`` with
+    ``max(w_mant) <= 2**(b + w_shift)`` (0 without weights). A fixed-point readout adds them to
+    its ``err_shift`` so that weighted errors through ``B`` stay inside 24 bits."""
+    if cw is None:
+        return 0
+    return max(0, (int(np.max(cw.w_mant)) - 1).bit_length() - int(cw.w_shift))
 
 
 def check_fixed_class_weights(cw, n_classes: int, where: str) -> FixedClassWeights:

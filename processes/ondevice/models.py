@@ -55,7 +55,6 @@ from lava_nt.spec.learning import (
     fixed_gain_eligibility_step,
     fixed_gain_update,
     fixed_readout_bias_update,
-    fixed_readout_error,
     fixed_sb_eligibility_step,
     fixed_sb_signal,
     fixed_sb_trace_step,
@@ -65,7 +64,6 @@ from lava_nt.spec.learning import (
     gain_update,
     group_matrix,
     group_sum,
-    output_error,
     population_target,
     readout_bias_update,
     readout_value_step,
@@ -480,8 +478,11 @@ class AbstractPyLearningReadoutModel(AbstractPyReadoutModel):
 
     dtype = np.float64
 
-    def error(self, value, target, learn):
+    def error(self, value, target, learn, y: int):
         raise NotImplementedError
+
+    def gate(self) -> str:
+        return "misclassified" if int(first(self.gate_misclassified)) else "always"
 
     def update_bias(self, e) -> None:
         raise NotImplementedError
@@ -494,7 +495,8 @@ class AbstractPyLearningReadoutModel(AbstractPyReadoutModel):
             return np.zeros(value.shape, self.dtype)
         tg = Targets(first(self.target_on), first(self.target_off), int(first(self.n_classes)))
         target = population_target(int(self.labels[b]), value.shape[0], tg)
-        e = self.error(value, target.astype(self.dtype), self.dtype(self.learn[b]))
+        e = self.error(value, target.astype(self.dtype), self.dtype(self.learn[b]),
+                       int(self.labels[b]))
         self.update_bias(e)
         return e
 
@@ -550,11 +552,16 @@ class PyLearningReadoutModelFloat(AbstractPyLearningReadoutModel):
     eta_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
     eta_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
     error_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
+    w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
+    gate_misclassified: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    class_w: np.ndarray = LavaPyType(np.ndarray, float)
 
     step = PyReadoutModelFloat.step
 
-    def error(self, value, target, learn):
-        return output_error(value, target, learn)
+    def error(self, value, target, learn, y: int):
+        return sample_error(value, target, learn, y, int(first(self.n_classes)), self.gate(),
+                            np.asarray(self.class_w, np.float64))  # fmt: skip
 
     def update_bias(self, e) -> None:
         self.bias[:] = readout_bias_update(self.bias, e, Rate(self.eta))
@@ -588,7 +595,11 @@ class PyLearningReadoutModelBitAcc(AbstractPyLearningReadoutModel):
     learn_steps: np.ndarray = LavaPyType(np.ndarray, np.int32)
     reduce_max: np.ndarray = LavaPyType(np.ndarray, np.int32)
     error_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
+    gate_misclassified: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
     # floating-point Vars: unused in this precision
+    class_w: np.ndarray = LavaPyType(np.ndarray, float)
     du: float = LavaPyType(float, float)
     dv: float = LavaPyType(float, float)
     bias: np.ndarray = LavaPyType(np.ndarray, float)
@@ -596,8 +607,10 @@ class PyLearningReadoutModelBitAcc(AbstractPyLearningReadoutModel):
 
     step = PyReadoutModelBitAcc.step
 
-    def error(self, value, target, learn):
-        return fixed_readout_error(value, target, learn, int(first(self.error_shift)))
+    def error(self, value, target, learn, y: int):
+        cw = FixedClassWeights(np.asarray(self.w_mant, np.int64), int(first(self.w_shift)))
+        return sample_error(value, target, learn, y, int(first(self.n_classes)), self.gate(), cw,
+                            True, int(first(self.error_shift)))  # fmt: skip
 
     def update_bias(self, e) -> None:
         r = FixedRate(self.eta_mant.astype(np.int64), int(first(self.eta_shift)))

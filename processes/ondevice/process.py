@@ -277,6 +277,8 @@ class LearningReadout(Readout):
         learn_steps: steps of a sample's window (``T``; ``reset_interval`` must be at least this).
         reduce: ``"last"`` or ``"max"``.
         error_shift: fixed point: right shift of the error (``0 .. 24``).
+        error_gate, class_weights: the error gate and class weights, as :class:`OutputError`
+            (Vars ``gate_misclassified``, ``class_w``, ``w_mant``, ``w_shift``).
         eta: float rate of the bias (>= 0; scalar or one per unit); ``eta_mant``, ``eta_shift``
             the fixed-point rate (:func:`lava_nt.spec.learning.fixed_rate`).
         **kwargs: everything :class:`~lava_nt.processes.readout.process.Readout` takes.
@@ -288,7 +290,8 @@ class LearningReadout(Readout):
 
     def __init__(self, *, shape, labels, learn, target_on, target_off, n_classes: int,
                  learn_steps: int, reduce: str = "last", precision: str = "float", eta=0.0,
-                 eta_mant=0, eta_shift=0, error_shift: int = 0, **kwargs) -> None:  # fmt: skip
+                 eta_mant=0, eta_shift=0, error_shift: int = 0, error_gate: str = "always",
+                 class_weights=None, **kwargs) -> None:  # fmt: skip
         self._runtime = None
         where = "LearningReadout"
         check_choice(precision, ("float", "fixed"), where, "precision")
@@ -334,3 +337,9 @@ class LearningReadout(Readout):
         self.eta_mant = Var(shape=(n,), init=mant)
         self.eta_shift = Var(shape=(1,), init=shift)
         self.error_shift = Var(shape=(1,), init=int(error_shift))
+        w, mant, wshift = _class_weights(class_weights, tg.n_classes, precision, where)
+        self.gate_misclassified = Var(shape=(1,), init=int(
+            check_error_gate(error_gate, where) == "misclassified"))  # fmt: skip
+        self.class_w = Var(shape=(tg.n_classes,), init=w)
+        self.w_mant = Var(shape=(tg.n_classes,), init=mant)
+        self.w_shift = Var(shape=(1,), init=wshift)
