@@ -33,6 +33,7 @@ from lava_nt.ondevice.rule import (
     make_rule,
 )
 from lava_nt.ondevice.twin import run_twin, tuned_spec
+from lava_nt.spec.error_gate import balanced_class_weights
 from lava_nt.spec.validation import ParameterError
 
 
@@ -110,8 +111,9 @@ def _check_grid(etas, bands, passes, feedback, metric, engine, learn_on) -> None
             raise ParameterError(f"tune_on_device: {name} must be one of {allowed}, got {value!r}")
 
 
-def _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb):
-    kw = dict(layers=layers, feedback=fb, band=float(band))
+def _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb, gate, weights):
+    kw = dict(layers=layers, feedback=fb, band=float(band), error_gate=gate,
+              class_weights=weights)  # fmt: skip
     if spec.fixed:
         mants, shifts = fixed_rates(float(eta), spec, float_spec, layers)
         return make_rule(spec, T, n_classes, eta_mant=mants, eta_shift=shifts, **kw)
@@ -169,6 +171,8 @@ def tune_on_device(
     metric: str = "accuracy",
     engine: str = "twin",
     learn_on: str = "all",
+    error_gate: str = "always",
+    class_weights=None,
 ) -> OnDeviceChoice:
     """Tune ``spec``'s biases with the on-device rule; choose ``eta x band`` on the selection split.
 
@@ -195,6 +199,10 @@ def tune_on_device(
             the host marks the samples the network misclassifies, and only those learn in that
             pass (the rule's ``learn`` flags; a perceptron-like rule: once a sample is right it
             stops pushing the biases). The Lava re-run uses the flags the twin computed.
+        error_gate, class_weights: the rule's error gate (``"always"`` or ``"misclassified"``)
+            and class weights (None, ``"balanced"`` = ``N / (K N_y)`` over the tuning labels,
+            or weights ``[n_classes]``), passed to :func:`~lava_nt.ondevice.rule.make_rule`
+            (:mod:`lava_nt.spec.error_gate`).
     """
     _check_grid(etas, bands, passes, feedback, metric, engine, learn_on)
     if spec.fixed and (float_spec is None or float_spec.fixed):
@@ -210,10 +218,18 @@ def tune_on_device(
     mats = feedback_matrices(spec, layers, feedback, x_tune)  # measured once for the grid
     fb = [fixed_feedback(B) for B in mats] if spec.fixed else mats
     score = partial(_score, METRICS[metric], x_select, y_select, n_classes)
+    if isinstance(class_weights, str):
+        if class_weights != "balanced":
+            raise ParameterError(
+                f"tune_on_device: class_weights must be None, 'balanced' or weights, got "
+                f"{class_weights!r}"
+            )
+        class_weights = balanced_class_weights(y_tune, n_classes, where="tune_on_device")
+    rk = (layers, fb, error_gate, class_weights)
     best, best_learn, grid = None, None, []
     for eta in etas:
         for band in bands:
-            rule = _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb)
+            rule = _grid_rule(spec, float_spec, T, n_classes, eta, band, *rk)
             acc, kept, tuned, biases, learn = _point(spec, rule, xs, ys, n, score,
                                                      keep_best_pass, learn_on)  # fmt: skip
             grid.append({"eta": float(eta), "band": float(band), "select_acc": acc,
@@ -224,7 +240,7 @@ def tune_on_device(
     if engine == "lava" and best.passes > 0:
         from lava_nt.ondevice.lava_engine import run_lava  # lazy: imports Lava
 
-        rule = _grid_rule(spec, float_spec, T, n_classes, best.eta, best.band, layers, fb)
+        rule = _grid_rule(spec, float_spec, T, n_classes, best.eta, best.band, *rk)
         k = best.passes * n
         res = run_lava(spec, rule, xs[:, :k], ys[:k], best_learn)
         tuned = tuned_spec(spec, res.biases)

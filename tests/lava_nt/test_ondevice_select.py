@@ -103,7 +103,34 @@ def test_learn_on_errors_learns_from_the_misclassified_samples_only(task):
     assert any(not np.array_equal(every.biases[k], ch.biases[k]) for k in range(2))
 
 
+@pytest.mark.parametrize("which", [0, 1], ids=["float", "fixed"])
+def test_error_gate_and_balanced_class_weights_reach_the_rule(task, which):
+    from lava_nt.spec.error_gate import balanced_class_weights
+
+    net, extra = _nets(task)[which]
+    (xt, yt), (xv, yv) = task[2], task[3]
+    kw = dict(T=T, n_classes=2, etas=(1e-2,), bands=(0.5,), passes=1, seed=3, **extra)
+    ch = tune_on_device(net, xt, yt, xv, yv, error_gate="misclassified",
+                        class_weights="balanced", **kw)  # fmt: skip
+    plain = tune_on_device(net, xt, yt, xv, yv, **kw)
+    order = presentation_order(len(yt), 1, 3)
+    rk = dict(feedback="derived", x_feedback=xt, band=0.5, error_gate="misclassified",
+              class_weights=balanced_class_weights(yt, 2))  # fmt: skip
+    if net.fixed:
+        from lava_nt.ondevice import fixed_rates
+
+        m, s = fixed_rates(1e-2, net, task[0], range(2))
+        rule = make_rule(net, T, 2, eta_mant=m, eta_shift=s, **rk)
+    else:
+        rule = make_rule(net, T, 2, eta=1e-2, **rk)
+    want = run_twin(net, rule, xt[:, order], yt[order])
+    for k in range(2):
+        assert np.array_equal(want.biases[k], ch.biases[k])
+    assert any(not np.array_equal(plain.biases[k], ch.biases[k]) for k in range(2))
+
+
 @pytest.mark.parametrize(("kw", "match"), [(dict(metric="f1"), "metric"),
+                                            (dict(class_weights="equal"), "class_weights"),
                                             (dict(engine="loihi"), "engine"),
                                             (dict(learn_on="right"), "learn_on")])  # fmt: skip
 def test_bad_options(task, kw, match):

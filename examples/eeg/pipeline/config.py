@@ -29,6 +29,8 @@ ONDEVICE_CHOICES = {
     "ondevice_engine": ("twin", "lava"),
     "ondevice_metric": ("accuracy", "balanced"),
     "ondevice_learn_on": ("all", "errors"),
+    "ondevice_error_gate": ("always", "misclassified"),
+    "ondevice_class_weights": ("none", "balanced"),
 }
 THRESHOLD_TEXT = {
     "person": "thresholds: each person's own mean power (tuning person: training part)",
@@ -303,6 +305,9 @@ class PipelineConfig:
     #: which tuning samples learn (select.LEARN_ON: "errors" = host-set per-pass flags)
     ondevice_metric: str = "accuracy"
     ondevice_learn_on: str = "all"
+    #: ``ondevice`` units: the rule's error gate and class weights (lava_nt.spec.error_gate)
+    ondevice_error_gate: str = "always"
+    ondevice_class_weights: str = "none"
 
     # settings that may differ between invocations on the same run directory (more folds, more
     # methods or seeds, Lava on or off); all others must match run.json
@@ -312,7 +317,8 @@ class PipelineConfig:
     # run directory that does not record them resumes unchanged
     OPTIONAL = {"thresholds": "person", "qat": False, "lava_check": None,
                 "qat_init": "pretrained", "qat_epochs": None, "sparse_grad": None,
-                "ondevice_metric": "accuracy", "ondevice_learn_on": "all"}  # fmt: skip
+                "ondevice_metric": "accuracy", "ondevice_learn_on": "all",
+                "ondevice_error_gate": "always", "ondevice_class_weights": "none"}  # fmt: skip
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:

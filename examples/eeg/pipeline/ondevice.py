@@ -20,6 +20,9 @@ equal to the Lava run: bit for bit in fixed point, to round-off in float):
 * ``--ondevice-metric balanced`` chooses by balanced accuracy and ``--ondevice-learn-on errors``
   lets only the samples misclassified at the start of a pass learn in it
   (:func:`lava_nt.ondevice.select.tune_on_device`'s ``metric`` and ``learn_on``);
+* ``--ondevice-error-gate misclassified --ondevice-class-weights balanced`` switch on the rule's
+  error gate and balanced class weights (:mod:`lava_nt.spec.error_gate`), which keep the rule
+  from learning the majority class of an imbalanced tuning part (``docs/eeg.md``);
 * with ``--ondevice-engine lava`` (:attr:`PipelineConfig.ondevice_engine`) the grid still runs
   on the twin, and each precision's chosen point runs once more as ONE Lava learning run
   (:func:`lava_nt.ondevice.lava_engine.run_lava`, all its passes in the same order): the unit
@@ -83,7 +86,8 @@ def tune_unit(pipe, participant: int, method: str, seed: int, group, td, net):
     y_sel = np.asarray(getattr(td, f"y_{part}"), np.int64)
     kw = dict(T=c.T, n_classes=2, etas=ETAS, bands=BANDS, passes=PASSES, seed=seed,
               feedback=FEEDBACK, engine=c.ondevice_engine, metric=c.ondevice_metric,
-              learn_on=c.ondevice_learn_on)  # fmt: skip
+              learn_on=c.ondevice_learn_on, error_gate=c.ondevice_error_gate,
+              class_weights=None if c.ondevice_class_weights == "none" else "balanced")  # fmt: skip
     fl = tune_on_device(spec, x_tune, y_tune, x_sel, y_sel, **kw)
     t1 = time.perf_counter()
     fspec0, qrep = quantize(spec)
@@ -99,7 +103,8 @@ def tune_unit(pipe, participant: int, method: str, seed: int, group, td, net):
         "ondevice": {
             "feedback": FEEDBACK, "passes": PASSES, "etas": list(ETAS), "bands": list(BANDS),
             "engine": c.ondevice_engine, "metric": c.ondevice_metric,
-            "learn_on": c.ondevice_learn_on,
+            "learn_on": c.ondevice_learn_on, "error_gate": c.ondevice_error_gate,
+            "class_weights": c.ondevice_class_weights,
             "select_part": part, "n_tune": int(len(y_tune)), "headroom": HEADROOM,
             "float": {"eta": fl.eta, "band": fl.band, "select_acc": fl.select_acc,
                       "grid": fl.grid, "seconds": round(t1 - t0, 2)},
@@ -140,6 +145,8 @@ def ondevice_fields(pipe, participant: int, method: str, seed: int, td, meta: di
         "ondevice_engine": od.get("engine", "twin"),
         "ondevice_metric": od.get("metric", "accuracy"),
         "ondevice_learn_on": od.get("learn_on", "all"),
+        "ondevice_error_gate": od.get("error_gate", "always"),
+        "ondevice_class_weights": od.get("class_weights", "none"),
     }  # fmt: skip
     for prec in ("float", "fixed"):
         p = od[prec]

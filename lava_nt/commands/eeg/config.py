@@ -102,6 +102,8 @@ def build_config(args):
     kw["ondevice_engine"] = getattr(args, "ondevice_engine", "twin")
     kw["ondevice_metric"] = getattr(args, "ondevice_metric", "accuracy")
     kw["ondevice_learn_on"] = getattr(args, "ondevice_learn_on", "all")
+    kw["ondevice_error_gate"] = getattr(args, "ondevice_error_gate", "always")
+    kw["ondevice_class_weights"] = getattr(args, "ondevice_class_weights", "none")
     pseeds = ints(getattr(args, "pretrain_seeds", None))
     if pseeds:
         kw["pretrain_seed"] = pseeds[0]

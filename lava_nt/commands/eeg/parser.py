@@ -201,6 +201,20 @@ def register(subparsers) -> None:
         "of each pass, only the samples the network misclassifies)",
     )
     r.add_argument(
+        "--ondevice-error-gate",
+        choices=("always", "misclassified"),
+        default="always",
+        help="method ondevice: the rule's error gate: always (default) or misclassified (a sample "
+        "pushes the biases only while its output counts predict another class)",
+    )
+    r.add_argument(
+        "--ondevice-class-weights",
+        choices=("none", "balanced"),
+        default="none",
+        help="method ondevice: weights of each class's error: none (default) or balanced "
+        "(N / (K N_y) over the person's tuning labels)",
+    )
+    r.add_argument(
         "--device",
         default="cpu",
         help="where torch trains: cpu (default), cuda, cuda:N or auto (a GPU when present); "

@@ -86,13 +86,18 @@ def test_cli_option_reaches_the_config_and_is_not_part_of_the_run_identity():
     cfg, _, _ = build_config(args("--ondevice-engine", "lava"))
     assert cfg.ondevice_engine == "lava" and "ondevice_engine" not in cfg.identity()
     assert build_config(args())[0].ondevice_engine == "twin"
+    gated, _, _ = build_config(args("--ondevice-error-gate", "misclassified",
+                                    "--ondevice-class-weights", "balanced"))  # fmt: skip
+    assert (gated.ondevice_error_gate, gated.ondevice_class_weights) == ("misclassified",
+                                                                         "balanced")  # fmt: skip
     with pytest.raises(SystemExit):
         args("--ondevice-engine", "torch")
 
 
-def test_metric_and_learn_on_options(small_deap, tmp_path):
-    """--ondevice-metric balanced --ondevice-learn-on errors: recorded in run.json and the row,
-    and the unit's fixed network is what tune_on_device learns with them, bit for bit."""
+def test_metric_learn_on_gate_and_weights_options(small_deap, tmp_path):
+    """--ondevice-metric balanced --ondevice-learn-on errors --ondevice-error-gate misclassified
+    --ondevice-class-weights balanced: recorded in run.json and the row, and the unit's fixed
+    network is what tune_on_device learns with them, bit for bit."""
     from lava_nt.converters.quantize import quantize
     from lava_nt.examples.eeg.pipeline import ondevice as od
     from lava_nt.ondevice import bias_headroom
@@ -100,7 +105,9 @@ def test_metric_and_learn_on_options(small_deap, tmp_path):
 
     cfg = PipelineConfig(methods=("ondevice",), seeds=(0,), participants=(1,), lava=False,
                          pretrain_epochs=2, tune_epochs=3, progress=False,
-                         ondevice_metric="balanced", ondevice_learn_on="errors")  # fmt: skip
+                         ondevice_metric="balanced", ondevice_learn_on="errors",
+                         ondevice_error_gate="misclassified",
+                         ondevice_class_weights="balanced")  # fmt: skip
     assert cfg.identity()["ondevice_metric"] == "balanced"
     assert cfg.identity()["ondevice_learn_on"] == "errors"
     assert "ondevice_metric" not in PipelineConfig().identity()
@@ -108,6 +115,9 @@ def test_metric_and_learn_on_options(small_deap, tmp_path):
     run_pipeline(run_dir, cfg, data_dir=small_deap, log=lambda _m: None, report=False)
     (row,) = [r for r in pl.load_results(run_dir) if r["kind"] == "tune"]
     assert (row["ondevice_metric"], row["ondevice_learn_on"]) == ("balanced", "errors")
+    assert row["ondevice_error_gate"] == "misclassified"
+    assert row["ondevice_class_weights"] == "balanced"
+    assert cfg.identity()["ondevice_error_gate"] == "misclassified"
     _, info = load_model(model_path(unit_dir(run_dir, 1, "ondevice", 0)))
     pre, _ = load_model(model_path(run_dir / "pretrained" / "without-p01" / "main"))
     td = pl.unit_data(run_dir, 1, 0)
@@ -116,7 +126,8 @@ def test_metric_and_learn_on_options(small_deap, tmp_path):
                         static_sequence(td.x_val, 25), td.y_val, T=25, n_classes=2,
                         etas=(row["ondevice_fixed_eta"],), bands=(row["ondevice_fixed_band"],),
                         passes=od.PASSES, seed=0, float_spec=pre, metric="balanced",
-                        learn_on="errors")  # fmt: skip
+                        learn_on="errors", error_gate="misclassified",
+                        class_weights="balanced")  # fmt: skip
     assert fx.select_acc == row["ondevice_fixed_select_acc"]
     for k in range(3):
         got = np.broadcast_to(info.quantized.layers[k].neuron.bias_mant, (pre.layers[k].n,))
