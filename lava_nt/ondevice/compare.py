@@ -16,7 +16,9 @@
 
 Accuracies are on a held-out test split of digits 5-9 (numpy reference of the tuned network).
 ``--lava`` also runs the last fixed-point tuning (derived feedback) inside one Lava run and
-checks that it equals the twin bit for bit.
+checks that it equals the twin bit for bit. ``--error-gate misclassified`` and
+``--class-weights balanced`` run the on-device arms with the rule's error gate and class
+weights (:mod:`lava_nt.spec.error_gate`).
 
 ``--kinds`` runs :func:`kinds_study` instead: what the gain and spiking-bias weight rules add to
 the bias rule. The pretrained network gets a volumetric spiking bias on its hidden layer
@@ -51,6 +53,7 @@ from lava_nt.ondevice.rule import (
     sb_weight_headroom,
 )
 from lava_nt.ondevice.twin import run_twin, tuned_spec
+from lava_nt.spec.error_gate import balanced_class_weights
 
 T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
 ETAS = (3e-5, 1e-4, 3e-4, 1e-3)
@@ -113,13 +116,15 @@ def _sequence(data, epochs: int):
     return np.concatenate([x] * epochs, axis=1), np.concatenate([y] * epochs)
 
 
-def on_device(spec: NetworkSpec, task: dict, feedback: str, float_spec=None) -> tuple:
+def on_device(spec: NetworkSpec, task: dict, feedback: str, float_spec=None,
+              gate: dict | None = None) -> tuple:  # fmt: skip
     """On-device tuning with the best ``eta`` and ``band`` of the grids (validation accuracy):
-    ``(tuned spec, (eta, band), seconds of the chosen run, its rule)``."""
+    ``(tuned spec, (eta, band), seconds of the chosen run, its rule)``; ``gate``: make_rule's
+    ``error_gate`` / ``class_weights`` (default: the plain rule)."""
     x, y = _sequence(task["B_tune"], EPOCHS_ON_DEVICE)
     best = None
     for eta, band in ((e, b) for e in ETAS for b in BANDS):
-        kw = dict(feedback=feedback, x_feedback=task["B_tune"][0], band=band)
+        kw = dict(feedback=feedback, x_feedback=task["B_tune"][0], band=band, **(gate or {}))
         if spec.fixed:
             mants, shifts = fixed_rates(eta, spec, float_spec, range(len(spec.layers)))
             rule = make_rule(spec, T, CLASSES, eta_mant=mants, eta_shift=shifts, **kw)
@@ -135,10 +140,20 @@ def on_device(spec: NetworkSpec, task: dict, feedback: str, float_spec=None) -> 
     return best[1], best[2], best[3], best[4]
 
 
-def compare(seed: int = 0, lava: bool = False) -> dict:
+def _gate(task: dict, error_gate: str, class_weights: str) -> dict:
+    """make_rule's gate keywords: the error gate, and balanced weights of the tuning labels."""
+    kw = {"error_gate": error_gate}
+    if class_weights == "balanced":
+        kw["class_weights"] = balanced_class_weights(task["B_tune"][1], CLASSES)
+    return kw
+
+
+def compare(seed: int = 0, lava: bool = False, error_gate: str = "always",
+            class_weights: str = "none") -> dict:  # fmt: skip
     from lava_nt.converters.quantize import quantize  # lazy: the bridge, for the fixed arm
 
     task = digits_task(seed)
+    gate = _gate(task, error_gate, class_weights)
     t0 = time.perf_counter()
     net = pretrain(task, seed)
     spec = net.to_spec()
@@ -148,16 +163,17 @@ def compare(seed: int = 0, lava: bool = False) -> dict:
     rows["BPTT nt2 (biases)"] = (accuracy(bptt_nt2(net, task, seed), task["B_test"]), None)
     timing = {"pretrain_s": t1 - t0, "bptt_s": time.perf_counter() - t1}
     for fb in ("identity", "derived"):
-        tuned, eta, secs, _ = on_device(spec, task, fb)
+        tuned, eta, secs, _ = on_device(spec, task, fb, gate=gate)
         rows[f"on-device float, {fb} feedback"] = (accuracy(tuned, task["B_test"]), eta)
         timing[f"on_device_{fb}_s"] = secs
     fixed = bias_headroom(quantize(spec)[0], range(len(spec.layers)), 1.0)
     rows["untuned on 5-9, fixed point"] = (accuracy(fixed, task["B_test"]), None)
     for fb in ("identity", "derived"):
-        ftuned, feta, _, frule = on_device(fixed, task, fb, spec)
+        ftuned, feta, _, frule = on_device(fixed, task, fb, spec, gate)
         rows[f"on-device fixed point, {fb} feedback"] = (accuracy(ftuned, task["B_test"]), feta)
     result = {"rows": {k: {"accuracy": a, "eta_band": e} for k, (a, e) in rows.items()},
-              "timing": timing, "sizes": {k: int(v[1].size) for k, v in task.items()}}  # fmt: skip
+              "timing": timing, "sizes": {k: int(v[1].size) for k, v in task.items()},
+              "error_gate": error_gate, "class_weights": class_weights}  # fmt: skip
     if lava:
         from lava_nt.ondevice.lava_engine import run_lava  # lazy: imports Lava
 
@@ -317,6 +333,10 @@ def main(argv=None) -> int:
     p.add_argument("--kinds", action="store_true",
                    help="run the gain / spiking-bias weight study instead (block "
                    "'compare-kinds' with --docs)")  # fmt: skip
+    p.add_argument("--error-gate", choices=("always", "misclassified"), default="always",
+                   help="the on-device rule's error gate (lava_nt.spec.error_gate)")
+    p.add_argument("--class-weights", choices=("none", "balanced"), default="none",
+                   help="the on-device rule's class weights (balanced over the tuning labels)")
     p.add_argument("--docs", metavar="PAGE.md", default=None,
                    help="write the table into the page's block 'compare', captioned with this "
                    "command and the commit")  # fmt: skip
@@ -331,7 +351,8 @@ def main(argv=None) -> int:
                 s, f"{res['seconds']:.1f} s", res["bias_neurons"], "bias neurons", res.get("lava")
             )
     else:
-        results = {s: compare(s, args.lava) for s in args.seed}
+        results = {s: compare(s, args.lava, args.error_gate, args.class_weights)
+                   for s in args.seed}  # fmt: skip
         text = table(results)
         print(text)
         for s, res in results.items():

@@ -120,8 +120,6 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
     from lava_nt.processes.ondevice.models import (  # lazy: imports Lava
         PyLearningNTLIFModelBitAcc,
         PyLearningNTLIFModelFloat,
-        PyLearningReadoutModelBitAcc,
-        PyLearningReadoutModelFloat,
         PyLearningSpikingBiasModelBitAcc,
         PyLearningSpikingBiasModelFloat,
         PyOutputErrorModelBitAcc,
@@ -132,6 +130,10 @@ def _build(spec: NetworkSpec, rule: OnDeviceRule, x, labels, learn, precision: s
         LearningReadout,
         LearningSpikingBias,
         OutputError,
+    )
+    from lava_nt.processes.ondevice.readout_models import (  # lazy: imports Lava
+        PyLearningReadoutModelBitAcc,
+        PyLearningReadoutModelFloat,
     )
     from lava_nt.processes.spiking_bias.process import SpikingBias  # lazy: imports Lava
 

@@ -1,5 +1,6 @@
 """Lava Processes of on-device tuning (Vars and Ports only; the rule is
-:mod:`lava_nt.spec.learning`, the models are in :mod:`lava_nt.processes.ondevice.models`).
+:mod:`lava_nt.spec.learning`, the models are in :mod:`lava_nt.processes.ondevice.models` and,
+for :class:`LearningReadout`, :mod:`lava_nt.processes.ondevice.readout_models`).
 
 :class:`LearningNTLIF` is an :class:`~lava_nt.processes.ntlif.process.NTLIF` layer that also
 counts its eligibility over the first ``learn_steps`` steps after each per-sample reset and
