@@ -333,10 +333,18 @@ def main(argv=None) -> int:
     p.add_argument("--kinds", action="store_true",
                    help="run the gain / spiking-bias weight study instead (block "
                    "'compare-kinds' with --docs)")  # fmt: skip
-    p.add_argument("--error-gate", choices=("always", "misclassified"), default="always",
-                   help="the on-device rule's error gate (lava_nt.spec.error_gate)")
-    p.add_argument("--class-weights", choices=("none", "balanced"), default="none",
-                   help="the on-device rule's class weights (balanced over the tuning labels)")
+    p.add_argument(
+        "--error-gate",
+        choices=("always", "misclassified"),
+        default="always",
+        help="the on-device rule's error gate (lava_nt.spec.error_gate)",
+    )
+    p.add_argument(
+        "--class-weights",
+        choices=("none", "balanced"),
+        default="none",
+        help="the on-device rule's class weights (balanced over the tuning labels)",
+    )
     p.add_argument("--docs", metavar="PAGE.md", default=None,
                    help="write the table into the page's block 'compare', captioned with this "
                    "command and the commit")  # fmt: skip

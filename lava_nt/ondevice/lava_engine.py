@@ -228,8 +228,15 @@ def _error_source(spec: NetworkSpec, rule: OnDeviceRule, prev, labels, learn, wi
     common = dict(labels=labels, learn=learn, target_on=tg.on, target_off=tg.off,
                   n_classes=tg.n_classes, precision=precision)  # fmt: skip
     if spec.readout is None:
-        err = OutputError(shape=(spec.n_out,), steps=T, window=L, first_step=D + 1,
-                          error_gate=rule.error_gate, class_weights=rule.class_weights, **common)
+        err = OutputError(
+            shape=(spec.n_out,),
+            steps=T,
+            window=L,
+            first_step=D + 1,
+            error_gate=rule.error_gate,
+            class_weights=rule.class_weights,
+            **common,
+        )
         prev.connect(err.s_in)
         return err, prev, [err]
     ro, r = spec.readout, rule.readout_rate

@@ -58,8 +58,9 @@ class AbstractPyLearningReadoutModel(AbstractPyReadoutModel):
             return np.zeros(value.shape, self.dtype)
         tg = Targets(first(self.target_on), first(self.target_off), int(first(self.n_classes)))
         target = population_target(int(self.labels[b]), value.shape[0], tg)
-        e = self.error(value, target.astype(self.dtype), self.dtype(self.learn[b]),
-                       int(self.labels[b]))
+        e = self.error(
+            value, target.astype(self.dtype), self.dtype(self.learn[b]), int(self.labels[b])
+        )
         self.update_bias(e)
         return e
 
