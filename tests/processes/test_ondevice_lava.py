@@ -1,9 +1,10 @@
-"""On-device tuning inside one Lava run equals its numpy twin (lava_nt.ondevice).
+"""On-device tuning inside one Lava run equals its numpy twin and its torch twin.
 
 Fixed point: final bias mantissas and every output spike of the tuning and the test samples are
-equal bit for bit. Float: spikes equal, and biases equal within 1e-12 (the twin adds in Lava's
-order, so they agree exactly in practice; the bound allows for float round-off). Small random
-networks (lava_nt.testing.random_spec), a few samples of T <= 10 steps: Lava is slow.
+equal bit for bit (Lava against each twin directly). Float: spikes equal, and biases equal within
+1e-12 (the twins add in Lava's order, so they agree exactly in practice; the bound allows for
+float round-off). Small random networks (lava_nt.testing.random_spec), a few samples of T <= 10
+steps: Lava is slow.
 """
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from lava_nt.ondevice import make_rule, run_twin
 from lava_nt.ondevice.lava_engine import ondevice_schedule, run_lava
+from lava_nt.ondevice.torch_twin import run_twin_torch
 from lava_nt.spec.validation import ParameterError
 from lava_nt.testing import random_input, random_spec
 
@@ -22,6 +24,7 @@ LABELS = np.array([0, 1, 1, 0, 1, 0])
 def _compare(spec, rule, x, labels=LABELS, learn=LEARN):
     twin = run_twin(spec, rule, x, labels, learn)
     lava = run_lava(spec, rule, x, labels, learn)
+    _lava_equals_torch_twin(spec, rule, x, labels, learn, lava)
     assert lava.window == x.shape[0] + len(spec.layers)
     assert lava.output.shape == twin.output.shape
     assert np.array_equal(lava.output, twin.output)  # tuning and test samples
@@ -36,6 +39,17 @@ def _compare(spec, rule, x, labels=LABELS, learn=LEARN):
         else:
             np.testing.assert_allclose(lava.biases[k], twin.biases[k], rtol=0, atol=FLOAT_TOL)
     return twin, lava
+
+
+def _lava_equals_torch_twin(spec, rule, x, labels, learn, lava):
+    """The torch twin against the Lava run itself (not only through the numpy twin)."""
+    torch_twin = run_twin_torch(spec, rule, x, labels, learn)
+    assert np.array_equal(lava.output, torch_twin.output)
+    for k in rule.layers:
+        if spec.fixed:
+            assert np.array_equal(lava.biases[k], torch_twin.biases[k])
+        else:
+            np.testing.assert_allclose(lava.biases[k], torch_twin.biases[k], rtol=0, atol=FLOAT_TOL)
 
 
 def test_float_lava_equals_twin():

@@ -1,5 +1,5 @@
-"""Gains and spiking-bias weights learned inside one Lava run equal the numpy twin
-(lava_nt.ondevice.lava_engine with LearningNTLIF / LearningSpikingBias).
+"""Gains and spiking-bias weights learned inside one Lava run equal the numpy twin and the torch
+twin (lava_nt.ondevice.lava_engine with LearningNTLIF / LearningSpikingBias).
 
 Fixed point: every output spike and every learned register (bias_mant, gain_mant, w_b_mant) equal
 bit for bit. Float: spikes equal, learned parameters within 1e-12 (the Lava models call the same
@@ -12,6 +12,7 @@ import pytest
 
 from lava_nt.ondevice import make_rule, run_twin
 from lava_nt.ondevice.lava_engine import run_lava
+from lava_nt.ondevice.torch_twin import run_twin_torch
 from lava_nt.spec.validation import ParameterError
 from lava_nt.testing import random_input, random_spec
 
@@ -29,18 +30,21 @@ def _start(spec, name: str, k: int):
 def _compare(spec, rule, x, moved=("biases", "gains", "sb_weights")):
     twin = run_twin(spec, rule, x, LABELS, LEARN)
     lava = run_lava(spec, rule, x, LABELS, LEARN)
+    torch_twin = run_twin_torch(spec, rule, x, LABELS, LEARN)
     assert twin.output.sum() > 0
     assert np.array_equal(lava.output, twin.output)  # tuning and test samples
+    assert np.array_equal(lava.output, torch_twin.output)
     for name in FIELDS:
-        a, b = getattr(twin, name), getattr(lava, name)
-        assert sorted(a) == sorted(b)
+        a, b, c = getattr(twin, name), getattr(lava, name), getattr(torch_twin, name)
+        assert sorted(a) == sorted(b) == sorted(c)
         for k in a:
             start = np.broadcast_to(_start(spec, name, k), a[k].shape)
             assert (name in moved) != np.array_equal(a[k], start), (name, k)
-            if spec.fixed:
-                assert b[k].dtype == np.int64 and np.array_equal(b[k], a[k])
-            else:
-                np.testing.assert_allclose(b[k], a[k], rtol=0, atol=FLOAT_TOL)
+            for other in (a[k], c[k]):  # Lava against each twin directly
+                if spec.fixed:
+                    assert b[k].dtype == np.int64 and np.array_equal(b[k], other)
+                else:
+                    np.testing.assert_allclose(b[k], other, rtol=0, atol=FLOAT_TOL)
     return twin, lava
 
 
