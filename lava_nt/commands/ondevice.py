@@ -7,7 +7,7 @@ lava-nt ondevice MODEL --train TUNE.npz --test TEST.npz [--precision float|fixed
                  [--eta-gain 1e-4] [--eta-gain-mant M --eta-gain-shift S] [--eta-sb 3e-4]
                  [--eta-sb-mant M --eta-sb-shift S] [--band 0.5] [--rates 0.5 0.0]
                  [--readout-targets ON OFF] [--eta-readout 0.05]
-                 [--eta-readout-mant M --eta-readout-shift S]
+                 [--eta-readout-mant M --eta-readout-shift S] [--readout-headroom 1.0]
                  [--epochs 1] [--n-classes N] [--T N] [--timeout S] --out DIR [--overwrite]
 
 One run presents TEST (learning off: accuracy before), then TUNE (learning on, ``--epochs``
@@ -38,7 +38,10 @@ before/after, settings, parameter changes), both atomically. In fixed
 point the tuned layers' biases first get room to grow (``--bias-headroom``,
 :func:`lava_nt.ondevice.rule.bias_headroom`): the quantiser's smallest exponents would saturate
 at once; so do the learning spiking biases' weights (``--sb-headroom``,
-:func:`lava_nt.ondevice.rule.sb_weight_headroom`).
+:func:`lava_nt.ondevice.rule.sb_weight_headroom`) and a readout's bias (``--readout-headroom``,
+a fraction of the larger value target, :func:`lava_nt.ondevice.rule.readout_headroom`; the
+targets and the headroom come from :func:`lava_nt.ondevice.rule.readout_setup`, which
+:func:`lava_nt.ondevice.select.tune_on_device` uses too).
 """
 
 from __future__ import annotations
@@ -196,6 +199,14 @@ def register(subparsers) -> None:
         "exponent that holds this fraction of the layer's threshold (default 1.0)",
     )
     p.add_argument(
+        "--readout-headroom",
+        type=_eta,
+        default=1.0,
+        help="fixed point, a model with a readout: give the readout's bias one exponent that "
+        "holds this fraction of the larger value target |ON|, |OFF| (default 1.0; 0 keeps "
+        "what it needs now)",
+    )
+    p.add_argument(
         "--error-gate",
         choices=("always", "misclassified"),
         default="always",
@@ -262,7 +273,7 @@ def _network(args, spec, info, xs):
 _RATES = (("eta", "bias"), ("eta_gain", "gain"), ("eta_sb", "sb_weight"))
 
 
-def _rule(args, net, float_spec, T: int, n_classes: int, tune):
+def _rule(args, net, float_spec, T: int, n_classes: int, tune, targets=None):
     from lava_nt.ondevice import make_rule
 
     x_tune, y_tune = tune
@@ -270,7 +281,7 @@ def _rule(args, net, float_spec, T: int, n_classes: int, tune):
     kw = dict(layers=layers, band=args.band, feedback=args.feedback, x_feedback=x_tune,
               rates=tuple(args.rates), learn=tuple(dict.fromkeys(args.learn)))  # fmt: skip
     if net.readout is not None:
-        kw.update(_readout_rule(args, net, x_tune, y_tune))
+        kw.update(_readout_rule(args, net, targets))
     kw["error_gate"] = args.error_gate
     if args.class_weights == "balanced":
         from lava_nt.spec.error_gate import balanced_class_weights
@@ -288,36 +299,24 @@ def _rule(args, net, float_spec, T: int, n_classes: int, tune):
         elif kind in args.learn:
             kw[f"{eta}_mant"], kw[f"{eta}_shift"] = _fixed_rates(args, net, float_spec, eta,
                                                                  kind, layers)  # fmt: skip
-    rule = make_rule(net, T, n_classes, **kw)
-    if net.fixed and net.readout is not None and "eta_readout_mant" not in kw:
-        from lava_nt.ondevice import check_rule, fixed_readout_rate
-        from lava_nt.spec.learning import fixed_rate
-
-        # converted after make_rule: the conversion needs the rule's error shift
-        mant, shift = fixed_readout_rate(args.eta_readout, net, rule.error_shift)
-        rule.readout_rate = fixed_rate(net.readout.n, mant, shift, "--eta-readout")
-        check_rule(net, rule, "lava-nt ondevice")
-    return rule
+    return make_rule(net, T, n_classes, **kw)
 
 
-def _readout_rule(args, net, x_tune, y_tune) -> dict:
-    """make_rule's readout keywords: value targets (given, or measured on TUNE) and the rate of
-    the readout bias (fixed point: the mantissa and shift given, or converted)."""
-    from lava_nt.ondevice import measure_readout_targets
-
-    tg = args.readout_targets
-    if tg is None:
-        tg = measure_readout_targets(net, x_tune, y_tune)
-    kw = {"readout_targets": tuple(tg)}
+def _readout_rule(args, net, targets) -> dict:
+    """make_rule's readout keywords: the value targets (:func:`readout_setup`'s) and the rate of
+    the readout bias (fixed point: the mantissa and shift given, or ``--eta-readout`` converted
+    by make_rule with the rule's error shift)."""
+    kw = {"readout_targets": tuple(targets), "eta_readout": args.eta_readout}
     mant, shift = args.eta_readout_mant, args.eta_readout_shift
     if not net.fixed:
         if mant is not None or shift is not None:
             raise OnDeviceError("--eta-readout-mant/--eta-readout-shift are fixed point only "
                                 "(use --eta-readout)")  # fmt: skip
-        kw["eta_readout"] = args.eta_readout
     elif mant is not None or shift is not None:
         kw["eta_readout_mant"], kw["eta_readout_shift"] = mant or 0, shift or 0
-    return kw  # fixed point without --eta-readout-mant/-shift: converted after make_rule
+    else:
+        kw["eta_readout_mant"] = None  # converted from --eta-readout
+    return kw
 
 
 def _fixed_rates(args, net, float_spec, eta: str, kind: str, layers):
@@ -372,7 +371,12 @@ def _ondevice(args) -> int:
             net = bias_headroom(net, layers, args.bias_headroom)
             if "sb_weight" in args.learn:
                 net = sb_weight_headroom(net, layers, args.sb_headroom)
-    rule = _rule(args, net, float_spec, T, n_classes, (xt, yt))
+    targets = None
+    if net.readout is not None:
+        from lava_nt.ondevice import readout_setup
+
+        net, targets = readout_setup(net, xt, yt, args.readout_targets, args.readout_headroom)
+    rule = _rule(args, net, float_spec, T, n_classes, (xt, yt), targets)
     x = np.concatenate([xs] + [xt] * args.epochs + [xs], axis=1)
     labels = np.concatenate([ys] + [yt] * args.epochs + [ys])
     learn = np.concatenate([np.zeros(len(ys))] + [np.ones(len(yt))] * args.epochs
@@ -431,6 +435,8 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         settings.update(readout_targets=[float(rule.targets.on), float(rule.targets.off)],
                         eta_readout=args.eta_readout, eta_readout_mant=args.eta_readout_mant,
                         eta_readout_shift=args.eta_readout_shift)  # fmt: skip
+        if net.fixed:
+            settings["readout_headroom"] = args.readout_headroom
     if rule.learns("gain"):
         settings.update(eta_gain=args.eta_gain, eta_gain_mant=args.eta_gain_mant,
                         eta_gain_shift=args.eta_gain_shift)  # fmt: skip
@@ -457,8 +463,7 @@ def _finish(args, out_dir, net, rule, res, ys_yt, n_classes: int, info, source: 
         "readout_bias_change": None if ro is None
         else _changes(net, {"readout": res.readout_bias}, lambda k: ro.params, name)["readout"],
         "lava_steps": int(res.steps) if res.engine == "lava" else None,
-        # the cost model counts output spikes: not defined for a readout's error
-        "learning": None if ro is not None else _learning_cost(rule, res, ys, yt, args.epochs, net),
+        "learning": _learning_cost(rule, res, ys, yt, args.epochs, net),
     }  # fmt: skip
     write_json(out_dir / "report.json", rep, True, OnDeviceError)
     print(
@@ -505,6 +510,13 @@ def _print_cost(cost: dict, rule) -> None:
             f", {ops['gain_and_weight_updates']:.0f} gain/weight-rule updates and "
             f"{ops['weight_messages']:.3g} weight messages"
             if rule.learn != ("bias",)
+            else ""
+        )
+        + (
+            f", readout {ops['readout_value_updates']:.0f} value updates, "
+            f"{ops['readout_errors']:.0f} errors and {ops['readout_bias_updates']:.0f} bias "
+            "updates"
+            if rule.readout_rate is not None
             else ""
         )
         + ": "

@@ -16,6 +16,21 @@ these operations to inference, per tuning sample (a window of ``T`` steps with `
 * **bias updates**: one multiply-accumulate and saturation per tuned neuron, once per sample
   (only when the biases learn).
 
+A network that ends in a non-spiking readout (:mod:`lava_nt.spec.readout`; the rule's
+"Readout output") has no output spikes to count; instead, per tuning sample:
+
+* **readout value updates**: each readout unit keeps its window value (the last voltage, or a
+  running maximum), one register update per unit per step (``n_r * T``; no error counters);
+* **readout errors**: at the end of the window each unit computes ``e_j = target_j - value_j``
+  (fixed point: shifted by ``err_shift``, saturated; gate and class weights applied), one
+  operation per unit (``n_r``), whether or not the error is sent;
+* **readout bias updates**: the delta rule ``b_j += eta_r e_j``, one multiply-accumulate and
+  saturation per unit (``n_r``; 0 when the readout's rate is 0);
+* error messages and their delivery as above: the feedback ``l = B e`` is a dense product
+  (``B = W_r^T`` for the last spiking layer), one multiply-accumulate (a graded synaptic op) per
+  nonzero entry of ``B[:, j]`` for each nonzero ``e_j`` -- ``n_l * n_r`` for a dense ``B`` and
+  errors that are all nonzero, as a readout's usually are.
+
 When gains learn (``rule.learn``), each neuron of a tuned layer also updates its gain
 eligibility every step (``n_l * T``) and its gain once per sample (``n_l``). When spiking-bias
 weights learn, each bias neuron updates its trace every step (``m * T``), each target neuron its
@@ -23,11 +38,12 @@ weight eligibility (``n_l * T``) and sends ``q_i`` back as one graded spike wher
 ``l_i`` is nonzero (``q_i = 0`` otherwise; counted from the run's errors), and each bias neuron
 updates its weight once per sample (``m``).
 
-:func:`learning_activity` counts them from a run's output spikes (twin or Lava; the errors are
-recomputed from the output counts, labels and learning flags exactly as the rule computes them),
-averaged over the tuning samples. :func:`learning_energy` prices them with the same per-operation
-figures as the inference estimate (:data:`lava_nt.hardware.energy.LOIHI1_TABLE2`, Davies et al.
-2018, Table 2, **pre-silicon Loihi 1 figures**; an **estimate**):
+:func:`learning_activity` counts them from a run's output (twin or Lava; the errors are
+recomputed from the output spike counts, or a readout's values, the labels and learning flags
+exactly as the rule computes them), averaged over the tuning samples. :func:`learning_energy`
+prices them with the same per-operation figures as the inference estimate
+(:data:`lava_nt.hardware.energy.LOIHI1_TABLE2`, Davies et al. 2018, Table 2, **pre-silicon
+Loihi 1 figures**; an **estimate**):
 
 =================================  =============================================================
 operation                           figure
@@ -38,7 +54,8 @@ eligibility / error counter update  neuron update, 81 pJ active (52 pJ inactive:
 error message (graded spike)        within-tile spike, 1.7 pJ (also each ``q_i`` message)
 error delivery (graded synop)       synaptic op, 23.6 pJ
 bias update (MAC + saturation)      neuron update, 81 pJ active (52 pJ inactive: lower bound)
-                                    (also each gain and weight update)
+                                    (also each gain and weight update, and a readout's value
+                                    update, error and bias update)
 =================================  =============================================================
 
 Not included (as at inference): tile hops, barrier synchronisation, static power, host I/O (the
@@ -56,6 +73,7 @@ import numpy as np
 from lava_nt.hardware.energy import LOIHI1_TABLE2, EnergyFigures
 from lava_nt.spec.error_gate import sample_error
 from lava_nt.spec.learning import FixedLearningParameters, population_target
+from lava_nt.spec.readout import reduce_readout
 from lava_nt.spec.validation import ParameterError
 
 __all__ = ["LayerLearning", "LearningActivity", "learning_activity", "learning_energy"]
@@ -94,6 +112,14 @@ class LearningActivity:
     error_counter_updates: float  # n_out * T
     error_messages: float  # nonzero errors sent (mean)
     layers: list[LayerLearning] = field(default_factory=list)
+    readout_value_updates: float = 0.0  # n_r * T (a readout network)
+    readout_errors: float = 0.0  # n_r
+    readout_bias_updates: float = 0.0  # n_r (0 when the readout's rate is 0)
+
+    @property
+    def readout_updates(self) -> float:
+        """A readout's value, error and bias operations (priced as neuron updates)."""
+        return self.readout_value_updates + self.readout_errors + self.readout_bias_updates
 
     @property
     def eligibility_updates(self) -> float:
@@ -128,6 +154,9 @@ class LearningActivity:
                 "bias_updates": self.bias_updates,
                 "gain_and_weight_updates": self.extra_updates,
                 "weight_messages": self.sb_messages,
+                "readout_value_updates": self.readout_value_updates,
+                "readout_errors": self.readout_errors,
+                "readout_bias_updates": self.readout_bias_updates,
             },
             "layers": [asdict(la) for la in self.layers],
         }
@@ -138,11 +167,13 @@ def learning_activity(rule, output, labels, learn, spec=None) -> LearningActivit
 
     Args:
         rule: the run's :class:`~lava_nt.ondevice.rule.OnDeviceRule`.
-        output: the run's output spikes ``[T, S, n_out]`` (:attr:`OnDeviceResult.output`).
+        output: the run's output ``[T, S, n_out]`` (:attr:`OnDeviceResult.output`): spikes, or
+            a readout network's readout trace.
         labels: ``[S]`` labels of the samples.
         learn: ``[S]`` flags (1: a tuning sample); at least one must be 1.
-        spec: the network (optional): the size of each learning spiking bias (else read from
-            the rule's per-bias-neuron rates).
+        spec: the network: required for a readout network (its reduction); else optional (the
+            size of each learning spiking bias, else read from the rule's per-bias-neuron
+            rates).
     """
     where = "learning_activity"
     out = np.asarray(output, np.float64)
@@ -160,26 +191,28 @@ def learning_activity(rule, output, labels, learn, spec=None) -> LearningActivit
         raise ParameterError(f"{where}: learn must be {S} flags (0 or 1)")
     if not lr.any():
         raise ParameterError(f"{where}: the run has no tuning sample (learn is all 0)")
+    readout = getattr(rule, "readout_rate", None) is not None
+    if readout and (spec is None or spec.readout is None):
+        raise ParameterError(f"{where}: a readout rule needs spec, the network with its readout")
     fixed = isinstance(rule.params[0], FixedLearningParameters)
     B = rule.effective_feedback(fixed)
     fan = [np.count_nonzero(b, axis=0) for b in B]  # nonzero synapses per error neuron
-    count = out.sum(0)  # [S, n_out]
     tune = np.flatnonzero(lr == 1)
-    nz = np.zeros((len(tune), n_out), bool)
-    gate, cw = getattr(rule, "error_gate", "always"), getattr(rule, "class_weights", None)
-    for r, b in enumerate(tune):  # the rule's own error: a gated sample sends nothing
-        target = population_target(int(y[b]), n_out, rule.targets)
-        e = sample_error(count[b].astype(np.int64) if fixed else count[b], target, 1, int(y[b]),
-                         rule.targets.n_classes, gate, cw, fixed)  # fmt: skip
-        nz[r] = e != 0
+    nz = _nonzero_errors(rule, out, y, tune, fixed, spec if readout else None)
     # a neuron's l_i is nonzero where its feedback row meets a nonzero error (no cancellation
     # is assumed: an upper bound of the q messages)
     l_nz = [(nz.astype(np.int64) @ (b != 0).T.astype(np.int64)) > 0 for b in B]
     learns = getattr(rule, "learn", ("bias",))
     sb_rates = getattr(rule, "sb_params", []) if "sb_weight" in learns else []
     act = LearningActivity(T=rule.T, n_tune=len(tune), n_out=n_out,
-                           error_counter_updates=float(n_out * rule.T),
+                           error_counter_updates=0.0 if readout else float(n_out * rule.T),
                            error_messages=float(nz.sum(1).mean()))  # fmt: skip
+    if readout:
+        r = rule.readout_rate
+        moves = np.any(np.asarray(r.eta_mant if fixed else r.eta) != 0)
+        act.readout_value_updates = float(n_out * rule.T)
+        act.readout_errors = float(n_out)
+        act.readout_bias_updates = float(n_out) if moves else 0.0
     for i, (k, b, f) in enumerate(zip(rule.layers, B, fan, strict=True)):
         n = int(b.shape[0])
         la = LayerLearning(index=int(k), neurons=n, eligibility_updates=float(n * rule.T),
@@ -194,6 +227,29 @@ def learning_activity(rule, output, labels, learn, spec=None) -> LearningActivit
             la.sb_messages = float(l_nz[i].sum(1).mean())
         act.layers.append(la)
     return act
+
+
+def _nonzero_errors(rule, out, y, tune, fixed: bool, spec) -> np.ndarray:
+    """``[len(tune), n_out]``: which errors of the tuning samples are nonzero, computed as the
+    rule computes them (a gated sample sends nothing) from the output spike counts, or (``spec``
+    given: a readout network) from the readout values of the window."""
+    n_out = out.shape[2]
+    if spec is None:
+        scores = out.sum(0)  # [S, n_out] spike counts
+        shift = 0
+    else:
+        scores = reduce_readout(out, spec.readout.reduce)  # [S, n_r] readout values
+        shift = int(rule.error_shift)
+    if fixed:
+        scores = np.rint(scores).astype(np.int64)
+    gate, cw = getattr(rule, "error_gate", "always"), getattr(rule, "class_weights", None)
+    nz = np.zeros((len(tune), n_out), bool)
+    for r, b in enumerate(tune):
+        target = population_target(int(y[b]), n_out, rule.targets)
+        e = sample_error(scores[b], target, 1, int(y[b]), rule.targets.n_classes, gate, cw,
+                         fixed, shift)  # fmt: skip
+        nz[r] = e != 0
+    return nz
 
 
 def _bias_neurons(spec, k: int, r, where: str) -> int:
@@ -228,7 +284,7 @@ def learning_energy(activity: LearningActivity, figures: EnergyFigures = LOIHI1_
     counters = activity.eligibility_updates + activity.error_counter_updates
     msg = (activity.error_messages + activity.sb_messages) * spike
     syn = activity.error_synops * figures.synaptic_op_pj
-    upd = counters + activity.bias_updates + activity.extra_updates
+    upd = counters + activity.bias_updates + activity.extra_updates + activity.readout_updates
     total = upd * hi + msg + syn
     low = upd * lo + msg + syn
     return {
@@ -243,11 +299,13 @@ def learning_energy(activity: LearningActivity, figures: EnergyFigures = LOIHI1_
         "error_synops_pj": syn,
         "bias_updates_pj": activity.bias_updates * hi,
         "gain_and_weight_updates_pj": activity.extra_updates * hi,
+        "readout_pj": activity.readout_updates * hi,
         "total_pj": total,
         "total_low_pj": low,
         "run_total_pj": total * activity.n_tune,
         "model": "ESTIMATE per tuning sample: (eligibility + error-counter updates + bias, gain "
-        "and weight rule updates) * E_neuron_update (active; inactive for the lower bound) + "
+        "and weight rule updates + a readout's value updates, errors and bias updates) * "
+        "E_neuron_update (active; inactive for the lower bound) + "
         "(error + weight messages) * E_spike (within tile) + feedback synops * E_synop; no tile "
         "hops, barrier sync, static power or host I/O",
     }

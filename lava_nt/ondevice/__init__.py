@@ -10,7 +10,8 @@ run, and its twin (numpy or torch).
   the choice made on a selection split (the EEG pipeline's ``ondevice`` method);
 - :mod:`lava_nt.ondevice.lava_engine`: :func:`run_lava <lava_nt.ondevice.lava_engine.run_lava>`,
   the same in one long Lava run (imports Lava when called);
-- :mod:`lava_nt.ondevice.readout`: a readout network's value targets and feedback matrix.
+- :mod:`lava_nt.ondevice.readout`: a readout network's value targets and feedback matrix
+  (:func:`~lava_nt.ondevice.rule.readout_setup` prepares one the same way for every entry point).
 
 The rules' equations are :mod:`lava_nt.spec.learning` (the opt-in error gate and class weights:
 :mod:`lava_nt.spec.error_gate`, re-exported here: :func:`balanced_class_weights`); the guide
@@ -32,6 +33,8 @@ from lava_nt.ondevice.rule import (
     identity_feedback,
     layer_counts,
     make_rule,
+    readout_headroom,
+    readout_setup,
     sb_weight_headroom,
 )
 from lava_nt.ondevice.select import OnDeviceChoice, tune_on_device
@@ -59,6 +62,8 @@ __all__ = [
     "make_rule",
     "measure_readout_targets",
     "readout_feedback",
+    "readout_headroom",
+    "readout_setup",
     "run_twin",
     "run_twin_torch",
     "sb_weight_headroom",

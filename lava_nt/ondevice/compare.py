@@ -18,7 +18,10 @@ Accuracies are on a held-out test split of digits 5-9 (numpy reference of the tu
 ``--lava`` also runs the last fixed-point tuning (derived feedback) inside one Lava run and
 checks that it equals the twin bit for bit. ``--error-gate misclassified`` and
 ``--class-weights balanced`` run the on-device arms with the rule's error gate and class
-weights (:mod:`lava_nt.spec.error_gate`).
+weights (:mod:`lava_nt.spec.error_gate`). :func:`on_device` also takes a network that ends in
+a readout (its value targets measured on the tuning split and, in fixed point, its bias' headroom,
+by :func:`~lava_nt.ondevice.rule.readout_setup` as ``lava-nt ondevice`` does; the readout bias
+learns at :data:`ETA_READOUT`).
 
 ``--kinds`` runs :func:`kinds_study` instead: what the gain and spiking-bias weight rules add to
 the bias rule. The pretrained network gets a volumetric spiking bias on its hidden layer
@@ -43,13 +46,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_nt.decode import predictions
+from lava_nt.decode import output_predictions
 from lava_nt.network import NetworkSpec, run_reference
 from lava_nt.ondevice.rule import (
     bias_headroom,
     fixed_rates,
     fixed_update_rates,
     make_rule,
+    readout_setup,
     sb_weight_headroom,
 )
 from lava_nt.ondevice.twin import run_twin, tuned_spec
@@ -59,6 +63,8 @@ T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
 ETAS = (3e-5, 1e-4, 3e-4, 1e-3)
 BANDS = (0.25, 0.5, 1.0)
 KIND_ETAS = {"gain": (3e-6, 1e-5, 3e-5, 1e-4), "sb_weight": (1e-4, 3e-4, 1e-3, 3e-3)}
+#: the readout bias' rate of a network with a readout (``lava-nt ondevice``'s default)
+ETA_READOUT = 0.05
 
 
 def digits_task(seed: int = 0) -> dict:
@@ -80,8 +86,10 @@ def digits_task(seed: int = 0) -> dict:
 
 
 def accuracy(spec: NetworkSpec, data) -> float:
+    """Test accuracy: the population code, or the argmax of a readout's values."""
     x, y = data
-    return float(np.mean(predictions(run_reference(spec, x).output, CLASSES) == y))
+    reduce = None if spec.readout is None else spec.readout.reduce
+    return float(np.mean(output_predictions(run_reference(spec, x).output, CLASSES, reduce) == y))
 
 
 def _torch(data):
@@ -120,11 +128,20 @@ def on_device(spec: NetworkSpec, task: dict, feedback: str, float_spec=None,
               gate: dict | None = None) -> tuple:  # fmt: skip
     """On-device tuning with the best ``eta`` and ``band`` of the grids (validation accuracy):
     ``(tuned spec, (eta, band), seconds of the chosen run, its rule)``; ``gate``: make_rule's
-    ``error_gate`` / ``class_weights`` (default: the plain rule)."""
+    ``error_gate`` / ``class_weights`` (default: the plain rule). A network with a readout is
+    prepared by :func:`~lava_nt.ondevice.rule.readout_setup` (targets measured on the tuning
+    split, fixed-point headroom 1.0) and its bias learns at :data:`ETA_READOUT`."""
     x, y = _sequence(task["B_tune"], EPOCHS_ON_DEVICE)
+    spec, targets = readout_setup(spec, *task["B_tune"])
+    ro = {}
+    if targets is not None:  # fixed point: make_rule converts the rate (mantissa None)
+        ro = {"readout_targets": targets, "eta_readout": ETA_READOUT}
+        if spec.fixed:
+            ro["eta_readout_mant"] = None
     best = None
     for eta, band in ((e, b) for e in ETAS for b in BANDS):
-        kw = dict(feedback=feedback, x_feedback=task["B_tune"][0], band=band, **(gate or {}))
+        kw = dict(feedback=feedback, x_feedback=task["B_tune"][0], band=band, **(gate or {}),
+                  **ro)  # fmt: skip
         if spec.fixed:
             mants, shifts = fixed_rates(eta, spec, float_spec, range(len(spec.layers)))
             rule = make_rule(spec, T, CLASSES, eta_mant=mants, eta_shift=shifts, **kw)
@@ -133,7 +150,7 @@ def on_device(spec: NetworkSpec, task: dict, feedback: str, float_spec=None,
         t0 = time.perf_counter()
         res = run_twin(spec, rule, x, y)
         seconds = time.perf_counter() - t0
-        tuned = tuned_spec(spec, res.biases)
+        tuned = tuned_spec(spec, res.biases, readout_bias=res.readout_bias)
         val = accuracy(tuned, task["B_val"])
         if best is None or val > best[0]:
             best = (val, tuned, (eta, band), seconds, rule)

@@ -23,7 +23,7 @@ from lava_nt.ondevice.feedback import (  # noqa: F401 (re-exported: the rule's p
     identity_feedback,
     layer_counts,
 )
-from lava_nt.ondevice.readout import output_targets
+from lava_nt.ondevice.readout import measure_readout_targets, output_targets
 from lava_nt.spec.error_gate import (
     FixedClassWeights,
     check_class_weights,
@@ -262,6 +262,8 @@ def make_rule(
             :func:`measure_readout_targets` measures them).
         eta_readout, eta_readout_mant, eta_readout_shift: the rate of the readout bias' delta
             rule (float; fixed point mantissa and shift ``0 .. 48``); 0 keeps the readout bias.
+            Fixed point with ``eta_readout_mant=None``: the float ``eta_readout`` converted by
+            :func:`fixed_readout_rate` with the rule's ``error_shift``.
         learn: what learns (``"bias"``, ``"gain"``, ``"sb_weight"``; one or more). Without
             ``"bias"`` the bias rate is 0 (the band still sets the eligibility).
         eta_gain, eta_sb: float rates of the gain and spiking-bias weight updates (scalar, or
@@ -280,8 +282,10 @@ def make_rule(
     for k in layers:
         if not 0 <= k < D:
             raise ParameterError(f"make_rule: layer {k} does not exist ({D} layers)")
+    convert = spec.fixed and spec.readout is not None and eta_readout_mant is None
+    ro_mant = 0 if convert else eta_readout_mant  # converted below, with the error shift
     tg, ro_rate = output_targets(spec, T, n_classes, rates, readout_targets, eta_readout,
-                                  eta_readout_mant, eta_readout_shift)  # fmt: skip
+                                  ro_mant, eta_readout_shift)  # fmt: skip
     if isinstance(feedback, str):
         mats = feedback_matrices(spec, layers, feedback, x_feedback)
         pairs = [fixed_feedback(B) if spec.fixed else (B, 0) for B in mats]
@@ -323,6 +327,9 @@ def make_rule(
     if spec.fixed and spec.readout is not None:
         rule.error_shift = min(24, weight_bits(rule.class_weights) + readout_error_shift(
             rule.effective_feedback(True), rule.feedback_exp))  # fmt: skip
+        if convert:  # the conversion needs the error shift
+            mant, shift = fixed_readout_rate(eta_readout, spec, rule.error_shift)
+            rule.readout_rate = fixed_rate(spec.readout.n, mant, shift, "make_rule: readout rate")
     check_rule(spec, rule, "make_rule")
     return rule
 
@@ -509,3 +516,52 @@ def sb_weight_headroom(spec: NetworkSpec, layers, vth_fraction: float = 1.0) -> 
         mant, exp = _room(p.w_b_mant, p.w_b_exp, sb.m, need)
         sb.params = p._replace(w_b_mant=mant, w_b_exp=exp)
     return out
+
+
+def readout_headroom(spec: NetworkSpec, targets, fraction: float = 1.0) -> NetworkSpec:
+    """A copy of the fixed-point ``spec`` whose readout bias can hold values up to ``fraction``
+    of the larger readout target, ``fraction * max(|on|, |off|)`` voltage units.
+
+    As :func:`bias_headroom` for the readout's ``bias_mant << bias_exp`` (13-bit mantissa, 3-bit
+    exponent): every unit gets the exponent ``e`` = the smallest in ``0 .. 7`` with ``4095 << e
+    >= max(fraction * max(|on|, |off|), max |bias|)`` (7 if none), and each bias is re-expressed
+    as ``round(value / 2**e) << e`` (an error below ``2**(e-1)`` voltage units). The targets set
+    the scale because the delta rule moves a value towards its target through the bias alone
+    (for netx's readout, ``v = u + b``, a bias of a target's size reaches that target with no
+    input); the quantiser's smallest exponent would stop the bias at ``4095 << bias_exp``.
+    ``fraction = 0`` keeps only what the biases need now.
+    """
+    if not spec.fixed or spec.readout is None:
+        raise ParameterError("readout_headroom: needs a fixed-point spec with a readout")
+    if not np.isfinite(fraction) or fraction < 0:
+        raise ParameterError(f"readout_headroom: fraction must be >= 0, got {fraction!r}")
+    try:
+        tg = np.asarray(targets, np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        tg = np.zeros(0)
+    if tg.size != 2 or not np.all(np.isfinite(tg)):
+        raise ParameterError(f"readout_headroom: targets must be two numbers (on, off), got "
+                             f"{targets!r}")  # fmt: skip
+    out = copy.deepcopy(spec)
+    ro = out.readout
+    p = ro.params
+    need = fraction * float(np.abs(tg).max())
+    mant, exp = _room(p.bias_mant, p.bias_exp, ro.n, need)
+    ro.params = p._replace(bias_mant=mant, bias_exp=exp)
+    return out
+
+
+def readout_setup(spec: NetworkSpec, x_tune, y_tune, targets=None,
+                  headroom: float = 1.0) -> tuple:  # fmt: skip
+    """``(spec, (on, off))``: a readout network prepared for tuning, the same way by every entry
+    point (``lava-nt ondevice``, :func:`~lava_nt.ondevice.select.tune_on_device`, the
+    comparison study): the value targets ``targets``, or measured on the tuning data ``x_tune
+    [T, N, n_in]``, ``y_tune [N]`` with the untuned network (:func:`measure_readout_targets`);
+    in fixed point the readout bias then gets :func:`readout_headroom` (``headroom`` of the
+    larger target; None: none). A network without a readout comes back as it is, with None."""
+    if spec.readout is None:
+        return spec, None
+    tg = tuple(measure_readout_targets(spec, x_tune, y_tune) if targets is None else targets)
+    if spec.fixed and headroom is not None:
+        spec = readout_headroom(spec, tg, headroom)
+    return spec, tg

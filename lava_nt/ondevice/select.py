@@ -11,6 +11,11 @@ presented (one permutation per pass); the rule itself has no randomness. In fixe
 rates come from the float rates by :func:`~lava_nt.ondevice.rule.fixed_rates`, so both
 precisions search the same grid.
 
+A network that ends in a readout is prepared as ``lava-nt ondevice`` prepares it, by the same
+function (:func:`~lava_nt.ondevice.rule.readout_setup`: value targets measured on the tuning
+data unless given, and in fixed point the readout bias' headroom); every grid point learns its
+readout bias too (the returned spec has it), and the scores are the argmax of the readout values.
+
 ``engine="lava"`` re-runs the chosen point (its passes, in the same order) as ONE Lava learning
 run (:func:`lava_nt.ondevice.lava_engine.run_lava`) and returns what Lava learned; the tests
 prove it equal to the twin (bit for bit in fixed point, to round-off in float64).
@@ -23,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lava_nt.decode import predictions
+from lava_nt.decode import output_predictions
 from lava_nt.network import NetworkSpec, run_reference
 from lava_nt.ondevice.rule import (
     FEEDBACK_KINDS,
@@ -31,6 +36,7 @@ from lava_nt.ondevice.rule import (
     fixed_feedback,
     fixed_rates,
     make_rule,
+    readout_setup,
 )
 from lava_nt.ondevice.twin import run_twin, tuned_spec
 from lava_nt.spec.error_gate import balanced_class_weights
@@ -49,6 +55,10 @@ class OnDeviceChoice(NamedTuple):
         passes: the passes the tuned network has seen (``keep_best_pass``: the best one; 0 =
             untuned).
         engine: what learned the returned biases: "twin" or "lava".
+        readout_bias: a network with a readout: its learned bias (float ``bias`` or fixed
+            ``bias_mant``; the start network's with ``passes`` 0), else None.
+        readout_targets: a network with a readout: the value targets ``(on, off)`` the rule
+            used, else None.
     """
 
     spec: NetworkSpec
@@ -59,6 +69,8 @@ class OnDeviceChoice(NamedTuple):
     biases: dict
     passes: int
     engine: str = "twin"
+    readout_bias: np.ndarray | None = None
+    readout_targets: tuple | None = None
 
 
 def static_sequence(x, T: int) -> np.ndarray:
@@ -75,9 +87,17 @@ def presentation_order(n: int, passes: int, seed: int) -> np.ndarray:
     return np.concatenate([rng.permutation(n) for _ in range(passes)]).astype(np.int64)
 
 
+def spec_predictions(spec: NetworkSpec, x, n_classes: int) -> np.ndarray:
+    """Predicted classes ``[N]`` of ``spec`` (numpy reference) on inputs ``x [T, N, n_in]``:
+    the population code of its output spikes, or the argmax of its readout values."""
+    reduce = None if spec.readout is None else spec.readout.reduce
+    return output_predictions(run_reference(spec, x).output, n_classes, reduce)
+
+
 def spec_accuracy(spec: NetworkSpec, x, y, n_classes: int) -> float:
-    """Population-code accuracy of ``spec`` (numpy reference) on inputs ``x [T, N, n_in]``."""
-    return float(np.mean(predictions(run_reference(spec, x).output, n_classes) == np.asarray(y)))
+    """Accuracy of ``spec`` (numpy reference) on inputs ``x [T, N, n_in]`` (population code, or
+    the argmax of the readout values)."""
+    return float(np.mean(spec_predictions(spec, x, n_classes) == np.asarray(y)))
 
 
 def balanced_accuracy(spec: NetworkSpec, x, y, n_classes: int) -> float:
@@ -85,7 +105,7 @@ def balanced_accuracy(spec: NetworkSpec, x, y, n_classes: int) -> float:
     a network that predicts one class scores ``1 / (classes present)`` however imbalanced
     ``y`` is."""
     y = np.asarray(y)
-    p = predictions(run_reference(spec, x).output, n_classes)
+    p = spec_predictions(spec, x, n_classes)
     return float(np.mean([np.mean(p[y == c] == c) for c in np.unique(y)]))
 
 
@@ -111,9 +131,9 @@ def _check_grid(etas, bands, passes, feedback, metric, engine, learn_on) -> None
             raise ParameterError(f"tune_on_device: {name} must be one of {allowed}, got {value!r}")
 
 
-def _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb, gate, weights):
+def _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb, gate, weights, ro):
     kw = dict(layers=layers, feedback=fb, band=float(band), error_gate=gate,
-              class_weights=weights)  # fmt: skip
+              class_weights=weights, **ro)  # fmt: skip
     if spec.fixed:
         mants, shifts = fixed_rates(float(eta), spec, float_spec, layers)
         return make_rule(spec, T, n_classes, eta_mant=mants, eta_shift=shifts, **kw)
@@ -122,24 +142,29 @@ def _grid_rule(spec, float_spec, T, n_classes, eta, band, layers, fb, gate, weig
 
 def _point(spec, rule, xs, ys, n: int, score, keep_best_pass: bool, learn_on: str):
     """One grid point: ``(score, passes kept, tuned spec, biases, learn flags of the kept
-    passes)``; pass by pass, each pass a twin run from the biases the previous one left (the
-    same as one run over every pass)."""
+    passes, readout bias)``; pass by pass, each pass a twin run from the biases (and readout
+    bias) the previous one left (the same as one run over every pass)."""
     passes = len(ys) // n
     field_name = "bias_mant" if spec.fixed else "bias"
     biases = {k: np.broadcast_to(getattr(spec.layers[k].neuron, field_name),
                                  (spec.layers[k].n,)).copy() for k in rule.layers}  # fmt: skip
-    best = (score(spec), 0, spec, biases, np.zeros(0, np.int64)) if keep_best_pass else None
+    ro = spec.readout
+    ro_bias = None if ro is None else np.broadcast_to(getattr(ro.params, field_name),
+                                                      (ro.n,)).copy()  # fmt: skip
+    best = None
+    if keep_best_pass:
+        best = (score(spec), 0, spec, biases, np.zeros(0, np.int64), ro_bias)
     cur, flags = spec, []
     for p in range(passes):
         xp, yp = xs[:, p * n : (p + 1) * n], ys[p * n : (p + 1) * n]
         learn = _learn_flags(cur, xp, yp, rule.targets.n_classes, learn_on)
         flags.append(learn)
         res = run_twin(cur, rule, xp, yp, learn)
-        cur = tuned_spec(cur, res.biases)
+        cur = tuned_spec(cur, res.biases, readout_bias=res.readout_bias)
         if keep_best_pass or p == passes - 1:
             acc = score(cur)
             if best is None or acc > best[0]:
-                best = (acc, p + 1, cur, res.biases, np.concatenate(flags))
+                best = (acc, p + 1, cur, res.biases, np.concatenate(flags), res.readout_bias)
     return best
 
 
@@ -148,7 +173,7 @@ def _learn_flags(spec, x, y, n_classes: int, learn_on: str) -> np.ndarray:
     network misclassifies at the start of the pass."""
     if learn_on == "all":
         return np.ones(len(y), np.int64)
-    return (predictions(run_reference(spec, x).output, n_classes) != y).astype(np.int64)
+    return (spec_predictions(spec, x, n_classes) != y).astype(np.int64)
 
 
 def tune_on_device(
@@ -173,6 +198,9 @@ def tune_on_device(
     learn_on: str = "all",
     error_gate: str = "always",
     class_weights=None,
+    readout_targets=None,
+    eta_readout: float = 0.05,
+    readout_headroom: float | None = 1.0,
 ) -> OnDeviceChoice:
     """Tune ``spec``'s biases with the on-device rule; choose ``eta x band`` on the selection split.
 
@@ -203,6 +231,15 @@ def tune_on_device(
             and class weights (None, ``"balanced"`` = ``N / (K N_y)`` over the tuning labels,
             or weights ``[n_classes]``), passed to :func:`~lava_nt.ondevice.rule.make_rule`
             (:mod:`lava_nt.spec.error_gate`).
+        readout_targets, eta_readout, readout_headroom: a network with a readout
+            (:mod:`lava_nt.spec.readout`): its value targets ``(on, off)`` (default: measured
+            on ``x_tune``, ``y_tune`` with the untuned network), the rate of its bias' delta
+            rule (float; converted in fixed point by
+            :func:`~lava_nt.ondevice.rule.fixed_readout_rate`, as ``lava-nt ondevice`` does)
+            and, in fixed point, the readout bias' headroom (a fraction of the larger target;
+            None: none), all by :func:`~lava_nt.ondevice.rule.readout_setup`, the function
+            ``lava-nt ondevice`` uses. The score is then the argmax of the readout values, and
+            the readout bias learns at every grid point with the same rate.
     """
     _check_grid(etas, bands, passes, feedback, metric, engine, learn_on)
     if spec.fixed and (float_spec is None or float_spec.fixed):
@@ -215,6 +252,12 @@ def tune_on_device(
     order = presentation_order(n, passes, seed)
     xs, ys = x_tune[:, order], y_tune[order]
     layers = tuple(range(len(spec.layers))) if layers is None else tuple(layers)
+    spec, ro_targets = readout_setup(spec, x_tune, y_tune, readout_targets, readout_headroom)
+    ro = {}
+    if ro_targets is not None:  # fixed point: make_rule converts eta_readout (mantissa None)
+        ro = {"readout_targets": ro_targets, "eta_readout": float(eta_readout)}
+        if spec.fixed:
+            ro["eta_readout_mant"] = None
     mats = feedback_matrices(spec, layers, feedback, x_tune)  # measured once for the grid
     fb = [fixed_feedback(B) for B in mats] if spec.fixed else mats
     score = partial(_score, METRICS[metric], x_select, y_select, n_classes)
@@ -225,17 +268,18 @@ def tune_on_device(
                 f"{class_weights!r}"
             )
         class_weights = balanced_class_weights(y_tune, n_classes, where="tune_on_device")
-    rk = (layers, fb, error_gate, class_weights)
+    rk = (layers, fb, error_gate, class_weights, ro)
     best, best_learn, grid = None, None, []
     for eta in etas:
         for band in bands:
             rule = _grid_rule(spec, float_spec, T, n_classes, eta, band, *rk)
-            acc, kept, tuned, biases, learn = _point(spec, rule, xs, ys, n, score,
-                                                     keep_best_pass, learn_on)  # fmt: skip
+            acc, kept, tuned, biases, learn, ro_bias = _point(spec, rule, xs, ys, n, score,
+                                                              keep_best_pass, learn_on)  # fmt: skip
             grid.append({"eta": float(eta), "band": float(band), "select_acc": acc,
                          "passes": kept})  # fmt: skip
             if best is None or acc > best.select_acc:
-                best = OnDeviceChoice(tuned, float(eta), float(band), acc, grid, biases, kept)
+                best = OnDeviceChoice(tuned, float(eta), float(band), acc, grid, biases, kept,
+                                      "twin", ro_bias, ro_targets)  # fmt: skip
                 best_learn = learn
     if engine == "lava" and best.passes > 0:
         from lava_nt.ondevice.lava_engine import run_lava  # lazy: imports Lava
@@ -243,8 +287,9 @@ def tune_on_device(
         rule = _grid_rule(spec, float_spec, T, n_classes, best.eta, best.band, *rk)
         k = best.passes * n
         res = run_lava(spec, rule, xs[:, :k], ys[:k], best_learn)
-        tuned = tuned_spec(spec, res.biases)
-        best = best._replace(spec=tuned, biases=res.biases, select_acc=score(tuned))
+        tuned = tuned_spec(spec, res.biases, readout_bias=res.readout_bias)
+        best = best._replace(spec=tuned, biases=res.biases, select_acc=score(tuned),
+                             readout_bias=res.readout_bias)  # fmt: skip
     return best._replace(engine=engine)
 
 

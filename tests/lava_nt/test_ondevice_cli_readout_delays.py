@@ -58,11 +58,16 @@ def test_readout_model_twin_and_lava_write_the_same_tuned_model(tmp_path, precis
         np.testing.assert_allclose(ra, rb, rtol=0, atol=1e-12)
         assert not np.array_equal(ra, spec.readout.params.bias)  # the readout bias learned
     rep = json.loads((tmp_path / "twin" / "report.json").read_text())
-    assert rep["readout_bias_change"]["max_abs"] > 0 and rep["learning"] is None
+    assert rep["readout_bias_change"]["max_abs"] > 0
+    per = rep["learning"]["counts"]["per_tuning_sample"]  # the readout rows of the cost
+    assert (per["readout_value_updates"], per["readout_errors"]) == (2 * T, 2)
+    assert per["error_counter_updates"] == 0 and rep["learning"]["energy"]["readout_pj"] > 0
     assert len(info.meta["ondevice"]["readout_targets"]) == 2
     assert rep["accuracy_after"] == pytest.approx(_accuracy(a, tmp_path))
     rep_lava = json.loads((tmp_path / "lava" / "report.json").read_text())
     assert rep_lava["accuracy_after"] == rep["accuracy_after"]
+    if precision == "fixed":  # the cost counted from Lava's readout traces: the twin's
+        assert rep_lava["learning"]["counts"] == rep["learning"]["counts"]
 
 
 def test_delayed_model_twin_and_lava_write_the_same_tuned_model(tmp_path):

@@ -3,8 +3,9 @@
 readout's bias learns by the delta rule, the spiking layers below by ``l = B e``.
 
 The Lava run (LearningReadout: the readout, its error and its bias update in one Process) equals
-the twin: fixed point bit for bit (readout traces, bias mantissas, readout bias), float within
-1e-12; the twin's test samples equal run_reference; the torch twin equals the numpy twin.
+the twin: fixed point bit for bit (readout traces, bias mantissas, readout bias; the readout
+bias with its headroom exponent), float within 1e-12; the twin's test samples equal
+run_reference; the torch twin equals the numpy twin.
 """
 
 from dataclasses import replace
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from lava_nt.network import run_reference
-from lava_nt.ondevice import make_rule, run_twin, run_twin_torch, tuned_spec
+from lava_nt.ondevice import make_rule, readout_headroom, run_twin, run_twin_torch, tuned_spec
 from lava_nt.ondevice.lava_engine import run_lava
 from lava_nt.ondevice.readout import measure_readout_targets
 from lava_nt.spec.learning import fixed_feedback_signal, fixed_readout_error
@@ -63,6 +64,11 @@ def test_readout_network_lava_equals_twin(fixed, reduce):
     spec = _spec(3, fixed, reduce)
     x = random_input(4, T, 6, 12)
     rule = _rule(spec, x)
+    if fixed:  # the readout bias with headroom: one exponent that holds the larger target
+        spec = readout_headroom(spec, (rule.targets.on, rule.targets.off))
+        e = spec.readout.params.bias_exp
+        assert np.all(e == e[0]) and 4095 << int(e[0]) >= abs(rule.targets.on)
+        rule = _rule(spec, x)
     twin = run_twin(spec, rule, x, LABELS, LEARN)
     start = spec.readout.params.bias_mant if fixed else spec.readout.params.bias
     assert not np.array_equal(twin.readout_bias, start)  # the readout bias learned

@@ -136,3 +136,69 @@ def test_gain_and_weight_rules_add_their_updates_and_messages():
     assert e["total_pj"] == pytest.approx(base + extra * 81.0 + (1 + 1.5) * 1.7 + 3 * 23.6)
     spec_counted = learning_activity(rule, out, np.array([0, 1]), np.array([1, 1]), spec=spec)
     assert spec_counted.layers[0].trace_updates == m * T
+
+
+@pytest.fixture()
+def tiny_readout():
+    """Layers 3 -> 4 -> 5 and a readout of 2 units ("last"), both layers tuned with hand-made
+    feedback matrices (B1 stands for W_r^T: dense, 5 x 2); value targets (5, -5)."""
+    spec = random_spec(0, (3, 4, 5), readout=2)
+    B0 = np.array([[1.0, 0.0], [0.5, -1.0], [0.0, 0.0], [0.0, 2.0]])  # column fan-outs 2, 2
+    B1 = np.arange(1.0, 11.0).reshape(5, 2)  # dense: fan-outs 5, 5
+    rule = make_rule(spec, T, 2, eta=1e-3, feedback=[B0, B1], readout_targets=(5.0, -5.0),
+                     eta_readout=0.1)  # fmt: skip
+    out = np.zeros((T, 3, 2))  # the readout traces; "last" reads step T-1
+    out[-1, 0] = [5.0, -5.0]  # label 0 on target: errors [0, 0]
+    out[0, 1] = [9.0, 9.0]  # an earlier step: not the value
+    out[-1, 1] = [1.0, 2.0]  # label 1: errors [-6, 3]
+    out[-1, 2] = [0.0, 0.0]  # a test sample (learn 0): not counted
+    return spec, rule, out, np.array([0, 1, 0]), np.array([1, 1, 0])
+
+
+def test_readout_counts_by_hand(tiny_readout):
+    spec, rule, out, labels, learn = tiny_readout
+    act = learning_activity(rule, out, labels, learn, spec=spec)
+    assert (act.n_tune, act.n_out, act.error_counter_updates) == (2, 2, 0)  # no spike counters
+    assert (act.readout_value_updates, act.readout_errors, act.readout_bias_updates) == (
+        2 * T, 2, 2)  # fmt: skip
+    assert act.error_messages == pytest.approx((0 + 2) / 2)
+    l0, l1 = act.layers
+    assert l0.error_synops == pytest.approx((0 + 2 + 2) / 2)
+    assert l1.error_synops == pytest.approx((0 + 5 * 2) / 2)  # the dense product's MACs
+    assert (l1.eligibility_updates, l1.bias_updates) == (5 * T, 5)
+    per = act.to_dict()["per_tuning_sample"]
+    assert (per["readout_value_updates"], per["readout_errors"], per["readout_bias_updates"]) == (
+        2 * T, 2, 2)  # fmt: skip
+    e = learning_energy(act)
+    upd = (4 + 5) * T + (4 + 5) + (2 * T + 2 + 2)
+    assert e["readout_pj"] == pytest.approx((2 * T + 4) * 81.0)
+    assert e["error_counters_pj"] == 0
+    assert e["total_pj"] == pytest.approx(upd * 81.0 + 1 * 1.7 + (2 + 5) * 23.6)
+    frozen = make_rule(spec, T, 2, eta=1e-3, feedback=[rule.feedback[0], rule.feedback[1]],
+                       readout_targets=(5.0, -5.0), eta_readout=0.0)  # fmt: skip
+    assert learning_activity(frozen, out, labels, learn, spec=spec).readout_bias_updates == 0
+
+
+def test_readout_errors_are_the_rules_fixed_point_errors():
+    """Fixed point: an error that the error shift rounds to 0 is not sent; the gate sends
+    nothing for a sample whose values already predict its label."""
+    spec = random_spec(1, (3, 4, 5), fixed=True, readout=2)
+    rule = make_rule(spec, T, 2, eta_mant=1, eta_shift=0, readout_targets=(1000, -1000),
+                     eta_readout_mant=1)  # fmt: skip
+    s = rule.error_shift
+    assert s >= 1
+    out = np.zeros((T, 1, 2))
+    out[-1, 0] = [1000 - ((1 << (s - 1)) - 1), -1000 - 3 * (1 << s)]  # errors [0, 3] shifted
+    act = learning_activity(rule, out, np.array([0]), np.array([1]), spec=spec)
+    assert act.error_messages == 1
+    assert act.layers[-1].error_synops == np.count_nonzero(rule.effective_feedback(True)[-1][:, 1])
+    gated = make_rule(spec, T, 2, eta_mant=1, eta_shift=0, readout_targets=(1000, -1000),
+                      eta_readout_mant=1, error_gate="misclassified")  # fmt: skip
+    act = learning_activity(gated, out, np.array([0]), np.array([1]), spec=spec)
+    assert act.error_messages == 0 and act.readout_errors == 2  # computed, not sent
+
+
+def test_a_readout_rule_needs_the_spec(tiny_readout):
+    _, rule, out, labels, learn = tiny_readout
+    with pytest.raises(ParameterError, match="needs spec"):
+        learning_activity(rule, out, labels, learn)
