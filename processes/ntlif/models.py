@@ -3,7 +3,8 @@
 Both models share :class:`AbstractPyNTLIFModel` (receive, optional per-sample reset, one step of
 the spec, send) and differ only in their LavaPyTypes and in which spec step they call:
 :func:`lava_nt.spec.ntlif.ntlif_step` or :func:`lava_nt.spec.fixed.fixed_ntlif_step`. The
-equations live in :mod:`lava_nt.spec`, nowhere else.
+equations live in :mod:`lava_nt.spec`, nowhere else. The learning NTLIF's models
+(:mod:`lava_nt.processes.ondevice.models`) subclass these and fill in the empty ``after_step``.
 """
 
 from __future__ import annotations
@@ -40,14 +41,20 @@ class AbstractPyNTLIFModel(AbstractPyResetModel):
     def step(self, a, c, p):
         raise NotImplementedError
 
+    def after_step(self, s, state, p) -> None:
+        """Nothing here; a learning model (:mod:`lava_nt.processes.ondevice.models`) learns from
+        the step's spikes ``s``, new ``state`` and parameters ``p``."""
+
     @report_model_errors
     def run_spk(self) -> None:
         a = self.a_in.recv()
         c = self.c_in.recv()  # zeros when nothing is connected
         self.reset_if_due()
-        s, state = self.step(a, c, self.parameters())
+        p = self.parameters()
+        s, state = self.step(a, c, p)
         self.store(state)
         self.s_out.send(s)
+        self.after_step(s, state, p)
 
 
 @float_model(NTLIF)

@@ -1,14 +1,16 @@
 """ProcessModels of on-device tuning (floating point and bit-accurate).
 
-The learning layer's models reuse :class:`lava_nt.processes.ntlif.models.AbstractPyNTLIFModel`
-(receive, per-sample reset, one spec step, send) and add the rule of
-:mod:`lava_nt.spec.learning`: count the eligibility during the sample's ``learn_steps`` steps and
-apply the bias update with the error received on ``err_in`` (a no-op when it is zero). The
-output-error models count the output spikes and send the error at the end of each window. The
-learning spiking bias' models reuse
-:class:`lava_nt.processes.spiking_bias.models.AbstractPySpikingBiasModel`'s parts (reset, spec
-step) and add the trace and the weight update. The equations are the spec's; these classes only
-move values between Vars, ports and spec functions.
+A learning model is its inference model plus what learning adds: it subclasses the inference
+model of its precision (:class:`~lava_nt.processes.ntlif.models.PyNTLIFModelFloat`, ...), so it
+inherits that model's LavaPyTypes, parameters and step, and declares only its extra ports and
+registers and its ``after_step``, which the inference model's ``run_spk`` calls after sending its
+spikes (a no-op there). The learning layer counts the eligibility during the sample's
+``learn_steps`` steps and applies the bias update with the error received on ``err_in`` (a no-op
+when it is zero) by the rule of :mod:`lava_nt.spec.learning`; the learning spiking bias keeps the
+trace and updates its weights. Registers whose LavaPyType is the same in both precisions (the
+rates, the flags) are declared once in the abstract learning model. The output-error models count
+the output spikes and send the error at the end of each window. The equations are the spec's;
+these classes only move values between Vars, ports and spec functions.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 
 from lava_nt.lava.run import report_model_errors
-from lava_nt.processes._models import first, fixed_model, float_model
+from lava_nt.processes._models import FLOAT, INT, MANT12, first, fixed_model, float_model
 from lava_nt.processes.ntlif.models import (
     AbstractPyNTLIFModel,
     PyNTLIFModelBitAcc,
@@ -70,8 +72,24 @@ def _flag(var) -> bool:
 
 
 class AbstractPyLearningNTLIFModel(AbstractPyNTLIFModel):
-    """NTLIF step plus eligibility counting and the bias (gain) updates; sends ``q`` of the
-    spiking-bias weight rule on ``sb_out`` (zeros unless ``learn_sb``)."""
+    """After the NTLIF step: receive ``l`` on ``err_in`` and the trace on ``trace_in``, count the
+    eligibility, update the biases (gains) and send ``q`` of the spiking-bias weight rule on
+    ``sb_out`` (zeros unless ``learn_sb``). The eligibilities restart with ``u`` and ``v``."""
+
+    extra_state = ("elig", "elig_gain", "elig_sb")
+    learn_steps: np.ndarray = INT
+    learn_gain: np.ndarray = INT
+    learn_sb: np.ndarray = INT
+    # the float rule's registers (unused in fixed point)
+    eta: np.ndarray = FLOAT
+    band: np.ndarray = FLOAT
+    eta_gain: np.ndarray = FLOAT
+    # the fixed-point rule's registers (unused in float)
+    eta_mant: np.ndarray = MANT12
+    eta_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
+    band_fixed: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    eta_gain_mant: np.ndarray = MANT12
+    eta_gain_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
 
     def counting(self) -> bool:
         """True during the first ``learn_steps`` steps after a per-sample reset."""
@@ -87,66 +105,27 @@ class AbstractPyLearningNTLIFModel(AbstractPyNTLIFModel):
     def sb_signal(self, l):
         raise NotImplementedError
 
-    @report_model_errors
-    def run_spk(self) -> None:
-        a = self.a_in.recv()
-        c = self.c_in.recv()
+    def after_step(self, s, state, p) -> None:
         l = self.err_in.recv()  # noqa: E741 (the rule's symbol)
         trace = self.trace_in.recv()  # zeros unless a learning spiking bias is connected
-        if self.reset_due():
-            for var in (self.u, self.v, self.elig, self.elig_gain, self.elig_sb):
-                var[:] = 0
-        p = self.parameters()
-        s, state = self.step(a, c, p)
-        self.store(state)
         if self.counting():
             self.count_eligibility(s, state, p, trace)
         self.learn(l)
-        self.s_out.send(s)
         self.sb_out.send(self.sb_signal(l))
 
 
 @float_model(LearningNTLIF)
-class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
+class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel, PyNTLIFModelFloat):
     """Float learning NTLIF: :func:`lava_nt.spec.ntlif.ntlif_step`, then
     :func:`~lava_nt.spec.learning.eligibility_step` and :func:`~lava_nt.spec.learning.bias_update`
     on float64 arrays."""
 
-    precision = "float"
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    c_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     err_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     trace_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     sb_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    u: np.ndarray = LavaPyType(np.ndarray, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
-    du: np.ndarray = LavaPyType(np.ndarray, float)
-    dv: np.ndarray = LavaPyType(np.ndarray, float)
-    vth: float = LavaPyType(float, float)
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    gain: np.ndarray = LavaPyType(np.ndarray, float)
-    elig: np.ndarray = LavaPyType(np.ndarray, float)
-    elig_gain: np.ndarray = LavaPyType(np.ndarray, float)
-    elig_sb: np.ndarray = LavaPyType(np.ndarray, float)
-    learn_steps: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    learn_gain: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    learn_sb: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    eta: np.ndarray = LavaPyType(np.ndarray, float)
-    band: np.ndarray = LavaPyType(np.ndarray, float)
-    eta_gain: np.ndarray = LavaPyType(np.ndarray, float)
-    # fixed-point Vars: unused in this precision
-    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
-    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
-    gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=12)
-    eta_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    eta_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
-    band_fixed: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    eta_gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    eta_gain_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
-
-    parameters = PyNTLIFModelFloat.parameters
-    step = PyNTLIFModelFloat.step
+    elig: np.ndarray = FLOAT
+    elig_gain: np.ndarray = FLOAT
+    elig_sb: np.ndarray = FLOAT
 
     def _learning(self) -> LearningParameters:
         return LearningParameters(self.eta, float(first(self.band)))
@@ -172,45 +151,17 @@ class PyLearningNTLIFModelFloat(AbstractPyLearningNTLIFModel):
 
 
 @fixed_model(LearningNTLIF)
-class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel):
+class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel, PyNTLIFModelBitAcc):
     """Bit-accurate learning NTLIF: :func:`lava_nt.spec.fixed.fixed_ntlif_step`, then the
-    integer eligibility and :func:`~lava_nt.spec.learning.fixed_bias_update` on int64."""
+    integer eligibility (16-bit count, 24-bit gain and weight eligibilities) and
+    :func:`~lava_nt.spec.learning.fixed_bias_update` on int64."""
 
-    precision = "fixed"
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
-    c_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     err_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     trace_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     sb_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    du: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
-    dv: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
-    vth: int = LavaPyType(int, np.int32, precision=17)
-    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
-    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
-    gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=12)
     elig: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
     elig_gain: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     elig_sb: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    learn_steps: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    learn_gain: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    learn_sb: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    eta_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    eta_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
-    band_fixed: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    eta_gain_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    eta_gain_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
-    # floating-point Vars: unused in this precision
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    gain: np.ndarray = LavaPyType(np.ndarray, float)
-    eta: np.ndarray = LavaPyType(np.ndarray, float)
-    band: np.ndarray = LavaPyType(np.ndarray, float)
-    eta_gain: np.ndarray = LavaPyType(np.ndarray, float)
-
-    parameters = PyNTLIFModelBitAcc.parameters
-    step = PyNTLIFModelBitAcc.step
 
     def _learning(self) -> FixedLearningParameters:
         return FixedLearningParameters(
@@ -251,11 +202,15 @@ class PyLearningNTLIFModelBitAcc(AbstractPyLearningNTLIFModel):
 
 
 class AbstractPyLearningSpikingBiasModel(AbstractPySpikingBiasModel):
-    """Spiking-bias step, pre trace and the weight update: receive ``a_in``, reset (also the
-    trace), step, send ``c_out``, ``s_out`` and the fanned-out trace, *then* receive ``q`` from
-    the target (sent in the same step) and update the weights."""
+    """After the spiking-bias step and its sends: update the pre trace (it restarts with the
+    state), send it fanned out on ``trace_out``, *then* receive ``q`` from the target (sent in
+    the same step) and update the weights."""
 
+    extra_state = ("trace",)
     q_dtype = np.float64
+    eta_w: np.ndarray = FLOAT  # float rate (unused in fixed point)
+    eta_w_mant: np.ndarray = MANT12  # fixed-point rate (unused in float)
+    eta_w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
 
     def trace_step(self, s_b, p):
         raise NotImplementedError
@@ -263,58 +218,22 @@ class AbstractPyLearningSpikingBiasModel(AbstractPySpikingBiasModel):
     def update_weights(self, Q) -> None:
         raise NotImplementedError
 
-    @report_model_errors
-    def run_spk(self) -> None:
-        a = self.a_in.recv()
-        if self.reset_due():
-            for var in (self.u, self.v, self.C, self.trace):
-                var[:] = 0
-        p = self.parameters()
-        c, s_b, state = self.step(a, p)
-        self.store(state)
+    def after_step(self, s_b, p) -> None:
         trace = self.trace_step(s_b, p)
         self.trace[:] = trace
-        self.c_out.send(c)
-        self.s_out.send(s_b)
         self.trace_out.send(fan_out(trace, p.group))
         q = np.asarray(self.q_in.recv(), self.q_dtype)
         self.update_weights(group_sum(q, group_matrix(p.group, self.trace.shape[0])))
 
 
 @float_model(LearningSpikingBias)
-class PyLearningSpikingBiasModelFloat(AbstractPyLearningSpikingBiasModel):
+class PyLearningSpikingBiasModelFloat(AbstractPyLearningSpikingBiasModel, PySpikingBiasModelFloat):
     """Float: :func:`~lava_nt.spec.learning.sb_trace_step` and
     :func:`~lava_nt.spec.learning.sb_weight_update` on float64 arrays."""
 
-    precision = "float"
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     q_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     trace_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    u: np.ndarray = LavaPyType(np.ndarray, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
-    C: np.ndarray = LavaPyType(np.ndarray, float)
-    trace: np.ndarray = LavaPyType(np.ndarray, float)
-    du: float = LavaPyType(float, float)
-    dv: float = LavaPyType(float, float)
-    vth: float = LavaPyType(float, float)
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    w_b: np.ndarray = LavaPyType(np.ndarray, float)
-    c_retention: np.ndarray = LavaPyType(np.ndarray, float)
-    eta_w: np.ndarray = LavaPyType(np.ndarray, float)
-    group: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
-    # fixed-point Vars: unused in this precision
-    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
-    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
-    w_b_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
-    w_b_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
-    dc: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
-    eta_w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    eta_w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
-
-    parameters = PySpikingBiasModelFloat.parameters
-    step = PySpikingBiasModelFloat.step
+    trace: np.ndarray = FLOAT
 
     def trace_step(self, s_b, p):
         return sb_trace_step(self.trace, s_b, p.c_retention)
@@ -324,41 +243,17 @@ class PyLearningSpikingBiasModelFloat(AbstractPyLearningSpikingBiasModel):
 
 
 @fixed_model(LearningSpikingBias)
-class PyLearningSpikingBiasModelBitAcc(AbstractPyLearningSpikingBiasModel):
+class PyLearningSpikingBiasModelBitAcc(
+    AbstractPyLearningSpikingBiasModel, PySpikingBiasModelBitAcc
+):
     """Bit-accurate: :func:`~lava_nt.spec.learning.fixed_sb_trace_step` and
     :func:`~lava_nt.spec.learning.fixed_sb_weight_update` on int64 (24-bit trace and ``q``,
     13-bit ``w_b_mant``)."""
 
-    precision = "fixed"
     q_dtype = np.int64
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int16, precision=16)
     q_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    c_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     trace_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    C: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     trace: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    du: int = LavaPyType(int, np.uint16, precision=12)
-    dv: int = LavaPyType(int, np.uint16, precision=12)
-    vth: int = LavaPyType(int, np.int32, precision=17)
-    bias_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
-    bias_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
-    w_b_mant: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=13)
-    w_b_exp: np.ndarray = LavaPyType(np.ndarray, np.int16, precision=3)
-    dc: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
-    group: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
-    eta_w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    eta_w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
-    # floating-point Vars: unused in this precision
-    bias: np.ndarray = LavaPyType(np.ndarray, float)
-    w_b: np.ndarray = LavaPyType(np.ndarray, float)
-    c_retention: np.ndarray = LavaPyType(np.ndarray, float)
-    eta_w: np.ndarray = LavaPyType(np.ndarray, float)
-
-    parameters = PySpikingBiasModelBitAcc.parameters
-    step = PySpikingBiasModelBitAcc.step
 
     def trace_step(self, s_b, p):
         return fixed_sb_trace_step(self.trace.astype(np.int64), s_b, p.dc)
@@ -374,6 +269,12 @@ class AbstractPyOutputErrorModel(PyLoihiProcessModel):
     """Count the output spikes of a window; send the error on its last step, else zeros."""
 
     dtype = np.float64
+    labels: np.ndarray = INT
+    learn: np.ndarray = INT
+    gate_misclassified: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    class_w: np.ndarray = FLOAT  # float class weights (unused in fixed point)
+    w_mant: np.ndarray = MANT12  # fixed-point class weights (unused in float)
+    w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
 
     @report_model_errors
     def __init__(self, proc_params):
@@ -417,16 +318,9 @@ class PyOutputErrorModelFloat(AbstractPyOutputErrorModel):
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     e_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    count: np.ndarray = LavaPyType(np.ndarray, float)
-    labels: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    learn: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    target_on: np.ndarray = LavaPyType(np.ndarray, float)
-    target_off: np.ndarray = LavaPyType(np.ndarray, float)
-    gate_misclassified: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
-    class_w: np.ndarray = LavaPyType(np.ndarray, float)
-    # fixed-point Vars: unused in this precision
-    w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
+    count: np.ndarray = FLOAT
+    target_on: np.ndarray = FLOAT
+    target_off: np.ndarray = FLOAT
 
     def targets(self) -> Targets:
         on, off = (float(first(t)) for t in (self.target_on, self.target_off))
@@ -444,15 +338,8 @@ class PyOutputErrorModelBitAcc(AbstractPyOutputErrorModel):
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     e_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     count: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
-    labels: np.ndarray = LavaPyType(np.ndarray, np.int32)
-    learn: np.ndarray = LavaPyType(np.ndarray, np.int32)
     target_on: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
     target_off: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
-    gate_misclassified: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
-    w_mant: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
-    w_shift: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=5)
-    # floating-point Vars: unused in this precision
-    class_w: np.ndarray = LavaPyType(np.ndarray, float)
 
     def targets(self) -> Targets:
         on, off = (int(first(t)) for t in (self.target_on, self.target_off))

@@ -2,6 +2,8 @@
 bit-accurate). Both receive ``a_in``, reset if due, run one step of the spec
 (:func:`lava_nt.spec.readout.readout_step` / :func:`~lava_nt.spec.readout.fixed_readout_step`)
 and send the voltage on ``v_out``; the equations live in :mod:`lava_nt.spec.readout` only.
+The learning readout's models (:mod:`lava_nt.processes.ondevice.readout_models`) subclass
+these and fill in the empty ``after_step``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ class AbstractPyReadoutModel(AbstractPyResetModel):
     def step(self, a):
         raise NotImplementedError
 
+    def after_step(self, v) -> None:
+        """Nothing here; a learning model (:mod:`lava_nt.processes.ondevice.readout_models`)
+        learns from the step's voltage ``v``."""
+
     @report_model_errors
     def run_spk(self) -> None:
         a = self.a_in.recv()
@@ -35,6 +41,7 @@ class AbstractPyReadoutModel(AbstractPyResetModel):
         v, state = self.step(a)
         self.store(state)
         self.v_out.send(v)
+        self.after_step(v)
 
 
 @float_model(Readout)

@@ -3,7 +3,8 @@
 Both share :class:`AbstractPySpikingBiasModel` (receive, optional per-sample reset, one spec step,
 send the fanned-out current and the bias spikes) and differ only in LavaPyTypes and in the spec
 step they call: :func:`lava_nt.spec.spiking_bias.spiking_bias_step` or
-:func:`lava_nt.spec.fixed.fixed_spiking_bias_step`.
+:func:`lava_nt.spec.fixed.fixed_spiking_bias_step`. The learning spiking bias' models
+(:mod:`lava_nt.processes.ondevice.models`) subclass these and fill in the empty ``after_step``.
 """
 
 from __future__ import annotations
@@ -34,14 +35,20 @@ class AbstractPySpikingBiasModel(AbstractPyResetModel):
     def step(self, a, p):
         raise NotImplementedError
 
+    def after_step(self, s_b, p) -> None:
+        """Nothing here; a learning model (:mod:`lava_nt.processes.ondevice.models`) learns from
+        the step's bias spikes ``s_b`` and parameters ``p``."""
+
     @report_model_errors
     def run_spk(self) -> None:
         a = self.a_in.recv()
         self.reset_if_due()
-        c, s_b, state = self.step(a, self.parameters())
+        p = self.parameters()
+        c, s_b, state = self.step(a, p)
         self.store(state)
         self.c_out.send(c)
         self.s_out.send(s_b)
+        self.after_step(s_b, p)
 
 
 @float_model(SpikingBias)
