@@ -15,11 +15,15 @@ the declared network needs, nothing that can expand beyond the file's size; then
 finite values and every range via the spec validators. It raises :class:`ModelFileError` naming
 the file and what is wrong (and the member, for a refused one).
 
-Float values are stored as float64 (a float32 network converts exactly), so
-``NTNetwork -> file -> NTNetwork`` (:func:`load_network`) is bit-exact in float32 and float64.
+Arrays are stored losslessly in their narrowest exact dtype (float32 where every value is a
+float32, else float64; int8 to int64 by range), the large ones compressed (shuffle + gzip) and
+read back as float64 / int64 (:mod:`~.storage`), so ``NTNetwork -> file -> NTNetwork``
+(:func:`load_network`) is bit-exact in float32 and float64, and files written with float64 /
+int64 arrays before schema 6 load exactly as before.
 
 Modules: :mod:`~.errors`, :mod:`~.schema` (format, version, the layout, :class:`ModelInfo`),
-:mod:`~.atomic` (atomic HDF5 writing), :mod:`~.checksum`, :mod:`~.write` (:func:`save_model`,
+:mod:`~.atomic` (atomic HDF5 writing), :mod:`~.storage` (compact lossless arrays),
+:mod:`~.checksum` (over the values), :mod:`~.write` (:func:`save_model`,
 :func:`attach_quantized`), :mod:`~.structure` (what a file may not contain, checked before
 reading), :mod:`~.hdf5_raw` (stored string lengths from the raw object header), :mod:`~.read`
 (:func:`load_model`), :mod:`~.network` (:func:`network_from_model`, :func:`load_network`),

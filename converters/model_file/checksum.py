@@ -1,4 +1,9 @@
-"""The SHA-256 content checksum stored in a model file's root ``checksum`` attribute."""
+"""The SHA-256 content checksum stored in a model file's root ``checksum`` attribute.
+
+It is defined over the values, not over their storage: every dataset is hashed as the float64 /
+int64 array a reader returns (:func:`.storage.value`), so the compact storage of schema 6
+(float32, int8 ... int32, compressed) and the float64 / int64 storage of older files give the
+same checksum for the same network, and an old file's checksum is unchanged."""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import hashlib
 import h5py
 import numpy as np
 
+from lava_nt.converters.model_file.storage import value
+
 
 def _checksum(f) -> str:
-    """SHA-256 over every dataset (name, dtype, shape, bytes) and attribute, in sorted order,
-    except the root ``checksum`` attribute itself."""
+    """SHA-256 over every dataset (name, dtype, shape, bytes of its value as float64 / int64)
+    and attribute, in sorted order, except the root ``checksum`` attribute itself."""
     h = hashlib.sha256()
 
     def add_attrs(name, obj):
@@ -35,8 +42,7 @@ def _checksum(f) -> str:
         obj = f[name]
         add_attrs(name, obj)
         if isinstance(obj, h5py.Dataset):
-            arr = obj[()]
-            arr = np.asarray(arr)
+            arr = value(obj[()])
             h.update(f"#{name}:{arr.dtype.str}{arr.shape}:".encode())
             h.update(arr.tobytes())
     return h.hexdigest()

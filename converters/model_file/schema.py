@@ -9,13 +9,15 @@ from typing import Any
 from lava_nt.network import NetworkSpec
 
 FORMAT = "lava-nt model"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: Versions this lava-nt reads: 1 (no readout, spike input), 2 (adds ``input`` and the optional
 #: ``readout`` group of a network), 3 (the spiking-bias current's retention factor is stored
 #: as ``c_retention``, formerly ``alpha``: dataset and trainable flag), 4 (a layer's optional
-#: ``delay`` dataset: synaptic delays) and 5 (a layer's neuron ``du`` and ``dv`` may hold one
-#: value per neuron, shape ``(n,)``, instead of a scalar).
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+#: ``delay`` dataset: synaptic delays), 5 (a layer's neuron ``du`` and ``dv`` may hold one
+#: value per neuron, shape ``(n,)``, instead of a scalar) and 6 (the layout of 5, arrays stored
+#: compactly: narrowest exact dtype, large ones compressed, :mod:`.storage`; the checksum is
+#: over the values, which for the float64 / int64 arrays of older files is what it was).
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 #: ``meta`` keys that are promoted to their own fields; everything else is free-form.
 META_KEYS = ("seed", "data_protocol", "tuning_methods", "n_classes", "population")
 TRAINABLE_KINDS = ("weight", "bias", "gain", "w_in", "w_b", "c_retention")

@@ -14,15 +14,18 @@ member):
 * dtypes other than the layout's (floating point, integer, boolean; strings, integers and
   booleans for attributes, all scalar), shapes other than the declared network needs
   (``/architecture/sizes`` and each spiking bias's ``m`` give every dataset's shape);
-* storage that could make a small file expand: compressed or filtered or chunked datasets,
-  datasets whose declared bytes are not stored in the file (unallocated, or beyond its end), more
-  declared dataset bytes in total than the file holds, and variable-length strings that declare
-  more bytes than the file holds (read from the raw object header, :mod:`.hdf5_raw`, because
-  HDF5 would allocate the declared length first).
+* storage that could make a small file expand: compression other than the writer's
+  (:mod:`.storage`: byte shuffle + deflate, one chunk of the dataset's shape, at most
+  ``storage.MAX_EXPANSION`` declared bytes per stored byte), other filters, chunking without
+  compression, datasets whose declared bytes are not stored in the file (unallocated, or beyond
+  its end), more stored dataset bytes in total than the file holds, and variable-length strings
+  that declare more bytes than the file holds (read from the raw object header,
+  :mod:`.hdf5_raw`, because HDF5 would allocate the declared length first).
 
-So what loading reads is bounded by the file's size: a small file that declares gigabytes, or a
-compression bomb, fails here in milliseconds without allocating its declared size. Only then is
-the checksum computed and the content validated (:mod:`.read`).
+So what loading reads is bounded by the file's size (times ``storage.MAX_EXPANSION`` for
+compressed datasets): a small file that declares gigabytes, or a compression bomb, fails here in
+milliseconds without allocating its declared size. Only then is the checksum computed and the
+content validated (:mod:`.read`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import h5py
 import numpy as np
 from h5py import h5a, h5d, h5l, h5o
 
-from lava_nt.converters.model_file import schema
+from lava_nt.converters.model_file import schema, storage
 from lava_nt.converters.model_file.errors import ModelFileError
 from lava_nt.converters.model_file.hdf5_raw import RawHeaderError, vlen_string_length
 
@@ -200,27 +203,57 @@ class _Checker:
             self.fail(f"{where} must be {_KIND_NAMES[kind]}, found dtype {dt}")
         if ds.shape != shape:
             self.fail(f"{where} has shape {ds.shape}, expected {shape}")
-        if dcpl.get_nfilters():
-            self.fail(
-                f"{where} is compressed or filtered: a model file stores its data as written, "
-                "so that its size bounds what loading reads"
-            )
-        if layout not in (h5d.CONTIGUOUS, h5d.COMPACT):
-            self.fail(f"{where} has chunked storage: a model file stores datasets contiguously")
         nbytes = int(np.prod(shape, dtype=object)) * dt.itemsize
-        stored = ds.id.get_storage_size()
-        if stored != nbytes:
-            self.fail(f"{where} declares {nbytes} bytes of data but stores {stored}")
-        if layout == h5d.CONTIGUOUS and nbytes:
-            offset = ds.id.get_offset()
-            if offset is None or offset + nbytes > self.file_size:
-                self.fail(f"{where} declares data beyond the end of the file")
-        self.declared += nbytes
+        if dcpl.get_nfilters() or layout == h5d.CHUNKED:
+            stored, offset = self._compressed(ds, dcpl, where, nbytes)
+        elif layout in (h5d.CONTIGUOUS, h5d.COMPACT):
+            stored = ds.id.get_storage_size()
+            if stored != nbytes:
+                self.fail(f"{where} declares {nbytes} bytes of data but stores {stored}")
+            offset = ds.id.get_offset() if layout == h5d.CONTIGUOUS else 0
+        else:
+            self.fail(f"{where} has an unknown storage layout")
+        if stored and (offset is None or offset + stored > self.file_size):
+            self.fail(f"{where} declares data beyond the end of the file")
+        self.declared += stored
         if self.declared > self.file_size:
             self.fail(
                 f"the datasets up to {where} declare {self.declared} bytes, more than the "
                 f"file's {self.file_size} bytes"
             )
+
+    def _compressed(self, ds, dcpl, where: str, nbytes: int) -> tuple[int, int | None]:
+        """``(stored bytes, file offset)`` of a compressed dataset, refused unless stored as
+        :mod:`.storage` writes it: shuffle + deflate, one allocated chunk of the dataset's
+        shape, at most ``MAX_EXPANSION`` declared bytes per stored byte."""
+        filters = [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())]
+        if not filters:
+            self.fail(
+                f"{where} has chunked storage without compression: a model file stores a "
+                "dataset contiguously, or compressed as one chunk"
+            )
+        if tuple(filters) != storage.FILTERS:
+            names = [storage.FILTER_NAMES.get(c, f"filter {c}") for c in filters]
+            self.fail(
+                f"{where} is compressed or filtered with {' + '.join(names)} in chunks: a model "
+                "file compresses a dataset only with shuffle + deflate (gzip)"
+            )
+        chunk = dcpl.get_chunk()
+        if tuple(chunk) != ds.shape:
+            self.fail(
+                f"{where} is compressed in chunks of {tuple(chunk)}: a model file stores a "
+                f"compressed dataset as one chunk of its shape {ds.shape}"
+            )
+        if ds.id.get_num_chunks() != 1:
+            self.fail(f"{where} declares {nbytes} bytes of data but stores 0")
+        info = ds.id.get_chunk_info(0)
+        stored = int(info.size)
+        if nbytes > storage.MAX_EXPANSION * stored:
+            self.fail(
+                f"{where} is compressed {nbytes} bytes into {stored}: more than the "
+                f"{storage.MAX_EXPANSION}:1 a model file allows (a compression bomb?)"
+            )
+        return stored, info.byte_offset
 
     def datasets(self, g, spec: dict, dims: dict, present=None) -> None:
         for name, (kind, shape) in spec.items():

@@ -15,6 +15,7 @@ from lava_nt import __version__
 from lava_nt.converters.model_file.atomic import atomic_h5_write
 from lava_nt.converters.model_file.read import load_model
 from lava_nt.converters.model_file.schema import FORMAT, SCHEMA_VERSION, TRAINABLE_KINDS, ModelInfo
+from lava_nt.converters.model_file.storage import write_dataset
 from lava_nt.converters.quantize import quantize
 from lava_nt.network import NetworkSpec
 from lava_nt.spec.validation import ParameterError
@@ -61,17 +62,17 @@ def _write_readout(g, ro, fixed: bool, fdt) -> None:
     rp = ro.params
     rg.attrs["n"] = int(ro.n)
     rg.attrs["reduce"] = str(rp.reduce)
-    rg.create_dataset("weight", data=np.asarray(ro.weight).astype(fdt))
+    write_dataset(rg, "weight", np.asarray(ro.weight).astype(fdt))
     if fixed:
         rg.attrs["weight_exp"] = int(ro.weight_exp)
         for name in ("i_decay", "v_decay"):
-            rg.create_dataset(name, data=_num(getattr(rp, name), np.int64))
+            write_dataset(rg, name, _num(getattr(rp, name), np.int64))
         for name in ("bias_mant", "bias_exp"):
-            rg.create_dataset(name, data=_vec(getattr(rp, name), ro.n, np.int64))
+            write_dataset(rg, name, _vec(getattr(rp, name), ro.n, np.int64))
     else:
         for name in ("du", "dv"):
-            rg.create_dataset(name, data=_num(getattr(rp, name), np.float64))
-        rg.create_dataset("bias", data=_vec(rp.bias, ro.n, np.float64))
+            write_dataset(rg, name, _num(getattr(rp, name), np.float64))
+        write_dataset(rg, "bias", _vec(rp.bias, ro.n, np.float64))
 
 
 def _write_spiking_bias(lg, sb, fixed: bool, fdt) -> None:
@@ -79,43 +80,43 @@ def _write_spiking_bias(lg, sb, fixed: bool, fdt) -> None:
     m = sb.m
     pb = sb.params
     sg.attrs["m"] = int(m)
-    sg.create_dataset("w_in", data=np.asarray(sb.w_in).astype(fdt))
+    write_dataset(sg, "w_in", np.asarray(sb.w_in).astype(fdt))
     if sb.mask is not None:
-        sg.create_dataset("mask", data=np.asarray(sb.mask, dtype=bool))
+        write_dataset(sg, "mask", np.asarray(sb.mask, dtype=bool))
     if pb.group is not None:
-        sg.create_dataset("group", data=np.asarray(pb.group, dtype=np.int64))
+        write_dataset(sg, "group", np.asarray(pb.group, dtype=np.int64))
     if fixed:
         sg.attrs["w_in_exp"] = int(sb.w_in_exp)
         for name in ("du", "dv", "vth"):
-            sg.create_dataset(name, data=_num(getattr(pb, name), np.int64))
+            write_dataset(sg, name, _num(getattr(pb, name), np.int64))
         for name in ("bias_mant", "bias_exp", "w_b_mant", "w_b_exp", "dc"):
-            sg.create_dataset(name, data=_vec(getattr(pb, name), m, np.int64))
+            write_dataset(sg, name, _vec(getattr(pb, name), m, np.int64))
     else:
         for name in ("du", "dv", "vth"):
-            sg.create_dataset(name, data=_num(getattr(pb, name), np.float64))
+            write_dataset(sg, name, _num(getattr(pb, name), np.float64))
         for name in ("bias", "w_b", "c_retention"):
-            sg.create_dataset(name, data=_vec(getattr(pb, name), m, np.float64))
+            write_dataset(sg, name, _vec(getattr(pb, name), m, np.float64))
 
 
 def _write_layer(lg, ls, fixed: bool, fdt) -> None:
     n = ls.n
-    lg.create_dataset("weight", data=np.asarray(ls.weight).astype(fdt))
+    write_dataset(lg, "weight", np.asarray(ls.weight).astype(fdt))
     if ls.delay is not None:
-        lg.create_dataset("delay", data=np.asarray(ls.delay).astype(np.int64))
+        write_dataset(lg, "delay", np.asarray(ls.delay).astype(np.int64))
     p = ls.neuron
     ng = lg.create_group("neuron")
     ng.attrs["reset"] = "subtract" if p.reset_subtract else "zero"
     dt = np.int64 if fixed else np.float64
     for name in ("du", "dv"):
-        ng.create_dataset(name, data=_decay(getattr(p, name), dt))
-    ng.create_dataset("vth", data=_num(p.vth, dt))
+        write_dataset(ng, name, _decay(getattr(p, name), dt))
+    write_dataset(ng, "vth", _num(p.vth, dt))
     if fixed:
         lg.attrs["weight_exp"] = int(ls.weight_exp)
         for name in ("bias_mant", "bias_exp", "gain_mant"):
-            ng.create_dataset(name, data=_vec(getattr(p, name), n, np.int64))
+            write_dataset(ng, name, _vec(getattr(p, name), n, np.int64))
     else:
         for name in ("bias", "gain"):
-            ng.create_dataset(name, data=_vec(getattr(p, name), n, np.float64))
+            write_dataset(ng, name, _vec(getattr(p, name), n, np.float64))
     if ls.spiking_bias is not None:
         _write_spiking_bias(lg, ls.spiking_bias, fixed, fdt)
 
@@ -287,7 +288,7 @@ def save_model(
         f.attrs["format"] = FORMAT
         f.attrs["schema_version"] = SCHEMA_VERSION
         arch = f.create_group("architecture")
-        arch.create_dataset("sizes", data=np.asarray(spec.sizes, dtype=np.int64))
+        write_dataset(arch, "sizes", np.asarray(spec.sizes, dtype=np.int64))
         arch.attrs["n_in"] = int(spec.n_in)
         arch.attrs["n_layers"] = len(spec.layers)
         arch.attrs["fixed"] = bool(spec.fixed)
