@@ -25,10 +25,17 @@ Run directory (everything needed to resume lives here)::
     RUN/run.json                      settings, data source, participant pool (validated on resume)
     RUN/data/                         synthetic DEAP files (when no --data was given)
     RUN/features/                     band-power cache (FeatureCache)
-    RUN/pretrained/<key>/<arch>/      trainer checkpoint + metrics.jsonl, model.h5 when done
-    RUN/units/pNN/<method>/seed-S/    trainer checkpoint + metrics.jsonl, model.h5, deploy.npz
+    RUN/pretrained/<key>/<arch>/      model.h5, metrics.jsonl (trainer checkpoint while training)
+    RUN/units/pNN/<method>/seed-S/    model.h5, metrics.jsonl, deploy.npz (checkpoint while
+                                      training); qat/ the same for the QAT model (--qat)
     RUN/results.jsonl                 one JSON line per finished pretraining / unit / deployment
     RUN/report/                       tables and plots (:mod:`lava_nt.examples.eeg.report`)
+
+The trainer's ``checkpoint.pt`` and ``best.pt`` only resume an interrupted training: once a
+pretraining's or unit's model file is written and its results line recorded they are removed
+(``PipelineConfig.keep_checkpoints`` / ``--keep-checkpoints`` keeps them), and a rerun removes
+those a kill left behind in finished directories. Everything a finished unit is read for (the
+report, its plots, the deployment, :func:`load_unit_model`) reads its model file.
 
 ``results.jsonl`` lines are appended with one ``write`` on an ``O_APPEND`` descriptor and fsynced;
 a torn last line (a kill during the write) is ignored with a warning and terminated before the

@@ -308,6 +308,10 @@ class PipelineConfig:
     #: ``ondevice`` units: the rule's error gate and class weights (lava_nt.spec.error_gate)
     ondevice_error_gate: str = "always"
     ondevice_class_weights: str = "none"
+    #: keep the trainer checkpoints (``checkpoint.pt``, ``best.pt``, also under ``qat/``) of
+    #: finished pretrainings and units; False: removed once the model file is written and the
+    #: results row recorded (an interrupted training still resumes from its checkpoint)
+    keep_checkpoints: bool = False
 
     # settings that may differ between invocations on the same run directory (more folds, more
     # methods or seeds, Lava on or off); all others must match run.json
@@ -318,7 +322,8 @@ class PipelineConfig:
     OPTIONAL = {"thresholds": "person", "qat": False, "lava_check": None,
                 "qat_init": "pretrained", "qat_epochs": None, "sparse_grad": None,
                 "ondevice_metric": "accuracy", "ondevice_learn_on": "all",
-                "ondevice_error_gate": "always", "ondevice_class_weights": "none"}  # fmt: skip
+                "ondevice_error_gate": "always", "ondevice_class_weights": "none",
+                "keep_checkpoints": False}  # fmt: skip
 
     def __post_init__(self):
         if not isinstance(self.protocol, str) or self.protocol not in PROTOCOLS:
@@ -358,7 +363,7 @@ class PipelineConfig:
             raise PipelineError(
                 f"thresholds must be one of {', '.join(THRESHOLDS)}, got {self.thresholds!r}"
             )
-        for name in ("fused", "lava", "lava_fixed", "progress", "qat"):
+        for name in ("fused", "lava", "lava_fixed", "progress", "qat", "keep_checkpoints"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise PipelineError(f"{name} must be True or False, got {getattr(self, name)!r}")
 

@@ -8,8 +8,9 @@ tuning, with scales chosen by the quantiser from the pretrained values (``qat_in
 from those values, and fine-tunes it, at most ``qat_epochs`` epochs). Its model file is
 ``units/pNN/METHOD/seed-S/qat/model.h5`` (the latent float network with the trained fixed-point
 network attached, provenance as the float unit's; checkpoint and exact resume in the same
-directory). The unit's results row gains ``qat_*`` fields (:func:`qat_unit_fields`) and its
-deployment row the Lava fixed-point run of that network compared with the training forward
+directory, the checkpoint removed once the unit's results row is recorded unless
+``keep_checkpoints``). The unit's results row gains ``qat_*`` fields (:func:`qat_unit_fields`)
+and its deployment row the Lava fixed-point run of that network compared with the training forward
 (:func:`lava_nt.examples.eeg.deploy.deploy_qat_model`): what was tuned is what runs, bit for bit.
 
 So a run reports per method: float tuning deployed in float (Lava float), the same model
@@ -32,6 +33,7 @@ from lava_nt.converters.model_file import load_model
 from lava_nt.examples.eeg.deploy import deploy_qat_model
 from lava_nt.examples.eeg.pipeline.config import METHODS
 from lava_nt.examples.eeg.pipeline.steps import (
+    QAT_DIR,
     _tensors,
     _train_config,
     model_path,
@@ -42,8 +44,6 @@ from lava_nt.io import to_jsonable
 from lava_nt.qat import QATNetwork
 from lava_nt.training import TrainConfig, evaluate, train
 from lava_nt.tuning import METHODS as TUNING
-
-QAT_DIR = "qat"
 
 
 def qat_applies(method) -> bool:

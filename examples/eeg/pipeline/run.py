@@ -20,6 +20,7 @@ from lava_nt.examples.eeg.pipeline.journal import (
     load_results,
 )
 from lava_nt.examples.eeg.pipeline.parallel import run_units_parallel
+from lava_nt.examples.eeg.pipeline.steps import remove_checkpoints, unit_dir
 from lava_nt.examples.eeg.pipeline.units import (
     _Pipeline,
     _progress_bar,
@@ -82,6 +83,8 @@ def run_pipeline(
         _check_run_json(run_dir, config, recorded)
         _terminate_torn_line(run_dir / RESULTS)
         done_sets = _done_sets(load_results(run_dir))
+        if not config.keep_checkpoints:  # finished before a kill could remove them
+            _drop_checkpoints(run_dir, done_sets["pretrain"], done_sets["tune"])
         tuned, deployed = done_sets["tune"], done_sets["deploy"]
         units = [(p, m, s) for p in folds for m in config.methods for s in config.seeds]
         todo = [u for u in units if u not in tuned or (config.lava and u not in deployed)]
@@ -98,7 +101,8 @@ def run_pipeline(
             pipe.features = load_features(data, run_dir, config.feature_seed, data.pool)
             bar = _progress_bar(len(units), len(units) - len(todo), config.progress)
             pipe.bar = bar
-            sink = _RowSink(done_sets, pipe._write, bar)
+            drop_in = None if config.keep_checkpoints else run_dir
+            sink = _RowSink(done_sets, pipe._write, bar, drop_in)
             try:
                 if workers is None and ray_address is None:
                     _run_serial(pipe, run_dir, config, todo, groups, done_sets, sink)
@@ -184,14 +188,30 @@ def _done_sets(done: list[dict]) -> dict[str, set]:
     }
 
 
-class _RowSink:
-    """Takes the journal rows of finished work (in this process or from Ray workers): marks
-    them done, counts tuned and deployed units, prints a line each and advances the bar."""
+def _drop_checkpoints(run_dir: Path, pretrained, tuned) -> None:
+    """Remove the trainer checkpoints of the finished pretrainings ``(key, arch)`` and tuning
+    units ``(participant, method, seed)``, whose model files are written and whose results rows
+    are recorded (:func:`~.steps.remove_checkpoints`)."""
+    for key, arch in pretrained:
+        remove_checkpoints(run_dir / "pretrained" / key / arch)
+    for p, m, s in tuned:
+        remove_checkpoints(unit_dir(run_dir, p, m, s))
 
-    def __init__(self, done_sets: dict[str, set], write: Callable[[str], None], bar) -> None:
+
+class _RowSink:
+    """Takes the journal rows of finished work (in this process or from Ray workers), each
+    already appended to ``results.jsonl``: marks them done, counts tuned and deployed units,
+    prints a line each and advances the bar. With ``drop_in`` (the run directory) it removes the
+    trainer checkpoints of every pretraining and unit whose row it takes."""
+
+    def __init__(
+        self, done_sets: dict[str, set], write: Callable[[str], None], bar,
+        drop_in: Path | None = None,
+    ) -> None:  # fmt: skip
         self.done_sets = done_sets
         self.write = write
         self.bar = bar
+        self.drop_in = drop_in
         self.counts = {"tune": 0, "deploy": 0}
 
     def __call__(self, rows: list[dict]) -> None:
@@ -199,8 +219,13 @@ class _RowSink:
             kind = row["kind"]
             if kind == "pretrain":
                 self.done_sets[kind].add((row["key"], row["arch"]))
+                if self.drop_in is not None:
+                    _drop_checkpoints(self.drop_in, [(row["key"], row["arch"])], [])
                 continue
-            self.done_sets[kind].add((row["participant"], row["method"], row["seed"]))
+            unit = (row["participant"], row["method"], row["seed"])
+            self.done_sets[kind].add(unit)
+            if kind == "tune" and self.drop_in is not None:
+                _drop_checkpoints(self.drop_in, [], [unit])
             self.counts[kind] += 1
             self.write(_unit_line(row) if kind == "tune" else "    " + _deploy_line(row))
         last = rows[-1] if rows else None

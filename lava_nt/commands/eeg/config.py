@@ -96,6 +96,7 @@ def build_config(args):
     kw["fused"] = not args.no_fused
     kw["threads"] = args.threads
     kw["progress"] = not args.no_progress
+    kw["keep_checkpoints"] = getattr(args, "keep_checkpoints", False)
     kw["device"] = args.device
     kw["thresholds"] = getattr(args, "thresholds", "person")
     kw["sparse_grad"] = getattr(args, "sparse_grad", None)

@@ -170,6 +170,14 @@ def register(subparsers) -> None:
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep the trainer checkpoints (checkpoint.pt, best.pt, also under qat/) of "
+        "finished pretrainings and units; default: removed once the unit's model file is written "
+        "and its results line recorded (an interrupted training still resumes exactly). "
+        "Recorded in run.json",
+    )
+    r.add_argument(
         "--sparse-grad",
         type=positive_float,
         metavar="B_TH",

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+from lava_nt.converters.model_file import load_model
 from lava_nt.examples.eeg import pipeline as pl
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, run_pipeline
 from lava_nt.examples.eeg.report import write_report
@@ -87,6 +88,11 @@ def test_end_to_end_table_plots_and_lava(e2e):
                for r in pre)  # fmt: skip
     with np.load(pl.unit_dir(run_dir, 1, "spiking_bias", 0) / "deploy.npz") as z:
         assert z["lava_float"].shape == (25, 4, 100)
+    # finished pretrainings and units keep their model file and history, not the checkpoints
+    assert not sorted(run_dir.rglob("*.pt"))
+    d = pl.unit_dir(run_dir, 1, "spiking_bias", 0)
+    assert pl.model_path(d).is_file() and (d / "metrics.jsonl").is_file()
+    assert "keep_checkpoints" not in pl.load_run_info(run_dir)["config"]  # the default
 
 
 def test_rerun_skips_everything_and_report_cli(e2e, capsys):
@@ -94,6 +100,8 @@ def test_rerun_skips_everything_and_report_cli(e2e, capsys):
 
     run_dir, _ = e2e
     before = _table(run_dir)
+    models = {p: p.read_bytes() for p in sorted(run_dir.rglob("model.h5"))}
+    assert len(models) == 4  # two pretrainings, two spiking_bias units
     cfg = PipelineConfig(
         methods=("none", "spiking_bias"), seeds=(0,), participants=(1, 2), lava=True,
         lava_fixed=False, lava_samples=4, **TINY,
@@ -105,6 +113,19 @@ def test_rerun_skips_everything_and_report_cli(e2e, capsys):
     out = capsys.readouterr().out
     assert "results.md" in out
     assert _table(run_dir) == before
+    # nothing rewritten, and a finished unit is re-read from its model file alone
+    assert {p: p.read_bytes() for p in sorted(run_dir.rglob("model.h5"))} == models
+    assert not sorted(run_dir.rglob("*.pt"))
+    net, td = pl.load_unit_model(run_dir, 1, "spiking_bias", 0)
+    _, info = load_model(pl.model_path(pl.unit_dir(run_dir, 1, "spiking_bias", 0)))
+    assert info.meta["method"] == "spiking_bias" and net.sizes == [160, 400, 800, 100]
+    assert len(td.y_test) > 0
+
+
+def _values(path) -> list[bytes]:
+    """Every weight and bias of a model file's network, as bytes."""
+    spec, _ = load_model(path)
+    return [np.asarray(a).tobytes() for ls in spec.layers for a in (ls.weight, ls.neuron.bias)]
 
 
 class _Killed(BaseException):
@@ -161,6 +182,9 @@ def test_resume_after_kill_gives_same_results(small_deap, tmp_path, monkeypatch)
         with pytest.raises(_Killed):
             run_pipeline(run, cfg, data_dir=small_deap, log=_quiet)
     assert len(_tune_rows(run)) == 1
+    # (killed between its results line and the removal: its checkpoints are still there)
+    first = pl.unit_dir(run, 1, "nt2", 0)
+    assert (first / "checkpoint.pt").is_file() and (first / "best.pt").is_file()
     # ... then inside the training of the third unit (checkpoint after epoch 1 of 3) ...
     with monkeypatch.context() as m:
         _kill_in_training(m, "volumetric", 1)
@@ -169,6 +193,11 @@ def test_resume_after_kill_gives_same_results(small_deap, tmp_path, monkeypatch)
     assert len(_tune_rows(run)) == 2
     assert (pl.unit_dir(run, 1, "volumetric", 0) / "checkpoint.pt").exists()
     assert not pl.model_path(pl.unit_dir(run, 1, "volumetric", 0)).exists()
+    # the finished units and the pretraining hold no checkpoints (the first one's removed when
+    # this run started), the interrupted unit keeps its own to resume from
+    assert sorted(p.relative_to(run) for p in run.rglob("*.pt")) == [
+        pl.unit_dir(run, 1, "volumetric", 0).relative_to(run) / "checkpoint.pt"
+    ]
     # ... and a torn last line from a kill while appending
     with open(run / pl.RESULTS, "a") as f:
         f.write('{"schema": 1, "kind": "tu')
@@ -177,11 +206,34 @@ def test_resume_after_kill_gives_same_results(small_deap, tmp_path, monkeypatch)
     assert (s.units_run, s.units_skipped) == (2, 2)
     assert _tune_rows(run) == _tune_rows(ref)
     assert _table(run) == _table(ref)
+    assert not sorted(run.rglob("*.pt")) and not sorted(ref.rglob("*.pt"))
+    for method in cfg.methods:  # the resumed units hold the uninterrupted run's networks
+        for seed in cfg.seeds:
+            a, b = (pl.model_path(pl.unit_dir(r, 1, method, seed)) for r in (run, ref))
+            assert _values(a) == _values(b)
     # the torn line was terminated; every other line is valid JSON
     lines = (run / pl.RESULTS).read_text().splitlines()
     torn = [ln for ln in lines if ln == '{"schema": 1, "kind": "tu']
     assert len(torn) == 1
     assert all(json.loads(ln)["schema"] == 1 for ln in lines if ln not in torn)
+
+
+def test_keep_checkpoints_keeps_them_and_is_part_of_the_run(small_deap, tmp_path):
+    cfg = PipelineConfig(methods=("nt2",), seeds=(0,), participants=(1,), lava=False,
+                         keep_checkpoints=True, **TINY)  # fmt: skip
+    run = tmp_path / "run"
+    run_pipeline(run, cfg, data_dir=small_deap, log=_quiet, report=False)
+    for d in (pl.unit_dir(run, 1, "nt2", 0), run / "pretrained" / "without-p01" / "main"):
+        assert {p.name for p in d.glob("*.pt")} == {"checkpoint.pt", "best.pt"}, d
+        assert pl.model_path(d).is_file()
+    assert pl.load_run_info(run)["config"]["keep_checkpoints"] is True
+    # the run's setting: the same run without it is refused, nothing removed
+    plain = PipelineConfig(**{**cfg.__dict__, "keep_checkpoints": False})
+    with pytest.raises(PipelineError, match="keep_checkpoints: True -> False"):
+        run_pipeline(run, plain, data_dir=small_deap, log=_quiet)
+    s = run_pipeline(run, cfg, data_dir=small_deap, log=_quiet, report=False)
+    assert (s.units_run, s.units_skipped) == (0, 1)
+    assert len(sorted(run.rglob("*.pt"))) == 4
 
 
 def test_thesis_protocol_named_in_reports(small_deap, tmp_path):
@@ -279,7 +331,9 @@ def test_cli_quick_settings():
     args = parser.parse_args(["eeg", "run", "--participants", "1-3", "5", "--seeds", "0,2"])
     config, synthetic, _ = eeg.build_config(args)
     assert config.participants == (1, 2, 3, 5) and config.seeds == (0, 2)
-    assert synthetic.n_participants == 32
+    assert synthetic.n_participants == 32 and config.keep_checkpoints is False
+    config, _, _ = eeg.build_config(parser.parse_args(["eeg", "run", "--keep-checkpoints"]))
+    assert config.keep_checkpoints is True
 
 
 def test_fold_group_shares_one_pretraining(small_deap, tmp_path):

@@ -97,6 +97,7 @@ def test_pipeline_with_qat_tunes_deploys_and_reports_bit_exact(small_deap, tmp_p
     qat_model = run / "units" / "p01" / "nt2" / "seed-0" / "qat" / "model.h5"
     _, info = load_model(qat_model)
     assert info.quantized is not None and info.meta["role"] == "tuned (QAT)"
+    assert not sorted(run.rglob("*.pt"))  # the QAT trainer's checkpoints too, once recorded
     assert t["qat_epochs_run"] == len(info.meta["history"]) and t["qat_scales"]
     report = (run / "report" / "results.md").read_text()
     assert "Quantisation-aware tuning (`--qat`)" in report and "| nt2 | 1 |" in report
