@@ -67,7 +67,9 @@ def test_the_chosen_point_is_the_single_run_with_the_readout(task, which):
     if net.fixed:  # the readout headroom of the larger target is in the tuned network
         e = ch.spec.readout.params.bias_exp
         assert np.all(e == start.readout.params.bias_exp) and np.all(e == e[0])
-        assert 4095 << int(e[0]) >= max(abs(tg[0]), abs(tg[1]))
+        big = max(abs(tg[0]), abs(tg[1]))  # here above 4095 << 7: the largest exponent
+        assert int(e[0]) == next((k for k in range(8) if 4095 << k >= big), 7)
+        assert int(e[0]) > int(np.max(net.readout.params.bias_exp))  # more room than before
 
 
 def test_the_command_learns_what_the_chosen_point_learns(task, tmp_path):
