@@ -74,6 +74,20 @@ def _positive_int(x, where: str, name: str) -> int:
     return int(x)
 
 
+def _learning_keywords(kwargs: dict, shape, precision: str, float_names: tuple[str, ...],
+                       fixed_names: tuple[str, ...], where: str) -> tuple[int, dict]:  # fmt: skip
+    """``(size, the precision's learning keywords)``, taken out of ``kwargs`` (the rest goes to
+    the inference Process); a learning keyword of the other precision is an error."""
+    check_choice(precision, ("float", "fixed"), where, "precision")
+    n = layer_size(shape, where)
+    names = float_names if precision == "float" else fixed_names
+    learn = {k: kwargs.pop(k) for k in names if k in kwargs}
+    for k in float_names + fixed_names:
+        if k in kwargs:
+            raise ParameterError(f"{where}: '{k}' is not a {precision} learning parameter")
+    return n, learn
+
+
 class LearningNTLIF(NTLIF):
     """NTLIF layer with local bias learning.
 
@@ -99,13 +113,8 @@ class LearningNTLIF(NTLIF):
                  learn_gain: bool = False, learn_sb: bool = False, **kwargs) -> None:  # fmt: skip
         self._runtime = None
         where = "LearningNTLIF"
-        check_choice(precision, ("float", "fixed"), where, "precision")
-        n = layer_size(shape, where)
-        names = LEARNING_FLOAT if precision == "float" else LEARNING_FIXED
-        learn = {k: kwargs.pop(k) for k in names if k in kwargs}
-        for k in LEARNING_FLOAT + LEARNING_FIXED:
-            if k in kwargs:
-                raise ParameterError(f"{where}: '{k}' is not a {precision} learning parameter")
+        n, learn = _learning_keywords(kwargs, shape, precision, LEARNING_FLOAT, LEARNING_FIXED,
+                                      where)  # fmt: skip
         T = _positive_int(learn_steps, where, "learn_steps")
         super().__init__(shape=shape, precision=precision, **kwargs)
         interval = int(self.proc_params["reset_interval"])
@@ -239,13 +248,8 @@ class LearningSpikingBias(SpikingBias):
     def __init__(self, *, shape, precision: str = "float", **kwargs) -> None:
         self._runtime = None
         where = "LearningSpikingBias"
-        check_choice(precision, ("float", "fixed"), where, "precision")
-        m = layer_size(shape, where)
-        names = SB_LEARNING_FLOAT if precision == "float" else SB_LEARNING_FIXED
-        learn = {k: kwargs.pop(k) for k in names if k in kwargs}
-        for k in SB_LEARNING_FLOAT + SB_LEARNING_FIXED:
-            if k in kwargs:
-                raise ParameterError(f"{where}: '{k}' is not a {precision} learning parameter")
+        m, learn = _learning_keywords(kwargs, shape, precision, SB_LEARNING_FLOAT,
+                                      SB_LEARNING_FIXED, where)  # fmt: skip
         if precision == "float":
             r = rate(m, learn.get("eta_w", 0.0), where)
             eta_w = np.broadcast_to(np.asarray(r.eta, np.float64), (m,)).copy()
