@@ -83,6 +83,40 @@ def _eta(text: str) -> float:
     return v
 
 
+def add_rate_options(
+    p, name: str, what: str, default: float, shift_max: int, rate_help: str | None = None
+) -> None:
+    """Add the float rate ``--NAME`` of the ``what`` update and its fixed-point mantissa and
+    shift ``--NAME-mant``, ``--NAME-shift`` (``0 .. shift_max``), which override it."""
+    rate_help = rate_help or f"{what} learning rate"
+    p.add_argument(
+        f"--{name}", type=_eta, default=default, help=f"{rate_help} (float; default %(default)s)"
+    )
+    p.add_argument(
+        f"--{name}-mant",
+        type=nonnegative_int,
+        default=None,
+        help=f"fixed point: {what} rate mantissa 0..4095 (with --{name}-shift; overrides --{name})",
+    )
+    p.add_argument(
+        f"--{name}-shift",
+        type=nonnegative_int,
+        default=None,
+        help=f"fixed point: right shift 0..{shift_max} of the {what} update",
+    )
+
+
+def add_gate_options(p, gate_help: str, weights_help: str) -> None:
+    """Add ``--error-gate`` (always | misclassified) and ``--class-weights`` (none | balanced)
+    of the on-device rule (:mod:`lava_nt.spec.error_gate`), with these help texts."""
+    p.add_argument(
+        "--error-gate", choices=("always", "misclassified"), default="always", help=gate_help
+    )
+    p.add_argument(
+        "--class-weights", choices=("none", "balanced"), default="none", help=weights_help
+    )
+
+
 def register(subparsers) -> None:
     """Add ``lava-nt ondevice``."""
     p = subparsers.add_parser(
@@ -122,19 +156,7 @@ def register(subparsers) -> None:
         default=None,
         help="tuned layers (0-based; default all)",
     )
-    p.add_argument("--eta", type=_eta, default=3e-4, help="learning rate (float; default 3e-4)")
-    p.add_argument(
-        "--eta-mant",
-        type=nonnegative_int,
-        default=None,
-        help="fixed point: rate mantissa 0..4095 (with --eta-shift; overrides --eta)",
-    )
-    p.add_argument(
-        "--eta-shift",
-        type=nonnegative_int,
-        default=None,
-        help="fixed point: right shift 0..24 of the update",
-    )
+    add_rate_options(p, "eta", "bias", 3e-4, 24)
     p.add_argument(
         "--learn",
         choices=("bias", "gain", "sb_weight"),
@@ -143,18 +165,8 @@ def register(subparsers) -> None:
         help="what learns in the tuned layers: biases, gains, spiking-bias weights (one or "
         "more; default bias)",
     )
-    p.add_argument("--eta-gain", type=_eta, default=1e-4,
-                   help="gain learning rate (float; default 1e-4)")  # fmt: skip
-    p.add_argument("--eta-gain-mant", type=nonnegative_int, default=None,
-                   help="fixed point: gain rate mantissa 0..4095")  # fmt: skip
-    p.add_argument("--eta-gain-shift", type=nonnegative_int, default=None,
-                   help="fixed point: right shift 0..48 of the gain update")  # fmt: skip
-    p.add_argument("--eta-sb", type=_eta, default=3e-4,
-                   help="spiking-bias weight learning rate (float; default 3e-4)")  # fmt: skip
-    p.add_argument("--eta-sb-mant", type=nonnegative_int, default=None,
-                   help="fixed point: weight rate mantissa 0..4095")  # fmt: skip
-    p.add_argument("--eta-sb-shift", type=nonnegative_int, default=None,
-                   help="fixed point: right shift 0..48 of the weight update")  # fmt: skip
+    add_rate_options(p, "eta-gain", "gain", 1e-4, 48)
+    add_rate_options(p, "eta-sb", "spiking-bias weight", 3e-4, 48)
     p.add_argument(
         "--band",
         type=positive_float,
@@ -178,12 +190,8 @@ def register(subparsers) -> None:
         help="a model with a readout: value targets of the label's unit and the others "
         "(the model's value units; default measured on TUNE)",
     )
-    p.add_argument("--eta-readout", type=_eta, default=0.05,
-                   help="a readout's bias: rate of its delta rule (default 0.05)")  # fmt: skip
-    p.add_argument("--eta-readout-mant", type=nonnegative_int, default=None,
-                   help="fixed point: readout rate mantissa 0..4095")  # fmt: skip
-    p.add_argument("--eta-readout-shift", type=nonnegative_int, default=None,
-                   help="fixed point: right shift 0..48 of the readout bias update")  # fmt: skip
+    add_rate_options(p, "eta-readout", "readout bias", 0.05, 48,
+                     "a readout's bias: rate of its delta rule")  # fmt: skip
     p.add_argument(
         "--bias-headroom",
         type=_eta,
@@ -206,18 +214,11 @@ def register(subparsers) -> None:
         "holds this fraction of the larger value target |ON|, |OFF| (default 1.0; 0 keeps "
         "what it needs now)",
     )
-    p.add_argument(
-        "--error-gate",
-        choices=("always", "misclassified"),
-        default="always",
-        help="which tuning samples send the output error: always (default) or only the "
+    add_gate_options(
+        p,
+        "which tuning samples send the output error: always (default) or only the "
         "misclassified ones (argmax of the class counts, lowest class on a tie, != label)",
-    )
-    p.add_argument(
-        "--class-weights",
-        choices=("none", "balanced"),
-        default="none",
-        help="weight each sample's error by its class: none (default) or balanced "
+        "weight each sample's error by its class: none (default) or balanced "
         "(w_y = N / (K N_y) over TUNE; fixed point: 12-bit mantissas and one shift)",
     )
     p.add_argument("--epochs", type=positive_int, default=1, help="passes over TUNE")

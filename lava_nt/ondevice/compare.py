@@ -343,6 +343,8 @@ def write_docs_block(page: str, name: str, body: str) -> None:
 
 
 def main(argv=None) -> int:
+    from lava_nt.commands.ondevice import add_gate_options  # lazy: the options of lava-nt ondevice
+
     p = argparse.ArgumentParser(prog="python -m lava_nt.ondevice.compare", description=__doc__)
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds")
     p.add_argument("--lava", action="store_true", help="also run the fixed-point tuning in Lava")
@@ -350,17 +352,10 @@ def main(argv=None) -> int:
     p.add_argument("--kinds", action="store_true",
                    help="run the gain / spiking-bias weight study instead (block "
                    "'compare-kinds' with --docs)")  # fmt: skip
-    p.add_argument(
-        "--error-gate",
-        choices=("always", "misclassified"),
-        default="always",
-        help="the on-device rule's error gate (lava_nt.spec.error_gate)",
-    )
-    p.add_argument(
-        "--class-weights",
-        choices=("none", "balanced"),
-        default="none",
-        help="the on-device rule's class weights (balanced over the tuning labels)",
+    add_gate_options(
+        p,
+        "the on-device rule's error gate (lava_nt.spec.error_gate)",
+        "the on-device rule's class weights (balanced over the tuning labels)",
     )
     p.add_argument("--docs", metavar="PAGE.md", default=None,
                    help="write the table into the page's block 'compare', captioned with this "
