@@ -391,19 +391,7 @@ def fixed_rates(eta: float, fixed: NetworkSpec, float_spec: NetworkSpec, layers)
     2**shift)`` with the largest ``shift`` in ``0 .. 24`` that keeps every ``eta_mant_i`` within
     12 bits (a rate below ``2**-24`` mantissa steps rounds to 0).
     """
-    if not fixed.fixed or float_spec.fixed or len(fixed.layers) != len(float_spec.layers):
-        raise ParameterError("fixed_rates: needs the fixed spec and the float spec it came from")
-    if not np.isfinite(eta) or eta < 0:
-        raise ParameterError(f"fixed_rates: eta must be finite and >= 0, got {eta!r}")
-    mants, shifts = [], []
-    for k in layers:
-        fp, p = fixed.layers[k].neuron, float_spec.layers[k].neuron
-        scale = (int(fp.vth) << 6) / float(p.vth)
-        q = eta * scale / 2.0 ** np.broadcast_to(np.asarray(fp.bias_exp), (fixed.layers[k].n,))
-        mant, shift = _mantissa_shift(q, ETA_SHIFT_MAX)
-        mants.append(mant)
-        shifts.append(shift)
-    return mants, shifts
+    return _converted_rates("fixed_rates", eta, "bias", fixed, float_spec, layers)
 
 
 def _mantissa_shift(q, shift_max: int) -> tuple[np.ndarray, int]:
@@ -431,25 +419,32 @@ def fixed_update_rates(eta: float, kind: str, fixed: NetworkSpec, float_spec: Ne
         raise ParameterError(
             f"fixed_update_rates: kind must be 'gain' or 'sb_weight', got {kind!r}"
         )
+    return _converted_rates("fixed_update_rates", eta, kind, fixed, float_spec, layers)
+
+
+def _converted_rates(where: str, eta: float, kind: str, fixed: NetworkSpec,
+                     float_spec: NetworkSpec, layers) -> tuple:  # fmt: skip
+    """:func:`fixed_rates` (``kind="bias"``) and :func:`fixed_update_rates`: per layer the
+    mantissa steps ``q`` of one float step, as mantissa and shift (:func:`_mantissa_shift`)."""
     if not fixed.fixed or float_spec.fixed or len(fixed.layers) != len(float_spec.layers):
-        raise ParameterError("fixed_update_rates: needs the fixed spec and its float spec")
+        raise ParameterError(f"{where}: needs the fixed spec and the float spec it came from")
     if not np.isfinite(eta) or eta < 0:
-        raise ParameterError(f"fixed_update_rates: eta must be finite and >= 0, got {eta!r}")
+        raise ParameterError(f"{where}: eta must be finite and >= 0, got {eta!r}")
     mants, shifts = [], []
     for k in layers:
-        layer = fixed.layers[k]
+        layer, sb = fixed.layers[k], fixed.layers[k].spiking_bias
         scale = (int(layer.neuron.vth) << 6) / float(float_spec.layers[k].neuron.vth)
-        if kind == "gain":
+        if kind == "bias":
+            q = eta * scale / 2.0 ** np.broadcast_to(np.asarray(layer.neuron.bias_exp), (layer.n,))
+        elif kind == "gain":
             q = np.full(layer.n, eta * 2.0**16 / scale)
-        elif layer.spiking_bias is None:
+        elif sb is None:
             mants.append(None)
             shifts.append(0)
             continue
         else:
-            sb = layer.spiking_bias
-            w_exp = np.broadcast_to(np.asarray(sb.params.w_b_exp), (sb.m,))
-            q = eta * scale / 2.0**w_exp
-        mant, shift = _mantissa_shift(q, UPDATE_SHIFT_MAX)
+            q = eta * scale / 2.0 ** np.broadcast_to(np.asarray(sb.params.w_b_exp), (sb.m,))
+        mant, shift = _mantissa_shift(q, ETA_SHIFT_MAX if kind == "bias" else UPDATE_SHIFT_MAX)
         mants.append(mant)
         shifts.append(shift)
     return mants, shifts
