@@ -6,6 +6,8 @@ with per-layer choices of decays, reset modes and spiking-bias kinds and an opti
 ``numpy.random.default_rng(seed)`` each), so a test that fails can be rerun exactly.
 :func:`half_active_task` is a small separable classification task for the trainer's tests (torch
 tensors; torch is imported only when it is called).
+:func:`two_neuron_spec` and :func:`two_neuron_input` are a network small enough to follow by
+hand (the on-device rule's worked examples).
 
 Example::
 
@@ -35,7 +37,15 @@ from lava_nt.spec.delay import DELAY_MAX, expand_delay
 from lava_nt.spec.readout import ReadoutSpec, fixed_readout_parameters, readout_parameters
 from lava_nt.spec.validation import ParameterError
 
-__all__ = ["SPIKING_BIAS_KINDS", "half_active_task", "random_input", "random_spec", "with_delays"]
+__all__ = [
+    "SPIKING_BIAS_KINDS",
+    "half_active_task",
+    "random_input",
+    "random_spec",
+    "two_neuron_input",
+    "two_neuron_spec",
+    "with_delays",
+]
 
 #: Spiking-bias kinds of :func:`random_spec` (``spiking_bias=True`` cycles through the first
 #: three): one bias neuron per neuron with a connectivity mask; ``n // 4`` bias neurons in
@@ -390,3 +400,22 @@ def half_active_task(seed: int = 0, n: int = 96, n_in: int = 40):
     p[y == 0, : n_in // 2] = 0.6
     p[y == 1, n_in // 2 :] = 0.6
     return (torch.rand(n, n_in, generator=g) < p).float(), y
+
+
+def two_neuron_spec(fixed: bool) -> NetworkSpec:
+    """2 inputs -> 2 neurons (2 classes x 1): neuron 0 is driven every step by input 0 (weight
+    2), neuron 1 only by its bias. Float: ``du = 1``, ``dv = 0``, ``vth = 1``, biases ``[0,
+    0.6]``; fixed point: ``du = 4095`` (``u = a << 6``), ``dv = 0`` (``v`` integrates), ``vth = 1``
+    (64 voltage units), ``bias_mant = [0, 40]``, ``bias_exp = 0``."""
+    if fixed:
+        p = fixed_ntlif_parameters(2, du=4095, dv=0, vth=1, bias_mant=[0, 40], bias_exp=0)
+        return NetworkSpec(2, [LayerSpec(np.array([[2, 0], [0, 2]]), p)], fixed=True)
+    p = ntlif_parameters(2, du=1.0, dv=0.0, vth=1.0, bias=[0.0, 0.6])
+    return NetworkSpec(2, [LayerSpec(np.array([[2.0, 0.0], [0.0, 2.0]]), p)])
+
+
+def two_neuron_input(S: int, T: int = 4) -> np.ndarray:
+    """``[T, S, 2]`` input of :func:`two_neuron_spec`: input 0 on every step, input 1 off."""
+    x = np.zeros((T, S, 2))
+    x[:, :, 0] = 1
+    return x

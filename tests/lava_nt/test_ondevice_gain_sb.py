@@ -45,7 +45,7 @@ from lava_nt.spec.learning import (
 from lava_nt.spec.ntlif import ntlif_parameters
 from lava_nt.spec.spiking_bias import spiking_bias_parameters
 from lava_nt.spec.validation import ParameterError
-from lava_nt.testing import random_input, random_spec
+from lava_nt.testing import random_input, random_spec, two_neuron_input, two_neuron_spec
 
 SAT = (1 << (ELIG_BITS - 1)) - 1
 
@@ -111,25 +111,10 @@ def test_float_rules():
 
 
 # ---- the twin by hand ------------------------------------------------------------------------
-def _hand_spec(fixed: bool) -> NetworkSpec:
-    """2 inputs -> 2 neurons: neuron 0 driven every step by input 0, neuron 1 by its bias."""
-    if fixed:
-        p = fixed_ntlif_parameters(2, du=4095, dv=0, vth=1, bias_mant=[0, 40], bias_exp=0)
-        return NetworkSpec(2, [LayerSpec(np.array([[2, 0], [0, 2]]), p)], fixed=True)
-    p = ntlif_parameters(2, du=1.0, dv=0.0, vth=1.0, bias=[0.0, 0.6])
-    return NetworkSpec(2, [LayerSpec(np.array([[2.0, 0.0], [0.0, 2.0]]), p)])
-
-
-def _hand_input(S: int) -> np.ndarray:
-    x = np.zeros((4, S, 2))
-    x[:, :, 0] = 1
-    return x
-
-
 def test_float_gain_twin_by_hand():
-    spec = _hand_spec(False)
+    spec = two_neuron_spec(False)
     rule = make_rule(spec, 4, 2, learn="gain", eta_gain=0.1, band=0.5)
-    res = run_twin(spec, rule, _hand_input(1), np.array([0]))
+    res = run_twin(spec, rule, two_neuron_input(1), np.array([0]))
     # neuron 0: u + b = 2, eligible 4 steps -> elig_g 8; neuron 1: u + b = 0.6, eligible 4
     # steps (0.6, 1.2*, 0.6, 1.2*) -> 2.4. e = [2 - 4, 0 - 2]; g += 0.1 * -2 * elig_g
     np.testing.assert_allclose(res.gains[0], [1 - 1.6, 1 - 0.48], rtol=0, atol=1e-15)
@@ -138,10 +123,10 @@ def test_float_gain_twin_by_hand():
 
 
 def test_fixed_gain_twin_by_hand():
-    spec = _hand_spec(True)
+    spec = two_neuron_spec(True)
     rule = make_rule(spec, 4, 2, learn=("bias", "gain"), eta_mant=3, eta_shift=1,
                      eta_gain_mant=3, eta_gain_shift=1, band=0.5)  # fmt: skip
-    res = run_twin(spec, rule, _hand_input(1), np.array([0]))
+    res = run_twin(spec, rule, two_neuron_input(1), np.array([0]))
     # neuron 0: x = 128 -> rshift_round(128, 8) = 1 per eligible step -> elig_g 4; neuron 1:
     # x = 40 -> 0. e = [-2, -2]: gain delta round(3 * -2 * 4 / 2) = -12 and 0; the bias rule
     # as in test_ondevice_rule (-12 each)
@@ -149,7 +134,7 @@ def test_fixed_gain_twin_by_hand():
     assert res.biases[0].tolist() == [-12, 28]
 
 
-def _sb_hand_spec(fixed: bool) -> NetworkSpec:
+def _sbtwo_neuron_spec(fixed: bool) -> NetworkSpec:
     """1 input -> 2 neurons sharing one bias neuron that spikes every step (weight 2 on the
     input; volumetric: group [0, 0]); the neurons get no synaptic input."""
     if fixed:
@@ -170,7 +155,7 @@ def _sb_hand_spec(fixed: bool) -> NetworkSpec:
 
 
 def test_float_weight_twin_by_hand():
-    spec = _sb_hand_spec(False)
+    spec = _sbtwo_neuron_spec(False)
     rule = make_rule(spec, 3, 2, learn="sb_weight", eta_sb=0.1, band=0.9)
     res = run_twin(spec, rule, np.ones((3, 1, 1)), np.array([0]))
     # the bias neuron spikes each step: trace 1, 1.5, 1.75; C = 0.2 * trace; dv = 1 so
@@ -182,7 +167,7 @@ def test_float_weight_twin_by_hand():
 
 
 def test_fixed_weight_twin_by_hand():
-    spec = _sb_hand_spec(True)
+    spec = _sbtwo_neuron_spec(True)
     rule = make_rule(spec, 3, 2, learn="sb_weight", eta_sb_mant=5, eta_sb_shift=2, band=0.9)
     res = run_twin(spec, rule, np.ones((3, 1, 1)), np.array([0]))
     # trace (dc 2048 halves): 256, 384, 448; C = 16, 24, 28 (dv 4095 keeps 1/4096 of v: v = C)
@@ -302,7 +287,7 @@ def test_fixed_update_rates_convert_the_float_rates():
 
 
 def test_sb_weight_headroom_reexpresses_the_weights_with_room_to_grow():
-    spec = _sb_hand_spec(True)  # vth 1 -> 64 voltage units; w_b 16 << 0
+    spec = _sbtwo_neuron_spec(True)  # vth 1 -> 64 voltage units; w_b 16 << 0
     sb = spec.layers[0].spiking_bias
     sb.params = sb.params._replace(w_b_mant=np.array([1000]), w_b_exp=np.array([3]))
     out = sb_weight_headroom(spec, [0], 300.0)  # room for 300 * 64 = 19,200: e = 3 (32,760)
@@ -315,7 +300,7 @@ def test_sb_weight_headroom_reexpresses_the_weights_with_room_to_grow():
     # 0: only what the weight needs now (8000 <= 4095 << 1)
     assert sb_weight_headroom(spec, [0], 0.0).layers[0].spiking_bias.params.w_b_exp[0] == 1
     with pytest.raises(ParameterError, match="needs a fixed-point spec"):
-        sb_weight_headroom(_sb_hand_spec(False), [0])
+        sb_weight_headroom(_sbtwo_neuron_spec(False), [0])
 
 
 # ---- errors ------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from lava_nt.network import LayerSpec, NetworkSpec
 from lava_nt.ondevice import (
     bias_headroom,
     derived_feedback,
@@ -17,7 +16,7 @@ from lava_nt.ondevice import (
     run_twin,
     tuned_spec,
 )
-from lava_nt.spec.fixed import BIAS_MANT_MAX, BIAS_MANT_MIN, fixed_ntlif_parameters
+from lava_nt.spec.fixed import BIAS_MANT_MAX, BIAS_MANT_MIN
 from lava_nt.spec.learning import (
     FixedLearningParameters,
     LearningParameters,
@@ -31,9 +30,8 @@ from lava_nt.spec.learning import (
     rshift_round,
     targets,
 )
-from lava_nt.spec.ntlif import ntlif_parameters
 from lava_nt.spec.validation import ParameterError
-from lava_nt.testing import random_input, random_spec
+from lava_nt.testing import random_input, random_spec, two_neuron_input, two_neuron_spec
 
 
 # ---- the integer rule by hand --------------------------------------------------------------
@@ -80,26 +78,10 @@ def test_float_update_and_targets():
 
 
 # ---- the twin on a network small enough to compute by hand ----------------------------------
-def _hand_spec(fixed: bool) -> NetworkSpec:
-    """2 inputs -> 2 neurons (= 2 classes x 1): neuron 0 is driven every step by input 0,
-    neuron 1 only by its bias."""
-    if fixed:  # du 4095: u = a << 6; dv 0: v integrates; vth 1 -> 64
-        p = fixed_ntlif_parameters(2, du=4095, dv=0, vth=1, bias_mant=[0, 40], bias_exp=0)
-        return NetworkSpec(2, [LayerSpec(np.array([[2, 0], [0, 2]]), p)], fixed=True)
-    p = ntlif_parameters(2, du=1.0, dv=0.0, vth=1.0, bias=[0.0, 0.6])
-    return NetworkSpec(2, [LayerSpec(np.array([[2.0, 0.0], [0.0, 2.0]]), p)])
-
-
-def _hand_input(S: int) -> np.ndarray:
-    x = np.zeros((4, S, 2))
-    x[:, :, 0] = 1
-    return x
-
-
 def test_fixed_twin_by_hand():
-    spec = _hand_spec(True)
+    spec = two_neuron_spec(True)
     rule = make_rule(spec, 4, 2, eta_mant=3, eta_shift=1, band=0.5)  # band 32 of 64
-    res = run_twin(spec, rule, _hand_input(3), np.array([0, 0, 0]), learn=[1, 1, 0])
+    res = run_twin(spec, rule, two_neuron_input(3), np.array([0, 0, 0]), learn=[1, 1, 0])
     # sample 0: neuron 0 v = 128 every step -> 4 spikes, elig 4; neuron 1 v = 40, 80*, 40, 80*
     # -> 2 spikes, elig 4 (40 > 64 - 32). Label 0: target [2, 0], e = [-2, -2], l = e.
     # delta = round(3 * -2 * 4 / 2) = -12 -> bias_mant [-12, 28]
@@ -115,9 +97,9 @@ def test_fixed_twin_by_hand():
 
 
 def test_float_twin_by_hand():
-    spec = _hand_spec(False)
+    spec = two_neuron_spec(False)
     rule = make_rule(spec, 4, 2, eta=0.1, band=0.5)
-    res = run_twin(spec, rule, _hand_input(1), np.array([0]))
+    res = run_twin(spec, rule, two_neuron_input(1), np.array([0]))
     # neuron 0: v = 2 -> 4 spikes, elig 4; neuron 1: 0.6, 1.2*, 0.6, 1.2* -> 2 spikes, elig 4
     # e = [2 - 4, 0 - 2] = [-2, -2]; delta = 0.1 * -2 * 4 = -0.8
     np.testing.assert_allclose(res.biases[0], [-0.8, 0.6 - 0.8], rtol=0, atol=1e-15)
@@ -126,9 +108,9 @@ def test_float_twin_by_hand():
 
 
 def test_saturation_in_the_twin():
-    spec = _hand_spec(True)
+    spec = two_neuron_spec(True)
     rule = make_rule(spec, 4, 2, eta_mant=4095, eta_shift=0)
-    res = run_twin(spec, rule, _hand_input(2), np.array([1, 1]))
+    res = run_twin(spec, rule, two_neuron_input(2), np.array([1, 1]))
     # label 1 wants neuron 0 silent (e0 = -4, elig 4): -65520 per sample -> clipped at -4096
     assert res.biases[0][0] == BIAS_MANT_MIN
 
@@ -205,9 +187,9 @@ def test_parameter_errors(call, match):
 
 
 def test_run_errors_name_the_problem():
-    spec = _hand_spec(False)
+    spec = two_neuron_spec(False)
     rule = make_rule(spec, 4, 2)
-    x = _hand_input(2)
+    x = two_neuron_input(2)
     with pytest.raises(ParameterError, match="label 2 is outside"):
         run_twin(spec, rule, x, np.array([0, 2]))
     with pytest.raises(ParameterError, match="labels must be 2 integers"):
