@@ -46,3 +46,19 @@ def model_and_data(directory, spec, n_classes: int, T: int, N: int) -> dict:
 def cli_files():
     """The builders of this conftest for the command-line tests (a small model and its data)."""
     return SimpleNamespace(spec=small_spec, model_and_data=model_and_data)
+
+
+@pytest.fixture
+def netx_mnist_net():
+    """The path of lava-dl's netx test network ``mnist.net`` (in the side-installed lava-dl);
+    the test is skipped where it is not installed."""
+    from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader
+
+    try:
+        side = ensure_netx_reader()
+    except NetxUnavailable as exc:
+        pytest.skip(str(exc))
+    path = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"
+    if not path.is_file():
+        pytest.skip(f"{path} is not in the side-installed lava-dl wheel")
+    return path

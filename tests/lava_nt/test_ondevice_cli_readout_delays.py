@@ -97,19 +97,11 @@ def test_readout_errors(tmp_path, capsys):
         capsys.readouterr().err)  # fmt: skip
 
 
-def test_netx_imported_readout_network(tmp_path, capsys):
+def test_netx_imported_readout_network(tmp_path, capsys, netx_mnist_net):
     """lava-dl's mnist.net (graded input, an integrator readout of 10 units read as 'last'),
     imported with ``lava-nt import-netx``, tuned by ``lava-nt ondevice`` (float twin): the
     readout bias learns and the report's accuracy is that of the written model."""
-    from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader
-
-    try:
-        side = ensure_netx_reader()
-    except NetxUnavailable as exc:
-        pytest.skip(str(exc))
-    path = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"
-    if not path.is_file():
-        pytest.skip(f"{path} is not in the side-installed lava-dl wheel")
+    path = netx_mnist_net
     model = tmp_path / "m.h5"
     assert main(["import-netx", str(path), str(model), "--units", "dyadic"]) == 0
     spec, info = load_model(model)
