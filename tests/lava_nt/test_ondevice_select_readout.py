@@ -120,3 +120,18 @@ def test_the_comparison_study_tunes_a_readout_network(task, monkeypatch, which):
         res.readout_bias, np.broadcast_to(getattr(start.readout.params, name), (2,))
     )
     assert compare.accuracy(tuned, (xv, yv)) == spec_accuracy(tuned, xv, yv, 2)
+
+
+def test_the_lava_engine_learns_the_readout_bias_the_twin_learns(task):
+    """Fixed point: the chosen point re-run as one Lava learning run (engine="lava") gives the
+    twin's biases and readout bias bit for bit, and the score of that network."""
+    spec, fixed, (xt, yt), (xv, yv) = task
+    kw = dict(T=T, n_classes=2, etas=(1e-3,), bands=(0.5,), passes=1, seed=3,
+              feedback="identity", float_spec=spec)  # fmt: skip
+    twin = tune_on_device(fixed, xt[:, :8], yt[:8], xv, yv, **kw)
+    lava = tune_on_device(fixed, xt[:, :8], yt[:8], xv, yv, engine="lava", **kw)
+    assert lava.engine == "lava" and lava.select_acc == twin.select_acc
+    for k in range(2):
+        assert np.array_equal(lava.biases[k], twin.biases[k])
+    assert np.array_equal(lava.readout_bias, twin.readout_bias)
+    assert np.array_equal(lava.spec.readout.params.bias_mant, twin.readout_bias)
