@@ -1,4 +1,5 @@
-"""``lava-nt ondevice``: help, the files it writes, twin = Lava through the CLI, and its errors."""
+"""``lava-nt ondevice``: help, the files it writes, twin = Lava through the CLI, its errors, and
+the error gate with class weights (``--error-gate misclassified --class-weights balanced``)."""
 
 import json
 
@@ -34,13 +35,24 @@ def _run(tmp_path, out, *extra):
     return main(argv)
 
 
+def _same_bias_mants(a, b, other) -> bool:
+    """Assert that ``a`` and ``b`` hold the same bias mantissas in every layer; whether any
+    layer's differ from ``other``'s."""
+    differs = False
+    for la, lb, lo in zip(a.layers, b.layers, other.layers, strict=True):
+        assert np.array_equal(la.neuron.bias_mant, lb.neuron.bias_mant)
+        differs |= not np.array_equal(la.neuron.bias_mant, lo.neuron.bias_mant)
+    return differs
+
+
 def test_help_lists_the_options(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["ondevice", "--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
     opts = ("--engine", "--precision", "--feedback", "--eta-mant", "--band", "--rates", "--learn",
-            "--eta-gain", "--eta-gain-mant", "--eta-sb", "--eta-sb-shift")  # fmt: skip
+            "--eta-gain", "--eta-gain-mant", "--eta-sb", "--eta-sb-shift", "--error-gate",
+            "--class-weights", "misclassified")  # fmt: skip
     for opt in opts:
         assert opt in text
 
@@ -53,11 +65,7 @@ def test_fixed_twin_and_lava_write_the_same_tuned_model(files, capsys):
     b, _ = load_model(tmp_path / "lava" / "tuned.h5")
     assert a.fixed and info.meta["ondevice"]["precision"] == "fixed"
     base = bias_headroom(quantize(spec)[0], [0, 1], 1.0)  # what the command tunes
-    changed = False
-    for la, lb, l0 in zip(a.layers, b.layers, base.layers, strict=True):
-        assert np.array_equal(la.neuron.bias_mant, lb.neuron.bias_mant)
-        changed |= not np.array_equal(la.neuron.bias_mant, l0.neuron.bias_mant)
-    assert changed
+    assert _same_bias_mants(a, b, base)  # twin = Lava, and the biases changed
     rep = json.loads((tmp_path / "twin" / "report.json").read_text())
     rep_lava = json.loads((tmp_path / "lava" / "report.json").read_text())
     assert rep_lava["accuracy_after"] == rep["accuracy_after"] and rep_lava["lava_steps"] > 0
@@ -145,3 +153,50 @@ def test_fixed_gains_and_weights_twin_and_lava_write_the_same_model(tmp_path):
     assert rep["settings"]["eta_sb"] == 0.001 and set(rep["gain_change"]) == {"0", "1"}
     assert rep["settings"]["sb_headroom"] == 1.0
     assert rep["sb_weight_change"]["1"]["max_abs"] > 0 and rep["bias_change"]["0"]["max_abs"] == 0
+
+
+# ---- --error-gate misclassified --class-weights balanced ---------------------------------------
+Y_TUNE = np.array([0, 0, 0, 0, 0, 1, 0, 1])  # imbalanced: 6 of class 0, 2 of class 1
+
+
+@pytest.fixture()
+def gate_files(files):
+    """The files of ``files`` with imbalanced tuning labels :data:`Y_TUNE`."""
+    tmp_path, _ = files
+    np.savez(tmp_path / "tune.npz", x=np.load(tmp_path / "tune.npz")["x"], y=Y_TUNE)
+    np.savez(tmp_path / "test.npz", x=np.load(tmp_path / "test.npz")["x"],
+             y=np.array([0, 1, 0, 1, 0, 0]))  # fmt: skip
+    return tmp_path
+
+
+def test_fixed_gated_twin_and_lava_write_the_same_model(gate_files):
+    """Twin and Lava write the same model, the report records the gate and the weights, and the
+    gate changes what is learned compared with the plain rule."""
+    files = gate_files
+    gate = ("--precision", "fixed", "--eta", "0.002", "--error-gate", "misclassified",
+            "--class-weights", "balanced")  # fmt: skip
+    assert _run(files, "twin", *gate) == 0
+    assert _run(files, "lava", *gate, "--engine", "lava") == 0
+    assert _run(files, "plain", "--precision", "fixed", "--eta", "0.002") == 0
+    a, info = load_model(files / "twin" / "tuned.h5")
+    b, _ = load_model(files / "lava" / "tuned.h5")
+    c, _ = load_model(files / "plain" / "tuned.h5")
+    assert _same_bias_mants(a, b, c)  # twin = Lava, and the gate changed what was learned
+    rep = json.loads((files / "twin" / "report.json").read_text())
+    s = rep["settings"]
+    assert s["error_gate"] == "misclassified" and s["class_weights"] == "balanced"
+    # w = 8 / (2 * [6, 2]) = [2/3, 2]: shift 10, mantissas round([682.67, 2048])
+    assert s["class_weight_values"] == {"w_mant": [683, 2048], "w_shift": 10}
+    assert info.meta["ondevice"]["error_gate"] == "misclassified"
+    plain = json.loads((files / "plain" / "report.json").read_text())["settings"]
+    assert plain["error_gate"] == "always" and plain["class_weight_values"] is None
+
+
+def test_float_weights_recorded_and_a_missing_class_refused(gate_files, capsys):
+    files = gate_files
+    assert _run(files, "f", "--class-weights", "balanced", "--eta", "0.002") == 0
+    rep = json.loads((files / "f" / "report.json").read_text())
+    assert rep["settings"]["class_weight_values"] == pytest.approx([8 / 12, 8 / 4])
+    np.savez(files / "tune.npz", x=random_input(1, T, 8, 16), y=np.zeros(8, np.int64))
+    assert _run(files, "g", "--class-weights", "balanced") == 1
+    assert "classes [1] have none" in capsys.readouterr().err
