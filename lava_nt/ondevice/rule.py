@@ -461,17 +461,22 @@ def bias_headroom(spec: NetworkSpec, layers, vth_fraction: float = 1.0) -> Netwo
     ``round(value / 2**e) << e`` (round half away from zero; an error below ``2**(e-1)`` voltage
     units). ``vth_fraction = 0`` keeps only what the biases need now.
     """
-    if not spec.fixed:
-        raise ParameterError("bias_headroom: needs a fixed-point spec")
-    if not np.isfinite(vth_fraction) or vth_fraction < 0:
-        raise ParameterError(f"bias_headroom: vth_fraction must be >= 0, got {vth_fraction!r}")
-    out = copy.deepcopy(spec)
+    out = _fixed_copy(spec, vth_fraction, "bias_headroom")
     for k in layers:
         layer = out.layers[k]
         p = layer.neuron
         mant, exp = _room(p.bias_mant, p.bias_exp, layer.n, vth_fraction * (int(p.vth) << 6))
         layer.neuron = p._replace(bias_mant=mant, bias_exp=exp)
     return out
+
+
+def _fixed_copy(spec: NetworkSpec, vth_fraction: float, where: str) -> NetworkSpec:
+    """A deep copy of the fixed-point ``spec``, after checking it and ``vth_fraction >= 0``."""
+    if not spec.fixed:
+        raise ParameterError(f"{where}: needs a fixed-point spec")
+    if not np.isfinite(vth_fraction) or vth_fraction < 0:
+        raise ParameterError(f"{where}: vth_fraction must be >= 0, got {vth_fraction!r}")
+    return copy.deepcopy(spec)
 
 
 def _room(mant, exp, n: int, need: float) -> tuple[np.ndarray, np.ndarray]:
@@ -496,11 +501,7 @@ def sb_weight_headroom(spec: NetworkSpec, layers, vth_fraction: float = 1.0) -> 
     bias added for tuning) could otherwise only reach 4095 voltage units. Layers without a
     spiking bias are left as they are.
     """
-    if not spec.fixed:
-        raise ParameterError("sb_weight_headroom: needs a fixed-point spec")
-    if not np.isfinite(vth_fraction) or vth_fraction < 0:
-        raise ParameterError(f"sb_weight_headroom: vth_fraction must be >= 0, not {vth_fraction}")
-    out = copy.deepcopy(spec)
+    out = _fixed_copy(spec, vth_fraction, "sb_weight_headroom")
     for k in layers:
         layer = out.layers[k]
         sb = layer.spiking_bias
