@@ -236,6 +236,22 @@ def test_keep_checkpoints_keeps_them_and_is_part_of_the_run(small_deap, tmp_path
     assert len(sorted(run.rglob("*.pt"))) == 4
 
 
+def test_deploying_finished_units_later_needs_only_their_model_files(small_deap, tmp_path):
+    """Lava switched on for a run whose units finished without it: the deployment reads the
+    model files (the checkpoints are gone) and runs the float and the quantised network."""
+    cfg = PipelineConfig(methods=("nt2",), seeds=(0,), participants=(1,), lava=False,
+                         lava_samples=2, **TINY)  # fmt: skip
+    run = tmp_path / "run"
+    run_pipeline(run, cfg, data_dir=small_deap, log=_quiet, report=False)
+    assert not sorted(run.rglob("*.pt"))
+    later = PipelineConfig(**{**cfg.__dict__, "lava": True})
+    s = run_pipeline(run, later, data_dir=small_deap, log=_quiet, report=False)
+    assert (s.units_run, s.deployed) == (0, 1)
+    (dep,) = [r for r in pl.load_results(run) if r["kind"] == "deploy"]
+    assert dep["n_samples"] == 2 and dep["float_output_match"] == 1.0
+    assert dep["fixed_status"] == "ok"
+
+
 def test_thesis_protocol_named_in_reports(small_deap, tmp_path):
     cfg = PipelineConfig(
         protocol="thesis", methods=("nt2",), seeds=(0,), participants=(3,), lava=False, **TINY
