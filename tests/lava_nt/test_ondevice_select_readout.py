@@ -6,6 +6,8 @@ of the library's run and of the command's."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -94,6 +96,15 @@ def test_the_command_learns_what_the_chosen_point_learns(task, tmp_path):
         assert np.array_equal(tuned.layers[k].neuron.bias_mant, ch.biases[k])
     assert np.array_equal(tuned.readout.params.bias_mant, ch.readout_bias)
     assert np.array_equal(tuned.readout.params.bias_exp, ch.spec.readout.params.bias_exp)
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert rep["settings"]["readout_headroom"] == 1.0
+    assert rep["settings"]["readout_targets"] == [float(t) for t in ch.readout_targets]
+
+
+def test_the_command_help_names_the_readout_headroom(capsys):
+    with pytest.raises(SystemExit):
+        main(["ondevice", "--help"])
+    assert "--readout-headroom" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["float", "fixed"])
