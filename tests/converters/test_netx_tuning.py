@@ -28,19 +28,6 @@ from lava_nt.tuning import apply_tuning
 T = 16
 
 
-def _mnist_net():
-    from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader
-
-    try:
-        side = ensure_netx_reader()
-    except NetxUnavailable as exc:
-        pytest.skip(str(exc))
-    path = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"
-    if not path.is_file():
-        pytest.skip(f"{path} is not in the side-installed lava-dl wheel")
-    return path
-
-
 def shift(images, dx=3, dy=3):
     """Digits moved right by ``dx`` and down by ``dy`` pixels (zeros shifted in)."""
     im = images.reshape(-1, 28, 28)
@@ -74,13 +61,15 @@ def _fixed_weights(spec):
     return [dense_effective_weights(d.weight) * 2.0**d.weight_exp for d in dense]
 
 
-def test_mnist_net_imported_tuned_on_shifted_digits_and_deployed_on_lava(tmp_path, capsys):
+def test_mnist_net_imported_tuned_on_shifted_digits_and_deployed_on_lava(
+    tmp_path, capsys, netx_mnist_net
+):
     from lava_nt.converters.lava_graph import run_network
     from lava_nt.converters.quantize import quantize
     from lava_nt.nn.fixed_emulator import emulate_fixed
 
     model = tmp_path / "mnist.h5"
-    out = _run(["import-netx", _mnist_net(), model, "--units", "dyadic"], capsys)
+    out = _run(["import-netx", netx_mnist_net, model, "--units", "dyadic"], capsys)
     assert "input: graded" in out and "readout: 10 units" in out
     spec, info = load_model(model)
     assert info.n_classes == 10 and spec.graded
@@ -131,9 +120,9 @@ def test_mnist_net_imported_tuned_on_shifted_digits_and_deployed_on_lava(tmp_pat
     assert agree.mean() >= 0.75
 
 
-def test_lava_nt_tune_accepts_the_imported_readout_network(tmp_path, capsys):
+def test_lava_nt_tune_accepts_the_imported_readout_network(tmp_path, capsys, netx_mnist_net):
     model = tmp_path / "mnist.h5"
-    _run(["import-netx", _mnist_net(), model, "--units", "dyadic"], capsys)
+    _run(["import-netx", netx_mnist_net, model, "--units", "dyadic"], capsys)
     _, info = load_model(model)
     w_in = int(info.meta["netx_input_weight"])
     for name, (n, off) in {"train": (32, 0), "val": (16, 1000)}.items():

@@ -458,19 +458,12 @@ def test_readouts_export_and_import_back_bit_for_bit(tmp_path, du, dv):
         to_nir(spec, norse_compat=True)
 
 
-def test_real_mnist_net_exports_to_nir_and_back(tmp_path):
+def test_real_mnist_net_exports_to_nir_and_back(tmp_path, netx_mnist_net):
     """lava-dl's trained mnist.net (graded input, integrator readout) -> lava-nt -> NIR ->
     lava-nt: the same network, and Norse cells run the NIR file like lava-nt."""
-    from lava_nt.converters.netx import NetxUnavailable, ensure_netx_reader, import_netx
+    from lava_nt.converters.netx import import_netx
 
-    try:
-        side = ensure_netx_reader()
-    except NetxUnavailable as exc:
-        pytest.skip(str(exc))
-    path = side / "tests" / "lava" / "lib" / "dl" / "netx" / "mnist.net"
-    if not path.is_file():
-        pytest.skip(f"{path} is not in the side-installed lava-dl wheel")
-    imp = import_netx(path, units="dyadic")
+    imp = import_netx(netx_mnist_net, units="dyadic")
     out = export_nir(imp.float_spec, tmp_path / "mnist.nir")
     res = import_nir(out)
     assert res.exact and res.spec.graded and res.spec.sizes == imp.float_spec.sizes
