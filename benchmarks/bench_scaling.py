@@ -54,6 +54,38 @@ def _units(run_dir: Path) -> list[dict]:
     return rows
 
 
+def _stage_sums(rows: list[dict]) -> dict[str, float]:
+    """Seconds per stage kind (pretrain / tune / deploy) summed over a run's results rows."""
+    out: dict[str, float] = {}
+    for r in rows:
+        out[r["kind"]] = out.get(r["kind"], 0.0) + float(r.get("seconds", 0.0))
+    return out
+
+
+def _contention_note(stage_secs: dict, walls: dict) -> str:
+    """Where the 1 -> 2 worker efficiency goes: each stage's summed seconds with 2 workers over
+    those with 1 (medians over rounds; 1.0 = no slowdown from running two at once), and the
+    2-worker wall time the 1-worker stage sums would give without any slowdown."""
+    kinds = ("pretrain", "tune", "deploy")
+    one = {k: common.median([r.get(k, 0.0) for r in stage_secs["ray-1"]]) for k in kinds}
+    two = {k: common.median([r.get(k, 0.0) for r in stage_secs["ray-2"]]) for k in kinds}
+    wall1 = common.median(walls["ray-1"])
+    other = wall1 - sum(one.values())  # Ray start-up, features, report: not spread
+    ideal = other + sum(one.values()) / 2
+    parts = ", ".join(
+        f"{k} {one[k]:.1f} -> {two[k]:.1f} s ({two[k] / one[k]:.2f}x)" for k in kinds if one[k]
+    )
+    return (
+        f"Where the efficiency goes (seconds recorded per stage in results.jsonl, summed over "
+        f"the run, 1 -> 2 workers): {parts}. Without any slowdown from running two at once the "
+        f"2-worker run would take about {ideal:.0f} s (efficiency {wall1 / (2 * ideal):.2f}; "
+        f"measured {common.median(walls['ray-2']):.0f} s). A Lava deployment is itself several "
+        "OS processes (one per Lava process), so with 1 worker it already uses the idle second "
+        "core and two concurrent deployments slow each other most; `--lava-check N` (reference "
+        "mode: Lava on N samples per model) shortens that part."
+    )
+
+
 def _stage_times() -> dict[str, float] | None:
     """Mean per-fold seconds per stage from the stored end-to-end section (full size)."""
     path = common.ROOT / "benchmarks" / "results" / "full" / "end_to_end.json"
@@ -99,6 +131,8 @@ def run(quick: bool) -> dict:
         walls: dict[str, list[float]] = {v: [] for v in variants}
         n_units = 0
         unit_secs: list[float] = []
+        # per variant and round: the seconds results.jsonl records per stage kind
+        stage_secs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
         for r in range(rounds):
             names = list(variants)
             order = names[r % len(names) :] + names[: r % len(names)]
@@ -117,6 +151,7 @@ def run(quick: bool) -> dict:
                 n_units = len(tune)
                 if name == "serial":
                     unit_secs.append(sum(x.get("seconds", 0) for x in rows))
+                stage_secs[name].append(_stage_sums(rows))
                 common.log(f"  round {r + 1}: {name} {walls[name][-1]:.1f} s")
                 shutil.rmtree(run_dir, ignore_errors=True)
         ups = {k: [n_units / w for w in v] for k, v in walls.items()}
@@ -141,7 +176,7 @@ def run(quick: bool) -> dict:
             ),
         ]  # fmt: skip
         stages = _stage_times()
-        notes = []
+        notes = [_contention_note(stage_secs, walls)]
         if stages:
             for label, w in (
                 ("this 2-core machine, 2 workers", 2),
