@@ -15,9 +15,13 @@ import numpy as np
 from lava_nt.converters.model_file.storage import value
 
 
-def _checksum(f) -> str:
+def _checksum(f, read=value) -> str:
     """SHA-256 over every dataset (name, dtype, shape, bytes of its value as float64 / int64)
-    and attribute, in sorted order, except the root ``checksum`` attribute itself."""
+    and attribute, in sorted order, except the root ``checksum`` attribute itself.
+
+    ``read`` turns a dataset's stored array into what is hashed; ``np.asarray`` (the stored
+    bytes) is schema 5's definition, which equals this one on the float64 / int64 storage every
+    schema-5 file has."""
     h = hashlib.sha256()
 
     def add_attrs(name, obj):
@@ -42,7 +46,7 @@ def _checksum(f) -> str:
         obj = f[name]
         add_attrs(name, obj)
         if isinstance(obj, h5py.Dataset):
-            arr = value(obj[()])
+            arr = read(obj[()])
             h.update(f"#{name}:{arr.dtype.str}{arr.shape}:".encode())
             h.update(arr.tobytes())
     return h.hexdigest()

@@ -3,7 +3,6 @@ compressed, read back bit for bit as float64 / int64; the checksum is over the v
 written before (float64 / int64, contiguous) load as they did; compressed storage other than the
 writer's is refused; the command-line verbs open a compact file as they open an old one."""
 
-import hashlib
 import json
 
 import h5py
@@ -89,34 +88,7 @@ def _f32_spec(seed=0, sizes=(100, 80, 20), spiking_bias=("per_neuron", None)):
 
 def _old_checksum(f) -> str:
     """The checksum as schema 5 defined it: over the stored bytes of every dataset."""
-    h = hashlib.sha256()
-
-    def add_attrs(name, obj):
-        for key in sorted(obj.attrs):
-            if name == "/" and key == "checksum":
-                continue
-            val = obj.attrs[key]
-            h.update(f"@{name}:{key}:{type(val).__name__}:".encode())
-            if isinstance(val, bytes):
-                h.update(val)
-            elif isinstance(val, str):
-                h.update(val.encode())
-            else:
-                arr = np.asarray(val)
-                h.update(f"{arr.dtype.str}{arr.shape}".encode())
-                h.update(arr.tobytes())
-
-    add_attrs("/", f)
-    names = []
-    f.visit(names.append)
-    for name in sorted(names):
-        obj = f[name]
-        add_attrs(name, obj)
-        if isinstance(obj, h5py.Dataset):
-            arr = np.asarray(obj[()])
-            h.update(f"#{name}:{arr.dtype.str}{arr.shape}:".encode())
-            h.update(arr.tobytes())
-    return h.hexdigest()
+    return mf._checksum(f, read=np.asarray)
 
 
 def _save_the_old_way(path, spec, monkeypatch, **kw):
