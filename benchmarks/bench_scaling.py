@@ -88,10 +88,8 @@ def _contention_note(stage_secs: dict, walls: dict) -> str:
 
 def _stage_times() -> dict[str, float] | None:
     """Mean per-fold seconds per stage from the stored end-to-end section (full size)."""
-    path = common.ROOT / "benchmarks" / "results" / "full" / "end_to_end.json"
-    try:
-        section = json.loads(path.read_text())
-    except (OSError, ValueError):
+    section = common.stored_section("end_to_end")
+    if section is None:
         return None
     out = {}
     for block in section.get("extra", []):

@@ -31,8 +31,8 @@ Run: ``.venv/bin/python benchmarks/bench_tuning.py [--quick] [--json out.json]``
 from __future__ import annotations
 
 import copy
-import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -220,14 +220,8 @@ FUSED_BIAS_COMMIT = "e3209a2"  # the commit that fused the spiking-bias current
 
 def _section_commit(name: str) -> str | None:
     """The git commit a stored full-version section was measured at (its ``measured`` text)."""
-    import re
-
-    path = common.ROOT / "benchmarks" / "results" / "full" / f"{name}.json"
-    try:
-        measured = json.loads(path.read_text()).get("measured", "")
-    except (OSError, ValueError):
-        return None
-    m = re.search(r"git ([0-9a-f]{7,40})", measured)
+    section = common.stored_section(name)
+    m = re.search(r"git ([0-9a-f]{7,40})", section.get("measured", "")) if section else None
     return m.group(1) if m else None
 
 
@@ -244,11 +238,7 @@ def _includes_fused_bias(commit: str | None) -> bool:
 
 def _stored_efficiency() -> float | None:
     """The scaling section's measured 1 -> 2 worker efficiency, if stored."""
-    path = common.ROOT / "benchmarks" / "results" / "full" / "scaling.json"
-    try:
-        figs = json.loads(path.read_text()).get("figures", [])
-    except (OSError, ValueError):
-        return None
+    figs = (common.stored_section("scaling") or {}).get("figures", [])
     return next((f["ratio"] for f in figs if f["name"].startswith("parallel efficiency")), None)
 
 

@@ -293,6 +293,16 @@ def now() -> str:
 # ---- files -------------------------------------------------------------------------------------
 
 
+def stored_section(name: str, mode: str = "full") -> dict | None:
+    """The stored result of benchmark section ``name`` (``benchmarks/results/MODE/NAME.json``,
+    written by ``run_all.py``), or None when there is none or it is unreadable."""
+    path = ROOT / "benchmarks" / "results" / mode / f"{name}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def atomic_write(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
