@@ -263,24 +263,86 @@ def build(
     spec: NetworkSpec, x: np.ndarray, precision: str = "float", record: bool = False
 ) -> LavaGraph:
     """Build (not run) the Lava processes for ``spec`` on input ``x`` (call inside a job)."""
-    from lava.proc.io.extractor import Extractor
+    return build_many([(spec, precision, record)], x)[0]
+
+
+def build_many(nets, x: np.ndarray) -> list[LavaGraph]:
+    """Build (not run) several networks ``nets = [(spec, precision, record), ...]`` on ONE
+    source of ``x``, as one Lava process graph: one runtime runs them all (call inside a job).
+
+    The networks share the schedule of :func:`schedule` (window ``T``) with the drain of the
+    deepest one; each layer keeps its own reset offsets, so each network's records equal its own
+    :func:`run_network`. Precisions may differ for binary spikes (the float source's 0/1 values
+    are the fixed Dense's spikes as well); graded input needs one precision (the source sends
+    real values in float and integers in fixed point). Every graph carries the same ``run_cfg``
+    (each Process mapped to its model of its network's precision).
+    """
     from lava.proc.io.source import RingBuffer
 
     from lava_nt.lava.models import run_config
+
+    nets = list(nets)
+    if not nets:
+        raise ParameterError("build_many: no networks given")
+    for i, (spec, precision, _) in enumerate(nets):
+        check_spec(spec, precision, f"build_many: network {i}")
+    x = check_input(nets[0][0], x, "build_many")
+    precisions = {precision for _, precision, _ in nets}
+    check_shared_input([spec for spec, _, _ in nets], precisions, "build_many")
+    T, B, _ = x.shape
+    depth = max(network_depth(spec) for spec, _, _ in nets)
+    L, steps = schedule(T, B, depth)
+    chunk = min(steps, CHUNK_STEPS)
+    src_precision = "fixed" if precisions == {"fixed"} else "float"
+    data = source_data(x, depth)
+    src = RingBuffer(data=data.astype(np.int32) if src_precision == "fixed" else data)
+    procs = {src: src_precision}
+    graphs = [_build_network(spec, precision, record, src, L, chunk, procs)
+              for spec, precision, record in nets]  # fmt: skip
+    run_cfg = run_config([src], src_precision)
+    for precision in precisions:
+        mapped = run_config([p for p, q in procs.items() if q == precision], precision)
+        run_cfg.exception_proc_model_map.update(mapped.exception_proc_model_map)
+    for graph, (spec, precision, _) in zip(graphs, nets, strict=True):
+        delayed = [d for d, ls in zip(graph.denses, spec.layers, strict=False) if ls.has_delay]
+        if delayed:
+            from lava_nt.lava.delay_dense import delay_dense_model  # lazy: imports Lava
+
+            for dense in delayed:  # Lava's DelayDense models plus the per-sample reset
+                run_cfg.exception_proc_model_map[dense] = delay_dense_model(precision)
+        graph.run_cfg, graph.steps = run_cfg, steps
+    return graphs
+
+
+def check_shared_input(specs, precisions, where: str) -> None:
+    """Networks on one source need the same input (size and kind), and graded input one
+    precision (the source sends real values in float and integers in fixed point)."""
+    first = specs[0]
+    for i, spec in enumerate(specs[1:], start=1):
+        if spec.n_in != first.n_in or spec.graded != first.graded:
+            raise ParameterError(
+                f"{where}: network {i} takes {spec.n_in} {spec.input} inputs, network 0 "
+                f"{first.n_in} {first.input}; networks on one source need the same input"
+            )
+    if first.graded and len(set(precisions)) > 1:
+        raise ParameterError(
+            f"{where}: graded input needs one precision for all networks (the source sends real "
+            "values in float and integers in fixed point); run them separately"
+        )
+
+
+def _build_network(spec, precision, record, src, L, chunk, procs: dict) -> LavaGraph:
+    """The processes of one network fed by ``src``; each one is added to ``procs`` with its
+    precision (``run_cfg`` and ``steps`` are set by :func:`build_many`)."""
+    from lava.proc.io.extractor import Extractor
+
     from lava_nt.processes.ntlif.process import NTLIF
     from lava_nt.processes.readout.process import Readout
     from lava_nt.processes.spiking_bias.process import SpikingBias
 
-    check_spec(spec, precision, "build")
-    x = check_input(spec, x, "build")
     fixed = precision == "fixed"
-    T, B, _ = x.shape
     depth = network_depth(spec)
     n_layers = len(spec.layers)
-    L, steps = schedule(T, B, depth)
-    chunk = min(steps, CHUNK_STEPS)
-    data = source_data(x, depth)
-    src = RingBuffer(data=data.astype(np.int32) if fixed else data)
     prev_out = src.s_out
     layers, denses, biases, bias_denses = [], [], [], []
     spike_taps, current_taps, bias_spike_taps = [], [], []
@@ -350,19 +412,13 @@ def build(
         ro_tap = Extractor(shape=(ro.n,), buffer_size=chunk)
         ro_proc.v_out.connect(ro_tap.in_port)
         denses.append(ro_dense)
-    procs = [src, *layers, *denses, *[p for p in (*biases, *bias_denses) if p is not None]]
-    procs += [p for p in (ro_proc, ro_tap) if p is not None]
-    procs += [t for t in (*spike_taps, *current_taps, *bias_spike_taps) if t is not None]
-    run_cfg = run_config(procs, precision)  # models chosen by tag, once per Process class
-    delayed = [d for d, ls in zip(denses, spec.layers, strict=False) if ls.has_delay]
-    if delayed:
-        from lava_nt.lava.delay_dense import delay_dense_model  # lazy: imports Lava
-
-        for dense in delayed:  # Lava's DelayDense models plus the per-sample reset
-            run_cfg.exception_proc_model_map[dense] = delay_dense_model(precision)
+    for proc in (*layers, *denses, *biases, *bias_denses, ro_proc, ro_tap, *spike_taps,
+                 *current_taps, *bias_spike_taps):  # fmt: skip
+        if proc is not None:
+            procs[proc] = precision
     return LavaGraph(
         src, layers, denses, biases, bias_denses, ro_proc, ro_tap, spike_taps, current_taps,
-        bias_spike_taps, run_cfg, steps, L, chunk,
+        bias_spike_taps, None, 0, L, chunk,
     )  # fmt: skip
 
 
@@ -418,12 +474,9 @@ def run_chunked(
     return records, timing, finished
 
 
-def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
-    """Run a built graph to the end (in chunks) and read every Extractor; always stops.
-
-    Returns ``(raw, timing)``: ``raw[(kind, k)]`` is the ``[steps, size]`` record of tap ``kind``
-    ("spikes", "bias_current", "bias_spikes") of layer ``k`` (0-based), in Lava step order.
-    """
+def _taps(graph: LavaGraph) -> dict:
+    """``{(kind, k): Extractor}`` of a built graph: "spikes", "bias_current", "bias_spikes" of
+    layer ``k`` (0-based) where recorded, and "readout" (``k`` = the number of layers)."""
     taps = {}
     for k in range(len(graph.layers)):
         for kind, lst in (
@@ -435,7 +488,18 @@ def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
                 taps[(kind, k)] = lst[k]
     if graph.readout_tap is not None:
         taps[("readout", len(graph.layers))] = graph.readout_tap
-    raw, timing, _ = run_chunked(graph.source, graph.run_cfg, graph.steps, graph.chunk, taps)
+    return taps
+
+
+def run_graph(graph: LavaGraph) -> tuple[dict, dict]:
+    """Run a built graph to the end (in chunks) and read every Extractor; always stops.
+
+    Returns ``(raw, timing)``: ``raw[(kind, k)]`` is the ``[steps, size]`` record of tap ``kind``
+    ("spikes", "bias_current", "bias_spikes") of layer ``k`` (0-based), in Lava step order.
+    """
+    raw, timing, _ = run_chunked(
+        graph.source, graph.run_cfg, graph.steps, graph.chunk, _taps(graph)
+    )
     return raw, timing
 
 
@@ -445,18 +509,21 @@ def to_torch_frame(record: np.ndarray, k: int, T: int, B: int, L: int) -> np.nda
     return record[idx]
 
 
-def _network_job(spec: NetworkSpec, x: np.ndarray, precision: str, record: bool) -> dict:
+def _networks_job(nets, x: np.ndarray) -> dict:
     t0 = time.perf_counter()
-    graph = build(spec, x, precision, record)
+    graphs = build_many(nets, x)
     t_build = time.perf_counter() - t0
-    raw, timing = run_graph(graph)
+    taps = {(i, *key): tap for i, g in enumerate(graphs) for key, tap in _taps(g).items()}
+    g0 = graphs[0]
+    raw, timing, _ = run_chunked(g0.source, g0.run_cfg, g0.steps, g0.chunk, taps)
     timing["build"] = t_build
     T, B, _ = x.shape
-    out = {}
-    for (kind, k), rec in raw.items():
-        arr = to_torch_frame(rec, k + 1, T, B, graph.window)
-        out[(kind, k)] = arr.astype(np.int8) if kind in ("spikes", "bias_spikes") else arr
-    return {"records": out, "timing": timing, "steps": graph.steps, "window": graph.window}
+    records = [{} for _ in nets]
+    for (i, kind, k), rec in raw.items():
+        arr = to_torch_frame(rec, k + 1, T, B, g0.window)
+        spikes = kind in ("spikes", "bias_spikes")
+        records[i][(kind, k)] = arr.astype(np.int8) if spikes else arr
+    return {"records": records, "timing": timing, "steps": g0.steps, "window": g0.window}
 
 
 def run_network(
@@ -487,17 +554,52 @@ def run_network(
         ParameterError: bad ``x``, precision or spec.
         LavaTimeoutError / LavaRunError: the Lava job hung or failed (no processes are left).
     """
-    check_spec(spec, precision)
-    xf = check_input(spec, x)
+    return run_networks([(spec, precision)], x, timeout=timeout, record=record)[0]
+
+
+def run_networks(
+    nets,
+    x,
+    timeout: float | None = None,
+    record: bool = False,
+) -> list[LavaRunResult]:
+    """Run several networks on the same input in ONE Lava runtime (one build, compile, start
+    and stop for all): ``nets = [(spec, precision), ...]``; returns one :class:`LavaRunResult`
+    per network, each equal to that network's own :func:`run_network` (tested). The networks
+    run side by side in one graph fed by one source (:func:`build_many`); float and fixed point
+    may be mixed for binary spikes. For short runs (a few samples) the shared start-up is most of
+    the saving; every result's ``timing`` is the shared run's.
+
+    Args:
+        nets: ``(spec, precision)`` pairs (the same ``n_in`` and input kind).
+        x: binary spikes ``[T, B, n_in]`` (or graded values, one precision only).
+        timeout: seconds for the whole job (default: from the steps, as :func:`run_network`).
+        record: also return every layer's records (for every network).
+    """
+    nets = [(spec, precision) for spec, precision in nets]
+    if not nets:
+        raise ParameterError("run_networks: no networks given")
+    for i, (spec, precision) in enumerate(nets):
+        check_spec(spec, precision, "run_network" if len(nets) == 1 else f"run_networks[{i}]")
+    check_shared_input([spec for spec, _ in nets], [p for _, p in nets], "run_networks")
+    xf = check_input(nets[0][0], x)
     T, B, _ = xf.shape
-    _, steps = schedule(T, B, network_depth(spec))
+    depth = max(network_depth(spec) for spec, _ in nets)
+    _, steps = schedule(T, B, depth)
     if timeout is None:
-        timeout = default_timeout(steps) + 2.0 * (network_depth(spec) + 1)
+        timeout = (default_timeout(steps) + 2.0 * (depth + 1)) * len(nets)
     t0 = time.perf_counter()
     preload_lava()  # imported once here, not in every forked job
-    res = run_isolated(_network_job, spec, xf, precision, record, timeout=timeout)
+    jobs = [(spec, precision, record) for spec, precision in nets]
+    res = run_isolated(_networks_job, jobs, xf, timeout=timeout)
     timing = dict(res["timing"], total=time.perf_counter() - t0)
-    recs = res["records"]
+    return [
+        _result(spec, precision, recs, record, res["steps"], res["window"], timing)
+        for (spec, precision), recs in zip(nets, res["records"], strict=True)
+    ]
+
+
+def _result(spec, precision, recs, record, steps, window, timing) -> LavaRunResult:
     depth = len(spec.layers)
     if spec.readout is not None:
         output = recs[("readout", depth)]
@@ -521,7 +623,7 @@ def run_network(
         layers=layers,
         has_readout=spec.readout is not None,
         precision=precision,
-        steps=res["steps"],
-        window=res["window"],
+        steps=steps,
+        window=window,
         timing=timing,
     )

@@ -255,3 +255,40 @@ def test_bad_precision_and_spec_raise():
     with pytest.raises(ParameterError, match="exponent"):
         run_network(spec, x, precision="fixed")
     assert check_input(_tiny_spec(), np.ones((1, 1, 3), bool)).dtype == np.float64
+
+
+# ---- several networks in one runtime -------------------------------------------------------------
+def test_networks_in_one_runtime_equal_their_own_runs():
+    """A float network, a fixed-point one and a deeper float network with a readout share one
+    source and one Lava runtime; each equals its reference (the drain is the deepest one's)."""
+    from lava_nt.converters.lava_graph import run_networks
+    from lava_nt.testing import random_spec as rs
+
+    x = _spikes(np.random.default_rng(7))
+    fl = _random_float_spec(7, x)
+    fx = _random_fixed_spec(8, x)
+    deep = rs(12, (N_IN, 16, 12, 8, 6), weight_scale=0.8, readout=3)
+    assert len(deep.layers) + 1 > len(SIZES)  # deeper: its drain sets the run's length
+    res = run_networks([(fl, "float"), (fx, "fixed"), (deep, "float")], x, record=True)
+    assert [r.precision for r in res] == ["float", "fixed", "float"]
+    assert {r.steps for r in res} == {SAMPLES * T + len(deep.layers) + 1}
+    _compare(fl, x, res[0], exact_current=False)
+    _compare(fx, x, res[1], exact_current=True)
+    ref_out, ref = reference_run(deep, x, record=True)
+    np.testing.assert_allclose(res[2].output, ref_out, rtol=0, atol=1e-9)
+    for k, rec in enumerate(ref):
+        np.testing.assert_array_equal(res[2].layers[k]["spikes"], rec["spikes"])
+    assert res[2].has_readout and np.any(ref[-1]["spikes"])
+
+
+def test_networks_in_one_runtime_refuse_mismatched_inputs():
+    from lava_nt.converters.lava_graph import run_networks
+
+    x = np.zeros((5, 2, 3))
+    other = NetworkSpec(4, [LayerSpec(np.ones((2, 4)), ntlif_parameters(2, vth=1.0))])
+    with pytest.raises(ParameterError, match="no networks"):
+        run_networks([], x)
+    with pytest.raises(ParameterError, match=r"run_networks\[1\].*spec.fixed=False"):
+        run_networks([(_tiny_spec(), "float"), (_tiny_spec(), "fixed")], x)
+    with pytest.raises(ParameterError, match="same input"):
+        run_networks([(_tiny_spec(), "float"), (other, "float")], x)
