@@ -72,12 +72,18 @@ def _per_fold_stages(folds, pre, tune, dep, archs, methods_info, T: int):
             ) + ev
             d = dep.get((p, m))
             if d is not None:
-                st[f"deploy {m}"] = d.get("seconds") or (
-                    (d.get("lava_float_seconds") or 0) + (d.get("lava_fixed_seconds") or 0)
-                )
+                st[f"deploy {m}"] = d.get("seconds") or _lava_seconds(d)
         per_fold[p] = st
         flops_fold[p] = fl
     return per_fold, flops_fold
+
+
+def _lava_seconds(row: dict) -> float:
+    """Seconds a deployment row spent in Lava runs (separate runs, or the reference mode's
+    checks in one runtime)."""
+    keys = ("lava_float_seconds", "lava_fixed_seconds", "qat_lava_fixed_seconds",
+            "lava_check_seconds")  # fmt: skip
+    return sum(row.get(k) or 0 for k in keys)
 
 
 def _fold_total(st, keep=lambda k: True):
@@ -321,14 +327,7 @@ def section(
     stopped = sum(1 for r in tuned_units if r["stopped_early"])
     dep_rows = [r for r in dep.values()]
     mean_dep = statistics.mean(r.get("seconds") or 0 for r in dep_rows) if dep_rows else 0
-    mean_lava = (
-        statistics.mean(
-            (r.get("lava_float_seconds") or 0) + (r.get("lava_fixed_seconds") or 0)
-            for r in dep_rows
-        )
-        if dep_rows
-        else 0
-    )
+    mean_lava = statistics.mean(_lava_seconds(r) for r in dep_rows) if dep_rows else 0
     fl_main_arch = common.static_matmul_flops(archs["main"].sizes, T)
     fl_abl_arch = common.static_matmul_flops(archs["ablation"].sizes, T)
     setup = [

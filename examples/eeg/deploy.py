@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lava_nt.converters.lava_graph import run_network
+from lava_nt.converters.lava_graph import run_network, run_networks
 from lava_nt.converters.model_file import load_model
 from lava_nt.converters.quantize import quantize
 from lava_nt.decode import predictions
@@ -40,7 +40,7 @@ from lava_nt.nn.fixed_emulator import run_fixed
 from lava_nt.nn.network import NTNetwork
 from lava_nt.qat import QATNetwork
 
-__all__ = ["deploy_model", "deploy_qat_model", "population_predictions"]
+__all__ = ["LavaChecks", "deploy_model", "deploy_qat_model", "population_predictions"]
 
 
 def population_predictions(out: np.ndarray, n_classes: int = 2) -> np.ndarray:
@@ -73,6 +73,60 @@ def _timed_run(row: dict, key: str, spec, x, precision: str, timeout, record: bo
     return res
 
 
+class LavaChecks:
+    """The reference mode's Lava check runs, collected and run together in ONE Lava runtime.
+
+    In reference mode (``lava_check=N``) a deployment runs Lava only on ``N`` samples per model
+    as a check, so a check run is mostly Lava's start-up (build, compile, fork, stop). The float
+    and fixed-point checks of :func:`deploy_model` and the QAT check of :func:`deploy_qat_model`
+    add their runs here instead (``checks=``) and :meth:`run` runs them side by side on one
+    source (:func:`~lava_nt.converters.lava_graph.run_networks`; each network's result equals
+    its own run). If that shared run fails, every check runs alone, so a failure is reported
+    by the check it belongs to (``fixed_status`` / ``qat_status``) as before.
+    """
+
+    def __init__(self, timeout: float | None = None):
+        self.timeout = timeout
+        self._jobs: list[tuple] = []
+
+    def add(self, spec, precision: str, x, *, record: bool = False, done, fail) -> None:
+        """Queue a run of ``spec`` on ``x [T, B, n_in]``; ``done(result)`` gets its
+        :class:`~lava_nt.converters.lava_graph.LavaRunResult`, ``fail(exc)`` the exception."""
+        self._jobs.append((spec, precision, np.asarray(x), bool(record), done, fail))
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def run(self) -> dict:
+        """Run the queued checks; returns ``{"lava_check_seconds": wall seconds of all of them,
+        "lava_check_runtimes": Lava runtimes started}`` (``{}`` when nothing was queued)."""
+        jobs, self._jobs = self._jobs, []
+        if not jobs:
+            return {}
+        t0 = time.perf_counter()
+        results = None
+        if len(jobs) > 1 and all(np.array_equal(j[2], jobs[0][2]) for j in jobs[1:]):
+            try:
+                results = run_networks([j[:2] + (j[3],) for j in jobs], jobs[0][2],
+                                       timeout=self.timeout)  # fmt: skip
+            except Exception:  # noqa: BLE001 - run each alone: the failure becomes its check's
+                results = None
+        runtimes = 1 if results is not None else 0
+        for i, (spec, precision, x, record, done, fail) in enumerate(jobs):
+            if results is not None:
+                done(results[i])
+                continue
+            runtimes += 1
+            try:
+                res = run_network(spec, x, precision, timeout=self.timeout, record=record)
+            except Exception as exc:  # noqa: BLE001 - the check's own handler reports it
+                fail(exc)
+            else:
+                done(res)
+        seconds = round(time.perf_counter() - t0, 2)
+        return {"lava_check_seconds": seconds, "lava_check_runtimes": runtimes}
+
+
 def deploy_model(
     net,
     x,
@@ -86,6 +140,7 @@ def deploy_model(
     keep: int = 8,
     lava_check: int | None = None,
     quantized=None,
+    checks: LavaChecks | None = None,
 ) -> dict:
     """Run ``net`` on Lava (float, and fixed point if ``fixed``) for static inputs ``x [B, 160]``.
 
@@ -107,6 +162,10 @@ def deploy_model(
         quantized: optional ``(fixed spec, report)`` to run in fixed point instead of quantising
             ``net`` (e.g. the network an ``ondevice`` unit learned with the integer rule);
             ``fixed_model`` records which (``"quantised"`` / ``"given"``).
+        checks: reference mode only: a :class:`LavaChecks` that collects the float and fixed
+            check runs for the caller to run (with others, e.g. :func:`deploy_qat_model`'s) in
+            one Lava runtime; without it both run here in one runtime and ``lava_check_seconds``
+            records their time.
 
     Returns a JSON-serialisable dict (see the module docstring).
     """
@@ -131,13 +190,17 @@ def deploy_model(
     row["torch64_acc"] = _acc(p64, y)
     xs = np.ascontiguousarray(np.broadcast_to(x.astype(np.float64)[None], (T, *x.shape)))
     check = check_indices(B, lava_check) if reference and lava_check else None
+    local = LavaChecks(timeout) if check is not None and checks is None else None
+    checks = local if local is not None else checks
     if reference:
         row["lava_check_samples"] = 0 if check is None else int(check.size)
         lf = out64
         if check is not None:
-            lava = _timed_run(row, "lava_float_seconds", spec, xs[:, check], "float", timeout)
-            lc = np.asarray(lava.spikes)
-            row["lava_check_float_match"] = float(np.mean(lc == out64[:, check]))
+
+            def float_done(res, ref=out64[:, check]):
+                row["lava_check_float_match"] = float(np.mean(np.asarray(res.spikes) == ref))
+
+            checks.add(spec, "float", xs[:, check], done=float_done, fail=_reraise)
         row["lava_steps"] = int(T * B)
     else:
         lava = _timed_run(row, "lava_float_seconds", spec, xs, "float", timeout)
@@ -164,17 +227,26 @@ def deploy_model(
     if fixed:
         try:
             _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, reference,
-                          check, sel, quantized)  # fmt: skip
+                          check, sel, quantized, checks)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - report the reason, keep the float results
-            msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-            row["fixed_status"] = f"unavailable ({msg})"
+            row["fixed_status"] = _unavailable(exc)
+    if local is not None:
+        row.update(local.run())
     if save_spikes is not None:
         _save_npz(Path(save_spikes), **arrays)
     return row
 
 
+def _reraise(exc: BaseException):
+    raise exc
+
+
+def _unavailable(exc: BaseException) -> str:
+    return "unavailable ({})".format(f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+
+
 def _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, reference, check, sel,
-                  quantized=None):  # fmt: skip
+                  quantized=None, checks=None):  # fmt: skip
     """The fixed-point half of :func:`deploy_model` (quantise, run, compare), into ``row``."""
     fspec, qrep = quantize(spec) if quantized is None else quantized
     row["fixed_model"] = "quantised" if quantized is None else "given"
@@ -185,9 +257,14 @@ def _deploy_fixed(row, arrays, spec, xs, y, lf, pf, n_classes, timeout, referenc
     if reference:
         lfx = emu
         if check is not None:
-            lava = _timed_run(row, "lava_fixed_seconds", fspec, xs[:, check], "fixed", timeout)
-            lc = np.asarray(lava.spikes)
-            row["lava_check_fixed_match"] = float(np.mean(lc == emu[:, check]))
+
+            def fixed_done(res, ref=emu[:, check]):
+                row["lava_check_fixed_match"] = float(np.mean(np.asarray(res.spikes) == ref))
+
+            def fixed_fail(exc):
+                row["fixed_status"] = _unavailable(exc)
+
+            checks.add(fspec, "fixed", xs[:, check], done=fixed_done, fail=fixed_fail)
     else:
         lfx = np.asarray(_timed_run(row, "lava_fixed_seconds", fspec, xs, "fixed", timeout).spikes)
     px = population_predictions(lfx, n_classes)
@@ -212,6 +289,7 @@ def deploy_qat_model(
     timeout: float | None = None,
     float_pred=None,
     lava_check: int | None = None,
+    checks: LavaChecks | None = None,
 ) -> dict:
     """Deploy a QAT-tuned model file on Lava fixed point and compare it with its training forward.
 
@@ -224,6 +302,9 @@ def deploy_qat_model(
             compares the training forward with the bit-exact fixed-point emulator on every
             sample (``qat_bit_exact``) and runs only ``N`` samples on Lava as a check
             (``qat_lava_check_match``: fraction of equal spikes over every layer).
+        checks: reference mode only: a :class:`LavaChecks` to queue the check run on (run by
+            the caller, with :func:`deploy_model`'s, in one Lava runtime); without it the check
+            runs here (``lava_check_seconds``).
 
     Returns a JSON-serialisable dict: ``qat_torch_acc`` (the training forward's accuracy),
     ``qat_lava_fixed_acc``, ``qat_bit_exact`` (every layer's spikes equal),
@@ -238,6 +319,7 @@ def deploy_qat_model(
             f"deploy_qat_model: x must be [B, n_in] with B = len(y) >= 1, got {x.shape}"
         )
     row: dict = {"qat_status": "not run"}
+    local = None
     try:
         _, info = load_model(path)
         if info.quantized is None or not isinstance(info.meta.get("qat"), dict):
@@ -256,11 +338,19 @@ def deploy_qat_model(
             lv = [np.asarray(s) for s in emu.numpy_layer_spikes()]
             check = check_indices(len(y), lava_check) if lava_check else None
             if check is not None:
-                lava = _timed_run(row, "qat_lava_fixed_seconds", info.quantized, xs[:, check],
-                                  "fixed", timeout, record=True)  # fmt: skip
-                row["qat_lava_check_match"] = float(np.mean(np.concatenate([
-                    (np.asarray(a["spikes"]) == b[:, check]).ravel()
-                    for a, b in zip(lava.layers, lv, strict=True)])))  # fmt: skip
+                local = LavaChecks(timeout) if checks is None else None
+
+                def qat_done(lava, lv=lv):
+                    row["qat_lava_check_match"] = float(np.mean(np.concatenate([
+                        (np.asarray(a["spikes"]) == b[:, check]).ravel()
+                        for a, b in zip(lava.layers, lv, strict=True)])))  # fmt: skip
+
+                def qat_fail(exc):
+                    row["qat_status"] = _unavailable(exc)
+
+                queue = local if local is not None else checks
+                queue.add(info.quantized, "fixed", xs[:, check], record=True,
+                          done=qat_done, fail=qat_fail)  # fmt: skip
         pt = population_predictions(trained[-1], n_classes)
         pl = population_predictions(lv[-1], n_classes)
         row["qat_torch_acc"] = _acc(pt, y)
@@ -271,7 +361,8 @@ def deploy_qat_model(
         if float_pred is not None:
             row["qat_vs_float_prediction_agreement"] = float(np.mean(pl == np.asarray(float_pred)))
         row["qat_status"] = "ok"
+        if local is not None:
+            row.update(local.run())
     except Exception as exc:  # noqa: BLE001 - report the reason, keep the unit's other results
-        msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        row["qat_status"] = f"unavailable ({msg})"
+        row["qat_status"] = _unavailable(exc)
     return row

@@ -118,9 +118,12 @@ def qat_unit_fields(pipe, participant: int, method: str, seed: int, group, td) -
     return out
 
 
-def qat_deploy_fields(pipe, participant: int, method: str, seed: int, x, y, row: dict) -> dict:
+def qat_deploy_fields(
+    pipe, participant: int, method: str, seed: int, x, y, row: dict, checks=None
+) -> dict:
     """Deploy the unit's QAT model on Lava fixed point (:func:`deploy_qat_model`) on the same
-    samples as the float deployment ``row``; ``{}`` for methods QAT does not apply to."""
+    samples as the float deployment ``row``; ``{}`` for methods QAT does not apply to. In
+    reference mode its Lava check is queued on ``checks`` (a ``LavaChecks``) when given."""
     if not qat_applies(METHODS[method]):
         return {}
     path = model_path(qat_dir(pipe.run_dir, participant, method, seed))
@@ -128,7 +131,7 @@ def qat_deploy_fields(pipe, participant: int, method: str, seed: int, x, y, row:
         return {"qat_status": f"no QAT model in {path.parent}"}
     return deploy_qat_model(
         path, x, y, T=pipe.config.T, timeout=pipe.config.lava_timeout,
-        float_pred=row.get("lava_float_pred"), lava_check=pipe.config.lava_check,
+        float_pred=row.get("lava_float_pred"), lava_check=pipe.config.lava_check, checks=checks,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from lava_nt.decode import predictions
 from lava_nt.device import resolve_device
 from lava_nt.examples.eeg.baselines import apply_method, logistic_regression, merge_adapters
 from lava_nt.examples.eeg.deap import participant_path
-from lava_nt.examples.eeg.deploy import check_indices, deploy_model
+from lava_nt.examples.eeg.deploy import LavaChecks, check_indices, deploy_model
 from lava_nt.examples.eeg.features import ParticipantFeatures, file_sha256
 from lava_nt.examples.eeg.pipeline.config import (
     ARCHS,
@@ -426,6 +426,8 @@ class _Pipeline:
             x, y = x[idx], y[idx]
         learned = (learned_fixed(self, participant, method, seed)
                    if METHODS[method].learner == "ondevice" else None)  # fmt: skip
+        # reference mode: the float, fixed and QAT Lava checks run in one Lava runtime
+        checks = LavaChecks(self.config.lava_timeout) if self.config.lava_check else None
         row = deploy_model(
             net,
             x,
@@ -436,9 +438,14 @@ class _Pipeline:
             timeout=self.config.lava_timeout,
             save_spikes=unit_dir(self.run_dir, participant, method, seed) / "deploy.npz",
             lava_check=self.config.lava_check,
+            checks=checks,
         )
+        qrow = {}
         if self.config.qat and self.config.lava_fixed:  # the QAT model on Lava fixed point
-            row.update(qat_deploy_fields(self, participant, method, seed, x, y, row))
+            qrow = qat_deploy_fields(self, participant, method, seed, x, y, row, checks)
+        if checks is not None:
+            row.update(checks.run())
+        row.update(qrow)
         row.update(
             schema=SCHEMA, kind="deploy", participant=participant, method=method, seed=seed,
             protocol=self.config.protocol, threads=self.config.threads,

@@ -424,8 +424,8 @@ def _deploy_csv(info, rows, deploy_rows) -> str:
             "float_prediction_agreement_f32", "lava_fixed_acc", "fixed_emulator_match",
             "fixed_vs_float_output_match", "fixed_vs_float_prediction_agreement",
             "quant_max_rel_error", "quant_clipped", "quant_zeroed", "fixed_status",
-            "lava_float_seconds", "lava_fixed_seconds", "deploy_engine", "lava_check_samples",
-            "lava_check_float_match", "lava_check_fixed_match"]  # fmt: skip
+            "lava_float_seconds", "lava_fixed_seconds", "lava_check_seconds", "deploy_engine",
+            "lava_check_samples", "lava_check_float_match", "lava_check_fixed_match"]  # fmt: skip
     if any(r.get("qat_status") is not None for r in deploy_rows):
         keys += list(QAT_DEPLOY_KEYS)
     body = [

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lava_nt.builder import build_network
-from lava_nt.examples.eeg.deploy import check_indices, deploy_model, deploy_qat_model
+from lava_nt.examples.eeg.deploy import LavaChecks, check_indices, deploy_model, deploy_qat_model
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError
 from lava_nt.qat import QATNetwork
 from lava_nt.training import TrainConfig, train
@@ -45,11 +45,42 @@ def test_reference_mode_equals_lava_mode(tmp_path):
     assert ref["lava_check_float_match"] == 1.0 and ref["lava_check_fixed_match"] == 1.0
     assert none["lava_check_samples"] == 0 and "lava_check_fixed_match" not in none
     assert "lava_float_seconds" not in none  # no Lava run at all
+    assert "lava_check_seconds" not in none and "lava_check_runtimes" not in none
+    assert ref["lava_check_runtimes"] == 1 and ref["lava_check_seconds"] > 0  # float + fixed
     a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
     for k in ("lava_float", "lava_fixed", "pred_float", "pred_fixed", "index"):
         assert np.array_equal(a[k], b[k]), k
     with pytest.raises(ValueError, match="lava_check"):
         deploy_model(net, x, y, T=8, lava_check=-1)
+
+
+def test_checks_fall_back_to_one_runtime_each(monkeypatch):
+    """If the shared runtime fails, every check runs alone and a failure is its own check's:
+    a failing fixed-point run marks ``fixed_status``, the float check still passes."""
+    from lava_nt.examples.eeg import deploy as dp
+
+    x, y = _data(n=12, seed=2)
+    net = build_network(20, [10], 2, 3, seed=2)
+    calls = []
+
+    def shared_fails(*a, **k):
+        calls.append("shared")
+        raise RuntimeError("shared runtime failed")
+
+    def fixed_fails(spec, x, precision, **k):
+        calls.append(precision)
+        if precision == "fixed":
+            raise RuntimeError("fixed run failed")
+        return dp.run_network.__wrapped_original__(spec, x, precision, **k)
+
+    fixed_fails.__wrapped_original__ = dp.run_network
+    monkeypatch.setattr(dp, "run_networks", shared_fails)
+    monkeypatch.setattr(dp, "run_network", fixed_fails)
+    row = deploy_model(net, x, y, T=6, lava_check=2)
+    assert calls == ["shared", "float", "fixed"]
+    assert row["lava_check_runtimes"] == 2 and row["lava_check_float_match"] == 1.0
+    assert row["fixed_status"].startswith("unavailable (RuntimeError: fixed run failed")
+    assert "lava_check_fixed_match" not in row and row["lava_fixed_acc"] is not None
 
 
 def test_reference_mode_qat(tmp_path):
@@ -68,6 +99,15 @@ def test_reference_mode_qat(tmp_path):
         assert ref[k] == lava[k], k
     assert ref["qat_bit_exact"] is True and ref["qat_lava_check_match"] == 1.0
     assert lava["qat_lava_fixed_spikes"] > 0
+    # queued with a float model's checks: one runtime for the three, same results
+    plain = build_network(20, [12], 2, 4, seed=1)
+    checks = LavaChecks()
+    row = deploy_model(plain, x, y, T=6, lava_check=2, checks=checks)
+    both = deploy_qat_model(path, x, y, T=6, lava_check=2, checks=checks)
+    assert len(checks) == 3 and "lava_check_float_match" not in row
+    assert checks.run()["lava_check_runtimes"] == 1 and len(checks) == 0
+    assert row["lava_check_float_match"] == 1.0 and row["lava_check_fixed_match"] == 1.0
+    assert both["qat_lava_check_match"] == 1.0 and both["qat_status"] == "ok"
 
 
 def test_check_indices_and_config():
@@ -93,5 +133,6 @@ def test_pipeline_reference_mode_rows_and_report(small_deap, tmp_path):
     assert len(dep) == 1 and dep[0]["deploy_engine"] == "reference"
     assert dep[0]["fixed_status"] == "ok" and dep[0]["lava_check_samples"] == 1
     assert dep[0]["lava_check_float_match"] == 1.0 and dep[0]["lava_check_fixed_match"] == 1.0
+    assert dep[0]["lava_check_runtimes"] == 1  # the float and fixed checks share one runtime
     text = (run_dir / "report" / "results.md").read_text()
     assert "Reference mode (`--lava-check`) for 1 of 1 deployments" in text
