@@ -27,12 +27,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+from functools import partial
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
 import numpy as np  # noqa: E402
 
+CHECK = 2  # samples of a reference-mode Lava check (--lava-check 2)
 T = 25
 PRECISIONS = ("float", "fixed")
 
@@ -232,6 +234,15 @@ def run(quick: bool) -> dict:
             f"NTLIF long {prec}",
             lambda spec=spec, prec=prec: _call(_long_job, spec, x, prec, False, timeout=timeout),
         )
+    # several networks in one runtime: the EEG pipeline's reference-mode check (float, fixed
+    # and the QAT model's fixed network recorded, CHECK samples) and a full float + fixed deploy
+    nets = {
+        "check": ([(specs["float"], "float", False), (specs["fixed"], "fixed", False),
+                   (specs["fixed"], "fixed", True)], x[:, :CHECK]),
+        "float + fixed": ([(specs["float"], "float", False), (specs["fixed"], "fixed", False)], x),
+    }  # fmt: skip
+
+    fns.update(_shared_variants(nets, variant, timeout))
     common.log(f"Lava benchmark: {n_samples} samples, {rounds} interleaved rounds")
     common.interleaved(fns, rounds, reps=1, warmup=0, log=common.log)
 
@@ -310,16 +321,8 @@ def run(quick: bool) -> dict:
             f"{common.median(ta) * 1e3:.1f} vs {common.median(tb) * 1e3:.1f} ms/sample",
         ))  # fmt: skip
 
-    rows = ["| variant | build | compile+start | run | Var.set | read | total (ms/sample) |",
-            "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for name, rs in results.items():
-        med = {k: common.median([r["timing"].get(k, 0.0) for r in rs])
-               for k in ("build", "start", "run", "set", "read", "total")}  # fmt: skip
-        rows.append(
-            f"| {name} | {med['build']:.2f} s | {med['start']:.2f} s | {med['run']:.2f} s | "
-            f"{med['set']:.2f} s | {med['read']:.3f} s | {med['total']:.2f} s "
-            f"({med['total'] / n_samples * 1e3:.1f}) |"
-        )
+    _shared_figures(nets, results, figs, checks)
+    rows = _variant_rows(results, n_samples)
     rates = common.firing_rates(float_spec, common.static_inputs(n_samples, seed=11), T)
     setup = [
         f"EEG network 160-400-800-100, weights scaled for firing rates "
@@ -339,6 +342,12 @@ def run(quick: bool) -> dict:
         "Times: build = create the Processes, compile+start = compile + create_runtime (fork), "
         "run = RunSteps, Var.set = per-sample resets (naive only), read = Extractor receive, "
         "total = the whole isolated job as seen by the caller (fork, stop, process-group kill).",
+        f"Several networks in one runtime (lava_nt.converters.lava_graph.run_networks: one "
+        f"source, one build/compile/start/stop) against one run_network call each: the EEG "
+        f"pipeline's reference-mode check (`--lava-check {CHECK} --qat`: the float network, its "
+        f"fixed-point network and the QAT model's fixed-point network recorded at every layer, "
+        f"{CHECK} samples; the fixed network stands in for the QAT one) and a full float + fixed "
+        f"deployment of all {n_samples} samples.",
     ]
     return {
         "title": "Lava deployment (EEG network)",
@@ -347,6 +356,68 @@ def run(quick: bool) -> dict:
         "notes": checks,
         "extra": ["Median seconds per call of each variant:\n\n" + "\n".join(rows)],
     }
+
+
+def _variant_rows(results: dict, n_samples: int) -> list[str]:
+    """The per-variant timing table (the several-networks variants are in the figures)."""
+    rows = ["| variant | build | compile+start | run | Var.set | read | total (ms/sample) |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, rs in results.items():
+        if ":" in name:  # the several-networks variants: total only (in the figures above)
+            continue
+        med = {k: common.median([r["timing"].get(k, 0.0) for r in rs])
+               for k in ("build", "start", "run", "set", "read", "total")}  # fmt: skip
+        rows.append(
+            f"| {name} | {med['build']:.2f} s | {med['start']:.2f} s | {med['run']:.2f} s | "
+            f"{med['set']:.2f} s | {med['read']:.3f} s | {med['total']:.2f} s "
+            f"({med['total'] / n_samples * 1e3:.1f}) |"
+        )
+    return rows
+
+
+def _shared_variants(nets: dict, variant, timeout: float) -> dict:
+    """Per kind of ``nets``: its networks as separate run_network calls and in one runtime."""
+    from lava_nt.converters.lava_graph import run_network, run_networks
+
+    fns = {}
+
+    def separate(kind):
+        t0 = time.perf_counter()
+        jobs, xk = nets[kind]
+        outs = [run_network(sp, xk, pr, timeout=timeout, record=rec) for sp, pr, rec in jobs]
+        return {"outs": [o.output for o in outs], "timing": {"total": time.perf_counter() - t0}}
+
+    def shared(kind):
+        t0 = time.perf_counter()
+        jobs, xk = nets[kind]
+        outs = run_networks(jobs, xk, timeout=timeout * len(jobs))
+        return {"outs": [o.output for o in outs], "timing": {"total": time.perf_counter() - t0}}
+
+    for kind in nets:
+        fns[f"{kind}: separate runs"] = variant(f"{kind}: separate runs", partial(separate, kind))
+        fns[f"{kind}: one runtime"] = variant(f"{kind}: one runtime", partial(shared, kind))
+    return fns
+
+
+def _shared_figures(nets: dict, results: dict, figs: list, checks: list) -> None:
+    """One runtime vs separate runs per kind of ``nets``: the ratio and the identity check."""
+    for kind, (jobs, xk) in nets.items():
+        a, b = f"{kind}: one runtime", f"{kind}: separate runs"
+        same = all(
+            all(np.array_equal(o, p) for o, p in zip(ra["outs"], rb["outs"], strict=True))
+            for ra, rb in zip(results[a], results[b], strict=True)
+        )
+        ta = [r["timing"]["total"] for r in results[a]]
+        tb = [r["timing"]["total"] for r in results[b]]
+        what = ("reference-mode check (float, fixed, QAT fixed recorded)" if kind == "check"
+                else "full deployment (float, fixed)")  # fmt: skip
+        figs.append(common.figure(
+            f"{what}, {xk.shape[1]} samples: {len(jobs)} networks in one Lava runtime, speed-up "
+            f"over {len(jobs)} separate runs (end to end)", common.ratio_median(tb, ta),
+            f"{common.median(ta):.2f} vs {common.median(tb):.2f} s",
+        ))  # fmt: skip
+        checks.append(f"{kind}: outputs of one runtime identical to separate runs: "
+                      f"{'yes' if same else 'NO'}")  # fmt: skip
 
 
 def _why_naive(results, a, b, n) -> str:
