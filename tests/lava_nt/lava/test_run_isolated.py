@@ -443,3 +443,31 @@ def test_run_leaves_no_shared_memory_temp_dirs_or_processes(tmp_path, private_tm
     assert os.listdir(private_tmp) == []
     child = int(pid_file.read_text())
     assert _wait_until_empty(child, 10) == []
+
+
+def _imports_during_a_run(x):
+    """In a forked job: build a two-layer float network, run and stop it; the top-level modules
+    imported meanwhile."""
+    from lava_nt.converters.lava_graph import build, run_graph
+    from lava_nt.network import LayerSpec, NetworkSpec
+    from lava_nt.spec import ntlif_parameters
+
+    layers = [LayerSpec(np.full((3, 4), 0.6), ntlif_parameters(3, vth=1.0)),
+              LayerSpec(np.full((2, 3), 0.6), ntlif_parameters(2, vth=1.0))]  # fmt: skip
+    spec = NetworkSpec(4, layers)
+    graph = build(spec, x, "float")
+    before = set(sys.modules)
+    run_graph(graph)
+    return sorted({m.split(".")[0] for m in set(sys.modules) - before})
+
+
+def test_preloaded_parent_leaves_nothing_heavy_to_import_in_a_job():
+    """After preload_lava() a forked job compiles, runs and stops without importing any further
+    package (Lava's compile would otherwise import pandas through networkx in every job: about
+    half a second per run); multiprocessing's own submodules are all Lava's runtime adds."""
+    from lava_nt.lava.run import preload_lava
+
+    preload_lava()
+    x = np.ones((3, 2, 4))
+    new = run_isolated(_imports_during_a_run, x, timeout=120)
+    assert set(new) <= {"multiprocessing"}, new
