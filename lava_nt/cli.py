@@ -46,7 +46,7 @@ def _smoke(args) -> int:
     import numpy as np
     import torch
 
-    from lava_nt.converters.lava_graph import run_network
+    from lava_nt.converters.lava_graph import run_networks
     from lava_nt.network import run_reference
     from lava_nt.nn.fixed_emulator import run_fixed
     from lava_nt.nn.network import NTNetwork
@@ -59,10 +59,10 @@ def _smoke(args) -> int:
     net = NTNetwork.from_spec(spec, dtype=torch.float64)
     with torch.no_grad():
         torch_s = net.run(torch.as_tensor(x)).output.numpy()
-    lava_s = run_network(spec, x, precision="float").output
+    # the float and fixed-point networks side by side in one Lava runtime
+    lava_s, lava_f = (r.output for r in run_networks([(spec, "float"), (fspec, "fixed")], x))
     fref = run_reference(fspec, x).output
     emu = run_fixed(fspec, torch.as_tensor(x)).output.numpy()
-    lava_f = run_network(fspec, x, precision="fixed").output
     rows = [
         ("torch float64 vs numpy reference", torch_s, ref),
         ("Lava float vs torch float64", lava_s, torch_s),

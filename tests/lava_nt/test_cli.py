@@ -225,7 +225,7 @@ def test_smoke_lava_timeout_is_one_line(capsys, monkeypatch):
     def hanging(*a, **k):
         raise LavaTimeoutError("Lava job 'x' did not finish within 61 s", timeout=61.0)
 
-    monkeypatch.setattr(lava_graph, "run_network", hanging)
+    monkeypatch.setattr(lava_graph, "run_networks", hanging)
     code, _, err = _run(capsys, "smoke", "--samples", "2")
     assert code == 1
     _one_line_error(err, "smoke")
