@@ -257,6 +257,7 @@ def git_commit() -> str:
                 "processes",
                 "converters",
                 "benchmarks",
+                ":(exclude)benchmarks/results",  # what a run itself writes
             ],  # fmt: skip
             capture_output=True,
             text=True,
