@@ -204,8 +204,26 @@ def _speed_figures(times, med, compile_times) -> list[dict]:
         if name in times:
             figs.append(common.figure(f"{name} / {base} (samples/s)", speedup(name, base),
                                       raw(name, base)))  # fmt: skip
-            figs.append(common.figure(f"{fused} / {name} (samples/s)", speedup(fused, name),
-                                      raw(fused, name)))  # fmt: skip
+            r = speedup(fused, name)
+            if "tuning" in name:  # the second tuning-step target: 1.5x compiled snnTorch
+                met = r >= 1.5
+                floor = med.get("matmuls only (tuning)")
+                need = med[name] / 1.5
+                why = "" if met or not floor else (
+                    f"torch.compile fuses snnTorch's elementwise work into a few kernels; 1.5x "
+                    f"needs a lava-nt step of {need * 1e3:.1f} ms, {(need - floor) * 1e3:.1f} ms "
+                    f"above the dense matmuls alone ({floor * 1e3:.1f} ms, side by side), while "
+                    f"its eager T-step loops, passes over the saved [T, B, n] tensors, Adam and "
+                    f"the loss take {(med[fused] - floor) * 1e3:.1f} ms; lava-nt's own compiled "
+                    "recurrences did not pay (benchmarks/bench_compile.py: 1.03-1.13x)"
+                )  # fmt: skip
+                figs.append(common.figure(f"{fused} / {name} (samples/s)", r, raw(fused, name),
+                                          ">= 1.5x", met,
+                                          result=common.target_text(met, r, 1.5, True),
+                                          note=why))  # fmt: skip
+            else:
+                figs.append(common.figure(f"{fused} / {name} (samples/s)", r,
+                                          raw(fused, name)))  # fmt: skip
     return figs
 
 
