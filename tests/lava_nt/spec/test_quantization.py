@@ -90,7 +90,7 @@ def test_hardware_and_quantiser_weight_exponent_ranges():
     from lava_nt.qat import QUANT_WEIGHT_EXP_MAX
 
     assert (qz.WEIGHT_EXP_MIN, qz.WEIGHT_EXP_MAX) == (-8, 7)  # signed 4-bit register
-    assert (lava_graph.WEIGHT_EXP_MIN, lava_graph.WEIGHT_EXP_MAX) == (-8, 7)
+    assert (lava_graph.validation.WEIGHT_EXP_MIN, lava_graph.validation.WEIGHT_EXP_MAX) == (-8, 7)
     assert QUANT_WEIGHT_EXP_MIN == qz.QUANT_WEIGHT_EXP_MIN == -1
     assert QUANT_WEIGHT_EXP_MAX == qz.WEIGHT_EXP_MAX
     assert qz.WEIGHT_EXP_MIN <= qz.QUANT_WEIGHT_EXP_MIN  # the policy lies inside the hardware
