@@ -99,7 +99,7 @@ def build_many(nets, x: np.ndarray) -> list[LavaGraph]:
     """
     from lava.proc.io.source import RingBuffer
 
-    from lava_nt.lava.models import run_config
+    from lava_nt.lava.models import base_config, selected_model
 
     nets = list(nets)
     if not nets:
@@ -119,10 +119,8 @@ def build_many(nets, x: np.ndarray) -> list[LavaGraph]:
     procs = {src: src_precision}
     graphs = [_build_network(spec, precision, record, src, L, chunk, procs)
               for spec, precision, record in nets]  # fmt: skip
-    run_cfg = run_config([src], src_precision)
-    for precision in precisions:
-        mapped = run_config([p for p, q in procs.items() if q == precision], precision)
-        run_cfg.exception_proc_model_map.update(mapped.exception_proc_model_map)
+    run_cfg = base_config(src_precision)  # every Process mapped to its own precision's model
+    run_cfg.exception_proc_model_map.update({p: selected_model(p, q) for p, q in procs.items()})
     for graph, (spec, precision, _) in zip(graphs, nets, strict=True):
         delayed = [d for d, ls in zip(graph.denses, spec.layers, strict=False) if ls.has_delay]
         if delayed:
