@@ -20,7 +20,7 @@ from lava_nt.examples.eeg.pipeline.journal import (
     load_results,
 )
 from lava_nt.examples.eeg.pipeline.parallel import run_units_parallel
-from lava_nt.examples.eeg.pipeline.steps import remove_checkpoints, unit_dir
+from lava_nt.examples.eeg.pipeline.steps import model_path, remove_checkpoints, unit_dir
 from lava_nt.examples.eeg.pipeline.units import (
     _Pipeline,
     _progress_bar,
@@ -87,6 +87,7 @@ def run_pipeline(
             _drop_checkpoints(run_dir, done_sets["pretrain"], done_sets["tune"])
         tuned, deployed = done_sets["tune"], done_sets["deploy"]
         units = [(p, m, s) for p in folds for m in config.methods for s in config.seeds]
+        _forget_missing_models(run_dir, config, units, groups, done_sets, log)
         todo = [u for u in units if u not in tuned or (config.lava and u not in deployed)]
         log(
             f"EEG LOSO run in {run_dir}: protocol {config.protocol}, {data.source} data "
@@ -186,6 +187,37 @@ def _done_sets(done: list[dict]) -> dict[str, set]:
         "tune": {tuple(r[k] for k in unit) for r in done if r["kind"] == "tune"},
         "deploy": {tuple(r[k] for k in unit) for r in done if r["kind"] == "deploy"},
     }
+
+
+def _forget_missing_models(run_dir: Path, config, units, groups, done_sets, log) -> None:
+    """Make a run directory's records alone enough to continue it: a pretraining or tuning unit
+    the journal records as finished but whose model file is gone (the directory was copied
+    without its models, or they were deleted) counts as not done where work still to do needs
+    its model, and is recomputed (deterministic given the seed: the same network again; the
+    journal keeps its first row). Finished work that nothing still needs stays done."""
+    tuned, deployed = done_sets["tune"], done_sets["deploy"]
+    gone = [
+        u for u in units
+        if u in tuned and config.lava and u not in deployed
+        and METHODS[u[1]].family == "snn" and METHODS[u[1]].tuning is not None
+        and not model_path(unit_dir(run_dir, *u)).exists()
+    ]  # fmt: skip
+    tuned.difference_update(gone)
+    needed = {
+        (pretrain_key(groups[u[0]]), METHODS[u[1]].arch)
+        for u in units
+        if METHODS[u[1]].family == "snn" and (u not in tuned or (config.lava and u not in deployed))
+    }
+    lost = [
+        pre for pre in sorted(needed & done_sets["pretrain"])
+        if not model_path(run_dir / "pretrained" / pre[0] / pre[1]).exists()
+    ]  # fmt: skip
+    done_sets["pretrain"].difference_update(lost)
+    if gone or lost:
+        log(
+            f"{len(lost)} pretraining(s) and {len(gone)} tuned unit(s) are recorded as finished "
+            "but their model files are missing: recomputing them (deterministic given the seed)"
+        )
 
 
 def _drop_checkpoints(run_dir: Path, pretrained, tuned) -> None:

@@ -365,3 +365,34 @@ def test_fold_group_shares_one_pretraining(small_deap, tmp_path):
     assert {r["pretrain_key"] for r in rows if r["kind"] == "tune"} == {"without-p01-p02"}
     net, td = pl.load_unit_model(tmp_path / "run", 2, "nt2", 0)
     assert net.sizes == [160, 400, 800, 100] and len(td.y_test) == 8
+
+
+def test_records_alone_continue_a_run(small_deap, tmp_path):
+    """A run directory copied without its model files (run.json, results.jsonl,
+    commands.jsonl only) continues: work that needs a missing model recomputes it (the same
+    network, deterministic given the seed); finished work that needs none is not redone."""
+    cfg = PipelineConfig(methods=("none", "nt2"), seeds=(0,), participants=(1,), lava=False,
+                         lava_samples=2, **TINY)  # fmt: skip
+    ref = tmp_path / "ref"
+    run_pipeline(ref, cfg, data_dir=small_deap, log=_quiet, report=False)
+    records = tmp_path / "records"
+    records.mkdir()
+    shutil.copy(ref / pl.RESULTS, records / pl.RESULTS)
+    shutil.copy(ref / pl.RUN_JSON, records / pl.RUN_JSON)
+    # nothing left to do: nothing recomputed, no model written
+    log = []
+    s = run_pipeline(records, cfg, data_dir=small_deap, log=log.append, report=False)
+    assert (s.units_run, s.units_skipped) == (0, 2)
+    assert not list(records.rglob(pl.MODEL_FILE)) and not any("missing" in m for m in log)
+    # deployment switched on: it needs nt2's tuned model and the pretrained one (for none)
+    later = PipelineConfig(**{**cfg.__dict__, "lava": True})
+    s = run_pipeline(records, later, data_dir=small_deap, log=log.append, report=False)
+    assert (s.units_run, s.deployed) == (1, 2)
+    assert any("1 pretraining(s) and 1 tuned unit(s)" in m for m in log)
+    for d in (pl.unit_dir(records, 1, "nt2", 0), records / "pretrained" / "without-p01" / "main"):
+        a, b = pl.model_path(d), pl.model_path(ref / d.relative_to(records))
+        assert _values(a) == _values(b)  # the same networks again
+    assert _tune_rows(records) == _tune_rows(ref)  # the first rows stay the record
+    deps = [r for r in pl.load_results(records) if r["kind"] == "deploy"]
+    assert sorted(r["method"] for r in deps) == ["none", "nt2"]
+    assert all(r["float_output_match"] == 1.0 for r in deps)
