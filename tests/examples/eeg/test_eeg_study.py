@@ -13,7 +13,14 @@ import pytest
 
 from lava_nt.examples.eeg import pipeline as pl
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError
-from lava_nt.examples.eeg.report.docs import BEGIN, END, blocks, update_docs
+from lava_nt.examples.eeg.report.docs import (
+    BEGIN,
+    END,
+    blocks,
+    caption,
+    provenance_text,
+    update_docs,
+)
 from lava_nt.examples.eeg.study import commands, nested_runs, run_study, study_rows
 from lava_nt.examples.eeg.synthetic import (
     SyntheticConfig,
@@ -115,6 +122,27 @@ def test_update_docs_needs_its_markers(tmp_path):
         update_docs(page, "b", "x")
     with pytest.raises(PipelineError, match="block name"):
         update_docs(page, "a b", "x")
+
+
+def test_caption_lists_a_run_made_a_few_folds_at_a_time_as_one_line():
+    def cmd(parts, t, commit="abc1234"):
+        return {"command": f"lava-nt eeg run --out runs/x --participants {parts} --seeds 0-4",
+                "commit": commit, "dirty": False, "version": "0.1.0", "time": t}  # fmt: skip
+
+    made = [cmd("1 2", "T1"), cmd("3 4", "T2"), cmd("5", "T3"), cmd("7 8", "T4", "def5678")]
+    lines = caption(made, "lava-nt eeg report runs/x")
+    assert lines[2:] == [
+        "- `lava-nt eeg run --out runs/x --participants P --seeds 0-4` (3 commands, "
+        "P = 1 2; 3 4; 5; commit `abc1234`, lava-nt 0.1.0, T1 to T3)",
+        "- `lava-nt eeg run --out runs/x --participants 7 8 --seeds 0-4` (commit `def5678`, "
+        "lava-nt 0.1.0, T4)",
+        "",
+    ]
+    # other commands stay one line each; every line still names its command and commit
+    other = {**cmd("1 2", "T5"), "command": "lava-nt eeg run --out runs/x --seeds 0-4"}
+    lines = caption([other, other], "r")
+    assert lines[2:4] == [f"- {provenance_text(other)}"] * 2
+    assert all(re.search(r"- `lava-nt eeg run [^`]*` \(", ln) for ln in lines[2:4])
 
 
 # ---- the synthetic variants ------------------------------------------------------------------
