@@ -41,6 +41,7 @@ _BLOCK = re.compile(
     re.S,
 )
 _NAME = re.compile(r"^[\w.-]+$")
+PARTS = ("all", "deployment")
 
 
 def blocks(text: str) -> dict[str, str]:
@@ -106,9 +107,15 @@ def caption(made_by: list[dict], regenerate: str) -> list[str]:
     return lines + [f"- {line}" for line in _grouped(made_by)] + [""]
 
 
-def run_block(run_dir, name: str, docs_path, shown_run_dir: str | None = None) -> str:
+def run_block(
+    run_dir, name: str, docs_path, shown_run_dir: str | None = None, part: str = "all"
+) -> str:
     """The generated block of a run directory: caption, settings, the per-participant table
-    (up to 12 participants), the statistics and the wall times."""
+    (up to 12 participants), the statistics, the Lava deployment and the wall times; with
+    ``part="deployment"`` only the caption, the settings and the deployment (fixed point, QAT
+    and the pooled fixed-minus-float differences)."""
+    if part not in PARTS:
+        raise PipelineError(f"docs part must be one of {', '.join(PARTS)}, got {part!r}")
     run_dir = Path(run_dir)
     made_by = commands(run_dir)
     if not made_by:
@@ -121,17 +128,24 @@ def run_block(run_dir, name: str, docs_path, shown_run_dir: str | None = None) -
     rows = study_rows(run_dir)
     table = accuracy_table(rows)
     regen = f"lava-nt eeg report {shown} --docs {docs_path} --docs-name {name}"
+    if part != "all":
+        regen += f" --docs-part {part}"
     lines = caption(made_by, regen)
     cfg = config_from_info(info)
     lines += [f"- {h}" for h in _header_lines(info, rows) if not h.startswith("data:")]
     lines += [f"- data: {info['data']['source']}, participant pool of {len(info['data']['pool'])}"]
     lines.append("")
+    deploy = [r for r in rows if r["kind"] == "deploy" and r.get("deployable") is not False]
+    if part == "deployment":
+        if not deploy:
+            raise PipelineError(f"{run_dir} has no Lava deployment rows (a --no-lava run)")
+        return "\n".join(lines + ["Deployment on Lava (CPU simulator):", "",
+                                   *_deploy_markdown(deploy), ""])  # fmt: skip
     if len(table["participants"]) <= 12:
         lines += ["Test accuracy per left-out participant (mean ± sd over units):", ""]
         lines += participant_table(table) + [""]
     st = study_statistics(rows, table["methods"])
     lines += statistics_markdown(st, rows, level=4)
-    deploy = [r for r in rows if r["kind"] == "deploy" and r.get("deployable") is not False]
     if deploy:
         lines += ["Deployment on Lava (CPU simulator):", "", *_deploy_markdown(deploy), ""]
     cost = cost_table(rows)

@@ -273,6 +273,14 @@ def register(subparsers) -> None:
         "comparison is the block written",
     )
     docs_options(rep)
+    rep.add_argument(
+        "--docs-part",
+        choices=DOCS_PARTS,
+        default="all",
+        help="what the --docs block holds: all (settings, accuracies, statistics, deployment, "
+        "wall times; default) or deployment (the Lava deployment, fixed point and QAT section "
+        "with the pooled fixed-minus-float differences)",
+    )
     rep.set_defaults(func=cmd_report)
 
     sw = sub.add_parser(
@@ -291,6 +299,9 @@ def register(subparsers) -> None:
     sw.add_argument("--seed", type=nonnegative_int, default=0)
     docs_options(sw)
     sw.set_defaults(func=cmd_sweep, parser=sw)
+
+
+DOCS_PARTS = ("all", "deployment")
 
 
 def docs_options(p) -> None:

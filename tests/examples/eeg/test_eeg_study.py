@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lava_nt.commands.eeg.parser import DOCS_PARTS
 from lava_nt.examples.eeg import pipeline as pl
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError
 from lava_nt.examples.eeg.report.docs import (
     BEGIN,
     END,
+    PARTS,
     blocks,
     caption,
     provenance_text,
@@ -106,6 +108,13 @@ def test_quick_block_regenerates_from_a_run(tmp_path, capsys):
     # nothing outside the block changed
     strip = re.compile(r"<!-- BEGIN generated: quick -->.*?<!-- END generated: quick -->", re.S)
     assert strip.sub("", new) == strip.sub("", page)
+    # the deployment part needs deployment rows; it goes with --docs
+    assert main(["eeg", "report", str(run), "--no-plots", "--docs", str(docs), "--docs-name",
+                 "quick", "--docs-part", "deployment"]) == 1  # fmt: skip
+    assert "no Lava deployment rows" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--docs-part goes with --docs"):
+        main(["eeg", "report", str(run), "--no-plots", "--docs-part", "deployment"])
+    assert PARTS == DOCS_PARTS  # the parser's choices are the report's parts
     # a run without a recorded command cannot be written into the docs
     (run / "commands.jsonl").unlink()
     assert main(["eeg", "report", str(run), "--no-plots", "--docs", str(docs), "--docs-name",
