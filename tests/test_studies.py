@@ -1,0 +1,66 @@
+"""The recorded studies (``studies/``): their records regenerate the documentation's blocks on
+the current code, and the helper that keeps whole folds for a continuation."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+
+from lava_nt.examples.eeg.report.docs import blocks, run_block
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = ROOT / "studies"
+# study directory -> the documentation blocks its records make: (page, block name, part)
+DOCS_BLOCKS = {
+    "eeg-thesis": (
+        ("docs/eeg.md", "thesis", "all"),
+        ("docs/qat.md", "thesis-deployment", "deployment"),
+        ("docs/fixed_point.md", "thesis-deployment", "deployment"),
+    ),
+}
+CASES = [(study, *block) for study, bs in sorted(DOCS_BLOCKS.items()) for block in bs]
+
+
+@pytest.mark.parametrize("study,page,name,part", CASES)
+def test_docs_block_regenerates_from_the_committed_records(study, page, name, part, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the block names the study by its path in the repository
+    body = blocks((ROOT / page).read_text())[name]
+    assert body.strip() == run_block(f"studies/{study}", name, page, part=part).strip()
+
+
+def test_every_study_with_records_is_listed_and_documented():
+    listed = (STUDIES / "README.md").read_text()
+    for d in sorted(p for p in STUDIES.iterdir() if p.is_dir()):
+        assert (d / "run.json").is_file() and (d / "results.jsonl").is_file(), d
+        assert f"]({d.name}/README.md)" in listed, d.name
+        assert d.name in DOCS_BLOCKS, f"{d.name}: which docs block do its records make?"
+
+
+def _row(kind, p, m, s):
+    return {"schema": 1, "kind": kind, "participant": p, "method": m, "seed": s}
+
+
+def test_complete_folds_keeps_only_whole_folds(tmp_path):
+    src, dst = tmp_path / "records", tmp_path / "run"
+    src.mkdir()
+    info = {"schema": 1, "config": {}, "requested": {"methods": ["none", "nt2"], "seeds": [0, 1]}}
+    (src / "run.json").write_text(json.dumps(info))
+    (src / "commands.jsonl").write_text('{"command": "lava-nt eeg run"}\n')
+    rows = [{"schema": 1, "kind": "pretrain", "key": f"without-p0{p}", "arch": "main",
+             "left_out": [p]} for p in (1, 2)]  # fmt: skip
+    rows += [_row(k, p, m, s) for p in (1, 2) for m in ("none", "nt2") for s in (0, 1)
+             for k in ("tune", "deploy") if (p, m, s, k) != (2, "nt2", 1, "deploy")]  # fmt: skip
+    text = "".join(json.dumps(r) + "\n" for r in rows) + '{"schema": 1, "kind": "tu'
+    (src / "results.jsonl").write_text(text)
+    script = runpy.run_path(str(STUDIES / "eeg-thesis" / "complete_folds.py"))
+    script["main"](str(src), str(dst))
+    kept = [json.loads(ln) for ln in (dst / "results.jsonl").read_text().splitlines()]
+    assert [r for r in kept if r["kind"] == "pretrain"] == rows[:1]
+    assert {r["participant"] for r in kept if r["kind"] != "pretrain"} == {1}
+    assert len(kept) == 1 + 8
+    assert (dst / "commands.jsonl").read_text() == (src / "commands.jsonl").read_text()
+    with pytest.raises(SystemExit, match="already holds"):
+        script["main"](str(src), str(dst))
