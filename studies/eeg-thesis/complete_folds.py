@@ -1,0 +1,60 @@
+"""Copy this study's records (run.json, results.jsonl, commands.jsonl) into a run directory,
+keeping only the folds whose every unit is tuned and deployed (and their pretrainings).
+
+lava-nt resumes from the records alone (a missing model file is recomputed where work still
+needs it); the code this run was recorded with (see commands.jsonl) predates that, so a
+continuation at that commit needs whole folds:
+
+    python studies/eeg-thesis/complete_folds.py studies/eeg-thesis runs/eeg-thesis
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def main(src: str, dst: str) -> None:
+    src_dir, dst_dir = Path(src), Path(dst)
+    if (dst_dir / "results.jsonl").exists():
+        sys.exit(f"{dst_dir} already holds results.jsonl; use an empty directory")
+    info = json.loads((src_dir / "run.json").read_text())
+    methods, seeds = info["requested"]["methods"], info["requested"]["seeds"]
+    rows = []
+    for line in (src_dir / "results.jsonl").read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue  # a torn last line
+    done = {
+        (r["kind"], r["participant"], r["method"], r["seed"])
+        for r in rows
+        if r.get("kind") in ("tune", "deploy")
+    }
+    folds = {r["participant"] for r in rows if r.get("kind") == "tune"}
+    complete = sorted(
+        p
+        for p in folds
+        if all((k, p, m, s) in done for k in ("tune", "deploy") for m in methods for s in seeds)
+    )
+    keep = [
+        r
+        for r in rows
+        if (
+            r.get("participant") in complete
+            if r.get("kind") != "pretrain"
+            else all(p in complete for p in r["left_out"])
+        )
+    ]
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src_dir / "run.json", dst_dir / "run.json")
+    if (src_dir / "commands.jsonl").exists():
+        shutil.copy(src_dir / "commands.jsonl", dst_dir / "commands.jsonl")
+    (dst_dir / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in keep))
+    print(f"complete folds {complete}: {len(keep)} of {len(rows)} rows -> {dst_dir}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2])
