@@ -120,6 +120,7 @@ def atomic_write(
         raise FileExistsNoOverwriteError(f"'{path}' exists; pass overwrite=True to replace it")
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=_temp_prefix(path), suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it 0600)
     os.close(fd)
     try:
         write_tmp(tmp)
@@ -150,6 +151,21 @@ def atomic_write(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    """The process's umask (read without changing it where the OS tells it; else set and
+    restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path, data: bytes, **kw) -> Path:

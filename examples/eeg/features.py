@@ -441,7 +441,6 @@ class FeatureCache:
                     powers=features.powers,
                     labels=features.labels,
                 )
-            os.chmod(tmp, 0o644)
 
         atomic_write(path, write)
         return path

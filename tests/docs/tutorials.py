@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not (work / rel).is_file():
                     raise SystemExit(f"{page.name}: the code did not write {rel}")
             if args.write:
-                atomic_write_text(page, with_outputs(text, outputs, work)).chmod(0o644)
+                atomic_write_text(page, with_outputs(text, outputs, work))
                 for rel in images(text):
                     dest = TUTORIALS / rel
                     atomic_write_bytes(dest, (work / rel).read_bytes(), make_parents=True)

@@ -3,6 +3,8 @@ is moved aside and the training restarts, every file the trainer writes loads wi
 ``weights_only=True``, leftovers of interrupted writes are removed."""
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -109,3 +111,20 @@ def test_every_trainer_file_loads_with_weights_only_and_no_temporaries_remain(tm
         "checkpoint.pt",
         "metrics.jsonl",
     ]
+
+
+def test_atomic_writes_get_the_mode_open_would_give(tmp_path):
+    """mkstemp makes its file 0600; a file lava-nt writes atomically (model files, run.json,
+    reports) gets 0666 minus the umask, as a plain open() would create it."""
+    from lava_nt.converters.model_file import save_model
+    from lava_nt.io import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        text = atomic_write_text(tmp_path / "a.json", "{}\n")
+        net = build_network(4, [3], n_classes=2, population=1, seed=0)
+        model = save_model(tmp_path / "m.h5", net, meta={"seed": 0, "data_protocol": "honest"})
+    finally:
+        os.umask(old)
+    for path in (text, model):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
