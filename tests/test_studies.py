@@ -55,6 +55,11 @@ def test_complete_folds_keeps_only_whole_folds(tmp_path):
              for k in ("tune", "deploy") if (p, m, s, k) != (2, "nt2", 1, "deploy")]  # fmt: skip
     text = "".join(json.dumps(r) + "\n" for r in rows) + '{"schema": 1, "kind": "tu'
     (src / "results.jsonl").write_text(text)
+    nested = src / "pretrain-seed-1"  # a pretraining-seed run: fold 2 complete there
+    nested.mkdir()
+    (nested / "run.json").write_text(json.dumps(info))
+    full = rows + [_row("deploy", 2, "nt2", 1)]
+    (nested / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in full))
     script = runpy.run_path(str(STUDIES / "eeg-thesis" / "complete_folds.py"))
     script["main"](str(src), str(dst))
     kept = [json.loads(ln) for ln in (dst / "results.jsonl").read_text().splitlines()]
@@ -62,5 +67,7 @@ def test_complete_folds_keeps_only_whole_folds(tmp_path):
     assert {r["participant"] for r in kept if r["kind"] != "pretrain"} == {1}
     assert len(kept) == 1 + 8
     assert (dst / "commands.jsonl").read_text() == (src / "commands.jsonl").read_text()
+    kept = (dst / "pretrain-seed-1" / "results.jsonl").read_text().splitlines()
+    assert [json.loads(ln) for ln in kept] == full
     with pytest.raises(SystemExit, match="already holds"):
         script["main"](str(src), str(dst))

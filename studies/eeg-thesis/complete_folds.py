@@ -1,5 +1,6 @@
 """Copy this study's records (run.json, results.jsonl, commands.jsonl) into a run directory,
-keeping only the folds whose every unit is tuned and deployed (and their pretrainings).
+keeping only the folds whose every unit is tuned and deployed (and their pretrainings); the
+nested pretraining-seed runs (pretrain-seed-S/) the same way.
 
 lava-nt resumes from the records alone (a missing model file is recomputed where work still
 needs it); the code this run was recorded with (see commands.jsonl) predates that, so a
@@ -16,6 +17,13 @@ from pathlib import Path
 
 def main(src: str, dst: str) -> None:
     src_dir, dst_dir = Path(src), Path(dst)
+    copy_run(src_dir, dst_dir)
+    for nested in sorted(src_dir.glob("pretrain-seed-*")):
+        if (nested / "run.json").is_file():
+            copy_run(nested, dst_dir / nested.name)
+
+
+def copy_run(src_dir: Path, dst_dir: Path) -> None:
     if (dst_dir / "results.jsonl").exists():
         sys.exit(f"{dst_dir} already holds results.jsonl; use an empty directory")
     info = json.loads((src_dir / "run.json").read_text())
