@@ -19,6 +19,7 @@ DOCS_BLOCKS = {
         ("docs/eeg.md", "thesis", "all"),
         ("docs/qat.md", "thesis-deployment", "deployment"),
         ("docs/fixed_point.md", "thesis-deployment", "deployment"),
+        ("README.md", "thesis-claims", "claims"),
     ),
 }
 CASES = [(study, *block) for study, bs in sorted(DOCS_BLOCKS.items()) for block in bs]

@@ -17,3 +17,5 @@ for page in docs/qat.md docs/fixed_point.md; do
   "$lava_nt" eeg report "$study" --no-plots --docs "$page" --docs-name thesis-deployment \
     --docs-part deployment
 done
+"$lava_nt" eeg report "$study" --no-plots --docs README.md --docs-name thesis-claims \
+  --docs-part claims

@@ -22,7 +22,11 @@ from pathlib import Path
 
 from lava_nt.examples.eeg.pipeline import PipelineError, config_from_info, load_run_info
 from lava_nt.examples.eeg.report import accuracy_table
-from lava_nt.examples.eeg.report.statistics import statistics_markdown, study_statistics
+from lava_nt.examples.eeg.report.statistics import (
+    claims_markdown,
+    statistics_markdown,
+    study_statistics,
+)
 from lava_nt.examples.eeg.report.tables import (
     _deploy_markdown,
     _header_lines,
@@ -41,7 +45,7 @@ _BLOCK = re.compile(
     re.S,
 )
 _NAME = re.compile(r"^[\w.-]+$")
-PARTS = ("all", "deployment")
+PARTS = ("all", "deployment", "claims")
 TABLE_MAX_PARTICIPANTS = 32  # a per-participant table up to DEAP's size
 
 
@@ -114,7 +118,9 @@ def run_block(
     """The generated block of a run directory: caption, settings, the per-participant table
     (up to DEAP's 32 participants, as the thesis' Table 2), the statistics, the Lava deployment
     and the wall times; with ``part="deployment"`` only the caption, the settings and the
-    deployment (fixed point, QAT and the pooled fixed-minus-float differences)."""
+    deployment (fixed point, QAT and the pooled fixed-minus-float differences); with
+    ``part="claims"`` only the caption, the folds and seeds, and the verdict on each of the
+    thesis' claims (short enough for a README)."""
     if part not in PARTS:
         raise PipelineError(f"docs part must be one of {', '.join(PARTS)}, got {part!r}")
     run_dir = Path(run_dir)
@@ -133,7 +139,14 @@ def run_block(
         regen += f" --docs-part {part}"
     lines = caption(made_by, regen)
     cfg = config_from_info(info)
-    lines += [f"- {h}" for h in _header_lines(info, rows) if not h.startswith("data:")]
+    header = [f"- {h}" for h in _header_lines(info, rows) if not h.startswith("data:")]
+    if part == "claims":
+        st = study_statistics(rows, table["methods"])
+        if not st.verdicts:
+            raise PipelineError(f"{run_dir} has no units of the methods the thesis' claims compare")
+        folds = [h for h in header if h.startswith("- folds")]
+        return "\n".join(lines + folds + ["", *claims_markdown(st, level=3), ""])
+    lines += header
     lines += [f"- data: {info['data']['source']}, participant pool of {len(info['data']['pool'])}"]
     lines.append("")
     deploy = [r for r in rows if r["kind"] == "deploy" and r.get("deployable") is not False]

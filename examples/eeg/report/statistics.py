@@ -99,24 +99,31 @@ def statistics_markdown(st: StudyStats, rows, level: int = 2) -> list[str]:
                 f"{_ci(t.bootstrap, True)} | {_p(t.wilcoxon_p)} | {_p(t.permutation_p)} |"
             )
     if st.verdicts:
-        lines += [
-            "",
-            f"{h}# The thesis' claims",
-            "",
-            "Reproduced: the 95% interval of the paired difference lies above 0. Refuted: it lies "
-            "below the thesis' difference and not above 0. Unresolved: otherwise.",
-            "",
-            "| claim | thesis | a - b | here [95% CI] | verdict |",
-            "|---|---|---|---|---|",
-        ]
-        for v in st.verdicts:
-            c = v.claim
-            here = "-" if v.test is None else _iv(v.test.interval, True)
-            lines.append(
-                f"| {c.text} | {c.claimed:+.3f} ({c.source}) | {c.a} - {c.b} | {here} | "
-                f"**{v.verdict}** ({v.reason}) |"
-            )
+        lines += ["", *claims_markdown(st, level + 1)]
     return lines + [""]
+
+
+def claims_markdown(st: StudyStats, level: int = 3) -> list[str]:
+    """Markdown lines: the verdict on each of the thesis' claims (empty without verdicts)."""
+    if not st.verdicts:
+        return []
+    lines = [
+        f"{'#' * level} The thesis' claims",
+        "",
+        "Reproduced: the 95% interval of the paired difference lies above 0. Refuted: it lies "
+        "below the thesis' difference and not above 0. Unresolved: otherwise.",
+        "",
+        "| claim | thesis | a - b | here [95% CI] | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for v in st.verdicts:
+        c = v.claim
+        here = "-" if v.test is None else _iv(v.test.interval, True)
+        lines.append(
+            f"| {c.text} | {c.claimed:+.3f} ({c.source}) | {c.a} - {c.b} | {here} | "
+            f"**{v.verdict}** ({v.reason}) |"
+        )
+    return lines
 
 
 def _n(v) -> str:

@@ -278,8 +278,9 @@ def register(subparsers) -> None:
         choices=DOCS_PARTS,
         default="all",
         help="what the --docs block holds: all (settings, accuracies, statistics, deployment, "
-        "wall times; default) or deployment (the Lava deployment, fixed point and QAT section "
-        "with the pooled fixed-minus-float differences)",
+        "wall times; default), deployment (the Lava deployment, fixed point and QAT section "
+        "with the pooled fixed-minus-float differences) or claims (the folds and the verdict "
+        "on each of the thesis' claims, short enough for a README)",
     )
     rep.set_defaults(func=cmd_report)
 
@@ -301,7 +302,7 @@ def register(subparsers) -> None:
     sw.set_defaults(func=cmd_sweep, parser=sw)
 
 
-DOCS_PARTS = ("all", "deployment")
+DOCS_PARTS = ("all", "deployment", "claims")
 
 
 def docs_options(p) -> None:

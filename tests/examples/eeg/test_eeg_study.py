@@ -108,6 +108,12 @@ def test_quick_block_regenerates_from_a_run(tmp_path, capsys):
     # nothing outside the block changed
     strip = re.compile(r"<!-- BEGIN generated: quick -->.*?<!-- END generated: quick -->", re.S)
     assert strip.sub("", new) == strip.sub("", page)
+    # the claims part: the verdicts alone (the README's block)
+    assert main(["eeg", "report", str(run), "--no-plots", "--docs", str(docs), "--docs-name",
+                 "quick", "--docs-part", "claims"]) == 0  # fmt: skip
+    body = blocks(docs.read_text())["quick"]
+    assert "--docs-part claims" in body and "### The thesis' claims" in body
+    assert "| nt2 - none |" in body and "Paired differences" not in body
     # the deployment part needs deployment rows; it goes with --docs
     assert main(["eeg", "report", str(run), "--no-plots", "--docs", str(docs), "--docs-name",
                  "quick", "--docs-part", "deployment"]) == 1  # fmt: skip
