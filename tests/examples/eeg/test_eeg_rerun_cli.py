@@ -183,20 +183,30 @@ def test_run_refuses_to_replace_data_it_did_not_write(tmp_path):
 
 
 # ---- parallel units on Ray ----------------------------------------------------------------------
-def _ray_session_processes() -> list[int]:
-    """Processes of any local Ray instance lava-nt started (they carry its session marker)."""
+def _ray_session_processes(skip_sessions=frozenset()) -> list[int]:
+    """Processes of any local Ray instance lava-nt started (they carry its session marker),
+    except those of the sessions ``skip_sessions`` (marker values)."""
+    return _alive_list(
+        p for p, token in _ray_session_markers().items() if token not in skip_sessions
+    )
+
+
+def _ray_session_markers() -> dict[int, bytes]:
+    """``{pid: session marker}`` of the processes of lava-nt's local Ray instances."""
     from lava_nt.examples.eeg.pipeline.parallel import SESSION_ENV
 
-    out = []
+    key = SESSION_ENV.encode() + b"="
+    out = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
                 env = (d / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(e.startswith(SESSION_ENV.encode() + b"=") for e in env):
-                out.append(int(d.name))
-    return _alive_list(out)
+            for e in env:
+                if e.startswith(key):
+                    out[int(d.name)] = e[len(key) :]
+    return out
 
 
 def _ray_temp_dirs() -> list[Path]:
@@ -225,12 +235,13 @@ def test_two_ray_workers_equal_serial_and_a_killed_parallel_run_resumes(referenc
     ref_dir, _ = reference
     run_dir = tmp_path / "parallel"
     workers = ["--workers", "2"]
-    # another lava-nt Ray session may be running on this machine (e.g. a long study): only what
-    # this test's runs leave behind counts
-    other_procs, other_dirs = set(_ray_session_processes()), set(_ray_temp_dirs())
+    # another lava-nt Ray session may be running on this machine (e.g. a long study, whose
+    # workers keep forking Lava processes): only the sessions this test's runs start count
+    other_sessions = frozenset(_ray_session_markers().values())
+    other_dirs = set(_ray_temp_dirs())
 
     def left_procs():
-        return sorted(set(_ray_session_processes()) - other_procs)
+        return _ray_session_processes(other_sessions)
 
     def left_dirs():
         return sorted(set(_ray_temp_dirs()) - other_dirs)
