@@ -17,13 +17,16 @@ from pathlib import Path
 
 def main(src: str, dst: str) -> None:
     src_dir, dst_dir = Path(src), Path(dst)
-    copy_run(src_dir, dst_dir)
+    complete = set(copy_run(src_dir, dst_dir))
     for nested in sorted(src_dir.glob("pretrain-seed-*")):
         if (nested / "run.json").is_file():
-            copy_run(nested, dst_dir / nested.name)
+            complete &= set(copy_run(nested, dst_dir / nested.name))
+    first = next((p for p in range(1, 33, 2) if not {p, p + 1} <= complete), None)
+    if first is not None:
+        print(f"continue with: FIRST={first} studies/eeg-thesis/run.sh {dst_dir} LAVA_NT")
 
 
-def copy_run(src_dir: Path, dst_dir: Path) -> None:
+def copy_run(src_dir: Path, dst_dir: Path) -> list[int]:
     if (dst_dir / "results.jsonl").exists():
         sys.exit(f"{dst_dir} already holds results.jsonl; use an empty directory")
     info = json.loads((src_dir / "run.json").read_text())
@@ -60,6 +63,7 @@ def copy_run(src_dir: Path, dst_dir: Path) -> None:
         shutil.copy(src_dir / "commands.jsonl", dst_dir / "commands.jsonl")
     (dst_dir / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in keep))
     print(f"complete folds {complete}: {len(keep)} of {len(rows)} rows -> {dst_dir}")
+    return complete
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from lava_nt.commands.eeg.summary import print_summary
 
 def cmd_run(args) -> int:
     t0 = time.perf_counter()
-    from lava_nt.examples.eeg.study import git_commit, record_command, run_study
+    from lava_nt.examples.eeg.study import commands, git_commit, record_command, run_study
 
     code = git_commit()  # the code this command runs (recorded when it completes)
     try:
@@ -33,7 +33,11 @@ def cmd_run(args) -> int:
             run_dir, config, pseeds, data_dir=args.data, synthetic=synthetic,
             workers=args.workers, ray_address=args.ray_address,
         )  # fmt: skip
-        record_command(run_dir, reproducing_argv(args, ["eeg", "run"]), code=code)
+        # a command is recorded when it made numbers (or none is recorded yet: an earlier,
+        # killed run of it finished the work), so a rerun that finds everything done adds
+        # nothing to the provenance the docs captions show
+        if any(s.units_run or s.deployed for s in summaries) or not commands(run_dir):
+            record_command(run_dir, reproducing_argv(args, ["eeg", "run"]), code=code)
     except user_errors() as exc:
         return fail("run", exc)
     except OSError as exc:

@@ -93,6 +93,12 @@ def test_quick_block_regenerates_from_a_run(tmp_path, capsys):
     assert main(args) == 0
     (cmd,) = commands(run)
     assert cmd["command"].startswith("lava-nt eeg run --out ") and "--no-lava" in cmd["command"]
+    # a rerun that finds everything done makes no numbers: not recorded ...
+    assert main(args) == 0 and commands(run) == [cmd]
+    # ... unless no command is recorded yet (a killed run finished the work)
+    (run / "commands.jsonl").unlink()
+    assert main(args) == 0 and [c["command"] for c in commands(run)] == [cmd["command"]]
+    cmd = commands(run)[0]
     assert "--methods none nt2" in cmd["command"]
     docs = tmp_path / "eeg.md"
     page = (ROOT / "docs" / "eeg.md").read_text()
