@@ -6,13 +6,15 @@ lava-nt resumes from the records alone (a missing model file is recomputed where
 needs it); the code this run was recorded with (see commands.jsonl) predates that, so a
 continuation at that commit needs whole folds:
 
-    python studies/eeg-thesis/complete_folds.py studies/eeg-thesis runs/eeg-thesis
+    .venv/bin/python studies/eeg-thesis/complete_folds.py studies/eeg-thesis runs/eeg-thesis
 """
 
 import json
 import shutil
 import sys
 from pathlib import Path
+
+from lava_nt.examples.eeg.pipeline import load_results
 
 
 def main(src: str, dst: str) -> None:
@@ -31,12 +33,7 @@ def copy_run(src_dir: Path, dst_dir: Path) -> list[int]:
         sys.exit(f"{dst_dir} already holds results.jsonl; use an empty directory")
     info = json.loads((src_dir / "run.json").read_text())
     methods, seeds = info["requested"]["methods"], info["requested"]["seeds"]
-    rows = []
-    for line in (src_dir / "results.jsonl").read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a torn last line
+    rows = load_results(src_dir)  # the journal as the pipeline reads it (torn lines skipped)
     done = {
         (r["kind"], r["participant"], r["method"], r["seed"])
         for r in rows

@@ -87,8 +87,9 @@ def run_pipeline(
             _drop_checkpoints(run_dir, done_sets["pretrain"], done_sets["tune"])
         tuned, deployed = done_sets["tune"], done_sets["deploy"]
         units = [(p, m, s) for p in folds for m in config.methods for s in config.seeds]
-        _forget_missing_models(run_dir, config, units, groups, done_sets, log)
+        _forget_missing_models(run_dir, config, units, done_sets, log)
         todo = [u for u in units if u not in tuned or (config.lava and u not in deployed)]
+        _forget_missing_pretrainings(run_dir, todo, groups, done_sets, log)
         log(
             f"EEG LOSO run in {run_dir}: protocol {config.protocol}, {data.source} data "
             f"({len(data.pool)} participants), folds {_ranges(folds)}, methods "
@@ -189,12 +190,13 @@ def _done_sets(done: list[dict]) -> dict[str, set]:
     }
 
 
-def _forget_missing_models(run_dir: Path, config, units, groups, done_sets, log) -> None:
-    """Make a run directory's records alone enough to continue it: a pretraining or tuning unit
-    the journal records as finished but whose model file is gone (the directory was copied
-    without its models, or they were deleted) counts as not done where work still to do needs
-    its model, and is recomputed (deterministic given the seed: the same network again; the
-    journal keeps its first row). Finished work that nothing still needs stays done."""
+def _forget_missing_models(run_dir: Path, config, units, done_sets, log) -> None:
+    """Make a run directory's records alone enough to continue it (with
+    :func:`_forget_missing_pretrainings`): a tuned unit the journal records as finished whose
+    model file is gone (the directory was copied without its models, or they were deleted) and
+    whose deployment is still to do counts as not tuned and is recomputed (deterministic given
+    the seed: the same network again; the journal keeps its first row). A finished unit whose
+    deployment is recorded needs nothing and stays done."""
     tuned, deployed = done_sets["tune"], done_sets["deploy"]
     gone = [
         u for u in units
@@ -203,20 +205,28 @@ def _forget_missing_models(run_dir: Path, config, units, groups, done_sets, log)
         and not model_path(unit_dir(run_dir, *u)).exists()
     ]  # fmt: skip
     tuned.difference_update(gone)
+    if gone:
+        log(
+            f"{len(gone)} tuned unit(s) are recorded as finished but their model files are "
+            "missing: tuning them again (deterministic given the seed)"
+        )
+
+
+def _forget_missing_pretrainings(run_dir: Path, todo, groups, done_sets, log) -> None:
+    """A pretraining the journal records as finished whose model file is gone counts as not
+    done when a spiking unit still to do (``todo``) needs it, and is recomputed."""
     needed = {
-        (pretrain_key(groups[u[0]]), METHODS[u[1]].arch)
-        for u in units
-        if METHODS[u[1]].family == "snn" and (u not in tuned or (config.lava and u not in deployed))
+        (pretrain_key(groups[p]), METHODS[m].arch) for p, m, _ in todo if METHODS[m].family == "snn"
     }
     lost = [
         pre for pre in sorted(needed & done_sets["pretrain"])
         if not model_path(run_dir / "pretrained" / pre[0] / pre[1]).exists()
     ]  # fmt: skip
     done_sets["pretrain"].difference_update(lost)
-    if gone or lost:
+    if lost:
         log(
-            f"{len(lost)} pretraining(s) and {len(gone)} tuned unit(s) are recorded as finished "
-            "but their model files are missing: recomputing them (deterministic given the seed)"
+            f"{len(lost)} pretraining(s) are recorded as finished but their model files are "
+            "missing: pretraining them again (deterministic given the seed)"
         )
 
 

@@ -13,6 +13,8 @@ ENV_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT
 def check_docs(args) -> None:
     if (args.docs is None) != (args.docs_name is None):
         raise SystemExit("lava-nt eeg: error: --docs and --docs-name go together")
+    if getattr(args, "docs_part", "all") != "all" and (args.docs is None or args.against):
+        raise SystemExit("lava-nt eeg report: error: --docs-part goes with --docs (not --against)")
 
 
 def fail(cmd: str, exc: BaseException) -> int:

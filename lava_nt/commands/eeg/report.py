@@ -7,8 +7,6 @@ from lava_nt.commands.eeg.errors import check_docs, fail, user_errors
 
 def cmd_report(args) -> int:
     check_docs(args)
-    if getattr(args, "docs_part", "all") != "all" and (args.docs is None or args.against):
-        raise SystemExit("lava-nt eeg report: error: --docs-part goes with --docs (not --against)")
     try:
         from lava_nt.examples.eeg.report import write_report
         from lava_nt.examples.eeg.report.docs import run_block, update_docs
@@ -23,8 +21,7 @@ def cmd_report(args) -> int:
             if against is not None:
                 body = comparison_block(args.run_dir, against, args.docs_name, args.docs)
             else:
-                part = getattr(args, "docs_part", "all")
-                body = run_block(args.run_dir, args.docs_name, args.docs, part=part)
+                body = run_block(args.run_dir, args.docs_name, args.docs, part=args.docs_part)
             where = update_docs(args.docs, args.docs_name, body)
             print(f"docs block '{args.docs_name}' written to {where}")
     except user_errors() as exc:
