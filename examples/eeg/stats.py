@@ -6,11 +6,12 @@ run over participants.
 
 * :func:`mean_interval`: mean with a two-sided t interval over participants
   (``scipy.stats.t.interval``).
-* :func:`paired_test`: the paired difference of two methods over the participants both have: mean,
-  t interval, Wilcoxon signed-rank p (``scipy.stats.wilcoxon``, zero differences dropped as its
-  default ``zero_method="wilcox"`` does; p = 1 when every difference is 0) and a sign-flip
-  permutation p (``scipy.stats.permutation_test`` with ``permutation_type="samples"``: exact when
-  ``2**n`` is at most ``n_resamples``).
+* :func:`paired_test`: the paired difference of two methods over the participants both have (each
+  participant's value over the units both methods have, :func:`paired_means`): mean, t interval,
+  Wilcoxon signed-rank p (``scipy.stats.wilcoxon``, zero differences dropped as its default
+  ``zero_method="wilcox"`` does; p = 1 when every difference is 0) and a sign-flip permutation p
+  (``scipy.stats.permutation_test`` with ``permutation_type="samples"``: exact when ``2**n`` is
+  at most ``n_resamples``).
 * :func:`trial_bootstrap`: a percentile bootstrap (``scipy.stats.bootstrap``) that resamples the
   **distinct trials** of every unit's test part, all instances of a trial together. The test part
   of a person holds ``n_augment`` instances of each test trial
@@ -23,6 +24,9 @@ run over participants.
   seed). ``by="instance"`` resamples instances instead: the too-narrow interval that treats the
   copies as independent, kept for comparison.
 * :func:`verdicts`: the thesis' claims (:data:`CLAIMS`) against the paired intervals.
+* :func:`pretrain_seed_stats`: with several pretraining seeds, each seed alone (intervals and paired
+  differences on its units) and how far accuracy moves with the pretraining seed against the
+  tuning seed (:class:`SeedSpread`).
 
 Every function takes plain numbers and arrays, so the tests compare them with scipy on known
 inputs.
@@ -43,15 +47,20 @@ __all__ = [
     "Claim",
     "Interval",
     "PairedTest",
+    "PretrainSeedStats",
+    "SeedSpread",
     "TestPart",
     "Verdict",
     "difference_parts",
     "mean_interval",
+    "paired_means",
     "paired_test",
     "participant_means",
+    "pretrain_seed_stats",
     "summarise",
     "test_parts",
     "trial_bootstrap",
+    "unit_key",
     "verdict",
     "verdicts",
 ]
@@ -204,6 +213,30 @@ def participant_means(rows: Iterable[dict], key: str = "test_acc") -> dict[str, 
     for (m, p), v in acc.items():
         out[m][p] = float(np.mean(v))
     return dict(out)
+
+
+def unit_key(row: dict) -> tuple:
+    """What pairs two methods' units: participant, tuning seed and pretraining seed (the same
+    split and the same pretrained network)."""
+    return (int(row["participant"]), int(row["seed"]), int(row.get("pretrain_seed", 0)))
+
+
+def paired_means(
+    rows: Iterable[dict], a: str, b: str, key: str = "test_acc"
+) -> dict[int, tuple[float, float]]:
+    """``{participant: (mean of a, mean of b)}`` over the units both methods have
+    (:func:`unit_key`), so a method run with more seeds than the other (a subset design, e.g.
+    further pretraining seeds for some methods only) is compared on the same units."""
+    units: dict[str, dict[tuple, float]] = {a: {}, b: {}}
+    for r in rows:
+        if r.get("kind") == "tune" and r.get("method") in units and r.get(key) is not None:
+            units[r["method"]].setdefault(unit_key(r), float(r[key]))
+    common = [k for k in units[a] if k in units[b]]
+    by: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for k in common:
+        by[k[0]][0].append(units[a][k])
+        by[k[0]][1].append(units[b][k])
+    return {p: (float(np.mean(x)), float(np.mean(y))) for p, (x, y) in by.items()}
 
 
 def _grouped(part: TestPart, by: str) -> tuple[np.ndarray, np.ndarray]:
@@ -434,9 +467,9 @@ def summarise(
         )  # fmt: skip
     tests = {}
     for a, b in default_pairs(methods) if pairs is None else pairs:
-        va, vb = means.get(a, {}), means.get(b, {})
-        both = sorted(set(va) & set(vb))
-        t = paired_test([va[p] for p in both], [vb[p] for p in both], names=(a, b),
+        pm = paired_means(rows, a, b)
+        both = sorted(pm)
+        t = paired_test([pm[p][0] for p in both], [pm[p][1] for p in both], names=(a, b),
                         participants=both, confidence=confidence, n_resamples=n_resamples,
                         seed=seed)  # fmt: skip
         diff = difference_parts([p for p in parts if p.participant in both], a, b)
@@ -445,3 +478,73 @@ def summarise(
                            t.permutation_p, trial_bootstrap(diff, **kw))  # fmt: skip
         tests[(a, b)] = t
     return StudyStats(out, tests, verdicts(tests))
+
+
+# ------------------------------------------------------------------------------ pretraining seeds
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """How much a method's accuracy moves with the pretraining seed against the tuning seed: the
+    mean over participants of the sd (ddof=0) of the participant's per-pretraining-seed means
+    (``pretraining``), and the mean over (participant, pretraining seed) of the sd over its
+    tuning seeds (``tuning``); None where fewer than two seeds vary."""
+
+    method: str
+    pretraining: float | None
+    tuning: float | None
+
+
+@dataclass(frozen=True)
+class PretrainSeedStats:
+    """A study with several pretraining seeds, each seed alone: per-method intervals over the
+    participants that have the seed (``methods[seed][method]``), the paired differences of
+    ``pairs`` on those units (``tests[seed][(a, b)]``, t interval only) and each method's
+    :class:`SeedSpread`."""
+
+    seeds: tuple[int, ...]
+    methods: dict[int, dict[str, Interval]]
+    tests: dict[int, dict[tuple[str, str], Interval]]
+    spread: dict[str, SeedSpread]
+
+
+def _spread(rows: Sequence[dict], method: str) -> SeedSpread:
+    cells: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for r in rows:
+        if r.get("kind") == "tune" and r.get("method") == method and r.get("test_acc") is not None:
+            cells[(int(r["participant"]), int(r.get("pretrain_seed", 0)))].append(
+                float(r["test_acc"])
+            )
+    per_person: dict[int, list[float]] = defaultdict(list)
+    for (p, _), v in cells.items():
+        per_person[p].append(float(np.mean(v)))
+    pre = [float(np.std(v)) for v in per_person.values() if len(v) > 1]
+    tune = [float(np.std(v)) for v in cells.values() if len(v) > 1]
+    return SeedSpread(
+        method, float(np.mean(pre)) if pre else None, float(np.mean(tune)) if tune else None
+    )
+
+
+def pretrain_seed_stats(
+    rows: Sequence[dict],
+    methods: Sequence[str],
+    pairs: Sequence[tuple[str, str]],
+    confidence: float = CONFIDENCE,
+) -> PretrainSeedStats | None:
+    """Each pretraining seed of ``rows`` alone (:class:`PretrainSeedStats`); None when the rows
+    hold a single pretraining seed."""
+    tune = [r for r in rows if r.get("kind") == "tune"]
+    seeds = tuple(sorted({int(r.get("pretrain_seed", 0)) for r in tune}))
+    if len(seeds) < 2:
+        return None
+    by_seed, tests = {}, {}
+    for s in seeds:
+        mine = [r for r in tune if int(r.get("pretrain_seed", 0)) == s]
+        means = participant_means(mine)
+        by_seed[s] = {m: mean_interval(means.get(m, {}).values(), confidence) for m in methods}
+        tests[s] = {}
+        for a, b in pairs:
+            pm = paired_means(mine, a, b)
+            tests[s][(a, b)] = mean_interval([x - y for x, y in pm.values()], confidence)
+    spread = {m: _spread(tune, m) for m in methods}
+    return PretrainSeedStats(seeds, by_seed, tests, spread)

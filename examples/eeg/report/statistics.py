@@ -5,9 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from lava_nt.examples.eeg.stats import N_RESAMPLES, StudyStats, summarise
+from lava_nt.examples.eeg.stats import (
+    CLAIMS,
+    N_RESAMPLES,
+    PretrainSeedStats,
+    StudyStats,
+    pretrain_seed_stats,
+    summarise,
+)
 
-__all__ = ["statistics_csv", "statistics_markdown", "study_statistics"]
+__all__ = [
+    "claims_markdown",
+    "pretrain_seed_markdown",
+    "statistics_csv",
+    "statistics_markdown",
+    "study_statistics",
+]
 
 
 def study_statistics(rows, methods, n_resamples: int = N_RESAMPLES) -> StudyStats:
@@ -98,9 +111,55 @@ def statistics_markdown(st: StudyStats, rows, level: int = 2) -> list[str]:
                 f"| {a} - {b} | {t.interval.n} | {_iv(t.interval, True)} | "
                 f"{_ci(t.bootstrap, True)} | {_p(t.wilcoxon_p)} | {_p(t.permutation_p)} |"
             )
+    claim_pairs = [(c.a, c.b) for c in CLAIMS if (c.a, c.b) in st.tests]
+    seeds = pretrain_seed_stats(rows, methods, claim_pairs)
+    if seeds is not None:
+        lines += ["", *pretrain_seed_markdown(seeds, level + 1)]
     if st.verdicts:
         lines += ["", *claims_markdown(st, level + 1)]
     return lines + [""]
+
+
+def _sd(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def pretrain_seed_markdown(ps: PretrainSeedStats, level: int = 3) -> list[str]:
+    """Markdown lines: each pretraining seed alone, and the spread over pretraining seeds against
+    the spread over tuning seeds."""
+    cols = " | ".join(f"pretraining seed {s}" for s in ps.seeds)
+    bar = "|---" * (len(ps.seeds) + 3) + "|"
+    lines = [
+        f"{'#' * level} Pretraining seeds",
+        "",
+        "Each pretraining seed alone: mean test accuracy [95% t interval over the participants "
+        "that have the seed] (n participants). Spread: the sd of a participant's "
+        "per-pretraining-seed means, averaged over participants, against the sd over tuning "
+        "seeds within one pretraining seed, averaged over (participant, pretraining seed); "
+        "ddof=0.",
+        "",
+        f"| method | {cols} | sd over pretraining seeds | sd over tuning seeds |",
+        bar,
+    ]
+    for m, sp in ps.spread.items():
+        cells = " | ".join(f"{_iv(ps.methods[s][m])} ({ps.methods[s][m].n})" for s in ps.seeds)
+        lines.append(f"| {m} | {cells} | {_sd(sp.pretraining)} | {_sd(sp.tuning)} |")
+    pairs = list(ps.tests[ps.seeds[0]])
+    if pairs:
+        lines += [
+            "",
+            "The thesis' claims on each pretraining seed alone (a - b on the units both methods "
+            "have; 95% t interval over participants):",
+            "",
+            f"| a - b | {cols} |",
+            "|---" * (len(ps.seeds) + 1) + "|",
+        ]
+        for a, b in pairs:
+            cells = " | ".join(
+                f"{_iv(ps.tests[s][(a, b)], True)} ({ps.tests[s][(a, b)].n})" for s in ps.seeds
+            )
+            lines.append(f"| {a} - {b} | {cells} |")
+    return lines
 
 
 def claims_markdown(st: StudyStats, level: int = 3) -> list[str]:

@@ -188,23 +188,39 @@ def participant_table(table: dict) -> list[str]:
 
 
 def cost_table(rows: list[dict]) -> list[str]:
-    """Wall time per step (pretraining, tuning and deployment per method): count, mean, range,
-    total, and per epoch for trainings (markdown lines)."""
+    """Wall time per step (pretraining, tuning, quantisation-aware tuning and deployment per
+    method): count, mean, range, total, and per epoch for trainings (markdown lines).
+
+    A unit's ``seconds`` include its QAT stage (``qat_seconds``: QAT training and the evaluation
+    of its model); the ``tune`` row counts the rest and the ``qat`` row the QAT stage, so each
+    per-epoch time divides a stage's time by that stage's epochs."""
     by, per_epoch = defaultdict(list), defaultdict(list)
+
+    def add(name, seconds, epochs):
+        by[name].append(seconds)
+        if epochs:
+            per_epoch[name].append(seconds / epochs)
+
     for r in rows:
         if r["kind"] not in ("tune", "pretrain", "deploy") or r.get("seconds") is None:
             continue
         if r["kind"] == "deploy" and r.get("deployable") is False:
             continue
-        name = f"pretrain {r['arch']}" if r["kind"] == "pretrain" else f"{r['kind']} {r['method']}"
-        by[name].append(float(r["seconds"]))
-        epochs = r.get("epochs") if r["kind"] == "pretrain" else r.get("epochs_run")
-        if epochs:
-            per_epoch[name].append(float(r["seconds"]) / epochs)
+        seconds = float(r["seconds"])
+        if r["kind"] == "pretrain":
+            add(f"pretrain {r['arch']}", seconds, r.get("epochs"))
+        elif r["kind"] == "deploy":
+            add(f"deploy {r['method']}", seconds, None)
+        else:
+            qat = r.get("qat_seconds")
+            if qat is not None:
+                add(f"qat {r['method']}", float(qat), r.get("qat_epochs_run"))
+                seconds -= float(qat)
+            add(f"tune {r['method']}", seconds, r.get("epochs_run"))
     if not by:
         return []
     order = [f"pretrain {a}" for a in ARCHS]
-    order += [f"{k} {m}" for k in ("tune", "deploy") for m in METHODS]
+    order += [f"{k} {m}" for k in ("tune", "qat", "deploy") for m in METHODS]
     lines = ["| step | count | mean s | min s | max s | total s | mean s per epoch |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for name in order:

@@ -118,3 +118,79 @@ def test_summarise_rows():
     t = st.tests[("nt2", "none")]
     assert t.interval.n == 4 and t.bootstrap is not None
     assert [v.claim.a for v in st.verdicts] == ["nt2"]
+
+
+def _unit(p, m, seed, pseed, acc):
+    return {"kind": "tune", "participant": p, "method": m, "seed": seed,
+            "pretrain_seed": pseed, "test_acc": acc}  # fmt: skip
+
+
+def _subset_design():
+    """nt2 on pretraining seeds 0-2, readout on seed 0 only; nt2's seed-1/2 units are worse."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for p in range(1, 7):
+        for seed in range(3):
+            rows.append(_unit(p, "readout", seed, 0, 0.6 + 0.01 * p + 0.01 * rng.random()))
+            for ps in range(3):
+                rows.append(_unit(p, "nt2", seed, ps, 0.7 - 0.1 * ps + 0.01 * rng.random()))
+    return rows
+
+
+def test_paired_means_compare_the_units_both_methods_have():
+    rows = _subset_design()
+    pm = S.paired_means(rows, "nt2", "readout")
+    assert sorted(pm) == list(range(1, 7))
+    for p, (a, b) in pm.items():
+        mine = [r for r in rows if r["participant"] == p and r["pretrain_seed"] == 0]
+        assert a == pytest.approx(np.mean([r["test_acc"] for r in mine if r["method"] == "nt2"]))
+        assert b == pytest.approx(
+            np.mean([r["test_acc"] for r in mine if r["method"] == "readout"])
+        )
+    st = S.summarise(rows, ["nt2", "readout"], pairs=[("nt2", "readout")], n_resamples=99)
+    t = st.tests[("nt2", "readout")]
+    assert t.differences == pytest.approx([pm[p][0] - pm[p][1] for p in sorted(pm)], abs=1e-12)
+    # pooling nt2 over all pretraining seeds would have turned its +0.07 lead into a deficit
+    assert t.interval.mean > 0.05
+    assert st.methods["nt2"].interval.mean < st.methods["readout"].interval.mean
+    # a unit of one method without a partner is left out, not paired with another seed's
+    alone = S.paired_means([_unit(1, "nt2", 0, 1, 0.9), _unit(1, "readout", 0, 0, 0.5)],
+                           "nt2", "readout")  # fmt: skip
+    assert alone == {}
+
+
+def test_pretrain_seed_stats_take_each_seed_alone():
+    rows = _subset_design()
+    assert S.pretrain_seed_stats([r for r in rows if r["pretrain_seed"] == 0], ["nt2"], []) is None
+    ps = S.pretrain_seed_stats(rows, ["nt2", "readout"], [("nt2", "readout")])
+    assert ps.seeds == (0, 1, 2)
+    for s in ps.seeds:
+        vals = [np.mean([r["test_acc"] for r in rows if r["method"] == "nt2"
+                         and r["participant"] == p and r["pretrain_seed"] == s])
+                for p in range(1, 7)]  # fmt: skip
+        assert ps.methods[s]["nt2"].mean == pytest.approx(np.mean(vals))
+        assert ps.methods[s]["nt2"].n == 6
+    assert ps.methods[0]["readout"].n == 6 and ps.methods[1]["readout"].n == 0
+    assert ps.tests[0][("nt2", "readout")].n == 6 and ps.tests[1][("nt2", "readout")].n == 0
+    sp = ps.spread["nt2"]
+    # per-seed means 0.7, 0.6, 0.5 (+ noise < 0.01): sd ~ 0.0816; tuning-seed sd < 0.01
+    assert sp.pretraining == pytest.approx(np.std([0.7, 0.6, 0.5]), abs=0.01)
+    assert 0 < sp.tuning < 0.01
+    assert ps.spread["readout"].pretraining is None  # one pretraining seed: nothing to spread
+
+
+def test_report_shows_the_pretraining_seed_section_only_with_several_seeds():
+    from lava_nt.examples.eeg.report.statistics import statistics_markdown
+
+    rows = []
+    for p in range(1, 5):
+        for ps in (0, 1):
+            for m, acc in (("none", 0.5), ("nt2", 0.6 + 0.05 * ps + 0.01 * p)):
+                rows.append(_unit(p, m, 0, ps, acc))
+    st = S.summarise(rows, ["none", "nt2"], n_resamples=99)
+    text = "\n".join(statistics_markdown(st, rows))
+    assert "Pretraining seeds" in text and "| pretraining seed 0 | pretraining seed 1 |" in text
+    assert "| nt2 - none | +0.125 [" in text  # claim on seed 0 alone: 0.6 + 0.025 - 0.5
+    one = [r for r in rows if r["pretrain_seed"] == 0]
+    st1 = S.summarise(one, ["none", "nt2"], n_resamples=99)
+    assert "Pretraining seeds" not in "\n".join(statistics_markdown(st1, one))
