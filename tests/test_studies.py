@@ -44,7 +44,7 @@ def _row(kind, p, m, s):
     return {"schema": 1, "kind": kind, "participant": p, "method": m, "seed": s}
 
 
-def test_complete_folds_keeps_only_whole_folds(tmp_path):
+def test_complete_folds_keeps_only_whole_folds(tmp_path, capsys):
     src, dst = tmp_path / "records", tmp_path / "run"
     src.mkdir()
     info = {"schema": 1, "config": {}, "requested": {"methods": ["none", "nt2"], "seeds": [0, 1]}}
@@ -64,6 +64,7 @@ def test_complete_folds_keeps_only_whole_folds(tmp_path):
     script = runpy.run_path(str(STUDIES / "eeg-thesis" / "complete_folds.py"))
     with pytest.warns(RuntimeWarning, match="unreadable line"):  # the torn last line
         script["main"](str(src), str(dst))
+    assert "continue with: FIRST=1 " in capsys.readouterr().out  # the pair 1 2 is not finished
     kept = [json.loads(ln) for ln in (dst / "results.jsonl").read_text().splitlines()]
     assert [r for r in kept if r["kind"] == "pretrain"] == rows[:1]
     assert {r["participant"] for r in kept if r["kind"] != "pretrain"} == {1}

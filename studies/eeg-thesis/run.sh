@@ -3,17 +3,22 @@
 # its folds, so a stop loses at most the folds under way. Run from the repository root:
 #   studies/eeg-thesis/run.sh [RUN_DIR] [LAVA_NT]
 # RUN_DIR defaults to runs/eeg-thesis, LAVA_NT to .venv/bin/lava-nt. Rerunning skips what is done.
-# PRETRAIN_SEEDS="0 1 2" adds the nested runs of pretraining seeds 1 and 2 (RUN_DIR/pretrain-seed-S).
-# FIRST=9 starts at the pair 9 10 (the code the run was recorded with records every command,
-# also one that finds its folds done; complete_folds.py prints where to continue).
+# FIRST=9 starts at the pair 9 10, LAST=7 ends with the pair 7 8 (the code the run was recorded
+# with records every command, also one that finds its folds done; complete_folds.py prints where
+# to continue).
+# PRETRAIN_SEEDS="0 1 2" adds the nested runs of pretraining seeds 1 and 2 (RUN_DIR/pretrain-seed-S);
+# METHODS="none nt2 ..." runs a subset of the methods (the pretraining-seed runs of the study:
+# PRETRAIN_SEEDS="0 1 2" LAST=7 METHODS="none nt2 spiking_bias spiking_bias_sparse volumetric
+# ablation", see README.md).
 set -euo pipefail
 run=${1:-runs/eeg-thesis}
 lava_nt=${2:-.venv/bin/lava-nt}
 read -r -a pretrain_seeds <<< "${PRETRAIN_SEEDS:-0}"
+read -r -a methods <<< "${METHODS:-none nt2 spiking_bias spiking_bias_sparse volumetric ablation tft readout lora logreg}"
 seeds=()
 if [ "${#pretrain_seeds[@]}" -gt 1 ]; then seeds=(--pretrain-seeds "${pretrain_seeds[@]}"); fi
-for a in $(seq "${FIRST:-1}" 2 31); do
+for a in $(seq "${FIRST:-1}" 2 "${LAST:-31}"); do
   "$lava_nt" eeg run --out "$run" --participants "$a" "$((a + 1))" --seeds 0-4 "${seeds[@]}" \
-    --methods none nt2 spiking_bias spiking_bias_sparse volumetric ablation tft readout lora logreg \
+    --methods "${methods[@]}" \
     --lava-check 2 --qat --qat-init float --qat-epochs 10 --no-progress --workers 2
 done
