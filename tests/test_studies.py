@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"
 # study directory -> the documentation blocks its records make: (page, block name, part)
 DOCS_BLOCKS = {
+    "eeg-quick": (("docs/eeg.md", "quick", "all"),),
     "eeg-thesis": (
         ("docs/eeg.md", "thesis", "all"),
         ("docs/qat.md", "thesis-deployment", "deployment"),
