@@ -16,6 +16,8 @@ STUDIES = ROOT / "studies"
 # study directory -> the documentation blocks its records make: (page, block name, part)
 DOCS_BLOCKS = {
     "eeg-quick": (("docs/eeg.md", "quick", "all"),),
+    "eeg-shift-gain": (("docs/eeg.md", "positive-control", "all"),),
+    "eeg-shift-gain-person": (("docs/eeg.md", "positive-control-person", "all"),),
     "eeg-thesis": (
         ("docs/eeg.md", "thesis", "all"),
         ("docs/qat.md", "thesis-deployment", "deployment"),
