@@ -26,6 +26,23 @@ DOCS_BLOCKS = {
     ),
 }
 CASES = [(study, *block) for study, bs in sorted(DOCS_BLOCKS.items()) for block in bs]
+# generated blocks whose records are not committed yet (their runs predate studies/): each names
+# its command and commit in its caption; moving one into studies/ removes it from this list
+NOT_YET_RECORDED = {
+    ("docs/eeg.md", "ondevice-gate"),
+    ("docs/eeg.md", "sparse-grad-0.5"),
+    ("docs/eeg.md", "sparse-grad-0.1"),
+    ("docs/eeg.md", "study"),
+    ("docs/eeg.md", "sweep"),
+    ("docs/on_device.md", "compare"),
+    ("docs/on_device.md", "compare-kinds"),
+    ("docs/on_device.md", "eeg-ondevice"),
+    ("docs/images.md", "full"),
+    ("docs/images.md", "ondevice"),
+    ("docs/abstracted_gradients.md", "table1"),
+    ("docs/abstracted_gradients.md", "steps"),
+    ("docs/abstracted_gradients.md", "eeg"),
+}
 
 
 @pytest.mark.parametrize("study,page,name,part", CASES)
@@ -77,3 +94,13 @@ def test_complete_folds_keeps_only_whole_folds(tmp_path, capsys):
     assert [json.loads(ln) for ln in kept] == full
     with pytest.raises(SystemExit, match="already holds"):
         script["main"](str(src), str(dst))
+
+
+def test_every_generated_block_is_from_committed_records_or_listed_as_not_yet():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    found = {
+        (str(page.relative_to(ROOT)), name) for page in pages for name in blocks(page.read_text())
+    }
+    recorded = {(page, name) for _, page, name, _ in CASES}
+    assert found - recorded == NOT_YET_RECORDED, "a new generated block needs committed records"
+    assert recorded <= found
