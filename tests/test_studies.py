@@ -11,11 +11,13 @@ import pytest
 
 from lava_nt.examples.eeg.report.compare import comparison_block
 from lava_nt.examples.eeg.report.docs import blocks, run_block
+from lava_nt.examples.images.report import docs_block as images_block
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"
 # study run directory (under studies/) -> the documentation blocks its records make: (page, block
-# name, part); part "against:RUN" is the paired comparison with another study run (--against)
+# name, part); part "against:RUN" is the paired comparison with another study run (--against),
+# "images" the block of an image study (`lava-nt images report`)
 DOCS_BLOCKS = {
     "eeg-ondevice": (("docs/on_device.md", "eeg-ondevice", "all"),),
     "eeg-ondevice-gate": (("docs/eeg.md", "ondevice-gate", "all"),),
@@ -52,7 +54,10 @@ NOT_YET_RECORDED = {
 def test_docs_block_regenerates_from_the_committed_records(study, page, name, part, monkeypatch):
     monkeypatch.chdir(ROOT)  # the block names the study by its path in the repository
     body = blocks((ROOT / page).read_text())[name]
-    if part.startswith("against:"):
+    if part == "images":
+        regen = f"lava-nt images report studies/{study} --docs {page} --docs-name {name}"
+        made = images_block(f"studies/{study}", regen)
+    elif part.startswith("against:"):
         base = part.split(":", 1)[1]
         made = comparison_block(f"studies/{study}", f"studies/{base}", name, page)
     else:
@@ -64,10 +69,11 @@ def test_every_study_with_records_is_listed_and_documented():
     listed = (STUDIES / "README.md").read_text()
     for d in sorted(p for p in STUDIES.iterdir() if p.is_dir()):
         assert f"]({d.name}/README.md)" in listed, d.name
-        runs = [d] if (d / "run.json").is_file() else sorted(d.glob("*/run.json"))
+        runs = [d] if (d / "commands.jsonl").is_file() else sorted(d.glob("*/commands.jsonl"))
         assert runs, f"{d}: a study holds a run's records or directories of runs"
         for run in (r if r.is_dir() else r.parent for r in runs):
-            assert (run / "results.jsonl").is_file(), run
+            eeg, images = (run / "run.json", run / "results.jsonl"), (run / "ann.csv",)
+            assert all(f.is_file() for f in eeg) or all(f.is_file() for f in images), run
             key = str(run.relative_to(STUDIES))
             assert key in DOCS_BLOCKS, f"{key}: which docs block do its records make?"
 
