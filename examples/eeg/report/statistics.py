@@ -1,12 +1,12 @@
-"""The report's statistics: per-method intervals, paired differences and the verdict on each of the
-thesis' claims (:mod:`lava_nt.examples.eeg.stats`), as markdown and CSV."""
+"""The report's statistics: per-method intervals, paired differences, each pretraining seed alone
+(when a study has several) and the verdict on each of the thesis' claims
+(:mod:`lava_nt.examples.eeg.stats`), as markdown and CSV."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from lava_nt.examples.eeg.stats import (
-    CLAIMS,
     N_RESAMPLES,
     PretrainSeedStats,
     StudyStats,
@@ -111,7 +111,7 @@ def statistics_markdown(st: StudyStats, rows, level: int = 2) -> list[str]:
                 f"| {a} - {b} | {t.interval.n} | {_iv(t.interval, True)} | "
                 f"{_ci(t.bootstrap, True)} | {_p(t.wilcoxon_p)} | {_p(t.permutation_p)} |"
             )
-    claim_pairs = [(c.a, c.b) for c in CLAIMS if (c.a, c.b) in st.tests]
+    claim_pairs = [(v.claim.a, v.claim.b) for v in st.verdicts]  # the claims whose methods ran
     seeds = pretrain_seed_stats(rows, methods, claim_pairs)
     if seeds is not None:
         lines += ["", *pretrain_seed_markdown(seeds, level + 1)]
