@@ -1,6 +1,7 @@
 """On-device tuning against BPTT tuning of the same biases, on one small transfer task.
 
-``python -m lava_nt.ondevice.compare [--out results.json] [--lava]`` (needs scikit-learn):
+``python -m lava_nt.ondevice.compare [--seed S ...] [--lava] [--out RUN]`` (needs scikit-learn);
+``--report RUN --docs PAGE.md`` writes a recorded run's table into a documentation block.
 
 * task: scikit-learn's 8x8 digits, rate-coded (a pixel of intensity ``p/16`` spikes with
   probability ``p/16`` per step, seeded), ``T = 20``; network 64-64-20 (5 classes x 4 output
@@ -317,79 +318,162 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _commit() -> str:
-    import subprocess  # lazy: only for --docs
-
-    try:
-        here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True,
-                             text=True, check=True, cwd=here)  # fmt: skip
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+RESULTS = "results.json"
+STUDIES = ("compare", "kinds")
 
 
-def write_docs_block(page: str, name: str, body: str) -> None:
-    """Replace the block ``name`` (``<!-- BEGIN generated: NAME -->`` ... ``END``) of ``page``."""
-    from lava_nt.io import atomic_write_text  # lazy: only for --docs
+class CompareRunError(ValueError):
+    """A comparison run directory that cannot be read (missing, or not made by this module)."""
 
-    text = Path(page).read_text(encoding="utf-8")
-    begin, end = f"<!-- BEGIN generated: {name} -->", f"<!-- END generated: {name} -->"
-    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise SystemExit(f"{page}: no single block '{name}' ({begin} ... {end})")
-    i, j = text.index(begin) + len(begin), text.index(end)
-    atomic_write_text(page, text[:i] + "\n" + body.rstrip("\n") + "\n" + text[j:],
+
+def save_run(out, results: dict, study: str, argv, code: dict) -> Path:
+    """Write the results ``{seed: result}`` of one command into the run directory ``out``:
+    ``RUN/results.json`` and ``RUN/commands.jsonl`` holding that command alone (the
+    results are all its own: a rerun into the same directory replaces both). ``code``: the
+    git state when the command started (:func:`lava_nt.examples.eeg.study.git_commit`)."""
+    from lava_nt.examples.eeg.runs import COMMANDS  # lazy: only with --out
+    from lava_nt.examples.eeg.study import record_command
+    from lava_nt.io import atomic_write_text, to_jsonable
+
+    if study not in STUDIES:
+        raise ValueError(f"study must be one of {STUDIES}, got {study!r}")
+    out = Path(out)
+    doc = {"schema": 1, "study": study, "results": [[s, r] for s, r in results.items()]}
+    atomic_write_text(out / RESULTS, json.dumps(to_jsonable(doc), indent=1) + "\n",
                       overwrite=True)  # fmt: skip
+    (out / COMMANDS).unlink(missing_ok=True)
+    record_command(out, ["-m", "lava_nt.ondevice.compare", *map(str, argv)], program="python",
+                   code=code)  # fmt: skip
+    return out / RESULTS
+
+
+def load_run(run) -> tuple[str, dict]:
+    """``(study, {seed: result})`` of a run directory written by :func:`save_run`."""
+    path = Path(run) / RESULTS
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CompareRunError(
+            f"{path} does not exist: not a run of `python -m lava_nt.ondevice.compare --out RUN`"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise CompareRunError(f"cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("schema") != 1 or doc.get("study") not in STUDIES:
+        raise CompareRunError(f"{path} is not a comparison's results (schema 1, study "
+                              f"{' or '.join(STUDIES)})")  # fmt: skip
+    return doc["study"], {int(s): r for s, r in doc["results"]}
+
+
+def lava_line(results: dict) -> str | None:
+    """What the ``--lava`` runs showed, one sentence (None without them)."""
+    runs = {s: r["lava"] for s, r in results.items() if r.get("lava")}
+    if not runs:
+        return None
+    exact = [s for s, r in runs.items() if r["bit_exact"]]
+    steps = sorted({r["steps"] for r in runs.values()})
+    what = "equal to the numpy twin bit for bit" if len(exact) == len(runs) else (
+        f"equal to the numpy twin bit for bit on seeds {exact or 'none'} only")  # fmt: skip
+    seeds = ", ".join(str(s) for s in runs)
+    return (f"Lava (the last fixed-point arm, tuned inside one Lava run per seed; seeds {seeds}; "
+            f"{'/'.join(f'{n:,}' for n in steps)} steps): {what}.")  # fmt: skip
+
+
+def docs_block(run, regenerate: str) -> str:
+    """The generated documentation block of a run directory: the caption (the recorded command
+    and commit, and ``regenerate``), the table and the Lava check."""
+    from lava_nt.examples.eeg.report.docs import caption  # lazy: only for --docs
+    from lava_nt.examples.eeg.runs import commands
+
+    study, results = load_run(run)
+    made_by = commands(run)
+    if not made_by:
+        raise CompareRunError(f"{run} has no recorded command (commands.jsonl)")
+    text = kinds_table(results) if study == "kinds" else table(results)
+    lava = lava_line(results)
+    return "\n".join(caption(made_by, regenerate)) + "\n" + text + (
+        f"\n\n{lava}" if lava else "") + "\n"  # fmt: skip
 
 
 def main(argv=None) -> int:
+    import sys
+
     from lava_nt.commands.ondevice import add_gate_options  # lazy: the options of lava-nt ondevice
 
-    p = argparse.ArgumentParser(prog="python -m lava_nt.ondevice.compare", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(prog="python -m lava_nt.ondevice.compare", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds")
     p.add_argument("--lava", action="store_true", help="also run the fixed-point tuning in Lava")
-    p.add_argument("--out", default=None, help="write the results as JSON")
+    p.add_argument("--out", metavar="RUN", default=None,
+                   help="a run directory: writes RUN/results.json and RUN/commands.jsonl (this "
+                   "command, its git commit), replacing an earlier run's")  # fmt: skip
     p.add_argument("--kinds", action="store_true",
-                   help="run the gain / spiking-bias weight study instead (block "
-                   "'compare-kinds' with --docs)")  # fmt: skip
+                   help="run the gain / spiking-bias weight study instead")  # fmt: skip
     add_gate_options(
         p,
         "the on-device rule's error gate (lava_nt.spec.error_gate)",
         "the on-device rule's class weights (balanced over the tuning labels)",
     )
+    p.add_argument("--report", metavar="RUN", default=None,
+                   help="run nothing: print the table of a recorded run directory (with --docs: "
+                   "write its block)")  # fmt: skip
     p.add_argument("--docs", metavar="PAGE.md", default=None,
-                   help="write the table into the page's block 'compare', captioned with this "
-                   "command and the commit")  # fmt: skip
+                   help="write the table of the run (--out or --report) into the page's generated "
+                   "block, captioned with the recorded command and commit")  # fmt: skip
+    p.add_argument(
+        "--docs-name",
+        metavar="NAME",
+        default=None,
+        help="the block's name (default: 'compare', with --kinds 'compare-kinds')",
+    )
     args = p.parse_args(argv)
-    commit = _commit()
-    if args.kinds:
-        results = {s: kinds_study(s, args.lava) for s in args.seed}
-        text = kinds_table(results)
-        print(text)
-        for s, res in results.items():
-            print(
-                s, f"{res['seconds']:.1f} s", res["bias_neurons"], "bias neurons", res.get("lava")
-            )
-    else:
-        results = {s: compare(s, args.lava, args.error_gate, args.class_weights)
-                   for s in args.seed}  # fmt: skip
-        text = table(results)
-        print(text)
-        for s, res in results.items():
-            print(s, res["timing"], res["sizes"], res.get("lava"))
-    if args.out:
-        from lava_nt.io import atomic_write_text, to_jsonable  # lazy: only with --out
+    if args.docs and not (args.out or args.report):
+        p.error("--docs needs the run directory whose records it shows: --out RUN or --report RUN")
+    if args.report and args.out:
+        p.error("--report reads a recorded run, --out makes one: give one of them")
+    run = args.report or args.out
+    if args.report is None:
+        code = None
+        if args.out:
+            from lava_nt.commands.arguments import check_output_dir
+            from lava_nt.examples.eeg.study import git_commit
 
-        atomic_write_text(args.out, json.dumps(to_jsonable(results), indent=1) + "\n",
-                          overwrite=True)  # fmt: skip
-    if args.docs:
-        import shlex  # lazy: only for --docs
-        import sys  # lazy: only for --docs
+            check_output_dir(args.out, SystemExit)
+            code = git_commit()  # the code this command runs (recorded when it completes)
+        if args.kinds:
+            results = {s: kinds_study(s, args.lava) for s in args.seed}
+            for s, res in results.items():
+                print(s, f"{res['seconds']:.1f} s", res["bias_neurons"], "bias neurons",
+                      res.get("lava"))  # fmt: skip
+        else:
+            results = {s: compare(s, args.lava, args.error_gate, args.class_weights)
+                       for s in args.seed}  # fmt: skip
+            for s, res in results.items():
+                print(s, res["timing"], res["sizes"], res.get("lava"))
+        if args.out:
+            print(save_run(args.out, results, "kinds" if args.kinds else "compare", argv, code))
+        else:
+            print(kinds_table(results) if args.kinds else table(results))
+    try:
+        study, results = load_run(run) if run else (None, None)
+        if run and not args.docs:
+            print(kinds_table(results) if study == "kinds" else table(results))
+        if args.docs:
+            from lava_nt.examples.eeg.pipeline import PipelineError
+            from lava_nt.examples.eeg.report.docs import update_docs
 
-        cmd = shlex.join(["python", "-m", "lava_nt.ondevice.compare",
-                          *(sys.argv[1:] if argv is None else argv)])  # fmt: skip
-        write_docs_block(args.docs, "compare-kinds" if args.kinds else "compare",
-                         f"*Generated by `{cmd}` (commit `{commit}`).*\n\n{text}")  # fmt: skip
+            name = args.docs_name or ("compare-kinds" if study == "kinds" else "compare")
+            regen = f"python -m lava_nt.ondevice.compare --report {run} --docs {args.docs}"
+            if args.docs_name:
+                regen += f" --docs-name {args.docs_name}"
+            try:
+                where = update_docs(args.docs, name, docs_block(run, regen))
+            except PipelineError as exc:
+                raise CompareRunError(str(exc)) from None
+            print(f"docs block '{name}' written to {where}")
+    except CompareRunError as exc:
+        print(f"python -m lava_nt.ondevice.compare: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
