@@ -20,6 +20,7 @@ into the documentation name these (``lava-nt eeg report RUN --docs FILE``).
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 import subprocess
 import time
@@ -30,7 +31,7 @@ from lava_nt import __version__
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, load_run_info, run_pipeline
 from lava_nt.examples.eeg.report import write_report
 from lava_nt.examples.eeg.runs import COMMANDS, NESTED, commands, nested_runs, study_rows
-from lava_nt.io import append_jsonl
+from lava_nt.io import append_jsonl, atomic_write_text
 
 __all__ = [
     "COMMANDS",
@@ -118,11 +119,18 @@ def git_commit(path=None) -> dict:
 
 
 def record_command(
-    run_dir, argv: Sequence[str], program: str = "lava-nt", code: dict | None = None
+    run_dir,
+    argv: Sequence[str],
+    program: str = "lava-nt",
+    code: dict | None = None,
+    *,
+    replace: bool = False,
 ) -> dict:
     """Append the completed command ``program argv`` to ``RUN/commands.jsonl``; returns the line.
 
-    ``code``: :func:`git_commit` taken when the command started (default: now).
+    ``code``: :func:`git_commit` taken when the command started (default: now). ``replace``:
+    the file holds this command alone afterwards (written atomically), for a directory whose
+    results are all the last command's own (a rerun replaces them).
     """
     line = {
         "command": shlex.join([program, *map(str, argv)]),
@@ -130,5 +138,8 @@ def record_command(
         "version": __version__,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    append_jsonl(Path(run_dir) / COMMANDS, line)
+    if replace:
+        atomic_write_text(Path(run_dir) / COMMANDS, json.dumps(line) + "\n", overwrite=True)
+    else:
+        append_jsonl(Path(run_dir) / COMMANDS, line)
     return line

@@ -331,8 +331,7 @@ def save_run(out, results: dict, study: str, argv, code: dict) -> Path:
     ``RUN/results.json`` and ``RUN/commands.jsonl`` holding that command alone (the
     results are all its own: a rerun into the same directory replaces both). ``code``: the
     git state when the command started (:func:`lava_nt.examples.eeg.study.git_commit`)."""
-    from lava_nt.examples.eeg.runs import COMMANDS  # lazy: only with --out
-    from lava_nt.examples.eeg.study import record_command
+    from lava_nt.examples.eeg.study import record_command  # lazy: only with --out
     from lava_nt.io import atomic_write_text, to_jsonable
 
     if study not in STUDIES:
@@ -341,9 +340,8 @@ def save_run(out, results: dict, study: str, argv, code: dict) -> Path:
     doc = {"schema": 1, "study": study, "results": [[s, r] for s, r in results.items()]}
     atomic_write_text(out / RESULTS, json.dumps(to_jsonable(doc), indent=1) + "\n",
                       overwrite=True)  # fmt: skip
-    (out / COMMANDS).unlink(missing_ok=True)
     record_command(out, ["-m", "lava_nt.ondevice.compare", *map(str, argv)], program="python",
-                   code=code)  # fmt: skip
+                   code=code, replace=True)  # fmt: skip
     return out / RESULTS
 
 

@@ -298,6 +298,12 @@ def register(subparsers) -> None:
     sw.add_argument("--trials", type=positive_int, default=40, help="default 40")
     sw.add_argument("--samples", type=positive_int, default=2048, help="default 2048")
     sw.add_argument("--seed", type=nonnegative_int, default=0)
+    sw.add_argument(
+        "--report",
+        metavar="DIR",
+        help="run nothing: print the table of a sweep directory written by --out (with --docs: "
+        "write it into the page's block, captioned with the recorded command and commit)",
+    )
     docs_options(sw)
     sw.set_defaults(func=cmd_sweep, parser=sw)
 
