@@ -15,13 +15,16 @@ from pathlib import Path
 from lava_nt.examples.eeg.pipeline import PipelineError, load_run_info
 from lava_nt.examples.eeg.report.docs import caption
 from lava_nt.examples.eeg.runs import commands, study_rows
-from lava_nt.examples.eeg.stats import mean_interval, paired_test, participant_means
+from lava_nt.examples.eeg.stats import mean_interval, paired_test, participant_means, unit_key
 
 __all__ = ["comparison_block", "comparison_lines"]
 
 
 def _unit_key(r: dict) -> tuple:
-    return (r["participant"], r["method"], r["seed"], r.get("pretrain_seed", 0))
+    """A tuned unit: ``(participant, method, tuning seed, pretraining seed)``, what pairs it
+    across runs (:func:`~lava_nt.examples.eeg.stats.unit_key`) with its method second."""
+    participant, *seeds = unit_key(r)
+    return (participant, r["method"], *seeds)
 
 
 def _tune_rows(run_dir) -> dict[tuple, dict]:
