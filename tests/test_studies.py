@@ -13,12 +13,15 @@ import pytest
 from lava_nt.examples.eeg.report.compare import comparison_block
 from lava_nt.examples.eeg.report.docs import blocks, run_block
 from lava_nt.examples.images.report import docs_block as images_block
+from lava_nt.ondevice.compare import docs_block as compare_block
+from lava_nt.ondevice.compare import load_run as load_compare_run
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies"
 # study run directory (under studies/) -> the documentation blocks its records make: (page, block
 # name, part); part "against:RUN" is the paired comparison with another study run (--against),
-# "images" the block of an image study (`lava-nt images report`)
+# "images" the block of an image study (`lava-nt images report`), "ondevice-compare" of the
+# digits comparison (`python -m lava_nt.ondevice.compare --report`)
 DOCS_BLOCKS = {
     "eeg-ondevice": (("docs/on_device.md", "eeg-ondevice", "all"),),
     "eeg-ondevice-gate": (("docs/eeg.md", "ondevice-gate", "all"),),
@@ -29,6 +32,9 @@ DOCS_BLOCKS = {
     "eeg-shift-gain": (("docs/eeg.md", "positive-control", "all"),),
     "eeg-shift-gain-person": (("docs/eeg.md", "positive-control-person", "all"),),
     "images-ondevice": (("docs/images.md", "ondevice", "images"),),
+    "ondevice-compare": (("docs/on_device.md", "compare", "ondevice-compare"),),
+    "ondevice-compare-gate": (("docs/on_device.md", "compare-gate", "ondevice-compare"),),
+    "ondevice-compare-kinds": (("docs/on_device.md", "compare-kinds", "ondevice-compare"),),
     "images-val": (("docs/images.md", "full", "images"),),
     "eeg-thesis": (
         ("docs/eeg.md", "thesis", "all"),
@@ -43,8 +49,6 @@ CASES = [(study, *block) for study, bs in sorted(DOCS_BLOCKS.items()) for block 
 NOT_YET_RECORDED = {
     ("docs/eeg.md", "study"),
     ("docs/eeg.md", "sweep"),
-    ("docs/on_device.md", "compare"),
-    ("docs/on_device.md", "compare-kinds"),
     ("docs/abstracted_gradients.md", "table1"),
     ("docs/abstracted_gradients.md", "steps"),
     ("docs/abstracted_gradients.md", "eeg"),
@@ -61,6 +65,12 @@ def test_docs_block_regenerates_from_the_committed_records(
         regen = f"lava-nt images report studies/{study} --docs {page} --docs-name {name}"
         copy = shutil.copytree(STUDIES / study, tmp_path / study)  # the report writes its CSVs
         made = images_block(copy, regen)
+    elif part == "ondevice-compare":
+        kinds = load_compare_run(STUDIES / study)[0] == "kinds"
+        regen = f"python -m lava_nt.ondevice.compare --report studies/{study} --docs {page}"
+        if name != ("compare-kinds" if kinds else "compare"):
+            regen += f" --docs-name {name}"
+        made = compare_block(f"studies/{study}", regen)
     elif part.startswith("against:"):
         base = part.split(":", 1)[1]
         made = comparison_block(f"studies/{study}", f"studies/{base}", name, page)
@@ -78,7 +88,8 @@ def test_every_study_with_records_is_listed_and_documented():
         for run in (r if r.is_dir() else r.parent for r in runs):
             eeg = (run / "run.json", run / "results.jsonl")
             images = (run / "ann.csv", run / "ondevice.csv")  # images run / images ondevice
-            assert all(f.is_file() for f in eeg) or any(f.is_file() for f in images), run
+            other = (run / "results.json",)  # python -m lava_nt.ondevice.compare
+            assert all(f.is_file() for f in eeg) or any(f.is_file() for f in images + other), run
             key = str(run.relative_to(STUDIES))
             assert key in DOCS_BLOCKS, f"{key}: which docs block do its records make?"
 
