@@ -223,7 +223,59 @@ def gap_markdown(gap: dict) -> str:
     e = gap["qat_bit_exact"]
     if e["units"]:
         lines += ["", f"QAT models bit-exact on Lava (every layer): {e['bit_exact']}/{e['units']}."]
+    verdict = gap_resolution(gap)
+    if verdict:
+        lines += ["", *verdict]
     return "\n".join(lines)
+
+
+#: The question the pooled difference answers: does fixed point lose more than this (points)?
+LOSS_BOUND = 0.5
+#: ... which an interval resolves when it is narrower than twice the bound.
+RESOLVING_WIDTH = 2 * LOSS_BOUND
+
+
+def _needed(i: dict) -> int:
+    """How many values an interval of ``i``'s spread needs to be :data:`RESOLVING_WIDTH` wide
+    (the width shrinks as one over the square root of the count; t quantile held fixed)."""
+    return math.ceil(i["n"] * (i["width"] / RESOLVING_WIDTH) ** 2)
+
+
+def gap_resolution(gap: dict) -> list[str]:
+    """What the pooled differences (``"all"``) resolve, in words: per kind (PTQ, QAT) whether the
+    interval over units is narrower than :data:`RESOLVING_WIDTH` (else how many units it needs at
+    this spread), the same over participants, and whether a loss larger than :data:`LOSS_BOUND`
+    point is excluded (the interval's lower end above ``-LOSS_BOUND``), shown (its upper end
+    below it) or neither."""
+    out = []
+    for kind, name in (("ptq", "PTQ"), ("qat", "QAT")):
+        i = gap.get(kind, {}).get("all")
+        ip = gap.get(f"{kind}_by_participant", {}).get("all")
+        if i is None or not math.isfinite(i["width"]):
+            continue
+        if i["width"] < RESOLVING_WIDTH:
+            size = f"narrower than {RESOLVING_WIDTH:g} point: resolved"
+        else:
+            size = (f"not yet narrower than {RESOLVING_WIDTH:g} point (about {_needed(i)} units "
+                    "at this spread)")  # fmt: skip
+        text = f"- {name}: the interval over {i['n']} units is {i['width']:.2f} points wide, {size}"
+        if ip is not None and math.isfinite(ip["width"]):
+            text += f"; over {ip['n']} participants {ip['width']:.2f} wide"
+            if ip["width"] >= RESOLVING_WIDTH:
+                text += f" (about {_needed(ip)} participants for {RESOLVING_WIDTH:g})"
+        if i["low"] > -LOSS_BOUND:
+            loss = f"excluded (the interval's lower end {i['low']:+.2f} is above {-LOSS_BOUND:+g})"
+        elif i["high"] < -LOSS_BOUND:
+            loss = f"shown (the interval's upper end {i['high']:+.2f} is below {-LOSS_BOUND:+g})"
+        else:
+            loss = f"neither excluded nor shown (the interval reaches {i['low']:+.2f})"
+        out.append(f"{text}. A fixed-point loss larger than {LOSS_BOUND:g} point is {loss}.")
+    if out:
+        head = (f"Does fixed point lose more than {LOSS_BOUND:g} point against float? An interval "
+                f"narrower than {RESOLVING_WIDTH:g} point answers it:")  # fmt: skip
+        out.insert(0, head)
+        out.insert(1, "")
+    return out
 
 
 def qat_report_lines(deploy_rows: list[dict]) -> list[str]:

@@ -10,7 +10,12 @@ import torch
 
 from lava_nt.builder import build_network
 from lava_nt.examples.eeg.deploy import deploy_model, deploy_qat_model
-from lava_nt.examples.eeg.pipeline.qat import fixed_float_gap, gap_markdown, paired_interval
+from lava_nt.examples.eeg.pipeline.qat import (
+    fixed_float_gap,
+    gap_markdown,
+    gap_resolution,
+    paired_interval,
+)
 from lava_nt.qat import QATNetwork
 from lava_nt.training import TrainConfig, train
 from lava_nt.tuning import apply_tuning
@@ -74,6 +79,41 @@ def test_paired_interval_and_pooled_gap():
     assert gap["qat_by_participant"]["nt2"]["n"] == 1
     md = gap_markdown(gap)
     assert "| **all** | 3 |" in md and "bit-exact on Lava (every layer): 2/2" in md
+
+
+def _interval(n, mean, width):
+    return {"n": n, "mean": mean, "sd": 1.0, "low": mean - width / 2, "high": mean + width / 2,
+            "width": width}  # fmt: skip
+
+
+def test_gap_resolution_says_what_the_interval_resolves():
+    gap = {
+        "level": 0.95,
+        "ptq": {"all": _interval(600, -0.2, 1.2)},
+        "ptq_by_participant": {"all": _interval(20, -0.2, 2.0)},
+        "qat": {"all": _interval(900, 0.3, 0.8)},
+        "qat_by_participant": {"all": _interval(30, 0.3, 0.9)},
+        "qat_bit_exact": {"units": 0, "bit_exact": 0},
+    }
+    lines = gap_resolution(gap)
+    assert lines[0].startswith("Does fixed point lose more than 0.5 point")
+    ptq, qat = lines[2], lines[3]
+    # 600 units at width 1.2 need 600 * 1.2^2 = 864 for width 1; 20 participants at 2.0 need 80
+    assert (
+        "over 600 units is 1.20 points wide, not yet narrower than 1 point (about 864 units" in ptq
+    )
+    assert "over 20 participants 2.00 wide (about 80 participants for 1)" in ptq
+    assert (
+        "loss larger than 0.5 point is neither excluded nor shown (the interval reaches -0.80)"
+        in ptq
+    )
+    assert "over 900 units is 0.80 points wide, narrower than 1 point: resolved" in qat
+    assert "over 30 participants 0.90 wide." in qat  # resolved there too: no count needed
+    assert "is excluded (the interval's lower end -0.10 is above -0.5)" in qat
+    gap["ptq"]["all"] = _interval(600, -1.0, 0.6)
+    assert "is shown (the interval's upper end -0.70 is below -0.5)" in gap_resolution(gap)[2]
+    assert "\n".join(lines) in gap_markdown(gap | {"ptq": {"all": _interval(600, -0.2, 1.2)}})
+    assert gap_resolution({"ptq": {}, "qat": {}}) == []  # nothing pooled: nothing said
 
 
 def test_pipeline_with_qat_tunes_deploys_and_reports_bit_exact(small_deap, tmp_path, capsys):
