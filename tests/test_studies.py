@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from lava_nt.docs_blocks import blocks
 from lava_nt.examples.eeg.report.compare import comparison_block
-from lava_nt.examples.eeg.report.docs import blocks, run_block
+from lava_nt.examples.eeg.report.docs import run_block
 from lava_nt.examples.images.report import docs_block as images_block
 from lava_nt.ondevice.compare import docs_block as compare_block
 from lava_nt.ondevice.compare import load_run as load_compare_run

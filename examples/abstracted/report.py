@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_nt.examples.eeg.report.docs import caption
-from lava_nt.examples.eeg.runs import commands
+from lava_nt.docs_blocks import caption
 from lava_nt.io import atomic_write_text
+from lava_nt.records import commands
 
 VARIANTS = ("baseline", "derived", "identity")
 #: the thesis' Table 1, MNIST column: (accuracy, standard deviation over five runs)

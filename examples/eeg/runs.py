@@ -1,18 +1,17 @@
 """The run directories of a study, read back: a run and its nested pretraining-seed runs
 (:data:`NESTED`), their results rows (:func:`study_rows`) and the commands recorded in them
-(:func:`commands`). :mod:`lava_nt.examples.eeg.study` makes them, :mod:`lava_nt.examples.eeg.report`
-reads them."""
+(:func:`commands`, from :mod:`lava_nt.records`). :mod:`lava_nt.examples.eeg.study` makes them,
+:mod:`lava_nt.examples.eeg.report` reads them."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lava_nt.examples.eeg.pipeline import config_from_info, load_results, load_run_info
+from lava_nt.records import COMMANDS, commands
 
 __all__ = ["COMMANDS", "NESTED", "commands", "nested_runs", "study_rows"]
 
-COMMANDS = "commands.jsonl"
 NESTED = "pretrain-seed-{}"
 
 
@@ -33,19 +32,3 @@ def study_rows(run_dir) -> list[dict]:
         for r in load_results(d):
             rows.append({**r, "pretrain_seed": r.get("pretrain_seed", seed)})
     return rows
-
-
-def commands(run_dir) -> list[dict]:
-    """The recorded command lines of ``run_dir`` (unreadable lines skipped), oldest first."""
-    path = Path(run_dir) / COMMANDS
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and "command" in row:
-            out.append(row)
-    return out

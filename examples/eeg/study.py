@@ -11,27 +11,23 @@ here) reads them all (every row tagged with its ``pretrain_seed``) and the repor
 seeds as its replicates. Pretraining seeds can be added
 later by running again with a longer list.
 
-**Provenance.** :func:`record_command` appends one line per completed ``lava-nt eeg run`` to
-``RUN/commands.jsonl``: the command, the git commit of the code (:func:`git_commit`, with a flag
-when the working tree had uncommitted changes), the lava-nt version and the time. Tables written
-into the documentation name these (``lava-nt eeg report RUN --docs FILE``).
+**Provenance.** :func:`~lava_nt.records.record_command` (re-exported here) appends one line per
+completed ``lava-nt eeg run`` to ``RUN/commands.jsonl``: the command, the git commit of the code
+(:func:`~lava_nt.records.git_commit`, with a flag when the working tree had uncommitted changes),
+the lava-nt version and the time. Tables written into the documentation name these (``lava-nt eeg
+report RUN --docs FILE``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import shlex
-import subprocess
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lava_nt import __version__
 from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError, load_run_info, run_pipeline
 from lava_nt.examples.eeg.report import write_report
-from lava_nt.examples.eeg.runs import COMMANDS, NESTED, commands, nested_runs, study_rows
-from lava_nt.io import append_jsonl, atomic_write_text
+from lava_nt.examples.eeg.runs import NESTED, nested_runs, study_rows
+from lava_nt.records import COMMANDS, commands, git_commit, record_command
 
 __all__ = [
     "COMMANDS",
@@ -92,54 +88,3 @@ def run_study(
     if report:
         summaries[0].report = write_report(run_dir, log=log)
     return summaries
-
-
-# ---------------------------------------------------------------------------------- provenance
-
-
-def _git(*args: str, cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def git_commit(path=None) -> dict:
-    """``{"commit": short hash or None, "dirty": bool}`` of the git tree holding ``path``
-    (default: this package's source; None when it is not in a git repository)."""
-    here = Path(path) if path is not None else Path(__file__).resolve().parent
-    commit = _git("rev-parse", "--short=10", "HEAD", cwd=here)
-    if not commit:
-        return {"commit": None, "dirty": False}
-    status = _git("status", "--porcelain", "--untracked-files=no", cwd=here)
-    return {"commit": commit, "dirty": bool(status)}
-
-
-def record_command(
-    run_dir,
-    argv: Sequence[str],
-    program: str = "lava-nt",
-    code: dict | None = None,
-    *,
-    replace: bool = False,
-) -> dict:
-    """Append the completed command ``program argv`` to ``RUN/commands.jsonl``; returns the line.
-
-    ``code``: :func:`git_commit` taken when the command started (default: now). ``replace``:
-    the file holds this command alone afterwards (written atomically), for a directory whose
-    results are all the last command's own (a rerun replaces them).
-    """
-    line = {
-        "command": shlex.join([program, *map(str, argv)]),
-        **(code if code is not None else git_commit()),
-        "version": __version__,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    if replace:
-        atomic_write_text(Path(run_dir) / COMMANDS, json.dumps(line) + "\n", overwrite=True)
-    else:
-        append_jsonl(Path(run_dir) / COMMANDS, line)
-    return line

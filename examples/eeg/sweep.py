@@ -19,12 +19,11 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
+from lava_nt.docs_blocks import caption, update_docs
 from lava_nt.examples.eeg.calibration import SweepPoint, sensitivity_sweep, sweep_markdown
 from lava_nt.examples.eeg.pipeline import PipelineError
-from lava_nt.examples.eeg.report.docs import caption, update_docs
-from lava_nt.examples.eeg.runs import commands
-from lava_nt.examples.eeg.study import git_commit, record_command
 from lava_nt.io import atomic_write_text
+from lava_nt.records import commands, git_commit, record_command
 
 __all__ = ["load_sweep", "report_sweep", "run_sweep", "sweep_block"]
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_nt.examples.eeg.report.docs import caption
-from lava_nt.examples.eeg.runs import commands
+from lava_nt.docs_blocks import caption
 from lava_nt.examples.images.selection import best_by_val, first_max
 from lava_nt.io import atomic_write_text
+from lava_nt.records import commands
 
 
 def _read(path: Path) -> list[dict]:

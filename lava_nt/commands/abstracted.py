@@ -110,7 +110,7 @@ def _run(args) -> int:
         settings["epochs"] = args.epochs
     if args.datasets is not None:
         settings["datasets"] = tuple(dict.fromkeys(args.datasets))
-    from lava_nt.examples.eeg.study import git_commit, record_command
+    from lava_nt.records import git_commit, record_command
 
     code = git_commit()  # the code this command runs (recorded when it completes)
     try:
@@ -140,15 +140,14 @@ def _report(args) -> int:
     try:
         path = write_report(args.dir)
         if args.docs:
-            from lava_nt.examples.eeg.pipeline import PipelineError
-            from lava_nt.examples.eeg.report.docs import update_docs
+            from lava_nt.docs_blocks import DocsBlockError, update_docs
 
             regen = f"lava-nt abstracted report {args.dir} --docs {args.docs}"
             if args.docs_name != "table1":
                 regen += f" --docs-name {args.docs_name}"
             try:
                 where = update_docs(args.docs, args.docs_name, docs_block(args.dir, regen))
-            except PipelineError as exc:
+            except DocsBlockError as exc:
                 print(f"lava-nt abstracted: error: {exc}", file=sys.stderr)
                 return 2
             print(f"docs block '{args.docs_name}' written to {where}")

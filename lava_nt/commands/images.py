@@ -93,7 +93,7 @@ def _run(args) -> int:
             print("lava-nt images: error: --qat needs the Lava deployment (drop --no-lava)",
                   file=sys.stderr)  # fmt: skip
             return 1
-        from lava_nt.examples.eeg.study import git_commit, record_command
+        from lava_nt.records import git_commit, record_command
 
         code = git_commit()  # the code this command runs (recorded when it completes)
         study.run(out, quick=args.quick, lava=not args.no_lava, qat=args.qat)
@@ -116,7 +116,7 @@ def _ondevice(args) -> int:
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2
     from lava_nt.commands.arguments import check_output_dir
-    from lava_nt.examples.eeg.study import git_commit, record_command
+    from lava_nt.records import git_commit, record_command
 
     out = args.out or ("runs/images-ondevice-quick" if args.quick else "runs/images-ondevice")
     try:
@@ -146,15 +146,14 @@ def _report(args) -> int:
     try:
         path = write_report(args.dir)
         if args.docs:
-            from lava_nt.examples.eeg.pipeline import PipelineError
-            from lava_nt.examples.eeg.report.docs import update_docs
+            from lava_nt.docs_blocks import DocsBlockError, update_docs
 
             regen = (
                 f"lava-nt images report {args.dir} --docs {args.docs} --docs-name {args.docs_name}"
             )
             try:
                 where = update_docs(args.docs, args.docs_name, docs_block(args.dir, regen))
-            except PipelineError as exc:
+            except DocsBlockError as exc:
                 print(f"lava-nt images: error: {exc}", file=sys.stderr)
                 return 2
             print(f"docs block '{args.docs_name}' written to {where}")

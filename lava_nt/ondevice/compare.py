@@ -331,8 +331,8 @@ def save_run(out, results: dict, study: str, argv, code: dict) -> Path:
     ``RUN/results.json`` and ``RUN/commands.jsonl`` holding that command alone (the
     results are all its own: a rerun into the same directory replaces both). ``code``: the
     git state when the command started (:func:`lava_nt.examples.eeg.study.git_commit`)."""
-    from lava_nt.examples.eeg.study import record_command  # lazy: only with --out
     from lava_nt.io import atomic_write_text, to_jsonable
+    from lava_nt.records import record_command  # lazy: only with --out
 
     if study not in STUDIES:
         raise ValueError(f"study must be one of {STUDIES}, got {study!r}")
@@ -379,8 +379,8 @@ def lava_line(results: dict) -> str | None:
 def docs_block(run, regenerate: str) -> str:
     """The generated documentation block of a run directory: the caption (the recorded command
     and commit, and ``regenerate``), the table and the Lava check."""
-    from lava_nt.examples.eeg.report.docs import caption  # lazy: only for --docs
-    from lava_nt.examples.eeg.runs import commands
+    from lava_nt.docs_blocks import caption  # lazy: only for --docs
+    from lava_nt.records import commands
 
     study, results = load_run(run)
     made_by = commands(run)
@@ -434,7 +434,7 @@ def main(argv=None) -> int:
         code = None
         if args.out:
             from lava_nt.commands.arguments import check_output_dir
-            from lava_nt.examples.eeg.study import git_commit
+            from lava_nt.records import git_commit
 
             check_output_dir(args.out, SystemExit)
             code = git_commit()  # the code this command runs (recorded when it completes)
@@ -457,8 +457,7 @@ def main(argv=None) -> int:
         if run and not args.docs:
             print(kinds_table(results) if study == "kinds" else table(results))
         if args.docs:
-            from lava_nt.examples.eeg.pipeline import PipelineError
-            from lava_nt.examples.eeg.report.docs import update_docs
+            from lava_nt.docs_blocks import DocsBlockError, update_docs
 
             name = args.docs_name or ("compare-kinds" if study == "kinds" else "compare")
             regen = f"python -m lava_nt.ondevice.compare --report {run} --docs {args.docs}"
@@ -466,7 +465,7 @@ def main(argv=None) -> int:
                 regen += f" --docs-name {args.docs_name}"
             try:
                 where = update_docs(args.docs, name, docs_block(run, regen))
-            except PipelineError as exc:
+            except DocsBlockError as exc:
                 raise CompareRunError(str(exc)) from None
             print(f"docs block '{name}' written to {where}")
     except CompareRunError as exc:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lava_nt.docs_blocks import caption
 from lava_nt.examples.eeg.pipeline import PipelineError, load_run_info
-from lava_nt.examples.eeg.report.docs import caption
-from lava_nt.examples.eeg.runs import commands, study_rows
+from lava_nt.examples.eeg.runs import study_rows
 from lava_nt.examples.eeg.stats import mean_interval, paired_test, participant_means, unit_key
+from lava_nt.records import commands
 
 __all__ = ["comparison_block", "comparison_lines"]
 

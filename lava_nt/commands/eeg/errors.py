@@ -27,6 +27,7 @@ def fail(cmd: str, exc: BaseException) -> int:
 
 
 def user_errors():
+    from lava_nt.docs_blocks import DocsBlockError
     from lava_nt.examples.eeg.deap import DEAPFormatError
     from lava_nt.examples.eeg.pipeline import PipelineError
     from lava_nt.examples.eeg.protocols import SplitError
@@ -37,7 +38,7 @@ def user_errors():
 
     return (
         PipelineError, DEAPFormatError, SplitError, ParameterError, SyntheticDataError,
-        CorruptFileError, UnsafeFileError, LavaError,
+        CorruptFileError, UnsafeFileError, LavaError, DocsBlockError,
     )  # fmt: skip
 
 

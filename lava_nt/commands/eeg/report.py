@@ -8,8 +8,9 @@ from lava_nt.commands.eeg.errors import check_docs, fail, user_errors
 def cmd_report(args) -> int:
     check_docs(args)
     try:
+        from lava_nt.docs_blocks import update_docs
         from lava_nt.examples.eeg.report import write_report
-        from lava_nt.examples.eeg.report.docs import run_block, update_docs
+        from lava_nt.examples.eeg.report.docs import run_block
 
         paths = write_report(args.run_dir, plots=not args.no_plots)
         against = getattr(args, "against", None)

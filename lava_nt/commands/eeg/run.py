@@ -13,7 +13,8 @@ from lava_nt.commands.eeg.summary import print_summary
 
 def cmd_run(args) -> int:
     t0 = time.perf_counter()
-    from lava_nt.examples.eeg.study import commands, git_commit, record_command, run_study
+    from lava_nt.examples.eeg.study import run_study
+    from lava_nt.records import commands, git_commit, record_command
 
     code = git_commit()  # the code this command runs (recorded when it completes)
     try:

@@ -73,7 +73,7 @@ def test_docs_table_comes_from_a_recorded_run():
     """docs/abstracted_gradients.md: every measured table is a generated block naming the
     command and the commit that made it (Table 1 beside the thesis' numbers); no measured table
     outside the blocks."""
-    from lava_nt.examples.eeg.report.docs import blocks
+    from lava_nt.docs_blocks import blocks
 
     text = (Path(__file__).resolve().parents[3] / "docs" / "abstracted_gradients.md").read_text()
     found = blocks(text)

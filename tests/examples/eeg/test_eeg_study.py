@@ -12,18 +12,19 @@ import numpy as np
 import pytest
 
 from lava_nt.commands.eeg.parser import DOCS_PARTS
-from lava_nt.examples.eeg import pipeline as pl
-from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError
-from lava_nt.examples.eeg.report.docs import (
+from lava_nt.docs_blocks import (
     BEGIN,
     END,
-    PARTS,
+    DocsBlockError,
     blocks,
     caption,
     provenance_text,
     update_docs,
 )
-from lava_nt.examples.eeg.study import commands, nested_runs, run_study, study_rows
+from lava_nt.examples.eeg import pipeline as pl
+from lava_nt.examples.eeg.pipeline import PipelineConfig, PipelineError
+from lava_nt.examples.eeg.report.docs import PARTS
+from lava_nt.examples.eeg.study import nested_runs, run_study, study_rows
 from lava_nt.examples.eeg.synthetic import (
     SyntheticConfig,
     generate_deap,
@@ -31,6 +32,7 @@ from lava_nt.examples.eeg.synthetic import (
     participant_bytes,
     tonic_shift,
 )
+from lava_nt.records import commands
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = dict(pretrain_epochs=2, tune_epochs=3, progress=False)
@@ -139,9 +141,9 @@ def test_update_docs_needs_its_markers(tmp_path):
     page.write_text(f"intro\n{BEGIN.format('a')}\nold\n{END.format('a')}\nend\n")
     update_docs(page, "a", "new table")
     assert page.read_text() == f"intro\n{BEGIN.format('a')}\nnew table\n{END.format('a')}\nend\n"
-    with pytest.raises(PipelineError, match="no block 'b'.*its blocks: a"):
+    with pytest.raises(DocsBlockError, match="no block 'b'.*its blocks: a"):
         update_docs(page, "b", "x")
-    with pytest.raises(PipelineError, match="block name"):
+    with pytest.raises(DocsBlockError, match="block name"):
         update_docs(page, "a b", "x")
 
 

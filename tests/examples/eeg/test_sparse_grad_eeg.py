@@ -91,7 +91,7 @@ def test_band_changes_training_and_comparison_block(small_deap, tmp_path, capsys
     pretrained weights differ), only the banded run's rows carry sparse_grad, and
     ``report --against`` writes the paired comparison as a docs block naming both commands."""
     from lava_nt.cli import main
-    from lava_nt.examples.eeg.report.docs import blocks
+    from lava_nt.docs_blocks import blocks
 
     runs = {}
     for band in (None, 0.05):

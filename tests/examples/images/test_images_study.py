@@ -175,7 +175,7 @@ def test_tiny_end_to_end(tmp_path):
     page.write_text("intro\n<!-- BEGIN generated: t -->\nold\n<!-- END generated: t -->\nend\n")
     argv = ["images", "report", str(tmp_path), "--docs", str(page), "--docs-name", "t"]
     assert main(argv) == 2 and "old" in page.read_text()
-    from lava_nt.examples.eeg.study import record_command
+    from lava_nt.records import record_command
 
     record_command(tmp_path, ["images", "run", "--quick"])
     assert main(argv) == 0
@@ -214,7 +214,7 @@ def test_docs_images_numbers_come_from_a_recorded_run():
     import re
     from pathlib import Path
 
-    from lava_nt.examples.eeg.report.docs import blocks
+    from lava_nt.docs_blocks import blocks
 
     text = (Path(__file__).resolve().parents[3] / "docs" / "images.md").read_text()
     found = blocks(text)
