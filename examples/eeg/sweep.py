@@ -25,7 +25,7 @@ from lava_nt.examples.eeg.pipeline import PipelineError
 from lava_nt.io import atomic_write_text
 from lava_nt.records import commands, git_commit, record_command
 
-__all__ = ["load_sweep", "report_sweep", "run_sweep", "sweep_block"]
+__all__ = ["load_sweep", "recorded_sweep_block", "report_sweep", "run_sweep", "sweep_block"]
 
 _EXPLAIN = (
     "Proxy accuracies (logistic regression on the same binary inputs, honest protocol, mean over "
@@ -115,17 +115,23 @@ def load_sweep(out) -> tuple[list[SweepPoint], str]:
     return points, meta["settings"]
 
 
-def report_sweep(out, docs: str | None, docs_name: str | None) -> str:
-    """The block of a recorded sweep directory, regenerated from its records (written into
-    ``docs`` when given); returns the block."""
+def recorded_sweep_block(out, regenerate: str) -> str:
+    """The block of a recorded sweep directory, from its records alone (:func:`load_sweep` and
+    the recorded command); ``regenerate`` is the command the caption names for rewriting it."""
     points, settings = load_sweep(out)
     made_by = commands(out)
     if not made_by:
         raise PipelineError(f"{out} has no recorded command (commands.jsonl)")
+    return sweep_block(points, settings, made_by[-1:], regenerate)
+
+
+def report_sweep(out, docs: str | None, docs_name: str | None) -> str:
+    """The block of a recorded sweep directory (:func:`recorded_sweep_block`), written into
+    ``docs`` when given, else printed; returns the block."""
     regen = f"lava-nt eeg sweep --report {out}"
     if docs:
         regen += f" --docs {docs} --docs-name {docs_name}"
-    body = sweep_block(points, settings, made_by[-1:], regen)
+    body = recorded_sweep_block(out, regen)
     if docs:
         update_docs(docs, docs_name, body)
         print(f"docs block '{docs_name}' written to {docs}")
