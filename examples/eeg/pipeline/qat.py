@@ -254,7 +254,7 @@ def gap_resolution(gap: dict) -> list[str]:
         if i is None or not math.isfinite(i["width"]):
             continue
         if i["width"] < RESOLVING_WIDTH:
-            size = f"narrower than {RESOLVING_WIDTH:g} point: resolved"
+            size = f"narrower than {RESOLVING_WIDTH:g} point"
         else:
             size = (f"not yet narrower than {RESOLVING_WIDTH:g} point (about {_needed(i)} units "
                     "at this spread)")  # fmt: skip
@@ -271,8 +271,9 @@ def gap_resolution(gap: dict) -> list[str]:
             loss = f"neither excluded nor shown (the interval reaches {i['low']:+.2f})"
         out.append(f"{text}. A fixed-point loss larger than {LOSS_BOUND:g} point is {loss}.")
     if out:
-        head = (f"Does fixed point lose more than {LOSS_BOUND:g} point against float? An interval "
-                f"narrower than {RESOLVING_WIDTH:g} point answers it:")  # fmt: skip
+        head = (f"Does fixed point lose more than {LOSS_BOUND:g} point against float? (The "
+                f"precision aimed at: intervals narrower than {RESOLVING_WIDTH:g} point; the answer "
+                "is in their ends.)")  # fmt: skip
         out.insert(0, head)
         out.insert(1, "")
     return out

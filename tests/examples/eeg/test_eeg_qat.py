@@ -107,7 +107,7 @@ def test_gap_resolution_says_what_the_interval_resolves():
         "loss larger than 0.5 point is neither excluded nor shown (the interval reaches -0.80)"
         in ptq
     )
-    assert "over 900 units is 0.80 points wide, narrower than 1 point: resolved" in qat
+    assert "over 900 units is 0.80 points wide, narrower than 1 point;" in qat
     assert "over 30 participants 0.90 wide." in qat  # resolved there too: no count needed
     assert "is excluded (the interval's lower end -0.10 is above -0.5)" in qat
     gap["ptq"]["all"] = _interval(600, -1.0, 0.6)
