@@ -272,8 +272,8 @@ def gap_resolution(gap: dict) -> list[str]:
         out.append(f"{text}. A fixed-point loss larger than {LOSS_BOUND:g} point is {loss}.")
     if out:
         head = (f"Does fixed point lose more than {LOSS_BOUND:g} point against float? (The "
-                f"precision aimed at: intervals narrower than {RESOLVING_WIDTH:g} point; the answer "
-                "is in their ends.)")  # fmt: skip
+                f"precision aimed at: intervals narrower than {RESOLVING_WIDTH:g} point; the "
+                "answer is in their ends.)")  # fmt: skip
         out.insert(0, head)
         out.insert(1, "")
     return out
