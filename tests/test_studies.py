@@ -13,6 +13,7 @@ import pytest
 from lava_nt.docs_blocks import blocks
 from lava_nt.examples.eeg.report.compare import comparison_block
 from lava_nt.examples.eeg.report.docs import run_block
+from lava_nt.examples.eeg.sweep import recorded_sweep_block
 from lava_nt.examples.images.report import docs_block as images_block
 from lava_nt.ondevice.compare import docs_block as compare_block
 from lava_nt.ondevice.compare import load_run as load_compare_run
@@ -22,7 +23,7 @@ STUDIES = ROOT / "studies"
 # study run directory (under studies/) -> the documentation blocks its records make: (page, block
 # name, part); part "against:RUN" is the paired comparison with another study run (--against),
 # "images" the block of an image study (`lava-nt images report`), "ondevice-compare" of the
-# digits comparison (`python -m lava_nt.ondevice.compare --report`)
+# digits comparison (`python -m lava_nt.ondevice.compare --report`), "sweep" of `lava-nt eeg sweep`
 DOCS_BLOCKS = {
     "eeg-ondevice": (("docs/on_device.md", "eeg-ondevice", "all"),),
     "eeg-ondevice-gate": (("docs/eeg.md", "ondevice-gate", "all"),),
@@ -30,6 +31,7 @@ DOCS_BLOCKS = {
     "eeg-sparse-grad/0.1": (("docs/eeg.md", "sparse-grad-0.1", "against:eeg-sparse-grad/dense"),),
     "eeg-sparse-grad/0.5": (("docs/eeg.md", "sparse-grad-0.5", "against:eeg-sparse-grad/dense"),),
     "eeg-sparse-grad/dense": (),  # the base of the two comparisons
+    "eeg-sweep": (("docs/eeg.md", "sweep", "sweep"),),
     "eeg-shift-gain": (("docs/eeg.md", "positive-control", "all"),),
     "eeg-shift-gain-person": (("docs/eeg.md", "positive-control-person", "all"),),
     "images-ondevice": (("docs/images.md", "ondevice", "images"),),
@@ -49,7 +51,6 @@ CASES = [(study, *block) for study, bs in sorted(DOCS_BLOCKS.items()) for block 
 # its command and commit in its caption; moving one into studies/ removes it from this list
 NOT_YET_RECORDED = {
     ("docs/eeg.md", "study"),
-    ("docs/eeg.md", "sweep"),
     ("docs/abstracted_gradients.md", "table1"),
     ("docs/abstracted_gradients.md", "steps"),
     ("docs/abstracted_gradients.md", "eeg"),
@@ -72,6 +73,9 @@ def test_docs_block_regenerates_from_the_committed_records(
         if name != ("compare-kinds" if kinds else "compare"):
             regen += f" --docs-name {name}"
         made = compare_block(f"studies/{study}", regen)
+    elif part == "sweep":
+        regen = f"lava-nt eeg sweep --report studies/{study} --docs {page} --docs-name {name}"
+        made = recorded_sweep_block(f"studies/{study}", regen)
     elif part.startswith("against:"):
         base = part.split(":", 1)[1]
         made = comparison_block(f"studies/{study}", f"studies/{base}", name, page)
@@ -89,7 +93,8 @@ def test_every_study_with_records_is_listed_and_documented():
         for run in (r if r.is_dir() else r.parent for r in runs):
             eeg = (run / "run.json", run / "results.jsonl")
             images = (run / "ann.csv", run / "ondevice.csv")  # images run / images ondevice
-            other = (run / "results.json",)  # python -m lava_nt.ondevice.compare
+            # python -m lava_nt.ondevice.compare, lava-nt eeg sweep
+            other = (run / "results.json", run / "sweep.csv")
             assert all(f.is_file() for f in eeg) or any(f.is_file() for f in images + other), run
             key = str(run.relative_to(STUDIES))
             assert key in DOCS_BLOCKS, f"{key}: which docs block do its records make?"
