@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lava_nt.docs_blocks import blocks
+from lava_nt.examples.abstracted.report import docs_block as abstracted_block
 from lava_nt.examples.eeg.report.compare import comparison_block
 from lava_nt.examples.eeg.report.docs import run_block
 from lava_nt.examples.eeg.sweep import recorded_sweep_block
@@ -23,8 +24,12 @@ STUDIES = ROOT / "studies"
 # study run directory (under studies/) -> the documentation blocks its records make: (page, block
 # name, part); part "against:RUN" is the paired comparison with another study run (--against),
 # "images" the block of an image study (`lava-nt images report`), "ondevice-compare" of the
-# digits comparison (`python -m lava_nt.ondevice.compare --report`), "sweep" of `lava-nt eeg sweep`
+# digits comparison (`python -m lava_nt.ondevice.compare --report`), "sweep" of `lava-nt eeg sweep`,
+# "abstracted" of `lava-nt abstracted run`
 DOCS_BLOCKS = {
+    "abstracted-eeg4": (("docs/abstracted_gradients.md", "eeg", "abstracted"),),
+    "abstracted-long": (("docs/abstracted_gradients.md", "steps", "abstracted"),),
+    "abstracted-t1": (("docs/abstracted_gradients.md", "table1", "abstracted"),),
     "eeg-ondevice": (("docs/on_device.md", "eeg-ondevice", "all"),),
     "eeg-ondevice-gate": (("docs/eeg.md", "ondevice-gate", "all"),),
     "eeg-quick": (("docs/eeg.md", "quick", "all"),),
@@ -51,9 +56,6 @@ CASES = [(study, *block) for study, bs in sorted(DOCS_BLOCKS.items()) for block 
 # its command and commit in its caption; moving one into studies/ removes it from this list
 NOT_YET_RECORDED = {
     ("docs/eeg.md", "study"),
-    ("docs/abstracted_gradients.md", "table1"),
-    ("docs/abstracted_gradients.md", "steps"),
-    ("docs/abstracted_gradients.md", "eeg"),
 }
 
 
@@ -73,6 +75,11 @@ def test_docs_block_regenerates_from_the_committed_records(
         if name != ("compare-kinds" if kinds else "compare"):
             regen += f" --docs-name {name}"
         made = compare_block(f"studies/{study}", regen)
+    elif part == "abstracted":
+        regen = f"lava-nt abstracted report studies/{study} --docs {page}"
+        if name != "table1":
+            regen += f" --docs-name {name}"
+        made = abstracted_block(f"studies/{study}", regen)
     elif part == "sweep":
         regen = f"lava-nt eeg sweep --report studies/{study} --docs {page} --docs-name {name}"
         made = recorded_sweep_block(f"studies/{study}", regen)
@@ -93,8 +100,8 @@ def test_every_study_with_records_is_listed_and_documented():
         for run in (r if r.is_dir() else r.parent for r in runs):
             eeg = (run / "run.json", run / "results.jsonl")
             images = (run / "ann.csv", run / "ondevice.csv")  # images run / images ondevice
-            # python -m lava_nt.ondevice.compare, lava-nt eeg sweep
-            other = (run / "results.json", run / "sweep.csv")
+            # python -m lava_nt.ondevice.compare, lava-nt eeg sweep, lava-nt abstracted run
+            other = (run / "results.json", run / "sweep.csv", run / "results.csv", run / "eeg.csv")
             assert all(f.is_file() for f in eeg) or any(f.is_file() for f in images + other), run
             key = str(run.relative_to(STUDIES))
             assert key in DOCS_BLOCKS, f"{key}: which docs block do its records make?"
