@@ -42,12 +42,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from lava_nt.commands.arguments import check_output_dir
 from lava_nt.decode import output_predictions
+from lava_nt.docs_blocks import DocsBlockError, update_docs
+from lava_nt.io import atomic_write_text, to_jsonable
 from lava_nt.network import NetworkSpec, run_reference
 from lava_nt.ondevice.rule import (
     bias_headroom,
@@ -58,6 +62,7 @@ from lava_nt.ondevice.rule import (
     sb_weight_headroom,
 )
 from lava_nt.ondevice.twin import run_twin, tuned_spec
+from lava_nt.records import commands, git_commit
 from lava_nt.spec.error_gate import balanced_class_weights
 
 T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
@@ -331,7 +336,6 @@ def save_run(out, results: dict, study: str, argv, code: dict) -> Path:
     ``RUN/results.json`` and ``RUN/commands.jsonl`` holding that command alone (the
     results are all its own: a rerun into the same directory replaces both). ``code``: the
     git state when the command started (:func:`lava_nt.examples.eeg.study.git_commit`)."""
-    from lava_nt.io import atomic_write_text, to_jsonable
     from lava_nt.records import record_command  # lazy: only with --out
 
     if study not in STUDIES:
@@ -380,7 +384,6 @@ def docs_block(run, regenerate: str) -> str:
     """The generated documentation block of a run directory: the caption (the recorded command
     and commit, and ``regenerate``), the table and the Lava check."""
     from lava_nt.docs_blocks import caption  # lazy: only for --docs
-    from lava_nt.records import commands
 
     study, results = load_run(run)
     made_by = commands(run)
@@ -393,8 +396,6 @@ def docs_block(run, regenerate: str) -> str:
 
 
 def main(argv=None) -> int:
-    import sys
-
     from lava_nt.commands.ondevice import add_gate_options  # lazy: the options of lava-nt ondevice
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -433,9 +434,6 @@ def main(argv=None) -> int:
     if args.report is None:
         code = None
         if args.out:
-            from lava_nt.commands.arguments import check_output_dir
-            from lava_nt.records import git_commit
-
             check_output_dir(args.out, SystemExit)
             code = git_commit()  # the code this command runs (recorded when it completes)
         if args.kinds:
@@ -457,8 +455,6 @@ def main(argv=None) -> int:
         if run and not args.docs:
             print(kinds_table(results) if study == "kinds" else table(results))
         if args.docs:
-            from lava_nt.docs_blocks import DocsBlockError, update_docs
-
             name = args.docs_name or ("compare-kinds" if study == "kinds" else "compare")
             regen = f"python -m lava_nt.ondevice.compare --report {run} --docs {args.docs}"
             if args.docs_name:
