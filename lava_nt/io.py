@@ -274,9 +274,15 @@ def _jsonable(v, nonfinite: str):
     return v
 
 
+def jsonl_line(row: dict) -> str:
+    """``row`` as one line of a JSON-lines file (keys sorted, newline-terminated)."""
+    return json.dumps(to_jsonable(row), sort_keys=True) + "\n"
+
+
 def append_jsonl(path, row: dict, *, sync: bool = True) -> None:
-    """Append one JSON line with a single ``write`` on an ``O_APPEND`` descriptor (+ fsync)."""
-    line = (json.dumps(to_jsonable(row), sort_keys=True) + "\n").encode()
+    """Append one JSON line (:func:`jsonl_line`) with a single ``write`` on an ``O_APPEND``
+    descriptor (+ fsync)."""
+    line = jsonl_line(row).encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         view = memoryview(line)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lava_nt import __version__
-from lava_nt.io import append_jsonl, atomic_write_text
+from lava_nt.io import append_jsonl, atomic_write_text, jsonl_line
 
 __all__ = ["COMMANDS", "commands", "git_commit", "record_command"]
 
@@ -67,7 +67,7 @@ def record_command(
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if replace:
-        atomic_write_text(Path(run_dir) / COMMANDS, json.dumps(line) + "\n", overwrite=True)
+        atomic_write_text(Path(run_dir) / COMMANDS, jsonl_line(line))
     else:
         append_jsonl(Path(run_dir) / COMMANDS, line)
     return line

@@ -50,7 +50,7 @@ import numpy as np
 
 from lava_nt.commands.arguments import check_output_dir
 from lava_nt.decode import output_predictions
-from lava_nt.docs_blocks import DocsBlockError, update_docs
+from lava_nt.docs_blocks import DocsBlockError, caption, update_docs
 from lava_nt.io import atomic_write_text, to_jsonable
 from lava_nt.network import NetworkSpec, run_reference
 from lava_nt.ondevice.rule import (
@@ -62,7 +62,7 @@ from lava_nt.ondevice.rule import (
     sb_weight_headroom,
 )
 from lava_nt.ondevice.twin import run_twin, tuned_spec
-from lava_nt.records import commands, git_commit
+from lava_nt.records import commands, git_commit, record_command
 from lava_nt.spec.error_gate import balanced_class_weights
 
 T, CLASSES, POP, EPOCHS_ON_DEVICE = 20, 5, 4, 3
@@ -335,15 +335,12 @@ def save_run(out, results: dict, study: str, argv, code: dict) -> Path:
     """Write the results ``{seed: result}`` of one command into the run directory ``out``:
     ``RUN/results.json`` and ``RUN/commands.jsonl`` holding that command alone (the
     results are all its own: a rerun into the same directory replaces both). ``code``: the
-    git state when the command started (:func:`lava_nt.examples.eeg.study.git_commit`)."""
-    from lava_nt.records import record_command  # lazy: only with --out
-
+    git state when the command started (:func:`lava_nt.records.git_commit`)."""
     if study not in STUDIES:
         raise ValueError(f"study must be one of {STUDIES}, got {study!r}")
     out = Path(out)
     doc = {"schema": 1, "study": study, "results": [[s, r] for s, r in results.items()]}
-    atomic_write_text(out / RESULTS, json.dumps(to_jsonable(doc), indent=1) + "\n",
-                      overwrite=True)  # fmt: skip
+    atomic_write_text(out / RESULTS, json.dumps(to_jsonable(doc), indent=1) + "\n")
     record_command(out, ["-m", "lava_nt.ondevice.compare", *map(str, argv)], program="python",
                    code=code, replace=True)  # fmt: skip
     return out / RESULTS
@@ -380,16 +377,19 @@ def lava_line(results: dict) -> str | None:
             f"{'/'.join(f'{n:,}' for n in steps)} steps): {what}.")  # fmt: skip
 
 
+def study_table(study: str, results: dict) -> str:
+    """The Markdown table of a study's results: :func:`kinds_table` or :func:`table`."""
+    return kinds_table(results) if study == "kinds" else table(results)
+
+
 def docs_block(run, regenerate: str) -> str:
     """The generated documentation block of a run directory: the caption (the recorded command
     and commit, and ``regenerate``), the table and the Lava check."""
-    from lava_nt.docs_blocks import caption  # lazy: only for --docs
-
     study, results = load_run(run)
     made_by = commands(run)
     if not made_by:
         raise CompareRunError(f"{run} has no recorded command (commands.jsonl)")
-    text = kinds_table(results) if study == "kinds" else table(results)
+    text = study_table(study, results)
     lava = lava_line(results)
     return "\n".join(caption(made_by, regenerate)) + "\n" + text + (
         f"\n\n{lava}" if lava else "") + "\n"  # fmt: skip
@@ -446,25 +446,23 @@ def main(argv=None) -> int:
                        for s in args.seed}  # fmt: skip
             for s, res in results.items():
                 print(s, res["timing"], res["sizes"], res.get("lava"))
+        study = "kinds" if args.kinds else "compare"
         if args.out:
-            print(save_run(args.out, results, "kinds" if args.kinds else "compare", argv, code))
+            print(save_run(args.out, results, study, argv, code))
         else:
-            print(kinds_table(results) if args.kinds else table(results))
+            print(study_table(study, results))
     try:
         study, results = load_run(run) if run else (None, None)
         if run and not args.docs:
-            print(kinds_table(results) if study == "kinds" else table(results))
+            print(study_table(study, results))
         if args.docs:
             name = args.docs_name or ("compare-kinds" if study == "kinds" else "compare")
             regen = f"python -m lava_nt.ondevice.compare --report {run} --docs {args.docs}"
             if args.docs_name:
                 regen += f" --docs-name {args.docs_name}"
-            try:
-                where = update_docs(args.docs, name, docs_block(run, regen))
-            except DocsBlockError as exc:
-                raise CompareRunError(str(exc)) from None
+            where = update_docs(args.docs, name, docs_block(run, regen))
             print(f"docs block '{name}' written to {where}")
-    except CompareRunError as exc:
+    except (CompareRunError, DocsBlockError) as exc:
         print(f"python -m lava_nt.ondevice.compare: error: {exc}", file=sys.stderr)
         return 2
     return 0
