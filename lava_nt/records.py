@@ -14,7 +14,7 @@ import json
 import shlex
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lava_nt import __version__
@@ -52,21 +52,30 @@ def record_command(
     program: str = "lava-nt",
     code: dict | None = None,
     *,
-    replace: bool = False,
+    replace: bool | Callable[[dict], bool] = False,
+    fields: dict | None = None,
 ) -> dict:
     """Append the completed command ``program argv`` to ``RUN/commands.jsonl``; returns the line.
 
     ``code``: :func:`git_commit` taken when the command started (default: now). ``replace``:
     the file holds this command alone afterwards (written atomically), for a directory whose
-    results are all the last command's own (a rerun replaces them).
+    results are all the last command's own (a rerun replaces them); a callable: the earlier lines
+    for which ``replace(line)`` is true are dropped (the new command redid their work), the others
+    kept, and the file is rewritten atomically. ``fields``: extra keys of the line (what a
+    ``replace`` callable of a later command reads, e.g. which parts of a study it ran).
     """
     line = {
         "command": shlex.join([program, *map(str, argv)]),
         **(code if code is not None else git_commit()),
         "version": __version__,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **(fields or {}),
     }
-    if replace:
+    if callable(replace):
+        kept = [old for old in commands(run_dir) if not replace(old)]
+        text = "".join(jsonl_line(old) for old in [*kept, line])
+        atomic_write_text(Path(run_dir) / COMMANDS, text)
+    elif replace:
         atomic_write_text(Path(run_dir) / COMMANDS, jsonl_line(line))
     else:
         append_jsonl(Path(run_dir) / COMMANDS, line)

@@ -10,7 +10,8 @@ lava-nt abstracted run [--quick] [--out DIR] [--seeds N] [--epochs N] [--parts t
     Needs the ``images`` extra. ``--parts eeg`` runs the same comparison on the EEG spiking
     network (``160-400-800-100``, its middle layer abstracted; pretraining and nt2 tuning; small:
     synthetic data, a few left-out participants). The command records itself in
-    ``DIR/commands.jsonl``.
+    ``DIR/commands.jsonl``; a rerun of a part into the same directory rewrites that part's files
+    and replaces its recorded line (the other part's are kept).
 lava-nt abstracted report DIR [--docs PAGE.md] [--docs-name NAME]
     (Re)write ``report.md``; with ``--docs`` also the generated block NAME (default ``table1``)
     of a documentation page, captioned with the recorded command and commit.
@@ -21,6 +22,8 @@ The abstraction itself is :mod:`lava_nt.training.abstracted` (``lava-nt train`` 
 
 from __future__ import annotations
 
+import itertools
+import shlex
 import sys
 
 from lava_nt.commands.arguments import positive_int, reproducing_argv
@@ -129,9 +132,26 @@ def _run(args) -> int:
     except MissingImageData as exc:
         print(f"lava-nt abstracted: {exc}", file=sys.stderr)
         return 2
-    record_command(out, reproducing_argv(args, ["abstracted", "run"]), code=code)
+    parts = sorted(set(args.parts))
+    record_command(out, reproducing_argv(args, ["abstracted", "run"]), code=code,
+                   replace=lambda line: bool(set(recorded_parts(line)) & set(parts)),
+                   fields={"parts": parts})  # fmt: skip
     print(f"{out}/report.md")
     return 0
+
+
+def recorded_parts(line: dict) -> list[str]:
+    """The parts (``table1``, ``eeg``) a recorded ``abstracted run`` line made: its ``parts``
+    field, or for a line recorded without one, the ``--parts`` of its command (default table1).
+    A rerun of a part rewrites that part's files, so its line replaces the earlier lines of the
+    part and keeps the others'."""
+    if isinstance(line.get("parts"), list):
+        return [str(p) for p in line["parts"]]
+    words = shlex.split(str(line.get("command", "")))
+    if "--parts" not in words:
+        return ["table1"]
+    after = words[words.index("--parts") + 1 :]
+    return [w for w in itertools.takewhile(lambda w: not w.startswith("-"), after)]
 
 
 def _report(args) -> int:

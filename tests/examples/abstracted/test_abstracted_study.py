@@ -67,6 +67,14 @@ def test_tiny_study_report_and_docs_block(tmp_path):
     assert "old" not in text and "`lava-nt abstracted run --quick --out" in text
     assert "(commit" in text and "baseline model" in text
     assert main(["abstracted", "report", str(tmp_path / "missing")]) == 2
+    # run twice: the same rows (deterministic), and the rerun replaces its recorded line
+    assert main(argv) == 0
+    again = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    untimed = [{k: v for k, v in r.items() if k != "ms_per_step"} for r in rows]
+    assert [{k: v for k, v in r.items() if k != "ms_per_step"} for r in again] == untimed
+    from lava_nt.records import commands
+
+    assert [c["parts"] for c in commands(out)] == [["table1"]]
 
 
 def test_docs_table_comes_from_a_recorded_run():
