@@ -250,6 +250,8 @@ def run(
     cfg["qat"] = bool(qat)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if not lava:  # a rerun without Lava keeps no earlier run's Lava rows beside its own
+        (out / "lava.csv").unlink(missing_ok=True)
     t0 = time.time()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 

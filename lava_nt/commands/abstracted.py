@@ -26,7 +26,8 @@ import itertools
 import shlex
 import sys
 
-from lava_nt.commands.arguments import positive_int, reproducing_argv
+from lava_nt.commands.arguments import positive_int
+from lava_nt.commands.recorded import recorded_run
 
 
 def register(subparsers) -> None:
@@ -94,18 +95,14 @@ def register(subparsers) -> None:
 def _run(args) -> int:
     try:
         from lava_nt.examples.abstracted import study
+        from lava_nt.examples.abstracted.eeg import run_eeg
+        from lava_nt.examples.abstracted.report import write_report
         from lava_nt.examples.images.data import MissingImageData
     except ImportError as exc:  # pragma: no cover
         print(f"lava-nt abstracted: {exc}", file=sys.stderr)
         return 2
-    from lava_nt.commands.arguments import check_output_dir
 
     out = args.out or ("runs/abstracted-quick" if args.quick else "runs/abstracted")
-    try:
-        check_output_dir(out, ValueError)
-    except ValueError as exc:
-        print(f"lava-nt abstracted: error: {exc}", file=sys.stderr)
-        return 1
     settings = {}
     if args.seeds is not None:
         settings["seeds"] = tuple(range(args.seeds))
@@ -113,31 +110,27 @@ def _run(args) -> int:
         settings["epochs"] = args.epochs
     if args.datasets is not None:
         settings["datasets"] = tuple(dict.fromkeys(args.datasets))
-    from lava_nt.records import git_commit, record_command
+    eeg = {"seeds": settings["seeds"]} if "seeds" in settings else {}
+    if args.eeg_participants is not None:
+        n = args.eeg_participants
+        eeg |= {"left_out": tuple(range(1, n + 1)), "pool": max(6, n + 1)}
 
-    code = git_commit()  # the code this command runs (recorded when it completes)
-    try:
+    def work():
         if "table1" in args.parts:
             study.run(out, settings, quick=args.quick)
         if "eeg" in args.parts:
-            from lava_nt.examples.abstracted.eeg import run_eeg
-            from lava_nt.examples.abstracted.report import write_report
-
-            eeg = {"seeds": settings["seeds"]} if "seeds" in settings else {}
-            if args.eeg_participants is not None:
-                n = args.eeg_participants
-                eeg |= {"left_out": tuple(range(1, n + 1)), "pool": max(6, n + 1)}
             run_eeg(out, eeg, quick=args.quick)
             write_report(out)
-    except MissingImageData as exc:
-        print(f"lava-nt abstracted: {exc}", file=sys.stderr)
-        return 2
+
     parts = sorted(set(args.parts))
-    record_command(out, reproducing_argv(args, ["abstracted", "run"]), code=code,
-                   replace=lambda line: bool(set(recorded_parts(line)) & set(parts)),
-                   fields={"parts": parts})  # fmt: skip
-    print(f"{out}/report.md")
-    return 0
+    status = recorded_run(
+        "lava-nt abstracted", out, args, ["abstracted", "run"], work,
+        user_errors=(MissingImageData,), fields={"parts": parts},
+        replace=lambda line: bool(set(recorded_parts(line)) & set(parts)),
+    )  # fmt: skip
+    if status == 0:
+        print(f"{out}/report.md")
+    return status
 
 
 def recorded_parts(line: dict) -> list[str]:

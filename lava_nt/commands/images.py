@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-from lava_nt.commands.arguments import reproducing_argv
+from lava_nt.commands.recorded import recorded_run
 
 
 def register(subparsers) -> None:
@@ -77,64 +77,43 @@ def _run(args) -> int:
     except ImportError as exc:  # pragma: no cover
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2
-    from lava_nt.commands.arguments import check_output_dir
-
-    out = args.out or ("runs/images-quick" if args.quick else "runs/images")
-    try:
-        check_output_dir(out, ValueError)
-    except ValueError as exc:
-        print(f"lava-nt images: error: {exc}", file=sys.stderr)
-        return 1
     from lava_nt.commands.deploy import lava_failure
     from lava_nt.lava.run import LavaError
 
+    if args.qat and args.no_lava:
+        print("lava-nt images: error: --qat needs the Lava deployment (drop --no-lava)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    out = args.out or ("runs/images-quick" if args.quick else "runs/images")
     try:
-        if args.qat and args.no_lava:
-            print("lava-nt images: error: --qat needs the Lava deployment (drop --no-lava)",
-                  file=sys.stderr)  # fmt: skip
-            return 1
-        from lava_nt.records import git_commit, record_command
-
-        code = git_commit()  # the code this command runs (recorded when it completes)
-        study.run(out, quick=args.quick, lava=not args.no_lava, qat=args.qat)
-        record_command(out, reproducing_argv(args, ["images", "run"]), code=code)
-    except MissingImageData as exc:
-        print(f"lava-nt images: {exc}", file=sys.stderr)
-        return 2
+        return recorded_run(
+            "lava-nt images", out, args, ["images", "run"],
+            lambda: study.run(out, quick=args.quick, lava=not args.no_lava, qat=args.qat),
+            user_errors=(MissingImageData,),
+        )  # fmt: skip
     except LavaError as exc:
         msg = lava_failure(exc, timeout_option=False)
         print(f"lava-nt images: error: {msg} (--no-lava skips Lava)", file=sys.stderr)
         return 1
-    return 0
 
 
 def _ondevice(args) -> int:
     try:
         from lava_nt.examples.images import ondevice
         from lava_nt.examples.images.data import MissingImageData
+        from lava_nt.examples.images.report import write_report
     except ImportError as exc:  # pragma: no cover
         print(f"lava-nt images: {exc}", file=sys.stderr)
         return 2
-    from lava_nt.commands.arguments import check_output_dir
-    from lava_nt.records import git_commit, record_command
 
     out = args.out or ("runs/images-ondevice-quick" if args.quick else "runs/images-ondevice")
-    try:
-        check_output_dir(out, ValueError)
-    except ValueError as exc:
-        print(f"lava-nt images: error: {exc}", file=sys.stderr)
-        return 1
-    try:
-        code = git_commit()
-        ondevice.run(out, quick=args.quick)
-        record_command(out, reproducing_argv(args, ["images", "ondevice"]), code=code)
-    except MissingImageData as exc:
-        print(f"lava-nt images: {exc}", file=sys.stderr)
-        return 2
-    from lava_nt.examples.images.report import write_report
-
-    print(write_report(out))
-    return 0
+    status = recorded_run(
+        "lava-nt images", out, args, ["images", "ondevice"],
+        lambda: ondevice.run(out, quick=args.quick), user_errors=(MissingImageData,),
+    )  # fmt: skip
+    if status == 0:
+        print(write_report(out))
+    return status
 
 
 def _report(args) -> int:

@@ -35,3 +35,39 @@ def test_abstracted_lines_name_their_parts():
     assert recorded_parts({"command": "lava-nt abstracted run --out d"}) == ["table1"]
     line = {"command": "lava-nt abstracted run --parts eeg table1 --seeds 2 --out d"}
     assert recorded_parts(line) == ["eeg", "table1"]
+
+
+def test_recorded_run_checks_records_and_replaces_its_own_command(tmp_path, capsys):
+    from lava_nt.cli import build_parser
+    from lava_nt.commands.recorded import recorded_run
+
+    out = tmp_path / "run"
+    parser = build_parser()
+    args = parser.parse_args(["images", "run", "--quick", "--out", str(out)])
+    ran = []
+    work = lambda: ran.append(1)  # noqa: E731
+    assert recorded_run("lava-nt images", out, args, ["images", "run"], work) == 0
+    record_command(out, ["images", "ondevice", "--out", str(out)], code=CODE)
+    assert recorded_run("lava-nt images", out, args, ["images", "run"], work) == 0
+    # twice: one line of `images run` (the rerun's), the other command's line kept
+    made = [c["command"] for c in commands(out)]
+    assert made == [
+        f"lava-nt images ondevice --out {out}",
+        f"lava-nt images run --quick --out {out}",
+    ]
+    assert ran == [1, 1]
+
+    class Missing(Exception):
+        pass
+
+    def fails():
+        raise Missing("no data here")
+
+    assert recorded_run("lava-nt images", out, args, ["images", "run"], fails,
+                        user_errors=(Missing,)) == 2  # fmt: skip
+    assert "lava-nt images: no data here" in capsys.readouterr().err
+    assert [c["command"] for c in commands(out)] == made  # a failed command records nothing
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    assert recorded_run("lava-nt images", blocked, args, ["images", "run"], work) == 1
+    assert "is not a directory" in capsys.readouterr().err and ran == [1, 1]
