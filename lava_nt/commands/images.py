@@ -16,6 +16,9 @@ lava-nt images report DIR [--docs PAGE.md --docs-name NAME]
     (Re)write report.md, the table CSVs and the plots of a run directory; with ``--docs`` also
     the generated block NAME of a documentation page (the tables with the recorded command and
     commit that made them: ``images run`` records itself in ``DIR/commands.jsonl``).
+
+``run`` and ``ondevice`` rewrite their files when rerun into the same directory, and their
+recorded command line replaces the earlier one of the same command (the other's is kept).
 """
 
 from __future__ import annotations
