@@ -25,10 +25,12 @@ def main(src: str, dst: str) -> None:
         print(f"continue with: FIRST={first} studies/eeg-thesis/run.sh {dst_dir} LAVA_NT")
     for nested in sorted(src_dir.glob("pretrain-seed-*")):
         if (nested / "run.json").is_file():  # a subset of the folds (README.md): rerun to go on
-            copy_run(nested, dst_dir / nested.name)
+            copy_run(nested, dst_dir / nested.name, keep_empty=False)
 
 
-def copy_run(src_dir: Path, dst_dir: Path) -> list[int]:
+def copy_run(src_dir: Path, dst_dir: Path, keep_empty: bool = True) -> list[int]:
+    """Copy the records of ``src_dir``'s complete folds to ``dst_dir``; returns those folds.
+    Without ``keep_empty``, a run with no complete fold (a nested run under way) is not copied."""
     if (dst_dir / "results.jsonl").exists():
         sys.exit(f"{dst_dir} already holds results.jsonl; use an empty directory")
     info = json.loads((src_dir / "run.json").read_text())
@@ -54,6 +56,9 @@ def copy_run(src_dir: Path, dst_dir: Path) -> list[int]:
             else all(p in complete for p in r["left_out"])
         )
     ]
+    if not complete and not keep_empty:
+        print(f"no complete fold in {src_dir}: not copied")
+        return complete
     dst_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(src_dir / "run.json", dst_dir / "run.json")
     if (src_dir / "commands.jsonl").exists():
