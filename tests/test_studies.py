@@ -4,6 +4,7 @@ the current code, and the helper that keeps whole folds for a continuation."""
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import shutil
 from pathlib import Path
@@ -151,3 +152,27 @@ def test_every_generated_block_is_from_committed_records_or_listed_as_not_yet():
     recorded = {(page, name) for _, page, name, _ in CASES}
     assert found - recorded == NOT_YET_RECORDED, "a new generated block needs committed records"
     assert recorded <= found
+
+
+# prose that interprets a generated block, and the block whose numbers it quotes: (page, the
+# heading or bold lead that opens the prose, the block). When the records change (more seeds,
+# more participants), the block is regenerated and this test fails until the prose follows.
+INTERPRETATIONS = (
+    ("docs/eeg.md", "### Verdict on the thesis' claims", "thesis"),
+    ("docs/qat.md", "**What the 32 participants show.**", "thesis-deployment"),
+    ("docs/fixed_point.md", "In short, over the 1,120 spiking units", "thesis-deployment"),
+)
+INTERVAL = re.compile(r"[+-]\d+\.\d+ \[[+-]\d+\.\d+, [+-]\d+\.\d+\]")
+
+
+@pytest.mark.parametrize(("page", "lead", "name"), INTERPRETATIONS)
+def test_prose_quotes_the_numbers_of_its_generated_block(page, lead, name):
+    text = (ROOT / page).read_text()
+    block = blocks(text)[name]
+    start = text.index(lead)
+    end = text.find("\n#", start + len(lead))
+    prose = " ".join(text[start : end if end > 0 else len(text)].split())  # one line
+    quoted = INTERVAL.findall(prose)
+    assert len(quoted) >= 3, (page, quoted)  # the prose states its numbers as intervals
+    for interval in quoted:
+        assert interval in block, f"{page}: '{interval}' is not in the block '{name}'"
