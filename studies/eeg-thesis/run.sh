@@ -15,10 +15,14 @@ run=${1:-runs/eeg-thesis}
 lava_nt=${2:-.venv/bin/lava-nt}
 read -r -a pretrain_seeds <<< "${PRETRAIN_SEEDS:-0}"
 read -r -a methods <<< "${METHODS:-none nt2 spiking_bias spiking_bias_sparse volumetric ablation tft readout lora logreg}"
-seeds=()
-if [ "${#pretrain_seeds[@]}" -gt 1 ]; then seeds=(--pretrain-seeds "${pretrain_seeds[@]}"); fi
+# Several pretraining seeds: one command per further seed (--pretrain-seeds 0 1, then 0 1 2), so
+# each nested run's folds are recorded by the command that made them as soon as they finish.
 for a in $(seq "${FIRST:-1}" 2 "${LAST:-31}"); do
-  "$lava_nt" eeg run --out "$run" --participants "$a" "$((a + 1))" --seeds 0-4 "${seeds[@]}" \
-    --methods "${methods[@]}" \
-    --lava-check 2 --qat --qat-init float --qat-epochs 10 --no-progress --workers 2
+  for k in $(seq "$((${#pretrain_seeds[@]} > 1 ? 2 : 1))" "${#pretrain_seeds[@]}"); do
+    seeds=()
+    if [ "$k" -gt 1 ]; then seeds=(--pretrain-seeds "${pretrain_seeds[@]:0:k}"); fi
+    "$lava_nt" eeg run --out "$run" --participants "$a" "$((a + 1))" --seeds 0-4 "${seeds[@]}" \
+      --methods "${methods[@]}" \
+      --lava-check 2 --qat --qat-init float --qat-epochs 10 --no-progress --workers 2
+  done
 done
