@@ -4,9 +4,11 @@ the current code, and the helper that keeps whole folds for a continuation."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import runpy
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,34 @@ def test_prose_quotes_the_numbers_of_its_generated_block(page, lead, name):
     assert len(quoted) >= 3, (page, quoted)  # the prose states its numbers as intervals
     for interval in quoted:
         assert interval in block, f"{page}: '{interval}' is not in the block '{name}'"
+
+
+def test_thesis_run_script_gives_one_command_per_pair_and_further_seed(tmp_path):
+    """run.sh: one `eeg run` per pair of participants, and with several pretraining seeds one per
+    further seed (0 1, then 0 1 2), so each nested pair is recorded when it finishes."""
+    fake = tmp_path / "lava-nt"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/calls\n')
+    fake.chmod(0o755)
+    script = STUDIES / "eeg-thesis" / "run.sh"
+
+    def calls(**env):
+        (tmp_path / "calls").unlink(missing_ok=True)
+        subprocess.run([str(script), "runs/x", str(fake)], check=True, cwd=tmp_path, timeout=60,
+                       env={**os.environ, **env})  # fmt: skip
+        lines = (tmp_path / "calls").read_text().splitlines()
+        out = []
+        for line in lines:
+            words = line.split()
+            i = words.index("--participants")
+            seeds = (
+                words[words.index("--pretrain-seeds") + 1 :][:3]
+                if "--pretrain-seeds" in words
+                else []
+            )
+            out.append((words[i + 1], words[i + 2], " ".join(w for w in seeds if w.isdigit())))
+        return out
+
+    assert calls(FIRST="29") == [("29", "30", ""), ("31", "32", "")]
+    assert calls(PRETRAIN_SEEDS="0 1 2", LAST="3", METHODS="none nt2") == [
+        ("1", "2", "0 1"), ("1", "2", "0 1 2"), ("3", "4", "0 1"), ("3", "4", "0 1 2")
+    ]  # fmt: skip
