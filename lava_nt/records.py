@@ -71,12 +71,11 @@ def record_command(
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **(fields or {}),
     }
-    if callable(replace):
-        kept = [old for old in commands(run_dir) if not replace(old)]
+    if replace:
+        drop = replace if callable(replace) else (lambda old: True)
+        kept = [old for old in commands(run_dir) if not drop(old)]
         text = "".join(jsonl_line(old) for old in [*kept, line])
         atomic_write_text(Path(run_dir) / COMMANDS, text)
-    elif replace:
-        atomic_write_text(Path(run_dir) / COMMANDS, jsonl_line(line))
     else:
         append_jsonl(Path(run_dir) / COMMANDS, line)
     return line

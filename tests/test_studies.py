@@ -192,17 +192,15 @@ def test_thesis_run_script_gives_one_command_per_pair_and_further_seed(tmp_path)
         (tmp_path / "calls").unlink(missing_ok=True)
         subprocess.run([str(script), "runs/x", str(fake)], check=True, cwd=tmp_path, timeout=60,
                        env={**os.environ, **env})  # fmt: skip
-        lines = (tmp_path / "calls").read_text().splitlines()
         out = []
-        for line in lines:
-            words = line.split()
-            i = words.index("--participants")
+        for line in (tmp_path / "calls").read_text().splitlines():
+            a, b = line.split("--participants ")[1].split()[:2]
             seeds = (
-                words[words.index("--pretrain-seeds") + 1 :][:3]
-                if "--pretrain-seeds" in words
-                else []
+                line.split("--pretrain-seeds ")[1].split(" --")[0]
+                if "--pretrain-seeds" in line
+                else ""
             )
-            out.append((words[i + 1], words[i + 2], " ".join(w for w in seeds if w.isdigit())))
+            out.append((a, b, seeds))
         return out
 
     assert calls(FIRST="29") == [("29", "30", ""), ("31", "32", "")]
