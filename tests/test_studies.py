@@ -55,11 +55,6 @@ DOCS_BLOCKS = {
     ),
 }
 CASES = [(study, *block) for study, bs in sorted(DOCS_BLOCKS.items()) for block in bs]
-# generated blocks whose records are not committed yet (their runs predate studies/): each names
-# its command and commit in its caption; moving one into studies/ removes it from this list
-NOT_YET_RECORDED = {
-    ("docs/eeg.md", "study"),
-}
 
 
 @pytest.mark.parametrize("study,page,name,part", CASES)
@@ -146,13 +141,13 @@ def test_complete_folds_keeps_only_whole_folds(tmp_path, capsys):
         script["main"](str(src), str(dst))
 
 
-def test_every_generated_block_is_from_committed_records_or_listed_as_not_yet():
+def test_every_generated_block_is_from_committed_records():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     found = {
         (str(page.relative_to(ROOT)), name) for page in pages for name in blocks(page.read_text())
     }
     recorded = {(page, name) for _, page, name, _ in CASES}
-    assert found - recorded == NOT_YET_RECORDED, "a new generated block needs committed records"
+    assert found - recorded == set(), "a generated block needs committed records in studies/"
     assert recorded <= found
 
 
