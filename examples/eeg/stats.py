@@ -500,12 +500,18 @@ class PretrainSeedStats:
     """A study with several pretraining seeds, each seed alone: per-method intervals over the
     participants that have the seed (``methods[seed][method]``), the paired differences of
     ``pairs`` on those units (``tests[seed][(a, b)]``, t interval only) and each method's
-    :class:`SeedSpread`."""
+    :class:`SeedSpread`. When the seeds cover different participants (further seeds on a subset),
+    ``common`` lists the participants that have every seed and ``common_methods`` /
+    ``common_tests`` repeat the per-seed numbers on them alone, so the seeds are compared like for
+    like; both are None when every seed has the same participants."""
 
     seeds: tuple[int, ...]
     methods: dict[int, dict[str, Interval]]
     tests: dict[int, dict[tuple[str, str], Interval]]
     spread: dict[str, SeedSpread]
+    common: tuple[int, ...] = ()
+    common_methods: dict[int, dict[str, Interval]] | None = None
+    common_tests: dict[int, dict[tuple[str, str], Interval]] | None = None
 
 
 def _spread(rows: Sequence[dict], method: str) -> SeedSpread:
@@ -537,6 +543,23 @@ def pretrain_seed_stats(
     seeds = tuple(sorted({int(r.get("pretrain_seed", 0)) for r in tune}))
     if len(seeds) < 2:
         return None
+    by_seed, tests = _each_seed(tune, seeds, methods, pairs, confidence)
+    spread = {m: _spread(tune, m) for m in methods}
+    has = defaultdict(set)
+    for r in tune:
+        has[int(r.get("pretrain_seed", 0))].add(int(r["participant"]))
+    common = set.intersection(*(has[s] for s in seeds))
+    if all(has[s] == common for s in seeds):
+        return PretrainSeedStats(seeds, by_seed, tests, spread, tuple(sorted(common)))
+    mine = [r for r in tune if int(r["participant"]) in common]
+    c_methods, c_tests = _each_seed(mine, seeds, methods, pairs, confidence)
+    return PretrainSeedStats(seeds, by_seed, tests, spread, tuple(sorted(common)), c_methods,
+                             c_tests)  # fmt: skip
+
+
+def _each_seed(tune, seeds, methods, pairs, confidence):
+    """Per pretraining seed: each method's interval over participants and the paired
+    differences of ``pairs`` (t intervals)."""
     by_seed, tests = {}, {}
     for s in seeds:
         mine = [r for r in tune if int(r.get("pretrain_seed", 0)) == s]
@@ -546,5 +569,4 @@ def pretrain_seed_stats(
         for a, b in pairs:
             pm = paired_means(mine, a, b)
             tests[s][(a, b)] = mean_interval([x - y for x, y in pm.values()], confidence)
-    spread = {m: _spread(tune, m) for m in methods}
-    return PretrainSeedStats(seeds, by_seed, tests, spread)
+    return by_seed, tests

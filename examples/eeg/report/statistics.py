@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lava_nt.examples.eeg.pipeline.journal import _ranges
 from lava_nt.examples.eeg.stats import (
     N_RESAMPLES,
     PretrainSeedStats,
@@ -126,9 +127,8 @@ def _sd(v) -> str:
 
 def pretrain_seed_markdown(ps: PretrainSeedStats, level: int = 3) -> list[str]:
     """Markdown lines: each pretraining seed alone, and the spread over pretraining seeds against
-    the spread over tuning seeds."""
-    cols = " | ".join(f"pretraining seed {s}" for s in ps.seeds)
-    bar = "|---" * (len(ps.seeds) + 3) + "|"
+    the spread over tuning seeds; when the seeds cover different participants, the same again on
+    the participants that have every seed (like for like)."""
     lines = [
         f"{'#' * level} Pretraining seeds",
         "",
@@ -138,27 +138,46 @@ def pretrain_seed_markdown(ps: PretrainSeedStats, level: int = 3) -> list[str]:
         "seeds within one pretraining seed, averaged over (participant, pretraining seed); "
         "ddof=0.",
         "",
-        f"| method | {cols} | sd over pretraining seeds | sd over tuning seeds |",
-        bar,
+        *_seed_methods_table(ps.seeds, ps.methods, ps.spread),
     ]
-    for m, sp in ps.spread.items():
-        cells = " | ".join(f"{_iv(ps.methods[s][m])} ({ps.methods[s][m].n})" for s in ps.seeds)
-        lines.append(f"| {m} | {cells} | {_sd(sp.pretraining)} | {_sd(sp.tuning)} |")
-    pairs = list(ps.tests[ps.seeds[0]])
-    if pairs:
+    if list(ps.tests[ps.seeds[0]]):
         lines += [
             "",
             "The thesis' claims on each pretraining seed alone (a - b on the units both methods "
             "have; 95% t interval over participants):",
             "",
-            f"| a - b | {cols} |",
-            "|---" * (len(ps.seeds) + 1) + "|",
+            *_seed_claims_table(ps.seeds, ps.tests),
         ]
-        for a, b in pairs:
-            cells = " | ".join(
-                f"{_iv(ps.tests[s][(a, b)], True)} ({ps.tests[s][(a, b)].n})" for s in ps.seeds
-            )
-            lines.append(f"| {a} - {b} | {cells} |")
+    if ps.common_methods is not None:
+        lines += [
+            "",
+            f"Like for like: the same on the {len(ps.common)} participants that have every "
+            f"pretraining seed ({_ranges(ps.common)}), so the columns differ only by the seed:",
+            "",
+            *_seed_methods_table(ps.seeds, ps.common_methods),
+        ]
+        if list(ps.tests[ps.seeds[0]]):
+            lines += ["", *_seed_claims_table(ps.seeds, ps.common_tests)]
+    return lines
+
+
+def _seed_methods_table(seeds, methods, spread=None) -> list[str]:
+    cols = " | ".join(f"pretraining seed {s}" for s in seeds)
+    extra = " sd over pretraining seeds | sd over tuning seeds |" if spread else ""
+    lines = [f"| method | {cols} |{extra}", "|---" * (len(seeds) + 1 + 2 * bool(spread)) + "|"]
+    for m in methods[seeds[0]]:
+        cells = " | ".join(f"{_iv(methods[s][m])} ({methods[s][m].n})" for s in seeds)
+        tail = f" {_sd(spread[m].pretraining)} | {_sd(spread[m].tuning)} |" if spread else ""
+        lines.append(f"| {m} | {cells} |{tail}")
+    return lines
+
+
+def _seed_claims_table(seeds, tests) -> list[str]:
+    cols = " | ".join(f"pretraining seed {s}" for s in seeds)
+    lines = [f"| a - b | {cols} |", "|---" * (len(seeds) + 1) + "|"]
+    for a, b in tests[seeds[0]]:
+        cells = " | ".join(f"{_iv(tests[s][(a, b)], True)} ({tests[s][(a, b)].n})" for s in seeds)
+        lines.append(f"| {a} - {b} | {cells} |")
     return lines
 
 

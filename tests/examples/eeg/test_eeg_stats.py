@@ -177,6 +177,34 @@ def test_pretrain_seed_stats_take_each_seed_alone():
     assert sp.pretraining == pytest.approx(np.std([0.7, 0.6, 0.5]), abs=0.01)
     assert 0 < sp.tuning < 0.01
     assert ps.spread["readout"].pretraining is None  # one pretraining seed: nothing to spread
+    # every seed has participants 1-6: nothing to compare like for like
+    assert ps.common == tuple(range(1, 7)) and ps.common_methods is None
+
+
+def test_pretrain_seeds_on_a_subset_are_also_compared_like_for_like():
+    """Further pretraining seeds on a subset of the participants (as in the thesis-size run): the
+    per-seed columns also come restricted to the participants that have every seed, so a seed's
+    column is not another seed's column on other people."""
+    from lava_nt.examples.eeg.report.statistics import pretrain_seed_markdown
+
+    rows = []
+    for p in range(1, 7):  # participants 1-2 are hard: seed 0 over 1-6 flatters seed 0
+        base = 0.5 if p <= 2 else 0.9
+        for seed in range(2):
+            for ps in (0, 1, 2) if p <= 2 else (0,):
+                rows.append(_unit(p, "none", seed, ps, base - 0.1))
+                rows.append(_unit(p, "nt2", seed, ps, base + 0.01 * ps + 0.002 * seed))
+    ps = S.pretrain_seed_stats(rows, ["none", "nt2"], [("nt2", "none")])
+    assert ps.methods[0]["nt2"].n == 6 and ps.methods[1]["nt2"].n == 2
+    assert ps.common == (1, 2)
+    assert ps.methods[0]["nt2"].mean == pytest.approx((2 * 0.501 + 4 * 0.901) / 6)
+    for s in (0, 1, 2):  # like for like: the two hard participants on every seed
+        assert ps.common_methods[s]["nt2"].n == 2
+        assert ps.common_methods[s]["nt2"].mean == pytest.approx(0.501 + 0.01 * s)
+        assert ps.common_tests[s][("nt2", "none")].mean == pytest.approx(0.101 + 0.01 * s)
+    text = "\n".join(pretrain_seed_markdown(ps))
+    assert "the same on the 2 participants that have every pretraining seed (1-2)" in text
+    assert "| nt2 | 0.501 [" in text and "| nt2 - none | +0.101 [" in text
 
 
 def test_report_shows_the_pretraining_seed_section_only_with_several_seeds():
