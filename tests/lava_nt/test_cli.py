@@ -314,6 +314,9 @@ def test_ctrl_c_during_a_lava_deploy(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Ctrl-C as a user's terminal delivers it: a suite started as a background job of a
+            # non-interactive shell inherits SIGINT ignored, which Python would keep
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         seen: set[int] = set()
         deadline = time.monotonic() + 300

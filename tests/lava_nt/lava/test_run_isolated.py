@@ -374,8 +374,12 @@ def test_timeout_error_carries_the_timeout(tmp_path):
     _assert_clean(pid_file)
 
 
+# the caller as a user's interactive Python has it: Ctrl-C raises KeyboardInterrupt (a suite
+# started as a background job of a non-interactive shell inherits SIGINT ignored, and Python keeps
+# an ignored SIGINT ignored, so the "interrupted" case would wait for its timeout)
 _PARENT = """
-import importlib.util, os, sys
+import importlib.util, os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 spec = importlib.util.spec_from_file_location("lava_failures", {helpers!r})
 mod = importlib.util.module_from_spec(spec)
 sys.modules["lava_failures"] = mod
