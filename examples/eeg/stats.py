@@ -549,10 +549,10 @@ def pretrain_seed_stats(
     for r in tune:
         has[int(r.get("pretrain_seed", 0))].add(int(r["participant"]))
     common = set.intersection(*(has[s] for s in seeds))
-    if all(has[s] == common for s in seeds):
-        return PretrainSeedStats(seeds, by_seed, tests, spread, tuple(sorted(common)))
-    mine = [r for r in tune if int(r["participant"]) in common]
-    c_methods, c_tests = _each_seed(mine, seeds, methods, pairs, confidence)
+    c_methods = c_tests = None
+    if any(has[s] != common for s in seeds):
+        mine = [r for r in tune if int(r["participant"]) in common]
+        c_methods, c_tests = _each_seed(mine, seeds, methods, pairs, confidence)
     return PretrainSeedStats(seeds, by_seed, tests, spread, tuple(sorted(common)), c_methods,
                              c_tests)  # fmt: skip
 

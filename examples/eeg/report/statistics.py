@@ -140,7 +140,8 @@ def pretrain_seed_markdown(ps: PretrainSeedStats, level: int = 3) -> list[str]:
         "",
         *_seed_methods_table(ps.seeds, ps.methods, ps.spread),
     ]
-    if list(ps.tests[ps.seeds[0]]):
+    claims = bool(ps.tests[ps.seeds[0]])
+    if claims:
         lines += [
             "",
             "The thesis' claims on each pretraining seed alone (a - b on the units both methods "
@@ -156,7 +157,7 @@ def pretrain_seed_markdown(ps: PretrainSeedStats, level: int = 3) -> list[str]:
             "",
             *_seed_methods_table(ps.seeds, ps.common_methods),
         ]
-        if list(ps.tests[ps.seeds[0]]):
+        if claims:
             lines += ["", *_seed_claims_table(ps.seeds, ps.common_tests)]
     return lines
 
